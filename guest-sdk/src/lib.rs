@@ -1,0 +1,170 @@
+//! Write Reprise orchestrators and activities in Rust.
+//!
+//! Reprise is a durable orchestration host: an *orchestrator* is a function that schedules
+//! *activities* (the side-effecting steps) and decides what to do with their results; the host
+//! records every decision in an event history, so that after a crash or a restart it replays the
+//! orchestrator from that history and carries on where it stopped. Both kinds of function live in
+//! a WebAssembly component built from a Rust `cdylib` crate with this SDK, for the
+//! `reprise:durable/app` world.
+//!
+//! # A complete component
+//!
+//! ```no_run
+//! use reprise_sdk::{ActivityContext, Context, Failure};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct Payment {
+//!     account: String,
+//!     amount: u64,
+//! }
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct Outcome {
+//!     status: String,
+//! }
+//!
+//! /// The orchestrator: charges an account, and tells the customer how it went.
+//! fn pay(ctx: &Context, payment: Payment) -> Result<Outcome, Failure> {
+//!     ctx.set_custom_status("Charging")?;
+//!     // Schedule the activity, then wait for its result.
+//!     let charged = ctx.call_activity::<u64, _>("charge", &payment).wait();
+//!     let status = match charged {
+//!         Ok(balance) => format!("charged, balance {balance}"),
+//!         // The activity's own failure is a cause of the failure delivered here.
+//!         Err(failure) if failure.is("InsufficientFunds") => "declined".to_owned(),
+//!         Err(failure) => return Err(failure),
+//!     };
+//!     ctx.call_activity::<(), _>("notify", &status).wait()?;
+//!     Ok(Outcome { status })
+//! }
+//!
+//! /// An activity: where the side effects go.
+//! fn charge(_ctx: &ActivityContext, payment: Payment) -> Result<u64, Failure> {
+//!     let balance: u64 = 100;
+//!     balance.checked_sub(payment.amount).ok_or_else(|| {
+//!         Failure::new("InsufficientFunds", format!("{} has {balance}", payment.account))
+//!     })
+//! }
+//!
+//! fn notify(_ctx: &ActivityContext, status: String) -> Result<(), Failure> {
+//!     println!("payment {status}");
+//!     Ok(())
+//! }
+//!
+//! reprise_sdk::export! {
+//!     orchestrators: [pay],
+//!     activities: [charge, notify as "notify"],
+//! }
+//! # fn main() {}
+//! ```
+//!
+//! The crate's `Cargo.toml` declares `crate-type = ["cdylib"]` and depends on `reprise-sdk` and
+//! `serde`; build the component with
+//!
+//! ```text
+//! cargo build --target wasm32-wasip2 --release
+//! ```
+//!
+//! which writes `target/wasm32-wasip2/release/<crate>.wasm`, a component that any Reprise host
+//! loads (no adapter or extra tool needed; `rustup target add wasm32-wasip2` once).
+//!
+//! # Functions and their JSON
+//!
+//! [`export!`] registers the functions by name. An orchestrator is a
+//! `fn(&Context, I) -> Result<O, Failure>` and an activity a
+//! `fn(&ActivityContext, I) -> Result<O, Failure>`, where the input `I` is any
+//! `serde::de::DeserializeOwned` type and the output `O` any `serde::Serialize` type: every
+//! payload crosses the host as JSON text, so components written in other languages can call
+//! them. An input that does not deserialize fails the call with
+//! [`Failure::INVALID_INPUT`]; an activity output that does not fit the type the orchestrator
+//! asked for fails its task with [`Failure::INVALID_OUTPUT`].
+//!
+//! # Failures
+//!
+//! Functions fail by returning a [`Failure`]: a machine-matchable `error_type`, a message, and a
+//! chain of causes. When an activity fails, the orchestrator receives a failure of type
+//! `ActivityFailed` (message `activity 'NAME' failed: ...`) whose first cause is the activity's
+//! own failure, so match with [`Failure::is`], which searches the whole chain:
+//!
+//! ```no_run
+//! # use reprise_sdk::{Context, Failure};
+//! # fn transfer(ctx: &Context, to: String) -> Result<String, Failure> {
+//! match ctx.call_activity::<(), _>("credit_account", &to).wait() {
+//!     Ok(()) => Ok("transferred".into()),
+//!     Err(failure) if failure.is("AccountFrozen") => Ok("refunded".into()),
+//!     Err(failure) => Err(failure), // the instance fails, with this failure
+//! }
+//! # }
+//! ```
+//!
+//! A panic is not a failure: it traps the component, and the host records the trap.
+//!
+//! # Determinism
+//!
+//! The host replays an orchestrator from its history many times, and each replay must take the
+//! same decisions as the first run. The host makes that easy:
+//!
+//! - Time, randomness and hashing are virtual in an orchestrator. `SystemTime::now()` and
+//!   [`Context::current_time`] return the logical time of the current episode, `Instant::now()`
+//!   a virtual monotonic clock, and the random sources (the `rand` crate, `getrandom`, the seeds of
+//!   `HashMap`) are seeded per instance: an orchestrator may use them all freely, and gets the same
+//!   values on every replay.
+//! - Because time is logical, it stands still within an episode: never loop on the clock waiting
+//!   for time to pass (the loop would never end).
+//! - An orchestrator has no files, no environment and no network: every input from the outside
+//!   world, and every side effect, goes through an activity.
+//! - Tasks are numbered in the order they are scheduled, so schedule them in an order that
+//!   depends only on the input and on earlier results. Changing the order of the calls in the code
+//!   of a running orchestrator breaks its replay (the host detects it).
+//! - Activities run once per attempt (at least once overall) and may do anything their
+//!   configuration allows; use [`ActivityContext::idempotency_key`] to make their side effects
+//!   idempotent.
+//!
+//! # Waiting for several tasks
+//!
+//! Schedule all the tasks first, then wait: [`Context::all`] (fan-in, every outcome),
+//! [`Context::try_all`] (every output, or the first failure) and [`Context::any`] (the first to
+//! complete) each make one call to the host.
+//!
+//! ```no_run
+//! # use reprise_sdk::{Context, Failure};
+//! # fn fan_out(ctx: &Context, n: u32) -> Result<u64, Failure> {
+//! let tasks: Vec<_> = (0..n)
+//!     .map(|i| ctx.call_activity::<u64, _>("process_item", &i))
+//!     .collect();
+//! let outputs = ctx.try_all(tasks)?;
+//! Ok(outputs.iter().sum())
+//! # }
+//! ```
+
+mod activity;
+mod context;
+mod export;
+mod failure;
+mod task;
+
+pub use activity::ActivityContext;
+pub use context::{Context, Level};
+pub use failure::{Failure, FailureCause};
+pub use task::Task;
+
+/// Support code for [`export!`]: not a public API.
+#[doc(hidden)]
+pub mod __private {
+    /// The bindings wit-bindgen generates for the `reprise:durable/app` world.
+    #[allow(unsafe_code, missing_docs, clippy::all)]
+    pub mod bindings {
+        wit_bindgen::generate!({
+            path: "../wit",
+            world: "app",
+            pub_export_macro: true,
+            default_bindings_module: "reprise_sdk::__private::bindings",
+        });
+    }
+
+    pub use crate::export::{Entry, Kind, assert_unique_names, dispatch, names, run_activity, run_orchestrator};
+    pub use bindings::exports::reprise::durable::activities::Guest as ActivitiesGuest;
+    pub use bindings::exports::reprise::durable::orchestrators::Guest as OrchestratorsGuest;
+    pub use bindings::reprise::durable::types::Failure as WireFailure;
+}

@@ -1,0 +1,160 @@
+//! The command line: every command, flag and help text.
+
+use clap::{Args, Parser, Subcommand};
+use reprise_core::RuntimeStatus;
+use std::path::PathBuf;
+
+/// Durable orchestrations of WebAssembly components, recorded in SQLite and replayed after any
+/// crash or restart.
+///
+/// Orchestrators and activities are components built for wasm32-wasip2 (in Rust with the
+/// reprise-sdk crate). `reprise run` is the quickest way in: it loads components, starts one
+/// instance and runs it to completion. `reprise serve` is the long-running host; `start`,
+/// `status`, `history` and `list` manage instances in the same database while it runs.
+#[derive(Debug, Parser)]
+#[command(name = "reprise", version, max_term_width = 100)]
+#[command(after_help = "Examples:
+  reprise run process_order --input '\"order-1001\"' --component order_processing.wasm
+  reprise serve --db app.db --component app.wasm
+  reprise start process_order --input '\"order-7\"' --db app.db
+  reprise status 3f1c... --db app.db
+  reprise history 3f1c... --db app.db")]
+pub(crate) struct Cli {
+    /// More log output on stderr (-v: info, -vv: debug). RUST_LOG overrides it.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The database every command works on.
+#[derive(Debug, Args)]
+pub(crate) struct DbArgs {
+    /// The SQLite database file (created if missing).
+    #[arg(long, env = "REPRISE_DB", default_value = "reprise.db")]
+    pub(crate) db: PathBuf,
+}
+
+/// Settings of a host that runs instances (`run` and `serve`).
+#[derive(Debug, Args)]
+pub(crate) struct HostArgs {
+    /// A component to load (repeat for several). A component may export orchestrators,
+    /// activities or both; the last one loaded serves a name exported twice.
+    #[arg(long = "component", short = 'c', value_name = "PATH", required = true)]
+    pub(crate) components: Vec<PathBuf>,
+    /// Parked instances kept in memory; 0 replays every instance from history at every step.
+    #[arg(long, default_value_t = 1024)]
+    pub(crate) cache_size: usize,
+    /// Activity attempts run at once.
+    #[arg(long, default_value_t = 16)]
+    pub(crate) activity_concurrency: usize,
+    /// Episodes run at once.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) orchestration_concurrency: usize,
+    /// An environment variable activities may read, as NAME=VALUE (repeatable). Activities see
+    /// none by default.
+    #[arg(long = "activity-env", value_name = "NAME=VALUE")]
+    pub(crate) activity_env: Vec<String>,
+    /// A host directory activities may use, as HOST_PATH[:GUEST_PATH][:ro] (repeatable).
+    /// Activities see no files by default.
+    #[arg(long = "activity-dir", value_name = "DIR")]
+    pub(crate) activity_dirs: Vec<String>,
+    /// Let activities open network connections (denied by default).
+    #[arg(long)]
+    pub(crate) activity_network: bool,
+    /// How long work this host claims (an episode's instance, an activity attempt) stays
+    /// reserved to it without renewal: after a crash, other hosts wait this long before taking
+    /// the work over. Running activities renew their lease every third of it.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    pub(crate) lease: std::time::Duration,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Load components, run one orchestration to its end, and print its output.
+    ///
+    /// Exits 0 when the instance completes (its output JSON on stdout) and 1 when it fails (the
+    /// failure on stderr). The instance is durable: if this process is interrupted,
+    /// `reprise serve` on the same database finishes it.
+    Run {
+        /// The orchestrator to run.
+        orchestrator: String,
+        /// Its input, as JSON (a string must be quoted: '"text"').
+        #[arg(long, short, default_value = "null")]
+        input: String,
+        /// The instance id (a new UUID by default).
+        #[arg(long)]
+        id: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        host: HostArgs,
+    },
+    /// Run the host: execute every instance in the database until stopped (Ctrl-C).
+    Serve {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        host: HostArgs,
+    },
+    /// Create an instance (a running `reprise serve` executes it) and print its id.
+    Start {
+        /// The orchestrator to run; a component exporting it must have been loaded into this
+        /// database by `serve` or `run`.
+        orchestrator: String,
+        /// Its input, as JSON.
+        #[arg(long, short, default_value = "null")]
+        input: String,
+        /// The instance id (a new UUID by default).
+        #[arg(long)]
+        id: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Show an instance: status, custom status, input, output or failure.
+    Status {
+        /// The instance id.
+        id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Show an instance's history: every event it recorded, in order.
+    History {
+        /// The instance id.
+        id: String,
+        /// Print JSON instead of a timeline.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List instances, newest first.
+    List {
+        /// Only these statuses (repeatable): Pending, Running, Completed, Failed.
+        #[arg(long = "status", value_name = "STATUS")]
+        statuses: Vec<RuntimeStatus>,
+        /// Only this orchestrator.
+        #[arg(long)]
+        name: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List the components loaded into the database and what they export.
+    Components {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}

@@ -1,0 +1,94 @@
+//! The management commands: `start`, `status`, `history`, `list`, `components`. They work on the
+//! database alone, so they run beside a `reprise serve` on the same file.
+
+use crate::cli::DbArgs;
+use crate::render;
+use reprise_core::RuntimeStatus;
+use reprise_executor::{ExecutorConfig, StartRequest};
+use reprise_store::{HistoryStore, InstanceFilter, InstanceRecord};
+use std::process::ExitCode;
+
+pub(crate) async fn start(
+    orchestrator: String,
+    input: String,
+    id: Option<String>,
+    db: DbArgs,
+) -> anyhow::Result<ExitCode> {
+    let host = super::host(&db, ExecutorConfig::default())?;
+    let instance_id = host.start(StartRequest { orchestrator, input, instance_id: id }).await?;
+    println!("{instance_id}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn find(store: &dyn HistoryStore, id: &str) -> anyhow::Result<InstanceRecord> {
+    store.instance(id)?.ok_or_else(|| anyhow::anyhow!("no instance with id '{id}' (see `reprise list`)"))
+}
+
+pub(crate) fn status(id: &str, json: bool, db: &DbArgs) -> anyhow::Result<ExitCode> {
+    let store = super::open_store(db)?;
+    let record = find(store.as_ref(), id)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&render::instance_json(&record))?);
+    } else {
+        print!("{}", render::instance(&record));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn history(id: &str, json: bool, db: &DbArgs) -> anyhow::Result<ExitCode> {
+    let store = super::open_store(db)?;
+    let record = find(store.as_ref(), id)?;
+    let events = store.history(id, record.execution)?;
+    if json {
+        let events: Vec<serde_json::Value> = events.iter().map(render::event_json).collect();
+        println!("{}", serde_json::to_string_pretty(&events)?);
+    } else {
+        print!("{}", render::timeline(&record, &events));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn list(
+    statuses: Vec<RuntimeStatus>,
+    name: Option<String>,
+    limit: usize,
+    json: bool,
+    db: &DbArgs,
+) -> anyhow::Result<ExitCode> {
+    let store = super::open_store(db)?;
+    let filter = InstanceFilter { statuses, name, limit: Some(limit), ..InstanceFilter::default() };
+    let records = store.list_instances(&filter)?;
+    if json {
+        let rows: Vec<serde_json::Value> = records.iter().map(render::instance_json).collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        print!("{}", render::instance_table(&records));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn components(json: bool, db: &DbArgs) -> anyhow::Result<ExitCode> {
+    let store = super::open_store(db)?;
+    let components = store.components()?;
+    if json {
+        let rows: Vec<serde_json::Value> = components
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "hash": c.hash, "source": c.source, "orchestrators": c.orchestrators,
+                    "activities": c.activities, "loaded_at": render::time(c.loaded_at),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else if components.is_empty() {
+        println!("no components loaded into this database yet (`reprise serve --component ...` loads them)");
+    } else {
+        for c in &components {
+            println!("{}  {}  loaded {}", &c.hash[..12.min(c.hash.len())], c.source, render::time(c.loaded_at));
+            println!("    orchestrators: {}", c.orchestrators.join(", "));
+            println!("    activities:    {}", c.activities.join(", "));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,88 @@
+//! One module per command; [`dispatch`] picks it.
+
+mod inspect;
+mod run;
+mod serve;
+
+use crate::cli::{Command, DbArgs, HostArgs};
+use anyhow::Context as _;
+use reprise_executor::{ExecutorConfig, Host, SystemClock};
+use reprise_runtime::{ActivityGrants, Runtime, RuntimeConfig};
+use reprise_store::SqliteStore;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Runs a command; the exit code is the command's verdict (errors are reported by `main`).
+pub(crate) async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run { orchestrator, input, id, db, host } => run::run(orchestrator, input, id, db, host).await,
+        Command::Serve { db, host } => serve::serve(db, host).await,
+        Command::Start { orchestrator, input, id, db } => inspect::start(orchestrator, input, id, db).await,
+        Command::Status { id, json, db } => inspect::status(&id, json, &db),
+        Command::History { id, json, db } => inspect::history(&id, json, &db),
+        Command::List { statuses, name, limit, json, db } => inspect::list(statuses, name, limit, json, &db),
+        Command::Components { json, db } => inspect::components(json, &db),
+    }
+}
+
+/// Opens (or creates) the database.
+pub(crate) fn open_store(db: &DbArgs) -> anyhow::Result<Arc<SqliteStore>> {
+    let store = SqliteStore::open(&db.db).with_context(|| format!("cannot open the database {}", db.db.display()))?;
+    Ok(Arc::new(store))
+}
+
+/// Builds a host over the database, without loading components.
+pub(crate) fn host(db: &DbArgs, config: ExecutorConfig) -> anyhow::Result<Host> {
+    let store = open_store(db)?;
+    let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).context("cannot create the wasm runtime")?);
+    Ok(Host::new(store, runtime, Arc::new(SystemClock), config))
+}
+
+/// Builds a host with the settings of `run`/`serve` and loads its components, reporting each.
+pub(crate) async fn loaded_host(db: &DbArgs, args: &HostArgs) -> anyhow::Result<Host> {
+    let config = ExecutorConfig {
+        cache_capacity: args.cache_size,
+        activity_concurrency: args.activity_concurrency.max(1),
+        orchestration_concurrency: args.orchestration_concurrency.max(1),
+        grants: grants(args)?,
+        activity_lease: args.lease,
+        instance_lease: args.lease,
+        ..ExecutorConfig::default()
+    };
+    let host = host(db, config)?;
+    for path in &args.components {
+        let summary = host.load_component_file(path).await?;
+        eprintln!(
+            "loaded {} ({}): orchestrators [{}], activities [{}]",
+            path.display(),
+            &summary.hash[..12],
+            summary.orchestrators.join(", "),
+            summary.activities.join(", ")
+        );
+    }
+    Ok(host)
+}
+
+fn grants(args: &HostArgs) -> anyhow::Result<ActivityGrants> {
+    let mut grants = ActivityGrants { network: args.activity_network, ..ActivityGrants::default() };
+    for pair in &args.activity_env {
+        let (name, value) =
+            pair.split_once('=').with_context(|| format!("--activity-env expects NAME=VALUE, got '{pair}'"))?;
+        grants.env.push((name.to_string(), value.to_string()));
+    }
+    for spec in &args.activity_dirs {
+        let mut parts: Vec<&str> = spec.split(':').collect();
+        let read_only = parts.last() == Some(&"ro");
+        if read_only {
+            parts.pop();
+        }
+        let (host_path, guest_path) = match parts.as_slice() {
+            [host] => (*host, *host),
+            [host, guest] => (*host, *guest),
+            _ => anyhow::bail!("--activity-dir expects HOST_PATH[:GUEST_PATH][:ro], got '{spec}'"),
+        };
+        grants.dirs.push((PathBuf::from(host_path), guest_path.to_string(), read_only));
+    }
+    Ok(grants)
+}

@@ -1,0 +1,66 @@
+//! `reprise run`: the embedded one-shot.
+
+use crate::cli::{DbArgs, HostArgs};
+use crate::render;
+use reprise_core::RuntimeStatus;
+use reprise_executor::StartRequest;
+use std::process::ExitCode;
+use std::time::Duration;
+
+pub(crate) async fn run(
+    orchestrator: String,
+    input: String,
+    id: Option<String>,
+    db: DbArgs,
+    args: HostArgs,
+) -> anyhow::Result<ExitCode> {
+    let host = super::loaded_host(&db, &args).await?;
+    let instance_id = host.start(StartRequest { orchestrator: orchestrator.clone(), input, instance_id: id }).await?;
+    eprintln!("started {orchestrator} as instance {instance_id} (database {})", db.db.display());
+    let workers = host.spawn_workers();
+    let mut custom_status = None;
+    let record = loop {
+        tokio::select! {
+            waited = tokio::time::timeout(Duration::from_millis(200), host.wait(&instance_id)) => {
+                match waited {
+                    Ok(record) => break record?,
+                    Err(_) => {
+                        // Show progress: the orchestrator's custom status, when it changes.
+                        let current = host.instance(&instance_id).await?.custom_status;
+                        if current.is_some() && current != custom_status {
+                            eprintln!("  status: {}", current.as_deref().unwrap_or_default());
+                            custom_status = current;
+                        }
+                    }
+                }
+            }
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!(
+                    "interrupted; instance {instance_id} is durable and still running: \
+                     `reprise serve --db {} --component ...` finishes it",
+                    db.db.display()
+                );
+                return Ok(ExitCode::from(130));
+            }
+        }
+    };
+    workers.shutdown().await;
+    if let Some(current) = &record.custom_status
+        && Some(current) != custom_status.as_ref()
+    {
+        eprintln!("  status: {current}");
+    }
+    match record.status {
+        RuntimeStatus::Completed => {
+            println!("{}", render::pretty_json(record.output.as_deref().unwrap_or("null")));
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => {
+            eprintln!("instance {instance_id} {}", record.status);
+            if let Some(failure) = &record.failure {
+                eprintln!("{}", render::failure(failure));
+            }
+            Ok(ExitCode::from(1))
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! How instances, events and failures look on a terminal and in `--json` output. JSON output
+//! embeds payloads as JSON values (not strings holding JSON) and times as RFC 3339.
+
+use reprise_core::{Event, Failure, HistoryEvent, Timestamp};
+use reprise_store::InstanceRecord;
+use serde_json::{Value, json};
+use std::fmt::Write as _;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// A timestamp as RFC 3339 UTC with milliseconds.
+pub(crate) fn time(ms: Timestamp) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+/// A payload as a JSON value (kept as a string if it is not valid JSON).
+fn payload(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
+}
+
+/// A payload re-indented for reading.
+pub(crate) fn pretty_json(text: &str) -> String {
+    serde_json::to_string_pretty(&payload(text)).unwrap_or_else(|_| text.to_string())
+}
+
+/// A payload on one line, cut to `max` characters.
+fn short(text: &str, max: usize) -> String {
+    let compact = serde_json::to_string(&payload(text)).unwrap_or_else(|_| text.to_string());
+    if compact.chars().count() <= max {
+        compact
+    } else {
+        let cut: String = compact.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
+/// A failure with its chain of causes and details, for a terminal.
+pub(crate) fn failure(failure: &Failure) -> String {
+    let mut out = format!("{}: {}", failure.error_type, failure.message);
+    if let Some(details) = &failure.details {
+        let _ = write!(out, "\n  details: {details}");
+    }
+    for cause in &failure.causes {
+        let _ = write!(out, "\n  caused by {}: {}", cause.error_type, cause.message);
+        if let Some(details) = &cause.details {
+            let _ = write!(out, "\n    details: {details}");
+        }
+    }
+    out
+}
+
+/// An instance as JSON.
+pub(crate) fn instance_json(record: &InstanceRecord) -> Value {
+    json!({
+        "instance_id": record.instance_id,
+        "name": record.name,
+        "status": record.status,
+        "execution": record.execution,
+        "custom_status": record.custom_status.as_deref().map(payload),
+        "input": payload(&record.input),
+        "output": record.output.as_deref().map(payload),
+        "failure": record.failure,
+        "component": record.component,
+        "history_len": record.history_len,
+        "created_at": time(record.created_at),
+        "updated_at": time(record.updated_at),
+        "completed_at": record.completed_at.map(time),
+    })
+}
+
+/// An instance as aligned text.
+pub(crate) fn instance(record: &InstanceRecord) -> String {
+    let mut out = String::new();
+    let mut line = |label: &str, value: String| {
+        let _ = writeln!(out, "{label:<14}{value}");
+    };
+    line("instance", record.instance_id.clone());
+    line("orchestrator", record.name.clone());
+    line("status", record.status.to_string());
+    if let Some(custom) = &record.custom_status {
+        line("custom status", short(custom, 200));
+    }
+    line("created", time(record.created_at));
+    line("updated", time(record.updated_at));
+    if let Some(completed) = record.completed_at {
+        line("completed", time(completed));
+    }
+    line("input", short(&record.input, 200));
+    if let Some(output) = &record.output {
+        line("output", short(output, 2000));
+    }
+    if let Some(f) = &record.failure {
+        line("failure", failure(f).replace('\n', "\n              "));
+    }
+    line("events", record.history_len.to_string());
+    if let Some(component) = &record.component {
+        line("component", component.clone());
+    }
+    out
+}
+
+/// Instances as a table.
+pub(crate) fn instance_table(records: &[InstanceRecord]) -> String {
+    if records.is_empty() {
+        return "no instances match\n".to_string();
+    }
+    let mut out = format!("{:<38} {:<24} {:<10} {:<24}\n", "INSTANCE", "ORCHESTRATOR", "STATUS", "CREATED");
+    for r in records {
+        let _ = writeln!(
+            out,
+            "{:<38} {:<24} {:<10} {:<24}",
+            r.instance_id,
+            r.name,
+            r.status.to_string(),
+            time(r.created_at)
+        );
+    }
+    out
+}
+
+/// One event as JSON, payloads embedded as values.
+pub(crate) fn event_json(event: &HistoryEvent) -> Value {
+    let mut value = serde_json::to_value(event).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut value {
+        for key in ["input", "output"] {
+            if let Some(Value::String(text)) = map.get(key) {
+                let parsed = payload(text);
+                map.insert(key.to_string(), parsed);
+            }
+        }
+        if let Some(Value::Number(ms)) = map.get("time")
+            && let Some(ms) = ms.as_u64()
+        {
+            map.insert("time".to_string(), Value::String(time(ms)));
+        }
+    }
+    value
+}
+
+/// A history as a readable timeline: one line per event, each episode headed by its time.
+pub(crate) fn timeline(record: &InstanceRecord, events: &[HistoryEvent]) -> String {
+    let mut out = format!("{} {} ({})\n", record.name, record.instance_id, record.status);
+    let start = events.iter().find_map(|e| match e.event {
+        Event::EpisodeStarted { time } => Some(time),
+        _ => None,
+    });
+    for e in events {
+        let text = match &e.event {
+            Event::EpisodeStarted { time: at } => {
+                let offset = at.saturating_sub(start.unwrap_or(*at));
+                format!("── episode at {} (+{:.3}s)", time(*at), offset as f64 / 1000.0)
+            }
+            Event::ExecutionStarted { name, input, component } => {
+                let pinned = if component.is_empty() {
+                    "none".to_string()
+                } else {
+                    component[..12.min(component.len())].to_string()
+                };
+                format!("started {name} with {} (component {pinned})", short(input, 80))
+            }
+            Event::ActivityScheduled { task_id, name, input } => {
+                format!("task {task_id}: scheduled {name}({})", short(input, 80))
+            }
+            Event::ActivityCompleted { task_id, output } => {
+                format!("task {task_id}: completed → {}", short(output, 80))
+            }
+            Event::ActivityFailed { task_id, failure: f } => format!("task {task_id}: failed → {}", one_line(f)),
+            Event::ExecutionCompleted { output } => format!("completed → {}", short(output, 120)),
+            Event::ExecutionFailed { failure: f } => format!("failed → {}", one_line(f)),
+        };
+        let _ = writeln!(out, "{:>5}  {text}", e.seq);
+    }
+    out
+}
+
+fn one_line(failure: &Failure) -> String {
+    let mut text = format!("{}: {}", failure.error_type, failure.message);
+    for cause in &failure.causes {
+        let _ = write!(text, " ← {}: {}", cause.error_type, cause.message);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_payloads_are_cut_and_invalid_json_is_kept_as_text() {
+        assert_eq!(short("\"abcdef\"", 5), "\"abc…");
+        assert_eq!(short("{ \"a\" : 1 }", 80), "{\"a\":1}");
+        assert_eq!(payload("not json"), Value::String("not json".into()));
+    }
+
+    #[test]
+    fn failures_show_their_causes() {
+        let f = Failure::activity_failed("credit", Failure::new("AccountFrozen", "account is frozen"));
+        assert_eq!(
+            failure(&f),
+            "ActivityFailed: activity 'credit' failed: account is frozen\n  caused by AccountFrozen: account is frozen"
+        );
+    }
+
+    #[test]
+    fn times_are_rfc3339_utc() {
+        assert_eq!(time(0), "1970-01-01T00:00:00.000Z");
+    }
+}

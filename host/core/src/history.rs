@@ -1,0 +1,93 @@
+//! History events: the append-only record of everything an instance decided and observed.
+//!
+//! The layout of one execution's history is a sequence of episodes. Each episode starts with
+//! [`Event::EpisodeStarted`] (its logical time), then lists what was delivered to the
+//! orchestrator in that episode (`ExecutionStarted` in the first, completions after), then the
+//! commands the orchestrator issued before it blocked or finished.
+
+use crate::{Failure, Payload, TaskId, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// One recorded event with its position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEvent {
+    /// Position in the execution's history, from 0.
+    pub seq: u64,
+    /// The event.
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Event {
+    /// An episode began; the orchestrator's clock reads `time` throughout it.
+    EpisodeStarted {
+        /// The episode's logical time.
+        time: Timestamp,
+    },
+    /// The instance started: which orchestrator, with what input, on which component.
+    ExecutionStarted {
+        /// The orchestrator's name.
+        name: String,
+        /// Its JSON input.
+        input: Payload,
+        /// The content hash of the component the instance is pinned to.
+        component: String,
+    },
+    /// The orchestrator scheduled an activity.
+    ActivityScheduled {
+        /// The task's handle.
+        task_id: TaskId,
+        /// The activity's name.
+        name: String,
+        /// Its JSON input.
+        input: Payload,
+    },
+    /// An activity returned an output.
+    ActivityCompleted {
+        /// The task's handle.
+        task_id: TaskId,
+        /// Its JSON output.
+        output: Payload,
+    },
+    /// An activity failed (after its last attempt).
+    ActivityFailed {
+        /// The task's handle.
+        task_id: TaskId,
+        /// The failure, as the orchestrator receives it.
+        failure: Failure,
+    },
+    /// The orchestrator returned an output.
+    ExecutionCompleted {
+        /// Its JSON output.
+        output: Payload,
+    },
+    /// The orchestrator failed.
+    ExecutionFailed {
+        /// The failure that ended it.
+        failure: Failure,
+    },
+}
+
+impl Event {
+    /// The event's type name, as stored and shown.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::EpisodeStarted { .. } => "EpisodeStarted",
+            Event::ExecutionStarted { .. } => "ExecutionStarted",
+            Event::ActivityScheduled { .. } => "ActivityScheduled",
+            Event::ActivityCompleted { .. } => "ActivityCompleted",
+            Event::ActivityFailed { .. } => "ActivityFailed",
+            Event::ExecutionCompleted { .. } => "ExecutionCompleted",
+            Event::ExecutionFailed { .. } => "ExecutionFailed",
+        }
+    }
+
+    /// True for the events that the orchestrator's own code caused (commands), which replay
+    /// checks position by position.
+    pub fn is_command(&self) -> bool {
+        matches!(self, Event::ActivityScheduled { .. })
+    }
+}

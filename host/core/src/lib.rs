@@ -1,0 +1,41 @@
+//! Core types of Reprise and its pure orchestration state machine.
+//!
+//! This crate owns the vocabulary every other part speaks: instance ids, payloads, failures,
+//! history events, inbox messages, runtime statuses, and the [`replay`] engine that checks an
+//! orchestrator's commands against its recorded history and produces new events.
+//!
+//! It must never do I/O: no SQLite, no wasm, no clock, no threads. Everything here is a value in,
+//! value out function, which is what makes it exhaustively testable.
+
+pub mod failure;
+pub mod history;
+pub mod message;
+pub mod replay;
+pub mod status;
+
+pub use failure::{Failure, FailureCause};
+pub use history::{Event, HistoryEvent};
+pub use message::Message;
+pub use status::RuntimeStatus;
+
+/// Milliseconds since the Unix epoch, UTC: the unit of every time the host records.
+pub type Timestamp = u64;
+
+/// The handle of a task scheduled by an orchestrator: its position among the instance's
+/// scheduled tasks, from 0.
+pub type TaskId = u64;
+
+/// A JSON document as text. Payloads stay text end to end so that a guest's bytes are stored and
+/// returned exactly as written.
+pub type Payload = String;
+
+/// Returns `Ok(())` if `text` is one well-formed JSON document, and the parser's complaint if not.
+pub fn validate_json(text: &str) -> Result<(), serde_json::Error> {
+    serde_json::from_str::<serde::de::IgnoredAny>(text).map(|_| ())
+}
+
+/// The key an activity attempt sees as its idempotency key: stable across attempts of one task,
+/// distinct across tasks and executions.
+pub fn idempotency_key(instance_id: &str, execution: u32, task_id: TaskId) -> String {
+    format!("{instance_id}/{execution}/{task_id}")
+}

@@ -1,0 +1,50 @@
+//! The commands an orchestrator issues, described for nondeterminism errors.
+
+use crate::{Event, Payload};
+use std::fmt;
+
+/// What the orchestrator's code did at a point where replay compares it with history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Scheduled an activity.
+    ScheduleActivity {
+        /// The activity's name.
+        name: String,
+        /// Its JSON input.
+        input: Payload,
+    },
+    /// Waited for tasks that have not completed.
+    Wait,
+    /// Returned an output.
+    Complete,
+    /// Returned a failure.
+    Fail,
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Command::ScheduleActivity { name, .. } => write!(f, "schedule activity '{name}'"),
+            Command::Wait => f.write_str("wait for a task that has not completed"),
+            Command::Complete => f.write_str("complete the orchestration"),
+            Command::Fail => f.write_str("fail the orchestration"),
+        }
+    }
+}
+
+/// Describes a recorded event the way [`Command`] describes a new one, so that a nondeterminism
+/// error reads as "recorded X, issued Y".
+pub(crate) fn describe_recorded(event: &Event) -> String {
+    match event {
+        Event::ActivityScheduled { task_id, name, .. } => {
+            format!("schedule activity '{name}' (task {task_id})")
+        }
+        Event::EpisodeStarted { .. } => "wait for a task that had not completed".to_string(),
+        Event::ExecutionCompleted { .. } => "complete the orchestration".to_string(),
+        Event::ExecutionFailed { .. } => "fail the orchestration".to_string(),
+        other => format!("event {}", other.kind()),
+    }
+}
+
+/// Describes the end of recorded history: the recorded run blocked there.
+pub(crate) const END_OF_HISTORY: &str = "wait for a task that had not completed (end of recorded history)";

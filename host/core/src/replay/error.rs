@@ -1,0 +1,36 @@
+//! Errors of the replay engine.
+
+use crate::TaskId;
+
+/// Why the engine refused a host call. Each one ends the orchestrator's execution: the caller
+/// turns it into a trap, and the instance fails with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayError {
+    /// Replay diverged from history: the component's code no longer makes the decisions it made
+    /// when the history was written.
+    #[error(
+        "nondeterminism at history position {position}: the history records that the orchestrator did \
+         [{recorded}], but on replay it did [{issued}]; the orchestrator's code changed under a running \
+         instance, or depends on something the host does not record"
+    )]
+    Nondeterminism {
+        /// The position (event sequence number) where replay diverged.
+        position: u64,
+        /// What the history records.
+        recorded: String,
+        /// What the orchestrator did instead.
+        issued: String,
+    },
+    /// The orchestrator waited on a handle it never received.
+    #[error("the orchestrator waited on task {0}, which it never scheduled")]
+    UnknownTask(TaskId),
+    /// The orchestrator waited on an empty list of tasks.
+    #[error("the orchestrator called wait-any with no tasks: it would wait forever")]
+    EmptyWait,
+    /// The recorded history does not have the shape the engine writes.
+    #[error("corrupt history: {0}")]
+    CorruptHistory(String),
+    /// A host call arrived after the orchestrator had already finished.
+    #[error("the orchestrator already finished")]
+    AlreadyFinished,
+}

@@ -1,0 +1,461 @@
+//! The [`Replayer`] state machine.
+
+use super::command::{END_OF_HISTORY, describe_recorded};
+use super::{Command, ReplayError};
+use crate::{Event, Failure, HistoryEvent, Message, Payload, TaskId, Timestamp};
+use std::collections::{HashMap, VecDeque};
+
+/// The outcome of a completed task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    /// The task.
+    pub task: TaskId,
+    /// Its output, or its failure (as the orchestrator receives it).
+    pub outcome: Result<Payload, Failure>,
+}
+
+/// The answer to a wait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaitOutcome<T> {
+    /// The wait is satisfied.
+    Ready(T),
+    /// Nothing delivered so far satisfies it: call [`Replayer::advance`] and try again.
+    Pending,
+}
+
+/// What [`Replayer::advance`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Advance {
+    /// Opened the next recorded episode: still replaying.
+    Replayed,
+    /// Opened the next delivered episode: live.
+    Live,
+    /// Nothing left to open: the orchestrator is blocked until [`Replayer::deliver`] is called.
+    Blocked,
+}
+
+/// How the execution ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Terminal {
+    /// The orchestrator returned an output.
+    Completed(Payload),
+    /// The orchestrator failed.
+    Failed(Failure),
+}
+
+/// What the live episodes since the last [`Replayer::take_output`] produced, to be committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EpisodeOutput {
+    /// New history events, numbered after everything already taken.
+    pub events: Vec<HistoryEvent>,
+    /// The history length before these events (what the store must still have).
+    pub base_len: u64,
+    /// Set if the execution ended.
+    pub terminal: Option<Terminal>,
+}
+
+/// One episode delivered but not yet opened.
+#[derive(Debug, Clone)]
+struct PendingEpisode {
+    time: Timestamp,
+    messages: Vec<Message>,
+}
+
+#[derive(Debug, Clone)]
+struct Delivered {
+    order: u64,
+    outcome: Result<Payload, Failure>,
+}
+
+/// The replay state of one execution of one instance. See the module docs.
+#[derive(Debug)]
+pub struct Replayer {
+    instance_id: String,
+    execution: u32,
+    component: String,
+    /// Recorded events not consumed yet (front = next).
+    recorded: VecDeque<HistoryEvent>,
+    /// Episodes delivered and not opened.
+    pending: VecDeque<PendingEpisode>,
+    /// Events appended since the last `take_output`.
+    new_events: Vec<Event>,
+    /// Length of history that is recorded or already taken for commit.
+    taken_len: u64,
+    /// Position of the next event (recorded or new).
+    position: u64,
+    live: bool,
+    started: Option<(String, Payload)>,
+    now: Timestamp,
+    /// Names of scheduled tasks, by handle.
+    scheduled: Vec<String>,
+    results: HashMap<TaskId, Delivered>,
+    deliveries: u64,
+    guids: u64,
+    custom_status: Option<Payload>,
+    terminal: Option<Terminal>,
+    terminal_taken: bool,
+}
+
+impl Replayer {
+    /// A replayer for `execution` of `instance_id`, pinned to `component`, over its recorded
+    /// history (empty for a new instance).
+    pub fn new(
+        instance_id: impl Into<String>,
+        execution: u32,
+        component: impl Into<String>,
+        history: Vec<HistoryEvent>,
+    ) -> Result<Self, ReplayError> {
+        for (expected, event) in history.iter().enumerate() {
+            if event.seq != expected as u64 {
+                return Err(ReplayError::CorruptHistory(format!(
+                    "event at index {expected} has sequence number {}",
+                    event.seq
+                )));
+            }
+        }
+        if let Some(first) = history.first()
+            && !matches!(first.event, Event::EpisodeStarted { .. })
+        {
+            return Err(ReplayError::CorruptHistory(format!(
+                "history starts with {} instead of EpisodeStarted",
+                first.event.kind()
+            )));
+        }
+        let taken_len = history.len() as u64;
+        Ok(Replayer {
+            instance_id: instance_id.into(),
+            execution,
+            component: component.into(),
+            recorded: history.into(),
+            pending: VecDeque::new(),
+            new_events: Vec::new(),
+            taken_len,
+            position: 0,
+            live: false,
+            started: None,
+            now: 0,
+            scheduled: Vec::new(),
+            results: HashMap::new(),
+            deliveries: 0,
+            guids: 0,
+            custom_status: None,
+            terminal: None,
+            terminal_taken: false,
+        })
+    }
+
+    /// The instance id.
+    pub fn instance_id(&self) -> &str {
+        &self.instance_id
+    }
+
+    /// True while the current episode is one replayed from history.
+    pub fn is_replaying(&self) -> bool {
+        !self.live
+    }
+
+    /// The current episode's logical time.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// The orchestrator's name and input, once the first episode is open.
+    pub fn started(&self) -> Option<(&str, &str)> {
+        self.started.as_ref().map(|(name, input)| (name.as_str(), input.as_str()))
+    }
+
+    /// The length of history recorded or already taken for commit: what the store holds once
+    /// every output taken so far is committed.
+    pub fn history_len(&self) -> u64 {
+        self.taken_len
+    }
+
+    /// The last custom status the orchestrator set (replayed calls included).
+    pub fn custom_status(&self) -> Option<&Payload> {
+        self.custom_status.as_ref()
+    }
+
+    /// The execution's end, once reached.
+    pub fn terminal(&self) -> Option<&Terminal> {
+        self.terminal.as_ref()
+    }
+
+    /// Queues an episode of new messages, delivered at logical time `time`. It is opened by
+    /// [`Replayer::advance`] once recorded history is exhausted.
+    pub fn deliver(&mut self, time: Timestamp, messages: Vec<Message>) {
+        self.pending.push_back(PendingEpisode { time, messages });
+    }
+
+    /// Opens the next episode. Called at the start (to open the first) and whenever a wait is
+    /// pending. Fails if the recorded episode still holds commands the orchestrator did not issue.
+    pub fn advance(&mut self) -> Result<Advance, ReplayError> {
+        self.ensure_running()?;
+        if let Some(next) = self.recorded.front() {
+            if !matches!(next.event, Event::EpisodeStarted { .. }) {
+                return Err(ReplayError::Nondeterminism {
+                    position: next.seq,
+                    recorded: describe_recorded(&next.event),
+                    issued: Command::Wait.to_string(),
+                });
+            }
+            self.open_recorded_episode()?;
+            return Ok(Advance::Replayed);
+        }
+        match self.pending.pop_front() {
+            Some(episode) => {
+                self.open_live_episode(episode);
+                Ok(Advance::Live)
+            }
+            None => Ok(Advance::Blocked),
+        }
+    }
+
+    fn open_recorded_episode(&mut self) -> Result<(), ReplayError> {
+        let Some(HistoryEvent { event: Event::EpisodeStarted { time }, .. }) = self.recorded.pop_front() else {
+            unreachable!("advance checked the front event")
+        };
+        self.position += 1;
+        self.now = time;
+        // Everything recorded between the episode header and the first command was delivered.
+        while let Some(next) = self.recorded.front() {
+            match &next.event {
+                Event::ExecutionStarted { .. } | Event::ActivityCompleted { .. } | Event::ActivityFailed { .. } => {
+                    let event = self.recorded.pop_front().map(|e| e.event);
+                    self.position += 1;
+                    if let Some(event) = event {
+                        self.apply_delivery(&event)?;
+                    }
+                }
+                _ => break,
+            }
+        }
+        Ok(())
+    }
+
+    fn open_live_episode(&mut self, episode: PendingEpisode) {
+        self.live = true;
+        // Logical time never goes backwards, even if the host's clock does.
+        self.now = episode.time.max(self.now);
+        self.push(Event::EpisodeStarted { time: self.now });
+        for message in episode.messages {
+            if let Some(event) = self.message_to_event(message) {
+                // Conversion only yields events the engine accepts.
+                let _ = self.apply_delivery(&event);
+                self.push(event);
+            }
+        }
+    }
+
+    /// Turns a message into the event that records its delivery, or `None` for a message that
+    /// must be dropped: a second `Start`, or a result for a task that is unknown or already
+    /// completed (at-least-once delivery can produce duplicates).
+    fn message_to_event(&self, message: Message) -> Option<Event> {
+        match message {
+            Message::Start { name, input } => self.started.is_none().then(|| Event::ExecutionStarted {
+                name,
+                input,
+                component: self.component.clone(),
+            }),
+            Message::ActivityCompleted { task_id, output } => {
+                self.awaiting_result(task_id).then_some(Event::ActivityCompleted { task_id, output })
+            }
+            Message::ActivityFailed { task_id, failure } => self.awaiting_result(task_id).then(|| {
+                let name = &self.scheduled[task_id as usize];
+                Event::ActivityFailed { task_id, failure: Failure::activity_failed(name, failure) }
+            }),
+        }
+    }
+
+    fn awaiting_result(&self, task_id: TaskId) -> bool {
+        (task_id as usize) < self.scheduled.len() && !self.results.contains_key(&task_id)
+    }
+
+    fn apply_delivery(&mut self, event: &Event) -> Result<(), ReplayError> {
+        match event {
+            Event::ExecutionStarted { name, input, .. } => {
+                self.started = Some((name.clone(), input.clone()));
+            }
+            Event::ActivityCompleted { task_id, output } => self.record_result(*task_id, Ok(output.clone()))?,
+            Event::ActivityFailed { task_id, failure } => self.record_result(*task_id, Err(failure.clone()))?,
+            other => {
+                return Err(ReplayError::CorruptHistory(format!("{} is not a delivery", other.kind())));
+            }
+        }
+        Ok(())
+    }
+
+    fn record_result(&mut self, task_id: TaskId, outcome: Result<Payload, Failure>) -> Result<(), ReplayError> {
+        if task_id as usize >= self.scheduled.len() {
+            return Err(ReplayError::CorruptHistory(format!("result for task {task_id}, which was never scheduled")));
+        }
+        self.deliveries += 1;
+        self.results.insert(task_id, Delivered { order: self.deliveries, outcome });
+        Ok(())
+    }
+
+    fn push(&mut self, event: Event) {
+        self.new_events.push(event);
+        self.position += 1;
+    }
+
+    fn ensure_running(&self) -> Result<(), ReplayError> {
+        if self.terminal.is_some() { Err(ReplayError::AlreadyFinished) } else { Ok(()) }
+    }
+
+    /// Checks a command against history while replaying; records it when live.
+    fn command(&mut self, command: Command, event: Event) -> Result<(), ReplayError> {
+        self.ensure_running()?;
+        if self.live {
+            self.push(event);
+            return Ok(());
+        }
+        let Some(next) = self.recorded.front() else {
+            // History ends inside a replayed episode only where the recorded run blocked.
+            return Err(ReplayError::Nondeterminism {
+                position: self.position,
+                recorded: END_OF_HISTORY.to_string(),
+                issued: command.to_string(),
+            });
+        };
+        let matches = match (&command, &next.event) {
+            // Names and positions must match; inputs may change (a fixed bug in how an input is
+            // built must not strand every running instance), as in Durable Functions and Temporal.
+            (Command::ScheduleActivity { name, .. }, Event::ActivityScheduled { name: recorded, task_id, .. }) => {
+                name == recorded && *task_id == self.scheduled.len() as u64
+            }
+            (Command::Complete, Event::ExecutionCompleted { .. }) | (Command::Fail, Event::ExecutionFailed { .. }) => {
+                true
+            }
+            _ => false,
+        };
+        if !matches {
+            return Err(ReplayError::Nondeterminism {
+                position: next.seq,
+                recorded: describe_recorded(&next.event),
+                issued: command.to_string(),
+            });
+        }
+        self.recorded.pop_front();
+        self.position += 1;
+        Ok(())
+    }
+
+    /// The orchestrator schedules an activity; returns its handle.
+    pub fn schedule_activity(&mut self, name: &str, input: &str) -> Result<TaskId, ReplayError> {
+        let task_id = self.scheduled.len() as TaskId;
+        self.command(
+            Command::ScheduleActivity { name: name.to_string(), input: input.to_string() },
+            Event::ActivityScheduled { task_id, name: name.to_string(), input: input.to_string() },
+        )?;
+        self.scheduled.push(name.to_string());
+        Ok(task_id)
+    }
+
+    fn check_known(&self, tasks: &[TaskId]) -> Result<(), ReplayError> {
+        match tasks.iter().find(|task| **task as usize >= self.scheduled.len()) {
+            Some(unknown) => Err(ReplayError::UnknownTask(*unknown)),
+            None => Ok(()),
+        }
+    }
+
+    /// The first-delivered completion among `tasks`, if any has completed.
+    pub fn wait_any(&self, tasks: &[TaskId]) -> Result<WaitOutcome<Completion>, ReplayError> {
+        self.ensure_running()?;
+        if tasks.is_empty() {
+            return Err(ReplayError::EmptyWait);
+        }
+        self.check_known(tasks)?;
+        let first = tasks
+            .iter()
+            .filter_map(|task| self.results.get(task).map(|delivered| (delivered.order, *task, delivered)))
+            .min_by_key(|(order, _, _)| *order);
+        Ok(match first {
+            Some((_, task, delivered)) => WaitOutcome::Ready(Completion { task, outcome: delivered.outcome.clone() }),
+            None => WaitOutcome::Pending,
+        })
+    }
+
+    /// Every completion of `tasks`, in order, once all have completed.
+    pub fn wait_all(&self, tasks: &[TaskId]) -> Result<WaitOutcome<Vec<Completion>>, ReplayError> {
+        self.ensure_running()?;
+        self.check_known(tasks)?;
+        let mut completions = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            match self.results.get(task) {
+                Some(delivered) => completions.push(Completion { task: *task, outcome: delivered.outcome.clone() }),
+                None => return Ok(WaitOutcome::Pending),
+            }
+        }
+        Ok(WaitOutcome::Ready(completions))
+    }
+
+    /// A new deterministic UUID (the same on every replay).
+    pub fn new_guid(&mut self) -> String {
+        self.guids += 1;
+        let name = format!("{}/{}/{}", self.instance_id, self.execution, self.guids);
+        uuid::Uuid::new_v5(&GUID_NAMESPACE, name.as_bytes()).to_string()
+    }
+
+    /// Sets the custom status.
+    pub fn set_custom_status(&mut self, status: Option<Payload>) {
+        self.custom_status = status;
+    }
+
+    /// The orchestrator returned `output`.
+    pub fn complete(&mut self, output: Payload) -> Result<(), ReplayError> {
+        self.finish(Command::Complete, Terminal::Completed(output))
+    }
+
+    /// The orchestrator returned `failure`.
+    pub fn fail(&mut self, failure: Failure) -> Result<(), ReplayError> {
+        self.finish(Command::Fail, Terminal::Failed(failure))
+    }
+
+    fn finish(&mut self, command: Command, terminal: Terminal) -> Result<(), ReplayError> {
+        let event = match &terminal {
+            Terminal::Completed(output) => Event::ExecutionCompleted { output: output.clone() },
+            Terminal::Failed(failure) => Event::ExecutionFailed { failure: failure.clone() },
+        };
+        self.command(command, event)?;
+        self.terminal = Some(terminal);
+        Ok(())
+    }
+
+    /// Ends the execution with a failure the orchestrator did not choose (a trap, a CPU or memory
+    /// limit, nondeterminism). Unlike [`Replayer::fail`] this is not checked against history: the
+    /// host, not the orchestrator's code, decided it.
+    pub fn abort(&mut self, failure: Failure) {
+        if self.terminal.is_some() {
+            return;
+        }
+        if !self.live {
+            // Replayed events not yet consumed are dropped: the new events start where the
+            // recorded history ends.
+            self.position = self.taken_len + self.new_events.len() as u64;
+            self.recorded.clear();
+            self.live = true;
+        }
+        self.push(Event::ExecutionFailed { failure: failure.clone() });
+        self.terminal = Some(Terminal::Failed(failure));
+    }
+
+    /// Takes the events of the live episodes since the last call, numbered for the store.
+    pub fn take_output(&mut self) -> EpisodeOutput {
+        let base_len = self.taken_len;
+        let events: Vec<HistoryEvent> = self
+            .new_events
+            .drain(..)
+            .enumerate()
+            .map(|(index, event)| HistoryEvent { seq: base_len + index as u64, event })
+            .collect();
+        self.taken_len += events.len() as u64;
+        let terminal = if self.terminal_taken { None } else { self.terminal.clone() };
+        self.terminal_taken |= terminal.is_some();
+        EpisodeOutput { events, base_len, terminal }
+    }
+}
+
+/// The namespace of [`Replayer::new_guid`]'s name-based UUIDs.
+const GUID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_bytes([
+    0x6b, 0x1e, 0x0c, 0x52, 0x8e, 0x1f, 0x4c, 0x3d, 0x9a, 0x57, 0x2f, 0x10, 0x9d, 0x44, 0x7e, 0x21,
+]);

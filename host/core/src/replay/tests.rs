@@ -1,0 +1,381 @@
+//! Tests of the replay engine, with a scripted orchestrator standing in for guest code.
+
+use super::*;
+use crate::{Event, Failure, HistoryEvent, Message, TaskId};
+use proptest::prelude::*;
+
+/// One step of a scripted orchestrator.
+#[derive(Debug, Clone)]
+enum Step {
+    Schedule(&'static str),
+    /// Wait for any of these (indices into the tasks scheduled so far, modulo their count).
+    Any(Vec<usize>),
+    All(Vec<usize>),
+    Status(&'static str),
+    Complete,
+}
+
+/// A scripted orchestrator: runs its steps against a replayer, resuming where it blocked.
+#[derive(Debug, Default)]
+struct Script {
+    steps: Vec<Step>,
+    pc: usize,
+    tasks: Vec<TaskId>,
+    observed: Vec<String>,
+}
+
+#[derive(Debug, PartialEq)]
+enum Run {
+    Blocked,
+    Done,
+}
+
+impl Script {
+    fn new(steps: Vec<Step>) -> Self {
+        Script { steps, ..Default::default() }
+    }
+
+    fn pick(&self, picks: &[usize]) -> Vec<TaskId> {
+        let mut chosen: Vec<TaskId> = picks.iter().map(|i| self.tasks[i % self.tasks.len()]).collect();
+        chosen.dedup();
+        chosen
+    }
+
+    fn run(&mut self, replayer: &mut Replayer) -> Result<Run, ReplayError> {
+        while self.pc < self.steps.len() {
+            match self.steps[self.pc].clone() {
+                Step::Schedule(name) => {
+                    let task = replayer.schedule_activity(name, "null")?;
+                    self.tasks.push(task);
+                }
+                Step::Any(picks) if !self.tasks.is_empty() => {
+                    let set = self.pick(&picks);
+                    match replayer.wait_any(&set)? {
+                        WaitOutcome::Ready(done) => self.observed.push(format!("{done:?}")),
+                        WaitOutcome::Pending => match replayer.advance()? {
+                            Advance::Blocked => return Ok(Run::Blocked),
+                            _ => continue,
+                        },
+                    }
+                }
+                Step::All(picks) if !self.tasks.is_empty() => {
+                    let set = self.pick(&picks);
+                    match replayer.wait_all(&set)? {
+                        WaitOutcome::Ready(done) => self.observed.push(format!("{done:?}")),
+                        WaitOutcome::Pending => match replayer.advance()? {
+                            Advance::Blocked => return Ok(Run::Blocked),
+                            _ => continue,
+                        },
+                    }
+                }
+                Step::Any(_) | Step::All(_) => {}
+                Step::Status(status) => replayer.set_custom_status(Some(status.to_string())),
+                Step::Complete => {
+                    replayer.complete(format!("{}", self.observed.len()))?;
+                    return Ok(Run::Done);
+                }
+            }
+            self.pc += 1;
+        }
+        replayer.complete("null".into())?;
+        Ok(Run::Done)
+    }
+}
+
+fn start() -> Message {
+    Message::Start { name: "orch".into(), input: "1".into() }
+}
+
+fn ok(task_id: TaskId) -> Message {
+    Message::ActivityCompleted { task_id, output: format!("{}", task_id * 10) }
+}
+
+/// Opens the first episode and runs the script until it blocks.
+fn begin(replayer: &mut Replayer, script: &mut Script) -> Result<Run, ReplayError> {
+    match replayer.advance()? {
+        Advance::Blocked => Ok(Run::Blocked),
+        _ => script.run(replayer),
+    }
+}
+
+fn kinds(events: &[HistoryEvent]) -> Vec<&'static str> {
+    events.iter().map(|e| e.event.kind()).collect()
+}
+
+#[test]
+fn a_chain_records_episodes_and_replays_without_new_events() {
+    let steps = vec![Step::Schedule("a"), Step::Any(vec![0]), Step::Schedule("b"), Step::Any(vec![1]), Step::Complete];
+    let mut hot = Replayer::new("i", 1, "c", vec![]).unwrap();
+    let mut script = Script::new(steps.clone());
+    hot.deliver(100, vec![start()]);
+    assert_eq!(begin(&mut hot, &mut script).unwrap(), Run::Blocked);
+    let first = hot.take_output();
+    assert_eq!(kinds(&first.events), ["EpisodeStarted", "ExecutionStarted", "ActivityScheduled"]);
+    assert_eq!(first.base_len, 0);
+
+    hot.deliver(200, vec![ok(0)]);
+    assert_eq!(script.run(&mut hot).unwrap(), Run::Blocked);
+    hot.deliver(300, vec![ok(1)]);
+    assert_eq!(script.run(&mut hot).unwrap(), Run::Done);
+    let rest = hot.take_output();
+    assert_eq!(rest.base_len, 3);
+    assert_eq!(rest.terminal, Some(Terminal::Completed("2".into())));
+    let history: Vec<HistoryEvent> = first.events.into_iter().chain(rest.events).collect();
+    assert_eq!(history.iter().map(|e| e.seq).collect::<Vec<_>>(), (0..9).collect::<Vec<_>>());
+
+    // Replaying the whole history issues the same commands and observes the same results.
+    let mut cold = Replayer::new("i", 1, "c", history.clone()).unwrap();
+    let mut again = Script::new(steps);
+    assert_eq!(begin(&mut cold, &mut again).unwrap(), Run::Done);
+    assert_eq!(again.observed, script.observed);
+    assert!(cold.is_replaying());
+    // A completed history replays into the same terminal with nothing new.
+    let output = cold.take_output();
+    assert!(output.events.is_empty());
+}
+
+#[test]
+fn the_clock_follows_the_recorded_episode_times() {
+    let mut hot = Replayer::new("i", 1, "c", vec![]).unwrap();
+    hot.deliver(1_000, vec![start()]);
+    hot.advance().unwrap();
+    assert_eq!(hot.now(), 1_000);
+    let task = hot.schedule_activity("a", "null").unwrap();
+    assert_eq!(hot.wait_any(&[task]).unwrap(), WaitOutcome::Pending);
+    assert_eq!(hot.advance().unwrap(), Advance::Blocked);
+    hot.deliver(5_000, vec![ok(task)]);
+    assert_eq!(hot.advance().unwrap(), Advance::Live);
+    assert_eq!(hot.now(), 5_000);
+    let history = hot.take_output().events;
+
+    let mut cold = Replayer::new("i", 1, "c", history).unwrap();
+    cold.advance().unwrap();
+    assert_eq!(cold.now(), 1_000);
+    assert!(cold.is_replaying());
+    cold.schedule_activity("a", "null").unwrap();
+    assert_eq!(cold.wait_any(&[0]).unwrap(), WaitOutcome::Pending);
+    assert_eq!(cold.advance().unwrap(), Advance::Replayed);
+    assert_eq!(cold.now(), 5_000);
+    assert!(matches!(cold.wait_any(&[0]).unwrap(), WaitOutcome::Ready(_)));
+    assert_eq!(cold.advance().unwrap(), Advance::Blocked);
+}
+
+fn history_of(steps: Vec<Step>, deliveries: Vec<Vec<Message>>) -> Vec<HistoryEvent> {
+    let mut hot = Replayer::new("i", 1, "c", vec![]).unwrap();
+    let mut script = Script::new(steps);
+    hot.deliver(1, vec![start()]);
+    begin(&mut hot, &mut script).unwrap();
+    for (n, batch) in deliveries.into_iter().enumerate() {
+        hot.deliver(n as u64 + 2, batch);
+        script.run(&mut hot).unwrap();
+    }
+    hot.take_output().events
+}
+
+#[test]
+fn a_changed_command_is_a_nondeterminism_error_naming_position_and_both_commands() {
+    let history = history_of(vec![Step::Schedule("a"), Step::Any(vec![0])], vec![]);
+    let mut cold = Replayer::new("i", 1, "c", history).unwrap();
+    let mut changed = Script::new(vec![Step::Schedule("b"), Step::Any(vec![0])]);
+    let error = begin(&mut cold, &mut changed).unwrap_err();
+    assert_eq!(
+        error,
+        ReplayError::Nondeterminism {
+            position: 2,
+            recorded: "schedule activity 'a' (task 0)".into(),
+            issued: "schedule activity 'b'".into(),
+        }
+    );
+    assert!(error.to_string().contains("history position 2"));
+}
+
+#[test]
+fn a_missing_command_and_an_extra_command_are_both_detected() {
+    let history =
+        history_of(vec![Step::Schedule("a"), Step::Schedule("b"), Step::All(vec![0, 1])], vec![vec![ok(0), ok(1)]]);
+    // The new code waits where the history says it scheduled 'b'.
+    let mut cold = Replayer::new("i", 1, "c", history.clone()).unwrap();
+    let mut fewer = Script::new(vec![Step::Schedule("a"), Step::Any(vec![0]), Step::Complete]);
+    let error = begin(&mut cold, &mut fewer).unwrap_err();
+    assert!(
+        matches!(&error, ReplayError::Nondeterminism { position: 3, issued, .. } if issued.contains("wait")),
+        "{error}"
+    );
+
+    // The new code schedules a third task where the history says it blocked.
+    let mut cold = Replayer::new("i", 1, "c", history).unwrap();
+    let mut more =
+        Script::new(vec![Step::Schedule("a"), Step::Schedule("b"), Step::All(vec![0, 1]), Step::Schedule("c")]);
+    let error = begin(&mut cold, &mut more).unwrap_err();
+    assert!(matches!(&error, ReplayError::Nondeterminism { issued, .. } if issued.contains("'c'")), "{error}");
+}
+
+#[test]
+fn activity_failures_reach_the_orchestrator_wrapped_with_the_activity_name() {
+    let mut hot = Replayer::new("i", 1, "c", vec![]).unwrap();
+    hot.deliver(1, vec![start()]);
+    hot.advance().unwrap();
+    let task = hot.schedule_activity("credit", "{}").unwrap();
+    hot.advance().unwrap();
+    hot.deliver(2, vec![Message::ActivityFailed { task_id: task, failure: Failure::new("AccountFrozen", "frozen") }]);
+    hot.advance().unwrap();
+    let WaitOutcome::Ready(done) = hot.wait_any(&[task]).unwrap() else { panic!("not ready") };
+    let failure = done.outcome.unwrap_err();
+    assert_eq!(failure.error_type, "ActivityFailed");
+    assert_eq!(failure.causes[0].error_type, "AccountFrozen");
+}
+
+#[test]
+fn duplicate_and_unknown_results_are_dropped() {
+    let mut hot = Replayer::new("i", 1, "c", vec![]).unwrap();
+    hot.deliver(1, vec![start(), start()]);
+    hot.advance().unwrap();
+    let task = hot.schedule_activity("a", "null").unwrap();
+    hot.deliver(2, vec![ok(task), ok(task), ok(7)]);
+    hot.advance().unwrap();
+    let events = hot.take_output().events;
+    assert_eq!(
+        kinds(&events),
+        ["EpisodeStarted", "ExecutionStarted", "ActivityScheduled", "EpisodeStarted", "ActivityCompleted"]
+    );
+}
+
+#[test]
+fn waits_on_unknown_or_no_tasks_are_errors() {
+    let mut hot = Replayer::new("i", 1, "c", vec![]).unwrap();
+    hot.deliver(1, vec![start()]);
+    hot.advance().unwrap();
+    assert_eq!(hot.wait_any(&[3]).unwrap_err(), ReplayError::UnknownTask(3));
+    assert_eq!(hot.wait_all(&[0]).unwrap_err(), ReplayError::UnknownTask(0));
+    assert_eq!(hot.wait_any(&[]).unwrap_err(), ReplayError::EmptyWait);
+}
+
+#[test]
+fn an_abort_during_replay_appends_after_the_recorded_history() {
+    let history = history_of(vec![Step::Schedule("a"), Step::Any(vec![0])], vec![]);
+    let len = history.len() as u64;
+    let mut cold = Replayer::new("i", 1, "c", history).unwrap();
+    cold.advance().unwrap();
+    cold.abort(Failure::new("CpuLimitExceeded", "spun"));
+    let output = cold.take_output();
+    assert_eq!(output.base_len, len);
+    assert_eq!(output.events.len(), 1);
+    assert_eq!(output.events[0].seq, len);
+    assert!(matches!(output.terminal, Some(Terminal::Failed(_))));
+    assert_eq!(cold.schedule_activity("x", "1").unwrap_err(), ReplayError::AlreadyFinished);
+}
+
+#[test]
+fn guids_are_unique_and_replayable() {
+    let mut one = Replayer::new("i", 1, "c", vec![]).unwrap();
+    let mut two = Replayer::new("i", 1, "c", vec![]).unwrap();
+    let a: Vec<String> = (0..3).map(|_| one.new_guid()).collect();
+    let b: Vec<String> = (0..3).map(|_| two.new_guid()).collect();
+    assert_eq!(a, b);
+    assert_ne!(a[0], a[1]);
+    assert_ne!(Replayer::new("j", 1, "c", vec![]).unwrap().new_guid(), a[0]);
+}
+
+#[test]
+fn corrupt_histories_are_refused() {
+    let bad_seq = vec![HistoryEvent { seq: 1, event: Event::EpisodeStarted { time: 0 } }];
+    assert!(matches!(Replayer::new("i", 1, "c", bad_seq), Err(ReplayError::CorruptHistory(_))));
+    let bad_start = vec![HistoryEvent { seq: 0, event: Event::ExecutionCompleted { output: "1".into() } }];
+    assert!(matches!(Replayer::new("i", 1, "c", bad_start), Err(ReplayError::CorruptHistory(_))));
+}
+
+fn step_strategy() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => prop::sample::select(vec!["a", "b", "c"]).prop_map(Step::Schedule),
+        2 => prop::collection::vec(0usize..8, 1..4).prop_map(Step::Any),
+        1 => prop::collection::vec(0usize..8, 1..4).prop_map(Step::All),
+        1 => prop::sample::select(vec!["s1", "s2"]).prop_map(Step::Status),
+    ]
+}
+
+proptest! {
+    /// Whatever the orchestrator does and however results arrive, the cold path (replay from the
+    /// committed history at every episode) produces exactly the events and observations of the
+    /// hot path.
+    #[test]
+    fn hot_and_cold_paths_agree(
+        steps in prop::collection::vec(step_strategy(), 1..24),
+        order_seed in any::<u64>(),
+        batch in 1usize..4,
+    ) {
+        let mut steps = steps;
+        steps.push(Step::Complete);
+        let mut hot = Replayer::new("i", 1, "c", vec![]).unwrap();
+        let mut hot_script = Script::new(steps.clone());
+        let mut committed: Vec<HistoryEvent> = Vec::new();
+        let mut outstanding: Vec<TaskId> = Vec::new();
+        let mut delivered = 0;
+        let mut rng = order_seed;
+        let mut time = 10;
+        hot.deliver(time, vec![start()]);
+        let mut run = begin(&mut hot, &mut hot_script).unwrap();
+        loop {
+            let output = hot.take_output();
+            prop_assert_eq!(output.base_len, committed.len() as u64);
+            for event in &output.events {
+                if let Event::ActivityScheduled { task_id, .. } = event.event {
+                    outstanding.push(task_id);
+                }
+            }
+            committed.extend(output.events);
+            if run == Run::Done || outstanding.is_empty() {
+                break;
+            }
+            // Deliver a pseudo-random batch of outstanding results.
+            let mut messages = Vec::new();
+            for _ in 0..batch.min(outstanding.len()) {
+                rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let index = (rng >> 33) as usize % outstanding.len();
+                let task = outstanding.swap_remove(index);
+                messages.push(if task % 3 == 2 {
+                    Message::ActivityFailed { task_id: task, failure: Failure::new("E", "no") }
+                } else {
+                    ok(task)
+                });
+                delivered += 1;
+            }
+            time += 10;
+            // The cold path: a fresh replayer over what is committed, given the same episode.
+            let mut cold = Replayer::new("i", 1, "c", committed.clone()).unwrap();
+            let mut cold_script = Script::new(steps.clone());
+            cold.deliver(time, messages.clone());
+            let cold_run = begin(&mut cold, &mut cold_script).unwrap();
+
+            hot.deliver(time, messages);
+            run = hot_script.run(&mut hot).unwrap();
+            prop_assert_eq!(&cold_run, &run);
+            let cold_output = cold.take_output();
+            let hot_preview: Vec<Event> = {
+                let output = hot.take_output();
+                let events: Vec<Event> = output.events.iter().map(|e| e.event.clone()).collect();
+                // Put them back in the committed log for the next round.
+                for event in &output.events {
+                    if let Event::ActivityScheduled { task_id, .. } = event.event {
+                        outstanding.push(task_id);
+                    }
+                }
+                committed.extend(output.events);
+                events
+            };
+            let cold_events: Vec<Event> = cold_output.events.into_iter().map(|e| e.event).collect();
+            prop_assert_eq!(cold_events, hot_preview);
+            prop_assert_eq!(&cold_script.observed, &hot_script.observed);
+            prop_assert_eq!(cold.custom_status(), hot.custom_status());
+            if run == Run::Done {
+                break;
+            }
+        }
+        prop_assert!(delivered <= committed.len());
+        // A final full replay over the whole history reproduces every observation.
+        let mut full = Replayer::new("i", 1, "c", committed).unwrap();
+        let mut full_script = Script::new(steps);
+        let full_run = begin(&mut full, &mut full_script).unwrap();
+        prop_assert_eq!(full_run, run);
+        prop_assert_eq!(full_script.observed, hot_script.observed);
+    }
+}

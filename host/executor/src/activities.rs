@@ -1,0 +1,115 @@
+//! The activity dispatcher: claims activity tasks with a lease, runs them with bounded
+//! concurrency in the activity sandbox, renews the lease while they run, and records each
+//! attempt's result, which wakes the orchestration worker.
+//!
+//! Delivery is at-least-once: if this host dies mid-attempt its lease expires and another claim
+//! runs the task again, with the next attempt number.
+
+use crate::host::Inner;
+use crate::session::guest_failure;
+use reprise_core::Failure;
+use reprise_core::failure::error_types;
+use reprise_runtime::ActivityInvocation;
+use reprise_store::{ActivityResult, ActivityTask};
+use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+
+/// Runs until `shutdown` turns true.
+pub(crate) async fn activity_worker(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>) {
+    let slots = Arc::new(Semaphore::new(inner.config.activity_concurrency));
+    loop {
+        let free = slots.available_permits();
+        let mut claimed_all = false;
+        if free > 0 {
+            let (owner, now) = (inner.config.owner.clone(), inner.clock.now());
+            let lease_until = now + inner.config.activity_lease.as_millis() as u64;
+            match inner.store.call(move |store| store.claim_activities(&owner, now, lease_until, free)).await {
+                Ok(tasks) => {
+                    claimed_all = tasks.len() == free;
+                    for task in tasks {
+                        let Ok(permit) = slots.clone().try_acquire_owned() else {
+                            break;
+                        };
+                        tokio::spawn(run_task(inner.clone(), task, permit));
+                    }
+                }
+                Err(error) => tracing::error!("cannot claim activity tasks: {error}"),
+            }
+        }
+        if claimed_all {
+            // There may be more work waiting: look again as soon as a slot frees up.
+            tokio::task::yield_now().await;
+        }
+        tokio::select! {
+            _ = inner.wake_activities.notified() => {}
+            _ = tokio::time::sleep(inner.config.poll_interval) => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
+async fn run_task(inner: Arc<Inner>, task: ActivityTask, _slot: OwnedSemaphorePermit) {
+    let key = task.key.clone();
+    let result = attempt(&inner, task).await;
+    let (owner, now) = (inner.config.owner.clone(), inner.clock.now());
+    let recorded_key = key.clone();
+    match inner.store.call(move |store| store.complete_activity(&recorded_key, &owner, &result, now)).await {
+        Ok(true) => inner.wake_orchestrations.notify_one(),
+        Ok(false) => tracing::warn!(
+            instance = %key.instance_id, task = key.task_id,
+            "activity result dropped: its lease expired and the task was claimed again"
+        ),
+        Err(error) => {
+            tracing::error!(instance = %key.instance_id, task = key.task_id, "cannot record activity result: {error}")
+        }
+    }
+    inner.wake_activities.notify_one();
+}
+
+/// Runs one attempt, renewing the lease while it runs.
+async fn attempt(inner: &Arc<Inner>, task: ActivityTask) -> ActivityResult {
+    let Some(component) = inner.registry.activity(&task.name) else {
+        return ActivityResult::Failed(Failure::new(
+            error_types::ACTIVITY_NOT_FOUND,
+            format!("no loaded component exports an activity named '{}'", task.name),
+        ));
+    };
+    let invocation = ActivityInvocation {
+        name: task.name.clone(),
+        input: task.input.clone(),
+        instance_id: task.key.instance_id.clone(),
+        task_id: task.key.task_id,
+        attempt: task.attempt,
+        idempotency_key: reprise_core::idempotency_key(&task.key.instance_id, task.key.execution, task.key.task_id),
+        timeout: None,
+    };
+    let run = inner.runtime.run_activity(&component, invocation, &inner.config.grants);
+    let renew = renew_lease(inner, &task);
+    let outcome = tokio::select! {
+        outcome = run => outcome,
+        () = renew => return ActivityResult::Failed(Failure::new(error_types::GUEST_TRAPPED, "lease lost")),
+    };
+    match outcome {
+        Ok(Ok(output)) => ActivityResult::Completed(output),
+        Ok(Err(failure)) => ActivityResult::Failed(failure),
+        Err(error) => ActivityResult::Failed(guest_failure(&error)),
+    }
+}
+
+/// Renews the task's lease every third of its length; returns only if the lease is lost.
+async fn renew_lease(inner: &Arc<Inner>, task: &ActivityTask) {
+    let lease = inner.config.activity_lease;
+    loop {
+        tokio::time::sleep(lease / 3).await;
+        let (key, owner) = (task.key.clone(), inner.config.owner.clone());
+        let until = inner.clock.now() + lease.as_millis() as u64;
+        match inner.store.call(move |store| store.renew_activity(&key, &owner, until)).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(instance = %task.key.instance_id, task = task.key.task_id, "activity lease lost; abandoning the attempt");
+                return;
+            }
+            Err(error) => tracing::warn!("cannot renew activity lease: {error}"),
+        }
+    }
+}

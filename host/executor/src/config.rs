@@ -1,0 +1,51 @@
+//! Executor settings.
+
+use reprise_runtime::ActivityGrants;
+use std::time::Duration;
+
+/// How the executor runs. `Default` suits a single host; tests shrink the intervals.
+#[derive(Debug, Clone)]
+pub struct ExecutorConfig {
+    /// Parked instances kept in memory (the hot path). 0 forces the cold path at every episode.
+    pub cache_capacity: usize,
+    /// A parked instance idle this long is evicted (and replayed when it is next needed).
+    pub cache_idle: Duration,
+    /// Episodes run at once.
+    pub orchestration_concurrency: usize,
+    /// Activity attempts run at once.
+    pub activity_concurrency: usize,
+    /// How long a claimed activity stays leased to this host without a renewal. A host that
+    /// dies loses its leases after this long, and its tasks run again elsewhere.
+    pub activity_lease: Duration,
+    /// How long an instance stays locked to this host during an episode. A lock that outlives
+    /// it is only a lost optimisation: commits check the history length, so two hosts running
+    /// the same episode cannot both commit it.
+    pub instance_lease: Duration,
+    /// How often the workers look for work written by other processes (work written by this one
+    /// wakes them at once).
+    pub poll_interval: Duration,
+    /// The longest one episode may take, replay included, before the instance fails: a guard
+    /// against an orchestrator blocked outside the host's durable waits.
+    pub episode_timeout: Duration,
+    /// Identifies this host in locks and leases.
+    pub owner: String,
+    /// What activities may reach (nothing by default).
+    pub grants: ActivityGrants,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        ExecutorConfig {
+            cache_capacity: 1024,
+            cache_idle: Duration::from_secs(300),
+            orchestration_concurrency: 8,
+            activity_concurrency: 16,
+            activity_lease: Duration::from_secs(15),
+            instance_lease: Duration::from_secs(15),
+            poll_interval: Duration::from_millis(250),
+            episode_timeout: Duration::from_secs(300),
+            owner: format!("reprise-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+            grants: ActivityGrants::default(),
+        }
+    }
+}

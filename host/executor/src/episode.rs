@@ -1,0 +1,256 @@
+//! One episode of one instance: lock it, deliver its messages to its orchestrator (parked in the
+//! cache, or replayed from history), wait for the orchestrator to block or finish, and commit
+//! everything it did in one store transaction.
+
+use crate::host::Inner;
+use crate::session::{Delivery, LiveInstance, Yield};
+use reprise_core::failure::error_types;
+use reprise_core::replay::{Replayer, Terminal};
+use reprise_core::{Event, Failure, HistoryEvent, RuntimeStatus};
+use reprise_store::{EpisodeCommit, InboxMessage, InstanceRecord, NewActivityTask, StoreError};
+use std::sync::Arc;
+
+/// Runs one episode of `instance_id` if it has messages and no other owner holds it. Errors are
+/// logged: the instance's messages stay in its inbox, and a later episode tries again.
+pub(crate) async fn run_episode(inner: Arc<Inner>, instance_id: String) {
+    let now = inner.clock.now();
+    let lease_until = now + inner.config.instance_lease.as_millis() as u64;
+    let owner = inner.config.owner.clone();
+    let (id, lock_owner) = (instance_id.clone(), owner.clone());
+    match inner.store.call(move |store| store.lock_instance(&id, &lock_owner, now, lease_until)).await {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(error) => {
+            tracing::error!(instance = %instance_id, "cannot lock instance: {error}");
+            return;
+        }
+    }
+    let committed = match episode_locked(&inner, &instance_id, now).await {
+        Ok(committed) => committed,
+        Err(error) => {
+            tracing::error!(instance = %instance_id, "episode failed and will be retried: {error}");
+            false
+        }
+    };
+    if !committed {
+        inner.cache.evict(&instance_id);
+        let id = instance_id.clone();
+        if let Err(error) = inner.store.call(move |store| store.unlock_instance(&id, &owner)).await {
+            tracing::warn!(instance = %instance_id, "cannot unlock instance: {error}");
+        }
+    }
+}
+
+/// The episode proper, with the lock held. Returns whether it committed.
+async fn episode_locked(inner: &Arc<Inner>, instance_id: &str, now: u64) -> Result<bool, StoreError> {
+    let id = instance_id.to_string();
+    let (instance, messages) =
+        inner.store.call(move |store| Ok((store.instance(&id)?, store.messages(&id, now)?))).await?;
+    let Some(instance) = instance else {
+        return Ok(false);
+    };
+    if instance.status.is_terminal() || messages.is_empty() {
+        return Ok(false);
+    }
+    let consumed: Vec<i64> = messages.iter().map(|m| m.id).collect();
+
+    let (mut live, pin) = match hot(inner, &instance, &messages, now) {
+        Some(live) => (live, None),
+        None => match cold(inner, &instance, messages, now).await? {
+            Ok(started) => started,
+            Err(failure) => {
+                return fail_without_guest(inner, &instance, consumed, failure, now).await;
+            }
+        },
+    };
+
+    let yielded = match tokio::time::timeout(inner.config.episode_timeout, live.next_yield()).await {
+        Ok(Some(yielded)) => yielded,
+        Ok(None) => {
+            tracing::error!(instance = %instance_id, "the orchestrator's task ended without finishing its episode");
+            return Ok(false);
+        }
+        Err(_) => {
+            let failure = Failure::new(
+                error_types::GUEST_TRAPPED,
+                format!(
+                    "the episode did not finish within {:?}: the orchestrator is blocked outside the host's durable \
+                     waits (sleeping, or polling a WASI stream) or its replay is too long",
+                    inner.config.episode_timeout
+                ),
+            );
+            let replayer = live.replayer.clone();
+            drop(live);
+            let yielded = {
+                let mut replayer = replayer.lock().unwrap_or_else(|e| e.into_inner());
+                replayer.abort(failure);
+                Yield { output: replayer.take_output(), custom_status: replayer.custom_status().cloned() }
+            };
+            return commit(inner, &instance, None, consumed, yielded, pin).await;
+        }
+    };
+    commit(inner, &instance, Some(live), consumed, yielded, pin).await
+}
+
+/// The hot path: the instance's orchestrator is parked in the cache, in step with the store.
+fn hot(inner: &Inner, instance: &InstanceRecord, messages: &[InboxMessage], now: u64) -> Option<LiveInstance> {
+    let live = inner.cache.take(&instance.instance_id)?;
+    if live.execution != instance.execution || live.history_len() != instance.history_len {
+        // Another host moved the instance on while it was parked here.
+        return None;
+    }
+    let delivery = Delivery { time: now, messages: messages.iter().map(|m| m.message.clone()).collect() };
+    live.deliver(delivery).then_some(live)
+}
+
+/// The cold path: a fresh instance of the pinned component, replaying the history. The inner
+/// `Err` is a failure that ends the instance without running any guest code.
+async fn cold(
+    inner: &Arc<Inner>,
+    instance: &InstanceRecord,
+    messages: Vec<InboxMessage>,
+    now: u64,
+) -> Result<Result<(LiveInstance, Option<String>), Failure>, StoreError> {
+    let (hash, pin) = match &instance.component {
+        Some(hash) => (hash.clone(), None),
+        None => match inner.registry.orchestrator(&instance.name) {
+            Some(hash) => (hash.clone(), Some(hash)),
+            None => {
+                return Ok(Err(Failure::new(
+                    error_types::ORCHESTRATOR_NOT_FOUND,
+                    format!(
+                        "no loaded component exports an orchestrator named '{}'; load one with --component",
+                        instance.name
+                    ),
+                )));
+            }
+        },
+    };
+    let component = match inner.registry.pinned(&hash).await {
+        Ok(Some(component)) => component,
+        Ok(None) => {
+            return Ok(Err(Failure::new(
+                error_types::COMPONENT_UNAVAILABLE,
+                format!("the component this instance is pinned to ({hash}) is not in the store"),
+            )));
+        }
+        Err(error) => {
+            return Ok(Err(Failure::new(
+                error_types::COMPONENT_UNAVAILABLE,
+                format!("the component this instance is pinned to ({hash}) cannot be loaded: {error}"),
+            )));
+        }
+    };
+    let history = if instance.history_len > 0 {
+        let (id, execution) = (instance.instance_id.clone(), instance.execution);
+        inner.store.call(move |store| store.history(&id, execution)).await?
+    } else {
+        Vec::new()
+    };
+    let mut replayer = match Replayer::new(instance.instance_id.clone(), instance.execution, hash, history) {
+        Ok(replayer) => replayer,
+        Err(error) => {
+            return Ok(Err(Failure::new(error_types::GUEST_TRAPPED, error.to_string())));
+        }
+    };
+    replayer.deliver(now, messages.into_iter().map(|m| m.message).collect());
+    let live = LiveInstance::start(
+        inner.runtime.clone(),
+        component,
+        instance.instance_id.clone(),
+        instance.execution,
+        replayer,
+    );
+    Ok(Ok((live, pin)))
+}
+
+/// Ends an instance whose orchestrator cannot run at all, recording why in its history.
+async fn fail_without_guest(
+    inner: &Arc<Inner>,
+    instance: &InstanceRecord,
+    consumed: Vec<i64>,
+    failure: Failure,
+    now: u64,
+) -> Result<bool, StoreError> {
+    let mut events = vec![Event::EpisodeStarted { time: now }];
+    if instance.history_len == 0 {
+        events.push(Event::ExecutionStarted {
+            name: instance.name.clone(),
+            input: instance.input.clone(),
+            component: String::new(),
+        });
+    }
+    events.push(Event::ExecutionFailed { failure: failure.clone() });
+    let base_len = instance.history_len;
+    let events = events
+        .into_iter()
+        .enumerate()
+        .map(|(index, event)| HistoryEvent { seq: base_len + index as u64, event })
+        .collect();
+    let output = reprise_core::replay::EpisodeOutput { events, base_len, terminal: Some(Terminal::Failed(failure)) };
+    commit(inner, instance, None, consumed, Yield { output, custom_status: instance.custom_status.clone() }, None).await
+}
+
+/// Commits an episode and parks the instance if it is still running.
+async fn commit(
+    inner: &Arc<Inner>,
+    instance: &InstanceRecord,
+    live: Option<LiveInstance>,
+    consumed: Vec<i64>,
+    yielded: Yield,
+    pin: Option<String>,
+) -> Result<bool, StoreError> {
+    let Yield { output, custom_status } = yielded;
+    let new_activities: Vec<NewActivityTask> = output
+        .events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::ActivityScheduled { task_id, name, input } => {
+                Some(NewActivityTask { task_id: *task_id, name: name.clone(), input: input.clone() })
+            }
+            _ => None,
+        })
+        .collect();
+    let (status, result, failure) = match output.terminal {
+        None => (RuntimeStatus::Running, None, None),
+        Some(Terminal::Completed(result)) => (RuntimeStatus::Completed, Some(result), None),
+        Some(Terminal::Failed(failure)) => (RuntimeStatus::Failed, None, Some(failure)),
+    };
+    let scheduled = !new_activities.is_empty();
+    let commit = EpisodeCommit {
+        instance_id: instance.instance_id.clone(),
+        execution: instance.execution,
+        owner: inner.config.owner.clone(),
+        expected_history_len: output.base_len,
+        new_events: output.events,
+        new_activities,
+        consumed_messages: consumed,
+        status,
+        output: result,
+        failure: failure.clone(),
+        custom_status,
+        component: pin,
+        now: inner.clock.now(),
+    };
+    match inner.store.call(move |store| store.commit_episode(&commit)).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict { reason, .. }) => {
+            tracing::warn!(instance = %instance.instance_id, "episode discarded, the instance moved on: {reason}");
+            return Ok(false);
+        }
+        Err(error) => return Err(error),
+    }
+    if let Some(failure) = &failure {
+        tracing::warn!(instance = %instance.instance_id, "instance failed: {failure}");
+    }
+    if scheduled {
+        inner.wake_activities.notify_one();
+    }
+    if status == RuntimeStatus::Running
+        && let Some(live) = live
+    {
+        inner.cache.park(instance.instance_id.clone(), live);
+    }
+    inner.committed.notify_waiters();
+    Ok(true)
+}

@@ -1,0 +1,175 @@
+//! [`Host`]: the executor's public face. It loads components, starts instances, runs the workers
+//! and waits for instances to finish.
+
+use crate::activities::activity_worker;
+use crate::cache::InstanceCache;
+use crate::clock::Clock;
+use crate::config::ExecutorConfig;
+use crate::error::ExecutorError;
+use crate::orchestrations::orchestration_worker;
+use crate::registry::{ComponentSummary, Registry};
+use crate::store_access::StoreAccess;
+use reprise_runtime::Runtime;
+use reprise_store::{HistoryStore, InstanceRecord, NewInstance};
+use std::path::Path;
+use std::sync::Arc;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+/// What the host shares with its workers and episodes.
+pub(crate) struct Inner {
+    pub(crate) store: StoreAccess,
+    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: ExecutorConfig,
+    pub(crate) registry: Registry,
+    pub(crate) cache: InstanceCache,
+    /// Wakes the orchestration worker (a message was enqueued, a slot freed).
+    pub(crate) wake_orchestrations: Notify,
+    /// Wakes the activity dispatcher (a task was enqueued, a slot freed).
+    pub(crate) wake_activities: Notify,
+    /// Wakes everyone waiting for an instance to change.
+    pub(crate) committed: Notify,
+}
+
+/// A request to start an instance.
+#[derive(Debug, Clone)]
+pub struct StartRequest {
+    /// The orchestrator to run.
+    pub orchestrator: String,
+    /// Its JSON input.
+    pub input: String,
+    /// The instance id; a new UUID if `None`.
+    pub instance_id: Option<String>,
+}
+
+/// A durable orchestration host. Cheap to clone; every clone drives the same state.
+#[derive(Clone)]
+pub struct Host {
+    inner: Arc<Inner>,
+}
+
+/// The running workers of a host. Dropping it does not stop them; [`Workers::shutdown`] does.
+pub struct Workers {
+    shutdown: watch::Sender<bool>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Stops the workers after their current step. Episodes and attempts under way finish on
+    /// their own tasks; anything not committed is redone by the next host.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for handle in self.handles {
+            let _ = handle.await;
+        }
+    }
+}
+
+impl Host {
+    /// A host over `store`, running guests on `runtime`, reading time from `clock`.
+    pub fn new(
+        store: Arc<dyn HistoryStore>,
+        runtime: Arc<Runtime>,
+        clock: Arc<dyn Clock>,
+        config: ExecutorConfig,
+    ) -> Self {
+        let store = StoreAccess(store);
+        let inner = Inner {
+            registry: Registry::new(runtime.clone(), store.clone()),
+            cache: InstanceCache::new(config.cache_capacity, config.cache_idle),
+            store,
+            runtime,
+            clock,
+            config,
+            wake_orchestrations: Notify::new(),
+            wake_activities: Notify::new(),
+            committed: Notify::new(),
+        };
+        Host { inner: Arc::new(inner) }
+    }
+
+    /// Loads a component from a file and records it in the store.
+    pub async fn load_component_file(&self, path: &Path) -> Result<ComponentSummary, ExecutorError> {
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(|source| ExecutorError::ReadComponent { path: path.display().to_string(), source })?;
+        self.load_component(bytes, &path.display().to_string()).await
+    }
+
+    /// Loads a component from bytes and records it in the store.
+    pub async fn load_component(&self, bytes: Vec<u8>, source: &str) -> Result<ComponentSummary, ExecutorError> {
+        self.inner.registry.load(bytes, source, self.inner.clock.now()).await
+    }
+
+    /// Creates an instance of a loaded orchestrator (or one a component recorded in the store
+    /// exports) and returns its id.
+    pub async fn start(&self, request: StartRequest) -> Result<String, ExecutorError> {
+        reprise_core::validate_json(&request.input).map_err(ExecutorError::InvalidInput)?;
+        if self.inner.registry.orchestrator(&request.orchestrator).is_none() {
+            let components = self.inner.store.call(|store| store.components()).await?;
+            if !components.iter().any(|c| c.orchestrators.contains(&request.orchestrator)) {
+                let mut known = self.inner.registry.orchestrator_names();
+                known.extend(components.into_iter().flat_map(|c| c.orchestrators));
+                known.sort();
+                known.dedup();
+                let known = if known.is_empty() { "none (no component loaded)".to_string() } else { known.join(", ") };
+                return Err(ExecutorError::UnknownOrchestrator { name: request.orchestrator, known });
+            }
+        }
+        let instance_id = request.instance_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let new = NewInstance {
+            instance_id: instance_id.clone(),
+            name: request.orchestrator,
+            input: request.input,
+            created_at: self.inner.clock.now(),
+        };
+        self.inner.store.call(move |store| store.create_instance(&new)).await?;
+        self.inner.wake_orchestrations.notify_one();
+        Ok(instance_id)
+    }
+
+    /// Starts the orchestration worker and the activity dispatcher.
+    pub fn spawn_workers(&self) -> Workers {
+        let (shutdown, receiver) = watch::channel(false);
+        let handles = vec![
+            tokio::spawn(orchestration_worker(self.inner.clone(), receiver.clone())),
+            tokio::spawn(activity_worker(self.inner.clone(), receiver)),
+        ];
+        Workers { shutdown, handles }
+    }
+
+    /// An instance's row.
+    pub async fn instance(&self, instance_id: &str) -> Result<InstanceRecord, ExecutorError> {
+        let id = instance_id.to_string();
+        self.inner
+            .store
+            .call(move |store| store.instance(&id))
+            .await?
+            .ok_or_else(|| ExecutorError::InstanceNotFound(instance_id.to_string()))
+    }
+
+    /// Waits until the instance reaches a terminal status (the workers must be running) and
+    /// returns its row.
+    pub async fn wait(&self, instance_id: &str) -> Result<InstanceRecord, ExecutorError> {
+        loop {
+            let changed = self.inner.committed.notified();
+            let record = self.instance(instance_id).await?;
+            if record.status.is_terminal() {
+                return Ok(record);
+            }
+            // Commits by this process wake us at once; the timeout covers other processes.
+            let _ = tokio::time::timeout(self.inner.config.poll_interval, changed).await;
+        }
+    }
+
+    /// Parked instances in the cache (the hot path).
+    pub fn cached_instances(&self) -> usize {
+        self.inner.cache.len()
+    }
+
+    /// The shared store.
+    pub fn store(&self) -> Arc<dyn HistoryStore> {
+        self.inner.store.0.clone()
+    }
+}

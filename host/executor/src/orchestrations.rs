@@ -1,0 +1,44 @@
+//! The orchestration worker: finds instances with messages and runs their episodes, a bounded
+//! number at a time, never two for the same instance.
+
+use crate::episode::run_episode;
+use crate::host::Inner;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+
+/// Runs until `shutdown` turns true.
+pub(crate) async fn orchestration_worker(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>) {
+    let inflight: Arc<Mutex<HashSet<String>>> = Arc::default();
+    loop {
+        inner.cache.evict_idle();
+        let busy = inflight.lock().unwrap_or_else(|e| e.into_inner()).len();
+        let free = inner.config.orchestration_concurrency.saturating_sub(busy);
+        if free > 0 {
+            let (owner, now) = (inner.config.owner.clone(), inner.clock.now());
+            // Ask for enough to skip the ones already running here.
+            let limit = free + busy;
+            match inner.store.call(move |store| store.ready_instances(&owner, now, limit)).await {
+                Ok(ready) => {
+                    let mut running = inflight.lock().unwrap_or_else(|e| e.into_inner());
+                    let chosen: Vec<String> = ready.into_iter().filter(|id| !running.contains(id)).take(free).collect();
+                    for id in chosen {
+                        running.insert(id.clone());
+                        let (inner, inflight) = (inner.clone(), inflight.clone());
+                        tokio::spawn(async move {
+                            run_episode(inner.clone(), id.clone()).await;
+                            inflight.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                            inner.wake_orchestrations.notify_one();
+                        });
+                    }
+                }
+                Err(error) => tracing::error!("cannot look for ready instances: {error}"),
+            }
+        }
+        tokio::select! {
+            _ = inner.wake_orchestrations.notified() => {}
+            _ = tokio::time::sleep(inner.config.poll_interval) => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+}

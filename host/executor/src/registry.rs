@@ -1,0 +1,114 @@
+//! The component registry: which loaded component serves which orchestrator and activity name,
+//! and the compiled components instances are pinned to.
+//!
+//! A name resolves to the most recently loaded component that exports it. Instances do not
+//! resolve by name after their start: they carry the hash of their component, and
+//! [`Registry::pinned`] finds it (loading its bytes from the store if it is not in memory), so a
+//! new version never replays an old instance.
+
+use crate::error::ExecutorError;
+use crate::store_access::StoreAccess;
+use reprise_runtime::{LoadedComponent, Runtime};
+use reprise_store::ComponentRecord;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// What a loaded component offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentSummary {
+    /// Its content hash.
+    pub hash: String,
+    /// Where it came from.
+    pub source: String,
+    /// The orchestrators it exports.
+    pub orchestrators: Vec<String>,
+    /// The activities it exports.
+    pub activities: Vec<String>,
+}
+
+#[derive(Default)]
+struct Maps {
+    by_hash: HashMap<String, Arc<LoadedComponent>>,
+    orchestrators: HashMap<String, String>,
+    activities: HashMap<String, String>,
+}
+
+/// See the module docs.
+pub(crate) struct Registry {
+    runtime: Arc<Runtime>,
+    store: StoreAccess,
+    maps: RwLock<Maps>,
+}
+
+impl Registry {
+    pub(crate) fn new(runtime: Arc<Runtime>, store: StoreAccess) -> Self {
+        Registry { runtime, store, maps: RwLock::new(Maps::default()) }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Maps> {
+        self.maps.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Loads a component, saves it (bytes and exports) in the store, and makes it the one that
+    /// serves the names it exports.
+    pub(crate) async fn load(&self, bytes: Vec<u8>, source: &str, now: u64) -> Result<ComponentSummary, ExecutorError> {
+        let loaded = Arc::new(self.runtime.load(bytes.clone(), source).await?);
+        let record = ComponentRecord {
+            hash: loaded.hash.clone(),
+            source: source.to_string(),
+            bytes,
+            orchestrators: loaded.orchestrators.clone(),
+            activities: loaded.activities.clone(),
+            loaded_at: now,
+        };
+        self.store.call(move |store| store.save_component(&record)).await?;
+        let summary = ComponentSummary {
+            hash: loaded.hash.clone(),
+            source: loaded.source.clone(),
+            orchestrators: loaded.orchestrators.clone(),
+            activities: loaded.activities.clone(),
+        };
+        let mut maps = self.maps.write().unwrap_or_else(|e| e.into_inner());
+        for name in &loaded.orchestrators {
+            maps.orchestrators.insert(name.clone(), loaded.hash.clone());
+        }
+        for name in &loaded.activities {
+            maps.activities.insert(name.clone(), loaded.hash.clone());
+        }
+        maps.by_hash.insert(loaded.hash.clone(), loaded);
+        Ok(summary)
+    }
+
+    /// The hash of the component serving orchestrator `name`.
+    pub(crate) fn orchestrator(&self, name: &str) -> Option<String> {
+        self.read().orchestrators.get(name).cloned()
+    }
+
+    /// The component serving activity `name`.
+    pub(crate) fn activity(&self, name: &str) -> Option<Arc<LoadedComponent>> {
+        let maps = self.read();
+        maps.activities.get(name).and_then(|hash| maps.by_hash.get(hash)).cloned()
+    }
+
+    /// Every orchestrator name served, sorted.
+    pub(crate) fn orchestrator_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.read().orchestrators.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// The component with this hash, loaded from the store's copy if it is not in memory.
+    /// `Ok(None)` if the store has no such component.
+    pub(crate) async fn pinned(&self, hash: &str) -> Result<Option<Arc<LoadedComponent>>, ExecutorError> {
+        if let Some(found) = self.read().by_hash.get(hash) {
+            return Ok(Some(found.clone()));
+        }
+        let wanted = hash.to_string();
+        let Some(bytes) = self.store.call(move |store| store.component_bytes(&wanted)).await? else {
+            return Ok(None);
+        };
+        let loaded = Arc::new(self.runtime.load(bytes, &format!("stored component {hash}")).await?);
+        let mut maps = self.maps.write().unwrap_or_else(|e| e.into_inner());
+        Ok(Some(maps.by_hash.entry(hash.to_string()).or_insert(loaded).clone()))
+    }
+}

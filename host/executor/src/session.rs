@@ -1,0 +1,320 @@
+//! A running orchestrator: the guest task, and the [`OrchestrationHost`] it calls, which answers
+//! through the replay engine and hands each finished episode back to the executor.
+//!
+//! The guest runs in its own tokio task. Whenever it blocks on something not yet delivered, the
+//! session sends the episode's output ([`Yield::Blocked`]) and waits, parked inside the host call,
+//! for the next delivery: that parked task is the hot path. Dropping the [`LiveInstance`] closes
+//! the delivery channel, which ends the guest.
+
+use reprise_core::failure::error_types;
+use reprise_core::replay::{Advance, Completion, EpisodeOutput, ReplayError, Replayer, WaitOutcome};
+use reprise_core::{Failure, Message, Timestamp};
+use reprise_runtime::{
+    BoxFuture, GuestError, GuestObserved, LoadedComponent, LogLevel, OrchestrationHost, OrchestratorInvocation,
+    Runtime, WaitRequest,
+};
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// New messages for a parked orchestrator: one episode.
+#[derive(Debug)]
+pub(crate) struct Delivery {
+    pub(crate) time: Timestamp,
+    pub(crate) messages: Vec<Message>,
+}
+
+/// What a session reports at the end of an episode.
+#[derive(Debug)]
+pub(crate) struct Yield {
+    pub(crate) output: EpisodeOutput,
+    pub(crate) custom_status: Option<String>,
+}
+
+/// A started orchestrator, parked between episodes or running one.
+pub(crate) struct LiveInstance {
+    pub(crate) execution: u32,
+    pub(crate) replayer: Arc<Mutex<Replayer>>,
+    deliveries: mpsc::UnboundedSender<Delivery>,
+    yields: mpsc::UnboundedReceiver<Yield>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for LiveInstance {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl LiveInstance {
+    /// Starts the guest over `replayer` (its history and first delivery already given).
+    pub(crate) fn start(
+        runtime: Arc<Runtime>,
+        component: Arc<LoadedComponent>,
+        instance_id: String,
+        execution: u32,
+        replayer: Replayer,
+    ) -> LiveInstance {
+        let replayer = Arc::new(Mutex::new(replayer));
+        let (deliveries_tx, deliveries_rx) = mpsc::unbounded_channel();
+        let (yields_tx, yields_rx) = mpsc::unbounded_channel();
+        let session = Session {
+            instance_id: instance_id.clone(),
+            replayer: replayer.clone(),
+            observed: GuestObserved::new(),
+            deliveries: deliveries_rx,
+            yields: yields_tx.clone(),
+        };
+        let task = tokio::spawn(run_guest(runtime, component, instance_id, execution, session, yields_tx));
+        LiveInstance { execution, replayer, deliveries: deliveries_tx, yields: yields_rx, task }
+    }
+
+    /// Delivers an episode to the parked guest.
+    pub(crate) fn deliver(&self, delivery: Delivery) -> bool {
+        self.deliveries.send(delivery).is_ok()
+    }
+
+    /// Waits for the guest to finish its episode. `None` if the guest task ended without
+    /// reporting (it was evicted or crashed).
+    pub(crate) async fn next_yield(&mut self) -> Option<Yield> {
+        self.yields.recv().await
+    }
+
+    /// The history length the replayer believes the store holds.
+    pub(crate) fn history_len(&self) -> u64 {
+        lock(&self.replayer).history_len()
+    }
+}
+
+fn lock(replayer: &Mutex<Replayer>) -> std::sync::MutexGuard<'_, Replayer> {
+    replayer.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The host's answer to an orchestrator's calls.
+struct Session {
+    instance_id: String,
+    replayer: Arc<Mutex<Replayer>>,
+    observed: Arc<GuestObserved>,
+    deliveries: mpsc::UnboundedReceiver<Delivery>,
+    yields: mpsc::UnboundedSender<Yield>,
+}
+
+/// Why the session ended the guest. Carried through the guest's trap back to [`run_guest`].
+#[derive(Debug, thiserror::Error)]
+enum SessionEnd {
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+    #[error("the instance was evicted from the cache")]
+    Evicted,
+}
+
+impl Session {
+    /// Opens episodes until the wait is answered, yielding to the executor each time the guest
+    /// must block for new messages.
+    async fn wait(&mut self, request: WaitRequest) -> Result<Vec<Completion>, SessionEnd> {
+        loop {
+            let advance = {
+                let mut replayer = lock(&self.replayer);
+                let answer = match &request {
+                    WaitRequest::Any(tasks) => replayer.wait_any(tasks)?.map(|done| vec![done]),
+                    WaitRequest::All(tasks) => replayer.wait_all(tasks)?,
+                };
+                if let WaitOutcome::Ready(done) = answer {
+                    return Ok(done);
+                }
+                let advance = replayer.advance()?;
+                if advance != Advance::Blocked {
+                    self.observed.start_episode(replayer.now(), replayer.is_replaying());
+                }
+                if advance == Advance::Blocked {
+                    let output = replayer.take_output();
+                    let custom_status = replayer.custom_status().cloned();
+                    Some(Yield { output, custom_status })
+                } else {
+                    None
+                }
+            };
+            if let Some(episode_end) = advance {
+                // The executor may have gone away; then the next recv ends us.
+                let _ = self.yields.send(episode_end);
+                let delivery = self.deliveries.recv().await.ok_or(SessionEnd::Evicted)?;
+                lock(&self.replayer).deliver(delivery.time, delivery.messages);
+            }
+        }
+    }
+}
+
+trait ReadyMap<T> {
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> WaitOutcome<U>;
+}
+
+impl<T> ReadyMap<T> for WaitOutcome<T> {
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> WaitOutcome<U> {
+        match self {
+            WaitOutcome::Ready(value) => WaitOutcome::Ready(f(value)),
+            WaitOutcome::Pending => WaitOutcome::Pending,
+        }
+    }
+}
+
+impl OrchestrationHost for Session {
+    fn instance_id(&self) -> String {
+        self.instance_id.clone()
+    }
+
+    fn is_replaying(&self) -> bool {
+        lock(&self.replayer).is_replaying()
+    }
+
+    fn current_time(&self) -> u64 {
+        lock(&self.replayer).now()
+    }
+
+    fn new_guid(&mut self) -> String {
+        lock(&self.replayer).new_guid()
+    }
+
+    fn set_custom_status(&mut self, status: Option<String>) {
+        lock(&self.replayer).set_custom_status(status);
+    }
+
+    fn log(&mut self, level: LogLevel, message: String) {
+        if lock(&self.replayer).is_replaying() {
+            return;
+        }
+        let id = &self.instance_id;
+        match level {
+            LogLevel::Debug => {
+                tracing::debug!(target: "reprise::orchestrator", instance = %id, "{message}")
+            }
+            LogLevel::Info => {
+                tracing::info!(target: "reprise::orchestrator", instance = %id, "{message}")
+            }
+            LogLevel::Warn => {
+                tracing::warn!(target: "reprise::orchestrator", instance = %id, "{message}")
+            }
+            LogLevel::Error => {
+                tracing::error!(target: "reprise::orchestrator", instance = %id, "{message}")
+            }
+        }
+    }
+
+    fn schedule_activity(&mut self, name: String, input: String) -> anyhow::Result<u64> {
+        Ok(lock(&self.replayer).schedule_activity(&name, &input).map_err(SessionEnd::from)?)
+    }
+
+    fn wait(&mut self, request: WaitRequest) -> BoxFuture<'_, anyhow::Result<Vec<Completion>>> {
+        Box::pin(async move { Ok(Session::wait(self, request).await?) })
+    }
+}
+
+/// A stable 64-bit seed for an execution's random sources (FNV-1a: fixed forever, unlike std's
+/// hashers, so replays after a host upgrade draw the same numbers).
+fn seed(instance_id: &str, execution: u32) -> u64 {
+    let mut hash: u64 = 0xcbf29ce484222325;
+    for byte in instance_id.bytes().chain(execution.to_le_bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x100000001b3);
+    }
+    hash
+}
+
+/// The guest task: opens the first episode, runs the orchestrator to its end, records the end
+/// and reports the last episode.
+async fn run_guest(
+    runtime: Arc<Runtime>,
+    component: Arc<LoadedComponent>,
+    instance_id: String,
+    execution: u32,
+    session: Session,
+    yields: mpsc::UnboundedSender<Yield>,
+) {
+    let replayer = session.replayer.clone();
+    let observed = session.observed.clone();
+    let opened = {
+        let mut guard = lock(&replayer);
+        match guard.advance() {
+            Ok(Advance::Blocked) => Err(Failure::new(
+                error_types::GUEST_TRAPPED,
+                "the instance has no start event: its history is empty and no Start message was delivered",
+            )),
+            Ok(_) => {
+                observed.start_episode(guard.now(), guard.is_replaying());
+                guard.started().map(|(name, input)| (name.to_string(), input.to_string())).ok_or_else(|| {
+                    Failure::new(error_types::GUEST_TRAPPED, "the first episode holds no ExecutionStarted event")
+                })
+            }
+            Err(error) => Err(replay_failure(&error)),
+        }
+    };
+    let result = match opened {
+        Ok((name, input)) => {
+            let invocation = OrchestratorInvocation {
+                instance_id: instance_id.clone(),
+                name,
+                input,
+                seed: seed(&instance_id, execution),
+                observed,
+            };
+            runtime.run_orchestrator(&component, invocation, Box::new(session)).await
+        }
+        Err(failure) => Ok(Err(failure)),
+    };
+    let mut guard = lock(&replayer);
+    match result {
+        Ok(Ok(output)) => {
+            if let Err(error) = guard.complete(output) {
+                guard.abort(replay_failure(&error));
+            }
+        }
+        Ok(Err(failure)) => {
+            if let Err(error) = guard.fail(failure) {
+                guard.abort(replay_failure(&error));
+            }
+        }
+        Err(GuestError::Host(error)) => match error.downcast::<SessionEnd>() {
+            Ok(SessionEnd::Evicted) => return,
+            Ok(SessionEnd::Replay(replay)) => guard.abort(replay_failure(&replay)),
+            Err(other) => guard.abort(Failure::new(error_types::GUEST_TRAPPED, format!("{other:#}"))),
+        },
+        Err(error) => guard.abort(guest_failure(&error)),
+    }
+    let output = guard.take_output();
+    let custom_status = guard.custom_status().cloned();
+    let _ = yields.send(Yield { output, custom_status });
+}
+
+/// The failure an instance ends with when replay refuses a call.
+fn replay_failure(error: &ReplayError) -> Failure {
+    let error_type = match error {
+        ReplayError::Nondeterminism { .. } => error_types::NONDETERMINISM,
+        _ => error_types::GUEST_TRAPPED,
+    };
+    Failure::new(error_type, error.to_string())
+}
+
+/// The failure a guest that was stopped ends with.
+pub(crate) fn guest_failure(error: &GuestError) -> Failure {
+    let error_type = match error {
+        GuestError::CpuLimit(_) => error_types::CPU_LIMIT_EXCEEDED,
+        GuestError::MemoryLimit(_) => error_types::MEMORY_LIMIT_EXCEEDED,
+        GuestError::Timeout(_) => error_types::TIMED_OUT,
+        GuestError::NoSuchFunction(_) | GuestError::Instantiate(_) | GuestError::Trap(_) | GuestError::Host(_) => {
+            error_types::GUEST_TRAPPED
+        }
+    };
+    Failure::new(error_type, error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::seed;
+
+    #[test]
+    fn seeds_are_stable_and_distinct() {
+        // Fixed forever: a replay after an upgrade must draw the same random numbers.
+        assert_eq!(seed("order-1", 1), seed("order-1", 1));
+        assert_ne!(seed("order-1", 1), seed("order-1", 2));
+        assert_ne!(seed("order-1", 1), seed("order-2", 1));
+    }
+}

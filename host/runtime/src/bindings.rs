@@ -1,0 +1,62 @@
+//! Host bindings generated from `wit/durable.wit`, one module per world.
+//!
+//! Every import is async (the orchestrator's waits suspend the guest on its fiber) and trappable
+//! (a host call can end the guest: nondeterminism, eviction).
+
+/// Bindings of the `orchestrator` world.
+pub(crate) mod orchestrator {
+    #![allow(missing_docs)]
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "orchestrator",
+        imports: { default: async | trappable },
+        exports: { default: async },
+    });
+}
+
+/// Bindings of the `activity` world, sharing the `types` interface with the orchestrator's.
+pub(crate) mod activity {
+    #![allow(missing_docs)]
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "activity",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: { "reprise:durable/types": super::orchestrator::reprise::durable::types },
+    });
+}
+
+use reprise_core::{Failure, FailureCause};
+
+pub(crate) type WitFailure = orchestrator::reprise::durable::types::Failure;
+pub(crate) type WitCause = orchestrator::reprise::durable::types::FailureCause;
+
+impl From<WitFailure> for Failure {
+    fn from(f: WitFailure) -> Self {
+        Failure {
+            error_type: f.error_type,
+            message: f.message,
+            details: f.details,
+            causes: f
+                .causes
+                .into_iter()
+                .map(|c| FailureCause { error_type: c.error_type, message: c.message, details: c.details })
+                .collect(),
+        }
+    }
+}
+
+impl From<Failure> for WitFailure {
+    fn from(f: Failure) -> Self {
+        WitFailure {
+            error_type: f.error_type,
+            message: f.message,
+            details: f.details,
+            causes: f
+                .causes
+                .into_iter()
+                .map(|c| WitCause { error_type: c.error_type, message: c.message, details: c.details })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Loading components: compile, check what they export, list their functions.
+
+use crate::bindings::{activity::ActivityPre, orchestrator::OrchestratorPre};
+use crate::error::LoadError;
+use crate::{Runtime, activity, orchestrator};
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+
+/// The export name of the orchestrators interface.
+pub(crate) const ORCHESTRATORS_EXPORT: &str = "reprise:durable/orchestrators@0.1.0";
+/// The export name of the activities interface.
+pub(crate) const ACTIVITIES_EXPORT: &str = "reprise:durable/activities@0.1.0";
+
+/// The content hash that pins instances to a component: hex SHA-256 of its bytes.
+pub fn content_hash(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A compiled component, ready to instantiate, with the names of what it exports.
+pub struct LoadedComponent {
+    /// Its content hash.
+    pub hash: String,
+    /// Where it was loaded from.
+    pub source: String,
+    /// The orchestrators it exports.
+    pub orchestrators: Vec<String>,
+    /// The activities it exports.
+    pub activities: Vec<String>,
+    pub(crate) orchestrator_pre: Option<OrchestratorPre<orchestrator::OrchestratorState>>,
+    pub(crate) activity_pre: Option<ActivityPre<activity::ActivityState>>,
+}
+
+impl std::fmt::Debug for LoadedComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedComponent")
+            .field("hash", &self.hash)
+            .field("source", &self.source)
+            .field("orchestrators", &self.orchestrators)
+            .field("activities", &self.activities)
+            .finish()
+    }
+}
+
+impl Runtime {
+    /// Compiles a component, checks that it exports orchestrators and/or activities, and lists
+    /// them. Compilation runs on a blocking thread.
+    pub async fn load(&self, bytes: Vec<u8>, source: &str) -> Result<LoadedComponent, LoadError> {
+        let hash = content_hash(&bytes);
+        let source_name = source.to_string();
+        let activity_engine = self.activity_engine.clone();
+        let orchestrator_engine = self.orchestrator_engine.clone();
+        let name = source_name.clone();
+        let (activity_component, orchestrator_component) = tokio::task::spawn_blocking(move || {
+            let not_a_component =
+                |e: wasmtime::Error| LoadError::NotAComponent { source_name: name.clone(), reason: format!("{e:#}") };
+            let for_activities = Component::new(&activity_engine, &bytes).map_err(not_a_component)?;
+            let exports: Vec<String> =
+                for_activities.component_type().exports(&activity_engine).map(|(name, _)| name.to_string()).collect();
+            let has_orchestrators = exports.iter().any(|e| e == ORCHESTRATORS_EXPORT);
+            let has_activities = exports.iter().any(|e| e == ACTIVITIES_EXPORT);
+            if !has_orchestrators && !has_activities {
+                let exports = if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") };
+                return Err(LoadError::WrongWorld { source_name: name.clone(), exports });
+            }
+            let for_orchestrators = if has_orchestrators {
+                Some(Component::new(&orchestrator_engine, &bytes).map_err(not_a_component)?)
+            } else {
+                None
+            };
+            Ok((has_activities.then_some(for_activities), for_orchestrators))
+        })
+        .await
+        .map_err(|e| LoadError::Instantiate { source_name: source_name.clone(), reason: e.to_string() })??;
+
+        let instantiate_error =
+            |e: wasmtime::Error| LoadError::Instantiate { source_name: source_name.clone(), reason: format!("{e:#}") };
+        let mut loaded = LoadedComponent {
+            hash,
+            source: source_name.clone(),
+            orchestrators: Vec::new(),
+            activities: Vec::new(),
+            orchestrator_pre: None,
+            activity_pre: None,
+        };
+        if let Some(component) = orchestrator_component {
+            let pre =
+                orchestrator::pre_instantiate(&self.orchestrator_linker, &component).map_err(instantiate_error)?;
+            loaded.orchestrators = self.list_orchestrators(&pre).await.map_err(instantiate_error)?;
+            loaded.orchestrator_pre = Some(pre);
+        }
+        if let Some(component) = activity_component {
+            let pre = activity::pre_instantiate(&self.activity_linker, &component).map_err(instantiate_error)?;
+            loaded.activities = self.list_activities(&pre).await.map_err(instantiate_error)?;
+            loaded.activity_pre = Some(pre);
+        }
+        Ok(loaded)
+    }
+}

@@ -1,0 +1,50 @@
+//! Runtime limits and the two engine configurations.
+
+use std::time::Duration;
+use wasmtime::{Config, Engine};
+
+/// Limits and knobs of the runtime.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// The most linear memory one guest instance may grow to, in bytes.
+    pub max_memory_bytes: usize,
+    /// The most CPU time an orchestrator may use in one episode (replay included) before its
+    /// instance fails: a guard against endless loops, measured in epoch ticks.
+    pub orchestrator_episode_cpu: Duration,
+    /// How often the epoch ticker ticks.
+    pub epoch_tick: Duration,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            max_memory_bytes: 256 * 1024 * 1024,
+            orchestrator_episode_cpu: Duration::from_secs(10),
+            epoch_tick: Duration::from_millis(10),
+        }
+    }
+}
+
+fn base_config() -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    // Epochs bound CPU use (orchestrators) and enforce timeouts (activities), and let a long
+    // computation yield to the async executor so one guest cannot starve the others.
+    config.epoch_interruption(true);
+    config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    config
+}
+
+/// The orchestrator engine: everything that could differ between two runs of the same code on
+/// different machines is made deterministic.
+pub(crate) fn orchestrator_engine() -> anyhow::Result<Engine> {
+    let mut config = base_config();
+    config.cranelift_nan_canonicalization(true);
+    config.relaxed_simd_deterministic(true);
+    Ok(Engine::new(&config)?)
+}
+
+/// The activity engine: ordinary wasm semantics.
+pub(crate) fn activity_engine() -> anyhow::Result<Engine> {
+    Ok(Engine::new(&base_config())?)
+}

@@ -1,0 +1,103 @@
+//! Errors of the runtime.
+
+/// Why a component could not be loaded. Each says what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The bytes are not a wasm component.
+    #[error(
+        "{source_name} is not a WebAssembly component: {reason}. Build it for wasm32-wasip2 (for Rust: cargo build --target wasm32-wasip2)"
+    )]
+    NotAComponent {
+        /// Where it came from.
+        source_name: String,
+        /// What wasmtime said.
+        reason: String,
+    },
+    /// The component exports neither interface of `reprise:durable`.
+    #[error(
+        "{source_name} exports no orchestrators and no activities: it must export `reprise:durable/orchestrators@0.1.0` or \
+         `reprise:durable/activities@0.1.0` (build it against the world `orchestrator`, `activity` or `app` of wit/durable.wit). \
+         It exports: {exports}"
+    )]
+    WrongWorld {
+        /// Where it came from.
+        source_name: String,
+        /// What it does export.
+        exports: String,
+    },
+    /// The component imports something the host does not provide, or failed while listing its
+    /// functions.
+    #[error("{source_name} cannot be instantiated: {reason}")]
+    Instantiate {
+        /// Where it came from.
+        source_name: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// How a guest call ended, when it did not return normally.
+#[derive(Debug, thiserror::Error)]
+pub enum GuestError {
+    /// The guest used more CPU than its budget (an endless loop, for example).
+    #[error("{0}")]
+    CpuLimit(String),
+    /// The guest's activity attempt ran past its timeout and was stopped.
+    #[error("{0}")]
+    Timeout(String),
+    /// The guest tried to grow its memory past the limit.
+    #[error("{0}")]
+    MemoryLimit(String),
+    /// The host ended the call on purpose (a nondeterminism error, an evicted instance); the
+    /// payload is what the host's [`crate::OrchestrationHost`] returned.
+    #[error("{0}")]
+    Host(anyhow::Error),
+    /// The guest trapped: a panic, `unreachable`, a bad host call.
+    #[error("{0}")]
+    Trap(String),
+    /// The component could not be instantiated.
+    #[error("{0}")]
+    Instantiate(String),
+    /// The component does not export the requested function.
+    #[error("{0}")]
+    NoSuchFunction(String),
+}
+
+/// What the store's flags say stopped a guest.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum StopCause {
+    Memory,
+    Cpu,
+    Timeout,
+    Other,
+}
+
+/// Turns the error a guest call returned into a [`GuestError`] that says what happened in words
+/// a user can act on.
+pub(crate) fn classify(
+    error: wasmtime::Error,
+    cause: StopCause,
+    what: &str,
+    detail: &str,
+    stderr_tail: &str,
+) -> GuestError {
+    let error = match error.downcast::<crate::orchestrator::HostTrap>() {
+        Ok(host) => return GuestError::Host(host.0),
+        Err(error) => error,
+    };
+    match cause {
+        StopCause::Memory => GuestError::MemoryLimit(format!("{what} exceeded its memory limit ({detail})")),
+        StopCause::Cpu => GuestError::CpuLimit(format!(
+            "{what} used more than its CPU budget of {detail} in one episode and was stopped; it may be stuck in a loop"
+        )),
+        StopCause::Timeout => GuestError::Timeout(format!("{what} ran past its timeout of {detail} and was stopped")),
+        StopCause::Other => {
+            let mut message = format!("{what} trapped: {error:#}");
+            if !stderr_tail.is_empty() {
+                message.push_str("\nguest stderr:\n");
+                message.push_str(stderr_tail);
+            }
+            GuestError::Trap(message)
+        }
+    }
+}

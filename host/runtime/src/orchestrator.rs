@@ -1,0 +1,367 @@
+//! The orchestrator sandbox: a linker whose WASI is virtual (logical clocks, seeded random, no
+//! environment, files or network, output to the log) plus the `orchestration` interface, which
+//! forwards every call to the caller's [`OrchestrationHost`].
+
+use crate::Runtime;
+use crate::bindings::WitFailure;
+use crate::bindings::activity::reprise::durable::activity_context;
+use crate::bindings::orchestrator::reprise::durable::orchestration;
+use crate::bindings::orchestrator::reprise::durable::types::{Completion as WitCompletion, LogLevel};
+use crate::bindings::orchestrator::{Orchestrator, OrchestratorPre};
+use crate::component::LoadedComponent;
+use crate::error::{GuestError, StopCause, classify};
+use crate::limits::GuestLimiter;
+use crate::virtual_wasi::{LogStream, LogicalMonotonicClock, LogicalWallClock, StreamKind};
+use rand::SeedableRng;
+use rand::rngs::ChaCha20Rng;
+use reprise_core::Failure;
+use reprise_core::replay::Completion;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Store, UpdateDeadline};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// A boxed future, as [`OrchestrationHost::wait`] returns.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What an orchestrator waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaitRequest {
+    /// The first of these tasks to complete.
+    Any(Vec<u64>),
+    /// All of these tasks.
+    All(Vec<u64>),
+}
+
+/// The host side of the `orchestration` interface, provided by whoever runs the orchestrator
+/// (the executor). An `Err` from any method ends the guest with a trap; the runtime reports it
+/// as [`GuestError::Host`] carrying that error.
+pub trait OrchestrationHost: Send + 'static {
+    /// The instance id.
+    fn instance_id(&self) -> String;
+    /// True while replaying recorded history.
+    fn is_replaying(&self) -> bool;
+    /// The current episode's logical time, in ms since the epoch.
+    fn current_time(&self) -> u64;
+    /// A deterministic UUID.
+    fn new_guid(&mut self) -> String;
+    /// Sets or clears the custom status.
+    fn set_custom_status(&mut self, status: Option<String>);
+    /// A log line from the guest.
+    fn log(&mut self, level: LogLevel, message: String);
+    /// Schedules an activity; returns its handle.
+    fn schedule_activity(&mut self, name: String, input: String) -> anyhow::Result<u64>;
+    /// Waits; for `Any` the result holds exactly one completion.
+    fn wait(&mut self, request: WaitRequest) -> BoxFuture<'_, anyhow::Result<Vec<Completion>>>;
+}
+
+/// State the host shares with an orchestrator's virtual WASI: the logical time, whether it is
+/// replaying, and the CPU it used in the current episode.
+#[derive(Debug, Default)]
+pub struct GuestObserved {
+    now_ms: AtomicU64,
+    replaying: AtomicBool,
+    episode_ticks: AtomicU64,
+    stderr_tail: Mutex<String>,
+}
+
+impl GuestObserved {
+    /// Fresh state: time 0, replaying.
+    pub fn new() -> Arc<Self> {
+        Arc::new(GuestObserved { replaying: AtomicBool::new(true), ..Default::default() })
+    }
+
+    /// The logical time the guest's clocks read.
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms.load(Ordering::Relaxed)
+    }
+
+    /// Whether the guest is replaying (its output is then silenced).
+    pub fn is_replaying(&self) -> bool {
+        self.replaying.load(Ordering::Relaxed)
+    }
+
+    /// Starts an episode: sets the clocks and the replay flag, and resets the CPU budget.
+    pub fn start_episode(&self, now_ms: u64, replaying: bool) {
+        self.now_ms.store(now_ms, Ordering::Relaxed);
+        self.replaying.store(replaying, Ordering::Relaxed);
+        self.episode_ticks.store(0, Ordering::Relaxed);
+    }
+
+    /// Keeps the last lines a guest wrote to stderr (a panic message, usually) for error reports.
+    pub(crate) fn remember_stderr(&self, line: &str) {
+        let mut tail = self.stderr_tail.lock().unwrap_or_else(|e| e.into_inner());
+        tail.push_str(line);
+        tail.push('\n');
+        if tail.len() > 4096 {
+            let cut = tail.len() - 4096;
+            let cut = (cut..tail.len()).find(|i| tail.is_char_boundary(*i)).unwrap_or(tail.len());
+            tail.drain(..cut);
+        }
+    }
+
+    /// The last lines the guest wrote to stderr.
+    pub fn stderr_tail(&self) -> String {
+        self.stderr_tail.lock().unwrap_or_else(|e| e.into_inner()).trim_end().to_string()
+    }
+}
+
+/// One orchestrator run to start.
+pub struct OrchestratorInvocation {
+    /// The instance id (for logs).
+    pub instance_id: String,
+    /// The orchestrator to run.
+    pub name: String,
+    /// Its JSON input.
+    pub input: String,
+    /// The seed of the guest's random sources: the same for every run of one execution.
+    pub seed: u64,
+    /// State shared with the caller.
+    pub observed: Arc<GuestObserved>,
+}
+
+/// The store data of an orchestrator.
+pub(crate) struct OrchestratorState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limiter: GuestLimiter,
+    pub(crate) cpu_exceeded: bool,
+    host: Box<dyn OrchestrationHost>,
+}
+
+impl WasiView for OrchestratorState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// Carries an error from the [`OrchestrationHost`] through the guest's trap unchanged.
+#[derive(Debug)]
+pub(crate) struct HostTrap(pub(crate) anyhow::Error);
+
+impl std::fmt::Display for HostTrap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
+}
+
+impl std::error::Error for HostTrap {}
+
+fn trap(error: anyhow::Error) -> wasmtime::Error {
+    wasmtime::Error::new(HostTrap(error))
+}
+
+impl crate::bindings::orchestrator::reprise::durable::types::Host for OrchestratorState {}
+
+impl orchestration::Host for OrchestratorState {
+    async fn instance_id(&mut self) -> wasmtime::Result<String> {
+        Ok(self.host.instance_id())
+    }
+
+    async fn is_replaying(&mut self) -> wasmtime::Result<bool> {
+        Ok(self.host.is_replaying())
+    }
+
+    async fn current_time(&mut self) -> wasmtime::Result<u64> {
+        Ok(self.host.current_time())
+    }
+
+    async fn new_guid(&mut self) -> wasmtime::Result<String> {
+        Ok(self.host.new_guid())
+    }
+
+    async fn set_custom_status(&mut self, status: Option<String>) -> wasmtime::Result<()> {
+        self.host.set_custom_status(status);
+        Ok(())
+    }
+
+    async fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
+        self.host.log(level, message);
+        Ok(())
+    }
+
+    async fn schedule_activity(&mut self, name: String, input: String) -> wasmtime::Result<u64> {
+        self.host.schedule_activity(name, input).map_err(trap)
+    }
+
+    async fn wait_all(&mut self, tasks: Vec<u64>) -> wasmtime::Result<Vec<WitCompletion>> {
+        let done = self.host.wait(WaitRequest::All(tasks)).await.map_err(trap)?;
+        Ok(done.into_iter().map(to_wit).collect())
+    }
+
+    async fn wait_any(&mut self, tasks: Vec<u64>) -> wasmtime::Result<WitCompletion> {
+        let done = self.host.wait(WaitRequest::Any(tasks)).await.map_err(trap)?;
+        done.into_iter()
+            .next()
+            .map(to_wit)
+            .ok_or_else(|| trap(anyhow::anyhow!("the host answered wait-any with no completion")))
+    }
+}
+
+fn to_wit(completion: Completion) -> WitCompletion {
+    WitCompletion { task: completion.task, outcome: completion.outcome.map_err(WitFailure::from) }
+}
+
+/// The base linker: virtual WASI, the orchestration interface, and the activity-context
+/// interface of the `app` world, whose every call traps (an orchestrator has no activity
+/// context; an `app` component imports it for its activities).
+pub(crate) fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<OrchestratorState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    Orchestrator::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+    activity_context::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+    Ok(linker)
+}
+
+/// Pre-instantiates a component for orchestrators.
+pub(crate) fn pre_instantiate(
+    base: &Linker<OrchestratorState>,
+    component: &Component,
+) -> wasmtime::Result<OrchestratorPre<OrchestratorState>> {
+    OrchestratorPre::new(base.instantiate_pre(component)?)
+}
+
+fn not_in_an_orchestrator<T>() -> wasmtime::Result<T> {
+    Err(trap(anyhow::anyhow!("an orchestrator called the activity-context interface, which only activities have")))
+}
+
+impl activity_context::Host for OrchestratorState {
+    async fn instance_id(&mut self) -> wasmtime::Result<String> {
+        not_in_an_orchestrator()
+    }
+
+    async fn task_id(&mut self) -> wasmtime::Result<u64> {
+        not_in_an_orchestrator()
+    }
+
+    async fn attempt(&mut self) -> wasmtime::Result<u32> {
+        not_in_an_orchestrator()
+    }
+
+    async fn idempotency_key(&mut self) -> wasmtime::Result<String> {
+        not_in_an_orchestrator()
+    }
+}
+
+/// The host used while listing a component's exports: the guest must not call the host then.
+struct ListingHost;
+
+impl OrchestrationHost for ListingHost {
+    fn instance_id(&self) -> String {
+        String::new()
+    }
+    fn is_replaying(&self) -> bool {
+        true
+    }
+    fn current_time(&self) -> u64 {
+        0
+    }
+    fn new_guid(&mut self) -> String {
+        String::new()
+    }
+    fn set_custom_status(&mut self, _status: Option<String>) {}
+    fn log(&mut self, _level: LogLevel, _message: String) {}
+    fn schedule_activity(&mut self, _name: String, _input: String) -> anyhow::Result<u64> {
+        anyhow::bail!("an orchestrator may not schedule work while the host lists its exports")
+    }
+    fn wait(&mut self, _request: WaitRequest) -> BoxFuture<'_, anyhow::Result<Vec<Completion>>> {
+        Box::pin(async { anyhow::bail!("an orchestrator may not wait while the host lists its exports") })
+    }
+}
+
+impl Runtime {
+    fn orchestrator_store(
+        &self,
+        label: &str,
+        seed: u64,
+        observed: Arc<GuestObserved>,
+        host: Box<dyn OrchestrationHost>,
+    ) -> Store<OrchestratorState> {
+        let label: Arc<str> = Arc::from(label);
+        let stream = |kind| LogStream { kind, label: label.clone(), observed: observed.clone() };
+        let wasi = WasiCtx::builder()
+            .stdout(stream(StreamKind::Stdout))
+            .stderr(stream(StreamKind::Stderr))
+            .wall_clock(LogicalWallClock(observed.clone()))
+            .monotonic_clock(LogicalMonotonicClock(observed.clone()))
+            .secure_random(ChaCha20Rng::seed_from_u64(seed))
+            .insecure_random(ChaCha20Rng::seed_from_u64(seed.rotate_left(17) ^ 0x5eed))
+            .insecure_random_seed(u128::from(seed) << 64 | u128::from(!seed))
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let state = OrchestratorState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: GuestLimiter::new(self.config.max_memory_bytes),
+            cpu_exceeded: false,
+            host,
+        };
+        let mut store = Store::new(&self.orchestrator_engine, state);
+        store.limiter(|state| &mut state.limiter);
+        let budget =
+            (self.config.orchestrator_episode_cpu.as_nanos() / self.config.epoch_tick.as_nanos().max(1)).max(1) as u64;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |mut store| {
+            let used = observed.episode_ticks.fetch_add(1, Ordering::Relaxed) + 1;
+            if used > budget {
+                store.data_mut().cpu_exceeded = true;
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+        store
+    }
+
+    pub(crate) async fn list_orchestrators(
+        &self,
+        pre: &OrchestratorPre<OrchestratorState>,
+    ) -> wasmtime::Result<Vec<String>> {
+        let mut store = self.orchestrator_store("listing", 0, GuestObserved::new(), Box::new(ListingHost));
+        let instance = pre.instantiate_async(&mut store).await?;
+        instance.reprise_durable_orchestrators().call_names(&mut store).await
+    }
+
+    /// Runs an orchestrator to its end: its output or failure, or how the guest was stopped.
+    pub async fn run_orchestrator(
+        &self,
+        component: &LoadedComponent,
+        invocation: OrchestratorInvocation,
+        host: Box<dyn OrchestrationHost>,
+    ) -> Result<Result<String, Failure>, GuestError> {
+        let Some(pre) = &component.orchestrator_pre else {
+            return Err(GuestError::NoSuchFunction(format!(
+                "component {} ({}) exports no orchestrators",
+                component.hash, component.source
+            )));
+        };
+        let label = format!("{}:{}", invocation.name, invocation.instance_id);
+        let observed = invocation.observed.clone();
+        let mut store = self.orchestrator_store(&label, invocation.seed, invocation.observed, host);
+        let instance = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| GuestError::Instantiate(format!("instantiating orchestrator '{}': {e:#}", invocation.name)))?;
+        let result =
+            instance.reprise_durable_orchestrators().call_run(&mut store, &invocation.name, &invocation.input).await;
+        match result {
+            Ok(outcome) => Ok(outcome.map_err(Failure::from)),
+            Err(error) => {
+                let state = store.data();
+                let (cause, detail) = if state.limiter.memory_exceeded {
+                    (StopCause::Memory, format!("{} MiB", self.config.max_memory_bytes / (1024 * 1024)))
+                } else if state.cpu_exceeded {
+                    (StopCause::Cpu, format!("{:?}", self.config.orchestrator_episode_cpu))
+                } else {
+                    (StopCause::Other, String::new())
+                };
+                let what = format!("orchestrator '{}'", invocation.name);
+                Err(classify(error, cause, &what, &detail, &observed.stderr_tail()))
+            }
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Instance rows: creating, reading and listing them, and the lock an episode runs under.
+//!
+//! The lock is a lease (`lock_owner`, `lock_until`) taken with one conditional `UPDATE`, so two
+//! hosts can never both believe they hold it. This module never changes an instance's status or
+//! history: only an episode commit does that (see `episodes`).
+
+use super::codec::{At, limit_to_sql, time_to_sql};
+use super::inbox;
+use crate::{InstanceFilter, InstanceRecord, NewInstance, StoreError, StoreResult};
+use reprise_core::{Message, RuntimeStatus, Timestamp};
+use rusqlite::types::Value;
+use rusqlite::{Connection, Row, TransactionBehavior, params, params_from_iter};
+
+/// The columns [`InstanceRow::read`] expects, in order.
+const COLUMNS: &str = "instance_id, name, execution, status, input, output, failure, \
+    custom_status, component, history_len, created_at, updated_at, completed_at";
+
+/// Creates the instance and enqueues its `Start` message in one transaction.
+pub(super) fn create(conn: &mut Connection, new: &NewInstance) -> StoreResult<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let created_at = time_to_sql(new.created_at);
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO instances (instance_id, name, execution, status, input, history_len, \
+                 created_at, updated_at) \
+             VALUES (?1, ?2, 1, ?3, ?4, 0, ?5, ?5) \
+             ON CONFLICT (instance_id) DO NOTHING",
+        )?
+        .execute(params![new.instance_id, new.name, RuntimeStatus::Pending.as_str(), new.input, created_at])?;
+    if inserted == 0 {
+        return Err(StoreError::InstanceExists(new.instance_id.clone()));
+    }
+    let start = Message::Start { name: new.name.clone(), input: new.input.clone() };
+    inbox::enqueue(&tx, &new.instance_id, 1, &start, new.created_at, new.created_at)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// One instance's row.
+pub(super) fn get(conn: &Connection, instance_id: &str) -> StoreResult<Option<InstanceRecord>> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM instances WHERE instance_id = ?1"))?;
+    let mut rows = stmt.query_map([instance_id], InstanceRow::read)?;
+    rows.next().transpose()?.map(InstanceRow::decode).transpose()
+}
+
+/// The instances that match every field of `filter`, newest first (ties in creation order,
+/// reversed).
+pub(super) fn list(conn: &Connection, filter: &InstanceFilter) -> StoreResult<Vec<InstanceRecord>> {
+    let mut conditions: Vec<String> = Vec::new();
+    let mut values: Vec<Value> = Vec::new();
+    if !filter.statuses.is_empty() {
+        let marks = vec!["?"; filter.statuses.len()].join(", ");
+        conditions.push(format!("status IN ({marks})"));
+        values.extend(filter.statuses.iter().map(|status| Value::from(status.as_str().to_string())));
+    }
+    if let Some(name) = &filter.name {
+        conditions.push("name = ?".into());
+        values.push(Value::from(name.clone()));
+    }
+    if let Some(from) = filter.created_from {
+        conditions.push("created_at >= ?".into());
+        values.push(Value::from(time_to_sql(from)));
+    }
+    if let Some(to) = filter.created_to {
+        conditions.push("created_at < ?".into());
+        values.push(Value::from(time_to_sql(to)));
+    }
+    let mut sql = format!("SELECT {COLUMNS} FROM instances");
+    if !conditions.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conditions.join(" AND "));
+    }
+    sql.push_str(" ORDER BY created_at DESC, rowid DESC");
+    if let Some(limit) = filter.limit {
+        sql.push_str(" LIMIT ?");
+        values.push(Value::from(limit_to_sql(limit)));
+    }
+    // Not cached: the text varies with the filter, and listing is not on a hot path.
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(values), InstanceRow::read)?;
+    rows.map(|row| row?.decode()).collect()
+}
+
+/// Takes or renews the lock for `owner`: it succeeds when the instance is unlocked, already
+/// held by `owner`, or held by a lease that ended at or before `now`.
+pub(super) fn lock(
+    conn: &Connection,
+    instance_id: &str,
+    owner: &str,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> StoreResult<bool> {
+    let updated = conn
+        .prepare_cached(
+            "UPDATE instances SET lock_owner = ?2, lock_until = ?3 \
+             WHERE instance_id = ?1 \
+               AND (lock_owner IS NULL OR lock_owner = ?2 OR lock_until <= ?4)",
+        )?
+        .execute(params![instance_id, owner, time_to_sql(lease_until), time_to_sql(now)])?;
+    Ok(updated == 1)
+}
+
+/// Releases the lock if `owner` holds it; anything else is left alone.
+pub(super) fn unlock(conn: &Connection, instance_id: &str, owner: &str) -> StoreResult<()> {
+    conn.prepare_cached(
+        "UPDATE instances SET lock_owner = NULL, lock_until = NULL \
+         WHERE instance_id = ?1 AND lock_owner = ?2",
+    )?
+    .execute(params![instance_id, owner])?;
+    Ok(())
+}
+
+/// An instance row as SQLite returns it, before its values are checked.
+struct InstanceRow {
+    instance_id: String,
+    name: String,
+    execution: i64,
+    status: String,
+    input: String,
+    output: Option<String>,
+    failure: Option<String>,
+    custom_status: Option<String>,
+    component: Option<String>,
+    history_len: i64,
+    created_at: i64,
+    updated_at: i64,
+    completed_at: Option<i64>,
+}
+
+impl InstanceRow {
+    /// Reads the columns of [`COLUMNS`].
+    fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(InstanceRow {
+            instance_id: row.get(0)?,
+            name: row.get(1)?,
+            execution: row.get(2)?,
+            status: row.get(3)?,
+            input: row.get(4)?,
+            output: row.get(5)?,
+            failure: row.get(6)?,
+            custom_status: row.get(7)?,
+            component: row.get(8)?,
+            history_len: row.get(9)?,
+            created_at: row.get(10)?,
+            updated_at: row.get(11)?,
+            completed_at: row.get(12)?,
+        })
+    }
+
+    /// Checks and converts the values.
+    fn decode(self) -> StoreResult<InstanceRecord> {
+        let key = format!("instance '{}'", self.instance_id);
+        let at = At { table: "instances", key: &key };
+        Ok(InstanceRecord {
+            execution: at.unsigned("execution", self.execution)?,
+            status: at.status("status", &self.status)?,
+            failure: at.json_opt("failure", self.failure.as_deref())?,
+            history_len: at.unsigned("history_len", self.history_len)?,
+            created_at: at.unsigned("created_at", self.created_at)?,
+            updated_at: at.unsigned("updated_at", self.updated_at)?,
+            completed_at: at.unsigned_opt("completed_at", self.completed_at)?,
+            instance_id: self.instance_id,
+            name: self.name,
+            input: self.input,
+            output: self.output,
+            custom_status: self.custom_status,
+            component: self.component,
+        })
+    }
+}

@@ -1,0 +1,212 @@
+//! The SQLite implementation of [`HistoryStore`]: one database file holds everything durable.
+//!
+//! This module owns opening the file, configuring its connections and handing them out; the
+//! submodules own one area of the schema each and take a connection as argument:
+//!
+//! | module | owns |
+//! |---|---|
+//! | `migrations` | the numbered schema files and `PRAGMA user_version` |
+//! | `codec` | integer widths, JSON, statuses: every conversion that can find a corrupt row |
+//! | `instances` | instance rows and their episode lock |
+//! | `inbox` | enqueued messages and which instances have work |
+//! | `episodes` | the atomic episode commit and history reads |
+//! | `activities` | the activity queue and its leases |
+//! | `components` | the component registry |
+//!
+//! # Connections
+//! SQLite allows one writer at a time per file, so the store keeps exactly one write connection
+//! behind a mutex: threads of this process queue on the mutex rather than on SQLite's file lock,
+//! and other processes (CLI commands next to a `reprise serve` daemon) queue on the file lock
+//! through `busy_timeout`. Every multi-statement write runs in a `BEGIN IMMEDIATE` transaction,
+//! which takes the write lock up front: a deferred transaction that reads first could fail with
+//! `SQLITE_BUSY` when it upgrades, and the busy handler cannot help it then. Read-only queries go
+//! through a second connection, opened read-only, so that listing instances or reading a history
+//! never waits for a commit's fsync: under WAL a reader sees the last committed state.
+//!
+//! # PRAGMAs
+//! | PRAGMA | value | connections | why |
+//! |---|---|---|---|
+//! | `busy_timeout` | 5000 ms | both | several processes share the file: wait for another's transaction instead of failing at once with `SQLITE_BUSY` |
+//! | `journal_mode` | `WAL` | writer (persists in the file) | readers and the writer do not block each other, and a commit appends to the log instead of rewriting pages in place |
+//! | `synchronous` | `FULL` | writer | fsync the WAL at every commit: a committed episode survives a power cut, not only a crash of the process (`NORMAL` may lose the last commits) |
+//! | `foreign_keys` | `ON` | writer | history, inbox and tasks can never point at a missing instance; SQLite leaves it off unless each connection asks |
+//!
+//! The store never reads a clock: every time comes from the caller.
+
+mod activities;
+mod codec;
+mod components;
+mod episodes;
+mod inbox;
+mod instances;
+mod migrations;
+#[cfg(test)]
+mod tests;
+
+use crate::{
+    ActivityResult, ActivityTask, ActivityTaskKey, ComponentRecord, EpisodeCommit, HistoryStore, InboxMessage,
+    InstanceFilter, InstanceRecord, NewInstance, StoreResult,
+};
+use reprise_core::{HistoryEvent, Timestamp};
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+/// How long a connection waits for another process's transaction before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Prepared statements kept per connection; the store uses a few dozen distinct ones.
+const STATEMENT_CACHE: usize = 64;
+
+/// A [`HistoryStore`] in one SQLite file, shared safely by threads and by processes.
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens the store at `path`, creating the file if it is missing and bringing its schema up
+    /// to date. Fails with [`crate::StoreError::SchemaTooNew`] if a newer Reprise wrote it.
+    pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        // Paths are taken literally (no URI flag): a file named "file:x" is a file.
+        let mut writer = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        configure_writer(&writer)?;
+        migrations::migrate(&mut writer)?;
+        // Opened after the writer so that the file exists, is in WAL mode and has its schema.
+        let reader =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        configure_reader(&reader)?;
+        Ok(SqliteStore { path: path.to_path_buf(), writer: Mutex::new(writer), reader: Mutex::new(reader) })
+    }
+
+    /// The file this store was opened on.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The write connection. A panic while it was held cannot have left a transaction open
+    /// (rusqlite rolls back a dropped transaction), so a poisoned mutex is safe to reuse.
+    fn write(&self) -> MutexGuard<'_, Connection> {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The read-only connection; poisoning is harmless for the same reason as [`Self::write`].
+    fn read(&self) -> MutexGuard<'_, Connection> {
+        self.reader.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+/// Applies the writer's PRAGMAs (see the module docs for the reasons).
+fn configure_writer(conn: &Connection) -> StoreResult<()> {
+    // First, so that switching to WAL below already waits for other processes.
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        // Some file systems (network mounts) cannot share WAL's memory index. The store stays
+        // correct in rollback-journal mode, only readers and the writer then block each other.
+        tracing::warn!(journal_mode = %mode, "SQLite refused WAL mode; readers will wait for writers");
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(())
+}
+
+/// Applies the reader's PRAGMAs: it never writes, so only the busy timeout matters (a reader can
+/// meet a lock while another process recovers or checkpoints the WAL).
+fn configure_reader(conn: &Connection) -> StoreResult<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(())
+}
+
+impl HistoryStore for SqliteStore {
+    fn create_instance(&self, new: &NewInstance) -> StoreResult<()> {
+        instances::create(&mut self.write(), new)
+    }
+
+    fn instance(&self, instance_id: &str) -> StoreResult<Option<InstanceRecord>> {
+        instances::get(&self.read(), instance_id)
+    }
+
+    fn list_instances(&self, filter: &InstanceFilter) -> StoreResult<Vec<InstanceRecord>> {
+        instances::list(&self.read(), filter)
+    }
+
+    fn history(&self, instance_id: &str, execution: u32) -> StoreResult<Vec<HistoryEvent>> {
+        episodes::history(&self.read(), instance_id, execution)
+    }
+
+    fn ready_instances(&self, owner: &str, now: Timestamp, limit: usize) -> StoreResult<Vec<String>> {
+        inbox::ready_instances(&self.read(), owner, now, limit)
+    }
+
+    fn lock_instance(
+        &self,
+        instance_id: &str,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> StoreResult<bool> {
+        instances::lock(&self.write(), instance_id, owner, now, lease_until)
+    }
+
+    fn unlock_instance(&self, instance_id: &str, owner: &str) -> StoreResult<()> {
+        instances::unlock(&self.write(), instance_id, owner)
+    }
+
+    fn messages(&self, instance_id: &str, now: Timestamp) -> StoreResult<Vec<InboxMessage>> {
+        inbox::messages(&self.read(), instance_id, now)
+    }
+
+    fn commit_episode(&self, commit: &EpisodeCommit) -> StoreResult<()> {
+        episodes::commit(&mut self.write(), commit)
+    }
+
+    fn claim_activities(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<ActivityTask>> {
+        activities::claim(&mut self.write(), owner, now, lease_until, limit)
+    }
+
+    fn renew_activity(&self, task: &ActivityTaskKey, owner: &str, lease_until: Timestamp) -> StoreResult<bool> {
+        activities::renew(&self.write(), task, owner, lease_until)
+    }
+
+    fn complete_activity(
+        &self,
+        task: &ActivityTaskKey,
+        owner: &str,
+        result: &ActivityResult,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        activities::complete(&mut self.write(), task, owner, result, now)
+    }
+
+    fn save_component(&self, component: &ComponentRecord) -> StoreResult<()> {
+        components::save(&self.write(), component)
+    }
+
+    fn component_bytes(&self, hash: &str) -> StoreResult<Option<Vec<u8>>> {
+        components::bytes(&self.read(), hash)
+    }
+
+    fn components(&self) -> StoreResult<Vec<ComponentRecord>> {
+        components::list(&self.read())
+    }
+}

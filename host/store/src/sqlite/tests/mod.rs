@@ -1,0 +1,127 @@
+//! Tests of [`SqliteStore`] through the [`HistoryStore`] trait, on real files in temporary
+//! directories, one module per area. Times are plain numbers the tests move by hand.
+
+mod activities;
+mod components;
+mod corrupt;
+mod episodes;
+mod instances;
+mod open;
+
+use super::SqliteStore;
+use crate::{EpisodeCommit, HistoryStore, NewActivityTask, NewInstance};
+use reprise_core::{Event, HistoryEvent, RuntimeStatus, TaskId, Timestamp};
+use rusqlite::types::Value;
+use tempfile::TempDir;
+
+/// A time to start from.
+const T0: Timestamp = 1_700_000_000_000;
+
+/// A store on a fresh file, with the directory that holds it.
+struct Fixture {
+    dir: TempDir,
+    store: SqliteStore,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(&dir.path().join("reprise.db")).expect("open store");
+        Fixture { dir, store }
+    }
+
+    /// A second store on the same file, as another process would open it.
+    fn reopen(&self) -> SqliteStore {
+        SqliteStore::open(&self.dir.path().join("reprise.db")).expect("reopen store")
+    }
+
+    /// A plain connection to the file, to inspect or damage it behind the store's back.
+    fn raw(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.dir.path().join("reprise.db")).expect("raw connection")
+    }
+
+    /// Creates an instance of orchestrator "greet" at `created_at`.
+    fn create(&self, instance_id: &str, created_at: Timestamp) {
+        self.store.create_instance(&new_instance(instance_id, created_at)).expect("create");
+    }
+
+    /// Every row of every table, as text: equal dumps mean nothing was written in between.
+    fn dump(&self) -> Vec<String> {
+        let conn = self.raw();
+        let mut out = Vec::new();
+        let tables = [
+            ("instances", "instance_id"),
+            ("history", "instance_id, execution, seq"),
+            ("inbox", "id"),
+            ("activity_tasks", "instance_id, execution, task_id"),
+            ("components", "hash"),
+        ];
+        for (table, key) in tables {
+            let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY {key}")).expect("prepare dump");
+            let columns = stmt.column_count();
+            let rows = stmt
+                .query_map([], |row| {
+                    let values: Vec<Value> = (0..columns).map(|i| row.get(i)).collect::<Result<_, _>>()?;
+                    Ok(format!("{table}: {values:?}"))
+                })
+                .expect("query dump");
+            out.extend(rows.map(|row| row.expect("dump row")));
+        }
+        out
+    }
+}
+
+/// Runs the first episode of a created instance up to its commit (not applied): locks it
+/// for `owner`, consumes its messages, records the start and schedules `tasks`.
+fn first_episode(
+    store: &SqliteStore,
+    instance_id: &str,
+    owner: &str,
+    now: Timestamp,
+    tasks: &[TaskId],
+) -> EpisodeCommit {
+    assert!(store.lock_instance(instance_id, owner, now, now + 60_000).expect("lock"));
+    let messages = store.messages(instance_id, now).expect("messages");
+    let mut events = vec![
+        Event::EpisodeStarted { time: now },
+        Event::ExecutionStarted { name: "greet".into(), input: "\"world\"".into(), component: "abc".into() },
+    ];
+    events.extend(tasks.iter().map(|&task_id| Event::ActivityScheduled {
+        task_id,
+        name: "say".into(),
+        input: format!("{{\"task\":{task_id}}}"),
+    }));
+    EpisodeCommit {
+        instance_id: instance_id.into(),
+        execution: 1,
+        owner: owner.into(),
+        expected_history_len: 0,
+        new_events: numbered(0, events),
+        new_activities: tasks
+            .iter()
+            .map(|&task_id| NewActivityTask { task_id, name: "say".into(), input: format!("{{\"task\":{task_id}}}") })
+            .collect(),
+        consumed_messages: messages.iter().map(|m| m.id).collect(),
+        status: RuntimeStatus::Running,
+        output: None,
+        failure: None,
+        custom_status: None,
+        component: Some("abc".into()),
+        now,
+    }
+}
+
+fn new_instance(instance_id: &str, created_at: Timestamp) -> NewInstance {
+    NewInstance { instance_id: instance_id.into(), name: "greet".into(), input: "\"world\"".into(), created_at }
+}
+
+/// `events` as history events numbered from `first`.
+fn numbered(first: u64, events: Vec<Event>) -> Vec<HistoryEvent> {
+    events.into_iter().zip(first..).map(|(event, seq)| HistoryEvent { seq, event }).collect()
+}
+
+#[test]
+fn store_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<SqliteStore>();
+}

@@ -1,0 +1,168 @@
+//! The values that go in and out of a [`crate::HistoryStore`].
+
+use reprise_core::{Failure, HistoryEvent, Message, Payload, RuntimeStatus, TaskId, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// A new instance to create.
+#[derive(Debug, Clone)]
+pub struct NewInstance {
+    /// Its id (unique).
+    pub instance_id: String,
+    /// The orchestrator to run.
+    pub name: String,
+    /// Its JSON input.
+    pub input: Payload,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+/// An instance's row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceRecord {
+    /// Its id.
+    pub instance_id: String,
+    /// The orchestrator's name.
+    pub name: String,
+    /// The current execution number, from 1.
+    pub execution: u32,
+    /// Where it stands.
+    pub status: RuntimeStatus,
+    /// Its JSON input.
+    pub input: Payload,
+    /// Its JSON output, once Completed.
+    pub output: Option<Payload>,
+    /// Its failure, once Failed.
+    pub failure: Option<Failure>,
+    /// The last custom status the orchestrator set.
+    pub custom_status: Option<Payload>,
+    /// The content hash of the component it is pinned to (set by its first episode).
+    pub component: Option<String>,
+    /// Number of events in the current execution's history.
+    pub history_len: u64,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When its row last changed.
+    pub updated_at: Timestamp,
+    /// When it reached a terminal status.
+    pub completed_at: Option<Timestamp>,
+}
+
+/// Which instances `list_instances` returns.
+#[derive(Debug, Clone, Default)]
+pub struct InstanceFilter {
+    /// Only these statuses (all if empty).
+    pub statuses: Vec<RuntimeStatus>,
+    /// Only this orchestrator name.
+    pub name: Option<String>,
+    /// Only instances created at or after this time.
+    pub created_from: Option<Timestamp>,
+    /// Only instances created before this time.
+    pub created_to: Option<Timestamp>,
+    /// At most this many rows (all if `None`).
+    pub limit: Option<usize>,
+}
+
+/// A message in an instance's inbox, with its row id (to consume it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxMessage {
+    /// The row id; messages are delivered in increasing id order.
+    pub id: i64,
+    /// The execution it is meant for.
+    pub execution: u32,
+    /// The message.
+    pub message: Message,
+}
+
+/// An activity task that an episode enqueues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewActivityTask {
+    /// The task's handle in its instance.
+    pub task_id: TaskId,
+    /// The activity's name.
+    pub name: String,
+    /// Its JSON input.
+    pub input: Payload,
+}
+
+/// Everything one episode writes, in one transaction.
+#[derive(Debug, Clone)]
+pub struct EpisodeCommit {
+    /// The instance.
+    pub instance_id: String,
+    /// Its execution number.
+    pub execution: u32,
+    /// The lock owner that ran the episode.
+    pub owner: String,
+    /// The history length the episode started from (optimistic concurrency check).
+    pub expected_history_len: u64,
+    /// New history events; their `seq` continue from `expected_history_len`.
+    pub new_events: Vec<HistoryEvent>,
+    /// Activity tasks to enqueue.
+    pub new_activities: Vec<NewActivityTask>,
+    /// Ids of the inbox messages the episode consumed.
+    pub consumed_messages: Vec<i64>,
+    /// The instance's new status.
+    pub status: RuntimeStatus,
+    /// Its output, when `status` is Completed.
+    pub output: Option<Payload>,
+    /// Its failure, when `status` is Failed.
+    pub failure: Option<Failure>,
+    /// Its custom status after the episode.
+    pub custom_status: Option<Payload>,
+    /// The component hash to pin, on the first episode.
+    pub component: Option<String>,
+    /// When the episode committed.
+    pub now: Timestamp,
+}
+
+/// Identifies one activity task.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ActivityTaskKey {
+    /// The instance that scheduled it.
+    pub instance_id: String,
+    /// The instance's execution.
+    pub execution: u32,
+    /// The task's handle.
+    pub task_id: TaskId,
+}
+
+/// A claimed activity task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityTask {
+    /// Which task.
+    pub key: ActivityTaskKey,
+    /// The activity's name.
+    pub name: String,
+    /// Its JSON input.
+    pub input: Payload,
+    /// This attempt's number, from 1.
+    pub attempt: u32,
+    /// When this claim's lease ends.
+    pub lease_until: Timestamp,
+}
+
+/// The result of one activity attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActivityResult {
+    /// It returned an output.
+    Completed(Payload),
+    /// It failed.
+    Failed(Failure),
+}
+
+/// A loaded component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentRecord {
+    /// Its content hash (hex SHA-256 of its bytes).
+    pub hash: String,
+    /// Where it was loaded from (informational).
+    pub source: String,
+    /// Its bytes; empty when listed by `components()`.
+    pub bytes: Vec<u8>,
+    /// The orchestrators it exports.
+    pub orchestrators: Vec<String>,
+    /// The activities it exports.
+    pub activities: Vec<String>,
+    /// When it was last loaded.
+    pub loaded_at: Timestamp,
+}

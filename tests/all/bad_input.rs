@@ -1,0 +1,137 @@
+//! Bad input of every kind gets a clear error and leaves the database consistent.
+
+use crate::harness::{Harness, Options, output};
+use reprise_core::RuntimeStatus;
+use reprise_executor::{ExecutorError, StartRequest};
+use reprise_runtime::{LoadError, RuntimeConfig};
+use reprise_store::InstanceFilter;
+use reprise_tests::guests;
+use serde_json::json;
+use std::path::Path;
+use std::time::Duration;
+
+fn request(orchestrator: &str, input: &str) -> StartRequest {
+    StartRequest { orchestrator: orchestrator.into(), input: input.into(), instance_id: None }
+}
+
+fn instance_count(harness: &Harness) -> usize {
+    harness.host.store().list_instances(&InstanceFilter::default()).unwrap().len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_input_json_is_refused_and_nothing_is_written() {
+    let harness = Harness::new(0, &[guests::MISBEHAVING]).await;
+    let error = harness.host.start(request("echo_input", "{not json")).await.unwrap_err();
+    assert!(matches!(error, ExecutorError::InvalidInput(_)), "{error}");
+    assert!(error.to_string().contains("not valid JSON"), "{error}");
+    assert_eq!(instance_count(&harness), 0);
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_orchestrator_is_refused_with_the_known_names() {
+    let harness = Harness::new(0, &[guests::ORDER_PROCESSING]).await;
+    let error = harness.host.start(request("process_ordr", "null")).await.unwrap_err();
+    let text = error.to_string();
+    assert!(matches!(error, ExecutorError::UnknownOrchestrator { .. }), "{text}");
+    assert!(text.contains("'process_ordr'") && text.contains("process_order"), "{text}");
+    assert_eq!(instance_count(&harness), 0);
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn input_of_the_wrong_shape_fails_the_instance_with_invalid_input() {
+    let harness = Harness::new(0, &[guests::TRANSFER_FUNDS]).await;
+    let record = harness.run("shape", "transfer_funds", json!(42)).await;
+    assert_eq!(record.status, RuntimeStatus::Failed);
+    let failure = record.failure.unwrap();
+    assert_eq!(failure.error_type, "InvalidInput", "{failure}");
+    harness.assert_quiescent();
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_activity_is_delivered_as_a_failure_the_orchestrator_sees() {
+    let harness = Harness::new(0, &[guests::MISBEHAVING]).await;
+    let record = harness.run("missing", "call_named", json!({"activity": "no_such_activity", "input": 1})).await;
+    assert_eq!(record.status, RuntimeStatus::Failed);
+    let failure = record.failure.unwrap();
+    assert_eq!(failure.error_type, "ActivityFailed");
+    assert_eq!(failure.causes[0].error_type, "ActivityNotFound");
+    assert!(failure.causes[0].message.contains("no_such_activity"), "{failure}");
+    harness.assert_quiescent();
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_that_is_not_wasm_is_refused() {
+    let harness = Harness::new(0, &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fake.wasm");
+    std::fs::write(&path, b"#!/bin/sh\necho definitely not wasm\n").unwrap();
+    let error = harness.host.load_component_file(&path).await.unwrap_err();
+    assert!(matches!(error, ExecutorError::Load(LoadError::NotAComponent { .. })), "{error}");
+    assert!(error.to_string().contains("wasm32-wasip2"), "the error says how to build a component: {error}");
+    let missing = harness.host.load_component_file(Path::new("/nonexistent/x.wasm")).await.unwrap_err();
+    assert!(matches!(missing, ExecutorError::ReadComponent { .. }), "{missing}");
+    assert!(harness.host.store().components().unwrap().is_empty());
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_of_the_wrong_world_is_refused_naming_what_it_exports() {
+    let harness = Harness::new(0, &[]).await;
+    let error = harness.host.load_component_file(Path::new(guests::NOT_A_DURABLE_COMPONENT)).await.unwrap_err();
+    assert!(matches!(error, ExecutorError::Load(LoadError::WrongWorld { .. })), "{error}");
+    let text = error.to_string();
+    assert!(text.contains("reprise:durable/orchestrators@0.1.0") && text.contains("wasi:cli/run"), "{text}");
+    harness.stop().await;
+}
+
+fn tight_limits() -> Options {
+    let runtime = RuntimeConfig {
+        max_memory_bytes: 64 * 1024 * 1024,
+        orchestrator_episode_cpu: Duration::from_millis(1500),
+        ..RuntimeConfig::default()
+    };
+    Options { runtime, ..Options::cache(16) }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_loop_fails_its_instance_while_the_host_serves_others() {
+    let harness = Harness::with(tight_limits(), &[guests::MISBEHAVING, guests::ORDER_PROCESSING]).await;
+    harness.start("spinner", "spin_forever", json!(null)).await;
+    let order = harness.run("order", "process_order", json!("order-9")).await;
+    assert_eq!(output(&order)["success"], json!(true), "the host kept serving while a guest spun");
+    let spinner = harness.finished("spinner").await;
+    assert_eq!(spinner.status, RuntimeStatus::Failed);
+    let failure = spinner.failure.unwrap();
+    assert_eq!(failure.error_type, "CpuLimitExceeded", "{failure}");
+    assert!(failure.message.contains("stuck in a loop"), "{failure}");
+    harness.assert_quiescent();
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unbounded_allocation_fails_with_the_memory_limit() {
+    let harness = Harness::with(tight_limits(), &[guests::MISBEHAVING]).await;
+    let record = harness.run("hog", "eat_memory", json!(null)).await;
+    assert_eq!(record.status, RuntimeStatus::Failed);
+    let failure = record.failure.unwrap();
+    assert_eq!(failure.error_type, "MemoryLimitExceeded", "{failure}");
+    assert!(failure.message.contains("64 MiB"), "{failure}");
+    harness.assert_quiescent();
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_orchestrator_fails_with_its_panic_message() {
+    let harness = Harness::new(16, &[guests::MISBEHAVING]).await;
+    let record = harness.run("panic", "panics", json!(null)).await;
+    assert_eq!(record.status, RuntimeStatus::Failed);
+    let failure = record.failure.unwrap();
+    assert_eq!(failure.error_type, "GuestTrapped", "{failure}");
+    assert!(failure.message.contains("panicked"), "the guest's panic message is kept: {failure}");
+    harness.assert_quiescent();
+    harness.stop().await;
+}

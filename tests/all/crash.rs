@@ -1,0 +1,134 @@
+//! The `reprise` command as a user runs it: a `serve` process killed with SIGKILL mid-way
+//! through an orchestration, restarted on the same file; and `run`'s exit codes.
+
+use reprise_core::{Event, RuntimeStatus};
+use reprise_store::{HistoryStore, SqliteStore};
+use reprise_tests::guests;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const REPRISE: &str = env!("CARGO_BIN_EXE_reprise-under-test");
+
+/// A child process that is killed when the test ends, however it ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(db: &Path, log: &Path) -> Killed {
+    let log = std::fs::File::create(log).expect("log file");
+    let child = Command::new(REPRISE)
+        .args(["serve", "--db"])
+        .arg(db)
+        .args(["--component", guests::CHAIN, "--lease", "1s"])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start reprise serve");
+    Killed(child)
+}
+
+/// Polls `check` against the database every 20 ms, for at most a minute.
+fn until<T>(db: &Path, what: &str, check: impl Fn(&SqliteStore) -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(store) = SqliteStore::open(db)
+            && let Some(value) = check(&store)
+        {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn completed_steps(store: &SqliteStore, id: &str) -> usize {
+    let history = store.history(id, 1).unwrap_or_default();
+    history.iter().filter(|e| matches!(e.event, Event::ActivityCompleted { .. })).count()
+}
+
+#[test]
+fn a_killed_host_resumes_on_restart_with_no_lost_or_repeated_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("crash.db");
+    let steps = 12;
+    let first = serve(&db, &dir.path().join("serve-1.log"));
+    until(&db, "the component to be loaded", |store| (!store.components().ok()?.is_empty()).then_some(()));
+
+    let started = Command::new(REPRISE)
+        .args(["start", "chain", "--id", "crash-1", "--input"])
+        .arg(format!(r#"{{"steps": {steps}, "delay_ms": 150}}"#))
+        .arg("--db")
+        .arg(&db)
+        .output()
+        .expect("reprise start");
+    assert!(started.status.success(), "start failed: {}", String::from_utf8_lossy(&started.stderr));
+    assert_eq!(String::from_utf8_lossy(&started.stdout).trim(), "crash-1");
+
+    until(&db, "four steps to complete", |store| (completed_steps(store, "crash-1") >= 4).then_some(()));
+    let mut first = first;
+    first.0.kill().expect("SIGKILL the host");
+    first.0.wait().unwrap();
+    let before = SqliteStore::open(&db).unwrap().history("crash-1", 1).unwrap();
+    assert!(completed_steps(&SqliteStore::open(&db).unwrap(), "crash-1") < steps, "the kill landed mid-way");
+
+    let _second = serve(&db, &dir.path().join("serve-2.log"));
+    let record = until(&db, "the instance to finish", |store| {
+        store.instance("crash-1").ok().flatten().filter(|r| r.status.is_terminal())
+    });
+    assert_eq!(record.status, RuntimeStatus::Completed, "failure: {:?}", record.failure);
+    let output: serde_json::Value = serde_json::from_str(record.output.as_deref().unwrap()).unwrap();
+    assert_eq!(output, serde_json::json!({"steps": steps, "last": steps}));
+
+    let history = SqliteStore::open(&db).unwrap().history("crash-1", 1).unwrap();
+    assert_eq!(&history[..before.len()], &before[..], "history is append-only across the crash");
+    let mut scheduled = BTreeMap::new();
+    let mut completed = BTreeMap::new();
+    for event in &history {
+        match &event.event {
+            Event::ActivityScheduled { task_id, .. } => *scheduled.entry(*task_id).or_insert(0) += 1,
+            Event::ActivityCompleted { task_id, .. } => *completed.entry(*task_id).or_insert(0) += 1,
+            _ => {}
+        }
+    }
+    let expected: BTreeMap<u64, i32> = (0..steps as u64).map(|task| (task, 1)).collect();
+    assert_eq!(scheduled, expected, "each step scheduled exactly once");
+    assert_eq!(completed, expected, "each step completed exactly once");
+}
+
+fn run(args: &[&str], db: &Path) -> std::process::Output {
+    Command::new(REPRISE).arg("run").args(args).arg("--db").arg(db).output().expect("reprise run")
+}
+
+#[test]
+fn run_exits_0_with_the_output_1_with_the_failure_and_2_on_bad_usage() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("run.db");
+
+    let ok = run(&["process_order", "--input", r#""order-5""#, "--component", guests::ORDER_PROCESSING], &db);
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    let output: serde_json::Value = serde_json::from_slice(&ok.stdout).expect("stdout is the output JSON");
+    assert_eq!(output["tracking_number"], "TRK-order-5");
+
+    let input = r#"{"source_account": "a", "destination_account": "frozen-b", "amount": 3}"#;
+    let failed = run(&["transfer_funds_strict", "--input", input, "--component", guests::TRANSFER_FUNDS], &db);
+    assert_eq!(failed.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(stderr.contains("ActivityFailed") && stderr.contains("caused by AccountFrozen"), "{stderr}");
+    assert!(failed.stdout.is_empty());
+
+    let bad = run(&["process_order", "--input", "{oops", "--component", guests::ORDER_PROCESSING], &db);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not valid JSON"));
+
+    let history =
+        Command::new(REPRISE).args(["list", "--status", "failed", "--json", "--db"]).arg(&db).output().unwrap();
+    let listed: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "exactly the strict transfer failed: {listed}");
+}

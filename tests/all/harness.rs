@@ -1,0 +1,206 @@
+//! A host on a fresh SQLite file in a temporary directory, with a manual clock, for tests.
+
+use reprise_core::{Event, HistoryEvent, RuntimeStatus};
+use reprise_executor::{ComponentSummary, ExecutorConfig, Host, ManualClock, StartRequest, Workers};
+use reprise_runtime::{Runtime, RuntimeConfig};
+use reprise_store::{InstanceRecord, SqliteStore};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tempfile::TempDir;
+
+/// The time every test host starts at.
+pub const T0: u64 = 1_700_000_000_000;
+
+/// The cache sizes of the two paths: a cache (hot path) and none (cold path at every episode).
+pub const BOTH_PATHS: [usize; 2] = [1024, 0];
+
+/// How a test host is set up.
+#[derive(Clone)]
+pub struct Options {
+    pub cache: usize,
+    pub runtime: RuntimeConfig,
+    pub activity_concurrency: usize,
+}
+
+impl Options {
+    pub fn cache(cache: usize) -> Self {
+        Options { cache, runtime: RuntimeConfig::default(), activity_concurrency: 8 }
+    }
+}
+
+/// A running host and its database.
+pub struct Harness {
+    pub host: Host,
+    /// What each component given at creation exports, in order.
+    pub loaded: Vec<ComponentSummary>,
+    workers: Option<Workers>,
+    _dir: Option<TempDir>,
+}
+
+impl Harness {
+    /// A host with a cache of `cache` instances and `components` loaded, on a new database.
+    pub async fn new(cache: usize, components: &[&str]) -> Self {
+        Self::with(Options::cache(cache), components).await
+    }
+
+    /// A host with `options` and `components` loaded, on a new database.
+    pub async fn with(options: Options, components: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let db = dir.path().join("reprise.db");
+        let mut harness = Self::on(&db, options, components).await;
+        harness._dir = Some(dir);
+        harness
+    }
+
+    /// A host with `options` on an existing (or new) database file. Its workers start once
+    /// `components` are loaded, as `reprise serve` does.
+    pub async fn on(db: &Path, options: Options, components: &[&str]) -> Self {
+        let store = Arc::new(SqliteStore::open(db).expect("open the database"));
+        let runtime = Arc::new(Runtime::new(options.runtime).expect("create the runtime"));
+        let clock = ManualClock::new(T0);
+        let config = ExecutorConfig {
+            cache_capacity: options.cache,
+            activity_concurrency: options.activity_concurrency,
+            poll_interval: Duration::from_millis(20),
+            owner: format!("test-{}", std::process::id()),
+            ..ExecutorConfig::default()
+        };
+        let host = Host::new(store, runtime, Arc::new(clock), config);
+        let mut loaded = Vec::new();
+        for component in components {
+            loaded.push(host.load_component_file(Path::new(component)).await.expect("load the component"));
+        }
+        let workers = Some(host.spawn_workers());
+        Harness { host, loaded, workers, _dir: None }
+    }
+
+    /// Starts an instance with a chosen id.
+    pub async fn start(&self, id: &str, orchestrator: &str, input: Value) -> String {
+        let request =
+            StartRequest { orchestrator: orchestrator.into(), input: input.to_string(), instance_id: Some(id.into()) };
+        self.host.start(request).await.expect("start the instance")
+    }
+
+    /// Waits (at most a minute) for an instance to finish.
+    pub async fn finished(&self, id: &str) -> InstanceRecord {
+        tokio::time::timeout(Duration::from_secs(60), self.host.wait(id))
+            .await
+            .unwrap_or_else(|_| panic!("instance {id} did not finish within a minute"))
+            .expect("wait for the instance")
+    }
+
+    /// Starts an instance and waits for it to finish.
+    pub async fn run(&self, id: &str, orchestrator: &str, input: Value) -> InstanceRecord {
+        self.start(id, orchestrator, input).await;
+        self.finished(id).await
+    }
+
+    /// The instance's history.
+    pub async fn history(&self, id: &str) -> Vec<HistoryEvent> {
+        let record = self.host.instance(id).await.expect("instance");
+        self.host.store().history(id, record.execution).expect("history")
+    }
+
+    /// Polls until `check` holds for the instance's history (at most a minute).
+    pub async fn until_history(&self, id: &str, check: impl Fn(&[HistoryEvent]) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while !check(&self.history(id).await) {
+            assert!(tokio::time::Instant::now() < deadline, "instance {id} never reached the expected history");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops the workers.
+    pub async fn stop(mut self) {
+        if let Some(workers) = self.workers.take() {
+            workers.shutdown().await;
+        }
+    }
+
+    /// Asserts that nothing is left to do in the database: no message waits and no activity
+    /// task is queued.
+    pub fn assert_quiescent(&self) {
+        let store = self.host.store();
+        let ready = store.ready_instances("checker", u64::MAX, 100).expect("ready instances");
+        assert!(ready.is_empty(), "instances still have messages: {ready:?}");
+        let tasks = store.claim_activities("checker", u64::MAX - 1, u64::MAX, 100).expect("claim");
+        assert!(tasks.is_empty(), "activity tasks are still queued: {tasks:?}");
+    }
+}
+
+/// The output of a completed instance, parsed.
+pub fn output(record: &InstanceRecord) -> Value {
+    assert_eq!(record.status, RuntimeStatus::Completed, "instance failed: {:?}", record.failure);
+    serde_json::from_str(record.output.as_deref().expect("output")).expect("output is JSON")
+}
+
+/// The event kinds of a history, in order.
+pub fn kinds(history: &[HistoryEvent]) -> Vec<&'static str> {
+    history.iter().map(|e| e.event.kind()).collect()
+}
+
+/// How closely two runs' histories must agree.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Compare {
+    /// Event for event (sequential orchestrations: one task in flight at a time).
+    Exact,
+    /// The same commands in the same order, the same results per task and the same end; episode
+    /// boundaries may differ, since parallel activities finish in whatever order the machine
+    /// gives them.
+    Commands,
+}
+
+/// The commands, the results by task, and the end of a history.
+pub fn normalized(history: &[HistoryEvent]) -> (Vec<Event>, BTreeMap<u64, Event>, Option<Event>) {
+    let mut commands = Vec::new();
+    let mut results = BTreeMap::new();
+    let mut end = None;
+    for e in history {
+        match &e.event {
+            Event::ActivityScheduled { .. } => commands.push(e.event.clone()),
+            Event::ActivityCompleted { task_id, .. } | Event::ActivityFailed { task_id, .. } => {
+                results.insert(*task_id, e.event.clone());
+            }
+            Event::ExecutionCompleted { .. } | Event::ExecutionFailed { .. } => end = Some(e.event.clone()),
+            Event::EpisodeStarted { .. } | Event::ExecutionStarted { .. } => {}
+        }
+    }
+    (commands, results, end)
+}
+
+/// Runs one instance on the hot path and again (same id, new database) on the cold path, asserts
+/// that both record the same history (as `compare` says) and end the same way, and returns the
+/// hot run's record and history.
+pub async fn on_both_paths(
+    components: &[&str],
+    id: &str,
+    orchestrator: &str,
+    input: Value,
+    compare: Compare,
+) -> (InstanceRecord, Vec<HistoryEvent>) {
+    let mut runs = Vec::new();
+    for cache in BOTH_PATHS {
+        let harness = Harness::new(cache, components).await;
+        let record = harness.run(id, orchestrator, input.clone()).await;
+        let history = harness.history(id).await;
+        harness.assert_quiescent();
+        if cache == 0 {
+            assert_eq!(harness.host.cached_instances(), 0, "cache size 0 must not park instances");
+        }
+        harness.stop().await;
+        runs.push((record, history));
+    }
+    let (cold, hot) = (runs.pop().expect("cold run"), runs.pop().expect("hot run"));
+    match compare {
+        Compare::Exact => assert_eq!(hot.1, cold.1, "the hot and cold paths recorded different histories"),
+        Compare::Commands => assert_eq!(normalized(&hot.1), normalized(&cold.1), "the hot and cold paths disagree"),
+    }
+    assert_eq!(hot.0.status, cold.0.status);
+    assert_eq!(hot.0.output, cold.0.output);
+    assert_eq!(hot.0.failure, cold.0.failure);
+    assert_eq!(hot.0.custom_status, cold.0.custom_status);
+    hot
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: real guest components (built from `guests/` by the build script), the real
+//! executor, a real SQLite file. One test binary, one module per area.
+
+mod bad_input;
+mod crash;
+mod determinism;
+mod examples;
+mod harness;
+mod versioning;

@@ -1,0 +1,113 @@
+//! Project tasks, run as `cargo xtask <task>` (an alias of `cargo run -p xtask --`):
+//!
+//! - `build-guests`: builds the example guest components of `guests/` for wasm32-wasip2 into
+//!   `<target dir>/guests`, as the tests' build script does, and lists them.
+//! - `quickstart`: builds the guests and the `reprise` command, then runs the order-processing
+//!   example (`reprise run process_order --input '"order-1001"' ...`) on a fresh database, and
+//!   exits with its exit code.
+
+// Shared with tests/build.rs, which uses the parts this binary does not.
+#[allow(dead_code)]
+mod guests;
+
+use std::env;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const USAGE: &str = "usage: cargo xtask <task>
+
+tasks:
+  build-guests   build the example guest components (guests/) for wasm32-wasip2
+  quickstart     build the guests and the reprise command, and run the order-processing example";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["build-guests"] => build_guests().map(|_| ExitCode::SUCCESS),
+        ["quickstart"] => quickstart(),
+        [] | ["help" | "--help" | "-h"] => {
+            println!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => Err(format!("unknown arguments {args:?}\n\n{USAGE}")),
+    };
+    result.unwrap_or_else(|message| {
+        eprintln!("error: {message}");
+        ExitCode::FAILURE
+    })
+}
+
+/// The root of the project: the parent of this package's directory.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in a directory of the project").to_path_buf()
+}
+
+fn build_guests() -> Result<Vec<guests::Guest>, String> {
+    let root = root();
+    eprintln!("building guest components...");
+    if guests::ensure_target(&root)? {
+        eprintln!("installed the {} target with rustup", guests::TARGET);
+    }
+    let target_dir = guests::guests_target_dir(&guests::target_dir(&root));
+    let built = guests::build(&root, &target_dir)?;
+    for guest in &built {
+        eprintln!("  {:<26} {}", guest.krate.name, guest.wasm.display());
+    }
+    Ok(built)
+}
+
+fn quickstart() -> Result<ExitCode, String> {
+    let root = root();
+    let built = build_guests()?;
+    let order_processing = built
+        .iter()
+        .find(|guest| guest.krate.name == "order-processing")
+        .ok_or("the guests workspace has no order-processing crate")?;
+
+    // The same (dev) profile as the tests, so nothing is built twice.
+    eprintln!("building the reprise command...");
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(&cargo)
+        .args(["build", "-p", "reprise-cli"])
+        .current_dir(&root)
+        .status()
+        .map_err(|err| format!("cannot run cargo: {err}"))?;
+    if !status.success() {
+        return Err(format!("building reprise-cli failed ({status})"));
+    }
+
+    let target_dir = guests::target_dir(&root);
+    let db = target_dir.join("quickstart.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = db.clone().into_os_string();
+        path.push(suffix);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => {
+                return Err(format!("cannot remove {}: {err}", Path::new(&path).display()));
+            }
+        }
+    }
+
+    let reprise = target_dir.join("debug").join(format!("reprise{}", env::consts::EXE_SUFFIX));
+    eprintln!("running process_order...");
+    let status = Command::new(&reprise)
+        .args(["run", "process_order", "--input", "\"order-1001\"", "--component"])
+        .arg(&order_processing.wasm)
+        .arg("--db")
+        .arg(&db)
+        .current_dir(&root)
+        .status()
+        .map_err(|err| format!("cannot run {}: {err}", reprise.display()))?;
+    Ok(match status.code() {
+        Some(0) => ExitCode::SUCCESS,
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        None => {
+            eprintln!("reprise was killed ({status})");
+            ExitCode::FAILURE
+        }
+    })
+}
