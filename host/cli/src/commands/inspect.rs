@@ -16,7 +16,7 @@ pub(crate) async fn start(
 ) -> anyhow::Result<ExitCode> {
     let host = super::host(&db, ExecutorConfig::default())?;
     let instance_id = host.start(StartRequest { orchestrator, input, instance_id: id }).await?;
-    println!("{instance_id}");
+    crate::out!("{instance_id}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -28,9 +28,9 @@ pub(crate) fn status(id: &str, json: bool, db: &DbArgs) -> anyhow::Result<ExitCo
     let store = super::open_store(db)?;
     let record = find(store.as_ref(), id)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&render::instance_json(&record))?);
+        crate::out!("{}", serde_json::to_string_pretty(&render::instance_json(&record))?);
     } else {
-        print!("{}", render::instance(&record));
+        crate::out!("{}", render::instance(&record).trim_end());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -41,9 +41,9 @@ pub(crate) fn history(id: &str, json: bool, db: &DbArgs) -> anyhow::Result<ExitC
     let events = store.history(id, record.execution)?;
     if json {
         let events: Vec<serde_json::Value> = events.iter().map(render::event_json).collect();
-        println!("{}", serde_json::to_string_pretty(&events)?);
+        crate::out!("{}", serde_json::to_string_pretty(&events)?);
     } else {
-        print!("{}", render::timeline(&record, &events));
+        crate::out!("{}", render::timeline(&record, &events).trim_end());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -60,9 +60,9 @@ pub(crate) fn list(
     let records = store.list_instances(&filter)?;
     if json {
         let rows: Vec<serde_json::Value> = records.iter().map(render::instance_json).collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        crate::out!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
-        print!("{}", render::instance_table(&records));
+        crate::out!("{}", render::instance_table(&records).trim_end());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -80,14 +80,14 @@ pub(crate) fn components(json: bool, db: &DbArgs) -> anyhow::Result<ExitCode> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        crate::out!("{}", serde_json::to_string_pretty(&rows)?);
     } else if components.is_empty() {
-        println!("no components loaded into this database yet (`reprise serve --component ...` loads them)");
+        crate::out!("no components loaded into this database yet (`reprise serve --component ...` loads them)");
     } else {
         for c in &components {
-            println!("{}  {}  loaded {}", &c.hash[..12.min(c.hash.len())], c.source, render::time(c.loaded_at));
-            println!("    orchestrators: {}", c.orchestrators.join(", "));
-            println!("    activities:    {}", c.activities.join(", "));
+            crate::out!("{}  {}  loaded {}", &c.hash[..12.min(c.hash.len())], c.source, render::time(c.loaded_at));
+            crate::out!("    orchestrators: {}", c.orchestrators.join(", "));
+            crate::out!("    activities:    {}", c.activities.join(", "));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -50,9 +50,10 @@ pub(crate) async fn run(
     {
         eprintln!("  status: {current}");
     }
+    eprintln!("history: reprise history {instance_id} --db {}", db.db.display());
     match record.status {
         RuntimeStatus::Completed => {
-            println!("{}", render::pretty_json(record.output.as_deref().unwrap_or("null")));
+            crate::out!("{}", render::pretty_json(record.output.as_deref().unwrap_or("null")));
             Ok(ExitCode::SUCCESS)
         }
         _ => {
