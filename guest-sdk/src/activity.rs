@@ -28,7 +28,9 @@ impl ActivityContext {
         activity_context::task_id()
     }
 
-    /// The number of this attempt, from 1.
+    /// The number of this attempt, from 1. It grows with every retry of a
+    /// [`RetryPolicy`](crate::RetryPolicy), and when an interrupted attempt (by a host crash, for
+    /// example) is run again.
     pub fn attempt(&self) -> u32 {
         activity_context::attempt()
     }

@@ -1,4 +1,5 @@
-//! The orchestrator's view of the host: deterministic time, ids, status, logs and tasks.
+//! The orchestrator's view of the host: deterministic time, ids, status, logs, and tasks
+//! (activity calls, timers and external events).
 
 use std::time::{Duration, SystemTime};
 
@@ -7,7 +8,9 @@ use serde::de::DeserializeOwned;
 
 use crate::__private::bindings::reprise::durable::orchestration;
 use crate::__private::bindings::reprise::durable::types::LogLevel;
-use crate::{Failure, Task};
+use crate::options::millis;
+use crate::task::TaskKind;
+use crate::{ActivityOptions, Awaitable, Failure, RetryPolicy, Task};
 
 /// What an orchestrator gets from the host, passed to it as `&Context`.
 ///
@@ -127,16 +130,188 @@ impl Context {
     /// with a failure of type [`INVALID_INPUT`](Failure::INVALID_INPUT) when waited on (see
     /// [`Task`]). To ignore an activity's output, use `O = serde::de::IgnoredAny`.
     pub fn call_activity<O: DeserializeOwned, I: Serialize + ?Sized>(&self, name: &str, input: &I) -> Task<O> {
-        match serde_json::to_string(input) {
-            Ok(json) => Task::scheduled(name, orchestration::schedule_activity(name, &json)),
-            Err(err) => Task::unscheduled(
-                name,
-                Failure::new(
-                    Failure::INVALID_INPUT,
-                    format!("the input of activity '{name}' could not be serialized to JSON: {err}"),
-                ),
-            ),
+        let kind = TaskKind::Activity { name: name.to_owned() };
+        match activity_input(name, input) {
+            Ok(json) => Task::scheduled(kind, orchestration::schedule_activity(name, &json)),
+            Err(failure) => Task::unscheduled(kind, failure),
         }
+    }
+
+    /// Schedules the named activity like [`Context::call_activity`], retried by the host with
+    /// `policy`: Durable Functions' `CallActivityWithRetryAsync`.
+    ///
+    /// The task completes once: with the output of the first attempt that succeeds, or with the
+    /// failure of the last attempt (of type [`ACTIVITY_FAILED`](Failure::ACTIVITY_FAILED), the
+    /// activity's own failure as its first cause). The waits between attempts are durable: they
+    /// survive host restarts, and the orchestrator is not run while they last.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use reprise_sdk::{Context, Failure, RetryPolicy};
+    /// # fn f(ctx: &Context) -> Result<String, Failure> {
+    /// // Three attempts in all, five seconds apart.
+    /// let policy = RetryPolicy::new(3, Duration::from_secs(5));
+    /// let output = ctx.call_activity_with_retry::<String, _>("flaky_activity", "demo", &policy).wait()?;
+    /// # Ok(output) }
+    /// ```
+    ///
+    /// If `input` cannot be serialized, or `policy` is invalid (see [`RetryPolicy::validate`]),
+    /// nothing is scheduled and the task fails with [`INVALID_INPUT`](Failure::INVALID_INPUT) or
+    /// [`INVALID_OPTIONS`](Failure::INVALID_OPTIONS) when waited on.
+    pub fn call_activity_with_retry<O: DeserializeOwned, I: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        input: &I,
+        policy: &RetryPolicy,
+    ) -> Task<O> {
+        self.call_activity_with_options(name, input, &ActivityOptions::new().retry(policy.clone()))
+    }
+
+    /// Schedules the named activity like [`Context::call_activity`], with a retry policy and/or
+    /// a per-attempt timeout. An attempt that runs longer than the timeout is interrupted and
+    /// fails with [`TIMED_OUT`](Failure::TIMED_OUT), which the retry policy retries like any
+    /// other failure.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use reprise_sdk::{ActivityOptions, Context, Failure, RetryPolicy};
+    /// # fn f(ctx: &Context) -> Result<String, Failure> {
+    /// let options = ActivityOptions::new()
+    ///     .timeout(Duration::from_secs(10))
+    ///     .retry(RetryPolicy::new(2, Duration::from_secs(1)));
+    /// match ctx.call_activity_with_options::<String, _>("render", &42, &options).wait() {
+    ///     Ok(pdf) => Ok(pdf),
+    ///     // Both attempts ran out of time.
+    ///     Err(failure) if failure.is(Failure::TIMED_OUT) => Ok("too slow".into()),
+    ///     Err(failure) => Err(failure),
+    /// }
+    /// # }
+    /// ```
+    ///
+    /// If `input` cannot be serialized, or `options` are invalid (see
+    /// [`ActivityOptions::validate`]), nothing is scheduled and the task fails with
+    /// [`INVALID_INPUT`](Failure::INVALID_INPUT) or [`INVALID_OPTIONS`](Failure::INVALID_OPTIONS)
+    /// when waited on.
+    pub fn call_activity_with_options<O: DeserializeOwned, I: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        input: &I,
+        options: &ActivityOptions,
+    ) -> Task<O> {
+        let kind = TaskKind::Activity { name: name.to_owned() };
+        let checked = activity_input(name, input).and_then(|json| {
+            options.validate().map_err(|failure| {
+                Failure::new(
+                    Failure::INVALID_OPTIONS,
+                    format!("the options of activity '{name}' are invalid: {}", failure.message),
+                )
+            })?;
+            Ok(json)
+        });
+        match checked {
+            Ok(json) => {
+                let id = orchestration::schedule_activity_with_options(name, &json, &options.to_wire());
+                Task::scheduled(kind, id)
+            }
+            Err(failure) => Task::unscheduled(kind, failure),
+        }
+    }
+
+    /// Starts a durable timer that fires `delay` after [`Context::current_time`] (rounded up to
+    /// whole milliseconds), and returns its task at once. The task completes with the fire time,
+    /// in milliseconds since the Unix epoch. Since the current time is logical, the fire time is
+    /// the same on every replay.
+    ///
+    /// The timer is stored with the instance: it survives host restarts, never fires early, and
+    /// the orchestrator is not run while it waits. A timer still pending when the orchestrator
+    /// finishes is cancelled, so a timer that lost a race needs no clean-up.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use reprise_sdk::{Context, Failure};
+    /// # fn f(ctx: &Context) -> Result<(), Failure> {
+    /// // Sleep durably for an hour (never loop on the clock: logical time stands still).
+    /// ctx.timer(Duration::from_secs(3600)).wait()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn timer(&self, delay: Duration) -> Task<u64> {
+        self.timer_at_millis(orchestration::current_time().saturating_add(millis(delay)))
+    }
+
+    /// Starts a durable timer that fires at `at` (rounded up to a whole millisecond; a time
+    /// before the Unix epoch fires at once), like [`Context::timer`]. Compute `at` from
+    /// [`Context::current_time`], never from a real clock.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use reprise_sdk::{Context, Failure};
+    /// # fn f(ctx: &Context) -> Result<(), Failure> {
+    /// let deadline = ctx.current_time() + Duration::from_secs(300);
+    /// // ... some activities ...
+    /// ctx.timer_at(deadline).wait()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn timer_at(&self, at: SystemTime) -> Task<u64> {
+        self.timer_at_millis(at.duration_since(SystemTime::UNIX_EPOCH).map_or(0, millis))
+    }
+
+    fn timer_at_millis(&self, fire_at: u64) -> Task<u64> {
+        Task::scheduled(TaskKind::Timer { fire_at }, orchestration::schedule_timer(fire_at))
+    }
+
+    /// Starts waiting for the external event `name` and returns its task at once; the task
+    /// completes with the event's data, deserialized into `T` (data that does not fit gives a
+    /// failure of type [`INVALID_OUTPUT`](Failure::INVALID_OUTPUT)). Events are raised by
+    /// clients of the host or by other orchestrators ([`Context::raise_event`]).
+    ///
+    /// Events raised before anyone waits for them are buffered, in order, and each event
+    /// completes one wait: the oldest pending wait of its name. A wait that lost a race (to a
+    /// timer, say) therefore stays pending and takes the next event of its name; to wait again
+    /// after a timeout, keep waiting on the same task rather than starting a new wait. Human
+    /// interaction with a timeout:
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use reprise_sdk::{Context, Failure};
+    /// # fn f(ctx: &Context) -> Result<bool, Failure> {
+    /// let approval = ctx.wait_for_event::<bool>("Approval");
+    /// let timeout = ctx.timer(Duration::from_secs(24 * 3600));
+    /// if ctx.first(&[&approval, &timeout]) == 0 {
+    ///     approval.wait() // returns at once
+    /// } else {
+    ///     Ok(false) // nobody answered within a day
+    /// }
+    /// # }
+    /// ```
+    pub fn wait_for_event<T: DeserializeOwned>(&self, name: &str) -> Task<T> {
+        Task::scheduled(TaskKind::Event { name: name.to_owned() }, orchestration::wait_for_event(name))
+    }
+
+    /// Raises the event `name` with `data` (serialized to JSON) on the instance `instance_id`.
+    /// The host records it in this instance's history and sends it once the current episode
+    /// commits, so it is sent once however often the orchestrator is replayed. An instance that
+    /// does not exist or has finished drops it.
+    ///
+    /// ```no_run
+    /// # use reprise_sdk::{Context, Failure};
+    /// # fn f(ctx: &Context, parent: String) -> Result<(), Failure> {
+    /// ctx.raise_event(&parent, "JobCompleted", &serde_json::json!({ "rows": 42 }))?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A failure of type [`INVALID_INPUT`](Failure::INVALID_INPUT) if `data` cannot be
+    /// serialized to JSON; nothing is raised then.
+    pub fn raise_event<T: Serialize + ?Sized>(&self, instance_id: &str, name: &str, data: &T) -> Result<(), Failure> {
+        let json = serde_json::to_string(data).map_err(|err| {
+            Failure::new(
+                Failure::INVALID_INPUT,
+                format!("the data of event '{name}' could not be serialized to JSON: {err}"),
+            )
+        })?;
+        orchestration::raise_event(instance_id, name, &json);
+        Ok(())
     }
 
     /// Waits for every task (one `wait-all` call to the host), and returns their outcomes in the
@@ -169,6 +344,8 @@ impl Context {
 
     /// Waits until at least one of `tasks` has completed (one `wait-any` call to the host), and
     /// returns its index in `tasks` with its outcome. On a tie, the earliest in `tasks` wins.
+    /// The tasks must have one output type; to race tasks of different types (an activity
+    /// against a timer), use [`Context::first`].
     ///
     /// The tasks stay usable: waiting on the winner again returns the same outcome, and the
     /// others can still be waited on. A task that was never scheduled (see [`Task`]) counts as
@@ -188,16 +365,141 @@ impl Context {
         let completion = orchestration::wait_any(&ids);
         match ids.iter().position(|&id| id == completion.task) {
             Some(index) => (index, tasks[index].complete(ids[index], completion)),
-            None => (
-                0,
-                Err(Failure::new(
-                    Failure::PROTOCOL_ERROR,
-                    format!(
-                        "the host delivered the completion of task {}, which was not awaited (awaited: {ids:?})",
-                        completion.task
-                    ),
-                )),
-            ),
+            None => (0, Err(unawaited_completion(completion.task, &ids))),
         }
+    }
+
+    /// Waits until at least one of `tasks` has completed (one `wait-any` call to the host), and
+    /// returns its index in `tasks`: a race between tasks of any output types, such as an
+    /// activity and a timer, or an event and a timer. On a tie, the earliest in `tasks` wins.
+    ///
+    /// `first` only says who won: get the winner's outcome with its [`Task::wait`], which then
+    /// returns at once. The other tasks stay usable and can still be waited on; a timer that
+    /// lost is cancelled when the orchestrator finishes, and an activity that lost runs to its
+    /// end, its result unused. A task that was never scheduled (see [`Task`]) counts as already
+    /// completed, so the first such task wins at once (its `wait` gives its failure).
+    ///
+    /// The timeout pattern, `any(activity, timer)`:
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use reprise_sdk::{Context, Failure};
+    /// # fn f(ctx: &Context) -> Result<String, Failure> {
+    /// let work = ctx.call_activity::<String, _>("slow_work", &1_000);
+    /// let timeout = ctx.timer(Duration::from_secs(30));
+    /// match ctx.first(&[&work, &timeout]) {
+    ///     0 => work.wait(),
+    ///     _ => Ok("timed out".into()),
+    /// }
+    /// # }
+    /// ```
+    ///
+    /// Should the host break its contract by delivering the completion of a task that was not
+    /// awaited, `first` logs it as an error and returns 0: the first task's `wait` then waits
+    /// for that task, so the orchestrator still sees true outcomes.
+    ///
+    /// # Panics
+    ///
+    /// If `tasks` is empty (there would be nothing to wait for).
+    pub fn first(&self, tasks: &[&dyn Awaitable]) -> usize {
+        assert!(!tasks.is_empty(), "Context::first needs at least one task to wait for");
+        if let Some(index) = tasks.iter().position(|task| task.id().is_none()) {
+            return index;
+        }
+        let ids: Vec<u64> = tasks.iter().filter_map(|task| task.id()).collect();
+        let completion = orchestration::wait_any(&ids);
+        ids.iter().position(|&id| id == completion.task).unwrap_or_else(|| {
+            self.log_error(unawaited_completion(completion.task, &ids).to_string());
+            0
+        })
+    }
+}
+
+/// `input` as JSON, or the failure of the activity call that cannot be scheduled.
+fn activity_input<I: Serialize + ?Sized>(name: &str, input: &I) -> Result<String, Failure> {
+    serde_json::to_string(input).map_err(|err| {
+        Failure::new(
+            Failure::INVALID_INPUT,
+            format!("the input of activity '{name}' could not be serialized to JSON: {err}"),
+        )
+    })
+}
+
+/// The failure of a host that delivered the completion of a task nobody waited for.
+fn unawaited_completion(task: u64, awaited: &[u64]) -> Failure {
+    Failure::new(
+        Failure::PROTOCOL_ERROR,
+        format!("the host delivered the completion of task {task}, which was not awaited (awaited: {awaited:?})"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    //! What the context decides without a host: the tasks it refuses to schedule. (Every test
+    //! here would trap on a call to the host, which native code does not have.)
+
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// A value serde_json cannot serialize (its keys are not strings).
+    fn unserializable() -> BTreeMap<(u8, u8), u8> {
+        [((1, 2), 3)].into()
+    }
+
+    #[test]
+    fn an_activity_with_an_unserializable_input_is_not_scheduled() {
+        let ctx = Context::new();
+        let policy = RetryPolicy::new(3, Duration::from_secs(1));
+        for task in [
+            ctx.call_activity::<u32, _>("count", &unserializable()),
+            ctx.call_activity_with_retry::<u32, _>("count", &unserializable(), &policy),
+            ctx.call_activity_with_options::<u32, _>("count", &unserializable(), &ActivityOptions::new()),
+        ] {
+            assert_eq!(task.id(), None);
+            assert_eq!(task.kind(), &TaskKind::Activity { name: "count".into() });
+            let failure = task.wait().unwrap_err();
+            assert_eq!(failure.error_type, Failure::INVALID_INPUT);
+            assert!(failure.message.starts_with("the input of activity 'count'"), "{failure}");
+        }
+    }
+
+    #[test]
+    fn an_activity_with_invalid_options_is_not_scheduled() {
+        let ctx = Context::new();
+        let zero_attempts = RetryPolicy::new(0, Duration::from_secs(1));
+        let shrinking = ActivityOptions::new().retry(RetryPolicy::new(3, Duration::ZERO).backoff_coefficient(0.5));
+        for task in [
+            ctx.call_activity_with_retry::<u32, _>("count", &1, &zero_attempts),
+            ctx.call_activity_with_options::<u32, _>("count", &1, &shrinking),
+        ] {
+            assert_eq!(task.id(), None);
+            let failure = task.wait().unwrap_err();
+            assert_eq!(failure.error_type, Failure::INVALID_OPTIONS);
+            assert!(failure.message.starts_with("the options of activity 'count' are invalid: "), "{failure}");
+        }
+    }
+
+    #[test]
+    fn first_picks_an_unscheduled_task_without_the_host() {
+        let ctx = Context::new();
+        let broken = ctx.call_activity::<u32, _>("count", &unserializable());
+        let timer = Task::<u64>::scheduled(TaskKind::Timer { fire_at: 1 }, 0);
+        let event = Task::<String>::scheduled(TaskKind::Event { name: "Go".into() }, 1);
+        assert_eq!(ctx.first(&[&timer, &event, &broken]), 2);
+        assert_eq!(ctx.first(&[&broken, &timer]), 0);
+    }
+
+    #[test]
+    #[should_panic(expected = "at least one task")]
+    fn first_needs_a_task() {
+        Context::new().first(&[]);
+    }
+
+    #[test]
+    fn an_unserializable_event_is_not_raised() {
+        let failure = Context::new().raise_event("other", "Go", &unserializable()).unwrap_err();
+        assert_eq!(failure.error_type, Failure::INVALID_INPUT);
+        assert!(failure.message.starts_with("the data of event 'Go' could not be serialized"), "{failure}");
     }
 }

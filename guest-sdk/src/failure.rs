@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 /// When an activity fails, the host does not hand its failure to the orchestrator as is: it wraps
 /// it in a failure of type [`ACTIVITY_FAILED`](Self::ACTIVITY_FAILED) whose message reads
 /// `activity 'NAME' failed: ...`, with the activity's own failure as `causes[0]` (followed by that
-/// failure's own causes). Match on the inner type with [`Failure::is`], which looks at the whole
-/// chain:
+/// failure's own causes). With a [`RetryPolicy`](crate::RetryPolicy), it is the failure of the
+/// last attempt, and an attempt stopped by its timeout failed with [`TIMED_OUT`](Self::TIMED_OUT).
+/// Match on the inner type with [`Failure::is`], which looks at the whole chain:
 ///
 /// ```
 /// use reprise_sdk::Failure;
@@ -63,11 +64,20 @@ impl Failure {
     /// activities failed; the activity's own failure is its first cause.
     pub const ACTIVITY_FAILED: &'static str = "ActivityFailed";
     /// The error type of a failure to deserialize a function's JSON input, or to serialize the
-    /// input of an activity call or a custom status.
+    /// input of an activity call, the data of an event or a custom status.
     pub const INVALID_INPUT: &'static str = "InvalidInput";
-    /// The error type of a failure to serialize a function's output, or to deserialize an
-    /// activity's output into the type the orchestrator asked for.
+    /// The error type of a failure to serialize a function's output, or to deserialize the output
+    /// of a task (an activity's output, an event's data) into the type the orchestrator asked for.
     pub const INVALID_OUTPUT: &'static str = "InvalidOutput";
+    /// The error type of a task that was not scheduled because its
+    /// [`ActivityOptions`](crate::ActivityOptions) or [`RetryPolicy`](crate::RetryPolicy) hold
+    /// values the host refuses (see [`RetryPolicy::validate`](crate::RetryPolicy::validate)).
+    pub const INVALID_OPTIONS: &'static str = "InvalidOptions";
+    /// The error type the host gives an activity attempt that ran longer than the timeout of its
+    /// [`ActivityOptions`](crate::ActivityOptions). As an orchestrator sees it, it is the first
+    /// cause of an [`ACTIVITY_FAILED`](Self::ACTIVITY_FAILED) failure: match it with
+    /// [`Failure::is`].
+    pub const TIMED_OUT: &'static str = "TimedOut";
     /// The error type returned when the host asks a component to run a function it does not export.
     pub const UNKNOWN_FUNCTION: &'static str = "UnknownFunction";
     /// The error type used by [`Failure::from_error`].

@@ -100,6 +100,43 @@
 //!
 //! A panic is not a failure: it traps the component, and the host records the trap.
 //!
+//! # Retries and timeouts
+//!
+//! The host retries a failed activity when it is scheduled with a [`RetryPolicy`] (Durable
+//! Functions' `RetryOptions`), waiting durably between attempts; the orchestrator sees only the
+//! final outcome: the output of the first attempt that succeeded, or the `ActivityFailed` failure
+//! of the last attempt. [`ActivityOptions`] add a per-attempt timeout: an attempt that runs longer
+//! is interrupted and fails with [`Failure::TIMED_OUT`], which the policy retries like any other
+//! failure. An activity can tell the attempts apart with [`ActivityContext::attempt`].
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! # use reprise_sdk::{ActivityOptions, Context, Failure, RetryPolicy};
+//! # fn f(ctx: &Context) -> Result<String, Failure> {
+//! // Up to 3 attempts, 5 s apart (the seed's `RetryOptions(5 s, max 3)`).
+//! let policy = RetryPolicy::new(3, Duration::from_secs(5));
+//! let greeting = ctx.call_activity_with_retry::<String, _>("flaky_activity", "demo", &policy).wait()?;
+//!
+//! // Exponential backoff (1 s, 2 s, 4 s... capped at 10 s), never retrying a `Fatal` failure,
+//! // and at most 30 s per attempt.
+//! let options = ActivityOptions::new().timeout(Duration::from_secs(30)).retry(
+//!     RetryPolicy::new(6, Duration::from_secs(1))
+//!         .backoff_coefficient(2.0)
+//!         .max_retry_interval(Duration::from_secs(10))
+//!         .never_retry("Fatal"),
+//! );
+//! let report = ctx.call_activity_with_options::<String, _>("build_report", &greeting, &options).wait()?;
+//! # Ok(report) }
+//! ```
+//!
+//! # Timers and external events
+//!
+//! [`Context::timer`] (and [`Context::timer_at`]) start a durable timer: the instance sleeps in
+//! the host's store, across restarts, and the orchestrator runs again when it fires.
+//! [`Context::wait_for_event`] waits for an event raised on the instance by a client, or by
+//! another orchestrator with [`Context::raise_event`]; the task completes with the event's data.
+//! Both return [`Task`]s like activity calls, so they can be waited on, or raced.
+//!
 //! # Determinism
 //!
 //! The host replays an orchestrator from its history many times, and each replay must take the
@@ -111,7 +148,7 @@
 //!   `HashMap`) are seeded per instance: an orchestrator may use them all freely, and gets the same
 //!   values on every replay.
 //! - Because time is logical, it stands still within an episode: never loop on the clock waiting
-//!   for time to pass (the loop would never end).
+//!   for time to pass (the loop would never end); wait on a durable [`Context::timer`] instead.
 //! - An orchestrator has no files, no environment and no network: every input from the outside
 //!   world, and every side effect, goes through an activity.
 //! - Tasks are numbered in the order they are scheduled, so schedule them in an order that
@@ -125,7 +162,22 @@
 //!
 //! Schedule all the tasks first, then wait: [`Context::all`] (fan-in, every outcome),
 //! [`Context::try_all`] (every output, or the first failure) and [`Context::any`] (the first to
-//! complete) each make one call to the host.
+//! complete) each make one call to the host. They take tasks of one output type;
+//! [`Context::first`] races tasks of any types (each a `&dyn` [`Awaitable`]) and returns the index
+//! of the winner, whose [`Task::wait`] then returns at once. The timeout pattern
+//! `any(activity, timer)`:
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! # use reprise_sdk::{Context, Failure};
+//! # fn f(ctx: &Context) -> Result<String, Failure> {
+//! let work = ctx.call_activity::<String, _>("slow_work", &5_000);
+//! let timeout = ctx.timer(Duration::from_secs(2));
+//! if ctx.first(&[&work, &timeout]) == 0 { work.wait() } else { Ok("timed out".into()) }
+//! # }
+//! ```
+//!
+//! and a fan-out:
 //!
 //! ```no_run
 //! # use reprise_sdk::{Context, Failure};
@@ -142,12 +194,14 @@ mod activity;
 mod context;
 mod export;
 mod failure;
+mod options;
 mod task;
 
 pub use activity::ActivityContext;
 pub use context::{Context, Level};
 pub use failure::{Failure, FailureCause};
-pub use task::Task;
+pub use options::{ActivityOptions, RetryPolicy};
+pub use task::{Awaitable, Task, TaskKind};
 
 /// Support code for [`export!`]: not a public API.
 #[doc(hidden)]

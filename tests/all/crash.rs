@@ -22,15 +22,17 @@ impl Drop for Killed {
 }
 
 fn serve(db: &Path, log: &Path) -> Killed {
+    serve_with(db, log, &[guests::CHAIN])
+}
+
+fn serve_with(db: &Path, log: &Path, components: &[&str]) -> Killed {
     let log = std::fs::File::create(log).expect("log file");
-    let child = Command::new(REPRISE)
-        .args(["serve", "--db"])
-        .arg(db)
-        .args(["--component", guests::CHAIN, "--lease", "1s"])
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start reprise serve");
+    let mut command = Command::new(REPRISE);
+    command.args(["serve", "--lease", "1s", "--db"]).arg(db);
+    for component in components {
+        command.args(["--component", component]);
+    }
+    let child = command.stdout(Stdio::null()).stderr(log).spawn().expect("start reprise serve");
     Killed(child)
 }
 
@@ -131,4 +133,67 @@ fn run_exits_0_with_the_output_1_with_the_failure_and_2_on_bad_usage() {
         Command::new(REPRISE).args(["list", "--status", "failed", "--json", "--db"]).arg(&db).output().unwrap();
     let listed: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 1, "exactly the strict transfer failed: {listed}");
+}
+
+/// The time of the episode that recorded the first event matching `wanted`.
+fn delivered_at(history: &[reprise_core::HistoryEvent], wanted: impl Fn(&Event) -> bool) -> Option<u64> {
+    let index = history.iter().position(|e| wanted(&e.event))?;
+    history[..index].iter().rev().find_map(|e| match e.event {
+        Event::EpisodeStarted { time } => Some(time),
+        _ => None,
+    })
+}
+
+fn start(db: &Path, orchestrator: &str, id: &str, input: &str) {
+    let started = Command::new(REPRISE)
+        .args(["start", orchestrator, "--id", id, "--input", input, "--db"])
+        .arg(db)
+        .output()
+        .expect("reprise start");
+    assert!(started.status.success(), "start failed: {}", String::from_utf8_lossy(&started.stderr));
+}
+
+#[test]
+fn a_host_killed_during_a_retry_wait_or_a_timer_resumes_them_on_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("waits.db");
+    let components = [guests::RETRY_PATTERN, guests::TIMEOUTS_AND_POLLING];
+    let first = serve_with(&db, &dir.path().join("serve-1.log"), &components);
+    until(&db, "the components to be loaded", |store| (store.components().ok()?.len() == 2).then_some(()));
+    start(&db, "retry_orchestrator", "retrying", r#"{"input": "demo", "fail_times": 1, "first_retry_ms": 2000}"#);
+    start(&db, "poll_until_done", "polling", r#"{"ready_after": 2, "interval_ms": 2000, "deadline_ms": 600000}"#);
+
+    let retry_at = until(&db, "a retry to be scheduled", |store| {
+        store.history("retrying", 1).ok()?.iter().find_map(|e| match e.event {
+            Event::ActivityRetrying { next_attempt_at, .. } => Some(next_attempt_at),
+            _ => None,
+        })
+    });
+    let fire_at = until(&db, "a timer to be set", |store| {
+        store.history("polling", 1).ok()?.iter().find_map(|e| match e.event {
+            Event::TimerScheduled { fire_at, .. } => Some(fire_at),
+            _ => None,
+        })
+    });
+    let mut first = first;
+    first.0.kill().expect("SIGKILL the host");
+    first.0.wait().unwrap();
+
+    let _second = serve_with(&db, &dir.path().join("serve-2.log"), &components);
+    for id in ["retrying", "polling"] {
+        let record = until(&db, "the instances to finish", |store| {
+            store.instance(id).ok().flatten().filter(|r| r.status.is_terminal())
+        });
+        assert_eq!(record.status, RuntimeStatus::Completed, "{id}: {:?}", record.failure);
+    }
+    let store = SqliteStore::open(&db).unwrap();
+    let retried =
+        delivered_at(&store.history("retrying", 1).unwrap(), |e| matches!(e, Event::ActivityCompleted { .. }));
+    let retried = retried.expect("the retried attempt completed");
+    assert!(retried >= retry_at, "the retry ran before it was due");
+    assert!(retried < retry_at + 15_000, "the retry ran {} ms late", retried - retry_at);
+    let fired = delivered_at(&store.history("polling", 1).unwrap(), |e| matches!(e, Event::TimerFired { .. }));
+    let fired = fired.expect("the timer fired");
+    assert!(fired >= fire_at, "the timer fired early");
+    assert!(fired < fire_at + 15_000, "the timer fired {} ms late", fired - fire_at);
 }

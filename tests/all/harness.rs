@@ -1,7 +1,7 @@
 //! A host on a fresh SQLite file in a temporary directory, with a manual clock, for tests.
 
 use reprise_core::{Event, HistoryEvent, RuntimeStatus};
-use reprise_executor::{ComponentSummary, ExecutorConfig, Host, ManualClock, StartRequest, Workers};
+use reprise_executor::{Clock, ComponentSummary, ExecutorConfig, Host, ManualClock, StartRequest, Workers};
 use reprise_runtime::{Runtime, RuntimeConfig};
 use reprise_store::{InstanceRecord, SqliteStore};
 use serde_json::Value;
@@ -34,6 +34,8 @@ impl Options {
 /// A running host and its database.
 pub struct Harness {
     pub host: Host,
+    /// The host's clock: tests move time by hand.
+    pub clock: ManualClock,
     /// What each component given at creation exports, in order.
     pub loaded: Vec<ComponentSummary>,
     workers: Option<Workers>,
@@ -68,13 +70,13 @@ impl Harness {
             owner: format!("test-{}", std::process::id()),
             ..ExecutorConfig::default()
         };
-        let host = Host::new(store, runtime, Arc::new(clock), config);
+        let host = Host::new(store, runtime, Arc::new(clock.clone()), config);
         let mut loaded = Vec::new();
         for component in components {
             loaded.push(host.load_component_file(Path::new(component)).await.expect("load the component"));
         }
         let workers = Some(host.spawn_workers());
-        Harness { host, loaded, workers, _dir: None }
+        Harness { host, clock, loaded, workers, _dir: None }
     }
 
     /// Starts an instance with a chosen id.
@@ -110,6 +112,42 @@ impl Harness {
         while !check(&self.history(id).await) {
             assert!(tokio::time::Instant::now() < deadline, "instance {id} never reached the expected history");
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits for an instance to finish while moving the clock to each durable deadline it waits
+    /// on (a retry's next attempt, a timer) as soon as it is recorded, so that time passes only
+    /// when the instance waits, and exactly as much as it waits. Returns the finished record.
+    pub async fn finished_moving_time(&self, id: &str) -> InstanceRecord {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let record = self.host.instance(id).await.expect("instance");
+            if record.status.is_terminal() {
+                return record;
+            }
+            let history = self.history(id).await;
+            let now = self.clock.now();
+            let fired: std::collections::HashSet<u64> = history
+                .iter()
+                .filter_map(|e| match e.event {
+                    Event::TimerFired { task_id } => Some(task_id),
+                    _ => None,
+                })
+                .collect();
+            let next = history
+                .iter()
+                .filter_map(|e| match &e.event {
+                    Event::ActivityRetrying { next_attempt_at, .. } => Some(*next_attempt_at),
+                    Event::TimerScheduled { task_id, fire_at } if !fired.contains(task_id) => Some(*fire_at),
+                    _ => None,
+                })
+                .filter(|at| *at > now)
+                .min();
+            if let Some(at) = next {
+                self.clock.set(at);
+            }
+            assert!(tokio::time::Instant::now() < deadline, "instance {id} did not finish within a minute");
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
@@ -165,7 +203,7 @@ pub fn normalized(history: &[HistoryEvent]) -> (Vec<Event>, BTreeMap<u64, Event>
                 results.insert(*task_id, e.event.clone());
             }
             Event::ExecutionCompleted { .. } | Event::ExecutionFailed { .. } => end = Some(e.event.clone()),
-            Event::EpisodeStarted { .. } | Event::ExecutionStarted { .. } => {}
+            _ => {}
         }
     }
     (commands, results, end)

@@ -6,4 +6,5 @@ mod crash;
 mod determinism;
 mod examples;
 mod harness;
+mod scheduling;
 mod versioning;

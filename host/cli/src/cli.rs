@@ -112,6 +112,62 @@ pub(crate) enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Raise an external event on an instance (buffered until its orchestrator waits for it).
+    Raise {
+        /// The instance id.
+        id: String,
+        /// The event's name.
+        event: String,
+        /// The event's data, as JSON.
+        #[arg(long, short, default_value = "null")]
+        data: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// End an instance now, with status Terminated, whatever it is waiting for.
+    Terminate {
+        /// The instance id.
+        id: String,
+        /// Why (recorded in its history and shown by `status`).
+        #[arg(long, default_value = "terminated by an operator")]
+        reason: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Pause an instance: it keeps its messages and makes no progress until `resume`.
+    Suspend {
+        /// The instance id.
+        id: String,
+        /// Why (recorded in its history).
+        #[arg(long, default_value = "suspended by an operator")]
+        reason: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Resume a suspended instance.
+    Resume {
+        /// The instance id.
+        id: String,
+        /// Why (recorded in its history).
+        #[arg(long, default_value = "resumed by an operator")]
+        reason: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Delete finished instances and their histories: one by id, or every one matching filters.
+    Purge {
+        /// The instance to delete (it must have finished).
+        #[arg(conflicts_with_all = ["statuses", "older_than"])]
+        id: Option<String>,
+        /// Only these statuses (repeatable): Completed, Failed, Terminated. Default: all three.
+        #[arg(long = "status", value_name = "STATUS")]
+        statuses: Vec<RuntimeStatus>,
+        /// Only instances that finished longer ago than this (for example 7d, 12h).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        older_than: Option<std::time::Duration>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Show an instance: status, custom status, input, output or failure.
     Status {
         /// The instance id.

@@ -121,16 +121,18 @@ pub(crate) fn instance_table(records: &[InstanceRecord]) -> String {
 pub(crate) fn event_json(event: &HistoryEvent) -> Value {
     let mut value = serde_json::to_value(event).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut value {
-        for key in ["input", "output"] {
+        for key in ["input", "output", "data"] {
             if let Some(Value::String(text)) = map.get(key) {
                 let parsed = payload(text);
                 map.insert(key.to_string(), parsed);
             }
         }
-        if let Some(Value::Number(ms)) = map.get("time")
-            && let Some(ms) = ms.as_u64()
-        {
-            map.insert("time".to_string(), Value::String(time(ms)));
+        for key in ["time", "fire_at", "next_attempt_at"] {
+            if let Some(Value::Number(ms)) = map.get(key)
+                && let Some(ms) = ms.as_u64()
+            {
+                map.insert(key.to_string(), Value::String(time(ms)));
+            }
         }
     }
     value
@@ -157,9 +159,33 @@ pub(crate) fn timeline(record: &InstanceRecord, events: &[HistoryEvent]) -> Stri
                 };
                 format!("started {name} with {} (component {pinned})", short(input, 80))
             }
-            Event::ActivityScheduled { task_id, name, input } => {
-                format!("task {task_id}: scheduled {name}({})", short(input, 80))
+            Event::ActivityScheduled { task_id, name, input, options } => {
+                let mut text = format!("task {task_id}: scheduled {name}({})", short(input, 80));
+                if let Some(retry) = &options.retry {
+                    let _ = write!(text, " retry up to {} attempts", retry.max_attempts);
+                }
+                if let Some(timeout) = options.timeout_ms {
+                    let _ = write!(text, " timeout {timeout} ms");
+                }
+                text
             }
+            Event::ActivityRetrying { task_id, attempt, failure: f, next_attempt_at } => {
+                format!(
+                    "task {task_id}: attempt {attempt} failed → {}; next attempt at {}",
+                    one_line(f),
+                    time(*next_attempt_at)
+                )
+            }
+            Event::TimerScheduled { task_id, fire_at } => format!("task {task_id}: timer set for {}", time(*fire_at)),
+            Event::TimerFired { task_id } => format!("task {task_id}: timer fired"),
+            Event::EventWaitStarted { task_id, name } => format!("task {task_id}: waiting for event {name}"),
+            Event::EventRaised { name, data } => format!("event {name} received: {}", short(data, 80)),
+            Event::EventSent { instance_id, name, data } => {
+                format!("raised event {name} on {instance_id}: {}", short(data, 80))
+            }
+            Event::ExecutionSuspended { reason } => format!("suspended: {reason}"),
+            Event::ExecutionResumed { reason } => format!("resumed: {reason}"),
+            Event::ExecutionTerminated { reason } => format!("terminated: {reason}"),
             Event::ActivityCompleted { task_id, output } => {
                 format!("task {task_id}: completed → {}", short(output, 80))
             }

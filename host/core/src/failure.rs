@@ -51,6 +51,11 @@ impl Failure {
         Failure { error_type: error_type.into(), message: message.into(), details: None, causes }
     }
 
+    /// True if this failure or any of its causes has `error_type` (as the SDK's `Failure::is`).
+    pub fn is(&self, error_type: &str) -> bool {
+        self.error_type == error_type || self.causes.iter().any(|cause| cause.error_type == error_type)
+    }
+
     /// The failure an orchestrator receives when an activity it scheduled fails: the activity's
     /// own failure is kept whole as the first cause, as Durable Functions' TaskFailedException.
     pub fn activity_failed(name: &str, inner: Failure) -> Self {
@@ -83,6 +88,8 @@ pub mod error_types {
     pub const CPU_LIMIT_EXCEEDED: &str = "CpuLimitExceeded";
     /// A guest tried to grow its memory past the configured limit.
     pub const MEMORY_LIMIT_EXCEEDED: &str = "MemoryLimitExceeded";
+    /// An operator terminated the instance.
+    pub const TERMINATED: &str = "Terminated";
     /// An activity attempt ran past its timeout and was stopped.
     pub const TIMED_OUT: &str = "TimedOut";
     /// No loaded component exports an orchestrator of that name.

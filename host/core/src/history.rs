@@ -5,7 +5,7 @@
 //! orchestrator in that episode (`ExecutionStarted` in the first, completions after), then the
 //! commands the orchestrator issued before it blocked or finished.
 
-use crate::{Failure, Payload, TaskId, Timestamp};
+use crate::{ActivityOptions, Failure, Payload, TaskId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// One recorded event with its position.
@@ -44,6 +44,71 @@ pub enum Event {
         name: String,
         /// Its JSON input.
         input: Payload,
+        /// Its retry policy and timeout, if any.
+        #[serde(default, skip_serializing_if = "ActivityOptions::is_default")]
+        options: ActivityOptions,
+    },
+    /// An activity attempt failed and the host scheduled another (audit: the orchestrator is not
+    /// woken).
+    ActivityRetrying {
+        /// The task's handle.
+        task_id: TaskId,
+        /// The attempt that failed, from 1.
+        attempt: u32,
+        /// Its failure (the activity's own).
+        failure: Failure,
+        /// When the next attempt is due.
+        next_attempt_at: Timestamp,
+    },
+    /// The orchestrator scheduled a durable timer.
+    TimerScheduled {
+        /// The timer's task handle.
+        task_id: TaskId,
+        /// When it fires.
+        fire_at: Timestamp,
+    },
+    /// A durable timer fired.
+    TimerFired {
+        /// The timer's task handle.
+        task_id: TaskId,
+    },
+    /// The orchestrator started waiting for an external event.
+    EventWaitStarted {
+        /// The wait's task handle.
+        task_id: TaskId,
+        /// The event's name.
+        name: String,
+    },
+    /// An external event was delivered to the instance.
+    EventRaised {
+        /// The event's name.
+        name: String,
+        /// Its JSON data.
+        data: Payload,
+    },
+    /// The orchestrator raised an event on another instance.
+    EventSent {
+        /// The target instance.
+        instance_id: String,
+        /// The event's name.
+        name: String,
+        /// Its JSON data.
+        data: Payload,
+    },
+    /// An operator suspended the instance.
+    ExecutionSuspended {
+        /// Why.
+        reason: String,
+    },
+    /// An operator resumed the instance.
+    ExecutionResumed {
+        /// Why.
+        reason: String,
+    },
+    /// An operator terminated the instance.
+    ExecutionTerminated {
+        /// Why.
+        reason: String,
     },
     /// An activity returned an output.
     ActivityCompleted {
@@ -82,12 +147,27 @@ impl Event {
             Event::ActivityFailed { .. } => "ActivityFailed",
             Event::ExecutionCompleted { .. } => "ExecutionCompleted",
             Event::ExecutionFailed { .. } => "ExecutionFailed",
+            Event::ActivityRetrying { .. } => "ActivityRetrying",
+            Event::TimerScheduled { .. } => "TimerScheduled",
+            Event::TimerFired { .. } => "TimerFired",
+            Event::EventWaitStarted { .. } => "EventWaitStarted",
+            Event::EventRaised { .. } => "EventRaised",
+            Event::EventSent { .. } => "EventSent",
+            Event::ExecutionSuspended { .. } => "ExecutionSuspended",
+            Event::ExecutionResumed { .. } => "ExecutionResumed",
+            Event::ExecutionTerminated { .. } => "ExecutionTerminated",
         }
     }
 
     /// True for the events that the orchestrator's own code caused (commands), which replay
     /// checks position by position.
     pub fn is_command(&self) -> bool {
-        matches!(self, Event::ActivityScheduled { .. })
+        matches!(
+            self,
+            Event::ActivityScheduled { .. }
+                | Event::TimerScheduled { .. }
+                | Event::EventWaitStarted { .. }
+                | Event::EventSent { .. }
+        )
     }
 }

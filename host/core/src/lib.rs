@@ -11,11 +11,13 @@ pub mod failure;
 pub mod history;
 pub mod message;
 pub mod replay;
+pub mod retry;
 pub mod status;
 
 pub use failure::{Failure, FailureCause};
 pub use history::{Event, HistoryEvent};
-pub use message::Message;
+pub use message::{Message, OutgoingMessage};
+pub use retry::{ActivityOptions, RetryPolicy};
 pub use status::RuntimeStatus;
 
 /// Milliseconds since the Unix epoch, UTC: the unit of every time the host records.

@@ -1,6 +1,6 @@
 //! Inbox messages: what is waiting to be delivered to an instance in its next episode.
 
-use crate::{Failure, Payload, TaskId};
+use crate::{Failure, Payload, TaskId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// A message for an instance. Messages are delivered in the order they were enqueued; one
@@ -29,4 +29,62 @@ pub enum Message {
         /// The activity's failure.
         failure: Failure,
     },
+    /// An activity attempt failed and the host will try again (audit only: the orchestrator
+    /// keeps waiting).
+    ActivityRetrying {
+        /// The task's handle.
+        task_id: TaskId,
+        /// The attempt that failed, from 1.
+        attempt: u32,
+        /// Its failure.
+        failure: Failure,
+        /// When the next attempt becomes due.
+        next_attempt_at: Timestamp,
+    },
+    /// A durable timer fired.
+    TimerFired {
+        /// The timer's task handle.
+        task_id: TaskId,
+    },
+    /// An external event was raised on the instance.
+    EventRaised {
+        /// The event's name.
+        name: String,
+        /// Its JSON data.
+        data: Payload,
+    },
+    /// Terminate the instance, whatever it is doing.
+    Terminate {
+        /// Why (recorded in history and shown in its status).
+        reason: String,
+    },
+    /// Suspend the instance: it buffers messages and makes no progress until resumed.
+    Suspend {
+        /// Why.
+        reason: String,
+    },
+    /// Resume a suspended instance.
+    Resume {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Message {
+    /// True for the messages that act on the instance's lifecycle rather than on its
+    /// orchestrator's waits; a suspended instance consumes only these.
+    pub fn is_control(&self) -> bool {
+        matches!(self, Message::Terminate { .. } | Message::Suspend { .. } | Message::Resume { .. })
+    }
+}
+
+/// A message an episode sends, to its own instance (a timer, delayed) or to another (an event).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    /// The instance it is for.
+    pub instance_id: String,
+    /// The message.
+    pub message: Message,
+    /// When it becomes visible (for a timer, its fire time).
+    pub visible_at: Timestamp,
 }

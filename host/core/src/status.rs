@@ -15,12 +15,22 @@ pub enum RuntimeStatus {
     Completed,
     /// Finished with a failure.
     Failed,
+    /// Ended by an operator before it finished.
+    Terminated,
+    /// Paused by an operator: buffers its messages and makes no progress until resumed.
+    Suspended,
 }
 
 impl RuntimeStatus {
     /// Every status, in lifecycle order.
-    pub const ALL: [RuntimeStatus; 4] =
-        [RuntimeStatus::Pending, RuntimeStatus::Running, RuntimeStatus::Completed, RuntimeStatus::Failed];
+    pub const ALL: [RuntimeStatus; 6] = [
+        RuntimeStatus::Pending,
+        RuntimeStatus::Running,
+        RuntimeStatus::Completed,
+        RuntimeStatus::Failed,
+        RuntimeStatus::Terminated,
+        RuntimeStatus::Suspended,
+    ];
 
     /// The name used in storage, JSON and the CLI.
     pub fn as_str(self) -> &'static str {
@@ -29,12 +39,14 @@ impl RuntimeStatus {
             RuntimeStatus::Running => "Running",
             RuntimeStatus::Completed => "Completed",
             RuntimeStatus::Failed => "Failed",
+            RuntimeStatus::Terminated => "Terminated",
+            RuntimeStatus::Suspended => "Suspended",
         }
     }
 
     /// True once the instance has finished and will make no more progress.
     pub fn is_terminal(self) -> bool {
-        matches!(self, RuntimeStatus::Completed | RuntimeStatus::Failed)
+        matches!(self, RuntimeStatus::Completed | RuntimeStatus::Failed | RuntimeStatus::Terminated)
     }
 }
 
@@ -46,7 +58,7 @@ impl fmt::Display for RuntimeStatus {
 
 /// The error for a status name that does not exist.
 #[derive(Debug, thiserror::Error)]
-#[error("unknown runtime status '{0}' (expected one of: Pending, Running, Completed, Failed)")]
+#[error("unknown runtime status '{0}' (expected one of: Pending, Running, Completed, Failed, Terminated, Suspended)")]
 pub struct UnknownStatus(pub String);
 
 impl FromStr for RuntimeStatus {

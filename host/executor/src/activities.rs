@@ -42,7 +42,7 @@ pub(crate) async fn activity_worker(inner: Arc<Inner>, mut shutdown: watch::Rece
         }
         tokio::select! {
             _ = inner.wake_activities.notified() => {}
-            _ = tokio::time::sleep(inner.config.poll_interval) => {}
+            _ = tokio::time::sleep(crate::orchestrations::until_next_due(&inner).await) => {}
             _ = shutdown.changed() => break,
         }
     }
@@ -69,6 +69,7 @@ async fn run_task(inner: Arc<Inner>, task: ActivityTask, _slot: OwnedSemaphorePe
 /// Runs one attempt, renewing the lease while it runs.
 async fn attempt(inner: &Arc<Inner>, task: ActivityTask) -> ActivityResult {
     let Some(component) = inner.registry.activity(&task.name) else {
+        // Not retried: loading a component takes a host restart, which no retry waits for.
         return ActivityResult::Failed(Failure::new(
             error_types::ACTIVITY_NOT_FOUND,
             format!("no loaded component exports an activity named '{}'", task.name),
@@ -81,7 +82,7 @@ async fn attempt(inner: &Arc<Inner>, task: ActivityTask) -> ActivityResult {
         task_id: task.key.task_id,
         attempt: task.attempt,
         idempotency_key: reprise_core::idempotency_key(&task.key.instance_id, task.key.execution, task.key.task_id),
-        timeout: None,
+        timeout: task.options.timeout_ms.map(std::time::Duration::from_millis),
     };
     let run = inner.runtime.run_activity(&component, invocation, &inner.config.grants);
     let renew = renew_lease(inner, &task);
@@ -89,10 +90,26 @@ async fn attempt(inner: &Arc<Inner>, task: ActivityTask) -> ActivityResult {
         outcome = run => outcome,
         () = renew => return ActivityResult::Failed(Failure::new(error_types::GUEST_TRAPPED, "lease lost")),
     };
-    match outcome {
-        Ok(Ok(output)) => ActivityResult::Completed(output),
-        Ok(Err(failure)) => ActivityResult::Failed(failure),
-        Err(error) => ActivityResult::Failed(guest_failure(&error)),
+    let failure = match outcome {
+        Ok(Ok(output)) => return ActivityResult::Completed(output),
+        Ok(Err(failure)) => failure,
+        Err(error) => guest_failure(&error),
+    };
+    // The host, not the orchestrator, decides whether to try again and when.
+    let next = task
+        .options
+        .retry
+        .as_ref()
+        .and_then(|policy| policy.next_attempt(task.attempt, &failure, task.created_at, inner.clock.now()));
+    match next {
+        Some(next_attempt_at) => {
+            tracing::info!(
+                instance = %task.key.instance_id, task = task.key.task_id, attempt = task.attempt,
+                "activity '{}' failed ({failure}); retrying at {next_attempt_at}", task.name
+            );
+            ActivityResult::Retry { failure, next_attempt_at }
+        }
+        None => ActivityResult::Failed(failure),
     }
 }
 

@@ -6,7 +6,7 @@ use crate::host::Inner;
 use crate::session::{Delivery, LiveInstance, Yield};
 use reprise_core::failure::error_types;
 use reprise_core::replay::{Replayer, Terminal};
-use reprise_core::{Event, Failure, HistoryEvent, RuntimeStatus};
+use reprise_core::{Event, Failure, HistoryEvent, Message, OutgoingMessage, RuntimeStatus};
 use reprise_store::{EpisodeCommit, InboxMessage, InstanceRecord, NewActivityTask, StoreError};
 use std::sync::Arc;
 
@@ -52,6 +52,13 @@ async fn episode_locked(inner: &Arc<Inner>, instance_id: &str, now: u64) -> Resu
     if instance.status.is_terminal() || messages.is_empty() {
         return Ok(false);
     }
+    if messages.iter().any(|m| m.message.is_control()) {
+        return lifecycle(inner, &instance, &messages, now).await;
+    }
+    if instance.status == RuntimeStatus::Suspended {
+        // A suspended instance keeps its messages until it is resumed.
+        return Ok(false);
+    }
     let consumed: Vec<i64> = messages.iter().map(|m| m.id).collect();
 
     let (mut live, pin) = match hot(inner, &instance, &messages, now) {
@@ -86,10 +93,60 @@ async fn episode_locked(inner: &Arc<Inner>, instance_id: &str, now: u64) -> Resu
                 replayer.abort(failure);
                 Yield { output: replayer.take_output(), custom_status: replayer.custom_status().cloned() }
             };
-            return commit(inner, &instance, None, consumed, yielded, pin).await;
+            return commit(inner, &instance, None, consumed, yielded, pin, None).await;
         }
     };
-    commit(inner, &instance, Some(live), consumed, yielded, pin).await
+    commit(inner, &instance, Some(live), consumed, yielded, pin, None).await
+}
+
+/// An episode of lifecycle messages (terminate, suspend, resume), handled without running the
+/// orchestrator: they act on the instance, not on its waits. Other messages stay in the inbox
+/// for the next episode (or, once terminated, are dropped with the instance's other work).
+async fn lifecycle(
+    inner: &Arc<Inner>,
+    instance: &InstanceRecord,
+    messages: &[InboxMessage],
+    now: u64,
+) -> Result<bool, StoreError> {
+    inner.cache.evict(&instance.instance_id);
+    let mut status = instance.status;
+    let mut events = vec![Event::EpisodeStarted { time: now }];
+    let mut consumed = Vec::new();
+    let mut terminated = None;
+    for message in messages.iter().filter(|m| m.message.is_control()) {
+        consumed.push(message.id);
+        match &message.message {
+            Message::Terminate { reason } => {
+                events.push(Event::ExecutionTerminated { reason: reason.clone() });
+                terminated = Some(Failure::new(error_types::TERMINATED, reason.clone()));
+                status = RuntimeStatus::Terminated;
+                break;
+            }
+            Message::Suspend { reason } if status != RuntimeStatus::Suspended => {
+                events.push(Event::ExecutionSuspended { reason: reason.clone() });
+                status = RuntimeStatus::Suspended;
+            }
+            Message::Resume { reason } if status == RuntimeStatus::Suspended => {
+                events.push(Event::ExecutionResumed { reason: reason.clone() });
+                status = RuntimeStatus::Running;
+            }
+            // Suspending a suspended instance or resuming a running one changes nothing.
+            _ => {}
+        }
+    }
+    if status == RuntimeStatus::Terminated {
+        consumed = messages.iter().map(|m| m.id).collect();
+    }
+    let base_len = instance.history_len;
+    let events = events
+        .into_iter()
+        .enumerate()
+        .map(|(index, event)| HistoryEvent { seq: base_len + index as u64, event })
+        .collect();
+    let terminal = terminated.clone().map(Terminal::Failed);
+    let output = reprise_core::replay::EpisodeOutput { events, base_len, terminal };
+    let yielded = Yield { output, custom_status: instance.custom_status.clone() };
+    commit(inner, instance, None, consumed, yielded, None, Some((status, terminated))).await
 }
 
 /// The hot path: the instance's orchestrator is parked in the cache, in step with the store.
@@ -188,10 +245,13 @@ async fn fail_without_guest(
         .map(|(index, event)| HistoryEvent { seq: base_len + index as u64, event })
         .collect();
     let output = reprise_core::replay::EpisodeOutput { events, base_len, terminal: Some(Terminal::Failed(failure)) };
-    commit(inner, instance, None, consumed, Yield { output, custom_status: instance.custom_status.clone() }, None).await
+    commit(inner, instance, None, consumed, Yield { output, custom_status: instance.custom_status.clone() }, None, None)
+        .await
 }
 
-/// Commits an episode and parks the instance if it is still running.
+/// Commits an episode and parks the instance if it is still running. `lifecycle` overrides the
+/// status (and failure) an orchestrator's episode would give.
+#[allow(clippy::too_many_arguments)]
 async fn commit(
     inner: &Arc<Inner>,
     instance: &InstanceRecord,
@@ -199,23 +259,41 @@ async fn commit(
     consumed: Vec<i64>,
     yielded: Yield,
     pin: Option<String>,
+    lifecycle: Option<(RuntimeStatus, Option<Failure>)>,
 ) -> Result<bool, StoreError> {
     let Yield { output, custom_status } = yielded;
-    let new_activities: Vec<NewActivityTask> = output
-        .events
-        .iter()
-        .filter_map(|e| match &e.event {
-            Event::ActivityScheduled { task_id, name, input } => {
-                Some(NewActivityTask { task_id: *task_id, name: name.clone(), input: input.clone() })
-            }
-            _ => None,
-        })
-        .collect();
-    let (status, result, failure) = match output.terminal {
-        None => (RuntimeStatus::Running, None, None),
-        Some(Terminal::Completed(result)) => (RuntimeStatus::Completed, Some(result), None),
-        Some(Terminal::Failed(failure)) => (RuntimeStatus::Failed, None, Some(failure)),
+    let now = inner.clock.now();
+    let mut new_activities = Vec::new();
+    let mut outgoing = Vec::new();
+    for event in &output.events {
+        match &event.event {
+            Event::ActivityScheduled { task_id, name, input, options } => new_activities.push(NewActivityTask {
+                task_id: *task_id,
+                name: name.clone(),
+                input: input.clone(),
+                options: options.clone(),
+            }),
+            // A timer is a message to the instance itself, delayed until it fires.
+            Event::TimerScheduled { task_id, fire_at } => outgoing.push(OutgoingMessage {
+                instance_id: instance.instance_id.clone(),
+                message: Message::TimerFired { task_id: *task_id },
+                visible_at: *fire_at,
+            }),
+            Event::EventSent { instance_id, name, data } => outgoing.push(OutgoingMessage {
+                instance_id: instance_id.clone(),
+                message: Message::EventRaised { name: name.clone(), data: data.clone() },
+                visible_at: now,
+            }),
+            _ => {}
+        }
+    }
+    let (status, result, failure) = match (lifecycle, output.terminal) {
+        (Some((status, failure)), _) => (status, None, failure),
+        (None, None) => (RuntimeStatus::Running, None, None),
+        (None, Some(Terminal::Completed(result))) => (RuntimeStatus::Completed, Some(result), None),
+        (None, Some(Terminal::Failed(failure))) => (RuntimeStatus::Failed, None, Some(failure)),
     };
+    let sent = !outgoing.is_empty();
     let scheduled = !new_activities.is_empty();
     let commit = EpisodeCommit {
         instance_id: instance.instance_id.clone(),
@@ -230,7 +308,8 @@ async fn commit(
         failure: failure.clone(),
         custom_status,
         component: pin,
-        now: inner.clock.now(),
+        outgoing,
+        now,
     };
     match inner.store.call(move |store| store.commit_episode(&commit)).await {
         Ok(()) => {}
@@ -245,6 +324,9 @@ async fn commit(
     }
     if scheduled {
         inner.wake_activities.notify_one();
+    }
+    if sent {
+        inner.wake_orchestrations.notify_one();
     }
     if status == RuntimeStatus::Running
         && let Some(live) = live

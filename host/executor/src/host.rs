@@ -9,8 +9,9 @@ use crate::error::ExecutorError;
 use crate::orchestrations::orchestration_worker;
 use crate::registry::{ComponentSummary, Registry};
 use crate::store_access::StoreAccess;
+use reprise_core::Message;
 use reprise_runtime::Runtime;
-use reprise_store::{HistoryStore, InstanceRecord, NewInstance};
+use reprise_store::{HistoryStore, InstanceRecord, NewInstance, PurgeFilter};
 use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::{Notify, watch};
@@ -161,6 +162,40 @@ impl Host {
             // Commits by this process wake us at once; the timeout covers other processes.
             let _ = tokio::time::timeout(self.inner.config.poll_interval, changed).await;
         }
+    }
+
+    /// Raises an external event on an instance; it is buffered until the orchestrator waits for
+    /// it.
+    pub async fn raise_event(&self, instance_id: &str, name: &str, data: &str) -> Result<(), ExecutorError> {
+        reprise_core::validate_json(data).map_err(ExecutorError::InvalidInput)?;
+        self.send(instance_id, Message::EventRaised { name: name.to_string(), data: data.to_string() }).await
+    }
+
+    /// Terminates an instance: it ends at once with status Terminated, whatever it is waiting for.
+    pub async fn terminate(&self, instance_id: &str, reason: &str) -> Result<(), ExecutorError> {
+        self.send(instance_id, Message::Terminate { reason: reason.to_string() }).await
+    }
+
+    /// Suspends an instance: it keeps its messages and makes no progress until resumed.
+    pub async fn suspend(&self, instance_id: &str, reason: &str) -> Result<(), ExecutorError> {
+        self.send(instance_id, Message::Suspend { reason: reason.to_string() }).await
+    }
+
+    /// Resumes a suspended instance.
+    pub async fn resume(&self, instance_id: &str, reason: &str) -> Result<(), ExecutorError> {
+        self.send(instance_id, Message::Resume { reason: reason.to_string() }).await
+    }
+
+    async fn send(&self, instance_id: &str, message: Message) -> Result<(), ExecutorError> {
+        let (id, now) = (instance_id.to_string(), self.inner.clock.now());
+        self.inner.store.call(move |store| store.enqueue_message(&id, &message, now, now)).await?;
+        self.inner.wake_orchestrations.notify_one();
+        Ok(())
+    }
+
+    /// Deletes finished instances (and their histories) that match `filter`; returns how many.
+    pub async fn purge(&self, filter: PurgeFilter) -> Result<usize, ExecutorError> {
+        Ok(self.inner.store.call(move |store| store.purge(&filter)).await?)
     }
 
     /// Parked instances in the cache (the hot path).

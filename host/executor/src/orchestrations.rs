@@ -37,8 +37,23 @@ pub(crate) async fn orchestration_worker(inner: Arc<Inner>, mut shutdown: watch:
         }
         tokio::select! {
             _ = inner.wake_orchestrations.notified() => {}
-            _ = tokio::time::sleep(inner.config.poll_interval) => {}
+            _ = tokio::time::sleep(until_next_due(&inner).await) => {}
             _ = shutdown.changed() => break,
+        }
+    }
+}
+
+/// How long to sleep: until the next timer or retry is due, at most one poll interval (work
+/// written by other processes is found by polling).
+pub(crate) async fn until_next_due(inner: &Arc<Inner>) -> std::time::Duration {
+    let poll = inner.config.poll_interval;
+    let now = inner.clock.now();
+    match inner.store.call(move |store| store.next_due(now)).await {
+        Ok(Some(due)) => poll.min(std::time::Duration::from_millis(due.saturating_sub(now))),
+        Ok(None) => poll,
+        Err(error) => {
+            tracing::warn!("cannot look for the next due message: {error}");
+            poll
         }
     }
 }

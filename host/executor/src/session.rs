@@ -8,7 +8,7 @@
 
 use reprise_core::failure::error_types;
 use reprise_core::replay::{Advance, Completion, EpisodeOutput, ReplayError, Replayer, WaitOutcome};
-use reprise_core::{Failure, Message, Timestamp};
+use reprise_core::{ActivityOptions, Failure, Message, Timestamp};
 use reprise_runtime::{
     BoxFuture, GuestError, GuestObserved, LoadedComponent, LogLevel, OrchestrationHost, OrchestratorInvocation,
     Runtime, WaitRequest,
@@ -199,8 +199,21 @@ impl OrchestrationHost for Session {
         }
     }
 
-    fn schedule_activity(&mut self, name: String, input: String) -> anyhow::Result<u64> {
-        Ok(lock(&self.replayer).schedule_activity(&name, &input).map_err(SessionEnd::from)?)
+    fn schedule_activity(&mut self, name: String, input: String, options: ActivityOptions) -> anyhow::Result<u64> {
+        Ok(lock(&self.replayer).schedule_activity(&name, &input, options).map_err(SessionEnd::from)?)
+    }
+
+    fn schedule_timer(&mut self, fire_at: u64) -> anyhow::Result<u64> {
+        Ok(lock(&self.replayer).schedule_timer(fire_at).map_err(SessionEnd::from)?)
+    }
+
+    fn wait_for_event(&mut self, name: String) -> anyhow::Result<u64> {
+        Ok(lock(&self.replayer).wait_for_event(&name).map_err(SessionEnd::from)?)
+    }
+
+    fn raise_event(&mut self, instance_id: String, name: String, data: String) -> anyhow::Result<()> {
+        reprise_core::validate_json(&data).map_err(|e| anyhow::anyhow!("raise-event data is not valid JSON: {e}"))?;
+        Ok(lock(&self.replayer).raise_event(&instance_id, &name, &data).map_err(SessionEnd::from)?)
     }
 
     fn wait(&mut self, request: WaitRequest) -> BoxFuture<'_, anyhow::Result<Vec<Completion>>> {
@@ -233,18 +246,23 @@ async fn run_guest(
     let observed = session.observed.clone();
     let opened = {
         let mut guard = lock(&replayer);
-        match guard.advance() {
-            Ok(Advance::Blocked) => Err(Failure::new(
-                error_types::GUEST_TRAPPED,
-                "the instance has no start event: its history is empty and no Start message was delivered",
-            )),
-            Ok(_) => {
-                observed.start_episode(guard.now(), guard.is_replaying());
-                guard.started().map(|(name, input)| (name.to_string(), input.to_string())).ok_or_else(|| {
-                    Failure::new(error_types::GUEST_TRAPPED, "the first episode holds no ExecutionStarted event")
-                })
+        // Episodes before the start are possible (an instance suspended before it ran).
+        loop {
+            match guard.advance() {
+                Ok(Advance::Blocked) => {
+                    break Err(Failure::new(
+                        error_types::GUEST_TRAPPED,
+                        "the instance has no start event: its history holds none and no Start message was delivered",
+                    ));
+                }
+                Ok(_) => {
+                    if let Some((name, input)) = guard.started() {
+                        observed.start_episode(guard.now(), guard.is_replaying());
+                        break Ok((name.to_string(), input.to_string()));
+                    }
+                }
+                Err(error) => break Err(replay_failure(&error)),
             }
-            Err(error) => Err(replay_failure(&error)),
         }
     };
     let result = match opened {

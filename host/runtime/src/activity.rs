@@ -5,7 +5,7 @@ use crate::Runtime;
 use crate::bindings::activity::reprise::durable::activity_context;
 use crate::bindings::activity::{Activity, ActivityPre};
 use crate::bindings::orchestrator::reprise::durable::orchestration;
-use crate::bindings::orchestrator::reprise::durable::types::{Completion, LogLevel};
+use crate::bindings::orchestrator::reprise::durable::types::{ActivityOptions, Completion, LogLevel};
 use crate::component::LoadedComponent;
 use crate::error::{GuestError, StopCause, classify};
 use crate::limits::GuestLimiter;
@@ -135,6 +135,27 @@ impl orchestration::Host for ActivityState {
         not_in_an_activity()
     }
 
+    async fn schedule_activity_with_options(
+        &mut self,
+        _name: String,
+        _input: String,
+        _options: ActivityOptions,
+    ) -> wasmtime::Result<u64> {
+        not_in_an_activity()
+    }
+
+    async fn schedule_timer(&mut self, _fire_at: u64) -> wasmtime::Result<u64> {
+        not_in_an_activity()
+    }
+
+    async fn wait_for_event(&mut self, _name: String) -> wasmtime::Result<u64> {
+        not_in_an_activity()
+    }
+
+    async fn raise_event(&mut self, _instance_id: String, _name: String, _data: String) -> wasmtime::Result<()> {
+        not_in_an_activity()
+    }
+
     async fn wait_all(&mut self, _tasks: Vec<u64>) -> wasmtime::Result<Vec<Completion>> {
         not_in_an_activity()
     }
@@ -233,7 +254,22 @@ impl Runtime {
             .instantiate_async(&mut store)
             .await
             .map_err(|e| GuestError::Instantiate(format!("instantiating {what}: {e:#}")))?;
-        match instance.reprise_durable_activities().call_run(&mut store, &name, &input).await {
+        let call = instance.reprise_durable_activities().call_run(&mut store, &name, &input);
+        // Epochs stop wasm code that runs past the timeout; this stops a guest that waits past it
+        // inside a host call (a sleep, a socket), which epochs cannot reach. Dropping the call
+        // drops the guest with it.
+        let result = match timeout {
+            Some(limit) => match tokio::time::timeout(limit, call).await {
+                Ok(result) => result,
+                Err(_) => {
+                    return Err(GuestError::Timeout(format!(
+                        "{what} ran past its timeout of {limit:?} and was stopped"
+                    )));
+                }
+            },
+            None => call.await,
+        };
+        match result {
             Ok(outcome) => Ok(outcome.map_err(Failure::from)),
             Err(error) => {
                 let state = store.data();

@@ -6,7 +6,9 @@ use crate::Runtime;
 use crate::bindings::WitFailure;
 use crate::bindings::activity::reprise::durable::activity_context;
 use crate::bindings::orchestrator::reprise::durable::orchestration;
-use crate::bindings::orchestrator::reprise::durable::types::{Completion as WitCompletion, LogLevel};
+use crate::bindings::orchestrator::reprise::durable::types::{
+    ActivityOptions as WitActivityOptions, Completion as WitCompletion, LogLevel,
+};
 use crate::bindings::orchestrator::{Orchestrator, OrchestratorPre};
 use crate::component::LoadedComponent;
 use crate::error::{GuestError, StopCause, classify};
@@ -14,8 +16,8 @@ use crate::limits::GuestLimiter;
 use crate::virtual_wasi::{LogStream, LogicalMonotonicClock, LogicalWallClock, StreamKind};
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
-use reprise_core::Failure;
 use reprise_core::replay::Completion;
+use reprise_core::{ActivityOptions, Failure, RetryPolicy};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -53,7 +55,13 @@ pub trait OrchestrationHost: Send + 'static {
     /// A log line from the guest.
     fn log(&mut self, level: LogLevel, message: String);
     /// Schedules an activity; returns its handle.
-    fn schedule_activity(&mut self, name: String, input: String) -> anyhow::Result<u64>;
+    fn schedule_activity(&mut self, name: String, input: String, options: ActivityOptions) -> anyhow::Result<u64>;
+    /// Schedules a durable timer; returns its handle.
+    fn schedule_timer(&mut self, fire_at: u64) -> anyhow::Result<u64>;
+    /// Starts waiting for an external event; returns the wait's handle.
+    fn wait_for_event(&mut self, name: String) -> anyhow::Result<u64>;
+    /// Raises an event on another instance.
+    fn raise_event(&mut self, instance_id: String, name: String, data: String) -> anyhow::Result<()>;
     /// Waits; for `Any` the result holds exactly one completion.
     fn wait(&mut self, request: WaitRequest) -> BoxFuture<'_, anyhow::Result<Vec<Completion>>>;
 }
@@ -184,7 +192,29 @@ impl orchestration::Host for OrchestratorState {
     }
 
     async fn schedule_activity(&mut self, name: String, input: String) -> wasmtime::Result<u64> {
-        self.host.schedule_activity(name, input).map_err(trap)
+        self.host.schedule_activity(name, input, ActivityOptions::default()).map_err(trap)
+    }
+
+    async fn schedule_activity_with_options(
+        &mut self,
+        name: String,
+        input: String,
+        options: WitActivityOptions,
+    ) -> wasmtime::Result<u64> {
+        let options = activity_options(options).map_err(trap)?;
+        self.host.schedule_activity(name, input, options).map_err(trap)
+    }
+
+    async fn schedule_timer(&mut self, fire_at: u64) -> wasmtime::Result<u64> {
+        self.host.schedule_timer(fire_at).map_err(trap)
+    }
+
+    async fn wait_for_event(&mut self, name: String) -> wasmtime::Result<u64> {
+        self.host.wait_for_event(name).map_err(trap)
+    }
+
+    async fn raise_event(&mut self, instance_id: String, name: String, data: String) -> wasmtime::Result<()> {
+        self.host.raise_event(instance_id, name, data).map_err(trap)
     }
 
     async fn wait_all(&mut self, tasks: Vec<u64>) -> wasmtime::Result<Vec<WitCompletion>> {
@@ -199,6 +229,22 @@ impl orchestration::Host for OrchestratorState {
             .map(to_wit)
             .ok_or_else(|| trap(anyhow::anyhow!("the host answered wait-any with no completion")))
     }
+}
+
+/// The core form of the options a guest gave, checked.
+fn activity_options(options: WitActivityOptions) -> anyhow::Result<ActivityOptions> {
+    let retry = options.retry.map(|p| RetryPolicy {
+        max_attempts: p.max_attempts,
+        first_retry_interval_ms: p.first_retry_interval_ms,
+        backoff_coefficient: p.backoff_coefficient,
+        max_retry_interval_ms: p.max_retry_interval_ms,
+        retry_timeout_ms: p.retry_timeout_ms,
+        non_retryable_errors: p.non_retryable_errors,
+    });
+    if let Some(policy) = &retry {
+        policy.validate()?;
+    }
+    Ok(ActivityOptions { retry, timeout_ms: options.timeout_ms })
 }
 
 fn to_wit(completion: Completion) -> WitCompletion {
@@ -264,8 +310,17 @@ impl OrchestrationHost for ListingHost {
     }
     fn set_custom_status(&mut self, _status: Option<String>) {}
     fn log(&mut self, _level: LogLevel, _message: String) {}
-    fn schedule_activity(&mut self, _name: String, _input: String) -> anyhow::Result<u64> {
+    fn schedule_activity(&mut self, _name: String, _input: String, _options: ActivityOptions) -> anyhow::Result<u64> {
         anyhow::bail!("an orchestrator may not schedule work while the host lists its exports")
+    }
+    fn schedule_timer(&mut self, _fire_at: u64) -> anyhow::Result<u64> {
+        anyhow::bail!("an orchestrator may not schedule work while the host lists its exports")
+    }
+    fn wait_for_event(&mut self, _name: String) -> anyhow::Result<u64> {
+        anyhow::bail!("an orchestrator may not schedule work while the host lists its exports")
+    }
+    fn raise_event(&mut self, _instance_id: String, _name: String, _data: String) -> anyhow::Result<()> {
+        anyhow::bail!("an orchestrator may not raise events while the host lists its exports")
     }
     fn wait(&mut self, _request: WaitRequest) -> BoxFuture<'_, anyhow::Result<Vec<Completion>>> {
         Box::pin(async { anyhow::bail!("an orchestrator may not wait while the host lists its exports") })

@@ -1,10 +1,11 @@
 //! The history store of Reprise: everything durable lives behind the [`HistoryStore`] trait.
 //!
-//! It owns instances, their append-only histories, per-instance inboxes, the activity work queue
-//! with its leases, and the registry of loaded components. Its one rule is atomicity: an
-//! episode's new history events, new work, consumed messages and new status are written by
-//! [`HistoryStore::commit_episode`] in a single transaction, so a crash loses or duplicates
-//! nothing.
+//! It owns instances, their append-only histories, per-instance inboxes (including delayed
+//! messages: durable timers and retry waits are messages or tasks that become visible later), the
+//! activity work queue with its leases, and the registry of loaded components. Its one rule is
+//! atomicity: an episode's new history events, new work, sent messages, consumed messages and new
+//! status are written by [`HistoryStore::commit_episode`] in a single transaction, so a crash
+//! loses or duplicates nothing.
 //!
 //! The store never reads a clock (callers pass every time in, so tests control time), never runs
 //! guest code and never decides what an orchestrator does next: it persists what it is given.
@@ -17,10 +18,10 @@ mod types;
 pub use sqlite::SqliteStore;
 pub use types::*;
 
-use reprise_core::{HistoryEvent, Timestamp};
+use reprise_core::{HistoryEvent, Message, RuntimeStatus, Timestamp};
 
-/// The errors a store reports. Callers match on `InstanceExists`, `InstanceNotFound` and
-/// `Conflict`; the rest are faults of the database or its contents.
+/// The errors a store reports. Callers match on `InstanceExists`, `InstanceNotFound`,
+/// `Finished`, `NotFinished` and `Conflict`; the rest are faults of the database or its contents.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// `create_instance` was given an id that is already taken.
@@ -29,6 +30,24 @@ pub enum StoreError {
     /// No instance has that id.
     #[error("no instance with id '{0}'")]
     InstanceNotFound(String),
+    /// The instance has finished, so it takes no more messages.
+    #[error("instance '{instance_id}' already finished ({status}); it accepts no more messages")]
+    Finished {
+        /// The instance concerned.
+        instance_id: String,
+        /// Its terminal status.
+        status: RuntimeStatus,
+    },
+    /// The instance has not finished, so it cannot be purged.
+    #[error(
+        "instance '{instance_id}' has not finished ({status}); only finished instances can be purged (terminate it first)"
+    )]
+    NotFinished {
+        /// The instance concerned.
+        instance_id: String,
+        /// Its current, non-terminal status.
+        status: RuntimeStatus,
+    },
     /// The write lost a race: another owner holds the instance, or its history moved on since it
     /// was read. The caller should drop what it computed and start again from the store.
     #[error("conflict on instance '{instance_id}': {reason}")]
@@ -74,7 +93,9 @@ pub trait HistoryStore: Send + Sync + 'static {
     fn history(&self, instance_id: &str, execution: u32) -> StoreResult<Vec<HistoryEvent>>;
 
     /// Ids of up to `limit` non-terminal instances that have a message visible at `now` and are
-    /// not locked by another owner, oldest message first.
+    /// not locked by another owner, oldest such message first. A `Suspended` instance counts only
+    /// its control messages ([`Message::is_control`]: terminate, suspend, resume); the others wait
+    /// in its inbox until it resumes.
     fn ready_instances(&self, owner: &str, now: Timestamp, limit: usize) -> StoreResult<Vec<String>>;
 
     /// Takes (or renews) the instance's lock for `owner` until `lease_until`. Returns false if
@@ -90,20 +111,30 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// Releases the instance's lock if `owner` holds it (after an episode that did not commit).
     fn unlock_instance(&self, instance_id: &str, owner: &str) -> StoreResult<()>;
 
-    /// The instance's messages visible at `now`, in the order they were enqueued.
+    /// The instance's messages visible at `now`, in the order they were enqueued: all of them,
+    /// whatever its status (the executor chooses what a suspended instance consumes).
     fn messages(&self, instance_id: &str, now: Timestamp) -> StoreResult<Vec<InboxMessage>>;
 
     /// Writes one episode in a single transaction: appends its events, enqueues its activity
-    /// tasks, deletes its consumed messages, updates the instance row and releases the lock.
-    /// Fails with [`StoreError::Conflict`] (writing nothing) if `commit.owner` does not hold the
-    /// lock or the history's length is not `commit.expected_history_len`. A commit with a terminal
-    /// status also deletes the instance's remaining messages and its activity tasks that no
-    /// worker has claimed.
+    /// tasks, enqueues its outgoing messages, deletes its consumed messages, updates the instance
+    /// row and releases the lock. Fails with [`StoreError::Conflict`] (writing nothing) if
+    /// `commit.owner` does not hold the lock or the history's length is not
+    /// `commit.expected_history_len`.
+    ///
+    /// Each outgoing message goes to its target's current execution, visible from its
+    /// `visible_at`; one whose target does not exist or has finished is silently dropped (an
+    /// event sent to a finished instance is lost).
+    ///
+    /// A commit with a terminal status (`Completed`, `Failed`, `Terminated`) sets `completed_at`
+    /// and also deletes the instance's remaining messages (its pending timers among them, even
+    /// those this very commit scheduled) and its activity tasks that no worker holds a live
+    /// lease on. `Suspended` is not terminal.
     fn commit_episode(&self, commit: &EpisodeCommit) -> StoreResult<()>;
 
     /// Leases up to `limit` activity tasks visible at `now` to `owner` until `lease_until`, and
-    /// increments their attempt numbers. Tasks whose lease expired (a crashed worker) are
-    /// claimed again.
+    /// increments their attempt numbers, oldest task first. Tasks whose lease expired (a crashed
+    /// worker) are claimed again. Tasks of a `Suspended` instance are not claimed: they wait until
+    /// it resumes.
     fn claim_activities(
         &self,
         owner: &str,
@@ -115,9 +146,15 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// Extends the lease of a claimed task. Returns false if `owner` no longer holds it.
     fn renew_activity(&self, task: &ActivityTaskKey, owner: &str, lease_until: Timestamp) -> StoreResult<bool>;
 
-    /// Records an attempt's result in one transaction: deletes the task and enqueues `result` for
-    /// its instance (unless the instance finished, or moved to another execution, meanwhile).
-    /// Returns false, writing nothing, if `owner` no longer holds the lease.
+    /// Records an attempt's result in one transaction. Returns false, writing nothing, if `owner`
+    /// no longer holds the lease.
+    ///
+    /// `Completed` and `Failed` delete the task and enqueue the result for its instance, visible
+    /// at `now`. `Retry` keeps the task, releases its lease and hides it until
+    /// `next_attempt_at` (the next claim is the next attempt), and enqueues
+    /// [`Message::ActivityRetrying`] with the failed attempt's number, visible at `now`, as a
+    /// record for the instance's history. Either way, if the instance has finished or moved to
+    /// another execution meanwhile, the task is deleted and nothing is enqueued.
     fn complete_activity(
         &self,
         task: &ActivityTaskKey,
@@ -125,6 +162,31 @@ pub trait HistoryStore: Send + Sync + 'static {
         result: &ActivityResult,
         now: Timestamp,
     ) -> StoreResult<bool>;
+
+    /// Enqueues a management command or an external event (`EventRaised`, `Terminate`,
+    /// `Suspend`, `Resume`) for the instance's current execution, visible from `visible_at`.
+    /// Fails with [`StoreError::InstanceNotFound`] if there is no such instance, and with
+    /// [`StoreError::Finished`] if it has finished.
+    fn enqueue_message(
+        &self,
+        instance_id: &str,
+        message: &Message,
+        visible_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+
+    /// The earliest time after `now` at which work becomes due: a delayed message (a timer) that
+    /// would make its instance ready, or an activity task waiting for its next attempt. `None`
+    /// if nothing is scheduled; a worker idle at `now` may sleep until then (new work that
+    /// arrives meanwhile is not announced here).
+    fn next_due(&self, now: Timestamp) -> StoreResult<Option<Timestamp>>;
+
+    /// Deletes the finished instances matching `filter`, with their histories, inboxes and
+    /// tasks, and returns how many were deleted. An instance that has not finished is never
+    /// deleted: naming one by `filter.instance_id` fails with [`StoreError::NotFinished`] (and a
+    /// missing one with [`StoreError::InstanceNotFound`]); with other filters, such instances
+    /// simply do not match.
+    fn purge(&self, filter: &PurgeFilter) -> StoreResult<usize>;
 
     /// Records a loaded component: its bytes (so instances pinned to it can replay after the
     /// file changes) and what it exports. Re-saving a known hash updates `loaded_at` only.

@@ -1,6 +1,8 @@
 //! The values that go in and out of a [`crate::HistoryStore`].
 
-use reprise_core::{Failure, HistoryEvent, Message, Payload, RuntimeStatus, TaskId, Timestamp};
+use reprise_core::{
+    ActivityOptions, Failure, HistoryEvent, Message, OutgoingMessage, Payload, RuntimeStatus, TaskId, Timestamp,
+};
 use serde::{Deserialize, Serialize};
 
 /// A new instance to create.
@@ -82,6 +84,8 @@ pub struct NewActivityTask {
     pub name: String,
     /// Its JSON input.
     pub input: Payload,
+    /// Its retry policy and timeout (stored with the task; the store does not apply them).
+    pub options: ActivityOptions,
 }
 
 /// Everything one episode writes, in one transaction.
@@ -99,6 +103,10 @@ pub struct EpisodeCommit {
     pub new_events: Vec<HistoryEvent>,
     /// Activity tasks to enqueue.
     pub new_activities: Vec<NewActivityTask>,
+    /// Messages to enqueue: to this instance (timers, delayed until they fire) or to others
+    /// (events). Each goes to its target's current execution, visible from its `visible_at`; one
+    /// whose target does not exist or has finished is dropped without error.
+    pub outgoing: Vec<OutgoingMessage>,
     /// Ids of the inbox messages the episode consumed.
     pub consumed_messages: Vec<i64>,
     /// The instance's new status.
@@ -135,8 +143,13 @@ pub struct ActivityTask {
     pub name: String,
     /// Its JSON input.
     pub input: Payload,
+    /// Its retry policy and timeout, as scheduled.
+    pub options: ActivityOptions,
     /// This attempt's number, from 1.
     pub attempt: u32,
+    /// When the task was first enqueued, which is when its first attempt became due (a retry
+    /// policy's timeout counts from it).
+    pub created_at: Timestamp,
     /// When this claim's lease ends.
     pub lease_until: Timestamp,
 }
@@ -146,8 +159,28 @@ pub struct ActivityTask {
 pub enum ActivityResult {
     /// It returned an output.
     Completed(Payload),
-    /// It failed.
+    /// It failed for good: the failure goes to the orchestrator.
     Failed(Failure),
+    /// It failed and will be tried again: the task waits until `next_attempt_at`, and the
+    /// instance receives an [`Message::ActivityRetrying`] record of the failure.
+    Retry {
+        /// The attempt's failure.
+        failure: Failure,
+        /// When the next attempt becomes due.
+        next_attempt_at: Timestamp,
+    },
+}
+
+/// Which finished instances `purge` deletes: those matching every field.
+#[derive(Debug, Clone, Default)]
+pub struct PurgeFilter {
+    /// Only this instance.
+    pub instance_id: Option<String>,
+    /// Only these statuses (every terminal status if empty). Non-terminal statuses match nothing:
+    /// an instance that has not finished is never purged.
+    pub statuses: Vec<RuntimeStatus>,
+    /// Only instances that finished before this time.
+    pub completed_before: Option<Timestamp>,
 }
 
 /// A loaded component.

@@ -1,6 +1,7 @@
 //! One module per command; [`dispatch`] picks it.
 
 mod inspect;
+mod lifecycle;
 mod run;
 mod serve;
 
@@ -19,6 +20,11 @@ pub(crate) async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Run { orchestrator, input, id, db, host } => run::run(orchestrator, input, id, db, host).await,
         Command::Serve { db, host } => serve::serve(db, host).await,
         Command::Start { orchestrator, input, id, db } => inspect::start(orchestrator, input, id, db).await,
+        Command::Raise { id, event, data, db } => lifecycle::raise(&id, &event, &data, &db).await,
+        Command::Terminate { id, reason, db } => lifecycle::terminate(&id, &reason, &db).await,
+        Command::Suspend { id, reason, db } => lifecycle::suspend(&id, &reason, &db).await,
+        Command::Resume { id, reason, db } => lifecycle::resume(&id, &reason, &db).await,
+        Command::Purge { id, statuses, older_than, db } => lifecycle::purge(id, statuses, older_than, &db).await,
         Command::Status { id, json, db } => inspect::status(&id, json, &db),
         Command::History { id, json, db } => inspect::history(&id, json, &db),
         Command::List { statuses, name, limit, json, db } => inspect::list(statuses, name, limit, json, &db),

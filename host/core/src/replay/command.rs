@@ -13,6 +13,23 @@ pub enum Command {
         /// Its JSON input.
         input: Payload,
     },
+    /// Scheduled a durable timer.
+    ScheduleTimer {
+        /// When it fires.
+        fire_at: crate::Timestamp,
+    },
+    /// Started waiting for an external event.
+    WaitForEvent {
+        /// The event's name.
+        name: String,
+    },
+    /// Raised an event on another instance.
+    RaiseEvent {
+        /// The target instance.
+        instance_id: String,
+        /// The event's name.
+        name: String,
+    },
     /// Waited for tasks that have not completed.
     Wait,
     /// Returned an output.
@@ -25,6 +42,9 @@ impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Command::ScheduleActivity { name, .. } => write!(f, "schedule activity '{name}'"),
+            Command::ScheduleTimer { .. } => f.write_str("schedule a timer"),
+            Command::WaitForEvent { name } => write!(f, "wait for event '{name}'"),
+            Command::RaiseEvent { instance_id, name } => write!(f, "raise event '{name}' on instance '{instance_id}'"),
             Command::Wait => f.write_str("wait for a task that has not completed"),
             Command::Complete => f.write_str("complete the orchestration"),
             Command::Fail => f.write_str("fail the orchestration"),
@@ -39,6 +59,9 @@ pub(crate) fn describe_recorded(event: &Event) -> String {
         Event::ActivityScheduled { task_id, name, .. } => {
             format!("schedule activity '{name}' (task {task_id})")
         }
+        Event::TimerScheduled { task_id, .. } => format!("schedule a timer (task {task_id})"),
+        Event::EventWaitStarted { task_id, name } => format!("wait for event '{name}' (task {task_id})"),
+        Event::EventSent { instance_id, name, .. } => format!("raise event '{name}' on instance '{instance_id}'"),
         Event::EpisodeStarted { .. } => "wait for a task that had not completed".to_string(),
         Event::ExecutionCompleted { .. } => "complete the orchestration".to_string(),
         Event::ExecutionFailed { .. } => "fail the orchestration".to_string(),

@@ -2,7 +2,7 @@
 
 use super::command::{END_OF_HISTORY, describe_recorded};
 use super::{Command, ReplayError};
-use crate::{Event, Failure, HistoryEvent, Message, Payload, TaskId, Timestamp};
+use crate::{ActivityOptions, Event, Failure, HistoryEvent, Message, Payload, TaskId, Timestamp};
 use std::collections::{HashMap, VecDeque};
 
 /// The outcome of a completed task.
@@ -61,6 +61,14 @@ struct PendingEpisode {
     messages: Vec<Message>,
 }
 
+/// What a task handle stands for.
+#[derive(Debug, Clone)]
+enum TaskKind {
+    Activity(String),
+    Timer(Timestamp),
+    Event,
+}
+
 #[derive(Debug, Clone)]
 struct Delivered {
     order: u64,
@@ -86,8 +94,12 @@ pub struct Replayer {
     live: bool,
     started: Option<(String, Payload)>,
     now: Timestamp,
-    /// Names of scheduled tasks, by handle.
-    scheduled: Vec<String>,
+    /// What each scheduled task is, by handle.
+    scheduled: Vec<TaskKind>,
+    /// Event waits not yet satisfied, oldest first: (task, event name).
+    event_waits: VecDeque<(TaskId, String)>,
+    /// Events delivered before anyone waited for them, per name, oldest first.
+    buffered_events: HashMap<String, VecDeque<Payload>>,
     results: HashMap<TaskId, Delivered>,
     deliveries: u64,
     guids: u64,
@@ -135,6 +147,8 @@ impl Replayer {
             started: None,
             now: 0,
             scheduled: Vec::new(),
+            event_waits: VecDeque::new(),
+            buffered_events: HashMap::new(),
             results: HashMap::new(),
             deliveries: 0,
             guids: 0,
@@ -219,7 +233,7 @@ impl Replayer {
         // Everything recorded between the episode header and the first command was delivered.
         while let Some(next) = self.recorded.front() {
             match &next.event {
-                Event::ExecutionStarted { .. } | Event::ActivityCompleted { .. } | Event::ActivityFailed { .. } => {
+                event if is_delivery(event) => {
                     let event = self.recorded.pop_front().map(|e| e.event);
                     self.position += 1;
                     if let Some(event) = event {
@@ -259,15 +273,36 @@ impl Replayer {
             Message::ActivityCompleted { task_id, output } => {
                 self.awaiting_result(task_id).then_some(Event::ActivityCompleted { task_id, output })
             }
-            Message::ActivityFailed { task_id, failure } => self.awaiting_result(task_id).then(|| {
-                let name = &self.scheduled[task_id as usize];
-                Event::ActivityFailed { task_id, failure: Failure::activity_failed(name, failure) }
-            }),
+            Message::ActivityFailed { task_id, failure } => match self.pending_task(task_id) {
+                Some(TaskKind::Activity(name)) => {
+                    Some(Event::ActivityFailed { task_id, failure: Failure::activity_failed(name, failure) })
+                }
+                _ => None,
+            },
+            Message::ActivityRetrying { task_id, attempt, failure, next_attempt_at } => {
+                matches!(self.pending_task(task_id), Some(TaskKind::Activity(_))).then_some(Event::ActivityRetrying {
+                    task_id,
+                    attempt,
+                    failure,
+                    next_attempt_at,
+                })
+            }
+            Message::TimerFired { task_id } => {
+                matches!(self.pending_task(task_id), Some(TaskKind::Timer(_))).then_some(Event::TimerFired { task_id })
+            }
+            Message::EventRaised { name, data } => Some(Event::EventRaised { name, data }),
+            // Lifecycle messages are the executor's business, never the orchestrator's.
+            Message::Terminate { .. } | Message::Suspend { .. } | Message::Resume { .. } => None,
         }
     }
 
+    /// The kind of a scheduled task that has no result yet.
+    fn pending_task(&self, task_id: TaskId) -> Option<&TaskKind> {
+        self.scheduled.get(task_id as usize).filter(|_| !self.results.contains_key(&task_id))
+    }
+
     fn awaiting_result(&self, task_id: TaskId) -> bool {
-        (task_id as usize) < self.scheduled.len() && !self.results.contains_key(&task_id)
+        self.pending_task(task_id).is_some()
     }
 
     fn apply_delivery(&mut self, event: &Event) -> Result<(), ReplayError> {
@@ -277,6 +312,22 @@ impl Replayer {
             }
             Event::ActivityCompleted { task_id, output } => self.record_result(*task_id, Ok(output.clone()))?,
             Event::ActivityFailed { task_id, failure } => self.record_result(*task_id, Err(failure.clone()))?,
+            Event::TimerFired { task_id } => {
+                let Some(TaskKind::Timer(fire_at)) = self.scheduled.get(*task_id as usize) else {
+                    return Err(ReplayError::CorruptHistory(format!("task {task_id} fired but is not a timer")));
+                };
+                let fire_at = *fire_at;
+                self.record_result(*task_id, Ok(fire_at.to_string()))?;
+            }
+            Event::EventRaised { name, data } => match self.event_waits.iter().position(|(_, wanted)| wanted == name) {
+                Some(index) => {
+                    let (task_id, _) = self.event_waits.remove(index).expect("position is in range");
+                    self.record_result(task_id, Ok(data.clone()))?;
+                }
+                None => self.buffered_events.entry(name.clone()).or_default().push_back(data.clone()),
+            },
+            // Audit and lifecycle records: nothing for the orchestrator to see.
+            Event::ActivityRetrying { .. } | Event::ExecutionSuspended { .. } | Event::ExecutionResumed { .. } => {}
             other => {
                 return Err(ReplayError::CorruptHistory(format!("{} is not a delivery", other.kind())));
             }
@@ -317,17 +368,7 @@ impl Replayer {
                 issued: command.to_string(),
             });
         };
-        let matches = match (&command, &next.event) {
-            // Names and positions must match; inputs may change (a fixed bug in how an input is
-            // built must not strand every running instance), as in Durable Functions and Temporal.
-            (Command::ScheduleActivity { name, .. }, Event::ActivityScheduled { name: recorded, task_id, .. }) => {
-                name == recorded && *task_id == self.scheduled.len() as u64
-            }
-            (Command::Complete, Event::ExecutionCompleted { .. }) | (Command::Fail, Event::ExecutionFailed { .. }) => {
-                true
-            }
-            _ => false,
-        };
+        let matches = same_command(&event, &next.event);
         if !matches {
             return Err(ReplayError::Nondeterminism {
                 position: next.seq,
@@ -341,14 +382,52 @@ impl Replayer {
     }
 
     /// The orchestrator schedules an activity; returns its handle.
-    pub fn schedule_activity(&mut self, name: &str, input: &str) -> Result<TaskId, ReplayError> {
+    pub fn schedule_activity(
+        &mut self,
+        name: &str,
+        input: &str,
+        options: ActivityOptions,
+    ) -> Result<TaskId, ReplayError> {
         let task_id = self.scheduled.len() as TaskId;
         self.command(
             Command::ScheduleActivity { name: name.to_string(), input: input.to_string() },
-            Event::ActivityScheduled { task_id, name: name.to_string(), input: input.to_string() },
+            Event::ActivityScheduled { task_id, name: name.to_string(), input: input.to_string(), options },
         )?;
-        self.scheduled.push(name.to_string());
+        self.scheduled.push(TaskKind::Activity(name.to_string()));
         Ok(task_id)
+    }
+
+    /// The orchestrator schedules a durable timer firing at `fire_at`; returns its handle.
+    pub fn schedule_timer(&mut self, fire_at: Timestamp) -> Result<TaskId, ReplayError> {
+        let task_id = self.scheduled.len() as TaskId;
+        self.command(Command::ScheduleTimer { fire_at }, Event::TimerScheduled { task_id, fire_at })?;
+        self.scheduled.push(TaskKind::Timer(fire_at));
+        Ok(task_id)
+    }
+
+    /// The orchestrator starts waiting for the external event `name`; returns the wait's handle.
+    /// An event already buffered completes it at once.
+    pub fn wait_for_event(&mut self, name: &str) -> Result<TaskId, ReplayError> {
+        let task_id = self.scheduled.len() as TaskId;
+        self.command(
+            Command::WaitForEvent { name: name.to_string() },
+            Event::EventWaitStarted { task_id, name: name.to_string() },
+        )?;
+        self.scheduled.push(TaskKind::Event);
+        let buffered = self.buffered_events.get_mut(name).and_then(VecDeque::pop_front);
+        match buffered {
+            Some(data) => self.record_result(task_id, Ok(data))?,
+            None => self.event_waits.push_back((task_id, name.to_string())),
+        }
+        Ok(task_id)
+    }
+
+    /// The orchestrator raises an event on another instance.
+    pub fn raise_event(&mut self, instance_id: &str, name: &str, data: &str) -> Result<(), ReplayError> {
+        self.command(
+            Command::RaiseEvent { instance_id: instance_id.to_string(), name: name.to_string() },
+            Event::EventSent { instance_id: instance_id.to_string(), name: name.to_string(), data: data.to_string() },
+        )
     }
 
     fn check_known(&self, tasks: &[TaskId]) -> Result<(), ReplayError> {
@@ -459,3 +538,44 @@ impl Replayer {
 const GUID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_bytes([
     0x6b, 0x1e, 0x0c, 0x52, 0x8e, 0x1f, 0x4c, 0x3d, 0x9a, 0x57, 0x2f, 0x10, 0x9d, 0x44, 0x7e, 0x21,
 ]);
+
+/// Events recorded as delivered at the start of an episode (before its commands).
+fn is_delivery(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::ExecutionStarted { .. }
+            | Event::ActivityCompleted { .. }
+            | Event::ActivityFailed { .. }
+            | Event::ActivityRetrying { .. }
+            | Event::TimerFired { .. }
+            | Event::EventRaised { .. }
+            | Event::ExecutionSuspended { .. }
+            | Event::ExecutionResumed { .. }
+    )
+}
+
+/// Whether a new command is the one recorded. Kinds, positions and names must match; inputs,
+/// timer times and event data may change (a fixed bug in how an input is built must not strand
+/// every running instance), as in Durable Functions and Temporal.
+fn same_command(new: &Event, recorded: &Event) -> bool {
+    match (new, recorded) {
+        (
+            Event::ActivityScheduled { task_id, name, .. },
+            Event::ActivityScheduled { task_id: recorded_task, name: recorded_name, .. },
+        ) => task_id == recorded_task && name == recorded_name,
+        (Event::TimerScheduled { task_id, .. }, Event::TimerScheduled { task_id: recorded_task, .. }) => {
+            task_id == recorded_task
+        }
+        (
+            Event::EventWaitStarted { task_id, name },
+            Event::EventWaitStarted { task_id: recorded_task, name: recorded_name },
+        ) => task_id == recorded_task && name == recorded_name,
+        (
+            Event::EventSent { instance_id, name, .. },
+            Event::EventSent { instance_id: recorded_instance, name: recorded_name, .. },
+        ) => instance_id == recorded_instance && name == recorded_name,
+        (Event::ExecutionCompleted { .. }, Event::ExecutionCompleted { .. })
+        | (Event::ExecutionFailed { .. }, Event::ExecutionFailed { .. }) => true,
+        _ => false,
+    }
+}

@@ -45,7 +45,7 @@ impl Script {
         while self.pc < self.steps.len() {
             match self.steps[self.pc].clone() {
                 Step::Schedule(name) => {
-                    let task = replayer.schedule_activity(name, "null")?;
+                    let task = replayer.schedule_activity(name, "null", Default::default())?;
                     self.tasks.push(task);
                 }
                 Step::Any(picks) if !self.tasks.is_empty() => {
@@ -140,7 +140,7 @@ fn the_clock_follows_the_recorded_episode_times() {
     hot.deliver(1_000, vec![start()]);
     hot.advance().unwrap();
     assert_eq!(hot.now(), 1_000);
-    let task = hot.schedule_activity("a", "null").unwrap();
+    let task = hot.schedule_activity("a", "null", Default::default()).unwrap();
     assert_eq!(hot.wait_any(&[task]).unwrap(), WaitOutcome::Pending);
     assert_eq!(hot.advance().unwrap(), Advance::Blocked);
     hot.deliver(5_000, vec![ok(task)]);
@@ -152,7 +152,7 @@ fn the_clock_follows_the_recorded_episode_times() {
     cold.advance().unwrap();
     assert_eq!(cold.now(), 1_000);
     assert!(cold.is_replaying());
-    cold.schedule_activity("a", "null").unwrap();
+    cold.schedule_activity("a", "null", Default::default()).unwrap();
     assert_eq!(cold.wait_any(&[0]).unwrap(), WaitOutcome::Pending);
     assert_eq!(cold.advance().unwrap(), Advance::Replayed);
     assert_eq!(cold.now(), 5_000);
@@ -215,7 +215,7 @@ fn activity_failures_reach_the_orchestrator_wrapped_with_the_activity_name() {
     let mut hot = Replayer::new("i", 1, "c", vec![]).unwrap();
     hot.deliver(1, vec![start()]);
     hot.advance().unwrap();
-    let task = hot.schedule_activity("credit", "{}").unwrap();
+    let task = hot.schedule_activity("credit", "{}", Default::default()).unwrap();
     hot.advance().unwrap();
     hot.deliver(2, vec![Message::ActivityFailed { task_id: task, failure: Failure::new("AccountFrozen", "frozen") }]);
     hot.advance().unwrap();
@@ -230,7 +230,7 @@ fn duplicate_and_unknown_results_are_dropped() {
     let mut hot = Replayer::new("i", 1, "c", vec![]).unwrap();
     hot.deliver(1, vec![start(), start()]);
     hot.advance().unwrap();
-    let task = hot.schedule_activity("a", "null").unwrap();
+    let task = hot.schedule_activity("a", "null", Default::default()).unwrap();
     hot.deliver(2, vec![ok(task), ok(task), ok(7)]);
     hot.advance().unwrap();
     let events = hot.take_output().events;
@@ -262,7 +262,7 @@ fn an_abort_during_replay_appends_after_the_recorded_history() {
     assert_eq!(output.events.len(), 1);
     assert_eq!(output.events[0].seq, len);
     assert!(matches!(output.terminal, Some(Terminal::Failed(_))));
-    assert_eq!(cold.schedule_activity("x", "1").unwrap_err(), ReplayError::AlreadyFinished);
+    assert_eq!(cold.schedule_activity("x", "1", Default::default()).unwrap_err(), ReplayError::AlreadyFinished);
 }
 
 #[test]
@@ -378,4 +378,94 @@ proptest! {
         prop_assert_eq!(full_run, run);
         prop_assert_eq!(full_script.observed, hot_script.observed);
     }
+}
+
+#[test]
+fn timers_complete_with_their_fire_time_and_replay() {
+    let mut hot = Replayer::new("i", 1, "c", vec![]).unwrap();
+    hot.deliver(1_000, vec![start()]);
+    hot.advance().unwrap();
+    let timer = hot.schedule_timer(6_000).unwrap();
+    assert_eq!(hot.wait_any(&[timer]).unwrap(), WaitOutcome::Pending);
+    hot.advance().unwrap();
+    hot.deliver(6_000, vec![Message::TimerFired { task_id: timer }, Message::TimerFired { task_id: timer }]);
+    hot.advance().unwrap();
+    let WaitOutcome::Ready(done) = hot.wait_any(&[timer]).unwrap() else { panic!("timer did not fire") };
+    assert_eq!(done.outcome, Ok("6000".to_string()));
+    let history = hot.take_output().events;
+    assert_eq!(
+        kinds(&history),
+        ["EpisodeStarted", "ExecutionStarted", "TimerScheduled", "EpisodeStarted", "TimerFired"],
+        "the duplicate firing is dropped"
+    );
+    let mut cold = Replayer::new("i", 1, "c", history).unwrap();
+    cold.advance().unwrap();
+    let timer = cold.schedule_timer(6_000).unwrap();
+    cold.advance().unwrap();
+    assert!(matches!(cold.wait_any(&[timer]).unwrap(), WaitOutcome::Ready(_)));
+}
+
+#[test]
+fn events_raised_before_a_wait_are_buffered_in_order() {
+    let raised = |data: &str| Message::EventRaised { name: "Approval".into(), data: data.into() };
+    let mut hot = Replayer::new("i", 1, "c", vec![]).unwrap();
+    hot.deliver(
+        1,
+        vec![start(), raised("1"), raised("2"), Message::EventRaised { name: "Other".into(), data: "x".into() }],
+    );
+    hot.advance().unwrap();
+    let first = hot.wait_for_event("Approval").unwrap();
+    let second = hot.wait_for_event("Approval").unwrap();
+    let third = hot.wait_for_event("Approval").unwrap();
+    let outcome = |r: &Replayer, task| match r.wait_any(&[task]).unwrap() {
+        WaitOutcome::Ready(done) => Some(done.outcome.unwrap()),
+        WaitOutcome::Pending => None,
+    };
+    assert_eq!(outcome(&hot, first), Some("1".into()));
+    assert_eq!(outcome(&hot, second), Some("2".into()));
+    assert_eq!(outcome(&hot, third), None);
+    hot.advance().unwrap();
+    hot.deliver(2, vec![raised("3")]);
+    hot.advance().unwrap();
+    assert_eq!(outcome(&hot, third), Some("3".into()));
+
+    // Replay matches the same events to the same waits.
+    let history = hot.take_output().events;
+    let mut cold = Replayer::new("i", 1, "c", history).unwrap();
+    cold.advance().unwrap();
+    let waits: Vec<TaskId> = (0..3).map(|_| cold.wait_for_event("Approval").unwrap()).collect();
+    assert_eq!(outcome(&cold, waits[1]), Some("2".into()));
+    cold.advance().unwrap();
+    assert_eq!(outcome(&cold, waits[2]), Some("3".into()));
+}
+
+#[test]
+fn retry_records_are_audit_only_and_a_changed_event_wait_is_nondeterminism() {
+    let mut hot = Replayer::new("i", 1, "c", vec![]).unwrap();
+    hot.deliver(1, vec![start()]);
+    hot.advance().unwrap();
+    let task = hot.schedule_activity("flaky", "null", Default::default()).unwrap();
+    hot.wait_for_event("Go").unwrap();
+    hot.advance().unwrap();
+    let retrying = Message::ActivityRetrying {
+        task_id: task,
+        attempt: 1,
+        failure: Failure::new("Transient", "x"),
+        next_attempt_at: 50,
+    };
+    hot.deliver(2, vec![retrying]);
+    hot.advance().unwrap();
+    assert_eq!(hot.wait_any(&[task]).unwrap(), WaitOutcome::Pending, "a retry does not complete the task");
+    let history = hot.take_output().events;
+    assert!(kinds(&history).contains(&"ActivityRetrying"));
+
+    let mut cold = Replayer::new("i", 1, "c", history).unwrap();
+    cold.advance().unwrap();
+    cold.schedule_activity("flaky", "null", Default::default()).unwrap();
+    let error = cold.wait_for_event("Stop").unwrap_err();
+    assert!(
+        matches!(&error, ReplayError::Nondeterminism { recorded, issued, .. }
+            if recorded.contains("'Go'") && issued.contains("'Stop'")),
+        "{error}"
+    );
 }

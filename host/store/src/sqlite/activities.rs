@@ -1,19 +1,20 @@
 //! The activity queue: tasks enqueued by episodes, leased to workers, completed into inboxes.
 //!
-//! A task is claimable once `visible_at` has come and nobody holds a live lease on it; each claim
-//! increments `attempt`, so a task reclaimed after its worker crashed runs as the next attempt
-//! (delivery is at least once). Completing a task deletes it and hands its result to the
-//! instance's inbox in one transaction. This module never retries or interprets results: retry
-//! policy belongs to the executor.
+//! A task is claimable once `visible_at` has come, nobody holds a live lease on it and its
+//! instance is not suspended; each claim increments `attempt`, so a task reclaimed after its
+//! worker crashed runs as the next attempt (delivery is at least once). Completing a task deletes
+//! it and hands its result to the instance's inbox in one transaction; a retry instead keeps it,
+//! hidden until its next attempt is due. This module never decides whether to retry: the retry
+//! policy, stored with the task as its options, is applied by the executor.
 
-use super::codec::{At, TERMINAL_STATUSES_SQL, int_to_sql, limit_to_sql, time_to_sql};
-use super::inbox;
+use super::codec::{At, SUSPENDED_SQL, TERMINAL_STATUSES_SQL, int_to_sql, limit_to_sql, time_to_sql, to_json};
+use super::{inbox, instances};
 use crate::{ActivityResult, ActivityTask, ActivityTaskKey, NewActivityTask, StoreResult};
-use reprise_core::{Message, Timestamp};
+use reprise_core::{ActivityOptions, Message, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-/// Enqueues a task of an episode, visible at once and never claimed yet. Runs inside the
-/// episode's transaction.
+/// Enqueues a task of an episode, visible at once and never claimed yet, with its options (NULL
+/// when they are the default). Runs inside the episode's transaction.
 pub(super) fn enqueue(
     conn: &Connection,
     instance_id: &str,
@@ -22,12 +23,13 @@ pub(super) fn enqueue(
     now: Timestamp,
 ) -> StoreResult<()> {
     let now = time_to_sql(now);
+    let options = if task.options.is_default() { None } else { Some(to_json(&task.options)?) };
     conn.prepare_cached(
         "INSERT INTO activity_tasks \
-             (instance_id, execution, task_id, name, input, attempt, visible_at, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6)",
+             (instance_id, execution, task_id, name, input, options, attempt, visible_at, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7)",
     )?
-    .execute(params![instance_id, execution, int_to_sql(task.task_id)?, task.name, task.input, now])?;
+    .execute(params![instance_id, execution, int_to_sql(task.task_id)?, task.name, task.input, options, now])?;
     Ok(())
 }
 
@@ -42,7 +44,9 @@ pub(super) fn drop_unleased(conn: &Connection, instance_id: &str, now: Timestamp
     Ok(())
 }
 
-/// Leases up to `limit` claimable tasks to `owner`, oldest first.
+/// Leases up to `limit` claimable tasks to `owner`, oldest first (by first enqueue, so a task
+/// waiting for a retry goes ahead of newer work once it is due). Tasks of a suspended instance
+/// are skipped.
 ///
 /// In the same transaction it first deletes claimable tasks whose instance has finished or moved
 /// to another execution: they can only be left over from a worker that held them when the
@@ -67,15 +71,7 @@ pub(super) fn claim(
 
     // UPDATE ... RETURNING does not promise an order, hence created_at and rowid to sort by.
     let mut claimed = {
-        let mut stmt = tx.prepare_cached(
-            "UPDATE activity_tasks \
-             SET lease_owner = ?1, lease_until = ?2, attempt = attempt + 1 \
-             WHERE rowid IN ( \
-                 SELECT rowid FROM activity_tasks \
-                 WHERE visible_at <= ?3 AND (lease_owner IS NULL OR lease_until <= ?3) \
-                 ORDER BY created_at, rowid LIMIT ?4) \
-             RETURNING created_at, rowid, instance_id, execution, task_id, name, input, attempt",
-        )?;
+        let mut stmt = tx.prepare_cached(&claim_sql())?;
         let args = params![owner, time_to_sql(lease_until), now_sql, limit_to_sql(limit)];
         let rows = stmt.query_map(args, ClaimedRow::read)?;
         rows.collect::<rusqlite::Result<Vec<_>>>()?
@@ -84,6 +80,25 @@ pub(super) fn claim(
     let tasks = claimed.into_iter().map(|row| row.decode(lease_until)).collect::<StoreResult<Vec<_>>>()?;
     tx.commit()?;
     Ok(tasks)
+}
+
+/// The claiming `UPDATE`: `?1` is the owner, `?2` the lease's end, `?3` now, `?4` the limit.
+///
+/// The queue is read in age order and the read stops after `limit` claimable tasks. INDEXED BY,
+/// because otherwise SQLite reads every visible task through `activity_tasks_by_visible` and
+/// sorts them all.
+pub(super) fn claim_sql() -> String {
+    format!(
+        "UPDATE activity_tasks \
+         SET lease_owner = ?1, lease_until = ?2, attempt = attempt + 1 \
+         WHERE rowid IN ( \
+             SELECT t.rowid FROM activity_tasks t INDEXED BY activity_tasks_by_age \
+             JOIN instances i ON i.instance_id = t.instance_id \
+             WHERE t.visible_at <= ?3 AND (t.lease_owner IS NULL OR t.lease_until <= ?3) \
+               AND i.status <> {SUSPENDED_SQL} \
+             ORDER BY t.created_at, t.rowid LIMIT ?4) \
+         RETURNING created_at, rowid, instance_id, execution, task_id, name, input, options, attempt"
+    )
 }
 
 /// A claimed task as `RETURNING` gives it, before its values are checked.
@@ -95,6 +110,7 @@ struct ClaimedRow {
     task_id: i64,
     name: String,
     input: String,
+    options: Option<String>,
     attempt: i64,
 }
 
@@ -107,7 +123,8 @@ impl ClaimedRow {
             task_id: row.get(4)?,
             name: row.get(5)?,
             input: row.get(6)?,
-            attempt: row.get(7)?,
+            options: row.get(7)?,
+            attempt: row.get(8)?,
         })
     }
 
@@ -122,7 +139,9 @@ impl ClaimedRow {
             },
             name: self.name,
             input: self.input,
+            options: at.json_opt::<ActivityOptions>("options", self.options.as_deref())?.unwrap_or_default(),
             attempt: at.unsigned("attempt", self.attempt)?,
+            created_at: at.unsigned("created_at", self.order.0)?,
             lease_until,
         })
     }
@@ -150,9 +169,13 @@ pub(super) fn renew(
     Ok(updated == 1)
 }
 
-/// Deletes the task if `owner` holds its lease and, in the same transaction, enqueues its result
-/// for the instance, unless the instance has finished or moved to another execution. False,
+/// Records an attempt's result if `owner` holds the task's lease, in one transaction; false,
 /// writing nothing, if the lease was lost.
+///
+/// A final result deletes the task and enqueues it for the instance. A retry keeps the task with
+/// its attempt count, releases the lease and hides it until `next_attempt_at`, and enqueues an
+/// `ActivityRetrying` record. If the instance has finished or moved to another execution, the task
+/// is deleted and nothing is enqueued, whatever the result.
 pub(super) fn complete(
     conn: &mut Connection,
     task: &ActivityTaskKey,
@@ -161,37 +184,85 @@ pub(super) fn complete(
     now: Timestamp,
 ) -> StoreResult<bool> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let deleted = tx
+    let key = (task.instance_id.as_str(), task.execution, int_to_sql(task.task_id)?);
+    let attempt = tx
         .prepare_cached(
-            "DELETE FROM activity_tasks \
+            "SELECT attempt FROM activity_tasks \
              WHERE instance_id = ?1 AND execution = ?2 AND task_id = ?3 AND lease_owner = ?4",
         )?
-        .execute(params![task.instance_id, task.execution, int_to_sql(task.task_id)?, owner])?;
-    if deleted == 0 {
+        .query_row(params![key.0, key.1, key.2, owner], |row| row.get::<_, i64>(0))
+        .optional()?;
+    let Some(attempt) = attempt else {
         return Ok(false);
+    };
+    let task_key = format!("(instance '{}', execution {}, task {})", task.instance_id, task.execution, task.task_id);
+    let attempt: u32 = At { table: "activity_tasks", key: &task_key }.unsigned("attempt", attempt)?;
+
+    let delete = |tx: &Connection| -> StoreResult<()> {
+        tx.prepare_cached("DELETE FROM activity_tasks WHERE instance_id = ?1 AND execution = ?2 AND task_id = ?3")?
+            .execute(params![key.0, key.1, key.2])?;
+        Ok(())
+    };
+    if !instance_is_live(&tx, task)? {
+        delete(&tx)?;
+        tx.commit()?;
+        return Ok(true);
     }
 
-    let instance = tx
-        .prepare_cached("SELECT status, execution FROM instances WHERE instance_id = ?1")?
-        .query_row([&task.instance_id], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))
-        .optional()?;
-    if let Some((status, execution)) = instance {
-        let key = format!("instance '{}'", task.instance_id);
-        let at = At { table: "instances", key: &key };
-        let status = at.status("status", &status)?;
-        let execution: u32 = at.unsigned("execution", execution)?;
-        if !status.is_terminal() && execution == task.execution {
-            let message = match result {
-                ActivityResult::Completed(output) => {
-                    Message::ActivityCompleted { task_id: task.task_id, output: output.clone() }
-                }
-                ActivityResult::Failed(failure) => {
-                    Message::ActivityFailed { task_id: task.task_id, failure: failure.clone() }
-                }
-            };
-            inbox::enqueue(&tx, &task.instance_id, task.execution, &message, now, now)?;
+    let message = match result {
+        ActivityResult::Completed(output) => {
+            delete(&tx)?;
+            Message::ActivityCompleted { task_id: task.task_id, output: output.clone() }
         }
-    }
+        ActivityResult::Failed(failure) => {
+            delete(&tx)?;
+            Message::ActivityFailed { task_id: task.task_id, failure: failure.clone() }
+        }
+        ActivityResult::Retry { failure, next_attempt_at } => {
+            tx.prepare_cached(
+                "UPDATE activity_tasks SET visible_at = ?4, lease_owner = NULL, lease_until = NULL \
+                 WHERE instance_id = ?1 AND execution = ?2 AND task_id = ?3",
+            )?
+            .execute(params![key.0, key.1, key.2, time_to_sql(*next_attempt_at)])?;
+            Message::ActivityRetrying {
+                task_id: task.task_id,
+                attempt,
+                failure: failure.clone(),
+                next_attempt_at: *next_attempt_at,
+            }
+        }
+    };
+    inbox::enqueue(&tx, &task.instance_id, task.execution, &message, now, now)?;
     tx.commit()?;
     Ok(true)
+}
+
+/// True if the task's instance still exists, has not finished and is on the task's execution: a
+/// result for it is still wanted.
+fn instance_is_live(conn: &Connection, task: &ActivityTaskKey) -> StoreResult<bool> {
+    Ok(matches!(
+        instances::status_and_execution(conn, &task.instance_id)?,
+        Some((status, execution)) if !status.is_terminal() && execution == task.execution
+    ))
+}
+
+/// The earliest `visible_at` after `now` of a task waiting for its next attempt, among tasks
+/// that a claim would then take (instance on the task's execution, neither finished nor
+/// suspended), if any.
+pub(super) fn next_due(conn: &Connection, now: Timestamp) -> StoreResult<Option<i64>> {
+    let mut stmt = conn.prepare_cached(&next_due_sql())?;
+    let mut rows = stmt.query_map([time_to_sql(now)], |row| row.get::<_, i64>(0))?;
+    Ok(rows.next().transpose()?)
+}
+
+/// The query of [`next_due`]: `?1` is now. It reads the index from `now` on and stops at the
+/// first task that counts.
+pub(super) fn next_due_sql() -> String {
+    format!(
+        "SELECT t.visible_at FROM activity_tasks t INDEXED BY activity_tasks_by_visible \
+         JOIN instances i ON i.instance_id = t.instance_id AND i.execution = t.execution \
+         WHERE t.visible_at > ?1 AND i.status NOT IN ({TERMINAL_STATUSES_SQL}, {SUSPENDED_SQL}) \
+         ORDER BY t.visible_at \
+         LIMIT 1"
+    )
 }

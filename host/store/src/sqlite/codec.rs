@@ -12,7 +12,11 @@ use std::fmt::Display;
 
 /// The terminal statuses as an SQL list, for queries that must skip finished instances.
 /// A test checks it against [`RuntimeStatus::is_terminal`].
-pub(super) const TERMINAL_STATUSES_SQL: &str = "'Completed', 'Failed'";
+pub(super) const TERMINAL_STATUSES_SQL: &str = "'Completed', 'Failed', 'Terminated'";
+
+/// The suspended status as an SQL literal, for queries that must hold a suspended instance's
+/// work back. A test checks it against [`RuntimeStatus::Suspended`].
+pub(super) const SUSPENDED_SQL: &str = "'Suspended'";
 
 /// A time as SQLite stores it. SQLite integers are signed; a time past `i64::MAX` milliseconds
 /// (a caller's "never") saturates, which keeps every comparison the store makes correct.
@@ -91,6 +95,7 @@ mod tests {
             .map(|status| format!("'{status}'"))
             .collect();
         assert_eq!(TERMINAL_STATUSES_SQL, listed.join(", "));
+        assert_eq!(SUSPENDED_SQL, format!("'{}'", RuntimeStatus::Suspended));
     }
 
     #[test]

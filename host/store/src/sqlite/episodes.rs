@@ -2,10 +2,10 @@
 //!
 //! [`commit`] is the store's central promise: one `BEGIN IMMEDIATE` transaction checks that the
 //! committing host still owns the instance and that its history has not moved, then appends the
-//! events, enqueues the activity tasks, consumes the messages and updates the instance row. Any
-//! failed check returns [`StoreError::Conflict`] before the transaction commits, so a conflict
-//! writes nothing. This module never decides what an episode contains: it persists what the
-//! executor computed.
+//! events, enqueues the activity tasks and the outgoing messages, consumes the messages and
+//! updates the instance row. Any failed check returns [`StoreError::Conflict`] before the
+//! transaction commits, so a conflict writes nothing. This module never decides what an episode
+//! contains: it persists what the executor computed.
 
 use super::codec::{At, int_to_sql, time_to_sql, to_json};
 use super::{activities, inbox};
@@ -20,10 +20,15 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 /// owner's), another execution, a history of another length, an event whose `seq` does not
 /// continue the history, or a consumed message that is no longer in the inbox are all conflicts.
 ///
-/// A terminal status also deletes the instance's remaining messages and the activity tasks
-/// that nobody holds a live lease on (never claimed, or claimed by a worker whose lease ran
-/// out): running them could only waste work now. A task under a live lease is left to its
-/// worker, whose completion deletes it and enqueues nothing.
+/// Outgoing messages go to their targets' current executions; one whose target is missing or
+/// finished is dropped, not an error (the sender cannot know, and must not fail for it).
+///
+/// A terminal status (`Completed`, `Failed`, `Terminated`) sets `completed_at` and also deletes
+/// the instance's remaining messages and the activity tasks that nobody holds a live lease on
+/// (never claimed, waiting for a retry, or claimed by a worker whose lease ran out): running
+/// them could only waste work now. The outgoing messages are enqueued before this clean-up, so
+/// timers that the finishing episode set for itself are cancelled with the rest. A task under a
+/// live lease is left to its worker, whose completion deletes it and enqueues nothing.
 pub(super) fn commit(conn: &mut Connection, commit: &EpisodeCommit) -> StoreResult<()> {
     // Dropping `tx` on any early return rolls back whatever was written before it.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -31,6 +36,15 @@ pub(super) fn commit(conn: &mut Connection, commit: &EpisodeCommit) -> StoreResu
     let history_len = append_events(&tx, commit)?;
     for task in &commit.new_activities {
         activities::enqueue(&tx, &commit.instance_id, commit.execution, task, commit.now)?;
+    }
+    for outgoing in &commit.outgoing {
+        if !inbox::deliver(&tx, outgoing, commit.now)? {
+            tracing::debug!(
+                from = %commit.instance_id,
+                to = %outgoing.instance_id,
+                "dropped a message for an instance that is missing or finished"
+            );
+        }
     }
     for &id in &commit.consumed_messages {
         if !inbox::consume(&tx, &commit.instance_id, id)? {

@@ -1,18 +1,21 @@
 //! Inboxes: the messages waiting for instances, and which instances have work.
 //!
 //! A message belongs to one execution of its instance and is delivered only to that execution,
-//! once its `visible_at` has come (a delayed message is how a durable timer or a retry wait is
-//! stored). Messages are delivered in id order, which is enqueue order. This module owns the
-//! inbox's SQL but never decides when a message is consumed or dropped: only an episode commit
-//! does (see `episodes`).
+//! once its `visible_at` has come (a delayed message is how a durable timer is stored). Messages
+//! are delivered in id order, which is enqueue order. Each row carries a `control` flag
+//! ([`Message::is_control`]) so that the ready query can tell which messages wake a suspended
+//! instance without decoding them. This module owns the inbox's SQL but never decides when a
+//! message is consumed or dropped: only an episode commit does (see `episodes`).
 
-use super::codec::{At, TERMINAL_STATUSES_SQL, limit_to_sql, time_to_sql, to_json};
-use crate::{InboxMessage, StoreResult};
-use reprise_core::{Message, Timestamp};
-use rusqlite::{Connection, params};
+use super::codec::{At, SUSPENDED_SQL, TERMINAL_STATUSES_SQL, limit_to_sql, time_to_sql, to_json};
+use super::instances;
+use crate::{InboxMessage, StoreError, StoreResult};
+use reprise_core::{Message, OutgoingMessage, Timestamp};
+use rusqlite::{Connection, TransactionBehavior, params};
 
 /// Adds `message` to the inbox of `instance_id`'s execution `execution`, delivered from
-/// `visible_at` on. Runs inside the caller's transaction.
+/// `visible_at` on, with its `control` flag. Runs inside the caller's transaction; every insert
+/// into the inbox goes through here.
 pub(super) fn enqueue(
     conn: &Connection,
     instance_id: &str,
@@ -22,11 +25,52 @@ pub(super) fn enqueue(
     now: Timestamp,
 ) -> StoreResult<i64> {
     conn.prepare_cached(
-        "INSERT INTO inbox (instance_id, execution, message, visible_at, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO inbox (instance_id, execution, message, control, visible_at, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![instance_id, execution, to_json(message)?, time_to_sql(visible_at), time_to_sql(now)])?;
+    .execute(params![
+        instance_id,
+        execution,
+        to_json(message)?,
+        message.is_control(),
+        time_to_sql(visible_at),
+        time_to_sql(now)
+    ])?;
     Ok(conn.last_insert_rowid())
+}
+
+/// Enqueues a management command or an event for the instance's current execution in its own
+/// transaction: [`StoreError::InstanceNotFound`] if it does not exist, [`StoreError::Finished`]
+/// if it has finished.
+pub(super) fn send(
+    conn: &mut Connection,
+    instance_id: &str,
+    message: &Message,
+    visible_at: Timestamp,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    match instances::status_and_execution(&tx, instance_id)? {
+        None => return Err(StoreError::InstanceNotFound(instance_id.to_string())),
+        Some((status, _)) if status.is_terminal() => {
+            return Err(StoreError::Finished { instance_id: instance_id.to_string(), status });
+        }
+        Some((_, execution)) => enqueue(&tx, instance_id, execution, message, visible_at, now)?,
+    };
+    tx.commit()?;
+    Ok(())
+}
+
+/// Enqueues a message an episode sent, inside the episode's transaction, for its target's
+/// current execution; drops it (returning false) if the target does not exist or has finished.
+pub(super) fn deliver(conn: &Connection, outgoing: &OutgoingMessage, now: Timestamp) -> StoreResult<bool> {
+    match instances::status_and_execution(conn, &outgoing.instance_id)? {
+        Some((status, execution)) if !status.is_terminal() => {
+            enqueue(conn, &outgoing.instance_id, execution, &outgoing.message, outgoing.visible_at, now)?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
 }
 
 /// The messages of the instance's current execution visible at `now`, in id order. An unknown
@@ -50,27 +94,69 @@ pub(super) fn messages(conn: &Connection, instance_id: &str, now: Timestamp) -> 
     .collect()
 }
 
+/// The condition for message `m` to make instance `i` ready: `i` has not finished, and `m` is
+/// for its current execution and, if `i` is suspended, a control message. Shared by
+/// [`ready_instances`] and [`next_due`] so that they agree.
+fn wakes_instance_sql() -> String {
+    format!(
+        "i.execution = m.execution AND i.status NOT IN ({TERMINAL_STATUSES_SQL}) \
+         AND (i.status <> {SUSPENDED_SQL} OR m.control = 1)"
+    )
+}
+
 /// Ids of up to `limit` instances with work for `owner` at `now`: a message for their current
 /// execution visible at `now`, a status that is not terminal, and no live lock held by another
-/// owner. Ordered by their oldest such message, so the longest-waiting instance goes first.
+/// owner. A suspended instance counts only its control messages. Ordered by their oldest such
+/// message, so the longest-waiting instance goes first.
 pub(super) fn ready_instances(
     conn: &Connection,
     owner: &str,
     now: Timestamp,
     limit: usize,
 ) -> StoreResult<Vec<String>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT m.instance_id, MIN(m.id) AS oldest FROM inbox m \
-         JOIN instances i ON i.instance_id = m.instance_id AND i.execution = m.execution \
+    let mut stmt = conn.prepare_cached(&ready_instances_sql())?;
+    let rows = stmt.query_map(params![time_to_sql(now), owner, limit_to_sql(limit)], |row| row.get::<_, String>(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The query of [`ready_instances`]: `?1` is now, `?2` the owner, `?3` the limit.
+///
+/// Without INDEXED BY, SQLite prefers scanning the whole inbox in instance order (to group
+/// without sorting), which reads every delayed and buffered message at each poll; with it, only
+/// the messages already due are read, from the index alone.
+pub(super) fn ready_instances_sql() -> String {
+    format!(
+        "SELECT m.instance_id, MIN(m.id) AS oldest FROM inbox m INDEXED BY inbox_ready \
+         JOIN instances i ON i.instance_id = m.instance_id \
          WHERE m.visible_at <= ?1 \
-           AND i.status NOT IN ({TERMINAL_STATUSES_SQL}) \
+           AND {} \
            AND (i.lock_owner IS NULL OR i.lock_owner = ?2 OR i.lock_until <= ?1) \
          GROUP BY m.instance_id \
          ORDER BY oldest \
-         LIMIT ?3"
-    ))?;
-    let rows = stmt.query_map(params![time_to_sql(now), owner, limit_to_sql(limit)], |row| row.get::<_, String>(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+         LIMIT ?3",
+        wakes_instance_sql()
+    )
+}
+
+/// The earliest `visible_at` after `now` of a message that will make its instance ready (by the
+/// rule of [`ready_instances`], locks aside), if any.
+pub(super) fn next_due(conn: &Connection, now: Timestamp) -> StoreResult<Option<i64>> {
+    let mut stmt = conn.prepare_cached(&next_due_sql())?;
+    let mut rows = stmt.query_map([time_to_sql(now)], |row| row.get::<_, i64>(0))?;
+    Ok(rows.next().transpose()?)
+}
+
+/// The query of [`next_due`]: `?1` is now. It reads the index from `now` on and stops at the
+/// first message that counts.
+pub(super) fn next_due_sql() -> String {
+    format!(
+        "SELECT m.visible_at FROM inbox m INDEXED BY inbox_ready \
+         JOIN instances i ON i.instance_id = m.instance_id \
+         WHERE m.visible_at > ?1 AND {} \
+         ORDER BY m.visible_at \
+         LIMIT 1",
+        wakes_instance_sql()
+    )
 }
 
 /// Deletes one consumed message of `instance_id`; false if it was not there.

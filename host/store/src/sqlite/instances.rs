@@ -1,15 +1,16 @@
 //! Instance rows: creating, reading and listing them, and the lock an episode runs under.
 //!
 //! The lock is a lease (`lock_owner`, `lock_until`) taken with one conditional `UPDATE`, so two
-//! hosts can never both believe they hold it. This module never changes an instance's status or
-//! history: only an episode commit does that (see `episodes`).
+//! hosts can never both believe they hold it. Purging deletes finished instances, and with them
+//! (by the schema's `ON DELETE CASCADE`) their histories, inboxes and tasks. This module never
+//! changes an instance's status or history: only an episode commit does that (see `episodes`).
 
-use super::codec::{At, limit_to_sql, time_to_sql};
+use super::codec::{At, TERMINAL_STATUSES_SQL, limit_to_sql, time_to_sql};
 use super::inbox;
-use crate::{InstanceFilter, InstanceRecord, NewInstance, StoreError, StoreResult};
+use crate::{InstanceFilter, InstanceRecord, NewInstance, PurgeFilter, StoreError, StoreResult};
 use reprise_core::{Message, RuntimeStatus, Timestamp};
 use rusqlite::types::Value;
-use rusqlite::{Connection, Row, TransactionBehavior, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params, params_from_iter};
 
 /// The columns [`InstanceRow::read`] expects, in order.
 const COLUMNS: &str = "instance_id, name, execution, status, input, output, failure, \
@@ -79,6 +80,56 @@ pub(super) fn list(conn: &Connection, filter: &InstanceFilter) -> StoreResult<Ve
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map(params_from_iter(values), InstanceRow::read)?;
     rows.map(|row| row?.decode()).collect()
+}
+
+/// The status and current execution of an instance, if it exists: what decides whether a
+/// message or a result for it is still wanted.
+pub(super) fn status_and_execution(conn: &Connection, instance_id: &str) -> StoreResult<Option<(RuntimeStatus, u32)>> {
+    let row = conn
+        .prepare_cached("SELECT status, execution FROM instances WHERE instance_id = ?1")?
+        .query_row([instance_id], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))
+        .optional()?;
+    let Some((status, execution)) = row else {
+        return Ok(None);
+    };
+    let key = format!("instance '{instance_id}'");
+    let at = At { table: "instances", key: &key };
+    Ok(Some((at.status("status", &status)?, at.unsigned("execution", execution)?)))
+}
+
+/// Deletes the finished instances that match `filter` in one transaction and returns how many
+/// went; their histories, inboxes and tasks go with them by cascade. A named instance that is
+/// missing or has not finished is an error and deletes nothing.
+pub(super) fn purge(conn: &mut Connection, filter: &PurgeFilter) -> StoreResult<usize> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Only terminal statuses can ever match, whatever the filter names.
+    let mut conditions = vec![format!("status IN ({TERMINAL_STATUSES_SQL})")];
+    let mut values: Vec<Value> = Vec::new();
+    if let Some(instance_id) = &filter.instance_id {
+        match status_and_execution(&tx, instance_id)? {
+            None => return Err(StoreError::InstanceNotFound(instance_id.clone())),
+            Some((status, _)) if !status.is_terminal() => {
+                return Err(StoreError::NotFinished { instance_id: instance_id.clone(), status });
+            }
+            Some(_) => {}
+        }
+        conditions.push("instance_id = ?".into());
+        values.push(Value::from(instance_id.clone()));
+    }
+    if !filter.statuses.is_empty() {
+        let marks = vec!["?"; filter.statuses.len()].join(", ");
+        conditions.push(format!("status IN ({marks})"));
+        values.extend(filter.statuses.iter().map(|status| Value::from(status.as_str().to_string())));
+    }
+    if let Some(before) = filter.completed_before {
+        conditions.push("completed_at < ?".into());
+        values.push(Value::from(time_to_sql(before)));
+    }
+    // Not cached: the text varies with the filter.
+    let sql = format!("DELETE FROM instances WHERE {}", conditions.join(" AND "));
+    let deleted = tx.execute(&sql, params_from_iter(values))?;
+    tx.commit()?;
+    Ok(deleted)
 }
 
 /// Takes or renews the lock for `owner`: it succeeds when the instance is unlocked, already

@@ -12,7 +12,8 @@ use crate::{StoreError, StoreResult};
 use rusqlite::{Connection, TransactionBehavior};
 
 /// The migrations, in order: `MIGRATIONS[i]` brings the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+pub(super) const MIGRATIONS: &[&str] =
+    &[include_str!("migrations/0001_initial.sql"), include_str!("migrations/0002_lifecycle.sql")];
 
 /// The schema version this build writes and the newest it can read.
 pub(super) const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;

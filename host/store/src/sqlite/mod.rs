@@ -7,10 +7,10 @@
 //! |---|---|
 //! | `migrations` | the numbered schema files and `PRAGMA user_version` |
 //! | `codec` | integer widths, JSON, statuses: every conversion that can find a corrupt row |
-//! | `instances` | instance rows and their episode lock |
-//! | `inbox` | enqueued messages and which instances have work |
+//! | `instances` | instance rows, their episode lock and purging |
+//! | `inbox` | enqueued messages, which instances have work and when the next becomes due |
 //! | `episodes` | the atomic episode commit and history reads |
-//! | `activities` | the activity queue and its leases |
+//! | `activities` | the activity queue, its leases and retry waits |
 //! | `components` | the component registry |
 //!
 //! # Connections
@@ -45,9 +45,9 @@ mod tests;
 
 use crate::{
     ActivityResult, ActivityTask, ActivityTaskKey, ComponentRecord, EpisodeCommit, HistoryStore, InboxMessage,
-    InstanceFilter, InstanceRecord, NewInstance, StoreResult,
+    InstanceFilter, InstanceRecord, NewInstance, PurgeFilter, StoreResult,
 };
-use reprise_core::{HistoryEvent, Timestamp};
+use reprise_core::{HistoryEvent, Message, Timestamp};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -196,6 +196,31 @@ impl HistoryStore for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<bool> {
         activities::complete(&mut self.write(), task, owner, result, now)
+    }
+
+    fn enqueue_message(
+        &self,
+        instance_id: &str,
+        message: &Message,
+        visible_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        inbox::send(&mut self.write(), instance_id, message, visible_at, now)
+    }
+
+    fn next_due(&self, now: Timestamp) -> StoreResult<Option<Timestamp>> {
+        let conn = self.read();
+        // One read transaction, so that both queries see the same state.
+        let tx = conn.unchecked_transaction()?;
+        let message = inbox::next_due(&tx, now)?;
+        let task = activities::next_due(&tx, now)?;
+        tx.finish()?;
+        // Both are later than `now`, so positive: the conversion is exact.
+        Ok(message.into_iter().chain(task).min().map(i64::unsigned_abs))
+    }
+
+    fn purge(&self, filter: &PurgeFilter) -> StoreResult<usize> {
+        instances::purge(&mut self.write(), filter)
     }
 
     fn save_component(&self, component: &ComponentRecord) -> StoreResult<()> {

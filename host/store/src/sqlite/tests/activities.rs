@@ -1,8 +1,8 @@
 //! The activity queue: claims, leases, reclaims and completions.
 
-use super::{Fixture, T0, first_episode};
+use super::{Fixture, T0, first_episode, plain_episode};
 use crate::{ActivityResult, ActivityTaskKey, HistoryStore};
-use reprise_core::{Failure, Message};
+use reprise_core::{ActivityOptions, Failure, Message, RetryPolicy, RuntimeStatus};
 
 /// A fixture with instance "a" running and tasks 0, 1, 2 enqueued at `T0`.
 fn with_three_tasks() -> Fixture {
@@ -137,4 +137,157 @@ fn leftover_tasks_of_a_finished_instance_are_swept_not_run() {
     assert!(store.claim_activities("w", T0 + 100, T0 + 200, 10).unwrap().is_empty());
     let task_rows: i64 = fixture.raw().query_row("SELECT count(*) FROM activity_tasks", [], |r| r.get(0)).unwrap();
     assert_eq!(task_rows, 0);
+}
+
+fn retrying_options() -> ActivityOptions {
+    ActivityOptions {
+        retry: Some(RetryPolicy {
+            max_attempts: 3,
+            first_retry_interval_ms: 500,
+            backoff_coefficient: 2.0,
+            max_retry_interval_ms: Some(4_000),
+            retry_timeout_ms: Some(60_000),
+            non_retryable_errors: vec!["Fatal".into()],
+        }),
+        timeout_ms: Some(1_500),
+    }
+}
+
+/// The `visible_at`, `attempt` and lease owner of task `task_id` of "a", read behind the store.
+fn task_row(fixture: &Fixture, task_id: u64) -> Option<(i64, i64, Option<String>)> {
+    let conn = fixture.raw();
+    let mut stmt = conn
+        .prepare("SELECT visible_at, attempt, lease_owner FROM activity_tasks WHERE instance_id = 'a' AND task_id = ?1")
+        .unwrap();
+    let mut rows = stmt.query_map([task_id as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap();
+    rows.next().transpose().unwrap()
+}
+
+fn as_i64(time: u64) -> i64 {
+    i64::try_from(time).unwrap()
+}
+
+#[test]
+fn options_and_the_first_enqueue_time_come_with_every_claim() {
+    let fixture = Fixture::new();
+    let store = &fixture.store;
+    fixture.create("a", T0);
+    let mut commit = first_episode(store, "a", "h", T0 + 7, &[0, 1]);
+    commit.new_activities[1].options = retrying_options();
+    store.commit_episode(&commit).unwrap();
+
+    // Default options are stored as NULL, others as their JSON.
+    let stored: Vec<Option<String>> = {
+        let conn = fixture.raw();
+        let mut stmt = conn.prepare("SELECT options FROM activity_tasks ORDER BY task_id").unwrap();
+        stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+    assert_eq!(stored[0], None);
+    let json: ActivityOptions = serde_json::from_str(stored[1].as_deref().unwrap()).unwrap();
+    assert_eq!(json, retrying_options());
+
+    let tasks = store.claim_activities("w", T0 + 20, T0 + 100, 10).unwrap();
+    assert_eq!(tasks.len(), 2);
+    assert_eq!(tasks[0].options, ActivityOptions::default());
+    assert_eq!(tasks[1].options, retrying_options());
+    assert!(tasks.iter().all(|t| t.created_at == T0 + 7), "enqueued by the episode at T0 + 7");
+
+    // A retried attempt keeps both.
+    assert!(store.complete_activity(&key(0), "w", &ActivityResult::Completed("0".into()), T0 + 50).unwrap());
+    let retry = ActivityResult::Retry { failure: Failure::new("E", "m"), next_attempt_at: T0 + 600 };
+    assert!(store.complete_activity(&key(1), "w", &retry, T0 + 50).unwrap());
+    let again = store.claim_activities("w", T0 + 600, T0 + 700, 10).unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].key.task_id, again[0].attempt, again[0].created_at), (1, 2, T0 + 7));
+    assert_eq!(again[0].options, retrying_options());
+}
+
+#[test]
+fn a_retry_hides_the_task_until_its_next_attempt_and_records_the_failure() {
+    let fixture = with_three_tasks();
+    let store = &fixture.store;
+    assert_eq!(task_ids(&store.claim_activities("w", T0, T0 + 100, 1).unwrap()), [(0, 1)]);
+    let first = Failure::new("Timeout", "too slow");
+    let retry = ActivityResult::Retry { failure: first.clone(), next_attempt_at: T0 + 500 };
+    assert!(store.complete_activity(&key(0), "w", &retry, T0 + 10).unwrap());
+
+    // The task stays, unleased, with its attempt count, hidden until the next attempt is due.
+    assert_eq!(task_row(&fixture, 0), Some((as_i64(T0 + 500), 1, None)));
+    assert!(!store.renew_activity(&key(0), "w", T0 + 1_000).unwrap(), "the lease was released");
+    assert_eq!(task_ids(&store.claim_activities("w2", T0 + 499, T0 + 600, 10).unwrap()), [(1, 1), (2, 1)]);
+
+    // The instance receives a record of the failed attempt, visible from the completion on.
+    assert!(store.messages("a", T0 + 9).unwrap().is_empty());
+    let messages = store.messages("a", T0 + 10).unwrap();
+    let expected = Message::ActivityRetrying { task_id: 0, attempt: 1, failure: first, next_attempt_at: T0 + 500 };
+    assert_eq!(messages.iter().map(|m| (m.execution, &m.message)).collect::<Vec<_>>(), [(1, &expected)]);
+
+    // Once due, the next claim is the second attempt; its own retry records attempt 2.
+    assert_eq!(task_ids(&store.claim_activities("w3", T0 + 500, T0 + 600, 10).unwrap()), [(0, 2)]);
+    let second = ActivityResult::Retry { failure: Failure::new("Timeout", "again"), next_attempt_at: T0 + 1_500 };
+    assert!(store.complete_activity(&key(0), "w3", &second, T0 + 550).unwrap());
+    let last = store.messages("a", T0 + 550).unwrap().pop().unwrap();
+    assert!(
+        matches!(last.message, Message::ActivityRetrying { attempt: 2, next_attempt_at, .. } if next_attempt_at == T0 + 1_500)
+    );
+
+    // The third attempt succeeds: the task goes and its output is delivered.
+    assert_eq!(task_ids(&store.claim_activities("w4", T0 + 1_500, T0 + 1_600, 1).unwrap()), [(0, 3)]);
+    assert!(store.complete_activity(&key(0), "w4", &ActivityResult::Completed("7".into()), T0 + 1_510).unwrap());
+    assert_eq!(task_row(&fixture, 0), None);
+    let last = store.messages("a", T0 + 1_510).unwrap().pop().unwrap();
+    assert_eq!(last.message, Message::ActivityCompleted { task_id: 0, output: "7".into() });
+}
+
+#[test]
+fn a_retry_after_the_lease_was_lost_writes_nothing() {
+    let fixture = with_three_tasks();
+    let store = &fixture.store;
+    store.claim_activities("slow", T0, T0 + 100, 1).unwrap();
+    store.claim_activities("fast", T0 + 100, T0 + 200, 1).unwrap();
+    let before = fixture.dump();
+    let retry = ActivityResult::Retry { failure: Failure::new("E", "m"), next_attempt_at: T0 + 5_000 };
+    assert!(!store.complete_activity(&key(0), "slow", &retry, T0 + 150).unwrap());
+    assert!(!store.complete_activity(&key(1), "slow", &retry, T0 + 150).unwrap(), "never claimed");
+    assert_eq!(fixture.dump(), before);
+    assert_eq!(task_row(&fixture, 0), Some((as_i64(T0), 2, Some("fast".into()))));
+}
+
+#[test]
+fn a_retry_for_a_finished_instance_or_another_execution_drops_the_task() {
+    for change in ["status = 'Terminated'", "execution = 2"] {
+        let fixture = with_three_tasks();
+        let store = &fixture.store;
+        store.claim_activities("w", T0, T0 + 10_000, 1).unwrap();
+        fixture.raw().execute(&format!("UPDATE instances SET {change} WHERE instance_id = 'a'"), []).unwrap();
+
+        let retry = ActivityResult::Retry { failure: Failure::new("E", "m"), next_attempt_at: T0 + 500 };
+        assert!(store.complete_activity(&key(0), "w", &retry, T0 + 5).unwrap(), "{change}");
+        assert_eq!(task_row(&fixture, 0), None, "{change}: the task is gone");
+        assert_eq!(fixture.count("inbox", "a"), 0, "{change}: nothing is enqueued");
+        assert_eq!(fixture.count("activity_tasks", "a"), 2, "{change}: the other tasks are untouched");
+    }
+}
+
+#[test]
+fn tasks_of_a_suspended_instance_wait_until_it_resumes() {
+    let fixture = with_three_tasks();
+    let store = &fixture.store;
+    // Task 0 is running when the instance is suspended.
+    store.claim_activities("w", T0, T0 + 10_000, 1).unwrap();
+    store.commit_episode(&plain_episode(store, "a", T0 + 1, RuntimeStatus::Suspended)).unwrap();
+
+    assert!(store.claim_activities("w2", T0 + 2, T0 + 100, 10).unwrap().is_empty());
+    assert_eq!(fixture.count("activity_tasks", "a"), 3, "waiting, not swept");
+    // The running attempt may still finish; its result waits in the inbox.
+    assert!(store.complete_activity(&key(0), "w", &ActivityResult::Completed("0".into()), T0 + 3).unwrap());
+    let waiting = store.messages("a", T0 + 3).unwrap();
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0].message, Message::ActivityCompleted { task_id: 0, output: "0".into() });
+    // Nor does a retry wait that ends during the suspension make its task claimable.
+    fixture.raw().execute("UPDATE activity_tasks SET visible_at = visible_at + 50 WHERE task_id = 1", []).unwrap();
+    assert!(store.claim_activities("w2", T0 + 100, T0 + 200, 10).unwrap().is_empty());
+
+    store.commit_episode(&plain_episode(store, "a", T0 + 200, RuntimeStatus::Running)).unwrap();
+    assert_eq!(task_ids(&store.claim_activities("w2", T0 + 200, T0 + 300, 10).unwrap()), [(1, 1), (2, 1)]);
 }

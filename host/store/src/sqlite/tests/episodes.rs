@@ -1,9 +1,9 @@
 //! Episode commits: what they write, and that a conflict writes nothing.
 
-use super::{Fixture, T0, first_episode, numbered};
+use super::{Fixture, T0, first_episode, numbered, plain_episode};
 use crate::sqlite::inbox;
 use crate::{ActivityResult, ActivityTaskKey, EpisodeCommit, HistoryStore, StoreError};
-use reprise_core::{Event, Failure, HistoryEvent, Message, RuntimeStatus};
+use reprise_core::{Event, Failure, HistoryEvent, Message, OutgoingMessage, RuntimeStatus};
 
 /// The second episode of "a" after `first_episode(.., tasks)` was committed: consumes what is
 /// in the inbox at `now` and records the completions, finishing with `status`.
@@ -30,6 +30,7 @@ fn next_episode(fixture: &Fixture, owner: &str, now: u64, status: RuntimeStatus)
         expected_history_len: record.history_len,
         new_events: numbered(record.history_len, events),
         new_activities: Vec::new(),
+        outgoing: Vec::new(),
         consumed_messages: messages.iter().map(|m| m.id).collect(),
         status,
         output: (status == RuntimeStatus::Completed).then(|| "\"done\"".into()),
@@ -232,4 +233,146 @@ fn history_round_trips_every_event_kind() {
     ));
     fixture.store.commit_episode(&commit).unwrap();
     assert_eq!(fixture.store.history("a", 1).unwrap(), commit.new_events);
+}
+
+fn send(to: &str, message: Message, visible_at: u64) -> OutgoingMessage {
+    OutgoingMessage { instance_id: to.into(), message, visible_at }
+}
+
+fn raised(name: &str) -> Message {
+    Message::EventRaised { name: name.into(), data: "{\"ok\":true}".into() }
+}
+
+#[test]
+fn outgoing_messages_reach_live_targets_and_are_dropped_otherwise() {
+    let fixture = Fixture::new();
+    let store = &fixture.store;
+    fixture.create("a", T0);
+    fixture.create_with_status("running", T0, RuntimeStatus::Running);
+    fixture.create_with_status("suspended", T0, RuntimeStatus::Suspended);
+    fixture.create_with_status("failed", T0, RuntimeStatus::Failed);
+    fixture.create_with_status("terminated", T0, RuntimeStatus::Terminated);
+    fixture.raw().execute("UPDATE instances SET execution = 2 WHERE instance_id = 'running'", []).unwrap();
+    let before_failed = (fixture.count("inbox", "failed"), fixture.count("inbox", "terminated"));
+
+    let mut commit = first_episode(store, "a", "h", T0 + 10, &[]);
+    commit.outgoing = vec![
+        send("a", Message::TimerFired { task_id: 0 }, T0 + 1_000),
+        send("running", raised("go"), T0 + 10),
+        send("suspended", raised("later"), T0 + 20),
+        send("failed", raised("lost"), T0 + 10),
+        send("terminated", raised("lost"), T0 + 10),
+        send("ghost", raised("lost"), T0 + 10),
+    ];
+    store.commit_episode(&commit).unwrap();
+
+    // The timer is the instance's own delayed message.
+    assert!(store.messages("a", T0 + 999).unwrap().is_empty());
+    let fired = store.messages("a", T0 + 1_000).unwrap();
+    assert_eq!(
+        fired.iter().map(|m| (m.execution, &m.message)).collect::<Vec<_>>(),
+        [(1, &Message::TimerFired { task_id: 0 })]
+    );
+    assert_eq!(store.ready_instances("h", T0 + 1_000, 10).unwrap(), ["a", "running"], "in enqueue order");
+    // Events go to the target's current execution, suspended or not.
+    let got = store.messages("running", T0 + 10).unwrap();
+    assert_eq!(got.iter().map(|m| (m.execution, &m.message)).collect::<Vec<_>>(), [(2, &raised("go"))]);
+    let got = store.messages("suspended", T0 + 20).unwrap();
+    assert_eq!(got.iter().map(|m| &m.message).collect::<Vec<_>>(), [&raised("later")]);
+    // Finished and missing targets get nothing, and the commit still went through.
+    assert_eq!((fixture.count("inbox", "failed"), fixture.count("inbox", "terminated")), before_failed);
+    assert_eq!(fixture.count("inbox", "ghost"), 0);
+    assert_eq!(store.instance("a").unwrap().unwrap().status, RuntimeStatus::Running);
+    let created: Vec<i64> = {
+        let conn = fixture.raw();
+        let mut stmt = conn.prepare("SELECT DISTINCT created_at FROM inbox WHERE message LIKE '%TimerFired%' OR message LIKE '%EventRaised%'").unwrap();
+        stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+    assert_eq!(created, [i64::try_from(T0 + 10).unwrap()], "enqueued at the commit's time");
+}
+
+#[test]
+fn a_conflicting_commit_sends_nothing() {
+    let fixture = Fixture::new();
+    let store = &fixture.store;
+    fixture.create("a", T0);
+    fixture.create_with_status("b", T0, RuntimeStatus::Running);
+    let mut commit = first_episode(store, "a", "h", T0, &[]);
+    commit.outgoing = vec![send("b", raised("x"), T0), send("a", Message::TimerFired { task_id: 0 }, T0 + 5)];
+    commit.expected_history_len = 3;
+    let before = fixture.dump();
+    assert!(matches!(store.commit_episode(&commit), Err(StoreError::Conflict { .. })));
+    assert_eq!(fixture.dump(), before);
+}
+
+#[test]
+fn a_finishing_commit_cancels_the_timers_it_sets_but_still_sends_events() {
+    let fixture = Fixture::new();
+    let store = &fixture.store;
+    fixture.create_with_status("a", T0, RuntimeStatus::Running);
+    fixture.create_with_status("b", T0, RuntimeStatus::Running);
+    // A timer set by an earlier episode, still pending.
+    inbox::enqueue(&store.write(), "a", 1, &Message::TimerFired { task_id: 0 }, T0 + 5_000, T0).unwrap();
+
+    let mut commit = plain_episode(store, "a", T0 + 10, RuntimeStatus::Completed);
+    commit.outgoing =
+        vec![send("a", Message::TimerFired { task_id: 1 }, T0 + 2_000), send("b", raised("bye"), T0 + 10)];
+    store.commit_episode(&commit).unwrap();
+
+    assert_eq!(fixture.count("inbox", "a"), 0, "both timers are gone");
+    assert_eq!(store.next_due(T0 + 10).unwrap(), None);
+    let got = store.messages("b", T0 + 10).unwrap();
+    assert_eq!(got.iter().map(|m| &m.message).collect::<Vec<_>>(), [&raised("bye")]);
+}
+
+#[test]
+fn a_terminated_commit_is_terminal() {
+    let fixture = Fixture::new();
+    let store = &fixture.store;
+    fixture.create("a", T0);
+    store.commit_episode(&first_episode(store, "a", "h", T0, &[0, 1])).unwrap();
+    store.claim_activities("w", T0, T0 + 10_000, 1).unwrap();
+    store.enqueue_message("a", &Message::Terminate { reason: "stop".into() }, T0 + 5, T0 + 5).unwrap();
+    store.enqueue_message("a", &raised("late"), T0 + 9_000, T0 + 5).unwrap();
+
+    let commit = plain_episode(store, "a", T0 + 10, RuntimeStatus::Terminated);
+    store.commit_episode(&commit).unwrap();
+    let record = store.instance("a").unwrap().unwrap();
+    assert_eq!((record.status, record.completed_at), (RuntimeStatus::Terminated, Some(T0 + 10)));
+    assert!(matches!(
+        store.history("a", 1).unwrap().last(),
+        Some(HistoryEvent { event: Event::ExecutionTerminated { .. }, .. })
+    ));
+    // The same clean-up as any finish: no messages, only the task under a live lease.
+    assert_eq!(fixture.count("inbox", "a"), 0);
+    assert_eq!(fixture.count("activity_tasks", "a"), 1);
+    assert!(store.ready_instances("h", T0 + 10_000, 10).unwrap().is_empty());
+    // And it is finished for everyone else too.
+    let err = store.enqueue_message("a", &raised("x"), T0 + 20, T0 + 20).unwrap_err();
+    assert!(matches!(err, StoreError::Finished { status: RuntimeStatus::Terminated, .. }), "{err}");
+    assert!(store.lock_instance("a", "h", T0 + 20, T0 + 30).unwrap());
+    let err = store.commit_episode(&plain_episode(store, "a", T0 + 20, RuntimeStatus::Running)).unwrap_err();
+    assert!(err.to_string().contains("already finished (Terminated)"), "{err}");
+}
+
+#[test]
+fn a_suspended_commit_is_not_terminal() {
+    let fixture = Fixture::new();
+    let store = &fixture.store;
+    fixture.create("a", T0);
+    store.commit_episode(&first_episode(store, "a", "h", T0, &[0])).unwrap();
+    inbox::enqueue(&store.write(), "a", 1, &Message::TimerFired { task_id: 1 }, T0 + 5_000, T0).unwrap();
+
+    store.commit_episode(&plain_episode(store, "a", T0 + 10, RuntimeStatus::Suspended)).unwrap();
+    let record = store.instance("a").unwrap().unwrap();
+    assert_eq!((record.status, record.completed_at), (RuntimeStatus::Suspended, None));
+    assert_eq!((fixture.count("inbox", "a"), fixture.count("activity_tasks", "a")), (1, 1), "nothing is cleaned up");
+    assert!(store.lock_instance("a", "other", T0 + 11, T0 + 20).unwrap(), "the lock was released");
+    store.unlock_instance("a", "other").unwrap();
+
+    // It can be resumed by a later episode, and then finished.
+    store.commit_episode(&plain_episode(store, "a", T0 + 20, RuntimeStatus::Running)).unwrap();
+    assert_eq!(store.instance("a").unwrap().unwrap().status, RuntimeStatus::Running);
+    store.commit_episode(&plain_episode(store, "a", T0 + 30, RuntimeStatus::Completed)).unwrap();
+    assert_eq!(store.instance("a").unwrap().unwrap().completed_at, Some(T0 + 30));
 }

@@ -6,11 +6,12 @@ mod components;
 mod corrupt;
 mod episodes;
 mod instances;
+mod lifecycle;
 mod open;
 
 use super::SqliteStore;
 use crate::{EpisodeCommit, HistoryStore, NewActivityTask, NewInstance};
-use reprise_core::{Event, HistoryEvent, RuntimeStatus, TaskId, Timestamp};
+use reprise_core::{ActivityOptions, Event, Failure, HistoryEvent, RuntimeStatus, TaskId, Timestamp};
 use rusqlite::types::Value;
 use tempfile::TempDir;
 
@@ -43,6 +44,26 @@ impl Fixture {
     /// Creates an instance of orchestrator "greet" at `created_at`.
     fn create(&self, instance_id: &str, created_at: Timestamp) {
         self.store.create_instance(&new_instance(instance_id, created_at)).expect("create");
+    }
+
+    /// Brings a new instance created at `at` to `status` through real commits: a first episode
+    /// (no tasks) at `at`, then, unless `status` is Running, a second one at `at + 1`.
+    fn create_with_status(&self, instance_id: &str, at: Timestamp, status: RuntimeStatus) {
+        self.create(instance_id, at);
+        if status == RuntimeStatus::Pending {
+            return;
+        }
+        self.store.commit_episode(&first_episode(&self.store, instance_id, "h", at, &[])).expect("first episode");
+        if status != RuntimeStatus::Running {
+            self.store.commit_episode(&plain_episode(&self.store, instance_id, at + 1, status)).expect("episode");
+        }
+    }
+
+    /// How many rows of `table` belong to `instance_id`.
+    fn count(&self, table: &str, instance_id: &str) -> i64 {
+        self.raw()
+            .query_row(&format!("SELECT count(*) FROM {table} WHERE instance_id = ?1"), [instance_id], |r| r.get(0))
+            .expect("count")
     }
 
     /// Every row of every table, as text: equal dumps mean nothing was written in between.
@@ -90,6 +111,7 @@ fn first_episode(
         task_id,
         name: "say".into(),
         input: format!("{{\"task\":{task_id}}}"),
+        options: ActivityOptions::default(),
     }));
     EpisodeCommit {
         instance_id: instance_id.into(),
@@ -99,14 +121,53 @@ fn first_episode(
         new_events: numbered(0, events),
         new_activities: tasks
             .iter()
-            .map(|&task_id| NewActivityTask { task_id, name: "say".into(), input: format!("{{\"task\":{task_id}}}") })
+            .map(|&task_id| NewActivityTask {
+                task_id,
+                name: "say".into(),
+                input: format!("{{\"task\":{task_id}}}"),
+                options: ActivityOptions::default(),
+            })
             .collect(),
+        outgoing: Vec::new(),
         consumed_messages: messages.iter().map(|m| m.id).collect(),
         status: RuntimeStatus::Running,
         output: None,
         failure: None,
         custom_status: None,
         component: Some("abc".into()),
+        now,
+    }
+}
+
+/// An episode of `instance_id` at `now`, run by "h" (locked here, not committed), that consumes
+/// every visible message, schedules nothing and leaves the instance in `status`.
+fn plain_episode(store: &SqliteStore, instance_id: &str, now: Timestamp, status: RuntimeStatus) -> EpisodeCommit {
+    assert!(store.lock_instance(instance_id, "h", now, now + 60_000).expect("lock"));
+    let record = store.instance(instance_id).expect("read").expect("instance exists");
+    let messages = store.messages(instance_id, now).expect("messages");
+    let mut events = vec![Event::EpisodeStarted { time: now }];
+    let reason = "because".to_string();
+    events.extend(match status {
+        RuntimeStatus::Completed => Some(Event::ExecutionCompleted { output: "\"done\"".into() }),
+        RuntimeStatus::Failed => Some(Event::ExecutionFailed { failure: Failure::new("Boom", "it broke") }),
+        RuntimeStatus::Terminated => Some(Event::ExecutionTerminated { reason }),
+        RuntimeStatus::Suspended => Some(Event::ExecutionSuspended { reason }),
+        RuntimeStatus::Pending | RuntimeStatus::Running => None,
+    });
+    EpisodeCommit {
+        instance_id: instance_id.into(),
+        execution: record.execution,
+        owner: "h".into(),
+        expected_history_len: record.history_len,
+        new_events: numbered(record.history_len, events),
+        new_activities: Vec::new(),
+        outgoing: Vec::new(),
+        consumed_messages: messages.iter().map(|m| m.id).collect(),
+        status,
+        output: (status == RuntimeStatus::Completed).then(|| "\"done\"".into()),
+        failure: (status == RuntimeStatus::Failed).then(|| Failure::new("Boom", "it broke")),
+        custom_status: None,
+        component: None,
         now,
     }
 }

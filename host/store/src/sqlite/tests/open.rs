@@ -1,10 +1,10 @@
 //! Opening files: migrations, PRAGMAs, and several stores sharing one file.
 
 use super::{Fixture, T0, first_episode, new_instance};
-use crate::sqlite::SqliteStore;
-use crate::sqlite::migrations::{LATEST_VERSION, schema_version};
+use crate::sqlite::migrations::{LATEST_VERSION, MIGRATIONS, schema_version};
+use crate::sqlite::{SqliteStore, activities, inbox};
 use crate::{HistoryStore, StoreError};
-use reprise_core::RuntimeStatus;
+use reprise_core::{ActivityOptions, Message, RuntimeStatus};
 use std::sync::Arc;
 
 #[test]
@@ -91,4 +91,70 @@ fn threads_share_one_store() {
     }
     let all = fixture.store.list_instances(&Default::default()).unwrap();
     assert_eq!(all.len(), 40);
+}
+
+#[test]
+fn a_version_1_file_is_upgraded_with_its_rows_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reprise.db");
+    {
+        // A file as version 1 left it: a running instance with a message and a leased task.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(&format!(
+            "INSERT INTO instances (instance_id, name, execution, status, input, created_at, updated_at) \
+                 VALUES ('a', 'greet', 1, 'Running', '1', {T0}, {T0}); \
+             INSERT INTO inbox (instance_id, execution, message, visible_at, created_at) \
+                 VALUES ('a', 1, '{{\"type\":\"ActivityCompleted\",\"task_id\":0,\"output\":\"2\"}}', {T0}, {T0}); \
+             INSERT INTO activity_tasks (instance_id, execution, task_id, name, input, attempt, visible_at, \
+                 lease_owner, lease_until, created_at) \
+                 VALUES ('a', 1, 1, 'say', '3', 1, {T0}, 'w', {T0}, {T0});"
+        ))
+        .unwrap();
+    }
+
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(schema_version(&store.read()).unwrap(), LATEST_VERSION);
+    assert_eq!(LATEST_VERSION, 2);
+    let control: i64 = store.read().query_row("SELECT control FROM inbox", [], |r| r.get(0)).unwrap();
+    assert_eq!(control, 0);
+    assert_eq!(
+        store.messages("a", T0).unwrap()[0].message,
+        Message::ActivityCompleted { task_id: 0, output: "2".into() }
+    );
+    assert_eq!(store.ready_instances("h", T0, 10).unwrap(), ["a"]);
+    let tasks = store.claim_activities("w2", T0 + 1, T0 + 100, 10).unwrap();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!((tasks[0].attempt, tasks[0].created_at), (2, T0));
+    assert_eq!(tasks[0].options, ActivityOptions::default(), "NULL options are the default ones");
+    // The new columns take new values.
+    store.enqueue_message("a", &Message::Terminate { reason: "r".into() }, T0, T0).unwrap();
+    assert_eq!(store.ready_instances("h", T0, 10).unwrap(), ["a"]);
+}
+
+#[test]
+fn the_polling_queries_read_only_what_is_due_through_their_indexes() {
+    let fixture = Fixture::new();
+    let conn = fixture.store.read();
+    let plan = |sql: &str| -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
+        let rows = stmt.query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3)).unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+    };
+    let cases = [
+        (inbox::ready_instances_sql(), "SEARCH m USING COVERING INDEX inbox_ready (visible_at<?)"),
+        (inbox::next_due_sql(), "SEARCH m USING COVERING INDEX inbox_ready (visible_at>?)"),
+        (activities::next_due_sql(), "SEARCH t USING COVERING INDEX activity_tasks_by_visible (visible_at>?)"),
+        (activities::claim_sql(), "SCAN t USING INDEX activity_tasks_by_age"),
+    ];
+    for (sql, expected) in cases {
+        let plan = plan(&sql);
+        assert!(plan.contains(expected), "expected '{expected}' in the plan '{plan}' of {sql}");
+        assert!(plan.contains("SEARCH i USING INDEX sqlite_autoindex_instances_1 (instance_id=?)"), "{plan}");
+    }
+    // Finding the next due time needs no sort: it stops at the first row that counts.
+    assert!(!plan(&inbox::next_due_sql()).contains("TEMP B-TREE"));
+    assert!(!plan(&activities::next_due_sql()).contains("TEMP B-TREE"));
 }

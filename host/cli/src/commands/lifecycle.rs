@@ -1,0 +1,56 @@
+//! The commands that act on instances in the database: `raise`, `terminate`, `suspend`,
+//! `resume`, `purge`. They write messages (or delete rows); the host running the instance acts on
+//! them at its next episode.
+
+use crate::cli::DbArgs;
+use reprise_core::RuntimeStatus;
+use reprise_executor::{Clock, ExecutorConfig, Host, SystemClock};
+use reprise_store::PurgeFilter;
+use std::process::ExitCode;
+use std::time::Duration;
+
+fn host(db: &DbArgs) -> anyhow::Result<Host> {
+    super::host(db, ExecutorConfig::default())
+}
+
+pub(crate) async fn raise(id: &str, event: &str, data: &str, db: &DbArgs) -> anyhow::Result<ExitCode> {
+    host(db)?.raise_event(id, event, data).await?;
+    eprintln!("raised {event} on {id}");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn terminate(id: &str, reason: &str, db: &DbArgs) -> anyhow::Result<ExitCode> {
+    host(db)?.terminate(id, reason).await?;
+    eprintln!("asked {id} to terminate; a running `reprise serve` ends it at its next episode");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn suspend(id: &str, reason: &str, db: &DbArgs) -> anyhow::Result<ExitCode> {
+    host(db)?.suspend(id, reason).await?;
+    eprintln!("asked {id} to suspend");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn resume(id: &str, reason: &str, db: &DbArgs) -> anyhow::Result<ExitCode> {
+    host(db)?.resume(id, reason).await?;
+    eprintln!("asked {id} to resume");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn purge(
+    id: Option<String>,
+    statuses: Vec<RuntimeStatus>,
+    older_than: Option<Duration>,
+    db: &DbArgs,
+) -> anyhow::Result<ExitCode> {
+    if let Some(status) = statuses.iter().find(|s| !s.is_terminal()) {
+        anyhow::bail!("purge deletes finished instances only; {status} is not a finished status (terminate it first)");
+    }
+    let now = SystemClock.now();
+    let completed_before = older_than.map(|age| now.saturating_sub(age.as_millis() as u64));
+    let filter = PurgeFilter { instance_id: id, statuses, completed_before };
+    let deleted = host(db)?.purge(filter).await?;
+    crate::out!("{deleted}");
+    eprintln!("purged {deleted} instance(s)");
+    Ok(ExitCode::SUCCESS)
+}
