@@ -10,7 +10,7 @@ use crate::__private::bindings::reprise::durable::orchestration;
 use crate::__private::bindings::reprise::durable::types::LogLevel;
 use crate::options::millis;
 use crate::task::TaskKind;
-use crate::{ActivityOptions, Awaitable, Failure, RetryPolicy, Task};
+use crate::{ActivityOptions, Awaitable, Failure, RetryPolicy, SubOrchestrationOptions, Task};
 
 /// What an orchestrator gets from the host, passed to it as `&Context`.
 ///
@@ -215,6 +215,82 @@ impl Context {
             }
             Err(failure) => Task::unscheduled(kind, failure),
         }
+    }
+
+    /// Starts the named orchestrator as a child instance with `input`, and returns its task at
+    /// once. The task completes with the child's output; if the child fails, with a failure of
+    /// type `SubOrchestrationFailed` whose first cause is the child's own failure
+    /// (`failure.is("...")` finds it).
+    ///
+    /// ```no_run
+    /// # use reprise_sdk::{Context, Failure};
+    /// # fn run(ctx: &Context) -> Result<(), Failure> {
+    /// let total: u64 = ctx.call_sub_orchestrator("sum_invoices", &vec![1, 2, 3]).wait()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn call_sub_orchestrator<O: DeserializeOwned, I: Serialize + ?Sized>(&self, name: &str, input: &I) -> Task<O> {
+        self.call_sub_orchestrator_with(name, input, &SubOrchestrationOptions::new())
+    }
+
+    /// [`Context::call_sub_orchestrator`] with an instance id and/or a retry policy.
+    pub fn call_sub_orchestrator_with<O: DeserializeOwned, I: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        input: &I,
+        options: &SubOrchestrationOptions,
+    ) -> Task<O> {
+        let kind = TaskKind::SubOrchestration { name: name.to_owned() };
+        let checked = serde_json::to_string(input)
+            .map_err(|err| {
+                Failure::new(
+                    Failure::INVALID_INPUT,
+                    format!("the input of sub-orchestration '{name}' could not be serialized to JSON: {err}"),
+                )
+            })
+            .and_then(|json| {
+                options.validate().map_err(|failure| {
+                    Failure::new(
+                        Failure::INVALID_OPTIONS,
+                        format!("the options of sub-orchestration '{name}' are invalid: {}", failure.message),
+                    )
+                })?;
+                Ok(json)
+            });
+        match checked {
+            Ok(json) => {
+                Task::scheduled(kind, orchestration::schedule_sub_orchestration(name, &json, &options.to_wire()))
+            }
+            Err(failure) => Task::unscheduled(kind, failure),
+        }
+    }
+
+    /// Restarts this instance as a new execution with `input` and an empty history, and returns
+    /// the value to return from the orchestrator: write `return ctx.continue_as_new(&next);`.
+    /// Whatever the orchestrator returns after this call is ignored. Events received but not yet
+    /// waited for are dropped; [`Context::continue_as_new_carrying_events`] keeps them.
+    ///
+    /// This is how an orchestrator loops forever (a monitor, an aggregator) without a history
+    /// that grows forever.
+    pub fn continue_as_new<O, I: Serialize + ?Sized>(&self, input: &I) -> Result<O, Failure> {
+        self.restart(input, false)
+    }
+
+    /// [`Context::continue_as_new`], delivering the events received but not yet waited for to
+    /// the new execution.
+    pub fn continue_as_new_carrying_events<O, I: Serialize + ?Sized>(&self, input: &I) -> Result<O, Failure> {
+        self.restart(input, true)
+    }
+
+    fn restart<O, I: Serialize + ?Sized>(&self, input: &I, carry_events: bool) -> Result<O, Failure> {
+        let json = serde_json::to_string(input).map_err(|err| {
+            Failure::new(
+                Failure::INVALID_INPUT,
+                format!("the continue-as-new input could not be serialized to JSON: {err}"),
+            )
+        })?;
+        orchestration::continue_as_new(&json, carry_events);
+        // The host ignores the return value once continue-as-new was requested.
+        Err(Failure::new(Failure::CONTINUED_AS_NEW, "the orchestrator continued as new"))
     }
 
     /// Starts a durable timer that fires `delay` after [`Context::current_time`] (rounded up to

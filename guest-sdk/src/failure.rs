@@ -78,6 +78,11 @@ impl Failure {
     /// cause of an [`ACTIVITY_FAILED`](Self::ACTIVITY_FAILED) failure: match it with
     /// [`Failure::is`].
     pub const TIMED_OUT: &'static str = "TimedOut";
+    /// The placeholder an orchestrator returns after [`Context::continue_as_new`](crate::Context::continue_as_new)
+    /// (the host ignores it).
+    pub const CONTINUED_AS_NEW: &str = "ContinuedAsNew";
+    /// A sub-orchestration failed; the child's own failure is the first cause.
+    pub const SUB_ORCHESTRATION_FAILED: &str = "SubOrchestrationFailed";
     /// The error type returned when the host asks a component to run a function it does not export.
     pub const UNKNOWN_FUNCTION: &'static str = "UnknownFunction";
     /// The error type used by [`Failure::from_error`].

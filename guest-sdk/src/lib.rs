@@ -200,7 +200,7 @@ mod task;
 pub use activity::ActivityContext;
 pub use context::{Context, Level};
 pub use failure::{Failure, FailureCause};
-pub use options::{ActivityOptions, RetryPolicy};
+pub use options::{ActivityOptions, RetryPolicy, SubOrchestrationOptions};
 pub use task::{Awaitable, Task, TaskKind};
 
 /// Support code for [`export!`]: not a public API.

@@ -329,3 +329,57 @@ mod tests {
         assert_eq!(ActivityOptions::new().timeout(Duration::ZERO).validate(), Ok(()));
     }
 }
+
+/// How a sub-orchestration is started by
+/// [`Context::call_sub_orchestrator_with`](crate::Context::call_sub_orchestrator_with): the child's
+/// instance id and a retry policy.
+///
+/// A retry restarts the child instance (a new execution, same id) with its original input once
+/// the policy's wait has passed; the parent sees only the final outcome.
+///
+/// ```
+/// use std::time::Duration;
+/// use reprise_sdk::{RetryPolicy, SubOrchestrationOptions};
+///
+/// let options = SubOrchestrationOptions::new()
+///     .instance_id("invoice-42")
+///     .retry(RetryPolicy::new(3, Duration::from_secs(5)));
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SubOrchestrationOptions {
+    instance_id: Option<String>,
+    retry: Option<RetryPolicy>,
+}
+
+impl SubOrchestrationOptions {
+    /// No fixed id (the host derives one from the parent's), no retry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The child instance's id (it must not be taken).
+    pub fn instance_id(mut self, instance_id: impl Into<String>) -> Self {
+        self.instance_id = Some(instance_id.into());
+        self
+    }
+
+    /// Retry the child when it fails.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// Checks the retry policy, if any.
+    pub fn validate(&self) -> Result<(), Failure> {
+        self.retry.as_ref().map_or(Ok(()), RetryPolicy::validate)
+    }
+
+    /// The WIT record.
+    pub(crate) fn to_wire(&self) -> wire::SubOrchestrationOptions {
+        wire::SubOrchestrationOptions {
+            instance_id: self.instance_id.clone(),
+            retry: self.retry.as_ref().map(RetryPolicy::to_wire),
+        }
+    }
+}

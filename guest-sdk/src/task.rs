@@ -48,6 +48,11 @@ pub enum TaskKind {
         /// When it fires: logical time, in milliseconds since the Unix epoch.
         fire_at: u64,
     },
+    /// A call of the named orchestrator as a child instance.
+    SubOrchestration {
+        /// The child orchestrator's name.
+        name: String,
+    },
     /// A wait for the named external event.
     Event {
         /// The event's name.
@@ -61,6 +66,7 @@ impl TaskKind {
         match self {
             TaskKind::Activity { name } => format!("the output of activity '{name}'"),
             TaskKind::Timer { fire_at } => format!("the completion of the timer firing at {fire_at}"),
+            TaskKind::SubOrchestration { name } => format!("the output of sub-orchestration '{name}'"),
             TaskKind::Event { name } => format!("the data of event '{name}'"),
         }
     }
@@ -73,6 +79,7 @@ impl fmt::Display for TaskKind {
             TaskKind::Activity { name } => write!(f, "activity '{name}'"),
             TaskKind::Timer { fire_at } => write!(f, "timer firing at {fire_at}"),
             TaskKind::Event { name } => write!(f, "event '{name}'"),
+            TaskKind::SubOrchestration { name } => write!(f, "sub-orchestration '{name}'"),
         }
     }
 }

@@ -109,7 +109,15 @@ impl Harness {
     /// Polls until `check` holds for the instance's history (at most a minute).
     pub async fn until_history(&self, id: &str, check: impl Fn(&[HistoryEvent]) -> bool) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        while !check(&self.history(id).await) {
+        loop {
+            // The instance may not exist yet (a child its parent has not started).
+            let history = match self.host.instance(id).await {
+                Ok(record) => self.host.store().history(id, record.execution).expect("history"),
+                Err(_) => Vec::new(),
+            };
+            if check(&history) {
+                break;
+            }
             assert!(tokio::time::Instant::now() < deadline, "instance {id} never reached the expected history");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -7,4 +7,5 @@ mod determinism;
 mod examples;
 mod harness;
 mod scheduling;
+mod sub_orchestrations;
 mod versioning;

@@ -246,14 +246,14 @@ async fn suspend_buffers_resume_continues_terminate_ends_and_purge_deletes() {
 
     h.start("doomed", "poll_until_done", input).await;
     h.until_history("doomed", timer_set).await;
-    h.host.terminate("doomed", "no longer needed").await.unwrap();
+    h.host.terminate("doomed", "no longer needed", false).await.unwrap();
     let record = h.finished("doomed").await;
     assert_eq!(record.status, RuntimeStatus::Terminated);
     assert_eq!(record.failure.unwrap().message, "no longer needed");
     assert!(kinds(&h.history("doomed").await).contains(&"ExecutionTerminated"));
     h.assert_quiescent();
 
-    let error = h.host.terminate("doomed", "again").await.unwrap_err();
+    let error = h.host.terminate("doomed", "again", false).await.unwrap_err();
     assert!(matches!(error, ExecutorError::Store(StoreError::Finished { .. })), "{error}");
     let purged = h.host.purge(PurgeFilter { instance_id: Some("doomed".into()), ..Default::default() }).await.unwrap();
     assert_eq!(purged, 1);

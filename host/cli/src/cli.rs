@@ -131,6 +131,9 @@ pub(crate) enum Command {
         /// Why (recorded in its history and shown by `status`).
         #[arg(long, default_value = "terminated by an operator")]
         reason: String,
+        /// Terminate its running sub-orchestrations too (and theirs).
+        #[arg(long)]
+        cascade: bool,
         #[command(flatten)]
         db: DbArgs,
     },

@@ -176,6 +176,28 @@ pub(crate) fn timeline(record: &InstanceRecord, events: &[HistoryEvent]) -> Stri
                     time(*next_attempt_at)
                 )
             }
+            Event::SubOrchestrationScheduled { task_id, name, instance_id, input, retry } => {
+                let mut text = format!(
+                    "task {task_id}: started sub-orchestration {name} as {instance_id} with {}",
+                    short(input, 80)
+                );
+                if let Some(retry) = retry {
+                    let _ = write!(text, " retry up to {} attempts", retry.max_attempts);
+                }
+                text
+            }
+            Event::SubOrchestrationCompleted { task_id, output } => {
+                format!("task {task_id}: sub-orchestration completed → {}", short(output, 80))
+            }
+            Event::SubOrchestrationFailed { task_id, failure: f } => {
+                format!("task {task_id}: sub-orchestration failed → {}", one_line(f))
+            }
+            Event::SubOrchestrationRetrying { task_id, attempt, failure: f, next_attempt_at } => format!(
+                "task {task_id}: sub-orchestration attempt {attempt} failed → {}; next attempt at {}",
+                one_line(f),
+                time(*next_attempt_at)
+            ),
+            Event::ExecutionContinuedAsNew { input } => format!("continued as new with {}", short(input, 120)),
             Event::TimerScheduled { task_id, fire_at } => format!("task {task_id}: timer set for {}", time(*fire_at)),
             Event::TimerFired { task_id } => format!("task {task_id}: timer fired"),
             Event::EventWaitStarted { task_id, name } => format!("task {task_id}: waiting for event {name}"),

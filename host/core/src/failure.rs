@@ -80,6 +80,8 @@ impl std::error::Error for Failure {}
 pub mod error_types {
     /// An activity failed; its own failure is the first cause.
     pub const ACTIVITY_FAILED: &str = "ActivityFailed";
+    /// A sub-orchestration failed; the child's own failure is the first cause.
+    pub const SUB_ORCHESTRATION_FAILED: &str = "SubOrchestrationFailed";
     /// No loaded component exports an activity of that name.
     pub const ACTIVITY_NOT_FOUND: &str = "ActivityNotFound";
     /// The orchestrator issued commands that differ from its recorded history.

@@ -5,7 +5,7 @@
 //! orchestrator in that episode (`ExecutionStarted` in the first, completions after), then the
 //! commands the orchestrator issued before it blocked or finished.
 
-use crate::{ActivityOptions, Failure, Payload, TaskId, Timestamp};
+use crate::{ActivityOptions, Failure, Payload, RetryPolicy, TaskId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// One recorded event with its position.
@@ -59,6 +59,50 @@ pub enum Event {
         failure: Failure,
         /// When the next attempt is due.
         next_attempt_at: Timestamp,
+    },
+    /// The orchestrator started a sub-orchestration.
+    SubOrchestrationScheduled {
+        /// The task's handle.
+        task_id: TaskId,
+        /// The child orchestrator's name.
+        name: String,
+        /// The child instance's id.
+        instance_id: String,
+        /// Its JSON input.
+        input: Payload,
+        /// Its retry policy, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry: Option<RetryPolicy>,
+    },
+    /// A sub-orchestration completed.
+    SubOrchestrationCompleted {
+        /// The task's handle.
+        task_id: TaskId,
+        /// Its JSON output.
+        output: Payload,
+    },
+    /// A sub-orchestration failed (after its last attempt).
+    SubOrchestrationFailed {
+        /// The task's handle.
+        task_id: TaskId,
+        /// The failure, as the orchestrator receives it.
+        failure: Failure,
+    },
+    /// A sub-orchestration failed and runs again (audit: the orchestrator is not woken).
+    SubOrchestrationRetrying {
+        /// The task's handle.
+        task_id: TaskId,
+        /// The attempt that failed, from 1.
+        attempt: u32,
+        /// The child's failure.
+        failure: Failure,
+        /// When the next attempt starts.
+        next_attempt_at: Timestamp,
+    },
+    /// The orchestrator restarted itself with a new input: this execution's history ends here.
+    ExecutionContinuedAsNew {
+        /// The next execution's input.
+        input: Payload,
     },
     /// The orchestrator scheduled a durable timer.
     TimerScheduled {
@@ -148,6 +192,11 @@ impl Event {
             Event::ExecutionCompleted { .. } => "ExecutionCompleted",
             Event::ExecutionFailed { .. } => "ExecutionFailed",
             Event::ActivityRetrying { .. } => "ActivityRetrying",
+            Event::SubOrchestrationScheduled { .. } => "SubOrchestrationScheduled",
+            Event::SubOrchestrationCompleted { .. } => "SubOrchestrationCompleted",
+            Event::SubOrchestrationFailed { .. } => "SubOrchestrationFailed",
+            Event::SubOrchestrationRetrying { .. } => "SubOrchestrationRetrying",
+            Event::ExecutionContinuedAsNew { .. } => "ExecutionContinuedAsNew",
             Event::TimerScheduled { .. } => "TimerScheduled",
             Event::TimerFired { .. } => "TimerFired",
             Event::EventWaitStarted { .. } => "EventWaitStarted",
@@ -165,6 +214,7 @@ impl Event {
         matches!(
             self,
             Event::ActivityScheduled { .. }
+                | Event::SubOrchestrationScheduled { .. }
                 | Event::TimerScheduled { .. }
                 | Event::EventWaitStarted { .. }
                 | Event::EventSent { .. }

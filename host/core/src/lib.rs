@@ -9,6 +9,7 @@
 
 pub mod failure;
 pub mod history;
+pub mod lineage;
 pub mod message;
 pub mod replay;
 pub mod retry;
@@ -16,6 +17,7 @@ pub mod status;
 
 pub use failure::{Failure, FailureCause};
 pub use history::{Event, HistoryEvent};
+pub use lineage::ParentRef;
 pub use message::{Message, OutgoingMessage};
 pub use retry::{ActivityOptions, RetryPolicy};
 pub use status::RuntimeStatus;

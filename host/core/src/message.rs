@@ -41,6 +41,31 @@ pub enum Message {
         /// When the next attempt becomes due.
         next_attempt_at: Timestamp,
     },
+    /// A sub-orchestration completed.
+    SubOrchestrationCompleted {
+        /// The parent's task handle for it.
+        task_id: TaskId,
+        /// Its JSON output.
+        output: Payload,
+    },
+    /// A sub-orchestration failed (after its last attempt); `failure` is the child's own.
+    SubOrchestrationFailed {
+        /// The parent's task handle for it.
+        task_id: TaskId,
+        /// The child's failure.
+        failure: Failure,
+    },
+    /// A sub-orchestration failed and will run again (audit only, like `ActivityRetrying`).
+    SubOrchestrationRetrying {
+        /// The parent's task handle for it.
+        task_id: TaskId,
+        /// The attempt that failed, from 1.
+        attempt: u32,
+        /// Its failure.
+        failure: Failure,
+        /// When the next attempt starts.
+        next_attempt_at: Timestamp,
+    },
     /// A durable timer fired.
     TimerFired {
         /// The timer's task handle.

@@ -19,17 +19,21 @@ pub enum RuntimeStatus {
     Terminated,
     /// Paused by an operator: buffers its messages and makes no progress until resumed.
     Suspended,
+    /// Restarted by its orchestrator with a new input and an empty history; its next episode
+    /// runs the new execution.
+    ContinuedAsNew,
 }
 
 impl RuntimeStatus {
     /// Every status, in lifecycle order.
-    pub const ALL: [RuntimeStatus; 6] = [
+    pub const ALL: [RuntimeStatus; 7] = [
         RuntimeStatus::Pending,
         RuntimeStatus::Running,
         RuntimeStatus::Completed,
         RuntimeStatus::Failed,
         RuntimeStatus::Terminated,
         RuntimeStatus::Suspended,
+        RuntimeStatus::ContinuedAsNew,
     ];
 
     /// The name used in storage, JSON and the CLI.
@@ -41,6 +45,7 @@ impl RuntimeStatus {
             RuntimeStatus::Failed => "Failed",
             RuntimeStatus::Terminated => "Terminated",
             RuntimeStatus::Suspended => "Suspended",
+            RuntimeStatus::ContinuedAsNew => "ContinuedAsNew",
         }
     }
 
@@ -58,7 +63,9 @@ impl fmt::Display for RuntimeStatus {
 
 /// The error for a status name that does not exist.
 #[derive(Debug, thiserror::Error)]
-#[error("unknown runtime status '{0}' (expected one of: Pending, Running, Completed, Failed, Terminated, Suspended)")]
+#[error(
+    "unknown runtime status '{0}' (expected one of: Pending, Running, Completed, Failed, Terminated, Suspended, ContinuedAsNew)"
+)]
 pub struct UnknownStatus(pub String);
 
 impl FromStr for RuntimeStatus {

@@ -6,8 +6,10 @@ use crate::host::Inner;
 use crate::session::{Delivery, LiveInstance, Yield};
 use reprise_core::failure::error_types;
 use reprise_core::replay::{Replayer, Terminal};
-use reprise_core::{Event, Failure, HistoryEvent, Message, OutgoingMessage, RuntimeStatus};
-use reprise_store::{EpisodeCommit, InboxMessage, InstanceRecord, NewActivityTask, StoreError};
+use reprise_core::{Event, Failure, HistoryEvent, Message, OutgoingMessage, ParentRef, RuntimeStatus};
+use reprise_store::{
+    ContinueAsNew, EpisodeCommit, InboxMessage, InstanceRecord, NewActivityTask, NewInstance, StoreError,
+};
 use std::sync::Arc;
 
 /// Runs one episode of `instance_id` if it has messages and no other owner holds it. Errors are
@@ -264,7 +266,9 @@ async fn commit(
     let Yield { output, custom_status } = yielded;
     let now = inner.clock.now();
     let mut new_activities = Vec::new();
+    let mut new_instances = Vec::new();
     let mut outgoing = Vec::new();
+    let mut continue_as_new = None;
     for event in &output.events {
         match &event.event {
             Event::ActivityScheduled { task_id, name, input, options } => new_activities.push(NewActivityTask {
@@ -279,6 +283,22 @@ async fn commit(
                 message: Message::TimerFired { task_id: *task_id },
                 visible_at: *fire_at,
             }),
+            Event::SubOrchestrationScheduled { task_id, name, instance_id: child, input, retry } => {
+                new_instances.push(NewInstance {
+                    instance_id: child.clone(),
+                    name: name.clone(),
+                    input: input.clone(),
+                    created_at: now,
+                    parent: Some(ParentRef {
+                        instance_id: instance.instance_id.clone(),
+                        execution: instance.execution,
+                        task_id: *task_id,
+                        retry: retry.clone(),
+                        attempt: 1,
+                        first_started: now,
+                    }),
+                })
+            }
             Event::EventSent { instance_id, name, data } => outgoing.push(OutgoingMessage {
                 instance_id: instance_id.clone(),
                 message: Message::EventRaised { name: name.clone(), data: data.clone() },
@@ -287,13 +307,67 @@ async fn commit(
             _ => {}
         }
     }
-    let (status, result, failure) = match (lifecycle, output.terminal) {
+    let (mut status, result, mut failure) = match (lifecycle, output.terminal) {
         (Some((status, failure)), _) => (status, None, failure),
         (None, None) => (RuntimeStatus::Running, None, None),
         (None, Some(Terminal::Completed(result))) => (RuntimeStatus::Completed, Some(result), None),
         (None, Some(Terminal::Failed(failure))) => (RuntimeStatus::Failed, None, Some(failure)),
+        (None, Some(Terminal::ContinuedAsNew { input, carried, keep_events })) => {
+            let carry = carried.into_iter().map(|(name, data)| Message::EventRaised { name, data }).collect();
+            continue_as_new =
+                Some(ContinueAsNew { input, carry, keep_pending_events: keep_events, start_at: now, parent: None });
+            (RuntimeStatus::ContinuedAsNew, None, None)
+        }
     };
-    let sent = !outgoing.is_empty();
+    if let Some(parent) = &instance.parent
+        && status.is_terminal()
+        && parent_awaits(inner, parent).await?
+    {
+        let to_parent = |message| OutgoingMessage { instance_id: parent.instance_id.clone(), message, visible_at: now };
+        let task_id = parent.task_id;
+        match (status, failure.clone()) {
+            (RuntimeStatus::Completed, _) => outgoing.push(to_parent(Message::SubOrchestrationCompleted {
+                task_id,
+                output: result.clone().unwrap_or_else(|| "null".to_string()),
+            })),
+            (_, failure_or_none) => {
+                let child_failure = failure_or_none.unwrap_or_else(|| {
+                    Failure::new(error_types::TERMINATED, format!("{} ended as {status}", instance.instance_id))
+                });
+                let retry_at = match status {
+                    RuntimeStatus::Failed => parent.retry.as_ref().and_then(|policy| {
+                        policy.next_attempt(parent.attempt, &child_failure, parent.first_started, now)
+                    }),
+                    _ => None,
+                };
+                match retry_at {
+                    // A retry restarts the child as a new execution once the wait has passed;
+                    // the parent only hears of it for audit.
+                    Some(next_attempt_at) => {
+                        outgoing.push(to_parent(Message::SubOrchestrationRetrying {
+                            task_id,
+                            attempt: parent.attempt,
+                            failure: child_failure,
+                            next_attempt_at,
+                        }));
+                        continue_as_new = Some(ContinueAsNew {
+                            input: instance.input.clone(),
+                            carry: Vec::new(),
+                            keep_pending_events: false,
+                            start_at: next_attempt_at,
+                            parent: Some(ParentRef { attempt: parent.attempt + 1, ..parent.clone() }),
+                        });
+                        status = RuntimeStatus::ContinuedAsNew;
+                        failure = None;
+                    }
+                    None => {
+                        outgoing.push(to_parent(Message::SubOrchestrationFailed { task_id, failure: child_failure }))
+                    }
+                }
+            }
+        }
+    }
+    let sent = !outgoing.is_empty() || !new_instances.is_empty() || continue_as_new.is_some();
     let scheduled = !new_activities.is_empty();
     let commit = EpisodeCommit {
         instance_id: instance.instance_id.clone(),
@@ -309,6 +383,8 @@ async fn commit(
         custom_status,
         component: pin,
         outgoing,
+        new_instances,
+        continue_as_new,
         now,
     };
     match inner.store.call(move |store| store.commit_episode(&commit)).await {
@@ -335,4 +411,12 @@ async fn commit(
     }
     inner.committed.notify_waiters();
     Ok(true)
+}
+
+/// Whether the parent still runs the execution that started this child: a parent that
+/// continued as new (or finished) no longer has the task, and the result is dropped.
+async fn parent_awaits(inner: &Arc<Inner>, parent: &ParentRef) -> Result<bool, StoreError> {
+    let id = parent.instance_id.clone();
+    let record = inner.store.call(move |store| store.instance(&id)).await?;
+    Ok(record.is_some_and(|p| p.execution == parent.execution && !p.status.is_terminal()))
 }

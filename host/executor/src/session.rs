@@ -8,7 +8,7 @@
 
 use reprise_core::failure::error_types;
 use reprise_core::replay::{Advance, Completion, EpisodeOutput, ReplayError, Replayer, WaitOutcome};
-use reprise_core::{ActivityOptions, Failure, Message, Timestamp};
+use reprise_core::{ActivityOptions, Failure, Message, RetryPolicy, Timestamp};
 use reprise_runtime::{
     BoxFuture, GuestError, GuestObserved, LoadedComponent, LogLevel, OrchestrationHost, OrchestratorInvocation,
     Runtime, WaitRequest,
@@ -201,6 +201,27 @@ impl OrchestrationHost for Session {
 
     fn schedule_activity(&mut self, name: String, input: String, options: ActivityOptions) -> anyhow::Result<u64> {
         Ok(lock(&self.replayer).schedule_activity(&name, &input, options).map_err(SessionEnd::from)?)
+    }
+
+    fn schedule_sub_orchestration(
+        &mut self,
+        name: String,
+        instance_id: Option<String>,
+        input: String,
+        retry: Option<RetryPolicy>,
+    ) -> anyhow::Result<u64> {
+        reprise_core::validate_json(&input)
+            .map_err(|e| anyhow::anyhow!("sub-orchestration input is not valid JSON: {e}"))?;
+        let mut replayer = lock(&self.replayer);
+        Ok(replayer
+            .schedule_sub_orchestration(&name, instance_id.as_deref(), &input, retry)
+            .map_err(SessionEnd::from)?)
+    }
+
+    fn continue_as_new(&mut self, input: String, carry_events: bool) -> anyhow::Result<()> {
+        reprise_core::validate_json(&input)
+            .map_err(|e| anyhow::anyhow!("continue-as-new input is not valid JSON: {e}"))?;
+        Ok(lock(&self.replayer).request_continue_as_new(&input, carry_events).map_err(SessionEnd::from)?)
     }
 
     fn schedule_timer(&mut self, fire_at: u64) -> anyhow::Result<u64> {

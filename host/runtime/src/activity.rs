@@ -5,7 +5,9 @@ use crate::Runtime;
 use crate::bindings::activity::reprise::durable::activity_context;
 use crate::bindings::activity::{Activity, ActivityPre};
 use crate::bindings::orchestrator::reprise::durable::orchestration;
-use crate::bindings::orchestrator::reprise::durable::types::{ActivityOptions, Completion, LogLevel};
+use crate::bindings::orchestrator::reprise::durable::types::{
+    ActivityOptions, Completion, LogLevel, SubOrchestrationOptions,
+};
 use crate::component::LoadedComponent;
 use crate::error::{GuestError, StopCause, classify};
 use crate::limits::GuestLimiter;
@@ -145,6 +147,19 @@ impl orchestration::Host for ActivityState {
     }
 
     async fn schedule_timer(&mut self, _fire_at: u64) -> wasmtime::Result<u64> {
+        not_in_an_activity()
+    }
+
+    async fn schedule_sub_orchestration(
+        &mut self,
+        _name: String,
+        _input: String,
+        _options: SubOrchestrationOptions,
+    ) -> wasmtime::Result<u64> {
+        not_in_an_activity()
+    }
+
+    async fn continue_as_new(&mut self, _input: String, _carry: bool) -> wasmtime::Result<()> {
         not_in_an_activity()
     }
 

@@ -7,7 +7,8 @@ use crate::bindings::WitFailure;
 use crate::bindings::activity::reprise::durable::activity_context;
 use crate::bindings::orchestrator::reprise::durable::orchestration;
 use crate::bindings::orchestrator::reprise::durable::types::{
-    ActivityOptions as WitActivityOptions, Completion as WitCompletion, LogLevel,
+    ActivityOptions as WitActivityOptions, Completion as WitCompletion, LogLevel, RetryPolicy as WitRetryPolicy,
+    SubOrchestrationOptions as WitSubOrchestrationOptions,
 };
 use crate::bindings::orchestrator::{Orchestrator, OrchestratorPre};
 use crate::component::LoadedComponent;
@@ -56,6 +57,16 @@ pub trait OrchestrationHost: Send + 'static {
     fn log(&mut self, level: LogLevel, message: String);
     /// Schedules an activity; returns its handle.
     fn schedule_activity(&mut self, name: String, input: String, options: ActivityOptions) -> anyhow::Result<u64>;
+    /// Starts a sub-orchestration; returns its handle.
+    fn schedule_sub_orchestration(
+        &mut self,
+        name: String,
+        instance_id: Option<String>,
+        input: String,
+        retry: Option<RetryPolicy>,
+    ) -> anyhow::Result<u64>;
+    /// Asks to restart as a new execution once the orchestrator returns.
+    fn continue_as_new(&mut self, input: String, carry_events: bool) -> anyhow::Result<()>;
     /// Schedules a durable timer; returns its handle.
     fn schedule_timer(&mut self, fire_at: u64) -> anyhow::Result<u64>;
     /// Starts waiting for an external event; returns the wait's handle.
@@ -209,6 +220,23 @@ impl orchestration::Host for OrchestratorState {
         self.host.schedule_timer(fire_at).map_err(trap)
     }
 
+    async fn schedule_sub_orchestration(
+        &mut self,
+        name: String,
+        input: String,
+        options: WitSubOrchestrationOptions,
+    ) -> wasmtime::Result<u64> {
+        let retry = options.retry.map(retry_policy);
+        if let Some(policy) = &retry {
+            policy.validate().map_err(|e| trap(e.into()))?;
+        }
+        self.host.schedule_sub_orchestration(name, options.instance_id, input, retry).map_err(trap)
+    }
+
+    async fn continue_as_new(&mut self, input: String, carry_unprocessed_events: bool) -> wasmtime::Result<()> {
+        self.host.continue_as_new(input, carry_unprocessed_events).map_err(trap)
+    }
+
     async fn wait_for_event(&mut self, name: String) -> wasmtime::Result<u64> {
         self.host.wait_for_event(name).map_err(trap)
     }
@@ -233,18 +261,22 @@ impl orchestration::Host for OrchestratorState {
 
 /// The core form of the options a guest gave, checked.
 fn activity_options(options: WitActivityOptions) -> anyhow::Result<ActivityOptions> {
-    let retry = options.retry.map(|p| RetryPolicy {
+    let retry = options.retry.map(retry_policy);
+    if let Some(policy) = &retry {
+        policy.validate()?;
+    }
+    Ok(ActivityOptions { retry, timeout_ms: options.timeout_ms })
+}
+
+fn retry_policy(p: WitRetryPolicy) -> RetryPolicy {
+    RetryPolicy {
         max_attempts: p.max_attempts,
         first_retry_interval_ms: p.first_retry_interval_ms,
         backoff_coefficient: p.backoff_coefficient,
         max_retry_interval_ms: p.max_retry_interval_ms,
         retry_timeout_ms: p.retry_timeout_ms,
         non_retryable_errors: p.non_retryable_errors,
-    });
-    if let Some(policy) = &retry {
-        policy.validate()?;
     }
-    Ok(ActivityOptions { retry, timeout_ms: options.timeout_ms })
 }
 
 fn to_wit(completion: Completion) -> WitCompletion {
@@ -315,6 +347,18 @@ impl OrchestrationHost for ListingHost {
     }
     fn schedule_timer(&mut self, _fire_at: u64) -> anyhow::Result<u64> {
         anyhow::bail!("an orchestrator may not schedule work while the host lists its exports")
+    }
+    fn schedule_sub_orchestration(
+        &mut self,
+        _name: String,
+        _instance_id: Option<String>,
+        _input: String,
+        _retry: Option<RetryPolicy>,
+    ) -> anyhow::Result<u64> {
+        anyhow::bail!("an orchestrator may not schedule work while the host lists its exports")
+    }
+    fn continue_as_new(&mut self, _input: String, _carry_events: bool) -> anyhow::Result<()> {
+        anyhow::bail!("an orchestrator may not continue as new while the host lists its exports")
     }
     fn wait_for_event(&mut self, _name: String) -> anyhow::Result<u64> {
         anyhow::bail!("an orchestrator may not schedule work while the host lists its exports")

@@ -2,7 +2,8 @@
 //!
 //! It owns instances, their append-only histories, per-instance inboxes (including delayed
 //! messages: durable timers and retry waits are messages or tasks that become visible later), the
-//! activity work queue with its leases, and the registry of loaded components. Its one rule is
+//! activity work queue with its leases, the links from sub-orchestrations to their parents, and
+//! the registry of loaded components. Its one rule is
 //! atomicity: an episode's new history events, new work, sent messages, consumed messages and new
 //! status are written by [`HistoryStore::commit_episode`] in a single transaction, so a crash
 //! loses or duplicates nothing.
@@ -73,14 +74,22 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
 }
 
+/// The error types of the failures the store itself produces (in messages it enqueues).
+pub mod error_types {
+    /// A sub-orchestration could not start because its instance id is taken.
+    pub const INSTANCE_EXISTS: &str = "InstanceExists";
+}
+
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Durable state of the host. Methods are synchronous (SQLite is); async callers run them on a
 /// blocking thread. Implementations must be safe to share between threads.
 pub trait HistoryStore: Send + Sync + 'static {
-    /// Creates an instance (status `Pending`) and enqueues its `Start` message, atomically.
-    /// Fails with [`StoreError::InstanceExists`] if the id is taken.
+    /// Creates an instance (status `Pending`, execution 1, with its parent link if it has one)
+    /// and enqueues its `Start` message, atomically. Fails with [`StoreError::InstanceExists`]
+    /// if the id is taken. (Sub-orchestrations are usually created by
+    /// [`HistoryStore::commit_episode`], in their parent's episode.)
     fn create_instance(&self, new: &NewInstance) -> StoreResult<()>;
 
     /// One instance's row, if it exists.
@@ -92,8 +101,10 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// The recorded history of one execution of an instance, in order.
     fn history(&self, instance_id: &str, execution: u32) -> StoreResult<Vec<HistoryEvent>>;
 
-    /// Ids of up to `limit` non-terminal instances that have a message visible at `now` and are
-    /// not locked by another owner, oldest such message first. A `Suspended` instance counts only
+    /// Ids of up to `limit` non-terminal instances that have a message visible at `now` for
+    /// their current execution and are not locked by another owner, oldest such message first.
+    /// `Pending`, `Running` and `ContinuedAsNew` instances count every message (the latter's
+    /// `Start` is delayed until its `start_at`). A `Suspended` instance counts only
     /// its control messages ([`Message::is_control`]: terminate, suspend, resume); the others wait
     /// in its inbox until it resumes.
     fn ready_instances(&self, owner: &str, now: Timestamp, limit: usize) -> StoreResult<Vec<String>>;
@@ -115,11 +126,21 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// whatever its status (the executor chooses what a suspended instance consumes).
     fn messages(&self, instance_id: &str, now: Timestamp) -> StoreResult<Vec<InboxMessage>>;
 
-    /// Writes one episode in a single transaction: appends its events, enqueues its activity
-    /// tasks, enqueues its outgoing messages, deletes its consumed messages, updates the instance
-    /// row and releases the lock. Fails with [`StoreError::Conflict`] (writing nothing) if
-    /// `commit.owner` does not hold the lock or the history's length is not
+    /// Writes one episode in a single transaction: appends its events to the current
+    /// execution's history, enqueues its activity tasks, creates its sub-orchestrations,
+    /// enqueues its outgoing messages, deletes its consumed messages, updates the instance row
+    /// (or moves it to a new execution) and releases the lock. Fails with
+    /// [`StoreError::Conflict`] (writing nothing) if `commit.owner` does not hold the lock, the
+    /// instance is on another execution or has finished, or the history's length is not
     /// `commit.expected_history_len`.
+    ///
+    /// Each of `commit.new_instances` is created at `commit.now` as by
+    /// [`HistoryStore::create_instance`], with its `Start` message, before the outgoing messages
+    /// are enqueued (so an event sent to a child started in the same episode reaches it). One
+    /// whose id is already taken is not created and does not fail the commit: instead
+    /// [`Message::SubOrchestrationFailed`] for its `parent.task_id`, with error type
+    /// [`error_types::INSTANCE_EXISTS`], is enqueued for the committing instance's current
+    /// execution, visible at `commit.now` (a child without a parent link is just not created).
     ///
     /// Each outgoing message goes to its target's current execution, visible from its
     /// `visible_at`; one whose target does not exist or has finished is silently dropped (an
@@ -128,7 +149,21 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// A commit with a terminal status (`Completed`, `Failed`, `Terminated`) sets `completed_at`
     /// and also deletes the instance's remaining messages (its pending timers among them, even
     /// those this very commit scheduled) and its activity tasks that no worker holds a live
-    /// lease on. `Suspended` is not terminal.
+    /// lease on. The sub-orchestrations it creates are still created, and live on as
+    /// independent instances (their results to the finished parent are dropped). `Suspended`
+    /// and `ContinuedAsNew` are not terminal.
+    ///
+    /// With `commit.continue_as_new`, the instance instead moves to execution `execution + 1`
+    /// with an empty history (`history_len` 0), the given input and status `ContinuedAsNew`
+    /// (whatever `commit.status`, `output` and `failure` say; no `completed_at`), the commit's
+    /// custom status, the given parent link (kept if `None`) and no pinned component (the new
+    /// execution pins the newest component at its first episode, as a new instance does). The
+    /// old execution's activity tasks that no live lease holds are deleted, and its messages
+    /// too, except its control messages (an operator's terminate, suspend or resume is for the
+    /// instance, whatever its execution) and, with `keep_pending_events`, its `EventRaised`
+    /// messages. The new execution's inbox then holds, in order: `Start { name, input }`
+    /// visible at `start_at`; each `carry` message, visible at `commit.now`; the kept messages,
+    /// in their order and with their own visibility.
     fn commit_episode(&self, commit: &EpisodeCommit) -> StoreResult<()>;
 
     /// Leases up to `limit` activity tasks visible at `now` to `owner` until `lease_until`, and
@@ -181,11 +216,17 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// arrives meanwhile is not announced here).
     fn next_due(&self, now: Timestamp) -> StoreResult<Option<Timestamp>>;
 
+    /// Ids of the non-terminal instances whose parent (of any execution) is `instance_id`, oldest
+    /// first: the sub-orchestrations to terminate with it. Only direct children: the caller
+    /// recurses. An unknown instance has none.
+    fn children(&self, instance_id: &str) -> StoreResult<Vec<String>>;
+
     /// Deletes the finished instances matching `filter`, with their histories, inboxes and
     /// tasks, and returns how many were deleted. An instance that has not finished is never
     /// deleted: naming one by `filter.instance_id` fails with [`StoreError::NotFinished`] (and a
     /// missing one with [`StoreError::InstanceNotFound`]); with other filters, such instances
-    /// simply do not match.
+    /// simply do not match. `ContinuedAsNew` is not finished. Purging a parent leaves its
+    /// children (and their parent links) alone.
     fn purge(&self, filter: &PurgeFilter) -> StoreResult<usize>;
 
     /// Records a loaded component: its bytes (so instances pinned to it can replay after the

@@ -1,7 +1,8 @@
 //! The values that go in and out of a [`crate::HistoryStore`].
 
 use reprise_core::{
-    ActivityOptions, Failure, HistoryEvent, Message, OutgoingMessage, Payload, RuntimeStatus, TaskId, Timestamp,
+    ActivityOptions, Failure, HistoryEvent, Message, OutgoingMessage, ParentRef, Payload, RuntimeStatus, TaskId,
+    Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +17,9 @@ pub struct NewInstance {
     pub input: Payload,
     /// When it was created.
     pub created_at: Timestamp,
+    /// The orchestration that started it as a sub-orchestration and waits for its result;
+    /// `None` for an instance started by a client.
+    pub parent: Option<ParentRef>,
 }
 
 /// An instance's row.
@@ -47,6 +51,9 @@ pub struct InstanceRecord {
     pub updated_at: Timestamp,
     /// When it reached a terminal status.
     pub completed_at: Option<Timestamp>,
+    /// The orchestration that started it as a sub-orchestration (updated by a continue-as-new
+    /// that names one, for instance to count a retry's attempt); `None` for a client's instance.
+    pub parent: Option<ParentRef>,
 }
 
 /// Which instances `list_instances` returns.
@@ -109,6 +116,14 @@ pub struct EpisodeCommit {
     pub outgoing: Vec<OutgoingMessage>,
     /// Ids of the inbox messages the episode consumed.
     pub consumed_messages: Vec<i64>,
+    /// Sub-orchestrations to create, each with its `Start` message as by `create_instance`
+    /// (their `created_at` is ignored: they are created at `now`). One whose id is taken is not
+    /// created and does not fail the commit: its parent task receives
+    /// [`Message::SubOrchestrationFailed`] (error type `InstanceExists`) instead.
+    pub new_instances: Vec<NewInstance>,
+    /// Restart the instance as a new execution after this episode (overrides `status`, `output`
+    /// and `failure`); see [`ContinueAsNew`].
+    pub continue_as_new: Option<ContinueAsNew>,
     /// The instance's new status.
     pub status: RuntimeStatus,
     /// Its output, when `status` is Completed.
@@ -121,6 +136,28 @@ pub struct EpisodeCommit {
     pub component: Option<String>,
     /// When the episode committed.
     pub now: Timestamp,
+}
+
+/// How an episode restarts its instance as a new execution: the current execution's history
+/// ends with the episode, and the next one starts from an empty history with a new input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContinueAsNew {
+    /// The new execution's input (also the instance's `input` from now on).
+    pub input: Payload,
+    /// Messages for the new execution, enqueued right after its `Start`, visible at the commit's
+    /// `now` and in this order (for example the events the old execution received but did not
+    /// handle).
+    pub carry: Vec<Message>,
+    /// Move the old execution's pending [`Message::EventRaised`] messages (still in the inbox,
+    /// due or not) to the new execution, in their order, after `carry`; otherwise they are
+    /// dropped.
+    pub keep_pending_events: bool,
+    /// When the new execution's `Start` becomes visible (the commit's `now`, or later to wait,
+    /// as before a sub-orchestration's retry).
+    pub start_at: Timestamp,
+    /// The instance's new parent link, if it changes (a retried sub-orchestration counts its
+    /// attempts in it); `None` keeps the current one.
+    pub parent: Option<ParentRef>,
 }
 
 /// Identifies one activity task.

@@ -19,8 +19,8 @@ pub(crate) async fn raise(id: &str, event: &str, data: &str, db: &DbArgs) -> any
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) async fn terminate(id: &str, reason: &str, db: &DbArgs) -> anyhow::Result<ExitCode> {
-    host(db)?.terminate(id, reason).await?;
+pub(crate) async fn terminate(id: &str, reason: &str, cascade: bool, db: &DbArgs) -> anyhow::Result<ExitCode> {
+    host(db)?.terminate(id, reason, cascade).await?;
     eprintln!("asked {id} to terminate; a running `reprise serve` ends it at its next episode");
     Ok(ExitCode::SUCCESS)
 }

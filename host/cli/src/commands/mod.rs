@@ -21,7 +21,7 @@ pub(crate) async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Serve { db, host } => serve::serve(db, host).await,
         Command::Start { orchestrator, input, id, db } => inspect::start(orchestrator, input, id, db).await,
         Command::Raise { id, event, data, db } => lifecycle::raise(&id, &event, &data, &db).await,
-        Command::Terminate { id, reason, db } => lifecycle::terminate(&id, &reason, &db).await,
+        Command::Terminate { id, reason, cascade, db } => lifecycle::terminate(&id, &reason, cascade, &db).await,
         Command::Suspend { id, reason, db } => lifecycle::suspend(&id, &reason, &db).await,
         Command::Resume { id, reason, db } => lifecycle::resume(&id, &reason, &db).await,
         Command::Purge { id, statuses, older_than, db } => lifecycle::purge(id, statuses, older_than, &db).await,

@@ -13,6 +13,13 @@ pub enum Command {
         /// Its JSON input.
         input: Payload,
     },
+    /// Started a sub-orchestration.
+    ScheduleSubOrchestration {
+        /// The child orchestrator's name.
+        name: String,
+    },
+    /// Restarted itself as a new execution.
+    ContinueAsNew,
     /// Scheduled a durable timer.
     ScheduleTimer {
         /// When it fires.
@@ -42,6 +49,8 @@ impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Command::ScheduleActivity { name, .. } => write!(f, "schedule activity '{name}'"),
+            Command::ScheduleSubOrchestration { name } => write!(f, "start sub-orchestration '{name}'"),
+            Command::ContinueAsNew => f.write_str("continue as new"),
             Command::ScheduleTimer { .. } => f.write_str("schedule a timer"),
             Command::WaitForEvent { name } => write!(f, "wait for event '{name}'"),
             Command::RaiseEvent { instance_id, name } => write!(f, "raise event '{name}' on instance '{instance_id}'"),
@@ -60,6 +69,10 @@ pub(crate) fn describe_recorded(event: &Event) -> String {
             format!("schedule activity '{name}' (task {task_id})")
         }
         Event::TimerScheduled { task_id, .. } => format!("schedule a timer (task {task_id})"),
+        Event::SubOrchestrationScheduled { task_id, name, .. } => {
+            format!("start sub-orchestration '{name}' (task {task_id})")
+        }
+        Event::ExecutionContinuedAsNew { .. } => "continue as new".to_string(),
         Event::EventWaitStarted { task_id, name } => format!("wait for event '{name}' (task {task_id})"),
         Event::EventSent { instance_id, name, .. } => format!("raise event '{name}' on instance '{instance_id}'"),
         Event::EpisodeStarted { .. } => "wait for a task that had not completed".to_string(),

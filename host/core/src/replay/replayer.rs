@@ -2,7 +2,8 @@
 
 use super::command::{END_OF_HISTORY, describe_recorded};
 use super::{Command, ReplayError};
-use crate::{ActivityOptions, Event, Failure, HistoryEvent, Message, Payload, TaskId, Timestamp};
+use crate::failure::error_types;
+use crate::{ActivityOptions, Event, Failure, HistoryEvent, Message, Payload, RetryPolicy, TaskId, Timestamp};
 use std::collections::{HashMap, VecDeque};
 
 /// The outcome of a completed task.
@@ -41,6 +42,15 @@ pub enum Terminal {
     Completed(Payload),
     /// The orchestrator failed.
     Failed(Failure),
+    /// The orchestrator restarted itself as a new execution.
+    ContinuedAsNew {
+        /// The new execution's input.
+        input: Payload,
+        /// Events it received and did not consume, to deliver to the new execution: (name, data).
+        carried: Vec<(String, Payload)>,
+        /// Whether events still in the inbox go to the new execution too.
+        keep_events: bool,
+    },
 }
 
 /// What the live episodes since the last [`Replayer::take_output`] produced, to be committed.
@@ -65,6 +75,7 @@ struct PendingEpisode {
 #[derive(Debug, Clone)]
 enum TaskKind {
     Activity(String),
+    SubOrchestration { name: String, instance_id: String },
     Timer(Timestamp),
     Event,
 }
@@ -104,6 +115,7 @@ pub struct Replayer {
     deliveries: u64,
     guids: u64,
     custom_status: Option<Payload>,
+    continue_as_new: Option<(Payload, bool)>,
     terminal: Option<Terminal>,
     terminal_taken: bool,
 }
@@ -153,6 +165,7 @@ impl Replayer {
             deliveries: 0,
             guids: 0,
             custom_status: None,
+            continue_as_new: None,
             terminal: None,
             terminal_taken: false,
         })
@@ -279,6 +292,23 @@ impl Replayer {
                 }
                 _ => None,
             },
+            Message::SubOrchestrationCompleted { task_id, output } => {
+                matches!(self.pending_task(task_id), Some(TaskKind::SubOrchestration { .. }))
+                    .then_some(Event::SubOrchestrationCompleted { task_id, output })
+            }
+            Message::SubOrchestrationFailed { task_id, failure } => match self.pending_task(task_id) {
+                Some(TaskKind::SubOrchestration { name, instance_id }) => {
+                    let message =
+                        format!("sub-orchestration '{name}' (instance {instance_id}) failed: {}", failure.message);
+                    let failure = Failure::wrapping(error_types::SUB_ORCHESTRATION_FAILED, message, failure);
+                    Some(Event::SubOrchestrationFailed { task_id, failure })
+                }
+                _ => None,
+            },
+            Message::SubOrchestrationRetrying { task_id, attempt, failure, next_attempt_at } => {
+                matches!(self.pending_task(task_id), Some(TaskKind::SubOrchestration { .. }))
+                    .then_some(Event::SubOrchestrationRetrying { task_id, attempt, failure, next_attempt_at })
+            }
             Message::ActivityRetrying { task_id, attempt, failure, next_attempt_at } => {
                 matches!(self.pending_task(task_id), Some(TaskKind::Activity(_))).then_some(Event::ActivityRetrying {
                     task_id,
@@ -312,6 +342,8 @@ impl Replayer {
             }
             Event::ActivityCompleted { task_id, output } => self.record_result(*task_id, Ok(output.clone()))?,
             Event::ActivityFailed { task_id, failure } => self.record_result(*task_id, Err(failure.clone()))?,
+            Event::SubOrchestrationCompleted { task_id, output } => self.record_result(*task_id, Ok(output.clone()))?,
+            Event::SubOrchestrationFailed { task_id, failure } => self.record_result(*task_id, Err(failure.clone()))?,
             Event::TimerFired { task_id } => {
                 let Some(TaskKind::Timer(fire_at)) = self.scheduled.get(*task_id as usize) else {
                     return Err(ReplayError::CorruptHistory(format!("task {task_id} fired but is not a timer")));
@@ -327,7 +359,10 @@ impl Replayer {
                 None => self.buffered_events.entry(name.clone()).or_default().push_back(data.clone()),
             },
             // Audit and lifecycle records: nothing for the orchestrator to see.
-            Event::ActivityRetrying { .. } | Event::ExecutionSuspended { .. } | Event::ExecutionResumed { .. } => {}
+            Event::ActivityRetrying { .. }
+            | Event::SubOrchestrationRetrying { .. }
+            | Event::ExecutionSuspended { .. }
+            | Event::ExecutionResumed { .. } => {}
             other => {
                 return Err(ReplayError::CorruptHistory(format!("{} is not a delivery", other.kind())));
             }
@@ -395,6 +430,63 @@ impl Replayer {
         )?;
         self.scheduled.push(TaskKind::Activity(name.to_string()));
         Ok(task_id)
+    }
+
+    /// The orchestrator starts a sub-orchestration; returns its handle. Without an id the child
+    /// gets `<parent>:<execution>:<task>`, the same on every replay.
+    pub fn schedule_sub_orchestration(
+        &mut self,
+        name: &str,
+        instance_id: Option<&str>,
+        input: &str,
+        retry: Option<RetryPolicy>,
+    ) -> Result<TaskId, ReplayError> {
+        let task_id = self.scheduled.len() as TaskId;
+        let child = instance_id
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{}:{}:{task_id}", self.instance_id, self.execution));
+        self.command(
+            Command::ScheduleSubOrchestration { name: name.to_string() },
+            Event::SubOrchestrationScheduled {
+                task_id,
+                name: name.to_string(),
+                instance_id: child.clone(),
+                input: input.to_string(),
+                retry,
+            },
+        )?;
+        self.scheduled.push(TaskKind::SubOrchestration { name: name.to_string(), instance_id: child });
+        Ok(task_id)
+    }
+
+    /// The orchestrator asks to restart as a new execution with `input` once it returns;
+    /// `carry_events` keeps the events it received but did not consume.
+    pub fn request_continue_as_new(&mut self, input: &str, carry_events: bool) -> Result<(), ReplayError> {
+        self.ensure_running()?;
+        self.continue_as_new = Some((input.to_string(), carry_events));
+        Ok(())
+    }
+
+    /// Ends the execution as requested by [`Replayer::request_continue_as_new`], if it was;
+    /// returns false if it was not requested.
+    pub fn finish_continued(&mut self) -> Result<bool, ReplayError> {
+        let Some((input, carry_events)) = self.continue_as_new.take() else { return Ok(false) };
+        let carried = if carry_events {
+            let mut names: Vec<&String> = self.buffered_events.keys().collect();
+            names.sort();
+            names
+                .into_iter()
+                .flat_map(|name| self.buffered_events[name].iter().map(move |data| (name.clone(), data.clone())))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        self.finish(
+            Command::ContinueAsNew,
+            Terminal::ContinuedAsNew { input: input.clone(), carried, keep_events: carry_events },
+            Event::ExecutionContinuedAsNew { input },
+        )?;
+        Ok(true)
     }
 
     /// The orchestrator schedules a durable timer firing at `fire_at`; returns its handle.
@@ -482,19 +574,23 @@ impl Replayer {
 
     /// The orchestrator returned `output`.
     pub fn complete(&mut self, output: Payload) -> Result<(), ReplayError> {
-        self.finish(Command::Complete, Terminal::Completed(output))
+        if self.finish_continued()? {
+            return Ok(());
+        }
+        let event = Event::ExecutionCompleted { output: output.clone() };
+        self.finish(Command::Complete, Terminal::Completed(output), event)
     }
 
     /// The orchestrator returned `failure`.
     pub fn fail(&mut self, failure: Failure) -> Result<(), ReplayError> {
-        self.finish(Command::Fail, Terminal::Failed(failure))
+        if self.finish_continued()? {
+            return Ok(());
+        }
+        let event = Event::ExecutionFailed { failure: failure.clone() };
+        self.finish(Command::Fail, Terminal::Failed(failure), event)
     }
 
-    fn finish(&mut self, command: Command, terminal: Terminal) -> Result<(), ReplayError> {
-        let event = match &terminal {
-            Terminal::Completed(output) => Event::ExecutionCompleted { output: output.clone() },
-            Terminal::Failed(failure) => Event::ExecutionFailed { failure: failure.clone() },
-        };
+    fn finish(&mut self, command: Command, terminal: Terminal, event: Event) -> Result<(), ReplayError> {
         self.command(command, event)?;
         self.terminal = Some(terminal);
         Ok(())
@@ -547,6 +643,9 @@ fn is_delivery(event: &Event) -> bool {
             | Event::ActivityCompleted { .. }
             | Event::ActivityFailed { .. }
             | Event::ActivityRetrying { .. }
+            | Event::SubOrchestrationCompleted { .. }
+            | Event::SubOrchestrationFailed { .. }
+            | Event::SubOrchestrationRetrying { .. }
             | Event::TimerFired { .. }
             | Event::EventRaised { .. }
             | Event::ExecutionSuspended { .. }
@@ -563,6 +662,11 @@ fn same_command(new: &Event, recorded: &Event) -> bool {
             Event::ActivityScheduled { task_id, name, .. },
             Event::ActivityScheduled { task_id: recorded_task, name: recorded_name, .. },
         ) => task_id == recorded_task && name == recorded_name,
+        (
+            Event::SubOrchestrationScheduled { task_id, name, .. },
+            Event::SubOrchestrationScheduled { task_id: recorded_task, name: recorded_name, .. },
+        ) => task_id == recorded_task && name == recorded_name,
+        (Event::ExecutionContinuedAsNew { .. }, Event::ExecutionContinuedAsNew { .. }) => true,
         (Event::TimerScheduled { task_id, .. }, Event::TimerScheduled { task_id: recorded_task, .. }) => {
             task_id == recorded_task
         }

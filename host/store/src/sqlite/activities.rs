@@ -34,7 +34,8 @@ pub(super) fn enqueue(
 }
 
 /// Deletes the instance's tasks that no worker holds a live lease on at `now` (the instance
-/// finished). Runs inside the episode's transaction.
+/// finished, or continued as new before its new execution scheduled anything). Runs inside the
+/// episode's transaction.
 pub(super) fn drop_unleased(conn: &Connection, instance_id: &str, now: Timestamp) -> StoreResult<()> {
     conn.prepare_cached(
         "DELETE FROM activity_tasks \

@@ -2,15 +2,16 @@
 //!
 //! [`commit`] is the store's central promise: one `BEGIN IMMEDIATE` transaction checks that the
 //! committing host still owns the instance and that its history has not moved, then appends the
-//! events, enqueues the activity tasks and the outgoing messages, consumes the messages and
-//! updates the instance row. Any failed check returns [`StoreError::Conflict`] before the
+//! events, enqueues the activity tasks, creates the sub-orchestrations, enqueues the outgoing
+//! messages, consumes the messages and updates the instance row (or moves it to its next
+//! execution, for a continue-as-new). Any failed check returns [`StoreError::Conflict`] before the
 //! transaction commits, so a conflict writes nothing. This module never decides what an episode
 //! contains: it persists what the executor computed.
 
 use super::codec::{At, int_to_sql, time_to_sql, to_json};
-use super::{activities, inbox};
-use crate::{EpisodeCommit, StoreError, StoreResult};
-use reprise_core::{Event, HistoryEvent};
+use super::{activities, inbox, instances};
+use crate::{ContinueAsNew, EpisodeCommit, StoreError, StoreResult, error_types};
+use reprise_core::{Event, Failure, HistoryEvent, Message, RuntimeStatus};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 /// Writes `commit` atomically, or fails with a conflict having written nothing.
@@ -20,6 +21,10 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 /// owner's), another execution, a history of another length, an event whose `seq` does not
 /// continue the history, or a consumed message that is no longer in the inbox are all conflicts.
 ///
+/// Sub-orchestrations are created before the outgoing messages are enqueued, so an event the
+/// episode sends to a child it starts reaches it. A child whose id is taken is not created; its
+/// parent task gets a `SubOrchestrationFailed` message instead (see [`create_children`]).
+///
 /// Outgoing messages go to their targets' current executions; one whose target is missing or
 /// finished is dropped, not an error (the sender cannot know, and must not fail for it).
 ///
@@ -28,7 +33,10 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 /// (never claimed, waiting for a retry, or claimed by a worker whose lease ran out): running
 /// them could only waste work now. The outgoing messages are enqueued before this clean-up, so
 /// timers that the finishing episode set for itself are cancelled with the rest. A task under a
-/// live lease is left to its worker, whose completion deletes it and enqueues nothing.
+/// live lease is left to its worker, whose completion deletes it and enqueues nothing. The
+/// children created by the same commit are instances of their own and are not touched.
+///
+/// A continue-as-new replaces all of that with [`continue_as_new`].
 pub(super) fn commit(conn: &mut Connection, commit: &EpisodeCommit) -> StoreResult<()> {
     // Dropping `tx` on any early return rolls back whatever was written before it.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -37,6 +45,7 @@ pub(super) fn commit(conn: &mut Connection, commit: &EpisodeCommit) -> StoreResu
     for task in &commit.new_activities {
         activities::enqueue(&tx, &commit.instance_id, commit.execution, task, commit.now)?;
     }
+    create_children(&tx, commit)?;
     for outgoing in &commit.outgoing {
         if !inbox::deliver(&tx, outgoing, commit.now)? {
             tracing::debug!(
@@ -52,6 +61,17 @@ pub(super) fn commit(conn: &mut Connection, commit: &EpisodeCommit) -> StoreResu
         }
     }
 
+    match &commit.continue_as_new {
+        Some(next) => continue_as_new(&tx, commit, next)?,
+        None => update_instance(&tx, commit, history_len)?,
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Writes the instance's new status and releases its lock; a terminal status also cleans up
+/// its inbox and unleased tasks.
+fn update_instance(tx: &Connection, commit: &EpisodeCommit, history_len: u64) -> StoreResult<()> {
     let terminal = commit.status.is_terminal();
     let failure = commit.failure.as_ref().map(to_json).transpose()?;
     let completed_at = terminal.then(|| time_to_sql(commit.now));
@@ -74,10 +94,84 @@ pub(super) fn commit(conn: &mut Connection, commit: &EpisodeCommit) -> StoreResu
     ])?;
 
     if terminal {
-        inbox::clear(&tx, &commit.instance_id)?;
-        activities::drop_unleased(&tx, &commit.instance_id, commit.now)?;
+        inbox::clear(tx, &commit.instance_id)?;
+        activities::drop_unleased(tx, &commit.instance_id, commit.now)?;
     }
-    tx.commit()?;
+    Ok(())
+}
+
+/// Creates the episode's sub-orchestrations at `commit.now`, each with its `Start` message. A
+/// child whose id is already taken (by any instance, or by an earlier child of the same commit)
+/// is not created, and the commit does not fail: the task waiting for it receives
+/// `SubOrchestrationFailed` with error type [`error_types::INSTANCE_EXISTS`], for the committing
+/// instance's current execution and visible at once. A child without a parent link has no task
+/// waiting for it, so a clash is only logged.
+fn create_children(tx: &Connection, commit: &EpisodeCommit) -> StoreResult<()> {
+    for child in &commit.new_instances {
+        if instances::insert(tx, child, commit.now)? {
+            continue;
+        }
+        let exists = StoreError::InstanceExists(child.instance_id.clone()).to_string();
+        match &child.parent {
+            Some(parent) => {
+                let failed = Message::SubOrchestrationFailed {
+                    task_id: parent.task_id,
+                    failure: Failure::new(error_types::INSTANCE_EXISTS, exists),
+                };
+                inbox::enqueue(tx, &commit.instance_id, commit.execution, &failed, commit.now, commit.now)?;
+            }
+            None => tracing::warn!(from = %commit.instance_id, "did not start an instance: {exists}"),
+        }
+    }
+    Ok(())
+}
+
+/// Moves the instance to its next execution, after the episode's events went to the current
+/// one's history: `execution + 1`, an empty history, the new input, status `ContinuedAsNew`
+/// (whatever `commit.status` says), no output, failure or `completed_at`, the episode's custom
+/// status, the new parent link if one is given, and no component: like a new instance, the new
+/// execution pins the newest component at its first episode. The lock is released.
+///
+/// The old execution's unleased activity tasks are deleted (a leased one is left to its worker,
+/// whose result is then dropped: the instance moved on), and so are its messages, except its
+/// control messages and, with `keep_pending_events`, its events (see [`inbox::take_execution`]).
+/// The new execution's inbox then holds, in this order: `Start` visible at `start_at`, the
+/// `carry` messages visible at `now`, and the kept messages with their own times.
+fn continue_as_new(tx: &Connection, commit: &EpisodeCommit, next: &ContinueAsNew) -> StoreResult<()> {
+    let parent = next.parent.as_ref().map(to_json).transpose()?;
+    let now = commit.now;
+    let (name, execution) = tx
+        .prepare_cached(
+            "UPDATE instances SET execution = execution + 1, status = ?2, input = ?3, output = NULL, \
+                 failure = NULL, custom_status = ?4, component = NULL, parent = COALESCE(?5, parent), \
+                 history_len = 0, updated_at = ?6, completed_at = NULL, lock_owner = NULL, lock_until = NULL \
+             WHERE instance_id = ?1 \
+             RETURNING name, execution",
+        )?
+        .query_row(
+            params![
+                commit.instance_id,
+                RuntimeStatus::ContinuedAsNew.as_str(),
+                next.input,
+                commit.custom_status,
+                parent,
+                time_to_sql(now)
+            ],
+            |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
+        )?;
+    let key = format!("instance '{}'", commit.instance_id);
+    let execution: u32 = At { table: "instances", key: &key }.unsigned("execution", execution)?;
+
+    activities::drop_unleased(tx, &commit.instance_id, now)?;
+    let kept = inbox::take_execution(tx, &commit.instance_id, commit.execution, next.keep_pending_events)?;
+    let start = Message::Start { name, input: next.input.clone() };
+    inbox::enqueue(tx, &commit.instance_id, execution, &start, next.start_at, now)?;
+    for message in &next.carry {
+        inbox::enqueue(tx, &commit.instance_id, execution, message, now, now)?;
+    }
+    for pending in kept {
+        inbox::enqueue(tx, &commit.instance_id, execution, &pending.message, pending.visible_at, pending.created_at)?;
+    }
     Ok(())
 }
 

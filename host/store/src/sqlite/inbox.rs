@@ -167,6 +167,55 @@ pub(super) fn consume(conn: &Connection, instance_id: &str, id: i64) -> StoreRes
     Ok(deleted == 1)
 }
 
+/// A message to re-enqueue elsewhere, with its own times.
+pub(super) struct Pending {
+    /// The message.
+    pub message: Message,
+    /// When it becomes (or became) visible.
+    pub visible_at: Timestamp,
+    /// When it was first enqueued.
+    pub created_at: Timestamp,
+}
+
+/// Deletes every message of `execution` of `instance_id` (it continued as new) and returns, in
+/// id order, those that must outlive it: its control messages ([`Message::is_control`]: an
+/// operator's command is for the instance, not for one execution) and, if `keep_events`, its
+/// [`Message::EventRaised`]. The caller enqueues them for the next execution.
+pub(super) fn take_execution(
+    conn: &Connection,
+    instance_id: &str,
+    execution: u32,
+    keep_events: bool,
+) -> StoreResult<Vec<Pending>> {
+    let kept = {
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, message, visible_at, created_at FROM inbox \
+             WHERE instance_id = ?1 AND execution = ?2 ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![instance_id, execution], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?, row.get::<_, i64>(3)?))
+        })?;
+        let mut kept = Vec::new();
+        for row in rows {
+            let (id, message, visible_at, created_at) = row?;
+            let key = format!("message {id} of instance '{instance_id}'");
+            let at = At { table: "inbox", key: &key };
+            let message: Message = at.json("message", &message)?;
+            if message.is_control() || (keep_events && matches!(message, Message::EventRaised { .. })) {
+                kept.push(Pending {
+                    message,
+                    visible_at: at.unsigned("visible_at", visible_at)?,
+                    created_at: at.unsigned("created_at", created_at)?,
+                });
+            }
+        }
+        kept
+    };
+    conn.prepare_cached("DELETE FROM inbox WHERE instance_id = ?1 AND execution = ?2")?
+        .execute(params![instance_id, execution])?;
+    Ok(kept)
+}
+
 /// Deletes every message of `instance_id`, of any execution (it has finished).
 pub(super) fn clear(conn: &Connection, instance_id: &str) -> StoreResult<()> {
     conn.prepare_cached("DELETE FROM inbox WHERE instance_id = ?1")?.execute([instance_id])?;

@@ -1,11 +1,16 @@
-//! Instance rows: creating, reading and listing them, and the lock an episode runs under.
+//! Instance rows: creating, reading and listing them, their parent links, and the lock an
+//! episode runs under.
 //!
-//! The lock is a lease (`lock_owner`, `lock_until`) taken with one conditional `UPDATE`, so two
+//! Every instance is created by [`insert`], whether a client asked for it (`create`) or an
+//! episode started it as a sub-orchestration (inside the episode's transaction). A child's
+//! `parent` column holds its [`reprise_core::ParentRef`] as JSON, and the generated column
+//! `parent_instance` with its index lets [`children`] find a parent's children. The lock is a
+//! lease (`lock_owner`, `lock_until`) taken with one conditional `UPDATE`, so two
 //! hosts can never both believe they hold it. Purging deletes finished instances, and with them
 //! (by the schema's `ON DELETE CASCADE`) their histories, inboxes and tasks. This module never
 //! changes an instance's status or history: only an episode commit does that (see `episodes`).
 
-use super::codec::{At, TERMINAL_STATUSES_SQL, limit_to_sql, time_to_sql};
+use super::codec::{At, TERMINAL_STATUSES_SQL, limit_to_sql, time_to_sql, to_json};
 use super::inbox;
 use crate::{InstanceFilter, InstanceRecord, NewInstance, PurgeFilter, StoreError, StoreResult};
 use reprise_core::{Message, RuntimeStatus, Timestamp};
@@ -14,27 +19,44 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params, 
 
 /// The columns [`InstanceRow::read`] expects, in order.
 const COLUMNS: &str = "instance_id, name, execution, status, input, output, failure, \
-    custom_status, component, history_len, created_at, updated_at, completed_at";
+    custom_status, component, history_len, created_at, updated_at, completed_at, parent";
 
 /// Creates the instance and enqueues its `Start` message in one transaction.
 pub(super) fn create(conn: &mut Connection, new: &NewInstance) -> StoreResult<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let created_at = time_to_sql(new.created_at);
-    let inserted = tx
-        .prepare_cached(
-            "INSERT INTO instances (instance_id, name, execution, status, input, history_len, \
-                 created_at, updated_at) \
-             VALUES (?1, ?2, 1, ?3, ?4, 0, ?5, ?5) \
-             ON CONFLICT (instance_id) DO NOTHING",
-        )?
-        .execute(params![new.instance_id, new.name, RuntimeStatus::Pending.as_str(), new.input, created_at])?;
-    if inserted == 0 {
+    if !insert(&tx, new, new.created_at)? {
         return Err(StoreError::InstanceExists(new.instance_id.clone()));
     }
-    let start = Message::Start { name: new.name.clone(), input: new.input.clone() };
-    inbox::enqueue(&tx, &new.instance_id, 1, &start, new.created_at, new.created_at)?;
     tx.commit()?;
     Ok(())
+}
+
+/// Inserts the instance (`Pending`, execution 1, with its parent link) created at `created_at`
+/// and enqueues its `Start` message, inside the caller's transaction; false, writing nothing, if
+/// the id is taken. Every instance is created through here.
+pub(super) fn insert(conn: &Connection, new: &NewInstance, created_at: Timestamp) -> StoreResult<bool> {
+    let parent = new.parent.as_ref().map(to_json).transpose()?;
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO instances (instance_id, name, execution, status, input, parent, history_len, \
+                 created_at, updated_at) \
+             VALUES (?1, ?2, 1, ?3, ?4, ?5, 0, ?6, ?6) \
+             ON CONFLICT (instance_id) DO NOTHING",
+        )?
+        .execute(params![
+            new.instance_id,
+            new.name,
+            RuntimeStatus::Pending.as_str(),
+            new.input,
+            parent,
+            time_to_sql(created_at)
+        ])?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    let start = Message::Start { name: new.name.clone(), input: new.input.clone() };
+    inbox::enqueue(conn, &new.instance_id, 1, &start, created_at, created_at)?;
+    Ok(true)
 }
 
 /// One instance's row.
@@ -95,6 +117,24 @@ pub(super) fn status_and_execution(conn: &Connection, instance_id: &str) -> Stor
     let key = format!("instance '{instance_id}'");
     let at = At { table: "instances", key: &key };
     Ok(Some((at.status("status", &status)?, at.unsigned("execution", execution)?)))
+}
+
+/// Ids of the unfinished instances whose parent is `instance_id` (of any of its executions), in
+/// creation order.
+pub(super) fn children(conn: &Connection, instance_id: &str) -> StoreResult<Vec<String>> {
+    let mut stmt = conn.prepare_cached(&children_sql())?;
+    let rows = stmt.query_map([instance_id], |row| row.get::<_, String>(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The query of [`children`]: `?1` is the parent's id. SQLite answers it from the partial index
+/// `instances_by_parent` (`=` implies the index's `IS NOT NULL`); a test checks the plan.
+pub(super) fn children_sql() -> String {
+    format!(
+        "SELECT instance_id FROM instances \
+         WHERE parent_instance = ?1 AND status NOT IN ({TERMINAL_STATUSES_SQL}) \
+         ORDER BY created_at, rowid"
+    )
 }
 
 /// Deletes the finished instances that match `filter` in one transaction and returns how many
@@ -176,6 +216,7 @@ struct InstanceRow {
     created_at: i64,
     updated_at: i64,
     completed_at: Option<i64>,
+    parent: Option<String>,
 }
 
 impl InstanceRow {
@@ -195,6 +236,7 @@ impl InstanceRow {
             created_at: row.get(10)?,
             updated_at: row.get(11)?,
             completed_at: row.get(12)?,
+            parent: row.get(13)?,
         })
     }
 
@@ -210,6 +252,7 @@ impl InstanceRow {
             created_at: at.unsigned("created_at", self.created_at)?,
             updated_at: at.unsigned("updated_at", self.updated_at)?,
             completed_at: at.unsigned_opt("completed_at", self.completed_at)?,
+            parent: at.json_opt("parent", self.parent.as_deref())?,
             instance_id: self.instance_id,
             name: self.name,
             input: self.input,

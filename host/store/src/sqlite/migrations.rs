@@ -12,8 +12,11 @@ use crate::{StoreError, StoreResult};
 use rusqlite::{Connection, TransactionBehavior};
 
 /// The migrations, in order: `MIGRATIONS[i]` brings the schema from version `i` to `i + 1`.
-pub(super) const MIGRATIONS: &[&str] =
-    &[include_str!("migrations/0001_initial.sql"), include_str!("migrations/0002_lifecycle.sql")];
+pub(super) const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_lifecycle.sql"),
+    include_str!("migrations/0003_lineage.sql"),
+];
 
 /// The schema version this build writes and the newest it can read.
 pub(super) const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;

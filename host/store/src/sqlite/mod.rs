@@ -7,9 +7,9 @@
 //! |---|---|
 //! | `migrations` | the numbered schema files and `PRAGMA user_version` |
 //! | `codec` | integer widths, JSON, statuses: every conversion that can find a corrupt row |
-//! | `instances` | instance rows, their episode lock and purging |
+//! | `instances` | instance rows, their parent links, their episode lock and purging |
 //! | `inbox` | enqueued messages, which instances have work and when the next becomes due |
-//! | `episodes` | the atomic episode commit and history reads |
+//! | `episodes` | the atomic episode commit (with sub-orchestrations and continue-as-new) and history reads |
 //! | `activities` | the activity queue, its leases and retry waits |
 //! | `components` | the component registry |
 //!
@@ -217,6 +217,10 @@ impl HistoryStore for SqliteStore {
         tx.finish()?;
         // Both are later than `now`, so positive: the conversion is exact.
         Ok(message.into_iter().chain(task).min().map(i64::unsigned_abs))
+    }
+
+    fn children(&self, instance_id: &str) -> StoreResult<Vec<String>> {
+        instances::children(&self.read(), instance_id)
     }
 
     fn purge(&self, filter: &PurgeFilter) -> StoreResult<usize> {

@@ -32,6 +32,8 @@ fn next_episode(fixture: &Fixture, owner: &str, now: u64, status: RuntimeStatus)
         new_activities: Vec::new(),
         outgoing: Vec::new(),
         consumed_messages: messages.iter().map(|m| m.id).collect(),
+        new_instances: Vec::new(),
+        continue_as_new: None,
         status,
         output: (status == RuntimeStatus::Completed).then(|| "\"done\"".into()),
         failure: (status == RuntimeStatus::Failed).then(|| Failure::new("Boom", "it broke")),

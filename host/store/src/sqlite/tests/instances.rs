@@ -27,6 +27,7 @@ fn create_records_a_pending_instance_and_its_start_message() {
             created_at: T0,
             updated_at: T0,
             completed_at: None,
+            parent: None,
         }
     );
     let messages = fixture.store.messages("a", T0).unwrap();

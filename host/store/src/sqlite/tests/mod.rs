@@ -7,11 +7,12 @@ mod corrupt;
 mod episodes;
 mod instances;
 mod lifecycle;
+mod lineage;
 mod open;
 
 use super::SqliteStore;
-use crate::{EpisodeCommit, HistoryStore, NewActivityTask, NewInstance};
-use reprise_core::{ActivityOptions, Event, Failure, HistoryEvent, RuntimeStatus, TaskId, Timestamp};
+use crate::{ContinueAsNew, EpisodeCommit, HistoryStore, NewActivityTask, NewInstance};
+use reprise_core::{ActivityOptions, Event, Failure, HistoryEvent, ParentRef, RuntimeStatus, TaskId, Timestamp};
 use rusqlite::types::Value;
 use tempfile::TempDir;
 
@@ -47,9 +48,22 @@ impl Fixture {
     }
 
     /// Brings a new instance created at `at` to `status` through real commits: a first episode
-    /// (no tasks) at `at`, then, unless `status` is Running, a second one at `at + 1`.
+    /// (no tasks) at `at`, then, unless `status` is Running, a second one at `at + 1` (which,
+    /// for `ContinuedAsNew`, leaves it on execution 2 with its `Start` visible at `at + 1`).
     fn create_with_status(&self, instance_id: &str, at: Timestamp, status: RuntimeStatus) {
         self.create(instance_id, at);
+        self.advance(instance_id, at, status);
+    }
+
+    /// Like [`Self::create_with_status`], for a sub-orchestration of `parent`.
+    fn create_child_with_status(&self, instance_id: &str, parent: ParentRef, at: Timestamp, status: RuntimeStatus) {
+        let new = NewInstance { parent: Some(parent), ..new_instance(instance_id, at) };
+        self.store.create_instance(&new).expect("create child");
+        self.advance(instance_id, at, status);
+    }
+
+    /// Brings a just created instance to `status`, as [`Self::create_with_status`] describes.
+    fn advance(&self, instance_id: &str, at: Timestamp, status: RuntimeStatus) {
         if status == RuntimeStatus::Pending {
             return;
         }
@@ -130,6 +144,8 @@ fn first_episode(
             .collect(),
         outgoing: Vec::new(),
         consumed_messages: messages.iter().map(|m| m.id).collect(),
+        new_instances: Vec::new(),
+        continue_as_new: None,
         status: RuntimeStatus::Running,
         output: None,
         failure: None,
@@ -139,8 +155,12 @@ fn first_episode(
     }
 }
 
+/// The input `plain_episode` continues as new with.
+const AGAIN: &str = "\"again\"";
+
 /// An episode of `instance_id` at `now`, run by "h" (locked here, not committed), that consumes
-/// every visible message, schedules nothing and leaves the instance in `status`.
+/// every visible message, schedules nothing and leaves the instance in `status` (for
+/// `ContinuedAsNew`: continues as new with input [`AGAIN`], starting at `now`).
 fn plain_episode(store: &SqliteStore, instance_id: &str, now: Timestamp, status: RuntimeStatus) -> EpisodeCommit {
     assert!(store.lock_instance(instance_id, "h", now, now + 60_000).expect("lock"));
     let record = store.instance(instance_id).expect("read").expect("instance exists");
@@ -152,6 +172,7 @@ fn plain_episode(store: &SqliteStore, instance_id: &str, now: Timestamp, status:
         RuntimeStatus::Failed => Some(Event::ExecutionFailed { failure: Failure::new("Boom", "it broke") }),
         RuntimeStatus::Terminated => Some(Event::ExecutionTerminated { reason }),
         RuntimeStatus::Suspended => Some(Event::ExecutionSuspended { reason }),
+        RuntimeStatus::ContinuedAsNew => Some(Event::ExecutionContinuedAsNew { input: AGAIN.into() }),
         RuntimeStatus::Pending | RuntimeStatus::Running => None,
     });
     EpisodeCommit {
@@ -163,6 +184,14 @@ fn plain_episode(store: &SqliteStore, instance_id: &str, now: Timestamp, status:
         new_activities: Vec::new(),
         outgoing: Vec::new(),
         consumed_messages: messages.iter().map(|m| m.id).collect(),
+        new_instances: Vec::new(),
+        continue_as_new: (status == RuntimeStatus::ContinuedAsNew).then(|| ContinueAsNew {
+            input: AGAIN.into(),
+            carry: Vec::new(),
+            keep_pending_events: false,
+            start_at: now,
+            parent: None,
+        }),
         status,
         output: (status == RuntimeStatus::Completed).then(|| "\"done\"".into()),
         failure: (status == RuntimeStatus::Failed).then(|| Failure::new("Boom", "it broke")),
@@ -173,7 +202,19 @@ fn plain_episode(store: &SqliteStore, instance_id: &str, now: Timestamp, status:
 }
 
 fn new_instance(instance_id: &str, created_at: Timestamp) -> NewInstance {
-    NewInstance { instance_id: instance_id.into(), name: "greet".into(), input: "\"world\"".into(), created_at }
+    NewInstance {
+        instance_id: instance_id.into(),
+        name: "greet".into(),
+        input: "\"world\"".into(),
+        created_at,
+        parent: None,
+    }
+}
+
+/// The link of a sub-orchestration started by execution 1 of `instance_id` as task `task_id`,
+/// first attempt.
+fn parent_ref(instance_id: &str, task_id: TaskId) -> ParentRef {
+    ParentRef { instance_id: instance_id.into(), execution: 1, task_id, retry: None, attempt: 1, first_started: T0 }
 }
 
 /// `events` as history events numbered from `first`.
