@@ -70,25 +70,28 @@ async fn seed_000_exhausted_attempts_fail_with_the_transient_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backoff_is_capped_and_non_retryable_errors_are_not_retried() {
-    let h = Harness::new(1024, &[guests::RETRY_PATTERN]).await;
-    let input = json!({
-        "fail_times": 4, "max_attempts": 6, "first_retry_ms": 1_000, "backoff": 2.0,
-        "max_retry_ms": 3_000, "never_retry": ["Fatal"]
-    });
-    h.start("backoff", "retry_with_backoff", input).await;
-    let record = h.finished_moving_time("backoff").await;
-    assert_eq!(record.status, RuntimeStatus::Completed, "{:?}", record.failure);
-    // Delay n = min(first × coefficient^(n−1), max): 1 s, 2 s, 3 s (not 4 s), 3 s.
-    let at: Vec<u64> = retries(&h.history("backoff").await).iter().map(|r| r.1).collect();
-    let delays: Vec<u64> =
-        at.iter().scan(T0, |previous, next| Some(next - std::mem::replace(previous, *next))).collect();
-    assert_eq!(delays, [1_000, 2_000, 3_000, 3_000]);
+    for cache in BOTH_PATHS {
+        let h = Harness::new(cache, &[guests::RETRY_PATTERN]).await;
+        let input = json!({
+            "fail_times": 4, "max_attempts": 6, "first_retry_ms": 1_000, "backoff": 2.0,
+            "max_retry_ms": 3_000, "never_retry": ["Fatal"]
+        });
+        h.start("backoff", "retry_with_backoff", input).await;
+        let record = h.finished_moving_time("backoff").await;
+        assert_eq!(record.status, RuntimeStatus::Completed, "{:?}", record.failure);
+        // Delay n = min(first × coefficient^(n−1), max): 1 s, 2 s, 3 s (not 4 s), 3 s.
+        let at: Vec<u64> = retries(&h.history("backoff").await).iter().map(|r| r.1).collect();
+        let delays: Vec<u64> =
+            at.iter().scan(T0, |previous, next| Some(next - std::mem::replace(previous, *next))).collect();
+        assert_eq!(delays, [1_000, 2_000, 3_000, 3_000]);
 
-    h.start("fatal", "retry_with_backoff", json!({"fatal": true, "max_attempts": 5, "never_retry": ["Fatal"]})).await;
-    let record = h.finished_moving_time("fatal").await;
-    assert_eq!(record.status, RuntimeStatus::Failed);
-    assert!(retries(&h.history("fatal").await).is_empty(), "a non-retryable error is not retried");
-    h.stop().await;
+        h.start("fatal", "retry_with_backoff", json!({"fatal": true, "max_attempts": 5, "never_retry": ["Fatal"]}))
+            .await;
+        let record = h.finished_moving_time("fatal").await;
+        assert_eq!(record.status, RuntimeStatus::Failed);
+        assert!(retries(&h.history("fatal").await).is_empty(), "a non-retryable error is not retried");
+        h.stop().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,14 +124,16 @@ async fn seed_004_polling_waits_on_durable_timers_that_never_fire_early() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_004_polling_gives_up_at_its_deadline() {
-    let h = Harness::new(0, &[guests::TIMEOUTS_AND_POLLING]).await;
-    let input = json!({"ready_after": 100, "interval_ms": 60_000, "deadline_ms": 150_000});
-    h.start("late", "poll_until_done", input).await;
-    let record = h.finished_moving_time("late").await;
-    assert_eq!(record.status, RuntimeStatus::Failed);
-    assert!(record.failure.unwrap().is("PollingDeadlineExceeded"));
-    h.assert_quiescent();
-    h.stop().await;
+    for cache in BOTH_PATHS {
+        let h = Harness::new(cache, &[guests::TIMEOUTS_AND_POLLING]).await;
+        let input = json!({"ready_after": 100, "interval_ms": 60_000, "deadline_ms": 150_000});
+        h.start("late", "poll_until_done", input).await;
+        let record = h.finished_moving_time("late").await;
+        assert_eq!(record.status, RuntimeStatus::Failed);
+        assert!(record.failure.unwrap().is("PollingDeadlineExceeded"));
+        h.assert_quiescent();
+        h.stop().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,16 +155,18 @@ async fn seed_002_a_timer_beats_a_slow_activity_whose_late_result_is_dropped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_activity_timeout_stops_the_attempt_and_the_retry_policy_sees_it() {
-    let h = Harness::new(1024, &[guests::TIMEOUTS_AND_POLLING]).await;
-    let started = std::time::Instant::now();
-    h.start("slow", "activity_timeout", json!({"work_ms": 30_000, "timeout_ms": 200, "max_attempts": 2})).await;
-    let record = h.finished_moving_time("slow").await;
-    assert!(started.elapsed() < Duration::from_secs(20), "the 30 s attempts were interrupted");
-    assert_eq!(record.status, RuntimeStatus::Failed);
-    let failure = record.failure.unwrap();
-    assert!(failure.is("TimedOut"), "{failure}");
-    assert_eq!(retries(&h.history("slow").await).len(), 1, "the timeout was retried once");
-    h.stop().await;
+    for cache in BOTH_PATHS {
+        let h = Harness::new(cache, &[guests::TIMEOUTS_AND_POLLING]).await;
+        let started = std::time::Instant::now();
+        h.start("slow", "activity_timeout", json!({"work_ms": 30_000, "timeout_ms": 200, "max_attempts": 2})).await;
+        let record = h.finished_moving_time("slow").await;
+        assert!(started.elapsed() < Duration::from_secs(20), "the 30 s attempts were interrupted");
+        assert_eq!(record.status, RuntimeStatus::Failed);
+        let failure = record.failure.unwrap();
+        assert!(failure.is("TimedOut"), "{failure}");
+        assert_eq!(retries(&h.history("slow").await).len(), 1, "the timeout was retried once");
+        h.stop().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -180,85 +187,94 @@ async fn seed_001_the_callback_event_completes_the_job() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_001_a_missing_callback_times_out_and_the_job_is_retried() {
-    let h = Harness::new(1024, &[guests::CALLBACK_WITH_TIMEOUT]).await;
-    h.start("job", "run_job", json!({"job": "build", "timeout_ms": 30_000, "max_retries": 2})).await;
-    let waits = |n: usize| {
-        move |h: &[HistoryEvent]| h.iter().filter(|e| matches!(e.event, Event::EventWaitStarted { .. })).count() >= n
-    };
-    h.until_history("job", waits(1)).await;
-    h.clock.advance(30_000);
-    h.until_history("job", waits(2)).await;
-    assert!(h.host.instance("job").await.unwrap().custom_status.unwrap().contains("retrying"));
-    h.host.raise_event("job", "JobCompleted", "\"late but fine\"").await.unwrap();
-    let out = output(&h.finished("job").await);
-    assert_eq!(out["attempts"], json!(2));
+    for cache in BOTH_PATHS {
+        let h = Harness::new(cache, &[guests::CALLBACK_WITH_TIMEOUT]).await;
+        h.start("job", "run_job", json!({"job": "build", "timeout_ms": 30_000, "max_retries": 2})).await;
+        let waits = |n: usize| {
+            move |h: &[HistoryEvent]| {
+                h.iter().filter(|e| matches!(e.event, Event::EventWaitStarted { .. })).count() >= n
+            }
+        };
+        h.until_history("job", waits(1)).await;
+        h.clock.advance(30_000);
+        h.until_history("job", waits(2)).await;
+        assert!(h.host.instance("job").await.unwrap().custom_status.unwrap().contains("retrying"));
+        h.host.raise_event("job", "JobCompleted", "\"late but fine\"").await.unwrap();
+        let out = output(&h.finished("job").await);
+        assert_eq!(out["attempts"], json!(2));
 
-    // With no callback at all, every attempt times out.
-    h.start("never", "run_job", json!({"job": "build", "timeout_ms": 1_000, "max_retries": 1})).await;
-    let record = h.finished_moving_time("never").await;
-    assert_eq!(record.status, RuntimeStatus::Failed);
-    assert!(record.failure.unwrap().is("JobTimedOut"));
-    h.stop().await;
+        // With no callback at all, every attempt times out.
+        h.start("never", "run_job", json!({"job": "build", "timeout_ms": 1_000, "max_retries": 1})).await;
+        let record = h.finished_moving_time("never").await;
+        assert_eq!(record.status, RuntimeStatus::Failed);
+        assert!(record.failure.unwrap().is("JobTimedOut"));
+        h.stop().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_are_buffered_until_awaited_and_can_come_from_another_orchestration() {
-    let h = Harness::new(0, &[guests::CALLBACK_WITH_TIMEOUT]).await;
-    // Raised at once, before the orchestrator has sent its job and started waiting.
-    h.start("early", "run_job", json!({"job": "build", "timeout_ms": 30_000, "max_retries": 0})).await;
-    h.host.raise_event("early", "JobCompleted", "1").await.unwrap();
-    assert_eq!(output(&h.finished("early").await)["result"], json!(1));
+    for cache in BOTH_PATHS {
+        let h = Harness::new(cache, &[guests::CALLBACK_WITH_TIMEOUT]).await;
+        // Raised at once, before the orchestrator has sent its job and started waiting.
+        h.start("early", "run_job", json!({"job": "build", "timeout_ms": 30_000, "max_retries": 0})).await;
+        h.host.raise_event("early", "JobCompleted", "1").await.unwrap();
+        assert_eq!(output(&h.finished("early").await)["result"], json!(1));
 
-    h.start("waiting", "run_job", json!({"job": "build", "timeout_ms": 30_000, "max_retries": 0})).await;
-    let notify = json!({"target": "waiting", "name": "JobCompleted", "data": {"from": "notifier"}});
-    let notifier = h.run("notifier", "notify_other", notify).await;
-    assert_eq!(output(&notifier), json!("sent"));
-    assert_eq!(output(&h.finished("waiting").await)["result"], json!({"from": "notifier"}));
-    let sent = h.history("notifier").await;
-    assert!(kinds(&sent).contains(&"EventSent"));
+        h.start("waiting", "run_job", json!({"job": "build", "timeout_ms": 30_000, "max_retries": 0})).await;
+        let notify = json!({"target": "waiting", "name": "JobCompleted", "data": {"from": "notifier"}});
+        let notifier = h.run("notifier", "notify_other", notify).await;
+        assert_eq!(output(&notifier), json!("sent"));
+        assert_eq!(output(&h.finished("waiting").await)["result"], json!({"from": "notifier"}));
+        let sent = h.history("notifier").await;
+        assert!(kinds(&sent).contains(&"EventSent"));
 
-    let error = h.host.raise_event("nobody", "JobCompleted", "1").await.unwrap_err();
-    assert!(matches!(error, ExecutorError::Store(StoreError::InstanceNotFound(_))), "{error}");
-    let error = h.host.raise_event("waiting", "JobCompleted", "{bad").await.unwrap_err();
-    assert!(matches!(error, ExecutorError::InvalidInput(_)), "{error}");
-    h.stop().await;
+        let error = h.host.raise_event("nobody", "JobCompleted", "1").await.unwrap_err();
+        assert!(matches!(error, ExecutorError::Store(StoreError::InstanceNotFound(_))), "{error}");
+        let error = h.host.raise_event("waiting", "JobCompleted", "{bad").await.unwrap_err();
+        assert!(matches!(error, ExecutorError::InvalidInput(_)), "{error}");
+        h.stop().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suspend_buffers_resume_continues_terminate_ends_and_purge_deletes() {
-    let h = Harness::new(1024, &[guests::TIMEOUTS_AND_POLLING]).await;
-    let input = json!({"ready_after": 2, "interval_ms": 60_000, "deadline_ms": 600_000});
-    h.start("life", "poll_until_done", input.clone()).await;
-    let timer_set = |h: &[HistoryEvent]| h.iter().any(|e| matches!(e.event, Event::TimerScheduled { .. }));
-    h.until_history("life", timer_set).await;
+    for cache in BOTH_PATHS {
+        let h = Harness::new(cache, &[guests::TIMEOUTS_AND_POLLING]).await;
+        let input = json!({"ready_after": 2, "interval_ms": 60_000, "deadline_ms": 600_000});
+        h.start("life", "poll_until_done", input.clone()).await;
+        let timer_set = |h: &[HistoryEvent]| h.iter().any(|e| matches!(e.event, Event::TimerScheduled { .. }));
+        h.until_history("life", timer_set).await;
 
-    h.host.suspend("life", "maintenance").await.unwrap();
-    h.until_history("life", |h| kinds(h).contains(&"ExecutionSuspended")).await;
-    assert_eq!(h.host.instance("life").await.unwrap().status, RuntimeStatus::Suspended);
-    let frozen = h.history("life").await.len();
-    h.clock.advance(120_000);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(h.history("life").await.len(), frozen, "a suspended instance makes no progress");
+        h.host.suspend("life", "maintenance").await.unwrap();
+        h.until_history("life", |h| kinds(h).contains(&"ExecutionSuspended")).await;
+        assert_eq!(h.host.instance("life").await.unwrap().status, RuntimeStatus::Suspended);
+        let frozen = h.history("life").await.len();
+        h.clock.advance(120_000);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(h.history("life").await.len(), frozen, "a suspended instance makes no progress");
 
-    h.host.resume("life", "done").await.unwrap();
-    let record = h.finished("life").await;
-    assert_eq!(output(&record)["polls"], json!(2), "the buffered timer was delivered after resuming");
+        h.host.resume("life", "done").await.unwrap();
+        let record = h.finished("life").await;
+        assert_eq!(output(&record)["polls"], json!(2), "the buffered timer was delivered after resuming");
 
-    h.start("doomed", "poll_until_done", input).await;
-    h.until_history("doomed", timer_set).await;
-    h.host.terminate("doomed", "no longer needed", false).await.unwrap();
-    let record = h.finished("doomed").await;
-    assert_eq!(record.status, RuntimeStatus::Terminated);
-    assert_eq!(record.failure.unwrap().message, "no longer needed");
-    assert!(kinds(&h.history("doomed").await).contains(&"ExecutionTerminated"));
-    h.assert_quiescent();
+        h.start("doomed", "poll_until_done", input).await;
+        h.until_history("doomed", timer_set).await;
+        h.host.terminate("doomed", "no longer needed", false).await.unwrap();
+        let record = h.finished("doomed").await;
+        assert_eq!(record.status, RuntimeStatus::Terminated);
+        assert_eq!(record.failure.unwrap().message, "no longer needed");
+        assert!(kinds(&h.history("doomed").await).contains(&"ExecutionTerminated"));
+        h.assert_quiescent();
 
-    let error = h.host.terminate("doomed", "again", false).await.unwrap_err();
-    assert!(matches!(error, ExecutorError::Store(StoreError::Finished { .. })), "{error}");
-    let purged = h.host.purge(PurgeFilter { instance_id: Some("doomed".into()), ..Default::default() }).await.unwrap();
-    assert_eq!(purged, 1);
-    assert!(matches!(h.host.instance("doomed").await, Err(ExecutorError::InstanceNotFound(_))));
-    let purged = h.host.purge(PurgeFilter { statuses: vec![RuntimeStatus::Completed], ..Default::default() }).await;
-    assert_eq!(purged.unwrap(), 1, "the completed instance");
-    h.stop().await;
+        let error = h.host.terminate("doomed", "again", false).await.unwrap_err();
+        assert!(matches!(error, ExecutorError::Store(StoreError::Finished { .. })), "{error}");
+        let purged =
+            h.host.purge(PurgeFilter { instance_id: Some("doomed".into()), ..Default::default() }).await.unwrap();
+        assert_eq!(purged, 1);
+        assert!(matches!(h.host.instance("doomed").await, Err(ExecutorError::InstanceNotFound(_))));
+        let purged = h.host.purge(PurgeFilter { statuses: vec![RuntimeStatus::Completed], ..Default::default() }).await;
+        assert_eq!(purged.unwrap(), 1, "the completed instance");
+        h.stop().await;
+    }
 }

@@ -43,49 +43,53 @@ async fn a_child_failure_reaches_the_parent_with_its_inner_cause() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_child_is_retried_by_the_host_under_its_policy() {
-    let h = Harness::new(1024, &[guests::SUB_ORCHESTRATIONS]).await;
-    // The child fails until the logical clock reaches T0 + 10 s: attempts at T0 and T0 + 5 s
-    // fail, the third at T0 + 10 s succeeds.
-    h.start("retrying", "parent_retry", json!({"succeed_after": T0 + 10_000})).await;
-    let retries = |history: &[reprise_core::HistoryEvent]| {
-        history
-            .iter()
-            .filter_map(|e| match e.event {
-                Event::SubOrchestrationRetrying { next_attempt_at, .. } => Some(next_attempt_at),
-                _ => None,
-            })
-            .collect::<Vec<_>>()
-    };
-    for expected in 1..=2 {
-        h.until_history("retrying", |history| retries(history).len() >= expected).await;
-        let next = *retries(&h.history("retrying").await).last().unwrap();
-        h.clock.set(next);
+    for cache in BOTH_PATHS {
+        let h = Harness::new(cache, &[guests::SUB_ORCHESTRATIONS]).await;
+        // The child fails until the logical clock reaches T0 + 10 s: attempts at T0 and T0 + 5 s
+        // fail, the third at T0 + 10 s succeeds.
+        h.start("retrying", "parent_retry", json!({"succeed_after": T0 + 10_000})).await;
+        let retries = |history: &[reprise_core::HistoryEvent]| {
+            history
+                .iter()
+                .filter_map(|e| match e.event {
+                    Event::SubOrchestrationRetrying { next_attempt_at, .. } => Some(next_attempt_at),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        for expected in 1..=2 {
+            h.until_history("retrying", |history| retries(history).len() >= expected).await;
+            let next = *retries(&h.history("retrying").await).last().unwrap();
+            h.clock.set(next);
+        }
+        let record = h.finished("retrying").await;
+        assert_eq!(output(&record), json!(format!("ok at {}", T0 + 10_000)));
+        assert_eq!(retries(&h.history("retrying").await), [T0 + 5_000, T0 + 10_000]);
+        let child = h.host.instance("retrying:1:0").await.unwrap();
+        assert_eq!(child.execution, 3, "each retry is a new execution of the child instance");
+        h.stop().await;
     }
-    let record = h.finished("retrying").await;
-    assert_eq!(output(&record), json!(format!("ok at {}", T0 + 10_000)));
-    assert_eq!(retries(&h.history("retrying").await), [T0 + 5_000, T0 + 10_000]);
-    let child = h.host.instance("retrying:1:0").await.unwrap();
-    assert_eq!(child.execution, 3, "each retry is a new execution of the child instance");
-    h.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminate_cascades_to_children_only_when_asked() {
-    let h = Harness::new(1024, &[guests::SUB_ORCHESTRATIONS]).await;
-    h.start("keep-parent", "parent_of_waiter", json!("kept-child")).await;
-    h.start("cut-parent", "parent_of_waiter", json!("cut-child")).await;
-    for child in ["kept-child", "cut-child"] {
-        h.until_history(child, |history| kinds(history).contains(&"EventWaitStarted")).await;
+    for cache in BOTH_PATHS {
+        let h = Harness::new(cache, &[guests::SUB_ORCHESTRATIONS]).await;
+        h.start("keep-parent", "parent_of_waiter", json!("kept-child")).await;
+        h.start("cut-parent", "parent_of_waiter", json!("cut-child")).await;
+        for child in ["kept-child", "cut-child"] {
+            h.until_history(child, |history| kinds(history).contains(&"EventWaitStarted")).await;
+        }
+        h.host.terminate("keep-parent", "stop the parent only", false).await.unwrap();
+        h.host.terminate("cut-parent", "stop everything", true).await.unwrap();
+        assert_eq!(h.finished("keep-parent").await.status, RuntimeStatus::Terminated);
+        assert_eq!(h.finished("cut-parent").await.status, RuntimeStatus::Terminated);
+        let cut = h.finished("cut-child").await;
+        assert_eq!(cut.status, RuntimeStatus::Terminated);
+        assert_eq!(cut.failure.unwrap().message, "stop everything");
+        assert_eq!(h.host.instance("kept-child").await.unwrap().status, RuntimeStatus::Running);
+        h.stop().await;
     }
-    h.host.terminate("keep-parent", "stop the parent only", false).await.unwrap();
-    h.host.terminate("cut-parent", "stop everything", true).await.unwrap();
-    assert_eq!(h.finished("keep-parent").await.status, RuntimeStatus::Terminated);
-    assert_eq!(h.finished("cut-parent").await.status, RuntimeStatus::Terminated);
-    let cut = h.finished("cut-child").await;
-    assert_eq!(cut.status, RuntimeStatus::Terminated);
-    assert_eq!(cut.failure.unwrap().message, "stop everything");
-    assert_eq!(h.host.instance("kept-child").await.unwrap().status, RuntimeStatus::Running);
-    h.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,12 +109,14 @@ async fn continue_as_new_restarts_with_a_fresh_history() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn continue_as_new_can_carry_unprocessed_events() {
-    let h = Harness::new(1024, &[guests::SUB_ORCHESTRATIONS]).await;
-    h.start("collector", "collector", json!({"seen": [], "expect": 3})).await;
-    for item in 1..=3 {
-        h.host.raise_event("collector", "item", &item.to_string()).await.unwrap();
+    for cache in BOTH_PATHS {
+        let h = Harness::new(cache, &[guests::SUB_ORCHESTRATIONS]).await;
+        h.start("collector", "collector", json!({"seen": [], "expect": 3})).await;
+        for item in 1..=3 {
+            h.host.raise_event("collector", "item", &item.to_string()).await.unwrap();
+        }
+        let record = h.finished("collector").await;
+        assert_eq!(output(&record), json!([1, 2, 3]), "no event was lost across executions, and none reordered");
+        h.stop().await;
     }
-    let record = h.finished("collector").await;
-    assert_eq!(output(&record), json!([1, 2, 3]), "no event was lost across executions, and none reordered");
-    h.stop().await;
 }

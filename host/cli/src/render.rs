@@ -60,6 +60,7 @@ pub(crate) fn instance_json(record: &InstanceRecord) -> Value {
         "output": record.output.as_deref().map(payload),
         "failure": record.failure,
         "component": record.component,
+        "parent": record.parent,
         "history_len": record.history_len,
         "created_at": time(record.created_at),
         "updated_at": time(record.updated_at),
@@ -91,6 +92,13 @@ pub(crate) fn instance(record: &InstanceRecord) -> String {
     if let Some(f) = &record.failure {
         line("failure", failure(f).replace('\n', "\n              "));
     }
+    if let Some(parent) = &record.parent {
+        line("parent", format!("{} (task {})", parent.instance_id, parent.task_id));
+        if parent.attempt > 1 {
+            line("attempt", parent.attempt.to_string());
+        }
+    }
+    line("execution", record.execution.to_string());
     line("events", record.history_len.to_string());
     if let Some(component) = &record.component {
         line("component", component.clone());
