@@ -63,8 +63,13 @@ async fn episode_locked(inner: &Arc<Inner>, instance_id: &str, now: u64) -> Resu
     }
     let consumed: Vec<i64> = messages.iter().map(|m| m.id).collect();
 
+    let audit_only = messages
+        .iter()
+        .all(|m| matches!(m.message, Message::ActivityRetrying { .. } | Message::SubOrchestrationRetrying { .. }));
     let (mut live, pin) = match hot(inner, &instance, &messages, now) {
         Some(live) => (live, None),
+        // Retry records change nothing the orchestrator can see: record them without replaying it.
+        None if audit_only && instance.history_len > 0 => return audit(inner, &instance, &messages, now).await,
         None => match cold(inner, &instance, messages, now).await? {
             Ok(started) => started,
             Err(failure) => {
@@ -99,6 +104,38 @@ async fn episode_locked(inner: &Arc<Inner>, instance_id: &str, now: u64) -> Resu
         }
     };
     commit(inner, &instance, Some(live), consumed, yielded, pin, None).await
+}
+
+/// An episode of retry records only, committed without running the orchestrator: a blocked
+/// orchestrator's waits are not answered by them, so replaying it would change nothing.
+async fn audit(
+    inner: &Arc<Inner>,
+    instance: &InstanceRecord,
+    messages: &[InboxMessage],
+    now: u64,
+) -> Result<bool, StoreError> {
+    let mut events = vec![Event::EpisodeStarted { time: now }];
+    for message in messages {
+        events.push(match message.message.clone() {
+            Message::ActivityRetrying { task_id, attempt, failure, next_attempt_at } => {
+                Event::ActivityRetrying { task_id, attempt, failure, next_attempt_at }
+            }
+            Message::SubOrchestrationRetrying { task_id, attempt, failure, next_attempt_at } => {
+                Event::SubOrchestrationRetrying { task_id, attempt, failure, next_attempt_at }
+            }
+            _ => unreachable!("only retry records reach an audit episode"),
+        });
+    }
+    let base_len = instance.history_len;
+    let events = events
+        .into_iter()
+        .enumerate()
+        .map(|(index, event)| HistoryEvent { seq: base_len + index as u64, event })
+        .collect();
+    let output = reprise_core::replay::EpisodeOutput { events, base_len, terminal: None };
+    let yielded = Yield { output, custom_status: instance.custom_status.clone() };
+    let consumed = messages.iter().map(|m| m.id).collect();
+    commit(inner, instance, None, consumed, yielded, None, Some((instance.status, None))).await
 }
 
 /// An episode of lifecycle messages (terminate, suspend, resume), handled without running the
