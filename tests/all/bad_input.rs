@@ -135,3 +135,14 @@ async fn a_panicking_orchestrator_fails_with_its_panic_message() {
     harness.assert_quiescent();
     harness.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_payload_is_refused_and_nothing_is_written() {
+    let harness = Harness::new(0, &[guests::MISBEHAVING]).await;
+    let huge = serde_json::to_string(&"x".repeat(5 * 1024 * 1024)).unwrap();
+    let error = harness.host.start(request("echo_input", &huge)).await.unwrap_err();
+    assert!(matches!(error, ExecutorError::PayloadTooLarge { .. }), "{error}");
+    assert!(error.to_string().contains("instead of the data"), "the error says what to do: {error}");
+    assert_eq!(instance_count(&harness), 0);
+    harness.stop().await;
+}

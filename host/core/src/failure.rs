@@ -90,6 +90,8 @@ pub mod error_types {
     pub const CPU_LIMIT_EXCEEDED: &str = "CpuLimitExceeded";
     /// A guest tried to grow its memory past the configured limit.
     pub const MEMORY_LIMIT_EXCEEDED: &str = "MemoryLimitExceeded";
+    /// A payload (input, output, event data) was larger than the host accepts.
+    pub const PAYLOAD_TOO_LARGE: &str = "PayloadTooLarge";
     /// An operator terminated the instance.
     pub const TERMINATED: &str = "Terminated";
     /// An activity attempt ran past its timeout and was stopped.

@@ -90,7 +90,12 @@ async fn attempt(inner: &Arc<Inner>, task: ActivityTask) -> ActivityResult {
         outcome = run => outcome,
         () = renew => return ActivityResult::Failed(Failure::new(error_types::GUEST_TRAPPED, "lease lost")),
     };
+    let limit = inner.config.max_payload_bytes;
     let failure = match outcome {
+        Ok(Ok(output)) if output.len() > limit => Failure::new(
+            error_types::PAYLOAD_TOO_LARGE,
+            format!("the output of activity '{}' is {} bytes, more than the limit of {limit}", task.name, output.len()),
+        ),
         Ok(Ok(output)) => return ActivityResult::Completed(output),
         Ok(Err(failure)) => failure,
         Err(error) => guest_failure(&error),

@@ -29,6 +29,10 @@ pub struct ExecutorConfig {
     pub episode_timeout: Duration,
     /// Identifies this host in locks and leases.
     pub owner: String,
+    /// The largest payload (input, output, event data, custom status) the host accepts, in
+    /// bytes: every payload is stored in history, and an unbounded one would let a guest exhaust
+    /// the host's memory and disk.
+    pub max_payload_bytes: usize,
     /// What activities may reach (nothing by default).
     pub grants: ActivityGrants,
 }
@@ -45,6 +49,7 @@ impl Default for ExecutorConfig {
             poll_interval: Duration::from_millis(250),
             episode_timeout: Duration::from_secs(300),
             owner: format!("reprise-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+            max_payload_bytes: 4 * 1024 * 1024,
             grants: ActivityGrants::default(),
         }
     }

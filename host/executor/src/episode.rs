@@ -2,6 +2,7 @@
 //! cache, or replayed from history), wait for the orchestrator to block or finish, and commit
 //! everything it did in one store transaction.
 
+use crate::error::ExecutorError;
 use crate::host::Inner;
 use crate::session::{Delivery, LiveInstance, Yield};
 use reprise_core::failure::error_types;
@@ -12,26 +13,50 @@ use reprise_store::{
 };
 use std::sync::Arc;
 
+/// How an episode attempt ended, for the worker's scheduling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EpisodeEnd {
+    /// It committed, or there was nothing to do.
+    Done,
+    /// It could not run now (an error, a guest that died, messages before the start): the
+    /// worker should leave the instance alone for a while instead of retrying at once.
+    BackOff,
+}
+
+/// What [`episode_locked`] did.
+enum Step {
+    Committed,
+    Skipped,
+    NotReady,
+}
+
 /// Runs one episode of `instance_id` if it has messages and no other owner holds it. Errors are
-/// logged: the instance's messages stay in its inbox, and a later episode tries again.
-pub(crate) async fn run_episode(inner: Arc<Inner>, instance_id: String) {
+/// logged: the instance's messages stay in its inbox, and a later episode tries again. The
+/// instance's lock is renewed while the episode runs, so a long replay keeps it.
+pub(crate) async fn run_episode(inner: Arc<Inner>, instance_id: String) -> EpisodeEnd {
     let now = inner.clock.now();
     let lease_until = now + inner.config.instance_lease.as_millis() as u64;
     let owner = inner.config.owner.clone();
     let (id, lock_owner) = (instance_id.clone(), owner.clone());
     match inner.store.call(move |store| store.lock_instance(&id, &lock_owner, now, lease_until)).await {
         Ok(true) => {}
-        Ok(false) => return,
+        Ok(false) => return EpisodeEnd::Done,
         Err(error) => {
             tracing::error!(instance = %instance_id, "cannot lock instance: {error}");
-            return;
+            return EpisodeEnd::BackOff;
         }
     }
-    let committed = match episode_locked(&inner, &instance_id, now).await {
-        Ok(committed) => committed,
+    let step = tokio::select! {
+        step = episode_locked(&inner, &instance_id, now) => step,
+        () = keep_locked(&inner, &instance_id) => Ok(Step::NotReady),
+    };
+    let (committed, end) = match step {
+        Ok(Step::Committed) => (true, EpisodeEnd::Done),
+        Ok(Step::Skipped) => (false, EpisodeEnd::Done),
+        Ok(Step::NotReady) => (false, EpisodeEnd::BackOff),
         Err(error) => {
             tracing::error!(instance = %instance_id, "episode failed and will be retried: {error}");
-            false
+            (false, EpisodeEnd::BackOff)
         }
     };
     if !committed {
@@ -41,25 +66,50 @@ pub(crate) async fn run_episode(inner: Arc<Inner>, instance_id: String) {
             tracing::warn!(instance = %instance_id, "cannot unlock instance: {error}");
         }
     }
+    end
 }
 
-/// The episode proper, with the lock held. Returns whether it committed.
-async fn episode_locked(inner: &Arc<Inner>, instance_id: &str, now: u64) -> Result<bool, StoreError> {
+/// Renews the instance's lock every third of its lease; returns only if the lock is lost (then
+/// the episode is abandoned: another host owns the instance).
+async fn keep_locked(inner: &Arc<Inner>, instance_id: &str) {
+    let lease = inner.config.instance_lease;
+    loop {
+        tokio::time::sleep(lease / 3).await;
+        let (id, owner, now) = (instance_id.to_string(), inner.config.owner.clone(), inner.clock.now());
+        let until = now + lease.as_millis() as u64;
+        match inner.store.call(move |store| store.lock_instance(&id, &owner, now, until)).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(instance = %instance_id, "lost the instance's lock; abandoning the episode");
+                return;
+            }
+            Err(error) => tracing::warn!(instance = %instance_id, "cannot renew the instance's lock: {error}"),
+        }
+    }
+}
+
+/// The episode proper, with the lock held.
+async fn episode_locked(inner: &Arc<Inner>, instance_id: &str, now: u64) -> Result<Step, StoreError> {
     let id = instance_id.to_string();
     let (instance, messages) =
         inner.store.call(move |store| Ok((store.instance(&id)?, store.messages(&id, now)?))).await?;
     let Some(instance) = instance else {
-        return Ok(false);
+        return Ok(Step::Skipped);
     };
     if instance.status.is_terminal() || messages.is_empty() {
-        return Ok(false);
+        return Ok(Step::Skipped);
     }
     if messages.iter().any(|m| m.message.is_control()) {
-        return lifecycle(inner, &instance, &messages, now).await;
+        return committed(lifecycle(inner, &instance, &messages, now).await);
     }
     if instance.status == RuntimeStatus::Suspended {
         // A suspended instance keeps its messages until it is resumed.
-        return Ok(false);
+        return Ok(Step::Skipped);
+    }
+    if instance.history_len == 0 && !messages.iter().any(|m| matches!(m.message, Message::Start { .. })) {
+        // Messages for an execution whose start is not due yet (a child waiting to be retried):
+        // they wait for it.
+        return Ok(Step::NotReady);
     }
     let consumed: Vec<i64> = messages.iter().map(|m| m.id).collect();
 
@@ -69,11 +119,13 @@ async fn episode_locked(inner: &Arc<Inner>, instance_id: &str, now: u64) -> Resu
     let (mut live, pin) = match hot(inner, &instance, &messages, now) {
         Some(live) => (live, None),
         // Retry records change nothing the orchestrator can see: record them without replaying it.
-        None if audit_only && instance.history_len > 0 => return audit(inner, &instance, &messages, now).await,
+        None if audit_only && instance.history_len > 0 => {
+            return committed(audit(inner, &instance, &messages, now).await);
+        }
         None => match cold(inner, &instance, messages, now).await? {
             Ok(started) => started,
             Err(failure) => {
-                return fail_without_guest(inner, &instance, consumed, failure, now).await;
+                return committed(fail_without_guest(inner, &instance, consumed, failure, now).await);
             }
         },
     };
@@ -82,7 +134,12 @@ async fn episode_locked(inner: &Arc<Inner>, instance_id: &str, now: u64) -> Resu
         Ok(Some(yielded)) => yielded,
         Ok(None) => {
             tracing::error!(instance = %instance_id, "the orchestrator's task ended without finishing its episode");
-            return Ok(false);
+            return Ok(Step::NotReady);
+        }
+        Err(_) if live.replayer.lock().unwrap_or_else(|e| e.into_inner()).is_replaying() => {
+            // A long replay is not the orchestrator's fault: try again later rather than fail it.
+            tracing::warn!(instance = %instance_id, "the replay did not finish within the episode timeout");
+            return Ok(Step::NotReady);
         }
         Err(_) => {
             let failure = Failure::new(
@@ -100,10 +157,14 @@ async fn episode_locked(inner: &Arc<Inner>, instance_id: &str, now: u64) -> Resu
                 replayer.abort(failure);
                 Yield { output: replayer.take_output(), custom_status: replayer.custom_status().cloned() }
             };
-            return commit(inner, &instance, None, consumed, yielded, pin, None).await;
+            return committed(commit(inner, &instance, None, consumed, yielded, pin, None).await);
         }
     };
-    commit(inner, &instance, Some(live), consumed, yielded, pin, None).await
+    committed(commit(inner, &instance, Some(live), consumed, yielded, pin, None).await)
+}
+
+fn committed(result: Result<bool, StoreError>) -> Result<Step, StoreError> {
+    result.map(|done| if done { Step::Committed } else { Step::Skipped })
 }
 
 /// An episode of retry records only, committed without running the orchestrator: a blocked
@@ -209,7 +270,7 @@ async fn cold(
 ) -> Result<Result<(LiveInstance, Option<String>), Failure>, StoreError> {
     let (hash, pin) = match &instance.component {
         Some(hash) => (hash.clone(), None),
-        None => match inner.registry.orchestrator(&instance.name) {
+        None => match orchestrator_component(inner, &instance.name).await? {
             Some(hash) => (hash.clone(), Some(hash)),
             None => {
                 return Ok(Err(Failure::new(
@@ -230,6 +291,8 @@ async fn cold(
                 format!("the component this instance is pinned to ({hash}) is not in the store"),
             )));
         }
+        // A store hiccup is retried; a component that no longer compiles is final.
+        Err(ExecutorError::Store(error)) => return Err(error),
         Err(error) => {
             return Ok(Err(Failure::new(
                 error_types::COMPONENT_UNAVAILABLE,
@@ -256,8 +319,19 @@ async fn cold(
         instance.instance_id.clone(),
         instance.execution,
         replayer,
+        inner.config.max_payload_bytes,
     );
     Ok(Ok((live, pin)))
+}
+
+/// The hash of the component that serves orchestrator `name`: the one loaded in this process, or
+/// else the newest one the store knows (loaded by another process sharing the database).
+async fn orchestrator_component(inner: &Arc<Inner>, name: &str) -> Result<Option<String>, StoreError> {
+    if let Some(hash) = inner.registry.orchestrator(name) {
+        return Ok(Some(hash));
+    }
+    let components = inner.store.call(|store| store.components()).await?;
+    Ok(components.into_iter().find(|c| c.orchestrators.iter().any(|o| o == name)).map(|c| c.hash))
 }
 
 /// Ends an instance whose orchestrator cannot run at all, recording why in its history.

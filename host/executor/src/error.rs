@@ -17,6 +17,16 @@ pub enum ExecutorError {
     /// The input is not one JSON document.
     #[error("the input is not valid JSON: {0}; quote strings as JSON (for example '\"text\"')")]
     InvalidInput(serde_json::Error),
+    /// A payload is larger than the host accepts.
+    #[error(
+        "the payload is {size} bytes, more than the host's limit of {limit} bytes; pass a reference (a URL, a key) instead of the data"
+    )]
+    PayloadTooLarge {
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// No instance has that id.
     #[error("no instance with id '{0}'")]
     InstanceNotFound(String),

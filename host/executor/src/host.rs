@@ -107,6 +107,7 @@ impl Host {
     /// exports) and returns its id.
     pub async fn start(&self, request: StartRequest) -> Result<String, ExecutorError> {
         reprise_core::validate_json(&request.input).map_err(ExecutorError::InvalidInput)?;
+        self.check_size(&request.input)?;
         if self.inner.registry.orchestrator(&request.orchestrator).is_none() {
             let components = self.inner.store.call(|store| store.components()).await?;
             if !components.iter().any(|c| c.orchestrators.contains(&request.orchestrator)) {
@@ -169,6 +170,7 @@ impl Host {
     /// it.
     pub async fn raise_event(&self, instance_id: &str, name: &str, data: &str) -> Result<(), ExecutorError> {
         reprise_core::validate_json(data).map_err(ExecutorError::InvalidInput)?;
+        self.check_size(data)?;
         self.send(instance_id, Message::EventRaised { name: name.to_string(), data: data.to_string() }).await
     }
 
@@ -199,6 +201,14 @@ impl Host {
     /// Resumes a suspended instance.
     pub async fn resume(&self, instance_id: &str, reason: &str) -> Result<(), ExecutorError> {
         self.send(instance_id, Message::Resume { reason: reason.to_string() }).await
+    }
+
+    fn check_size(&self, payload: &str) -> Result<(), ExecutorError> {
+        let limit = self.inner.config.max_payload_bytes;
+        if payload.len() > limit {
+            return Err(ExecutorError::PayloadTooLarge { size: payload.len(), limit });
+        }
+        Ok(())
     }
 
     async fn send(&self, instance_id: &str, message: Message) -> Result<(), ExecutorError> {

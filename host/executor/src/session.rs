@@ -54,6 +54,7 @@ impl LiveInstance {
         instance_id: String,
         execution: u32,
         replayer: Replayer,
+        max_payload: usize,
     ) -> LiveInstance {
         let replayer = Arc::new(Mutex::new(replayer));
         let (deliveries_tx, deliveries_rx) = mpsc::unbounded_channel();
@@ -64,6 +65,7 @@ impl LiveInstance {
             observed: GuestObserved::new(),
             deliveries: deliveries_rx,
             yields: yields_tx.clone(),
+            max_payload,
         };
         let task = tokio::spawn(run_guest(runtime, component, instance_id, execution, session, yields_tx));
         LiveInstance { execution, replayer, deliveries: deliveries_tx, yields: yields_rx, task }
@@ -97,6 +99,22 @@ struct Session {
     observed: Arc<GuestObserved>,
     deliveries: mpsc::UnboundedReceiver<Delivery>,
     yields: mpsc::UnboundedSender<Yield>,
+    max_payload: usize,
+}
+
+impl Session {
+    /// Refuses a payload larger than the host accepts: every payload is stored in history, and
+    /// an unbounded one would let a guest exhaust the host's memory and disk.
+    fn check_size(&self, what: &str, payload: &str) -> anyhow::Result<()> {
+        if payload.len() > self.max_payload {
+            anyhow::bail!(
+                "{what} is {} bytes, more than the host's limit of {} bytes per payload",
+                payload.len(),
+                self.max_payload
+            );
+        }
+        Ok(())
+    }
 }
 
 /// Why the session ended the guest. Carried through the guest's trap back to [`run_guest`].
@@ -175,6 +193,10 @@ impl OrchestrationHost for Session {
     }
 
     fn set_custom_status(&mut self, status: Option<String>) {
+        if status.as_ref().is_some_and(|s| s.len() > self.max_payload) {
+            tracing::warn!(instance = %self.instance_id, "custom status ignored: larger than {} bytes", self.max_payload);
+            return;
+        }
         lock(&self.replayer).set_custom_status(status);
     }
 
@@ -200,6 +222,7 @@ impl OrchestrationHost for Session {
     }
 
     fn schedule_activity(&mut self, name: String, input: String, options: ActivityOptions) -> anyhow::Result<u64> {
+        self.check_size(&format!("the input of activity '{name}'"), &input)?;
         Ok(lock(&self.replayer).schedule_activity(&name, &input, options).map_err(SessionEnd::from)?)
     }
 
@@ -234,6 +257,7 @@ impl OrchestrationHost for Session {
 
     fn raise_event(&mut self, instance_id: String, name: String, data: String) -> anyhow::Result<()> {
         reprise_core::validate_json(&data).map_err(|e| anyhow::anyhow!("raise-event data is not valid JSON: {e}"))?;
+        self.check_size("raise-event data", &data)?;
         Ok(lock(&self.replayer).raise_event(&instance_id, &name, &data).map_err(SessionEnd::from)?)
     }
 
@@ -265,6 +289,7 @@ async fn run_guest(
 ) {
     let replayer = session.replayer.clone();
     let observed = session.observed.clone();
+    let max_payload = session.max_payload;
     let opened = {
         let mut guard = lock(&replayer);
         // Episodes before the start are possible (an instance suspended before it ran).
@@ -301,6 +326,10 @@ async fn run_guest(
     };
     let mut guard = lock(&replayer);
     match result {
+        Ok(Ok(output)) if output.len() > max_payload => guard.abort(Failure::new(
+            error_types::PAYLOAD_TOO_LARGE,
+            format!("the orchestrator's output is {} bytes, more than the limit of {max_payload}", output.len()),
+        )),
         Ok(Ok(output)) => {
             if let Err(error) = guard.complete(output) {
                 guard.abort(replay_failure(&error));

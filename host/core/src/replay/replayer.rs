@@ -242,7 +242,7 @@ impl Replayer {
             unreachable!("advance checked the front event")
         };
         self.position += 1;
-        self.now = time;
+        self.now = time.max(self.now);
         // Everything recorded between the episode header and the first command was delivered.
         while let Some(next) = self.recorded.front() {
             match &next.event {
