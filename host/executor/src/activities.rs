@@ -51,17 +51,29 @@ pub(crate) async fn activity_worker(inner: Arc<Inner>, mut shutdown: watch::Rece
 async fn run_task(inner: Arc<Inner>, task: ActivityTask, _slot: OwnedSemaphorePermit) {
     let key = task.key.clone();
     let result = attempt(&inner, task).await;
-    let (owner, now) = (inner.config.owner.clone(), inner.clock.now());
-    let recorded_key = key.clone();
-    match inner.store.call(move |store| store.complete_activity(&recorded_key, &owner, &result, now)).await {
-        Ok(true) => inner.wake_orchestrations.notify_one(),
-        Ok(false) => tracing::warn!(
-            instance = %key.instance_id, task = key.task_id,
-            "activity result dropped: its lease expired and the task was claimed again"
-        ),
-        Err(error) => {
-            tracing::error!(instance = %key.instance_id, task = key.task_id, "cannot record activity result: {error}")
+    // A busy database must not cost a result (and a second run of its side effects): try a few
+    // times, within the lease.
+    let mut delay = std::time::Duration::from_millis(100);
+    for tries_left in (0..5).rev() {
+        let (owner, now, recorded_key, recorded) =
+            (inner.config.owner.clone(), inner.clock.now(), key.clone(), result.clone());
+        match inner.store.call(move |store| store.complete_activity(&recorded_key, &owner, &recorded, now)).await {
+            Ok(true) => inner.wake_orchestrations.notify_one(),
+            Ok(false) => tracing::warn!(
+                instance = %key.instance_id, task = key.task_id,
+                "activity result dropped: its lease expired and the task was claimed again"
+            ),
+            Err(error) if tries_left > 0 => {
+                tracing::warn!(instance = %key.instance_id, task = key.task_id, "cannot record activity result, retrying: {error}");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                continue;
+            }
+            Err(error) => {
+                tracing::error!(instance = %key.instance_id, task = key.task_id, "cannot record activity result: {error}")
+            }
         }
+        break;
     }
     inner.wake_activities.notify_one();
 }
