@@ -197,3 +197,60 @@ fn a_host_killed_during_a_retry_wait_or_a_timer_resumes_them_on_time() {
     assert!(fired >= fire_at, "the timer fired early");
     assert!(fired < fire_at + 15_000, "the timer fired {} ms late", fired - fire_at);
 }
+
+fn cli(args: &[&str], db: &Path) -> std::process::Output {
+    Command::new(REPRISE).args(args).arg("--db").arg(db).output().expect("run reprise")
+}
+
+fn status_of(db: &Path, id: &str) -> serde_json::Value {
+    let shown = cli(&["status", id, "--json"], db);
+    assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+    serde_json::from_slice(&shown.stdout).expect("status --json is JSON")
+}
+
+#[test]
+fn raise_terminate_and_purge_work_from_the_command_line_beside_a_running_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("manage.db");
+    let _host = serve_with(&db, &dir.path().join("serve.log"), &[guests::CALLBACK_WITH_TIMEOUT]);
+    until(&db, "the component to be loaded", |store| (!store.components().ok()?.is_empty()).then_some(()));
+    let waiting = |id: &str| {
+        start(&db, "run_job", id, r#"{"job": "build", "timeout_ms": 600000, "max_retries": 0}"#);
+        until(&db, "the job to wait for its callback", |store| {
+            store.history(id, 1).ok()?.iter().any(|e| matches!(e.event, Event::EventWaitStarted { .. })).then_some(())
+        });
+    };
+
+    waiting("called-back");
+    let raised = cli(&["raise", "called-back", "JobCompleted", "--data", r#"{"ok": true}"#], &db);
+    assert!(raised.status.success(), "{}", String::from_utf8_lossy(&raised.stderr));
+    until(&db, "the job to complete", |store| {
+        store.instance("called-back").ok().flatten().filter(|r| r.status.is_terminal())
+    });
+    let shown = status_of(&db, "called-back");
+    assert_eq!(shown["status"], "Completed");
+    assert_eq!(shown["output"]["result"], serde_json::json!({"ok": true}));
+
+    waiting("abandoned");
+    let terminated = cli(&["terminate", "abandoned", "--reason", "customer cancelled"], &db);
+    assert!(terminated.status.success(), "{}", String::from_utf8_lossy(&terminated.stderr));
+    until(&db, "the job to be terminated", |store| {
+        store.instance("abandoned").ok().flatten().filter(|r| r.status.is_terminal())
+    });
+    let shown = status_of(&db, "abandoned");
+    assert_eq!(shown["status"], "Terminated");
+    assert_eq!(shown["failure"]["message"], "customer cancelled");
+    let history = cli(&["history", "abandoned"], &db);
+    assert!(String::from_utf8_lossy(&history.stdout).contains("terminated: customer cancelled"));
+
+    let refused = cli(&["raise", "abandoned", "JobCompleted"], &db);
+    assert_eq!(refused.status.code(), Some(2), "raising on a finished instance is an error");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("already finished"));
+
+    let purged = cli(&["purge", "--status", "terminated"], &db);
+    assert!(purged.status.success(), "{}", String::from_utf8_lossy(&purged.stderr));
+    assert_eq!(String::from_utf8_lossy(&purged.stdout).trim(), "1");
+    let gone = cli(&["status", "abandoned"], &db);
+    assert_eq!(gone.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("no instance with id 'abandoned'"));
+}
