@@ -187,14 +187,7 @@ async fn audit(
             _ => unreachable!("only retry records reach an audit episode"),
         });
     }
-    let base_len = instance.history_len;
-    let events = events
-        .into_iter()
-        .enumerate()
-        .map(|(index, event)| HistoryEvent { seq: base_len + index as u64, event })
-        .collect();
-    let output = reprise_core::replay::EpisodeOutput { events, base_len, terminal: None };
-    let yielded = Yield { output, custom_status: instance.custom_status.clone() };
+    let yielded = guestless(instance, events, None);
     let consumed = messages.iter().map(|m| m.id).collect();
     commit(inner, instance, None, consumed, yielded, None, Some((instance.status, None))).await
 }
@@ -237,15 +230,7 @@ async fn lifecycle(
     if status == RuntimeStatus::Terminated {
         consumed = messages.iter().map(|m| m.id).collect();
     }
-    let base_len = instance.history_len;
-    let events = events
-        .into_iter()
-        .enumerate()
-        .map(|(index, event)| HistoryEvent { seq: base_len + index as u64, event })
-        .collect();
-    let terminal = terminated.clone().map(Terminal::Failed);
-    let output = reprise_core::replay::EpisodeOutput { events, base_len, terminal };
-    let yielded = Yield { output, custom_status: instance.custom_status.clone() };
+    let yielded = guestless(instance, events, terminated.clone().map(Terminal::Failed));
     commit(inner, instance, None, consumed, yielded, None, Some((status, terminated))).await
 }
 
@@ -351,15 +336,21 @@ async fn fail_without_guest(
         });
     }
     events.push(Event::ExecutionFailed { failure: failure.clone() });
+    let yielded = guestless(instance, events, Some(Terminal::Failed(failure)));
+    commit(inner, instance, None, consumed, yielded, None, None).await
+}
+
+/// The output of an episode the host writes without running the orchestrator: `events`
+/// numbered after the instance's history.
+fn guestless(instance: &InstanceRecord, events: Vec<Event>, terminal: Option<Terminal>) -> Yield {
     let base_len = instance.history_len;
     let events = events
         .into_iter()
         .enumerate()
         .map(|(index, event)| HistoryEvent { seq: base_len + index as u64, event })
         .collect();
-    let output = reprise_core::replay::EpisodeOutput { events, base_len, terminal: Some(Terminal::Failed(failure)) };
-    commit(inner, instance, None, consumed, Yield { output, custom_status: instance.custom_status.clone() }, None, None)
-        .await
+    let output = reprise_core::replay::EpisodeOutput { events, base_len, terminal };
+    Yield { output, custom_status: instance.custom_status.clone() }
 }
 
 /// Commits an episode and parks the instance if it is still running. `lifecycle` overrides the
