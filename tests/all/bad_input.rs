@@ -146,3 +146,16 @@ async fn a_huge_payload_is_refused_and_nothing_is_written() {
     assert_eq!(instance_count(&harness), 0);
     harness.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orchestrator_that_sleeps_fails_at_once_pointing_to_durable_timers() {
+    let harness = Harness::new(0, &[guests::MISBEHAVING]).await;
+    let started = std::time::Instant::now();
+    let record = harness.run("sleeper", "sleeps", json!(null)).await;
+    assert!(started.elapsed() < Duration::from_secs(30), "the sleep did not hold the episode");
+    assert_eq!(record.status, RuntimeStatus::Failed);
+    let failure = record.failure.unwrap();
+    assert!(failure.message.contains("durable timer"), "{failure}");
+    harness.assert_quiescent();
+    harness.stop().await;
+}

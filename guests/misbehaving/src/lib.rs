@@ -5,6 +5,8 @@
 //! - `eat_memory`: allocates and touches 16 MiB chunks forever, keeping them all (the host's
 //!   memory limit must stop it).
 //! - `panics`: panics with a message (a trap, not a failure).
+//! - `sleeps`: sleeps an hour with `std::thread::sleep` (the host refuses: only durable timers
+//!   wait).
 //! - `echo_input`: returns its input unchanged; any JSON is accepted, so malformed JSON reaches
 //!   the SDK's `InvalidInput` path.
 //!
@@ -44,6 +46,12 @@ fn eat_memory(_ctx: &Context, _input: IgnoredAny) -> Result<(), Failure> {
     }
 }
 
+fn sleeps(_ctx: &Context, _input: IgnoredAny) -> Result<(), Failure> {
+    // Breaks the rules: an orchestrator's time moves only between episodes.
+    std::thread::sleep(std::time::Duration::from_secs(3600));
+    Ok(())
+}
+
 fn panics(_ctx: &Context, _input: IgnoredAny) -> Result<(), Failure> {
     panic!("the misbehaving guest panics on purpose");
 }
@@ -68,6 +76,6 @@ fn echo(_ctx: &ActivityContext, input: Value) -> Result<Value, Failure> {
 }
 
 reprise_sdk::export! {
-    orchestrators: [spin_forever, eat_memory, panics, echo_input, call_named],
+    orchestrators: [spin_forever, eat_memory, panics, echo_input, call_named, sleeps],
     activities: [echo],
 }

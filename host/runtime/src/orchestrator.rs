@@ -23,8 +23,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{Component, HasSelf, Linker, Resource, ResourceTable};
 use wasmtime::{Store, UpdateDeadline};
+use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// A boxed future, as [`OrchestrationHost::wait`] returns.
@@ -291,8 +292,30 @@ pub(crate) fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<Orchest
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     Orchestrator::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
     activity_context::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+    forbid_sleeping(&mut linker)?;
     Ok(linker)
 }
+
+/// Replaces the monotonic clock's timers with traps. Logical time stands still within an
+/// episode, and a real sleep would hold the episode (and an orchestration slot) for nothing: an
+/// orchestrator waits with a durable timer.
+fn forbid_sleeping(linker: &mut Linker<OrchestratorState>) -> anyhow::Result<()> {
+    linker.allow_shadowing(true);
+    let mut clock = linker.instance(MONOTONIC_CLOCK)?;
+    for name in ["subscribe-duration", "subscribe-instant"] {
+        clock.func_wrap(name, |_store, (_time,): (u64,)| -> wasmtime::Result<(Resource<DynPollable>,)> {
+            Err(trap(anyhow::anyhow!(
+                "an orchestrator cannot sleep or wait on the clock (its time only moves between episodes); \
+                 use a durable timer (ctx.timer) instead"
+            )))
+        })?;
+    }
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// The monotonic clock interface of the WASI version the linker provides.
+const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
 
 /// Pre-instantiates a component for orchestrators.
 pub(crate) fn pre_instantiate(
