@@ -6,6 +6,7 @@ mod crash;
 mod determinism;
 mod examples;
 mod harness;
+mod http;
 mod scheduling;
 mod sub_orchestrations;
 mod versioning;

@@ -69,6 +69,27 @@ pub(crate) struct HostArgs {
     pub(crate) lease: std::time::Duration,
 }
 
+/// Settings of the HTTP API of `serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ApiArgs {
+    /// Serve the HTTP API on this address (127.0.0.1:7071 if the flag has no value). Off unless
+    /// given; bind to a non-loopback address only behind a token (--token) or a proxy.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:7071")]
+    pub(crate) listen: Option<std::net::SocketAddr>,
+    /// The bearer token every HTTP request must carry (Authorization: Bearer TOKEN); none by
+    /// default.
+    #[arg(long, env = "REPRISE_TOKEN", hide_env_values = true)]
+    pub(crate) token: Option<String>,
+    /// Show failed instances' failure details and causes (stack traces, inner errors) to HTTP
+    /// callers; by default they see the error type and message only.
+    #[arg(long)]
+    pub(crate) expose_failure_details: bool,
+    /// The largest HTTP request body accepted, in bytes (larger ones get 413). The default is the
+    /// executor's payload limit, 4 MiB.
+    #[arg(long, value_name = "BYTES", default_value_t = reprise_http::DEFAULT_MAX_BODY_BYTES)]
+    pub(crate) max_body: usize,
+}
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
@@ -92,11 +113,16 @@ pub(crate) enum Command {
         host: HostArgs,
     },
     /// Run the host: execute every instance in the database until stopped (Ctrl-C).
+    ///
+    /// With --listen, also serve the Durable Functions-compatible HTTP API (starter, status and
+    /// management endpoints; its OpenAPI document at /openapi.json).
     Serve {
         #[command(flatten)]
         db: DbArgs,
         #[command(flatten)]
         host: HostArgs,
+        #[command(flatten)]
+        api: ApiArgs,
     },
     /// Create an instance (a running `reprise serve` executes it) and print its id.
     Start {

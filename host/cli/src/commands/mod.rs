@@ -18,7 +18,7 @@ use std::sync::Arc;
 pub(crate) async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run { orchestrator, input, id, db, host } => run::run(orchestrator, input, id, db, host).await,
-        Command::Serve { db, host } => serve::serve(db, host).await,
+        Command::Serve { db, host, api } => serve::serve(db, host, api).await,
         Command::Start { orchestrator, input, id, db } => inspect::start(orchestrator, input, id, db).await,
         Command::Raise { id, event, data, db } => lifecycle::raise(&id, &event, &data, &db).await,
         Command::Terminate { id, reason, cascade, db } => lifecycle::terminate(&id, &reason, cascade, &db).await,

@@ -1,0 +1,83 @@
+//! [`ApiError`]: every way a request fails, with its status code and the message a caller sees.
+//!
+//! It owns the mapping from executor and store errors to HTTP statuses. It must never put an
+//! internal error's text in a response: unexpected errors are logged here with their cause and
+//! reach the caller as a bare `500 internal error`.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use reprise_executor::ExecutorError;
+use reprise_store::StoreError;
+use serde_json::json;
+
+/// A failed request: rendered as `{"error": message}` with its status code.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400: the request is malformed (bad JSON, bad query parameter, unknown orchestrator).
+    BadRequest(String),
+    /// 401: the bearer token is missing or wrong.
+    Unauthorized,
+    /// 404: no instance has that id.
+    NotFound(String),
+    /// 409: the request conflicts with the instance's state (its id is taken, it is still
+    /// running and cannot be purged).
+    Conflict(String),
+    /// 410: the instance has finished and takes no more management operations.
+    Gone(String),
+    /// 413: the body (or payload) is larger than the limit.
+    PayloadTooLarge(String),
+    /// 500: anything else; the cause is logged, never returned.
+    Internal(String),
+}
+
+impl From<ExecutorError> for ApiError {
+    fn from(error: ExecutorError) -> Self {
+        match error {
+            ExecutorError::UnknownOrchestrator { .. } | ExecutorError::InvalidInput(_) => {
+                ApiError::BadRequest(error.to_string())
+            }
+            ExecutorError::PayloadTooLarge { .. } => ApiError::PayloadTooLarge(error.to_string()),
+            ExecutorError::InstanceNotFound(_) => ApiError::NotFound(error.to_string()),
+            ExecutorError::Store(store) => store.into(),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::InstanceNotFound(_) => ApiError::NotFound(error.to_string()),
+            StoreError::InstanceExists(_) | StoreError::NotFinished { .. } => ApiError::Conflict(error.to_string()),
+            StoreError::Finished { .. } => ApiError::Gone(error.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            ApiError::BadRequest(message) => (StatusCode::BAD_REQUEST, message),
+            ApiError::Unauthorized => {
+                (StatusCode::UNAUTHORIZED, "missing or wrong bearer token (Authorization: Bearer TOKEN)".into())
+            }
+            ApiError::NotFound(message) => (StatusCode::NOT_FOUND, message),
+            ApiError::Conflict(message) => (StatusCode::CONFLICT, message),
+            ApiError::Gone(message) => (StatusCode::GONE, message),
+            ApiError::PayloadTooLarge(message) => (StatusCode::PAYLOAD_TOO_LARGE, message),
+            ApiError::Internal(cause) => {
+                // The cause may name files, SQL or internal state: it goes to the log only.
+                tracing::error!(%cause, "HTTP request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error (see the host's log)".into())
+            }
+        };
+        let unauthorized = status == StatusCode::UNAUTHORIZED;
+        let mut response = (status, Json(json!({ "error": message }))).into_response();
+        if unauthorized {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

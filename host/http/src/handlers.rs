@@ -1,0 +1,301 @@
+//! The request handlers: one function per endpoint, each a thin translation between HTTP and a
+//! [`Host`] call.
+//!
+//! They own parameter parsing and the choice of success status (`202` while an instance runs,
+//! `200` once it is finished). They must never decide durable behaviour themselves (the executor
+//! does) nor format error responses (the [`ApiError`] conversions do).
+
+use crate::ApiConfig;
+use crate::error::ApiError;
+use crate::shapes::{CheckStatus, InstanceStatus, Purged, StatusOptions};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use reprise_core::RuntimeStatus;
+use reprise_executor::{Host, StartRequest};
+use reprise_store::{InstanceFilter, PurgeFilter};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+/// The header that carries the listing's continuation token, as in Durable Functions.
+pub(crate) const CONTINUATION_HEADER: &str = "x-ms-continuation-token";
+
+/// Seconds a client should wait before polling a running instance again.
+const RETRY_AFTER_SECONDS: &str = "1";
+
+/// What every handler shares.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) host: Host,
+    pub(crate) config: Arc<ApiConfig>,
+}
+
+/// `POST /api/orchestrators/{name}`: starts an instance with a new id.
+pub(crate) async fn start_new(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    start(state, name, None, &headers, body).await
+}
+
+/// `POST /api/orchestrators/{name}/{instanceId}`: starts an instance with the given id.
+pub(crate) async fn start_with_id(
+    State(state): State<AppState>,
+    Path((name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    start(state, name, Some(id), &headers, body).await
+}
+
+async fn start(
+    state: AppState,
+    orchestrator: String,
+    instance_id: Option<String>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let input = json_body(body, &state.config)?;
+    // The store refuses any id already taken, finished or not: reusing a finished instance's id
+    // would silently replace its history, so that is a 409 too (purge it first).
+    let id = state.host.start(StartRequest { orchestrator, input, instance_id }).await?;
+    let links = CheckStatus::new(&base_url(headers), &id);
+    let location = header_value(&links.status_query_get_uri)?;
+    let mut response = (StatusCode::ACCEPTED, Json(links)).into_response();
+    response.headers_mut().insert(header::LOCATION, location);
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+    Ok(response)
+}
+
+/// Query of the status endpoint.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct StatusQuery {
+    show_history: Option<bool>,
+    show_history_output: Option<bool>,
+    show_input: Option<bool>,
+}
+
+/// `GET .../instances/{id}`: `202` while the instance runs, `200` once it is finished.
+pub(crate) async fn status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<StatusQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let query = query.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?.0;
+    let record = state.host.instance(&id).await?;
+    let history = if query.show_history.unwrap_or(false) {
+        let (store, execution) = (state.host.store(), record.execution);
+        let id = id.clone();
+        let history = tokio::task::spawn_blocking(move || store.history(&id, execution))
+            .await
+            .map_err(|error| ApiError::Internal(error.to_string()))??;
+        Some(history)
+    } else {
+        None
+    };
+    let options = StatusOptions {
+        show_input: query.show_input.unwrap_or(true),
+        expose_failure_details: state.config.expose_failure_details,
+        show_history_output: query.show_history_output.unwrap_or(false),
+    };
+    let body = InstanceStatus::new(&record, history.as_deref(), options);
+    if record.status.is_terminal() {
+        return Ok((StatusCode::OK, Json(body)).into_response());
+    }
+    let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+    Ok(response)
+}
+
+/// `POST .../instances/{id}/raiseEvent/{eventName}`: the body is the event's data.
+pub(crate) async fn raise_event(
+    State(state): State<AppState>,
+    Path((id, event)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
+    let data = json_body(body, &state.config)?;
+    state.host.raise_event(&id, &event, &data).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Query of terminate, suspend and resume.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ReasonQuery {
+    reason: Option<String>,
+    /// Terminate only: terminate the instance's sub-orchestrations too.
+    cascade: Option<bool>,
+}
+
+/// `POST .../instances/{id}/terminate?reason=&cascade=`.
+pub(crate) async fn terminate(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<ReasonQuery>, QueryRejection>,
+) -> Result<StatusCode, ApiError> {
+    let query = reason_query(query)?;
+    let reason = query.reason.unwrap_or_else(|| "terminated over HTTP".into());
+    state.host.terminate(&id, &reason, query.cascade.unwrap_or(false)).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `POST .../instances/{id}/suspend?reason=`.
+pub(crate) async fn suspend(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<ReasonQuery>, QueryRejection>,
+) -> Result<StatusCode, ApiError> {
+    let reason = reason_query(query)?.reason.unwrap_or_else(|| "suspended over HTTP".into());
+    state.host.suspend(&id, &reason).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `POST .../instances/{id}/resume?reason=`.
+pub(crate) async fn resume(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<ReasonQuery>, QueryRejection>,
+) -> Result<StatusCode, ApiError> {
+    let reason = reason_query(query)?.reason.unwrap_or_else(|| "resumed over HTTP".into());
+    state.host.resume(&id, &reason).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `DELETE .../instances/{id}`: purges a finished instance and its history.
+pub(crate) async fn purge(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Purged>, ApiError> {
+    let filter = PurgeFilter { instance_id: Some(id), ..PurgeFilter::default() };
+    let instances_deleted = state.host.purge(filter).await?;
+    Ok(Json(Purged { instances_deleted }))
+}
+
+/// Query of the listing.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ListQuery {
+    /// Comma-separated statuses.
+    runtime_status: Option<String>,
+    created_time_from: Option<String>,
+    created_time_to: Option<String>,
+    /// Durable Functions' filter: instance ids starting with this.
+    instance_id_prefix: Option<String>,
+    /// Orchestrator names starting with this.
+    name_prefix: Option<String>,
+    /// Page size.
+    top: Option<usize>,
+    show_input: Option<bool>,
+}
+
+/// `GET .../instances`: instances newest first, filtered, a page at a time.
+///
+/// The continuation token is the decimal offset of the next page in the filtered listing: opaque
+/// to clients, but a page boundary shifts if instances are created between requests.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let query = query.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?.0;
+    let mut filter = InstanceFilter::default();
+    for name in query.runtime_status.iter().flat_map(|s| s.split(',')).map(str::trim).filter(|s| !s.is_empty()) {
+        let status = name.parse::<RuntimeStatus>().map_err(|_| {
+            let known: Vec<&str> = RuntimeStatus::ALL.iter().map(|s| s.as_str()).collect();
+            ApiError::BadRequest(format!("unknown runtimeStatus '{name}'; known: {}", known.join(", ")))
+        })?;
+        filter.statuses.push(status);
+    }
+    filter.created_from = query.created_time_from.as_deref().map(|t| timestamp("createdTimeFrom", t)).transpose()?;
+    filter.created_to = query.created_time_to.as_deref().map(|t| timestamp("createdTimeTo", t)).transpose()?;
+    let offset = match headers.get(CONTINUATION_HEADER) {
+        None => 0,
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .ok_or_else(|| ApiError::BadRequest(format!("malformed {CONTINUATION_HEADER} header")))?,
+    };
+    let store = state.host.store();
+    let records = tokio::task::spawn_blocking(move || store.list_instances(&filter))
+        .await
+        .map_err(|error| ApiError::Internal(error.to_string()))??;
+    // The store filters by exact name only; prefixes are filtered here.
+    let matching: Vec<_> = records
+        .into_iter()
+        .filter(|r| query.instance_id_prefix.as_deref().is_none_or(|p| r.instance_id.starts_with(p)))
+        .filter(|r| query.name_prefix.as_deref().is_none_or(|p| r.name.starts_with(p)))
+        .collect();
+    let top = query.top.unwrap_or(usize::MAX).max(1);
+    let options = StatusOptions {
+        show_input: query.show_input.unwrap_or(false),
+        expose_failure_details: state.config.expose_failure_details,
+        show_history_output: false,
+    };
+    let page: Vec<InstanceStatus> =
+        matching.iter().skip(offset).take(top).map(|r| InstanceStatus::new(r, None, options)).collect();
+    let next = offset.saturating_add(page.len());
+    let mut response = Json(page).into_response();
+    if next < matching.len() {
+        response.headers_mut().insert(CONTINUATION_HEADER, HeaderValue::from(next));
+    }
+    Ok(response)
+}
+
+/// `GET /openapi.json`: the API's OpenAPI document, kept in the repository beside this crate.
+pub(crate) async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], include_str!("../openapi.json")).into_response()
+}
+
+/// Any other path.
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint; see /openapi.json".into())
+}
+
+/// The body as one JSON document (an empty body is `null`), or why it is refused.
+fn json_body(body: Result<Bytes, BytesRejection>, config: &ApiConfig) -> Result<String, ApiError> {
+    let bytes = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge(format!(
+                "the request body is larger than the limit of {} bytes; pass a reference (a URL, a key) instead of the data",
+                config.max_body_bytes
+            ))
+        } else {
+            ApiError::BadRequest(rejection.body_text())
+        }
+    })?;
+    let text = String::from_utf8(bytes.to_vec())
+        .map_err(|_| ApiError::BadRequest("the request body is not UTF-8 text".into()))?;
+    if text.trim().is_empty() {
+        return Ok("null".into());
+    }
+    serde_json::from_str::<serde::de::IgnoredAny>(&text).map_err(|error| {
+        ApiError::BadRequest(format!("the request body is not valid JSON: {error}; quote strings as JSON (\"text\")"))
+    })?;
+    Ok(text)
+}
+
+fn reason_query(query: Result<Query<ReasonQuery>, QueryRejection>) -> Result<ReasonQuery, ApiError> {
+    Ok(query.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?.0)
+}
+
+/// An RFC 3339 time (`2024-01-31T12:00:00Z`) as milliseconds since the epoch.
+fn timestamp(parameter: &str, text: &str) -> Result<u64, ApiError> {
+    let bad = || ApiError::BadRequest(format!("{parameter} must be an ISO 8601 UTC time such as 2024-01-31T12:00:00Z"));
+    let time = humantime::parse_rfc3339(text).map_err(|_| bad())?;
+    let millis = time.duration_since(UNIX_EPOCH).map_err(|_| bad())?.as_millis();
+    u64::try_from(millis).map_err(|_| bad())
+}
+
+/// `http://HOST` from the request's `Host` header, for the absolute URLs of the check-status body.
+fn base_url(headers: &HeaderMap) -> String {
+    let host = headers.get(header::HOST).and_then(|value| value.to_str().ok()).unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+fn header_value(text: &str) -> Result<HeaderValue, ApiError> {
+    HeaderValue::from_str(text).map_err(|error| ApiError::Internal(format!("invalid header value {text:?}: {error}")))
+}

@@ -1,0 +1,42 @@
+//! The router: which path and method go to which handler, and the layers around them (token,
+//! body limit).
+//!
+//! It owns the URL layout, which follows Durable Functions' (`/api/orchestrators/...`,
+//! `/runtime/webhooks/durabletask/instances/...`). It must never hold handler logic.
+
+use crate::ApiConfig;
+use crate::auth::require_token;
+use crate::handlers::{self, AppState};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::routing::{get, post};
+use reprise_executor::Host;
+use std::sync::Arc;
+
+/// The API's router over `host`. The host's workers run separately (`Host::spawn_workers`): the
+/// API only creates and manages instances.
+pub fn router(host: Host, config: ApiConfig) -> Router {
+    const INSTANCES: &str = "/runtime/webhooks/durabletask/instances";
+    let limit = config.max_body_bytes;
+    let token = config.token.clone();
+    let state = AppState { host, config: Arc::new(config) };
+    let router = Router::new()
+        .route("/api/orchestrators/{name}", post(handlers::start_new))
+        .route("/api/orchestrators/{name}/{instance_id}", post(handlers::start_with_id))
+        .route(INSTANCES, get(handlers::list))
+        .route(&format!("{INSTANCES}/{{id}}"), get(handlers::status).delete(handlers::purge))
+        .route(&format!("{INSTANCES}/{{id}}/raiseEvent/{{event}}"), post(handlers::raise_event))
+        .route(&format!("{INSTANCES}/{{id}}/terminate"), post(handlers::terminate))
+        .route(&format!("{INSTANCES}/{{id}}/suspend"), post(handlers::suspend))
+        .route(&format!("{INSTANCES}/{{id}}/resume"), post(handlers::resume))
+        .route("/openapi.json", get(handlers::openapi))
+        .fallback(handlers::not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state);
+    match token {
+        // Outermost, so that it also guards the fallback and the OpenAPI document.
+        Some(token) => router.layer(middleware::from_fn_with_state(Arc::<str>::from(token), require_token)),
+        None => router,
+    }
+}

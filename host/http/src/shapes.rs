@@ -1,0 +1,206 @@
+//! The JSON bodies Durable Functions clients expect, and their construction from store records.
+//!
+//! It owns the wire format: camelCase names, ISO 8601 UTC times, payloads embedded as JSON values
+//! (the store keeps them as JSON text), and the rendering of failures. It must never render a
+//! failure's `details` or causes unless asked to expose them.
+
+use reprise_core::{Failure, HistoryEvent, Timestamp};
+use reprise_store::InstanceRecord;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use std::time::{Duration, UNIX_EPOCH};
+
+/// The body of `202 Accepted` from the starter: where to follow and manage the new instance.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CheckStatus {
+    pub(crate) id: String,
+    pub(crate) status_query_get_uri: String,
+    pub(crate) send_event_post_uri: String,
+    pub(crate) terminate_post_uri: String,
+    pub(crate) purge_history_delete_uri: String,
+    pub(crate) suspend_post_uri: String,
+    pub(crate) resume_post_uri: String,
+}
+
+impl CheckStatus {
+    /// The URLs of instance `id` under `base` (`http://host:port`), with Durable Functions'
+    /// placeholders `{eventName}` and `{text}` left for the caller to fill.
+    pub(crate) fn new(base: &str, id: &str) -> Self {
+        let instance = format!("{base}/runtime/webhooks/durabletask/instances/{}", encode_segment(id));
+        CheckStatus {
+            id: id.to_string(),
+            status_query_get_uri: instance.clone(),
+            send_event_post_uri: format!("{instance}/raiseEvent/{{eventName}}"),
+            terminate_post_uri: format!("{instance}/terminate?reason={{text}}"),
+            purge_history_delete_uri: instance.clone(),
+            suspend_post_uri: format!("{instance}/suspend?reason={{text}}"),
+            resume_post_uri: format!("{instance}/resume?reason={{text}}"),
+        }
+    }
+}
+
+/// The body of `DELETE .../instances/{id}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Purged {
+    pub(crate) instances_deleted: usize,
+}
+
+/// An instance's status, as Durable Functions' `DurableOrchestrationStatus`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct InstanceStatus {
+    name: String,
+    instance_id: String,
+    runtime_status: &'static str,
+    input: Value,
+    custom_status: Value,
+    output: Value,
+    created_time: String,
+    last_updated_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    history_events: Option<Vec<Value>>,
+}
+
+/// What a status body includes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StatusOptions {
+    /// Include the instance's input (otherwise `null`).
+    pub(crate) show_input: bool,
+    /// Render failures whole, with details and causes.
+    pub(crate) expose_failure_details: bool,
+    /// Keep the outputs of completed steps in history events.
+    pub(crate) show_history_output: bool,
+}
+
+impl InstanceStatus {
+    /// The status of `record`, with `history` if given.
+    pub(crate) fn new(record: &InstanceRecord, history: Option<&[HistoryEvent]>, options: StatusOptions) -> Self {
+        let output = match (&record.failure, &record.output) {
+            (Some(failure), _) => failure_json(failure, options.expose_failure_details),
+            (None, Some(output)) => payload(output),
+            (None, None) => Value::Null,
+        };
+        InstanceStatus {
+            name: record.name.clone(),
+            instance_id: record.instance_id.clone(),
+            runtime_status: record.status.as_str(),
+            input: if options.show_input { payload(&record.input) } else { Value::Null },
+            custom_status: record.custom_status.as_deref().map_or(Value::Null, payload),
+            output,
+            created_time: iso8601(record.created_at),
+            last_updated_time: iso8601(record.updated_at),
+            history_events: history.map(|events| events.iter().map(|e| history_event(e, options)).collect()),
+        }
+    }
+}
+
+/// A failure as callers see it: `{"errorType", "errorMessage"}`, plus `details` and `causes`
+/// only when exposed (they may hold stack traces and internal data).
+pub(crate) fn failure_json(failure: &Failure, expose: bool) -> Value {
+    let mut object = Map::new();
+    object.insert("errorType".into(), json!(failure.error_type));
+    object.insert("errorMessage".into(), json!(failure.message));
+    if expose {
+        object.insert("details".into(), json!(failure.details));
+        let causes = failure
+            .causes
+            .iter()
+            .map(|c| json!({ "errorType": c.error_type, "errorMessage": c.message, "details": c.details }))
+            .collect();
+        object.insert("causes".into(), Value::Array(causes));
+    }
+    Value::Object(object)
+}
+
+/// One history event: `eventType`, `seq` and the event's fields in camelCase, payloads embedded as
+/// JSON, failures rendered as [`failure_json`], times in ISO 8601.
+fn history_event(event: &HistoryEvent, options: StatusOptions) -> Value {
+    let mut object = Map::new();
+    object.insert("eventType".into(), json!(event.event.kind()));
+    object.insert("seq".into(), json!(event.seq));
+    let Ok(Value::Object(fields)) = serde_json::to_value(&event.event) else {
+        return Value::Object(object);
+    };
+    for (key, value) in fields {
+        let rendered = match key.as_str() {
+            "type" => continue,
+            // Outputs of steps are what showHistoryOutput is about.
+            "output" if !options.show_history_output => continue,
+            "input" | "output" | "data" => value.as_str().map_or(value.clone(), payload),
+            "failure" => match serde_json::from_value::<Failure>(value) {
+                Ok(failure) => failure_json(&failure, options.expose_failure_details),
+                Err(_) => continue,
+            },
+            "time" | "fire_at" | "next_attempt_at" => value.as_u64().map_or(value.clone(), |t| json!(iso8601(t))),
+            _ => value,
+        };
+        object.insert(camel_case(&key), rendered);
+    }
+    Value::Object(object)
+}
+
+/// A stored payload (JSON text) as a JSON value; text that somehow is not JSON stays a string.
+pub(crate) fn payload(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
+}
+
+/// Milliseconds since the epoch as ISO 8601 UTC with milliseconds (`2023-11-14T22:13:20.000Z`).
+pub(crate) fn iso8601(at: Timestamp) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(at)).to_string()
+}
+
+/// `snake_case` → `camelCase`.
+fn camel_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = false;
+    for c in name.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Percent-encodes a path segment: instance ids are chosen by callers and may hold `/` or `?`.
+pub(crate) fn encode_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_hide_details_unless_exposed() {
+        let failure =
+            Failure::wrapping("ActivityFailed", "charge failed", Failure::new("Io", "disk").with_details("stack"));
+        assert_eq!(
+            failure_json(&failure, false),
+            json!({"errorType": "ActivityFailed", "errorMessage": "charge failed"})
+        );
+        let exposed = failure_json(&failure, true);
+        assert_eq!(exposed["causes"][0]["details"], "stack");
+    }
+
+    #[test]
+    fn formats_times_and_names() {
+        assert_eq!(iso8601(1_700_000_000_000), "2023-11-14T22:13:20.000Z");
+        assert_eq!(camel_case("next_attempt_at"), "nextAttemptAt");
+        assert_eq!(encode_segment("a b/c"), "a%20b%2Fc");
+    }
+}

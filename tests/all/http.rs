@@ -1,0 +1,399 @@
+//! The Durable Functions-compatible HTTP API: the real router served on a loopback port over a
+//! real host, driven by a real HTTP/1.1 client (hyper). One test also runs the real `reprise serve
+//! --listen` binary to check the CLI wiring.
+
+use crate::harness::Harness;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::header::HeaderMap;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use reprise_http::ApiConfig;
+use reprise_tests::guests;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const INSTANCES: &str = "/runtime/webhooks/durabletask/instances";
+
+/// A server on a loopback port over a test host, and a client for it.
+struct Api {
+    harness: Harness,
+    base: String,
+    client: Client<HttpConnector, Full<Bytes>>,
+    token: Option<String>,
+}
+
+/// A response, its body parsed as JSON (`Null` if empty, a string if not JSON).
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+}
+
+impl Api {
+    async fn new(config: ApiConfig, components: &[&str]) -> Self {
+        let harness = Harness::new(1024, components).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+        let base = format!("http://{}", listener.local_addr().expect("bound address"));
+        let token = config.token.clone();
+        let router = reprise_http::router(harness.host.clone(), config);
+        tokio::spawn(reprise_http::serve(listener, router, std::future::pending()));
+        Api { harness, base, client: Client::builder(TokioExecutor::new()).build_http(), token }
+    }
+
+    async fn default(components: &[&str]) -> Self {
+        Self::new(ApiConfig::default(), components).await
+    }
+
+    /// Sends a request with the server's token (if any) and reads the whole response.
+    async fn call(&self, method: Method, path: &str, body: Option<&str>) -> Reply {
+        self.call_with(method, path, body, self.token.as_deref(), &[]).await
+    }
+
+    async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&str>,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = Request::builder().method(method).uri(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if body.is_some() {
+            request = request.header("content-type", "application/json");
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let body = Full::new(Bytes::from(body.unwrap_or_default().to_string()));
+        let response = self.client.request(request.body(body).expect("request")).await.expect("send the request");
+        let (parts, body) = response.into_parts();
+        let bytes = body.collect().await.expect("read the body").to_bytes();
+        let text = String::from_utf8(bytes.to_vec()).expect("UTF-8 body");
+        let body =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        Reply { status: parts.status, headers: parts.headers, body }
+    }
+
+    /// Polls an instance's status (20 ms apart, at most a minute) until `done` holds.
+    async fn poll(&self, id: &str, done: impl Fn(&Reply) -> bool) -> Reply {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let reply = self.call(Method::GET, &format!("{INSTANCES}/{id}"), None).await;
+            if done(&reply) {
+                return reply;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "instance {id} never got there: {}", reply.body);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn poll_status(&self, id: &str, status: &str) -> Reply {
+        self.poll(id, |reply| reply.body["runtimeStatus"] == status).await
+    }
+}
+
+fn header<'a>(reply: &'a Reply, name: &str) -> Option<&'a str> {
+    reply.headers.get(name).map(|value| value.to_str().expect("ASCII header"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn seed_000_start_then_poll_until_completed() {
+    let api = Api::default(&[guests::RETRY_PATTERN]).await;
+    let input = r#"{"input": "demo", "fail_times": 0}"#;
+    let started = api.call(Method::POST, "/api/orchestrators/retry_orchestrator", Some(input)).await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
+    let id = started.body["id"].as_str().expect("id").to_string();
+    let status_uri = format!("{}{INSTANCES}/{id}", api.base);
+    assert_eq!(started.body["statusQueryGetUri"], status_uri);
+    assert_eq!(header(&started, "location"), Some(status_uri.as_str()));
+    assert!(header(&started, "retry-after").is_some());
+    assert_eq!(started.body["sendEventPostUri"], format!("{status_uri}/raiseEvent/{{eventName}}"));
+    assert_eq!(started.body["terminatePostUri"], format!("{status_uri}/terminate?reason={{text}}"));
+    assert_eq!(started.body["suspendPostUri"], format!("{status_uri}/suspend?reason={{text}}"));
+    assert_eq!(started.body["resumePostUri"], format!("{status_uri}/resume?reason={{text}}"));
+    assert_eq!(started.body["purgeHistoryDeleteUri"], status_uri);
+
+    // 202 with Retry-After while it runs, then 200 once Completed.
+    let done = api
+        .poll(&id, |reply| {
+            if reply.status == StatusCode::ACCEPTED {
+                assert!(header(reply, "retry-after").is_some());
+            }
+            reply.status == StatusCode::OK
+        })
+        .await;
+    assert_eq!(done.body["runtimeStatus"], "Completed");
+    assert_eq!(done.body["name"], "retry_orchestrator");
+    assert_eq!(done.body["instanceId"], id.as_str());
+    assert_eq!(done.body["output"], "Succeeded with payload: demo");
+    assert_eq!(done.body["input"], json!({"input": "demo", "fail_times": 0}));
+    assert_eq!(done.body["createdTime"], "2023-11-14T22:13:20.000Z");
+    assert!(done.body.get("historyEvents").is_none());
+
+    let with_history = api.call(Method::GET, &format!("{INSTANCES}/{id}?showHistory=true&showInput=false"), None).await;
+    let events = with_history.body["historyEvents"].as_array().expect("historyEvents");
+    assert!(events.iter().any(|e| e["eventType"] == "ExecutionStarted"));
+    assert!(events.iter().all(|e| e.get("output").is_none()), "outputs only with showHistoryOutput");
+    assert_eq!(with_history.body["input"], Value::Null);
+    let with_output =
+        api.call(Method::GET, &format!("{INSTANCES}/{id}?showHistory=true&showHistoryOutput=true"), None).await;
+    let completed = with_output.body["historyEvents"].as_array().expect("historyEvents");
+    assert!(completed.iter().any(|e| e["eventType"] == "ExecutionCompleted" && e["output"] == done.body["output"]));
+
+    // A chosen id; taking it again is a 409, whether the instance runs or has finished.
+    let path = "/api/orchestrators/retry_orchestrator/order-42";
+    assert_eq!(api.call(Method::POST, path, Some(input)).await.status, StatusCode::ACCEPTED);
+    let again = api.call(Method::POST, path, Some(input)).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(again.body["error"].as_str().expect("message").contains("already exists"), "{}", again.body);
+    api.harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn raise_suspend_resume_terminate_and_purge() {
+    let api = Api::default(&[guests::CALLBACK_WITH_TIMEOUT]).await;
+    let job = r#"{"job": "build", "timeout_ms": 30000, "max_retries": 0}"#;
+    assert_eq!(
+        api.call(Method::POST, "/api/orchestrators/run_job/job-1", Some(job)).await.status,
+        StatusCode::ACCEPTED
+    );
+    api.poll_status("job-1", "Running").await;
+
+    let suspend = api.call(Method::POST, &format!("{INSTANCES}/job-1/suspend?reason=maintenance"), None).await;
+    assert_eq!(suspend.status, StatusCode::ACCEPTED);
+    api.poll_status("job-1", "Suspended").await;
+    let resume = api.call(Method::POST, &format!("{INSTANCES}/job-1/resume?reason=done"), None).await;
+    assert_eq!(resume.status, StatusCode::ACCEPTED);
+    api.poll_status("job-1", "Running").await;
+
+    let raised =
+        api.call(Method::POST, &format!("{INSTANCES}/job-1/raiseEvent/JobCompleted"), Some(r#"{"ok": true}"#)).await;
+    assert_eq!(raised.status, StatusCode::ACCEPTED, "{}", raised.body);
+    let done = api.poll("job-1", |reply| reply.status == StatusCode::OK).await;
+    assert_eq!(done.body["runtimeStatus"], "Completed");
+    assert_eq!(done.body["output"], json!({"status": "completed", "attempts": 1, "result": {"ok": true}}));
+
+    // A finished instance takes no more management: 410.
+    for operation in ["terminate", "suspend", "resume", "raiseEvent/JobCompleted"] {
+        let reply = api.call(Method::POST, &format!("{INSTANCES}/job-1/{operation}"), None).await;
+        assert_eq!(reply.status, StatusCode::GONE, "{operation}: {}", reply.body);
+    }
+
+    assert_eq!(
+        api.call(Method::POST, "/api/orchestrators/run_job/job-2", Some(job)).await.status,
+        StatusCode::ACCEPTED
+    );
+    api.poll_status("job-2", "Running").await;
+    // Purging an instance that runs is refused until it is terminated.
+    assert_eq!(api.call(Method::DELETE, &format!("{INSTANCES}/job-2"), None).await.status, StatusCode::CONFLICT);
+    let terminate =
+        api.call(Method::POST, &format!("{INSTANCES}/job-2/terminate?reason=no%20longer%20needed"), None).await;
+    assert_eq!(terminate.status, StatusCode::ACCEPTED);
+    let terminated = api.poll("job-2", |reply| reply.status == StatusCode::OK).await;
+    assert_eq!(terminated.body["runtimeStatus"], "Terminated");
+
+    let purged = api.call(Method::DELETE, &format!("{INSTANCES}/job-2"), None).await;
+    assert_eq!(purged.status, StatusCode::OK);
+    assert_eq!(purged.body, json!({"instancesDeleted": 1}));
+    assert_eq!(api.call(Method::GET, &format!("{INSTANCES}/job-2"), None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(api.call(Method::DELETE, &format!("{INSTANCES}/job-2"), None).await.status, StatusCode::NOT_FOUND);
+    api.harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_filters_and_pages() {
+    let api = Api::default(&[guests::RETRY_PATTERN, guests::CALLBACK_WITH_TIMEOUT]).await;
+    let input = r#"{"input": "demo", "fail_times": 0}"#;
+    for id in ["list-a", "list-b", "list-c"] {
+        let path = format!("/api/orchestrators/retry_orchestrator/{id}");
+        assert_eq!(api.call(Method::POST, &path, Some(input)).await.status, StatusCode::ACCEPTED);
+        api.poll_status(id, "Completed").await;
+    }
+    let job = r#"{"job": "build"}"#;
+    assert_eq!(
+        api.call(Method::POST, "/api/orchestrators/run_job/job-x", Some(job)).await.status,
+        StatusCode::ACCEPTED
+    );
+    api.poll_status("job-x", "Running").await;
+
+    let ids = |reply: &Reply| -> Vec<String> {
+        let page = reply.body.as_array().unwrap_or_else(|| panic!("a JSON array: {}", reply.body));
+        page.iter().map(|s| s["instanceId"].as_str().expect("instanceId").to_string()).collect()
+    };
+    let all = api.call(Method::GET, INSTANCES, None).await;
+    assert_eq!(all.status, StatusCode::OK);
+    assert_eq!(ids(&all).len(), 4);
+
+    let completed = api.call(Method::GET, &format!("{INSTANCES}?runtimeStatus=Completed,Failed"), None).await;
+    let mut found = ids(&completed);
+    found.sort();
+    assert_eq!(found, ["list-a", "list-b", "list-c"]);
+    let running = api.call(Method::GET, &format!("{INSTANCES}?runtimeStatus=Running&showInput=true"), None).await;
+    assert_eq!(ids(&running), ["job-x"]);
+    assert_eq!(running.body[0]["input"], json!({"job": "build"}));
+    let by_name = api.call(Method::GET, &format!("{INSTANCES}?namePrefix=run_"), None).await;
+    assert_eq!(ids(&by_name), ["job-x"]);
+
+    // Two pages of two and one, chained by the continuation token.
+    let first = api.call(Method::GET, &format!("{INSTANCES}?instanceIdPrefix=list-&top=2"), None).await;
+    assert_eq!(ids(&first).len(), 2);
+    let token = header(&first, "x-ms-continuation-token").expect("a continuation token").to_string();
+    let second = api
+        .call_with(
+            Method::GET,
+            &format!("{INSTANCES}?instanceIdPrefix=list-&top=2"),
+            None,
+            None,
+            &[("x-ms-continuation-token", &token)],
+        )
+        .await;
+    assert_eq!(ids(&second).len(), 1);
+    assert!(header(&second, "x-ms-continuation-token").is_none());
+    let mut pages = [ids(&first), ids(&second)].concat();
+    pages.sort();
+    assert_eq!(pages, ["list-a", "list-b", "list-c"]);
+
+    // The test host's clock reads 2023-11-14T22:13:20Z.
+    let before = api.call(Method::GET, &format!("{INSTANCES}?createdTimeTo=2023-11-14T22:00:00Z"), None).await;
+    assert_eq!(ids(&before).len(), 0);
+    let after = api.call(Method::GET, &format!("{INSTANCES}?createdTimeFrom=2023-11-14T22:00:00Z"), None).await;
+    assert_eq!(ids(&after).len(), 4);
+
+    for bad in ["runtimeStatus=Sleeping", "createdTimeFrom=yesterday", "top=many"] {
+        let reply = api.call(Method::GET, &format!("{INSTANCES}?{bad}"), None).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    api.harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_is_refused_with_clear_statuses() {
+    let config = ApiConfig { max_body_bytes: 1024, ..ApiConfig::default() };
+    let api = Api::new(config, &[guests::RETRY_PATTERN]).await;
+    let start = "/api/orchestrators/retry_orchestrator";
+
+    let bad_json = api.call(Method::POST, start, Some(r#"{"input": "demo""#)).await;
+    assert_eq!(bad_json.status, StatusCode::BAD_REQUEST);
+    assert!(bad_json.body["error"].as_str().expect("message").contains("not valid JSON"), "{}", bad_json.body);
+
+    let unknown = api.call(Method::POST, "/api/orchestrators/no_such_thing", Some("null")).await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    assert!(unknown.body["error"].as_str().expect("message").contains("retry_orchestrator"), "{}", unknown.body);
+
+    let oversized = format!(r#"{{"input": "{}"}}"#, "x".repeat(2048));
+    let too_large = api.call(Method::POST, start, Some(&oversized)).await;
+    assert_eq!(too_large.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", too_large.body);
+
+    assert_eq!(api.call(Method::GET, &format!("{INSTANCES}/nobody"), None).await.status, StatusCode::NOT_FOUND);
+    for operation in ["terminate", "suspend", "resume", "raiseEvent/Any"] {
+        let reply = api.call(Method::POST, &format!("{INSTANCES}/nobody/{operation}"), None).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{operation}");
+    }
+    assert_eq!(api.call(Method::GET, "/no/such/endpoint", None).await.status, StatusCode::NOT_FOUND);
+
+    // A failure shows its type and message only: no details, no causes (seed 000).
+    let failing = r#"{"input": "demo", "fail_times": 5, "max_attempts": 1}"#;
+    assert_eq!(api.call(Method::POST, &format!("{start}/fails"), Some(failing)).await.status, StatusCode::ACCEPTED);
+    let failed = api.poll_status("fails", "Failed").await;
+    assert_eq!(failed.status, StatusCode::OK);
+    let output = failed.body["output"].as_object().expect("a failure object");
+    assert_eq!(output.keys().collect::<Vec<_>>(), ["errorMessage", "errorType"]);
+    assert_eq!(output["errorType"], "ActivityFailed");
+    let history =
+        api.call(Method::GET, &format!("{INSTANCES}/fails?showHistory=true&showHistoryOutput=true"), None).await;
+    for body in [&failed.body, &history.body] {
+        let text = body.to_string();
+        assert!(!text.contains("attempt 1") && !text.contains("causes"), "details leaked: {text}");
+    }
+    api.harness.stop().await;
+
+    // --expose-failure-details shows them.
+    let config = ApiConfig { expose_failure_details: true, ..ApiConfig::default() };
+    let api = Api::new(config, &[guests::RETRY_PATTERN]).await;
+    assert_eq!(api.call(Method::POST, &format!("{start}/fails"), Some(failing)).await.status, StatusCode::ACCEPTED);
+    let failed = api.poll_status("fails", "Failed").await;
+    assert_eq!(failed.body["output"]["causes"][0]["errorType"], "TransientFailure");
+    assert_eq!(failed.body["output"]["causes"][0]["details"], "attempt 1");
+    api.harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_guards_every_endpoint() {
+    let config = ApiConfig { token: Some("s3cret".into()), ..ApiConfig::default() };
+    let api = Api::new(config, &[guests::RETRY_PATTERN]).await;
+    for path in ["/openapi.json", INSTANCES, "/no/such/endpoint"] {
+        for token in [None, Some("wrong")] {
+            let reply = api.call_with(Method::GET, path, None, token, &[]).await;
+            assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{path} with {token:?}");
+            assert_eq!(header(&reply, "www-authenticate"), Some("Bearer"));
+        }
+    }
+    let start = api.call_with(Method::POST, "/api/orchestrators/retry_orchestrator", Some("null"), None, &[]).await;
+    assert_eq!(start.status, StatusCode::UNAUTHORIZED);
+    assert!(api.harness.host.store().list_instances(&Default::default()).expect("list").is_empty());
+
+    let spec = api.call(Method::GET, "/openapi.json", None).await;
+    assert_eq!(spec.status, StatusCode::OK);
+    assert_eq!(spec.body["openapi"], "3.0.3");
+    assert!(spec.body["paths"]["/runtime/webhooks/durabletask/instances/{instanceId}"].is_object());
+    api.harness.stop().await;
+}
+
+/// A child process killed when the test ends, however it ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reprise_serve_listen_serves_the_api() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_reprise-under-test"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg(dir.path().join("reprise.db"))
+        .args(["--component", guests::RETRY_PATTERN])
+        .env("REPRISE_TOKEN", "from-env")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start reprise serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let child = Killed(child);
+    // The server prints the address it bound ("listening on http://127.0.0.1:PORT").
+    let base = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stderr).lines();
+        let base = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|line| line.strip_prefix("listening on ").map(str::to_string))
+            .expect("reprise serve printed its address");
+        // Keep draining stderr so the child never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        base
+    })
+    .await
+    .expect("read stderr");
+    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let get = |token: Option<&str>| {
+        let mut request = Request::get(format!("{base}/openapi.json"));
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        client.request(request.body(Full::new(Bytes::new())).expect("request"))
+    };
+    assert_eq!(get(None).await.expect("request").status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(get(Some("from-env")).await.expect("request").status(), StatusCode::OK);
+    drop(child);
+}
