@@ -105,7 +105,7 @@ fn a_killed_host_resumes_on_restart_with_no_lost_or_repeated_step() {
 }
 
 fn run(args: &[&str], db: &Path) -> std::process::Output {
-    Command::new(REPRISE).arg("run").args(args).arg("--db").arg(db).output().expect("reprise run")
+    cli(&[&["run"], args].concat(), db)
 }
 
 #[test]

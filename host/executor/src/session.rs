@@ -162,19 +162,6 @@ impl Session {
     }
 }
 
-trait ReadyMap<T> {
-    fn map<U>(self, f: impl FnOnce(T) -> U) -> WaitOutcome<U>;
-}
-
-impl<T> ReadyMap<T> for WaitOutcome<T> {
-    fn map<U>(self, f: impl FnOnce(T) -> U) -> WaitOutcome<U> {
-        match self {
-            WaitOutcome::Ready(value) => WaitOutcome::Ready(f(value)),
-            WaitOutcome::Pending => WaitOutcome::Pending,
-        }
-    }
-}
-
 impl OrchestrationHost for Session {
     fn instance_id(&self) -> String {
         self.instance_id.clone()

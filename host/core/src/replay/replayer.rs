@@ -24,6 +24,16 @@ pub enum WaitOutcome<T> {
     Pending,
 }
 
+impl<T> WaitOutcome<T> {
+    /// Maps a ready value, keeping `Pending` as it is.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> WaitOutcome<U> {
+        match self {
+            WaitOutcome::Ready(value) => WaitOutcome::Ready(f(value)),
+            WaitOutcome::Pending => WaitOutcome::Pending,
+        }
+    }
+}
+
 /// What [`Replayer::advance`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Advance {

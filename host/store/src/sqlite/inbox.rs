@@ -141,9 +141,7 @@ pub(super) fn ready_instances_sql() -> String {
 /// The earliest `visible_at` after `now` of a message that will make its instance ready (by the
 /// rule of [`ready_instances`], locks aside), if any.
 pub(super) fn next_due(conn: &Connection, now: Timestamp) -> StoreResult<Option<i64>> {
-    let mut stmt = conn.prepare_cached(&next_due_sql())?;
-    let mut rows = stmt.query_map([time_to_sql(now)], |row| row.get::<_, i64>(0))?;
-    Ok(rows.next().transpose()?)
+    super::first_time_after(conn, &next_due_sql(), now)
 }
 
 /// The query of [`next_due`]: `?1` is now. It reads the index from `now` on and stops at the

@@ -239,3 +239,10 @@ impl HistoryStore for SqliteStore {
         components::list(&self.read())
     }
 }
+
+/// Runs a `next_due` query (`?1` = now) and returns its single time column, if a row came back.
+fn first_time_after(conn: &Connection, sql: &str, now: Timestamp) -> StoreResult<Option<i64>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query_map([codec::time_to_sql(now)], |row| row.get::<_, i64>(0))?;
+    Ok(rows.next().transpose()?)
+}
