@@ -7,10 +7,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::__private::bindings::reprise::durable::orchestration;
-use crate::__private::bindings::reprise::durable::types::LogLevel;
+use crate::__private::bindings::reprise::durable::types::{EntityId as WireEntityId, LogLevel};
+use crate::entity::entity_operation_input;
 use crate::options::millis;
 use crate::task::TaskKind;
-use crate::{ActivityOptions, Awaitable, Failure, RetryPolicy, SubOrchestrationOptions, Task};
+use crate::{ActivityOptions, Awaitable, EntityId, Failure, RetryPolicy, SubOrchestrationOptions, Task};
 
 /// What an orchestrator gets from the host, passed to it as `&Context`.
 ///
@@ -387,6 +388,60 @@ impl Context {
             )
         })?;
         orchestration::raise_event(instance_id, name, &json);
+        Ok(())
+    }
+
+    /// Calls `operation` on the entity `entity` with `input` (serialized to JSON) and returns its
+    /// task at once: Durable Functions' `CallEntityAsync`. The task completes with the
+    /// operation's output, or fails with a failure of type
+    /// [`ENTITY_OPERATION_FAILED`](Failure::ENTITY_OPERATION_FAILED) whose first cause is the
+    /// operation's own failure. Operations on one entity run one at a time, in the order they
+    /// arrive; the entity is created by its first operation.
+    ///
+    /// ```no_run
+    /// # use reprise_sdk::{Context, EntityId, Failure};
+    /// # fn f(ctx: &Context) -> Result<i64, Failure> {
+    /// let counter = EntityId::new("Counter", "myCounter");
+    /// let value = ctx.call_entity::<i64, _>(&counter, "get", &()).wait()?;
+    /// if value < 10 {
+    ///     ctx.call_entity::<i64, _>(&counter, "add", &1).wait()?;
+    /// }
+    /// # Ok(value) }
+    /// ```
+    ///
+    /// If `input` cannot be serialized, nothing is sent and the task fails with
+    /// [`INVALID_INPUT`](Failure::INVALID_INPUT) when waited on.
+    pub fn call_entity<O: DeserializeOwned, I: Serialize + ?Sized>(
+        &self,
+        entity: &EntityId,
+        operation: &str,
+        input: &I,
+    ) -> Task<O> {
+        let kind = TaskKind::Entity { entity: entity.to_string(), operation: operation.to_owned() };
+        match entity_operation_input(entity, operation, input) {
+            Ok(json) => {
+                Task::scheduled(kind, orchestration::call_entity(&WireEntityId::from(entity), operation, &json))
+            }
+            Err(failure) => Task::unscheduled(kind, failure),
+        }
+    }
+
+    /// Sends `operation` with `input` to the entity `entity`, one way (Durable Functions'
+    /// `SignalEntity`): nothing waits for it, and its failure is only logged by the host. Sent
+    /// once the current episode commits, once however often the orchestrator is replayed.
+    ///
+    /// # Errors
+    ///
+    /// [`INVALID_INPUT`](Failure::INVALID_INPUT) if `input` cannot be serialized to JSON;
+    /// nothing is sent then.
+    pub fn signal_entity<I: Serialize + ?Sized>(
+        &self,
+        entity: &EntityId,
+        operation: &str,
+        input: &I,
+    ) -> Result<(), Failure> {
+        let json = entity_operation_input(entity, operation, input)?;
+        orchestration::signal_entity(&WireEntityId::from(entity), operation, &json);
         Ok(())
     }
 

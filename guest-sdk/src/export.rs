@@ -6,27 +6,46 @@ use serde::de::DeserializeOwned;
 use crate::__private::bindings::reprise::durable::types::Failure as WireFailure;
 use crate::{ActivityContext, Context, Failure};
 
-/// Exports named orchestrators and activities from this component.
+/// Exports named orchestrators, activities and entity types from this component.
 ///
 /// ```no_run
-/// # use reprise_sdk::{ActivityContext, Context, Failure};
+/// # use reprise_sdk::{ActivityContext, Context, EntityContext, Failure};
 /// # fn process_order(_: &Context, _: String) -> Result<(), Failure> { Ok(()) }
 /// # fn transfer_funds(_: &Context, _: u64) -> Result<(), Failure> { Ok(()) }
 /// # fn validate_order(_: &ActivityContext, _: String) -> Result<bool, Failure> { Ok(true) }
 /// # fn charge(_: &ActivityContext, _: u64) -> Result<(), Failure> { Ok(()) }
+/// #[derive(Default, serde::Serialize, serde::Deserialize)]
+/// struct Counter { value: i64 }
+///
+/// impl Counter {
+///     fn add(&mut self, _ctx: &EntityContext, amount: i64) -> Result<i64, Failure> {
+///         self.value += amount;
+///         Ok(self.value)
+///     }
+///     fn get(&self, _ctx: &EntityContext, _: ()) -> Result<i64, Failure> {
+///         Ok(self.value)
+///     }
+/// }
+///
 /// reprise_sdk::export! {
 ///     orchestrators: [process_order, transfer_funds as "TransferFunds"],
 ///     activities: [validate_order, charge],
+///     entities: [Counter { add, get as "Get" }],
 /// }
 /// # fn main() {}
 /// ```
 ///
 /// Each entry is the name of a function in scope, optionally followed by `as "ExportedName"`; by
-/// default a function is exported under its own name. Either list may be omitted or empty, but
-/// a component exports the two interfaces either way. Use the macro once per component.
+/// default a function is exported under its own name. Any list may be omitted or empty, but
+/// a component exports the three interfaces either way. Use the macro once per component.
 ///
 /// - An orchestrator is a `fn(&Context, I) -> Result<O, Failure>`.
 /// - An activity is a `fn(&ActivityContext, I) -> Result<O, Failure>`.
+/// - An entity type is a type in scope, `T: Default + Serialize + DeserializeOwned` (its value is
+///   the entity's state; `Default` is the state of a new entity), followed by its operations:
+///   methods `fn(&mut self, &EntityContext, I) -> Result<O, Failure>` (they may change the state)
+///   or `fn(&self, &EntityContext, I) -> Result<O, Failure>` (they only read it). Every entity
+///   type also has a built-in `delete` operation, unless it exports its own.
 ///
 /// where `I: serde::de::DeserializeOwned` and `O: serde::Serialize`. The macro implements the
 /// component's `orchestrators` and `activities` interfaces: `names` returns the exported names,
@@ -60,40 +79,51 @@ use crate::{ActivityContext, Context, Failure};
 #[macro_export]
 macro_rules! export {
     ($($section:ident : [$($entries:tt)*]),* $(,)?) => {
-        $crate::__export_sections! { [] [] $($section [$($entries)*])* }
+        $crate::__export_sections! { [] [] [] $($section [$($entries)*])* }
     };
 }
 
-/// Collects the sections of [`export!`] into two lists of `(function as "name")` groups.
+/// Collects the sections of [`export!`] into three lists: `(function as "name")` groups for
+/// orchestrators and activities, `(Type as "Name" { operations })` groups for entities.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __export_sections {
-    ([$($o:tt)*] [$($a:tt)*]
+    ([$($o:tt)*] [$($a:tt)*] [$($e:tt)*]
         orchestrators [$($f:ident $(as $n:literal)?),* $(,)?] $($rest:tt)*) => {
-        $crate::__export_sections! { [$($o)* $(($f $(as $n)?))*] [$($a)*] $($rest)* }
+        $crate::__export_sections! { [$($o)* $(($f $(as $n)?))*] [$($a)*] [$($e)*] $($rest)* }
     };
-    ([$($o:tt)*] [$($a:tt)*]
+    ([$($o:tt)*] [$($a:tt)*] [$($e:tt)*]
         activities [$($f:ident $(as $n:literal)?),* $(,)?] $($rest:tt)*) => {
-        $crate::__export_sections! { [$($o)*] [$($a)* $(($f $(as $n)?))*] $($rest)* }
+        $crate::__export_sections! { [$($o)*] [$($a)* $(($f $(as $n)?))*] [$($e)*] $($rest)* }
     };
-    ([$($o:tt)*] [$($a:tt)*] orchestrators [$($e:tt)*] $($rest:tt)*) => {
+    ([$($o:tt)*] [$($a:tt)*] [$($e:tt)*]
+        entities [$($t:ident $(as $n:literal)? { $($ops:tt)* }),* $(,)?] $($rest:tt)*) => {
+        $crate::__export_sections! { [$($o)*] [$($a)*] [$($e)* $(($t $(as $n)? { $($ops)* }))*] $($rest)* }
+    };
+    ([$($o:tt)*] [$($a:tt)*] [$($e:tt)*] orchestrators [$($x:tt)*] $($rest:tt)*) => {
         ::core::compile_error!(
             "reprise_sdk::export!: expected `orchestrators: [function, function as \"Name\", ...]`"
         );
     };
-    ([$($o:tt)*] [$($a:tt)*] activities [$($e:tt)*] $($rest:tt)*) => {
+    ([$($o:tt)*] [$($a:tt)*] [$($e:tt)*] activities [$($x:tt)*] $($rest:tt)*) => {
         ::core::compile_error!(
             "reprise_sdk::export!: expected `activities: [function, function as \"Name\", ...]`"
         );
     };
-    ([$($o:tt)*] [$($a:tt)*] $other:ident [$($e:tt)*] $($rest:tt)*) => {
+    ([$($o:tt)*] [$($a:tt)*] [$($e:tt)*] entities [$($x:tt)*] $($rest:tt)*) => {
+        ::core::compile_error!(
+            "reprise_sdk::export!: expected `entities: [Type { operation, operation as \"name\", ... }, ...]`"
+        );
+    };
+    ([$($o:tt)*] [$($a:tt)*] [$($e:tt)*] $other:ident [$($x:tt)*] $($rest:tt)*) => {
         ::core::compile_error!(::core::concat!(
             "reprise_sdk::export!: unknown section `",
             ::core::stringify!($other),
-            "`: expected `orchestrators` or `activities`"
+            "`: expected `orchestrators`, `activities` or `entities`"
         ));
     };
-    ([$(($of:ident $(as $on:literal)?))*] [$(($af:ident $(as $an:literal)?))*]) => {
+    ([$(($of:ident $(as $on:literal)?))*] [$(($af:ident $(as $an:literal)?))*]
+        [$(($et:ident $(as $en:literal)? { $($eops:tt)* }))*]) => {
         // The bindings' export macro expands to `unsafe extern "C"` functions.
         #[allow(unsafe_code)]
         const _: () = {
@@ -123,6 +153,10 @@ macro_rules! __export_sections {
             )*];
             const _: () = $crate::__private::assert_unique_names(ORCHESTRATORS);
             const _: () = $crate::__private::assert_unique_names(ACTIVITIES);
+            const ENTITIES: &[$crate::__private::EntityEntry] = &[$(
+                $crate::__export_entity!($et $(as $en)? { $($eops)* }),
+            )*];
+            const _: () = $crate::__private::assert_unique_operations(ENTITIES);
 
             struct __RepriseExports;
 
@@ -162,10 +196,58 @@ macro_rules! __export_sections {
                 }
             }
 
+            impl $crate::__private::EntitiesGuest for __RepriseExports {
+                fn names() -> ::std::vec::Vec<::std::string::String> {
+                    $crate::__private::entity_names(ENTITIES)
+                }
+
+                fn run(
+                    name: ::std::string::String,
+                    operation: ::std::string::String,
+                    input: ::std::string::String,
+                    state: ::core::option::Option<::std::string::String>,
+                ) -> ::core::result::Result<$crate::__private::WireOperationResult, $crate::__private::WireFailure> {
+                    $crate::__private::dispatch_entity(ENTITIES, &name, &operation, &input, state.as_deref())
+                }
+            }
+
             $crate::__private::bindings::export!(
                 __RepriseExports with_types_in $crate::__private::bindings
             );
         };
+    };
+}
+
+/// One entity type of [`export!`]: its table entry, with one entry per operation.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_entity {
+    ($t:ident $(as $tn:literal)? { $($op:ident $(as $opn:literal)?),* $(,)? }) => {
+        {
+            const ENTITY: &str = $crate::__export_name!($t $(as $tn)?);
+            $crate::__private::EntityEntry {
+                name: ENTITY,
+                operations: &[$(
+                    $crate::__private::OperationEntry {
+                        name: $crate::__export_name!($op $(as $opn)?),
+                        run: |state: ::core::option::Option<&str>, input: &str| {
+                            $crate::__private::run_operation::<$t, _, _, _, _>(
+                                ENTITY,
+                                $crate::__export_name!($op $(as $opn)?),
+                                <$t>::$op,
+                                state,
+                                input,
+                            )
+                        },
+                    },
+                )*],
+            }
+        }
+    };
+    ($($other:tt)*) => {
+        ::core::compile_error!(
+            "reprise_sdk::export!: expected `entities: [Type { operation, operation as \"name\", ... }, ...]`"
+        );
     };
 }
 
@@ -284,6 +366,49 @@ fn unknown_function(kind: Kind, table: &[Entry], name: &str) -> Failure {
         Failure::UNKNOWN_FUNCTION,
         format!("this component exports no {} named '{name}' (its {}: {exported})", kind.as_str(), kind.plural()),
     )
+}
+
+/// Runs an entity operation for the `entities` interface.
+#[doc(hidden)]
+pub fn dispatch_entity(
+    table: &[crate::__private::EntityEntry],
+    name: &str,
+    operation: &str,
+    input: &str,
+    state: Option<&str>,
+) -> Result<crate::__private::WireOperationResult, WireFailure> {
+    crate::__private::dispatch_operation(table, name, operation, input, state)
+        .map(|(state, output)| crate::__private::WireOperationResult { state, output })
+        .map_err(WireFailure::from)
+}
+
+/// Fails the build (as a `const` evaluation panic) if two entity types of `table`, or two
+/// operations of one type, share a name.
+#[doc(hidden)]
+pub const fn assert_unique_operations(table: &[crate::__private::EntityEntry]) {
+    let mut i = 0;
+    while i < table.len() {
+        let mut j = i + 1;
+        while j < table.len() {
+            if str_eq(table[i].name, table[j].name) {
+                panic!("reprise_sdk::export!: two entity types are exported under the same name");
+            }
+            j += 1;
+        }
+        let ops = table[i].operations;
+        let mut a = 0;
+        while a < ops.len() {
+            let mut b = a + 1;
+            while b < ops.len() {
+                if str_eq(ops[a].name, ops[b].name) {
+                    panic!("reprise_sdk::export!: two operations of one entity type share a name");
+                }
+                b += 1;
+            }
+            a += 1;
+        }
+        i += 1;
+    }
 }
 
 /// Fails the build (as a `const` evaluation panic) if two entries of `table` share a name.

@@ -83,6 +83,14 @@ impl Failure {
     pub const CONTINUED_AS_NEW: &str = "ContinuedAsNew";
     /// A sub-orchestration failed; the child's own failure is the first cause.
     pub const SUB_ORCHESTRATION_FAILED: &str = "SubOrchestrationFailed";
+    /// The error type of the failure the host delivers to an orchestrator when an entity
+    /// operation it called failed; the operation's own failure is its first cause.
+    pub const ENTITY_OPERATION_FAILED: &'static str = "EntityOperationFailed";
+    /// The error type of an entity operation whose stored state does not deserialize into the
+    /// entity's type (the type changed incompatibly): the state is left as it was.
+    pub const INVALID_STATE: &'static str = "InvalidState";
+    /// The error type of a call of an operation that the entity type does not export.
+    pub const UNKNOWN_OPERATION: &'static str = "UnknownOperation";
     /// The error type returned when the host asks a component to run a function it does not export.
     pub const UNKNOWN_FUNCTION: &'static str = "UnknownFunction";
     /// The error type used by [`Failure::from_error`].

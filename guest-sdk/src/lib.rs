@@ -192,6 +192,7 @@
 
 mod activity;
 mod context;
+mod entity;
 mod export;
 mod failure;
 mod options;
@@ -199,6 +200,7 @@ mod task;
 
 pub use activity::ActivityContext;
 pub use context::{Context, Level};
+pub use entity::{EntityContext, EntityId, Operation};
 pub use failure::{Failure, FailureCause};
 pub use options::{ActivityOptions, RetryPolicy, SubOrchestrationOptions};
 pub use task::{Awaitable, Task, TaskKind};
@@ -217,8 +219,16 @@ pub mod __private {
         });
     }
 
-    pub use crate::export::{Entry, Kind, assert_unique_names, dispatch, names, run_activity, run_orchestrator};
+    pub use crate::entity::{
+        EntityEntry, Mutates, OperationEntry, Reads, dispatch_operation, entity_names, run_operation,
+    };
+    pub use crate::export::{
+        Entry, Kind, assert_unique_names, assert_unique_operations, dispatch, dispatch_entity, names, run_activity,
+        run_orchestrator,
+    };
     pub use bindings::exports::reprise::durable::activities::Guest as ActivitiesGuest;
+    pub use bindings::exports::reprise::durable::entities::Guest as EntitiesGuest;
     pub use bindings::exports::reprise::durable::orchestrators::Guest as OrchestratorsGuest;
     pub use bindings::reprise::durable::types::Failure as WireFailure;
+    pub use bindings::reprise::durable::types::OperationResult as WireOperationResult;
 }

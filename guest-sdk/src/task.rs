@@ -58,6 +58,13 @@ pub enum TaskKind {
         /// The event's name.
         name: String,
     },
+    /// A call of an entity operation.
+    Entity {
+        /// The entity, as `@name@key`.
+        entity: String,
+        /// The operation's name.
+        operation: String,
+    },
 }
 
 impl TaskKind {
@@ -68,6 +75,7 @@ impl TaskKind {
             TaskKind::Timer { fire_at } => format!("the completion of the timer firing at {fire_at}"),
             TaskKind::SubOrchestration { name } => format!("the output of sub-orchestration '{name}'"),
             TaskKind::Event { name } => format!("the data of event '{name}'"),
+            TaskKind::Entity { entity, operation } => format!("the output of operation '{operation}' on {entity}"),
         }
     }
 }
@@ -80,6 +88,7 @@ impl fmt::Display for TaskKind {
             TaskKind::Timer { fire_at } => write!(f, "timer firing at {fire_at}"),
             TaskKind::Event { name } => write!(f, "event '{name}'"),
             TaskKind::SubOrchestration { name } => write!(f, "sub-orchestration '{name}'"),
+            TaskKind::Entity { entity, operation } => write!(f, "operation '{operation}' on {entity}"),
         }
     }
 }

@@ -4,6 +4,7 @@
 mod bad_input;
 mod crash;
 mod determinism;
+mod entities;
 mod examples;
 mod harness;
 mod http;

@@ -213,6 +213,18 @@ pub(crate) fn timeline(record: &InstanceRecord, events: &[HistoryEvent]) -> Stri
             Event::EventSent { instance_id, name, data } => {
                 format!("raised event {name} on {instance_id}: {}", short(data, 80))
             }
+            Event::EntityCalled { task_id, entity, operation, input } => {
+                format!("task {task_id}: called {entity} {operation}({})", short(input, 80))
+            }
+            Event::EntitySignaled { entity, operation, input } => {
+                format!("signalled {entity} {operation}({})", short(input, 80))
+            }
+            Event::EntityCompleted { task_id, output } => {
+                format!("task {task_id}: entity operation completed → {}", short(output, 80))
+            }
+            Event::EntityFailed { task_id, failure: f } => {
+                format!("task {task_id}: entity operation failed → {}", one_line(f))
+            }
             Event::ExecutionSuspended { reason } => format!("suspended: {reason}"),
             Event::ExecutionResumed { reason } => format!("resumed: {reason}"),
             Event::ExecutionTerminated { reason } => format!("terminated: {reason}"),

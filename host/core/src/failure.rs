@@ -64,6 +64,15 @@ impl Failure {
     }
 }
 
+impl Failure {
+    /// The failure an orchestrator receives when an entity operation it called fails: the
+    /// operation's own failure is kept whole as the first cause, as for activities.
+    pub fn entity_operation_failed(entity: &crate::EntityId, operation: &str, inner: Failure) -> Self {
+        let message = format!("operation '{operation}' on entity {entity} failed: {}", inner.message);
+        Failure::wrapping(error_types::ENTITY_OPERATION_FAILED, message, inner)
+    }
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.error_type, self.message)?;
@@ -100,6 +109,10 @@ pub mod error_types {
     pub const ORCHESTRATOR_NOT_FOUND: &str = "OrchestratorNotFound";
     /// A guest trapped (a panic, an `unreachable`, a bad host call).
     pub const GUEST_TRAPPED: &str = "GuestTrapped";
+    /// An entity operation failed; the operation's own failure is the first cause.
+    pub const ENTITY_OPERATION_FAILED: &str = "EntityOperationFailed";
+    /// No loaded component exports an entity type of that name.
+    pub const ENTITY_NOT_FOUND: &str = "EntityNotFound";
     /// The component an instance is pinned to cannot be loaded.
     pub const COMPONENT_UNAVAILABLE: &str = "ComponentUnavailable";
 }

@@ -5,7 +5,7 @@
 //! orchestrator in that episode (`ExecutionStarted` in the first, completions after), then the
 //! commands the orchestrator issued before it blocked or finished.
 
-use crate::{ActivityOptions, Failure, Payload, RetryPolicy, TaskId, Timestamp};
+use crate::{ActivityOptions, EntityId, Failure, Payload, RetryPolicy, TaskId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// One recorded event with its position.
@@ -139,6 +139,40 @@ pub enum Event {
         /// Its JSON data.
         data: Payload,
     },
+    /// The orchestrator called an entity operation and waits for its result.
+    EntityCalled {
+        /// The task's handle.
+        task_id: TaskId,
+        /// The entity.
+        entity: EntityId,
+        /// The operation's name.
+        operation: String,
+        /// Its JSON input.
+        input: Payload,
+    },
+    /// The orchestrator signalled an entity operation (one way).
+    EntitySignaled {
+        /// The entity.
+        entity: EntityId,
+        /// The operation's name.
+        operation: String,
+        /// Its JSON input.
+        input: Payload,
+    },
+    /// An entity operation the orchestrator called returned an output.
+    EntityCompleted {
+        /// The task's handle.
+        task_id: TaskId,
+        /// Its JSON output.
+        output: Payload,
+    },
+    /// An entity operation the orchestrator called failed.
+    EntityFailed {
+        /// The task's handle.
+        task_id: TaskId,
+        /// The failure, as the orchestrator receives it.
+        failure: Failure,
+    },
     /// An operator suspended the instance.
     ExecutionSuspended {
         /// Why.
@@ -202,6 +236,10 @@ impl Event {
             Event::EventWaitStarted { .. } => "EventWaitStarted",
             Event::EventRaised { .. } => "EventRaised",
             Event::EventSent { .. } => "EventSent",
+            Event::EntityCalled { .. } => "EntityCalled",
+            Event::EntitySignaled { .. } => "EntitySignaled",
+            Event::EntityCompleted { .. } => "EntityCompleted",
+            Event::EntityFailed { .. } => "EntityFailed",
             Event::ExecutionSuspended { .. } => "ExecutionSuspended",
             Event::ExecutionResumed { .. } => "ExecutionResumed",
             Event::ExecutionTerminated { .. } => "ExecutionTerminated",
@@ -218,6 +256,8 @@ impl Event {
                 | Event::TimerScheduled { .. }
                 | Event::EventWaitStarted { .. }
                 | Event::EventSent { .. }
+                | Event::EntityCalled { .. }
+                | Event::EntitySignaled { .. }
         )
     }
 }

@@ -7,6 +7,7 @@
 //! It must never do I/O: no SQLite, no wasm, no clock, no threads. Everything here is a value in,
 //! value out function, which is what makes it exhaustively testable.
 
+pub mod entity;
 pub mod failure;
 pub mod history;
 pub mod lineage;
@@ -15,6 +16,7 @@ pub mod replay;
 pub mod retry;
 pub mod status;
 
+pub use entity::{EntityCaller, EntityId, EntityIdError, EntityOperation, is_entity_instance};
 pub use failure::{Failure, FailureCause};
 pub use history::{Event, HistoryEvent};
 pub use lineage::ParentRef;

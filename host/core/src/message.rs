@@ -1,6 +1,6 @@
 //! Inbox messages: what is waiting to be delivered to an instance in its next episode.
 
-use crate::{Failure, Payload, TaskId, Timestamp};
+use crate::{EntityOperation, Failure, Payload, TaskId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// A message for an instance. Messages are delivered in the order they were enqueued; one
@@ -78,6 +78,22 @@ pub enum Message {
         /// Its JSON data.
         data: Payload,
     },
+    /// An operation for an entity (only entity instances receive these).
+    EntityOperation(EntityOperation),
+    /// An entity operation the instance called returned an output.
+    EntityCompleted {
+        /// The calling task's handle.
+        task_id: TaskId,
+        /// The operation's JSON output.
+        output: Payload,
+    },
+    /// An entity operation the instance called failed; `failure` is the operation's own.
+    EntityFailed {
+        /// The calling task's handle.
+        task_id: TaskId,
+        /// The operation's failure.
+        failure: Failure,
+    },
     /// Terminate the instance, whatever it is doing.
     Terminate {
         /// Why (recorded in history and shown in its status).
@@ -112,4 +128,8 @@ pub struct OutgoingMessage {
     pub message: Message,
     /// When it becomes visible (for a timer, its fire time).
     pub visible_at: Timestamp,
+    /// The execution of the target it is for, if only one will do (the result of a task goes
+    /// to the execution that scheduled it, never to a newer one); `None` for whichever execution
+    /// is current.
+    pub execution: Option<u32>,
 }

@@ -7,7 +7,9 @@ use crate::host::Inner;
 use crate::session::{Delivery, LiveInstance, Yield};
 use reprise_core::failure::error_types;
 use reprise_core::replay::{Replayer, Terminal};
-use reprise_core::{Event, Failure, HistoryEvent, Message, OutgoingMessage, ParentRef, RuntimeStatus};
+use reprise_core::{
+    EntityCaller, EntityOperation, Event, Failure, HistoryEvent, Message, OutgoingMessage, ParentRef, RuntimeStatus,
+};
 use reprise_store::{
     ContinueAsNew, EpisodeCommit, InboxMessage, InstanceRecord, NewActivityTask, NewInstance, StoreError,
 };
@@ -24,7 +26,7 @@ pub(crate) enum EpisodeEnd {
 }
 
 /// What [`episode_locked`] did.
-enum Step {
+pub(crate) enum Step {
     Committed,
     Skipped,
     NotReady,
@@ -90,6 +92,9 @@ async fn keep_locked(inner: &Arc<Inner>, instance_id: &str) {
 
 /// The episode proper, with the lock held.
 async fn episode_locked(inner: &Arc<Inner>, instance_id: &str, now: u64) -> Result<Step, StoreError> {
+    if reprise_core::is_entity_instance(instance_id) {
+        return committed(crate::entities::run_batch(inner, instance_id, now).await);
+    }
     let id = instance_id.to_string();
     let (instance, messages) =
         inner.store.call(move |store| Ok((store.instance(&id)?, store.messages(&id, now)?))).await?;
@@ -163,7 +168,7 @@ async fn episode_locked(inner: &Arc<Inner>, instance_id: &str, now: u64) -> Resu
     committed(commit(inner, &instance, Some(live), consumed, yielded, pin, None).await)
 }
 
-fn committed(result: Result<bool, StoreError>) -> Result<Step, StoreError> {
+pub(crate) fn committed(result: Result<bool, StoreError>) -> Result<Step, StoreError> {
     result.map(|done| if done { Step::Committed } else { Step::Skipped })
 }
 
@@ -384,6 +389,7 @@ async fn commit(
                 instance_id: instance.instance_id.clone(),
                 message: Message::TimerFired { task_id: *task_id },
                 visible_at: *fire_at,
+                execution: None,
             }),
             Event::SubOrchestrationScheduled { task_id, name, instance_id: child, input, retry } => {
                 new_instances.push(NewInstance {
@@ -405,6 +411,33 @@ async fn commit(
                 instance_id: instance_id.clone(),
                 message: Message::EventRaised { name: name.clone(), data: data.clone() },
                 visible_at: now,
+                execution: None,
+            }),
+            // An entity operation is a message to the entity's instance, which its first
+            // operation creates; a call carries where its result goes.
+            Event::EntityCalled { task_id, entity, operation, input } => outgoing.push(OutgoingMessage {
+                instance_id: entity.instance_id(),
+                message: Message::EntityOperation(EntityOperation {
+                    operation: operation.clone(),
+                    input: input.clone(),
+                    caller: Some(EntityCaller {
+                        instance_id: instance.instance_id.clone(),
+                        execution: instance.execution,
+                        task_id: *task_id,
+                    }),
+                }),
+                visible_at: now,
+                execution: None,
+            }),
+            Event::EntitySignaled { entity, operation, input } => outgoing.push(OutgoingMessage {
+                instance_id: entity.instance_id(),
+                message: Message::EntityOperation(EntityOperation {
+                    operation: operation.clone(),
+                    input: input.clone(),
+                    caller: None,
+                }),
+                visible_at: now,
+                execution: None,
             }),
             _ => {}
         }
@@ -425,7 +458,13 @@ async fn commit(
         && status.is_terminal()
         && parent_awaits(inner, parent).await?
     {
-        let to_parent = |message| OutgoingMessage { instance_id: parent.instance_id.clone(), message, visible_at: now };
+        // Only the execution that started the child waits for it.
+        let to_parent = |message| OutgoingMessage {
+            instance_id: parent.instance_id.clone(),
+            message,
+            visible_at: now,
+            execution: Some(parent.execution),
+        };
         let task_id = parent.task_id;
         match (status, failure.clone()) {
             (RuntimeStatus::Completed, _) => outgoing.push(to_parent(Message::SubOrchestrationCompleted {

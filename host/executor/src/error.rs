@@ -27,6 +27,28 @@ pub enum ExecutorError {
         /// The limit.
         limit: usize,
     },
+    /// No loaded component exports an entity type of that name.
+    #[error("no loaded component exports an entity named '{name}'; known entities: {known}")]
+    UnknownEntity {
+        /// The name asked for.
+        name: String,
+        /// The names that exist.
+        known: String,
+    },
+    /// An entity address that breaks the rules.
+    #[error("invalid entity id: {0}")]
+    InvalidEntityId(#[from] reprise_core::EntityIdError),
+    /// The id names an entity, where an orchestration instance was expected.
+    #[error("'{0}' is an entity, not an orchestration instance: use the entity commands (signal, get) instead")]
+    NotAnOrchestration(String),
+    /// An instance id that cannot be used.
+    #[error("invalid instance id '{id}': {reason}")]
+    InvalidInstanceId {
+        /// The id.
+        id: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// No instance has that id.
     #[error("no instance with id '{0}'")]
     InstanceNotFound(String),

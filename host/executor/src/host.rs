@@ -9,9 +9,9 @@ use crate::error::ExecutorError;
 use crate::orchestrations::orchestration_worker;
 use crate::registry::{ComponentSummary, Registry};
 use crate::store_access::StoreAccess;
-use reprise_core::Message;
+use reprise_core::{EntityId, EntityOperation, Message, is_entity_instance};
 use reprise_runtime::Runtime;
-use reprise_store::{HistoryStore, InstanceRecord, NewInstance, PurgeFilter, StoreError};
+use reprise_store::{EntityFilter, EntityRecord, HistoryStore, InstanceRecord, NewInstance, PurgeFilter, StoreError};
 use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::{Notify, watch};
@@ -120,6 +120,15 @@ impl Host {
             }
         }
         let instance_id = request.instance_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        if is_entity_instance(&instance_id) {
+            return Err(ExecutorError::InvalidInstanceId {
+                id: instance_id,
+                reason: "ids that start with '@' are reserved for entities".into(),
+            });
+        }
+        if instance_id.is_empty() {
+            return Err(ExecutorError::InvalidInstanceId { id: instance_id, reason: "it is empty".into() });
+        }
         let new = NewInstance {
             instance_id: instance_id.clone(),
             name: request.orchestrator,
@@ -212,14 +221,77 @@ impl Host {
     }
 
     async fn send(&self, instance_id: &str, message: Message) -> Result<(), ExecutorError> {
+        if is_entity_instance(instance_id) {
+            return Err(ExecutorError::NotAnOrchestration(instance_id.to_string()));
+        }
         let (id, now) = (instance_id.to_string(), self.inner.clock.now());
         self.inner.store.call(move |store| store.enqueue_message(&id, &message, now, now)).await?;
         self.inner.wake_orchestrations.notify_one();
         Ok(())
     }
 
+    /// Sends `operation` with `input` to an entity, one way (a client's signal). The entity is
+    /// created by its first operation; its type must be exported by a loaded component (or one
+    /// recorded in the store). The operation runs after those already queued for the entity.
+    pub async fn signal_entity(&self, entity: &EntityId, operation: &str, input: &str) -> Result<(), ExecutorError> {
+        entity.validate()?;
+        reprise_core::validate_json(input).map_err(ExecutorError::InvalidInput)?;
+        self.check_size(input)?;
+        self.check_entity_type(&entity.name).await?;
+        let operation = EntityOperation { operation: operation.to_string(), input: input.to_string(), caller: None };
+        let (entity, now) = (entity.clone(), self.inner.clock.now());
+        self.inner.store.call(move |store| store.signal_entity(&entity, &operation, now, now)).await?;
+        self.inner.wake_orchestrations.notify_one();
+        Ok(())
+    }
+
+    /// An entity's state and queue, if it exists.
+    pub async fn entity(&self, entity: &EntityId) -> Result<Option<EntityRecord>, ExecutorError> {
+        entity.validate()?;
+        let entity = entity.clone();
+        Ok(self.inner.store.call(move |store| store.entity(&entity)).await?)
+    }
+
+    /// The entities matching `filter`, by name then key.
+    pub async fn entities(&self, filter: EntityFilter) -> Result<Vec<EntityRecord>, ExecutorError> {
+        Ok(self.inner.store.call(move |store| store.list_entities(&filter)).await?)
+    }
+
+    /// Waits until the entity has run every operation queued for it when this is called (and
+    /// any queued since), then returns it (the workers must be running). `None` if it does not
+    /// exist (or was deleted by its last operation).
+    pub async fn wait_entity_idle(&self, entity: &EntityId) -> Result<Option<EntityRecord>, ExecutorError> {
+        loop {
+            let changed = self.inner.committed.notified();
+            match self.entity(entity).await? {
+                Some(record) if record.queued > 0 => {}
+                other => return Ok(other),
+            }
+            let _ = tokio::time::timeout(self.inner.config.poll_interval, changed).await;
+        }
+    }
+
+    async fn check_entity_type(&self, name: &str) -> Result<(), ExecutorError> {
+        if self.inner.registry.entity(name).is_some() {
+            return Ok(());
+        }
+        let components = self.inner.store.call(|store| store.components()).await?;
+        if components.iter().any(|c| c.entities.iter().any(|e| e == name)) {
+            return Ok(());
+        }
+        let mut known = self.inner.registry.entity_names();
+        known.extend(components.into_iter().flat_map(|c| c.entities));
+        known.sort();
+        known.dedup();
+        let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+        Err(ExecutorError::UnknownEntity { name: name.to_string(), known })
+    }
+
     /// Deletes finished instances (and their histories) that match `filter`; returns how many.
     pub async fn purge(&self, filter: PurgeFilter) -> Result<usize, ExecutorError> {
+        if let Some(id) = filter.instance_id.as_deref().filter(|id| is_entity_instance(id)) {
+            return Err(ExecutorError::NotAnOrchestration(id.to_string()));
+        }
         Ok(self.inner.store.call(move |store| store.purge(&filter)).await?)
     }
 

@@ -1,6 +1,7 @@
 //! The executor of Reprise: it makes instances progress.
 //!
 //! It owns episodes (take an instance's messages, run its orchestrator until it blocks, commit),
+//! entity batches (run the operations queued for an entity in order, commit the new state),
 //! the cache of parked instances (the hot path) and the replay of evicted ones (the cold path),
 //! the activity dispatcher with its leases, and the component registry that pins every instance
 //! to the component it started on. Time comes from a [`Clock`], so tests move it by hand.
@@ -13,6 +14,7 @@ mod activities;
 mod cache;
 mod clock;
 mod config;
+mod entities;
 mod episode;
 mod error;
 mod host;

@@ -1,5 +1,5 @@
-//! The component registry: which loaded component serves which orchestrator and activity name,
-//! and the compiled components instances are pinned to.
+//! The component registry: which loaded component serves which orchestrator, activity and entity
+//! name, and the compiled components instances are pinned to.
 //!
 //! A name resolves to the most recently loaded component that exports it. Instances do not
 //! resolve by name after their start: they carry the hash of their component, and
@@ -24,6 +24,8 @@ pub struct ComponentSummary {
     pub orchestrators: Vec<String>,
     /// The activities it exports.
     pub activities: Vec<String>,
+    /// The entity types it exports.
+    pub entities: Vec<String>,
 }
 
 #[derive(Default)]
@@ -31,6 +33,7 @@ struct Maps {
     by_hash: HashMap<String, Arc<LoadedComponent>>,
     orchestrators: HashMap<String, String>,
     activities: HashMap<String, String>,
+    entities: HashMap<String, String>,
 }
 
 /// See the module docs.
@@ -59,6 +62,7 @@ impl Registry {
             bytes,
             orchestrators: loaded.orchestrators.clone(),
             activities: loaded.activities.clone(),
+            entities: loaded.entities.clone(),
             loaded_at: now,
         };
         self.store.call(move |store| store.save_component(&record)).await?;
@@ -67,6 +71,7 @@ impl Registry {
             source: loaded.source.clone(),
             orchestrators: loaded.orchestrators.clone(),
             activities: loaded.activities.clone(),
+            entities: loaded.entities.clone(),
         };
         let mut maps = self.maps.write().unwrap_or_else(|e| e.into_inner());
         for name in &loaded.orchestrators {
@@ -74,6 +79,9 @@ impl Registry {
         }
         for name in &loaded.activities {
             maps.activities.insert(name.clone(), loaded.hash.clone());
+        }
+        for name in &loaded.entities {
+            maps.entities.insert(name.clone(), loaded.hash.clone());
         }
         maps.by_hash.insert(loaded.hash.clone(), loaded);
         Ok(summary)
@@ -88,6 +96,32 @@ impl Registry {
     pub(crate) fn activity(&self, name: &str) -> Option<Arc<LoadedComponent>> {
         let maps = self.read();
         maps.activities.get(name).and_then(|hash| maps.by_hash.get(hash)).cloned()
+    }
+
+    /// The component serving entity type `name` in this process, if one does.
+    pub(crate) fn entity(&self, name: &str) -> Option<Arc<LoadedComponent>> {
+        let maps = self.read();
+        maps.entities.get(name).and_then(|hash| maps.by_hash.get(hash)).cloned()
+    }
+
+    /// The component serving entity type `name`: the one loaded here, or else the newest one
+    /// the store knows (loaded by another process sharing the database), loaded from its bytes.
+    pub(crate) async fn entity_anywhere(&self, name: &str) -> Result<Option<Arc<LoadedComponent>>, ExecutorError> {
+        if let Some(found) = self.entity(name) {
+            return Ok(Some(found));
+        }
+        let components = self.store.call(|store| store.components()).await?;
+        match components.into_iter().find(|c| c.entities.iter().any(|e| e == name)) {
+            Some(record) => self.pinned(&record.hash).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Every entity type name served here, sorted.
+    pub(crate) fn entity_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.read().entities.keys().cloned().collect();
+        names.sort();
+        names
     }
 
     /// Every orchestrator name served, sorted.

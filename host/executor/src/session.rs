@@ -8,7 +8,7 @@
 
 use reprise_core::failure::error_types;
 use reprise_core::replay::{Advance, Completion, EpisodeOutput, ReplayError, Replayer, WaitOutcome};
-use reprise_core::{ActivityOptions, Failure, Message, RetryPolicy, Timestamp};
+use reprise_core::{ActivityOptions, EntityId, Failure, Message, RetryPolicy, Timestamp};
 use reprise_runtime::{
     BoxFuture, GuestError, GuestObserved, LoadedComponent, LogLevel, OrchestrationHost, OrchestratorInvocation,
     Runtime, WaitRequest,
@@ -222,6 +222,11 @@ impl OrchestrationHost for Session {
     ) -> anyhow::Result<u64> {
         reprise_core::validate_json(&input)
             .map_err(|e| anyhow::anyhow!("sub-orchestration input is not valid JSON: {e}"))?;
+        if let Some(id) = &instance_id
+            && reprise_core::is_entity_instance(id)
+        {
+            anyhow::bail!("the sub-orchestration instance id '{id}' starts with '@', which is reserved for entities");
+        }
         let mut replayer = lock(&self.replayer);
         Ok(replayer
             .schedule_sub_orchestration(&name, instance_id.as_deref(), &input, retry)
@@ -248,6 +253,20 @@ impl OrchestrationHost for Session {
         Ok(lock(&self.replayer).raise_event(&instance_id, &name, &data).map_err(SessionEnd::from)?)
     }
 
+    fn call_entity(&mut self, entity: EntityId, operation: String, input: String) -> anyhow::Result<u64> {
+        reprise_core::validate_json(&input)
+            .map_err(|e| anyhow::anyhow!("the input of operation '{operation}' on {entity} is not valid JSON: {e}"))?;
+        self.check_size(&format!("the input of operation '{operation}' on {entity}"), &input)?;
+        Ok(lock(&self.replayer).call_entity(&entity, &operation, &input).map_err(SessionEnd::from)?)
+    }
+
+    fn signal_entity(&mut self, entity: EntityId, operation: String, input: String) -> anyhow::Result<()> {
+        reprise_core::validate_json(&input)
+            .map_err(|e| anyhow::anyhow!("the input of operation '{operation}' on {entity} is not valid JSON: {e}"))?;
+        self.check_size(&format!("the input of operation '{operation}' on {entity}"), &input)?;
+        Ok(lock(&self.replayer).signal_entity(&entity, &operation, &input).map_err(SessionEnd::from)?)
+    }
+
     fn wait(&mut self, request: WaitRequest) -> BoxFuture<'_, anyhow::Result<Vec<Completion>>> {
         Box::pin(async move { Ok(Session::wait(self, request).await?) })
     }
@@ -255,7 +274,7 @@ impl OrchestrationHost for Session {
 
 /// A stable 64-bit seed for an execution's random sources (FNV-1a: fixed forever, unlike std's
 /// hashers, so replays after a host upgrade draw the same numbers).
-fn seed(instance_id: &str, execution: u32) -> u64 {
+pub(crate) fn seed(instance_id: &str, execution: u32) -> u64 {
     let mut hash: u64 = 0xcbf29ce484222325;
     for byte in instance_id.bytes().chain(execution.to_le_bytes()) {
         hash ^= u64::from(byte);

@@ -2,8 +2,10 @@
 //! host's configuration grants it: no environment, no directories, no network by default.
 
 use crate::Runtime;
+use crate::bindings::WitEntityId;
 use crate::bindings::activity::reprise::durable::activity_context;
 use crate::bindings::activity::{Activity, ActivityPre};
+use crate::bindings::entity::reprise::durable::entity_context;
 use crate::bindings::orchestrator::reprise::durable::orchestration;
 use crate::bindings::orchestrator::reprise::durable::types::{
     ActivityOptions, Completion, LogLevel, SubOrchestrationOptions,
@@ -93,6 +95,7 @@ pub(crate) fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<Activit
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     Activity::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
     orchestration::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+    entity_context::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
     Ok(linker)
 }
 
@@ -177,6 +180,59 @@ impl orchestration::Host for ActivityState {
 
     async fn wait_any(&mut self, _tasks: Vec<u64>) -> wasmtime::Result<Completion> {
         not_in_an_activity()
+    }
+
+    async fn call_entity(&mut self, _entity: WitEntityId, _operation: String, _input: String) -> wasmtime::Result<u64> {
+        not_in_an_activity()
+    }
+
+    async fn signal_entity(
+        &mut self,
+        _entity: WitEntityId,
+        _operation: String,
+        _input: String,
+    ) -> wasmtime::Result<()> {
+        not_in_an_activity()
+    }
+}
+
+fn not_an_entity<T>() -> wasmtime::Result<T> {
+    Err(wasmtime::Error::msg("an activity called the entity-context interface, which only entities have"))
+}
+
+impl entity_context::Host for ActivityState {
+    async fn id(&mut self) -> wasmtime::Result<WitEntityId> {
+        not_an_entity()
+    }
+
+    async fn current_time(&mut self) -> wasmtime::Result<u64> {
+        not_an_entity()
+    }
+
+    async fn new_guid(&mut self) -> wasmtime::Result<String> {
+        not_an_entity()
+    }
+
+    async fn log(&mut self, _level: LogLevel, _message: String) -> wasmtime::Result<()> {
+        not_an_entity()
+    }
+
+    async fn signal_entity(
+        &mut self,
+        _entity: WitEntityId,
+        _operation: String,
+        _input: String,
+    ) -> wasmtime::Result<()> {
+        not_an_entity()
+    }
+
+    async fn start_orchestration(
+        &mut self,
+        _name: String,
+        _input: String,
+        _instance_id: Option<String>,
+    ) -> wasmtime::Result<String> {
+        not_an_entity()
     }
 }
 

@@ -26,7 +26,33 @@ pub(crate) mod activity {
     });
 }
 
-use reprise_core::{Failure, FailureCause};
+/// Bindings of the `entity` world, sharing the `types` interface with the orchestrator's.
+pub(crate) mod entity {
+    #![allow(missing_docs)]
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "entity",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: { "reprise:durable/types": super::orchestrator::reprise::durable::types },
+    });
+}
+
+use reprise_core::{EntityId, Failure, FailureCause};
+
+pub(crate) type WitEntityId = orchestrator::reprise::durable::types::EntityId;
+
+impl From<WitEntityId> for EntityId {
+    fn from(id: WitEntityId) -> Self {
+        EntityId { name: id.name, key: id.key }
+    }
+}
+
+impl From<EntityId> for WitEntityId {
+    fn from(id: EntityId) -> Self {
+        WitEntityId { name: id.name, key: id.key }
+    }
+}
 
 pub(crate) type WitFailure = orchestrator::reprise::durable::types::Failure;
 pub(crate) type WitCause = orchestrator::reprise::durable::types::FailureCause;

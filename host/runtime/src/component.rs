@@ -1,8 +1,8 @@
 //! Loading components: compile, check what they export, list their functions.
 
-use crate::bindings::{activity::ActivityPre, orchestrator::OrchestratorPre};
+use crate::bindings::{activity::ActivityPre, entity::EntityPre, orchestrator::OrchestratorPre};
 use crate::error::LoadError;
-use crate::{Runtime, activity, orchestrator};
+use crate::{Runtime, activity, entity, orchestrator};
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
@@ -10,6 +10,8 @@ use wasmtime::component::Component;
 pub(crate) const ORCHESTRATORS_EXPORT: &str = "reprise:durable/orchestrators@0.1.0";
 /// The export name of the activities interface.
 pub(crate) const ACTIVITIES_EXPORT: &str = "reprise:durable/activities@0.1.0";
+/// The export name of the entities interface.
+pub(crate) const ENTITIES_EXPORT: &str = "reprise:durable/entities@0.1.0";
 
 /// The content hash that pins instances to a component: hex SHA-256 of its bytes.
 pub fn content_hash(bytes: &[u8]) -> String {
@@ -27,8 +29,11 @@ pub struct LoadedComponent {
     pub orchestrators: Vec<String>,
     /// The activities it exports.
     pub activities: Vec<String>,
+    /// The entity types it exports.
+    pub entities: Vec<String>,
     pub(crate) orchestrator_pre: Option<OrchestratorPre<orchestrator::OrchestratorState>>,
     pub(crate) activity_pre: Option<ActivityPre<activity::ActivityState>>,
+    pub(crate) entity_pre: Option<EntityPre<entity::EntityState>>,
 }
 
 impl std::fmt::Debug for LoadedComponent {
@@ -38,40 +43,49 @@ impl std::fmt::Debug for LoadedComponent {
             .field("source", &self.source)
             .field("orchestrators", &self.orchestrators)
             .field("activities", &self.activities)
+            .field("entities", &self.entities)
             .finish()
     }
 }
 
 impl Runtime {
-    /// Compiles a component, checks that it exports orchestrators and/or activities, and lists
-    /// them. Compilation runs on a blocking thread.
+    /// Compiles a component, checks that it exports orchestrators, activities and/or entities,
+    /// and lists them. Compilation runs on a blocking thread.
     pub async fn load(&self, bytes: Vec<u8>, source: &str) -> Result<LoadedComponent, LoadError> {
         let hash = content_hash(&bytes);
         let source_name = source.to_string();
         let activity_engine = self.activity_engine.clone();
         let orchestrator_engine = self.orchestrator_engine.clone();
         let name = source_name.clone();
-        let (activity_component, orchestrator_component) = tokio::task::spawn_blocking(move || {
-            let not_a_component =
-                |e: wasmtime::Error| LoadError::NotAComponent { source_name: name.clone(), reason: format!("{e:#}") };
-            let for_activities = Component::new(&activity_engine, &bytes).map_err(not_a_component)?;
-            let exports: Vec<String> =
-                for_activities.component_type().exports(&activity_engine).map(|(name, _)| name.to_string()).collect();
-            let has_orchestrators = exports.iter().any(|e| e == ORCHESTRATORS_EXPORT);
-            let has_activities = exports.iter().any(|e| e == ACTIVITIES_EXPORT);
-            if !has_orchestrators && !has_activities {
-                let exports = if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") };
-                return Err(LoadError::WrongWorld { source_name: name.clone(), exports });
-            }
-            let for_orchestrators = if has_orchestrators {
-                Some(Component::new(&orchestrator_engine, &bytes).map_err(not_a_component)?)
-            } else {
-                None
-            };
-            Ok((has_activities.then_some(for_activities), for_orchestrators))
-        })
-        .await
-        .map_err(|e| LoadError::Instantiate { source_name: source_name.clone(), reason: e.to_string() })??;
+        let (activity_component, orchestrator_component, has_orchestrators, has_entities) =
+            tokio::task::spawn_blocking(move || {
+                let not_a_component = |e: wasmtime::Error| LoadError::NotAComponent {
+                    source_name: name.clone(),
+                    reason: format!("{e:#}"),
+                };
+                let for_activities = Component::new(&activity_engine, &bytes).map_err(not_a_component)?;
+                let exports: Vec<String> = for_activities
+                    .component_type()
+                    .exports(&activity_engine)
+                    .map(|(name, _)| name.to_string())
+                    .collect();
+                let has_orchestrators = exports.iter().any(|e| e == ORCHESTRATORS_EXPORT);
+                let has_activities = exports.iter().any(|e| e == ACTIVITIES_EXPORT);
+                let has_entities = exports.iter().any(|e| e == ENTITIES_EXPORT);
+                if !has_orchestrators && !has_activities && !has_entities {
+                    let exports = if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") };
+                    return Err(LoadError::WrongWorld { source_name: name.clone(), exports });
+                }
+                // Orchestrators and entities share the deterministic engine.
+                let for_orchestrators = if has_orchestrators || has_entities {
+                    Some(Component::new(&orchestrator_engine, &bytes).map_err(not_a_component)?)
+                } else {
+                    None
+                };
+                Ok((has_activities.then_some(for_activities), for_orchestrators, has_orchestrators, has_entities))
+            })
+            .await
+            .map_err(|e| LoadError::Instantiate { source_name: source_name.clone(), reason: e.to_string() })??;
 
         let instantiate_error =
             |e: wasmtime::Error| LoadError::Instantiate { source_name: source_name.clone(), reason: format!("{e:#}") };
@@ -80,14 +94,24 @@ impl Runtime {
             source: source_name.clone(),
             orchestrators: Vec::new(),
             activities: Vec::new(),
+            entities: Vec::new(),
             orchestrator_pre: None,
             activity_pre: None,
+            entity_pre: None,
         };
-        if let Some(component) = orchestrator_component {
-            let pre =
-                orchestrator::pre_instantiate(&self.orchestrator_linker, &component).map_err(instantiate_error)?;
+        if let Some(component) = &orchestrator_component
+            && has_orchestrators
+        {
+            let pre = orchestrator::pre_instantiate(&self.orchestrator_linker, component).map_err(instantiate_error)?;
             loaded.orchestrators = self.list_orchestrators(&pre).await.map_err(instantiate_error)?;
             loaded.orchestrator_pre = Some(pre);
+        }
+        if let Some(component) = &orchestrator_component
+            && has_entities
+        {
+            let pre = entity::pre_instantiate(&self.entity_linker, component).map_err(instantiate_error)?;
+            loaded.entities = self.list_entities(&pre).await.map_err(instantiate_error)?;
+            loaded.entity_pre = Some(pre);
         }
         if let Some(component) = activity_component {
             let pre = activity::pre_instantiate(&self.activity_linker, &component).map_err(instantiate_error)?;

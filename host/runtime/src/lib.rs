@@ -1,5 +1,5 @@
 //! The wasm runtime of Reprise: wasmtime engines, loaded components, the deterministic sandbox
-//! orchestrators run in, the capability-limited sandbox activities run in, and resource limits.
+//! orchestrators and entities run in, the capability-limited sandbox activities run in, and resource limits.
 //!
 //! It owns everything that touches wasmtime, so that no other crate compiles it but the ones that
 //! link this one. It runs a guest function when asked and reports how it ended; it never decides
@@ -11,6 +11,7 @@ mod activity;
 mod bindings;
 mod component;
 mod config;
+mod entity;
 mod error;
 mod limits;
 mod orchestrator;
@@ -19,6 +20,7 @@ mod virtual_wasi;
 pub use activity::{ActivityGrants, ActivityInvocation};
 pub use component::{LoadedComponent, content_hash};
 pub use config::RuntimeConfig;
+pub use entity::{EntityHost, OperationInvocation, OperationOutcome};
 pub use error::{GuestError, LoadError};
 pub use orchestrator::{BoxFuture, GuestObserved, OrchestrationHost, OrchestratorInvocation, WaitRequest};
 
@@ -37,6 +39,7 @@ pub struct Runtime {
     activity_engine: Engine,
     orchestrator_linker: wasmtime::component::Linker<orchestrator::OrchestratorState>,
     activity_linker: wasmtime::component::Linker<activity::ActivityState>,
+    entity_linker: wasmtime::component::Linker<entity::EntityState>,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -48,13 +51,22 @@ impl Runtime {
         let activity_engine = config::activity_engine()?;
         let orchestrator_linker = orchestrator::linker(&orchestrator_engine)?;
         let activity_linker = activity::linker(&activity_engine)?;
+        let entity_linker = entity::linker(&orchestrator_engine)?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         limits::start_ticker(
             vec![orchestrator_engine.weak(), activity_engine.weak()],
             config.epoch_tick,
             ticker_stop.clone(),
         );
-        Ok(Runtime { config, orchestrator_engine, activity_engine, orchestrator_linker, activity_linker, ticker_stop })
+        Ok(Runtime {
+            config,
+            orchestrator_engine,
+            activity_engine,
+            orchestrator_linker,
+            activity_linker,
+            entity_linker,
+            ticker_stop,
+        })
     }
 
     /// The configuration in force.

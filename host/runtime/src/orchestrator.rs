@@ -3,22 +3,21 @@
 //! forwards every call to the caller's [`OrchestrationHost`].
 
 use crate::Runtime;
-use crate::bindings::WitFailure;
 use crate::bindings::activity::reprise::durable::activity_context;
+use crate::bindings::entity::reprise::durable::entity_context;
 use crate::bindings::orchestrator::reprise::durable::orchestration;
 use crate::bindings::orchestrator::reprise::durable::types::{
     ActivityOptions as WitActivityOptions, Completion as WitCompletion, LogLevel, RetryPolicy as WitRetryPolicy,
     SubOrchestrationOptions as WitSubOrchestrationOptions,
 };
 use crate::bindings::orchestrator::{Orchestrator, OrchestratorPre};
+use crate::bindings::{WitEntityId, WitFailure};
 use crate::component::LoadedComponent;
 use crate::error::{GuestError, StopCause, classify};
 use crate::limits::GuestLimiter;
-use crate::virtual_wasi::{LogStream, LogicalMonotonicClock, LogicalWallClock, StreamKind};
-use rand::SeedableRng;
-use rand::rngs::ChaCha20Rng;
+use crate::virtual_wasi::deterministic_wasi;
 use reprise_core::replay::Completion;
-use reprise_core::{ActivityOptions, Failure, RetryPolicy};
+use reprise_core::{ActivityOptions, EntityId, Failure, RetryPolicy};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -74,6 +73,10 @@ pub trait OrchestrationHost: Send + 'static {
     fn wait_for_event(&mut self, name: String) -> anyhow::Result<u64>;
     /// Raises an event on another instance.
     fn raise_event(&mut self, instance_id: String, name: String, data: String) -> anyhow::Result<()>;
+    /// Calls an entity operation; returns the handle of the task that waits for its result.
+    fn call_entity(&mut self, entity: EntityId, operation: String, input: String) -> anyhow::Result<u64>;
+    /// Signals an entity operation (one way).
+    fn signal_entity(&mut self, entity: EntityId, operation: String, input: String) -> anyhow::Result<()>;
     /// Waits; for `Any` the result holds exactly one completion.
     fn wait(&mut self, request: WaitRequest) -> BoxFuture<'_, anyhow::Result<Vec<Completion>>>;
 }
@@ -170,7 +173,7 @@ impl std::fmt::Display for HostTrap {
 
 impl std::error::Error for HostTrap {}
 
-fn trap(error: anyhow::Error) -> wasmtime::Error {
+pub(crate) fn trap(error: anyhow::Error) -> wasmtime::Error {
     wasmtime::Error::new(HostTrap(error))
 }
 
@@ -246,6 +249,16 @@ impl orchestration::Host for OrchestratorState {
         self.host.raise_event(instance_id, name, data).map_err(trap)
     }
 
+    async fn call_entity(&mut self, entity: WitEntityId, operation: String, input: String) -> wasmtime::Result<u64> {
+        let entity = checked_entity(entity)?;
+        self.host.call_entity(entity, operation, input).map_err(trap)
+    }
+
+    async fn signal_entity(&mut self, entity: WitEntityId, operation: String, input: String) -> wasmtime::Result<()> {
+        let entity = checked_entity(entity)?;
+        self.host.signal_entity(entity, operation, input).map_err(trap)
+    }
+
     async fn wait_all(&mut self, tasks: Vec<u64>) -> wasmtime::Result<Vec<WitCompletion>> {
         let done = self.host.wait(WaitRequest::All(tasks)).await.map_err(trap)?;
         Ok(done.into_iter().map(to_wit).collect())
@@ -258,6 +271,13 @@ impl orchestration::Host for OrchestratorState {
             .map(to_wit)
             .ok_or_else(|| trap(anyhow::anyhow!("the host answered wait-any with no completion")))
     }
+}
+
+/// The core form of an entity address a guest gave, checked: a bad one traps with the reason.
+pub(crate) fn checked_entity(entity: WitEntityId) -> wasmtime::Result<EntityId> {
+    let entity = EntityId::from(entity);
+    entity.validate().map_err(|e| trap(e.into()))?;
+    Ok(entity)
 }
 
 /// The core form of the options a guest gave, checked.
@@ -292,6 +312,7 @@ pub(crate) fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<Orchest
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     Orchestrator::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
     activity_context::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+    entity_context::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
     forbid_sleeping(&mut linker)?;
     Ok(linker)
 }
@@ -347,6 +368,48 @@ impl activity_context::Host for OrchestratorState {
     }
 }
 
+fn not_in_an_orchestrator_entity<T>() -> wasmtime::Result<T> {
+    Err(trap(anyhow::anyhow!(
+        "an orchestrator called the entity-context interface, which only entities have (use ctx.call_entity)"
+    )))
+}
+
+impl entity_context::Host for OrchestratorState {
+    async fn id(&mut self) -> wasmtime::Result<WitEntityId> {
+        not_in_an_orchestrator_entity()
+    }
+
+    async fn current_time(&mut self) -> wasmtime::Result<u64> {
+        not_in_an_orchestrator_entity()
+    }
+
+    async fn new_guid(&mut self) -> wasmtime::Result<String> {
+        not_in_an_orchestrator_entity()
+    }
+
+    async fn log(&mut self, _level: LogLevel, _message: String) -> wasmtime::Result<()> {
+        not_in_an_orchestrator_entity()
+    }
+
+    async fn signal_entity(
+        &mut self,
+        _entity: WitEntityId,
+        _operation: String,
+        _input: String,
+    ) -> wasmtime::Result<()> {
+        not_in_an_orchestrator_entity()
+    }
+
+    async fn start_orchestration(
+        &mut self,
+        _name: String,
+        _input: String,
+        _instance_id: Option<String>,
+    ) -> wasmtime::Result<String> {
+        not_in_an_orchestrator_entity()
+    }
+}
+
 /// The host used while listing a component's exports: the guest must not call the host then.
 struct ListingHost;
 
@@ -389,6 +452,12 @@ impl OrchestrationHost for ListingHost {
     fn raise_event(&mut self, _instance_id: String, _name: String, _data: String) -> anyhow::Result<()> {
         anyhow::bail!("an orchestrator may not raise events while the host lists its exports")
     }
+    fn call_entity(&mut self, _entity: EntityId, _operation: String, _input: String) -> anyhow::Result<u64> {
+        anyhow::bail!("an orchestrator may not call entities while the host lists its exports")
+    }
+    fn signal_entity(&mut self, _entity: EntityId, _operation: String, _input: String) -> anyhow::Result<()> {
+        anyhow::bail!("an orchestrator may not signal entities while the host lists its exports")
+    }
     fn wait(&mut self, _request: WaitRequest) -> BoxFuture<'_, anyhow::Result<Vec<Completion>>> {
         Box::pin(async { anyhow::bail!("an orchestrator may not wait while the host lists its exports") })
     }
@@ -402,20 +471,7 @@ impl Runtime {
         observed: Arc<GuestObserved>,
         host: Box<dyn OrchestrationHost>,
     ) -> Store<OrchestratorState> {
-        let label: Arc<str> = Arc::from(label);
-        let stream = |kind| LogStream { kind, label: label.clone(), observed: observed.clone() };
-        let wasi = WasiCtx::builder()
-            .stdout(stream(StreamKind::Stdout))
-            .stderr(stream(StreamKind::Stderr))
-            .wall_clock(LogicalWallClock(observed.clone()))
-            .monotonic_clock(LogicalMonotonicClock(observed.clone()))
-            .secure_random(ChaCha20Rng::seed_from_u64(seed))
-            .insecure_random(ChaCha20Rng::seed_from_u64(seed.rotate_left(17) ^ 0x5eed))
-            .insecure_random_seed(u128::from(seed) << 64 | u128::from(!seed))
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
+        let wasi = deterministic_wasi(label, seed, &observed);
         let state = OrchestratorState {
             wasi,
             table: ResourceTable::new(),

@@ -1,12 +1,16 @@
-//! The virtual WASI pieces of the orchestrator sandbox: clocks that read the instance's logical
-//! time, and standard streams that go to the host's log.
+//! The virtual WASI of the deterministic sandbox (orchestrators and entities): clocks that read
+//! the logical time, seeded random sources, no network, and standard streams that go to the
+//! host's log.
 
 use crate::orchestrator::GuestObserved;
+use rand::SeedableRng;
+use rand::rngs::ChaCha20Rng;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::AsyncWrite;
+use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock};
 
@@ -129,4 +133,24 @@ impl Drop for LineWriter {
             self.emit(len);
         }
     }
+}
+
+/// The WASI context of a deterministic guest: its clocks read `observed`'s logical time, its
+/// random sources are seeded from `seed` (the same seed gives the same values), it has no
+/// environment, no files and no network, and its output goes to the log under `label`.
+pub(crate) fn deterministic_wasi(label: &str, seed: u64, observed: &Arc<GuestObserved>) -> WasiCtx {
+    let label: Arc<str> = Arc::from(label);
+    let stream = |kind| LogStream { kind, label: label.clone(), observed: observed.clone() };
+    WasiCtx::builder()
+        .stdout(stream(StreamKind::Stdout))
+        .stderr(stream(StreamKind::Stderr))
+        .wall_clock(LogicalWallClock(observed.clone()))
+        .monotonic_clock(LogicalMonotonicClock(observed.clone()))
+        .secure_random(ChaCha20Rng::seed_from_u64(seed))
+        .insecure_random(ChaCha20Rng::seed_from_u64(seed.rotate_left(17) ^ 0x5eed))
+        .insecure_random_seed(u128::from(seed) << 64 | u128::from(!seed))
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .build()
 }

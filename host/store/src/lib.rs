@@ -3,7 +3,7 @@
 //! It owns instances, their append-only histories, per-instance inboxes (including delayed
 //! messages: durable timers and retry waits are messages or tasks that become visible later), the
 //! activity work queue with its leases, the links from sub-orchestrations to their parents, and
-//! the registry of loaded components. Its one rule is
+//! the registry of loaded components, and the state of entities. Its one rule is
 //! atomicity: an episode's new history events, new work, sent messages, consumed messages and new
 //! status are written by [`HistoryStore::commit_episode`] in a single transaction, so a crash
 //! loses or duplicates nothing.
@@ -19,7 +19,7 @@ mod types;
 pub use sqlite::SqliteStore;
 pub use types::*;
 
-use reprise_core::{HistoryEvent, Message, RuntimeStatus, Timestamp};
+use reprise_core::{EntityId, EntityOperation, HistoryEvent, Message, RuntimeStatus, Timestamp};
 
 /// The errors a store reports. Callers match on `InstanceExists`, `InstanceNotFound`,
 /// `Finished`, `NotFinished` and `Conflict`; the rest are faults of the database or its contents.
@@ -238,4 +238,32 @@ pub trait HistoryStore: Send + Sync + 'static {
 
     /// Every known component, most recently loaded first (without bytes).
     fn components(&self) -> StoreResult<Vec<ComponentRecord>>;
+
+    /// Enqueues an operation for an entity (a signal from a client), visible from `visible_at`,
+    /// creating the entity with no state if this is its first operation. Entities are instances
+    /// with the id [`EntityId::instance_id`]; an [`OutgoingMessage`](reprise_core::OutgoingMessage)
+    /// carrying [`Message::EntityOperation`] creates its entity the same way, in whichever commit
+    /// sends it.
+    fn signal_entity(
+        &self,
+        entity: &EntityId,
+        operation: &EntityOperation,
+        visible_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+
+    /// One entity, if it exists (it has received an operation and was not deleted since).
+    fn entity(&self, entity: &EntityId) -> StoreResult<Option<EntityRecord>>;
+
+    /// The entities matching `filter`, by name then key.
+    fn list_entities(&self, filter: &EntityFilter) -> StoreResult<Vec<EntityRecord>>;
+
+    /// Writes one batch of operations on an entity in a single transaction: consumes its
+    /// operation messages, enqueues `commit.outgoing` (results to callers, signals to entities,
+    /// each as by [`HistoryStore::commit_episode`]), creates `commit.new_instances` (one whose id
+    /// is taken is skipped), stores the new state, adds `commit.operations` to its count and
+    /// releases the lock. An entity left with no state and no queued message is deleted. Fails
+    /// with [`StoreError::Conflict`] (writing nothing) if `commit.owner` does not hold the lock
+    /// or a consumed message is gone.
+    fn commit_entity_batch(&self, commit: &EntityCommit) -> StoreResult<()>;
 }

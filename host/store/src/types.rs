@@ -1,8 +1,8 @@
 //! The values that go in and out of a [`crate::HistoryStore`].
 
 use reprise_core::{
-    ActivityOptions, Failure, HistoryEvent, Message, OutgoingMessage, ParentRef, Payload, RuntimeStatus, TaskId,
-    Timestamp,
+    ActivityOptions, EntityId, Failure, HistoryEvent, Message, OutgoingMessage, ParentRef, Payload, RuntimeStatus,
+    TaskId, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -233,6 +233,61 @@ pub struct ComponentRecord {
     pub orchestrators: Vec<String>,
     /// The activities it exports.
     pub activities: Vec<String>,
+    /// The entity types it exports.
+    pub entities: Vec<String>,
     /// When it was last loaded.
     pub loaded_at: Timestamp,
+}
+
+/// An entity as stored: its address, its state and its queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityRecord {
+    /// Its address.
+    pub entity: EntityId,
+    /// Its state as JSON; `None` if it has none (never set, or deleted).
+    pub state: Option<Payload>,
+    /// How many operations it has run (successful or not).
+    pub operations: u64,
+    /// Operations queued for it and not yet run (delayed ones included).
+    pub queued: u64,
+    /// When its first operation arrived.
+    pub created_at: Timestamp,
+    /// When its state last changed (or an operation last ran).
+    pub updated_at: Timestamp,
+}
+
+/// Which entities `list_entities` returns: those matching every field, by name then key.
+#[derive(Debug, Clone, Default)]
+pub struct EntityFilter {
+    /// Only this entity type.
+    pub name: Option<String>,
+    /// Only keys starting with this.
+    pub key_prefix: Option<String>,
+    /// Also entities that have no state (deleted, or only operations queued so far).
+    pub include_stateless: bool,
+    /// At most this many.
+    pub limit: Option<usize>,
+}
+
+/// What one batch of entity operations writes, in one transaction (see
+/// [`crate::HistoryStore::commit_entity_batch`]).
+#[derive(Debug, Clone)]
+pub struct EntityCommit {
+    /// The entity.
+    pub entity: EntityId,
+    /// The host that holds its lock.
+    pub owner: String,
+    /// The inbox messages the batch ran (each one operation).
+    pub consumed_messages: Vec<i64>,
+    /// The state after the batch; `None` deletes it.
+    pub state: Option<Payload>,
+    /// How many operations the batch ran.
+    pub operations: u64,
+    /// Results to callers and signals to entities, from the operations that succeeded (and the
+    /// failures of those that did not, to their callers).
+    pub outgoing: Vec<OutgoingMessage>,
+    /// Orchestrations the operations started.
+    pub new_instances: Vec<NewInstance>,
+    /// The batch's time.
+    pub now: Timestamp,
 }

@@ -37,6 +37,20 @@ pub enum Command {
         /// The event's name.
         name: String,
     },
+    /// Called an entity operation.
+    CallEntity {
+        /// The entity.
+        entity: crate::EntityId,
+        /// The operation.
+        operation: String,
+    },
+    /// Signalled an entity operation.
+    SignalEntity {
+        /// The entity.
+        entity: crate::EntityId,
+        /// The operation.
+        operation: String,
+    },
     /// Waited for tasks that have not completed.
     Wait,
     /// Returned an output.
@@ -54,6 +68,10 @@ impl fmt::Display for Command {
             Command::ScheduleTimer { .. } => f.write_str("schedule a timer"),
             Command::WaitForEvent { name } => write!(f, "wait for event '{name}'"),
             Command::RaiseEvent { instance_id, name } => write!(f, "raise event '{name}' on instance '{instance_id}'"),
+            Command::CallEntity { entity, operation } => write!(f, "call operation '{operation}' on entity {entity}"),
+            Command::SignalEntity { entity, operation } => {
+                write!(f, "signal operation '{operation}' on entity {entity}")
+            }
             Command::Wait => f.write_str("wait for a task that has not completed"),
             Command::Complete => f.write_str("complete the orchestration"),
             Command::Fail => f.write_str("fail the orchestration"),
@@ -75,6 +93,10 @@ pub(crate) fn describe_recorded(event: &Event) -> String {
         Event::ExecutionContinuedAsNew { .. } => "continue as new".to_string(),
         Event::EventWaitStarted { task_id, name } => format!("wait for event '{name}' (task {task_id})"),
         Event::EventSent { instance_id, name, .. } => format!("raise event '{name}' on instance '{instance_id}'"),
+        Event::EntityCalled { task_id, entity, operation, .. } => {
+            format!("call operation '{operation}' on entity {entity} (task {task_id})")
+        }
+        Event::EntitySignaled { entity, operation, .. } => format!("signal operation '{operation}' on entity {entity}"),
         Event::EpisodeStarted { .. } => "wait for a task that had not completed".to_string(),
         Event::ExecutionCompleted { .. } => "complete the orchestration".to_string(),
         Event::ExecutionFailed { .. } => "fail the orchestration".to_string(),

@@ -3,7 +3,9 @@
 use super::command::{END_OF_HISTORY, describe_recorded};
 use super::{Command, ReplayError};
 use crate::failure::error_types;
-use crate::{ActivityOptions, Event, Failure, HistoryEvent, Message, Payload, RetryPolicy, TaskId, Timestamp};
+use crate::{
+    ActivityOptions, EntityId, Event, Failure, HistoryEvent, Message, Payload, RetryPolicy, TaskId, Timestamp,
+};
 use std::collections::{HashMap, VecDeque};
 
 /// The outcome of a completed task.
@@ -88,6 +90,7 @@ enum TaskKind {
     SubOrchestration { name: String, instance_id: String },
     Timer(Timestamp),
     Event,
+    Entity { entity: EntityId, operation: String },
 }
 
 #[derive(Debug, Clone)]
@@ -331,6 +334,19 @@ impl Replayer {
                 matches!(self.pending_task(task_id), Some(TaskKind::Timer(_))).then_some(Event::TimerFired { task_id })
             }
             Message::EventRaised { name, data } => Some(Event::EventRaised { name, data }),
+            Message::EntityCompleted { task_id, output } => {
+                matches!(self.pending_task(task_id), Some(TaskKind::Entity { .. }))
+                    .then_some(Event::EntityCompleted { task_id, output })
+            }
+            Message::EntityFailed { task_id, failure } => match self.pending_task(task_id) {
+                Some(TaskKind::Entity { entity, operation }) => Some(Event::EntityFailed {
+                    task_id,
+                    failure: Failure::entity_operation_failed(entity, operation, failure),
+                }),
+                _ => None,
+            },
+            // Operations are for entities, whose instances never run an orchestrator.
+            Message::EntityOperation(_) => None,
             // Lifecycle messages are the executor's business, never the orchestrator's.
             Message::Terminate { .. } | Message::Suspend { .. } | Message::Resume { .. } => None,
         }
@@ -354,6 +370,8 @@ impl Replayer {
             Event::ActivityFailed { task_id, failure } => self.record_result(*task_id, Err(failure.clone()))?,
             Event::SubOrchestrationCompleted { task_id, output } => self.record_result(*task_id, Ok(output.clone()))?,
             Event::SubOrchestrationFailed { task_id, failure } => self.record_result(*task_id, Err(failure.clone()))?,
+            Event::EntityCompleted { task_id, output } => self.record_result(*task_id, Ok(output.clone()))?,
+            Event::EntityFailed { task_id, failure } => self.record_result(*task_id, Err(failure.clone()))?,
             Event::TimerFired { task_id } => {
                 let Some(TaskKind::Timer(fire_at)) = self.scheduled.get(*task_id as usize) else {
                     return Err(ReplayError::CorruptHistory(format!("task {task_id} fired but is not a timer")));
@@ -532,6 +550,35 @@ impl Replayer {
         )
     }
 
+    /// The orchestrator calls an entity operation; returns the handle of the task that waits
+    /// for its result.
+    pub fn call_entity(&mut self, entity: &EntityId, operation: &str, input: &str) -> Result<TaskId, ReplayError> {
+        let task_id = self.scheduled.len() as TaskId;
+        self.command(
+            Command::CallEntity { entity: entity.clone(), operation: operation.to_string() },
+            Event::EntityCalled {
+                task_id,
+                entity: entity.clone(),
+                operation: operation.to_string(),
+                input: input.to_string(),
+            },
+        )?;
+        self.scheduled.push(TaskKind::Entity { entity: entity.clone(), operation: operation.to_string() });
+        Ok(task_id)
+    }
+
+    /// The orchestrator signals an entity operation (one way).
+    pub fn signal_entity(&mut self, entity: &EntityId, operation: &str, input: &str) -> Result<(), ReplayError> {
+        self.command(
+            Command::SignalEntity { entity: entity.clone(), operation: operation.to_string() },
+            Event::EntitySignaled {
+                entity: entity.clone(),
+                operation: operation.to_string(),
+                input: input.to_string(),
+            },
+        )
+    }
+
     fn check_known(&self, tasks: &[TaskId]) -> Result<(), ReplayError> {
         match tasks.iter().find(|task| **task as usize >= self.scheduled.len()) {
             Some(unknown) => Err(ReplayError::UnknownTask(*unknown)),
@@ -658,6 +705,8 @@ fn is_delivery(event: &Event) -> bool {
             | Event::SubOrchestrationRetrying { .. }
             | Event::TimerFired { .. }
             | Event::EventRaised { .. }
+            | Event::EntityCompleted { .. }
+            | Event::EntityFailed { .. }
             | Event::ExecutionSuspended { .. }
             | Event::ExecutionResumed { .. }
     )
@@ -688,6 +737,14 @@ fn same_command(new: &Event, recorded: &Event) -> bool {
             Event::EventSent { instance_id, name, .. },
             Event::EventSent { instance_id: recorded_instance, name: recorded_name, .. },
         ) => instance_id == recorded_instance && name == recorded_name,
+        (
+            Event::EntityCalled { task_id, entity, operation, .. },
+            Event::EntityCalled { task_id: recorded_task, entity: recorded_entity, operation: recorded_op, .. },
+        ) => task_id == recorded_task && entity == recorded_entity && operation == recorded_op,
+        (
+            Event::EntitySignaled { entity, operation, .. },
+            Event::EntitySignaled { entity: recorded_entity, operation: recorded_op, .. },
+        ) => entity == recorded_entity && operation == recorded_op,
         (Event::ExecutionCompleted { .. }, Event::ExecutionCompleted { .. })
         | (Event::ExecutionFailed { .. }, Event::ExecutionFailed { .. }) => true,
         _ => false,

@@ -469,3 +469,70 @@ fn retry_records_are_audit_only_and_a_changed_event_wait_is_nondeterminism() {
         "{error}"
     );
 }
+
+#[test]
+fn entity_calls_complete_or_fail_wrapped_and_replay_checks_entity_and_operation() {
+    let counter = crate::EntityId::new("Counter", "c1").unwrap();
+    let mut hot = Replayer::new("i", 1, "c", vec![]).unwrap();
+    hot.deliver(1, vec![start()]);
+    hot.advance().unwrap();
+    let add = hot.call_entity(&counter, "add", "5").unwrap();
+    hot.signal_entity(&counter, "reset", "null").unwrap();
+    let get = hot.call_entity(&counter, "get", "null").unwrap();
+    assert_eq!(hot.wait_all(&[add, get]).unwrap(), WaitOutcome::Pending);
+    hot.advance().unwrap();
+    hot.deliver(
+        2,
+        vec![
+            Message::EntityFailed { task_id: add, failure: Failure::new("InvalidOperation", "no") },
+            Message::EntityCompleted { task_id: get, output: "0".into() },
+            // A duplicate and a result for a task that is not an entity call are dropped.
+            Message::EntityCompleted { task_id: get, output: "9".into() },
+            Message::EntityOperation(crate::EntityOperation {
+                operation: "add".into(),
+                input: "1".into(),
+                caller: None,
+            }),
+        ],
+    );
+    hot.advance().unwrap();
+    let WaitOutcome::Ready(done) = hot.wait_all(&[add, get]).unwrap() else { panic!("calls did not complete") };
+    let failure = done[0].outcome.clone().unwrap_err();
+    assert_eq!(failure.error_type, "EntityOperationFailed");
+    assert_eq!(failure.message, "operation 'add' on entity @Counter@c1 failed: no");
+    assert_eq!(failure.causes[0].error_type, "InvalidOperation");
+    assert!(failure.is("InvalidOperation"));
+    assert_eq!(done[1].outcome, Ok("0".to_string()));
+    let history = hot.take_output().events;
+    assert_eq!(
+        kinds(&history),
+        [
+            "EpisodeStarted",
+            "ExecutionStarted",
+            "EntityCalled",
+            "EntitySignaled",
+            "EntityCalled",
+            "EpisodeStarted",
+            "EntityFailed",
+            "EntityCompleted"
+        ]
+    );
+
+    // Replay answers the calls from history; another operation at the same position is
+    // nondeterminism.
+    let mut cold = Replayer::new("i", 1, "c", history.clone()).unwrap();
+    cold.advance().unwrap();
+    let add = cold.call_entity(&counter, "add", "5").unwrap();
+    cold.signal_entity(&counter, "reset", "null").unwrap();
+    let get = cold.call_entity(&counter, "get", "null").unwrap();
+    cold.advance().unwrap();
+    assert!(matches!(cold.wait_all(&[add, get]).unwrap(), WaitOutcome::Ready(_)));
+    let mut changed = Replayer::new("i", 1, "c", history).unwrap();
+    changed.advance().unwrap();
+    let error = changed.call_entity(&counter, "subtract", "5").unwrap_err();
+    assert!(
+        matches!(&error, ReplayError::Nondeterminism { recorded, issued, .. }
+            if recorded.contains("'add'") && issued.contains("'subtract'")),
+        "{error}"
+    );
+}

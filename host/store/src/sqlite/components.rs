@@ -13,8 +13,8 @@ use rusqlite::{Connection, params};
 /// filled in if the row somehow has none.
 pub(super) fn save(conn: &Connection, component: &ComponentRecord) -> StoreResult<()> {
     conn.prepare_cached(
-        "INSERT INTO components (hash, source, bytes, orchestrators, activities, loaded_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+        "INSERT INTO components (hash, source, bytes, orchestrators, activities, entities, loaded_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
          ON CONFLICT (hash) DO UPDATE SET \
              loaded_at = excluded.loaded_at, \
              bytes = CASE WHEN length(components.bytes) = 0 THEN excluded.bytes \
@@ -26,6 +26,7 @@ pub(super) fn save(conn: &Connection, component: &ComponentRecord) -> StoreResul
         component.bytes,
         to_json(&component.orchestrators)?,
         to_json(&component.activities)?,
+        to_json(&component.entities)?,
         time_to_sql(component.loaded_at)
     ])?;
     Ok(())
@@ -42,7 +43,7 @@ pub(super) fn bytes(conn: &Connection, hash: &str) -> StoreResult<Option<Vec<u8>
 /// order).
 pub(super) fn list(conn: &Connection) -> StoreResult<Vec<ComponentRecord>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT hash, source, orchestrators, activities, loaded_at FROM components \
+        "SELECT hash, source, orchestrators, activities, entities, loaded_at FROM components \
          ORDER BY loaded_at DESC, hash",
     )?;
     let rows = stmt.query_map([], |row| {
@@ -51,16 +52,18 @@ pub(super) fn list(conn: &Connection) -> StoreResult<Vec<ComponentRecord>> {
             row.get::<_, String>(1)?,
             row.get::<_, String>(2)?,
             row.get::<_, String>(3)?,
-            row.get::<_, i64>(4)?,
+            row.get::<_, String>(4)?,
+            row.get::<_, i64>(5)?,
         ))
     })?;
     rows.map(|row| {
-        let (hash, source, orchestrators, activities, loaded_at) = row?;
+        let (hash, source, orchestrators, activities, entities, loaded_at) = row?;
         let key = format!("component {hash}");
         let at = At { table: "components", key: &key };
         Ok(ComponentRecord {
             orchestrators: at.json("orchestrators", &orchestrators)?,
             activities: at.json("activities", &activities)?,
+            entities: at.json("entities", &entities)?,
             loaded_at: at.unsigned("loaded_at", loaded_at)?,
             bytes: Vec::new(),
             source,

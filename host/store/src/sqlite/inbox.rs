@@ -8,9 +8,9 @@
 //! message is consumed or dropped: only an episode commit does (see `episodes`).
 
 use super::codec::{At, SUSPENDED_SQL, TERMINAL_STATUSES_SQL, limit_to_sql, time_to_sql, to_json};
-use super::instances;
+use super::{entities, instances};
 use crate::{InboxMessage, StoreError, StoreResult};
-use reprise_core::{Message, OutgoingMessage, Timestamp};
+use reprise_core::{EntityId, Message, OutgoingMessage, Timestamp};
 use rusqlite::{Connection, TransactionBehavior, params};
 
 /// Adds `message` to the inbox of `instance_id`'s execution `execution`, delivered from
@@ -62,10 +62,23 @@ pub(super) fn send(
 }
 
 /// Enqueues a message an episode sent, inside the episode's transaction, for its target's
-/// current execution; drops it (returning false) if the target does not exist or has finished.
+/// current execution (or only for `outgoing.execution`, if set); drops it (returning false) if
+/// the target does not exist, has finished or moved to another execution. An operation for an
+/// entity creates the entity first: entities exist from their first operation on.
 pub(super) fn deliver(conn: &Connection, outgoing: &OutgoingMessage, now: Timestamp) -> StoreResult<bool> {
+    if let Message::EntityOperation(_) = &outgoing.message {
+        match EntityId::from_instance_id(&outgoing.instance_id) {
+            Ok(entity) => entities::ensure(conn, &entity, now)?,
+            Err(error) => {
+                tracing::debug!(to = %outgoing.instance_id, "dropped an entity operation: {error}");
+                return Ok(false);
+            }
+        }
+    }
     match instances::status_and_execution(conn, &outgoing.instance_id)? {
-        Some((status, execution)) if !status.is_terminal() => {
+        Some((status, execution))
+            if !status.is_terminal() && outgoing.execution.is_none_or(|wanted| wanted == execution) =>
+        {
             enqueue(conn, &outgoing.instance_id, execution, &outgoing.message, outgoing.visible_at, now)?;
             Ok(true)
         }

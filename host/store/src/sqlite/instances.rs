@@ -13,6 +13,7 @@
 use super::codec::{At, TERMINAL_STATUSES_SQL, limit_to_sql, time_to_sql, to_json};
 use super::inbox;
 use crate::{InstanceFilter, InstanceRecord, NewInstance, PurgeFilter, StoreError, StoreResult};
+use reprise_core::entity::ENTITY_ID_PREFIX;
 use reprise_core::{Message, RuntimeStatus, Timestamp};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params, params_from_iter};
@@ -69,7 +70,8 @@ pub(super) fn get(conn: &Connection, instance_id: &str) -> StoreResult<Option<In
 /// The instances that match every field of `filter`, newest first (ties in creation order,
 /// reversed).
 pub(super) fn list(conn: &Connection, filter: &InstanceFilter) -> StoreResult<Vec<InstanceRecord>> {
-    let mut conditions: Vec<String> = Vec::new();
+    // Entities are stored as instances (see `entities`) but are not orchestrations.
+    let mut conditions: Vec<String> = vec![format!("substr(instance_id, 1, 1) <> '{}'", ENTITY_ID_PREFIX)];
     let mut values: Vec<Value> = Vec::new();
     if !filter.statuses.is_empty() {
         let marks = vec!["?"; filter.statuses.len()].join(", ");

@@ -11,6 +11,7 @@
 //! | `inbox` | enqueued messages, which instances have work and when the next becomes due |
 //! | `episodes` | the atomic episode commit (with sub-orchestrations and continue-as-new) and history reads |
 //! | `activities` | the activity queue, its leases and retry waits |
+//! | `entities` | entity state rows, entities created by their first operation, and the atomic commit of a batch of operations |
 //! | `components` | the component registry |
 //!
 //! # Connections
@@ -36,6 +37,7 @@
 mod activities;
 mod codec;
 mod components;
+mod entities;
 mod episodes;
 mod inbox;
 mod instances;
@@ -44,10 +46,10 @@ mod migrations;
 mod tests;
 
 use crate::{
-    ActivityResult, ActivityTask, ActivityTaskKey, ComponentRecord, EpisodeCommit, HistoryStore, InboxMessage,
-    InstanceFilter, InstanceRecord, NewInstance, PurgeFilter, StoreResult,
+    ActivityResult, ActivityTask, ActivityTaskKey, ComponentRecord, EntityCommit, EntityFilter, EntityRecord,
+    EpisodeCommit, HistoryStore, InboxMessage, InstanceFilter, InstanceRecord, NewInstance, PurgeFilter, StoreResult,
 };
-use reprise_core::{HistoryEvent, Message, Timestamp};
+use reprise_core::{EntityId, EntityOperation, HistoryEvent, Message, Timestamp};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -237,6 +239,28 @@ impl HistoryStore for SqliteStore {
 
     fn components(&self) -> StoreResult<Vec<ComponentRecord>> {
         components::list(&self.read())
+    }
+
+    fn signal_entity(
+        &self,
+        entity: &EntityId,
+        operation: &EntityOperation,
+        visible_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        entities::signal(&mut self.write(), entity, operation, visible_at, now)
+    }
+
+    fn entity(&self, entity: &EntityId) -> StoreResult<Option<EntityRecord>> {
+        entities::get(&self.read(), entity)
+    }
+
+    fn list_entities(&self, filter: &EntityFilter) -> StoreResult<Vec<EntityRecord>> {
+        entities::list(&self.read(), filter)
+    }
+
+    fn commit_entity_batch(&self, commit: &EntityCommit) -> StoreResult<()> {
+        entities::commit(&mut self.write(), commit)
     }
 }
 

@@ -10,6 +10,7 @@ fn component(hash: &str, loaded_at: u64) -> ComponentRecord {
         bytes: hash.as_bytes().to_vec(),
         orchestrators: vec!["greet".into()],
         activities: vec!["say".into(), "shout".into()],
+        entities: vec!["Counter".into()],
         loaded_at,
     }
 }

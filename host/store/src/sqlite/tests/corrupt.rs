@@ -70,7 +70,7 @@ fn a_bad_component_row_is_corrupt() {
     let fixture = Fixture::new();
     fixture
         .raw()
-        .execute("INSERT INTO components VALUES ('aa', 'src', x'00', '[\"ok\"]', '{\"not\":\"a list\"}', 1)", [])
+        .execute("INSERT INTO components VALUES ('aa', 'src', x'00', '[\"ok\"]', '{\"not\":\"a list\"}', 1, '[]')", [])
         .unwrap();
     assert_corrupt(fixture.store.components(), &["components.activities", "aa"]);
 }

@@ -238,7 +238,7 @@ fn history_round_trips_every_event_kind() {
 }
 
 fn send(to: &str, message: Message, visible_at: u64) -> OutgoingMessage {
-    OutgoingMessage { instance_id: to.into(), message, visible_at }
+    OutgoingMessage { instance_id: to.into(), message, visible_at, execution: None }
 }
 
 fn raised(name: &str) -> Message {

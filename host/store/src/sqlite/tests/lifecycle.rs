@@ -83,8 +83,13 @@ fn every_insert_path_sets_the_control_flag() {
     // An episode's outgoing messages, and an activity's result.
     let mut commit = first_episode(store, "a", "h", T0 + 1, &[0]);
     commit.outgoing = vec![
-        OutgoingMessage { instance_id: "a".into(), message: Message::TimerFired { task_id: 1 }, visible_at: T0 + 9 },
-        OutgoingMessage { instance_id: "b".into(), message: terminate(), visible_at: T0 + 1 },
+        OutgoingMessage {
+            instance_id: "a".into(),
+            message: Message::TimerFired { task_id: 1 },
+            visible_at: T0 + 9,
+            execution: None,
+        },
+        OutgoingMessage { instance_id: "b".into(), message: terminate(), visible_at: T0 + 1, execution: None },
     ];
     store.commit_episode(&commit).unwrap();
     store.claim_activities("w", T0 + 1, T0 + 100, 1).unwrap();
@@ -162,6 +167,7 @@ fn next_due_is_the_earliest_timer_or_retry_still_to_come() {
         instance_id: "a".into(),
         message: Message::TimerFired { task_id: 1 },
         visible_at: T0 + 1_000,
+        execution: None,
     }];
     store.commit_episode(&commit).unwrap();
     assert_eq!(store.next_due(T0).unwrap(), Some(T0 + 1_000));

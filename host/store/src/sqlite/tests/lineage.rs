@@ -89,7 +89,12 @@ fn an_episode_creates_its_children_with_their_start_messages() {
     // Their own created_at is not used: they are created with the commit.
     commit.new_instances = vec![child("c1", 1, 5), child("c2", 2, 5)];
     // An event sent to a child started in the same episode reaches it.
-    commit.outgoing = vec![OutgoingMessage { instance_id: "c2".into(), message: event("hello"), visible_at: T0 + 10 }];
+    commit.outgoing = vec![OutgoingMessage {
+        instance_id: "c2".into(),
+        message: event("hello"),
+        visible_at: T0 + 10,
+        execution: None,
+    }];
     store.commit_episode(&commit).unwrap();
 
     for (id, task_id) in [("c1", 1), ("c2", 2)] {
@@ -181,6 +186,7 @@ fn a_finishing_parent_still_creates_its_children() {
         instance_id: "p".into(),
         message: Message::SubOrchestrationCompleted { task_id: 1, output: "1".into() },
         visible_at: T0 + 30,
+        execution: None,
     }];
     store.commit_episode(&done).unwrap();
     assert_eq!(fixture.count("inbox", "p"), 0);
@@ -266,6 +272,7 @@ fn continue_as_new_moves_the_instance_to_a_new_execution() {
         instance_id: "a".into(),
         message: Message::TimerFired { task_id: 9 },
         visible_at: T0 + 500,
+        execution: None,
     }];
     commit.custom_status = Some("{\"round\":1}".into());
     let old_events = commit.new_events.clone();
@@ -422,7 +429,8 @@ fn a_continued_instance_is_not_finished() {
     // It takes messages, from clients and from episodes, for its new execution.
     store.enqueue_message("a", &event("x"), T0 + 10, T0 + 10).unwrap();
     let mut send = plain_episode(store, "b", T0 + 20, RuntimeStatus::Running);
-    send.outgoing = vec![OutgoingMessage { instance_id: "a".into(), message: event("y"), visible_at: T0 + 20 }];
+    send.outgoing =
+        vec![OutgoingMessage { instance_id: "a".into(), message: event("y"), visible_at: T0 + 20, execution: None }];
     store.commit_episode(&send).unwrap();
     assert_eq!(inbox_of(&fixture, "a", T0 + 20), [(2, start("greet", "\"again\"")), (2, event("x")), (2, event("y"))]);
 

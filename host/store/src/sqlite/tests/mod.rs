@@ -4,6 +4,7 @@
 mod activities;
 mod components;
 mod corrupt;
+mod entities;
 mod episodes;
 mod instances;
 mod lifecycle;
@@ -90,6 +91,7 @@ impl Fixture {
             ("inbox", "id"),
             ("activity_tasks", "instance_id, execution, task_id"),
             ("components", "hash"),
+            ("entities", "instance_id"),
         ];
         for (table, key) in tables {
             let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY {key}")).expect("prepare dump");

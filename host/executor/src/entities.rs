@@ -1,0 +1,278 @@
+//! Entity batches: run the operations queued for one entity, one at a time and in order, and
+//! commit the new state with every result and message in one store transaction.
+//!
+//! An entity's instance is locked like an orchestration's (the orchestration worker schedules
+//! both, see `episode`), so one host runs one batch of an entity at a time. Each operation runs
+//! on a fresh guest instance with the entity's current state; an operation that fails leaves the
+//! state as it was and its signals and starts are discarded, and its failure goes to its caller.
+//! Nothing is visible before the batch commits, and a batch that does not commit (a crash, a
+//! lost lock) is run again from the same state: each operation is applied exactly once.
+//!
+//! This module owns the rules of a batch; the store persists it and the runtime runs the guest.
+
+use crate::host::Inner;
+use crate::session::{guest_failure, seed};
+use reprise_core::failure::error_types;
+use reprise_core::{
+    EntityCaller, EntityId, EntityOperation, Failure, Message, OutgoingMessage, Payload, is_entity_instance,
+};
+use reprise_runtime::{EntityHost, LoadedComponent, LogLevel, OperationInvocation};
+use reprise_store::{EntityCommit, NewInstance, StoreError};
+use std::sync::{Arc, Mutex};
+
+/// The most operations one batch runs; the rest wait for the next batch (at once), so that one
+/// busy entity commits regularly and its callers hear back.
+const MAX_BATCH: usize = 1_000;
+
+/// Runs one batch of the entity stored as `instance_id`, whose lock the caller holds. Returns
+/// whether it committed.
+pub(crate) async fn run_batch(inner: &Arc<Inner>, instance_id: &str, now: u64) -> Result<bool, StoreError> {
+    let entity = match EntityId::from_instance_id(instance_id) {
+        Ok(entity) => entity,
+        Err(error) => {
+            tracing::error!(instance = %instance_id, "not a valid entity instance: {error}");
+            return Ok(false);
+        }
+    };
+    let (id, address) = (instance_id.to_string(), entity.clone());
+    let (record, messages) =
+        inner.store.call(move |store| Ok((store.entity(&address)?, store.messages(&id, now)?))).await?;
+    let Some(record) = record else { return Ok(false) };
+    if messages.is_empty() {
+        return Ok(false);
+    }
+    let component = match inner.registry.entity_anywhere(&entity.name).await {
+        Ok(component) => component.ok_or_else(|| {
+            Failure::new(
+                error_types::ENTITY_NOT_FOUND,
+                format!("no loaded component exports an entity named '{}'; load one with --component", entity.name),
+            )
+        }),
+        Err(crate::ExecutorError::Store(error)) => return Err(error),
+        Err(error) => Err(Failure::new(
+            error_types::COMPONENT_UNAVAILABLE,
+            format!("the component that exports entity '{}' cannot be loaded: {error}", entity.name),
+        )),
+    };
+
+    let mut batch = Batch { state: record.state, outgoing: Vec::new(), new_instances: Vec::new() };
+    let mut consumed = Vec::new();
+    let mut operations = 0u64;
+    for message in messages.into_iter().take(MAX_BATCH) {
+        consumed.push(message.id);
+        let Message::EntityOperation(operation) = message.message else {
+            tracing::warn!(entity = %entity, "dropped a message that is not an entity operation: {:?}", message.message);
+            continue;
+        };
+        let number = record.operations + operations;
+        operations += 1;
+        let outcome = match &component {
+            Ok(component) => batch.run(inner, component, &entity, &operation, number, now).await,
+            Err(failure) => Err(failure.clone()),
+        };
+        match (&operation.caller, outcome) {
+            (Some(caller), outcome) => batch.outgoing.push(reply(caller, outcome, now)),
+            (None, Ok(_)) => {}
+            (None, Err(failure)) => {
+                tracing::warn!(entity = %entity, "signalled operation '{}' failed: {failure}", operation.operation)
+            }
+        }
+    }
+
+    let sent = !batch.outgoing.is_empty() || !batch.new_instances.is_empty();
+    let commit = EntityCommit {
+        entity: entity.clone(),
+        owner: inner.config.owner.clone(),
+        consumed_messages: consumed,
+        state: batch.state,
+        operations,
+        outgoing: batch.outgoing,
+        new_instances: batch.new_instances,
+        now,
+    };
+    match inner.store.call(move |store| store.commit_entity_batch(&commit)).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict { reason, .. }) => {
+            tracing::warn!(entity = %entity, "batch discarded, the entity moved on: {reason}");
+            return Ok(false);
+        }
+        Err(error) => return Err(error),
+    }
+    if sent {
+        inner.wake_orchestrations.notify_one();
+    }
+    inner.committed.notify_waiters();
+    Ok(true)
+}
+
+/// The result of a called operation, for the execution that called it.
+fn reply(caller: &EntityCaller, outcome: Result<Payload, Failure>, now: u64) -> OutgoingMessage {
+    let task_id = caller.task_id;
+    let message = match outcome {
+        Ok(output) => Message::EntityCompleted { task_id, output },
+        Err(failure) => Message::EntityFailed { task_id, failure },
+    };
+    OutgoingMessage {
+        instance_id: caller.instance_id.clone(),
+        message,
+        visible_at: now,
+        execution: Some(caller.execution),
+    }
+}
+
+/// The state of a batch between operations.
+struct Batch {
+    state: Option<Payload>,
+    outgoing: Vec<OutgoingMessage>,
+    new_instances: Vec<NewInstance>,
+}
+
+impl Batch {
+    /// Runs operation number `number` of the entity; on success applies its state and keeps its
+    /// effects, on failure keeps nothing.
+    async fn run(
+        &mut self,
+        inner: &Arc<Inner>,
+        component: &LoadedComponent,
+        entity: &EntityId,
+        operation: &EntityOperation,
+        number: u64,
+        now: u64,
+    ) -> Result<Payload, Failure> {
+        let effects = Arc::new(Mutex::new(Effects::default()));
+        let host = OperationHost {
+            entity: entity.clone(),
+            number,
+            guids: 0,
+            now,
+            max_payload: inner.config.max_payload_bytes,
+            effects: effects.clone(),
+        };
+        let invocation = OperationInvocation {
+            entity: entity.clone(),
+            operation: operation.operation.clone(),
+            input: operation.input.clone(),
+            state: self.state.clone(),
+            now_ms: now,
+            seed: seed(&format!("{entity}#{number}"), 0),
+        };
+        let outcome = match inner.runtime.run_entity_operation(component, invocation, Box::new(host)).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(failure)) => return Err(failure),
+            Err(error) => return Err(guest_failure(&error)),
+        };
+        let limit = inner.config.max_payload_bytes;
+        if let Some(state) = &outcome.state {
+            check_payload("the new state", state, limit)?;
+        }
+        check_payload("the output", &outcome.output, limit)?;
+        let effects = std::mem::take(&mut *effects.lock().unwrap_or_else(|e| e.into_inner()));
+        self.state = outcome.state;
+        self.outgoing.extend(effects.outgoing);
+        self.new_instances.extend(effects.new_instances);
+        Ok(outcome.output)
+    }
+}
+
+/// Refuses an operation's state or output that is not JSON or is too large: the operation fails
+/// instead, and the entity keeps its previous state.
+fn check_payload(what: &str, payload: &str, limit: usize) -> Result<(), Failure> {
+    if payload.len() > limit {
+        return Err(Failure::new(
+            error_types::PAYLOAD_TOO_LARGE,
+            format!("{what} is {} bytes, more than the host's limit of {limit} bytes per payload", payload.len()),
+        ));
+    }
+    reprise_core::validate_json(payload).map_err(|e| {
+        Failure::new(error_types::GUEST_TRAPPED, format!("the entity returned {what} that is not valid JSON: {e}"))
+    })
+}
+
+/// What one operation asked for, kept only if it succeeds.
+#[derive(Default)]
+struct Effects {
+    outgoing: Vec<OutgoingMessage>,
+    new_instances: Vec<NewInstance>,
+}
+
+/// The `entity-context` of one operation.
+struct OperationHost {
+    entity: EntityId,
+    number: u64,
+    guids: u64,
+    now: u64,
+    max_payload: usize,
+    effects: Arc<Mutex<Effects>>,
+}
+
+impl OperationHost {
+    fn check(&self, what: &str, payload: &str) -> anyhow::Result<()> {
+        reprise_core::validate_json(payload).map_err(|e| anyhow::anyhow!("{what} is not valid JSON: {e}"))?;
+        if payload.len() > self.max_payload {
+            anyhow::bail!(
+                "{what} is {} bytes, more than the host's limit of {} bytes",
+                payload.len(),
+                self.max_payload
+            );
+        }
+        Ok(())
+    }
+
+    /// A UUID derived from the entity, the operation's number and `what`: the same when a batch
+    /// is run again.
+    fn derived_id(&mut self, what: &str) -> String {
+        self.guids += 1;
+        let name = format!("{}/{}/{what}/{}", self.entity, self.number, self.guids);
+        uuid::Uuid::new_v5(&ENTITY_NAMESPACE, name.as_bytes()).to_string()
+    }
+}
+
+/// The namespace of the UUIDs entities derive.
+const ENTITY_NAMESPACE: uuid::Uuid = uuid::Uuid::from_bytes([
+    0x1d, 0x7c, 0x4e, 0x90, 0x35, 0x2b, 0x4f, 0x61, 0xa8, 0x0e, 0x6c, 0x93, 0x52, 0xd4, 0x18, 0xb7,
+]);
+
+impl EntityHost for OperationHost {
+    fn new_guid(&mut self) -> String {
+        self.derived_id("guid")
+    }
+
+    fn log(&mut self, level: LogLevel, message: String) {
+        let entity = &self.entity;
+        match level {
+            LogLevel::Debug => tracing::debug!(target: "reprise::entity", %entity, "{message}"),
+            LogLevel::Info => tracing::info!(target: "reprise::entity", %entity, "{message}"),
+            LogLevel::Warn => tracing::warn!(target: "reprise::entity", %entity, "{message}"),
+            LogLevel::Error => tracing::error!(target: "reprise::entity", %entity, "{message}"),
+        }
+    }
+
+    fn signal_entity(&mut self, entity: EntityId, operation: String, input: String) -> anyhow::Result<()> {
+        self.check(&format!("the input of operation '{operation}' on {entity}"), &input)?;
+        let message = Message::EntityOperation(EntityOperation { operation, input, caller: None });
+        let outgoing =
+            OutgoingMessage { instance_id: entity.instance_id(), message, visible_at: self.now, execution: None };
+        self.effects.lock().unwrap_or_else(|e| e.into_inner()).outgoing.push(outgoing);
+        Ok(())
+    }
+
+    fn start_orchestration(
+        &mut self,
+        name: String,
+        input: String,
+        instance_id: Option<String>,
+    ) -> anyhow::Result<String> {
+        self.check(&format!("the input of orchestrator '{name}'"), &input)?;
+        let instance_id = match instance_id {
+            Some(id) if is_entity_instance(&id) => {
+                anyhow::bail!("the instance id '{id}' starts with '@', which is reserved for entities")
+            }
+            Some(id) if id.is_empty() => anyhow::bail!("an instance id cannot be empty"),
+            Some(id) => id,
+            None => self.derived_id("instance"),
+        };
+        let new = NewInstance { instance_id: instance_id.clone(), name, input, created_at: self.now, parent: None };
+        self.effects.lock().unwrap_or_else(|e| e.into_inner()).new_instances.push(new);
+        Ok(instance_id)
+    }
+}
