@@ -254,3 +254,77 @@ fn raise_terminate_and_purge_work_from_the_command_line_beside_a_running_host() 
     assert_eq!(gone.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&gone.stderr).contains("no instance with id 'abandoned'"));
 }
+
+/// The counter `total`'s state and operation count, once nothing is queued for it.
+fn idle_counter(store: &SqliteStore) -> Option<(i64, u64)> {
+    let record = store.entity(&reprise_core::EntityId::new("Counter", "total").ok()?).ok()??;
+    if record.queued > 0 {
+        return None;
+    }
+    let state: serde_json::Value = serde_json::from_str(record.state.as_deref()?).ok()?;
+    Some((state["value"].as_i64()?, record.operations))
+}
+
+#[test]
+fn a_host_killed_under_entity_load_loses_no_acknowledged_operation_and_applies_none_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("entities.db");
+    let first = serve_with(&db, &dir.path().join("serve-1.log"), &[guests::ENTITIES]);
+    until(&db, "the component to be loaded", |store| (!store.components().ok()?.is_empty()).then_some(()));
+
+    // Acknowledged work: 10 signals from the command line, and 12 orchestrations of 25
+    // sequential calls each (every call is a round trip through the entity's queue).
+    for _ in 0..10 {
+        let signalled = cli(&["entity", "signal", "Counter", "total", "add", "--input", "1"], &db);
+        assert!(signalled.status.success(), "{}", String::from_utf8_lossy(&signalled.stderr));
+    }
+    let adders: Vec<String> = (0..12).map(|i| format!("adder-{i}")).collect();
+    for id in &adders {
+        start(&db, "add_many", id, r#"{"key": "total", "count": 25, "mode": "sequential"}"#);
+    }
+    until(&db, "a hundred operations to run", |store| {
+        let record = store.entity(&reprise_core::EntityId::new("Counter", "total").ok()?).ok()??;
+        (record.operations >= 100).then_some(())
+    });
+    let mut first = first;
+    first.0.kill().expect("SIGKILL the host");
+    first.0.wait().unwrap();
+    let store = SqliteStore::open(&db).unwrap();
+    let at_kill = store.entity(&reprise_core::EntityId::new("Counter", "total").unwrap()).unwrap().unwrap();
+    assert!(at_kill.operations < 310, "the kill landed mid-way ({} operations ran)", at_kill.operations);
+
+    // Signals acknowledged while no host runs wait in the database.
+    for _ in 0..5 {
+        let signalled = cli(&["entity", "signal", "Counter", "total", "add", "--input", "2"], &db);
+        assert!(signalled.status.success(), "{}", String::from_utf8_lossy(&signalled.stderr));
+    }
+
+    let _second = serve_with(&db, &dir.path().join("serve-2.log"), &[guests::ENTITIES]);
+    for id in &adders {
+        let record = until(&db, "the adders to finish", |store| {
+            store.instance(id).ok().flatten().filter(|r| r.status.is_terminal())
+        });
+        assert_eq!(record.status, RuntimeStatus::Completed, "{id}: {:?}", record.failure);
+    }
+    let (value, operations) = until(&db, "the counter to go idle", idle_counter);
+    assert_eq!(value, 10 + 12 * 25 + 5 * 2, "every acknowledged operation applied exactly once");
+    assert_eq!(operations, 10 + 12 * 25 + 5, "no operation ran twice");
+
+    // The command line reads what the host wrote.
+    let got = cli(&["entity", "get", "Counter", "total"], &db);
+    assert!(got.status.success(), "{}", String::from_utf8_lossy(&got.stderr));
+    assert_eq!(String::from_utf8_lossy(&got.stdout).trim(), r#"{"value":320}"#);
+    let listed = cli(&["entity", "list", "--json"], &db);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("entity list --json is JSON");
+    assert_eq!(listed[0]["id"], "@Counter@total");
+    assert_eq!(listed[0]["state"], serde_json::json!({"value": 320}));
+    let missing = cli(&["entity", "get", "Counter", "nobody"], &db);
+    assert_eq!(missing.status.code(), Some(1));
+    let unknown = cli(&["entity", "signal", "Timer", "t", "add"], &db);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("no loaded component exports an entity named 'Timer'"),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
+}

@@ -397,3 +397,49 @@ async fn reprise_serve_listen_serves_the_api() {
     assert_eq!(get(Some("from-env")).await.expect("request").status(), StatusCode::OK);
     drop(child);
 }
+
+const ENTITIES: &str = "/runtime/webhooks/durabletask/entities";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn entities_are_signalled_read_and_listed_over_http() {
+    let api = Api::default(&[guests::ENTITIES]).await;
+    for amount in ["5", "7"] {
+        let signalled = api.call(Method::POST, &format!("{ENTITIES}/Counter/web?op=add"), Some(amount)).await;
+        assert_eq!(signalled.status, StatusCode::ACCEPTED, "{}", signalled.body);
+    }
+    // Read until both operations ran (the state is the body).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let state = loop {
+        let got = api.call(Method::GET, &format!("{ENTITIES}/Counter/web"), None).await;
+        if got.status == StatusCode::OK && got.body == json!({"value": 12}) {
+            break got;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the entity never reached 12: {}", got.body);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(header(&state, "content-type"), Some("application/json"));
+
+    let listed = api.call(Method::GET, &format!("{ENTITIES}/Counter?keyPrefix=we"), None).await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert_eq!(listed.body[0]["entityId"], json!({"name": "Counter", "key": "web"}));
+    assert_eq!(listed.body[0]["state"], json!({"value": 12}));
+    assert_eq!(listed.body[0]["operations"], json!(2));
+    let all = api.call(Method::GET, ENTITIES, None).await;
+    assert_eq!(all.body.as_array().map(Vec::len), Some(1));
+
+    // Clear errors: no operation, an unknown type, malformed JSON, a missing entity, and an
+    // entity named where an orchestration instance is expected.
+    let no_op = api.call(Method::POST, &format!("{ENTITIES}/Counter/web"), Some("1")).await;
+    assert_eq!(no_op.status, StatusCode::BAD_REQUEST);
+    assert!(no_op.body["error"].as_str().unwrap().contains("?op="), "{}", no_op.body);
+    let unknown = api.call(Method::POST, &format!("{ENTITIES}/Timer/t?op=add"), Some("1")).await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    assert!(unknown.body["error"].as_str().unwrap().contains("known entities: Counter"), "{}", unknown.body);
+    let malformed = api.call(Method::POST, &format!("{ENTITIES}/Counter/web?op=add"), Some("{")).await;
+    assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
+    let missing = api.call(Method::GET, &format!("{ENTITIES}/Counter/nobody"), None).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let not_an_instance = api.call(Method::POST, &format!("{INSTANCES}/%40Counter%40web/terminate"), None).await;
+    assert_eq!(not_an_instance.status, StatusCode::BAD_REQUEST, "{}", not_an_instance.body);
+    api.harness.stop().await;
+}

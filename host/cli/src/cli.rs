@@ -18,7 +18,9 @@ use std::path::PathBuf;
   reprise serve --db app.db --component app.wasm
   reprise start process_order --input '\"order-7\"' --db app.db
   reprise status 3f1c... --db app.db
-  reprise history 3f1c... --db app.db")]
+  reprise history 3f1c... --db app.db
+  reprise entity signal Counter myCounter add --input 5 --db app.db
+  reprise entity get Counter myCounter --db app.db")]
 pub(crate) struct Cli {
     /// More log output on stderr (-v: info, -vv: debug). RUST_LOG overrides it.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -234,9 +236,70 @@ pub(crate) enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Signal entities, read their state, list them.
+    ///
+    /// An entity is a small durable object addressed by a type name (exported by a component)
+    /// and a key; a running `reprise serve` runs its operations one at a time, in order.
+    #[command(subcommand)]
+    Entity(EntityCommand),
     /// List the components loaded into the database and what they export.
     Components {
         /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+/// The `entity` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum EntityCommand {
+    /// Send an operation to an entity, one way; a running `reprise serve` runs it after the
+    /// operations already queued for the entity. The entity is created by its first operation.
+    #[command(after_help = "Examples:
+  reprise entity signal Counter myCounter add --input 5
+  reprise entity signal Counter myCounter delete")]
+    Signal {
+        /// The entity type (as a loaded component exports it).
+        name: String,
+        /// The entity's key.
+        key: String,
+        /// The operation.
+        operation: String,
+        /// Its input, as JSON (a string must be quoted: '"text"').
+        #[arg(long, short, default_value = "null")]
+        input: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Print an entity's state (JSON on stdout); exits 1 if the entity does not exist.
+    Get {
+        /// The entity type.
+        name: String,
+        /// The entity's key.
+        key: String,
+        /// Print the whole record (state, operations run, operations queued, times) as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List entities, by type then key.
+    List {
+        /// Only this entity type.
+        #[arg(long)]
+        name: Option<String>,
+        /// Only keys that start with this.
+        #[arg(long)]
+        key_prefix: Option<String>,
+        /// Also entities without state (deleted, or with operations queued but not run yet).
+        #[arg(long)]
+        all: bool,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
         #[command(flatten)]

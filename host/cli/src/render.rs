@@ -2,7 +2,7 @@
 //! embeds payloads as JSON values (not strings holding JSON) and times as RFC 3339.
 
 use reprise_core::{Event, Failure, HistoryEvent, Timestamp};
-use reprise_store::InstanceRecord;
+use reprise_store::{EntityRecord, InstanceRecord};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 use std::time::{Duration, UNIX_EPOCH};
@@ -23,7 +23,7 @@ pub(crate) fn pretty_json(text: &str) -> String {
 }
 
 /// A payload on one line, cut to `max` characters.
-fn short(text: &str, max: usize) -> String {
+pub(crate) fn short(text: &str, max: usize) -> String {
     let compact = serde_json::to_string(&payload(text)).unwrap_or_else(|_| text.to_string());
     if compact.chars().count() <= max {
         compact
@@ -272,4 +272,32 @@ mod tests {
     fn times_are_rfc3339_utc() {
         assert_eq!(time(0), "1970-01-01T00:00:00.000Z");
     }
+}
+
+/// An entity as JSON: its address, its state embedded as a value, its counts and times.
+pub(crate) fn entity_json(record: &EntityRecord) -> Value {
+    serde_json::json!({
+        "name": record.entity.name,
+        "key": record.entity.key,
+        "id": record.entity.to_string(),
+        "state": record.state.as_deref().map(payload),
+        "operations": record.operations,
+        "queued": record.queued,
+        "created_at": time(record.created_at),
+        "updated_at": time(record.updated_at),
+    })
+}
+
+/// Entities as a table.
+pub(crate) fn entity_table(records: &[EntityRecord]) -> String {
+    if records.is_empty() {
+        return "no entities match\n".to_string();
+    }
+    let mut out = format!("{:<20} {:<24} {:>10} {:>7}  {:<40}\n", "NAME", "KEY", "OPERATIONS", "QUEUED", "STATE");
+    for r in records {
+        let state = r.state.as_deref().map_or_else(|| "(none)".to_string(), |s| short(s, 40));
+        let _ =
+            writeln!(out, "{:<20} {:<24} {:>10} {:>7}  {state}", r.entity.name, r.entity.key, r.operations, r.queued);
+    }
+    out
 }

@@ -34,9 +34,12 @@ pub enum ApiError {
 impl From<ExecutorError> for ApiError {
     fn from(error: ExecutorError) -> Self {
         match error {
-            ExecutorError::UnknownOrchestrator { .. } | ExecutorError::InvalidInput(_) => {
-                ApiError::BadRequest(error.to_string())
-            }
+            ExecutorError::UnknownOrchestrator { .. }
+            | ExecutorError::UnknownEntity { .. }
+            | ExecutorError::InvalidEntityId(_)
+            | ExecutorError::NotAnOrchestration(_)
+            | ExecutorError::InvalidInstanceId { .. }
+            | ExecutorError::InvalidInput(_) => ApiError::BadRequest(error.to_string()),
             ExecutorError::PayloadTooLarge { .. } => ApiError::PayloadTooLarge(error.to_string()),
             ExecutorError::InstanceNotFound(_) => ApiError::NotFound(error.to_string()),
             ExecutorError::Store(store) => store.into(),

@@ -7,16 +7,16 @@
 
 use crate::ApiConfig;
 use crate::error::ApiError;
-use crate::shapes::{CheckStatus, InstanceStatus, Purged, StatusOptions};
+use crate::shapes::{CheckStatus, EntityStatus, InstanceStatus, Purged, StatusOptions};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use reprise_core::RuntimeStatus;
+use reprise_core::{EntityId, RuntimeStatus};
 use reprise_executor::{Host, StartRequest};
-use reprise_store::{InstanceFilter, PurgeFilter};
+use reprise_store::{EntityFilter, InstanceFilter, PurgeFilter};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
@@ -243,6 +243,93 @@ pub(crate) async fn list(
         response.headers_mut().insert(CONTINUATION_HEADER, HeaderValue::from(next));
     }
     Ok(response)
+}
+
+/// Query of the entity signal endpoint.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct SignalQuery {
+    op: Option<String>,
+}
+
+/// `POST .../entities/{name}/{key}?op=OPERATION`: signals an entity; the body is the
+/// operation's input (empty = null). `202` once the operation is queued.
+pub(crate) async fn signal_entity(
+    State(state): State<AppState>,
+    Path((name, key)): Path<(String, String)>,
+    query: Result<Query<SignalQuery>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
+    let query = query.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?.0;
+    let Some(operation) = query.op.filter(|op| !op.is_empty()) else {
+        return Err(ApiError::BadRequest("name the operation with the query parameter ?op=OPERATION".into()));
+    };
+    let entity = EntityId::new(name, key).map_err(|error| ApiError::BadRequest(error.to_string()))?;
+    let input = json_body(body, &state.config)?;
+    state.host.signal_entity(&entity, &operation, &input).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `GET .../entities/{name}/{key}`: the entity's state as the body (`200`), or `404` if it does
+/// not exist.
+pub(crate) async fn get_entity(
+    State(state): State<AppState>,
+    Path((name, key)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let entity = EntityId::new(name, key).map_err(|error| ApiError::BadRequest(error.to_string()))?;
+    match state.host.entity(&entity).await? {
+        Some(record) => {
+            let state = record.state.unwrap_or_else(|| "null".into());
+            Ok(([(header::CONTENT_TYPE, "application/json")], state).into_response())
+        }
+        None => {
+            Err(ApiError::NotFound(format!("no entity {entity}: it has received no operation yet, or was deleted")))
+        }
+    }
+}
+
+/// Query of the entity listings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct EntityListQuery {
+    /// Only keys that start with this.
+    key_prefix: Option<String>,
+    /// Also entities without state.
+    include_deleted: Option<bool>,
+    /// At most this many (default 100).
+    top: Option<usize>,
+}
+
+/// `GET .../entities`: every entity.
+pub(crate) async fn list_entities(
+    State(state): State<AppState>,
+    query: Result<Query<EntityListQuery>, QueryRejection>,
+) -> Result<Json<Vec<EntityStatus>>, ApiError> {
+    entity_listing(state, None, query).await
+}
+
+/// `GET .../entities/{name}`: the entities of one type.
+pub(crate) async fn list_entities_of(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    query: Result<Query<EntityListQuery>, QueryRejection>,
+) -> Result<Json<Vec<EntityStatus>>, ApiError> {
+    entity_listing(state, Some(name), query).await
+}
+
+async fn entity_listing(
+    state: AppState,
+    name: Option<String>,
+    query: Result<Query<EntityListQuery>, QueryRejection>,
+) -> Result<Json<Vec<EntityStatus>>, ApiError> {
+    let query = query.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?.0;
+    let filter = EntityFilter {
+        name,
+        key_prefix: query.key_prefix,
+        include_stateless: query.include_deleted.unwrap_or(false),
+        limit: Some(query.top.unwrap_or(100)),
+    };
+    let records = state.host.entities(filter).await?;
+    Ok(Json(records.iter().map(EntityStatus::from_record).collect()))
 }
 
 /// `GET /openapi.json`: the API's OpenAPI document, kept in the repository beside this crate.

@@ -2,7 +2,7 @@
 //! body limit).
 //!
 //! It owns the URL layout, which follows Durable Functions' (`/api/orchestrators/...`,
-//! `/runtime/webhooks/durabletask/instances/...`). It must never hold handler logic.
+//! `/runtime/webhooks/durabletask/instances/...`, `/runtime/webhooks/durabletask/entities/...`). It must never hold handler logic.
 
 use crate::ApiConfig;
 use crate::auth::require_token;
@@ -18,6 +18,7 @@ use std::sync::Arc;
 /// API only creates and manages instances.
 pub fn router(host: Host, config: ApiConfig) -> Router {
     const INSTANCES: &str = "/runtime/webhooks/durabletask/instances";
+    const ENTITIES: &str = "/runtime/webhooks/durabletask/entities";
     let limit = config.max_body_bytes;
     let token = config.token.clone();
     let state = AppState { host, config: Arc::new(config) };
@@ -30,6 +31,9 @@ pub fn router(host: Host, config: ApiConfig) -> Router {
         .route(&format!("{INSTANCES}/{{id}}/terminate"), post(handlers::terminate))
         .route(&format!("{INSTANCES}/{{id}}/suspend"), post(handlers::suspend))
         .route(&format!("{INSTANCES}/{{id}}/resume"), post(handlers::resume))
+        .route(ENTITIES, get(handlers::list_entities))
+        .route(&format!("{ENTITIES}/{{name}}"), get(handlers::list_entities_of))
+        .route(&format!("{ENTITIES}/{{name}}/{{key}}"), get(handlers::get_entity).post(handlers::signal_entity))
         .route("/openapi.json", get(handlers::openapi))
         .fallback(handlers::not_found)
         .layer(DefaultBodyLimit::max(limit))

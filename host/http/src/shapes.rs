@@ -5,7 +5,7 @@
 //! failure's `details` or causes unless asked to expose them.
 
 use reprise_core::{Failure, HistoryEvent, Timestamp};
-use reprise_store::InstanceRecord;
+use reprise_store::{EntityRecord, InstanceRecord};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::time::{Duration, UNIX_EPOCH};
@@ -202,5 +202,36 @@ mod tests {
         assert_eq!(iso8601(1_700_000_000_000), "2023-11-14T22:13:20.000Z");
         assert_eq!(camel_case("next_attempt_at"), "nextAttemptAt");
         assert_eq!(encode_segment("a b/c"), "a%20b%2Fc");
+    }
+}
+
+/// One entity in a listing, as Durable Functions' entity query returns it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct EntityStatus {
+    entity_id: EntityAddress,
+    last_operation_time: String,
+    state: Value,
+    operations: u64,
+    queued: u64,
+}
+
+/// An entity's address in JSON.
+#[derive(Debug, Serialize)]
+pub(crate) struct EntityAddress {
+    name: String,
+    key: String,
+}
+
+impl EntityStatus {
+    /// The listing entry of `record`, its state embedded as a JSON value.
+    pub(crate) fn from_record(record: &EntityRecord) -> Self {
+        EntityStatus {
+            entity_id: EntityAddress { name: record.entity.name.clone(), key: record.entity.key.clone() },
+            last_operation_time: iso8601(record.updated_at),
+            state: record.state.as_deref().map_or(Value::Null, payload),
+            operations: record.operations,
+            queued: record.queued,
+        }
     }
 }

@@ -76,7 +76,7 @@ pub(crate) fn components(json: bool, db: &DbArgs) -> anyhow::Result<ExitCode> {
             .map(|c| {
                 serde_json::json!({
                     "hash": c.hash, "source": c.source, "orchestrators": c.orchestrators,
-                    "activities": c.activities, "loaded_at": render::time(c.loaded_at),
+                    "activities": c.activities, "entities": c.entities, "loaded_at": render::time(c.loaded_at),
                 })
             })
             .collect();
@@ -88,6 +88,9 @@ pub(crate) fn components(json: bool, db: &DbArgs) -> anyhow::Result<ExitCode> {
             crate::out!("{}  {}  loaded {}", &c.hash[..12.min(c.hash.len())], c.source, render::time(c.loaded_at));
             crate::out!("    orchestrators: {}", c.orchestrators.join(", "));
             crate::out!("    activities:    {}", c.activities.join(", "));
+            if !c.entities.is_empty() {
+                crate::out!("    entities:      {}", c.entities.join(", "));
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

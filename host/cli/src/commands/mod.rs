@@ -1,11 +1,12 @@
 //! One module per command; [`dispatch`] picks it.
 
+mod entity;
 mod inspect;
 mod lifecycle;
 mod run;
 mod serve;
 
-use crate::cli::{Command, DbArgs, HostArgs};
+use crate::cli::{Command, DbArgs, EntityCommand, HostArgs};
 use anyhow::Context as _;
 use reprise_executor::{ExecutorConfig, Host, SystemClock};
 use reprise_runtime::{ActivityGrants, Runtime, RuntimeConfig};
@@ -29,6 +30,13 @@ pub(crate) async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::History { id, json, db } => inspect::history(&id, json, &db),
         Command::List { statuses, name, limit, json, db } => inspect::list(statuses, name, limit, json, &db),
         Command::Components { json, db } => inspect::components(json, &db),
+        Command::Entity(EntityCommand::Signal { name, key, operation, input, db }) => {
+            entity::signal(&name, &key, &operation, &input, &db).await
+        }
+        Command::Entity(EntityCommand::Get { name, key, json, db }) => entity::get(&name, &key, json, &db),
+        Command::Entity(EntityCommand::List { name, key_prefix, all, limit, json, db }) => {
+            entity::list(name, key_prefix, all, limit, json, &db)
+        }
     }
 }
 
@@ -59,8 +67,13 @@ pub(crate) async fn loaded_host(db: &DbArgs, args: &HostArgs) -> anyhow::Result<
     let host = host(db, config)?;
     for path in &args.components {
         let summary = host.load_component_file(path).await?;
+        let entities = if summary.entities.is_empty() {
+            String::new()
+        } else {
+            format!(", entities [{}]", summary.entities.join(", "))
+        };
         eprintln!(
-            "loaded {} ({}): orchestrators [{}], activities [{}]",
+            "loaded {} ({}): orchestrators [{}], activities [{}]{entities}",
             path.display(),
             &summary.hash[..12],
             summary.orchestrators.join(", "),
