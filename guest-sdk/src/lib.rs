@@ -1,4 +1,4 @@
-//! Write Reprise orchestrators and activities in Rust.
+//! Write Reprise orchestrators, activities and entities in Rust.
 //!
 //! Reprise is a durable orchestration host: an *orchestrator* is a function that schedules
 //! *activities* (the side-effecting steps) and decides what to do with their results; the host
@@ -136,6 +136,65 @@
 //! [`Context::wait_for_event`] waits for an event raised on the instance by a client, or by
 //! another orchestrator with [`Context::raise_event`]; the task completes with the event's data.
 //! Both return [`Task`]s like activity calls, so they can be waited on, or raced.
+//!
+//! # Entities
+//!
+//! An entity is a small durable object addressed by a type name and a key ([`EntityId`]): the
+//! host keeps its state, a value of a Rust type, and runs its operations, methods of that type,
+//! one at a time and in the order they arrive. Orchestrators call them with
+//! [`Context::call_entity`] (a task, like an activity call: it works in `all`, `any` and races)
+//! or signal them one way with [`Context::signal_entity`]; clients signal them from the command
+//! line or over HTTP.
+//!
+//! ```no_run
+//! use reprise_sdk::{Context, EntityContext, EntityId, Failure};
+//! use serde::{Deserialize, Serialize};
+//!
+//! /// The state; `Default` is the state of a new entity.
+//! #[derive(Default, Serialize, Deserialize)]
+//! struct Counter {
+//!     value: i64,
+//! }
+//!
+//! impl Counter {
+//!     /// `&mut self`: the operation may change the state, committed if it succeeds.
+//!     fn add(&mut self, _ctx: &EntityContext, amount: i64) -> Result<i64, Failure> {
+//!         if amount < 0 {
+//!             // The state is left as it was, and the caller gets the failure.
+//!             return Err(Failure::new("InvalidOperation", "this is an entity exception"));
+//!         }
+//!         self.value += amount;
+//!         Ok(self.value)
+//!     }
+//!
+//!     /// `&self`: the operation only reads.
+//!     fn get(&self, _ctx: &EntityContext, _: ()) -> Result<i64, Failure> {
+//!         Ok(self.value)
+//!     }
+//! }
+//!
+//! fn count(ctx: &Context, key: String) -> Result<i64, Failure> {
+//!     let counter = EntityId::new("Counter", key);
+//!     match ctx.call_entity::<i64, _>(&counter, "add", &-1).wait() {
+//!         Err(failure) if failure.is("InvalidOperation") => {} // an EntityOperationFailed
+//!         other => { other?; }
+//!     }
+//!     ctx.signal_entity(&counter, "add", &1)?;
+//!     ctx.call_entity::<i64, _>(&counter, "get", &()).wait()
+//! }
+//!
+//! reprise_sdk::export! {
+//!     orchestrators: [count],
+//!     entities: [Counter { add, get }],
+//! }
+//! # fn main() {}
+//! ```
+//!
+//! Entities run in the same deterministic sandbox as orchestrators, and each operation runs on a
+//! fresh instance of the component: keep everything in the state, nothing in globals. An
+//! operation's signals ([`EntityContext::signal_entity`]) and started orchestrations
+//! ([`EntityContext::start_orchestration`]) are sent only if it succeeds. Every entity type has
+//! a built-in `delete` operation; [`EntityContext::delete_state`] deletes from within another.
 //!
 //! # Determinism
 //!

@@ -248,32 +248,6 @@ fn one_line(failure: &Failure) -> String {
     text
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn long_payloads_are_cut_and_invalid_json_is_kept_as_text() {
-        assert_eq!(short("\"abcdef\"", 5), "\"abc…");
-        assert_eq!(short("{ \"a\" : 1 }", 80), "{\"a\":1}");
-        assert_eq!(payload("not json"), Value::String("not json".into()));
-    }
-
-    #[test]
-    fn failures_show_their_causes() {
-        let f = Failure::activity_failed("credit", Failure::new("AccountFrozen", "account is frozen"));
-        assert_eq!(
-            failure(&f),
-            "ActivityFailed: activity 'credit' failed: account is frozen\n  caused by AccountFrozen: account is frozen"
-        );
-    }
-
-    #[test]
-    fn times_are_rfc3339_utc() {
-        assert_eq!(time(0), "1970-01-01T00:00:00.000Z");
-    }
-}
-
 /// An entity as JSON: its address, its state embedded as a value, its counts and times.
 pub(crate) fn entity_json(record: &EntityRecord) -> Value {
     serde_json::json!({
@@ -300,4 +274,30 @@ pub(crate) fn entity_table(records: &[EntityRecord]) -> String {
             writeln!(out, "{:<20} {:<24} {:>10} {:>7}  {state}", r.entity.name, r.entity.key, r.operations, r.queued);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_payloads_are_cut_and_invalid_json_is_kept_as_text() {
+        assert_eq!(short("\"abcdef\"", 5), "\"abc…");
+        assert_eq!(short("{ \"a\" : 1 }", 80), "{\"a\":1}");
+        assert_eq!(payload("not json"), Value::String("not json".into()));
+    }
+
+    #[test]
+    fn failures_show_their_causes() {
+        let f = Failure::activity_failed("credit", Failure::new("AccountFrozen", "account is frozen"));
+        assert_eq!(
+            failure(&f),
+            "ActivityFailed: activity 'credit' failed: account is frozen\n  caused by AccountFrozen: account is frozen"
+        );
+    }
+
+    #[test]
+    fn times_are_rfc3339_utc() {
+        assert_eq!(time(0), "1970-01-01T00:00:00.000Z");
+    }
 }

@@ -21,6 +21,13 @@ pub(crate) async fn start(
 }
 
 fn find(store: &dyn HistoryStore, id: &str) -> anyhow::Result<InstanceRecord> {
+    if let Ok(entity) = reprise_core::EntityId::from_instance_id(id) {
+        anyhow::bail!(
+            "'{id}' is an entity, not an orchestration instance: see `reprise entity get {} {}`",
+            entity.name,
+            entity.key
+        );
+    }
     store.instance(id)?.ok_or_else(|| anyhow::anyhow!("no instance with id '{id}' (see `reprise list`)"))
 }
 
