@@ -258,7 +258,7 @@ mod options;
 mod task;
 
 pub use activity::ActivityContext;
-pub use context::{Context, Level};
+pub use context::{Context, CriticalSection, Level};
 pub use entity::{EntityContext, EntityId, Operation};
 pub use failure::{Failure, FailureCause};
 pub use options::{ActivityOptions, RetryPolicy, SubOrchestrationOptions};

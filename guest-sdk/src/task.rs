@@ -58,6 +58,11 @@ pub enum TaskKind {
         /// The event's name.
         name: String,
     },
+    /// The locks of a critical section.
+    Lock {
+        /// The entities, as `@name@key`, comma-separated.
+        entities: String,
+    },
     /// A call of an entity operation.
     Entity {
         /// The entity, as `@name@key`.
@@ -76,6 +81,7 @@ impl TaskKind {
             TaskKind::SubOrchestration { name } => format!("the output of sub-orchestration '{name}'"),
             TaskKind::Event { name } => format!("the data of event '{name}'"),
             TaskKind::Entity { entity, operation } => format!("the output of operation '{operation}' on {entity}"),
+            TaskKind::Lock { entities } => format!("the grant of the locks of [{entities}]"),
         }
     }
 }
@@ -89,6 +95,7 @@ impl fmt::Display for TaskKind {
             TaskKind::Event { name } => write!(f, "event '{name}'"),
             TaskKind::SubOrchestration { name } => write!(f, "sub-orchestration '{name}'"),
             TaskKind::Entity { entity, operation } => write!(f, "operation '{operation}' on {entity}"),
+            TaskKind::Lock { entities } => write!(f, "locks of [{entities}]"),
         }
     }
 }

@@ -107,7 +107,7 @@ async fn clients_signal_and_read_entities_and_bad_requests_are_refused() {
 
     let unknown = host.signal_entity(&EntityId::new("Timer", "t").unwrap(), "add", "1").await.unwrap_err();
     assert!(
-        matches!(&unknown, ExecutorError::UnknownEntity { name, known } if name == "Timer" && known == "Counter"),
+        matches!(&unknown, ExecutorError::UnknownEntity { name, known } if name == "Timer" && known == "Account, Counter"),
         "{unknown}"
     );
     let bad_id = EntityId { name: "a@b".into(), key: "k".into() };
@@ -181,4 +181,100 @@ async fn entities_run_deterministically_and_calls_work_inside_any() {
 async fn instance_ids(harness: &Harness) -> Vec<String> {
     let listed = harness.host.store().list_instances(&Default::default()).expect("list instances");
     listed.into_iter().map(|record| record.instance_id).collect()
+}
+
+fn account(key: &str) -> EntityId {
+    EntityId::new("Account", key).unwrap()
+}
+
+async fn balance(harness: &Harness, key: &str) -> i64 {
+    let record = tokio::time::timeout(Duration::from_secs(60), harness.host.wait_entity_idle(&account(key)))
+        .await
+        .expect("the account did not go idle within a minute")
+        .expect("read the account")
+        .expect("the account exists");
+    let state: Value = serde_json::from_str(record.state.as_deref().expect("a state")).expect("JSON");
+    state["balance"].as_i64().expect("a balance")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn critical_sections_make_check_then_act_atomic_across_entities() {
+    for cache in BOTH_PATHS {
+        let harness = Harness::new(cache, &[guests::ENTITIES]).await;
+        harness.host.signal_entity(&account("alice"), "deposit", "100").await.unwrap();
+        assert_eq!(balance(&harness, "alice").await, 100);
+        // Ten concurrent transfers of 30 from alice (and ten of 1 back from bob, to contend on
+        // both locks in both orders): each checks the balance, then withdraws, under the lock.
+        let mut ids = Vec::new();
+        for i in 0..10 {
+            let out = format!("out-{i}");
+            harness.start(&out, "transfer", json!({"from": "alice", "to": "bob", "amount": 30, "locked": true})).await;
+            let back = format!("back-{i}");
+            harness.start(&back, "transfer", json!({"from": "bob", "to": "alice", "amount": 1, "locked": true})).await;
+            ids.extend([out, back]);
+        }
+        let mut outcomes = std::collections::BTreeMap::new();
+        for id in &ids {
+            let record = harness.finished(id).await;
+            // Without the lock, a transfer whose check passed could find the money gone when it
+            // withdraws, and fail with InsufficientFunds.
+            assert_eq!(record.status, RuntimeStatus::Completed, "cache {cache}, {id}: {:?}", record.failure);
+            let outcome = output(&record).as_str().expect("a string outcome").to_string();
+            *outcomes.entry((id.split('-').next().unwrap().to_string(), outcome)).or_insert(0) += 1;
+        }
+        let (alice, bob) = (balance(&harness, "alice").await, balance(&harness, "bob").await);
+        assert_eq!(alice + bob, 100, "money is neither created nor lost");
+        let moved_out = outcomes.get(&("out".to_string(), "transferred".to_string())).copied().unwrap_or(0);
+        let moved_back = outcomes.get(&("back".to_string(), "transferred".to_string())).copied().unwrap_or(0);
+        assert_eq!(alice, 100 - 30 * moved_out + moved_back, "{outcomes:?}");
+        assert!(moved_out >= 3, "at least three transfers of 30 fit in 100: {outcomes:?}");
+        for key in ["alice", "bob"] {
+            let record = harness.host.entity(&account(key)).await.unwrap().unwrap();
+            assert_eq!(record.locked_by, None, "every lock was released");
+        }
+        harness.assert_quiescent();
+        harness.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_entity_runs_its_holders_calls_first_and_the_others_after_the_release() {
+    let harness = Harness::new(1024, &[guests::ENTITIES]).await;
+    let host = &harness.host;
+    let locked = counter("locked");
+    harness.start("holder", "hold_lock", json!("locked")).await;
+    let until_locked = async {
+        loop {
+            if let Some(record) = host.entity(&locked).await.unwrap()
+                && record.locked_by.is_some()
+            {
+                return record;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let record = tokio::time::timeout(Duration::from_secs(60), until_locked).await.expect("the lock was taken");
+    assert_eq!(record.locked_by.unwrap().instance_id, "holder");
+
+    // A client's operation queues behind the lock...
+    host.signal_entity(&locked, "add", "1").await.unwrap();
+    // ...while the holder's own call runs ahead of it.
+    host.raise_event("holder", "go", "null").await.unwrap();
+    // (The first EntityCompleted is the grant of the lock, the second the result of the call.)
+    harness
+        .until_history("holder", |history| {
+            history.iter().filter(|e| matches!(e.event, reprise_core::Event::EntityCompleted { .. })).count() == 2
+        })
+        .await;
+    let record = host.entity(&locked).await.unwrap().unwrap();
+    assert_eq!(record.state.as_deref(), Some(r#"{"value":100}"#));
+    assert_eq!(record.queued, 1, "the client's operation waits for the release");
+
+    // Terminating the holder releases the lock, and the waiting operation runs.
+    host.terminate("holder", "test over", false).await.unwrap();
+    assert_eq!(harness.finished("holder").await.status, RuntimeStatus::Terminated);
+    assert_eq!(value(&harness, "locked").await, Some(101));
+    assert_eq!(host.entity(&locked).await.unwrap().unwrap().locked_by, None);
+    harness.assert_quiescent();
+    harness.stop().await;
 }

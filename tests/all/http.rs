@@ -434,7 +434,7 @@ async fn entities_are_signalled_read_and_listed_over_http() {
     assert!(no_op.body["error"].as_str().unwrap().contains("?op="), "{}", no_op.body);
     let unknown = api.call(Method::POST, &format!("{ENTITIES}/Timer/t?op=add"), Some("1")).await;
     assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
-    assert!(unknown.body["error"].as_str().unwrap().contains("known entities: Counter"), "{}", unknown.body);
+    assert!(unknown.body["error"].as_str().unwrap().contains("known entities: Account, Counter"), "{}", unknown.body);
     let malformed = api.call(Method::POST, &format!("{ENTITIES}/Counter/web?op=add"), Some("{")).await;
     assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
     let missing = api.call(Method::GET, &format!("{ENTITIES}/Counter/nobody"), None).await;

@@ -11,6 +11,9 @@
 //! - `start_report()`: starts the orchestrator `counter_report` with the value; returns its id.
 //! - `stamp()`: what the sandbox shows the entity: `{"now_ms", "guid", "random"}`.
 //!
+//! Entity `Account` (state `{"balance": n}`): `deposit(n)`, `withdraw(n)` (fails with
+//! `InsufficientFunds` below zero), `balance()`.
+//!
 //! Orchestrators:
 //! - `counter_orchestration(key)`: seed 002's JavaScript sample: reads the counter and adds 1 if
 //!   it is below 10; returns the value it read.
@@ -22,6 +25,11 @@
 //! - `counter_report(value)`: returns `"the counter reads N"`.
 //! - `call_operation({"key", "operation", "input"})`: calls any operation of the counter and
 //!   returns its output.
+//! - `transfer({"from", "to", "amount", "locked"})`: moves `amount` between two accounts if the
+//!   source has it: reads the balance, then withdraws and deposits; with `locked`, inside a
+//!   critical section over both accounts. Returns `"transferred"` or `"insufficient"`.
+//! - `hold_lock(key)`: locks the counter `key`, waits for the event `go`, adds 100 inside the
+//!   critical section, then waits for the event `release` before leaving it (a test fixture).
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -82,6 +90,66 @@ impl Counter {
         let now_ms = std::time::SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         Ok(Stamp { now_ms, guid: ctx.new_guid(), random: rand::rng().random() })
     }
+}
+
+/// The state of an `Account` entity.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Account {
+    balance: i64,
+}
+
+impl Account {
+    fn deposit(&mut self, _ctx: &EntityContext, amount: i64) -> Result<i64, Failure> {
+        self.balance += amount;
+        Ok(self.balance)
+    }
+
+    fn withdraw(&mut self, _ctx: &EntityContext, amount: i64) -> Result<i64, Failure> {
+        if amount > self.balance {
+            return Err(Failure::new(
+                "InsufficientFunds",
+                format!("balance is {}, {amount} needed", self.balance),
+            ));
+        }
+        self.balance -= amount;
+        Ok(self.balance)
+    }
+
+    fn balance(&self, _ctx: &EntityContext, _: ()) -> Result<i64, Failure> {
+        Ok(self.balance)
+    }
+}
+
+/// The input of `transfer`.
+#[derive(Debug, Deserialize)]
+struct Transfer {
+    from: String,
+    to: String,
+    amount: i64,
+    locked: bool,
+}
+
+fn transfer(ctx: &Context, transfer: Transfer) -> Result<String, Failure> {
+    let (from, to) = (EntityId::new("Account", &transfer.from), EntityId::new("Account", &transfer.to));
+    let section = if transfer.locked { Some(ctx.lock(&[from.clone(), to.clone()])?) } else { None };
+    let balance = ctx.call_entity::<i64, _>(&from, "balance", &()).wait()?;
+    if balance < transfer.amount {
+        return Ok("insufficient".into());
+    }
+    // Without the lock another transfer may have withdrawn in between, and this fails.
+    ctx.call_entity::<i64, _>(&from, "withdraw", &transfer.amount).wait()?;
+    ctx.call_entity::<i64, _>(&to, "deposit", &transfer.amount).wait()?;
+    drop(section);
+    Ok("transferred".into())
+}
+
+fn hold_lock(ctx: &Context, key: String) -> Result<i64, Failure> {
+    let entity = counter(&key);
+    let _section = ctx.lock(std::slice::from_ref(&entity))?;
+    ctx.wait_for_event::<serde::de::IgnoredAny>("go").wait()?;
+    let value = ctx.call_entity::<i64, _>(&entity, "add", &100).wait()?;
+    ctx.wait_for_event::<serde::de::IgnoredAny>("release").wait()?;
+    Ok(value)
 }
 
 fn counter(key: &str) -> EntityId {
@@ -196,6 +264,11 @@ reprise_sdk::export! {
         get_or_timeout,
         counter_report,
         call_operation,
+        transfer,
+        hold_lock,
     ],
-    entities: [Counter { add, get, reset, add_and_forward, start_report, stamp }],
+    entities: [
+        Counter { add, get, reset, add_and_forward, start_report, stamp },
+        Account { deposit, withdraw, balance },
+    ],
 }

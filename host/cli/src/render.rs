@@ -213,8 +213,17 @@ pub(crate) fn timeline(record: &InstanceRecord, events: &[HistoryEvent]) -> Stri
             Event::EventSent { instance_id, name, data } => {
                 format!("raised event {name} on {instance_id}: {}", short(data, 80))
             }
-            Event::EntityCalled { task_id, entity, operation, input } => {
-                format!("task {task_id}: called {entity} {operation}({})", short(input, 80))
+            Event::EntityCalled { task_id, entity, operation, input, in_critical_section } => {
+                let locked = if *in_critical_section { " (in its critical section)" } else { "" };
+                format!("task {task_id}: called {entity} {operation}({}){locked}", short(input, 80))
+            }
+            Event::EntityLockRequested { task_id, entities } => {
+                let names: Vec<String> = entities.iter().map(ToString::to_string).collect();
+                format!("task {task_id}: asked for the locks of {}", names.join(", "))
+            }
+            Event::EntitiesUnlocked { entities } => {
+                let names: Vec<String> = entities.iter().map(ToString::to_string).collect();
+                format!("released the locks of {}", names.join(", "))
             }
             Event::EntitySignaled { entity, operation, input } => {
                 format!("signalled {entity} {operation}({})", short(input, 80))

@@ -107,6 +107,51 @@ pub struct EntityOperation {
     /// The orchestration waiting for the result; `None` for a signal (one way).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caller: Option<EntityCaller>,
+    /// Sent from inside the caller's critical section: the entity, locked by the caller, runs it
+    /// ahead of the operations queued by others.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub in_critical_section: bool,
+}
+
+/// The orchestration execution that holds (or asks for) an entity's lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockHolder {
+    /// The orchestration instance.
+    pub instance_id: String,
+    /// Its execution (a new execution holds nothing).
+    pub execution: u32,
+}
+
+/// A request for the locks of a critical section, as it travels from entity to entity: each
+/// entity, in the sorted order of the request, takes its lock for `caller` and sends the request
+/// on to the next; the last one tells the caller that all are held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntityLockRequest {
+    /// The orchestration that asks, and the task that waits for the locks.
+    pub caller: EntityCaller,
+    /// The entities still to lock after this one, in order.
+    pub remaining: Vec<EntityId>,
+}
+
+impl EntityCaller {
+    /// The lock holder this caller is.
+    pub fn holder(&self) -> LockHolder {
+        LockHolder { instance_id: self.instance_id.clone(), execution: self.execution }
+    }
+}
+
+/// The entities whose locks an execution holds or has asked for at the end of `events` (its
+/// history, in order): what must be released when it ends.
+pub fn locks_held_after<'a>(events: impl IntoIterator<Item = &'a crate::Event>) -> Vec<EntityId> {
+    let mut held = Vec::new();
+    for event in events {
+        match event {
+            crate::Event::EntityLockRequested { entities, .. } => held = entities.clone(),
+            crate::Event::EntitiesUnlocked { .. } => held.clear(),
+            _ => {}
+        }
+    }
+    held
 }
 
 #[cfg(test)]

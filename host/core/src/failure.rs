@@ -111,6 +111,8 @@ pub mod error_types {
     pub const GUEST_TRAPPED: &str = "GuestTrapped";
     /// An entity operation failed; the operation's own failure is the first cause.
     pub const ENTITY_OPERATION_FAILED: &str = "EntityOperationFailed";
+    /// An orchestrator broke a rule of critical sections (see `Replayer::lock_entities`).
+    pub const LOCK_VIOLATION: &str = "LockViolation";
     /// No loaded component exports an entity type of that name.
     pub const ENTITY_NOT_FOUND: &str = "EntityNotFound";
     /// The component an instance is pinned to cannot be loaded.

@@ -149,6 +149,22 @@ pub enum Event {
         operation: String,
         /// Its JSON input.
         input: Payload,
+        /// Called inside a critical section that holds the entity's lock.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        in_critical_section: bool,
+    },
+    /// The orchestrator asked for the locks of a critical section; the task completes once all
+    /// are held.
+    EntityLockRequested {
+        /// The task's handle.
+        task_id: TaskId,
+        /// The entities, sorted and without duplicates (the order locks are taken in).
+        entities: Vec<EntityId>,
+    },
+    /// The orchestrator left its critical section, releasing the locks.
+    EntitiesUnlocked {
+        /// The entities released.
+        entities: Vec<EntityId>,
     },
     /// The orchestrator signalled an entity operation (one way).
     EntitySignaled {
@@ -239,6 +255,8 @@ impl Event {
             Event::EntityCalled { .. } => "EntityCalled",
             Event::EntitySignaled { .. } => "EntitySignaled",
             Event::EntityCompleted { .. } => "EntityCompleted",
+            Event::EntityLockRequested { .. } => "EntityLockRequested",
+            Event::EntitiesUnlocked { .. } => "EntitiesUnlocked",
             Event::EntityFailed { .. } => "EntityFailed",
             Event::ExecutionSuspended { .. } => "ExecutionSuspended",
             Event::ExecutionResumed { .. } => "ExecutionResumed",
@@ -258,6 +276,8 @@ impl Event {
                 | Event::EventSent { .. }
                 | Event::EntityCalled { .. }
                 | Event::EntitySignaled { .. }
+                | Event::EntityLockRequested { .. }
+                | Event::EntitiesUnlocked { .. }
         )
     }
 }

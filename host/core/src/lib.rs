@@ -16,7 +16,10 @@ pub mod replay;
 pub mod retry;
 pub mod status;
 
-pub use entity::{EntityCaller, EntityId, EntityIdError, EntityOperation, is_entity_instance};
+pub use entity::{
+    EntityCaller, EntityId, EntityIdError, EntityLockRequest, EntityOperation, LockHolder, is_entity_instance,
+    locks_held_after,
+};
 pub use failure::{Failure, FailureCause};
 pub use history::{Event, HistoryEvent};
 pub use lineage::ParentRef;

@@ -1,6 +1,6 @@
 //! Inbox messages: what is waiting to be delivered to an instance in its next episode.
 
-use crate::{EntityOperation, Failure, Payload, TaskId, Timestamp};
+use crate::{EntityLockRequest, EntityOperation, Failure, Payload, TaskId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// A message for an instance. Messages are delivered in the order they were enqueued; one
@@ -80,6 +80,13 @@ pub enum Message {
     },
     /// An operation for an entity (only entity instances receive these).
     EntityOperation(EntityOperation),
+    /// A request to lock the entity for a critical section (only entity instances receive these).
+    EntityLock(EntityLockRequest),
+    /// The lock holder releases the entity's lock (only entity instances receive these).
+    EntityUnlock {
+        /// The holder that releases it; a release by anyone else is ignored.
+        holder: crate::LockHolder,
+    },
     /// An entity operation the instance called returned an output.
     EntityCompleted {
         /// The calling task's handle.
@@ -113,9 +120,16 @@ pub enum Message {
 
 impl Message {
     /// True for the messages that act on the instance's lifecycle rather than on its
-    /// orchestrator's waits; a suspended instance consumes only these.
+    /// orchestrator's waits; a suspended instance consumes only these. For an entity, the
+    /// messages of its lock holder: a locked entity is stored as suspended, and runs only its
+    /// holder's operations and the release of its lock.
     pub fn is_control(&self) -> bool {
-        matches!(self, Message::Terminate { .. } | Message::Suspend { .. } | Message::Resume { .. })
+        match self {
+            Message::Terminate { .. } | Message::Suspend { .. } | Message::Resume { .. } => true,
+            Message::EntityUnlock { .. } => true,
+            Message::EntityOperation(operation) => operation.in_critical_section,
+            _ => false,
+        }
     }
 }
 

@@ -8,13 +8,21 @@
 //! Nothing is visible before the batch commits, and a batch that does not commit (a crash, a
 //! lost lock) is run again from the same state: each operation is applied exactly once.
 //!
+//! Critical sections: a lock request ([`Message::EntityLock`]) that reaches an unlocked entity
+//! makes its caller the holder, and goes on to the next entity of the request (or, from the last,
+//! tells the caller it holds them all). While held, the entity runs only its holder's operations
+//! and leaves the others in its queue; the holder's release ends the batch, so that the next one
+//! runs the waiting operations in their order. The store keeps a locked entity as suspended, so
+//! that others' operations do not make it ready.
+//!
 //! This module owns the rules of a batch; the store persists it and the runtime runs the guest.
 
 use crate::host::Inner;
 use crate::session::{guest_failure, seed};
 use reprise_core::failure::error_types;
 use reprise_core::{
-    EntityCaller, EntityId, EntityOperation, Failure, Message, OutgoingMessage, Payload, is_entity_instance,
+    EntityCaller, EntityId, EntityLockRequest, EntityOperation, Failure, Message, OutgoingMessage, Payload,
+    is_entity_instance,
 };
 use reprise_runtime::{EntityHost, LoadedComponent, LogLevel, OperationInvocation};
 use reprise_store::{EntityCommit, NewInstance, StoreError};
@@ -56,27 +64,67 @@ pub(crate) async fn run_batch(inner: &Arc<Inner>, instance_id: &str, now: u64) -
     };
 
     let mut batch = Batch { state: record.state, outgoing: Vec::new(), new_instances: Vec::new() };
+    let mut locked_by = record.locked_by;
     let mut consumed = Vec::new();
     let mut operations = 0u64;
     for message in messages.into_iter().take(MAX_BATCH) {
-        consumed.push(message.id);
-        let Message::EntityOperation(operation) = message.message else {
-            tracing::warn!(entity = %entity, "dropped a message that is not an entity operation: {:?}", message.message);
-            continue;
-        };
-        let number = record.operations + operations;
-        operations += 1;
-        let outcome = match &component {
-            Ok(component) => batch.run(inner, component, &entity, &operation, number, now).await,
-            Err(failure) => Err(failure.clone()),
-        };
-        match (&operation.caller, outcome) {
-            (Some(caller), outcome) => batch.outgoing.push(reply(caller, outcome, now)),
-            (None, Ok(_)) => {}
-            (None, Err(failure)) => {
-                tracing::warn!(entity = %entity, "signalled operation '{}' failed: {failure}", operation.operation)
+        match message.message {
+            Message::EntityUnlock { holder } => {
+                consumed.push(message.id);
+                if locked_by.as_ref() == Some(&holder) {
+                    locked_by = None;
+                    // The operations that waited for the lock come before what follows in the
+                    // queue: end the batch, and the next one runs them in order.
+                    break;
+                }
+            }
+            // A lock request waits, in the queue, for the holder to release the entity.
+            Message::EntityLock(_) if locked_by.is_some() => {}
+            Message::EntityLock(request) => {
+                consumed.push(message.id);
+                if caller_waits(inner, &request.caller).await? {
+                    locked_by = Some(request.caller.holder());
+                    batch.outgoing.push(next_lock_step(request, now));
+                } else {
+                    tracing::info!(entity = %entity, caller = %request.caller.instance_id, "lock not granted: its caller no longer waits");
+                }
+            }
+            Message::EntityOperation(operation) => {
+                let allowed = match &locked_by {
+                    None => true,
+                    Some(holder) => {
+                        operation.in_critical_section
+                            && operation.caller.as_ref().is_some_and(|c| c.holder() == *holder)
+                    }
+                };
+                if !allowed {
+                    // Another caller's operation waits until the critical section ends.
+                    continue;
+                }
+                consumed.push(message.id);
+                let number = record.operations + operations;
+                operations += 1;
+                let outcome = match &component {
+                    Ok(component) => batch.run(inner, component, &entity, &operation, number, now).await,
+                    Err(failure) => Err(failure.clone()),
+                };
+                match (&operation.caller, outcome) {
+                    (Some(caller), outcome) => batch.outgoing.push(reply(caller, outcome, now)),
+                    (None, Ok(_)) => {}
+                    (None, Err(failure)) => {
+                        tracing::warn!(entity = %entity, "signalled operation '{}' failed: {failure}", operation.operation)
+                    }
+                }
+            }
+            other => {
+                consumed.push(message.id);
+                tracing::warn!(entity = %entity, "dropped a message that is not for an entity: {other:?}");
             }
         }
+    }
+    if consumed.is_empty() {
+        // Everything waits for a lock holder's release.
+        return Ok(false);
     }
 
     let sent = !batch.outgoing.is_empty() || !batch.new_instances.is_empty();
@@ -85,6 +133,7 @@ pub(crate) async fn run_batch(inner: &Arc<Inner>, instance_id: &str, now: u64) -
         owner: inner.config.owner.clone(),
         consumed_messages: consumed,
         state: batch.state,
+        locked_by,
         operations,
         outgoing: batch.outgoing,
         new_instances: batch.new_instances,
@@ -103,6 +152,29 @@ pub(crate) async fn run_batch(inner: &Arc<Inner>, instance_id: &str, now: u64) -
     }
     inner.committed.notify_waiters();
     Ok(true)
+}
+
+/// Whether the execution that asked for a lock still waits for it: a lock granted to an
+/// orchestration that has ended (or moved to its next execution) would never be released.
+async fn caller_waits(inner: &Arc<Inner>, caller: &EntityCaller) -> Result<bool, StoreError> {
+    let id = caller.instance_id.clone();
+    let record = inner.store.call(move |store| store.instance(&id)).await?;
+    Ok(record.is_some_and(|r| r.execution == caller.execution && !r.status.is_terminal()))
+}
+
+/// After this entity's lock is taken: the request goes on to the next entity, or, from the
+/// last, the caller learns that it holds them all.
+fn next_lock_step(request: EntityLockRequest, now: u64) -> OutgoingMessage {
+    let EntityLockRequest { caller, remaining } = request;
+    match remaining.split_first() {
+        Some((next, rest)) => OutgoingMessage {
+            instance_id: next.instance_id(),
+            message: Message::EntityLock(EntityLockRequest { caller, remaining: rest.to_vec() }),
+            visible_at: now,
+            execution: None,
+        },
+        None => reply(&caller, Ok("null".to_string()), now),
+    }
 }
 
 /// The result of a called operation, for the execution that called it.
@@ -249,7 +321,8 @@ impl EntityHost for OperationHost {
 
     fn signal_entity(&mut self, entity: EntityId, operation: String, input: String) -> anyhow::Result<()> {
         self.check(&format!("the input of operation '{operation}' on {entity}"), &input)?;
-        let message = Message::EntityOperation(EntityOperation { operation, input, caller: None });
+        let message =
+            Message::EntityOperation(EntityOperation { operation, input, caller: None, in_critical_section: false });
         let outgoing =
             OutgoingMessage { instance_id: entity.instance_id(), message, visible_at: self.now, execution: None };
         self.effects.lock().unwrap_or_else(|e| e.into_inner()).outgoing.push(outgoing);

@@ -8,7 +8,8 @@ use crate::session::{Delivery, LiveInstance, Yield};
 use reprise_core::failure::error_types;
 use reprise_core::replay::{Replayer, Terminal};
 use reprise_core::{
-    EntityCaller, EntityOperation, Event, Failure, HistoryEvent, Message, OutgoingMessage, ParentRef, RuntimeStatus,
+    EntityCaller, EntityId, EntityLockRequest, EntityOperation, Event, Failure, HistoryEvent, LockHolder, Message,
+    OutgoingMessage, ParentRef, RuntimeStatus,
 };
 use reprise_store::{
     ContinueAsNew, EpisodeCommit, InboxMessage, InstanceRecord, NewActivityTask, NewInstance, StoreError,
@@ -415,30 +416,52 @@ async fn commit(
             }),
             // An entity operation is a message to the entity's instance, which its first
             // operation creates; a call carries where its result goes.
-            Event::EntityCalled { task_id, entity, operation, input } => outgoing.push(OutgoingMessage {
-                instance_id: entity.instance_id(),
-                message: Message::EntityOperation(EntityOperation {
-                    operation: operation.clone(),
-                    input: input.clone(),
-                    caller: Some(EntityCaller {
-                        instance_id: instance.instance_id.clone(),
-                        execution: instance.execution,
-                        task_id: *task_id,
+            Event::EntityCalled { task_id, entity, operation, input, in_critical_section } => {
+                outgoing.push(OutgoingMessage {
+                    instance_id: entity.instance_id(),
+                    message: Message::EntityOperation(EntityOperation {
+                        operation: operation.clone(),
+                        input: input.clone(),
+                        caller: Some(EntityCaller {
+                            instance_id: instance.instance_id.clone(),
+                            execution: instance.execution,
+                            task_id: *task_id,
+                        }),
+                        in_critical_section: *in_critical_section,
                     }),
-                }),
-                visible_at: now,
-                execution: None,
-            }),
+                    visible_at: now,
+                    execution: None,
+                })
+            }
             Event::EntitySignaled { entity, operation, input } => outgoing.push(OutgoingMessage {
                 instance_id: entity.instance_id(),
                 message: Message::EntityOperation(EntityOperation {
                     operation: operation.clone(),
                     input: input.clone(),
                     caller: None,
+                    in_critical_section: false,
                 }),
                 visible_at: now,
                 execution: None,
             }),
+            // Locks are taken one entity after the other, in the (sorted) order of the request:
+            // the request goes to the first, which passes it on once it holds its lock.
+            Event::EntityLockRequested { task_id, entities } => {
+                if let Some((first, rest)) = entities.split_first() {
+                    let caller = EntityCaller {
+                        instance_id: instance.instance_id.clone(),
+                        execution: instance.execution,
+                        task_id: *task_id,
+                    };
+                    outgoing.push(OutgoingMessage {
+                        instance_id: first.instance_id(),
+                        message: Message::EntityLock(EntityLockRequest { caller, remaining: rest.to_vec() }),
+                        visible_at: now,
+                        execution: None,
+                    });
+                }
+            }
+            Event::EntitiesUnlocked { entities } => outgoing.extend(unlocks(instance, entities, now)),
             _ => {}
         }
     }
@@ -508,6 +531,14 @@ async fn commit(
             }
         }
     }
+    if status.is_terminal() || continue_as_new.is_some() {
+        // An execution that ends leaves its critical section, whichever way it ends.
+        let held = match &live {
+            Some(live) => live.replayer.lock().unwrap_or_else(|e| e.into_inner()).locks_to_release(),
+            None => locks_in_history(inner, instance, &output.events).await?,
+        };
+        outgoing.extend(unlocks(instance, &held, now));
+    }
     let sent = !outgoing.is_empty() || !new_instances.is_empty() || continue_as_new.is_some();
     let scheduled = !new_activities.is_empty();
     let commit = EpisodeCommit {
@@ -560,4 +591,36 @@ async fn parent_awaits(inner: &Arc<Inner>, parent: &ParentRef) -> Result<bool, S
     let id = parent.instance_id.clone();
     let record = inner.store.call(move |store| store.instance(&id)).await?;
     Ok(record.is_some_and(|p| p.execution == parent.execution && !p.status.is_terminal()))
+}
+
+/// The messages that release `entities` from the critical section of `instance`'s current
+/// execution.
+fn unlocks<'a>(
+    instance: &'a InstanceRecord,
+    entities: &'a [EntityId],
+    now: u64,
+) -> impl Iterator<Item = OutgoingMessage> + 'a {
+    let holder = LockHolder { instance_id: instance.instance_id.clone(), execution: instance.execution };
+    entities.iter().map(move |entity| OutgoingMessage {
+        instance_id: entity.instance_id(),
+        message: Message::EntityUnlock { holder: holder.clone() },
+        visible_at: now,
+        execution: None,
+    })
+}
+
+/// The locks an execution that ends without its orchestrator (terminated, or failed by the host)
+/// holds or has asked for, from its recorded history and the episode's new events.
+async fn locks_in_history(
+    inner: &Arc<Inner>,
+    instance: &InstanceRecord,
+    new_events: &[HistoryEvent],
+) -> Result<Vec<EntityId>, StoreError> {
+    let recorded = if instance.history_len > 0 {
+        let (id, execution) = (instance.instance_id.clone(), instance.execution);
+        inner.store.call(move |store| store.history(&id, execution)).await?
+    } else {
+        Vec::new()
+    };
+    Ok(reprise_core::locks_held_after(recorded.iter().chain(new_events).map(|e| &e.event)))
 }

@@ -238,7 +238,12 @@ impl Host {
         reprise_core::validate_json(input).map_err(ExecutorError::InvalidInput)?;
         self.check_size(input)?;
         self.check_entity_type(&entity.name).await?;
-        let operation = EntityOperation { operation: operation.to_string(), input: input.to_string(), caller: None };
+        let operation = EntityOperation {
+            operation: operation.to_string(),
+            input: input.to_string(),
+            caller: None,
+            in_critical_section: false,
+        };
         let (entity, now) = (entity.clone(), self.inner.clock.now());
         self.inner.store.call(move |store| store.signal_entity(&entity, &operation, now, now)).await?;
         self.inner.wake_orchestrations.notify_one();

@@ -267,6 +267,14 @@ impl OrchestrationHost for Session {
         Ok(lock(&self.replayer).signal_entity(&entity, &operation, &input).map_err(SessionEnd::from)?)
     }
 
+    fn lock_entities(&mut self, entities: Vec<EntityId>) -> anyhow::Result<u64> {
+        Ok(lock(&self.replayer).lock_entities(&entities).map_err(SessionEnd::from)?)
+    }
+
+    fn unlock_entities(&mut self) -> anyhow::Result<()> {
+        Ok(lock(&self.replayer).unlock_entities().map_err(SessionEnd::from)?)
+    }
+
     fn wait(&mut self, request: WaitRequest) -> BoxFuture<'_, anyhow::Result<Vec<Completion>>> {
         Box::pin(async move { Ok(Session::wait(self, request).await?) })
     }
@@ -362,6 +370,7 @@ async fn run_guest(
 fn replay_failure(error: &ReplayError) -> Failure {
     let error_type = match error {
         ReplayError::Nondeterminism { .. } => error_types::NONDETERMINISM,
+        ReplayError::LockViolation(_) => error_types::LOCK_VIOLATION,
         _ => error_types::GUEST_TRAPPED,
     };
     Failure::new(error_type, error.to_string())

@@ -194,6 +194,14 @@ impl orchestration::Host for ActivityState {
     ) -> wasmtime::Result<()> {
         not_in_an_activity()
     }
+
+    async fn lock_entities(&mut self, _entities: Vec<WitEntityId>) -> wasmtime::Result<u64> {
+        not_in_an_activity()
+    }
+
+    async fn unlock_entities(&mut self) -> wasmtime::Result<()> {
+        not_in_an_activity()
+    }
 }
 
 fn not_an_entity<T>() -> wasmtime::Result<T> {

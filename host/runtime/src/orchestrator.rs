@@ -77,6 +77,11 @@ pub trait OrchestrationHost: Send + 'static {
     fn call_entity(&mut self, entity: EntityId, operation: String, input: String) -> anyhow::Result<u64>;
     /// Signals an entity operation (one way).
     fn signal_entity(&mut self, entity: EntityId, operation: String, input: String) -> anyhow::Result<()>;
+    /// Asks for the locks of a critical section; returns the task that completes once all are
+    /// held.
+    fn lock_entities(&mut self, entities: Vec<EntityId>) -> anyhow::Result<u64>;
+    /// Releases the locks of the current critical section.
+    fn unlock_entities(&mut self) -> anyhow::Result<()>;
     /// Waits; for `Any` the result holds exactly one completion.
     fn wait(&mut self, request: WaitRequest) -> BoxFuture<'_, anyhow::Result<Vec<Completion>>>;
 }
@@ -257,6 +262,15 @@ impl orchestration::Host for OrchestratorState {
     async fn signal_entity(&mut self, entity: WitEntityId, operation: String, input: String) -> wasmtime::Result<()> {
         let entity = checked_entity(entity)?;
         self.host.signal_entity(entity, operation, input).map_err(trap)
+    }
+
+    async fn lock_entities(&mut self, entities: Vec<WitEntityId>) -> wasmtime::Result<u64> {
+        let entities = entities.into_iter().map(checked_entity).collect::<wasmtime::Result<Vec<_>>>()?;
+        self.host.lock_entities(entities).map_err(trap)
+    }
+
+    async fn unlock_entities(&mut self) -> wasmtime::Result<()> {
+        self.host.unlock_entities().map_err(trap)
     }
 
     async fn wait_all(&mut self, tasks: Vec<u64>) -> wasmtime::Result<Vec<WitCompletion>> {
@@ -457,6 +471,12 @@ impl OrchestrationHost for ListingHost {
     }
     fn signal_entity(&mut self, _entity: EntityId, _operation: String, _input: String) -> anyhow::Result<()> {
         anyhow::bail!("an orchestrator may not signal entities while the host lists its exports")
+    }
+    fn lock_entities(&mut self, _entities: Vec<EntityId>) -> anyhow::Result<u64> {
+        anyhow::bail!("an orchestrator may not lock entities while the host lists its exports")
+    }
+    fn unlock_entities(&mut self) -> anyhow::Result<()> {
+        anyhow::bail!("an orchestrator may not unlock entities while the host lists its exports")
     }
     fn wait(&mut self, _request: WaitRequest) -> BoxFuture<'_, anyhow::Result<Vec<Completion>>> {
         Box::pin(async { anyhow::bail!("an orchestrator may not wait while the host lists its exports") })

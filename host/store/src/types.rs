@@ -1,8 +1,8 @@
 //! The values that go in and out of a [`crate::HistoryStore`].
 
 use reprise_core::{
-    ActivityOptions, EntityId, Failure, HistoryEvent, Message, OutgoingMessage, ParentRef, Payload, RuntimeStatus,
-    TaskId, Timestamp,
+    ActivityOptions, EntityId, Failure, HistoryEvent, LockHolder, Message, OutgoingMessage, ParentRef, Payload,
+    RuntimeStatus, TaskId, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -248,6 +248,8 @@ pub struct EntityRecord {
     pub state: Option<Payload>,
     /// How many operations it has run (successful or not).
     pub operations: u64,
+    /// The orchestration whose critical section holds its lock, if one does.
+    pub locked_by: Option<LockHolder>,
     /// Operations queued for it and not yet run (delayed ones included).
     pub queued: u64,
     /// When its first operation arrived.
@@ -281,6 +283,9 @@ pub struct EntityCommit {
     pub consumed_messages: Vec<i64>,
     /// The state after the batch; `None` deletes it.
     pub state: Option<Payload>,
+    /// The lock holder after the batch; while it is set, the entity runs only the holder's
+    /// operations and the release (the others wait in its inbox).
+    pub locked_by: Option<LockHolder>,
     /// How many operations the batch ran.
     pub operations: u64,
     /// Results to callers and signals to entities, from the operations that succeeded (and the

@@ -51,6 +51,13 @@ pub enum Command {
         /// The operation.
         operation: String,
     },
+    /// Asked for the locks of a critical section.
+    LockEntities {
+        /// The entities, sorted.
+        entities: Vec<crate::EntityId>,
+    },
+    /// Left its critical section.
+    UnlockEntities,
     /// Waited for tasks that have not completed.
     Wait,
     /// Returned an output.
@@ -72,6 +79,11 @@ impl fmt::Display for Command {
             Command::SignalEntity { entity, operation } => {
                 write!(f, "signal operation '{operation}' on entity {entity}")
             }
+            Command::LockEntities { entities } => {
+                let names: Vec<String> = entities.iter().map(ToString::to_string).collect();
+                write!(f, "lock entities [{}]", names.join(", "))
+            }
+            Command::UnlockEntities => f.write_str("release the locks of its critical section"),
             Command::Wait => f.write_str("wait for a task that has not completed"),
             Command::Complete => f.write_str("complete the orchestration"),
             Command::Fail => f.write_str("fail the orchestration"),
@@ -97,6 +109,11 @@ pub(crate) fn describe_recorded(event: &Event) -> String {
             format!("call operation '{operation}' on entity {entity} (task {task_id})")
         }
         Event::EntitySignaled { entity, operation, .. } => format!("signal operation '{operation}' on entity {entity}"),
+        Event::EntityLockRequested { task_id, entities } => {
+            let names: Vec<String> = entities.iter().map(ToString::to_string).collect();
+            format!("lock entities [{}] (task {task_id})", names.join(", "))
+        }
+        Event::EntitiesUnlocked { .. } => "release the locks of its critical section".to_string(),
         Event::EpisodeStarted { .. } => "wait for a task that had not completed".to_string(),
         Event::ExecutionCompleted { .. } => "complete the orchestration".to_string(),
         Event::ExecutionFailed { .. } => "fail the orchestration".to_string(),

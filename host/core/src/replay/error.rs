@@ -30,6 +30,10 @@ pub enum ReplayError {
     /// The recorded history does not have the shape the engine writes.
     #[error("corrupt history: {0}")]
     CorruptHistory(String),
+    /// The orchestrator broke a rule of critical sections (nested locks, a call to an entity it
+    /// did not lock, an unlock before the locks are held).
+    #[error("critical section: {0}")]
+    LockViolation(String),
     /// A host call arrived after the orchestrator had already finished.
     #[error("the orchestrator already finished")]
     AlreadyFinished,

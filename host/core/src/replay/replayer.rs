@@ -91,6 +91,18 @@ enum TaskKind {
     Timer(Timestamp),
     Event,
     Entity { entity: EntityId, operation: String },
+    EntityLock,
+}
+
+/// Where the orchestrator is with its critical section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum LockState {
+    /// Outside any critical section.
+    Free,
+    /// Asked for these locks with this task; not all held yet.
+    Requested(TaskId, Vec<EntityId>),
+    /// Holds these locks.
+    Held(Vec<EntityId>),
 }
 
 #[derive(Debug, Clone)]
@@ -131,6 +143,7 @@ pub struct Replayer {
     continue_as_new: Option<(Payload, bool)>,
     terminal: Option<Terminal>,
     terminal_taken: bool,
+    lock: LockState,
 }
 
 impl Replayer {
@@ -181,6 +194,7 @@ impl Replayer {
             continue_as_new: None,
             terminal: None,
             terminal_taken: false,
+            lock: LockState::Free,
         })
     }
 
@@ -335,7 +349,7 @@ impl Replayer {
             }
             Message::EventRaised { name, data } => Some(Event::EventRaised { name, data }),
             Message::EntityCompleted { task_id, output } => {
-                matches!(self.pending_task(task_id), Some(TaskKind::Entity { .. }))
+                matches!(self.pending_task(task_id), Some(TaskKind::Entity { .. } | TaskKind::EntityLock))
                     .then_some(Event::EntityCompleted { task_id, output })
             }
             Message::EntityFailed { task_id, failure } => match self.pending_task(task_id) {
@@ -345,8 +359,8 @@ impl Replayer {
                 }),
                 _ => None,
             },
-            // Operations are for entities, whose instances never run an orchestrator.
-            Message::EntityOperation(_) => None,
+            // Operations and locks are for entities, whose instances never run an orchestrator.
+            Message::EntityOperation(_) | Message::EntityLock(_) | Message::EntityUnlock { .. } => None,
             // Lifecycle messages are the executor's business, never the orchestrator's.
             Message::Terminate { .. } | Message::Suspend { .. } | Message::Resume { .. } => None,
         }
@@ -370,7 +384,14 @@ impl Replayer {
             Event::ActivityFailed { task_id, failure } => self.record_result(*task_id, Err(failure.clone()))?,
             Event::SubOrchestrationCompleted { task_id, output } => self.record_result(*task_id, Ok(output.clone()))?,
             Event::SubOrchestrationFailed { task_id, failure } => self.record_result(*task_id, Err(failure.clone()))?,
-            Event::EntityCompleted { task_id, output } => self.record_result(*task_id, Ok(output.clone()))?,
+            Event::EntityCompleted { task_id, output } => {
+                if let LockState::Requested(requested, entities) = &self.lock
+                    && requested == task_id
+                {
+                    self.lock = LockState::Held(entities.clone());
+                }
+                self.record_result(*task_id, Ok(output.clone()))?
+            }
             Event::EntityFailed { task_id, failure } => self.record_result(*task_id, Err(failure.clone()))?,
             Event::TimerFired { task_id } => {
                 let Some(TaskKind::Timer(fire_at)) = self.scheduled.get(*task_id as usize) else {
@@ -551,8 +572,24 @@ impl Replayer {
     }
 
     /// The orchestrator calls an entity operation; returns the handle of the task that waits
-    /// for its result.
+    /// for its result. Inside a critical section, only the locked entities can be called (their
+    /// operations then run ahead of everyone else's).
     pub fn call_entity(&mut self, entity: &EntityId, operation: &str, input: &str) -> Result<TaskId, ReplayError> {
+        let in_critical_section = match &self.lock {
+            LockState::Free => false,
+            LockState::Held(locked) if locked.contains(entity) => true,
+            LockState::Held(locked) => {
+                return Err(ReplayError::LockViolation(format!(
+                    "inside a critical section only the locked entities can be called; {entity} is not one of [{}]",
+                    list(locked)
+                )));
+            }
+            LockState::Requested(..) => {
+                return Err(ReplayError::LockViolation(
+                    "wait for the locks (the task lock-entities returned) before calling entities".into(),
+                ));
+            }
+        };
         let task_id = self.scheduled.len() as TaskId;
         self.command(
             Command::CallEntity { entity: entity.clone(), operation: operation.to_string() },
@@ -561,6 +598,7 @@ impl Replayer {
                 entity: entity.clone(),
                 operation: operation.to_string(),
                 input: input.to_string(),
+                in_critical_section,
             },
         )?;
         self.scheduled.push(TaskKind::Entity { entity: entity.clone(), operation: operation.to_string() });
@@ -577,6 +615,54 @@ impl Replayer {
                 input: input.to_string(),
             },
         )
+    }
+
+    /// The orchestrator asks for the locks of `entities` (a critical section, as Durable
+    /// Functions' `LockAsync`); returns the task that completes once all are held. Locks are
+    /// taken one entity at a time in sorted order, so two critical sections can never deadlock.
+    /// Critical sections do not nest.
+    pub fn lock_entities(&mut self, entities: &[EntityId]) -> Result<TaskId, ReplayError> {
+        if self.lock != LockState::Free {
+            return Err(ReplayError::LockViolation(
+                "critical sections cannot be nested: release the locks held before taking others".into(),
+            ));
+        }
+        let mut sorted = entities.to_vec();
+        sorted.sort();
+        sorted.dedup();
+        if sorted.is_empty() {
+            return Err(ReplayError::LockViolation("a critical section needs at least one entity".into()));
+        }
+        let task_id = self.scheduled.len() as TaskId;
+        self.command(
+            Command::LockEntities { entities: sorted.clone() },
+            Event::EntityLockRequested { task_id, entities: sorted.clone() },
+        )?;
+        self.scheduled.push(TaskKind::EntityLock);
+        self.lock = LockState::Requested(task_id, sorted);
+        Ok(task_id)
+    }
+
+    /// The entities whose locks this execution holds or has asked for: what its end must
+    /// release.
+    pub fn locks_to_release(&self) -> Vec<EntityId> {
+        match &self.lock {
+            LockState::Free => Vec::new(),
+            LockState::Requested(_, entities) | LockState::Held(entities) => entities.clone(),
+        }
+    }
+
+    /// The orchestrator leaves its critical section, releasing its locks. Without one, nothing
+    /// happens (so an explicit release and a release on scope exit can both be issued).
+    pub fn unlock_entities(&mut self) -> Result<(), ReplayError> {
+        match std::mem::replace(&mut self.lock, LockState::Free) {
+            LockState::Free => Ok(()),
+            LockState::Held(entities) => self.command(Command::UnlockEntities, Event::EntitiesUnlocked { entities }),
+            requested @ LockState::Requested(..) => {
+                self.lock = requested;
+                Err(ReplayError::LockViolation("the locks are not held yet: wait for them before releasing".into()))
+            }
+        }
     }
 
     fn check_known(&self, tasks: &[TaskId]) -> Result<(), ReplayError> {
@@ -745,8 +831,18 @@ fn same_command(new: &Event, recorded: &Event) -> bool {
             Event::EntitySignaled { entity, operation, .. },
             Event::EntitySignaled { entity: recorded_entity, operation: recorded_op, .. },
         ) => entity == recorded_entity && operation == recorded_op,
+        (
+            Event::EntityLockRequested { task_id, entities },
+            Event::EntityLockRequested { task_id: recorded_task, entities: recorded_entities },
+        ) => task_id == recorded_task && entities == recorded_entities,
+        (Event::EntitiesUnlocked { .. }, Event::EntitiesUnlocked { .. }) => true,
         (Event::ExecutionCompleted { .. }, Event::ExecutionCompleted { .. })
         | (Event::ExecutionFailed { .. }, Event::ExecutionFailed { .. }) => true,
         _ => false,
     }
+}
+
+/// Entity ids, comma-separated, for messages.
+fn list(entities: &[EntityId]) -> String {
+    entities.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }

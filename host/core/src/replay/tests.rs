@@ -492,6 +492,7 @@ fn entity_calls_complete_or_fail_wrapped_and_replay_checks_entity_and_operation(
                 operation: "add".into(),
                 input: "1".into(),
                 caller: None,
+                in_critical_section: false,
             }),
         ],
     );
@@ -535,4 +536,62 @@ fn entity_calls_complete_or_fail_wrapped_and_replay_checks_entity_and_operation(
             if recorded.contains("'add'") && issued.contains("'subtract'")),
         "{error}"
     );
+}
+
+#[test]
+fn critical_sections_lock_in_sorted_order_guard_calls_and_replay() {
+    let (a, b, c) = (
+        crate::EntityId::new("Account", "a").unwrap(),
+        crate::EntityId::new("Account", "b").unwrap(),
+        crate::EntityId::new("Account", "c").unwrap(),
+    );
+    let mut hot = Replayer::new("i", 1, "c", vec![]).unwrap();
+    hot.deliver(1, vec![start()]);
+    hot.advance().unwrap();
+    let lock = hot.lock_entities(&[b.clone(), a.clone(), b.clone()]).unwrap();
+    // Nothing may happen with the entities until the locks are held.
+    assert!(matches!(hot.call_entity(&a, "get", "null"), Err(ReplayError::LockViolation(_))));
+    assert!(matches!(hot.unlock_entities(), Err(ReplayError::LockViolation(_))));
+    assert!(matches!(hot.lock_entities(std::slice::from_ref(&c)), Err(ReplayError::LockViolation(_))));
+    hot.advance().unwrap();
+    hot.deliver(2, vec![Message::EntityCompleted { task_id: lock, output: "null".into() }]);
+    hot.advance().unwrap();
+    assert!(matches!(hot.wait_any(&[lock]).unwrap(), WaitOutcome::Ready(_)));
+    let get = hot.call_entity(&a, "get", "null").unwrap();
+    let error = hot.call_entity(&c, "get", "null").unwrap_err();
+    assert!(error.to_string().contains("@Account@c is not one of [@Account@a, @Account@b]"), "{error}");
+    assert!(matches!(hot.lock_entities(std::slice::from_ref(&c)), Err(ReplayError::LockViolation(_))), "no nesting");
+    hot.unlock_entities().unwrap();
+    hot.unlock_entities().unwrap(); // a second release is a no-op
+    let outside = hot.call_entity(&c, "get", "null").unwrap();
+    let history = hot.take_output().events;
+    let locked: Vec<(u64, bool)> = history
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::EntityCalled { task_id, in_critical_section, .. } => Some((*task_id, *in_critical_section)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(locked, [(get, true), (outside, false)]);
+    assert!(
+        history
+            .iter()
+            .any(|e| e.event == Event::EntityLockRequested { task_id: lock, entities: vec![a.clone(), b.clone()] })
+    );
+    assert!(crate::locks_held_after(history.iter().map(|e| &e.event)).is_empty());
+    let before_unlock: Vec<&Event> =
+        history.iter().map(|e| &e.event).take_while(|e| !matches!(e, Event::EntitiesUnlocked { .. })).collect();
+    assert_eq!(crate::locks_held_after(before_unlock), [a.clone(), b.clone()]);
+
+    // Replay takes the same locks, and a critical section over other entities is nondeterminism.
+    let mut cold = Replayer::new("i", 1, "c", history.clone()).unwrap();
+    cold.advance().unwrap();
+    let lock = cold.lock_entities(&[a.clone(), b.clone()]).unwrap();
+    cold.advance().unwrap();
+    assert!(matches!(cold.wait_any(&[lock]).unwrap(), WaitOutcome::Ready(_)));
+    cold.call_entity(&a, "get", "null").unwrap();
+    cold.unlock_entities().unwrap();
+    let mut changed = Replayer::new("i", 1, "c", history).unwrap();
+    changed.advance().unwrap();
+    assert!(matches!(changed.lock_entities(&[a, c]), Err(ReplayError::Nondeterminism { .. })));
 }

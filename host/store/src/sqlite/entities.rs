@@ -9,7 +9,7 @@
 //! orchestration's episode or another entity's batch. This module persists what a batch computed;
 //! it never runs an operation nor decides its outcome.
 
-use super::codec::{At, int_to_sql, limit_to_sql, time_to_sql};
+use super::codec::{At, int_to_sql, limit_to_sql, time_to_sql, to_json};
 use super::{inbox, instances};
 use crate::{EntityCommit, EntityFilter, EntityRecord, StoreError, StoreResult};
 use reprise_core::{EntityId, EntityOperation, Message, OutgoingMessage, RuntimeStatus, Timestamp};
@@ -60,22 +60,23 @@ pub(super) fn signal(
 
 /// The columns [`read`] expects, in order, from `entities e`.
 const COLUMNS: &str = "e.name, e.key, e.state, e.operations, e.created_at, e.updated_at, \
-    (SELECT COUNT(*) FROM inbox m WHERE m.instance_id = e.instance_id)";
+    (SELECT COUNT(*) FROM inbox m WHERE m.instance_id = e.instance_id), e.locked_by";
 
-type Row = (String, String, Option<String>, i64, i64, i64, i64);
+type Row = (String, String, Option<String>, i64, i64, i64, i64, Option<String>);
 
 fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?))
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?, row.get(7)?))
 }
 
 fn decode(row: Row) -> StoreResult<EntityRecord> {
-    let (name, key, state, operations, created_at, updated_at, queued) = row;
+    let (name, key, state, operations, created_at, updated_at, queued, locked_by) = row;
     let entity = EntityId { name, key };
     let key = entity.to_string();
     let at = At { table: "entities", key: &key };
     entity.validate().map_err(|e| StoreError::Corrupt(format!("entity {key}: {e}")))?;
     Ok(EntityRecord {
         state,
+        locked_by: locked_by.map(|holder| at.json("locked_by", &holder)).transpose()?,
         operations: at.unsigned("operations", operations)?,
         queued: at.unsigned("queued", queued)?,
         created_at: at.unsigned("created_at", created_at)?,
@@ -126,7 +127,7 @@ pub(super) fn list(conn: &Connection, filter: &EntityFilter) -> StoreResult<Vec<
 /// Writes a batch atomically, or fails with a conflict having written nothing: checks that
 /// `commit.owner` holds the entity's lock, consumes the operations, enqueues the results and
 /// signals, starts the orchestrations, stores the new state and releases the lock. An entity
-/// left with no state and no queued operation is deleted (its rows go; a later operation
+/// left with no state, no queued operation and no lock holder is deleted (its rows go; a later operation
 /// creates it again).
 pub(super) fn commit(conn: &mut Connection, commit: &EntityCommit) -> StoreResult<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -163,15 +164,27 @@ pub(super) fn commit(conn: &mut Connection, commit: &EntityCommit) -> StoreResul
             );
         }
     }
+    let locked_by = commit.locked_by.as_ref().map(to_json).transpose()?;
     tx.prepare_cached(
-        "UPDATE entities SET state = ?2, operations = operations + ?3, updated_at = ?4 WHERE instance_id = ?1",
+        "UPDATE entities SET state = ?2, operations = operations + ?3, updated_at = ?4, locked_by = ?5 \
+         WHERE instance_id = ?1",
     )?
-    .execute(params![instance_id, commit.state, int_to_sql(commit.operations)?, time_to_sql(commit.now)])?;
+    .execute(params![
+        instance_id,
+        commit.state,
+        int_to_sql(commit.operations)?,
+        time_to_sql(commit.now),
+        locked_by
+    ])?;
+    // A locked entity is stored as suspended, so that only its control messages (its holder's
+    // operations and the release) make it ready.
+    let status = if commit.locked_by.is_some() { RuntimeStatus::Suspended } else { RuntimeStatus::Running };
     tx.prepare_cached(
-        "UPDATE instances SET updated_at = ?2, lock_owner = NULL, lock_until = NULL WHERE instance_id = ?1",
+        "UPDATE instances SET status = ?3, updated_at = ?2, lock_owner = NULL, lock_until = NULL \
+         WHERE instance_id = ?1",
     )?
-    .execute(params![instance_id, time_to_sql(commit.now)])?;
-    if commit.state.is_none() {
+    .execute(params![instance_id, time_to_sql(commit.now), status.as_str()])?;
+    if commit.state.is_none() && commit.locked_by.is_none() {
         // Deleted, and nothing is queued for it (a signal to itself included): its rows go, with
         // the cascade from the instance row.
         tx.prepare_cached(

@@ -63,10 +63,11 @@ pub(super) fn send(
 
 /// Enqueues a message an episode sent, inside the episode's transaction, for its target's
 /// current execution (or only for `outgoing.execution`, if set); drops it (returning false) if
-/// the target does not exist, has finished or moved to another execution. An operation for an
-/// entity creates the entity first: entities exist from their first operation on.
+/// the target does not exist, has finished or moved to another execution. An operation or a lock
+/// request for an entity creates the entity first: entities exist from their first operation on.
 pub(super) fn deliver(conn: &Connection, outgoing: &OutgoingMessage, now: Timestamp) -> StoreResult<bool> {
-    if let Message::EntityOperation(_) = &outgoing.message {
+    // A release needs no entity: one that does not exist holds no lock.
+    if let Message::EntityOperation(_) | Message::EntityLock(_) = &outgoing.message {
         match EntityId::from_instance_id(&outgoing.instance_id) {
             Ok(entity) => entities::ensure(conn, &entity, now)?,
             Err(error) => {

@@ -3,14 +3,14 @@
 
 use super::{Fixture, T0, first_episode};
 use crate::{EntityCommit, EntityFilter, HistoryStore, InstanceFilter, NewInstance, StoreError};
-use reprise_core::{EntityCaller, EntityId, EntityOperation, Message, OutgoingMessage};
+use reprise_core::{EntityCaller, EntityId, EntityOperation, LockHolder, Message, OutgoingMessage};
 
 fn counter(key: &str) -> EntityId {
     EntityId::new("Counter", key).unwrap()
 }
 
 fn add(amount: i64) -> EntityOperation {
-    EntityOperation { operation: "add".into(), input: amount.to_string(), caller: None }
+    EntityOperation { operation: "add".into(), input: amount.to_string(), caller: None, in_critical_section: false }
 }
 
 /// A batch commit of `store`'s visible messages for `entity`, as the executor would write it.
@@ -23,6 +23,7 @@ fn batch(fixture: &Fixture, entity: &EntityId, owner: &str, now: u64, state: Opt
         owner: owner.into(),
         consumed_messages: messages.iter().map(|m| m.id).collect(),
         state: state.map(str::to_string),
+        locked_by: None,
         operations: messages.len() as u64,
         outgoing: Vec::new(),
         new_instances: Vec::new(),
@@ -61,6 +62,7 @@ fn a_batch_commits_state_results_signals_and_starts_atomically() {
         operation: "get".into(),
         input: "null".into(),
         caller: Some(EntityCaller { instance_id: "caller".into(), execution: 1, task_id: 4 }),
+        in_critical_section: false,
     };
     store.signal_entity(&entity, &add(5), T0, T0).unwrap();
     store.signal_entity(&entity, &call, T0, T0).unwrap();
@@ -137,4 +139,41 @@ fn an_entity_left_without_state_and_queue_is_deleted() {
     store.commit_entity_batch(&batch(&fixture, &entity, "w", T0 + 500, None)).unwrap();
     assert_eq!(store.entity(&entity).unwrap(), None);
     assert_eq!(fixture.count("instances", &entity.instance_id()), 0);
+}
+
+#[test]
+fn a_locked_entity_is_ready_only_for_its_holders_operations_and_the_release() {
+    let fixture = Fixture::new();
+    let store = &fixture.store;
+    let entity = counter("locked");
+    let holder = LockHolder { instance_id: "holder".into(), execution: 1 };
+    store.signal_entity(&entity, &add(1), T0, T0).unwrap();
+    let commit = EntityCommit { locked_by: Some(holder.clone()), ..batch(&fixture, &entity, "w", T0 + 1, Some("1")) };
+    store.commit_entity_batch(&commit).unwrap();
+    assert_eq!(store.entity(&entity).unwrap().unwrap().locked_by, Some(holder.clone()));
+
+    // Another caller's operation waits, unseen by the ready query...
+    store.signal_entity(&entity, &add(2), T0 + 2, T0 + 2).unwrap();
+    assert!(store.ready_instances("w", T0 + 10, 10).unwrap().is_empty());
+    // ...the holder's operation and the release wake it.
+    let mine = EntityOperation { in_critical_section: true, ..add(3) };
+    store.signal_entity(&entity, &mine, T0 + 3, T0 + 3).unwrap();
+    assert_eq!(store.ready_instances("w", T0 + 10, 10).unwrap(), ["@Counter@locked"]);
+    let release = OutgoingMessage {
+        instance_id: entity.instance_id(),
+        message: Message::EntityUnlock { holder },
+        visible_at: T0 + 4,
+        execution: None,
+    };
+    assert!(release.message.is_control());
+    // Deleted state does not delete an entity that is still locked.
+    let commit = EntityCommit { consumed_messages: Vec::new(), state: None, operations: 0, ..commit };
+    assert!(store.lock_instance(&entity.instance_id(), "w", T0 + 5, T0 + 60_000).unwrap());
+    store.commit_entity_batch(&commit).unwrap();
+    assert!(store.entity(&entity).unwrap().is_some());
+    // Unlocked, everything queued counts again.
+    let unlocked = EntityCommit { locked_by: None, ..commit };
+    assert!(store.lock_instance(&entity.instance_id(), "w", T0 + 6, T0 + 60_000).unwrap());
+    store.commit_entity_batch(&unlocked).unwrap();
+    assert_eq!(store.ready_instances("w", T0 + 10, 10).unwrap(), ["@Counter@locked"]);
 }
