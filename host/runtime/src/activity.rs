@@ -2,16 +2,11 @@
 //! host's configuration grants it: no environment, no directories, no network by default.
 
 use crate::Runtime;
-use crate::bindings::WitEntityId;
 use crate::bindings::activity::reprise::durable::activity_context;
 use crate::bindings::activity::{Activity, ActivityPre};
-use crate::bindings::entity::reprise::durable::entity_context;
-use crate::bindings::orchestrator::reprise::durable::orchestration;
-use crate::bindings::orchestrator::reprise::durable::types::{
-    ActivityOptions, Completion, LogLevel, SubOrchestrationOptions,
-};
 use crate::component::LoadedComponent;
 use crate::error::{GuestError, StopCause, classify};
+use crate::foreign;
 use crate::limits::GuestLimiter;
 use crate::orchestrator::GuestObserved;
 use crate::virtual_wasi::{LogStream, StreamKind};
@@ -94,154 +89,18 @@ pub(crate) fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<Activit
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     Activity::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
-    orchestration::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
-    entity_context::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
     Ok(linker)
 }
 
-/// Pre-instantiates a component for activities.
+/// Pre-instantiates a component for activities. The orchestration and entity-context
+/// interfaces an `app` component also imports trap if the activity calls them.
 pub(crate) fn pre_instantiate(
     base: &Linker<ActivityState>,
     component: &Component,
 ) -> wasmtime::Result<ActivityPre<ActivityState>> {
-    ActivityPre::new(base.instantiate_pre(component)?)
-}
-
-fn not_in_an_activity<T>() -> wasmtime::Result<T> {
-    Err(wasmtime::Error::msg("an activity called the orchestration interface, which only orchestrators have"))
-}
-
-impl orchestration::Host for ActivityState {
-    async fn instance_id(&mut self) -> wasmtime::Result<String> {
-        not_in_an_activity()
-    }
-
-    async fn is_replaying(&mut self) -> wasmtime::Result<bool> {
-        not_in_an_activity()
-    }
-
-    async fn current_time(&mut self) -> wasmtime::Result<u64> {
-        not_in_an_activity()
-    }
-
-    async fn new_guid(&mut self) -> wasmtime::Result<String> {
-        not_in_an_activity()
-    }
-
-    async fn set_custom_status(&mut self, _status: Option<String>) -> wasmtime::Result<()> {
-        not_in_an_activity()
-    }
-
-    async fn log(&mut self, _level: LogLevel, _message: String) -> wasmtime::Result<()> {
-        not_in_an_activity()
-    }
-
-    async fn schedule_activity(&mut self, _name: String, _input: String) -> wasmtime::Result<u64> {
-        not_in_an_activity()
-    }
-
-    async fn schedule_activity_with_options(
-        &mut self,
-        _name: String,
-        _input: String,
-        _options: ActivityOptions,
-    ) -> wasmtime::Result<u64> {
-        not_in_an_activity()
-    }
-
-    async fn schedule_timer(&mut self, _fire_at: u64) -> wasmtime::Result<u64> {
-        not_in_an_activity()
-    }
-
-    async fn schedule_sub_orchestration(
-        &mut self,
-        _name: String,
-        _input: String,
-        _options: SubOrchestrationOptions,
-    ) -> wasmtime::Result<u64> {
-        not_in_an_activity()
-    }
-
-    async fn continue_as_new(&mut self, _input: String, _carry: bool) -> wasmtime::Result<()> {
-        not_in_an_activity()
-    }
-
-    async fn wait_for_event(&mut self, _name: String) -> wasmtime::Result<u64> {
-        not_in_an_activity()
-    }
-
-    async fn raise_event(&mut self, _instance_id: String, _name: String, _data: String) -> wasmtime::Result<()> {
-        not_in_an_activity()
-    }
-
-    async fn wait_all(&mut self, _tasks: Vec<u64>) -> wasmtime::Result<Vec<Completion>> {
-        not_in_an_activity()
-    }
-
-    async fn wait_any(&mut self, _tasks: Vec<u64>) -> wasmtime::Result<Completion> {
-        not_in_an_activity()
-    }
-
-    async fn call_entity(&mut self, _entity: WitEntityId, _operation: String, _input: String) -> wasmtime::Result<u64> {
-        not_in_an_activity()
-    }
-
-    async fn signal_entity(
-        &mut self,
-        _entity: WitEntityId,
-        _operation: String,
-        _input: String,
-    ) -> wasmtime::Result<()> {
-        not_in_an_activity()
-    }
-
-    async fn lock_entities(&mut self, _entities: Vec<WitEntityId>) -> wasmtime::Result<u64> {
-        not_in_an_activity()
-    }
-
-    async fn unlock_entities(&mut self) -> wasmtime::Result<()> {
-        not_in_an_activity()
-    }
-}
-
-fn not_an_entity<T>() -> wasmtime::Result<T> {
-    Err(wasmtime::Error::msg("an activity called the entity-context interface, which only entities have"))
-}
-
-impl entity_context::Host for ActivityState {
-    async fn id(&mut self) -> wasmtime::Result<WitEntityId> {
-        not_an_entity()
-    }
-
-    async fn current_time(&mut self) -> wasmtime::Result<u64> {
-        not_an_entity()
-    }
-
-    async fn new_guid(&mut self) -> wasmtime::Result<String> {
-        not_an_entity()
-    }
-
-    async fn log(&mut self, _level: LogLevel, _message: String) -> wasmtime::Result<()> {
-        not_an_entity()
-    }
-
-    async fn signal_entity(
-        &mut self,
-        _entity: WitEntityId,
-        _operation: String,
-        _input: String,
-    ) -> wasmtime::Result<()> {
-        not_an_entity()
-    }
-
-    async fn start_orchestration(
-        &mut self,
-        _name: String,
-        _input: String,
-        _instance_id: Option<String>,
-    ) -> wasmtime::Result<String> {
-        not_an_entity()
-    }
+    let foreign = [foreign::ORCHESTRATION, foreign::ENTITY_CONTEXT];
+    let linker = foreign::linker_for(base, component, &foreign, "an activity")?;
+    ActivityPre::new(linker.instantiate_pre(component)?)
 }
 
 impl Runtime {

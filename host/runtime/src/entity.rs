@@ -18,13 +18,13 @@ use crate::bindings::entity::reprise::durable::entity_context;
 use crate::bindings::entity::{Entity, EntityPre};
 use crate::component::LoadedComponent;
 use crate::error::{GuestError, StopCause, classify};
+use crate::foreign;
 use crate::limits::GuestLimiter;
 use crate::orchestrator::{GuestObserved, checked_entity, trap};
 use crate::virtual_wasi::deterministic_wasi;
 use reprise_core::{EntityId, Failure};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -134,39 +134,14 @@ pub(crate) fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<EntityS
     Ok(linker)
 }
 
-/// Pre-instantiates a component for entities. The other host interfaces it imports (the
-/// orchestration and activity-context interfaces of an `app` component) are defined for it as
-/// functions that trap with a message naming them, should an operation call one.
-///
-/// (`Linker::define_unknown_imports_as_traps` would be shorter, but it matches names exactly
-/// and would shadow the WASI interfaces a guest imports at an older 0.2 version, which the
-/// linker otherwise serves by semver.)
+/// Pre-instantiates a component for entities. The orchestration and activity-context
+/// interfaces an `app` component also imports trap if an operation calls them.
 pub(crate) fn pre_instantiate(
     base: &Linker<EntityState>,
     component: &Component,
 ) -> wasmtime::Result<EntityPre<EntityState>> {
-    let mut linker = base.clone();
-    let engine = component.engine();
-    let ty = component.component_type();
-    for (name, import) in ty.imports(engine) {
-        let foreign = ["reprise:durable/orchestration@", "reprise:durable/activity-context@"]
-            .iter()
-            .any(|prefix| name.starts_with(prefix));
-        let ComponentItem::ComponentInstance(instance) = import.ty else { continue };
-        if !foreign {
-            continue;
-        }
-        let mut defined = linker.instance(name)?;
-        for (function, export) in instance.exports(engine) {
-            if let ComponentItem::ComponentFunc(_) = export.ty {
-                let message =
-                    format!("an entity called {name}#{function}, which only orchestrators or activities have");
-                defined.func_new(function, move |_store, _ty, _params, _results| {
-                    Err(trap(anyhow::anyhow!("{message}")))
-                })?;
-            }
-        }
-    }
+    let linker =
+        foreign::linker_for(base, component, &[foreign::ORCHESTRATION, foreign::ACTIVITY_CONTEXT], "an entity")?;
     EntityPre::new(linker.instantiate_pre(component)?)
 }
 

@@ -13,6 +13,7 @@ mod component;
 mod config;
 mod entity;
 mod error;
+mod foreign;
 mod limits;
 mod orchestrator;
 mod virtual_wasi;

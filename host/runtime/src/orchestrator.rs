@@ -3,8 +3,6 @@
 //! forwards every call to the caller's [`OrchestrationHost`].
 
 use crate::Runtime;
-use crate::bindings::activity::reprise::durable::activity_context;
-use crate::bindings::entity::reprise::durable::entity_context;
 use crate::bindings::orchestrator::reprise::durable::orchestration;
 use crate::bindings::orchestrator::reprise::durable::types::{
     ActivityOptions as WitActivityOptions, Completion as WitCompletion, LogLevel, RetryPolicy as WitRetryPolicy,
@@ -14,6 +12,7 @@ use crate::bindings::orchestrator::{Orchestrator, OrchestratorPre};
 use crate::bindings::{WitEntityId, WitFailure};
 use crate::component::LoadedComponent;
 use crate::error::{GuestError, StopCause, classify};
+use crate::foreign;
 use crate::limits::GuestLimiter;
 use crate::virtual_wasi::deterministic_wasi;
 use reprise_core::replay::Completion;
@@ -318,15 +317,12 @@ fn to_wit(completion: Completion) -> WitCompletion {
     WitCompletion { task: completion.task, outcome: completion.outcome.map_err(WitFailure::from) }
 }
 
-/// The base linker: virtual WASI, the orchestration interface, and the activity-context
-/// interface of the `app` world, whose every call traps (an orchestrator has no activity
-/// context; an `app` component imports it for its activities).
+/// The base linker: virtual WASI and the orchestration interface (the other interfaces of the
+/// `app` world are defined per component, see [`pre_instantiate`]).
 pub(crate) fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<OrchestratorState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     Orchestrator::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
-    activity_context::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
-    entity_context::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
     forbid_sleeping(&mut linker)?;
     Ok(linker)
 }
@@ -352,76 +348,15 @@ fn forbid_sleeping(linker: &mut Linker<OrchestratorState>) -> anyhow::Result<()>
 /// The monotonic clock interface of the WASI version the linker provides.
 const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
 
-/// Pre-instantiates a component for orchestrators.
+/// Pre-instantiates a component for orchestrators. The activity-context and entity-context
+/// interfaces an `app` component also imports trap if the orchestrator calls them.
 pub(crate) fn pre_instantiate(
     base: &Linker<OrchestratorState>,
     component: &Component,
 ) -> wasmtime::Result<OrchestratorPre<OrchestratorState>> {
-    OrchestratorPre::new(base.instantiate_pre(component)?)
-}
-
-fn not_in_an_orchestrator<T>() -> wasmtime::Result<T> {
-    Err(trap(anyhow::anyhow!("an orchestrator called the activity-context interface, which only activities have")))
-}
-
-impl activity_context::Host for OrchestratorState {
-    async fn instance_id(&mut self) -> wasmtime::Result<String> {
-        not_in_an_orchestrator()
-    }
-
-    async fn task_id(&mut self) -> wasmtime::Result<u64> {
-        not_in_an_orchestrator()
-    }
-
-    async fn attempt(&mut self) -> wasmtime::Result<u32> {
-        not_in_an_orchestrator()
-    }
-
-    async fn idempotency_key(&mut self) -> wasmtime::Result<String> {
-        not_in_an_orchestrator()
-    }
-}
-
-fn not_in_an_orchestrator_entity<T>() -> wasmtime::Result<T> {
-    Err(trap(anyhow::anyhow!(
-        "an orchestrator called the entity-context interface, which only entities have (use ctx.call_entity)"
-    )))
-}
-
-impl entity_context::Host for OrchestratorState {
-    async fn id(&mut self) -> wasmtime::Result<WitEntityId> {
-        not_in_an_orchestrator_entity()
-    }
-
-    async fn current_time(&mut self) -> wasmtime::Result<u64> {
-        not_in_an_orchestrator_entity()
-    }
-
-    async fn new_guid(&mut self) -> wasmtime::Result<String> {
-        not_in_an_orchestrator_entity()
-    }
-
-    async fn log(&mut self, _level: LogLevel, _message: String) -> wasmtime::Result<()> {
-        not_in_an_orchestrator_entity()
-    }
-
-    async fn signal_entity(
-        &mut self,
-        _entity: WitEntityId,
-        _operation: String,
-        _input: String,
-    ) -> wasmtime::Result<()> {
-        not_in_an_orchestrator_entity()
-    }
-
-    async fn start_orchestration(
-        &mut self,
-        _name: String,
-        _input: String,
-        _instance_id: Option<String>,
-    ) -> wasmtime::Result<String> {
-        not_in_an_orchestrator_entity()
-    }
+    let foreign = [foreign::ACTIVITY_CONTEXT, foreign::ENTITY_CONTEXT];
+    let linker = foreign::linker_for(base, component, &foreign, "an orchestrator")?;
+    OrchestratorPre::new(linker.instantiate_pre(component)?)
 }
 
 /// The host used while listing a component's exports: the guest must not call the host then.
