@@ -134,8 +134,15 @@ pub struct Replayer {
     scheduled: Vec<TaskKind>,
     /// Event waits not yet satisfied, oldest first: (task, event name).
     event_waits: VecDeque<(TaskId, String)>,
-    /// Events delivered before anyone waited for them, per name, oldest first.
-    buffered_events: HashMap<String, VecDeque<Payload>>,
+    /// Events delivered before anyone waited for them, per name, oldest first, with their
+    /// arrival numbers.
+    buffered_events: HashMap<String, VecDeque<(u64, Payload)>>,
+    /// Events delivered so far (their arrival numbers count from 1).
+    arrivals: u64,
+    /// The event each completed event wait received: (arrival number, event name, data).
+    event_results: HashMap<TaskId, (u64, String, Payload)>,
+    /// Tasks whose outcome a wait has returned to the orchestrator.
+    observed: std::collections::HashSet<TaskId>,
     results: HashMap<TaskId, Delivered>,
     deliveries: u64,
     guids: u64,
@@ -187,6 +194,9 @@ impl Replayer {
             scheduled: Vec::new(),
             event_waits: VecDeque::new(),
             buffered_events: HashMap::new(),
+            arrivals: 0,
+            event_results: HashMap::new(),
+            observed: std::collections::HashSet::new(),
             results: HashMap::new(),
             deliveries: 0,
             guids: 0,
@@ -400,13 +410,19 @@ impl Replayer {
                 let fire_at = *fire_at;
                 self.record_result(*task_id, Ok(fire_at.to_string()))?;
             }
-            Event::EventRaised { name, data } => match self.event_waits.iter().position(|(_, wanted)| wanted == name) {
-                Some(index) => {
-                    let (task_id, _) = self.event_waits.remove(index).expect("position is in range");
-                    self.record_result(task_id, Ok(data.clone()))?;
+            Event::EventRaised { name, data } => {
+                self.arrivals += 1;
+                match self.event_waits.iter().position(|(_, wanted)| wanted == name) {
+                    Some(index) => {
+                        let (task_id, _) = self.event_waits.remove(index).expect("position is in range");
+                        self.event_results.insert(task_id, (self.arrivals, name.clone(), data.clone()));
+                        self.record_result(task_id, Ok(data.clone()))?;
+                    }
+                    None => {
+                        self.buffered_events.entry(name.clone()).or_default().push_back((self.arrivals, data.clone()))
+                    }
                 }
-                None => self.buffered_events.entry(name.clone()).or_default().push_back(data.clone()),
-            },
+            }
             // Audit and lifecycle records: nothing for the orchestrator to see.
             Event::ActivityRetrying { .. }
             | Event::SubOrchestrationRetrying { .. }
@@ -520,22 +536,32 @@ impl Replayer {
     /// returns false if it was not requested.
     pub fn finish_continued(&mut self) -> Result<bool, ReplayError> {
         let Some((input, carry_events)) = self.continue_as_new.take() else { return Ok(false) };
-        let carried = if carry_events {
-            let mut names: Vec<&String> = self.buffered_events.keys().collect();
-            names.sort();
-            names
-                .into_iter()
-                .flat_map(|name| self.buffered_events[name].iter().map(move |data| (name.clone(), data.clone())))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let carried = if carry_events { self.unprocessed_events() } else { Vec::new() };
         self.finish(
             Command::ContinueAsNew,
             Terminal::ContinuedAsNew { input: input.clone(), carried, keep_events: carry_events },
             Event::ExecutionContinuedAsNew { input },
         )?;
         Ok(true)
+    }
+
+    /// The events this execution received and its code never saw, in arrival order: those
+    /// nobody waited for, and those that completed a wait the orchestrator abandoned (the loser
+    /// of a race against a timer, say), as Durable Functions cancels such a wait.
+    fn unprocessed_events(&self) -> Vec<(String, Payload)> {
+        let mut events: Vec<(u64, &String, &Payload)> = self
+            .buffered_events
+            .iter()
+            .flat_map(|(name, queue)| queue.iter().map(move |(arrival, data)| (*arrival, name, data)))
+            .chain(
+                self.event_results
+                    .iter()
+                    .filter(|(task, _)| !self.observed.contains(task))
+                    .map(|(_, (arrival, name, data))| (*arrival, name, data)),
+            )
+            .collect();
+        events.sort_by_key(|(arrival, _, _)| *arrival);
+        events.into_iter().map(|(_, name, data)| (name.clone(), data.clone())).collect()
     }
 
     /// The orchestrator schedules a durable timer firing at `fire_at`; returns its handle.
@@ -557,7 +583,10 @@ impl Replayer {
         self.scheduled.push(TaskKind::Event);
         let buffered = self.buffered_events.get_mut(name).and_then(VecDeque::pop_front);
         match buffered {
-            Some(data) => self.record_result(task_id, Ok(data))?,
+            Some((arrival, data)) => {
+                self.event_results.insert(task_id, (arrival, name.to_string(), data.clone()));
+                self.record_result(task_id, Ok(data))?
+            }
             None => self.event_waits.push_back((task_id, name.to_string())),
         }
         Ok(task_id)
@@ -673,7 +702,7 @@ impl Replayer {
     }
 
     /// The first-delivered completion among `tasks`, if any has completed.
-    pub fn wait_any(&self, tasks: &[TaskId]) -> Result<WaitOutcome<Completion>, ReplayError> {
+    pub fn wait_any(&mut self, tasks: &[TaskId]) -> Result<WaitOutcome<Completion>, ReplayError> {
         self.ensure_running()?;
         if tasks.is_empty() {
             return Err(ReplayError::EmptyWait);
@@ -684,13 +713,17 @@ impl Replayer {
             .filter_map(|task| self.results.get(task).map(|delivered| (delivered.order, *task, delivered)))
             .min_by_key(|(order, _, _)| *order);
         Ok(match first {
-            Some((_, task, delivered)) => WaitOutcome::Ready(Completion { task, outcome: delivered.outcome.clone() }),
+            Some((_, task, delivered)) => {
+                let completion = Completion { task, outcome: delivered.outcome.clone() };
+                self.observed.insert(task);
+                WaitOutcome::Ready(completion)
+            }
             None => WaitOutcome::Pending,
         })
     }
 
     /// Every completion of `tasks`, in order, once all have completed.
-    pub fn wait_all(&self, tasks: &[TaskId]) -> Result<WaitOutcome<Vec<Completion>>, ReplayError> {
+    pub fn wait_all(&mut self, tasks: &[TaskId]) -> Result<WaitOutcome<Vec<Completion>>, ReplayError> {
         self.ensure_running()?;
         self.check_known(tasks)?;
         let mut completions = Vec::with_capacity(tasks.len());
@@ -700,6 +733,7 @@ impl Replayer {
                 None => return Ok(WaitOutcome::Pending),
             }
         }
+        self.observed.extend(tasks);
         Ok(WaitOutcome::Ready(completions))
     }
 

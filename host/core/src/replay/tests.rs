@@ -417,26 +417,26 @@ fn events_raised_before_a_wait_are_buffered_in_order() {
     let first = hot.wait_for_event("Approval").unwrap();
     let second = hot.wait_for_event("Approval").unwrap();
     let third = hot.wait_for_event("Approval").unwrap();
-    let outcome = |r: &Replayer, task| match r.wait_any(&[task]).unwrap() {
+    let outcome = |r: &mut Replayer, task| match r.wait_any(&[task]).unwrap() {
         WaitOutcome::Ready(done) => Some(done.outcome.unwrap()),
         WaitOutcome::Pending => None,
     };
-    assert_eq!(outcome(&hot, first), Some("1".into()));
-    assert_eq!(outcome(&hot, second), Some("2".into()));
-    assert_eq!(outcome(&hot, third), None);
+    assert_eq!(outcome(&mut hot, first), Some("1".into()));
+    assert_eq!(outcome(&mut hot, second), Some("2".into()));
+    assert_eq!(outcome(&mut hot, third), None);
     hot.advance().unwrap();
     hot.deliver(2, vec![raised("3")]);
     hot.advance().unwrap();
-    assert_eq!(outcome(&hot, third), Some("3".into()));
+    assert_eq!(outcome(&mut hot, third), Some("3".into()));
 
     // Replay matches the same events to the same waits.
     let history = hot.take_output().events;
     let mut cold = Replayer::new("i", 1, "c", history).unwrap();
     cold.advance().unwrap();
     let waits: Vec<TaskId> = (0..3).map(|_| cold.wait_for_event("Approval").unwrap()).collect();
-    assert_eq!(outcome(&cold, waits[1]), Some("2".into()));
+    assert_eq!(outcome(&mut cold, waits[1]), Some("2".into()));
     cold.advance().unwrap();
-    assert_eq!(outcome(&cold, waits[2]), Some("3".into()));
+    assert_eq!(outcome(&mut cold, waits[2]), Some("3".into()));
 }
 
 #[test]
@@ -594,4 +594,30 @@ fn critical_sections_lock_in_sorted_order_guard_calls_and_replay() {
     let mut changed = Replayer::new("i", 1, "c", history).unwrap();
     changed.advance().unwrap();
     assert!(matches!(changed.lock_entities(&[a, c]), Err(ReplayError::Nondeterminism { .. })));
+}
+
+#[test]
+fn continue_as_new_carries_unseen_events_in_arrival_order_with_those_of_abandoned_waits() {
+    let raised = |name: &str, data: &str| Message::EventRaised { name: name.into(), data: data.into() };
+    let mut hot = Replayer::new("i", 1, "c", vec![]).unwrap();
+    hot.deliver(1, vec![start(), raised("B", "b1")]);
+    hot.advance().unwrap();
+    // Wait for A against a timer; the timer wins, and A arrives later: the wait is abandoned.
+    let wait_a = hot.wait_for_event("A").unwrap();
+    let timer = hot.schedule_timer(50).unwrap();
+    hot.advance().unwrap();
+    hot.deliver(50, vec![Message::TimerFired { task_id: timer }]);
+    hot.advance().unwrap();
+    let WaitOutcome::Ready(won) = hot.wait_any(&[wait_a, timer]).unwrap() else { panic!("the timer fired") };
+    assert_eq!(won.task, timer);
+    hot.advance().unwrap();
+    hot.deliver(60, vec![raised("A", "a1"), raised("C", "c1")]);
+    hot.advance().unwrap();
+    // A wait whose event the orchestrator did see is not carried.
+    let wait_c = hot.wait_for_event("C").unwrap();
+    assert!(matches!(hot.wait_any(&[wait_c]).unwrap(), WaitOutcome::Ready(_)));
+    hot.request_continue_as_new("null", true).unwrap();
+    hot.complete("null".into()).unwrap();
+    let Some(Terminal::ContinuedAsNew { carried, .. }) = hot.terminal().cloned() else { panic!("not continued") };
+    assert_eq!(carried, [("B".to_string(), "b1".to_string()), ("A".to_string(), "a1".to_string())]);
 }
