@@ -243,8 +243,12 @@ async fn lifecycle(
 /// The hot path: the instance's orchestrator is parked in the cache, in step with the store.
 fn hot(inner: &Inner, instance: &InstanceRecord, messages: &[InboxMessage], now: u64) -> Option<LiveInstance> {
     let live = inner.cache.take(&instance.instance_id)?;
-    if live.execution != instance.execution || live.history_len() != instance.history_len {
-        // Another host moved the instance on while it was parked here.
+    if live.execution != instance.execution
+        || live.history_len() != instance.history_len
+        || live.created_at != instance.created_at
+    {
+        // Another host moved the instance on while it was parked here, or purged it and created
+        // another under the same id.
         return None;
     }
     let delivery = Delivery { time: now, messages: messages.iter().map(|m| m.message.clone()).collect() };
@@ -308,7 +312,7 @@ async fn cold(
         inner.runtime.clone(),
         component,
         instance.instance_id.clone(),
-        instance.execution,
+        (instance.execution, instance.created_at),
         replayer,
         inner.config.max_payload_bytes,
     );

@@ -34,6 +34,9 @@ pub(crate) struct Yield {
 /// A started orchestrator, parked between episodes or running one.
 pub(crate) struct LiveInstance {
     pub(crate) execution: u32,
+    /// When the instance it runs was created: an instance purged and created again under the
+    /// same id (by another process, say) is another incarnation, which this one must not serve.
+    pub(crate) created_at: u64,
     pub(crate) replayer: Arc<Mutex<Replayer>>,
     deliveries: mpsc::UnboundedSender<Delivery>,
     yields: mpsc::UnboundedReceiver<Yield>,
@@ -52,7 +55,7 @@ impl LiveInstance {
         runtime: Arc<Runtime>,
         component: Arc<LoadedComponent>,
         instance_id: String,
-        execution: u32,
+        (execution, created_at): (u32, u64),
         replayer: Replayer,
         max_payload: usize,
     ) -> LiveInstance {
@@ -68,7 +71,7 @@ impl LiveInstance {
             max_payload,
         };
         let task = tokio::spawn(run_guest(runtime, component, instance_id, execution, session, yields_tx));
-        LiveInstance { execution, replayer, deliveries: deliveries_tx, yields: yields_rx, task }
+        LiveInstance { execution, created_at, replayer, deliveries: deliveries_tx, yields: yields_rx, task }
     }
 
     /// Delivers an episode to the parked guest.
