@@ -93,6 +93,24 @@ async fn terminate_cascades_to_children_only_when_asked() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cascading_terminate_sent_while_the_parent_starts_its_child_misses_no_child() {
+    let h = Harness::new(1024, &[guests::SUB_ORCHESTRATIONS]).await;
+    for round in 0..10 {
+        let (parent, child) = (format!("racing-parent-{round}"), format!("racing-child-{round}"));
+        h.start(&parent, "parent_of_waiter", json!(child)).await;
+        // At once: the parent's first episode (which starts the child) may be under way.
+        h.host.terminate(&parent, "stop everything", true).await.unwrap();
+        assert_eq!(h.finished(&parent).await.status, RuntimeStatus::Terminated);
+        // Either the parent was stopped before it started the child, or the child is stopped
+        // with it: never a child left running.
+        if h.host.instance(&child).await.is_ok() {
+            assert_eq!(h.finished(&child).await.status, RuntimeStatus::Terminated, "round {round}");
+        }
+    }
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn continue_as_new_restarts_with_a_fresh_history() {
     for cache in BOTH_PATHS {
         let h = Harness::new(cache, &[guests::SUB_ORCHESTRATIONS]).await;

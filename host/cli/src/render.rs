@@ -236,7 +236,10 @@ pub(crate) fn timeline(record: &InstanceRecord, events: &[HistoryEvent]) -> Stri
             }
             Event::ExecutionSuspended { reason } => format!("suspended: {reason}"),
             Event::ExecutionResumed { reason } => format!("resumed: {reason}"),
-            Event::ExecutionTerminated { reason } => format!("terminated: {reason}"),
+            Event::ExecutionTerminated { reason, cascade } => {
+                let children = if *cascade { " (with its sub-orchestrations)" } else { "" };
+                format!("terminated{children}: {reason}")
+            }
             Event::ActivityCompleted { task_id, output } => {
                 format!("task {task_id}: completed → {}", short(output, 80))
             }

@@ -203,6 +203,9 @@ pub enum Event {
     ExecutionTerminated {
         /// Why.
         reason: String,
+        /// Its running sub-orchestrations were terminated with it.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        cascade: bool,
     },
     /// An activity returned an output.
     ActivityCompleted {

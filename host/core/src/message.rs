@@ -105,6 +105,10 @@ pub enum Message {
     Terminate {
         /// Why (recorded in history and shown in its status).
         reason: String,
+        /// Terminate its running sub-orchestrations too (and theirs), in the episode that
+        /// terminates it: no child it starts can escape.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        cascade: bool,
     },
     /// Suspend the instance: it buffers messages and makes no progress until resumed.
     Suspend {

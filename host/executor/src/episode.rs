@@ -215,8 +215,8 @@ async fn lifecycle(
     for message in messages.iter().filter(|m| m.message.is_control()) {
         consumed.push(message.id);
         match &message.message {
-            Message::Terminate { reason } => {
-                events.push(Event::ExecutionTerminated { reason: reason.clone() });
+            Message::Terminate { reason, cascade } => {
+                events.push(Event::ExecutionTerminated { reason: reason.clone(), cascade: *cascade });
                 terminated = Some(Failure::new(error_types::TERMINATED, reason.clone()));
                 status = RuntimeStatus::Terminated;
                 break;
@@ -533,6 +533,18 @@ async fn commit(
                     }
                 }
             }
+        }
+    }
+    if let Some(reason) = output.events.iter().find_map(|e| match &e.event {
+        Event::ExecutionTerminated { reason, cascade: true } => Some(reason.clone()),
+        _ => None,
+    }) {
+        // Its children are terminated by the same commit, which holds its lock: a child it
+        // started is either committed by now, and listed here, or never started.
+        let id = instance.instance_id.clone();
+        for child in inner.store.call(move |store| store.children(&id)).await? {
+            let message = Message::Terminate { reason: reason.clone(), cascade: true };
+            outgoing.push(OutgoingMessage { instance_id: child, message, visible_at: now, execution: None });
         }
     }
     if status.is_terminal() || continue_as_new.is_some() {

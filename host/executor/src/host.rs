@@ -11,7 +11,7 @@ use crate::registry::{ComponentSummary, Registry};
 use crate::store_access::StoreAccess;
 use reprise_core::{EntityId, EntityOperation, Message, is_entity_instance};
 use reprise_runtime::Runtime;
-use reprise_store::{EntityFilter, EntityRecord, HistoryStore, InstanceRecord, NewInstance, PurgeFilter, StoreError};
+use reprise_store::{EntityFilter, EntityRecord, HistoryStore, InstanceRecord, NewInstance, PurgeFilter};
 use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::{Notify, watch};
@@ -184,22 +184,11 @@ impl Host {
     }
 
     /// Terminates an instance: it ends at once with status Terminated, whatever it is waiting for.
-    /// With `cascade`, its running sub-orchestrations (and theirs) are terminated too; otherwise
-    /// they run on, and their results are dropped.
+    /// With `cascade`, its running sub-orchestrations (and theirs) are terminated too, by the
+    /// episode that terminates it (so a child it is starting at this very moment is not missed);
+    /// otherwise they run on, and their results are dropped.
     pub async fn terminate(&self, instance_id: &str, reason: &str, cascade: bool) -> Result<(), ExecutorError> {
-        self.send(instance_id, Message::Terminate { reason: reason.to_string() }).await?;
-        let mut parents = vec![instance_id.to_string()];
-        while cascade && let Some(parent) = parents.pop() {
-            let children = self.inner.store.call(move |store| store.children(&parent)).await?;
-            for child in children {
-                match self.send(&child, Message::Terminate { reason: reason.to_string() }).await {
-                    // A child that finished meanwhile needs nothing.
-                    Ok(()) | Err(ExecutorError::Store(StoreError::Finished { .. })) => parents.push(child),
-                    Err(error) => return Err(error),
-                }
-            }
-        }
-        Ok(())
+        self.send(instance_id, Message::Terminate { reason: reason.to_string(), cascade }).await
     }
 
     /// Suspends an instance: it keeps its messages and makes no progress until resumed.

@@ -334,7 +334,7 @@ fn a_terminated_commit_is_terminal() {
     fixture.create("a", T0);
     store.commit_episode(&first_episode(store, "a", "h", T0, &[0, 1])).unwrap();
     store.claim_activities("w", T0, T0 + 10_000, 1).unwrap();
-    store.enqueue_message("a", &Message::Terminate { reason: "stop".into() }, T0 + 5, T0 + 5).unwrap();
+    store.enqueue_message("a", &Message::Terminate { reason: "stop".into(), cascade: false }, T0 + 5, T0 + 5).unwrap();
     store.enqueue_message("a", &raised("late"), T0 + 9_000, T0 + 5).unwrap();
 
     let commit = plain_episode(store, "a", T0 + 10, RuntimeStatus::Terminated);

@@ -11,7 +11,7 @@ fn event(name: &str) -> Message {
 }
 
 fn terminate() -> Message {
-    Message::Terminate { reason: "operator".into() }
+    Message::Terminate { reason: "operator".into(), cascade: false }
 }
 
 fn resume() -> Message {

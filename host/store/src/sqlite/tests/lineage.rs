@@ -350,7 +350,7 @@ fn continue_as_new_drops_pending_events_unless_kept_but_never_control_messages()
     fixture.create_with_status("a", T0, RuntimeStatus::Running);
     store.enqueue_message("a", &event("e1"), T0 + 5, T0 + 5).unwrap();
     let suspend = Message::Suspend { reason: "later".into() };
-    let terminate = Message::Terminate { reason: "stop".into() };
+    let terminate = Message::Terminate { reason: "stop".into(), cascade: false };
     store.enqueue_message("a", &terminate, T0 + 6, T0 + 6).unwrap();
     store.enqueue_message("a", &suspend, T0 + 5_000, T0 + 7).unwrap();
     store.enqueue_message("a", &event("e2"), T0 + 8, T0 + 8).unwrap();

@@ -129,7 +129,7 @@ fn a_version_1_file_is_upgraded_with_its_rows_intact() {
     assert_eq!((tasks[0].attempt, tasks[0].created_at), (2, T0));
     assert_eq!(tasks[0].options, ActivityOptions::default(), "NULL options are the default ones");
     // The new columns take new values.
-    store.enqueue_message("a", &Message::Terminate { reason: "r".into() }, T0, T0).unwrap();
+    store.enqueue_message("a", &Message::Terminate { reason: "r".into(), cascade: false }, T0, T0).unwrap();
     assert_eq!(store.ready_instances("h", T0, 10).unwrap(), ["a"]);
 }
 
