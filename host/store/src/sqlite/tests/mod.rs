@@ -172,7 +172,7 @@ fn plain_episode(store: &SqliteStore, instance_id: &str, now: Timestamp, status:
     events.extend(match status {
         RuntimeStatus::Completed => Some(Event::ExecutionCompleted { output: "\"done\"".into() }),
         RuntimeStatus::Failed => Some(Event::ExecutionFailed { failure: Failure::new("Boom", "it broke") }),
-        RuntimeStatus::Terminated => Some(Event::ExecutionTerminated { reason }),
+        RuntimeStatus::Terminated => Some(Event::ExecutionTerminated { reason, cascade: false }),
         RuntimeStatus::Suspended => Some(Event::ExecutionSuspended { reason }),
         RuntimeStatus::ContinuedAsNew => Some(Event::ExecutionContinuedAsNew { input: AGAIN.into() }),
         RuntimeStatus::Pending | RuntimeStatus::Running => None,
