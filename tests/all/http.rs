@@ -271,6 +271,19 @@ async fn list_filters_and_pages() {
         let reply = api.call(Method::GET, &format!("{INSTANCES}?{bad}"), None).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{bad}");
     }
+
+    // Bulk purge: finished instances only, and never without a filter.
+    let bare = api.call(Method::DELETE, INSTANCES, None).await;
+    assert_eq!(bare.status, StatusCode::BAD_REQUEST);
+    assert!(bare.body["error"].as_str().unwrap().contains("at least one filter"), "{}", bare.body);
+    let unfinished = api.call(Method::DELETE, &format!("{INSTANCES}?runtimeStatus=Running"), None).await;
+    assert_eq!(unfinished.status, StatusCode::BAD_REQUEST);
+    let none = api.call(Method::DELETE, &format!("{INSTANCES}?createdTimeTo=2023-11-14T22:00:00Z"), None).await;
+    assert_eq!(none.body, json!({"instancesDeleted": 0}));
+    let purged = api.call(Method::DELETE, &format!("{INSTANCES}?createdTimeFrom=2023-11-14T22:00:00Z"), None).await;
+    assert_eq!(purged.status, StatusCode::OK);
+    assert_eq!(purged.body, json!({"instancesDeleted": 3}), "the three completed ones, not the running job");
+    assert_eq!(ids(&api.call(Method::GET, INSTANCES, None).await), ["job-x"]);
     api.harness.stop().await;
 }
 

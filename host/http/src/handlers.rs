@@ -174,6 +174,61 @@ pub(crate) async fn purge(State(state): State<AppState>, Path(id): Path<String>)
     Ok(Json(Purged { instances_deleted }))
 }
 
+/// Query of the bulk purge, as Durable Functions' "purge multiple instance histories".
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PurgeQuery {
+    /// Comma-separated terminal statuses (all three if absent).
+    runtime_status: Option<String>,
+    created_time_from: Option<String>,
+    created_time_to: Option<String>,
+}
+
+/// `DELETE .../instances?runtimeStatus=&createdTimeFrom=&createdTimeTo=`: deletes the finished
+/// instances that match every filter given; at least one is required, so that a bare `DELETE`
+/// never empties the database.
+pub(crate) async fn purge_many(
+    State(state): State<AppState>,
+    query: Result<Query<PurgeQuery>, QueryRejection>,
+) -> Result<Json<Purged>, ApiError> {
+    let query = query.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?.0;
+    if query.runtime_status.is_none() && query.created_time_from.is_none() && query.created_time_to.is_none() {
+        return Err(ApiError::BadRequest(
+            "name at least one filter: runtimeStatus, createdTimeFrom or createdTimeTo".into(),
+        ));
+    }
+    let statuses = statuses(query.runtime_status.as_deref())?;
+    if let Some(status) = statuses.iter().find(|s| !s.is_terminal()) {
+        return Err(ApiError::BadRequest(format!(
+            "only finished instances can be purged; {status} is not a finished status (Completed, Failed, Terminated)"
+        )));
+    }
+    let filter = PurgeFilter {
+        statuses,
+        created_from: query.created_time_from.as_deref().map(|t| timestamp("createdTimeFrom", t)).transpose()?,
+        created_to: query.created_time_to.as_deref().map(|t| timestamp("createdTimeTo", t)).transpose()?,
+        ..PurgeFilter::default()
+    };
+    let instances_deleted = state.host.purge(filter).await?;
+    Ok(Json(Purged { instances_deleted }))
+}
+
+/// The statuses of a comma-separated `runtimeStatus` parameter.
+fn statuses(parameter: Option<&str>) -> Result<Vec<RuntimeStatus>, ApiError> {
+    parameter
+        .iter()
+        .flat_map(|s| s.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|name| {
+            name.parse::<RuntimeStatus>().map_err(|_| {
+                let known: Vec<&str> = RuntimeStatus::ALL.iter().map(|s| s.as_str()).collect();
+                ApiError::BadRequest(format!("unknown runtimeStatus '{name}'; known: {}", known.join(", ")))
+            })
+        })
+        .collect()
+}
+
 /// Query of the listing.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -201,14 +256,7 @@ pub(crate) async fn list(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let query = query.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?.0;
-    let mut filter = InstanceFilter::default();
-    for name in query.runtime_status.iter().flat_map(|s| s.split(',')).map(str::trim).filter(|s| !s.is_empty()) {
-        let status = name.parse::<RuntimeStatus>().map_err(|_| {
-            let known: Vec<&str> = RuntimeStatus::ALL.iter().map(|s| s.as_str()).collect();
-            ApiError::BadRequest(format!("unknown runtimeStatus '{name}'; known: {}", known.join(", ")))
-        })?;
-        filter.statuses.push(status);
-    }
+    let mut filter = InstanceFilter { statuses: statuses(query.runtime_status.as_deref())?, ..Default::default() };
     filter.created_from = query.created_time_from.as_deref().map(|t| timestamp("createdTimeFrom", t)).transpose()?;
     filter.created_to = query.created_time_to.as_deref().map(|t| timestamp("createdTimeTo", t)).transpose()?;
     let offset = match headers.get(CONTINUATION_HEADER) {

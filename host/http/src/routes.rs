@@ -25,7 +25,7 @@ pub fn router(host: Host, config: ApiConfig) -> Router {
     let router = Router::new()
         .route("/api/orchestrators/{name}", post(handlers::start_new))
         .route("/api/orchestrators/{name}/{instance_id}", post(handlers::start_with_id))
-        .route(INSTANCES, get(handlers::list))
+        .route(INSTANCES, get(handlers::list).delete(handlers::purge_many))
         .route(&format!("{INSTANCES}/{{id}}"), get(handlers::status).delete(handlers::purge))
         .route(&format!("{INSTANCES}/{{id}}/raiseEvent/{{event}}"), post(handlers::raise_event))
         .route(&format!("{INSTANCES}/{{id}}/terminate"), post(handlers::terminate))

@@ -218,6 +218,10 @@ pub struct PurgeFilter {
     pub statuses: Vec<RuntimeStatus>,
     /// Only instances that finished before this time.
     pub completed_before: Option<Timestamp>,
+    /// Only instances created at or after this time.
+    pub created_from: Option<Timestamp>,
+    /// Only instances created before this time.
+    pub created_to: Option<Timestamp>,
 }
 
 /// A loaded component.

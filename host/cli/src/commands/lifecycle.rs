@@ -48,7 +48,7 @@ pub(crate) async fn purge(
     }
     let now = SystemClock.now();
     let completed_before = older_than.map(|age| now.saturating_sub(age.as_millis() as u64));
-    let filter = PurgeFilter { instance_id: id, statuses, completed_before };
+    let filter = PurgeFilter { instance_id: id, statuses, completed_before, ..PurgeFilter::default() };
     let deleted = host(db)?.purge(filter).await?;
     crate::out!("{deleted}");
     eprintln!("purged {deleted} instance(s)");

@@ -167,6 +167,14 @@ pub(super) fn purge(conn: &mut Connection, filter: &PurgeFilter) -> StoreResult<
         conditions.push("completed_at < ?".into());
         values.push(Value::from(time_to_sql(before)));
     }
+    if let Some(from) = filter.created_from {
+        conditions.push("created_at >= ?".into());
+        values.push(Value::from(time_to_sql(from)));
+    }
+    if let Some(to) = filter.created_to {
+        conditions.push("created_at < ?".into());
+        values.push(Value::from(time_to_sql(to)));
+    }
     // Not cached: the text varies with the filter.
     let sql = format!("DELETE FROM instances WHERE {}", conditions.join(" AND "));
     let deleted = tx.execute(&sql, params_from_iter(values))?;

@@ -239,8 +239,20 @@ fn purge_deletes_finished_instances_with_everything_they_own() {
     let key = ActivityTaskKey { instance_id: "done".into(), execution: 1, task_id: 0 };
     assert!(!store.complete_activity(&key, "w", &ActivityResult::Completed("0".into()), T0 + 30).unwrap());
 
+    // By creation time (the others were created at T0 + 20).
+    assert_eq!(store.purge(&PurgeFilter { created_from: Some(T0 + 21), ..Default::default() }).unwrap(), 0);
+    assert_eq!(store.purge(&PurgeFilter { created_to: Some(T0 + 20), ..Default::default() }).unwrap(), 0);
+    let failed_in_window = PurgeFilter {
+        statuses: vec![RuntimeStatus::Failed],
+        created_from: Some(T0 + 20),
+        created_to: Some(T0 + 21),
+        ..Default::default()
+    };
+    assert_eq!(store.purge(&failed_in_window).unwrap(), 1);
+    assert_eq!(store.instance("failed").unwrap(), None);
+
     // An empty filter takes every finished instance, and only those.
-    assert_eq!(store.purge(&PurgeFilter::default()).unwrap(), 2);
+    assert_eq!(store.purge(&PurgeFilter::default()).unwrap(), 1);
     assert_eq!(remaining(&fixture), ["pending", "running", "suspended"]);
     assert_eq!(fixture.count("history", "running"), 2, "unfinished histories are kept");
     assert_eq!(store.purge(&PurgeFilter::default()).unwrap(), 0);
