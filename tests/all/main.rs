@@ -7,6 +7,7 @@ mod determinism;
 mod examples;
 mod harness;
 mod http;
+mod polyglot;
 mod scheduling;
 mod sub_orchestrations;
 mod versioning;
