@@ -105,6 +105,9 @@ function encode(value, what) {
   } catch (error) {
     throw new Failure(ErrorTypes.INVALID_INPUT, `${what} could not be encoded to JSON: ${error.message}`);
   }
+  if (json === undefined) {
+    throw new Failure(ErrorTypes.INVALID_INPUT, `${what} could not be encoded to JSON: a ${typeof value} has no JSON form`);
+  }
   return json;
 }
 
@@ -417,6 +420,9 @@ function run(kind, name, payload, makeContext) {
       json = JSON.stringify(output === undefined ? null : output);
     } catch (error) {
       throw new Failure(ErrorTypes.INVALID_OUTPUT, `the output of ${kind} '${name}' could not be encoded to JSON: ${error.message}`);
+    }
+    if (json === undefined) {
+      throw new Failure(ErrorTypes.INVALID_OUTPUT, `the output of ${kind} '${name}' (a ${typeof output}) has no JSON form`);
     }
     return json;
   } catch (error) {

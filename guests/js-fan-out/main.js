@@ -10,6 +10,12 @@
 //   the context's clock and UUIDs, hands the sample to the Rust activity `echo` (so history
 //   records it), and samples again after: on a cold replay, any value the host did not make
 //   deterministic would differ from the recorded one.
+// - `js_countdown`: input `{"n": n, "log": [...]}`; continues as new with n - 1 until n is 0,
+//   then returns the log of the executions (one entry per execution, `n` and its time).
+// - `js_first_or_timeout`: schedules `js_process_item` for its input and a 30-second timer, and
+//   returns which came first: `{"winner": "activity" | "timer", "value"}`.
+// - `js_chain`: `{"steps": n}`, n sequential calls of the Rust activity `noop` (guest `chain`),
+//   the per-step overhead of a JavaScript orchestrator that the polyglot bench measures.
 
 import { Failure, activity, exports, orchestrator } from "../../guest-sdk/js/reprise.js";
 
@@ -55,6 +61,33 @@ orchestrator("js_determinism_probe", (ctx) => {
   const recorded = ctx.callActivity("echo", before);
   const after = sample(ctx);
   return { before, recorded, after };
+});
+
+orchestrator("js_countdown", (ctx, { n, log = [] }) => {
+  const entry = { n, at: ctx.currentTimeMs };
+  if (n > 0) {
+    ctx.continueAsNew({ n: n - 1, log: [...log, entry] });
+    return null;
+  }
+  return [...log, entry];
+});
+
+orchestrator("js_first_or_timeout", (ctx, item) => {
+  const work = ctx.scheduleActivity("js_process_item", item);
+  const timer = ctx.createTimer(30_000);
+  const winner = ctx.taskAny([work, timer]);
+  if (winner === timer) return { winner: "timer", value: null };
+  try {
+    return { winner: "activity", value: work.result() };
+  } catch (error) {
+    return { winner: "activity", value: `${error.errorType}/${error.cause?.errorType}` };
+  }
+});
+
+orchestrator("js_chain", (ctx, { steps }) => {
+  let last = 0;
+  for (let i = 0; i < steps; i++) last = ctx.callActivity("noop", i + 1);
+  return { steps, last };
 });
 
 export const { orchestrators, activities } = exports;

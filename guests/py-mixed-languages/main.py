@@ -8,13 +8,20 @@
   clock and UUIDs, hands the sample to an activity (so history records it), and compares it with
   what it samples again after the activity: on a cold replay any value the host did not make
   deterministic would differ from the recorded one.
+- ``py_approval``: input ``{"value": n}``. Runs the Rust orchestrator ``child_double`` as a
+  sub-orchestration with ``n``, and again with 13 (which it refuses, caught as
+  ``SubOrchestrationFailed``), then races the event ``Approval`` against a one-hour durable
+  timer; output ``{"doubled", "refused", "approved", "approver"}``.
+- ``py_chain``: ``{"steps": n}``, n sequential calls of the Rust activity ``noop``, for the
+  polyglot bench.
 """
 
 import random
 import time
 import uuid
+from datetime import timedelta
 
-from reprise import OrchestrationContext, RetryPolicy, orchestrator
+from reprise import OrchestrationContext, RetryPolicy, TaskFailedError, orchestrator
 from reprise import Activities, Orchestrators  # noqa: F401  (the component's exports)
 
 
@@ -49,3 +56,36 @@ def py_determinism_probe(ctx: OrchestrationContext, input):
     recorded = ctx.call_activity("echo", before)
     after = _sample(ctx)
     return {"before": before, "recorded": recorded, "after": after}
+
+
+@orchestrator
+def py_approval(ctx: OrchestrationContext, request):
+    doubled = ctx.call_sub_orchestrator("child_double", request["value"])
+    try:
+        ctx.call_sub_orchestrator("child_double", 13)
+        refused = None
+    except TaskFailedError as error:
+        # SubOrchestrationFailed, caused by the child's own failure.
+        refused = [error.error_type, error.cause.error_type]
+    ctx.set_custom_status("waiting for approval")
+    approval = ctx.wait_for_external_event("Approval")
+    timeout = ctx.create_timer(timedelta(hours=1))
+    winner = ctx.task_any([approval, timeout])
+    approved = winner is approval
+    ctx.set_custom_status("approved" if approved else "timed out")
+    return {
+        "doubled": doubled,
+        "refused": refused,
+        "approved": approved,
+        "approver": approval.result()["by"] if approved else None,
+    }
+
+
+@orchestrator
+def py_chain(ctx: OrchestrationContext, request):
+    """``{"steps": n}``: calls the Rust activity ``noop`` (guest ``chain``) n times in sequence,
+    the per-step overhead of a Python orchestrator that the polyglot bench measures."""
+    last = 0
+    for i in range(request["steps"]):
+        last = ctx.call_activity("noop", i + 1)
+    return {"steps": request["steps"], "last": last}

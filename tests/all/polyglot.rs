@@ -79,8 +79,18 @@ fn scenarios() -> Vec<(&'static str, &'static str, Value, Compare)> {
         ("py-probe-b", "py_determinism_probe", json!(null), Compare::Exact),
         ("js-probe-a", "js_determinism_probe", json!(null), Compare::Exact),
         ("js-probe-b", "js_determinism_probe", json!(null), Compare::Exact),
+        // An event arrives while the children run: the episode that records it may differ.
+        ("approval-yes", "py_approval", json!({"value": 4}), Compare::Commands),
+        (TIMES_OUT, "py_approval", json!({"value": 5}), Compare::Exact),
+        ("countdown", "js_countdown", json!({"n": 3}), Compare::Exact),
+        ("first-ok", "js_first_or_timeout", json!(2), Compare::Exact),
+        ("first-rejected", "js_first_or_timeout", json!(3), Compare::Exact),
     ]
 }
+
+/// The scenario that gets no approval: the test moves the clock to its timer once every other
+/// scenario has finished (the clock is the host's, shared by all instances).
+const TIMES_OUT: &str = "approval-timeout";
 
 /// Runs every scenario on one host with a cache of `cache` instances, all instances at once.
 async fn run_all(cache: usize) -> Vec<Run> {
@@ -92,9 +102,11 @@ async fn run_all(cache: usize) -> Vec<Run> {
     for (id, orchestrator, input, _) in scenarios() {
         harness.start(id, orchestrator, input).await;
     }
+    harness.host.raise_event("approval-yes", "Approval", r#"{"by": "alice"}"#).await.expect("raise the event");
     let mut runs = Vec::new();
     for (id, ..) in scenarios() {
-        let record = harness.finished(id).await;
+        let record =
+            if id == TIMES_OUT { harness.finished_moving_time(id).await } else { harness.finished(id).await };
         let history = harness.history(id).await;
         runs.push(Run { record, history });
     }
@@ -118,7 +130,9 @@ async fn python_and_javascript_guests_on_the_hot_and_cold_paths() {
     for (i, (id, _, _, compare)) in scenarios().into_iter().enumerate() {
         let (h, c) = (&hot[i], &cold[i]);
         match compare {
-            Compare::Exact => assert_eq!(h.history, c.history, "{id}: the hot and cold paths recorded different histories"),
+            Compare::Exact => {
+                assert_eq!(h.history, c.history, "{id}: the hot and cold paths recorded different histories")
+            }
             Compare::Commands => {
                 assert_eq!(normalized(&h.history), normalized(&c.history), "{id}: the hot and cold paths disagree")
             }
@@ -141,6 +155,11 @@ async fn python_and_javascript_guests_on_the_hot_and_cold_paths() {
         check_js_fan_out(path, by_id("fan-out-1"), 20);
         check_determinism(path, by_id("py-probe-a"), by_id("py-probe-b"), PY_PROBE);
         check_determinism(path, by_id("js-probe-a"), by_id("js-probe-b"), JS_PROBE);
+        check_approval(path, by_id("approval-yes"), by_id(TIMES_OUT));
+        check_countdown(path, by_id("countdown"));
+        let (ok, rejected) = (output(&by_id("first-ok").record), output(&by_id("first-rejected").record));
+        assert_eq!(ok, json!({"winner": "activity", "value": 20}), "{path}");
+        assert_eq!(rejected, json!({"winner": "activity", "value": "ActivityFailed/ItemRejected"}), "{path}");
     }
 }
 
@@ -224,13 +243,50 @@ fn check_js_fan_out(path: &str, run: &Run, items: u64) {
     assert_eq!(run.record.custom_status.as_deref(), Some("\"aggregated\""), "{path}");
 }
 
+/// Python: sub-orchestrations (one refused by the Rust child), and an event raced against a
+/// durable timer, won by the event in one instance and by the timer in the other.
+fn check_approval(path: &str, approved: &Run, timed_out: &Run) {
+    let out = output(&approved.record);
+    assert_eq!(
+        out,
+        json!({"doubled": 8, "refused": ["SubOrchestrationFailed", "UnluckyNumber"], "approved": true, "approver": "alice"}),
+        "{path}"
+    );
+    assert_eq!(approved.record.custom_status.as_deref(), Some("\"approved\""), "{path}");
+    let out = output(&timed_out.record);
+    assert_eq!(out["doubled"], json!(10), "{path}: {out}");
+    assert_eq!(out["approved"], json!(false), "{path}: {out}");
+    assert_eq!(out["approver"], json!(null), "{path}: {out}");
+    assert_eq!(timed_out.record.custom_status.as_deref(), Some("\"timed out\""), "{path}");
+    let fire_at = timed_out
+        .history
+        .iter()
+        .find_map(|e| match e.event {
+            Event::TimerScheduled { fire_at, .. } => Some(fire_at),
+            _ => None,
+        })
+        .expect("a timer was scheduled");
+    assert_eq!(fire_at, T0 + 3_600_000, "{path}: the timer fires an hour after the logical time");
+    assert!(kinds(&timed_out.history).contains(&"TimerFired"), "{path}");
+}
+
+/// JavaScript: continue-as-new carries the state into a new execution with an empty history.
+fn check_countdown(path: &str, run: &Run) {
+    let out = output(&run.record);
+    let ns: Vec<u64> = out.as_array().expect("a list").iter().map(|e| e["n"].as_u64().expect("n")).collect();
+    assert_eq!(ns, [3, 2, 1, 0], "{path}: {out}");
+    assert_eq!(run.record.execution, 4, "{path}: one execution per count, numbered from 1");
+    assert!(scheduled(&run.history).is_empty(), "{path}");
+}
+
 /// The fields of a probe's sample: those that read the clock, and those drawn at random.
 struct Probe {
     clock: &'static [&'static str],
     random: &'static [&'static str],
 }
 
-const PY_PROBE: Probe = Probe { clock: &["time_ms", "context_time_ms"], random: &["random", "randint", "uuid4", "guid"] };
+const PY_PROBE: Probe =
+    Probe { clock: &["time_ms", "context_time_ms"], random: &["random", "randint", "uuid4", "guid"] };
 const JS_PROBE: Probe = Probe { clock: &["dateNow", "contextTimeMs"], random: &["random", "randomValues", "guid"] };
 
 /// The probe's first sample went into history (as the activity's input) when the instance first

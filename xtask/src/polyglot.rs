@@ -307,7 +307,10 @@ fn ensure_js(root: &Path, toolchains: &Path) -> Result<JsToolchain, String> {
         fs::copy(source.join(file), dir.join(file))
             .map_err(|err| format!("cannot copy {file} into {}: {err}", dir.display()))?;
     }
-    eprintln!("fetching componentize-js from npm (pinned by guest-sdk/js/toolchain/package-lock.json) into {}", dir.display());
+    eprintln!(
+        "fetching componentize-js from npm (pinned by guest-sdk/js/toolchain/package-lock.json) into {}",
+        dir.display()
+    );
     let npm = env::var_os("REPRISE_NPM").unwrap_or_else(|| "npm".into());
     run(
         Command::new(&npm).args(["install", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&dir),
