@@ -105,8 +105,7 @@ async fn run_all(cache: usize) -> Vec<Run> {
     harness.host.raise_event("approval-yes", "Approval", r#"{"by": "alice"}"#).await.expect("raise the event");
     let mut runs = Vec::new();
     for (id, ..) in scenarios() {
-        let record =
-            if id == TIMES_OUT { harness.finished_moving_time(id).await } else { harness.finished(id).await };
+        let record = if id == TIMES_OUT { harness.finished_moving_time(id).await } else { harness.finished(id).await };
         let history = harness.history(id).await;
         runs.push(Run { record, history });
     }

@@ -29,6 +29,7 @@
 //! 6. per step: the same with `REPRISE_BENCH_POLYGLOT_CHAIN` steps, minus the 0-step figure,
 //!    divided by the steps: the guest's own cost of one `call_activity` (schedule, wait, decode).
 //!
+//! `cargo bench -p reprise-tests --bench polyglot -- runtime` prints only the runtime figures.
 //! A quick check of the program itself: `REPRISE_BENCH_POLYGLOT_CHAIN=5
 //! REPRISE_BENCH_POLYGLOT_COLD_CHAIN=3 cargo bench -p reprise-tests --bench polyglot`.
 
@@ -144,10 +145,11 @@ where
     Ok(runs[1])
 }
 
-/// An orchestration host with no store: every activity completes at once with its input.
+/// An orchestration host with no store: every activity completes at once, as the real one
+/// would: `step` (the Rust chain's) with its input's `value` plus one, `noop` with its input.
 #[derive(Default)]
 struct EchoHost {
-    inputs: HashMap<u64, String>,
+    outputs: HashMap<u64, String>,
     next: u64,
 }
 
@@ -166,9 +168,15 @@ impl OrchestrationHost for EchoHost {
     }
     fn set_custom_status(&mut self, _status: Option<String>) {}
     fn log(&mut self, _level: LogLevel, _message: String) {}
-    fn schedule_activity(&mut self, _name: String, input: String, _options: ActivityOptions) -> anyhow::Result<u64> {
+    fn schedule_activity(&mut self, name: String, input: String, _options: ActivityOptions) -> anyhow::Result<u64> {
+        let output = if name == "step" {
+            let step: Value = serde_json::from_str(&input)?;
+            (step["value"].as_u64().unwrap_or_default() + 1).to_string()
+        } else {
+            input
+        };
         self.next += 1;
-        self.inputs.insert(self.next - 1, input);
+        self.outputs.insert(self.next - 1, output);
         Ok(self.next - 1)
     }
     fn schedule_sub_orchestration(
@@ -200,8 +208,8 @@ impl OrchestrationHost for EchoHost {
         let completions = tasks
             .into_iter()
             .map(|task| {
-                let input = self.inputs.get(&task).cloned().unwrap_or_else(|| "null".into());
-                Completion { task, outcome: Ok(input) }
+                let output = self.outputs.get(&task).cloned().unwrap_or_else(|| "null".into());
+                Completion { task, outcome: Ok(output) }
             })
             .collect::<Vec<_>>();
         Box::pin(async move { Ok(completions) })
@@ -268,6 +276,9 @@ async fn runtime_figures(chain: usize) -> anyhow::Result<()> {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     let chain = size("REPRISE_BENCH_POLYGLOT_CHAIN", 100)?;
+    if std::env::args().any(|arg| arg == "runtime") {
+        return runtime_figures(chain).await;
+    }
     let cold_chain = size("REPRISE_BENCH_POLYGLOT_COLD_CHAIN", 20)?;
     let dir = tempfile::tempdir_in(base_dir())?;
     println!("polyglot bench: hot chain of {chain} steps, cold chain of {cold_chain} steps (medians of 3)");

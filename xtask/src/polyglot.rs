@@ -135,7 +135,7 @@ pub fn build(root: &Path, target_dir: &Path) -> Result<Vec<BuiltGuest>, String> 
     let python = if needs(Language::Python) { Some(ensure_python(root, &toolchains)?) } else { None };
     let js = if needs(Language::JavaScript) { Some(ensure_js(root, &toolchains)?) } else { None };
 
-    let mut running: Vec<(PolyglotGuest, PathBuf, PathBuf, String, Option<Child>)> = Vec::new();
+    let mut running: Vec<Pending> = Vec::new();
     for guest in guests {
         let wasm = out_dir.join(format!("{}.wasm", guest.name.replace('-', "_")));
         let stamp = wasm.with_extension("wasm.fingerprint");
@@ -145,7 +145,7 @@ pub fn build(root: &Path, target_dir: &Path) -> Result<Vec<BuiltGuest>, String> 
         };
         let fingerprint = fingerprint(root, &guest, &toolchain_id)?;
         if wasm.is_file() && fs::read_to_string(&stamp).ok().as_deref() == Some(fingerprint.as_str()) {
-            running.push((guest, wasm, stamp, fingerprint, None));
+            running.push(Pending { guest, wasm, stamp, fingerprint, child: None });
             continue;
         }
         // A stale stamp must not survive a failed build.
@@ -181,12 +181,12 @@ pub fn build(root: &Path, target_dir: &Path) -> Result<Vec<BuiltGuest>, String> 
         let child = cmd
             .spawn()
             .map_err(|err| format!("cannot run the {} toolchain ({cmd:?}): {err}", guest.language.name()))?;
-        running.push((guest, wasm, stamp, fingerprint, Some(child)));
+        running.push(Pending { guest, wasm, stamp, fingerprint, child: Some(child) });
     }
 
     let mut built = Vec::new();
     let mut failures = Vec::new();
-    for (guest, wasm, stamp, fingerprint, child) in running {
+    for Pending { guest, wasm, stamp, fingerprint, child } in running {
         let rebuilt = child.is_some();
         if let Some(mut child) = child {
             match child.wait() {
@@ -213,6 +213,16 @@ pub fn build(root: &Path, target_dir: &Path) -> Result<Vec<BuiltGuest>, String> 
         ));
     }
     Ok(built)
+}
+
+/// A guest whose component is being built (`child`), or is up to date (`None`).
+struct Pending {
+    guest: PolyglotGuest,
+    wasm: PathBuf,
+    /// Where the fingerprint of the inputs the component was built from is kept.
+    stamp: PathBuf,
+    fingerprint: String,
+    child: Option<Child>,
 }
 
 /// Rust source declaring one `pub const NAME: &str = "/path/to/name.wasm";` per polyglot guest
