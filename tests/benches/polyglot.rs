@@ -140,7 +140,7 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<Duration>>,
 {
-    let mut runs = vec![f().await?, f().await?, f().await?];
+    let mut runs = [f().await?, f().await?, f().await?];
     runs.sort();
     Ok(runs[1])
 }
@@ -288,7 +288,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let mut rust_step = None;
     for (language, component, orchestrator) in SUBJECTS {
-        let bytes = std::fs::metadata(component).with_context(|| format!("{component}"))?.len();
+        let bytes = std::fs::metadata(component).with_context(|| component.to_string())?.len();
         let hot = BenchHost::open(&dir.path().join(format!("{language}-hot.db")), 1024, component).await?;
         hot.chain(orchestrator, 3).await.context("warm-up")?;
         let hot_total = median3(|| hot.chain(orchestrator, chain)).await?;
