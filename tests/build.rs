@@ -3,10 +3,16 @@
 //!
 //! The guests are built by a nested cargo into `<target dir>/guests`, a directory of their own,
 //! so that the nested build never waits on a lock of this one. The logic is shared with
-//! `cargo xtask build-guests`.
+//! `cargo xtask build-guests`. The guests in other languages (Python, JavaScript) are built
+//! next, with toolchains fetched once into `<target dir>/toolchains` (see
+//! `xtask/src/polyglot.rs`), and get constants of their own.
 
 #[path = "../xtask/src/guests.rs"]
 mod guests;
+// Shared with `cargo xtask build-guests`, which also reports whether each guest was rebuilt.
+#[allow(dead_code)]
+#[path = "../xtask/src/polyglot.rs"]
+mod polyglot;
 
 use std::path::{Path, PathBuf};
 use std::{env, fs, process};
@@ -27,13 +33,18 @@ fn run() -> Result<(), String> {
         println!("cargo:rerun-if-changed={}", dir.display());
     }
     println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
+    for var in ["REPRISE_PYTHON", "REPRISE_NODE", "REPRISE_NPM"] {
+        println!("cargo:rerun-if-env-changed={var}");
+    }
 
     if guests::ensure_target(root)? {
         println!("cargo:warning=installed the {} target with rustup, to build the guest components", guests::TARGET);
     }
     let target_dir = guests::guests_target_dir(&guests::target_dir(root));
     let built = guests::build(root, &target_dir)?;
-    write(&out_dir.join("guests.rs"), &guests::constants_source(&built))
+    let polyglot = polyglot::build(root, &guests::target_dir(root))?;
+    let source = guests::constants_source(&built) + &polyglot::constants_source(&polyglot);
+    write(&out_dir.join("guests.rs"), &source)
 }
 
 fn write(path: &Path, contents: &str) -> Result<(), String> {

@@ -8,6 +8,7 @@ mod entities;
 mod examples;
 mod harness;
 mod http;
+mod polyglot;
 mod scheduling;
 mod sub_orchestrations;
 mod versioning;

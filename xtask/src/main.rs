@@ -1,7 +1,9 @@
 //! Project tasks, run as `cargo xtask <task>` (an alias of `cargo run -p xtask --`):
 //!
 //! - `build-guests`: builds the example guest components of `guests/` for wasm32-wasip2 into
-//!   `<target dir>/guests`, as the tests' build script does, and lists them.
+//!   `<target dir>/guests`, and the guests in Python and JavaScript into
+//!   `<target dir>/guests/polyglot` (fetching their pinned toolchains into
+//!   `<target dir>/toolchains` once), as the tests' build script does, and lists them.
 //! - `quickstart`: builds the guests and the `reprise` command, then runs the order-processing
 //!   example (`reprise run process_order --input '"order-1001"' ...`) on a fresh database, and
 //!   exits with its exit code.
@@ -9,6 +11,8 @@
 // Shared with tests/build.rs, which uses the parts this binary does not.
 #[allow(dead_code)]
 mod guests;
+#[allow(dead_code)]
+mod polyglot;
 
 use std::env;
 use std::fs;
@@ -19,7 +23,7 @@ use std::process::{Command, ExitCode};
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
-  build-guests   build the example guest components (guests/) for wasm32-wasip2
+  build-guests   build the example guest components (guests/): Rust, Python and JavaScript
   quickstart     build the guests and the reprise command, and run the order-processing example";
 
 fn main() -> ExitCode {
@@ -54,6 +58,11 @@ fn build_guests() -> Result<Vec<guests::Guest>, String> {
     let built = guests::build(&root, &target_dir)?;
     for guest in &built {
         eprintln!("  {:<26} {}", guest.krate.name, guest.wasm.display());
+    }
+    eprintln!("building guest components in other languages...");
+    for guest in polyglot::build(&root, &guests::target_dir(&root))? {
+        let note = if guest.rebuilt { "" } else { " (up to date)" };
+        eprintln!("  {:<26} {}{note}", guest.guest.name, guest.wasm.display());
     }
     Ok(built)
 }

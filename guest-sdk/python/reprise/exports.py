@@ -1,0 +1,153 @@
+"""The registry of a guest's orchestrators, activities and entities, and the three classes the
+component exports (``Orchestrators``, ``Activities`` and ``Entities``, the WIT interfaces of the
+same names).
+
+This module owns the boundary: JSON in and out, exceptions turned into WIT failures, and the
+re-seeding of Python's ``random`` from the host's virtual random source at the start of every
+run (the interpreter was snapshotted at build time, so without it every instance would draw the
+same numbers). It never lets a Python exception escape into the host.
+"""
+
+from __future__ import annotations
+
+# The bindings componentize-py generates from wit/durable.wit at build time. They must be
+# imported at module level: only modules imported while the component is built are in it.
+from componentize_py_types import Err
+from wit_world.imports import types
+
+import json
+import os
+import random
+from typing import Any, Callable, Dict, List, Optional
+
+from .context import ActivityContext, OrchestrationContext
+from .entity import _UNSET, EntityContext
+from .errors import Failure
+
+_ORCHESTRATORS: Dict[str, Callable[[OrchestrationContext, Any], Any]] = {}
+_ACTIVITIES: Dict[str, Callable[[ActivityContext, Any], Any]] = {}
+_ENTITIES: Dict[str, Callable[[EntityContext], Any]] = {}
+
+
+def _register(table: Dict[str, Callable], kind: str, function: Optional[Callable], name: Optional[str]):
+    def add(f: Callable) -> Callable:
+        key = name or f.__name__
+        if key in table:
+            raise ValueError(f"two {kind}s are named {key!r}: give one another name with @{kind}(name=...)")
+        table[key] = f
+        return f
+
+    return add if function is None else add(function)
+
+
+def orchestrator(function: Optional[Callable] = None, *, name: Optional[str] = None):
+    """Registers an orchestrator ``f(ctx, input) -> output`` under its function name (or
+    ``name``): ``@orchestrator`` or ``@orchestrator(name="ProcessOrder")``."""
+    if isinstance(function, str):
+        return _register(_ORCHESTRATORS, "orchestrator", None, function)
+    return _register(_ORCHESTRATORS, "orchestrator", function, name)
+
+
+def activity(function: Optional[Callable] = None, *, name: Optional[str] = None):
+    """Registers an activity ``f(ctx, input) -> output`` under its function name (or ``name``)."""
+    if isinstance(function, str):
+        return _register(_ACTIVITIES, "activity", None, function)
+    return _register(_ACTIVITIES, "activity", function, name)
+
+
+def entity(function: Optional[Callable] = None, *, name: Optional[str] = None):
+    """Registers an entity type ``f(ctx) -> output`` under its function name (or ``name``):
+    ``@entity("Counter")`` or ``@entity(name="Counter")``. It runs one operation
+    (``ctx.operation_name``) on the state (``ctx.get_state``, ``ctx.set_state``); raising fails
+    the operation and leaves the state as it was."""
+    if isinstance(function, str):
+        return _register(_ENTITIES, "entity", None, function)
+    return _register(_ENTITIES, "entity", function, name)
+
+
+def _run(kind: str, table: Dict[str, Callable], name: str, payload: str, context: Callable[[Any], Any]) -> str:
+
+    try:
+        function = table.get(name)
+        if function is None:
+            known = ", ".join(sorted(table)) or "none"
+            raise Failure(Failure.UNKNOWN_FUNCTION, f"this component has no {kind} named '{name}' (it has: {known})")
+        try:
+            value = json.loads(payload)
+        except ValueError as err:
+            raise Failure(Failure.INVALID_INPUT, f"invalid input for {kind} '{name}': {err}") from None
+        output = function(context(value), value)
+        try:
+            return json.dumps(output)
+        except (TypeError, ValueError) as err:
+            raise Failure(
+                Failure.INVALID_OUTPUT, f"the output of {kind} '{name}' could not be encoded to JSON: {err}"
+            ) from None
+    except Exception as error:  # every failure, typed or not, goes back to the host as a record
+        raise Err(Failure.from_exception(error).to_wire()) from None
+
+
+class Orchestrators:
+    """The component's export ``reprise:durable/orchestrators``."""
+
+    def names(self) -> List[str]:
+        """The registered orchestrators."""
+        return list(_ORCHESTRATORS)
+
+    def run(self, name: str, input: str) -> str:
+        """Runs one orchestrator to completion."""
+        # The host's random source for orchestrators is virtual: seeded per instance and the same
+        # on every replay. Python's `random` was seeded when the component was built, so seed it
+        # again from the host's source.
+        random.seed(os.urandom(32))
+        return _run("orchestrator", _ORCHESTRATORS, name, input, OrchestrationContext)
+
+
+class Activities:
+    """The component's export ``reprise:durable/activities``."""
+
+    def names(self) -> List[str]:
+        """The registered activities."""
+        return list(_ACTIVITIES)
+
+    def run(self, name: str, input: str) -> str:
+        """Runs one attempt of an activity."""
+        random.seed(os.urandom(32))
+        return _run("activity", _ACTIVITIES, name, input, lambda _value: ActivityContext())
+
+
+class Entities:
+    """The component's export ``reprise:durable/entities``."""
+
+    def names(self) -> List[str]:
+        """The registered entity types."""
+        return list(_ENTITIES)
+
+    def run(self, name: str, operation: str, input: str, state: Optional[str]) -> "types.OperationResult":
+        """Runs one operation on an entity's state."""
+        random.seed(os.urandom(32))
+        try:
+            function = _ENTITIES.get(name)
+            if function is None:
+                known = ", ".join(sorted(_ENTITIES)) or "none"
+                raise Failure(Failure.UNKNOWN_FUNCTION, f"this component has no entity named '{name}' (it has: {known})")
+            try:
+                value = json.loads(input)
+            except ValueError as err:
+                raise Failure(Failure.INVALID_INPUT, f"invalid input for operation '{operation}' of '{name}': {err}") from None
+            try:
+                current = _UNSET if state is None else json.loads(state)
+            except ValueError as err:
+                raise Failure(Failure.INVALID_STATE, f"the stored state of entity '{name}' is not JSON: {err}") from None
+            ctx = EntityContext(name, operation, value, current)
+            returned = function(ctx)
+            output = returned if ctx._result is _UNSET else ctx._result
+            try:
+                new_state = None if ctx._state is _UNSET else json.dumps(ctx._state)
+                return types.OperationResult(new_state, json.dumps(output))
+            except (TypeError, ValueError) as err:
+                raise Failure(
+                    Failure.INVALID_OUTPUT, f"the state or output of operation '{operation}' is not JSON: {err}"
+                ) from None
+        except Exception as error:  # every failure goes back to the host as a record
+            raise Err(Failure.from_exception(error).to_wire()) from None

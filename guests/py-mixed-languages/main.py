@@ -1,0 +1,138 @@
+"""A Python orchestrator whose steps run in other languages, and a determinism probe.
+
+- ``mixed_languages``: input ``{"value": n, "text": s}``. Calls the Rust activity ``double``
+  (guest ``sub-orchestrations``) with ``n`` and the JavaScript activity ``js_shout`` (guest
+  ``js-fan-out``) with ``s`` (with a retry policy), then both again at once; output
+  ``{"doubled", "shouted", "both", "languages"}``.
+- ``py_determinism_probe``: samples ``random``, ``time.time()``, ``uuid.uuid4()``, the context's
+  clock and UUIDs, hands the sample to an activity (so history records it), and compares it with
+  what it samples again after the activity: on a cold replay any value the host did not make
+  deterministic would differ from the recorded one.
+- ``py_approval``: input ``{"value": n}``. Runs the Rust orchestrator ``child_double`` as a
+  sub-orchestration with ``n``, and again with 13 (which it refuses, caught as
+  ``SubOrchestrationFailed``), then races the event ``Approval`` against a one-hour durable
+  timer; output ``{"doubled", "refused", "approved", "approver"}``.
+- ``py_chain``: ``{"steps": n}``, n sequential calls of the Rust activity ``noop``, for the
+  polyglot bench.
+- Entity ``PyCounter`` (state: a number): ``add(n)`` (a negative ``n`` fails with
+  ``InvalidOperation`` and changes nothing), ``get()``, ``reset()``.
+- ``py_entities``: input a key. Signals ``add(5)``, calls ``add(-1)`` (caught), calls ``add(2)``
+  and ``get``; output ``{"caught", "cause", "after_add", "value"}``.
+"""
+
+import random
+import time
+import uuid
+from datetime import timedelta
+
+from reprise import (
+    EntityContext,
+    EntityId,
+    Failure,
+    OrchestrationContext,
+    RetryPolicy,
+    TaskFailedError,
+    entity,
+    orchestrator,
+)
+from reprise import Activities, Entities, Orchestrators  # noqa: F401  (the component's exports)
+
+
+@orchestrator
+def mixed_languages(ctx: OrchestrationContext, request):
+    ctx.set_custom_status("calling Rust")
+    doubled = ctx.call_activity("double", request["value"])
+    ctx.set_custom_status("calling JavaScript")
+    shouted = ctx.call_activity("js_shout", request["text"], retry=RetryPolicy(3, first_retry_interval=1.0))
+    ctx.set_custom_status("calling both at once")
+    both = ctx.task_all([ctx.schedule_activity("double", doubled), ctx.schedule_activity("js_shout", shouted)])
+    ctx.set_custom_status("done")
+    return {"doubled": doubled, "shouted": shouted, "both": both, "languages": ["rust", "javascript"]}
+
+
+def _sample(ctx: OrchestrationContext):
+    return {
+        "random": random.random(),
+        "randint": random.randint(0, 1 << 62),
+        "time_ms": int(time.time() * 1000),
+        "uuid4": str(uuid.uuid4()),
+        "context_time_ms": ctx.current_time_ms,
+        "guid": ctx.new_uuid(),
+    }
+
+
+@orchestrator
+def py_determinism_probe(ctx: OrchestrationContext, input):
+    before = _sample(ctx)
+    # The activity is a Rust one that returns its input: history now holds `before` as the
+    # first run drew it.
+    recorded = ctx.call_activity("echo", before)
+    after = _sample(ctx)
+    return {"before": before, "recorded": recorded, "after": after}
+
+
+@orchestrator
+def py_approval(ctx: OrchestrationContext, request):
+    doubled = ctx.call_sub_orchestrator("child_double", request["value"])
+    try:
+        ctx.call_sub_orchestrator("child_double", 13)
+        refused = None
+    except TaskFailedError as error:
+        # SubOrchestrationFailed, caused by the child's own failure.
+        refused = [error.error_type, error.cause.error_type]
+    ctx.set_custom_status("waiting for approval")
+    approval = ctx.wait_for_external_event("Approval")
+    timeout = ctx.create_timer(timedelta(hours=1))
+    winner = ctx.task_any([approval, timeout])
+    approved = winner is approval
+    ctx.set_custom_status("approved" if approved else "timed out")
+    return {
+        "doubled": doubled,
+        "refused": refused,
+        "approved": approved,
+        "approver": approval.result()["by"] if approved else None,
+    }
+
+
+@orchestrator
+def py_chain(ctx: OrchestrationContext, request):
+    """``{"steps": n}``: calls the Rust activity ``noop`` (guest ``chain``) n times in sequence,
+    the per-step overhead of a Python orchestrator that the polyglot bench measures."""
+    last = 0
+    for i in range(request["steps"]):
+        last = ctx.call_activity("noop", i + 1)
+    return {"steps": request["steps"], "last": last}
+
+
+@entity("PyCounter")
+def py_counter(ctx: EntityContext):
+    value = ctx.get_state(lambda: 0)
+    if ctx.operation_name == "add":
+        amount = ctx.get_input()
+        if amount < 0:
+            raise Failure("InvalidOperation", "this is an entity exception")
+        ctx.set_state(value + amount)
+        return value + amount
+    if ctx.operation_name == "get":
+        return value
+    if ctx.operation_name == "reset":
+        ctx.set_state(0)
+        return None
+    raise Failure("UnknownOperation", f"PyCounter has no operation {ctx.operation_name!r}")
+
+
+@orchestrator
+def py_entities(ctx: OrchestrationContext, key):
+    counter = EntityId("PyCounter", key)
+    ctx.signal_entity(counter, "add", 5)
+    try:
+        ctx.call_entity(counter, "add", -1)
+        caught = None
+        cause = None
+    except TaskFailedError as error:
+        caught = error.error_type
+        cause = error.cause.error_type
+    after_add = ctx.call_entity(counter, "add", 2)
+    with ctx.lock([counter]):
+        value = ctx.call_entity(counter, "get")
+    return {"caught": caught, "cause": cause, "after_add": after_add, "value": value}
