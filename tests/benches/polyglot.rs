@@ -35,7 +35,7 @@
 
 use anyhow::{Context as _, bail};
 use reprise_core::replay::Completion;
-use reprise_core::{ActivityOptions, RetryPolicy, RuntimeStatus};
+use reprise_core::{ActivityOptions, EntityId, RetryPolicy, RuntimeStatus};
 use reprise_executor::{ExecutorConfig, Host, StartRequest, SystemClock, Workers};
 use reprise_runtime::{
     BoxFuture, GuestObserved, LoadedComponent, LogLevel, OrchestrationHost, OrchestratorInvocation, Runtime,
@@ -199,6 +199,18 @@ impl OrchestrationHost for EchoHost {
     }
     fn raise_event(&mut self, _instance_id: String, _name: String, _data: String) -> anyhow::Result<()> {
         bail!("the bench host raises no events")
+    }
+    fn call_entity(&mut self, entity: EntityId, _operation: String, _input: String) -> anyhow::Result<u64> {
+        bail!("the bench host has no entities ({entity})")
+    }
+    fn signal_entity(&mut self, entity: EntityId, _operation: String, _input: String) -> anyhow::Result<()> {
+        bail!("the bench host has no entities ({entity})")
+    }
+    fn lock_entities(&mut self, _entities: Vec<EntityId>) -> anyhow::Result<u64> {
+        bail!("the bench host has no entities")
+    }
+    fn unlock_entities(&mut self) -> anyhow::Result<()> {
+        bail!("the bench host has no entities")
     }
     fn wait(&mut self, request: WaitRequest) -> BoxFuture<'_, anyhow::Result<Vec<Completion>>> {
         let tasks = match request {
