@@ -454,5 +454,8 @@ async fn entities_are_signalled_read_and_listed_over_http() {
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     let not_an_instance = api.call(Method::POST, &format!("{INSTANCES}/%40Counter%40web/terminate"), None).await;
     assert_eq!(not_an_instance.status, StatusCode::BAD_REQUEST, "{}", not_an_instance.body);
+    let no_status = api.call(Method::GET, &format!("{INSTANCES}/%40Counter%40web"), None).await;
+    assert_eq!(no_status.status, StatusCode::BAD_REQUEST, "{}", no_status.body);
+    assert!(no_status.body["error"].as_str().unwrap().contains("is an entity"), "{}", no_status.body);
     api.harness.stop().await;
 }

@@ -151,8 +151,11 @@ impl Host {
         Workers { shutdown, handles }
     }
 
-    /// An instance's row.
+    /// An orchestration instance's row (an entity's id is refused: see [`Host::entity`]).
     pub async fn instance(&self, instance_id: &str) -> Result<InstanceRecord, ExecutorError> {
+        if is_entity_instance(instance_id) {
+            return Err(ExecutorError::NotAnOrchestration(instance_id.to_string()));
+        }
         let id = instance_id.to_string();
         self.inner
             .store
