@@ -254,3 +254,37 @@ fn raise_terminate_and_purge_work_from_the_command_line_beside_a_running_host() 
     assert_eq!(gone.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&gone.stderr).contains("no instance with id 'abandoned'"));
 }
+
+#[test]
+fn a_second_run_loads_the_compiled_component_from_the_cache_and_a_damaged_file_is_recompiled() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cache.db");
+    let args = ["process_order", "--input", r#""order-9""#, "--component", guests::ORDER_PROCESSING];
+    let loaded_line = |output: &std::process::Output| {
+        assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        stderr.lines().find(|l| l.starts_with("loaded ")).map(str::to_string).unwrap_or_else(|| panic!("{stderr}"))
+    };
+
+    let first = loaded_line(&run(&args, &db));
+    assert!(!first.contains("from the compile cache"), "{first}");
+    let cache = dir.path().join("reprise-cache");
+    let mut files: Vec<_> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert_eq!(files.len(), 2, "one file per engine (orchestrator, activity): {files:?}");
+
+    let second = loaded_line(&run(&args, &db));
+    assert!(second.contains("from the compile cache"), "{second}");
+
+    // A truncated file is not trusted: the component is compiled again, and the run still works.
+    let bytes = std::fs::read(&files[0]).unwrap();
+    std::fs::write(&files[0], &bytes[..bytes.len() / 3]).unwrap();
+    let third = loaded_line(&run(&args, &db));
+    assert!(!third.contains("from the compile cache"), "{third}");
+    let fourth = loaded_line(&run(&args, &db));
+    assert!(fourth.contains("from the compile cache"), "{fourth}");
+
+    // Turned off, nothing is read.
+    let off = loaded_line(&run(&[&args[..], &["--no-compile-cache"]].concat(), &db));
+    assert!(!off.contains("from the compile cache"), "{off}");
+}

@@ -8,7 +8,7 @@
 
 use crate::error::ExecutorError;
 use crate::store_access::StoreAccess;
-use reprise_runtime::{LoadedComponent, Runtime};
+use reprise_runtime::{CompileSource, LoadedComponent, Runtime};
 use reprise_store::ComponentRecord;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -24,6 +24,8 @@ pub struct ComponentSummary {
     pub orchestrators: Vec<String>,
     /// The activities it exports.
     pub activities: Vec<String>,
+    /// Whether it was compiled now or loaded from the compiled-component cache.
+    pub compiled: CompileSource,
 }
 
 #[derive(Default)]
@@ -67,6 +69,7 @@ impl Registry {
             source: loaded.source.clone(),
             orchestrators: loaded.orchestrators.clone(),
             activities: loaded.activities.clone(),
+            compiled: loaded.compiled,
         };
         let mut maps = self.maps.write().unwrap_or_else(|e| e.into_inner());
         for name in &loaded.orchestrators {

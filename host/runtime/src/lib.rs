@@ -9,6 +9,7 @@
 
 mod activity;
 mod bindings;
+mod compile_cache;
 mod component;
 mod config;
 mod error;
@@ -17,6 +18,7 @@ mod orchestrator;
 mod virtual_wasi;
 
 pub use activity::{ActivityGrants, ActivityInvocation};
+pub use compile_cache::CompileSource;
 pub use component::{LoadedComponent, content_hash};
 pub use config::RuntimeConfig;
 pub use error::{GuestError, LoadError};
@@ -37,6 +39,7 @@ pub struct Runtime {
     activity_engine: Engine,
     orchestrator_linker: wasmtime::component::Linker<orchestrator::OrchestratorState>,
     activity_linker: wasmtime::component::Linker<activity::ActivityState>,
+    compile_cache: Option<compile_cache::CompileCache>,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -54,7 +57,16 @@ impl Runtime {
             config.epoch_tick,
             ticker_stop.clone(),
         );
-        Ok(Runtime { config, orchestrator_engine, activity_engine, orchestrator_linker, activity_linker, ticker_stop })
+        let compile_cache = config.compile_cache.clone().map(compile_cache::CompileCache::new);
+        Ok(Runtime {
+            config,
+            orchestrator_engine,
+            activity_engine,
+            orchestrator_linker,
+            activity_linker,
+            compile_cache,
+            ticker_stop,
+        })
     }
 
     /// The configuration in force.
