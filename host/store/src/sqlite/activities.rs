@@ -201,18 +201,18 @@ pub(super) fn complete(
             .execute(params![key.0, key.1, key.2])?;
         Ok(())
     };
-    if !instance_is_live(&tx, task)? {
-        delete(&tx)?;
+    if !instance_is_live(tx, task)? {
+        delete(tx)?;
         return Ok(true);
     }
 
     let message = match result {
         ActivityResult::Completed(output) => {
-            delete(&tx)?;
+            delete(tx)?;
             Message::ActivityCompleted { task_id: task.task_id, output: output.clone() }
         }
         ActivityResult::Failed(failure) => {
-            delete(&tx)?;
+            delete(tx)?;
             Message::ActivityFailed { task_id: task.task_id, failure: failure.clone() }
         }
         ActivityResult::Retry { failure, next_attempt_at } => {
@@ -229,7 +229,7 @@ pub(super) fn complete(
             }
         }
     };
-    inbox::enqueue(&tx, &task.instance_id, task.execution, &message, now, now)?;
+    inbox::enqueue(tx, &task.instance_id, task.execution, &message, now, now)?;
     Ok(true)
 }
 

@@ -40,14 +40,14 @@ use rusqlite::{Connection, OptionalExtension, params};
 pub(super) fn commit(tx: &Connection, commit: &EpisodeCommit) -> StoreResult<()> {
     // An error on any early return rolls back whatever was written before it (the writer's
     // savepoint).
-    check_ownership(&tx, commit)?;
-    let history_len = append_events(&tx, commit)?;
+    check_ownership(tx, commit)?;
+    let history_len = append_events(tx, commit)?;
     for task in &commit.new_activities {
-        activities::enqueue(&tx, &commit.instance_id, commit.execution, task, commit.now)?;
+        activities::enqueue(tx, &commit.instance_id, commit.execution, task, commit.now)?;
     }
-    create_children(&tx, commit)?;
+    create_children(tx, commit)?;
     for outgoing in &commit.outgoing {
-        if !inbox::deliver(&tx, outgoing, commit.now)? {
+        if !inbox::deliver(tx, outgoing, commit.now)? {
             tracing::debug!(
                 from = %commit.instance_id,
                 to = %outgoing.instance_id,
@@ -56,14 +56,14 @@ pub(super) fn commit(tx: &Connection, commit: &EpisodeCommit) -> StoreResult<()>
         }
     }
     for &id in &commit.consumed_messages {
-        if !inbox::consume(&tx, &commit.instance_id, id)? {
+        if !inbox::consume(tx, &commit.instance_id, id)? {
             return Err(conflict(commit, format!("consumed message {id} is no longer in its inbox")));
         }
     }
 
     match &commit.continue_as_new {
-        Some(next) => continue_as_new(&tx, commit, next)?,
-        None => update_instance(&tx, commit, history_len)?,
+        Some(next) => continue_as_new(tx, commit, next)?,
+        None => update_instance(tx, commit, history_len)?,
     }
     Ok(())
 }

@@ -49,12 +49,12 @@ pub(super) fn send(
     visible_at: Timestamp,
     now: Timestamp,
 ) -> StoreResult<()> {
-    match instances::status_and_execution(&tx, instance_id)? {
+    match instances::status_and_execution(tx, instance_id)? {
         None => return Err(StoreError::InstanceNotFound(instance_id.to_string())),
         Some((status, _)) if status.is_terminal() => {
             return Err(StoreError::Finished { instance_id: instance_id.to_string(), status });
         }
-        Some((_, execution)) => enqueue(&tx, instance_id, execution, message, visible_at, now)?,
+        Some((_, execution)) => enqueue(tx, instance_id, execution, message, visible_at, now)?,
     };
     Ok(())
 }

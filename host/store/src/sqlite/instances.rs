@@ -23,7 +23,7 @@ const COLUMNS: &str = "instance_id, name, execution, status, input, output, fail
 
 /// Creates the instance and enqueues its `Start` message in one transaction.
 pub(super) fn create(tx: &Connection, new: &NewInstance) -> StoreResult<()> {
-    if !insert(&tx, new, new.created_at)? {
+    if !insert(tx, new, new.created_at)? {
         return Err(StoreError::InstanceExists(new.instance_id.clone()));
     }
     Ok(())
@@ -143,7 +143,7 @@ pub(super) fn purge(tx: &Connection, filter: &PurgeFilter) -> StoreResult<usize>
     let mut conditions = vec![format!("status IN ({TERMINAL_STATUSES_SQL})")];
     let mut values: Vec<Value> = Vec::new();
     if let Some(instance_id) = &filter.instance_id {
-        match status_and_execution(&tx, instance_id)? {
+        match status_and_execution(tx, instance_id)? {
             None => return Err(StoreError::InstanceNotFound(instance_id.clone())),
             Some((status, _)) if !status.is_terminal() => {
                 return Err(StoreError::NotFinished { instance_id: instance_id.clone(), status });
