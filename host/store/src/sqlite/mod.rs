@@ -32,7 +32,7 @@
 //! |---|---|---|---|
 //! | `busy_timeout` | 5000 ms | both | several processes share the file: wait for another's transaction instead of failing at once with `SQLITE_BUSY` |
 //! | `journal_mode` | `WAL` | writer (persists in the file) | readers and the writer do not block each other, and a commit appends to the log instead of rewriting pages in place |
-//! | `synchronous` | `FULL` (or `NORMAL` if [`StoreOptions`] asks) | writer | fsync the WAL at every commit: a committed episode survives a power cut, not only a crash of the process (`NORMAL` may lose the last commits on a power cut, never on a crash of the process) |
+//! | `synchronous` | `FULL` (or `NORMAL` if [`StoreOptions`] asks); `NORMAL` for a batch of leases only | writer | fsync the WAL at every commit that holds a durable write: a committed episode survives a power cut, not only a crash of the process (`NORMAL` may lose the last commits on a power cut, never on a crash of the process; leases need no more, see `writer`) |
 //! | `foreign_keys` | `ON` | writer | history, inbox and tasks can never point at a missing instance; SQLite leaves it off unless each connection asks |
 //!
 //! The store never reads a clock: every time comes from the caller.
@@ -59,7 +59,7 @@ use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
-use writer::Writer;
+use writer::{Durability, Writer};
 
 /// How long a connection waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -126,7 +126,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             path: path.to_path_buf(),
             synchronous: options.synchronous,
-            writer: Writer::start(writer)?,
+            writer: Writer::start(writer, options.synchronous.as_str())?,
             reader: Mutex::new(reader),
         })
     }
@@ -154,7 +154,18 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
         R: Send + 'static,
     {
-        self.writer.write(work)
+        self.writer.write(Durability::Durable, work)
+    }
+
+    /// Like [`Self::write`], for a lease: a write that only matters while this process lives
+    /// (locks, claims, renewals), committed without an fsync of its own unless a durable write
+    /// shares its batch (see the `writer` module).
+    fn write_lease<R, F>(&self, work: F) -> StoreResult<R>
+    where
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.writer.write(Durability::Lease, work)
     }
 
     /// The read-only connection. A panic while it was held cannot have left a transaction open
@@ -224,12 +235,12 @@ impl HistoryStore for SqliteStore {
         lease_until: Timestamp,
     ) -> StoreResult<bool> {
         let (instance_id, owner) = (instance_id.to_string(), owner.to_string());
-        self.write(move |conn| instances::lock(conn, &instance_id, &owner, now, lease_until))
+        self.write_lease(move |conn| instances::lock(conn, &instance_id, &owner, now, lease_until))
     }
 
     fn unlock_instance(&self, instance_id: &str, owner: &str) -> StoreResult<()> {
         let (instance_id, owner) = (instance_id.to_string(), owner.to_string());
-        self.write(move |conn| instances::unlock(conn, &instance_id, &owner))
+        self.write_lease(move |conn| instances::unlock(conn, &instance_id, &owner))
     }
 
     fn messages(&self, instance_id: &str, now: Timestamp) -> StoreResult<Vec<InboxMessage>> {
@@ -249,12 +260,12 @@ impl HistoryStore for SqliteStore {
         limit: usize,
     ) -> StoreResult<Vec<ActivityTask>> {
         let owner = owner.to_string();
-        self.write(move |conn| activities::claim(conn, &owner, now, lease_until, limit))
+        self.write_lease(move |conn| activities::claim(conn, &owner, now, lease_until, limit))
     }
 
     fn renew_activity(&self, task: &ActivityTaskKey, owner: &str, lease_until: Timestamp) -> StoreResult<bool> {
         let (task, owner) = (task.clone(), owner.to_string());
-        self.write(move |conn| activities::renew(conn, &task, &owner, lease_until))
+        self.write_lease(move |conn| activities::renew(conn, &task, &owner, lease_until))
     }
 
     fn complete_activity(

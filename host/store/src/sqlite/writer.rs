@@ -14,6 +14,20 @@
 //! - under load, N requests cost one fsync instead of N, while a lone request waits for no one
 //!   (there is no timer: a batch is whatever queued up during the previous commit).
 //!
+//! # Durability classes
+//! Most writes must survive a power cut: episodes, completions, new instances, messages. Some
+//! only matter while the process that wrote them is alive: leases (locking an instance, claiming
+//! or renewing an activity, unlocking). A lease that a power cut loses belonged to a process the
+//! power cut also stopped, and recovery after it treats the work as unclaimed either way. So a
+//! batch holding only lease writes commits with `synchronous=NORMAL` (written to the WAL, visible
+//! to every process at once, no fsync), and a batch holding any durable write commits with the
+//! store's configured level. The WAL is a sequential log whose frames are checksummed, so a
+//! later fsync'd commit makes every earlier lease commit durable too, and a power cut can only
+//! lose a suffix of unsynced lease commits, never a durable commit behind them.
+//! The one visible trace of such a loss: claiming an activity counts its attempt, so an attempt
+//! in flight when the power went is run again under the same attempt number (it never
+//! finished, and a crash of the process alone loses nothing).
+//!
 //! If `BEGIN` or `COMMIT` fails (the disk is full, another process held the lock past the busy
 //! timeout), the whole batch is rolled back and every request in it gets the error.
 //!
@@ -37,10 +51,23 @@ pub(super) const MAX_BATCH: usize = 256;
 /// Counters of the writer, for benchmarks and diagnostics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteStats {
-    /// SQLite commits the writer made (each one an fsync of the WAL under `synchronous=FULL`).
+    /// SQLite commits the writer made.
     pub commits: u64,
+    /// Those of them made at the store's configured durability because they held a durable
+    /// write: under `synchronous=FULL`, each is one fsync of the WAL. The others held only
+    /// leases and were not fsynced (see the module docs).
+    pub durable_commits: u64,
     /// Requests (store writes) those commits carried, failed ones included.
     pub requests: u64,
+}
+
+/// How a write must survive a power cut (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Durability {
+    /// At the store's configured `synchronous` level.
+    Durable,
+    /// A lease, meaningful only while its process lives: no fsync of its own.
+    Lease,
 }
 
 #[derive(Debug, Default)]
@@ -48,6 +75,7 @@ struct Counters {
     /// Requests handed to the thread (read by tests that need a batch of a known size).
     sent: AtomicU64,
     commits: AtomicU64,
+    durable_commits: AtomicU64,
     requests: AtomicU64,
 }
 
@@ -59,27 +87,29 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// Starts the thread that owns `conn`.
-    pub(super) fn start(conn: Connection) -> StoreResult<Writer> {
+    /// Starts the thread that owns `conn`, whose durable commits use `synchronous` (the PRAGMA's
+    /// value, already set on `conn`).
+    pub(super) fn start(conn: Connection, synchronous: &'static str) -> StoreResult<Writer> {
         let (queue, requests) = channel::<Box<dyn Request>>();
         let counters = Arc::new(Counters::default());
         let thread_counters = counters.clone();
         let thread = std::thread::Builder::new()
             .name("reprise-sqlite-writer".into())
-            .spawn(move || run(conn, &requests, &thread_counters))
+            .spawn(move || run(Session { conn, synchronous, current: synchronous }, &requests, &thread_counters))
             .map_err(|e| StoreError::Sqlite(other_error(format!("cannot start the SQLite writer thread: {e}"))))?;
         Ok(Writer { queue: Some(queue), thread: Some(thread), counters })
     }
 
     /// Runs `work` atomically in the writer's next commit and returns its result once that
-    /// commit is durable. A panic in `work` rolls back its writes and resumes in the caller.
-    pub(super) fn write<R, F>(&self, work: F) -> StoreResult<R>
+    /// commit is done (durable, for a [`Durability::Durable`] write). A panic in `work` rolls
+    /// back its writes and resumes in the caller.
+    pub(super) fn write<R, F>(&self, durability: Durability, work: F) -> StoreResult<R>
     where
         F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
         R: Send + 'static,
     {
         let (reply, answer) = sync_channel(1);
-        let request: Box<dyn Request> = Box::new(Pending { work, reply });
+        let request: Box<dyn Request> = Box::new(Pending { work, reply, durability });
         self.counters.sent.fetch_add(1, Ordering::Relaxed);
         let sent = self.queue.as_ref().is_some_and(|queue| queue.send(request).is_ok());
         if !sent {
@@ -96,6 +126,7 @@ impl Writer {
     pub(super) fn stats(&self) -> WriteStats {
         WriteStats {
             commits: self.counters.commits.load(Ordering::Relaxed),
+            durable_commits: self.counters.durable_commits.load(Ordering::Relaxed),
             requests: self.counters.requests.load(Ordering::Relaxed),
         }
     }
@@ -117,6 +148,8 @@ type Answer<R> = Result<StoreResult<R>, Box<dyn Any + Send>>;
 
 /// A queued request, its result type erased.
 trait Request: Send {
+    /// How it must survive a power cut.
+    fn durability(&self) -> Durability;
     /// Runs the request's work inside a savepoint and returns what to send once the batch's
     /// commit is known.
     fn run(self: Box<Self>, conn: &mut Connection) -> Box<dyn Reply>;
@@ -135,6 +168,7 @@ trait Reply: Send {
 struct Pending<R, F> {
     work: F,
     reply: SyncSender<Answer<R>>,
+    durability: Durability,
 }
 
 struct Ran<R> {
@@ -147,8 +181,12 @@ where
     F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
     R: Send + 'static,
 {
+    fn durability(&self) -> Durability {
+        self.durability
+    }
+
     fn run(self: Box<Self>, conn: &mut Connection) -> Box<dyn Reply> {
-        let Pending { work, reply } = *self;
+        let Pending { work, reply, .. } = *self;
         let outcome = catch_unwind(AssertUnwindSafe(|| -> StoreResult<R> {
             // Dropping the savepoint on an error (or while unwinding) rolls back to it.
             let savepoint = conn.savepoint()?;
@@ -179,8 +217,28 @@ impl<R: Send + 'static> Reply for Ran<R> {
     }
 }
 
+/// The write connection and its `synchronous` level.
+struct Session {
+    conn: Connection,
+    /// The level of durable commits (the store's setting).
+    synchronous: &'static str,
+    /// The level set on the connection now.
+    current: &'static str,
+}
+
+impl Session {
+    /// Sets the connection's `synchronous` level for the next commit, if it differs.
+    fn set_synchronous(&mut self, level: &'static str) -> rusqlite::Result<()> {
+        if self.current != level {
+            self.conn.pragma_update(None, "synchronous", level)?;
+            self.current = level;
+        }
+        Ok(())
+    }
+}
+
 /// The writer thread: batches until the queue is closed.
-fn run(mut conn: Connection, requests: &Receiver<Box<dyn Request>>, counters: &Counters) {
+fn run(mut session: Session, requests: &Receiver<Box<dyn Request>>, counters: &Counters) {
     while let Ok(first) = requests.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -190,18 +248,22 @@ fn run(mut conn: Connection, requests: &Receiver<Box<dyn Request>>, counters: &C
             }
         }
         counters.requests.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        commit_batch(&mut conn, batch, counters);
+        commit_batch(&mut session, batch, counters);
     }
 }
 
 /// Runs a batch in one transaction and answers every request in it.
-fn commit_batch(conn: &mut Connection, batch: Vec<Box<dyn Request>>, counters: &Counters) {
-    if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
+fn commit_batch(session: &mut Session, batch: Vec<Box<dyn Request>>, counters: &Counters) {
+    let durable = batch.iter().any(|request| request.durability() == Durability::Durable);
+    let level = if durable { session.synchronous } else { "NORMAL" };
+    let begun = session.set_synchronous(level).and_then(|()| session.conn.execute_batch("BEGIN IMMEDIATE"));
+    if let Err(error) = begun {
         for request in batch {
             request.fail(&error);
         }
         return;
     }
+    let conn = &mut session.conn;
     let replies: Vec<Box<dyn Reply>> = batch.into_iter().map(|request| request.run(conn)).collect();
     // A batch whose every request failed wrote nothing: no need to pay an fsync for it.
     let outcome = if replies.iter().all(|reply| reply.failed()) {
@@ -210,6 +272,9 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Box<dyn Request>>, counters: &
         let committed = conn.execute_batch("COMMIT");
         if committed.is_ok() {
             counters.commits.fetch_add(1, Ordering::Relaxed);
+            if durable {
+                counters.durable_commits.fetch_add(1, Ordering::Relaxed);
+            }
         }
         committed
     };
@@ -245,16 +310,16 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let conn = Connection::open(dir.path().join("w.db")).expect("open");
         conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (v INTEGER NOT NULL UNIQUE);").expect("schema");
-        (dir, Writer::start(conn).expect("start"))
+        (dir, Writer::start(conn, "FULL").expect("start"))
     }
 
     fn insert(writer: &Writer, v: i64) -> StoreResult<usize> {
-        writer.write(move |conn| Ok(conn.execute("INSERT INTO t (v) VALUES (?1)", [v])?))
+        writer.write(Durability::Durable, move |conn| Ok(conn.execute("INSERT INTO t (v) VALUES (?1)", [v])?))
     }
 
     fn values(writer: &Writer) -> Vec<i64> {
         writer
-            .write(|conn| {
+            .write(Durability::Lease, |conn| {
                 let mut stmt = conn.prepare("SELECT v FROM t ORDER BY v")?;
                 let rows = stmt.query_map([], |row| row.get(0))?;
                 Ok(rows.collect::<rusqlite::Result<Vec<i64>>>()?)
@@ -280,7 +345,8 @@ mod tests {
         insert(&writer, 1).expect("first");
         let before = writer.stats();
         std::thread::scope(|scope| {
-            let holder = scope.spawn(|| writer.write(hold_until_queued(&writer, before.requests + 1 + 3)));
+            let holder =
+                scope.spawn(|| writer.write(Durability::Durable, hold_until_queued(&writer, before.requests + 1 + 3)));
             // Wait until the holder is inside the writer, so that the three below queue behind it.
             while writer.counters.requests.load(Ordering::Relaxed) == before.requests {
                 std::thread::yield_now();
@@ -288,7 +354,7 @@ mod tests {
             let ok = scope.spawn(|| insert(&writer, 2));
             // Writes a row, then fails on the unique constraint: the row must go too.
             let failing = scope.spawn(|| {
-                writer.write(|conn| {
+                writer.write(Durability::Durable, |conn| {
                     conn.execute("INSERT INTO t (v) VALUES (3)", [])?;
                     conn.execute("INSERT INTO t (v) VALUES (1)", [])?;
                     Ok(())
@@ -310,7 +376,7 @@ mod tests {
     fn a_panicking_request_panics_its_caller_and_the_writer_carries_on() {
         let (_dir, writer) = writer();
         let panicked = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            writer.write(|conn| -> StoreResult<()> {
+            writer.write(Durability::Durable, |conn| -> StoreResult<()> {
                 conn.execute("INSERT INTO t (v) VALUES (7)", [])?;
                 panic!("boom");
             })
@@ -328,6 +394,26 @@ mod tests {
         assert!(insert(&writer, 1).is_err());
         assert_eq!(writer.stats().commits, before.commits);
         assert_eq!(writer.stats().requests, before.requests + 1);
+    }
+
+    #[test]
+    fn a_batch_of_leases_alone_is_not_a_durable_commit_and_one_durable_write_makes_it_one() {
+        let (_dir, writer) = writer();
+        let synchronous = |writer: &Writer| -> i64 {
+            writer
+                .write(Durability::Lease, |conn| Ok(conn.pragma_query_value(None, "synchronous", |row| row.get(0))?))
+                .expect("pragma")
+        };
+        insert(&writer, 1).expect("durable");
+        let before = writer.stats();
+        writer.write(Durability::Lease, |conn| Ok(conn.execute("UPDATE t SET v = 2 WHERE v = 1", [])?)).expect("lease");
+        assert_eq!(synchronous(&writer), 1, "NORMAL while committing leases");
+        let after = writer.stats();
+        assert_eq!(after.commits - before.commits, 2);
+        assert_eq!(after.durable_commits, before.durable_commits);
+        insert(&writer, 3).expect("durable");
+        assert_eq!(writer.stats().durable_commits, before.durable_commits + 1);
+        assert_eq!(values(&writer), vec![2, 3]);
     }
 
     #[test]
