@@ -6,8 +6,9 @@ use reprise_store::Synchronous;
 /// One workload and its sizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Workload {
-    /// One orchestration calling `steps` no-op activities in sequence.
-    Chain { steps: usize },
+    /// One orchestration calling `steps` no-op activities in sequence, on the hot path (`cold`
+    /// false) or with the instance cache off (every episode replays the whole history).
+    Chain { steps: usize, cold: bool },
     /// One orchestration fanning out `tasks` no-op activities and fanning in.
     FanOut { tasks: usize },
     /// `instances` orchestrations started at once, each a chain of `steps`.
@@ -29,13 +30,13 @@ pub(crate) struct Args {
 }
 
 /// What runs when no workload is named: every target of the performance issue.
-pub(crate) const DEFAULT: &str = "chain 1000 fanout 100 fanout 1000 fanout 10000 concurrent 1000 3 replay 51200 \
+pub(crate) const DEFAULT: &str = "chain 1000 coldchain 1000 fanout 100 fanout 1000 fanout 10000 concurrent 1000 3 replay 51200 \
                                   instantiate park 10000";
 
 pub(crate) const USAGE: &str = "usage: cargo bench -p reprise-tests --bench engine -- [--json] \
     [--synchronous full|normal] [WORKLOAD...]\n\
-    workloads: chain N | fanout N | concurrent M K | replay E | instantiate | park N\n\
-    (default: chain 1000 fanout 100 fanout 1000 fanout 10000 concurrent 1000 3 replay 51200 instantiate park 10000)";
+    workloads: chain N | coldchain N | fanout N | concurrent M K | replay E | instantiate | park N\n\
+    (default: chain 1000 coldchain 1000 fanout 100 fanout 1000 fanout 10000 concurrent 1000 3 replay 51200 instantiate park 10000)";
 
 impl Args {
     /// Parses the arguments after the program name. `--bench`, which cargo passes to every
@@ -75,7 +76,8 @@ impl Args {
                 }
             };
             workloads.push(match word.as_str() {
-                "chain" => Workload::Chain { steps: size("a number of steps")? },
+                "chain" => Workload::Chain { steps: size("a number of steps")?, cold: false },
+                "coldchain" => Workload::Chain { steps: size("a number of steps")?, cold: true },
                 "fanout" => Workload::FanOut { tasks: size("a number of activities")? },
                 "concurrent" => Workload::Concurrent {
                     instances: size("a number of instances")?,

@@ -8,7 +8,8 @@
 //! cargo bench -p reprise-tests --bench engine -- chain 1000 --json # one, with a JSON line
 //! ```
 //!
-//! Workloads (see [`args`]): `chain N` (per-step latency, commits and CPU per step), `fanout N`
+//! Workloads (see [`args`]): `chain N` (per-step latency, commits and CPU per step; `coldchain N`
+//! the same with the instance cache off), `fanout N`
 //! (activities/s), `concurrent M K` (steps/s), `replay E` (cold replay of a history of about E
 //! events), `instantiate` (instantiate + one export call; compile and compile-cache load times),
 //! `park N` (RSS of N instances parked in the cache). Each runs on a host of its own, on a fresh

@@ -141,7 +141,7 @@ impl Bench {
 
     pub(crate) async fn run(&self, workload: Workload) -> anyhow::Result<Report> {
         match workload {
-            Workload::Chain { steps } => self.chain(steps).await,
+            Workload::Chain { steps, cold } => self.chain(steps, cold).await,
             Workload::FanOut { tasks } => self.fan_out(tasks).await,
             Workload::Concurrent { instances, steps } => self.concurrent(instances, steps).await,
             Workload::Replay { events } => self.replay(events).await,
@@ -150,8 +150,9 @@ impl Bench {
         }
     }
 
-    async fn chain(&self, steps: usize) -> anyhow::Result<Report> {
-        let bench = self.fresh("chain", executor_config(HOT_CACHE)).await?;
+    async fn chain(&self, steps: usize, cold: bool) -> anyhow::Result<Report> {
+        let (name, cache) = if cold { ("coldchain", 0) } else { ("chain", HOT_CACHE) };
+        let bench = self.fresh(name, executor_config(cache)).await?;
         let (stats, cpu) = (bench.store.write_stats(), measure::cpu_time());
         let run = bench.chain(steps).await?;
         let (stats, cpu) = (delta(stats, bench.store.write_stats()), measure::cpu_time() - cpu);
@@ -165,7 +166,11 @@ impl Bench {
         let cpu_per_step = cpu / steps as u32;
         let commits_per_step = stats.durable_commits as f64 / steps as f64;
         let lines = vec![
-            format!("chain {steps}: {} per step (mean), total {}", human_us(per_step), human(run.elapsed)),
+            format!(
+                "{name} {steps}: {} per step (mean), total {}, cache {cache}",
+                human_us(per_step),
+                human(run.elapsed)
+            ),
             format!("  per-step interval between episodes (history, 1 ms resolution): p50 {p50} ms, p99 {p99} ms"),
             format!("  {}: {commits_per_step:.2} fsyncs per step", commits_text(stats)),
             format!(
@@ -174,9 +179,10 @@ impl Bench {
             ),
             self.rss_line(),
         ];
-        let mut json = self.common("chain");
+        let mut json = self.common(name);
         json.extend([
             ("steps".into(), json!(steps)),
+            ("cache".into(), json!(cache)),
             ("total_ms".into(), json!(run.elapsed.as_secs_f64() * 1e3)),
             ("per_step_mean_us".into(), json!(us(per_step))),
             ("per_step_p50_ms".into(), json!(p50)),
