@@ -395,21 +395,29 @@ impl Bench {
         let bench = self.fresh("park", config).await?;
         let before = measure::rss();
         let started = Instant::now();
-        bench.start_all("fan_out_then_wait", &json!({ "tasks": 0 }).to_string(), instances).await?;
+        let ids = bench.start_all("fan_out_then_wait", &json!({ "tasks": 0 }).to_string(), instances).await?;
+        // Settled: every instance has run its first episode and waits for its event (the store
+        // shows it running with an empty inbox). Parked in the cache, if the cache kept it.
         let deadline = Instant::now() + SETTLE_TIMEOUT;
-        while bench.host.cached_instances() < instances {
-            if Instant::now() > deadline {
-                bail!("only {} of {instances} instances parked in {SETTLE_TIMEOUT:?}", bench.host.cached_instances());
+        for id in &ids {
+            while !bench.store.messages(id, u64::MAX)?.is_empty()
+                || bench.host.instance(id).await?.status != RuntimeStatus::Running
+            {
+                if Instant::now() > deadline {
+                    bail!("instance {id} did not settle in {SETTLE_TIMEOUT:?}");
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let parking = started.elapsed();
         let after = measure::rss();
+        let cached = bench.host.cached_instances();
         bench.stop().await;
-        let per_instance = after.now.saturating_sub(before.now) / instances as u64;
+        let per_instance = after.now.saturating_sub(before.now) / cached.max(1) as u64;
         let lines = vec![
             format!(
-                "park {instances}: RSS {} with all parked ({} before starting them), {:.1} KiB per parked instance",
+                "park {instances}: {cached} of {instances} waiting instances parked in the cache; RSS {} ({} before \
+                 starting them), {:.1} KiB per parked instance",
                 mib(after.now),
                 mib(before.now),
                 per_instance as f64 / 1024.0
@@ -420,6 +428,7 @@ impl Bench {
         let mut json = self.common("park");
         json.extend([
             ("instances".into(), json!(instances)),
+            ("parked".into(), json!(cached)),
             ("rss_parked_bytes".into(), json!(after.now)),
             ("rss_before_bytes".into(), json!(before.now)),
             ("bytes_per_instance".into(), json!(per_instance)),
