@@ -92,7 +92,7 @@ fn tight_limits() -> Options {
     let runtime = RuntimeConfig {
         max_memory_bytes: 64 * 1024 * 1024,
         orchestrator_episode_cpu: Duration::from_millis(1500),
-        ..RuntimeConfig::default()
+        ..crate::harness::test_runtime()
     };
     Options { runtime, ..Options::cache(16) }
 }

@@ -328,3 +328,151 @@ fn a_host_killed_under_entity_load_loses_no_acknowledged_operation_and_applies_n
         String::from_utf8_lossy(&unknown.stderr)
     );
 }
+
+#[test]
+fn a_second_run_loads_the_compiled_component_from_the_cache_and_a_damaged_file_is_recompiled() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cache.db");
+    let args = ["process_order", "--input", r#""order-9""#, "--component", guests::ORDER_PROCESSING];
+    let loaded_line = |output: &std::process::Output| {
+        assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        stderr.lines().find(|l| l.starts_with("loaded ")).map(str::to_string).unwrap_or_else(|| panic!("{stderr}"))
+    };
+
+    let first = loaded_line(&run(&args, &db));
+    assert!(!first.contains("from the compile cache"), "{first}");
+    let cache = dir.path().join("reprise-cache");
+    let mut files: Vec<_> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert_eq!(files.len(), 2, "one file per engine (orchestrator, activity): {files:?}");
+
+    let second = loaded_line(&run(&args, &db));
+    assert!(second.contains("from the compile cache"), "{second}");
+
+    // A truncated file is not trusted: the component is compiled again, and the run still works.
+    let bytes = std::fs::read(&files[0]).unwrap();
+    std::fs::write(&files[0], &bytes[..bytes.len() / 3]).unwrap();
+    let third = loaded_line(&run(&args, &db));
+    assert!(!third.contains("from the compile cache"), "{third}");
+    let fourth = loaded_line(&run(&args, &db));
+    assert!(fourth.contains("from the compile cache"), "{fourth}");
+
+    // Turned off, nothing is read.
+    let off = loaded_line(&run(&[&args[..], &["--no-compile-cache"]].concat(), &db));
+    assert!(!off.contains("from the compile cache"), "{off}");
+}
+
+/// Starts `reprise serve --listen` on a free port and returns it with its base URL; stderr goes
+/// to `log` once the address is read.
+fn serve_api(db: &Path) -> (Killed, String) {
+    use std::io::{BufRead as _, BufReader};
+    let mut child = Command::new(REPRISE)
+        .args(["serve", "--listen", "127.0.0.1:0", "--lease", "1s", "--db"])
+        .arg(db)
+        .args(["--component", guests::CHAIN])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start reprise serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let child = Killed(child);
+    let mut lines = BufReader::new(stderr).lines();
+    let base = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| line.strip_prefix("listening on ").map(str::to_string))
+        .expect("reprise serve printed its address");
+    // Keep draining stderr so that the child never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, base)
+}
+
+/// Group commit under load: HTTP clients start instances as fast as the host acknowledges them
+/// (each 202 is an acknowledgement, sent only once the instance's commit is durable), and the
+/// host is killed with SIGKILL while requests, episodes and activities are in flight. Every
+/// acknowledged instance must be in the file, and after a restart must complete exactly once
+/// per step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_killed_under_load_loses_nothing_it_acknowledged() {
+    use http_body_util::Full;
+    use hyper::body::Bytes;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    use std::sync::{Arc, Mutex};
+
+    const CLIENTS: usize = 8;
+    const ACKED_BEFORE_KILL: usize = 120;
+    const STEPS: usize = 3;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("load.db");
+    let (mut child, base) = tokio::task::spawn_blocking({
+        let db = db.clone();
+        move || serve_api(&db)
+    })
+    .await
+    .unwrap();
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut clients = tokio::task::JoinSet::new();
+    for c in 0..CLIENTS {
+        let (client, base, acked) = (client.clone(), base.clone(), acked.clone());
+        clients.spawn(async move {
+            for n in 0.. {
+                let id = format!("load-{c}-{n}");
+                let body = format!(r#"{{"steps": {STEPS}, "delay_ms": 0}}"#);
+                let request = hyper::Request::post(format!("{base}/api/orchestrators/chain/{id}"))
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(body)))
+                    .unwrap();
+                // After the kill the connection fails: that client is done.
+                let Ok(response) = client.request(request).await else { return };
+                if response.status() == hyper::StatusCode::ACCEPTED {
+                    acked.lock().unwrap().push(id);
+                } else {
+                    panic!("start {id}: {}", response.status());
+                }
+            }
+        });
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while acked.lock().unwrap().len() < ACKED_BEFORE_KILL {
+        assert!(Instant::now() < deadline, "the host acknowledged too few starts");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Some instances are finished, some mid-way, some only created: SIGKILL now.
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    while let Some(done) = clients.join_next().await {
+        done.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= ACKED_BEFORE_KILL);
+
+    let store = SqliteStore::open(&db).unwrap();
+    let missing: Vec<&String> = acked.iter().filter(|id| store.instance(id).unwrap().is_none()).collect();
+    assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
+    drop(store);
+
+    let log = dir.path().join("restart.log");
+    let _restarted = serve(&db, &log);
+    let acked_ids = acked.clone();
+    tokio::task::spawn_blocking(move || {
+        until(&db, "every acknowledged instance to complete after the restart", |store| {
+            acked_ids
+                .iter()
+                .all(|id| store.instance(id).ok().flatten().is_some_and(|r| r.status.is_terminal()))
+                .then_some(())
+        });
+        let store = SqliteStore::open(&db).unwrap();
+        for id in &acked_ids {
+            let record = store.instance(id).unwrap().unwrap();
+            assert_eq!(record.status, RuntimeStatus::Completed, "{id}: {:?}", record.failure);
+            assert_eq!(record.output.as_deref(), Some(r#"{"steps":3,"last":3}"#), "{id}");
+            assert_eq!(completed_steps(&store, id), STEPS, "{id}: each step completed exactly once");
+        }
+    })
+    .await
+    .unwrap();
+}

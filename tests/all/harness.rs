@@ -27,8 +27,16 @@ pub struct Options {
 
 impl Options {
     pub fn cache(cache: usize) -> Self {
-        Options { cache, runtime: RuntimeConfig::default(), activity_concurrency: 8 }
+        Options { cache, runtime: test_runtime(), activity_concurrency: 8 }
     }
+}
+
+/// The runtime settings of test hosts: the defaults, with one compiled-component cache shared by
+/// every test (the Python and JavaScript components take seconds to compile; the cache makes
+/// that once per build of the test suite rather than once per host).
+pub fn test_runtime() -> RuntimeConfig {
+    let cache = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compile-cache");
+    RuntimeConfig { compile_cache: Some(cache), ..RuntimeConfig::default() }
 }
 
 /// A running host and its database.

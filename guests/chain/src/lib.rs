@@ -5,6 +5,9 @@
 //!   previous step's output; output `{"steps": n, "last": value}` where `value` is `n`.
 //! - `fan_out`: input `{"tasks": n}`, schedules n `noop` activities at once and waits for all;
 //!   output the number that completed.
+//! - `fan_out_then_wait`: the same, then waits for the event `go` (data `null`) and returns the number that
+//!   completed: an instance that parks with a history of any length (replay and memory
+//!   benchmarks; `{"tasks": 0}` parks at once).
 //!
 //! `step` sleeps `delay_ms` (a stand-in for real work, so that a test can kill the host mid-way)
 //! and returns its input plus one; `noop` returns at once.
@@ -55,6 +58,12 @@ fn fan_out(ctx: &Context, input: FanOut) -> Result<usize, Failure> {
     Ok(ctx.try_all(tasks)?.len())
 }
 
+fn fan_out_then_wait(ctx: &Context, input: FanOut) -> Result<usize, Failure> {
+    let completed = fan_out(ctx, input)?;
+    ctx.wait_for_event::<()>("go").wait()?;
+    Ok(completed)
+}
+
 fn step(_ctx: &ActivityContext, step: Step) -> Result<u64, Failure> {
     if step.delay_ms > 0 {
         std::thread::sleep(Duration::from_millis(step.delay_ms));
@@ -67,6 +76,6 @@ fn noop(_ctx: &ActivityContext, input: u32) -> Result<u32, Failure> {
 }
 
 reprise_sdk::export! {
-    orchestrators: [chain, fan_out],
+    orchestrators: [chain, fan_out, fan_out_then_wait],
     activities: [step, noop],
 }

@@ -69,6 +69,15 @@ pub(crate) struct HostArgs {
     /// the work over. Running activities renew their lease every third of it.
     #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
     pub(crate) lease: std::time::Duration,
+    /// Where compiled components are kept, so that a restart does not compile them again
+    /// (default: a `reprise-cache` directory next to the database). Files are keyed by the
+    /// component's content hash and the wasmtime version and settings; a damaged file is
+    /// compiled again.
+    #[arg(long, value_name = "DIR", env = "REPRISE_COMPILE_CACHE")]
+    pub(crate) compile_cache: Option<PathBuf>,
+    /// Compile every component at every start, without reading or writing the cache.
+    #[arg(long, conflicts_with = "compile_cache")]
+    pub(crate) no_compile_cache: bool,
 }
 
 /// Settings of the HTTP API of `serve`.

@@ -8,7 +8,7 @@
 
 use crate::error::ExecutorError;
 use crate::store_access::StoreAccess;
-use reprise_runtime::{LoadedComponent, Runtime};
+use reprise_runtime::{CompileSource, LoadedComponent, Runtime};
 use reprise_store::ComponentRecord;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -26,6 +26,8 @@ pub struct ComponentSummary {
     pub activities: Vec<String>,
     /// The entity types it exports.
     pub entities: Vec<String>,
+    /// Whether it was compiled now or loaded from the compiled-component cache.
+    pub compiled: CompileSource,
 }
 
 #[derive(Default)]
@@ -72,6 +74,7 @@ impl Registry {
             orchestrators: loaded.orchestrators.clone(),
             activities: loaded.activities.clone(),
             entities: loaded.entities.clone(),
+            compiled: loaded.compiled,
         };
         let mut maps = self.maps.write().unwrap_or_else(|e| e.into_inner());
         for name in &loaded.orchestrators {

@@ -1,9 +1,11 @@
 //! Loading components: compile, check what they export, list their functions.
 
 use crate::bindings::{activity::ActivityPre, entity::EntityPre, orchestrator::OrchestratorPre};
+use crate::compile_cache::{CompileCache, CompileSource};
 use crate::error::LoadError;
 use crate::{Runtime, activity, entity, orchestrator};
 use sha2::{Digest, Sha256};
+use wasmtime::Engine;
 use wasmtime::component::Component;
 
 /// The export name of the orchestrators interface.
@@ -31,6 +33,9 @@ pub struct LoadedComponent {
     pub activities: Vec<String>,
     /// The entity types it exports.
     pub entities: Vec<String>,
+    /// Whether its machine code came from the compiled-component cache or was compiled now
+    /// (for both engines, the least cached of the two).
+    pub compiled: CompileSource,
     pub(crate) orchestrator_pre: Option<OrchestratorPre<orchestrator::OrchestratorState>>,
     pub(crate) activity_pre: Option<ActivityPre<activity::ActivityState>>,
     pub(crate) entity_pre: Option<EntityPre<entity::EntityState>>,
@@ -44,6 +49,7 @@ impl std::fmt::Debug for LoadedComponent {
             .field("orchestrators", &self.orchestrators)
             .field("activities", &self.activities)
             .field("entities", &self.entities)
+            .field("compiled", &self.compiled)
             .finish()
     }
 }
@@ -56,14 +62,17 @@ impl Runtime {
         let source_name = source.to_string();
         let activity_engine = self.activity_engine.clone();
         let orchestrator_engine = self.orchestrator_engine.clone();
+        let cache = self.compile_cache.clone();
         let name = source_name.clone();
-        let (activity_component, orchestrator_component, has_orchestrators, has_entities) =
+        let key = hash.clone();
+        let (activity_component, orchestrator_component, has_orchestrators, has_entities, compiled) =
             tokio::task::spawn_blocking(move || {
                 let not_a_component = |e: wasmtime::Error| LoadError::NotAComponent {
                     source_name: name.clone(),
                     reason: format!("{e:#}"),
                 };
-                let for_activities = Component::new(&activity_engine, &bytes).map_err(not_a_component)?;
+                let (for_activities, mut compiled) =
+                    compile(cache.as_ref(), &activity_engine, "activity", &key, &bytes).map_err(not_a_component)?;
                 let exports: Vec<String> = for_activities
                     .component_type()
                     .exports(&activity_engine)
@@ -78,11 +87,23 @@ impl Runtime {
                 }
                 // Orchestrators and entities share the deterministic engine.
                 let for_orchestrators = if has_orchestrators || has_entities {
-                    Some(Component::new(&orchestrator_engine, &bytes).map_err(not_a_component)?)
+                    let (component, source) =
+                        compile(cache.as_ref(), &orchestrator_engine, "orchestrator", &key, &bytes)
+                            .map_err(not_a_component)?;
+                    if source != CompileSource::Cache {
+                        compiled = source;
+                    }
+                    Some(component)
                 } else {
                     None
                 };
-                Ok((has_activities.then_some(for_activities), for_orchestrators, has_orchestrators, has_entities))
+                Ok((
+                    has_activities.then_some(for_activities),
+                    for_orchestrators,
+                    has_orchestrators,
+                    has_entities,
+                    compiled,
+                ))
             })
             .await
             .map_err(|e| LoadError::Instantiate { source_name: source_name.clone(), reason: e.to_string() })??;
@@ -95,6 +116,7 @@ impl Runtime {
             orchestrators: Vec::new(),
             activities: Vec::new(),
             entities: Vec::new(),
+            compiled,
             orchestrator_pre: None,
             activity_pre: None,
             entity_pre: None,
@@ -119,5 +141,21 @@ impl Runtime {
             loaded.activity_pre = Some(pre);
         }
         Ok(loaded)
+    }
+}
+
+/// Compiles `bytes` for `engine`, through the cache if there is one. A component that is not
+/// valid is never written to the cache: its compilation fails first.
+fn compile(
+    cache: Option<&CompileCache>,
+    engine: &Engine,
+    engine_name: &str,
+    hash: &str,
+    bytes: &[u8],
+) -> wasmtime::Result<(Component, CompileSource)> {
+    let compile_now = || Component::new(engine, bytes);
+    match cache {
+        Some(cache) => cache.load_or_compile(engine, engine_name, hash, compile_now),
+        None => Ok((compile_now()?, CompileSource::Compiled)),
     }
 }

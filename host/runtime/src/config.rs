@@ -1,5 +1,6 @@
 //! Runtime limits and the two engine configurations.
 
+use std::path::PathBuf;
 use std::time::Duration;
 use wasmtime::{Config, Engine};
 
@@ -13,6 +14,9 @@ pub struct RuntimeConfig {
     pub orchestrator_episode_cpu: Duration,
     /// How often the epoch ticker ticks.
     pub epoch_tick: Duration,
+    /// The directory of compiled components (see `compile_cache`): a component loaded again,
+    /// in this process or after a restart, skips compilation. `None` compiles every time.
+    pub compile_cache: Option<PathBuf>,
 }
 
 impl Default for RuntimeConfig {
@@ -21,6 +25,7 @@ impl Default for RuntimeConfig {
             max_memory_bytes: 256 * 1024 * 1024,
             orchestrator_episode_cpu: Duration::from_secs(10),
             epoch_tick: Duration::from_millis(10),
+            compile_cache: None,
         }
     }
 }

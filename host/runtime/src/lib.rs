@@ -9,6 +9,7 @@
 
 mod activity;
 mod bindings;
+mod compile_cache;
 mod component;
 mod config;
 mod entity;
@@ -19,6 +20,7 @@ mod orchestrator;
 mod virtual_wasi;
 
 pub use activity::{ActivityGrants, ActivityInvocation};
+pub use compile_cache::CompileSource;
 pub use component::{LoadedComponent, content_hash};
 pub use config::RuntimeConfig;
 pub use entity::{EntityHost, OperationInvocation, OperationOutcome};
@@ -41,6 +43,7 @@ pub struct Runtime {
     orchestrator_linker: wasmtime::component::Linker<orchestrator::OrchestratorState>,
     activity_linker: wasmtime::component::Linker<activity::ActivityState>,
     entity_linker: wasmtime::component::Linker<entity::EntityState>,
+    compile_cache: Option<compile_cache::CompileCache>,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -59,6 +62,7 @@ impl Runtime {
             config.epoch_tick,
             ticker_stop.clone(),
         );
+        let compile_cache = config.compile_cache.clone().map(compile_cache::CompileCache::new);
         Ok(Runtime {
             config,
             orchestrator_engine,
@@ -66,6 +70,7 @@ impl Runtime {
             orchestrator_linker,
             activity_linker,
             entity_linker,
+            compile_cache,
             ticker_stop,
         })
     }

@@ -459,6 +459,20 @@ impl Runtime {
         instance.reprise_durable_orchestrators().call_names(&mut store).await
     }
 
+    /// Instantiates `component`'s orchestrators in a fresh sandbox and calls their `names`
+    /// export: the smallest complete trip into a guest (a new store, an instance from the
+    /// pre-instantiated component, one call), which is what an instance that is not cached pays
+    /// before its replay. Benchmarks time it; hosts have no other use for it.
+    pub async fn orchestrator_names(&self, component: &LoadedComponent) -> Result<Vec<String>, GuestError> {
+        let Some(pre) = &component.orchestrator_pre else {
+            return Err(GuestError::NoSuchFunction(format!(
+                "component {} ({}) exports no orchestrators",
+                component.hash, component.source
+            )));
+        };
+        self.list_orchestrators(pre).await.map_err(|e| GuestError::Instantiate(format!("{e:#}")))
+    }
+
     /// Runs an orchestrator to its end: its output or failure, or how the guest was stopped.
     pub async fn run_orchestrator(
         &self,

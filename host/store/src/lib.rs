@@ -16,7 +16,7 @@
 pub mod sqlite;
 mod types;
 
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, StoreOptions, Synchronous, WriteStats};
 pub use types::*;
 
 use reprise_core::{EntityId, EntityOperation, HistoryEvent, Message, RuntimeStatus, Timestamp};

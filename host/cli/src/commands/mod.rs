@@ -9,7 +9,7 @@ mod serve;
 use crate::cli::{Command, DbArgs, EntityCommand, HostArgs};
 use anyhow::Context as _;
 use reprise_executor::{ExecutorConfig, Host, SystemClock};
-use reprise_runtime::{ActivityGrants, Runtime, RuntimeConfig};
+use reprise_runtime::{ActivityGrants, CompileSource, Runtime, RuntimeConfig};
 use reprise_store::SqliteStore;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,8 +48,13 @@ pub(crate) fn open_store(db: &DbArgs) -> anyhow::Result<Arc<SqliteStore>> {
 
 /// Builds a host over the database, without loading components.
 pub(crate) fn host(db: &DbArgs, config: ExecutorConfig) -> anyhow::Result<Host> {
+    host_with_runtime(db, config, RuntimeConfig::default())
+}
+
+/// Builds a host over the database with the given runtime settings.
+fn host_with_runtime(db: &DbArgs, config: ExecutorConfig, runtime: RuntimeConfig) -> anyhow::Result<Host> {
     let store = open_store(db)?;
-    let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).context("cannot create the wasm runtime")?);
+    let runtime = Arc::new(Runtime::new(runtime).context("cannot create the wasm runtime")?);
     Ok(Host::new(store, runtime, Arc::new(SystemClock), config))
 }
 
@@ -64,7 +69,8 @@ pub(crate) async fn loaded_host(db: &DbArgs, args: &HostArgs) -> anyhow::Result<
         instance_lease: args.lease,
         ..ExecutorConfig::default()
     };
-    let host = host(db, config)?;
+    let runtime = RuntimeConfig { compile_cache: compile_cache(db, args), ..RuntimeConfig::default() };
+    let host = host_with_runtime(db, config, runtime)?;
     for path in &args.components {
         let summary = host.load_component_file(path).await?;
         let entities = if summary.entities.is_empty() {
@@ -72,8 +78,12 @@ pub(crate) async fn loaded_host(db: &DbArgs, args: &HostArgs) -> anyhow::Result<
         } else {
             format!(", entities [{}]", summary.entities.join(", "))
         };
+        let compiled = match summary.compiled {
+            CompileSource::Cache => ", from the compile cache",
+            CompileSource::Compiled | CompileSource::CompiledAndCached => "",
+        };
         eprintln!(
-            "loaded {} ({}): orchestrators [{}], activities [{}]{entities}",
+            "loaded {} ({}{compiled}): orchestrators [{}], activities [{}]{entities}",
             path.display(),
             &summary.hash[..12],
             summary.orchestrators.join(", "),
@@ -81,6 +91,19 @@ pub(crate) async fn loaded_host(db: &DbArgs, args: &HostArgs) -> anyhow::Result<
         );
     }
     Ok(host)
+}
+
+/// The compiled-component cache directory: the flag's, else `reprise-cache` next to the
+/// database, unless it is turned off.
+pub(crate) fn compile_cache(db: &DbArgs, args: &HostArgs) -> Option<PathBuf> {
+    if args.no_compile_cache {
+        return None;
+    }
+    let default = || {
+        let dir = db.db.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        dir.join("reprise-cache")
+    };
+    Some(args.compile_cache.clone().unwrap_or_else(default))
 }
 
 fn grants(args: &HostArgs) -> anyhow::Result<ActivityGrants> {

@@ -11,7 +11,7 @@ use super::codec::{At, SUSPENDED_SQL, TERMINAL_STATUSES_SQL, int_to_sql, limit_t
 use super::{inbox, instances};
 use crate::{ActivityResult, ActivityTask, ActivityTaskKey, NewActivityTask, StoreResult};
 use reprise_core::{ActivityOptions, Message, Timestamp};
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 /// Enqueues a task of an episode, visible at once and never claimed yet, with its options (NULL
 /// when they are the default). Runs inside the episode's transaction.
@@ -53,13 +53,12 @@ pub(super) fn drop_unleased(conn: &Connection, instance_id: &str, now: Timestamp
 /// to another execution: they can only be left over from a worker that held them when the
 /// instance finished and then crashed, and running them again would be wasted side effects.
 pub(super) fn claim(
-    conn: &mut Connection,
+    tx: &Connection,
     owner: &str,
     now: Timestamp,
     lease_until: Timestamp,
     limit: usize,
 ) -> StoreResult<Vec<ActivityTask>> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let now_sql = time_to_sql(now);
     tx.prepare_cached(&format!(
         "DELETE FROM activity_tasks WHERE rowid IN ( \
@@ -79,7 +78,6 @@ pub(super) fn claim(
     };
     claimed.sort_by_key(|row| row.order);
     let tasks = claimed.into_iter().map(|row| row.decode(lease_until)).collect::<StoreResult<Vec<_>>>()?;
-    tx.commit()?;
     Ok(tasks)
 }
 
@@ -178,13 +176,12 @@ pub(super) fn renew(
 /// `ActivityRetrying` record. If the instance has finished or moved to another execution, the task
 /// is deleted and nothing is enqueued, whatever the result.
 pub(super) fn complete(
-    conn: &mut Connection,
+    tx: &Connection,
     task: &ActivityTaskKey,
     owner: &str,
     result: &ActivityResult,
     now: Timestamp,
 ) -> StoreResult<bool> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let key = (task.instance_id.as_str(), task.execution, int_to_sql(task.task_id)?);
     let attempt = tx
         .prepare_cached(
@@ -204,19 +201,18 @@ pub(super) fn complete(
             .execute(params![key.0, key.1, key.2])?;
         Ok(())
     };
-    if !instance_is_live(&tx, task)? {
-        delete(&tx)?;
-        tx.commit()?;
+    if !instance_is_live(tx, task)? {
+        delete(tx)?;
         return Ok(true);
     }
 
     let message = match result {
         ActivityResult::Completed(output) => {
-            delete(&tx)?;
+            delete(tx)?;
             Message::ActivityCompleted { task_id: task.task_id, output: output.clone() }
         }
         ActivityResult::Failed(failure) => {
-            delete(&tx)?;
+            delete(tx)?;
             Message::ActivityFailed { task_id: task.task_id, failure: failure.clone() }
         }
         ActivityResult::Retry { failure, next_attempt_at } => {
@@ -233,8 +229,7 @@ pub(super) fn complete(
             }
         }
     };
-    inbox::enqueue(&tx, &task.instance_id, task.execution, &message, now, now)?;
-    tx.commit()?;
+    inbox::enqueue(tx, &task.instance_id, task.execution, &message, now, now)?;
     Ok(true)
 }
 

@@ -14,7 +14,7 @@ use super::{inbox, instances};
 use crate::{EntityCommit, EntityFilter, EntityRecord, StoreError, StoreResult};
 use reprise_core::{EntityId, EntityOperation, Message, OutgoingMessage, RuntimeStatus, Timestamp};
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 /// Creates the entity's instance and state rows if they do not exist, inside the caller's
 /// transaction.
@@ -35,26 +35,24 @@ pub(super) fn ensure(conn: &Connection, entity: &EntityId, now: Timestamp) -> St
     Ok(())
 }
 
-/// Enqueues an operation for the entity in its own transaction, creating the entity first if
-/// this is its first operation.
+/// Enqueues an operation for the entity, creating the entity first if this is its first
+/// operation. The writer makes the call atomic.
 pub(super) fn signal(
-    conn: &mut Connection,
+    conn: &Connection,
     entity: &EntityId,
     operation: &EntityOperation,
     visible_at: Timestamp,
     now: Timestamp,
 ) -> StoreResult<()> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let outgoing = OutgoingMessage {
         instance_id: entity.instance_id(),
         message: Message::EntityOperation(operation.clone()),
         visible_at,
         execution: None,
     };
-    if !inbox::deliver(&tx, &outgoing, now)? {
+    if !inbox::deliver(conn, &outgoing, now)? {
         return Err(StoreError::Corrupt(format!("entity {entity} could not be created")));
     }
-    tx.commit()?;
     Ok(())
 }
 
@@ -124,13 +122,13 @@ pub(super) fn list(conn: &Connection, filter: &EntityFilter) -> StoreResult<Vec<
     rows.map(|row| decode(row?)).collect()
 }
 
-/// Writes a batch atomically, or fails with a conflict having written nothing: checks that
+/// Writes a batch (atomically: the writer runs it in a savepoint of its own), or fails with a
+/// conflict having written nothing: checks that
 /// `commit.owner` holds the entity's lock, consumes the operations, enqueues the results and
 /// signals, starts the orchestrations, stores the new state and releases the lock. An entity
 /// left with no state, no queued operation and no lock holder is deleted (its rows go; a later operation
 /// creates it again).
-pub(super) fn commit(conn: &mut Connection, commit: &EntityCommit) -> StoreResult<()> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+pub(super) fn commit(tx: &Connection, commit: &EntityCommit) -> StoreResult<()> {
     let instance_id = commit.entity.instance_id();
     let conflict = |reason: String| StoreError::Conflict { instance_id: instance_id.clone(), reason };
     let holder: Option<Option<String>> = tx
@@ -146,17 +144,17 @@ pub(super) fn commit(conn: &mut Connection, commit: &EntityCommit) -> StoreResul
         Some(_) => {}
     }
     for &id in &commit.consumed_messages {
-        if !inbox::consume(&tx, &instance_id, id)? {
+        if !inbox::consume(tx, &instance_id, id)? {
             return Err(conflict(format!("consumed message {id} is no longer in its inbox")));
         }
     }
     for new in &commit.new_instances {
-        if !instances::insert(&tx, new, commit.now)? {
+        if !instances::insert(tx, new, commit.now)? {
             tracing::info!(entity = %commit.entity, instance = %new.instance_id, "not started: the id is taken");
         }
     }
     for outgoing in &commit.outgoing {
-        if !inbox::deliver(&tx, outgoing, commit.now)? {
+        if !inbox::deliver(tx, outgoing, commit.now)? {
             tracing::debug!(
                 from = %commit.entity,
                 to = %outgoing.instance_id,
@@ -193,6 +191,5 @@ pub(super) fn commit(conn: &mut Connection, commit: &EntityCommit) -> StoreResul
         )?
         .execute([&instance_id])?;
     }
-    tx.commit()?;
     Ok(())
 }

@@ -12,7 +12,7 @@ use super::codec::{At, int_to_sql, time_to_sql, to_json};
 use super::{activities, inbox, instances};
 use crate::{ContinueAsNew, EpisodeCommit, StoreError, StoreResult, error_types};
 use reprise_core::{Event, Failure, HistoryEvent, Message, RuntimeStatus};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 /// Writes `commit` atomically, or fails with a conflict having written nothing.
 ///
@@ -37,17 +37,17 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 /// children created by the same commit are instances of their own and are not touched.
 ///
 /// A continue-as-new replaces all of that with [`continue_as_new`].
-pub(super) fn commit(conn: &mut Connection, commit: &EpisodeCommit) -> StoreResult<()> {
-    // Dropping `tx` on any early return rolls back whatever was written before it.
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    check_ownership(&tx, commit)?;
-    let history_len = append_events(&tx, commit)?;
+pub(super) fn commit(tx: &Connection, commit: &EpisodeCommit) -> StoreResult<()> {
+    // An error on any early return rolls back whatever was written before it (the writer's
+    // savepoint).
+    check_ownership(tx, commit)?;
+    let history_len = append_events(tx, commit)?;
     for task in &commit.new_activities {
-        activities::enqueue(&tx, &commit.instance_id, commit.execution, task, commit.now)?;
+        activities::enqueue(tx, &commit.instance_id, commit.execution, task, commit.now)?;
     }
-    create_children(&tx, commit)?;
+    create_children(tx, commit)?;
     for outgoing in &commit.outgoing {
-        if !inbox::deliver(&tx, outgoing, commit.now)? {
+        if !inbox::deliver(tx, outgoing, commit.now)? {
             tracing::debug!(
                 from = %commit.instance_id,
                 to = %outgoing.instance_id,
@@ -56,16 +56,15 @@ pub(super) fn commit(conn: &mut Connection, commit: &EpisodeCommit) -> StoreResu
         }
     }
     for &id in &commit.consumed_messages {
-        if !inbox::consume(&tx, &commit.instance_id, id)? {
+        if !inbox::consume(tx, &commit.instance_id, id)? {
             return Err(conflict(commit, format!("consumed message {id} is no longer in its inbox")));
         }
     }
 
     match &commit.continue_as_new {
-        Some(next) => continue_as_new(&tx, commit, next)?,
-        None => update_instance(&tx, commit, history_len)?,
+        Some(next) => continue_as_new(tx, commit, next)?,
+        None => update_instance(tx, commit, history_len)?,
     }
-    tx.commit()?;
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use super::codec::{At, SUSPENDED_SQL, TERMINAL_STATUSES_SQL, limit_to_sql, time_
 use super::{entities, instances};
 use crate::{InboxMessage, StoreError, StoreResult};
 use reprise_core::{EntityId, Message, OutgoingMessage, Timestamp};
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, params};
 
 /// Adds `message` to the inbox of `instance_id`'s execution `execution`, delivered from
 /// `visible_at` on, with its `control` flag. Runs inside the caller's transaction; every insert
@@ -43,21 +43,19 @@ pub(super) fn enqueue(
 /// transaction: [`StoreError::InstanceNotFound`] if it does not exist, [`StoreError::Finished`]
 /// if it has finished.
 pub(super) fn send(
-    conn: &mut Connection,
+    tx: &Connection,
     instance_id: &str,
     message: &Message,
     visible_at: Timestamp,
     now: Timestamp,
 ) -> StoreResult<()> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    match instances::status_and_execution(&tx, instance_id)? {
+    match instances::status_and_execution(tx, instance_id)? {
         None => return Err(StoreError::InstanceNotFound(instance_id.to_string())),
         Some((status, _)) if status.is_terminal() => {
             return Err(StoreError::Finished { instance_id: instance_id.to_string(), status });
         }
-        Some((_, execution)) => enqueue(&tx, instance_id, execution, message, visible_at, now)?,
+        Some((_, execution)) => enqueue(tx, instance_id, execution, message, visible_at, now)?,
     };
-    tx.commit()?;
     Ok(())
 }
 

@@ -16,19 +16,17 @@ use crate::{InstanceFilter, InstanceRecord, NewInstance, PurgeFilter, StoreError
 use reprise_core::entity::ENTITY_ID_PREFIX;
 use reprise_core::{Message, RuntimeStatus, Timestamp};
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 /// The columns [`InstanceRow::read`] expects, in order.
 const COLUMNS: &str = "instance_id, name, execution, status, input, output, failure, \
     custom_status, component, history_len, created_at, updated_at, completed_at, parent";
 
 /// Creates the instance and enqueues its `Start` message in one transaction.
-pub(super) fn create(conn: &mut Connection, new: &NewInstance) -> StoreResult<()> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    if !insert(&tx, new, new.created_at)? {
+pub(super) fn create(tx: &Connection, new: &NewInstance) -> StoreResult<()> {
+    if !insert(tx, new, new.created_at)? {
         return Err(StoreError::InstanceExists(new.instance_id.clone()));
     }
-    tx.commit()?;
     Ok(())
 }
 
@@ -142,13 +140,12 @@ pub(super) fn children_sql() -> String {
 /// Deletes the finished instances that match `filter` in one transaction and returns how many
 /// went; their histories, inboxes and tasks go with them by cascade. A named instance that is
 /// missing or has not finished is an error and deletes nothing.
-pub(super) fn purge(conn: &mut Connection, filter: &PurgeFilter) -> StoreResult<usize> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+pub(super) fn purge(tx: &Connection, filter: &PurgeFilter) -> StoreResult<usize> {
     // Only terminal statuses can ever match, whatever the filter names.
     let mut conditions = vec![format!("status IN ({TERMINAL_STATUSES_SQL})")];
     let mut values: Vec<Value> = Vec::new();
     if let Some(instance_id) = &filter.instance_id {
-        match status_and_execution(&tx, instance_id)? {
+        match status_and_execution(tx, instance_id)? {
             None => return Err(StoreError::InstanceNotFound(instance_id.clone())),
             Some((status, _)) if !status.is_terminal() => {
                 return Err(StoreError::NotFinished { instance_id: instance_id.clone(), status });
@@ -178,7 +175,6 @@ pub(super) fn purge(conn: &mut Connection, filter: &PurgeFilter) -> StoreResult<
     // Not cached: the text varies with the filter.
     let sql = format!("DELETE FROM instances WHERE {}", conditions.join(" AND "));
     let deleted = tx.execute(&sql, params_from_iter(values))?;
-    tx.commit()?;
     Ok(deleted)
 }
 

@@ -13,23 +13,27 @@
 //! | `activities` | the activity queue, its leases and retry waits |
 //! | `entities` | entity state rows, entities created by their first operation, and the atomic commit of a batch of operations |
 //! | `components` | the component registry |
+//! | `writer` | the write connection's thread: group commit, one savepoint per request |
 //!
 //! # Connections
-//! SQLite allows one writer at a time per file, so the store keeps exactly one write connection
-//! behind a mutex: threads of this process queue on the mutex rather than on SQLite's file lock,
-//! and other processes (CLI commands next to a `reprise serve` daemon) queue on the file lock
-//! through `busy_timeout`. Every multi-statement write runs in a `BEGIN IMMEDIATE` transaction,
-//! which takes the write lock up front: a deferred transaction that reads first could fail with
-//! `SQLITE_BUSY` when it upgrades, and the busy handler cannot help it then. Read-only queries go
-//! through a second connection, opened read-only, so that listing instances or reading a history
-//! never waits for a commit's fsync: under WAL a reader sees the last committed state.
+//! SQLite allows one writer at a time per file, so the store keeps exactly one write connection,
+//! owned by the `writer` thread: every write of this process is a request to that thread, which
+//! commits whatever queued up together (group commit: one fsync for many writes under load) and
+//! answers each request only once its commit is durable. Other processes (CLI commands next to
+//! a `reprise serve` daemon) queue on the file lock through `busy_timeout`. Each batch runs in a
+//! `BEGIN IMMEDIATE` transaction, which takes the write lock up front: a deferred transaction
+//! that reads first could fail with `SQLITE_BUSY` when it upgrades, and the busy handler cannot
+//! help it then. The schema modules' write functions therefore take a plain connection and open
+//! no transaction: the writer makes each call atomic. Read-only queries go through a second
+//! connection, opened read-only, so that listing instances or reading a history never waits for
+//! a commit's fsync: under WAL a reader sees the last committed state, never a batch in flight.
 //!
 //! # PRAGMAs
 //! | PRAGMA | value | connections | why |
 //! |---|---|---|---|
 //! | `busy_timeout` | 5000 ms | both | several processes share the file: wait for another's transaction instead of failing at once with `SQLITE_BUSY` |
 //! | `journal_mode` | `WAL` | writer (persists in the file) | readers and the writer do not block each other, and a commit appends to the log instead of rewriting pages in place |
-//! | `synchronous` | `FULL` | writer | fsync the WAL at every commit: a committed episode survives a power cut, not only a crash of the process (`NORMAL` may lose the last commits) |
+//! | `synchronous` | `FULL` (or `NORMAL` if [`StoreOptions`] asks); `NORMAL` for a batch of leases only | writer | fsync the WAL at every commit that holds a durable write: a committed episode survives a power cut, not only a crash of the process (`NORMAL` may lose the last commits on a power cut, never on a crash of the process; leases need no more, see `writer`) |
 //! | `foreign_keys` | `ON` | writer | history, inbox and tasks can never point at a missing instance; SQLite leaves it off unless each connection asks |
 //!
 //! The store never reads a clock: every time comes from the caller.
@@ -44,6 +48,9 @@ mod instances;
 mod migrations;
 #[cfg(test)]
 mod tests;
+mod writer;
+
+pub use writer::WriteStats;
 
 use crate::{
     ActivityResult, ActivityTask, ActivityTaskKey, ComponentRecord, EntityCommit, EntityFilter, EntityRecord,
@@ -54,6 +61,7 @@ use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
+use writer::{Durability, Writer};
 
 /// How long a connection waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -61,10 +69,39 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Prepared statements kept per connection; the store uses a few dozen distinct ones.
 const STATEMENT_CACHE: usize = 64;
 
+/// How durable a commit is: SQLite's `synchronous` setting of the write connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Synchronous {
+    /// Every commit fsyncs the WAL before it is acknowledged: it survives a power cut.
+    #[default]
+    Full,
+    /// Commits are acknowledged once written to the WAL, which is fsynced only at checkpoints:
+    /// they survive a crash of the process, but the last ones may be lost on a power cut.
+    Normal,
+}
+
+impl Synchronous {
+    /// The PRAGMA's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        }
+    }
+}
+
+/// Settings of [`SqliteStore::open_with`].
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    /// The durability of commits; [`Synchronous::Full`] unless asked otherwise.
+    pub synchronous: Synchronous,
+}
+
 /// A [`HistoryStore`] in one SQLite file, shared safely by threads and by processes.
 pub struct SqliteStore {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    synchronous: Synchronous,
+    writer: Writer,
     reader: Mutex<Connection>,
 }
 
@@ -72,18 +109,28 @@ impl SqliteStore {
     /// Opens the store at `path`, creating the file if it is missing and bringing its schema up
     /// to date. Fails with [`crate::StoreError::SchemaTooNew`] if a newer Reprise wrote it.
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        SqliteStore::open_with(path, &StoreOptions::default())
+    }
+
+    /// [`SqliteStore::open`] with explicit settings.
+    pub fn open_with(path: &Path, options: &StoreOptions) -> StoreResult<SqliteStore> {
         // Paths are taken literally (no URI flag): a file named "file:x" is a file.
         let mut writer = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        configure_writer(&writer)?;
+        configure_writer(&writer, options.synchronous)?;
         migrations::migrate(&mut writer)?;
         // Opened after the writer so that the file exists, is in WAL mode and has its schema.
         let reader =
             Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
         configure_reader(&reader)?;
-        Ok(SqliteStore { path: path.to_path_buf(), writer: Mutex::new(writer), reader: Mutex::new(reader) })
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            synchronous: options.synchronous,
+            writer: Writer::start(writer, options.synchronous.as_str())?,
+            reader: Mutex::new(reader),
+        })
     }
 
     /// The file this store was opened on.
@@ -91,13 +138,40 @@ impl SqliteStore {
         &self.path
     }
 
-    /// The write connection. A panic while it was held cannot have left a transaction open
-    /// (rusqlite rolls back a dropped transaction), so a poisoned mutex is safe to reuse.
-    fn write(&self) -> MutexGuard<'_, Connection> {
-        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The durability of this store's commits.
+    pub fn synchronous(&self) -> Synchronous {
+        self.synchronous
     }
 
-    /// The read-only connection; poisoning is harmless for the same reason as [`Self::write`].
+    /// How many commits the writer made and how many writes they carried, since the store was
+    /// opened: with `synchronous=FULL`, commits are fsyncs.
+    pub fn write_stats(&self) -> WriteStats {
+        self.writer.stats()
+    }
+
+    /// Runs `work` atomically on the write connection, in the writer's next group commit, and
+    /// returns once that commit is durable (see the `writer` module).
+    fn write<R, F>(&self, work: F) -> StoreResult<R>
+    where
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.writer.write(Durability::Durable, work)
+    }
+
+    /// Like [`Self::write`], for a lease: a write that only matters while this process lives
+    /// (locks, claims, renewals), committed without an fsync of its own unless a durable write
+    /// shares its batch (see the `writer` module).
+    fn write_lease<R, F>(&self, work: F) -> StoreResult<R>
+    where
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.writer.write(Durability::Lease, work)
+    }
+
+    /// The read-only connection. A panic while it was held cannot have left a transaction open
+    /// (rusqlite rolls back a dropped transaction), so a poisoned mutex is safe to reuse.
     fn read(&self) -> MutexGuard<'_, Connection> {
         self.reader.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -110,7 +184,7 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 /// Applies the writer's PRAGMAs (see the module docs for the reasons).
-fn configure_writer(conn: &Connection) -> StoreResult<()> {
+fn configure_writer(conn: &Connection, synchronous: Synchronous) -> StoreResult<()> {
     // First, so that switching to WAL below already waits for other processes.
     conn.busy_timeout(BUSY_TIMEOUT)?;
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
@@ -119,7 +193,7 @@ fn configure_writer(conn: &Connection) -> StoreResult<()> {
         // correct in rollback-journal mode, only readers and the writer then block each other.
         tracing::warn!(journal_mode = %mode, "SQLite refused WAL mode; readers will wait for writers");
     }
-    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "synchronous", synchronous.as_str())?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(())
@@ -135,7 +209,8 @@ fn configure_reader(conn: &Connection) -> StoreResult<()> {
 
 impl HistoryStore for SqliteStore {
     fn create_instance(&self, new: &NewInstance) -> StoreResult<()> {
-        instances::create(&mut self.write(), new)
+        let new = new.clone();
+        self.write(move |conn| instances::create(conn, &new))
     }
 
     fn instance(&self, instance_id: &str) -> StoreResult<Option<InstanceRecord>> {
@@ -161,11 +236,13 @@ impl HistoryStore for SqliteStore {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> StoreResult<bool> {
-        instances::lock(&self.write(), instance_id, owner, now, lease_until)
+        let (instance_id, owner) = (instance_id.to_string(), owner.to_string());
+        self.write_lease(move |conn| instances::lock(conn, &instance_id, &owner, now, lease_until))
     }
 
     fn unlock_instance(&self, instance_id: &str, owner: &str) -> StoreResult<()> {
-        instances::unlock(&self.write(), instance_id, owner)
+        let (instance_id, owner) = (instance_id.to_string(), owner.to_string());
+        self.write_lease(move |conn| instances::unlock(conn, &instance_id, &owner))
     }
 
     fn messages(&self, instance_id: &str, now: Timestamp) -> StoreResult<Vec<InboxMessage>> {
@@ -173,7 +250,8 @@ impl HistoryStore for SqliteStore {
     }
 
     fn commit_episode(&self, commit: &EpisodeCommit) -> StoreResult<()> {
-        episodes::commit(&mut self.write(), commit)
+        let commit = commit.clone();
+        self.write(move |conn| episodes::commit(conn, &commit))
     }
 
     fn claim_activities(
@@ -183,11 +261,13 @@ impl HistoryStore for SqliteStore {
         lease_until: Timestamp,
         limit: usize,
     ) -> StoreResult<Vec<ActivityTask>> {
-        activities::claim(&mut self.write(), owner, now, lease_until, limit)
+        let owner = owner.to_string();
+        self.write_lease(move |conn| activities::claim(conn, &owner, now, lease_until, limit))
     }
 
     fn renew_activity(&self, task: &ActivityTaskKey, owner: &str, lease_until: Timestamp) -> StoreResult<bool> {
-        activities::renew(&self.write(), task, owner, lease_until)
+        let (task, owner) = (task.clone(), owner.to_string());
+        self.write_lease(move |conn| activities::renew(conn, &task, &owner, lease_until))
     }
 
     fn complete_activity(
@@ -197,7 +277,8 @@ impl HistoryStore for SqliteStore {
         result: &ActivityResult,
         now: Timestamp,
     ) -> StoreResult<bool> {
-        activities::complete(&mut self.write(), task, owner, result, now)
+        let (task, owner, result) = (task.clone(), owner.to_string(), result.clone());
+        self.write(move |conn| activities::complete(conn, &task, &owner, &result, now))
     }
 
     fn enqueue_message(
@@ -207,7 +288,8 @@ impl HistoryStore for SqliteStore {
         visible_at: Timestamp,
         now: Timestamp,
     ) -> StoreResult<()> {
-        inbox::send(&mut self.write(), instance_id, message, visible_at, now)
+        let (instance_id, message) = (instance_id.to_string(), message.clone());
+        self.write(move |conn| inbox::send(conn, &instance_id, &message, visible_at, now))
     }
 
     fn next_due(&self, now: Timestamp) -> StoreResult<Option<Timestamp>> {
@@ -226,11 +308,13 @@ impl HistoryStore for SqliteStore {
     }
 
     fn purge(&self, filter: &PurgeFilter) -> StoreResult<usize> {
-        instances::purge(&mut self.write(), filter)
+        let filter = filter.clone();
+        self.write(move |conn| instances::purge(conn, &filter))
     }
 
     fn save_component(&self, component: &ComponentRecord) -> StoreResult<()> {
-        components::save(&self.write(), component)
+        let component = component.clone();
+        self.write(move |conn| components::save(conn, &component))
     }
 
     fn component_bytes(&self, hash: &str) -> StoreResult<Option<Vec<u8>>> {
@@ -248,7 +332,8 @@ impl HistoryStore for SqliteStore {
         visible_at: Timestamp,
         now: Timestamp,
     ) -> StoreResult<()> {
-        entities::signal(&mut self.write(), entity, operation, visible_at, now)
+        let (entity, operation) = (entity.clone(), operation.clone());
+        self.write(move |conn| entities::signal(conn, &entity, &operation, visible_at, now))
     }
 
     fn entity(&self, entity: &EntityId) -> StoreResult<Option<EntityRecord>> {
@@ -260,7 +345,8 @@ impl HistoryStore for SqliteStore {
     }
 
     fn commit_entity_batch(&self, commit: &EntityCommit) -> StoreResult<()> {
-        entities::commit(&mut self.write(), commit)
+        let commit = commit.clone();
+        self.write(move |conn| entities::commit(conn, &commit))
     }
 }
 

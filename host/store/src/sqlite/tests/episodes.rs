@@ -1,7 +1,6 @@
 //! Episode commits: what they write, and that a conflict writes nothing.
 
 use super::{Fixture, T0, first_episode, numbered, plain_episode};
-use crate::sqlite::inbox;
 use crate::{ActivityResult, ActivityTaskKey, EpisodeCommit, HistoryStore, StoreError};
 use reprise_core::{Event, Failure, HistoryEvent, Message, OutgoingMessage, RuntimeStatus};
 
@@ -86,8 +85,7 @@ fn a_conflicting_commit_writes_nothing() {
     fixture.create("a", T0);
     let good = first_episode(store, "a", "h", T0, &[0]);
     // Another message and task-free state to compare against.
-    inbox::enqueue(&store.write(), "a", 1, &Message::ActivityCompleted { task_id: 9, output: "1".into() }, T0, T0)
-        .unwrap();
+    super::enqueue(store, "a", 1, &Message::ActivityCompleted { task_id: 9, output: "1".into() }, T0, T0).unwrap();
 
     type Spoil = fn(&mut EpisodeCommit);
     let spoilers: [(&str, Spoil); 6] = [
@@ -168,15 +166,8 @@ fn a_terminal_commit_cleans_the_inbox_and_unclaimed_tasks() {
     let lapsed = store.claim_activities("w2", T0, T0 + 50, 1).unwrap();
     assert_eq!((held[0].key.task_id, lapsed[0].key.task_id), (0, 1));
     // A message due only later is dropped too.
-    inbox::enqueue(
-        &store.write(),
-        "a",
-        1,
-        &Message::ActivityCompleted { task_id: 5, output: "5".into() },
-        T0 + 9_000,
-        T0,
-    )
-    .unwrap();
+    super::enqueue(store, "a", 1, &Message::ActivityCompleted { task_id: 5, output: "5".into() }, T0 + 9_000, T0)
+        .unwrap();
 
     store.commit_episode(&next_episode(&fixture, "h", T0 + 100, RuntimeStatus::Completed)).unwrap();
 
@@ -314,7 +305,7 @@ fn a_finishing_commit_cancels_the_timers_it_sets_but_still_sends_events() {
     fixture.create_with_status("a", T0, RuntimeStatus::Running);
     fixture.create_with_status("b", T0, RuntimeStatus::Running);
     // A timer set by an earlier episode, still pending.
-    inbox::enqueue(&store.write(), "a", 1, &Message::TimerFired { task_id: 0 }, T0 + 5_000, T0).unwrap();
+    super::enqueue(store, "a", 1, &Message::TimerFired { task_id: 0 }, T0 + 5_000, T0).unwrap();
 
     let mut commit = plain_episode(store, "a", T0 + 10, RuntimeStatus::Completed);
     commit.outgoing =
@@ -363,7 +354,7 @@ fn a_suspended_commit_is_not_terminal() {
     let store = &fixture.store;
     fixture.create("a", T0);
     store.commit_episode(&first_episode(store, "a", "h", T0, &[0])).unwrap();
-    inbox::enqueue(&store.write(), "a", 1, &Message::TimerFired { task_id: 1 }, T0 + 5_000, T0).unwrap();
+    super::enqueue(store, "a", 1, &Message::TimerFired { task_id: 1 }, T0 + 5_000, T0).unwrap();
 
     store.commit_episode(&plain_episode(store, "a", T0 + 10, RuntimeStatus::Suspended)).unwrap();
     let record = store.instance("a").unwrap().unwrap();

@@ -1,7 +1,6 @@
 //! Instances, their lock, their inbox and which of them are ready.
 
 use super::{Fixture, T0, new_instance};
-use crate::sqlite::inbox;
 use crate::{HistoryStore, InstanceFilter, InstanceRecord, StoreError};
 use reprise_core::{Message, RuntimeStatus};
 
@@ -106,7 +105,7 @@ fn a_delayed_message_is_delivered_only_once_due() {
     // Consume the start so that only the delayed message is left.
     fixture.raw().execute("DELETE FROM inbox WHERE id = ?1", [start[0].id]).unwrap();
     let fired = Message::ActivityCompleted { task_id: 7, output: "1".into() };
-    let id = inbox::enqueue(&fixture.store.write(), "a", 1, &fired, T0 + 1_000, T0).unwrap();
+    let id = super::enqueue(&fixture.store, "a", 1, &fired, T0 + 1_000, T0).unwrap();
 
     assert!(fixture.store.ready_instances("h", T0 + 999, 10).unwrap().is_empty());
     assert!(fixture.store.messages("a", T0 + 999).unwrap().is_empty());
@@ -121,7 +120,7 @@ fn messages_for_another_execution_are_not_delivered() {
     let fixture = Fixture::new();
     fixture.create("a", T0);
     let stray = Message::ActivityCompleted { task_id: 0, output: "null".into() };
-    inbox::enqueue(&fixture.store.write(), "a", 2, &stray, T0, T0).unwrap();
+    super::enqueue(&fixture.store, "a", 2, &stray, T0, T0).unwrap();
 
     let messages = fixture.store.messages("a", T0).unwrap();
     assert_eq!(messages.len(), 1);
@@ -135,7 +134,7 @@ fn messages_come_in_enqueue_order() {
     for task_id in 0..5 {
         // Later messages may be due earlier; delivery order is still enqueue order.
         let message = Message::ActivityCompleted { task_id, output: task_id.to_string() };
-        inbox::enqueue(&fixture.store.write(), "a", 1, &message, T0 - task_id, T0).unwrap();
+        super::enqueue(&fixture.store, "a", 1, &message, T0 - task_id, T0).unwrap();
     }
     let tasks: Vec<_> = fixture
         .store

@@ -2,7 +2,6 @@
 //! purging finished instances.
 
 use super::{Fixture, T0, first_episode, plain_episode};
-use crate::sqlite::inbox;
 use crate::{ActivityResult, ActivityTaskKey, HistoryStore, PurgeFilter, StoreError};
 use reprise_core::{Failure, Message, OutgoingMessage, RuntimeStatus};
 
@@ -185,7 +184,7 @@ fn next_due_is_the_earliest_timer_or_retry_still_to_come() {
     // and another execution's.
     let due_for = |id: &str, status: RuntimeStatus, message: Message, at: u64| {
         fixture.create_with_status(id, T0, status);
-        inbox::enqueue(&store.write(), id, 1, &message, at, T0).unwrap();
+        super::enqueue(store, id, 1, &message, at, T0).unwrap();
     };
     due_for("finished", RuntimeStatus::Running, Message::TimerFired { task_id: 0 }, T0 + 100);
     fixture.raw().execute("UPDATE instances SET status = 'Completed' WHERE instance_id = 'finished'", []).unwrap();
@@ -193,7 +192,7 @@ fn next_due_is_the_earliest_timer_or_retry_still_to_come() {
     due_for("moved", RuntimeStatus::Running, Message::TimerFired { task_id: 0 }, T0 + 120);
     fixture.raw().execute("UPDATE instances SET execution = 2 WHERE instance_id = 'moved'", []).unwrap();
     assert_eq!(store.next_due(T0 + 10).unwrap(), Some(T0 + 400));
-    inbox::enqueue(&store.write(), "suspended", 1, &resume(), T0 + 300, T0).unwrap();
+    super::enqueue(store, "suspended", 1, &resume(), T0 + 300, T0).unwrap();
     assert_eq!(store.next_due(T0 + 10).unwrap(), Some(T0 + 300), "a delayed resume counts");
 
     // A suspended instance's retry wait does not count either.

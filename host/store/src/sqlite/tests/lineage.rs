@@ -3,7 +3,7 @@
 
 use super::{Fixture, T0, first_episode, new_instance, numbered, parent_ref, plain_episode};
 use crate::sqlite::migrations::{LATEST_VERSION, MIGRATIONS, schema_version};
-use crate::sqlite::{SqliteStore, inbox, instances};
+use crate::sqlite::{SqliteStore, instances};
 use crate::{
     ActivityResult, ActivityTaskKey, ContinueAsNew, EpisodeCommit, HistoryStore, InstanceFilter, NewInstance,
     PurgeFilter, StoreError, error_types,
@@ -245,9 +245,8 @@ fn continue_as_new_moves_the_instance_to_a_new_execution() {
     assert_eq!((held[0].key.task_id, lapsed[0].key.task_id), (0, 1));
     // Waiting in the inbox: an event already due, a result, a timer and an event still to come.
     store.enqueue_message("a", &event("e1"), T0 + 5, T0 + 5).unwrap();
-    inbox::enqueue(&store.write(), "a", 1, &Message::ActivityCompleted { task_id: 1, output: "1".into() }, T0, T0)
-        .unwrap();
-    inbox::enqueue(&store.write(), "a", 1, &Message::TimerFired { task_id: 8 }, T0 + 9_000, T0).unwrap();
+    super::enqueue(store, "a", 1, &Message::ActivityCompleted { task_id: 1, output: "1".into() }, T0, T0).unwrap();
+    super::enqueue(store, "a", 1, &Message::TimerFired { task_id: 8 }, T0 + 9_000, T0).unwrap();
     store.enqueue_message("a", &event("e2"), T0 + 7_000, T0 + 6).unwrap();
 
     let mut commit = continuing(

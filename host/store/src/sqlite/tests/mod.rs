@@ -17,6 +17,20 @@ use reprise_core::{ActivityOptions, Event, Failure, HistoryEvent, ParentRef, Run
 use rusqlite::types::Value;
 use tempfile::TempDir;
 
+/// Puts `message` straight into an inbox through the store's writer, as an episode commit or a
+/// completion would.
+fn enqueue(
+    store: &SqliteStore,
+    instance_id: &str,
+    execution: u32,
+    message: &reprise_core::Message,
+    visible_at: Timestamp,
+    now: Timestamp,
+) -> crate::StoreResult<i64> {
+    let (instance_id, message) = (instance_id.to_string(), message.clone());
+    store.write(move |conn| super::inbox::enqueue(conn, &instance_id, execution, &message, visible_at, now))
+}
+
 /// A time to start from.
 const T0: Timestamp = 1_700_000_000_000;
 

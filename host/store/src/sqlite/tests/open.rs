@@ -25,10 +25,12 @@ fn a_new_file_is_created_migrated_and_reopens_unchanged() {
 #[test]
 fn connections_are_configured_for_durability_and_sharing() {
     let fixture = Fixture::new();
-    let writer = fixture.store.write();
-    let pragma = |name: &str| -> String {
-        writer
-            .pragma_query_value(None, name, |row| row.get::<_, rusqlite::types::Value>(0))
+    let pragma = |name: &'static str| -> String {
+        fixture
+            .store
+            .write(move |writer| {
+                Ok(writer.pragma_query_value(None, name, |row| row.get::<_, rusqlite::types::Value>(0))?)
+            })
             .map(|v| format!("{v:?}"))
             .unwrap()
     };

@@ -1,0 +1,429 @@
+//! Group commit: the one thread that owns the write connection and turns many requests into one
+//! durable SQLite commit.
+//!
+//! Every write of the store is a request: a closure over the connection, sent to this thread,
+//! whose caller blocks until the answer comes back. The thread takes the first request waiting,
+//! then every other one already queued (up to [`MAX_BATCH`]), and runs them all in one
+//! `BEGIN IMMEDIATE ... COMMIT`, each inside its own `SAVEPOINT`: a request that fails (or
+//! panics) rolls back alone and the others still commit. Only when `COMMIT` has returned, that
+//! is after the WAL's fsync under `synchronous=FULL`, does any caller get its answer. So:
+//!
+//! - nothing a request wrote is visible to the store's readers, or acknowledged to its caller
+//!   (who may then dispatch work or answer a client), before it is durable;
+//! - each request is atomic, as it was with a transaction of its own;
+//! - under load, N requests cost one fsync instead of N, while a lone request waits for no one
+//!   (there is no timer: a batch is whatever queued up during the previous commit).
+//!
+//! # Durability classes
+//! Most writes must survive a power cut: episodes, completions, new instances, messages. Some
+//! only matter while the process that wrote them is alive: leases (locking an instance, claiming
+//! or renewing an activity, unlocking). A lease that a power cut loses belonged to a process the
+//! power cut also stopped, and recovery after it treats the work as unclaimed either way. So a
+//! batch holding only lease writes commits with `synchronous=NORMAL` (written to the WAL, visible
+//! to every process at once, no fsync), and a batch holding any durable write commits with the
+//! store's configured level. The WAL is a sequential log whose frames are checksummed, so a
+//! later fsync'd commit makes every earlier lease commit durable too, and a power cut can only
+//! lose a suffix of unsynced lease commits, never a durable commit behind them.
+//! The one visible trace of such a loss: claiming an activity counts its attempt, so an attempt
+//! in flight when the power went is run again under the same attempt number (it never
+//! finished, and a crash of the process alone loses nothing).
+//!
+//! If `BEGIN` or `COMMIT` fails (the disk is full, another process held the lock past the busy
+//! timeout), the whole batch is rolled back and every request in it gets the error.
+//!
+//! This module never decides what a request writes; the schema modules do. It must never
+//! acknowledge a request before its commit returns, and never let one request's failure undo
+//! another's writes.
+
+use crate::{StoreError, StoreResult};
+use rusqlite::Connection;
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
+use std::thread::JoinHandle;
+
+/// The most requests one commit takes: large enough that a burst of completions shares an
+/// fsync, small enough that the first caller of a batch does not wait on thousands of others.
+pub(super) const MAX_BATCH: usize = 256;
+
+/// Counters of the writer, for benchmarks and diagnostics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// SQLite commits the writer made.
+    pub commits: u64,
+    /// Those of them made at the store's configured durability because they held a durable
+    /// write: under `synchronous=FULL`, each is one fsync of the WAL. The others held only
+    /// leases and were not fsynced (see the module docs).
+    pub durable_commits: u64,
+    /// Requests (store writes) those commits carried, failed ones included.
+    pub requests: u64,
+}
+
+/// How a write must survive a power cut (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Durability {
+    /// At the store's configured `synchronous` level.
+    Durable,
+    /// A lease, meaningful only while its process lives: no fsync of its own.
+    Lease,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    /// Requests handed to the thread (read by tests that need a batch of a known size).
+    sent: AtomicU64,
+    commits: AtomicU64,
+    durable_commits: AtomicU64,
+    requests: AtomicU64,
+}
+
+/// The sending end of the writer thread, owned by the store.
+pub(super) struct Writer {
+    queue: Option<Sender<Box<dyn Request>>>,
+    thread: Option<JoinHandle<()>>,
+    counters: Arc<Counters>,
+}
+
+impl Writer {
+    /// Starts the thread that owns `conn`, whose durable commits use `synchronous` (the PRAGMA's
+    /// value, already set on `conn`).
+    pub(super) fn start(conn: Connection, synchronous: &'static str) -> StoreResult<Writer> {
+        let (queue, requests) = channel::<Box<dyn Request>>();
+        let counters = Arc::new(Counters::default());
+        let thread_counters = counters.clone();
+        let thread = std::thread::Builder::new()
+            .name("reprise-sqlite-writer".into())
+            .spawn(move || run(Session { conn, synchronous, current: synchronous }, &requests, &thread_counters))
+            .map_err(|e| StoreError::Sqlite(other_error(format!("cannot start the SQLite writer thread: {e}"))))?;
+        Ok(Writer { queue: Some(queue), thread: Some(thread), counters })
+    }
+
+    /// Runs `work` atomically in the writer's next commit and returns its result once that
+    /// commit is done (durable, for a [`Durability::Durable`] write). A panic in `work` rolls
+    /// back its writes and resumes in the caller.
+    pub(super) fn write<R, F>(&self, durability: Durability, work: F) -> StoreResult<R>
+    where
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let (reply, answer) = sync_channel(1);
+        let request: Box<dyn Request> = Box::new(Pending { work, reply, durability });
+        self.counters.sent.fetch_add(1, Ordering::Relaxed);
+        let sent = self.queue.as_ref().is_some_and(|queue| queue.send(request).is_ok());
+        if !sent {
+            return Err(StoreError::Sqlite(other_error("the SQLite writer thread has stopped".into())));
+        }
+        match answer.recv() {
+            Ok(Ok(result)) => result,
+            Ok(Err(panic)) => resume_unwind(panic),
+            Err(_) => Err(StoreError::Sqlite(other_error("the SQLite writer thread stopped mid-request".into()))),
+        }
+    }
+
+    /// The counters so far.
+    pub(super) fn stats(&self) -> WriteStats {
+        WriteStats {
+            commits: self.counters.commits.load(Ordering::Relaxed),
+            durable_commits: self.counters.durable_commits.load(Ordering::Relaxed),
+            requests: self.counters.requests.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for Writer {
+    /// Closes the queue and waits for the thread to finish what was queued and close the
+    /// connection, so that the file is released when the store is.
+    fn drop(&mut self) {
+        drop(self.queue.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// What a caller gets back: the result, or the panic of its closure.
+type Answer<R> = Result<StoreResult<R>, Box<dyn Any + Send>>;
+
+/// A queued request, its result type erased.
+trait Request: Send {
+    /// How it must survive a power cut.
+    fn durability(&self) -> Durability;
+    /// Runs the request's work inside a savepoint and returns what to send once the batch's
+    /// commit is known.
+    fn run(self: Box<Self>, conn: &mut Connection) -> Box<dyn Reply>;
+    /// Answers without running: the batch could not begin.
+    fn fail(self: Box<Self>, error: &rusqlite::Error);
+}
+
+/// A request that ran, waiting for its batch's commit.
+trait Reply: Send {
+    /// Answers the caller: its result if the commit succeeded, the commit's error otherwise.
+    fn send(self: Box<Self>, commit: Result<(), &rusqlite::Error>);
+    /// Whether the request's work failed or panicked (its savepoint was rolled back).
+    fn failed(&self) -> bool;
+}
+
+struct Pending<R, F> {
+    work: F,
+    reply: SyncSender<Answer<R>>,
+    durability: Durability,
+}
+
+struct Ran<R> {
+    outcome: Answer<R>,
+    reply: SyncSender<Answer<R>>,
+}
+
+impl<R, F> Request for Pending<R, F>
+where
+    F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+    R: Send + 'static,
+{
+    fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    fn run(self: Box<Self>, conn: &mut Connection) -> Box<dyn Reply> {
+        let Pending { work, reply, .. } = *self;
+        let outcome = catch_unwind(AssertUnwindSafe(|| -> StoreResult<R> {
+            // Dropping the savepoint on an error (or while unwinding) rolls back to it.
+            let savepoint = conn.savepoint()?;
+            let result = work(&savepoint)?;
+            savepoint.commit()?;
+            Ok(result)
+        }));
+        Box::new(Ran { outcome, reply })
+    }
+
+    fn fail(self: Box<Self>, error: &rusqlite::Error) {
+        // The caller may have gone away (its thread was cancelled): nothing to do then.
+        let _ = self.reply.send(Ok(Err(StoreError::Sqlite(copy_error(error)))));
+    }
+}
+
+impl<R: Send + 'static> Reply for Ran<R> {
+    fn send(self: Box<Self>, commit: Result<(), &rusqlite::Error>) {
+        let answer = match (self.outcome, commit) {
+            (Ok(Ok(_)), Err(error)) => Ok(Err(StoreError::Sqlite(copy_error(error)))),
+            (outcome, _) => outcome,
+        };
+        let _ = self.reply.send(answer);
+    }
+
+    fn failed(&self) -> bool {
+        !matches!(self.outcome, Ok(Ok(_)))
+    }
+}
+
+/// The write connection and its `synchronous` level.
+struct Session {
+    conn: Connection,
+    /// The level of durable commits (the store's setting).
+    synchronous: &'static str,
+    /// The level set on the connection now.
+    current: &'static str,
+}
+
+impl Session {
+    /// Sets the connection's `synchronous` level for the next commit, if it differs.
+    fn set_synchronous(&mut self, level: &'static str) -> rusqlite::Result<()> {
+        if self.current != level {
+            self.conn.pragma_update(None, "synchronous", level)?;
+            self.current = level;
+        }
+        Ok(())
+    }
+}
+
+/// The writer thread: batches until the queue is closed.
+fn run(mut session: Session, requests: &Receiver<Box<dyn Request>>, counters: &Counters) {
+    while let Ok(first) = requests.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match requests.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
+            }
+        }
+        counters.requests.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        commit_batch(&mut session, batch, counters);
+    }
+}
+
+/// Runs a batch in one transaction and answers every request in it.
+fn commit_batch(session: &mut Session, batch: Vec<Box<dyn Request>>, counters: &Counters) {
+    let durable = batch.iter().any(|request| request.durability() == Durability::Durable);
+    let level = if durable { session.synchronous } else { "NORMAL" };
+    let begun = session.set_synchronous(level).and_then(|()| session.conn.execute_batch("BEGIN IMMEDIATE"));
+    if let Err(error) = begun {
+        for request in batch {
+            request.fail(&error);
+        }
+        return;
+    }
+    let conn = &mut session.conn;
+    let replies: Vec<Box<dyn Reply>> = batch.into_iter().map(|request| request.run(conn)).collect();
+    // A batch whose every request failed wrote nothing: no need to pay an fsync for it.
+    let outcome = if replies.iter().all(|reply| reply.failed()) {
+        conn.execute_batch("ROLLBACK")
+    } else {
+        let committed = conn.execute_batch("COMMIT");
+        if committed.is_ok() {
+            counters.commits.fetch_add(1, Ordering::Relaxed);
+            if durable {
+                counters.durable_commits.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        committed
+    };
+    if outcome.is_err() && !conn.is_autocommit() {
+        // COMMIT failed and left the transaction open: undo it, so that the next batch starts
+        // clean. Its own failure would only repeat the error the batch already gets.
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for reply in replies {
+        reply.send(outcome.as_ref().map(|_| ()));
+    }
+}
+
+/// A copy of `error` for one of the several callers a failed batch answers (`rusqlite::Error`
+/// is not `Clone`): SQLite's own errors keep their code, others keep their message.
+fn copy_error(error: &rusqlite::Error) -> rusqlite::Error {
+    match error {
+        rusqlite::Error::SqliteFailure(code, message) => rusqlite::Error::SqliteFailure(*code, message.clone()),
+        other => other_error(other.to_string()),
+    }
+}
+
+/// An error of the writer itself, as a SQLite "generic error" with a message.
+fn other_error(message: String) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR), Some(message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn writer() -> (tempfile::TempDir, Writer) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let conn = Connection::open(dir.path().join("w.db")).expect("open");
+        conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (v INTEGER NOT NULL UNIQUE);").expect("schema");
+        (dir, Writer::start(conn, "FULL").expect("start"))
+    }
+
+    fn insert(writer: &Writer, v: i64) -> StoreResult<usize> {
+        writer.write(Durability::Durable, move |conn| Ok(conn.execute("INSERT INTO t (v) VALUES (?1)", [v])?))
+    }
+
+    fn values(writer: &Writer) -> Vec<i64> {
+        writer
+            .write(Durability::Lease, |conn| {
+                let mut stmt = conn.prepare("SELECT v FROM t ORDER BY v")?;
+                let rows = stmt.query_map([], |row| row.get(0))?;
+                Ok(rows.collect::<rusqlite::Result<Vec<i64>>>()?)
+            })
+            .expect("read")
+    }
+
+    /// Holds the writer inside a request until `queued` requests in all were handed to it, so
+    /// that those behind it form one batch whatever the scheduling.
+    fn hold_until_queued(writer: &Writer, queued: u64) -> impl FnOnce(&Connection) -> StoreResult<()> + Send + 'static {
+        let counters = writer.counters.clone();
+        move |_| {
+            while counters.sent.load(Ordering::Relaxed) < queued {
+                std::thread::yield_now();
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn requests_queued_during_a_commit_share_the_next_one_and_a_failing_one_rolls_back_alone() {
+        let (_dir, writer) = writer();
+        insert(&writer, 1).expect("first");
+        let before = writer.stats();
+        std::thread::scope(|scope| {
+            let holder =
+                scope.spawn(|| writer.write(Durability::Durable, hold_until_queued(&writer, before.requests + 1 + 3)));
+            // Wait until the holder is inside the writer, so that the three below queue behind it.
+            while writer.counters.requests.load(Ordering::Relaxed) == before.requests {
+                std::thread::yield_now();
+            }
+            let ok = scope.spawn(|| insert(&writer, 2));
+            // Writes a row, then fails on the unique constraint: the row must go too.
+            let failing = scope.spawn(|| {
+                writer.write(Durability::Durable, |conn| {
+                    conn.execute("INSERT INTO t (v) VALUES (3)", [])?;
+                    conn.execute("INSERT INTO t (v) VALUES (1)", [])?;
+                    Ok(())
+                })
+            });
+            let also_ok = scope.spawn(|| insert(&writer, 4));
+            holder.join().expect("holder").expect("holder ok");
+            assert_eq!(ok.join().expect("ok").expect("ok"), 1);
+            assert!(failing.join().expect("failing").is_err());
+            assert_eq!(also_ok.join().expect("also ok").expect("also ok"), 1);
+        });
+        let after = writer.stats();
+        assert_eq!(after.requests - before.requests, 4);
+        assert_eq!(after.commits - before.commits, 2, "the holder's commit, then one for the three queued behind it");
+        assert_eq!(values(&writer), vec![1, 2, 4]);
+    }
+
+    #[test]
+    fn a_panicking_request_panics_its_caller_and_the_writer_carries_on() {
+        let (_dir, writer) = writer();
+        let panicked = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            writer.write(Durability::Durable, |conn| -> StoreResult<()> {
+                conn.execute("INSERT INTO t (v) VALUES (7)", [])?;
+                panic!("boom");
+            })
+        }));
+        assert!(panicked.is_err());
+        insert(&writer, 8).expect("the writer still works");
+        assert_eq!(values(&writer), vec![8], "the panicking request's row was rolled back");
+    }
+
+    #[test]
+    fn a_batch_that_only_fails_is_not_committed() {
+        let (_dir, writer) = writer();
+        insert(&writer, 1).expect("insert");
+        let before = writer.stats();
+        assert!(insert(&writer, 1).is_err());
+        assert_eq!(writer.stats().commits, before.commits);
+        assert_eq!(writer.stats().requests, before.requests + 1);
+    }
+
+    #[test]
+    fn a_batch_of_leases_alone_is_not_a_durable_commit_and_one_durable_write_makes_it_one() {
+        let (_dir, writer) = writer();
+        let synchronous = |writer: &Writer| -> i64 {
+            writer
+                .write(Durability::Lease, |conn| Ok(conn.pragma_query_value(None, "synchronous", |row| row.get(0))?))
+                .expect("pragma")
+        };
+        insert(&writer, 1).expect("durable");
+        let before = writer.stats();
+        writer.write(Durability::Lease, |conn| Ok(conn.execute("UPDATE t SET v = 2 WHERE v = 1", [])?)).expect("lease");
+        assert_eq!(synchronous(&writer), 1, "NORMAL while committing leases");
+        let after = writer.stats();
+        assert_eq!(after.commits - before.commits, 2);
+        assert_eq!(after.durable_commits, before.durable_commits);
+        insert(&writer, 3).expect("durable");
+        assert_eq!(writer.stats().durable_commits, before.durable_commits + 1);
+        assert_eq!(values(&writer), vec![2, 3]);
+    }
+
+    #[test]
+    fn a_dropped_writer_closes_its_connection() {
+        let (dir, writer) = writer();
+        insert(&writer, 5).expect("insert");
+        drop(writer);
+        // The thread has closed the connection, which checkpointed and removed the WAL.
+        assert!(!dir.path().join("w.db-wal").exists());
+        let conn = Connection::open(dir.path().join("w.db")).expect("reopen");
+        assert_eq!(conn.query_row("SELECT v FROM t", [], |row| row.get::<_, i64>(0)).expect("row"), 5);
+    }
+}

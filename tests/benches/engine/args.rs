@@ -1,0 +1,94 @@
+//! The benchmark's command line: which workloads to run, and how.
+
+use anyhow::{Context as _, bail};
+use reprise_store::Synchronous;
+
+/// One workload and its sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Workload {
+    /// One orchestration calling `steps` no-op activities in sequence, on the hot path (`cold`
+    /// false) or with the instance cache off (every episode replays the whole history).
+    Chain { steps: usize, cold: bool },
+    /// One orchestration fanning out `tasks` no-op activities and fanning in.
+    FanOut { tasks: usize },
+    /// `instances` orchestrations started at once, each a chain of `steps`.
+    Concurrent { instances: usize, steps: usize },
+    /// Cold replay (no cache) of an instance whose history holds about `events` events.
+    Replay { events: usize },
+    /// Instantiating the component and calling one orchestrator export, many times.
+    Instantiate,
+    /// `instances` instances parked (waiting for an event) in the hot path's cache.
+    Park { instances: usize },
+}
+
+/// The parsed command line.
+#[derive(Debug)]
+pub(crate) struct Args {
+    pub(crate) workloads: Vec<Workload>,
+    pub(crate) json: bool,
+    pub(crate) synchronous: Synchronous,
+}
+
+/// What runs when no workload is named: every target of the performance issue.
+pub(crate) const DEFAULT: &str = "chain 1000 coldchain 1000 fanout 100 fanout 1000 fanout 10000 concurrent 1000 3 replay 51200 \
+                                  instantiate park 10000";
+
+pub(crate) const USAGE: &str = "usage: cargo bench -p reprise-tests --bench engine -- [--json] \
+    [--synchronous full|normal] [WORKLOAD...]\n\
+    workloads: chain N | coldchain N | fanout N | concurrent M K | replay E | instantiate | park N\n\
+    (default: chain 1000 coldchain 1000 fanout 100 fanout 1000 fanout 10000 concurrent 1000 3 replay 51200 instantiate park 10000)";
+
+impl Args {
+    /// Parses the arguments after the program name. `--bench`, which cargo passes to every
+    /// bench binary, is ignored.
+    pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> anyhow::Result<Args> {
+        let mut words = Vec::new();
+        let mut json = false;
+        let mut synchronous = Synchronous::Full;
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--bench" => {}
+                "--json" => json = true,
+                "--synchronous" => {
+                    synchronous = match args.next().as_deref() {
+                        Some("full") => Synchronous::Full,
+                        Some("normal") => Synchronous::Normal,
+                        other => bail!("--synchronous takes full or normal, not {other:?}\n{USAGE}"),
+                    }
+                }
+                "-h" | "--help" => bail!("{USAGE}"),
+                flag if flag.starts_with('-') => bail!("unknown flag {flag}\n{USAGE}"),
+                _ => words.push(arg),
+            }
+        }
+        if words.is_empty() {
+            words = DEFAULT.split_whitespace().map(str::to_string).collect();
+        }
+        let mut workloads = Vec::new();
+        let mut words = words.into_iter();
+        while let Some(word) = words.next() {
+            let mut size = |what: &str| -> anyhow::Result<usize> {
+                let text = words.next().with_context(|| format!("{word} needs {what}\n{USAGE}"))?;
+                match text.parse::<usize>() {
+                    Ok(n) if n > 0 => Ok(n),
+                    _ => bail!("{word}: {what} must be a positive integer, not {text:?}\n{USAGE}"),
+                }
+            };
+            workloads.push(match word.as_str() {
+                "chain" => Workload::Chain { steps: size("a number of steps")?, cold: false },
+                "coldchain" => Workload::Chain { steps: size("a number of steps")?, cold: true },
+                "fanout" => Workload::FanOut { tasks: size("a number of activities")? },
+                "concurrent" => Workload::Concurrent {
+                    instances: size("a number of instances")?,
+                    steps: size("a number of steps")?,
+                },
+                "replay" => Workload::Replay { events: size("a number of events")? },
+                "instantiate" => Workload::Instantiate,
+                "park" => Workload::Park { instances: size("a number of instances")? },
+                other => bail!("unknown workload {other:?}\n{USAGE}"),
+            });
+        }
+        Ok(Args { workloads, json, synchronous })
+    }
+}

@@ -1,0 +1,68 @@
+//! Benchmark of the Reprise engine: the real executor running the `chain` guest component on a
+//! real SQLite file with durable settings (WAL, `synchronous=FULL`: an fsync at every commit;
+//! `--synchronous normal` to compare), on the system clock. It prints figures; it asserts nothing
+//! about time. Build and run it in release:
+//!
+//! ```text
+//! cargo bench -p reprise-tests --bench engine                      # every workload
+//! cargo bench -p reprise-tests --bench engine -- chain 1000 --json # one, with a JSON line
+//! ```
+//!
+//! Workloads (see [`args`]): `chain N` (per-step latency, commits and CPU per step; `coldchain N`
+//! the same with the instance cache off), `fanout N`
+//! (activities/s), `concurrent M K` (steps/s), `replay E` (cold replay of a history of about E
+//! events), `instantiate` (instantiate + one export call; compile and compile-cache load times),
+//! `park N` (RSS of N instances parked in the cache). Each runs on a host of its own, on a fresh
+//! database, after a warm-up, and reports the process's current and peak RSS (the peak is the
+//! process's high-water mark so far: run a workload alone to attribute it).
+//!
+//! The databases live in a temporary directory under `CARGO_TARGET_TMPDIR` (a real disk, so that
+//! fsync costs what it costs; `/tmp` may be tmpfs), or the system's temporary directory, and are
+//! deleted at the end.
+
+mod args;
+mod measure;
+mod workloads;
+
+use anyhow::Context as _;
+use std::path::PathBuf;
+
+/// Where the databases go. Cargo sets `CARGO_TARGET_TMPDIR` when it compiles a bench, not when it
+/// runs one, so the compile-time value is the usual source; a value in the environment wins.
+fn base_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_TMPDIR")
+        .map(PathBuf::from)
+        .or_else(|| option_env!("CARGO_TARGET_TMPDIR").map(PathBuf::from))
+        .unwrap_or_else(std::env::temp_dir)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = args::Args::parse(std::env::args().skip(1))?;
+    let base = base_dir();
+    std::fs::create_dir_all(&base).with_context(|| format!("create {}", base.display()))?;
+    let dir = tempfile::Builder::new().prefix("reprise-bench-").tempdir_in(&base)?;
+    let cores = std::thread::available_parallelism().map(|n| n.get().to_string()).unwrap_or_else(|_| "?".into());
+    let profile = if cfg!(debug_assertions) { "dev (host crates unoptimized: not representative)" } else { "release" };
+    println!("Reprise engine benchmark");
+    println!("  profile: {profile}; {cores} cores; tokio multi-thread runtime");
+    println!(
+        "  store:   SQLite, journal_mode=WAL, synchronous={} (group commit), in {}",
+        args.synchronous.as_str(),
+        dir.path().display()
+    );
+    println!("  guest:   {} (no-op activities)", reprise_tests::guests::CHAIN);
+    println!();
+    let bench = workloads::Bench::new(dir.path().to_path_buf(), args.synchronous);
+    for workload in &args.workloads {
+        let report = bench.run(*workload).await.with_context(|| format!("workload {workload:?}"))?;
+        for line in &report.lines {
+            println!("{line}");
+        }
+        if args.json {
+            println!("{}", report.json);
+        }
+        println!();
+    }
+    Ok(())
+}

@@ -1,0 +1,535 @@
+//! The workloads: each opens a host of its own on a fresh database, warms it up, runs, and
+//! returns its figures as text lines and one JSON object.
+
+use crate::args::Workload;
+use crate::measure::{self, human, mib, percentile, us};
+use anyhow::{Context as _, bail};
+use reprise_core::{Event, HistoryEvent, RuntimeStatus};
+use reprise_executor::{ExecutorConfig, Host, StartRequest, SystemClock, Workers};
+use reprise_runtime::{CompileSource, Runtime, RuntimeConfig};
+use reprise_store::{HistoryStore, SqliteStore, StoreOptions, Synchronous, WriteStats};
+use reprise_tests::guests::CHAIN;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Small enough that a poll never dominates a step; work written by this process wakes the
+/// workers at once anyway, so this only bounds missed wake-ups.
+const POLL_INTERVAL: Duration = Duration::from_millis(5);
+
+/// The cache of the hot path: larger than the number of instances the workloads run at once.
+const HOT_CACHE: usize = 1024;
+
+/// How many timed calls `instantiate` makes.
+const INSTANTIATE_CALLS: usize = 2000;
+
+/// The longest a workload waits for instances to settle before it gives up.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// One workload's figures.
+pub(crate) struct Report {
+    pub(crate) lines: Vec<String>,
+    pub(crate) json: Value,
+}
+
+/// Runs workloads in a directory of databases.
+pub(crate) struct Bench {
+    dir: PathBuf,
+    synchronous: Synchronous,
+    databases: AtomicUsize,
+}
+
+/// A host with its workers running, and the store under it (for its commit counter).
+struct BenchHost {
+    host: Host,
+    store: Arc<SqliteStore>,
+    workers: Workers,
+}
+
+/// One finished instance.
+struct Run {
+    elapsed: Duration,
+    output: Value,
+    history: Vec<HistoryEvent>,
+}
+
+impl Run {
+    /// The times at which its episodes started, in order (ms).
+    fn episode_times(&self) -> Vec<u64> {
+        self.history
+            .iter()
+            .filter_map(|e| match e.event {
+                Event::EpisodeStarted { time } => Some(time),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Commits and writes between two readings of the counter.
+fn delta(before: WriteStats, after: WriteStats) -> WriteStats {
+    WriteStats {
+        commits: after.commits - before.commits,
+        durable_commits: after.durable_commits - before.durable_commits,
+        requests: after.requests - before.requests,
+    }
+}
+
+/// The commit counts for people: durable ones (an fsync each under FULL) and lease-only ones.
+fn commits_text(stats: WriteStats) -> String {
+    format!(
+        "{} durable commits (fsync'd under FULL) + {} lease-only commits (no fsync) for {} writes",
+        stats.durable_commits,
+        stats.commits - stats.durable_commits,
+        stats.requests
+    )
+}
+
+impl Bench {
+    pub(crate) fn new(dir: PathBuf, synchronous: Synchronous) -> Self {
+        Bench { dir, synchronous, databases: AtomicUsize::new(0) }
+    }
+
+    /// A new database file's path.
+    fn new_db(&self, label: &str) -> PathBuf {
+        let n = self.databases.fetch_add(1, Ordering::Relaxed);
+        self.dir.join(format!("{n:02}-{label}.db"))
+    }
+
+    fn runtime_config(&self) -> RuntimeConfig {
+        RuntimeConfig { compile_cache: Some(self.dir.join("compile-cache")), ..RuntimeConfig::default() }
+    }
+
+    /// The fields every JSON line carries.
+    fn common(&self, workload: &str) -> serde_json::Map<String, Value> {
+        let rss = measure::rss();
+        let mut map = serde_json::Map::new();
+        map.insert("workload".into(), json!(workload));
+        map.insert("profile".into(), json!(if cfg!(debug_assertions) { "dev" } else { "release" }));
+        map.insert("sqlite".into(), json!({ "journal_mode": "wal", "synchronous": self.synchronous.as_str() }));
+        map.insert("rss_bytes".into(), json!(rss.now));
+        map.insert("peak_rss_bytes".into(), json!(rss.peak));
+        map
+    }
+
+    fn rss_line(&self) -> String {
+        let rss = measure::rss();
+        format!("  memory: RSS {} now, peak {} (process high-water mark)", mib(rss.now), mib(rss.peak))
+    }
+
+    /// Opens a host on `db` with its workers running and the `chain` component loaded.
+    async fn open(&self, db: &Path, config: ExecutorConfig) -> anyhow::Result<BenchHost> {
+        let options = StoreOptions { synchronous: self.synchronous };
+        let store = Arc::new(SqliteStore::open_with(db, &options).with_context(|| format!("open {}", db.display()))?);
+        let runtime = Arc::new(Runtime::new(self.runtime_config())?);
+        let host = Host::new(store.clone(), runtime, Arc::new(SystemClock), config);
+        host.load_component_file(Path::new(CHAIN)).await.context("load the chain component")?;
+        let workers = host.spawn_workers();
+        Ok(BenchHost { host, store, workers })
+    }
+
+    /// A host on a new database, warmed up: the first instances pay for SQLite's first pages
+    /// and the first instantiations, which no figure should include.
+    async fn fresh(&self, label: &str, config: ExecutorConfig) -> anyhow::Result<BenchHost> {
+        let bench = self.open(&self.new_db(label), config).await?;
+        bench.chain(5).await.context("warm-up chain")?;
+        bench.fan_out(5).await.context("warm-up fan-out")?;
+        Ok(bench)
+    }
+
+    pub(crate) async fn run(&self, workload: Workload) -> anyhow::Result<Report> {
+        match workload {
+            Workload::Chain { steps, cold } => self.chain(steps, cold).await,
+            Workload::FanOut { tasks } => self.fan_out(tasks).await,
+            Workload::Concurrent { instances, steps } => self.concurrent(instances, steps).await,
+            Workload::Replay { events } => self.replay(events).await,
+            Workload::Instantiate => self.instantiate().await,
+            Workload::Park { instances } => self.park(instances).await,
+        }
+    }
+
+    async fn chain(&self, steps: usize, cold: bool) -> anyhow::Result<Report> {
+        let (name, cache) = if cold { ("coldchain", 0) } else { ("chain", HOT_CACHE) };
+        let bench = self.fresh(name, executor_config(cache)).await?;
+        let (stats, cpu) = (bench.store.write_stats(), measure::cpu_time());
+        let run = bench.chain(steps).await?;
+        let (stats, cpu) = (delta(stats, bench.store.write_stats()), measure::cpu_time() - cpu);
+        bench.stop().await;
+        let times = run.episode_times();
+        let mut intervals: Vec<u64> = times.windows(2).map(|w| w[1].saturating_sub(w[0])).collect();
+        intervals.sort_unstable();
+        let (p50, p99) =
+            if intervals.is_empty() { (0, 0) } else { (percentile(&intervals, 50.0), percentile(&intervals, 99.0)) };
+        let per_step = run.elapsed / steps as u32;
+        let cpu_per_step = cpu / steps as u32;
+        let commits_per_step = stats.durable_commits as f64 / steps as f64;
+        let lines = vec![
+            format!(
+                "{name} {steps}: {} per step (mean), total {}, cache {cache}",
+                human_us(per_step),
+                human(run.elapsed)
+            ),
+            format!("  per-step interval between episodes (history, 1 ms resolution): p50 {p50} ms, p99 {p99} ms"),
+            format!("  {}: {commits_per_step:.2} fsyncs per step", commits_text(stats)),
+            format!(
+                "  host CPU (all threads, user+system, fsync's system time included): {} per step",
+                human_us(cpu_per_step)
+            ),
+            self.rss_line(),
+        ];
+        let mut json = self.common(name);
+        json.extend([
+            ("steps".into(), json!(steps)),
+            ("cache".into(), json!(cache)),
+            ("total_ms".into(), json!(run.elapsed.as_secs_f64() * 1e3)),
+            ("per_step_mean_us".into(), json!(us(per_step))),
+            ("per_step_p50_ms".into(), json!(p50)),
+            ("per_step_p99_ms".into(), json!(p99)),
+            ("commits".into(), json!(stats.commits)),
+            ("durable_commits".into(), json!(stats.durable_commits)),
+            ("writes".into(), json!(stats.requests)),
+            ("durable_commits_per_step".into(), json!(commits_per_step)),
+            ("cpu_per_step_us".into(), json!(us(cpu_per_step))),
+        ]);
+        Ok(Report { lines, json: Value::Object(json) })
+    }
+
+    async fn fan_out(&self, tasks: usize) -> anyhow::Result<Report> {
+        let bench = self.fresh("fanout", executor_config(HOT_CACHE)).await?;
+        let (stats, cpu) = (bench.store.write_stats(), measure::cpu_time());
+        let run = bench.fan_out(tasks).await?;
+        let (stats, cpu) = (delta(stats, bench.store.write_stats()), measure::cpu_time() - cpu);
+        bench.stop().await;
+        let rate = tasks as f64 / run.elapsed.as_secs_f64();
+        let per_activity = run.elapsed / tasks as u32;
+        let episodes = run.episode_times().len();
+        let lines = vec![
+            format!(
+                "fanout {tasks}: total {}, {rate:.0} activities/s, {} per activity",
+                human(run.elapsed),
+                human_us(per_activity)
+            ),
+            format!(
+                "  {episodes} episodes; {}; host CPU {} per activity",
+                commits_text(stats),
+                human_us(cpu / tasks as u32)
+            ),
+            self.rss_line(),
+        ];
+        let mut json = self.common("fanout");
+        json.extend([
+            ("activities".into(), json!(tasks)),
+            ("total_ms".into(), json!(run.elapsed.as_secs_f64() * 1e3)),
+            ("activities_per_s".into(), json!(rate.round())),
+            ("per_activity_us".into(), json!(us(per_activity))),
+            ("episodes".into(), json!(episodes)),
+            ("commits".into(), json!(stats.commits)),
+            ("durable_commits".into(), json!(stats.durable_commits)),
+            ("writes".into(), json!(stats.requests)),
+            ("cpu_per_activity_us".into(), json!(us(cpu / tasks as u32))),
+        ]);
+        Ok(Report { lines, json: Value::Object(json) })
+    }
+
+    async fn concurrent(&self, instances: usize, steps: usize) -> anyhow::Result<Report> {
+        let config = executor_config(HOT_CACHE.max(instances + 16));
+        let bench = self.fresh("concurrent", config.clone()).await?;
+        let (stats, cpu) = (bench.store.write_stats(), measure::cpu_time());
+        let started = Instant::now();
+        let input = json!({ "steps": steps, "delay_ms": 0 }).to_string();
+        let ids = bench.start_all("chain", &input, instances).await?;
+        // One waiter at a time: a thousand waiters would each re-read their instance at every
+        // commit and the figure would measure them.
+        for id in &ids {
+            let record = bench.host.wait(id).await?;
+            if record.status != RuntimeStatus::Completed {
+                bail!("instance {id} ended {:?}", record.status);
+            }
+        }
+        let elapsed = started.elapsed();
+        let (stats, cpu) = (delta(stats, bench.store.write_stats()), measure::cpu_time() - cpu);
+        bench.stop().await;
+        let total_steps = instances * steps;
+        let rate = total_steps as f64 / elapsed.as_secs_f64();
+        let lines = vec![
+            format!("concurrent {instances} x {steps}: {rate:.0} steps/s ({total_steps} steps in {})", human(elapsed)),
+            format!(
+                "  {} ({:.1} writes per commit, {:.3} durable commits per step); host CPU {} per step; \
+                 orchestration concurrency {}, activity concurrency {}",
+                commits_text(stats),
+                stats.requests as f64 / stats.commits.max(1) as f64,
+                stats.durable_commits as f64 / total_steps as f64,
+                human_us(cpu / total_steps as u32),
+                config.orchestration_concurrency,
+                config.activity_concurrency
+            ),
+            self.rss_line(),
+        ];
+        let mut json = self.common("concurrent");
+        json.extend([
+            ("instances".into(), json!(instances)),
+            ("steps_each".into(), json!(steps)),
+            ("total_ms".into(), json!(elapsed.as_secs_f64() * 1e3)),
+            ("steps_per_s".into(), json!(rate.round())),
+            ("commits".into(), json!(stats.commits)),
+            ("durable_commits".into(), json!(stats.durable_commits)),
+            ("writes".into(), json!(stats.requests)),
+            ("cpu_per_step_us".into(), json!(us(cpu / total_steps as u32))),
+        ]);
+        Ok(Report { lines, json: Value::Object(json) })
+    }
+
+    async fn replay(&self, events: usize) -> anyhow::Result<Report> {
+        // A fan-out of n tasks records 2n events (scheduled, completed) and a few per episode.
+        let tasks = (events / 2).max(1);
+        let db = self.new_db("replay");
+        let building = Instant::now();
+        let id = {
+            let bench = self.open(&db, executor_config(HOT_CACHE)).await?;
+            let ids = bench.start_all("fan_out_then_wait", &json!({ "tasks": tasks }).to_string(), 1).await?;
+            let id = ids.into_iter().next().context("no instance")?;
+            bench.until_waiting(&id, tasks).await?;
+            bench.stop().await;
+            id
+        };
+        let build_time = building.elapsed();
+
+        let bench = self.open(&db, executor_config(0)).await?;
+        let loading = Instant::now();
+        let history = bench.store.history(&id, 1)?;
+        let load_time = loading.elapsed();
+        let recorded = history.len();
+        let stats = bench.store.write_stats();
+        let replaying = Instant::now();
+        bench.host.raise_event(&id, "go", "null").await?;
+        let record = bench.host.wait(&id).await?;
+        let episode_time = replaying.elapsed();
+        let stats = delta(stats, bench.store.write_stats());
+        bench.stop().await;
+        if record.status != RuntimeStatus::Completed || record.output.as_deref() != Some(&tasks.to_string()) {
+            bail!("the replayed instance ended {:?} with {:?}", record.status, record.output);
+        }
+        let lines = vec![
+            format!(
+                "replay {events}: history of {recorded} events; cold episode (load + instantiate + replay + commit) {}",
+                human(episode_time)
+            ),
+            format!(
+                "  history read alone: {}; {} in the episode; built in {}",
+                human(load_time),
+                commits_text(stats),
+                human(build_time)
+            ),
+            self.rss_line(),
+        ];
+        let mut json = self.common("replay");
+        json.extend([
+            ("events".into(), json!(recorded)),
+            ("cold_episode_ms".into(), json!(episode_time.as_secs_f64() * 1e3)),
+            ("history_load_ms".into(), json!(load_time.as_secs_f64() * 1e3)),
+            ("commits".into(), json!(stats.commits)),
+        ]);
+        Ok(Report { lines, json: Value::Object(json) })
+    }
+
+    async fn instantiate(&self) -> anyhow::Result<Report> {
+        let bytes = std::fs::read(CHAIN).with_context(|| format!("read {CHAIN}"))?;
+        let cache_dir = self.dir.join("instantiate-cache");
+        let with_cache = || RuntimeConfig { compile_cache: Some(cache_dir.clone()), ..RuntimeConfig::default() };
+
+        let runtime = Runtime::new(with_cache())?;
+        let compiling = Instant::now();
+        let loaded = runtime.load(bytes.clone(), CHAIN).await?;
+        let compile_time = compiling.elapsed();
+        if loaded.compiled != CompileSource::CompiledAndCached {
+            bail!("the first load was {:?}, expected a compilation written to the cache", loaded.compiled);
+        }
+        // A restart: a new runtime (new engines) on the same cache directory.
+        let restarted = Runtime::new(with_cache())?;
+        let reloading = Instant::now();
+        let reloaded = restarted.load(bytes, CHAIN).await?;
+        let reload_time = reloading.elapsed();
+        if reloaded.compiled != CompileSource::Cache {
+            bail!("the reload was {:?}, expected the cache", reloaded.compiled);
+        }
+
+        for _ in 0..100 {
+            runtime.orchestrator_names(&loaded).await?;
+        }
+        let mut samples = Vec::with_capacity(INSTANTIATE_CALLS);
+        for _ in 0..INSTANTIATE_CALLS {
+            let call = Instant::now();
+            runtime.orchestrator_names(&loaded).await?;
+            samples.push(call.elapsed());
+        }
+        samples.sort_unstable();
+        let (p50, p99) = (percentile(&samples, 50.0), percentile(&samples, 99.0));
+        let lines = vec![
+            format!(
+                "instantiate: median {} (p99 {}) for a new store + instance of the pre-instantiated component + one \
+                 export call, {INSTANTIATE_CALLS} calls",
+                human_us(p50),
+                human_us(p99)
+            ),
+            format!(
+                "  component load: compiled (both engines) in {}, from the compile cache after a restart in {}",
+                human(compile_time),
+                human(reload_time)
+            ),
+            self.rss_line(),
+        ];
+        let mut json = self.common("instantiate");
+        json.extend([
+            ("median_us".into(), json!(us(p50))),
+            ("p99_us".into(), json!(us(p99))),
+            ("compile_ms".into(), json!(compile_time.as_secs_f64() * 1e3)),
+            ("cached_load_ms".into(), json!(reload_time.as_secs_f64() * 1e3)),
+        ]);
+        Ok(Report { lines, json: Value::Object(json) })
+    }
+
+    async fn park(&self, instances: usize) -> anyhow::Result<Report> {
+        let config = ExecutorConfig { cache_idle: Duration::from_secs(3600), ..executor_config(instances + 16) };
+        let bench = self.fresh("park", config).await?;
+        let before = measure::rss();
+        let started = Instant::now();
+        let ids = bench.start_all("fan_out_then_wait", &json!({ "tasks": 0 }).to_string(), instances).await?;
+        // Settled: every instance has run its first episode and waits for its event (the store
+        // shows it running with an empty inbox). Parked in the cache, if the cache kept it.
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        for id in &ids {
+            while !bench.store.messages(id, u64::MAX)?.is_empty()
+                || bench.host.instance(id).await?.status != RuntimeStatus::Running
+            {
+                if Instant::now() > deadline {
+                    bail!("instance {id} did not settle in {SETTLE_TIMEOUT:?}");
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let parking = started.elapsed();
+        let after = measure::rss();
+        let cached = bench.host.cached_instances();
+        bench.stop().await;
+        let per_instance = after.now.saturating_sub(before.now) / cached.max(1) as u64;
+        let lines = vec![
+            format!(
+                "park {instances}: {cached} of {instances} waiting instances parked in the cache; RSS {} ({} before \
+                 starting them), {:.1} KiB per parked instance",
+                mib(after.now),
+                mib(before.now),
+                per_instance as f64 / 1024.0
+            ),
+            format!("  started and parked in {}", human(parking)),
+            self.rss_line(),
+        ];
+        let mut json = self.common("park");
+        json.extend([
+            ("instances".into(), json!(instances)),
+            ("parked".into(), json!(cached)),
+            ("rss_parked_bytes".into(), json!(after.now)),
+            ("rss_before_bytes".into(), json!(before.now)),
+            ("bytes_per_instance".into(), json!(per_instance)),
+            ("park_ms".into(), json!(parking.as_secs_f64() * 1e3)),
+        ]);
+        Ok(Report { lines, json: Value::Object(json) })
+    }
+}
+
+impl BenchHost {
+    /// Runs `chain` with `steps` steps and checks its output.
+    async fn chain(&self, steps: usize) -> anyhow::Result<Run> {
+        let run = self.run("chain", json!({ "steps": steps, "delay_ms": 0 })).await?;
+        let expected = json!({ "steps": steps, "last": steps });
+        if run.output != expected {
+            bail!("chain returned {}, expected {expected}", run.output);
+        }
+        Ok(run)
+    }
+
+    /// Runs `fan_out` with `tasks` tasks and checks its output.
+    async fn fan_out(&self, tasks: usize) -> anyhow::Result<Run> {
+        let run = self.run("fan_out", json!({ "tasks": tasks })).await?;
+        if run.output != json!(tasks) {
+            bail!("fan_out returned {}, expected {tasks}", run.output);
+        }
+        Ok(run)
+    }
+
+    /// Starts an instance, waits for it, and reads its history. The clock runs from the start
+    /// request to the terminal commit, the latency a caller of the host sees.
+    async fn run(&self, orchestrator: &str, input: Value) -> anyhow::Result<Run> {
+        let request = StartRequest { orchestrator: orchestrator.into(), input: input.to_string(), instance_id: None };
+        let started = Instant::now();
+        let id = self.host.start(request).await?;
+        let record = self.host.wait(&id).await?;
+        let elapsed = started.elapsed();
+        if record.status != RuntimeStatus::Completed {
+            let failure = record.failure.map(|f| f.to_string()).unwrap_or_default();
+            bail!("instance {id} of {orchestrator} ended {:?}: {failure}", record.status);
+        }
+        let output = serde_json::from_str(record.output.as_deref().unwrap_or("null"))?;
+        let history = self.host.store().history(&id, record.execution)?;
+        Ok(Run { elapsed, output, history })
+    }
+
+    /// Starts `count` instances at once (concurrent start requests, as many clients would send
+    /// them) and returns their ids.
+    async fn start_all(&self, orchestrator: &str, input: &str, count: usize) -> anyhow::Result<Vec<String>> {
+        let mut starts = tokio::task::JoinSet::new();
+        for _ in 0..count {
+            let host = self.host.clone();
+            let request =
+                StartRequest { orchestrator: orchestrator.into(), input: input.to_string(), instance_id: None };
+            starts.spawn(async move { host.start(request).await });
+        }
+        let mut ids = Vec::with_capacity(count);
+        while let Some(started) = starts.join_next().await {
+            ids.push(started??);
+        }
+        Ok(ids)
+    }
+
+    /// Waits until `fan_out_then_wait` has recorded all its `tasks` completions and parked.
+    async fn until_waiting(&self, id: &str, tasks: usize) -> anyhow::Result<()> {
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        loop {
+            let history = self.store.history(id, 1)?;
+            let completed = history.iter().filter(|e| matches!(e.event, Event::ActivityCompleted { .. })).count();
+            let record = self.host.instance(id).await?;
+            if record.status.is_terminal() {
+                bail!("instance {id} ended {:?} before the event", record.status);
+            }
+            // The episode that received the last completion has committed once no message is
+            // left and the lock is free: the instance is parked.
+            if completed == tasks && self.store.messages(id, u64::MAX)?.is_empty() && self.host.cached_instances() > 0 {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("instance {id} did not finish its fan-out in {SETTLE_TIMEOUT:?} ({completed}/{tasks})");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn stop(self) {
+        self.workers.shutdown().await;
+    }
+}
+
+/// The executor's settings: the defaults (concurrency, leases) but for the cache and the poll.
+fn executor_config(cache_capacity: usize) -> ExecutorConfig {
+    ExecutorConfig {
+        cache_capacity,
+        poll_interval: POLL_INTERVAL,
+        owner: format!("bench-{}", std::process::id()),
+        ..ExecutorConfig::default()
+    }
+}
+
+/// Microseconds for people.
+fn human_us(d: Duration) -> String {
+    format!("{:.1} us", d.as_secs_f64() * 1e6)
+}
