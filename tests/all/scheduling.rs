@@ -278,3 +278,32 @@ async fn suspend_buffers_resume_continues_terminate_ends_and_purge_deletes() {
         h.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_waiting_on_the_hot_path_stay_parked_and_resume_without_replay() {
+    let h = Harness::new(1024, &[guests::CHAIN]).await;
+    let ids: Vec<String> = (0..300).map(|i| format!("waiter-{i}")).collect();
+    for id in &ids {
+        h.start(id, "fan_out_then_wait", json!({"tasks": 2})).await;
+    }
+    // Settled: each ran its episodes, has no message left, and waits for "go".
+    for id in &ids {
+        h.until_history(id, |history| kinds(history).contains(&"EventWaitStarted")).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while !h.host.store().messages(id, u64::MAX).unwrap().is_empty() {
+            assert!(tokio::time::Instant::now() < deadline, "{id} kept messages");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    // The worker's list of ready instances lags behind the commits, so it offers instances
+    // whose messages are gone; such an empty turn must not evict the parked instance.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(h.host.cached_instances(), ids.len(), "every waiting instance is parked");
+    for id in &ids {
+        h.host.raise_event(id, "go", "null").await.unwrap();
+    }
+    for id in &ids {
+        assert_eq!(output(&h.finished(id).await), json!(2));
+    }
+    h.stop().await;
+}

@@ -29,7 +29,11 @@ pub(crate) enum EpisodeEnd {
 /// What [`episode_locked`] did.
 pub(crate) enum Step {
     Committed,
+    /// Nothing was committed; a parked instance that was taken out for the episode is gone.
     Skipped,
+    /// Nothing to do (another episode consumed the messages first): a parked instance is still
+    /// parked, and in step with the store.
+    Idle,
     NotReady,
 }
 
@@ -55,6 +59,16 @@ pub(crate) async fn run_episode(inner: Arc<Inner>, instance_id: String) -> Episo
     };
     let (committed, end) = match step {
         Ok(Step::Committed) => (true, EpisodeEnd::Done),
+        Ok(Step::Idle) => {
+            // The worker's list of ready instances is read before episodes commit, so an
+            // instance whose episode just consumed its messages comes up again with none: it
+            // stays parked (evicting it would send its next episode down the cold path).
+            let (id, owner) = (instance_id.clone(), owner.clone());
+            if let Err(error) = inner.store.call(move |store| store.unlock_instance(&id, &owner)).await {
+                tracing::warn!(instance = %instance_id, "cannot unlock instance: {error}");
+            }
+            return EpisodeEnd::Done;
+        }
         Ok(Step::Skipped) => (false, EpisodeEnd::Done),
         Ok(Step::NotReady) => (false, EpisodeEnd::BackOff),
         Err(error) => {
@@ -102,15 +116,18 @@ async fn episode_locked(inner: &Arc<Inner>, instance_id: &str, now: u64) -> Resu
     let Some(instance) = instance else {
         return Ok(Step::Skipped);
     };
-    if instance.status.is_terminal() || messages.is_empty() {
+    if instance.status.is_terminal() {
         return Ok(Step::Skipped);
+    }
+    if messages.is_empty() {
+        return Ok(Step::Idle);
     }
     if messages.iter().any(|m| m.message.is_control()) {
         return committed(lifecycle(inner, &instance, &messages, now).await);
     }
     if instance.status == RuntimeStatus::Suspended {
         // A suspended instance keeps its messages until it is resumed.
-        return Ok(Step::Skipped);
+        return Ok(Step::Idle);
     }
     if instance.history_len == 0 && !messages.iter().any(|m| matches!(m.message, Message::Start { .. })) {
         // Messages for an execution whose start is not due yet (a child waiting to be retried):
