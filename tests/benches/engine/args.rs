@@ -19,6 +19,9 @@ pub(crate) enum Workload {
     Instantiate,
     /// `instances` instances parked (waiting for an event) in the hot path's cache.
     Park { instances: usize },
+    /// `operations` signals to one entity from concurrent clients, then calls from one
+    /// orchestration in sequence.
+    Entities { operations: usize },
 }
 
 /// The parsed command line.
@@ -35,7 +38,7 @@ pub(crate) const DEFAULT: &str = "chain 1000 coldchain 1000 fanout 100 fanout 10
 
 pub(crate) const USAGE: &str = "usage: cargo bench -p reprise-tests --bench engine -- [--json] \
     [--synchronous full|normal] [WORKLOAD...]\n\
-    workloads: chain N | coldchain N | fanout N | concurrent M K | replay E | instantiate | park N\n\
+    workloads: chain N | coldchain N | fanout N | concurrent M K | replay E | instantiate | park N | entities N\n\
     (default: chain 1000 coldchain 1000 fanout 100 fanout 1000 fanout 10000 concurrent 1000 3 replay 51200 instantiate park 10000)";
 
 impl Args {
@@ -86,6 +89,7 @@ impl Args {
                 "replay" => Workload::Replay { events: size("a number of events")? },
                 "instantiate" => Workload::Instantiate,
                 "park" => Workload::Park { instances: size("a number of instances")? },
+                "entities" => Workload::Entities { operations: size("a number of operations")? },
                 other => bail!("unknown workload {other:?}\n{USAGE}"),
             });
         }

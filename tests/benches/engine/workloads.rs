@@ -4,11 +4,12 @@
 use crate::args::Workload;
 use crate::measure::{self, human, mib, percentile, us};
 use anyhow::{Context as _, bail};
+use reprise_core::EntityId;
 use reprise_core::{Event, HistoryEvent, RuntimeStatus};
 use reprise_executor::{ExecutorConfig, Host, StartRequest, SystemClock, Workers};
 use reprise_runtime::{CompileSource, Runtime, RuntimeConfig};
 use reprise_store::{HistoryStore, SqliteStore, StoreOptions, Synchronous, WriteStats};
-use reprise_tests::guests::CHAIN;
+use reprise_tests::guests::{CHAIN, ENTITIES};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -126,6 +127,7 @@ impl Bench {
         let runtime = Arc::new(Runtime::new(self.runtime_config())?);
         let host = Host::new(store.clone(), runtime, Arc::new(SystemClock), config);
         host.load_component_file(Path::new(CHAIN)).await.context("load the chain component")?;
+        host.load_component_file(Path::new(ENTITIES)).await.context("load the entities component")?;
         let workers = host.spawn_workers();
         Ok(BenchHost { host, store, workers })
     }
@@ -147,7 +149,68 @@ impl Bench {
             Workload::Replay { events } => self.replay(events).await,
             Workload::Instantiate => self.instantiate().await,
             Workload::Park { instances } => self.park(instances).await,
+            Workload::Entities { operations } => self.entities(operations).await,
         }
+    }
+
+    /// Signals from concurrent clients to one `Counter` entity, each acknowledged once durable,
+    /// until all have run; then one orchestration's calls in sequence, each a round trip through
+    /// the entity's queue (two episodes and a batch per call).
+    async fn entities(&self, operations: usize) -> anyhow::Result<Report> {
+        let bench = self.fresh("entities", executor_config(HOT_CACHE)).await?;
+        let counter = EntityId::new("Counter", "bench")?;
+        let (stats, cpu) = (bench.store.write_stats(), measure::cpu_time());
+        let started = Instant::now();
+        let mut signals = tokio::task::JoinSet::new();
+        for _ in 0..operations {
+            let (host, counter) = (bench.host.clone(), counter.clone());
+            signals.spawn(async move { host.signal_entity(&counter, "add", "1").await });
+        }
+        while let Some(signalled) = signals.join_next().await {
+            signalled??;
+        }
+        let acknowledged = started.elapsed();
+        let record = tokio::time::timeout(SETTLE_TIMEOUT, bench.host.wait_entity_idle(&counter))
+            .await
+            .context("the entity did not run every operation in time")??
+            .context("the entity is gone")?;
+        let applied = started.elapsed();
+        let (stats, cpu) = (delta(stats, bench.store.write_stats()), measure::cpu_time() - cpu);
+        if record.state.as_deref() != Some(&format!(r#"{{"value":{operations}}}"#))
+            || record.operations as usize != operations
+        {
+            bail!("the counter reads {:?} after {} operations, expected {operations}", record.state, record.operations);
+        }
+        let calls = operations.min(200);
+        let run = bench.run("add_many", json!({ "key": "calls", "count": calls, "mode": "sequential" })).await?;
+        bench.stop().await;
+        let per_call = run.elapsed / calls as u32;
+        let per_op = applied / operations as u32;
+        let lines = vec![
+            format!(
+                "entities {operations}: {operations} signals acknowledged in {} and applied in {} ({:.0} operations/s, {} \
+                 per operation)",
+                human(acknowledged),
+                human(applied),
+                operations as f64 / applied.as_secs_f64(),
+                human_us(per_op)
+            ),
+            format!("  {}; host CPU {} per operation", commits_text(stats), human_us(cpu / operations as u32)),
+            format!("  {calls} sequential calls from one orchestration: {} per call (round trip)", human_us(per_call)),
+            self.rss_line(),
+        ];
+        let mut json = self.common("entities");
+        json.extend([
+            ("operations".into(), json!(operations)),
+            ("acknowledged_ms".into(), json!(acknowledged.as_secs_f64() * 1e3)),
+            ("applied_ms".into(), json!(applied.as_secs_f64() * 1e3)),
+            ("operations_per_s".into(), json!(operations as f64 / applied.as_secs_f64())),
+            ("durable_commits".into(), json!(stats.durable_commits)),
+            ("writes".into(), json!(stats.requests)),
+            ("calls".into(), json!(calls)),
+            ("per_call_us".into(), json!(us(per_call))),
+        ]);
+        Ok(Report { lines, json: Value::Object(json) })
     }
 
     async fn chain(&self, steps: usize, cold: bool) -> anyhow::Result<Report> {
