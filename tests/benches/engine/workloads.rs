@@ -467,7 +467,14 @@ impl Bench {
                 || bench.host.instance(id).await?.status != RuntimeStatus::Running
             {
                 if Instant::now() > deadline {
-                    bail!("instance {id} did not settle in {SETTLE_TIMEOUT:?}");
+                    let record = bench.host.instance(id).await?;
+                    let waiting = bench.store.messages(id, u64::MAX)?.len();
+                    bail!(
+                        "instance {id} did not settle in {SETTLE_TIMEOUT:?}: {}, {waiting} message(s) waiting, \
+                         failure {:?}",
+                        record.status,
+                        record.failure
+                    );
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
