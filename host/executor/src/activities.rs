@@ -9,7 +9,7 @@ use crate::host::Inner;
 use crate::session::guest_failure;
 use reprise_core::Failure;
 use reprise_core::failure::error_types;
-use reprise_runtime::ActivityInvocation;
+use reprise_runtime::{ActivityInvocation, GuestError};
 use reprise_store::{ActivityResult, ActivityTask};
 use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
@@ -78,6 +78,10 @@ async fn run_task(inner: Arc<Inner>, task: ActivityTask, _slot: OwnedSemaphorePe
     inner.wake_activities.notify_one();
 }
 
+/// How long an attempt that the host could not start for want of resources waits before the
+/// next, in milliseconds.
+const TRANSIENT_RETRY_MS: u64 = 1_000;
+
 /// Runs one attempt, renewing the lease while it runs.
 async fn attempt(inner: &Arc<Inner>, task: ActivityTask) -> ActivityResult {
     let Some(component) = inner.registry.activity(&task.name) else {
@@ -110,6 +114,18 @@ async fn attempt(inner: &Arc<Inner>, task: ActivityTask) -> ActivityResult {
         ),
         Ok(Ok(output)) => return ActivityResult::Completed(output),
         Ok(Err(failure)) => failure,
+        // The host lacked the resources to create the sandbox: not the activity's fault, so the
+        // attempt is tried again shortly whatever the retry policy, once parked instances are
+        // freed (the wait is recorded in history like any retry).
+        Err(error @ GuestError::Instantiate(_)) => {
+            let freed = inner.cache.evict_least_recent(inner.cache.len() / 4 + 1);
+            tracing::warn!(
+                instance = %task.key.instance_id, task = task.key.task_id,
+                "cannot instantiate activity '{}' ({error}); evicted {freed} parked instance(s), will retry", task.name
+            );
+            let failure = guest_failure(&error);
+            return ActivityResult::Retry { failure, next_attempt_at: inner.clock.now() + TRANSIENT_RETRY_MS };
+        }
         Err(error) => guest_failure(&error),
     };
     // The host, not the orchestrator, decides whether to try again and when.

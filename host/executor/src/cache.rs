@@ -65,6 +65,15 @@ impl InstanceCache {
         }
     }
 
+    /// Evicts up to `count` instances, least recently used first (to free the memory and the
+    /// mappings they hold); returns how many it evicted.
+    pub(crate) fn evict_least_recent(&self, count: usize) -> usize {
+        let Some(mut entries) = self.lock() else {
+            return 0;
+        };
+        (0..count).take_while(|_| entries.pop_lru().is_some()).count()
+    }
+
     /// Number of parked instances.
     pub(crate) fn len(&self) -> usize {
         self.lock().map_or(0, |entries| entries.len())

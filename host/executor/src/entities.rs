@@ -17,6 +17,7 @@
 //!
 //! This module owns the rules of a batch; the store persists it and the runtime runs the guest.
 
+use crate::episode::Step;
 use crate::host::Inner;
 use crate::session::{guest_failure, seed};
 use reprise_core::failure::error_types;
@@ -24,7 +25,7 @@ use reprise_core::{
     EntityCaller, EntityId, EntityLockRequest, EntityOperation, Failure, Message, OutgoingMessage, Payload,
     is_entity_instance,
 };
-use reprise_runtime::{EntityHost, LoadedComponent, LogLevel, OperationInvocation};
+use reprise_runtime::{EntityHost, GuestError, LoadedComponent, LogLevel, OperationInvocation};
 use reprise_store::{EntityCommit, NewInstance, StoreError};
 use std::sync::{Arc, Mutex};
 
@@ -32,22 +33,21 @@ use std::sync::{Arc, Mutex};
 /// busy entity commits regularly and its callers hear back.
 const MAX_BATCH: usize = 1_000;
 
-/// Runs one batch of the entity stored as `instance_id`, whose lock the caller holds. Returns
-/// whether it committed.
-pub(crate) async fn run_batch(inner: &Arc<Inner>, instance_id: &str, now: u64) -> Result<bool, StoreError> {
+/// Runs one batch of the entity stored as `instance_id`, whose lock the caller holds.
+pub(crate) async fn run_batch(inner: &Arc<Inner>, instance_id: &str, now: u64) -> Result<Step, StoreError> {
     let entity = match EntityId::from_instance_id(instance_id) {
         Ok(entity) => entity,
         Err(error) => {
             tracing::error!(instance = %instance_id, "not a valid entity instance: {error}");
-            return Ok(false);
+            return Ok(Step::Skipped);
         }
     };
     let (id, address) = (instance_id.to_string(), entity.clone());
     let (record, messages) =
         inner.store.call(move |store| Ok((store.entity(&address)?, store.messages(&id, now)?))).await?;
-    let Some(record) = record else { return Ok(false) };
+    let Some(record) = record else { return Ok(Step::Skipped) };
     if messages.is_empty() {
-        return Ok(false);
+        return Ok(Step::Idle);
     }
     let component = match inner.registry.entity_anywhere(&entity.name).await {
         Ok(component) => component.ok_or_else(|| {
@@ -105,7 +105,18 @@ pub(crate) async fn run_batch(inner: &Arc<Inner>, instance_id: &str, now: u64) -
                 let number = record.operations + operations;
                 operations += 1;
                 let outcome = match &component {
-                    Ok(component) => batch.run(inner, component, &entity, &operation, number, now).await,
+                    Ok(component) => match batch.run(inner, component, &entity, &operation, number, now).await {
+                        Ok(outcome) => outcome,
+                        Err(Transient(message)) => {
+                            // Nothing of the batch is committed: it runs again, whole, later.
+                            let freed = inner.cache.evict_least_recent(inner.cache.len() / 4 + 1);
+                            tracing::warn!(
+                                entity = %entity,
+                                "cannot run the batch now ({message}); evicted {freed} parked instance(s), will retry"
+                            );
+                            return Ok(Step::NotReady);
+                        }
+                    },
                     Err(failure) => Err(failure.clone()),
                 };
                 match (&operation.caller, outcome) {
@@ -124,7 +135,7 @@ pub(crate) async fn run_batch(inner: &Arc<Inner>, instance_id: &str, now: u64) -
     }
     if consumed.is_empty() {
         // Everything waits for a lock holder's release.
-        return Ok(false);
+        return Ok(Step::Idle);
     }
 
     let sent = !batch.outgoing.is_empty() || !batch.new_instances.is_empty();
@@ -143,7 +154,7 @@ pub(crate) async fn run_batch(inner: &Arc<Inner>, instance_id: &str, now: u64) -
         Ok(()) => {}
         Err(StoreError::Conflict { reason, .. }) => {
             tracing::warn!(entity = %entity, "batch discarded, the entity moved on: {reason}");
-            return Ok(false);
+            return Ok(Step::Skipped);
         }
         Err(error) => return Err(error),
     }
@@ -151,8 +162,11 @@ pub(crate) async fn run_batch(inner: &Arc<Inner>, instance_id: &str, now: u64) -
         inner.wake_orchestrations.notify_one();
     }
     inner.committed.notify_waiters();
-    Ok(true)
+    Ok(Step::Committed)
 }
+
+/// A batch that cannot run now for want of host resources (an instance could not be created).
+struct Transient(String);
 
 /// Whether the execution that asked for a lock still waits for it: a lock granted to an
 /// orchestration that has ended (or moved to its next execution) would never be released.
@@ -210,7 +224,7 @@ impl Batch {
         operation: &EntityOperation,
         number: u64,
         now: u64,
-    ) -> Result<Payload, Failure> {
+    ) -> Result<Result<Payload, Failure>, Transient> {
         let effects = Arc::new(Mutex::new(Effects::default()));
         let host = OperationHost {
             entity: entity.clone(),
@@ -230,19 +244,23 @@ impl Batch {
         };
         let outcome = match inner.runtime.run_entity_operation(component, invocation, Box::new(host)).await {
             Ok(Ok(outcome)) => outcome,
-            Ok(Err(failure)) => return Err(failure),
-            Err(error) => return Err(guest_failure(&error)),
+            Ok(Err(failure)) => return Ok(Err(failure)),
+            Err(GuestError::Instantiate(message)) => return Err(Transient(message)),
+            Err(error) => return Ok(Err(guest_failure(&error))),
         };
         let limit = inner.config.max_payload_bytes;
-        if let Some(state) = &outcome.state {
-            check_payload("the new state", state, limit)?;
+        let checked = match &outcome.state {
+            Some(state) => check_payload("the new state", state, limit),
+            None => Ok(()),
+        };
+        if let Err(failure) = checked.and_then(|()| check_payload("the output", &outcome.output, limit)) {
+            return Ok(Err(failure));
         }
-        check_payload("the output", &outcome.output, limit)?;
         let effects = std::mem::take(&mut *effects.lock().unwrap_or_else(|e| e.into_inner()));
         self.state = outcome.state;
         self.outgoing.extend(effects.outgoing);
         self.new_instances.extend(effects.new_instances);
-        Ok(outcome.output)
+        Ok(Ok(outcome.output))
     }
 }
 

@@ -108,7 +108,7 @@ async fn keep_locked(inner: &Arc<Inner>, instance_id: &str) {
 /// The episode proper, with the lock held.
 async fn episode_locked(inner: &Arc<Inner>, instance_id: &str, now: u64) -> Result<Step, StoreError> {
     if reprise_core::is_entity_instance(instance_id) {
-        return committed(crate::entities::run_batch(inner, instance_id, now).await);
+        return crate::entities::run_batch(inner, instance_id, now).await;
     }
     let id = instance_id.to_string();
     let (instance, messages) =
@@ -156,7 +156,14 @@ async fn episode_locked(inner: &Arc<Inner>, instance_id: &str, now: u64) -> Resu
     let yielded = match tokio::time::timeout(inner.config.episode_timeout, live.next_yield()).await {
         Ok(Some(yielded)) => yielded,
         Ok(None) => {
-            tracing::error!(instance = %instance_id, "the orchestrator's task ended without finishing its episode");
+            // The guest could not be instantiated (the host is out of memory or mappings, most
+            // likely because of the instances parked here) or its task died: free a quarter of
+            // the parked instances, and try this one again after a back-off.
+            let freed = inner.cache.evict_least_recent(inner.cache.len() / 4 + 1);
+            tracing::warn!(
+                instance = %instance_id,
+                "the orchestrator's task ended without finishing its episode; evicted {freed} parked instance(s)"
+            );
             return Ok(Step::NotReady);
         }
         Err(_) if live.replayer.lock().unwrap_or_else(|e| e.into_inner()).is_replaying() => {

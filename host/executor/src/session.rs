@@ -362,6 +362,13 @@ async fn run_guest(
             Ok(SessionEnd::Replay(replay)) => guard.abort(replay_failure(&replay)),
             Err(other) => guard.abort(Failure::new(error_types::GUEST_TRAPPED, format!("{other:#}"))),
         },
+        // The host ran out of resources to instantiate the guest: the instance is not at fault,
+        // so nothing is recorded; the episode ends without an answer and is tried again later
+        // (see `episode`, which frees parked instances).
+        Err(GuestError::Instantiate(message)) => {
+            tracing::warn!(instance = %instance_id, "cannot instantiate the orchestrator, will retry: {message}");
+            return;
+        }
         Err(error) => guard.abort(guest_failure(&error)),
     }
     let output = guard.take_output();
@@ -385,9 +392,11 @@ pub(crate) fn guest_failure(error: &GuestError) -> Failure {
         GuestError::CpuLimit(_) => error_types::CPU_LIMIT_EXCEEDED,
         GuestError::MemoryLimit(_) => error_types::MEMORY_LIMIT_EXCEEDED,
         GuestError::Timeout(_) => error_types::TIMED_OUT,
-        GuestError::NoSuchFunction(_) | GuestError::Instantiate(_) | GuestError::Trap(_) | GuestError::Host(_) => {
-            error_types::GUEST_TRAPPED
-        }
+        GuestError::NoSuchFunction(_)
+        | GuestError::Instantiate(_)
+        | GuestError::Sandbox(_)
+        | GuestError::Trap(_)
+        | GuestError::Host(_) => error_types::GUEST_TRAPPED,
     };
     Failure::new(error_type, error.to_string())
 }

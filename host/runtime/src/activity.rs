@@ -187,11 +187,17 @@ impl Runtime {
         let (name, input) = (invocation.name.clone(), invocation.input.clone());
         let mut store = self
             .activity_store(invocation, grants, observed.clone())
-            .map_err(|e| GuestError::Instantiate(format!("preparing the sandbox of {what}: {e:#}")))?;
-        let instance = pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| GuestError::Instantiate(format!("instantiating {what}: {e:#}")))?;
+            .map_err(|e| GuestError::Sandbox(format!("preparing the sandbox of {what}: {e:#}")))?;
+        let instance = match pre.instantiate_async(&mut store).await {
+            Ok(instance) => instance,
+            Err(e) if store.data().limiter.memory_exceeded => {
+                return Err(GuestError::MemoryLimit(format!(
+                    "{what} needs more memory than the limit of {} MiB to start: {e:#}",
+                    self.config.max_memory_bytes / (1024 * 1024)
+                )));
+            }
+            Err(e) => return Err(GuestError::Instantiate(format!("instantiating {what}: {e:#}"))),
+        };
         let call = instance.reprise_durable_activities().call_run(&mut store, &name, &input);
         // Epochs stop wasm code that runs past the timeout; this stops a guest that waits past it
         // inside a host call (a sleep, a socket), which epochs cannot reach. Dropping the call

@@ -229,10 +229,19 @@ impl Runtime {
         let observed = GuestObserved::new();
         let mut store = self.entity_store(&invocation, &observed, host);
         let what = format!("operation '{}' on entity {}", invocation.operation, invocation.entity);
-        let instance = pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| GuestError::Instantiate(format!("instantiating entity {}: {e:#}", invocation.entity)))?;
+        let instance = match pre.instantiate_async(&mut store).await {
+            Ok(instance) => instance,
+            Err(e) if store.data().limiter.memory_exceeded => {
+                return Err(GuestError::MemoryLimit(format!(
+                    "entity {} needs more memory than the limit of {} MiB to start: {e:#}",
+                    invocation.entity,
+                    self.config.max_memory_bytes / (1024 * 1024)
+                )));
+            }
+            Err(e) => {
+                return Err(GuestError::Instantiate(format!("instantiating entity {}: {e:#}", invocation.entity)));
+            }
+        };
         let result = instance
             .reprise_durable_entities()
             .call_run(

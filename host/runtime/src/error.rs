@@ -55,9 +55,14 @@ pub enum GuestError {
     /// The guest trapped: a panic, `unreachable`, a bad host call.
     #[error("{0}")]
     Trap(String),
-    /// The component could not be instantiated.
+    /// The component could not be instantiated for want of host resources (memory, address
+    /// space, mappings): not the guest's fault, and worth trying again once some are freed.
     #[error("{0}")]
     Instantiate(String),
+    /// The sandbox the host's configuration describes could not be made (a granted directory
+    /// that does not exist, for example): a fault of the configuration, not of the guest.
+    #[error("{0}")]
+    Sandbox(String),
     /// The component does not export the requested function.
     #[error("{0}")]
     NoSuchFunction(String),

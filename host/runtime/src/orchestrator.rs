@@ -489,10 +489,23 @@ impl Runtime {
         let label = format!("{}:{}", invocation.name, invocation.instance_id);
         let observed = invocation.observed.clone();
         let mut store = self.orchestrator_store(&label, invocation.seed, invocation.observed, host);
-        let instance = pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| GuestError::Instantiate(format!("instantiating orchestrator '{}': {e:#}", invocation.name)))?;
+        let instance = match pre.instantiate_async(&mut store).await {
+            Ok(instance) => instance,
+            // The guest asked for more memory than it may have: its own doing.
+            Err(e) if store.data().limiter.memory_exceeded => {
+                return Err(GuestError::MemoryLimit(format!(
+                    "orchestrator '{}' needs more memory than the limit of {} MiB to start: {e:#}",
+                    invocation.name,
+                    self.config.max_memory_bytes / (1024 * 1024)
+                )));
+            }
+            Err(e) => {
+                return Err(GuestError::Instantiate(format!(
+                    "instantiating orchestrator '{}': {e:#}",
+                    invocation.name
+                )));
+            }
+        };
         let result =
             instance.reprise_durable_orchestrators().call_run(&mut store, &invocation.name, &invocation.input).await;
         match result {
