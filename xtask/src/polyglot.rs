@@ -416,7 +416,7 @@ fn build_c(root: &Path, c: &CToolchain, guest: &PolyglotGuest, out_dir: &Path, w
         .env("ZIG_GLOBAL_CACHE_DIR", &c.zig_cache)
         .env("ZIG_LOCAL_CACHE_DIR", &c.zig_cache)
         .current_dir(&guest.dir);
-    run(&mut zig, "the C compiler rejected the guest (its messages are above)")?;
+    run(&mut zig, "the C compiler or linker rejected the guest (its messages are above)")?;
 
     run(
         Command::new(&c.tool).arg("component").arg(&wit).arg(C_WORLD).arg(&core).arg(wasm),
