@@ -14,6 +14,9 @@
   timer; output ``{"doubled", "refused", "approved", "approver"}``.
 - ``py_chain``: ``{"steps": n}``, n sequential calls of the Rust activity ``noop``, for the
   polyglot bench.
+- ``py_word_counts``: input a list of JSON values. Calls the C activity ``c_word_count``
+  (guest ``c-hello``) with each in turn; output one entry per value: the activity's output, or
+  ``{"failed", "cause", "message"}`` when it failed (caught as ``TaskFailedError``).
 - Entity ``PyCounter`` (state: a number): ``add(n)`` (a negative ``n`` fails with
   ``InvalidOperation`` and changes nothing), ``get()``, ``reset()``.
 - ``py_entities``: input a key. Signals ``add(5)``, calls ``add(-1)`` (caught), calls ``add(2)``
@@ -102,6 +105,18 @@ def py_chain(ctx: OrchestrationContext, request):
     for i in range(request["steps"]):
         last = ctx.call_activity("noop", i + 1)
     return {"steps": request["steps"], "last": last}
+
+
+@orchestrator
+def py_word_counts(ctx: OrchestrationContext, texts):
+    results = []
+    for text in texts:
+        try:
+            results.append(ctx.call_activity("c_word_count", text))
+        except TaskFailedError as error:
+            # ActivityFailed, caused by the C activity's own failure.
+            results.append({"failed": error.error_type, "cause": error.cause.error_type, "message": error.cause.message})
+    return results
 
 
 @entity("PyCounter")

@@ -1,9 +1,10 @@
-//! Guests written in Python and JavaScript (`guests/py-*`, `guests/js-*`, built with
-//! componentize-py and componentize-js by the build script) run by the real executor next to Rust
-//! guests: an orchestration whose steps run in three languages, seed 002's compensation in
-//! Python, seed 001's fan-out/fan-in in JavaScript, language exceptions as structured failures,
-//! and the determinism of Python's `random`/`time`/`uuid` and JavaScript's
-//! `Math.random()`/`Date.now()` on replay.
+//! Guests written in Python, JavaScript and C (`guests/py-*`, `guests/js-*`, `guests/c-*`, built
+//! with componentize-py, componentize-js and `zig cc` by the build script) run by the real
+//! executor next to Rust guests: an orchestration whose steps run in three languages, seed 002's
+//! compensation in Python, seed 001's fan-out/fan-in in JavaScript, a C activity called from
+//! Python (its output, and its structured failures caught as the cause of `ActivityFailed`),
+//! language exceptions as structured failures, and the determinism of Python's
+//! `random`/`time`/`uuid` and JavaScript's `Math.random()`/`Date.now()` on replay.
 //!
 //! Compiling one of these components takes seconds (they embed an interpreter), so every
 //! scenario runs on one host per path: one with a cache (hot path) and one with a cache of 0
@@ -16,13 +17,14 @@ use reprise_store::InstanceRecord;
 use reprise_tests::guests;
 use serde_json::{Value, json};
 
-/// Every component the scenarios use: the Python and JavaScript guests, and the Rust guests
+/// Every component the scenarios use: the Python, JavaScript and C guests, and the Rust guests
 /// whose activities they call (`double`, `echo`).
-fn components() -> [&'static str; 5] {
+fn components() -> [&'static str; 6] {
     [
         guests::PY_MIXED_LANGUAGES,
         guests::PY_TRANSFER_FUNDS,
         guests::JS_FAN_OUT,
+        guests::C_HELLO,
         guests::SUB_ORCHESTRATIONS,
         guests::DETERMINISM,
     ]
@@ -88,6 +90,7 @@ fn scenarios() -> Vec<(&'static str, &'static str, Value, Compare)> {
         // (The clock moves for the timeout scenario while these run: episode times may differ.)
         ("py-entities", "py_entities", json!("py"), Compare::Commands),
         ("js-entity-lock", "js_entity_add_below", json!({"key": "js", "amount": 7}), Compare::Commands),
+        ("c-word-count", "py_word_counts", word_count_inputs(), Compare::Commands),
     ]
 }
 
@@ -102,6 +105,8 @@ async fn run_all(cache: usize) -> Vec<Run> {
     for name in ["mixed_languages", "py_determinism_probe", "TransferFunds", "js_fan_out", "js_determinism_probe"] {
         assert!(loaded.contains(&name), "the host did not load the orchestrator {name}: it has {loaded:?}");
     }
+    let c = harness.loaded.iter().find(|c| c.source.ends_with("c_hello.wasm")).expect("the C guest was loaded");
+    assert_eq!((c.activities.as_slice(), c.orchestrators.len()), (&["c_word_count".to_owned()][..], 0));
     for (id, orchestrator, input, _) in scenarios() {
         harness.start(id, orchestrator, input).await;
     }
@@ -121,7 +126,7 @@ async fn run_all(cache: usize) -> Vec<Run> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_and_javascript_guests_on_the_hot_and_cold_paths() {
+async fn python_javascript_and_c_guests_on_the_hot_and_cold_paths() {
     let mut paths = Vec::new();
     for cache in BOTH_PATHS {
         paths.push(run_all(cache).await);
@@ -170,7 +175,43 @@ async fn python_and_javascript_guests_on_the_hot_and_cold_paths() {
         assert_eq!(entities["after_add"], json!(7), "{path}: the signal ran first, the failed add changed nothing");
         assert_eq!(entities["value"], json!(7), "{path}: {entities}");
         assert_eq!(output(&by_id("js-entity-lock").record), json!({"before": 0, "after": 7}), "{path}");
+        check_c_word_count(path, by_id("c-word-count"));
     }
+}
+
+/// What the Python orchestrator `py_word_counts` hands the C activity `c_word_count`, one call
+/// each. Python's JSON escapes the controls and every non-ASCII character (the emoji as a
+/// surrogate pair), which the C code decodes.
+fn word_count_inputs() -> Value {
+    json!(["the quick brown fox", "  tabs\tand\nnewlines\r\n", "héllo wörld 😀", " \t\n ", 42])
+}
+
+/// A C activity called from Python: its JSON outputs, a failure with the C code's error type
+/// as the cause of `ActivityFailed` (caught by the Python code), and one that is not a string.
+fn check_c_word_count(path: &str, run: &Run) {
+    let out = output(&run.record);
+    assert_eq!(
+        out,
+        json!([
+            {"words": 4, "bytes": 19},
+            {"words": 3, "bytes": 21},
+            {"words": 3, "bytes": 18},
+            {"failed": "ActivityFailed", "cause": "EmptyText", "message": "the text has no words to count"},
+            {"failed": "ActivityFailed", "cause": "InvalidInput", "message": "the input is not a JSON string"},
+        ]),
+        "{path}"
+    );
+    assert_eq!(scheduled(&run.history), ["c_word_count"; 5], "{path}");
+    let failed = run
+        .history
+        .iter()
+        .find_map(|e| match &e.event {
+            Event::ActivityFailed { task_id: 3, failure } => Some(failure.clone()),
+            _ => None,
+        })
+        .expect("the count of a blank text failed");
+    assert_eq!(failed.error_type, "ActivityFailed", "{path}");
+    assert_eq!(failed.causes[0].error_type, "EmptyText", "{path}: {failed}");
 }
 
 /// A Python orchestrator calls a Rust activity and a JavaScript activity, one after the other

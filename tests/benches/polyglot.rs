@@ -29,6 +29,14 @@
 //! 6. per step: the same with `REPRISE_BENCH_POLYGLOT_CHAIN` steps, minus the 0-step figure,
 //!    divided by the steps: the guest's own cost of one `call_activity` (schedule, wait, decode).
 //!
+//!
+//! And for activities (the C guest `c-hello` exports only activities), on the runtime alone, for
+//! one activity per language (`noop` in Rust, `js_shout` in JavaScript, `CreditAccount` in
+//! Python, `c_word_count` in C):
+//!
+//! 7. the component's size and its load time, and instantiate + call: a fresh activity instance
+//!    from the pre-instantiated component running the activity once (median of 51).
+//!
 //! `cargo bench -p reprise-tests --bench polyglot -- runtime` prints only the runtime figures.
 //! A quick check of the program itself: `REPRISE_BENCH_POLYGLOT_CHAIN=5
 //! REPRISE_BENCH_POLYGLOT_COLD_CHAIN=3 cargo bench -p reprise-tests --bench polyglot`.
@@ -38,8 +46,8 @@ use reprise_core::replay::Completion;
 use reprise_core::{ActivityOptions, EntityId, RetryPolicy, RuntimeStatus};
 use reprise_executor::{ExecutorConfig, Host, StartRequest, SystemClock, Workers};
 use reprise_runtime::{
-    BoxFuture, GuestObserved, LoadedComponent, LogLevel, OrchestrationHost, OrchestratorInvocation, Runtime,
-    RuntimeConfig, WaitRequest,
+    ActivityGrants, ActivityInvocation, BoxFuture, GuestObserved, LoadedComponent, LogLevel, OrchestrationHost,
+    OrchestratorInvocation, Runtime, RuntimeConfig, WaitRequest,
 };
 use reprise_store::SqliteStore;
 use reprise_tests::guests;
@@ -285,11 +293,73 @@ async fn runtime_figures(chain: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The activities compared: language, component, activity name, input.
+const ACTIVITY_SUBJECTS: [(&str, &str, &str, &str); 4] = [
+    ("Rust", guests::CHAIN, "noop", "1"),
+    ("Python", guests::PY_TRANSFER_FUNDS, "CreditAccount", r#"{"account": "acct-B", "amount": 5}"#),
+    ("JavaScript", guests::JS_FAN_OUT, "js_shout", r#""durable""#),
+    ("C", guests::C_HELLO, "c_word_count", r#""the quick brown fox""#),
+];
+
+/// One run of the activity `name` on a fresh instance, on the runtime alone; its wall time.
+async fn activity_run(
+    runtime: &Runtime,
+    component: &LoadedComponent,
+    name: &str,
+    input: &str,
+) -> anyhow::Result<Duration> {
+    let invocation = ActivityInvocation {
+        name: name.into(),
+        input: input.into(),
+        instance_id: "bench".into(),
+        task_id: 0,
+        attempt: 1,
+        idempotency_key: "bench-0".into(),
+        timeout: None,
+    };
+    let started = Instant::now();
+    let outcome = runtime.run_activity(component, invocation, &ActivityGrants::default()).await?;
+    let elapsed = started.elapsed();
+    outcome.map_err(|f| anyhow::anyhow!("{name} failed: {f}"))?;
+    Ok(elapsed)
+}
+
+async fn activity_figures() -> anyhow::Result<()> {
+    println!("\nactivities on the runtime alone (fresh instance per run; median of 51):");
+    println!("{:<11} {:>16} {:>9} {:>9} {:>20}", "language", "activity", "size", "load", "instantiate + call");
+    let runtime = Runtime::new(RuntimeConfig::default())?;
+    for (language, path, name, input) in ACTIVITY_SUBJECTS {
+        let bytes = std::fs::read(path).with_context(|| path.to_string())?;
+        let size = bytes.len();
+        let loading = Instant::now();
+        let component = runtime.load(bytes, path).await?;
+        let load_time = loading.elapsed();
+        activity_run(&runtime, &component, name, input).await.context("warm-up")?;
+        let mut runs = Vec::with_capacity(51);
+        for _ in 0..51 {
+            runs.push(activity_run(&runtime, &component, name, input).await?);
+        }
+        runs.sort();
+        let size = if size < 1_000_000 {
+            format!("{:.0} KB", size as f64 / 1e3)
+        } else {
+            format!("{:.1} MB", size as f64 / 1e6)
+        };
+        println!(
+            "{language:<11} {name:>16} {size:>9} {:>9} {:>20}",
+            format!("{:.2} s", load_time.as_secs_f64()),
+            ms(runs[25])
+        );
+    }
+    Ok(())
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     let chain = size("REPRISE_BENCH_POLYGLOT_CHAIN", 100)?;
     if std::env::args().any(|arg| arg == "runtime") {
-        return runtime_figures(chain).await;
+        runtime_figures(chain).await?;
+        return activity_figures().await;
     }
     let cold_chain = size("REPRISE_BENCH_POLYGLOT_COLD_CHAIN", 20)?;
     let dir = tempfile::tempdir_in(base_dir())?;
@@ -332,5 +402,6 @@ async fn main() -> anyhow::Result<()> {
             ),
         }
     }
-    runtime_figures(chain).await
+    runtime_figures(chain).await?;
+    activity_figures().await
 }

@@ -79,12 +79,22 @@ pub fn guests_target_dir(target_dir: &Path) -> PathBuf {
 
 /// The directories whose contents the guests are built from, for `cargo:rerun-if-changed`.
 pub fn source_dirs(root: &Path) -> Vec<PathBuf> {
-    ["guests", "guest-sdk", "wit"].iter().map(|dir| root.join(dir)).collect()
+    ["guests", "guest-sdk", "wit", "xtask/c-component"].iter().map(|dir| root.join(dir)).collect()
 }
 
 /// The cargo to run: the one running us (`CARGO`), else `cargo` from the `PATH`.
 fn cargo() -> Command {
     Command::new(env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo")))
+}
+
+/// A cargo command for a nested build, without the variables of a parent cargo that would leak
+/// into it (see `LEAKING_VARIABLES`). Give it a target directory of its own.
+pub fn nested_cargo() -> Command {
+    let mut cmd = cargo();
+    for var in LEAKING_VARIABLES {
+        cmd.env_remove(var);
+    }
+    cmd
 }
 
 /// The rustc to ask for its sysroot: `RUSTC` (set by cargo for build scripts), else `rustc`.
@@ -159,7 +169,7 @@ pub fn guest_crates(root: &Path) -> Result<Vec<GuestCrate>, String> {
 /// crate produced one. Cargo's progress goes to our stderr.
 pub fn build(root: &Path, guests_target_dir: &Path) -> Result<Vec<Guest>, String> {
     let crates = guest_crates(root)?;
-    let mut cmd = cargo();
+    let mut cmd = nested_cargo();
     cmd.args(["build", "--release", "--target", TARGET, "--manifest-path"])
         .arg(root.join("guests/Cargo.toml"))
         .arg("--target-dir")
@@ -167,9 +177,6 @@ pub fn build(root: &Path, guests_target_dir: &Path) -> Result<Vec<Guest>, String
         .current_dir(root.join("guests"))
         // Our stdout may be a build script's, which cargo reads as instructions.
         .stdout(Stdio::from(std::io::stderr()));
-    for var in LEAKING_VARIABLES {
-        cmd.env_remove(var);
-    }
     let status = cmd.status().map_err(|err| format!("cannot run cargo to build the guests: {err}"))?;
     if !status.success() {
         return Err(format!("building the guest components failed ({status}); the command was {cmd:?}"));

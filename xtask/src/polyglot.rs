@@ -1,14 +1,18 @@
 //! Building the guest components written in other languages than Rust (`guests/<name>/` with a
-//! `main.py` or a `main.js` and no `Cargo.toml`), shared by `cargo xtask build-guests` and the
-//! tests' build script (which includes this file with `#[path]`). Standard library only.
+//! `main.py`, a `main.js` or a `main.c`, and no `Cargo.toml`), shared by `cargo xtask
+//! build-guests` and the tests' build script (which includes this file with `#[path]`). Standard
+//! library only.
 //!
-//! It owns the pinned toolchains: componentize-py from PyPI in a virtual environment, and
+//! It owns the pinned toolchains: componentize-py from PyPI in a virtual environment;
 //! componentize-js from npm, installed at the versions of the committed
-//! `guest-sdk/js/toolchain/package-lock.json`. Both are cached under `<target dir>/toolchains`
-//! (so a clean clone fetches them once, and `cargo clean` resets them), and each component is
-//! rebuilt only when its sources, the SDK, the WIT package or the toolchain change. It never
-//! installs anything outside the target directory, and it never generates bindings into the
-//! source tree: both toolchains generate them from `wit/` at every build.
+//! `guest-sdk/js/toolchain/package-lock.json`; and for C, the `zig cc` of PyPI's `ziglang` (clang
+//! and wasi-libc) in another virtual environment, with `reprise-c-component`
+//! (`xtask/c-component`, built from crates.io crates pinned by its committed lock file) for the
+//! bindings and the component. All are cached under `<target dir>/toolchains` (so a clean clone
+//! fetches them once, and `cargo clean` resets them), and each component is rebuilt only when its
+//! sources, the SDK, the WIT package or the toolchain change. It never installs anything outside
+//! the target directory (zig's caches included), and it never generates bindings into the source
+//! tree: every toolchain generates them from `wit/` at every build.
 
 use std::collections::hash_map::DefaultHasher;
 use std::env;
@@ -21,9 +25,15 @@ use std::process::{Child, Command, Stdio};
 /// The componentize-py release the Python guests are built with (PyPI).
 pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
 
-/// The WIT world every polyglot guest targets: the SDKs export both orchestrators and
-/// activities (either list may be empty).
+/// The ziglang release (PyPI) whose `zig cc` compiles the C guests.
+pub const ZIGLANG_VERSION: &str = "0.17.0";
+
+/// The WIT world the Python and JavaScript guests target: their SDKs export both orchestrators
+/// and activities (either list may be empty).
 pub const WORLD: &str = "app";
+
+/// The WIT world the C guests target: they export activities.
+pub const C_WORLD: &str = "activity";
 
 /// The language of a polyglot guest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +42,9 @@ pub enum Language {
     Python,
     /// `main.js`, built with componentize-js.
     JavaScript,
+    /// `main.c` (and the other `.c` files of the directory), built with `zig cc` and
+    /// `reprise-c-component`.
+    C,
 }
 
 impl Language {
@@ -40,6 +53,7 @@ impl Language {
         match self {
             Language::Python => "Python",
             Language::JavaScript => "JavaScript",
+            Language::C => "C",
         }
     }
 
@@ -47,13 +61,17 @@ impl Language {
         match self {
             Language::Python => "main.py",
             Language::JavaScript => "main.js",
+            Language::C => "main.c",
         }
     }
 
+    /// The directory of what the language's components are built with besides the guest's own
+    /// sources: the SDK, or for C the component tool.
     fn sdk_dir(self) -> &'static str {
         match self {
             Language::Python => "guest-sdk/python",
             Language::JavaScript => "guest-sdk/js",
+            Language::C => C_TOOL_DIR,
         }
     }
 }
@@ -102,7 +120,7 @@ pub fn discover(root: &Path) -> Result<Vec<PolyglotGuest>, String> {
         if !dir.is_dir() || dir.join("Cargo.toml").is_file() {
             continue;
         }
-        let languages: Vec<Language> = [Language::Python, Language::JavaScript]
+        let languages: Vec<Language> = [Language::Python, Language::JavaScript, Language::C]
             .into_iter()
             .filter(|language| dir.join(language.main_file()).is_file())
             .collect();
@@ -112,7 +130,7 @@ pub fn discover(root: &Path) -> Result<Vec<PolyglotGuest>, String> {
             [language] => found.push(PolyglotGuest { name, language: *language, dir }),
             _ => {
                 return Err(format!(
-                    "{} has both a main.py and a main.js: a guest directory holds one language",
+                    "{} has more than one of main.py, main.js and main.c: a guest directory holds one language",
                     dir.display()
                 ));
             }
@@ -134,6 +152,7 @@ pub fn build(root: &Path, target_dir: &Path) -> Result<Vec<BuiltGuest>, String> 
     let needs = |language| guests.iter().any(|g| g.language == language);
     let python = if needs(Language::Python) { Some(ensure_python(root, &toolchains)?) } else { None };
     let js = if needs(Language::JavaScript) { Some(ensure_js(root, &toolchains)?) } else { None };
+    let c = if needs(Language::C) { Some(ensure_c(root, &toolchains)?) } else { None };
 
     let mut running: Vec<Pending> = Vec::new();
     for guest in guests {
@@ -142,15 +161,21 @@ pub fn build(root: &Path, target_dir: &Path) -> Result<Vec<BuiltGuest>, String> 
         let toolchain_id = match guest.language {
             Language::Python => format!("componentize-py {COMPONENTIZE_PY_VERSION}"),
             Language::JavaScript => js.as_ref().map(|js| js.lock_hash.clone()).unwrap_or_default(),
+            Language::C => format!("ziglang {ZIGLANG_VERSION}"),
         };
         let fingerprint = fingerprint(root, &guest, &toolchain_id)?;
         if wasm.is_file() && fs::read_to_string(&stamp).ok().as_deref() == Some(fingerprint.as_str()) {
-            running.push(Pending { guest, wasm, stamp, fingerprint, child: None });
+            running.push(Pending { guest, wasm, stamp, fingerprint, build: Build::UpToDate });
             continue;
         }
         // A stale stamp must not survive a failed build.
         let _ = fs::remove_file(&stamp);
         let mut cmd = match guest.language {
+            Language::C => {
+                // Three short steps, run in turn while the other toolchains' builds run.
+                running.push(Pending { guest, wasm, stamp, fingerprint, build: Build::C });
+                continue;
+            }
             Language::Python => {
                 let venv = python.as_ref().expect("the Python toolchain was fetched");
                 let mut cmd = Command::new(venv.join("bin").join("componentize-py"));
@@ -181,30 +206,37 @@ pub fn build(root: &Path, target_dir: &Path) -> Result<Vec<BuiltGuest>, String> 
         let child = cmd
             .spawn()
             .map_err(|err| format!("cannot run the {} toolchain ({cmd:?}): {err}", guest.language.name()))?;
-        running.push(Pending { guest, wasm, stamp, fingerprint, child: Some(child) });
+        running.push(Pending { guest, wasm, stamp, fingerprint, build: Build::Spawned(child) });
     }
 
     let mut built = Vec::new();
     let mut failures = Vec::new();
-    for Pending { guest, wasm, stamp, fingerprint, child } in running {
-        let rebuilt = child.is_some();
-        if let Some(mut child) = child {
-            match child.wait() {
-                Ok(status) if status.success() && wasm.is_file() => {
-                    fs::write(&stamp, &fingerprint)
-                        .map_err(|err| format!("cannot write {}: {err}", stamp.display()))?;
-                }
-                Ok(status) => {
-                    failures.push(format!("{} guest `{}` ({status})", guest.language.name(), guest.name));
-                    continue;
-                }
-                Err(err) => {
-                    failures.push(format!("{} guest `{}` ({err})", guest.language.name(), guest.name));
-                    continue;
-                }
+    for Pending { guest, wasm, stamp, fingerprint, build } in running {
+        let outcome = match build {
+            Build::UpToDate => {
+                built.push(BuiltGuest { guest, wasm, rebuilt: false });
+                continue;
             }
+            Build::Spawned(mut child) => match child.wait() {
+                Ok(status) if status.success() => Ok(()),
+                Ok(status) => Err(status.to_string()),
+                Err(err) => Err(err.to_string()),
+            },
+            Build::C => {
+                let c = c.as_ref().expect("the C toolchain was fetched");
+                build_c(root, c, &guest, &out_dir, &wasm)
+            }
+        };
+        match outcome {
+            Ok(()) if wasm.is_file() => {
+                fs::write(&stamp, &fingerprint).map_err(|err| format!("cannot write {}: {err}", stamp.display()))?;
+                built.push(BuiltGuest { guest, wasm, rebuilt: true });
+            }
+            Ok(()) => {
+                failures.push(format!("{} guest `{}` (no component was written)", guest.language.name(), guest.name))
+            }
+            Err(err) => failures.push(format!("{} guest `{}` ({err})", guest.language.name(), guest.name)),
         }
-        built.push(BuiltGuest { guest, wasm, rebuilt });
     }
     if !failures.is_empty() {
         return Err(format!(
@@ -215,14 +247,24 @@ pub fn build(root: &Path, target_dir: &Path) -> Result<Vec<BuiltGuest>, String> 
     Ok(built)
 }
 
-/// A guest whose component is being built (`child`), or is up to date (`None`).
+/// A guest whose component is up to date or being built.
 struct Pending {
     guest: PolyglotGuest,
     wasm: PathBuf,
     /// Where the fingerprint of the inputs the component was built from is kept.
     stamp: PathBuf,
     fingerprint: String,
-    child: Option<Child>,
+    build: Build,
+}
+
+/// How a guest's component gets built.
+enum Build {
+    /// It is not: it is up to date.
+    UpToDate,
+    /// By this toolchain process.
+    Spawned(Child),
+    /// By `build_c`, when the builder waits for it.
+    C,
 }
 
 /// Rust source declaring one `pub const NAME: &str = "/path/to/name.wasm";` per polyglot guest
@@ -251,7 +293,14 @@ pub fn constants_source(built: &[BuiltGuest]) -> String {
 /// The componentize-py virtual environment, created and filled from PyPI if it is missing.
 /// Returns its directory.
 fn ensure_python(root: &Path, toolchains: &Path) -> Result<PathBuf, String> {
-    let venv = toolchains.join(format!("componentize-py-{COMPONENTIZE_PY_VERSION}"));
+    ensure_venv(root, toolchains, "componentize-py", COMPONENTIZE_PY_VERSION, "the Python guests")
+}
+
+/// A virtual environment `<toolchains>/<package>-<version>` holding the PyPI package `package`
+/// at exactly `version`, created and filled if it is missing. `users` says who needs it, for
+/// the errors. Returns its directory.
+fn ensure_venv(root: &Path, toolchains: &Path, package: &str, version: &str, users: &str) -> Result<PathBuf, String> {
+    let venv = toolchains.join(format!("{package}-{version}"));
     let done = venv.join(".reprise-installed");
     if done.is_file() {
         return Ok(venv);
@@ -262,11 +311,11 @@ fn ensure_python(root: &Path, toolchains: &Path) -> Result<PathBuf, String> {
     }
     fs::create_dir_all(toolchains).map_err(|err| format!("cannot create {}: {err}", toolchains.display()))?;
     let python = env::var_os("REPRISE_PYTHON").unwrap_or_else(|| "python3".into());
-    eprintln!("fetching componentize-py {COMPONENTIZE_PY_VERSION} from PyPI into {}", venv.display());
+    eprintln!("fetching {package} {version} from PyPI into {}", venv.display());
     run(
         Command::new(&python).args(["-m", "venv"]).arg(&venv).current_dir(root),
         &format!(
-            "cannot create a Python virtual environment with {}: the Python guests need Python 3.10 or later \
+            "cannot create a Python virtual environment with {}: {users} need Python 3.10 or later \
              with its `venv` module (on Debian: `apt-get install python3-venv`); set REPRISE_PYTHON to \
              another interpreter if `python3` is not the right one",
             python.to_string_lossy()
@@ -275,15 +324,104 @@ fn ensure_python(root: &Path, toolchains: &Path) -> Result<PathBuf, String> {
     run(
         Command::new(venv.join("bin").join("pip"))
             .args(["install", "--disable-pip-version-check", "--quiet"])
-            .arg(format!("componentize-py=={COMPONENTIZE_PY_VERSION}"))
+            .arg(format!("{package}=={version}"))
             .current_dir(root),
         &format!(
-            "cannot install componentize-py {COMPONENTIZE_PY_VERSION} from PyPI: check that this machine reaches \
+            "cannot install {package} {version} from PyPI: check that this machine reaches \
              PyPI (pip honours PIP_INDEX_URL and the proxy variables), then build again"
         ),
     )?;
-    fs::write(&done, COMPONENTIZE_PY_VERSION).map_err(|err| format!("cannot write {}: {err}", done.display()))?;
+    fs::write(&done, version).map_err(|err| format!("cannot write {}: {err}", done.display()))?;
     Ok(venv)
+}
+
+/// Where the sources of `reprise-c-component` are, relative to the root.
+const C_TOOL_DIR: &str = "xtask/c-component";
+
+/// The C toolchain: the Python that runs `zig cc`, the component tool, and zig's cache.
+struct CToolchain {
+    /// The ziglang virtual environment's Python (`python -m ziglang cc` is the compiler).
+    python: PathBuf,
+    /// The `reprise-c-component` binary.
+    tool: PathBuf,
+    /// The cache directory given to zig, inside the target directory (zig's default is in
+    /// the home directory).
+    zig_cache: PathBuf,
+}
+
+/// Fetches ziglang from PyPI (once), and builds `reprise-c-component` with a nested cargo into
+/// `<toolchains>/c-component` (its first build compiles its crates; later ones only check
+/// that it is up to date).
+fn ensure_c(root: &Path, toolchains: &Path) -> Result<CToolchain, String> {
+    let venv = ensure_venv(root, toolchains, "ziglang", ZIGLANG_VERSION, "the C guests")?;
+    let tool_target = toolchains.join("c-component");
+    let mut cmd = crate::guests::nested_cargo();
+    cmd.args(["build", "--release", "--locked", "--quiet", "--manifest-path"])
+        .arg(root.join(C_TOOL_DIR).join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&tool_target)
+        .current_dir(root.join(C_TOOL_DIR));
+    run(
+        &mut cmd,
+        &format!(
+            "cannot build reprise-c-component ({C_TOOL_DIR}), which makes the C guests' bindings and \
+             components: its crates come from crates.io at the versions of {C_TOOL_DIR}/Cargo.lock; check \
+             that this machine reaches crates.io (or has them in cargo's cache), then build again"
+        ),
+    )?;
+    Ok(CToolchain {
+        python: venv.join("bin").join("python"),
+        tool: tool_target.join("release").join("reprise-c-component"),
+        zig_cache: toolchains.join("zig-cache"),
+    })
+}
+
+/// Builds the C guest `guest` into `wasm`: bindings of the `activity` world, `zig cc` of the
+/// guest's `.c` files with them into a wasm32-wasi reactor module, then the component. The
+/// intermediate files go to `<out_dir>/c-build/<guest>`.
+fn build_c(root: &Path, c: &CToolchain, guest: &PolyglotGuest, out_dir: &Path, wasm: &Path) -> Result<(), String> {
+    let work = out_dir.join("c-build").join(&guest.name);
+    if work.exists() {
+        fs::remove_dir_all(&work).map_err(|err| format!("cannot remove {}: {err}", work.display()))?;
+    }
+    let bindings = work.join("bindings");
+    let wit = root.join("wit");
+    run(
+        Command::new(&c.tool).arg("bindings").arg(&wit).arg(C_WORLD).arg(&bindings),
+        "cannot generate the C bindings of the WIT package (the message above says why)",
+    )?;
+
+    let mut sources = Vec::new();
+    for entry in fs::read_dir(&guest.dir).map_err(|err| format!("cannot list {}: {err}", guest.dir.display()))? {
+        let path = entry.map_err(|err| format!("cannot list {}: {err}", guest.dir.display()))?.path();
+        if path.extension().is_some_and(|ext| ext == "c") && path.is_file() {
+            sources.push(path);
+        }
+    }
+    sources.sort();
+    let core = work.join("core.wasm");
+    let mut zig = Command::new(&c.python);
+    zig.args(["-m", "ziglang", "cc", "-target", "wasm32-wasi", "-mexec-model=reactor", "-O2", "-Wall", "-Wextra"])
+        // Debug sections only: the component-type section of the bindings must stay.
+        .arg("-Wl,--strip-debug")
+        .arg("-I")
+        .arg(&guest.dir)
+        .arg("-I")
+        .arg(&bindings)
+        .args(&sources)
+        .arg(bindings.join(format!("{C_WORLD}.c")))
+        .arg(bindings.join(format!("{C_WORLD}_component_type.o")))
+        .arg("-o")
+        .arg(&core)
+        .env("ZIG_GLOBAL_CACHE_DIR", &c.zig_cache)
+        .env("ZIG_LOCAL_CACHE_DIR", &c.zig_cache)
+        .current_dir(&guest.dir);
+    run(&mut zig, "the C compiler or linker rejected the guest (its messages are above)")?;
+
+    run(
+        Command::new(&c.tool).arg("component").arg(&wit).arg(C_WORLD).arg(&core).arg(wasm),
+        "cannot make a component of the compiled module (the message above says why)",
+    )
 }
 
 /// The JavaScript toolchain: node, and the directory where `npm ci` installed componentize-js.
@@ -369,7 +507,7 @@ fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
     for entry in entries {
         let path = entry.map_err(|err| format!("cannot list {}: {err}", dir.display()))?.path();
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        if name == "__pycache__" || name == "node_modules" || name.starts_with('.') {
+        if name == "__pycache__" || name == "node_modules" || name == "target" || name.starts_with('.') {
             continue;
         }
         if path.is_dir() {
