@@ -65,17 +65,28 @@ def entity(function: Optional[Callable] = None, *, name: Optional[str] = None):
     return _register(_ENTITIES, "entity", function, name)
 
 
+def _find(table: Dict[str, Callable], kind: str, name: str) -> Callable:
+    """The function registered as ``name``, or an ``UnknownFunction`` failure listing the others."""
+    function = table.get(name)
+    if function is None:
+        known = ", ".join(sorted(table)) or "none"
+        raise Failure(Failure.UNKNOWN_FUNCTION, f"this component has no {kind} named '{name}' (it has: {known})")
+    return function
+
+
+def _decode(text: str, error_type: str, what: str) -> Any:
+    """``text`` as JSON, or a failure of ``error_type`` that starts with ``what``."""
+    try:
+        return json.loads(text)
+    except ValueError as err:
+        raise Failure(error_type, f"{what}: {err}") from None
+
+
 def _run(kind: str, table: Dict[str, Callable], name: str, payload: str, context: Callable[[Any], Any]) -> str:
 
     try:
-        function = table.get(name)
-        if function is None:
-            known = ", ".join(sorted(table)) or "none"
-            raise Failure(Failure.UNKNOWN_FUNCTION, f"this component has no {kind} named '{name}' (it has: {known})")
-        try:
-            value = json.loads(payload)
-        except ValueError as err:
-            raise Failure(Failure.INVALID_INPUT, f"invalid input for {kind} '{name}': {err}") from None
+        function = _find(table, kind, name)
+        value = _decode(payload, Failure.INVALID_INPUT, f"invalid input for {kind} '{name}'")
         output = function(context(value), value)
         try:
             return json.dumps(output)
@@ -127,18 +138,13 @@ class Entities:
         """Runs one operation on an entity's state."""
         random.seed(os.urandom(32))
         try:
-            function = _ENTITIES.get(name)
-            if function is None:
-                known = ", ".join(sorted(_ENTITIES)) or "none"
-                raise Failure(Failure.UNKNOWN_FUNCTION, f"this component has no entity named '{name}' (it has: {known})")
-            try:
-                value = json.loads(input)
-            except ValueError as err:
-                raise Failure(Failure.INVALID_INPUT, f"invalid input for operation '{operation}' of '{name}': {err}") from None
-            try:
-                current = _UNSET if state is None else json.loads(state)
-            except ValueError as err:
-                raise Failure(Failure.INVALID_STATE, f"the stored state of entity '{name}' is not JSON: {err}") from None
+            function = _find(_ENTITIES, "entity", name)
+            value = _decode(input, Failure.INVALID_INPUT, f"invalid input for operation '{operation}' of '{name}'")
+            current = (
+                _UNSET
+                if state is None
+                else _decode(state, Failure.INVALID_STATE, f"the stored state of entity '{name}' is not JSON")
+            )
             ctx = EntityContext(name, operation, value, current)
             returned = function(ctx)
             output = returned if ctx._result is _UNSET else ctx._result

@@ -118,7 +118,7 @@ async fn attempt(inner: &Arc<Inner>, task: ActivityTask) -> ActivityResult {
         // attempt is tried again shortly whatever the retry policy, once parked instances are
         // freed (the wait is recorded in history like any retry).
         Err(error @ GuestError::Instantiate(_)) => {
-            let freed = inner.cache.evict_least_recent(inner.cache.len() / 4 + 1);
+            let freed = inner.cache.make_room();
             tracing::warn!(
                 instance = %task.key.instance_id, task = task.key.task_id,
                 "cannot instantiate activity '{}' ({error}); evicted {freed} parked instance(s), will retry", task.name

@@ -65,12 +65,14 @@ impl InstanceCache {
         }
     }
 
-    /// Evicts up to `count` instances, least recently used first (to free the memory and the
-    /// mappings they hold); returns how many it evicted.
-    pub(crate) fn evict_least_recent(&self, count: usize) -> usize {
+    /// Frees the resources a guest could not be instantiated without (memory, mappings): evicts
+    /// the least recently used quarter of the parked instances (at least one); returns how many
+    /// it evicted.
+    pub(crate) fn make_room(&self) -> usize {
         let Some(mut entries) = self.lock() else {
             return 0;
         };
+        let count = entries.len() / 4 + 1;
         (0..count).take_while(|_| entries.pop_lru().is_some()).count()
     }
 

@@ -109,7 +109,7 @@ pub(crate) async fn run_batch(inner: &Arc<Inner>, instance_id: &str, now: u64) -
                         Ok(outcome) => outcome,
                         Err(Transient(message)) => {
                             // Nothing of the batch is committed: it runs again, whole, later.
-                            let freed = inner.cache.evict_least_recent(inner.cache.len() / 4 + 1);
+                            let freed = inner.cache.make_room();
                             tracing::warn!(
                                 entity = %entity,
                                 "cannot run the batch now ({message}); evicted {freed} parked instance(s), will retry"

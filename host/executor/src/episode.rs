@@ -159,7 +159,7 @@ async fn episode_locked(inner: &Arc<Inner>, instance_id: &str, now: u64) -> Resu
             // The guest could not be instantiated (the host is out of memory or mappings, most
             // likely because of the instances parked here) or its task died: free a quarter of
             // the parked instances, and try this one again after a back-off.
-            let freed = inner.cache.evict_least_recent(inner.cache.len() / 4 + 1);
+            let freed = inner.cache.make_room();
             tracing::warn!(
                 instance = %instance_id,
                 "the orchestrator's task ended without finishing its episode; evicted {freed} parked instance(s)"

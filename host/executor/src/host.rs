@@ -7,7 +7,7 @@ use crate::clock::Clock;
 use crate::config::ExecutorConfig;
 use crate::error::ExecutorError;
 use crate::orchestrations::orchestration_worker;
-use crate::registry::{ComponentSummary, Registry};
+use crate::registry::{ComponentSummary, Export, Registry};
 use crate::store_access::StoreAccess;
 use reprise_core::{EntityId, EntityOperation, Message, is_entity_instance};
 use reprise_runtime::Runtime;
@@ -108,16 +108,9 @@ impl Host {
     pub async fn start(&self, request: StartRequest) -> Result<String, ExecutorError> {
         reprise_core::validate_json(&request.input).map_err(ExecutorError::InvalidInput)?;
         self.check_size(&request.input)?;
-        if self.inner.registry.orchestrator(&request.orchestrator).is_none() {
-            let components = self.inner.store.call(|store| store.components()).await?;
-            if !components.iter().any(|c| c.orchestrators.contains(&request.orchestrator)) {
-                let mut known = self.inner.registry.orchestrator_names();
-                known.extend(components.into_iter().flat_map(|c| c.orchestrators));
-                known.sort();
-                known.dedup();
-                let known = if known.is_empty() { "none (no component loaded)".to_string() } else { known.join(", ") };
-                return Err(ExecutorError::UnknownOrchestrator { name: request.orchestrator, known });
-            }
+        if let Some(known) = self.inner.registry.missing(Export::Orchestrator, &request.orchestrator).await? {
+            let known = if known.is_empty() { "none (no component loaded)".to_string() } else { known.join(", ") };
+            return Err(ExecutorError::UnknownOrchestrator { name: request.orchestrator, known });
         }
         let instance_id = request.instance_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         if is_entity_instance(&instance_id) {
@@ -269,19 +262,13 @@ impl Host {
     }
 
     async fn check_entity_type(&self, name: &str) -> Result<(), ExecutorError> {
-        if self.inner.registry.entity(name).is_some() {
-            return Ok(());
+        match self.inner.registry.missing(Export::Entity, name).await? {
+            None => Ok(()),
+            Some(known) => {
+                let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+                Err(ExecutorError::UnknownEntity { name: name.to_string(), known })
+            }
         }
-        let components = self.inner.store.call(|store| store.components()).await?;
-        if components.iter().any(|c| c.entities.iter().any(|e| e == name)) {
-            return Ok(());
-        }
-        let mut known = self.inner.registry.entity_names();
-        known.extend(components.into_iter().flat_map(|c| c.entities));
-        known.sort();
-        known.dedup();
-        let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
-        Err(ExecutorError::UnknownEntity { name: name.to_string(), known })
     }
 
     /// Deletes finished instances (and their histories) that match `filter`; returns how many.

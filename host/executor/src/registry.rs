@@ -30,6 +30,13 @@ pub struct ComponentSummary {
     pub compiled: CompileSource,
 }
 
+/// The kinds of names [`Registry::missing`] looks up.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Export {
+    Orchestrator,
+    Entity,
+}
+
 #[derive(Default)]
 struct Maps {
     by_hash: HashMap<String, Arc<LoadedComponent>>,
@@ -120,18 +127,35 @@ impl Registry {
         }
     }
 
-    /// Every entity type name served here, sorted.
-    pub(crate) fn entity_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.read().entities.keys().cloned().collect();
-        names.sort();
-        names
-    }
-
-    /// Every orchestrator name served, sorted.
-    pub(crate) fn orchestrator_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.read().orchestrators.keys().cloned().collect();
-        names.sort();
-        names
+    /// `None` if a component exports `name` as a `kind`: one loaded here, or one the store
+    /// knows (loaded by another process sharing the database). Otherwise the names of that kind
+    /// that do exist, sorted, for the caller's error.
+    pub(crate) async fn missing(&self, kind: Export, name: &str) -> Result<Option<Vec<String>>, ExecutorError> {
+        let of_kind = |c: &ComponentRecord| -> Vec<String> {
+            match kind {
+                Export::Orchestrator => c.orchestrators.clone(),
+                Export::Entity => c.entities.clone(),
+            }
+        };
+        let mut known: Vec<String> = {
+            let maps = self.read();
+            let here = match kind {
+                Export::Orchestrator => &maps.orchestrators,
+                Export::Entity => &maps.entities,
+            };
+            if here.contains_key(name) {
+                return Ok(None);
+            }
+            here.keys().cloned().collect()
+        };
+        let components = self.store.call(|store| store.components()).await?;
+        if components.iter().any(|c| of_kind(c).iter().any(|n| n == name)) {
+            return Ok(None);
+        }
+        known.extend(components.iter().flat_map(of_kind));
+        known.sort();
+        known.dedup();
+        Ok(Some(known))
     }
 
     /// The component with this hash, loaded from the store's copy if it is not in memory.

@@ -69,25 +69,14 @@ pub(super) fn get(conn: &Connection, instance_id: &str) -> StoreResult<Option<In
 /// reversed).
 pub(super) fn list(conn: &Connection, filter: &InstanceFilter) -> StoreResult<Vec<InstanceRecord>> {
     // Entities are stored as instances (see `entities`) but are not orchestrations.
-    let mut conditions: Vec<String> = vec![format!("substr(instance_id, 1, 1) <> '{}'", ENTITY_ID_PREFIX)];
-    let mut values: Vec<Value> = Vec::new();
-    if !filter.statuses.is_empty() {
-        let marks = vec!["?"; filter.statuses.len()].join(", ");
-        conditions.push(format!("status IN ({marks})"));
-        values.extend(filter.statuses.iter().map(|status| Value::from(status.as_str().to_string())));
-    }
+    let mut filters = Filters::default();
+    filters.push(format!("substr(instance_id, 1, 1) <> '{ENTITY_ID_PREFIX}'"), None);
+    filters.statuses(&filter.statuses);
     if let Some(name) = &filter.name {
-        conditions.push("name = ?".into());
-        values.push(Value::from(name.clone()));
+        filters.push("name = ?", Some(Value::from(name.clone())));
     }
-    if let Some(from) = filter.created_from {
-        conditions.push("created_at >= ?".into());
-        values.push(Value::from(time_to_sql(from)));
-    }
-    if let Some(to) = filter.created_to {
-        conditions.push("created_at < ?".into());
-        values.push(Value::from(time_to_sql(to)));
-    }
+    filters.created(filter.created_from, filter.created_to);
+    let Filters { conditions, mut values } = filters;
     let mut sql = format!("SELECT {COLUMNS} FROM instances");
     if !conditions.is_empty() {
         sql.push_str(" WHERE ");
@@ -142,8 +131,8 @@ pub(super) fn children_sql() -> String {
 /// missing or has not finished is an error and deletes nothing.
 pub(super) fn purge(tx: &Connection, filter: &PurgeFilter) -> StoreResult<usize> {
     // Only terminal statuses can ever match, whatever the filter names.
-    let mut conditions = vec![format!("status IN ({TERMINAL_STATUSES_SQL})")];
-    let mut values: Vec<Value> = Vec::new();
+    let mut filters = Filters::default();
+    filters.push(format!("status IN ({TERMINAL_STATUSES_SQL})"), None);
     if let Some(instance_id) = &filter.instance_id {
         match status_and_execution(tx, instance_id)? {
             None => return Err(StoreError::InstanceNotFound(instance_id.clone())),
@@ -152,26 +141,14 @@ pub(super) fn purge(tx: &Connection, filter: &PurgeFilter) -> StoreResult<usize>
             }
             Some(_) => {}
         }
-        conditions.push("instance_id = ?".into());
-        values.push(Value::from(instance_id.clone()));
+        filters.push("instance_id = ?", Some(Value::from(instance_id.clone())));
     }
-    if !filter.statuses.is_empty() {
-        let marks = vec!["?"; filter.statuses.len()].join(", ");
-        conditions.push(format!("status IN ({marks})"));
-        values.extend(filter.statuses.iter().map(|status| Value::from(status.as_str().to_string())));
-    }
+    filters.statuses(&filter.statuses);
     if let Some(before) = filter.completed_before {
-        conditions.push("completed_at < ?".into());
-        values.push(Value::from(time_to_sql(before)));
+        filters.push("completed_at < ?", Some(Value::from(time_to_sql(before))));
     }
-    if let Some(from) = filter.created_from {
-        conditions.push("created_at >= ?".into());
-        values.push(Value::from(time_to_sql(from)));
-    }
-    if let Some(to) = filter.created_to {
-        conditions.push("created_at < ?".into());
-        values.push(Value::from(time_to_sql(to)));
-    }
+    filters.created(filter.created_from, filter.created_to);
+    let Filters { conditions, values } = filters;
     // Not cached: the text varies with the filter.
     let sql = format!("DELETE FROM instances WHERE {}", conditions.join(" AND "));
     let deleted = tx.execute(&sql, params_from_iter(values))?;
@@ -266,5 +243,40 @@ impl InstanceRow {
             custom_status: self.custom_status,
             component: self.component,
         })
+    }
+}
+
+/// The conditions of a filtered query on `instances`, with the values of their parameters in
+/// order: what `list` and `purge` share.
+#[derive(Default)]
+struct Filters {
+    conditions: Vec<String>,
+    values: Vec<Value>,
+}
+
+impl Filters {
+    /// Adds a condition, with the value of its one parameter if it has one.
+    fn push(&mut self, condition: impl Into<String>, value: Option<Value>) {
+        self.conditions.push(condition.into());
+        self.values.extend(value);
+    }
+
+    /// Only these statuses, unless the list is empty.
+    fn statuses(&mut self, statuses: &[RuntimeStatus]) {
+        if !statuses.is_empty() {
+            let marks = vec!["?"; statuses.len()].join(", ");
+            self.conditions.push(format!("status IN ({marks})"));
+            self.values.extend(statuses.iter().map(|status| Value::from(status.as_str().to_string())));
+        }
+    }
+
+    /// Only instances created at or after `from` and before `to`, where given.
+    fn created(&mut self, from: Option<Timestamp>, to: Option<Timestamp>) {
+        if let Some(from) = from {
+            self.push("created_at >= ?", Some(Value::from(time_to_sql(from))));
+        }
+        if let Some(to) = to {
+            self.push("created_at < ?", Some(Value::from(time_to_sql(to))));
+        }
     }
 }
