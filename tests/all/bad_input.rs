@@ -46,7 +46,7 @@ async fn input_of_the_wrong_shape_fails_the_instance_with_invalid_input() {
     assert_eq!(record.status, RuntimeStatus::Failed);
     let failure = record.failure.unwrap();
     assert_eq!(failure.error_type, "InvalidInput", "{failure}");
-    harness.assert_quiescent();
+    harness.assert_quiescent().await;
     harness.stop().await;
 }
 
@@ -59,7 +59,7 @@ async fn an_unknown_activity_is_delivered_as_a_failure_the_orchestrator_sees() {
     assert_eq!(failure.error_type, "ActivityFailed");
     assert_eq!(failure.causes[0].error_type, "ActivityNotFound");
     assert!(failure.causes[0].message.contains("no_such_activity"), "{failure}");
-    harness.assert_quiescent();
+    harness.assert_quiescent().await;
     harness.stop().await;
 }
 
@@ -108,7 +108,7 @@ async fn an_endless_loop_fails_its_instance_while_the_host_serves_others() {
     let failure = spinner.failure.unwrap();
     assert_eq!(failure.error_type, "CpuLimitExceeded", "{failure}");
     assert!(failure.message.contains("stuck in a loop"), "{failure}");
-    harness.assert_quiescent();
+    harness.assert_quiescent().await;
     harness.stop().await;
 }
 
@@ -120,7 +120,7 @@ async fn unbounded_allocation_fails_with_the_memory_limit() {
     let failure = record.failure.unwrap();
     assert_eq!(failure.error_type, "MemoryLimitExceeded", "{failure}");
     assert!(failure.message.contains("64 MiB"), "{failure}");
-    harness.assert_quiescent();
+    harness.assert_quiescent().await;
     harness.stop().await;
 }
 
@@ -132,7 +132,7 @@ async fn a_panicking_orchestrator_fails_with_its_panic_message() {
     let failure = record.failure.unwrap();
     assert_eq!(failure.error_type, "GuestTrapped", "{failure}");
     assert!(failure.message.contains("panicked"), "the guest's panic message is kept: {failure}");
-    harness.assert_quiescent();
+    harness.assert_quiescent().await;
     harness.stop().await;
 }
 
@@ -156,6 +156,6 @@ async fn an_orchestrator_that_sleeps_fails_at_once_pointing_to_durable_timers() 
     assert_eq!(record.status, RuntimeStatus::Failed);
     let failure = record.failure.unwrap();
     assert!(failure.message.contains("durable timer"), "{failure}");
-    harness.assert_quiescent();
+    harness.assert_quiescent().await;
     harness.stop().await;
 }

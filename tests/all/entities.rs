@@ -63,7 +63,7 @@ async fn the_seed_counter_orchestration_reads_then_adds_on_both_paths() {
             assert_eq!(output(&record), json!(expected_read), "cache {cache}, round {round}");
         }
         assert_eq!(value(&harness, "shared").await, Some(3));
-        harness.assert_quiescent();
+        harness.assert_quiescent().await;
         harness.stop().await;
     }
 }
@@ -87,7 +87,7 @@ async fn a_thousand_concurrent_adds_from_many_orchestrations_lose_no_update() {
         assert_eq!(value(&harness, "total").await, Some(1_000), "cache {cache}");
         let record = harness.host.entity(&counter("total")).await.unwrap().unwrap();
         assert_eq!(record.operations, 1_000, "every operation ran exactly once");
-        harness.assert_quiescent();
+        harness.assert_quiescent().await;
         harness.stop().await;
     }
 }
@@ -170,7 +170,7 @@ async fn entities_run_deterministically_and_calls_work_inside_any() {
         harness.host.signal_entity(&counter("r"), "add", "1").await.unwrap();
         let record = harness.run("race", "get_or_timeout", json!({"key": "r", "timeout_ms": 60_000})).await;
         assert_eq!(output(&record), json!(1), "the call won the race against the timer");
-        harness.assert_quiescent();
+        harness.assert_quiescent().await;
         harness.stop().await;
     }
     assert_eq!(stamps[0]["now_ms"], json!(T0 + 5_000), "the entity's clock is the batch's logical time");
@@ -232,7 +232,7 @@ async fn critical_sections_make_check_then_act_atomic_across_entities() {
             let record = harness.host.entity(&account(key)).await.unwrap().unwrap();
             assert_eq!(record.locked_by, None, "every lock was released");
         }
-        harness.assert_quiescent();
+        harness.assert_quiescent().await;
         harness.stop().await;
     }
 }
@@ -275,6 +275,6 @@ async fn a_locked_entity_runs_its_holders_calls_first_and_the_others_after_the_r
     assert_eq!(harness.finished("holder").await.status, RuntimeStatus::Terminated);
     assert_eq!(value(&harness, "locked").await, Some(101));
     assert_eq!(host.entity(&locked).await.unwrap().unwrap().locked_by, None);
-    harness.assert_quiescent();
+    harness.assert_quiescent().await;
     harness.stop().await;
 }

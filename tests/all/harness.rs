@@ -175,11 +175,19 @@ impl Harness {
     }
 
     /// Asserts that nothing is left to do in the database: no message waits and no activity
-    /// task is queued.
-    pub fn assert_quiescent(&self) {
+    /// task is queued. Messages still on their way are waited for (at most a minute): a signal
+    /// or a lock release that an instance sent as it finished is delivered after it finished.
+    pub async fn assert_quiescent(&self) {
         let store = self.host.store();
-        let ready = store.ready_instances("checker", u64::MAX, 100).expect("ready instances");
-        assert!(ready.is_empty(), "instances still have messages: {ready:?}");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = store.ready_instances("checker", u64::MAX, 100).expect("ready instances");
+            if ready.is_empty() {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "instances still have messages: {ready:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let tasks = store.claim_activities("checker", u64::MAX - 1, u64::MAX, 100).expect("claim");
         assert!(tasks.is_empty(), "activity tasks are still queued: {tasks:?}");
     }
@@ -240,7 +248,7 @@ pub async fn on_both_paths(
         let harness = Harness::new(cache, components).await;
         let record = harness.run(id, orchestrator, input.clone()).await;
         let history = harness.history(id).await;
-        harness.assert_quiescent();
+        harness.assert_quiescent().await;
         if cache == 0 {
             assert_eq!(harness.host.cached_instances(), 0, "cache size 0 must not park instances");
         }

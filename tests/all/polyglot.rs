@@ -117,7 +117,7 @@ async fn run_all(cache: usize) -> Vec<Run> {
         let history = harness.history(id).await;
         runs.push(Run { record, history });
     }
-    harness.assert_quiescent();
+    harness.assert_quiescent().await;
     if cache == 0 {
         assert_eq!(harness.host.cached_instances(), 0, "cache size 0 must not park instances");
     }

@@ -46,7 +46,7 @@ async fn seed_000_a_flaky_activity_succeeds_within_its_retry_policy() {
         let completed: Vec<_> = history.iter().filter(|e| matches!(e.event, Event::ActivityCompleted { .. })).collect();
         assert_eq!(completed.len(), 1);
         assert!(!kinds(&history).contains(&"ActivityFailed"));
-        h.assert_quiescent();
+        h.assert_quiescent().await;
         h.stop().await;
     }
 }
@@ -63,7 +63,7 @@ async fn seed_000_exhausted_attempts_fail_with_the_transient_message() {
         assert!(failure.to_string().contains("Transient activity failure. Please retry."), "{failure}");
         let history = h.history("retry").await;
         assert_eq!(retries(&history).len(), 2, "3 attempts: 2 retries, then the failure");
-        h.assert_quiescent();
+        h.assert_quiescent().await;
         h.stop().await;
     }
 }
@@ -131,7 +131,7 @@ async fn seed_004_polling_gives_up_at_its_deadline() {
         let record = h.finished_moving_time("late").await;
         assert_eq!(record.status, RuntimeStatus::Failed);
         assert!(record.failure.unwrap().is("PollingDeadlineExceeded"));
-        h.assert_quiescent();
+        h.assert_quiescent().await;
         h.stop().await;
     }
 }
@@ -148,7 +148,7 @@ async fn seed_002_a_timer_beats_a_slow_activity_whose_late_result_is_dropped() {
         let after = h.host.instance("race").await.unwrap();
         assert_eq!(after.status, RuntimeStatus::Completed);
         assert_eq!(after.history_len, record.history_len);
-        h.assert_quiescent();
+        h.assert_quiescent().await;
         h.stop().await;
     }
 }
@@ -265,7 +265,7 @@ async fn suspend_buffers_resume_continues_terminate_ends_and_purge_deletes() {
         assert_eq!(record.status, RuntimeStatus::Terminated);
         assert_eq!(record.failure.unwrap().message, "no longer needed");
         assert!(kinds(&h.history("doomed").await).contains(&"ExecutionTerminated"));
-        h.assert_quiescent();
+        h.assert_quiescent().await;
 
         let error = h.host.terminate("doomed", "again", false).await.unwrap_err();
         assert!(matches!(error, ExecutorError::Store(StoreError::Finished { .. })), "{error}");

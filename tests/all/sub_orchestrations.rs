@@ -18,7 +18,7 @@ async fn a_parent_sums_the_outputs_of_its_children() {
         let child = h.host.instance("parent:1:0").await.expect("the first child");
         assert_eq!(child.status, RuntimeStatus::Completed);
         assert_eq!(child.parent.as_ref().map(|p| p.instance_id.as_str()), Some("parent"));
-        h.assert_quiescent();
+        h.assert_quiescent().await;
         h.stop().await;
     }
 }
@@ -36,7 +36,7 @@ async fn a_child_failure_reaches_the_parent_with_its_inner_cause() {
 
         let caught = output(&h.run("catching", "parent_catch", json!(13)).await);
         assert_eq!(caught["caught"], json!(true), "the parent matched the child's error type: {caught}");
-        h.assert_quiescent();
+        h.assert_quiescent().await;
         h.stop().await;
     }
 }

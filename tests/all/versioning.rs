@@ -58,6 +58,6 @@ async fn replaying_v1_history_with_v2_code_is_a_nondeterminism_error() {
     assert!(failure.message.contains("position 2"), "{}", failure.message);
     assert!(failure.message.contains("schedule activity 'step_a' (task 0)"), "{}", failure.message);
     assert!(failure.message.contains("schedule activity 'step_b'"), "{}", failure.message);
-    host.assert_quiescent();
+    host.assert_quiescent().await;
     host.stop().await;
 }

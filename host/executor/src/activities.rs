@@ -1,6 +1,12 @@
-//! The activity dispatcher: claims activity tasks with a lease, runs them with bounded
-//! concurrency in the activity sandbox, renews the lease while they run, and records each
-//! attempt's result, which wakes the orchestration worker.
+//! The activity dispatcher: runs activity tasks with bounded concurrency in the activity
+//! sandbox, renews their leases while they run, and records each attempt's result, which wakes
+//! the instance it is for.
+//!
+//! A task reaches it two ways. The episode that schedules a task claims it in its own commit
+//! when a slot is free here, and hands it over at once ([`run_claimed`]): no claim round trip,
+//! no poll. The others (no slot was free, a retry came due, another process enqueued them, a
+//! lease expired) are claimed from the store when the dispatcher polls it, which it does when
+//! an episode left tasks unclaimed, when a retry comes due, and every poll interval.
 //!
 //! Delivery is at-least-once: if this host dies mid-attempt its lease expires and another claim
 //! runs the task again, with the next attempt number.
@@ -12,45 +18,62 @@ use reprise_core::failure::error_types;
 use reprise_runtime::{ActivityInvocation, GuestError};
 use reprise_store::{ActivityResult, ActivityTask};
 use std::sync::Arc;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use std::time::Instant;
+use tokio::sync::{OwnedSemaphorePermit, watch};
 
 /// Runs until `shutdown` turns true.
 pub(crate) async fn activity_worker(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>) {
-    let slots = Arc::new(Semaphore::new(inner.config.activity_concurrency));
+    let slots = inner.activity_slots.clone();
+    let mut next_poll = Instant::now();
     loop {
         let free = slots.available_permits();
-        let mut claimed_all = false;
-        if free > 0 {
-            let (owner, now) = (inner.config.owner.clone(), inner.clock.now());
+        if free > 0 && (inner.activity_trigger.take_poll(inner.clock.now()) || Instant::now() >= next_poll) {
+            next_poll = Instant::now() + inner.config.poll_interval;
+            // The slots first: episodes take slots too, and a claimed task must have one.
+            let permits: Vec<OwnedSemaphorePermit> =
+                std::iter::from_fn(|| slots.clone().try_acquire_owned().ok()).take(free).collect();
+            let (owner, now, limit) = (inner.config.owner.clone(), inner.clock.now(), permits.len());
             let lease_until = now + inner.config.activity_lease.as_millis() as u64;
-            match inner.store.call(move |store| store.claim_activities(&owner, now, lease_until, free)).await {
+            match inner.store.call(move |store| store.claim_activities(&owner, now, lease_until, limit)).await {
                 Ok(tasks) => {
-                    claimed_all = tasks.len() == free;
-                    for task in tasks {
-                        let Ok(permit) = slots.clone().try_acquire_owned() else {
-                            break;
-                        };
-                        tokio::spawn(run_task(inner.clone(), task, permit));
+                    if limit > 0 && tasks.len() == limit {
+                        // There may be more work waiting: claim again as soon as a slot frees.
+                        inner.activity_trigger.request_poll();
                     }
+                    run_claimed(&inner, tasks.into_iter().zip(permits).collect());
                 }
                 Err(error) => tracing::error!("cannot claim activity tasks: {error}"),
             }
+            let now = inner.clock.now();
+            match inner.store.call(move |store| store.next_due(now)).await {
+                Ok(Some(due)) => inner.activity_trigger.due_at(due),
+                Ok(None) => {}
+                Err(error) => tracing::warn!("cannot look for the next due task: {error}"),
+            }
         }
-        if claimed_all {
-            // There may be more work waiting: look again as soon as a slot frees up.
-            tokio::task::yield_now().await;
-        }
+        let sleep = inner.activity_trigger.sleep_for(inner.clock.now(), next_poll);
         tokio::select! {
-            _ = inner.wake_activities.notified() => {}
-            _ = tokio::time::sleep(crate::orchestrations::until_next_due(&inner).await) => {}
+            () = inner.activity_trigger.notified() => {}
+            () = tokio::time::sleep(sleep) => {}
             _ = shutdown.changed() => break,
         }
     }
 }
 
-async fn run_task(inner: Arc<Inner>, task: ActivityTask, _slot: OwnedSemaphorePermit) {
+/// Runs tasks that an episode claimed in its commit, each in the slot it took for it.
+pub(crate) fn run_claimed(inner: &Arc<Inner>, claimed: Vec<(ActivityTask, OwnedSemaphorePermit)>) {
+    for (task, permit) in claimed {
+        tokio::spawn(run_task(inner.clone(), task, permit));
+    }
+}
+
+async fn run_task(inner: Arc<Inner>, task: ActivityTask, slot: OwnedSemaphorePermit) {
     let key = task.key.clone();
     let result = attempt(&inner, task).await;
+    let retry_at = match &result {
+        ActivityResult::Retry { next_attempt_at, .. } => Some(*next_attempt_at),
+        _ => None,
+    };
     // A busy database must not cost a result (and a second run of its side effects): try a few
     // times, within the lease.
     let mut delay = std::time::Duration::from_millis(100);
@@ -58,7 +81,12 @@ async fn run_task(inner: Arc<Inner>, task: ActivityTask, _slot: OwnedSemaphorePe
         let (owner, now, recorded_key, recorded) =
             (inner.config.owner.clone(), inner.clock.now(), key.clone(), result.clone());
         match inner.store.call(move |store| store.complete_activity(&recorded_key, &owner, &recorded, now)).await {
-            Ok(true) => inner.wake_orchestrations.notify_one(),
+            Ok(true) => {
+                inner.wake_instance(&key.instance_id);
+                if let Some(at) = retry_at {
+                    inner.activity_trigger.due_at(at);
+                }
+            }
             Ok(false) => tracing::warn!(
                 instance = %key.instance_id, task = key.task_id,
                 "activity result dropped: its lease expired and the task was claimed again"
@@ -75,7 +103,9 @@ async fn run_task(inner: Arc<Inner>, task: ActivityTask, _slot: OwnedSemaphorePe
         }
         break;
     }
-    inner.wake_activities.notify_one();
+    // Free the slot before the nudge, or the dispatcher could find none free and sleep.
+    drop(slot);
+    inner.activity_trigger.nudge();
 }
 
 /// How long an attempt that the host could not start for want of resources waits before the

@@ -26,7 +26,7 @@ use reprise_core::{
     is_entity_instance,
 };
 use reprise_runtime::{EntityHost, GuestError, LoadedComponent, LogLevel, OperationInvocation};
-use reprise_store::{EntityCommit, NewInstance, StoreError};
+use reprise_store::{EntityCommit, InboxMessage, NewInstance, StoreError};
 use std::sync::{Arc, Mutex};
 
 /// The most operations one batch runs; the rest wait for the next batch (at once), so that one
@@ -34,7 +34,12 @@ use std::sync::{Arc, Mutex};
 const MAX_BATCH: usize = 1_000;
 
 /// Runs one batch of the entity stored as `instance_id`, whose lock the caller holds.
-pub(crate) async fn run_batch(inner: &Arc<Inner>, instance_id: &str, now: u64) -> Result<Step, StoreError> {
+pub(crate) async fn run_batch(
+    inner: &Arc<Inner>,
+    instance_id: &str,
+    messages: Vec<InboxMessage>,
+    now: u64,
+) -> Result<Step, StoreError> {
     let entity = match EntityId::from_instance_id(instance_id) {
         Ok(entity) => entity,
         Err(error) => {
@@ -42,13 +47,13 @@ pub(crate) async fn run_batch(inner: &Arc<Inner>, instance_id: &str, now: u64) -
             return Ok(Step::Skipped);
         }
     };
-    let (id, address) = (instance_id.to_string(), entity.clone());
-    let (record, messages) =
-        inner.store.call(move |store| Ok((store.entity(&address)?, store.messages(&id, now)?))).await?;
-    let Some(record) = record else { return Ok(Step::Skipped) };
     if messages.is_empty() {
         return Ok(Step::Idle);
     }
+    let address = entity.clone();
+    let Some(record) = inner.store.call(move |store| store.entity(&address)).await? else {
+        return Ok(Step::Skipped);
+    };
     let component = match inner.registry.entity_anywhere(&entity.name).await {
         Ok(component) => component.ok_or_else(|| {
             Failure::new(
@@ -67,6 +72,7 @@ pub(crate) async fn run_batch(inner: &Arc<Inner>, instance_id: &str, now: u64) -
     let mut locked_by = record.locked_by;
     let mut consumed = Vec::new();
     let mut operations = 0u64;
+    let queued = messages.len();
     for message in messages.into_iter().take(MAX_BATCH) {
         match message.message {
             Message::EntityUnlock { holder } => {
@@ -138,7 +144,11 @@ pub(crate) async fn run_batch(inner: &Arc<Inner>, instance_id: &str, now: u64) -
         return Ok(Step::Idle);
     }
 
-    let sent = !batch.outgoing.is_empty() || !batch.new_instances.is_empty();
+    let mut announced: Vec<(String, u64)> =
+        batch.outgoing.iter().map(|m| (m.instance_id.clone(), m.visible_at)).collect();
+    announced.extend(batch.new_instances.iter().map(|child| (child.instance_id.clone(), now)));
+    // Operations beyond this batch, or queued behind a lock this batch released, run next.
+    let more_queued = consumed.len() < queued;
     let commit = EntityCommit {
         entity: entity.clone(),
         owner: inner.config.owner.clone(),
@@ -158,8 +168,9 @@ pub(crate) async fn run_batch(inner: &Arc<Inner>, instance_id: &str, now: u64) -
         }
         Err(error) => return Err(error),
     }
-    if sent {
-        inner.wake_orchestrations.notify_one();
+    inner.announce(announced.iter().map(|(id, at)| (id.as_str(), *at)), now);
+    if more_queued {
+        inner.wake_instance(instance_id);
     }
     inner.committed.notify_waiters();
     Ok(Step::Committed)

@@ -9,12 +9,13 @@ use reprise_core::failure::error_types;
 use reprise_core::replay::{Replayer, Terminal};
 use reprise_core::{
     EntityCaller, EntityId, EntityLockRequest, EntityOperation, Event, Failure, HistoryEvent, LockHolder, Message,
-    OutgoingMessage, ParentRef, RuntimeStatus,
+    OutgoingMessage, ParentRef, RuntimeStatus, Timestamp,
 };
 use reprise_store::{
-    ContinueAsNew, EpisodeCommit, InboxMessage, InstanceRecord, NewActivityTask, NewInstance, StoreError,
+    ActivityTask, ActivityTaskKey, ContinueAsNew, EpisodeCommit, EpisodeStart, InboxMessage, InstanceRecord, NewActivityTask, NewInstance, StoreError,
 };
 use std::sync::Arc;
+use tokio::sync::OwnedSemaphorePermit;
 
 /// How an episode attempt ended, for the worker's scheduling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,16 +46,16 @@ pub(crate) async fn run_episode(inner: Arc<Inner>, instance_id: String) -> Episo
     let lease_until = now + inner.config.instance_lease.as_millis() as u64;
     let owner = inner.config.owner.clone();
     let (id, lock_owner) = (instance_id.clone(), owner.clone());
-    match inner.store.call(move |store| store.lock_instance(&id, &lock_owner, now, lease_until)).await {
-        Ok(true) => {}
-        Ok(false) => return EpisodeEnd::Done,
+    let start = match inner.store.call(move |store| store.begin_episode(&id, &lock_owner, now, lease_until)).await {
+        Ok(Some(start)) => start,
+        Ok(None) => return EpisodeEnd::Done,
         Err(error) => {
             tracing::error!(instance = %instance_id, "cannot lock instance: {error}");
             return EpisodeEnd::BackOff;
         }
-    }
+    };
     let step = tokio::select! {
-        step = episode_locked(&inner, &instance_id, now) => step,
+        step = episode_locked(&inner, start, now) => step,
         () = keep_locked(&inner, &instance_id) => Ok(Step::NotReady),
     };
     let (committed, end) = match step {
@@ -106,16 +107,12 @@ async fn keep_locked(inner: &Arc<Inner>, instance_id: &str) {
 }
 
 /// The episode proper, with the lock held.
-async fn episode_locked(inner: &Arc<Inner>, instance_id: &str, now: u64) -> Result<Step, StoreError> {
-    if reprise_core::is_entity_instance(instance_id) {
-        return crate::entities::run_batch(inner, instance_id, now).await;
+async fn episode_locked(inner: &Arc<Inner>, start: EpisodeStart, now: u64) -> Result<Step, StoreError> {
+    let EpisodeStart { instance, messages } = start;
+    if reprise_core::is_entity_instance(&instance.instance_id) {
+        return crate::entities::run_batch(inner, &instance.instance_id, messages, now).await;
     }
-    let id = instance_id.to_string();
-    let (instance, messages) =
-        inner.store.call(move |store| Ok((store.instance(&id)?, store.messages(&id, now)?))).await?;
-    let Some(instance) = instance else {
-        return Ok(Step::Skipped);
-    };
+    let instance_id = instance.instance_id.as_str();
     if instance.status.is_terminal() {
         return Ok(Step::Skipped);
     }
@@ -123,7 +120,12 @@ async fn episode_locked(inner: &Arc<Inner>, instance_id: &str, now: u64) -> Resu
         return Ok(Step::Idle);
     }
     if messages.iter().any(|m| m.message.is_control()) {
-        return committed(lifecycle(inner, &instance, &messages, now).await);
+        let step = committed(lifecycle(inner, &instance, &messages, now).await)?;
+        if matches!(step, Step::Committed) && messages.iter().any(|m| !m.message.is_control()) {
+            // The other messages wait in the inbox for the next episode: run it next.
+            inner.wake_instance(instance_id);
+        }
+        return Ok(step);
     }
     if instance.status == RuntimeStatus::Suspended {
         // A suspended instance keeps its messages until it is resumed.
@@ -412,6 +414,7 @@ async fn commit(
                 name: name.clone(),
                 input: input.clone(),
                 options: options.clone(),
+                claimed_until: None,
             }),
             // A timer is a message to the instance itself, delayed until it fires.
             Event::TimerScheduled { task_id, fire_at } => outgoing.push(OutgoingMessage {
@@ -579,8 +582,24 @@ async fn commit(
         };
         outgoing.extend(unlocks(instance, &held, now));
     }
-    let sent = !outgoing.is_empty() || !new_instances.is_empty() || continue_as_new.is_some();
-    let scheduled = !new_activities.is_empty();
+    // Who must hear of this commit once it is durable: the instances it sends to or starts (or
+    // restarts), and the activity dispatcher for the tasks it schedules but does not run.
+    let mut announced: Vec<(String, Timestamp)> =
+        outgoing.iter().map(|m| (m.instance_id.clone(), m.visible_at)).collect();
+    announced.extend(new_instances.iter().map(|child| (child.instance_id.clone(), now)));
+    if !new_instances.is_empty() {
+        // A child whose id is taken fails its parent's task by a message to the parent.
+        announced.push((instance.instance_id.clone(), now));
+    }
+    if let Some(next) = &continue_as_new {
+        announced.push((instance.instance_id.clone(), next.start_at));
+    }
+    let claimed = if status == RuntimeStatus::Running && continue_as_new.is_none() {
+        claim_locally(inner, instance, &mut new_activities, now)
+    } else {
+        Vec::new()
+    };
+    let unclaimed = new_activities.len() > claimed.len();
     let commit = EpisodeCommit {
         instance_id: instance.instance_id.clone(),
         execution: instance.execution,
@@ -610,12 +629,11 @@ async fn commit(
     if let Some(failure) = &failure {
         tracing::warn!(instance = %instance.instance_id, "instance failed: {failure}");
     }
-    if scheduled {
-        inner.wake_activities.notify_one();
+    crate::activities::run_claimed(inner, claimed);
+    if unclaimed {
+        inner.activity_trigger.request_poll();
     }
-    if sent {
-        inner.wake_orchestrations.notify_one();
-    }
+    inner.announce(announced.iter().map(|(id, at)| (id.as_str(), *at)), now);
     if status == RuntimeStatus::Running
         && let Some(live) = live
     {
@@ -623,6 +641,44 @@ async fn commit(
     }
     inner.committed.notify_waiters();
     Ok(true)
+}
+
+/// Claims, in the episode's own commit, the new tasks this host can run at once (their activity
+/// is loaded here and a slot is free), in the order they were scheduled: each gets a lease and
+/// its slot, and starts as soon as the commit is durable. The rest wait for the dispatcher.
+fn claim_locally(
+    inner: &Arc<Inner>,
+    instance: &InstanceRecord,
+    tasks: &mut [NewActivityTask],
+    now: Timestamp,
+) -> Vec<(ActivityTask, OwnedSemaphorePermit)> {
+    let lease_until = now + inner.config.activity_lease.as_millis() as u64;
+    let mut claimed = Vec::new();
+    for task in tasks {
+        if inner.registry.activity(&task.name).is_none() {
+            continue;
+        }
+        let Ok(permit) = inner.activity_slots.clone().try_acquire_owned() else {
+            break;
+        };
+        task.claimed_until = Some(lease_until);
+        let key = ActivityTaskKey {
+            instance_id: instance.instance_id.clone(),
+            execution: instance.execution,
+            task_id: task.task_id,
+        };
+        let claim = ActivityTask {
+            key,
+            name: task.name.clone(),
+            input: task.input.clone(),
+            options: task.options.clone(),
+            attempt: 1,
+            created_at: now,
+            lease_until,
+        };
+        claimed.push((claim, permit));
+    }
+    claimed
 }
 
 /// Whether the parent still runs the execution that started this child: a parent that

@@ -14,7 +14,9 @@ use reprise_runtime::Runtime;
 use reprise_store::{EntityFilter, EntityRecord, HistoryStore, InstanceRecord, NewInstance, PurgeFilter};
 use std::path::Path;
 use std::sync::Arc;
-use tokio::sync::{Notify, watch};
+use crate::wakeups::{ReadyQueue, Trigger};
+use reprise_core::Timestamp;
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinHandle;
 
 /// What the host shares with its workers and episodes.
@@ -25,12 +27,37 @@ pub(crate) struct Inner {
     pub(crate) config: ExecutorConfig,
     pub(crate) registry: Registry,
     pub(crate) cache: InstanceCache,
-    /// Wakes the orchestration worker (a message was enqueued, a slot freed).
-    pub(crate) wake_orchestrations: Notify,
-    /// Wakes the activity dispatcher (a task was enqueued, a slot freed).
-    pub(crate) wake_activities: Notify,
+    /// Instances woken by this process, and the episodes running.
+    pub(crate) ready: ReadyQueue,
+    /// Wakes the orchestration worker.
+    pub(crate) orchestration_trigger: Trigger,
+    /// Wakes the activity dispatcher.
+    pub(crate) activity_trigger: Trigger,
+    /// The activity attempts that may run at once, shared by the dispatcher's claims and the
+    /// episodes that claim the tasks they schedule.
+    pub(crate) activity_slots: Arc<Semaphore>,
     /// Wakes everyone waiting for an instance to change.
     pub(crate) committed: Notify,
+}
+
+impl Inner {
+    /// Tells the orchestration worker that `instance_id` has new work (committed already).
+    pub(crate) fn wake_instance(&self, instance_id: &str) {
+        self.ready.wake(instance_id);
+        self.orchestration_trigger.nudge();
+    }
+
+    /// Tells the workers of messages committed for instances: those visible at `now` wake their
+    /// instance, the others make the worker poll when they become due.
+    pub(crate) fn announce<'a>(&self, messages: impl IntoIterator<Item = (&'a str, Timestamp)>, now: Timestamp) {
+        for (instance_id, visible_at) in messages {
+            if visible_at <= now {
+                self.wake_instance(instance_id);
+            } else {
+                self.orchestration_trigger.due_at(visible_at);
+            }
+        }
+    }
 }
 
 /// A request to start an instance.
@@ -76,6 +103,7 @@ impl Host {
         config: ExecutorConfig,
     ) -> Self {
         let store = StoreAccess(store);
+        let activity_slots = Arc::new(Semaphore::new(config.activity_concurrency));
         let inner = Inner {
             registry: Registry::new(runtime.clone(), store.clone()),
             cache: InstanceCache::new(config.cache_capacity, config.cache_idle),
@@ -83,8 +111,10 @@ impl Host {
             runtime,
             clock,
             config,
-            wake_orchestrations: Notify::new(),
-            wake_activities: Notify::new(),
+            ready: ReadyQueue::default(),
+            orchestration_trigger: Trigger::new(),
+            activity_trigger: Trigger::new(),
+            activity_slots,
             committed: Notify::new(),
         };
         Host { inner: Arc::new(inner) }
@@ -130,7 +160,7 @@ impl Host {
             parent: None,
         };
         self.inner.store.call(move |store| store.create_instance(&new)).await?;
-        self.inner.wake_orchestrations.notify_one();
+        self.inner.wake_instance(&instance_id);
         Ok(instance_id)
     }
 
@@ -211,7 +241,7 @@ impl Host {
         }
         let (id, now) = (instance_id.to_string(), self.inner.clock.now());
         self.inner.store.call(move |store| store.enqueue_message(&id, &message, now, now)).await?;
-        self.inner.wake_orchestrations.notify_one();
+        self.inner.wake_instance(instance_id);
         Ok(())
     }
 
@@ -229,9 +259,9 @@ impl Host {
             caller: None,
             in_critical_section: false,
         };
-        let (entity, now) = (entity.clone(), self.inner.clock.now());
-        self.inner.store.call(move |store| store.signal_entity(&entity, &operation, now, now)).await?;
-        self.inner.wake_orchestrations.notify_one();
+        let (address, now) = (entity.clone(), self.inner.clock.now());
+        self.inner.store.call(move |store| store.signal_entity(&address, &operation, now, now)).await?;
+        self.inner.wake_instance(&entity.instance_id());
         Ok(())
     }
 

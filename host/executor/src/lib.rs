@@ -22,6 +22,7 @@ mod orchestrations;
 mod registry;
 mod session;
 mod store_access;
+mod wakeups;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::ExecutorConfig;

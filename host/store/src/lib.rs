@@ -122,6 +122,18 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// Releases the instance's lock if `owner` holds it (after an episode that did not commit).
     fn unlock_instance(&self, instance_id: &str, owner: &str) -> StoreResult<()>;
 
+    /// Takes the instance's lock as [`HistoryStore::lock_instance`] does and, if it got it,
+    /// reads the instance and its messages visible at `now` (as [`HistoryStore::instance`] and
+    /// [`HistoryStore::messages`]) in the same transaction: an episode's start in one round trip.
+    /// `None` if the instance does not exist or another owner holds an unexpired lock.
+    fn begin_episode(
+        &self,
+        instance_id: &str,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> StoreResult<Option<EpisodeStart>>;
+
     /// The instance's messages visible at `now`, in the order they were enqueued: all of them,
     /// whatever its status (the executor chooses what a suspended instance consumes).
     fn messages(&self, instance_id: &str, now: Timestamp) -> StoreResult<Vec<InboxMessage>>;
@@ -133,6 +145,11 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// [`StoreError::Conflict`] (writing nothing) if `commit.owner` does not hold the lock, the
     /// instance is on another execution or has finished, or the history's length is not
     /// `commit.expected_history_len`.
+    ///
+    /// A new activity task with [`NewActivityTask::claimed_until`] is enqueued already leased to
+    /// `commit.owner` as its first attempt (the committing host runs it at once); the others wait
+    /// for a claim. A claimed task outlives a commit that ends the execution (like any task
+    /// under a live lease), so a host claims tasks only in an episode that leaves it running.
     ///
     /// Each of `commit.new_instances` is created at `commit.now` as by
     /// [`HistoryStore::create_instance`], with its `Start` message, before the outgoing messages
@@ -182,7 +199,10 @@ pub trait HistoryStore: Send + Sync + 'static {
     fn renew_activity(&self, task: &ActivityTaskKey, owner: &str, lease_until: Timestamp) -> StoreResult<bool>;
 
     /// Records an attempt's result in one transaction. Returns false, writing nothing, if `owner`
-    /// no longer holds the lease.
+    /// no longer holds the lease. The result may be lost in a power cut (not in a crash of the
+    /// process) until the next durable commit of the store, which is at the latest the commit of
+    /// the episode that consumes it: the task is then claimed and run again, as activities are
+    /// delivered at least once.
     ///
     /// `Completed` and `Failed` delete the task and enqueue the result for its instance, visible
     /// at `now`. `Retry` keeps the task, releases its lease and hides it until

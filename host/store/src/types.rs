@@ -93,6 +93,18 @@ pub struct NewActivityTask {
     pub input: Payload,
     /// Its retry policy and timeout (stored with the task; the store does not apply them).
     pub options: ActivityOptions,
+    /// If set, the task is enqueued already claimed by the committing owner, as its first
+    /// attempt, leased until then: the executor runs it at once, without a claim's round trip.
+    pub claimed_until: Option<Timestamp>,
+}
+
+/// An instance locked for an episode, as [`crate::HistoryStore::begin_episode`] read it.
+#[derive(Debug, Clone)]
+pub struct EpisodeStart {
+    /// The instance's row.
+    pub instance: InstanceRecord,
+    /// Its messages visible at the time asked, in enqueue order, whatever its status.
+    pub messages: Vec<InboxMessage>,
 }
 
 /// Everything one episode writes, in one transaction.

@@ -13,23 +13,39 @@ use crate::{ActivityResult, ActivityTask, ActivityTaskKey, NewActivityTask, Stor
 use reprise_core::{ActivityOptions, Message, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-/// Enqueues a task of an episode, visible at once and never claimed yet, with its options (NULL
-/// when they are the default). Runs inside the episode's transaction.
+/// Enqueues a task of an episode, visible at once, with its options (NULL when they are the
+/// default): never claimed yet, or claimed by `owner` as its first attempt if the episode runs it
+/// itself ([`NewActivityTask::claimed_until`]). Runs inside the episode's transaction.
 pub(super) fn enqueue(
     conn: &Connection,
-    instance_id: &str,
-    execution: u32,
+    (instance_id, execution): (&str, u32),
+    owner: &str,
     task: &NewActivityTask,
     now: Timestamp,
 ) -> StoreResult<()> {
     let now = time_to_sql(now);
     let options = if task.options.is_default() { None } else { Some(to_json(&task.options)?) };
+    let (lease_owner, lease_until, attempt) = match task.claimed_until {
+        Some(until) => (Some(owner), Some(time_to_sql(until)), 1),
+        None => (None, None, 0),
+    };
     conn.prepare_cached(
-        "INSERT INTO activity_tasks \
-             (instance_id, execution, task_id, name, input, options, attempt, visible_at, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7)",
+        "INSERT INTO activity_tasks (instance_id, execution, task_id, name, input, options, attempt, \
+             visible_at, created_at, lease_owner, lease_until) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)",
     )?
-    .execute(params![instance_id, execution, int_to_sql(task.task_id)?, task.name, task.input, options, now])?;
+    .execute(params![
+        instance_id,
+        execution,
+        int_to_sql(task.task_id)?,
+        task.name,
+        task.input,
+        options,
+        attempt,
+        now,
+        lease_owner,
+        lease_until
+    ])?;
     Ok(())
 }
 

@@ -43,7 +43,7 @@ pub(super) fn commit(tx: &Connection, commit: &EpisodeCommit) -> StoreResult<()>
     check_ownership(tx, commit)?;
     let history_len = append_events(tx, commit)?;
     for task in &commit.new_activities {
-        activities::enqueue(tx, &commit.instance_id, commit.execution, task, commit.now)?;
+        activities::enqueue(tx, (&commit.instance_id, commit.execution), &commit.owner, task, commit.now)?;
     }
     create_children(tx, commit)?;
     for outgoing in &commit.outgoing {

@@ -33,7 +33,7 @@
 //! |---|---|---|---|
 //! | `busy_timeout` | 5000 ms | both | several processes share the file: wait for another's transaction instead of failing at once with `SQLITE_BUSY` |
 //! | `journal_mode` | `WAL` | writer (persists in the file) | readers and the writer do not block each other, and a commit appends to the log instead of rewriting pages in place |
-//! | `synchronous` | `FULL` (or `NORMAL` if [`StoreOptions`] asks); `NORMAL` for a batch of leases only | writer | fsync the WAL at every commit that holds a durable write: a committed episode survives a power cut, not only a crash of the process (`NORMAL` may lose the last commits on a power cut, never on a crash of the process; leases need no more, see `writer`) |
+//! | `synchronous` | `FULL` (or `NORMAL` if [`StoreOptions`] asks); `NORMAL` for a batch of redoable writes only (leases, activity results) | writer | fsync the WAL at every commit that holds a durable write: a committed episode survives a power cut, not only a crash of the process (`NORMAL` may lose the last commits on a power cut, never on a crash of the process; writes whose loss only makes work run again need no more, see `writer`) |
 //! | `foreign_keys` | `ON` | writer | history, inbox and tasks can never point at a missing instance; SQLite leaves it off unless each connection asks |
 //!
 //! The store never reads a clock: every time comes from the caller.
@@ -54,7 +54,7 @@ pub use writer::WriteStats;
 
 use crate::{
     ActivityResult, ActivityTask, ActivityTaskKey, ComponentRecord, EntityCommit, EntityFilter, EntityRecord,
-    EpisodeCommit, HistoryStore, InboxMessage, InstanceFilter, InstanceRecord, NewInstance, PurgeFilter, StoreResult,
+    EpisodeCommit, EpisodeStart, HistoryStore, InboxMessage, InstanceFilter, InstanceRecord, NewInstance, PurgeFilter, StoreResult,
 };
 use reprise_core::{EntityId, EntityOperation, HistoryEvent, Message, Timestamp};
 use rusqlite::{Connection, OpenFlags};
@@ -159,15 +159,15 @@ impl SqliteStore {
         self.writer.write(Durability::Durable, work)
     }
 
-    /// Like [`Self::write`], for a lease: a write that only matters while this process lives
-    /// (locks, claims, renewals), committed without an fsync of its own unless a durable write
+    /// Like [`Self::write`], for a write whose loss in a power cut only makes work run again
+    /// (leases, activity results), committed without an fsync of its own unless a durable write
     /// shares its batch (see the `writer` module).
-    fn write_lease<R, F>(&self, work: F) -> StoreResult<R>
+    fn write_redoable<R, F>(&self, work: F) -> StoreResult<R>
     where
         F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
         R: Send + 'static,
     {
-        self.writer.write(Durability::Lease, work)
+        self.writer.write(Durability::Redoable, work)
     }
 
     /// The read-only connection. A panic while it was held cannot have left a transaction open
@@ -237,12 +237,31 @@ impl HistoryStore for SqliteStore {
         lease_until: Timestamp,
     ) -> StoreResult<bool> {
         let (instance_id, owner) = (instance_id.to_string(), owner.to_string());
-        self.write_lease(move |conn| instances::lock(conn, &instance_id, &owner, now, lease_until))
+        self.write_redoable(move |conn| instances::lock(conn, &instance_id, &owner, now, lease_until))
     }
 
     fn unlock_instance(&self, instance_id: &str, owner: &str) -> StoreResult<()> {
         let (instance_id, owner) = (instance_id.to_string(), owner.to_string());
-        self.write_lease(move |conn| instances::unlock(conn, &instance_id, &owner))
+        self.write_redoable(move |conn| instances::unlock(conn, &instance_id, &owner))
+    }
+
+    fn begin_episode(
+        &self,
+        instance_id: &str,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> StoreResult<Option<EpisodeStart>> {
+        let (instance_id, owner) = (instance_id.to_string(), owner.to_string());
+        self.write_redoable(move |conn| {
+            if !instances::lock(conn, &instance_id, &owner, now, lease_until)? {
+                return Ok(None);
+            }
+            let Some(instance) = instances::get(conn, &instance_id)? else {
+                return Ok(None);
+            };
+            Ok(Some(EpisodeStart { instance, messages: inbox::messages(conn, &instance_id, now)? }))
+        })
     }
 
     fn messages(&self, instance_id: &str, now: Timestamp) -> StoreResult<Vec<InboxMessage>> {
@@ -262,12 +281,12 @@ impl HistoryStore for SqliteStore {
         limit: usize,
     ) -> StoreResult<Vec<ActivityTask>> {
         let owner = owner.to_string();
-        self.write_lease(move |conn| activities::claim(conn, &owner, now, lease_until, limit))
+        self.write_redoable(move |conn| activities::claim(conn, &owner, now, lease_until, limit))
     }
 
     fn renew_activity(&self, task: &ActivityTaskKey, owner: &str, lease_until: Timestamp) -> StoreResult<bool> {
         let (task, owner) = (task.clone(), owner.to_string());
-        self.write_lease(move |conn| activities::renew(conn, &task, &owner, lease_until))
+        self.write_redoable(move |conn| activities::renew(conn, &task, &owner, lease_until))
     }
 
     fn complete_activity(
@@ -278,7 +297,7 @@ impl HistoryStore for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<bool> {
         let (task, owner, result) = (task.clone(), owner.to_string(), result.clone());
-        self.write(move |conn| activities::complete(conn, &task, &owner, &result, now))
+        self.write_redoable(move |conn| activities::complete(conn, &task, &owner, &result, now))
     }
 
     fn enqueue_message(

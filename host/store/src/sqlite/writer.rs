@@ -15,18 +15,28 @@
 //!   (there is no timer: a batch is whatever queued up during the previous commit).
 //!
 //! # Durability classes
-//! Most writes must survive a power cut: episodes, completions, new instances, messages. Some
-//! only matter while the process that wrote them is alive: leases (locking an instance, claiming
-//! or renewing an activity, unlocking). A lease that a power cut loses belonged to a process the
-//! power cut also stopped, and recovery after it treats the work as unclaimed either way. So a
-//! batch holding only lease writes commits with `synchronous=NORMAL` (written to the WAL, visible
-//! to every process at once, no fsync), and a batch holding any durable write commits with the
-//! store's configured level. The WAL is a sequential log whose frames are checksummed, so a
-//! later fsync'd commit makes every earlier lease commit durable too, and a power cut can only
-//! lose a suffix of unsynced lease commits, never a durable commit behind them.
+//! Most writes must survive a power cut: episodes, new instances, messages from clients. Some
+//! need not, because losing them in a power cut only makes work run again, which the engine
+//! already allows (the class is [`Durability::Redoable`]):
+//! - leases (locking an instance, claiming or renewing an activity, unlocking): a lease that a
+//!   power cut loses belonged to a process the power cut also stopped, and recovery after it
+//!   treats the work as unclaimed either way;
+//! - activity results: a lost result makes its task claimable again, so the activity runs once
+//!   more, exactly as if the power had gone during the attempt. Activities are delivered at
+//!   least once, so this adds no case their code must not already handle; and nothing is
+//!   decided on a result before it is durable, because the episode that consumes it makes a
+//!   durable commit, and no work it dispatches starts before that commit returns.
+//!
+//! A batch holding only redoable writes commits with `synchronous=NORMAL` (written to the WAL,
+//! visible to every process at once, no fsync), and a batch holding any durable write commits
+//! with the store's configured level. The WAL is a sequential log whose frames are checksummed,
+//! so a later fsync'd commit makes every earlier redoable commit durable too, and a power cut can
+//! only lose a suffix of unsynced redoable commits, never a durable commit behind them. A crash
+//! of the process alone loses nothing: the unsynced frames are in the operating system's cache.
+//! This is what lets a sequential orchestration cost one fsync per step (its episode's), not two.
 //! The one visible trace of such a loss: claiming an activity counts its attempt, so an attempt
-//! in flight when the power went is run again under the same attempt number (it never
-//! finished, and a crash of the process alone loses nothing).
+//! in flight (or finished but unsynced) when the power went is run again under the same attempt
+//! number.
 //!
 //! If `BEGIN` or `COMMIT` fails (the disk is full, another process held the lock past the busy
 //! timeout), the whole batch is rolled back and every request in it gets the error.
@@ -55,7 +65,7 @@ pub struct WriteStats {
     pub commits: u64,
     /// Those of them made at the store's configured durability because they held a durable
     /// write: under `synchronous=FULL`, each is one fsync of the WAL. The others held only
-    /// leases and were not fsynced (see the module docs).
+    /// redoable writes (leases, activity results) and were not fsynced (see the module docs).
     pub durable_commits: u64,
     /// Requests (store writes) those commits carried, failed ones included.
     pub requests: u64,
@@ -66,8 +76,9 @@ pub struct WriteStats {
 pub(super) enum Durability {
     /// At the store's configured `synchronous` level.
     Durable,
-    /// A lease, meaningful only while its process lives: no fsync of its own.
-    Lease,
+    /// A write whose loss in a power cut only makes work run again (a lease, an activity
+    /// result): no fsync of its own.
+    Redoable,
 }
 
 #[derive(Debug, Default)]
@@ -319,7 +330,7 @@ mod tests {
 
     fn values(writer: &Writer) -> Vec<i64> {
         writer
-            .write(Durability::Lease, |conn| {
+            .write(Durability::Redoable, |conn| {
                 let mut stmt = conn.prepare("SELECT v FROM t ORDER BY v")?;
                 let rows = stmt.query_map([], |row| row.get(0))?;
                 Ok(rows.collect::<rusqlite::Result<Vec<i64>>>()?)
@@ -401,12 +412,12 @@ mod tests {
         let (_dir, writer) = writer();
         let synchronous = |writer: &Writer| -> i64 {
             writer
-                .write(Durability::Lease, |conn| Ok(conn.pragma_query_value(None, "synchronous", |row| row.get(0))?))
+                .write(Durability::Redoable, |conn| Ok(conn.pragma_query_value(None, "synchronous", |row| row.get(0))?))
                 .expect("pragma")
         };
         insert(&writer, 1).expect("durable");
         let before = writer.stats();
-        writer.write(Durability::Lease, |conn| Ok(conn.execute("UPDATE t SET v = 2 WHERE v = 1", [])?)).expect("lease");
+        writer.write(Durability::Redoable, |conn| Ok(conn.execute("UPDATE t SET v = 2 WHERE v = 1", [])?)).expect("lease");
         assert_eq!(synchronous(&writer), 1, "NORMAL while committing leases");
         let after = writer.stats();
         assert_eq!(after.commits - before.commits, 2);

@@ -291,3 +291,52 @@ fn tasks_of_a_suspended_instance_wait_until_it_resumes() {
     store.commit_episode(&plain_episode(store, "a", T0 + 200, RuntimeStatus::Running)).unwrap();
     assert_eq!(task_ids(&store.claim_activities("w2", T0 + 200, T0 + 300, 10).unwrap()), [(1, 1), (2, 1)]);
 }
+
+#[test]
+fn a_task_claimed_by_its_episode_is_leased_to_the_committer_as_its_first_attempt() {
+    let fixture = Fixture::new();
+    let store = &fixture.store;
+    fixture.create("a", T0);
+    let mut commit = first_episode(store, "a", "h", T0, &[0, 1]);
+    commit.new_activities[0].claimed_until = Some(T0 + 100);
+    store.commit_episode(&commit).unwrap();
+
+    // Only the unclaimed task is left for a claim, by anyone, while the lease lives.
+    assert_eq!(task_ids(&store.claim_activities("w", T0, T0 + 100, 10).unwrap()), [(1, 1)]);
+    assert!(store.renew_activity(&key(0), "h", T0 + 200).unwrap(), "the committer holds the lease");
+    assert!(!store.renew_activity(&key(0), "w", T0 + 200).unwrap());
+    // Its holder records the result like any claimed task's.
+    assert!(store.complete_activity(&key(0), "h", &ActivityResult::Completed("7".into()), T0 + 5).unwrap());
+    let delivered: Vec<_> = store.messages("a", T0 + 5).unwrap().into_iter().map(|m| m.message).collect();
+    assert_eq!(delivered, [Message::ActivityCompleted { task_id: 0, output: "7".into() }]);
+}
+
+#[test]
+fn a_task_claimed_by_its_episode_is_reclaimed_as_attempt_two_once_the_lease_ends() {
+    let fixture = Fixture::new();
+    let store = &fixture.store;
+    fixture.create("a", T0);
+    let mut commit = first_episode(store, "a", "h", T0, &[0]);
+    commit.new_activities[0].claimed_until = Some(T0 + 100);
+    store.commit_episode(&commit).unwrap();
+    assert!(store.claim_activities("w", T0 + 99, T0 + 200, 10).unwrap().is_empty());
+    // The committing host died with the task.
+    assert_eq!(task_ids(&store.claim_activities("w", T0 + 100, T0 + 200, 10).unwrap()), [(0, 2)]);
+}
+
+#[test]
+fn an_activity_result_is_committed_without_an_fsync_of_its_own() {
+    let fixture = with_three_tasks();
+    let store = &fixture.store;
+    store.claim_activities("w", T0, T0 + 100, 3).unwrap();
+    let before = store.write_stats();
+    assert!(store.complete_activity(&key(0), "w", &ActivityResult::Completed("1".into()), T0 + 1).unwrap());
+    let retry = ActivityResult::Retry { failure: Failure::new("Flaky", "again"), next_attempt_at: T0 + 50 };
+    assert!(store.complete_activity(&key(1), "w", &retry, T0 + 2).unwrap());
+    let after = store.write_stats();
+    assert_eq!(after.commits - before.commits, 2);
+    assert_eq!(after.durable_commits, before.durable_commits, "results are redoable writes");
+
+    // They are written all the same, for this process and any other.
+    assert_eq!(fixture.reopen().messages("a", T0 + 2).unwrap().len(), 2);
+}

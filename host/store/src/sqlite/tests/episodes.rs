@@ -369,3 +369,25 @@ fn a_suspended_commit_is_not_terminal() {
     store.commit_episode(&plain_episode(store, "a", T0 + 30, RuntimeStatus::Completed)).unwrap();
     assert_eq!(store.instance("a").unwrap().unwrap().completed_at, Some(T0 + 30));
 }
+
+#[test]
+fn beginning_an_episode_locks_the_instance_and_reads_it_with_its_messages() {
+    let fixture = Fixture::new();
+    let store = &fixture.store;
+    fixture.create("a", T0);
+    let start = store.begin_episode("a", "h", T0, T0 + 100).unwrap().expect("locked");
+    assert_eq!(start.instance.instance_id, "a");
+    assert_eq!(start.instance.status, RuntimeStatus::Pending);
+    assert!(matches!(start.messages.as_slice(), [m] if matches!(m.message, Message::Start { .. })));
+    assert!(start.messages[0].id == store.messages("a", T0).unwrap()[0].id);
+
+    // Another owner cannot begin one while the lease lives, the owner can renew it, and an
+    // unknown instance has none.
+    assert!(store.begin_episode("a", "other", T0 + 99, T0 + 200).unwrap().is_none());
+    assert!(store.begin_episode("a", "h", T0 + 1, T0 + 100).unwrap().is_some());
+    assert!(store.begin_episode("missing", "h", T0, T0 + 100).unwrap().is_none());
+    // Once the lease has run out, another owner takes over; messages not yet visible are left.
+    let taken = store.begin_episode("a", "other", T0 + 100, T0 + 300).unwrap().expect("taken over");
+    assert_eq!(taken.messages.len(), 1);
+    assert!(store.begin_episode("a", "h", T0 + 101, T0 + 300).unwrap().is_none());
+}

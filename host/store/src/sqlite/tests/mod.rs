@@ -156,6 +156,7 @@ fn first_episode(
                 name: "say".into(),
                 input: format!("{{\"task\":{task_id}}}"),
                 options: ActivityOptions::default(),
+                claimed_until: None,
             })
             .collect(),
         outgoing: Vec::new(),
