@@ -80,7 +80,10 @@ async fn run_task(inner: Arc<Inner>, task: ActivityTask, slot: OwnedSemaphorePer
     for tries_left in (0..5).rev() {
         let (owner, now, recorded_key, recorded) =
             (inner.config.owner.clone(), inner.clock.now(), key.clone(), result.clone());
-        match inner.store.call(move |store| store.complete_activity(&recorded_key, &owner, &recorded, now)).await {
+        let recorded = inner.store.submit(|store, done| {
+            store.complete_activity_then(recorded_key, owner, (recorded, now), done);
+        });
+        match recorded.await {
             Ok(true) => {
                 inner.wake_instance(&key.instance_id);
                 if let Some(at) = retry_at {

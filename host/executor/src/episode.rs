@@ -46,7 +46,8 @@ pub(crate) async fn run_episode(inner: Arc<Inner>, instance_id: String) -> Episo
     let lease_until = now + inner.config.instance_lease.as_millis() as u64;
     let owner = inner.config.owner.clone();
     let (id, lock_owner) = (instance_id.clone(), owner.clone());
-    let start = match inner.store.call(move |store| store.begin_episode(&id, &lock_owner, now, lease_until)).await {
+    let begun = inner.store.submit(|store, done| store.begin_episode_then(id, lock_owner, (now, lease_until), done));
+    let start = match begun.await {
         Ok(Some(start)) => start,
         Ok(None) => return EpisodeEnd::Done,
         Err(error) => {
@@ -618,7 +619,7 @@ async fn commit(
         continue_as_new,
         now,
     };
-    match inner.store.call(move |store| store.commit_episode(&commit)).await {
+    match inner.store.submit(|store, done| store.commit_episode_then(commit, done)).await {
         Ok(()) => {}
         Err(StoreError::Conflict { reason, .. }) => {
             tracing::warn!(instance = %instance.instance_id, "episode discarded, the instance moved on: {reason}");

@@ -1,6 +1,7 @@
-//! Runs the synchronous store's calls on tokio's blocking threads.
+//! Runs the synchronous store's calls on tokio's blocking threads, and waits for the writes the
+//! store answers through a callback without holding a thread.
 
-use reprise_store::{HistoryStore, StoreResult};
+use reprise_store::{Done, HistoryStore, StoreError, StoreResult};
 use std::sync::Arc;
 
 /// A shared store whose calls do not block the async workers.
@@ -20,5 +21,24 @@ impl StoreAccess {
             // A panic in the store is a bug: let it surface where it was asked for.
             Err(join) => std::panic::resume_unwind(join.into_panic()),
         }
+    }
+
+    /// Submits a write through one of the store's `*_then` methods and waits for its answer:
+    /// the hot writes of an episode go this way, so that waiting for the writer thread costs no
+    /// blocking thread (and no hand-off to one and back).
+    pub(crate) async fn submit<R, F>(&self, submit: F) -> StoreResult<R>
+    where
+        F: FnOnce(&dyn HistoryStore, Done<R>),
+        R: Send + 'static,
+    {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        submit(
+            self.0.as_ref(),
+            Box::new(move |result| {
+                // The waiter may have been cancelled (an episode abandoned): nothing to do then.
+                let _ = answer.send(result);
+            }),
+        );
+        answered.await.unwrap_or(Err(StoreError::Dropped))
     }
 }

@@ -72,6 +72,9 @@ pub enum StoreError {
     /// An error from SQLite itself.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// A write submitted without blocking was dropped unanswered (the store is shutting down).
+    #[error("the store dropped a write without answering it; is it shutting down?")]
+    Dropped,
 }
 
 /// The error types of the failures the store itself produces (in messages it enqueues).
@@ -83,8 +86,13 @@ pub mod error_types {
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Called once with the result of a write submitted without blocking (the `*_then` methods of
+/// [`HistoryStore`]), when its commit is done.
+pub type Done<R> = Box<dyn FnOnce(StoreResult<R>) + Send>;
+
 /// Durable state of the host. Methods are synchronous (SQLite is); async callers run them on a
-/// blocking thread. Implementations must be safe to share between threads.
+/// blocking thread, except the `*_then` twins of the hot writes, which answer through a callback.
+/// Implementations must be safe to share between threads.
 pub trait HistoryStore: Send + Sync + 'static {
     /// Creates an instance (status `Pending`, execution 1, with its parent link if it has one)
     /// and enqueues its `Start` message, atomically. Fails with [`StoreError::InstanceExists`]
@@ -133,6 +141,20 @@ pub trait HistoryStore: Send + Sync + 'static {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> StoreResult<Option<EpisodeStart>>;
+
+    /// [`HistoryStore::begin_episode`] without blocking: `done` gets the result once the write
+    /// is committed. The hot writes of an episode have such twins so that an async caller
+    /// waits for a store with a writer thread (SQLite's) without a blocking thread of its own;
+    /// the default runs the write at once on the caller's thread.
+    fn begin_episode_then(
+        &self,
+        instance_id: String,
+        owner: String,
+        (now, lease_until): (Timestamp, Timestamp),
+        done: Done<Option<EpisodeStart>>,
+    ) {
+        done(self.begin_episode(&instance_id, &owner, now, lease_until));
+    }
 
     /// The instance's messages visible at `now`, in the order they were enqueued: all of them,
     /// whatever its status (the executor chooses what a suspended instance consumes).
@@ -183,6 +205,12 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// in their order and with their own visibility.
     fn commit_episode(&self, commit: &EpisodeCommit) -> StoreResult<()>;
 
+    /// [`HistoryStore::commit_episode`] without blocking (see
+    /// [`HistoryStore::begin_episode_then`]).
+    fn commit_episode_then(&self, commit: EpisodeCommit, done: Done<()>) {
+        done(self.commit_episode(&commit));
+    }
+
     /// Leases up to `limit` activity tasks visible at `now` to `owner` until `lease_until`, and
     /// increments their attempt numbers, oldest task first. Tasks whose lease expired (a crashed
     /// worker) are claimed again. Tasks of a `Suspended` instance are not claimed: they wait until
@@ -217,6 +245,18 @@ pub trait HistoryStore: Send + Sync + 'static {
         result: &ActivityResult,
         now: Timestamp,
     ) -> StoreResult<bool>;
+
+    /// [`HistoryStore::complete_activity`] without blocking (see
+    /// [`HistoryStore::begin_episode_then`]).
+    fn complete_activity_then(
+        &self,
+        task: ActivityTaskKey,
+        owner: String,
+        (result, now): (ActivityResult, Timestamp),
+        done: Done<bool>,
+    ) {
+        done(self.complete_activity(&task, &owner, &result, now));
+    }
 
     /// Enqueues a management command or an external event (`EventRaised`, `Terminate`,
     /// `Suspend`, `Resume`) for the instance's current execution, visible from `visible_at`.

@@ -78,10 +78,11 @@ fn delta(before: WriteStats, after: WriteStats) -> WriteStats {
     }
 }
 
-/// The commit counts for people: durable ones (an fsync each under FULL) and lease-only ones.
+/// The commit counts for people: durable ones (an fsync each under FULL) and redoable ones
+/// (leases and activity results only: no fsync, see the store's writer).
 fn commits_text(stats: WriteStats) -> String {
     format!(
-        "{} durable commits (fsync'd under FULL) + {} lease-only commits (no fsync) for {} writes",
+        "{} durable commits (fsync'd under FULL) + {} redoable commits (no fsync) for {} writes",
         stats.durable_commits,
         stats.commits - stats.durable_commits,
         stats.requests

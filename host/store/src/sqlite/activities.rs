@@ -63,11 +63,13 @@ pub(super) fn drop_unleased(conn: &Connection, instance_id: &str, now: Timestamp
 
 /// Leases up to `limit` claimable tasks to `owner`, oldest first (by first enqueue, so a task
 /// waiting for a retry goes ahead of newer work once it is due). Tasks of a suspended instance
-/// are skipped.
+/// are skipped, and so are tasks of a finished instance or of an execution it left.
 ///
-/// In the same transaction it first deletes claimable tasks whose instance has finished or moved
-/// to another execution: they can only be left over from a worker that held them when the
-/// instance finished and then crashed, and running them again would be wasted side effects.
+/// In the same transaction it first deletes tasks whose lease has run out and whose instance has
+/// finished or moved to another execution: they can only be left over from a worker that held
+/// them when the instance finished and then crashed (a finishing instance deletes the tasks that
+/// nobody holds), and running them again would be wasted side effects. Only expired leases are
+/// read for this, through their own index, so the clean-up does not grow with the queue.
 pub(super) fn claim(
     tx: &Connection,
     owner: &str,
@@ -76,13 +78,7 @@ pub(super) fn claim(
     limit: usize,
 ) -> StoreResult<Vec<ActivityTask>> {
     let now_sql = time_to_sql(now);
-    tx.prepare_cached(&format!(
-        "DELETE FROM activity_tasks WHERE rowid IN ( \
-             SELECT t.rowid FROM activity_tasks t \
-             JOIN instances i ON i.instance_id = t.instance_id \
-             WHERE t.visible_at <= ?1 AND (t.lease_owner IS NULL OR t.lease_until <= ?1) \
-               AND (i.status IN ({TERMINAL_STATUSES_SQL}) OR i.execution <> t.execution))"
-    ))?
+    tx.prepare_cached(&stale_tasks_sql())?
     .execute([now_sql])?;
 
     // UPDATE ... RETURNING does not promise an order, hence created_at and rowid to sort by.
@@ -95,6 +91,18 @@ pub(super) fn claim(
     claimed.sort_by_key(|row| row.order);
     let tasks = claimed.into_iter().map(|row| row.decode(lease_until)).collect::<StoreResult<Vec<_>>>()?;
     Ok(tasks)
+}
+
+/// The clean-up `DELETE` of [`claim`]: `?1` is now. It reads expired leases only, through
+/// their index.
+pub(super) fn stale_tasks_sql() -> String {
+    format!(
+        "DELETE FROM activity_tasks WHERE rowid IN ( \
+             SELECT t.rowid FROM activity_tasks t INDEXED BY activity_tasks_by_lease \
+             JOIN instances i ON i.instance_id = t.instance_id \
+             WHERE t.lease_owner IS NOT NULL AND t.lease_until <= ?1 AND t.visible_at <= ?1 \
+               AND (i.status IN ({TERMINAL_STATUSES_SQL}) OR i.execution <> t.execution))"
+    )
 }
 
 /// The claiming `UPDATE`: `?1` is the owner, `?2` the lease's end, `?3` now, `?4` the limit.
@@ -110,7 +118,7 @@ pub(super) fn claim_sql() -> String {
              SELECT t.rowid FROM activity_tasks t INDEXED BY activity_tasks_by_age \
              JOIN instances i ON i.instance_id = t.instance_id \
              WHERE t.visible_at <= ?3 AND (t.lease_owner IS NULL OR t.lease_until <= ?3) \
-               AND i.status <> {SUSPENDED_SQL} \
+               AND i.status NOT IN ({SUSPENDED_SQL}, {TERMINAL_STATUSES_SQL}) AND i.execution = t.execution \
              ORDER BY t.created_at, t.rowid LIMIT ?4) \
          RETURNING created_at, rowid, instance_id, execution, task_id, name, input, options, attempt"
     )

@@ -10,9 +10,27 @@
 
 use super::codec::{At, int_to_sql, time_to_sql, to_json};
 use super::{activities, inbox, instances};
-use crate::{ContinueAsNew, EpisodeCommit, StoreError, StoreResult, error_types};
-use reprise_core::{Event, Failure, HistoryEvent, Message, RuntimeStatus};
+use crate::{ContinueAsNew, EpisodeCommit, EpisodeStart, StoreError, StoreResult, error_types};
+use reprise_core::{Event, Failure, HistoryEvent, Message, RuntimeStatus, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
+
+/// Takes the instance's lock for `owner` and, if it got it, reads the instance and its messages
+/// visible at `now`: the start of an episode (see [`crate::HistoryStore::begin_episode`]).
+pub(super) fn begin(
+    conn: &Connection,
+    instance_id: &str,
+    owner: &str,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> StoreResult<Option<EpisodeStart>> {
+    if !instances::lock(conn, instance_id, owner, now, lease_until)? {
+        return Ok(None);
+    }
+    let Some(instance) = instances::get(conn, instance_id)? else {
+        return Ok(None);
+    };
+    Ok(Some(EpisodeStart { instance, messages: inbox::messages(conn, instance_id, now)? }))
+}
 
 /// Writes `commit` atomically, or fails with a conflict having written nothing.
 ///

@@ -53,7 +53,7 @@ mod writer;
 pub use writer::WriteStats;
 
 use crate::{
-    ActivityResult, ActivityTask, ActivityTaskKey, ComponentRecord, EntityCommit, EntityFilter, EntityRecord,
+    ActivityResult, ActivityTask, ActivityTaskKey, ComponentRecord, Done, EntityCommit, EntityFilter, EntityRecord,
     EpisodeCommit, EpisodeStart, HistoryStore, InboxMessage, InstanceFilter, InstanceRecord, NewInstance, PurgeFilter, StoreResult,
 };
 use reprise_core::{EntityId, EntityOperation, HistoryEvent, Message, Timestamp};
@@ -253,15 +253,21 @@ impl HistoryStore for SqliteStore {
         lease_until: Timestamp,
     ) -> StoreResult<Option<EpisodeStart>> {
         let (instance_id, owner) = (instance_id.to_string(), owner.to_string());
-        self.write_redoable(move |conn| {
-            if !instances::lock(conn, &instance_id, &owner, now, lease_until)? {
-                return Ok(None);
-            }
-            let Some(instance) = instances::get(conn, &instance_id)? else {
-                return Ok(None);
-            };
-            Ok(Some(EpisodeStart { instance, messages: inbox::messages(conn, &instance_id, now)? }))
-        })
+        self.write_redoable(move |conn| episodes::begin(conn, &instance_id, &owner, now, lease_until))
+    }
+
+    fn begin_episode_then(
+        &self,
+        instance_id: String,
+        owner: String,
+        (now, lease_until): (Timestamp, Timestamp),
+        done: Done<Option<EpisodeStart>>,
+    ) {
+        self.writer.submit(
+            Durability::Redoable,
+            move |conn| episodes::begin(conn, &instance_id, &owner, now, lease_until),
+            done,
+        );
     }
 
     fn messages(&self, instance_id: &str, now: Timestamp) -> StoreResult<Vec<InboxMessage>> {
@@ -271,6 +277,10 @@ impl HistoryStore for SqliteStore {
     fn commit_episode(&self, commit: &EpisodeCommit) -> StoreResult<()> {
         let commit = commit.clone();
         self.write(move |conn| episodes::commit(conn, &commit))
+    }
+
+    fn commit_episode_then(&self, commit: EpisodeCommit, done: Done<()>) {
+        self.writer.submit(Durability::Durable, move |conn| episodes::commit(conn, &commit), done);
     }
 
     fn claim_activities(
@@ -298,6 +308,20 @@ impl HistoryStore for SqliteStore {
     ) -> StoreResult<bool> {
         let (task, owner, result) = (task.clone(), owner.to_string(), result.clone());
         self.write_redoable(move |conn| activities::complete(conn, &task, &owner, &result, now))
+    }
+
+    fn complete_activity_then(
+        &self,
+        task: ActivityTaskKey,
+        owner: String,
+        (result, now): (ActivityResult, Timestamp),
+        done: Done<bool>,
+    ) {
+        self.writer.submit(
+            Durability::Redoable,
+            move |conn| activities::complete(conn, &task, &owner, &result, now),
+            done,
+        );
     }
 
     fn enqueue_message(

@@ -51,7 +51,7 @@ use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, channel, sync_channel};
 use std::thread::JoinHandle;
 
 /// The most requests one commit takes: large enough that a burst of completions shares an
@@ -120,16 +120,44 @@ impl Writer {
         R: Send + 'static,
     {
         let (reply, answer) = sync_channel(1);
-        let request: Box<dyn Request> = Box::new(Pending { work, reply, durability });
-        self.counters.sent.fetch_add(1, Ordering::Relaxed);
-        let sent = self.queue.as_ref().is_some_and(|queue| queue.send(request).is_ok());
-        if !sent {
-            return Err(StoreError::Sqlite(other_error("the SQLite writer thread has stopped".into())));
-        }
+        self.enqueue(Box::new(Pending {
+            work,
+            durability,
+            respond: Box::new(move |outcome| {
+                // The caller may have gone away (its thread was cancelled): nothing to do then.
+                let _ = reply.send(outcome);
+            }),
+        }));
         match answer.recv() {
             Ok(Ok(result)) => result,
             Ok(Err(panic)) => resume_unwind(panic),
             Err(_) => Err(StoreError::Sqlite(other_error("the SQLite writer thread stopped mid-request".into()))),
+        }
+    }
+
+    /// Like [`Writer::write`], without blocking: `done` is called with the result, on the
+    /// writer's thread, once the commit is done. A panic in `work` is answered as an error.
+    pub(super) fn submit<R, F>(&self, durability: Durability, work: F, done: crate::Done<R>)
+    where
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.enqueue(Box::new(Pending {
+            work,
+            durability,
+            respond: Box::new(move |outcome: Answer<R>| done(outcome.unwrap_or_else(|panic| Err(panicked(&*panic))))),
+        }));
+    }
+
+    /// Hands a request to the thread, or answers it with an error if the thread has stopped.
+    fn enqueue(&self, request: Box<dyn Request>) {
+        self.counters.sent.fetch_add(1, Ordering::Relaxed);
+        let refused = match &self.queue {
+            Some(queue) => queue.send(request).err().map(|returned| returned.0),
+            None => Some(request),
+        };
+        if let Some(request) = refused {
+            request.fail(&other_error("the SQLite writer thread has stopped".into()));
         }
     }
 
@@ -157,6 +185,9 @@ impl Drop for Writer {
 /// What a caller gets back: the result, or the panic of its closure.
 type Answer<R> = Result<StoreResult<R>, Box<dyn Any + Send>>;
 
+/// What the thread calls with a request's answer once its batch's commit is known.
+type Responder<R> = Box<dyn FnOnce(Answer<R>) + Send>;
+
 /// A queued request, its result type erased.
 trait Request: Send {
     /// How it must survive a power cut.
@@ -178,13 +209,13 @@ trait Reply: Send {
 
 struct Pending<R, F> {
     work: F,
-    reply: SyncSender<Answer<R>>,
+    respond: Responder<R>,
     durability: Durability,
 }
 
 struct Ran<R> {
     outcome: Answer<R>,
-    reply: SyncSender<Answer<R>>,
+    respond: Responder<R>,
 }
 
 impl<R, F> Request for Pending<R, F>
@@ -197,7 +228,7 @@ where
     }
 
     fn run(self: Box<Self>, conn: &mut Connection) -> Box<dyn Reply> {
-        let Pending { work, reply, .. } = *self;
+        let Pending { work, respond, .. } = *self;
         let outcome = catch_unwind(AssertUnwindSafe(|| -> StoreResult<R> {
             // Dropping the savepoint on an error (or while unwinding) rolls back to it.
             let savepoint = conn.savepoint()?;
@@ -205,12 +236,11 @@ where
             savepoint.commit()?;
             Ok(result)
         }));
-        Box::new(Ran { outcome, reply })
+        Box::new(Ran { outcome, respond })
     }
 
     fn fail(self: Box<Self>, error: &rusqlite::Error) {
-        // The caller may have gone away (its thread was cancelled): nothing to do then.
-        let _ = self.reply.send(Ok(Err(StoreError::Sqlite(copy_error(error)))));
+        (self.respond)(Ok(Err(StoreError::Sqlite(copy_error(error)))));
     }
 }
 
@@ -220,7 +250,7 @@ impl<R: Send + 'static> Reply for Ran<R> {
             (Ok(Ok(_)), Err(error)) => Ok(Err(StoreError::Sqlite(copy_error(error)))),
             (outcome, _) => outcome,
         };
-        let _ = self.reply.send(answer);
+        (self.respond)(answer);
     }
 
     fn failed(&self) -> bool {
@@ -297,6 +327,17 @@ fn commit_batch(session: &mut Session, batch: Vec<Box<dyn Request>>, counters: &
     for reply in replies {
         reply.send(outcome.as_ref().map(|_| ()));
     }
+}
+
+/// The error that answers a write whose work panicked, for a caller that cannot take the panic
+/// back (see [`Writer::submit`]).
+fn panicked(panic: &(dyn Any + Send)) -> StoreError {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into());
+    StoreError::Sqlite(other_error(format!("a store write panicked (a bug in reprise): {message}")))
 }
 
 /// A copy of `error` for one of the several callers a failed batch answers (`rusqlite::Error`
@@ -395,6 +436,46 @@ mod tests {
         assert!(panicked.is_err());
         insert(&writer, 8).expect("the writer still works");
         assert_eq!(values(&writer), vec![8], "the panicking request's row was rolled back");
+    }
+
+    #[test]
+    fn a_submitted_write_is_answered_through_its_callback_once_committed() {
+        let (_dir, writer) = writer();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let answered = tx.clone();
+        writer.submit(
+            Durability::Durable,
+            |conn| Ok(conn.execute("INSERT INTO t (v) VALUES (7)", [])?),
+            Box::new(move |result| answered.send(result.map_err(|e| e.to_string())).unwrap()),
+        );
+        assert_eq!(rx.recv().unwrap(), Ok(1));
+        assert_eq!(values(&writer), [7], "committed before the answer");
+        assert_eq!(writer.stats().durable_commits, 1);
+
+        // A panic cannot travel back through a callback: it is answered as an error.
+        let answered = tx.clone();
+        writer.submit(
+            Durability::Durable,
+            |_conn| -> StoreResult<()> { panic!("boom") },
+            Box::new(move |result| answered.send(result.map(|()| 0).map_err(|e| e.to_string())).unwrap()),
+        );
+        let error = rx.recv().unwrap().unwrap_err();
+        assert!(error.contains("a store write panicked") && error.contains("boom"), "{error}");
+        assert_eq!(insert(&writer, 8).unwrap(), 1, "the writer carries on");
+    }
+
+    #[test]
+    fn a_write_submitted_to_a_stopped_writer_is_answered_with_an_error() {
+        let (_dir, mut writer) = writer();
+        drop(writer.queue.take());
+        let (tx, rx) = std::sync::mpsc::channel();
+        writer.submit(
+            Durability::Redoable,
+            |_conn| Ok(()),
+            Box::new(move |result: StoreResult<()>| tx.send(result.map_err(|e| e.to_string())).unwrap()),
+        );
+        let error = rx.recv().unwrap().unwrap_err();
+        assert!(error.contains("writer thread has stopped"), "{error}");
     }
 
     #[test]

@@ -132,11 +132,27 @@ fn leftover_tasks_of_a_finished_instance_are_swept_not_run() {
     let store = &fixture.store;
     // Task 0 is held when the instance finishes; its worker then crashes.
     store.claim_activities("crashed", T0, T0 + 100, 1).unwrap();
-    fixture.raw().execute("UPDATE instances SET status = 'Failed' WHERE instance_id = 'a'", []).unwrap();
+    store.commit_episode(&plain_episode(store, "a", T0 + 1, RuntimeStatus::Failed)).unwrap();
+    let task_rows = || -> i64 {
+        fixture.raw().query_row("SELECT count(*) FROM activity_tasks", [], |r| r.get(0)).unwrap()
+    };
+    assert_eq!(task_rows(), 1, "the finishing commit deleted the tasks nobody held");
 
+    assert!(store.claim_activities("w", T0 + 99, T0 + 200, 10).unwrap().is_empty());
+    assert_eq!(task_rows(), 1, "a live lease is left to its holder");
     assert!(store.claim_activities("w", T0 + 100, T0 + 200, 10).unwrap().is_empty());
-    let task_rows: i64 = fixture.raw().query_row("SELECT count(*) FROM activity_tasks", [], |r| r.get(0)).unwrap();
-    assert_eq!(task_rows, 0);
+    assert_eq!(task_rows(), 0);
+}
+
+#[test]
+fn a_task_whose_instance_finished_is_never_claimed() {
+    let fixture = with_three_tasks();
+    let store = &fixture.store;
+    // Left behind by some other writer (a finishing commit deletes such tasks itself).
+    fixture.raw().execute("UPDATE instances SET status = 'Completed' WHERE instance_id = 'a'", []).unwrap();
+    assert!(store.claim_activities("w", T0, T0 + 100, 10).unwrap().is_empty());
+    fixture.raw().execute("UPDATE instances SET status = 'Running', execution = 2 WHERE instance_id = 'a'", []).unwrap();
+    assert!(store.claim_activities("w", T0, T0 + 100, 10).unwrap().is_empty(), "nor one of another execution");
 }
 
 fn retrying_options() -> ActivityOptions {

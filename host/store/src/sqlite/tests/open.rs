@@ -118,7 +118,7 @@ fn a_version_1_file_is_upgraded_with_its_rows_intact() {
 
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(schema_version(&store.read()).unwrap(), LATEST_VERSION);
-    assert_eq!(LATEST_VERSION, 4);
+    assert_eq!(LATEST_VERSION, 5);
     let control: i64 = store.read().query_row("SELECT control FROM inbox", [], |r| r.get(0)).unwrap();
     assert_eq!(control, 0);
     assert_eq!(
@@ -150,6 +150,7 @@ fn the_polling_queries_read_only_what_is_due_through_their_indexes() {
         (inbox::next_due_sql(), "SEARCH m USING COVERING INDEX inbox_ready (visible_at>?)"),
         (activities::next_due_sql(), "SEARCH t USING COVERING INDEX activity_tasks_by_visible (visible_at>?)"),
         (activities::claim_sql(), "SCAN t USING INDEX activity_tasks_by_age"),
+        (activities::stale_tasks_sql(), "SEARCH t USING INDEX activity_tasks_by_lease (lease_until<?)"),
     ];
     for (sql, expected) in cases {
         let plan = plan(&sql);
