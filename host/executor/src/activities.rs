@@ -16,7 +16,8 @@ use crate::session::guest_failure;
 use reprise_core::Failure;
 use reprise_core::failure::error_types;
 use reprise_runtime::{ActivityInvocation, GuestError};
-use reprise_store::{ActivityResult, ActivityTask};
+use reprise_core::Timestamp;
+use reprise_store::{ActivityResult, ActivityTask, ActivityTaskKey, Done, EpisodeStart, Recorded as StoreRecorded, StoreResult};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{OwnedSemaphorePermit, watch};
@@ -74,41 +75,91 @@ async fn run_task(inner: Arc<Inner>, task: ActivityTask, slot: OwnedSemaphorePer
         ActivityResult::Retry { next_attempt_at, .. } => Some(*next_attempt_at),
         _ => None,
     };
-    // A busy database must not cost a result (and a second run of its side effects): try a few
-    // times, within the lease.
+    // Free the slot before the nudge, or the dispatcher could find none free and sleep.
+    drop(slot);
+    inner.activity_trigger.nudge();
+
+    // If no episode of the instance runs and a slot is free for one, this task runs the next
+    // episode itself: its lock is taken and its messages read by the very write that records
+    // the result, and no worker has to be woken to find it.
+    let id = key.instance_id.clone();
+    let episode = inner.ready.running() < inner.config.orchestration_concurrency && inner.ready.start(&id);
+    let begun = record(&inner, &key, &result, episode).await;
+    if let Some(at) = retry_at {
+        inner.activity_trigger.due_at(at);
+    }
+    match begun {
+        Recorded::Begun(start, now) => crate::orchestrations::run_owned(inner.clone(), id, Some((start, now))).await,
+        Recorded::Written if !episode => inner.wake_instance(&id),
+        Recorded::Written | Recorded::Not => {
+            if episode {
+                // The slot taken for the episode is not used: give it back (and run the
+                // instance after all if it was woken meanwhile).
+                inner.ready.finish(&id);
+                inner.orchestration_trigger.nudge();
+            }
+        }
+    }
+}
+
+/// What [`record`] did.
+enum Recorded {
+    /// The result is recorded and the instance's episode begun, at the time given.
+    Begun(EpisodeStart, Timestamp),
+    /// The result is recorded (and the episode, if asked for, could not begin here).
+    Written,
+    /// Nothing was recorded.
+    Not,
+}
+
+/// Records an attempt's result and, if `begin`, begins its instance's next episode in the same
+/// write. A busy database must not cost a result (and a second run of its side effects): it
+/// tries a few times, within the lease.
+async fn record(inner: &Arc<Inner>, key: &ActivityTaskKey, result: &ActivityResult, begin: bool) -> Recorded {
     let mut delay = std::time::Duration::from_millis(100);
     for tries_left in (0..5).rev() {
-        let (owner, now, recorded_key, recorded) =
-            (inner.config.owner.clone(), inner.clock.now(), key.clone(), result.clone());
-        let recorded = inner.store.submit(|store, done| {
-            store.complete_activity_then(recorded_key, owner, (recorded, now), done);
-        });
-        match recorded.await {
-            Ok(true) => {
-                inner.wake_instance(&key.instance_id);
-                if let Some(at) = retry_at {
-                    inner.activity_trigger.due_at(at);
+        let (owner, task, result) = (inner.config.owner.clone(), key.clone(), result.clone());
+        let (now, lease_until) = crate::episode::lease(inner);
+        let written = inner
+            .store
+            .submit(|store, done| {
+                if begin {
+                    store.complete_activity_and_begin_then(task, owner, (result, now, lease_until), done);
+                } else {
+                    let done: Done<bool> = Box::new(move |recorded: StoreResult<bool>| {
+                        done(recorded.map(|recorded| StoreRecorded { recorded, episode: None }))
+                    });
+                    store.complete_activity_then(task, owner, (result, now), done);
                 }
+            })
+            .await;
+        match written {
+            Ok(StoreRecorded { recorded: true, episode: Some(start) }) => return Recorded::Begun(start, now),
+            Ok(StoreRecorded { recorded: true, episode: None }) => {
+                if begin {
+                    // Locked by another owner (whose episode will see the result), or gone.
+                    inner.wake_instance(&key.instance_id);
+                }
+                return Recorded::Written;
             }
-            Ok(false) => tracing::warn!(
-                instance = %key.instance_id, task = key.task_id,
-                "activity result dropped: its lease expired and the task was claimed again"
-            ),
+            Ok(StoreRecorded { recorded: false, .. }) => {
+                tracing::warn!(
+                    instance = %key.instance_id, task = key.task_id,
+                    "activity result dropped: its lease expired and the task was claimed again"
+                );
+                return Recorded::Not;
+            }
             Err(error) if tries_left > 0 => {
                 tracing::warn!(instance = %key.instance_id, task = key.task_id, "cannot record activity result, retrying: {error}");
                 tokio::time::sleep(delay).await;
                 delay *= 2;
-                continue;
             }
             Err(error) => {
-                tracing::error!(instance = %key.instance_id, task = key.task_id, "cannot record activity result: {error}")
+                tracing::error!(instance = %key.instance_id, task = key.task_id, "cannot record activity result: {error}");
             }
         }
-        break;
     }
-    // Free the slot before the nudge, or the dispatcher could find none free and sleep.
-    drop(slot);
-    inner.activity_trigger.nudge();
+    Recorded::Not
 }
 
 /// How long an attempt that the host could not start for want of resources waits before the

@@ -42,19 +42,30 @@ pub(crate) enum Step {
 /// logged: the instance's messages stay in its inbox, and a later episode tries again. The
 /// instance's lock is renewed while the episode runs, so a long replay keeps it.
 pub(crate) async fn run_episode(inner: Arc<Inner>, instance_id: String) -> EpisodeEnd {
-    let now = inner.clock.now();
-    let lease_until = now + inner.config.instance_lease.as_millis() as u64;
+    let (now, lease_until) = lease(&inner);
     let owner = inner.config.owner.clone();
-    let (id, lock_owner) = (instance_id.clone(), owner.clone());
-    let begun = inner.store.submit(|store, done| store.begin_episode_then(id, lock_owner, (now, lease_until), done));
-    let start = match begun.await {
-        Ok(Some(start)) => start,
-        Ok(None) => return EpisodeEnd::Done,
+    let begun = inner.store.submit(|store, done| store.begin_episode_then(instance_id.clone(), owner, (now, lease_until), done));
+    match begun.await {
+        Ok(Some(start)) => run_begun(inner, start, now).await,
+        Ok(None) => EpisodeEnd::Done,
         Err(error) => {
             tracing::error!(instance = %instance_id, "cannot lock instance: {error}");
-            return EpisodeEnd::BackOff;
+            EpisodeEnd::BackOff
         }
-    };
+    }
+}
+
+/// Now, and when an instance lock taken now ends.
+pub(crate) fn lease(inner: &Inner) -> (Timestamp, Timestamp) {
+    let now = inner.clock.now();
+    (now, now + inner.config.instance_lease.as_millis() as u64)
+}
+
+/// Runs the episode of an instance whose lock was taken at `now` (and its messages read) by
+/// `start`.
+pub(crate) async fn run_begun(inner: Arc<Inner>, start: EpisodeStart, now: Timestamp) -> EpisodeEnd {
+    let instance_id = start.instance.instance_id.clone();
+    let owner = inner.config.owner.clone();
     let step = tokio::select! {
         step = episode_locked(&inner, start, now) => step,
         () = keep_locked(&inner, &instance_id) => Ok(Step::NotReady),

@@ -6,7 +6,7 @@ use crate::cache::InstanceCache;
 use crate::clock::Clock;
 use crate::config::ExecutorConfig;
 use crate::error::ExecutorError;
-use crate::orchestrations::orchestration_worker;
+use crate::orchestrations::{Backoff, orchestration_worker};
 use crate::registry::{ComponentSummary, Export, Registry};
 use crate::store_access::StoreAccess;
 use reprise_core::{EntityId, EntityOperation, Message, is_entity_instance};
@@ -29,6 +29,8 @@ pub(crate) struct Inner {
     pub(crate) cache: InstanceCache,
     /// Instances woken by this process, and the episodes running.
     pub(crate) ready: ReadyQueue,
+    /// Instances whose last episode could not run, and until when they wait.
+    pub(crate) backoff: Backoff,
     /// Wakes the orchestration worker.
     pub(crate) orchestration_trigger: Trigger,
     /// Wakes the activity dispatcher.
@@ -112,6 +114,7 @@ impl Host {
             clock,
             config,
             ready: ReadyQueue::default(),
+            backoff: Backoff::default(),
             orchestration_trigger: Trigger::new(),
             activity_trigger: Trigger::new(),
             activity_slots,

@@ -1,7 +1,9 @@
 //! The orchestration worker: runs the episodes of instances woken by this process and of those a
 //! poll of the store finds ready, a bounded number at a time, never two for the same instance.
 
-use crate::episode::{EpisodeEnd, run_episode};
+use crate::episode::{EpisodeEnd, run_begun, run_episode};
+use reprise_core::Timestamp;
+use reprise_store::EpisodeStart;
 use crate::host::Inner;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,11 +18,40 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Instances whose last episode could not run, and when to try them again (so that a persistent
 /// error does not spin a core).
-type Backoff = Arc<Mutex<HashMap<String, (Instant, Duration)>>>;
+#[derive(Debug, Default)]
+pub(crate) struct Backoff(Mutex<HashMap<String, (Instant, Duration)>>);
+
+impl Backoff {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Duration)>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether `instance_id` must not run before a later time.
+    fn waiting(&self, instance_id: &str, at: Instant) -> bool {
+        self.lock().get(instance_id).is_some_and(|(until, _)| *until > at)
+    }
+
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Records how an episode ended: a failed one doubles the instance's wait.
+    fn record(&self, instance_id: &str, end: EpisodeEnd) {
+        let mut waiting = self.lock();
+        match end {
+            EpisodeEnd::Done => {
+                waiting.remove(instance_id);
+            }
+            EpisodeEnd::BackOff => {
+                let delay = waiting.get(instance_id).map_or(MIN_BACKOFF, |(_, d)| (*d * 2).min(MAX_BACKOFF));
+                waiting.insert(instance_id.to_string(), (Instant::now() + delay, delay));
+            }
+        }
+    }
+}
 
 /// Runs until `shutdown` turns true.
 pub(crate) async fn orchestration_worker(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>) {
-    let backoff: Backoff = Arc::default();
     let mut next_poll = Instant::now();
     // Whether the last poll found as many ready instances as it could start: more may be
     // waiting, so a freed slot polls again instead of waiting for the interval.
@@ -28,13 +59,9 @@ pub(crate) async fn orchestration_worker(inner: Arc<Inner>, mut shutdown: watch:
     loop {
         inner.cache.evict_idle();
         let concurrency = inner.config.orchestration_concurrency;
-        let backing_off = |id: &str| {
-            let waiting = backoff.lock().unwrap_or_else(|e| e.into_inner());
-            waiting.get(id).is_some_and(|(at, _)| *at > Instant::now())
-        };
         let free = concurrency.saturating_sub(inner.ready.running());
-        for id in inner.ready.take(free, backing_off) {
-            spawn_episode(&inner, &backoff, id);
+        for id in inner.ready.take(free, |id| inner.backoff.waiting(id, Instant::now())) {
+            spawn_episode(&inner, id);
         }
 
         let now = inner.clock.now();
@@ -42,7 +69,7 @@ pub(crate) async fn orchestration_worker(inner: Arc<Inner>, mut shutdown: watch:
         let slot_for_backlog = backlog && free > 0 && !inner.ready.has_queued();
         if inner.orchestration_trigger.take_poll(now) || Instant::now() >= next_poll || slot_for_backlog {
             next_poll = Instant::now() + inner.config.poll_interval;
-            backlog = poll(&inner, &backoff, free).await;
+            backlog = poll(&inner, free).await;
         }
 
         let sleep = inner.orchestration_trigger.sleep_for(inner.clock.now(), next_poll);
@@ -56,12 +83,12 @@ pub(crate) async fn orchestration_worker(inner: Arc<Inner>, mut shutdown: watch:
 
 /// Asks the store for ready instances (up to `free` of them are started) and for the next time
 /// work becomes due. Returns whether it found more than it could start.
-async fn poll(inner: &Arc<Inner>, backoff: &Backoff, free: usize) -> bool {
+async fn poll(inner: &Arc<Inner>, free: usize) -> bool {
     let mut backlog = false;
     if free > 0 {
         let (owner, now) = (inner.config.owner.clone(), inner.clock.now());
         // Ask for enough to skip the ones already running here or backing off.
-        let skipped = inner.ready.running() + backoff.lock().unwrap_or_else(|e| e.into_inner()).len();
+        let skipped = inner.ready.running() + inner.backoff.len();
         let limit = free + skipped;
         match inner.store.call(move |store| store.ready_instances(&owner, now, limit)).await {
             Ok(ready) => {
@@ -72,9 +99,8 @@ async fn poll(inner: &Arc<Inner>, backoff: &Backoff, free: usize) -> bool {
                     if started == free {
                         break;
                     }
-                    let waiting = backoff.lock().unwrap_or_else(|e| e.into_inner()).get(&id).is_some_and(|(t, _)| *t > at);
-                    if !waiting && inner.ready.start(&id) {
-                        spawn_episode(inner, backoff, id);
+                    if !inner.backoff.waiting(&id, at) && inner.ready.start(&id) {
+                        spawn_episode(inner, id);
                         started += 1;
                     }
                 }
@@ -91,24 +117,20 @@ async fn poll(inner: &Arc<Inner>, backoff: &Backoff, free: usize) -> bool {
     backlog
 }
 
-/// Runs an episode of `id` (already marked running) on its own task, then frees its slot.
-fn spawn_episode(inner: &Arc<Inner>, backoff: &Backoff, id: String) {
-    let (inner, backoff) = (inner.clone(), backoff.clone());
-    tokio::spawn(async move {
-        let end = run_episode(inner.clone(), id.clone()).await;
-        {
-            let mut waiting = backoff.lock().unwrap_or_else(|e| e.into_inner());
-            match end {
-                EpisodeEnd::Done => {
-                    waiting.remove(&id);
-                }
-                EpisodeEnd::BackOff => {
-                    let delay = waiting.get(&id).map_or(MIN_BACKOFF, |(_, d)| (*d * 2).min(MAX_BACKOFF));
-                    waiting.insert(id.clone(), (Instant::now() + delay, delay));
-                }
-            }
-        }
-        inner.ready.finish(&id);
-        inner.orchestration_trigger.nudge();
-    });
+/// Runs an episode of `id` (already marked running) on its own task.
+fn spawn_episode(inner: &Arc<Inner>, id: String) {
+    tokio::spawn(run_owned(inner.clone(), id, None));
+}
+
+/// Runs an episode of `id`, already marked running in the ready queue (begun by `begun`, if the
+/// caller took its lock and read its messages already), then frees its slot: records a back-off
+/// if it could not run, and queues it again if it was woken meanwhile.
+pub(crate) async fn run_owned(inner: Arc<Inner>, id: String, begun: Option<(EpisodeStart, Timestamp)>) {
+    let end = match begun {
+        Some((start, now)) => run_begun(inner.clone(), start, now).await,
+        None => run_episode(inner.clone(), id.clone()).await,
+    };
+    inner.backoff.record(&id, end);
+    inner.ready.finish(&id);
+    inner.orchestration_trigger.nudge();
 }

@@ -258,6 +258,28 @@ pub trait HistoryStore: Send + Sync + 'static {
         done(self.complete_activity(&task, &owner, &result, now));
     }
 
+    /// [`HistoryStore::complete_activity`], then, if the result was recorded,
+    /// [`HistoryStore::begin_episode`] for the task's instance, in one commit and without
+    /// blocking: the host that ran an activity starts the episode that consumes its result with
+    /// the same write (see [`HistoryStore::begin_episode_then`]). The default makes the two
+    /// calls on the caller's thread.
+    fn complete_activity_and_begin_then(
+        &self,
+        task: ActivityTaskKey,
+        owner: String,
+        (result, now, lease_until): (ActivityResult, Timestamp, Timestamp),
+        done: Done<Recorded>,
+    ) {
+        let recorded = self.complete_activity(&task, &owner, &result, now).and_then(|recorded| {
+            let episode = match recorded {
+                true => self.begin_episode(&task.instance_id, &owner, now, lease_until)?,
+                false => None,
+            };
+            Ok(Recorded { recorded, episode })
+        });
+        done(recorded);
+    }
+
     /// Enqueues a management command or an external event (`EventRaised`, `Terminate`,
     /// `Suspend`, `Resume`) for the instance's current execution, visible from `visible_at`.
     /// Fails with [`StoreError::InstanceNotFound`] if there is no such instance, and with

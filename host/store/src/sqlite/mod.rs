@@ -54,7 +54,7 @@ pub use writer::WriteStats;
 
 use crate::{
     ActivityResult, ActivityTask, ActivityTaskKey, ComponentRecord, Done, EntityCommit, EntityFilter, EntityRecord,
-    EpisodeCommit, EpisodeStart, HistoryStore, InboxMessage, InstanceFilter, InstanceRecord, NewInstance, PurgeFilter, StoreResult,
+    EpisodeCommit, EpisodeStart, HistoryStore, InboxMessage, InstanceFilter, InstanceRecord, NewInstance, PurgeFilter, Recorded, StoreResult,
 };
 use reprise_core::{EntityId, EntityOperation, HistoryEvent, Message, Timestamp};
 use rusqlite::{Connection, OpenFlags};
@@ -322,6 +322,24 @@ impl HistoryStore for SqliteStore {
             move |conn| activities::complete(conn, &task, &owner, &result, now),
             done,
         );
+    }
+
+    fn complete_activity_and_begin_then(
+        &self,
+        task: ActivityTaskKey,
+        owner: String,
+        (result, now, lease_until): (ActivityResult, Timestamp, Timestamp),
+        done: Done<Recorded>,
+    ) {
+        let work = move |conn: &Connection| {
+            let recorded = activities::complete(conn, &task, &owner, &result, now)?;
+            let episode = match recorded {
+                true => episodes::begin(conn, &task.instance_id, &owner, now, lease_until)?,
+                false => None,
+            };
+            Ok(Recorded { recorded, episode })
+        };
+        self.writer.submit(Durability::Redoable, work, done);
     }
 
     fn enqueue_message(

@@ -356,3 +356,43 @@ fn an_activity_result_is_committed_without_an_fsync_of_its_own() {
     // They are written all the same, for this process and any other.
     assert_eq!(fixture.reopen().messages("a", T0 + 2).unwrap().len(), 2);
 }
+
+/// Calls `complete_activity_and_begin_then` and returns what it answered.
+fn complete_and_begin(store: &crate::SqliteStore, task: u64, owner: &str, now: u64) -> crate::Recorded {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let result = ActivityResult::Completed(format!("{task}"));
+    store.complete_activity_and_begin_then(
+        key(task),
+        owner.into(),
+        (result, now, now + 100),
+        Box::new(move |recorded| tx.send(recorded).unwrap()),
+    );
+    rx.recv().unwrap().unwrap()
+}
+
+#[test]
+fn recording_a_result_can_begin_the_episode_that_consumes_it_in_the_same_commit() {
+    let fixture = with_three_tasks();
+    let store = &fixture.store;
+    store.claim_activities("w", T0, T0 + 1_000, 3).unwrap();
+    let before = store.write_stats();
+    let done = complete_and_begin(store, 0, "w", T0 + 1);
+    assert!(done.recorded);
+    let episode = done.episode.expect("the instance was free to lock");
+    assert_eq!(episode.instance.instance_id, "a");
+    let messages: Vec<_> = episode.messages.into_iter().map(|m| m.message).collect();
+    assert_eq!(messages, [Message::ActivityCompleted { task_id: 0, output: "0".into() }]);
+    assert_eq!(store.write_stats().commits - before.commits, 1, "one commit for both");
+    assert!(store.begin_episode("a", "other", T0 + 2, T0 + 200).unwrap().is_none(), "locked for w");
+
+    // Locked by another owner: the result is recorded, the episode is left to that owner.
+    assert!(store.begin_episode("a", "other", T0 + 101, T0 + 500).unwrap().is_some());
+    let done = complete_and_begin(store, 1, "w", T0 + 102);
+    assert!(done.recorded && done.episode.is_none());
+    assert_eq!(store.messages("a", T0 + 102).unwrap().len(), 2);
+
+    // A lost lease records nothing and begins nothing.
+    let done = complete_and_begin(store, 2, "not-the-holder", T0 + 103);
+    assert!(!done.recorded && done.episode.is_none());
+    assert_eq!(store.messages("a", T0 + 103).unwrap().len(), 2);
+}
