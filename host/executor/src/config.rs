@@ -42,7 +42,7 @@ impl Default for ExecutorConfig {
         ExecutorConfig {
             cache_capacity: 1024,
             cache_idle: Duration::from_secs(300),
-            orchestration_concurrency: 8,
+            orchestration_concurrency: 32,
             activity_concurrency: 16,
             activity_lease: Duration::from_secs(15),
             instance_lease: Duration::from_secs(15),
