@@ -7,7 +7,7 @@
 //! the delivery channel, which ends the guest.
 
 use reprise_core::failure::error_types;
-use reprise_core::replay::{Advance, Completion, EpisodeOutput, ReplayError, Replayer, WaitOutcome};
+use reprise_core::replay::{Advance, AllWait, Completion, EpisodeOutput, ReplayError, Replayer, WaitOutcome};
 use reprise_core::{ActivityOptions, EntityId, Failure, Message, RetryPolicy, Timestamp};
 use reprise_runtime::{
     BoxFuture, GuestError, GuestObserved, LoadedComponent, LogLevel, OrchestrationHost, OrchestratorInvocation,
@@ -108,10 +108,14 @@ struct Session {
 impl Session {
     /// Refuses a payload larger than the host accepts: every payload is stored in history, and
     /// an unbounded one would let a guest exhaust the host's memory and disk.
-    fn check_size(&self, what: &str, payload: &str) -> anyhow::Result<()> {
+    ///
+    /// `what` names the payload in the error; it is only built for an oversized one (this runs
+    /// on every scheduled task, replayed ones included).
+    fn check_size(&self, what: impl FnOnce() -> String, payload: &str) -> anyhow::Result<()> {
         if payload.len() > self.max_payload {
             anyhow::bail!(
-                "{what} is {} bytes, more than the host's limit of {} bytes per payload",
+                "{} is {} bytes, more than the host's limit of {} bytes per payload",
+                what(),
                 payload.len(),
                 self.max_payload
             );
@@ -133,12 +137,18 @@ impl Session {
     /// Opens episodes until the wait is answered, yielding to the executor each time the guest
     /// must block for new messages.
     async fn wait(&mut self, request: WaitRequest) -> Result<Vec<Completion>, SessionEnd> {
+        // A wait-all is polled once per episode until it is answered: it keeps its progress, so
+        // a fan-in over many tasks and many episodes is not checked from its start each time.
+        let mut request = match request {
+            WaitRequest::Any(tasks) => Pending::Any(tasks),
+            WaitRequest::All(tasks) => Pending::All(AllWait::new(tasks)),
+        };
         loop {
             let advance = {
                 let mut replayer = lock(&self.replayer);
-                let answer = match &request {
-                    WaitRequest::Any(tasks) => replayer.wait_any(tasks)?.map(|done| vec![done]),
-                    WaitRequest::All(tasks) => replayer.wait_all(tasks)?,
+                let answer = match &mut request {
+                    Pending::Any(tasks) => replayer.wait_any(tasks)?.map(|done| vec![done]),
+                    Pending::All(wait) => replayer.poll_all(wait)?,
                 };
                 if let WaitOutcome::Ready(done) = answer {
                     return Ok(done);
@@ -163,6 +173,12 @@ impl Session {
             }
         }
     }
+}
+
+/// A wait being answered, in the form the replayer polls.
+enum Pending {
+    Any(Vec<u64>),
+    All(AllWait),
 }
 
 impl OrchestrationHost for Session {
@@ -212,7 +228,7 @@ impl OrchestrationHost for Session {
     }
 
     fn schedule_activity(&mut self, name: String, input: String, options: ActivityOptions) -> anyhow::Result<u64> {
-        self.check_size(&format!("the input of activity '{name}'"), &input)?;
+        self.check_size(|| format!("the input of activity '{name}'"), &input)?;
         Ok(lock(&self.replayer).schedule_activity(&name, &input, options).map_err(SessionEnd::from)?)
     }
 
@@ -252,21 +268,21 @@ impl OrchestrationHost for Session {
 
     fn raise_event(&mut self, instance_id: String, name: String, data: String) -> anyhow::Result<()> {
         reprise_core::validate_json(&data).map_err(|e| anyhow::anyhow!("raise-event data is not valid JSON: {e}"))?;
-        self.check_size("raise-event data", &data)?;
+        self.check_size(|| "raise-event data".into(), &data)?;
         Ok(lock(&self.replayer).raise_event(&instance_id, &name, &data).map_err(SessionEnd::from)?)
     }
 
     fn call_entity(&mut self, entity: EntityId, operation: String, input: String) -> anyhow::Result<u64> {
         reprise_core::validate_json(&input)
             .map_err(|e| anyhow::anyhow!("the input of operation '{operation}' on {entity} is not valid JSON: {e}"))?;
-        self.check_size(&format!("the input of operation '{operation}' on {entity}"), &input)?;
+        self.check_size(|| format!("the input of operation '{operation}' on {entity}"), &input)?;
         Ok(lock(&self.replayer).call_entity(&entity, &operation, &input).map_err(SessionEnd::from)?)
     }
 
     fn signal_entity(&mut self, entity: EntityId, operation: String, input: String) -> anyhow::Result<()> {
         reprise_core::validate_json(&input)
             .map_err(|e| anyhow::anyhow!("the input of operation '{operation}' on {entity} is not valid JSON: {e}"))?;
-        self.check_size(&format!("the input of operation '{operation}' on {entity}"), &input)?;
+        self.check_size(|| format!("the input of operation '{operation}' on {entity}"), &input)?;
         Ok(lock(&self.replayer).signal_entity(&entity, &operation, &input).map_err(SessionEnd::from)?)
     }
 

@@ -21,4 +21,4 @@ mod tests;
 
 pub use command::Command;
 pub use error::ReplayError;
-pub use replayer::{Advance, Completion, EpisodeOutput, Replayer, Terminal, WaitOutcome};
+pub use replayer::{Advance, AllWait, Completion, EpisodeOutput, Replayer, Terminal, WaitOutcome};

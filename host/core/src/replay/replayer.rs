@@ -111,6 +111,23 @@ struct Delivered {
     outcome: Result<Payload, Failure>,
 }
 
+/// A wait for every task of a set ([`Replayer::poll_all`]), kept across the episodes it spans.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllWait {
+    tasks: Vec<TaskId>,
+    /// Whether every handle was checked to be a scheduled task (an unknown one is an error).
+    known: bool,
+    /// How many tasks, from the front of `tasks`, are known to have completed.
+    complete: usize,
+}
+
+impl AllWait {
+    /// A wait for all of `tasks`, none of them checked yet.
+    pub fn new(tasks: Vec<TaskId>) -> Self {
+        AllWait { tasks, known: false, complete: 0 }
+    }
+}
+
 /// The replay state of one execution of one instance. See the module docs.
 #[derive(Debug)]
 pub struct Replayer {
@@ -453,8 +470,10 @@ impl Replayer {
         if self.terminal.is_some() { Err(ReplayError::AlreadyFinished) } else { Ok(()) }
     }
 
-    /// Checks a command against history while replaying; records it when live.
-    fn command(&mut self, command: Command, event: Event) -> Result<(), ReplayError> {
+    /// Checks a command against history while replaying; records it when live. `command`
+    /// describes it for a nondeterminism error and is only built for one: replaying a long
+    /// history must not copy every input for an error that does not happen.
+    fn command(&mut self, command: impl FnOnce() -> Command, event: Event) -> Result<(), ReplayError> {
         self.ensure_running()?;
         if self.live {
             self.push(event);
@@ -465,7 +484,7 @@ impl Replayer {
             return Err(ReplayError::Nondeterminism {
                 position: self.position,
                 recorded: END_OF_HISTORY.to_string(),
-                issued: command.to_string(),
+                issued: command().to_string(),
             });
         };
         let matches = same_command(&event, &next.event);
@@ -473,7 +492,7 @@ impl Replayer {
             return Err(ReplayError::Nondeterminism {
                 position: next.seq,
                 recorded: describe_recorded(&next.event),
-                issued: command.to_string(),
+                issued: command().to_string(),
             });
         }
         self.recorded.pop_front();
@@ -490,7 +509,7 @@ impl Replayer {
     ) -> Result<TaskId, ReplayError> {
         let task_id = self.scheduled.len() as TaskId;
         self.command(
-            Command::ScheduleActivity { name: name.to_string(), input: input.to_string() },
+            || Command::ScheduleActivity { name: name.to_string(), input: input.to_string() },
             Event::ActivityScheduled { task_id, name: name.to_string(), input: input.to_string(), options },
         )?;
         self.scheduled.push(TaskKind::Activity(name.to_string()));
@@ -511,7 +530,7 @@ impl Replayer {
             .map(str::to_string)
             .unwrap_or_else(|| format!("{}:{}:{task_id}", self.instance_id, self.execution));
         self.command(
-            Command::ScheduleSubOrchestration { name: name.to_string() },
+            || Command::ScheduleSubOrchestration { name: name.to_string() },
             Event::SubOrchestrationScheduled {
                 task_id,
                 name: name.to_string(),
@@ -567,7 +586,7 @@ impl Replayer {
     /// The orchestrator schedules a durable timer firing at `fire_at`; returns its handle.
     pub fn schedule_timer(&mut self, fire_at: Timestamp) -> Result<TaskId, ReplayError> {
         let task_id = self.scheduled.len() as TaskId;
-        self.command(Command::ScheduleTimer { fire_at }, Event::TimerScheduled { task_id, fire_at })?;
+        self.command(|| Command::ScheduleTimer { fire_at }, Event::TimerScheduled { task_id, fire_at })?;
         self.scheduled.push(TaskKind::Timer(fire_at));
         Ok(task_id)
     }
@@ -577,7 +596,7 @@ impl Replayer {
     pub fn wait_for_event(&mut self, name: &str) -> Result<TaskId, ReplayError> {
         let task_id = self.scheduled.len() as TaskId;
         self.command(
-            Command::WaitForEvent { name: name.to_string() },
+            || Command::WaitForEvent { name: name.to_string() },
             Event::EventWaitStarted { task_id, name: name.to_string() },
         )?;
         self.scheduled.push(TaskKind::Event);
@@ -595,7 +614,7 @@ impl Replayer {
     /// The orchestrator raises an event on another instance.
     pub fn raise_event(&mut self, instance_id: &str, name: &str, data: &str) -> Result<(), ReplayError> {
         self.command(
-            Command::RaiseEvent { instance_id: instance_id.to_string(), name: name.to_string() },
+            || Command::RaiseEvent { instance_id: instance_id.to_string(), name: name.to_string() },
             Event::EventSent { instance_id: instance_id.to_string(), name: name.to_string(), data: data.to_string() },
         )
     }
@@ -621,7 +640,7 @@ impl Replayer {
         };
         let task_id = self.scheduled.len() as TaskId;
         self.command(
-            Command::CallEntity { entity: entity.clone(), operation: operation.to_string() },
+            || Command::CallEntity { entity: entity.clone(), operation: operation.to_string() },
             Event::EntityCalled {
                 task_id,
                 entity: entity.clone(),
@@ -637,7 +656,7 @@ impl Replayer {
     /// The orchestrator signals an entity operation (one way).
     pub fn signal_entity(&mut self, entity: &EntityId, operation: &str, input: &str) -> Result<(), ReplayError> {
         self.command(
-            Command::SignalEntity { entity: entity.clone(), operation: operation.to_string() },
+            || Command::SignalEntity { entity: entity.clone(), operation: operation.to_string() },
             Event::EntitySignaled {
                 entity: entity.clone(),
                 operation: operation.to_string(),
@@ -664,7 +683,7 @@ impl Replayer {
         }
         let task_id = self.scheduled.len() as TaskId;
         self.command(
-            Command::LockEntities { entities: sorted.clone() },
+            || Command::LockEntities { entities: sorted.clone() },
             Event::EntityLockRequested { task_id, entities: sorted.clone() },
         )?;
         self.scheduled.push(TaskKind::EntityLock);
@@ -686,7 +705,7 @@ impl Replayer {
     pub fn unlock_entities(&mut self) -> Result<(), ReplayError> {
         match std::mem::replace(&mut self.lock, LockState::Free) {
             LockState::Free => Ok(()),
-            LockState::Held(entities) => self.command(Command::UnlockEntities, Event::EntitiesUnlocked { entities }),
+            LockState::Held(entities) => self.command(|| Command::UnlockEntities, Event::EntitiesUnlocked { entities }),
             requested @ LockState::Requested(..) => {
                 self.lock = requested;
                 Err(ReplayError::LockViolation("the locks are not held yet: wait for them before releasing".into()))
@@ -722,18 +741,35 @@ impl Replayer {
         })
     }
 
-    /// Every completion of `tasks`, in order, once all have completed.
+    /// Every completion of `tasks`, in order, once all have completed. A caller that asks again
+    /// after each [`Replayer::advance`] should use [`Replayer::poll_all`], which does not check
+    /// the whole set again every time.
     pub fn wait_all(&mut self, tasks: &[TaskId]) -> Result<WaitOutcome<Vec<Completion>>, ReplayError> {
+        self.poll_all(&mut AllWait::new(tasks.to_vec()))
+    }
+
+    /// Every completion of `wait`'s tasks, in order, once all have completed. Asked again after
+    /// each [`Replayer::advance`], it checks only the tasks not yet seen complete: results are
+    /// never taken back, so a task found complete stays complete, and a wait for n tasks costs
+    /// O(n) over all the episodes it spans instead of O(n) per episode.
+    pub fn poll_all(&mut self, wait: &mut AllWait) -> Result<WaitOutcome<Vec<Completion>>, ReplayError> {
         self.ensure_running()?;
-        self.check_known(tasks)?;
-        let mut completions = Vec::with_capacity(tasks.len());
-        for task in tasks {
-            match self.results.get(task) {
-                Some(delivered) => completions.push(Completion { task: *task, outcome: delivered.outcome.clone() }),
-                None => return Ok(WaitOutcome::Pending),
-            }
+        if !wait.known {
+            self.check_known(&wait.tasks)?;
+            wait.known = true;
         }
-        self.observed.extend(tasks);
+        while let Some(task) = wait.tasks.get(wait.complete) {
+            if !self.results.contains_key(task) {
+                return Ok(WaitOutcome::Pending);
+            }
+            wait.complete += 1;
+        }
+        let completions = wait
+            .tasks
+            .iter()
+            .map(|task| Completion { task: *task, outcome: self.results[task].outcome.clone() })
+            .collect();
+        self.observed.extend(&wait.tasks);
         Ok(WaitOutcome::Ready(completions))
     }
 
@@ -768,7 +804,7 @@ impl Replayer {
     }
 
     fn finish(&mut self, command: Command, terminal: Terminal, event: Event) -> Result<(), ReplayError> {
-        self.command(command, event)?;
+        self.command(|| command, event)?;
         self.terminal = Some(terminal);
         Ok(())
     }

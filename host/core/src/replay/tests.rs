@@ -251,6 +251,32 @@ fn waits_on_unknown_or_no_tasks_are_errors() {
 }
 
 #[test]
+fn a_wait_all_polled_over_episodes_answers_like_a_fresh_one() {
+    let mut hot = Replayer::new("i", 1, "c", vec![]).unwrap();
+    hot.deliver(1, vec![start()]);
+    hot.advance().unwrap();
+    let tasks: Vec<TaskId> = (0..3).map(|_| hot.schedule_activity("a", "null", Default::default()).unwrap()).collect();
+    let mut wait = AllWait::new(vec![tasks[2], tasks[0], tasks[1]]);
+    assert_eq!(hot.poll_all(&mut wait).unwrap(), WaitOutcome::Pending);
+    // Completions arrive out of order, over two episodes.
+    hot.deliver(2, vec![ok(tasks[2]), ok(tasks[1])]);
+    assert_eq!(hot.advance().unwrap(), Advance::Live);
+    assert_eq!(hot.poll_all(&mut wait).unwrap(), WaitOutcome::Pending);
+    assert_eq!(hot.wait_all(&[tasks[2], tasks[1]]).unwrap().map(|done| done.len()), WaitOutcome::Ready(2));
+    hot.deliver(3, vec![ok(tasks[0])]);
+    assert_eq!(hot.advance().unwrap(), Advance::Live);
+    let polled = hot.poll_all(&mut wait).unwrap();
+    let fresh = hot.wait_all(&[tasks[2], tasks[0], tasks[1]]).unwrap();
+    assert_eq!(polled, fresh);
+    let WaitOutcome::Ready(done) = polled else { panic!("all three completed") };
+    assert_eq!(done.iter().map(|c| c.task).collect::<Vec<_>>(), [2, 0, 1]);
+    assert_eq!(done[0].outcome, Ok("20".to_string()));
+
+    // An unknown handle is refused on the first poll, whatever has completed.
+    assert_eq!(hot.poll_all(&mut AllWait::new(vec![0, 9])).unwrap_err(), ReplayError::UnknownTask(9));
+}
+
+#[test]
 fn an_abort_during_replay_appends_after_the_recorded_history() {
     let history = history_of(vec![Step::Schedule("a"), Step::Any(vec![0])], vec![]);
     let len = history.len() as u64;

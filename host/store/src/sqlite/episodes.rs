@@ -270,29 +270,44 @@ fn append_events(tx: &Connection, commit: &EpisodeCommit) -> StoreResult<u64> {
 
 /// The events of one execution, in `seq` order. Each row's `kind` column must agree with its
 /// JSON and the `seq`s must run from 0 without a gap, or the history is reported corrupt.
+///
+/// A cold replay reads every event of a long history, so the texts are decoded where SQLite holds
+/// them (no copy per row) and a row's name for errors is only formatted for an error.
 pub(super) fn history(conn: &Connection, instance_id: &str, execution: u32) -> StoreResult<Vec<HistoryEvent>> {
     let mut stmt = conn.prepare_cached(
         "SELECT seq, kind, event FROM history \
          WHERE instance_id = ?1 AND execution = ?2 ORDER BY seq",
     )?;
-    let rows = stmt.query_map(params![instance_id, execution], |row| {
-        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?))
-    })?;
-    let mut expected_seq = 0_u64;
-    rows.map(|row| {
-        let (seq, kind, event) = row?;
-        let key = format!("(instance '{instance_id}', execution {execution}, seq {seq})");
+    let mut rows = stmt.query(params![instance_id, execution])?;
+    let mut events = Vec::new();
+    while let Some(row) = rows.next()? {
+        let seq: i64 = row.get(0)?;
+        let key = HistoryRow { instance_id, execution, seq };
         let at = At { table: "history", key: &key };
-        let event: Event = at.json("event", &event)?;
+        let text = |column: usize, name: &str| row.get_ref(column)?.as_str().map_err(|err| at.corrupt(name, err));
+        let (kind, event) = (text(1, "kind")?, text(2, "event")?);
+        let event: Event = at.json("event", event)?;
         if event.kind() != kind {
             return Err(at.corrupt("kind", format_args!("'{kind}' but the event is {}", event.kind())));
         }
         let seq: u64 = at.unsigned("seq", seq)?;
-        if seq != expected_seq {
-            return Err(at.corrupt("seq", format_args!("expected {expected_seq}: events are missing")));
+        if seq != events.len() as u64 {
+            return Err(at.corrupt("seq", format_args!("expected {}: events are missing", events.len())));
         }
-        expected_seq += 1;
-        Ok(HistoryEvent { seq, event })
-    })
-    .collect()
+        events.push(HistoryEvent { seq, event });
+    }
+    Ok(events)
+}
+
+/// How a history row is named in errors: `(instance 'ID', execution N, seq S)`.
+struct HistoryRow<'a> {
+    instance_id: &'a str,
+    execution: u32,
+    seq: i64,
+}
+
+impl std::fmt::Display for HistoryRow<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "(instance '{}', execution {}, seq {})", self.instance_id, self.execution, self.seq)
+    }
 }
