@@ -10,7 +10,8 @@ pub struct ExecutorConfig {
     pub cache_capacity: usize,
     /// A parked instance idle this long is evicted (and replayed when it is next needed).
     pub cache_idle: Duration,
-    /// Episodes run at once.
+    /// Episodes run at once. Most of an episode is spent waiting for its commit, so more
+    /// episodes than cores share each commit (and its fsync).
     pub orchestration_concurrency: usize,
     /// Activity attempts run at once.
     pub activity_concurrency: usize,
