@@ -5,7 +5,8 @@
 //! whose caller blocks until the answer comes back. The thread takes the first request waiting,
 //! then every other one already queued (up to [`MAX_BATCH`]), and runs them all in one
 //! `BEGIN IMMEDIATE ... COMMIT`, each inside its own `SAVEPOINT`: a request that fails (or
-//! panics) rolls back alone and the others still commit. Only when `COMMIT` has returned, that
+//! panics) rolls back alone and the others still commit (a batch of one request needs no
+//! savepoint: its failure rolls back the transaction). Only when `COMMIT` has returned, that
 //! is after the WAL's fsync under `synchronous=FULL`, does any caller get its answer. So:
 //!
 //! - nothing a request wrote is visible to the store's readers, or acknowledged to its caller
@@ -192,9 +193,9 @@ type Responder<R> = Box<dyn FnOnce(Answer<R>) + Send>;
 trait Request: Send {
     /// How it must survive a power cut.
     fn durability(&self) -> Durability;
-    /// Runs the request's work inside a savepoint and returns what to send once the batch's
-    /// commit is known.
-    fn run(self: Box<Self>, conn: &mut Connection) -> Box<dyn Reply>;
+    /// Runs the request's work (inside a savepoint if `alone` is false) and returns what to send
+    /// once the batch's commit is known.
+    fn run(self: Box<Self>, conn: &mut Connection, alone: bool) -> Box<dyn Reply>;
     /// Answers without running: the batch could not begin.
     fn fail(self: Box<Self>, error: &rusqlite::Error);
 }
@@ -227,9 +228,14 @@ where
         self.durability
     }
 
-    fn run(self: Box<Self>, conn: &mut Connection) -> Box<dyn Reply> {
+    fn run(self: Box<Self>, conn: &mut Connection, alone: bool) -> Box<dyn Reply> {
         let Pending { work, respond, .. } = *self;
         let outcome = catch_unwind(AssertUnwindSafe(|| -> StoreResult<R> {
+            if alone {
+                // The batch's only request: if it fails the whole transaction is rolled back,
+                // so it needs no savepoint (whose journal copies every page it touches).
+                return work(conn);
+            }
             // Dropping the savepoint on an error (or while unwinding) rolls back to it.
             let savepoint = conn.savepoint()?;
             let result = work(&savepoint)?;
@@ -305,7 +311,8 @@ fn commit_batch(session: &mut Session, batch: Vec<Box<dyn Request>>, counters: &
         return;
     }
     let conn = &mut session.conn;
-    let replies: Vec<Box<dyn Reply>> = batch.into_iter().map(|request| request.run(conn)).collect();
+    let alone = batch.len() == 1;
+    let replies: Vec<Box<dyn Reply>> = batch.into_iter().map(|request| request.run(conn, alone)).collect();
     // A batch whose every request failed wrote nothing: no need to pay an fsync for it.
     let outcome = if replies.iter().all(|reply| reply.failed()) {
         conn.execute_batch("ROLLBACK")
