@@ -75,7 +75,24 @@ fn delta(before: WriteStats, after: WriteStats) -> WriteStats {
         commits: after.commits - before.commits,
         durable_commits: after.durable_commits - before.durable_commits,
         requests: after.requests - before.requests,
+        busy: after.busy - before.busy,
     }
+}
+
+/// How busy the store's single writer thread was over a run of `elapsed`: the bound on
+/// throughput once it nears 100%.
+fn writer_text(stats: WriteStats, elapsed: Duration) -> String {
+    format!(
+        "  SQLite writer thread busy {} ({:.0}% of the run; commits and fsyncs included), {} per write",
+        human(stats.busy),
+        writer_busy_pct(stats, elapsed),
+        human_us(stats.busy / stats.requests.max(1) as u32)
+    )
+}
+
+/// The writer thread's busy time as a percentage of `elapsed`.
+fn writer_busy_pct(stats: WriteStats, elapsed: Duration) -> f64 {
+    100.0 * stats.busy.as_secs_f64() / elapsed.as_secs_f64().max(1e-9)
 }
 
 /// The commit counts for people: durable ones (an fsync each under FULL) and redoable ones
@@ -241,6 +258,7 @@ impl Bench {
                 "  host CPU (all threads, user+system, fsync's system time included): {} per step",
                 human_us(cpu_per_step)
             ),
+            writer_text(stats, run.elapsed),
             self.rss_line(),
         ];
         let mut json = self.common(name);
@@ -256,6 +274,7 @@ impl Bench {
             ("writes".into(), json!(stats.requests)),
             ("durable_commits_per_step".into(), json!(commits_per_step)),
             ("cpu_per_step_us".into(), json!(us(cpu_per_step))),
+            ("writer_busy_pct".into(), json!(writer_busy_pct(stats, run.elapsed))),
         ]);
         Ok(Report { lines, json: Value::Object(json) })
     }
@@ -280,6 +299,7 @@ impl Bench {
                 commits_text(stats),
                 human_us(cpu / tasks as u32)
             ),
+            writer_text(stats, run.elapsed),
             self.rss_line(),
         ];
         let mut json = self.common("fanout");
@@ -293,6 +313,7 @@ impl Bench {
             ("durable_commits".into(), json!(stats.durable_commits)),
             ("writes".into(), json!(stats.requests)),
             ("cpu_per_activity_us".into(), json!(us(cpu / tasks as u32))),
+            ("writer_busy_pct".into(), json!(writer_busy_pct(stats, run.elapsed))),
         ]);
         Ok(Report { lines, json: Value::Object(json) })
     }
@@ -329,6 +350,7 @@ impl Bench {
                 config.orchestration_concurrency,
                 config.activity_concurrency
             ),
+            writer_text(stats, elapsed),
             self.rss_line(),
         ];
         let mut json = self.common("concurrent");
@@ -341,6 +363,7 @@ impl Bench {
             ("durable_commits".into(), json!(stats.durable_commits)),
             ("writes".into(), json!(stats.requests)),
             ("cpu_per_step_us".into(), json!(us(cpu / total_steps as u32))),
+            ("writer_busy_pct".into(), json!(writer_busy_pct(stats, elapsed))),
         ]);
         Ok(Report { lines, json: Value::Object(json) })
     }

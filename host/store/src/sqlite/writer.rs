@@ -70,6 +70,9 @@ pub struct WriteStats {
     pub durable_commits: u64,
     /// Requests (store writes) those commits carried, failed ones included.
     pub requests: u64,
+    /// Time the writer thread spent running batches, their commits (and fsyncs) included: the
+    /// share of a run it was busy says how close the store is to its limit.
+    pub busy: std::time::Duration,
 }
 
 /// How a write must survive a power cut (see the module docs).
@@ -89,6 +92,7 @@ struct Counters {
     commits: AtomicU64,
     durable_commits: AtomicU64,
     requests: AtomicU64,
+    busy_nanos: AtomicU64,
 }
 
 /// The sending end of the writer thread, owned by the store.
@@ -168,6 +172,7 @@ impl Writer {
             commits: self.counters.commits.load(Ordering::Relaxed),
             durable_commits: self.counters.durable_commits.load(Ordering::Relaxed),
             requests: self.counters.requests.load(Ordering::Relaxed),
+            busy: std::time::Duration::from_nanos(self.counters.busy_nanos.load(Ordering::Relaxed)),
         }
     }
 }
@@ -295,7 +300,9 @@ fn run(mut session: Session, requests: &Receiver<Box<dyn Request>>, counters: &C
             }
         }
         counters.requests.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        let started = std::time::Instant::now();
         commit_batch(&mut session, batch, counters);
+        counters.busy_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
     }
 }
 
