@@ -172,7 +172,7 @@ pub(crate) async fn run_batch(
     if more_queued {
         inner.wake_instance(instance_id);
     }
-    inner.committed.notify_waiters();
+    inner.watchers.committed(instance_id);
     Ok(Step::Committed)
 }
 

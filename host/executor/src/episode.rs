@@ -651,7 +651,7 @@ async fn commit(
     {
         inner.cache.park(instance.instance_id.clone(), live);
     }
-    inner.committed.notify_waiters();
+    inner.watchers.committed(&instance.instance_id);
     Ok(true)
 }
 

@@ -14,9 +14,9 @@ use reprise_runtime::Runtime;
 use reprise_store::{EntityFilter, EntityRecord, HistoryStore, InstanceRecord, NewInstance, PurgeFilter};
 use std::path::Path;
 use std::sync::Arc;
-use crate::wakeups::{ReadyQueue, Trigger};
+use crate::wakeups::{ReadyQueue, Trigger, Watchers};
 use reprise_core::Timestamp;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
 /// What the host shares with its workers and episodes.
@@ -38,8 +38,8 @@ pub(crate) struct Inner {
     /// The activity attempts that may run at once, shared by the dispatcher's claims and the
     /// episodes that claim the tasks they schedule.
     pub(crate) activity_slots: Arc<Semaphore>,
-    /// Wakes everyone waiting for an instance to change.
-    pub(crate) committed: Notify,
+    /// Clients waiting for an instance to change.
+    pub(crate) watchers: Watchers,
 }
 
 impl Inner {
@@ -118,7 +118,7 @@ impl Host {
             orchestration_trigger: Trigger::new(),
             activity_trigger: Trigger::new(),
             activity_slots,
-            committed: Notify::new(),
+            watchers: Watchers::default(),
         };
         Host { inner: Arc::new(inner) }
     }
@@ -193,8 +193,9 @@ impl Host {
     /// Waits until the instance reaches a terminal status (the workers must be running) and
     /// returns its row.
     pub async fn wait(&self, instance_id: &str) -> Result<InstanceRecord, ExecutorError> {
+        let watch = self.inner.watchers.watch(instance_id);
         loop {
-            let changed = self.inner.committed.notified();
+            let changed = watch.changed.notified();
             let record = self.instance(instance_id).await?;
             if record.status.is_terminal() {
                 return Ok(record);
@@ -284,8 +285,9 @@ impl Host {
     /// any queued since), then returns it (the workers must be running). `None` if it does not
     /// exist (or was deleted by its last operation).
     pub async fn wait_entity_idle(&self, entity: &EntityId) -> Result<Option<EntityRecord>, ExecutorError> {
+        let watch = self.inner.watchers.watch(&entity.instance_id());
         loop {
-            let changed = self.inner.committed.notified();
+            let changed = watch.changed.notified();
             match self.entity(entity).await? {
                 Some(record) if record.queued > 0 => {}
                 other => return Ok(other),

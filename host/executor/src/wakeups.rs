@@ -16,8 +16,8 @@
 //! runs an episode or an activity: the workers do, when woken.
 
 use reprise_core::Timestamp;
-use std::collections::{HashSet, VecDeque};
-use std::sync::Mutex;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -165,6 +165,55 @@ impl ReadyQueue {
     }
 }
 
+/// Clients waiting for instances to change (to finish, to go idle): a commit wakes only the
+/// waiters of its own instance, so a thousand instances running do not make every waiter read
+/// its instance again at every commit.
+#[derive(Debug, Default)]
+pub(crate) struct Watchers {
+    watched: Mutex<HashMap<String, (Arc<Notify>, usize)>>,
+}
+
+/// A waiter's registration; dropping it unregisters.
+pub(crate) struct Watch<'a> {
+    watchers: &'a Watchers,
+    instance_id: String,
+    /// Notified at each commit of the instance.
+    pub(crate) changed: Arc<Notify>,
+}
+
+impl Watchers {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Arc<Notify>, usize)>> {
+        self.watched.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a waiter of `instance_id`.
+    pub(crate) fn watch(&self, instance_id: &str) -> Watch<'_> {
+        let mut watched = self.lock();
+        let entry = watched.entry(instance_id.to_string()).or_insert_with(|| (Arc::new(Notify::new()), 0));
+        entry.1 += 1;
+        Watch { watchers: self, instance_id: instance_id.to_string(), changed: entry.0.clone() }
+    }
+
+    /// Wakes the waiters of `instance_id` (a commit of it is durable).
+    pub(crate) fn committed(&self, instance_id: &str) {
+        if let Some((changed, _)) = self.lock().get(instance_id) {
+            changed.notify_waiters();
+        }
+    }
+}
+
+impl Drop for Watch<'_> {
+    fn drop(&mut self) {
+        let mut watched = self.watchers.lock();
+        if let Some(entry) = watched.get_mut(&self.instance_id) {
+            entry.1 -= 1;
+            if entry.1 == 0 {
+                watched.remove(&self.instance_id);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +262,20 @@ mod tests {
         assert!(ready.take(5, |_| false).is_empty());
         assert!(ready.finish("a"), "it runs again after");
         assert_eq!(ready.take(5, |_| false), ["a"]);
+    }
+
+    #[tokio::test]
+    async fn a_commit_wakes_the_waiters_of_its_instance_only() {
+        let watchers = Watchers::default();
+        let a = watchers.watch("a");
+        let b = watchers.watch("b");
+        let (a_changed, b_changed) = (a.changed.notified(), b.changed.notified());
+        watchers.committed("a");
+        tokio::time::timeout(Duration::from_secs(60), a_changed).await.expect("a's waiter is woken");
+        let not_woken = tokio::time::timeout(Duration::from_millis(20), b_changed).await;
+        assert!(not_woken.is_err(), "b's waiter sleeps on");
+        drop((a, b));
+        assert!(watchers.lock().is_empty(), "dropped watches unregister");
     }
 
     #[test]

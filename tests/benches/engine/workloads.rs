@@ -16,10 +16,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// Small enough that a poll never dominates a step; work written by this process wakes the
-/// workers at once anyway, so this only bounds missed wake-ups.
-const POLL_INTERVAL: Duration = Duration::from_millis(5);
-
 /// The cache of the hot path: larger than the number of instances the workloads run at once.
 const HOT_CACHE: usize = 1024;
 
@@ -613,11 +609,11 @@ impl BenchHost {
     }
 }
 
-/// The executor's settings: the defaults (concurrency, leases) but for the cache and the poll.
+/// The executor's settings: the defaults (concurrency, leases, the poll interval: work this
+/// process writes wakes its workers without a poll) but for the cache.
 fn executor_config(cache_capacity: usize) -> ExecutorConfig {
     ExecutorConfig {
         cache_capacity,
-        poll_interval: POLL_INTERVAL,
         owner: format!("bench-{}", std::process::id()),
         ..ExecutorConfig::default()
     }
