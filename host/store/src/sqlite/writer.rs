@@ -242,9 +242,9 @@ where
                 return work(conn);
             }
             // Dropping the savepoint on an error (or while unwinding) rolls back to it.
-            let savepoint = conn.savepoint()?;
-            let result = work(&savepoint)?;
-            savepoint.commit()?;
+            let savepoint = Savepoint::begin(conn)?;
+            let result = work(conn)?;
+            savepoint.release()?;
             Ok(result)
         }));
         Box::new(Ran { outcome, respond })
@@ -252,6 +252,47 @@ where
 
     fn fail(self: Box<Self>, error: &rusqlite::Error) {
         (self.respond)(Ok(Err(StoreError::Sqlite(copy_error(error)))));
+    }
+}
+
+thread_local! {
+    /// Set on the writer's thread when a failed request's writes could not be rolled back: its
+    /// batch is then rolled back as a whole.
+    static BATCH_BROKEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A request's savepoint, through cached statements (rusqlite's own parses its SQL at each use,
+/// twice per request). Dropped without [`Savepoint::release`], it rolls back to where it began.
+struct Savepoint<'a> {
+    conn: &'a Connection,
+    released: bool,
+}
+
+impl<'a> Savepoint<'a> {
+    fn begin(conn: &'a Connection) -> rusqlite::Result<Self> {
+        conn.prepare_cached("SAVEPOINT request")?.execute([])?;
+        Ok(Savepoint { conn, released: false })
+    }
+
+    fn release(mut self) -> rusqlite::Result<()> {
+        self.released = true;
+        self.conn.prepare_cached("RELEASE request")?.execute([])?;
+        Ok(())
+    }
+}
+
+impl Drop for Savepoint<'_> {
+    fn drop(&mut self) {
+        if !self.released {
+            let rolled_back = self.conn.prepare_cached("ROLLBACK TO request").and_then(|mut s| s.execute([]));
+            let released = self.conn.prepare_cached("RELEASE request").and_then(|mut s| s.execute([]));
+            if let Err(error) = rolled_back.and(released) {
+                // The failed request's writes may still be in the transaction: the whole batch
+                // must not commit.
+                tracing::error!("cannot roll back a failed write's savepoint: {error}");
+                BATCH_BROKEN.set(true);
+            }
+        }
     }
 }
 
@@ -321,7 +362,9 @@ fn commit_batch(session: &mut Session, batch: Vec<Box<dyn Request>>, counters: &
     let alone = batch.len() == 1;
     let replies: Vec<Box<dyn Reply>> = batch.into_iter().map(|request| request.run(conn, alone)).collect();
     // A batch whose every request failed wrote nothing: no need to pay an fsync for it.
-    let outcome = if replies.iter().all(|reply| reply.failed()) {
+    let outcome = if BATCH_BROKEN.replace(false) {
+        conn.execute_batch("ROLLBACK").and(Err(other_error("a failed write could not be rolled back alone".into())))
+    } else if replies.iter().all(|reply| reply.failed()) {
         conn.execute_batch("ROLLBACK")
     } else {
         let committed = conn.execute_batch("COMMIT");
