@@ -14,10 +14,12 @@
 use crate::host::Inner;
 use crate::session::guest_failure;
 use reprise_core::Failure;
+use reprise_core::Timestamp;
 use reprise_core::failure::error_types;
 use reprise_runtime::{ActivityInvocation, GuestError};
-use reprise_core::Timestamp;
-use reprise_store::{ActivityResult, ActivityTask, ActivityTaskKey, Done, EpisodeStart, Recorded as StoreRecorded, StoreResult};
+use reprise_store::{
+    ActivityResult, ActivityTask, ActivityTaskKey, Done, EpisodeStart, Recorded as StoreRecorded, StoreResult,
+};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{OwnedSemaphorePermit, watch};
@@ -89,7 +91,7 @@ async fn run_task(inner: Arc<Inner>, task: ActivityTask, slot: OwnedSemaphorePer
         inner.activity_trigger.due_at(at);
     }
     match begun {
-        Recorded::Begun(start, now) => crate::orchestrations::run_owned(inner.clone(), id, Some((start, now))).await,
+        Recorded::Begun(start, now) => crate::orchestrations::run_owned(inner.clone(), id, Some((*start, now))).await,
         Recorded::Written if !episode => inner.wake_instance(&id),
         Recorded::Written | Recorded::Not => {
             if episode {
@@ -105,7 +107,7 @@ async fn run_task(inner: Arc<Inner>, task: ActivityTask, slot: OwnedSemaphorePer
 /// What [`record`] did.
 enum Recorded {
     /// The result is recorded and the instance's episode begun, at the time given.
-    Begun(EpisodeStart, Timestamp),
+    Begun(Box<EpisodeStart>, Timestamp),
     /// The result is recorded (and the episode, if asked for, could not begin here).
     Written,
     /// Nothing was recorded.
@@ -134,7 +136,7 @@ async fn record(inner: &Arc<Inner>, key: &ActivityTaskKey, result: &ActivityResu
             })
             .await;
         match written {
-            Ok(StoreRecorded { recorded: true, episode: Some(start) }) => return Recorded::Begun(start, now),
+            Ok(StoreRecorded { recorded: true, episode: Some(start) }) => return Recorded::Begun(Box::new(start), now),
             Ok(StoreRecorded { recorded: true, episode: None }) => {
                 if begin {
                     // Locked by another owner (whose episode will see the result), or gone.

@@ -12,7 +12,8 @@ use reprise_core::{
     OutgoingMessage, ParentRef, RuntimeStatus, Timestamp,
 };
 use reprise_store::{
-    ActivityTask, ActivityTaskKey, ContinueAsNew, EpisodeCommit, EpisodeStart, InboxMessage, InstanceRecord, NewActivityTask, NewInstance, StoreError,
+    ActivityTask, ActivityTaskKey, ContinueAsNew, EpisodeCommit, EpisodeStart, InboxMessage, InstanceRecord,
+    NewActivityTask, NewInstance, StoreError,
 };
 use std::sync::Arc;
 use tokio::sync::OwnedSemaphorePermit;
@@ -44,7 +45,9 @@ pub(crate) enum Step {
 pub(crate) async fn run_episode(inner: Arc<Inner>, instance_id: String) -> EpisodeEnd {
     let (now, lease_until) = lease(&inner);
     let owner = inner.config.owner.clone();
-    let begun = inner.store.submit(|store, done| store.begin_episode_then(instance_id.clone(), owner, (now, lease_until), done));
+    let begun = inner
+        .store
+        .submit(|store, done| store.begin_episode_then(instance_id.clone(), owner, (now, lease_until), done));
     match begun.await {
         Ok(Some(start)) => run_begun(inner, start, now).await,
         Ok(None) => EpisodeEnd::Done,

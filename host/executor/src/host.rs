@@ -9,13 +9,13 @@ use crate::error::ExecutorError;
 use crate::orchestrations::{Backoff, orchestration_worker};
 use crate::registry::{ComponentSummary, Export, Registry};
 use crate::store_access::StoreAccess;
+use crate::wakeups::{ReadyQueue, Trigger, Watchers};
+use reprise_core::Timestamp;
 use reprise_core::{EntityId, EntityOperation, Message, is_entity_instance};
 use reprise_runtime::Runtime;
 use reprise_store::{EntityFilter, EntityRecord, HistoryStore, InstanceRecord, NewInstance, PurgeFilter};
 use std::path::Path;
 use std::sync::Arc;
-use crate::wakeups::{ReadyQueue, Trigger, Watchers};
-use reprise_core::Timestamp;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 

@@ -2,9 +2,9 @@
 //! poll of the store finds ready, a bounded number at a time, never two for the same instance.
 
 use crate::episode::{EpisodeEnd, run_begun, run_episode};
+use crate::host::Inner;
 use reprise_core::Timestamp;
 use reprise_store::EpisodeStart;
-use crate::host::Inner;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -612,11 +612,7 @@ impl BenchHost {
 /// The executor's settings: the defaults (concurrency, leases, the poll interval: work this
 /// process writes wakes its workers without a poll) but for the cache.
 fn executor_config(cache_capacity: usize) -> ExecutorConfig {
-    ExecutorConfig {
-        cache_capacity,
-        owner: format!("bench-{}", std::process::id()),
-        ..ExecutorConfig::default()
-    }
+    ExecutorConfig { cache_capacity, owner: format!("bench-{}", std::process::id()), ..ExecutorConfig::default() }
 }
 
 /// Microseconds for people.

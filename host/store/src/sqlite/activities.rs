@@ -78,8 +78,7 @@ pub(super) fn claim(
     limit: usize,
 ) -> StoreResult<Vec<ActivityTask>> {
     let now_sql = time_to_sql(now);
-    tx.prepare_cached(&stale_tasks_sql())?
-    .execute([now_sql])?;
+    tx.prepare_cached(&stale_tasks_sql())?.execute([now_sql])?;
 
     // UPDATE ... RETURNING does not promise an order, hence created_at and rowid to sort by.
     let mut claimed = {

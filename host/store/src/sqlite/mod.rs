@@ -56,7 +56,8 @@ pub use writer::WriteStats;
 
 use crate::{
     ActivityResult, ActivityTask, ActivityTaskKey, ComponentRecord, Done, EntityCommit, EntityFilter, EntityRecord,
-    EpisodeCommit, EpisodeStart, HistoryStore, InboxMessage, InstanceFilter, InstanceRecord, NewInstance, PurgeFilter, Recorded, StoreResult,
+    EpisodeCommit, EpisodeStart, HistoryStore, InboxMessage, InstanceFilter, InstanceRecord, NewInstance, PurgeFilter,
+    Recorded, StoreResult,
 };
 use reprise_core::{EntityId, EntityOperation, HistoryEvent, Message, Timestamp};
 use rusqlite::{Connection, OpenFlags};

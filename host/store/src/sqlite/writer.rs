@@ -555,7 +555,9 @@ mod tests {
         };
         insert(&writer, 1).expect("durable");
         let before = writer.stats();
-        writer.write(Durability::Redoable, |conn| Ok(conn.execute("UPDATE t SET v = 2 WHERE v = 1", [])?)).expect("lease");
+        writer
+            .write(Durability::Redoable, |conn| Ok(conn.execute("UPDATE t SET v = 2 WHERE v = 1", [])?))
+            .expect("lease");
         assert_eq!(synchronous(&writer), 1, "NORMAL while committing leases");
         let after = writer.stats();
         assert_eq!(after.commits - before.commits, 2);

@@ -133,9 +133,8 @@ fn leftover_tasks_of_a_finished_instance_are_swept_not_run() {
     // Task 0 is held when the instance finishes; its worker then crashes.
     store.claim_activities("crashed", T0, T0 + 100, 1).unwrap();
     store.commit_episode(&plain_episode(store, "a", T0 + 1, RuntimeStatus::Failed)).unwrap();
-    let task_rows = || -> i64 {
-        fixture.raw().query_row("SELECT count(*) FROM activity_tasks", [], |r| r.get(0)).unwrap()
-    };
+    let task_rows =
+        || -> i64 { fixture.raw().query_row("SELECT count(*) FROM activity_tasks", [], |r| r.get(0)).unwrap() };
     assert_eq!(task_rows(), 1, "the finishing commit deleted the tasks nobody held");
 
     assert!(store.claim_activities("w", T0 + 99, T0 + 200, 10).unwrap().is_empty());
@@ -151,7 +150,10 @@ fn a_task_whose_instance_finished_is_never_claimed() {
     // Left behind by some other writer (a finishing commit deletes such tasks itself).
     fixture.raw().execute("UPDATE instances SET status = 'Completed' WHERE instance_id = 'a'", []).unwrap();
     assert!(store.claim_activities("w", T0, T0 + 100, 10).unwrap().is_empty());
-    fixture.raw().execute("UPDATE instances SET status = 'Running', execution = 2 WHERE instance_id = 'a'", []).unwrap();
+    fixture
+        .raw()
+        .execute("UPDATE instances SET status = 'Running', execution = 2 WHERE instance_id = 'a'", [])
+        .unwrap();
     assert!(store.claim_activities("w", T0, T0 + 100, 10).unwrap().is_empty(), "nor one of another execution");
 }
 

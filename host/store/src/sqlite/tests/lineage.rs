@@ -265,8 +265,13 @@ fn continue_as_new_moves_the_instance_to_a_new_execution() {
     commit.status = RuntimeStatus::Completed;
     commit.output = Some("\"ignored\"".into());
     commit.component = Some("def".into());
-    commit.new_activities =
-        vec![crate::NewActivityTask { task_id: 7, name: "say".into(), input: "7".into(), options: Default::default(), claimed_until: None }];
+    commit.new_activities = vec![crate::NewActivityTask {
+        task_id: 7,
+        name: "say".into(),
+        input: "7".into(),
+        options: Default::default(),
+        claimed_until: None,
+    }];
     commit.outgoing = vec![OutgoingMessage {
         instance_id: "a".into(),
         message: Message::TimerFired { task_id: 9 },
@@ -438,8 +443,13 @@ fn a_continued_instance_is_not_finished() {
     let mut commit = plain_episode(store, "a", T0 + 30, RuntimeStatus::ContinuedAsNew);
     commit.continue_as_new = None;
     commit.new_events.pop();
-    commit.new_activities =
-        vec![crate::NewActivityTask { task_id: 0, name: "say".into(), input: "0".into(), options: Default::default(), claimed_until: None }];
+    commit.new_activities = vec![crate::NewActivityTask {
+        task_id: 0,
+        name: "say".into(),
+        input: "0".into(),
+        options: Default::default(),
+        claimed_until: None,
+    }];
     store.commit_episode(&commit).unwrap();
     assert_eq!(store.instance("a").unwrap().unwrap().status, RuntimeStatus::ContinuedAsNew);
     let tasks = store.claim_activities("w", T0 + 30, T0 + 100, 10).unwrap();
