@@ -128,3 +128,26 @@ pub(crate) fn strategy(instances: Option<u32>) -> InstanceAllocationStrategy {
         .pagemap_scan(Enabled::Auto);
     InstanceAllocationStrategy::Pooling(pool)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{HEADROOM, InstancePools, MAX_POOL_SLOTS};
+
+    #[test]
+    fn pools_hold_every_parked_and_running_instance_with_headroom() {
+        let pools = InstancePools::for_host(1024, 8, 16);
+        assert_eq!(pools.deterministic, 1024 + 2 * 8 + HEADROOM);
+        assert_eq!(pools.activities, 16 + HEADROOM);
+        assert!(pools.check().is_ok());
+    }
+
+    #[test]
+    fn pools_beyond_the_address_space_are_refused_with_what_to_do() {
+        let pools = InstancePools::for_host(MAX_POOL_SLOTS as usize, 8, 16);
+        let error = pools.check().expect_err("more slots than the address space holds");
+        assert!(error.to_string().contains("--cache-size"), "{error}");
+        let huge = InstancePools::for_host(usize::MAX, usize::MAX, usize::MAX);
+        assert_eq!(huge.deterministic, u32::MAX, "sizes saturate instead of wrapping");
+        assert!(huge.check().is_err());
+    }
+}
