@@ -27,7 +27,7 @@ pub use config::RuntimeConfig;
 pub use entity::{EntityHost, OperationInvocation, OperationOutcome};
 pub use error::{GuestError, LoadError};
 pub use orchestrator::{BoxFuture, GuestObserved, OrchestrationHost, OrchestratorInvocation, WaitRequest};
-pub use pool::{InstancePools, MAX_POOL_SLOTS, PoolTooLarge};
+pub use pool::{InstancePools, MAX_POOL_SLOTS, PoolError};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -77,23 +77,42 @@ impl InstancePools {
 
 /// Why a runtime's pools cannot be created.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "instance pools of {slots} slots ({deterministic} for orchestrators and entities, {activities} for activities) \
-     need more address space than a process has: the most is {MAX_POOL_SLOTS}. Lower the instance cache \
-     (--cache-size) or the concurrency, or allocate instances on demand (RuntimeConfig::pools = None)"
-)]
-pub struct PoolTooLarge {
-    slots: u64,
-    deterministic: u32,
-    activities: u32,
+pub enum PoolError {
+    /// The pools would need more address space than a process has.
+    #[error(
+        "instance pools of {slots} slots ({deterministic} for orchestrators and entities, {activities} for \
+         activities) need more address space than a process has (at most {MAX_POOL_SLOTS} slots): lower the \
+         instance cache size (--cache-size) or the concurrency"
+    )]
+    TooLarge {
+        /// Slots asked for, both pools together.
+        slots: u64,
+        /// Slots of the orchestrator and entity pool.
+        deterministic: u32,
+        /// Slots of the activity pool.
+        activities: u32,
+    },
+    /// A pool without a slot could never run a guest.
+    #[error(
+        "the instance pool for {0} has no slot, so no guest could ever run in it: give it at least one, or \
+         allocate instances on demand (RuntimeConfig::pools = None)"
+    )]
+    Empty(&'static str),
 }
 
 impl InstancePools {
-    /// Checks that both pools fit in the process's address space together.
-    pub fn check(&self) -> Result<(), PoolTooLarge> {
+    /// Checks that both pools hold a slot at least and fit in the process's address space
+    /// together.
+    pub fn check(&self) -> Result<(), PoolError> {
+        if self.deterministic == 0 {
+            return Err(PoolError::Empty("orchestrators and entities"));
+        }
+        if self.activities == 0 {
+            return Err(PoolError::Empty("activities"));
+        }
         let slots = u64::from(self.deterministic) + u64::from(self.activities);
         if slots > u64::from(MAX_POOL_SLOTS) {
-            return Err(PoolTooLarge { slots, deterministic: self.deterministic, activities: self.activities });
+            return Err(PoolError::TooLarge { slots, deterministic: self.deterministic, activities: self.activities });
         }
         Ok(())
     }
@@ -149,5 +168,12 @@ mod tests {
         let huge = InstancePools::for_host(usize::MAX, usize::MAX, usize::MAX);
         assert_eq!(huge.deterministic, u32::MAX, "sizes saturate instead of wrapping");
         assert!(huge.check().is_err());
+    }
+
+    #[test]
+    fn an_empty_pool_is_refused() {
+        let pools = InstancePools { deterministic: 8, activities: 0 };
+        let error = pools.check().expect_err("a pool without a slot");
+        assert!(error.to_string().contains("activities has no slot"), "{error}");
     }
 }
