@@ -42,6 +42,10 @@ impl Default for RuntimeConfig {
 fn base_config(pool_slots: Option<u32>) -> Config {
     let mut config = Config::new();
     config.allocation_strategy(pool::strategy(pool_slots));
+    // Copy-on-write memory images stay on (wasmtime's default) although each costs a parked
+    // instance two more kernel memory mappings: without them every instantiation copies the
+    // guest's whole memory image (measured: a Python guest 8.4 ms instead of 1.0 ms, JavaScript
+    // 2.0 ms instead of 0.56 ms; a Rust guest the same).
     config.wasm_component_model(true);
     // Epochs bound CPU use (orchestrators) and enforce timeouts (activities), and let a long
     // computation yield to the async executor so one guest cannot starve the others.
