@@ -3,7 +3,7 @@
 use crate::harness::{Harness, Options, output};
 use reprise_core::RuntimeStatus;
 use reprise_executor::{ExecutorError, StartRequest};
-use reprise_runtime::{LoadError, RuntimeConfig};
+use reprise_runtime::{InstancePools, LoadError, PoolError, Runtime, RuntimeConfig};
 use reprise_store::InstanceFilter;
 use reprise_tests::guests;
 use serde_json::json;
@@ -158,4 +158,12 @@ async fn an_orchestrator_that_sleeps_fails_at_once_pointing_to_durable_timers() 
     assert!(failure.message.contains("durable timer"), "{failure}");
     harness.assert_quiescent().await;
     harness.stop().await;
+}
+
+#[test]
+fn instance_pools_beyond_the_address_space_are_refused_naming_the_cache_size() {
+    let config = RuntimeConfig { pools: Some(InstancePools::for_host(1_000_000, 8, 16)), ..RuntimeConfig::default() };
+    let error = Runtime::new(config).err().expect("a million pool slots do not fit in a process");
+    assert!(matches!(error.downcast_ref::<PoolError>(), Some(PoolError::TooLarge { .. })), "{error:#}");
+    assert!(error.to_string().contains("--cache-size"), "{error:#}");
 }

@@ -2,9 +2,10 @@
 //! instance lifecycle (terminate, suspend/resume, purge). Time is the harness's manual clock, so
 //! a five-second retry interval takes no real time.
 
-use crate::harness::{BOTH_PATHS, Harness, T0, kinds, output};
+use crate::harness::{BOTH_PATHS, Harness, Options, T0, kinds, output, test_runtime};
 use reprise_core::{Event, HistoryEvent, RuntimeStatus};
 use reprise_executor::ExecutorError;
+use reprise_runtime::{InstancePools, RuntimeConfig};
 use reprise_store::{PurgeFilter, StoreError};
 use reprise_tests::guests;
 use serde_json::json;
@@ -304,6 +305,38 @@ async fn instances_waiting_on_the_hot_path_stay_parked_and_resume_without_replay
     }
     for id in &ids {
         assert_eq!(output(&h.finished(id).await), json!(2));
+    }
+    h.stop().await;
+}
+
+/// A full instance pool is not a limit on instances: an orchestrator (or activity) that finds no
+/// free slot is tried again once parked instances are evicted, and every instance completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_instance_pool_evicts_parked_instances_instead_of_failing_them() {
+    const SLOTS: u32 = 6;
+    let pools = InstancePools { deterministic: SLOTS, activities: 3 };
+    let options = Options {
+        cache: 1024,
+        runtime: RuntimeConfig { pools: Some(pools), ..test_runtime() },
+        activity_concurrency: 2,
+    };
+    let h = Harness::with(options, &[guests::CHAIN]).await;
+    let ids: Vec<String> = (0..40).map(|i| format!("crowded-{i}")).collect();
+    for id in &ids {
+        h.start(id, "fan_out_then_wait", json!({"tasks": 2})).await;
+    }
+    for id in &ids {
+        h.until_history(id, |history| kinds(history).contains(&"EventWaitStarted")).await;
+    }
+    let parked = h.host.cached_instances();
+    assert!(parked <= SLOTS as usize, "{parked} instances parked in a pool of {SLOTS} slots");
+    for id in &ids {
+        h.host.raise_event(id, "go", "null").await.unwrap();
+    }
+    for id in &ids {
+        let record = h.finished(id).await;
+        assert_eq!(record.status, RuntimeStatus::Completed, "{id}: {:?}", record.failure);
+        assert_eq!(output(&record), json!(2));
     }
     h.stop().await;
 }

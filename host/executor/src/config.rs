@@ -1,6 +1,6 @@
 //! Executor settings.
 
-use reprise_runtime::ActivityGrants;
+use reprise_runtime::{ActivityGrants, InstancePools};
 use std::time::Duration;
 
 /// How the executor runs. `Default` suits a single host; tests shrink the intervals.
@@ -53,5 +53,14 @@ impl Default for ExecutorConfig {
             max_payload_bytes: 4 * 1024 * 1024,
             grants: ActivityGrants::default(),
         }
+    }
+}
+
+impl ExecutorConfig {
+    /// The instance pools a runtime needs to run this executor without evicting parked instances
+    /// for want of a slot: one per parked instance, plus the episodes, entity operations and
+    /// activity attempts that run at once (set them as `RuntimeConfig::pools`).
+    pub fn instance_pools(&self) -> InstancePools {
+        InstancePools::for_host(self.cache_capacity, self.orchestration_concurrency, self.activity_concurrency)
     }
 }

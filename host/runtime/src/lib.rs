@@ -17,6 +17,7 @@ mod error;
 mod foreign;
 mod limits;
 mod orchestrator;
+mod pool;
 mod virtual_wasi;
 
 pub use activity::{ActivityGrants, ActivityInvocation};
@@ -26,6 +27,7 @@ pub use config::RuntimeConfig;
 pub use entity::{EntityHost, OperationInvocation, OperationOutcome};
 pub use error::{GuestError, LoadError};
 pub use orchestrator::{BoxFuture, GuestObserved, OrchestrationHost, OrchestratorInvocation, WaitRequest};
+pub use pool::{InstancePools, MAX_POOL_SLOTS, PoolError};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,8 +53,11 @@ impl Runtime {
     /// Creates the engines and linkers, and starts the epoch ticker that enforces CPU budgets and
     /// timeouts.
     pub fn new(config: RuntimeConfig) -> anyhow::Result<Self> {
-        let orchestrator_engine = config::orchestrator_engine()?;
-        let activity_engine = config::activity_engine()?;
+        if let Some(pools) = &config.pools {
+            pools.check()?;
+        }
+        let orchestrator_engine = config::orchestrator_engine(&config)?;
+        let activity_engine = config::activity_engine(&config)?;
         let orchestrator_linker = orchestrator::linker(&orchestrator_engine)?;
         let activity_linker = activity::linker(&activity_engine)?;
         let entity_linker = entity::linker(&orchestrator_engine)?;

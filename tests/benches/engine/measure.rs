@@ -24,6 +24,17 @@ pub(crate) fn rss() -> Rss {
     Rss { now: field("VmRSS:"), peak: field("VmHWM:") }
 }
 
+/// The process's memory mappings (`/proc/self/maps`), and the most the kernel allows one process
+/// (`vm.max_map_count`); zeros where `/proc` is unavailable.
+pub(crate) fn mappings() -> (usize, usize) {
+    let count = std::fs::read_to_string("/proc/self/maps").map_or(0, |maps| maps.lines().count());
+    let limit = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(0);
+    (count, limit)
+}
+
 /// CPU time used by every thread of the process so far (user and system).
 pub(crate) fn cpu_time() -> Duration {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);

@@ -138,7 +138,8 @@ impl Bench {
     async fn open(&self, db: &Path, config: ExecutorConfig) -> anyhow::Result<BenchHost> {
         let options = StoreOptions { synchronous: self.synchronous };
         let store = Arc::new(SqliteStore::open_with(db, &options).with_context(|| format!("open {}", db.display()))?);
-        let runtime = Arc::new(Runtime::new(self.runtime_config())?);
+        let pools = Some(config.instance_pools());
+        let runtime = Arc::new(Runtime::new(RuntimeConfig { pools, ..self.runtime_config() })?);
         let host = Host::new(store.clone(), runtime, Arc::new(SystemClock), config);
         host.load_component_file(Path::new(CHAIN)).await.context("load the chain component")?;
         host.load_component_file(Path::new(ENTITIES)).await.context("load the entities component")?;
@@ -477,6 +478,7 @@ impl Bench {
         let config = ExecutorConfig { cache_idle: Duration::from_secs(3600), ..executor_config(instances + 16) };
         let bench = self.fresh("park", config).await?;
         let before = measure::rss();
+        let (maps_before, _) = measure::mappings();
         let started = Instant::now();
         let ids = bench.start_all("fan_out_then_wait", &json!({ "tasks": 0 }).to_string(), instances).await?;
         // Settled: every instance has run its first episode and waits for its event (the store
@@ -501,6 +503,7 @@ impl Bench {
         }
         let parking = started.elapsed();
         let after = measure::rss();
+        let (maps_after, max_maps) = measure::mappings();
         let cached = bench.host.cached_instances();
         bench.stop().await;
         let per_instance = after.now.saturating_sub(before.now) / cached.max(1) as u64;
@@ -513,6 +516,11 @@ impl Bench {
                 per_instance as f64 / 1024.0
             ),
             format!("  started and parked in {}", human(parking)),
+            format!(
+                "  memory mappings: {maps_after} ({maps_before} before), {:.1} per parked instance; the kernel allows \
+                 {max_maps}",
+                maps_after.saturating_sub(maps_before) as f64 / cached.max(1) as f64
+            ),
             self.rss_line(),
         ];
         let mut json = self.common("park");
@@ -523,6 +531,8 @@ impl Bench {
             ("rss_before_bytes".into(), json!(before.now)),
             ("bytes_per_instance".into(), json!(per_instance)),
             ("park_ms".into(), json!(parking.as_secs_f64() * 1e3)),
+            ("mappings".into(), json!(maps_after)),
+            ("mappings_before".into(), json!(maps_before)),
         ]);
         Ok(Report { lines, json: Value::Object(json) })
     }

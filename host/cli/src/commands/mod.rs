@@ -48,7 +48,8 @@ pub(crate) fn open_store(db: &DbArgs) -> anyhow::Result<Arc<SqliteStore>> {
 
 /// Builds a host over the database, without loading components.
 pub(crate) fn host(db: &DbArgs, config: ExecutorConfig) -> anyhow::Result<Host> {
-    host_with_runtime(db, config, RuntimeConfig::default())
+    let runtime = RuntimeConfig { pools: Some(config.instance_pools()), ..RuntimeConfig::default() };
+    host_with_runtime(db, config, runtime)
 }
 
 /// Builds a host over the database with the given runtime settings.
@@ -69,7 +70,11 @@ pub(crate) async fn loaded_host(db: &DbArgs, args: &HostArgs) -> anyhow::Result<
         instance_lease: args.lease,
         ..ExecutorConfig::default()
     };
-    let runtime = RuntimeConfig { compile_cache: compile_cache(db, args), ..RuntimeConfig::default() };
+    let runtime = RuntimeConfig {
+        compile_cache: compile_cache(db, args),
+        pools: Some(config.instance_pools()),
+        ..RuntimeConfig::default()
+    };
     let host = host_with_runtime(db, config, runtime)?;
     for path in &args.components {
         let summary = host.load_component_file(path).await?;
