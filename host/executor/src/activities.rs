@@ -16,12 +16,11 @@ use crate::session::guest_failure;
 use reprise_core::Failure;
 use reprise_core::Timestamp;
 use reprise_core::failure::error_types;
-use reprise_runtime::{ActivityInvocation, BoxFuture, GuestError};
+use reprise_runtime::{ActivityInvocation, GuestError};
 use reprise_store::{
-    ActivityRecord, ActivityResult, ActivityTask, ActivityTaskKey, EpisodeStart, Recorded as StoreRecorded,
+    ActivityResult, ActivityTask, ActivityTaskKey, Done, EpisodeStart, Recorded as StoreRecorded, StoreResult,
 };
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 use tokio::sync::{OwnedSemaphorePermit, watch};
 
@@ -42,7 +41,6 @@ pub(crate) async fn activity_worker(inner: Arc<Inner>, mut shutdown: watch::Rece
                 Ok(tasks) => {
                     if limit > 0 && tasks.len() == limit {
                         // There may be more work waiting: claim again as soon as a slot frees.
-                        inner.unclaimed.store(true, Ordering::SeqCst);
                         inner.activity_trigger.request_poll();
                     }
                     run_claimed(&inner, tasks.into_iter().zip(permits).collect());
@@ -72,50 +70,25 @@ pub(crate) fn run_claimed(inner: &Arc<Inner>, claimed: Vec<(ActivityTask, OwnedS
     }
 }
 
-/// Runs a task in its slot, then records its result (boxed with its type spelled out: an
-/// attempt may go on to the next task in the same slot, and a recursive `async fn` cannot be
-/// shown to be `Send`).
-fn run_task(inner: Arc<Inner>, task: ActivityTask, slot: OwnedSemaphorePermit) -> BoxFuture<'static, ()> {
-    Box::pin(run_and_record(inner, task, slot))
-}
-
-async fn run_and_record(inner: Arc<Inner>, task: ActivityTask, slot: OwnedSemaphorePermit) {
+async fn run_task(inner: Arc<Inner>, task: ActivityTask, slot: OwnedSemaphorePermit) {
     let key = task.key.clone();
     let result = attempt(&inner, task).await;
     let retry_at = match &result {
         ActivityResult::Retry { next_attempt_at, .. } => Some(*next_attempt_at),
         _ => None,
     };
-    // If tasks wait for a slot, the write that records this result claims the next one for
-    // this task's slot; otherwise the slot is freed now (before the nudge, or the dispatcher
-    // could find none free and sleep).
-    let slot = if inner.unclaimed.load(Ordering::SeqCst) {
-        Some(slot)
-    } else {
-        drop(slot);
-        inner.activity_trigger.nudge();
-        None
-    };
+    // Free the slot before the nudge, or the dispatcher could find none free and sleep.
+    drop(slot);
+    inner.activity_trigger.nudge();
 
     // If no episode of the instance runs and a slot is free for one, this task runs the next
     // episode itself: its lock is taken and its messages read by the very write that records
     // the result, and no worker has to be woken to find it.
     let id = key.instance_id.clone();
     let episode = inner.ready.running() < inner.config.orchestration_concurrency && inner.ready.start(&id);
-    let (begun, claimed) = record(&inner, &key, &result, episode, slot.is_some()).await;
+    let begun = record(&inner, &key, &result, episode).await;
     if let Some(at) = retry_at {
         inner.activity_trigger.due_at(at);
-    }
-    if let Some(slot) = slot {
-        match claimed {
-            Some(next) => {
-                tokio::spawn(run_task(inner.clone(), next, slot));
-            }
-            None => {
-                drop(slot);
-                inner.activity_trigger.nudge();
-            }
-        }
     }
     match begun {
         Recorded::Begun(start, now) => crate::orchestrations::run_owned(inner.clone(), id, Some((*start, now))).await,
@@ -131,7 +104,7 @@ async fn run_and_record(inner: Arc<Inner>, task: ActivityTask, slot: OwnedSemaph
     }
 }
 
-/// What [`record`] did with the result.
+/// What [`record`] did.
 enum Recorded {
     /// The result is recorded and the instance's episode begun, at the time given.
     Begun(Box<EpisodeStart>, Timestamp),
@@ -141,67 +114,54 @@ enum Recorded {
     Not,
 }
 
-/// Records an attempt's result and, in the same write, begins its instance's next episode (if
-/// `begin`) and claims the next waiting task (if `claim`). A busy database must not cost a
-/// result (and a second run of its side effects): it tries a few times, within the lease.
-async fn record(
-    inner: &Arc<Inner>,
-    key: &ActivityTaskKey,
-    result: &ActivityResult,
-    begin: bool,
-    claim: bool,
-) -> (Recorded, Option<ActivityTask>) {
+/// Records an attempt's result and, if `begin`, begins its instance's next episode in the same
+/// write. A busy database must not cost a result (and a second run of its side effects): it
+/// tries a few times, within the lease.
+async fn record(inner: &Arc<Inner>, key: &ActivityTaskKey, result: &ActivityResult, begin: bool) -> Recorded {
     let mut delay = std::time::Duration::from_millis(100);
     for tries_left in (0..5).rev() {
+        let (owner, task, result) = (inner.config.owner.clone(), key.clone(), result.clone());
         let (now, lease_until) = crate::episode::lease(inner);
-        let record = ActivityRecord {
-            task: key.clone(),
-            owner: inner.config.owner.clone(),
-            result: result.clone(),
-            now,
-            begin_until: begin.then_some(lease_until),
-            claim: usize::from(claim),
-            claim_until: now + inner.config.activity_lease.as_millis() as u64,
-        };
-        let written = inner.store.submit(|store, done| store.record_activity_then(record, done)).await;
-        let written = match written {
-            Ok(written) => written,
-            Err(error) if tries_left > 0 => {
-                tracing::warn!(instance = %key.instance_id, task = key.task_id, "cannot record activity result, retrying: {error}");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-                continue;
-            }
-            Err(error) => {
-                tracing::error!(instance = %key.instance_id, task = key.task_id, "cannot record activity result: {error}");
-                break;
-            }
-        };
-        let StoreRecorded { recorded, episode, mut claimed } = written;
-        if claim && claimed.is_empty() {
-            // Nothing waits for a slot any more (until an episode leaves tasks unclaimed).
-            inner.unclaimed.store(false, Ordering::SeqCst);
-        }
-        let outcome = match (recorded, episode) {
-            (true, Some(start)) => Recorded::Begun(Box::new(start), now),
-            (true, None) => {
+        let written = inner
+            .store
+            .submit(|store, done| {
+                if begin {
+                    store.complete_activity_and_begin_then(task, owner, (result, now, lease_until), done);
+                } else {
+                    let done: Done<bool> = Box::new(move |recorded: StoreResult<bool>| {
+                        done(recorded.map(|recorded| StoreRecorded { recorded, episode: None }))
+                    });
+                    store.complete_activity_then(task, owner, (result, now), done);
+                }
+            })
+            .await;
+        match written {
+            Ok(StoreRecorded { recorded: true, episode: Some(start) }) => return Recorded::Begun(Box::new(start), now),
+            Ok(StoreRecorded { recorded: true, episode: None }) => {
                 if begin {
                     // Locked by another owner (whose episode will see the result), or gone.
                     inner.wake_instance(&key.instance_id);
                 }
-                Recorded::Written
+                return Recorded::Written;
             }
-            (false, _) => {
+            Ok(StoreRecorded { recorded: false, .. }) => {
                 tracing::warn!(
                     instance = %key.instance_id, task = key.task_id,
                     "activity result dropped: its lease expired and the task was claimed again"
                 );
-                Recorded::Not
+                return Recorded::Not;
             }
-        };
-        return (outcome, claimed.pop());
+            Err(error) if tries_left > 0 => {
+                tracing::warn!(instance = %key.instance_id, task = key.task_id, "cannot record activity result, retrying: {error}");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            Err(error) => {
+                tracing::error!(instance = %key.instance_id, task = key.task_id, "cannot record activity result: {error}");
+            }
+        }
     }
-    (Recorded::Not, None)
+    Recorded::Not
 }
 
 /// How long an attempt that the host could not start for want of resources waits before the

@@ -646,7 +646,6 @@ async fn commit(
     }
     crate::activities::run_claimed(inner, claimed);
     if unclaimed {
-        inner.unclaimed.store(true, std::sync::atomic::Ordering::SeqCst);
         inner.activity_trigger.request_poll();
     }
     inner.announce(announced.iter().map(|(id, at)| (id.as_str(), *at)), now);

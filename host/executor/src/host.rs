@@ -16,7 +16,6 @@ use reprise_runtime::Runtime;
 use reprise_store::{EntityFilter, EntityRecord, HistoryStore, InstanceRecord, NewInstance, PurgeFilter};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
@@ -39,9 +38,6 @@ pub(crate) struct Inner {
     /// The activity attempts that may run at once, shared by the dispatcher's claims and the
     /// episodes that claim the tasks they schedule.
     pub(crate) activity_slots: Arc<Semaphore>,
-    /// Whether activity tasks may be waiting for a slot: a finished attempt then claims the next
-    /// one in the write that records its result (a hint; the dispatcher's polls are the rule).
-    pub(crate) unclaimed: AtomicBool,
     /// Clients waiting for an instance to change.
     pub(crate) watchers: Watchers,
 }
@@ -122,7 +118,6 @@ impl Host {
             orchestration_trigger: Trigger::new(),
             activity_trigger: Trigger::new(),
             activity_slots,
-            unclaimed: AtomicBool::new(false),
             watchers: Watchers::default(),
         };
         Host { inner: Arc::new(inner) }

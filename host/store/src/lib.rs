@@ -246,25 +246,36 @@ pub trait HistoryStore: Send + Sync + 'static {
         now: Timestamp,
     ) -> StoreResult<bool>;
 
-    /// Records an activity attempt's result as [`HistoryStore::complete_activity`] does and, in
-    /// the same commit and without blocking (see [`HistoryStore::begin_episode_then`]): if
-    /// `record.begin_until` is set and the result was recorded, begins the instance's next
-    /// episode as [`HistoryStore::begin_episode`] does; then claims up to `record.claim` more
-    /// tasks as [`HistoryStore::claim_activities`] does (the slot the attempt used is free
-    /// again). So the host that ran an activity moves both its instance and the activity queue
-    /// on with one write. The default makes the calls one after the other on the caller's thread.
-    fn record_activity_then(&self, record: ActivityRecord, done: Done<Recorded>) {
-        let ActivityRecord { task, owner, result, now, begin_until, claim, claim_until } = record;
+    /// [`HistoryStore::complete_activity`] without blocking (see
+    /// [`HistoryStore::begin_episode_then`]).
+    fn complete_activity_then(
+        &self,
+        task: ActivityTaskKey,
+        owner: String,
+        (result, now): (ActivityResult, Timestamp),
+        done: Done<bool>,
+    ) {
+        done(self.complete_activity(&task, &owner, &result, now));
+    }
+
+    /// [`HistoryStore::complete_activity`], then, if the result was recorded,
+    /// [`HistoryStore::begin_episode`] for the task's instance, in one commit and without
+    /// blocking: the host that ran an activity starts the episode that consumes its result with
+    /// the same write (see [`HistoryStore::begin_episode_then`]). The default makes the two
+    /// calls on the caller's thread.
+    fn complete_activity_and_begin_then(
+        &self,
+        task: ActivityTaskKey,
+        owner: String,
+        (result, now, lease_until): (ActivityResult, Timestamp, Timestamp),
+        done: Done<Recorded>,
+    ) {
         let recorded = self.complete_activity(&task, &owner, &result, now).and_then(|recorded| {
-            let episode = match (recorded, begin_until) {
-                (true, Some(until)) => self.begin_episode(&task.instance_id, &owner, now, until)?,
-                _ => None,
+            let episode = match recorded {
+                true => self.begin_episode(&task.instance_id, &owner, now, lease_until)?,
+                false => None,
             };
-            let claimed = match claim {
-                0 => Vec::new(),
-                limit => self.claim_activities(&owner, now, claim_until, limit)?,
-            };
-            Ok(Recorded { recorded, episode, claimed })
+            Ok(Recorded { recorded, episode })
         });
         done(recorded);
     }

@@ -98,36 +98,14 @@ pub struct NewActivityTask {
     pub claimed_until: Option<Timestamp>,
 }
 
-/// An activity attempt's result to record, and what else to do in the same write (see
-/// [`crate::HistoryStore::record_activity_then`]).
-#[derive(Debug, Clone)]
-pub struct ActivityRecord {
-    /// The task the attempt ran.
-    pub task: ActivityTaskKey,
-    /// The owner of its lease.
-    pub owner: String,
-    /// The attempt's result.
-    pub result: ActivityResult,
-    /// When it is recorded.
-    pub now: Timestamp,
-    /// If set, lock the task's instance for `owner` until then and read it with its messages.
-    pub begin_until: Option<Timestamp>,
-    /// How many more tasks to claim for `owner` (0: none).
-    pub claim: usize,
-    /// Until when those claims are leased.
-    pub claim_until: Timestamp,
-}
-
-/// What [`crate::HistoryStore::record_activity_then`] did.
+/// What [`crate::HistoryStore::complete_activity_and_begin_then`] did.
 #[derive(Debug, Clone)]
 pub struct Recorded {
     /// Whether the result was recorded (false: the lease was lost, nothing was written).
     pub recorded: bool,
-    /// The instance's episode, begun in the same commit: `None` if none was asked for, the
-    /// result was not recorded, or the instance is missing or locked by another owner.
+    /// The instance's episode, begun in the same commit: `None` if the result was not recorded,
+    /// or the instance is missing or locked by another owner.
     pub episode: Option<EpisodeStart>,
-    /// The tasks claimed in the same commit, oldest first.
-    pub claimed: Vec<ActivityTask>,
 }
 
 /// An instance locked for an episode, as [`crate::HistoryStore::begin_episode`] read it.

@@ -55,7 +55,7 @@ mod writer;
 pub use writer::WriteStats;
 
 use crate::{
-    ActivityRecord, ActivityResult, ActivityTask, ActivityTaskKey, ComponentRecord, Done, EntityCommit, EntityFilter, EntityRecord,
+    ActivityResult, ActivityTask, ActivityTaskKey, ComponentRecord, Done, EntityCommit, EntityFilter, EntityRecord,
     EpisodeCommit, EpisodeStart, HistoryStore, InboxMessage, InstanceFilter, InstanceRecord, NewInstance, PurgeFilter,
     Recorded, StoreResult,
 };
@@ -324,19 +324,34 @@ impl HistoryStore for SqliteStore {
         self.write_redoable(move |conn| activities::complete(conn, &task, &owner, &result, now))
     }
 
-    fn record_activity_then(&self, record: ActivityRecord, done: Done<Recorded>) {
+    fn complete_activity_then(
+        &self,
+        task: ActivityTaskKey,
+        owner: String,
+        (result, now): (ActivityResult, Timestamp),
+        done: Done<bool>,
+    ) {
+        self.writer.submit(
+            Durability::Redoable,
+            move |conn| activities::complete(conn, &task, &owner, &result, now),
+            done,
+        );
+    }
+
+    fn complete_activity_and_begin_then(
+        &self,
+        task: ActivityTaskKey,
+        owner: String,
+        (result, now, lease_until): (ActivityResult, Timestamp, Timestamp),
+        done: Done<Recorded>,
+    ) {
         let work = move |conn: &Connection| {
-            let ActivityRecord { task, owner, result, now, begin_until, claim, claim_until } = record;
             let recorded = activities::complete(conn, &task, &owner, &result, now)?;
-            let episode = match (recorded, begin_until) {
-                (true, Some(until)) => episodes::begin(conn, &task.instance_id, &owner, now, until)?,
-                _ => None,
+            let episode = match recorded {
+                true => episodes::begin(conn, &task.instance_id, &owner, now, lease_until)?,
+                false => None,
             };
-            let claimed = match claim {
-                0 => Vec::new(),
-                limit => activities::claim(conn, &owner, now, claim_until, limit)?,
-            };
-            Ok(Recorded { recorded, episode, claimed })
+            Ok(Recorded { recorded, episode })
         };
         self.writer.submit(Durability::Redoable, work, done);
     }

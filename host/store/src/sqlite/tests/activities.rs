@@ -359,20 +359,16 @@ fn an_activity_result_is_committed_without_an_fsync_of_its_own() {
     assert_eq!(fixture.reopen().messages("a", T0 + 2).unwrap().len(), 2);
 }
 
-/// Records task `task`'s result for `owner` at `now` with `record_activity_then`, beginning the
-/// episode and claiming up to `claim` more tasks, and returns what it answered.
-fn record(store: &crate::SqliteStore, task: u64, owner: &str, now: u64, claim: usize) -> crate::Recorded {
+/// Calls `complete_activity_and_begin_then` and returns what it answered.
+fn complete_and_begin(store: &crate::SqliteStore, task: u64, owner: &str, now: u64) -> crate::Recorded {
     let (tx, rx) = std::sync::mpsc::channel();
-    let record = crate::ActivityRecord {
-        task: key(task),
-        owner: owner.into(),
-        result: ActivityResult::Completed(format!("{task}")),
-        now,
-        begin_until: Some(now + 100),
-        claim,
-        claim_until: now + 1_000,
-    };
-    store.record_activity_then(record, Box::new(move |recorded| tx.send(recorded).unwrap()));
+    let result = ActivityResult::Completed(format!("{task}"));
+    store.complete_activity_and_begin_then(
+        key(task),
+        owner.into(),
+        (result, now, now + 100),
+        Box::new(move |recorded| tx.send(recorded).unwrap()),
+    );
     rx.recv().unwrap().unwrap()
 }
 
@@ -382,8 +378,8 @@ fn recording_a_result_can_begin_the_episode_that_consumes_it_in_the_same_commit(
     let store = &fixture.store;
     store.claim_activities("w", T0, T0 + 1_000, 3).unwrap();
     let before = store.write_stats();
-    let done = record(store, 0, "w", T0 + 1, 0);
-    assert!(done.recorded && done.claimed.is_empty());
+    let done = complete_and_begin(store, 0, "w", T0 + 1);
+    assert!(done.recorded);
     let episode = done.episode.expect("the instance was free to lock");
     assert_eq!(episode.instance.instance_id, "a");
     let messages: Vec<_> = episode.messages.into_iter().map(|m| m.message).collect();
@@ -393,28 +389,12 @@ fn recording_a_result_can_begin_the_episode_that_consumes_it_in_the_same_commit(
 
     // Locked by another owner: the result is recorded, the episode is left to that owner.
     assert!(store.begin_episode("a", "other", T0 + 101, T0 + 500).unwrap().is_some());
-    let done = record(store, 1, "w", T0 + 102, 0);
+    let done = complete_and_begin(store, 1, "w", T0 + 102);
     assert!(done.recorded && done.episode.is_none());
     assert_eq!(store.messages("a", T0 + 102).unwrap().len(), 2);
 
     // A lost lease records nothing and begins nothing.
-    let done = record(store, 2, "not-the-holder", T0 + 103, 0);
+    let done = complete_and_begin(store, 2, "not-the-holder", T0 + 103);
     assert!(!done.recorded && done.episode.is_none());
     assert_eq!(store.messages("a", T0 + 103).unwrap().len(), 2);
-}
-
-#[test]
-fn recording_a_result_can_claim_the_next_tasks_in_the_same_commit() {
-    let fixture = with_three_tasks();
-    let store = &fixture.store;
-    assert_eq!(task_ids(&store.claim_activities("w", T0, T0 + 1_000, 1).unwrap()), [(0, 1)]);
-    let before = store.write_stats();
-    let done = record(store, 0, "w", T0 + 1, 1);
-    assert!(done.recorded && done.episode.is_some());
-    assert_eq!(task_ids(&done.claimed), [(1, 1)], "the oldest waiting task, as its first attempt");
-    assert!(done.claimed[0].lease_until == T0 + 1_001);
-    assert_eq!(store.write_stats().commits - before.commits, 1);
-    assert_eq!(task_ids(&store.claim_activities("other", T0 + 2, T0 + 100, 10).unwrap()), [(2, 1)]);
-    let done = record(store, 1, "w", T0 + 3, 5);
-    assert!(done.claimed.is_empty(), "nothing left to claim");
 }
