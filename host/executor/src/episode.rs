@@ -654,7 +654,10 @@ async fn commit(
     {
         inner.cache.park(instance.instance_id.clone(), live);
     }
-    inner.watchers.committed(&instance.instance_id);
+    if status.is_terminal() {
+        // Clients wait for an orchestration to finish (see `Host::wait`), not for its steps.
+        inner.watchers.committed(&instance.instance_id);
+    }
     Ok(true)
 }
 

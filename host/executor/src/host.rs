@@ -200,7 +200,8 @@ impl Host {
             if record.status.is_terminal() {
                 return Ok(record);
             }
-            // Commits by this process wake us at once; the timeout covers other processes.
+            // The commit that finishes it here wakes us at once; the timeout covers other
+            // processes.
             let _ = tokio::time::timeout(self.inner.config.poll_interval, changed).await;
         }
     }

@@ -166,8 +166,8 @@ impl ReadyQueue {
 }
 
 /// Clients waiting for instances to change (to finish, to go idle): a commit wakes only the
-/// waiters of its own instance, so a thousand instances running do not make every waiter read
-/// its instance again at every commit.
+/// waiters of its own instance, and only if it made a change they wait for (an orchestration's
+/// end, an entity's batch), so running instances do not make waiters read again at every step.
 #[derive(Debug, Default)]
 pub(crate) struct Watchers {
     watched: Mutex<HashMap<String, (Arc<Notify>, usize)>>,
