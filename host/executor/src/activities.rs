@@ -63,7 +63,8 @@ pub(crate) async fn activity_worker(inner: Arc<Inner>, mut shutdown: watch::Rece
     }
 }
 
-/// Runs tasks that an episode claimed in its commit, each in the slot it took for it.
+/// Runs claimed tasks (by an episode in its commit, or by the dispatcher), each in the slot
+/// taken for it.
 pub(crate) fn run_claimed(inner: &Arc<Inner>, claimed: Vec<(ActivityTask, OwnedSemaphorePermit)>) {
     for (task, permit) in claimed {
         tokio::spawn(run_task(inner.clone(), task, permit));
