@@ -1,25 +1,16 @@
 //! The `reprise` command as a user runs it: a `serve` process killed with SIGKILL mid-way
 //! through an orchestration, restarted on the same file; and `run`'s exit codes.
 
+use crate::harness::{Killed, listening_address};
 use reprise_core::{Event, RuntimeStatus};
 use reprise_store::{HistoryStore, SqliteStore};
 use reprise_tests::guests;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const REPRISE: &str = env!("CARGO_BIN_EXE_reprise-under-test");
-
-/// A child process that is killed when the test ends, however it ends.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn serve(db: &Path, log: &Path) -> Killed {
     serve_with(db, log, &[guests::CHAIN])
@@ -367,7 +358,6 @@ fn a_second_run_loads_the_compiled_component_from_the_cache_and_a_damaged_file_i
 /// Starts `reprise serve --listen` on a free port and returns it with its base URL; stderr goes
 /// to `log` once the address is read.
 fn serve_api(db: &Path) -> (Killed, String) {
-    use std::io::{BufRead as _, BufReader};
     let mut child = Command::new(REPRISE)
         .args(["serve", "--listen", "127.0.0.1:0", "--lease", "1s", "--db"])
         .arg(db)
@@ -378,15 +368,7 @@ fn serve_api(db: &Path) -> (Killed, String) {
         .expect("start reprise serve");
     let stderr = child.stderr.take().expect("stderr");
     let child = Killed(child);
-    let mut lines = BufReader::new(stderr).lines();
-    let base = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|line| line.strip_prefix("listening on ").map(str::to_string))
-        .expect("reprise serve printed its address");
-    // Keep draining stderr so that the child never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, base)
+    (child, listening_address(stderr))
 }
 
 /// Group commit under load: HTTP clients start instances as fast as the host acknowledges them

@@ -1,19 +1,9 @@
 //! The seeds' example orchestrations, each run on the hot path and on the cold path.
 
-use crate::harness::{Compare, kinds, on_both_paths, output};
+use crate::harness::{Compare, kinds, on_both_paths, output, scheduled};
 use reprise_core::{Event, RuntimeStatus};
 use reprise_tests::guests;
 use serde_json::json;
-
-fn scheduled(history: &[reprise_core::HistoryEvent]) -> Vec<String> {
-    history
-        .iter()
-        .filter_map(|e| match &e.event {
-            Event::ActivityScheduled { name, .. } => Some(name.clone()),
-            _ => None,
-        })
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn order_processing_chain_completes_with_custom_status() {

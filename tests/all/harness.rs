@@ -193,6 +193,42 @@ impl Harness {
     }
 }
 
+/// A child process that is killed when the test ends, however it ends.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The names of the activities a history scheduled, in order.
+pub fn scheduled(history: &[HistoryEvent]) -> Vec<String> {
+    history
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::ActivityScheduled { name, .. } => Some(name.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The base URL that `reprise serve --listen` prints on stderr ("listening on URL") once it has
+/// bound its address; the rest of stderr is drained on a thread, so that the child never blocks
+/// on a full pipe. Blocks until the line comes.
+pub fn listening_address(stderr: std::process::ChildStderr) -> String {
+    use std::io::{BufRead as _, BufReader};
+    let mut lines = BufReader::new(stderr).lines();
+    let base = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| line.strip_prefix("listening on ").map(str::to_string))
+        .expect("reprise serve printed its address");
+    std::thread::spawn(move || lines.for_each(drop));
+    base
+}
+
 /// The output of a completed instance, parsed.
 pub fn output(record: &InstanceRecord) -> Value {
     assert_eq!(record.status, RuntimeStatus::Completed, "instance failed: {:?}", record.failure);

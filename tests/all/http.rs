@@ -2,7 +2,7 @@
 //! real host, driven by a real HTTP/1.1 client (hyper). One test also runs the real `reprise serve
 //! --listen` binary to check the CLI wiring.
 
-use crate::harness::Harness;
+use crate::harness::{Harness, Killed};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::header::HeaderMap;
@@ -13,8 +13,7 @@ use hyper_util::rt::TokioExecutor;
 use reprise_http::ApiConfig;
 use reprise_tests::guests;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const INSTANCES: &str = "/runtime/webhooks/durabletask/instances";
@@ -360,16 +359,6 @@ async fn a_token_guards_every_endpoint() {
     api.harness.stop().await;
 }
 
-/// A child process killed when the test ends, however it ends.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn reprise_serve_listen_serves_the_api() {
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -384,20 +373,8 @@ async fn reprise_serve_listen_serves_the_api() {
         .expect("start reprise serve");
     let stderr = child.stderr.take().expect("stderr");
     let child = Killed(child);
-    // The server prints the address it bound ("listening on http://127.0.0.1:PORT").
-    let base = tokio::task::spawn_blocking(move || {
-        let mut lines = BufReader::new(stderr).lines();
-        let base = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find_map(|line| line.strip_prefix("listening on ").map(str::to_string))
-            .expect("reprise serve printed its address");
-        // Keep draining stderr so the child never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        base
-    })
-    .await
-    .expect("read stderr");
+    let base =
+        tokio::task::spawn_blocking(move || crate::harness::listening_address(stderr)).await.expect("read stderr");
     let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let get = |token: Option<&str>| {
         let mut request = Request::get(format!("{base}/openapi.json"));

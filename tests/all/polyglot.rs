@@ -11,7 +11,7 @@
 //! (cold path: every episode replays the history from the start). Each component is thus
 //! compiled once per path, and the two paths' histories are compared scenario by scenario.
 
-use crate::harness::{BOTH_PATHS, Compare, Harness, T0, kinds, normalized, output};
+use crate::harness::{BOTH_PATHS, Compare, Harness, T0, kinds, normalized, output, scheduled};
 use reprise_core::{Event, HistoryEvent, RuntimeStatus};
 use reprise_store::InstanceRecord;
 use reprise_tests::guests;
@@ -28,16 +28,6 @@ fn components() -> [&'static str; 6] {
         guests::SUB_ORCHESTRATIONS,
         guests::DETERMINISM,
     ]
-}
-
-fn scheduled(history: &[HistoryEvent]) -> Vec<String> {
-    history
-        .iter()
-        .filter_map(|e| match &e.event {
-            Event::ActivityScheduled { name, .. } => Some(name.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 fn scheduled_input(history: &[HistoryEvent], task: u64) -> Value {

@@ -17,9 +17,7 @@ use reprise_core::Failure;
 use reprise_core::Timestamp;
 use reprise_core::failure::error_types;
 use reprise_runtime::{ActivityInvocation, GuestError};
-use reprise_store::{
-    ActivityResult, ActivityTask, ActivityTaskKey, Done, EpisodeStart, Recorded as StoreRecorded, StoreResult,
-};
+use reprise_store::{ActivityResult, ActivityTask, ActivityTaskKey, EpisodeStart, Recorded as StoreRecorded};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{OwnedSemaphorePermit, watch};
@@ -47,12 +45,7 @@ pub(crate) async fn activity_worker(inner: Arc<Inner>, mut shutdown: watch::Rece
                 }
                 Err(error) => tracing::error!("cannot claim activity tasks: {error}"),
             }
-            let now = inner.clock.now();
-            match inner.store.call(move |store| store.next_due(now)).await {
-                Ok(Some(due)) => inner.activity_trigger.due_at(due),
-                Ok(None) => {}
-                Err(error) => tracing::warn!("cannot look for the next due task: {error}"),
-            }
+            crate::orchestrations::learn_next_due(&inner, &inner.activity_trigger).await;
         }
         let sleep = inner.activity_trigger.sleep_for(inner.clock.now(), next_poll);
         tokio::select! {
@@ -123,18 +116,10 @@ async fn record(inner: &Arc<Inner>, key: &ActivityTaskKey, result: &ActivityResu
     for tries_left in (0..5).rev() {
         let (owner, task, result) = (inner.config.owner.clone(), key.clone(), result.clone());
         let (now, lease_until) = crate::episode::lease(inner);
+        let begin_until = begin.then_some(lease_until);
         let written = inner
             .store
-            .submit(|store, done| {
-                if begin {
-                    store.complete_activity_and_begin_then(task, owner, (result, now, lease_until), done);
-                } else {
-                    let done: Done<bool> = Box::new(move |recorded: StoreResult<bool>| {
-                        done(recorded.map(|recorded| StoreRecorded { recorded, episode: None }))
-                    });
-                    store.complete_activity_then(task, owner, (result, now), done);
-                }
-            })
+            .submit(|store, done| store.record_activity_then(task, owner, (result, now, begin_until), done))
             .await;
         match written {
             Ok(StoreRecorded { recorded: true, episode: Some(start) }) => return Recorded::Begun(Box::new(start), now),

@@ -3,6 +3,7 @@
 
 use crate::episode::{EpisodeEnd, run_begun, run_episode};
 use crate::host::Inner;
+use crate::wakeups::Trigger;
 use reprise_core::Timestamp;
 use reprise_store::EpisodeStart;
 use std::collections::HashMap;
@@ -108,13 +109,19 @@ async fn poll(inner: &Arc<Inner>, free: usize) -> bool {
             Err(error) => tracing::error!("cannot look for ready instances: {error}"),
         }
     }
+    learn_next_due(inner, &inner.orchestration_trigger).await;
+    backlog
+}
+
+/// Asks the store when work next becomes due (a timer, a retry) and has `trigger` wake its
+/// worker then: part of each poll of either worker.
+pub(crate) async fn learn_next_due(inner: &Arc<Inner>, trigger: &Trigger) {
     let now = inner.clock.now();
     match inner.store.call(move |store| store.next_due(now)).await {
-        Ok(Some(due)) => inner.orchestration_trigger.due_at(due),
+        Ok(Some(due)) => trigger.due_at(due),
         Ok(None) => {}
-        Err(error) => tracing::warn!("cannot look for the next due message: {error}"),
+        Err(error) => tracing::warn!("cannot look for the next due timer or retry: {error}"),
     }
-    backlog
 }
 
 /// Runs an episode of `id` (already marked running) on its own task.

@@ -247,33 +247,21 @@ pub trait HistoryStore: Send + Sync + 'static {
     ) -> StoreResult<bool>;
 
     /// [`HistoryStore::complete_activity`] without blocking (see
-    /// [`HistoryStore::begin_episode_then`]).
-    fn complete_activity_then(
+    /// [`HistoryStore::begin_episode_then`]), then, if the result was recorded and `begin_until`
+    /// is set, [`HistoryStore::begin_episode`] for the task's instance in the same commit: the
+    /// host that ran an activity starts the episode that consumes its result with the same
+    /// write. The default makes the calls one after the other on the caller's thread.
+    fn record_activity_then(
         &self,
         task: ActivityTaskKey,
         owner: String,
-        (result, now): (ActivityResult, Timestamp),
-        done: Done<bool>,
-    ) {
-        done(self.complete_activity(&task, &owner, &result, now));
-    }
-
-    /// [`HistoryStore::complete_activity`], then, if the result was recorded,
-    /// [`HistoryStore::begin_episode`] for the task's instance, in one commit and without
-    /// blocking: the host that ran an activity starts the episode that consumes its result with
-    /// the same write (see [`HistoryStore::begin_episode_then`]). The default makes the two
-    /// calls on the caller's thread.
-    fn complete_activity_and_begin_then(
-        &self,
-        task: ActivityTaskKey,
-        owner: String,
-        (result, now, lease_until): (ActivityResult, Timestamp, Timestamp),
+        (result, now, begin_until): (ActivityResult, Timestamp, Option<Timestamp>),
         done: Done<Recorded>,
     ) {
         let recorded = self.complete_activity(&task, &owner, &result, now).and_then(|recorded| {
-            let episode = match recorded {
-                true => self.begin_episode(&task.instance_id, &owner, now, lease_until)?,
-                false => None,
+            let episode = match (recorded, begin_until) {
+                (true, Some(until)) => self.begin_episode(&task.instance_id, &owner, now, until)?,
+                _ => None,
             };
             Ok(Recorded { recorded, episode })
         });

@@ -98,13 +98,13 @@ pub struct NewActivityTask {
     pub claimed_until: Option<Timestamp>,
 }
 
-/// What [`crate::HistoryStore::complete_activity_and_begin_then`] did.
+/// What [`crate::HistoryStore::record_activity_then`] did.
 #[derive(Debug, Clone)]
 pub struct Recorded {
     /// Whether the result was recorded (false: the lease was lost, nothing was written).
     pub recorded: bool,
-    /// The instance's episode, begun in the same commit: `None` if the result was not recorded,
-    /// or the instance is missing or locked by another owner.
+    /// The instance's episode, begun in the same commit: `None` if none was asked for, the
+    /// result was not recorded, or the instance is missing or locked by another owner.
     pub episode: Option<EpisodeStart>,
 }
 

@@ -333,32 +333,18 @@ impl HistoryStore for SqliteStore {
         self.write_redoable(move |conn| activities::complete(conn, &task, &owner, &result, now))
     }
 
-    fn complete_activity_then(
+    fn record_activity_then(
         &self,
         task: ActivityTaskKey,
         owner: String,
-        (result, now): (ActivityResult, Timestamp),
-        done: Done<bool>,
-    ) {
-        self.writer.submit(
-            Durability::Redoable,
-            move |conn| activities::complete(conn, &task, &owner, &result, now),
-            done,
-        );
-    }
-
-    fn complete_activity_and_begin_then(
-        &self,
-        task: ActivityTaskKey,
-        owner: String,
-        (result, now, lease_until): (ActivityResult, Timestamp, Timestamp),
+        (result, now, begin_until): (ActivityResult, Timestamp, Option<Timestamp>),
         done: Done<Recorded>,
     ) {
         let work = move |conn: &Connection| {
             let recorded = activities::complete(conn, &task, &owner, &result, now)?;
-            let episode = match recorded {
-                true => episodes::begin(conn, &task.instance_id, &owner, now, lease_until)?,
-                false => None,
+            let episode = match (recorded, begin_until) {
+                (true, Some(until)) => episodes::begin(conn, &task.instance_id, &owner, now, until)?,
+                _ => None,
             };
             Ok(Recorded { recorded, episode })
         };

@@ -359,14 +359,14 @@ fn an_activity_result_is_committed_without_an_fsync_of_its_own() {
     assert_eq!(fixture.reopen().messages("a", T0 + 2).unwrap().len(), 2);
 }
 
-/// Calls `complete_activity_and_begin_then` and returns what it answered.
+/// Calls `record_activity_then`, beginning the episode, and returns what it answered.
 fn complete_and_begin(store: &crate::SqliteStore, task: u64, owner: &str, now: u64) -> crate::Recorded {
     let (tx, rx) = std::sync::mpsc::channel();
     let result = ActivityResult::Completed(format!("{task}"));
-    store.complete_activity_and_begin_then(
+    store.record_activity_then(
         key(task),
         owner.into(),
-        (result, now, now + 100),
+        (result, now, Some(now + 100)),
         Box::new(move |recorded| tx.send(recorded).unwrap()),
     );
     rx.recv().unwrap().unwrap()
