@@ -2,8 +2,8 @@
 //! on the hot and the cold path.
 
 use crate::harness::{BOTH_PATHS, Compare, Harness, T0, kinds, on_both_paths, output};
-use reprise_core::{EntityId, RuntimeStatus};
-use reprise_executor::{ExecutorError, StartRequest};
+use reprise_core::{EntityId, InstanceId, InstanceIdError, RuntimeStatus};
+use reprise_executor::{ExecutorError};
 use reprise_store::EntityFilter;
 use reprise_tests::guests;
 use serde_json::{Value, json};
@@ -120,12 +120,9 @@ async fn clients_signal_and_read_entities_and_bad_requests_are_refused() {
     let refused = host.terminate("@Counter@client", "no", false).await.unwrap_err();
     assert!(matches!(refused, ExecutorError::NotAnOrchestration(_)), "{refused}");
     assert!(refused.to_string().contains("use the entity commands"), "{refused}");
-    let taken = StartRequest {
-        orchestrator: "counter_report".into(),
-        input: "1".into(),
-        instance_id: Some("@Counter@client".into()),
-    };
-    assert!(matches!(host.start(taken).await, Err(ExecutorError::InvalidInstanceId { .. })));
+    // An entity's id cannot even be given as an instance id: the checked id type refuses it.
+    let taken = InstanceId::new("@Counter@client").map_err(ExecutorError::from);
+    assert!(matches!(taken, Err(ExecutorError::InvalidInstanceId(InstanceIdError::EntityPrefix(_)))), "{taken:?}");
     let listed = instance_ids(&harness).await;
     assert!(listed.iter().all(|id| !id.starts_with('@')), "{listed:?}");
 

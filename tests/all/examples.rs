@@ -119,7 +119,7 @@ async fn any_returns_the_first_delivered_task_on_both_paths() {
             })
             .expect("a result was delivered");
         assert_eq!(out["winner"], json!(first.0));
-        assert_eq!(out["value"].to_string(), first.1);
+        assert_eq!(out["value"].to_string(), first.1.as_str());
         harness.stop().await;
     }
 }

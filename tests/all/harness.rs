@@ -1,6 +1,6 @@
 //! A host on a fresh SQLite file in a temporary directory, with a manual clock, for tests.
 
-use reprise_core::{Event, HistoryEvent, RuntimeStatus};
+use reprise_core::{Event, HistoryEvent, InstanceId, RuntimeStatus};
 use reprise_executor::{Clock, ComponentSummary, ExecutorConfig, Host, ManualClock, StartRequest, Workers};
 use reprise_runtime::{Runtime, RuntimeConfig};
 use reprise_store::{InstanceRecord, SqliteStore};
@@ -89,9 +89,9 @@ impl Harness {
 
     /// Starts an instance with a chosen id.
     pub async fn start(&self, id: &str, orchestrator: &str, input: Value) -> String {
-        let request =
-            StartRequest { orchestrator: orchestrator.into(), input: input.to_string(), instance_id: Some(id.into()) };
-        self.host.start(request).await.expect("start the instance")
+        let instance_id = Some(InstanceId::new(id).expect("a valid instance id"));
+        let request = StartRequest { orchestrator: orchestrator.into(), input: input.to_string(), instance_id };
+        self.host.start(request).await.expect("start the instance").into_string()
     }
 
     /// Waits (at most a minute) for an instance to finish.

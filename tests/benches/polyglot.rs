@@ -103,7 +103,7 @@ impl BenchHost {
         };
         let started = Instant::now();
         let id = self.host.start(request).await?;
-        let record = self.host.wait(&id).await?;
+        let record = self.host.wait(id.as_str()).await?;
         let elapsed = started.elapsed();
         if record.status != RuntimeStatus::Completed {
             bail!("{name} ended {:?}: {}", record.status, record.failure.map(|f| f.to_string()).unwrap_or_default());
@@ -229,7 +229,7 @@ impl OrchestrationHost for EchoHost {
             .into_iter()
             .map(|task| {
                 let output = self.outputs.get(&task).cloned().unwrap_or_else(|| "null".into());
-                Completion { task, outcome: Ok(output) }
+                Completion { task, outcome: Ok(reprise_core::Payload::stored(output)) }
             })
             .collect::<Vec<_>>();
         Box::pin(async move { Ok(completions) })

@@ -1,22 +1,28 @@
 //! The command line: every command, flag and help text.
 
+use crate::input::JsonArg;
 use clap::{Args, Parser, Subcommand};
-use reprise_core::RuntimeStatus;
+use reprise_core::{InstanceId, RuntimeStatus};
 use std::path::PathBuf;
 
 /// Durable orchestrations of WebAssembly components, recorded in SQLite and replayed after any
 /// crash or restart.
 ///
-/// Orchestrators and activities are components built for wasm32-wasip2 (in Rust with the
-/// reprise-sdk crate). `reprise run` is the quickest way in: it loads components, starts one
-/// instance and runs it to completion. `reprise serve` is the long-running host; `start`,
-/// `status`, `history` and `list` manage instances in the same database while it runs.
+/// Orchestrators, activities and entities are components built for wasm32-wasip2 (in Rust with
+/// the reprise-sdk crate, or in Python, JavaScript or C). `reprise run` is the quickest way in:
+/// it loads components, starts one instance and runs it to completion. `reprise serve` is the
+/// long-running host; the other commands (`start`, `status`, `history`, `list`, `raise`,
+/// `terminate`, `entity`...) work on the same database while it runs.
+///
+/// Every JSON argument (--input, --data) takes the JSON text itself, @FILE to read it from a
+/// file, or - to read it from standard input.
 #[derive(Debug, Parser)]
 #[command(name = "reprise", version, max_term_width = 100)]
 #[command(after_help = "Examples:
   reprise run process_order --input '\"order-1001\"' --component order_processing.wasm
   reprise serve --db app.db --component app.wasm
   reprise start process_order --input '\"order-7\"' --db app.db
+  reprise start process_order --input @order.json --db app.db
   reprise status 3f1c... --db app.db
   reprise history 3f1c... --db app.db
   reprise entity signal Counter myCounter add --input 5 --db app.db
@@ -41,7 +47,7 @@ pub(crate) struct DbArgs {
 #[derive(Debug, Args)]
 pub(crate) struct HostArgs {
     /// A component to load (repeat for several). A component may export orchestrators,
-    /// activities or both; the last one loaded serves a name exported twice.
+    /// activities and entities; the last one loaded serves a name exported twice.
     #[arg(long = "component", short = 'c', value_name = "PATH", required = true)]
     pub(crate) components: Vec<PathBuf>,
     /// Parked instances kept in memory; 0 replays every instance from history at every step.
@@ -62,7 +68,8 @@ pub(crate) struct HostArgs {
     /// Activities see no files by default.
     #[arg(long = "activity-dir", value_name = "DIR")]
     pub(crate) activity_dirs: Vec<String>,
-    /// Let activities open network connections (denied by default).
+    /// Let activities open TCP and UDP sockets to any address and resolve host names (denied by
+    /// default).
     #[arg(long)]
     pub(crate) activity_network: bool,
     /// How long work this host claims (an episode's instance, an activity attempt) stays
@@ -107,24 +114,25 @@ pub(crate) struct ApiArgs {
 pub(crate) enum Command {
     /// Load components, run one orchestration to its end, and print its output.
     ///
-    /// Exits 0 when the instance completes (its output JSON on stdout) and 1 when it fails (the
-    /// failure on stderr). The instance is durable: if this process is interrupted,
-    /// `reprise serve` on the same database finishes it.
+    /// Exits 0 when the instance completes (its output JSON on stdout), 1 when it fails or is
+    /// terminated (the failure on stderr) and 2 on bad usage (a bad input, an unknown
+    /// orchestrator, a database that cannot be opened). The instance is durable: if this process
+    /// is interrupted (exit 130), `reprise serve` on the same database finishes it.
     Run {
         /// The orchestrator to run.
         orchestrator: String,
-        /// Its input, as JSON (a string must be quoted: '"text"').
-        #[arg(long, short, default_value = "null")]
-        input: String,
+        /// Its input: JSON text (a string must be quoted: '"text"'), @FILE or - (standard input).
+        #[arg(long, short, default_value = "null", value_name = "JSON")]
+        input: JsonArg,
         /// The instance id (a new UUID by default).
         #[arg(long)]
-        id: Option<String>,
+        id: Option<InstanceId>,
         #[command(flatten)]
         db: DbArgs,
         #[command(flatten)]
         host: HostArgs,
     },
-    /// Run the host: execute every instance in the database until stopped (Ctrl-C).
+    /// Run the host: execute every instance in the database until stopped (Ctrl-C or SIGTERM).
     ///
     /// With --listen, also serve the Durable Functions-compatible HTTP API (starter, status and
     /// management endpoints; its OpenAPI document at /openapi.json).
@@ -141,12 +149,13 @@ pub(crate) enum Command {
         /// The orchestrator to run; a component exporting it must have been loaded into this
         /// database by `serve` or `run`.
         orchestrator: String,
-        /// Its input, as JSON.
-        #[arg(long, short, default_value = "null")]
-        input: String,
-        /// The instance id (a new UUID by default).
+        /// Its input: JSON text (a string must be quoted: '"text"'), @FILE or - (standard input).
+        #[arg(long, short, default_value = "null", value_name = "JSON")]
+        input: JsonArg,
+        /// The instance id (a new UUID by default). The id of a finished instance stays taken
+        /// until it is purged.
         #[arg(long)]
-        id: Option<String>,
+        id: Option<InstanceId>,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -156,13 +165,14 @@ pub(crate) enum Command {
         id: String,
         /// The event's name.
         event: String,
-        /// The event's data, as JSON.
-        #[arg(long, short, default_value = "null")]
-        data: String,
+        /// The event's data: JSON text, @FILE or - (standard input).
+        #[arg(long, short, default_value = "null", value_name = "JSON")]
+        data: JsonArg,
         #[command(flatten)]
         db: DbArgs,
     },
-    /// End an instance now, with status Terminated, whatever it is waiting for.
+    /// End an instance with status Terminated, whatever it is waiting for (a running
+    /// `reprise serve` ends it at its next episode).
     Terminate {
         /// The instance id.
         id: String,
@@ -219,7 +229,7 @@ pub(crate) enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
-    /// Show an instance's history: every event it recorded, in order.
+    /// Show an instance's history: every event its current execution recorded, in order.
     History {
         /// The instance id.
         id: String,
@@ -231,7 +241,8 @@ pub(crate) enum Command {
     },
     /// List instances, newest first.
     List {
-        /// Only these statuses (repeatable): Pending, Running, Completed, Failed.
+        /// Only these statuses (repeatable, any case): Pending, Running, Completed, Failed,
+        /// Terminated, Suspended, ContinuedAsNew.
         #[arg(long = "status", value_name = "STATUS")]
         statuses: Vec<RuntimeStatus>,
         /// Only this orchestrator.
@@ -277,9 +288,9 @@ pub(crate) enum EntityCommand {
         key: String,
         /// The operation.
         operation: String,
-        /// Its input, as JSON (a string must be quoted: '"text"').
-        #[arg(long, short, default_value = "null")]
-        input: String,
+        /// Its input: JSON text (a string must be quoted: '"text"'), @FILE or - (standard input).
+        #[arg(long, short, default_value = "null", value_name = "JSON")]
+        input: JsonArg,
         #[command(flatten)]
         db: DbArgs,
     },

@@ -6,6 +6,7 @@
 
 mod cli;
 mod commands;
+mod input;
 mod render;
 
 /// Prints a result on stdout. A closed pipe (`reprise history ... | head`) ends the program

@@ -1,9 +1,11 @@
 //! How instances, events and failures look on a terminal and in `--json` output. JSON output
 //! embeds payloads as JSON values (not strings holding JSON) and times as RFC 3339.
 
-use reprise_core::{Event, Failure, HistoryEvent, Timestamp};
+use reprise_core::{Event, Failure, HistoryEvent, ParentRef, Payload, RawJson, RuntimeStatus, Timestamp};
 use reprise_store::{EntityRecord, InstanceRecord};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -12,19 +14,14 @@ pub(crate) fn time(ms: Timestamp) -> String {
     humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
 
-/// A payload as a JSON value (kept as a string if it is not valid JSON).
-fn payload(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
-}
-
-/// A payload re-indented for reading.
-pub(crate) fn pretty_json(text: &str) -> String {
-    serde_json::to_string_pretty(&payload(text)).unwrap_or_else(|_| text.to_string())
+/// A payload re-indented for reading (its numbers and strings exactly as stored).
+pub(crate) fn pretty_json(payload: &Payload) -> String {
+    payload.pretty()
 }
 
 /// A payload on one line, cut to `max` characters.
-pub(crate) fn short(text: &str, max: usize) -> String {
-    let compact = serde_json::to_string(&payload(text)).unwrap_or_else(|_| text.to_string());
+pub(crate) fn short(payload: &Payload, max: usize) -> String {
+    let compact = payload.compact();
     if compact.chars().count() <= max {
         compact
     } else {
@@ -48,24 +45,43 @@ pub(crate) fn failure(failure: &Failure) -> String {
     out
 }
 
+/// An instance as JSON, its payloads embedded as the values they are.
+#[derive(Serialize)]
+pub(crate) struct InstanceJson<'a> {
+    instance_id: &'a str,
+    name: &'a str,
+    status: RuntimeStatus,
+    execution: u32,
+    custom_status: Option<RawJson>,
+    input: RawJson,
+    output: Option<RawJson>,
+    failure: &'a Option<Failure>,
+    component: &'a Option<String>,
+    parent: &'a Option<ParentRef>,
+    history_len: u64,
+    created_at: String,
+    updated_at: String,
+    completed_at: Option<String>,
+}
+
 /// An instance as JSON.
-pub(crate) fn instance_json(record: &InstanceRecord) -> Value {
-    json!({
-        "instance_id": record.instance_id,
-        "name": record.name,
-        "status": record.status,
-        "execution": record.execution,
-        "custom_status": record.custom_status.as_deref().map(payload),
-        "input": payload(&record.input),
-        "output": record.output.as_deref().map(payload),
-        "failure": record.failure,
-        "component": record.component,
-        "parent": record.parent,
-        "history_len": record.history_len,
-        "created_at": time(record.created_at),
-        "updated_at": time(record.updated_at),
-        "completed_at": record.completed_at.map(time),
-    })
+pub(crate) fn instance_json(record: &InstanceRecord) -> InstanceJson<'_> {
+    InstanceJson {
+        instance_id: &record.instance_id,
+        name: &record.name,
+        status: record.status,
+        execution: record.execution,
+        custom_status: record.custom_status.as_ref().map(Payload::json),
+        input: record.input.json(),
+        output: record.output.as_ref().map(Payload::json),
+        failure: &record.failure,
+        component: &record.component,
+        parent: &record.parent,
+        history_len: record.history_len,
+        created_at: time(record.created_at),
+        updated_at: time(record.updated_at),
+        completed_at: record.completed_at.map(time),
+    }
 }
 
 /// An instance as aligned text.
@@ -125,25 +141,26 @@ pub(crate) fn instance_table(records: &[InstanceRecord]) -> String {
     out
 }
 
-/// One event as JSON, payloads embedded as values.
-pub(crate) fn event_json(event: &HistoryEvent) -> Value {
-    let mut value = serde_json::to_value(event).unwrap_or(Value::Null);
-    if let Value::Object(map) = &mut value {
-        for key in ["input", "output", "data"] {
-            if let Some(Value::String(text)) = map.get(key) {
-                let parsed = payload(text);
-                map.insert(key.to_string(), parsed);
-            }
-        }
-        for key in ["time", "fire_at", "next_attempt_at"] {
-            if let Some(Value::Number(ms)) = map.get(key)
-                && let Some(ms) = ms.as_u64()
-            {
-                map.insert(key.to_string(), Value::String(time(ms)));
-            }
-        }
+/// One event as JSON: its fields by name, payloads embedded as the values they are, times as
+/// RFC 3339.
+pub(crate) fn event_json(event: &HistoryEvent) -> BTreeMap<String, RawJson> {
+    let mut fields = BTreeMap::new();
+    let Ok(Value::Object(map)) = serde_json::to_value(event) else {
+        return fields;
+    };
+    for (key, value) in map {
+        let rendered = match (key.as_str(), &value) {
+            // A payload serializes as a string holding its text: embed the text itself.
+            ("input" | "output" | "data", Value::String(text)) => RawJson::new(text),
+            ("time" | "fire_at" | "next_attempt_at", Value::Number(ms)) => match ms.as_u64() {
+                Some(ms) => RawJson::value(&Value::String(time(ms))),
+                None => RawJson::value(&value),
+            },
+            _ => RawJson::value(&value),
+        };
+        fields.insert(key, rendered);
     }
-    value
+    fields
 }
 
 /// A history as a readable timeline: one line per event, each episode headed by its time.
@@ -260,18 +277,31 @@ fn one_line(failure: &Failure) -> String {
     text
 }
 
-/// An entity as JSON: its address, its state embedded as a value, its counts and times.
-pub(crate) fn entity_json(record: &EntityRecord) -> Value {
-    serde_json::json!({
-        "name": record.entity.name,
-        "key": record.entity.key,
-        "id": record.entity.to_string(),
-        "state": record.state.as_deref().map(payload),
-        "operations": record.operations,
-        "queued": record.queued,
-        "created_at": time(record.created_at),
-        "updated_at": time(record.updated_at),
-    })
+/// An entity as JSON: its address, its state embedded as the value it is, its counts and times.
+#[derive(Serialize)]
+pub(crate) struct EntityJson<'a> {
+    name: &'a str,
+    key: &'a str,
+    id: String,
+    state: Option<RawJson>,
+    operations: u64,
+    queued: u64,
+    created_at: String,
+    updated_at: String,
+}
+
+/// An entity as JSON.
+pub(crate) fn entity_json(record: &EntityRecord) -> EntityJson<'_> {
+    EntityJson {
+        name: &record.entity.name,
+        key: &record.entity.key,
+        id: record.entity.to_string(),
+        state: record.state.as_ref().map(Payload::json),
+        operations: record.operations,
+        queued: record.queued,
+        created_at: time(record.created_at),
+        updated_at: time(record.updated_at),
+    }
 }
 
 /// Entities as a table.
@@ -281,7 +311,7 @@ pub(crate) fn entity_table(records: &[EntityRecord]) -> String {
     }
     let mut out = format!("{:<20} {:<24} {:>10} {:>7}  {:<40}\n", "NAME", "KEY", "OPERATIONS", "QUEUED", "STATE");
     for r in records {
-        let state = r.state.as_deref().map_or_else(|| "(none)".to_string(), |s| short(s, 40));
+        let state = r.state.as_ref().map_or_else(|| "(none)".to_string(), |s| short(s, 40));
         let _ =
             writeln!(out, "{:<20} {:<24} {:>10} {:>7}  {state}", r.entity.name, r.entity.key, r.operations, r.queued);
     }
@@ -293,10 +323,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn long_payloads_are_cut_and_invalid_json_is_kept_as_text() {
-        assert_eq!(short("\"abcdef\"", 5), "\"abc…");
-        assert_eq!(short("{ \"a\" : 1 }", 80), "{\"a\":1}");
-        assert_eq!(payload("not json"), Value::String("not json".into()));
+    fn long_payloads_are_cut_and_compacted() {
+        assert_eq!(short(&Payload::stored("\"abcdef\""), 5), "\"abc…");
+        assert_eq!(short(&Payload::stored("{ \"a\" : 1 }"), 80), "{\"a\":1}");
+        assert_eq!(short(&Payload::stored("[1.0, 0.9570227765943855, 1E+2]"), 80), "[1.0,0.9570227765943855,1E+2]");
     }
 
     #[test]

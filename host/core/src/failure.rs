@@ -101,6 +101,8 @@ pub mod error_types {
     pub const MEMORY_LIMIT_EXCEEDED: &str = "MemoryLimitExceeded";
     /// A payload (input, output, event data) was larger than the host accepts.
     pub const PAYLOAD_TOO_LARGE: &str = "PayloadTooLarge";
+    /// A guest handed the host a payload (an output, a state) that is not valid JSON.
+    pub const INVALID_PAYLOAD: &str = "InvalidPayload";
     /// An operator terminated the instance.
     pub const TERMINATED: &str = "Terminated";
     /// An activity attempt ran past its timeout and was stopped.

@@ -5,7 +5,7 @@
 //! orchestrator in that episode (`ExecutionStarted` in the first, completions after), then the
 //! commands the orchestrator issued before it blocked or finished.
 
-use crate::{ActivityOptions, EntityId, Failure, Payload, RetryPolicy, TaskId, Timestamp};
+use crate::{ActivityOptions, EntityId, Failure, InstanceId, Payload, RetryPolicy, TaskId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// One recorded event with its position.
@@ -67,7 +67,7 @@ pub enum Event {
         /// The child orchestrator's name.
         name: String,
         /// The child instance's id.
-        instance_id: String,
+        instance_id: InstanceId,
         /// Its JSON input.
         input: Payload,
         /// Its retry policy, if any.

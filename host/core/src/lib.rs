@@ -10,8 +10,10 @@
 pub mod entity;
 pub mod failure;
 pub mod history;
+pub mod instance_id;
 pub mod lineage;
 pub mod message;
+pub mod payload;
 pub mod replay;
 pub mod retry;
 pub mod status;
@@ -22,8 +24,10 @@ pub use entity::{
 };
 pub use failure::{Failure, FailureCause};
 pub use history::{Event, HistoryEvent};
+pub use instance_id::{InstanceId, InstanceIdError};
 pub use lineage::ParentRef;
 pub use message::{Message, OutgoingMessage};
+pub use payload::{Payload, PayloadError, RawJson};
 pub use retry::{ActivityOptions, RetryPolicy};
 pub use status::RuntimeStatus;
 
@@ -33,15 +37,6 @@ pub type Timestamp = u64;
 /// The handle of a task scheduled by an orchestrator: its position among the instance's
 /// scheduled tasks, from 0.
 pub type TaskId = u64;
-
-/// A JSON document as text. Payloads stay text end to end so that a guest's bytes are stored and
-/// returned exactly as written.
-pub type Payload = String;
-
-/// Returns `Ok(())` if `text` is one well-formed JSON document, and the parser's complaint if not.
-pub fn validate_json(text: &str) -> Result<(), serde_json::Error> {
-    serde_json::from_str::<serde::de::IgnoredAny>(text).map(|_| ())
-}
 
 /// The key an activity attempt sees as its idempotency key: stable across attempts of one task,
 /// distinct across tasks and executions.

@@ -13,8 +13,7 @@
 
 use crate::host::Inner;
 use crate::session::guest_failure;
-use reprise_core::Failure;
-use reprise_core::Timestamp;
+use reprise_core::{Failure, Payload, Timestamp};
 use reprise_core::failure::error_types;
 use reprise_runtime::{ActivityInvocation, GuestError};
 use reprise_store::{ActivityResult, ActivityTask, ActivityTaskKey, EpisodeStart, Recorded as StoreRecorded};
@@ -165,7 +164,7 @@ async fn attempt(inner: &Arc<Inner>, task: ActivityTask) -> ActivityResult {
     };
     let invocation = ActivityInvocation {
         name: task.name.clone(),
-        input: task.input.clone(),
+        input: task.input.to_string(),
         instance_id: task.key.instance_id.clone(),
         task_id: task.key.task_id,
         attempt: task.attempt,
@@ -178,13 +177,11 @@ async fn attempt(inner: &Arc<Inner>, task: ActivityTask) -> ActivityResult {
         outcome = run => outcome,
         () = renew => return ActivityResult::Failed(Failure::new(error_types::GUEST_TRAPPED, "lease lost")),
     };
-    let limit = inner.config.max_payload_bytes;
     let failure = match outcome {
-        Ok(Ok(output)) if output.len() > limit => Failure::new(
-            error_types::PAYLOAD_TOO_LARGE,
-            format!("the output of activity '{}' is {} bytes, more than the limit of {limit}", task.name, output.len()),
-        ),
-        Ok(Ok(output)) => return ActivityResult::Completed(output),
+        Ok(Ok(output)) => match Payload::parse(output, inner.config.max_payload_bytes) {
+            Ok(output) => return ActivityResult::Completed(output),
+            Err(error) => error.failure(&format!("the output of activity '{}'", task.name)),
+        },
         Ok(Err(failure)) => failure,
         // The host lacked the resources to create the sandbox: not the activity's fault, so the
         // attempt is tried again shortly whatever the retry policy, once parked instances are

@@ -22,8 +22,7 @@ use crate::host::Inner;
 use crate::session::{guest_failure, seed};
 use reprise_core::failure::error_types;
 use reprise_core::{
-    EntityCaller, EntityId, EntityLockRequest, EntityOperation, Failure, Message, OutgoingMessage, Payload,
-    is_entity_instance,
+    EntityCaller, EntityId, EntityLockRequest, EntityOperation, Failure, InstanceId, Message, OutgoingMessage, Payload,
 };
 use reprise_runtime::{EntityHost, GuestError, LoadedComponent, LogLevel, OperationInvocation};
 use reprise_store::{EntityCommit, InboxMessage, NewInstance, StoreError};
@@ -146,7 +145,7 @@ pub(crate) async fn run_batch(
 
     let mut announced: Vec<(String, u64)> =
         batch.outgoing.iter().map(|m| (m.instance_id.clone(), m.visible_at)).collect();
-    announced.extend(batch.new_instances.iter().map(|child| (child.instance_id.clone(), now)));
+    announced.extend(batch.new_instances.iter().map(|child| (child.instance_id.to_string(), now)));
     // Operations beyond this batch, or queued behind a lock this batch released, run next.
     let more_queued = consumed.len() < queued;
     let commit = EntityCommit {
@@ -198,7 +197,7 @@ fn next_lock_step(request: EntityLockRequest, now: u64) -> OutgoingMessage {
             visible_at: now,
             execution: None,
         },
-        None => reply(&caller, Ok("null".to_string()), now),
+        None => reply(&caller, Ok(Payload::null()), now),
     }
 }
 
@@ -248,8 +247,8 @@ impl Batch {
         let invocation = OperationInvocation {
             entity: entity.clone(),
             operation: operation.operation.clone(),
-            input: operation.input.clone(),
-            state: self.state.clone(),
+            input: operation.input.to_string(),
+            state: self.state.as_ref().map(ToString::to_string),
             now_ms: now,
             seed: seed(&format!("{entity}#{number}"), 0),
         };
@@ -259,34 +258,26 @@ impl Batch {
             Err(GuestError::Instantiate(message)) => return Err(Transient(message)),
             Err(error) => return Ok(Err(guest_failure(&error))),
         };
+        // An operation's state or output that is not JSON or is too large fails the operation
+        // instead, and the entity keeps its previous state.
         let limit = inner.config.max_payload_bytes;
-        let checked = match &outcome.state {
-            Some(state) => check_payload("the new state", state, limit),
-            None => Ok(()),
+        let checked = |what: &str, text: String| {
+            Payload::parse(text, limit).map_err(|error| error.failure(&format!("{what} of operation '{}'", operation.operation)))
         };
-        if let Err(failure) = checked.and_then(|()| check_payload("the output", &outcome.output, limit)) {
-            return Ok(Err(failure));
-        }
+        let state = match outcome.state.map(|state| checked("the new state", state)).transpose() {
+            Ok(state) => state,
+            Err(failure) => return Ok(Err(failure)),
+        };
+        let output = match checked("the output", outcome.output) {
+            Ok(output) => output,
+            Err(failure) => return Ok(Err(failure)),
+        };
         let effects = std::mem::take(&mut *effects.lock().unwrap_or_else(|e| e.into_inner()));
-        self.state = outcome.state;
+        self.state = state;
         self.outgoing.extend(effects.outgoing);
         self.new_instances.extend(effects.new_instances);
-        Ok(Ok(outcome.output))
+        Ok(Ok(output))
     }
-}
-
-/// Refuses an operation's state or output that is not JSON or is too large: the operation fails
-/// instead, and the entity keeps its previous state.
-fn check_payload(what: &str, payload: &str, limit: usize) -> Result<(), Failure> {
-    if payload.len() > limit {
-        return Err(Failure::new(
-            error_types::PAYLOAD_TOO_LARGE,
-            format!("{what} is {} bytes, more than the host's limit of {limit} bytes per payload", payload.len()),
-        ));
-    }
-    reprise_core::validate_json(payload).map_err(|e| {
-        Failure::new(error_types::GUEST_TRAPPED, format!("the entity returned {what} that is not valid JSON: {e}"))
-    })
 }
 
 /// What one operation asked for, kept only if it succeeds.
@@ -307,16 +298,10 @@ struct OperationHost {
 }
 
 impl OperationHost {
-    fn check(&self, what: &str, payload: &str) -> anyhow::Result<()> {
-        reprise_core::validate_json(payload).map_err(|e| anyhow::anyhow!("{what} is not valid JSON: {e}"))?;
-        if payload.len() > self.max_payload {
-            anyhow::bail!(
-                "{what} is {} bytes, more than the host's limit of {} bytes",
-                payload.len(),
-                self.max_payload
-            );
-        }
-        Ok(())
+    /// Checks a payload the operation hands the host; a bad one ends the operation with a trap
+    /// naming it.
+    fn payload(&self, what: &str, text: String) -> anyhow::Result<Payload> {
+        Payload::parse(text, self.max_payload).map_err(|error| anyhow::anyhow!("{what} is {error}"))
     }
 
     /// A UUID derived from the entity, the operation's number and `what`: the same when a batch
@@ -349,7 +334,7 @@ impl EntityHost for OperationHost {
     }
 
     fn signal_entity(&mut self, entity: EntityId, operation: String, input: String) -> anyhow::Result<()> {
-        self.check(&format!("the input of operation '{operation}' on {entity}"), &input)?;
+        let input = self.payload(&format!("the input of operation '{operation}' on {entity}"), input)?;
         let message =
             Message::EntityOperation(EntityOperation { operation, input, caller: None, in_critical_section: false });
         let outgoing =
@@ -364,17 +349,13 @@ impl EntityHost for OperationHost {
         input: String,
         instance_id: Option<String>,
     ) -> anyhow::Result<String> {
-        self.check(&format!("the input of orchestrator '{name}'"), &input)?;
+        let input = self.payload(&format!("the input of orchestrator '{name}'"), input)?;
         let instance_id = match instance_id {
-            Some(id) if is_entity_instance(&id) => {
-                anyhow::bail!("the instance id '{id}' starts with '@', which is reserved for entities")
-            }
-            Some(id) if id.is_empty() => anyhow::bail!("an instance id cannot be empty"),
-            Some(id) => id,
-            None => self.derived_id("instance"),
+            Some(id) => InstanceId::new(id)?,
+            None => InstanceId::new(self.derived_id("instance"))?,
         };
         let new = NewInstance { instance_id: instance_id.clone(), name, input, created_at: self.now, parent: None };
         self.effects.lock().unwrap_or_else(|e| e.into_inner()).new_instances.push(new);
-        Ok(instance_id)
+        Ok(instance_id.into_string())
     }
 }

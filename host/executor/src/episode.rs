@@ -9,7 +9,7 @@ use reprise_core::failure::error_types;
 use reprise_core::replay::{Replayer, Terminal};
 use reprise_core::{
     EntityCaller, EntityId, EntityLockRequest, EntityOperation, Event, Failure, HistoryEvent, LockHolder, Message,
-    OutgoingMessage, ParentRef, RuntimeStatus, Timestamp,
+    OutgoingMessage, ParentRef, Payload, RuntimeStatus, Timestamp,
 };
 use reprise_store::{
     ActivityTask, ActivityTaskKey, ContinueAsNew, EpisodeCommit, EpisodeStart, InboxMessage, InstanceRecord,
@@ -538,7 +538,7 @@ async fn commit(
         match (status, failure.clone()) {
             (RuntimeStatus::Completed, _) => outgoing.push(to_parent(Message::SubOrchestrationCompleted {
                 task_id,
-                output: result.clone().unwrap_or_else(|| "null".to_string()),
+                output: result.clone().unwrap_or_else(Payload::null),
             })),
             (_, failure_or_none) => {
                 let child_failure = failure_or_none.unwrap_or_else(|| {
@@ -601,7 +601,7 @@ async fn commit(
     // restarts), and the activity dispatcher for the tasks it schedules but does not run.
     let mut announced: Vec<(String, Timestamp)> =
         outgoing.iter().map(|m| (m.instance_id.clone(), m.visible_at)).collect();
-    announced.extend(new_instances.iter().map(|child| (child.instance_id.clone(), now)));
+    announced.extend(new_instances.iter().map(|child| (child.instance_id.to_string(), now)));
     if !new_instances.is_empty() {
         // A child whose id is taken fails its parent's task by a message to the parent.
         announced.push((instance.instance_id.clone(), now));

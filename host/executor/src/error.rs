@@ -1,6 +1,7 @@
 //! Errors the executor reports to its callers (the CLI, tests).
 
 use reprise_runtime::LoadError;
+use reprise_core::PayloadError;
 use reprise_store::StoreError;
 
 /// What went wrong, in terms a caller can act on.
@@ -42,13 +43,8 @@ pub enum ExecutorError {
     #[error("'{0}' is an entity, not an orchestration instance: use the entity commands (signal, get) instead")]
     NotAnOrchestration(String),
     /// An instance id that cannot be used.
-    #[error("invalid instance id '{id}': {reason}")]
-    InvalidInstanceId {
-        /// The id.
-        id: String,
-        /// What is wrong with it.
-        reason: String,
-    },
+    #[error(transparent)]
+    InvalidInstanceId(#[from] reprise_core::InstanceIdError),
     /// No instance has that id.
     #[error("no instance with id '{0}'")]
     InstanceNotFound(String),
@@ -66,4 +62,13 @@ pub enum ExecutorError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<PayloadError> for ExecutorError {
+    fn from(error: PayloadError) -> Self {
+        match error {
+            PayloadError::NotJson(error) => ExecutorError::InvalidInput(error),
+            PayloadError::TooLarge { size, limit } => ExecutorError::PayloadTooLarge { size, limit },
+        }
+    }
 }

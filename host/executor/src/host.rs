@@ -10,8 +10,7 @@ use crate::orchestrations::{Backoff, orchestration_worker};
 use crate::registry::{ComponentSummary, Export, Registry};
 use crate::store_access::StoreAccess;
 use crate::wakeups::{ReadyQueue, Trigger, Watchers};
-use reprise_core::Timestamp;
-use reprise_core::{EntityId, EntityOperation, Message, is_entity_instance};
+use reprise_core::{EntityId, EntityOperation, InstanceId, Message, Payload, Timestamp, is_entity_instance};
 use reprise_runtime::Runtime;
 use reprise_store::{EntityFilter, EntityRecord, HistoryStore, InstanceRecord, NewInstance, PurgeFilter};
 use std::path::Path;
@@ -67,10 +66,11 @@ impl Inner {
 pub struct StartRequest {
     /// The orchestrator to run.
     pub orchestrator: String,
-    /// Its JSON input.
+    /// Its JSON input, as the caller gave it (checked by [`Host::start`] against the host's
+    /// payload limit).
     pub input: String,
     /// The instance id; a new UUID if `None`.
-    pub instance_id: Option<String>,
+    pub instance_id: Option<InstanceId>,
 }
 
 /// A durable orchestration host. Cheap to clone; every clone drives the same state.
@@ -138,32 +138,22 @@ impl Host {
 
     /// Creates an instance of a loaded orchestrator (or one a component recorded in the store
     /// exports) and returns its id.
-    pub async fn start(&self, request: StartRequest) -> Result<String, ExecutorError> {
-        reprise_core::validate_json(&request.input).map_err(ExecutorError::InvalidInput)?;
-        self.check_size(&request.input)?;
+    pub async fn start(&self, request: StartRequest) -> Result<InstanceId, ExecutorError> {
+        let input = self.payload(request.input)?;
         if let Some(known) = self.inner.registry.missing(Export::Orchestrator, &request.orchestrator).await? {
             let known = if known.is_empty() { "none (no component loaded)".to_string() } else { known.join(", ") };
             return Err(ExecutorError::UnknownOrchestrator { name: request.orchestrator, known });
         }
-        let instance_id = request.instance_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        if is_entity_instance(&instance_id) {
-            return Err(ExecutorError::InvalidInstanceId {
-                id: instance_id,
-                reason: "ids that start with '@' are reserved for entities".into(),
-            });
-        }
-        if instance_id.is_empty() {
-            return Err(ExecutorError::InvalidInstanceId { id: instance_id, reason: "it is empty".into() });
-        }
+        let instance_id = request.instance_id.unwrap_or_else(InstanceId::generate);
         let new = NewInstance {
             instance_id: instance_id.clone(),
             name: request.orchestrator,
-            input: request.input,
+            input,
             created_at: self.inner.clock.now(),
             parent: None,
         };
         self.inner.store.call(move |store| store.create_instance(&new)).await?;
-        self.inner.wake_instance(&instance_id);
+        self.inner.wake_instance(instance_id.as_str());
         Ok(instance_id)
     }
 
@@ -209,9 +199,8 @@ impl Host {
     /// Raises an external event on an instance; it is buffered until the orchestrator waits for
     /// it.
     pub async fn raise_event(&self, instance_id: &str, name: &str, data: &str) -> Result<(), ExecutorError> {
-        reprise_core::validate_json(data).map_err(ExecutorError::InvalidInput)?;
-        self.check_size(data)?;
-        self.send(instance_id, Message::EventRaised { name: name.to_string(), data: data.to_string() }).await
+        let data = self.payload(data.to_string())?;
+        self.send(instance_id, Message::EventRaised { name: name.to_string(), data }).await
     }
 
     /// Terminates an instance: it ends at once with status Terminated, whatever it is waiting for.
@@ -232,12 +221,9 @@ impl Host {
         self.send(instance_id, Message::Resume { reason: reason.to_string() }).await
     }
 
-    fn check_size(&self, payload: &str) -> Result<(), ExecutorError> {
-        let limit = self.inner.config.max_payload_bytes;
-        if payload.len() > limit {
-            return Err(ExecutorError::PayloadTooLarge { size: payload.len(), limit });
-        }
-        Ok(())
+    /// A client's payload, checked against the host's limit.
+    fn payload(&self, text: String) -> Result<Payload, ExecutorError> {
+        Ok(Payload::parse(text, self.inner.config.max_payload_bytes)?)
     }
 
     async fn send(&self, instance_id: &str, message: Message) -> Result<(), ExecutorError> {
@@ -255,12 +241,11 @@ impl Host {
     /// recorded in the store). The operation runs after those already queued for the entity.
     pub async fn signal_entity(&self, entity: &EntityId, operation: &str, input: &str) -> Result<(), ExecutorError> {
         entity.validate()?;
-        reprise_core::validate_json(input).map_err(ExecutorError::InvalidInput)?;
-        self.check_size(input)?;
+        let input = self.payload(input.to_string())?;
         self.check_entity_type(&entity.name).await?;
         let operation = EntityOperation {
             operation: operation.to_string(),
-            input: input.to_string(),
+            input,
             caller: None,
             in_critical_section: false,
         };

@@ -8,7 +8,7 @@
 
 use reprise_core::failure::error_types;
 use reprise_core::replay::{Advance, AllWait, Completion, EpisodeOutput, ReplayError, Replayer, WaitOutcome};
-use reprise_core::{ActivityOptions, EntityId, Failure, Message, RetryPolicy, Timestamp};
+use reprise_core::{ActivityOptions, EntityId, Failure, InstanceId, Message, Payload, RetryPolicy, Timestamp};
 use reprise_runtime::{
     BoxFuture, GuestError, GuestObserved, LoadedComponent, LogLevel, OrchestrationHost, OrchestratorInvocation,
     Runtime, WaitRequest,
@@ -28,7 +28,7 @@ pub(crate) struct Delivery {
 #[derive(Debug)]
 pub(crate) struct Yield {
     pub(crate) output: EpisodeOutput,
-    pub(crate) custom_status: Option<String>,
+    pub(crate) custom_status: Option<Payload>,
 }
 
 /// A started orchestrator, parked between episodes or running one.
@@ -106,21 +106,14 @@ struct Session {
 }
 
 impl Session {
-    /// Refuses a payload larger than the host accepts: every payload is stored in history, and
-    /// an unbounded one would let a guest exhaust the host's memory and disk.
+    /// Checks a payload the guest hands the host: one JSON document, no larger than the host
+    /// accepts (every payload is stored in history, and an unbounded one would let a guest
+    /// exhaust the host's memory and disk). A bad one ends the guest with a trap naming it.
     ///
-    /// `what` names the payload in the error; it is only built for an oversized one (this runs
-    /// on every scheduled task, replayed ones included).
-    fn check_size(&self, what: impl FnOnce() -> String, payload: &str) -> anyhow::Result<()> {
-        if payload.len() > self.max_payload {
-            anyhow::bail!(
-                "{} is {} bytes, more than the host's limit of {} bytes per payload",
-                what(),
-                payload.len(),
-                self.max_payload
-            );
-        }
-        Ok(())
+    /// `what` names the payload in the error; it is only built for a bad one (this runs on
+    /// every scheduled task, replayed ones included).
+    fn payload(&self, what: impl FnOnce() -> String, text: String) -> anyhow::Result<Payload> {
+        Payload::parse(text, self.max_payload).map_err(|error| anyhow::anyhow!("{} is {error}", what()))
     }
 }
 
@@ -199,10 +192,13 @@ impl OrchestrationHost for Session {
     }
 
     fn set_custom_status(&mut self, status: Option<String>) {
-        if status.as_ref().is_some_and(|s| s.len() > self.max_payload) {
-            tracing::warn!(instance = %self.instance_id, "custom status ignored: larger than {} bytes", self.max_payload);
-            return;
-        }
+        let status = match status.map(|text| Payload::parse(text, self.max_payload)).transpose() {
+            Ok(status) => status,
+            Err(error) => {
+                tracing::warn!(instance = %self.instance_id, "custom status ignored: it is {error}");
+                return;
+            }
+        };
         lock(&self.replayer).set_custom_status(status);
     }
 
@@ -228,8 +224,8 @@ impl OrchestrationHost for Session {
     }
 
     fn schedule_activity(&mut self, name: String, input: String, options: ActivityOptions) -> anyhow::Result<u64> {
-        self.check_size(|| format!("the input of activity '{name}'"), &input)?;
-        Ok(lock(&self.replayer).schedule_activity(&name, &input, options).map_err(SessionEnd::from)?)
+        let input = self.payload(|| format!("the input of activity '{name}'"), input)?;
+        Ok(lock(&self.replayer).schedule_activity(&name, input, options).map_err(SessionEnd::from)?)
     }
 
     fn schedule_sub_orchestration(
@@ -239,23 +235,18 @@ impl OrchestrationHost for Session {
         input: String,
         retry: Option<RetryPolicy>,
     ) -> anyhow::Result<u64> {
-        reprise_core::validate_json(&input)
-            .map_err(|e| anyhow::anyhow!("sub-orchestration input is not valid JSON: {e}"))?;
-        if let Some(id) = &instance_id
-            && reprise_core::is_entity_instance(id)
-        {
-            anyhow::bail!("the sub-orchestration instance id '{id}' starts with '@', which is reserved for entities");
-        }
+        let input = self.payload(|| format!("the input of sub-orchestration '{name}'"), input)?;
+        let instance_id = instance_id
+            .map(InstanceId::new)
+            .transpose()
+            .map_err(|error| anyhow::anyhow!("sub-orchestration '{name}' cannot start: {error}"))?;
         let mut replayer = lock(&self.replayer);
-        Ok(replayer
-            .schedule_sub_orchestration(&name, instance_id.as_deref(), &input, retry)
-            .map_err(SessionEnd::from)?)
+        Ok(replayer.schedule_sub_orchestration(&name, instance_id, input, retry).map_err(SessionEnd::from)?)
     }
 
     fn continue_as_new(&mut self, input: String, carry_events: bool) -> anyhow::Result<()> {
-        reprise_core::validate_json(&input)
-            .map_err(|e| anyhow::anyhow!("continue-as-new input is not valid JSON: {e}"))?;
-        Ok(lock(&self.replayer).request_continue_as_new(&input, carry_events).map_err(SessionEnd::from)?)
+        let input = self.payload(|| "the input of continue-as-new".into(), input)?;
+        Ok(lock(&self.replayer).request_continue_as_new(input, carry_events).map_err(SessionEnd::from)?)
     }
 
     fn schedule_timer(&mut self, fire_at: u64) -> anyhow::Result<u64> {
@@ -267,23 +258,18 @@ impl OrchestrationHost for Session {
     }
 
     fn raise_event(&mut self, instance_id: String, name: String, data: String) -> anyhow::Result<()> {
-        reprise_core::validate_json(&data).map_err(|e| anyhow::anyhow!("raise-event data is not valid JSON: {e}"))?;
-        self.check_size(|| "raise-event data".into(), &data)?;
-        Ok(lock(&self.replayer).raise_event(&instance_id, &name, &data).map_err(SessionEnd::from)?)
+        let data = self.payload(|| format!("the data of event '{name}'"), data)?;
+        Ok(lock(&self.replayer).raise_event(&instance_id, &name, data).map_err(SessionEnd::from)?)
     }
 
     fn call_entity(&mut self, entity: EntityId, operation: String, input: String) -> anyhow::Result<u64> {
-        reprise_core::validate_json(&input)
-            .map_err(|e| anyhow::anyhow!("the input of operation '{operation}' on {entity} is not valid JSON: {e}"))?;
-        self.check_size(|| format!("the input of operation '{operation}' on {entity}"), &input)?;
-        Ok(lock(&self.replayer).call_entity(&entity, &operation, &input).map_err(SessionEnd::from)?)
+        let input = self.payload(|| format!("the input of operation '{operation}' on {entity}"), input)?;
+        Ok(lock(&self.replayer).call_entity(&entity, &operation, input).map_err(SessionEnd::from)?)
     }
 
     fn signal_entity(&mut self, entity: EntityId, operation: String, input: String) -> anyhow::Result<()> {
-        reprise_core::validate_json(&input)
-            .map_err(|e| anyhow::anyhow!("the input of operation '{operation}' on {entity} is not valid JSON: {e}"))?;
-        self.check_size(|| format!("the input of operation '{operation}' on {entity}"), &input)?;
-        Ok(lock(&self.replayer).signal_entity(&entity, &operation, &input).map_err(SessionEnd::from)?)
+        let input = self.payload(|| format!("the input of operation '{operation}' on {entity}"), input)?;
+        Ok(lock(&self.replayer).signal_entity(&entity, &operation, input).map_err(SessionEnd::from)?)
     }
 
     fn lock_entities(&mut self, entities: Vec<EntityId>) -> anyhow::Result<u64> {
@@ -359,15 +345,14 @@ async fn run_guest(
     };
     let mut guard = lock(&replayer);
     match result {
-        Ok(Ok(output)) if output.len() > max_payload => guard.abort(Failure::new(
-            error_types::PAYLOAD_TOO_LARGE,
-            format!("the orchestrator's output is {} bytes, more than the limit of {max_payload}", output.len()),
-        )),
-        Ok(Ok(output)) => {
-            if let Err(error) = guard.complete(output) {
-                guard.abort(replay_failure(&error));
+        Ok(Ok(output)) => match Payload::parse(output, max_payload) {
+            Ok(output) => {
+                if let Err(error) = guard.complete(output) {
+                    guard.abort(replay_failure(&error));
+                }
             }
-        }
+            Err(error) => guard.abort(error.failure("the orchestrator's output")),
+        },
         Ok(Err(failure)) => {
             if let Err(error) = guard.fail(failure) {
                 guard.abort(replay_failure(&error));
@@ -411,10 +396,14 @@ pub(crate) fn guest_failure(error: &GuestError) -> Failure {
         GuestError::NoSuchFunction(_)
         | GuestError::Instantiate(_)
         | GuestError::Sandbox(_)
-        | GuestError::Trap(_)
+        | GuestError::Trap { .. }
         | GuestError::Host(_) => error_types::GUEST_TRAPPED,
     };
-    Failure::new(error_type, error.to_string())
+    let failure = Failure::new(error_type, error.to_string());
+    match error.details() {
+        Some(details) => failure.with_details(details),
+        None => failure,
+    }
 }
 
 #[cfg(test)]

@@ -1,13 +1,16 @@
 //! The JSON bodies Durable Functions clients expect, and their construction from store records.
 //!
-//! It owns the wire format: camelCase names, ISO 8601 UTC times, payloads embedded as JSON values
-//! (the store keeps them as JSON text), and the rendering of failures. It must never render a
-//! failure's `details` or causes unless asked to expose them.
+//! It owns the wire format: camelCase names, ISO 8601 UTC times, payloads embedded as the JSON
+//! values they are (the store keeps them as JSON text, and they are embedded as that text, so a
+//! number comes out exactly as it went in: never through a `serde_json::Value`), and the
+//! rendering of failures. It must never render a failure's `details` or causes unless asked to
+//! expose them.
 
-use reprise_core::{Failure, HistoryEvent, Timestamp};
+use reprise_core::{Failure, HistoryEvent, Payload, RawJson, Timestamp};
 use reprise_store::{EntityRecord, InstanceRecord};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
 
 /// The body of `202 Accepted` from the starter: where to follow and manage the new instance.
@@ -54,13 +57,13 @@ pub(crate) struct InstanceStatus {
     name: String,
     instance_id: String,
     runtime_status: &'static str,
-    input: Value,
-    custom_status: Value,
-    output: Value,
+    input: Option<RawJson>,
+    custom_status: Option<RawJson>,
+    output: Option<RawJson>,
     created_time: String,
     last_updated_time: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    history_events: Option<Vec<Value>>,
+    history_events: Option<Vec<BTreeMap<String, RawJson>>>,
 }
 
 /// What a status body includes.
@@ -78,16 +81,15 @@ impl InstanceStatus {
     /// The status of `record`, with `history` if given.
     pub(crate) fn new(record: &InstanceRecord, history: Option<&[HistoryEvent]>, options: StatusOptions) -> Self {
         let output = match (&record.failure, &record.output) {
-            (Some(failure), _) => failure_json(failure, options.expose_failure_details),
-            (None, Some(output)) => payload(output),
-            (None, None) => Value::Null,
+            (Some(failure), _) => Some(RawJson::value(&failure_json(failure, options.expose_failure_details))),
+            (None, output) => output.as_ref().map(Payload::json),
         };
         InstanceStatus {
             name: record.name.clone(),
             instance_id: record.instance_id.clone(),
             runtime_status: record.status.as_str(),
-            input: if options.show_input { payload(&record.input) } else { Value::Null },
-            custom_status: record.custom_status.as_deref().map_or(Value::Null, payload),
+            input: options.show_input.then(|| record.input.json()),
+            custom_status: record.custom_status.as_ref().map(Payload::json),
             output,
             created_time: iso8601(record.created_at),
             last_updated_time: iso8601(record.updated_at),
@@ -115,35 +117,33 @@ pub(crate) fn failure_json(failure: &Failure, expose: bool) -> Value {
 }
 
 /// One history event: `eventType`, `seq` and the event's fields in camelCase, payloads embedded as
-/// JSON, failures rendered as [`failure_json`], times in ISO 8601.
-fn history_event(event: &HistoryEvent, options: StatusOptions) -> Value {
-    let mut object = Map::new();
-    object.insert("eventType".into(), json!(event.event.kind()));
-    object.insert("seq".into(), json!(event.seq));
+/// the JSON they are, failures rendered as [`failure_json`], times in ISO 8601.
+fn history_event(event: &HistoryEvent, options: StatusOptions) -> BTreeMap<String, RawJson> {
+    let mut object = BTreeMap::new();
+    object.insert("eventType".into(), RawJson::value(&json!(event.event.kind())));
+    object.insert("seq".into(), RawJson::value(&json!(event.seq)));
     let Ok(Value::Object(fields)) = serde_json::to_value(&event.event) else {
-        return Value::Object(object);
+        return object;
     };
     for (key, value) in fields {
-        let rendered = match key.as_str() {
-            "type" => continue,
+        let rendered = match (key.as_str(), value) {
+            ("type", _) => continue,
             // Outputs of steps are what showHistoryOutput is about.
-            "output" if !options.show_history_output => continue,
-            "input" | "output" | "data" => value.as_str().map_or(value.clone(), payload),
-            "failure" => match serde_json::from_value::<Failure>(value) {
-                Ok(failure) => failure_json(&failure, options.expose_failure_details),
+            ("output", _) if !options.show_history_output => continue,
+            // A payload serializes as a string holding its text: embed the text itself.
+            ("input" | "output" | "data", Value::String(text)) => RawJson::new(&text),
+            ("failure", value) => match serde_json::from_value::<Failure>(value) {
+                Ok(failure) => RawJson::value(&failure_json(&failure, options.expose_failure_details)),
                 Err(_) => continue,
             },
-            "time" | "fire_at" | "next_attempt_at" => value.as_u64().map_or(value.clone(), |t| json!(iso8601(t))),
-            _ => value,
+            ("time" | "fire_at" | "next_attempt_at", Value::Number(ms)) if ms.as_u64().is_some() => {
+                RawJson::value(&json!(iso8601(ms.as_u64().unwrap_or_default())))
+            }
+            (_, value) => RawJson::value(&value),
         };
         object.insert(camel_case(&key), rendered);
     }
-    Value::Object(object)
-}
-
-/// A stored payload (JSON text) as a JSON value; text that somehow is not JSON stays a string.
-pub(crate) fn payload(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
+    object
 }
 
 /// Milliseconds since the epoch as ISO 8601 UTC with milliseconds (`2023-11-14T22:13:20.000Z`).
@@ -211,7 +211,7 @@ mod tests {
 pub(crate) struct EntityStatus {
     entity_id: EntityAddress,
     last_operation_time: String,
-    state: Value,
+    state: Option<RawJson>,
     operations: u64,
     queued: u64,
 }
@@ -229,7 +229,7 @@ impl EntityStatus {
         EntityStatus {
             entity_id: EntityAddress { name: record.entity.name.clone(), key: record.entity.key.clone() },
             last_operation_time: iso8601(record.updated_at),
-            state: record.state.as_deref().map_or(Value::Null, payload),
+            state: record.state.as_ref().map(Payload::json),
             operations: record.operations,
             queued: record.queued,
         }

@@ -123,7 +123,8 @@ impl Runtime {
             builder.preopened_dir(host, guest, perms)?;
         }
         if grants.network {
-            builder.inherit_network().allow_ip_name_lookup(true);
+            // The address check alone is not enough: TCP and UDP are off until allowed.
+            builder.inherit_network().allow_tcp(true).allow_udp(true).allow_ip_name_lookup(true);
         } else {
             builder.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
         }

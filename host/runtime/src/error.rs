@@ -36,6 +36,17 @@ pub enum LoadError {
     },
 }
 
+impl GuestError {
+    /// Where it happened, for the failure's details: a trap's backtrace and the guest's last
+    /// stderr lines.
+    pub fn details(&self) -> Option<&str> {
+        match self {
+            GuestError::Trap { details, .. } => details.as_deref(),
+            _ => None,
+        }
+    }
+}
+
 /// How a guest call ended, when it did not return normally.
 #[derive(Debug, thiserror::Error)]
 pub enum GuestError {
@@ -52,9 +63,14 @@ pub enum GuestError {
     /// payload is what the host's [`crate::OrchestrationHost`] returned.
     #[error("{0}")]
     Host(anyhow::Error),
-    /// The guest trapped: a panic, `unreachable`, a bad host call.
-    #[error("{0}")]
-    Trap(String),
+    /// The guest trapped: a panic, `unreachable`, a stack overflow, a bad memory access.
+    #[error("{message}")]
+    Trap {
+        /// One line that says what happened, in a user's terms.
+        message: String,
+        /// The wasm backtrace, the faulting address and the guest's last stderr lines.
+        details: Option<String>,
+    },
     /// The component could not be instantiated for want of host resources (memory, address
     /// space, mappings): not the guest's fault, and worth trying again once some are freed.
     #[error("{0}")]
@@ -97,12 +113,8 @@ pub(crate) fn classify(
         )),
         StopCause::Timeout => GuestError::Timeout(format!("{what} ran past its timeout of {detail} and was stopped")),
         StopCause::Other => {
-            let mut message = format!("{what} trapped: {error:#}");
-            if !stderr_tail.is_empty() {
-                message.push_str("\nguest stderr:\n");
-                message.push_str(stderr_tail);
-            }
-            GuestError::Trap(message)
+            let report = crate::trap::TrapReport::of(&error, stderr_tail);
+            GuestError::Trap { message: format!("{what} trapped: {}", report.summary), details: report.details }
         }
     }
 }

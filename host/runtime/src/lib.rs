@@ -18,6 +18,7 @@ mod foreign;
 mod limits;
 mod orchestrator;
 mod pool;
+mod trap;
 mod virtual_wasi;
 
 pub use activity::{ActivityGrants, ActivityInvocation};

@@ -314,7 +314,8 @@ fn retry_policy(p: WitRetryPolicy) -> RetryPolicy {
 }
 
 fn to_wit(completion: Completion) -> WitCompletion {
-    WitCompletion { task: completion.task, outcome: completion.outcome.map_err(WitFailure::from) }
+    let outcome = completion.outcome.map(reprise_core::Payload::into_string).map_err(WitFailure::from);
+    WitCompletion { task: completion.task, outcome }
 }
 
 /// The base linker: virtual WASI and the orchestration interface (the other interfaces of the

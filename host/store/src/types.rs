@@ -1,7 +1,7 @@
 //! The values that go in and out of a [`crate::HistoryStore`].
 
 use reprise_core::{
-    ActivityOptions, EntityId, Failure, HistoryEvent, LockHolder, Message, OutgoingMessage, ParentRef, Payload,
+    ActivityOptions, EntityId, Failure, HistoryEvent, InstanceId, LockHolder, Message, OutgoingMessage, ParentRef, Payload,
     RuntimeStatus, TaskId, Timestamp,
 };
 use serde::{Deserialize, Serialize};
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone)]
 pub struct NewInstance {
     /// Its id (unique).
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     /// The orchestrator to run.
     pub name: String,
     /// Its JSON input.

@@ -564,14 +564,14 @@ impl BenchHost {
         let request = StartRequest { orchestrator: orchestrator.into(), input: input.to_string(), instance_id: None };
         let started = Instant::now();
         let id = self.host.start(request).await?;
-        let record = self.host.wait(&id).await?;
+        let record = self.host.wait(id.as_str()).await?;
         let elapsed = started.elapsed();
         if record.status != RuntimeStatus::Completed {
             let failure = record.failure.map(|f| f.to_string()).unwrap_or_default();
             bail!("instance {id} of {orchestrator} ended {:?}: {failure}", record.status);
         }
         let output = serde_json::from_str(record.output.as_deref().unwrap_or("null"))?;
-        let history = self.host.store().history(&id, record.execution)?;
+        let history = self.host.store().history(id.as_str(), record.execution)?;
         Ok(Run { elapsed, output, history })
     }
 
@@ -587,7 +587,7 @@ impl BenchHost {
         }
         let mut ids = Vec::with_capacity(count);
         while let Some(started) = starts.join_next().await {
-            ids.push(started??);
+            ids.push(started??.into_string());
         }
         Ok(ids)
     }

@@ -62,7 +62,7 @@ pub(crate) fn list(
     let filter = EntityFilter { name, key_prefix, include_stateless: all, limit: Some(limit) };
     let records = store.list_entities(&filter)?;
     if json {
-        let rows: Vec<serde_json::Value> = records.iter().map(render::entity_json).collect();
+        let rows: Vec<_> = records.iter().map(render::entity_json).collect();
         crate::out!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
         crate::out!("{}", render::entity_table(&records).trim_end());

@@ -3,7 +3,7 @@
 
 use crate::cli::DbArgs;
 use crate::render;
-use reprise_core::RuntimeStatus;
+use reprise_core::{InstanceId, RuntimeStatus};
 use reprise_executor::{ExecutorConfig, StartRequest};
 use reprise_store::{HistoryStore, InstanceFilter, InstanceRecord};
 use std::process::ExitCode;
@@ -11,7 +11,7 @@ use std::process::ExitCode;
 pub(crate) async fn start(
     orchestrator: String,
     input: String,
-    id: Option<String>,
+    id: Option<InstanceId>,
     db: DbArgs,
 ) -> anyhow::Result<ExitCode> {
     let host = super::host(&db, ExecutorConfig::default())?;
@@ -47,7 +47,7 @@ pub(crate) fn history(id: &str, json: bool, db: &DbArgs) -> anyhow::Result<ExitC
     let record = find(store.as_ref(), id)?;
     let events = store.history(id, record.execution)?;
     if json {
-        let events: Vec<serde_json::Value> = events.iter().map(render::event_json).collect();
+        let events: Vec<_> = events.iter().map(render::event_json).collect();
         crate::out!("{}", serde_json::to_string_pretty(&events)?);
     } else {
         crate::out!("{}", render::timeline(&record, &events).trim_end());
@@ -66,7 +66,7 @@ pub(crate) fn list(
     let filter = InstanceFilter { statuses, name, limit: Some(limit), ..InstanceFilter::default() };
     let records = store.list_instances(&filter)?;
     if json {
-        let rows: Vec<serde_json::Value> = records.iter().map(render::instance_json).collect();
+        let rows: Vec<_> = records.iter().map(render::instance_json).collect();
         crate::out!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
         crate::out!("{}", render::instance_table(&records).trim_end());

@@ -18,10 +18,10 @@ use std::sync::Arc;
 /// Runs a command; the exit code is the command's verdict (errors are reported by `main`).
 pub(crate) async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run { orchestrator, input, id, db, host } => run::run(orchestrator, input, id, db, host).await,
+        Command::Run { orchestrator, input, id, db, host } => run::run(orchestrator, input.read()?, id, db, host).await,
         Command::Serve { db, host, api } => serve::serve(db, host, api).await,
-        Command::Start { orchestrator, input, id, db } => inspect::start(orchestrator, input, id, db).await,
-        Command::Raise { id, event, data, db } => lifecycle::raise(&id, &event, &data, &db).await,
+        Command::Start { orchestrator, input, id, db } => inspect::start(orchestrator, input.read()?, id, db).await,
+        Command::Raise { id, event, data, db } => lifecycle::raise(&id, &event, &data.read()?, &db).await,
         Command::Terminate { id, reason, cascade, db } => lifecycle::terminate(&id, &reason, cascade, &db).await,
         Command::Suspend { id, reason, db } => lifecycle::suspend(&id, &reason, &db).await,
         Command::Resume { id, reason, db } => lifecycle::resume(&id, &reason, &db).await,
@@ -31,7 +31,7 @@ pub(crate) async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::List { statuses, name, limit, json, db } => inspect::list(statuses, name, limit, json, &db),
         Command::Components { json, db } => inspect::components(json, &db),
         Command::Entity(EntityCommand::Signal { name, key, operation, input, db }) => {
-            entity::signal(&name, &key, &operation, &input, &db).await
+            entity::signal(&name, &key, &operation, &input.read()?, &db).await
         }
         Command::Entity(EntityCommand::Get { name, key, json, db }) => entity::get(&name, &key, json, &db),
         Command::Entity(EntityCommand::List { name, key_prefix, all, limit, json, db }) => {

@@ -2,7 +2,7 @@
 
 use crate::cli::{DbArgs, HostArgs};
 use crate::render;
-use reprise_core::RuntimeStatus;
+use reprise_core::{InstanceId, Payload, RuntimeStatus};
 use reprise_executor::StartRequest;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -10,7 +10,7 @@ use std::time::Duration;
 pub(crate) async fn run(
     orchestrator: String,
     input: String,
-    id: Option<String>,
+    id: Option<InstanceId>,
     db: DbArgs,
     args: HostArgs,
 ) -> anyhow::Result<ExitCode> {
@@ -21,12 +21,12 @@ pub(crate) async fn run(
     let mut custom_status = None;
     let record = loop {
         tokio::select! {
-            waited = tokio::time::timeout(Duration::from_millis(200), host.wait(&instance_id)) => {
+            waited = tokio::time::timeout(Duration::from_millis(200), host.wait(instance_id.as_str())) => {
                 match waited {
                     Ok(record) => break record?,
                     Err(_) => {
                         // Show progress: the orchestrator's custom status, when it changes.
-                        let current = host.instance(&instance_id).await?.custom_status;
+                        let current = host.instance(instance_id.as_str()).await?.custom_status;
                         if current.is_some() && current != custom_status {
                             eprintln!("  status: {}", current.as_deref().unwrap_or_default());
                             custom_status = current;
@@ -53,7 +53,7 @@ pub(crate) async fn run(
     eprintln!("history: reprise history {instance_id} --db {}", db.db.display());
     match record.status {
         RuntimeStatus::Completed => {
-            crate::out!("{}", render::pretty_json(record.output.as_deref().unwrap_or("null")));
+            crate::out!("{}", render::pretty_json(&record.output.clone().unwrap_or_else(Payload::null)));
             Ok(ExitCode::SUCCESS)
         }
         _ => {

@@ -1,6 +1,6 @@
 //! The commands an orchestrator issues, described for nondeterminism errors.
 
-use crate::{Event, Payload};
+use crate::Event;
 use std::fmt;
 
 /// What the orchestrator's code did at a point where replay compares it with history.
@@ -10,8 +10,6 @@ pub enum Command {
     ScheduleActivity {
         /// The activity's name.
         name: String,
-        /// Its JSON input.
-        input: Payload,
     },
     /// Started a sub-orchestration.
     ScheduleSubOrchestration {

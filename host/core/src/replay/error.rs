@@ -34,6 +34,10 @@ pub enum ReplayError {
     /// did not lock, an unlock before the locks are held).
     #[error("critical section: {0}")]
     LockViolation(String),
+    /// A sub-orchestration's id (named by the orchestrator, or derived from its parent's) breaks
+    /// the rules of instance ids.
+    #[error("the sub-orchestration cannot start: {0}")]
+    InvalidInstanceId(#[from] crate::InstanceIdError),
     /// A host call arrived after the orchestrator had already finished.
     #[error("the orchestrator already finished")]
     AlreadyFinished,

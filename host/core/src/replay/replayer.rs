@@ -4,7 +4,8 @@ use super::command::{END_OF_HISTORY, describe_recorded};
 use super::{Command, ReplayError};
 use crate::failure::error_types;
 use crate::{
-    ActivityOptions, EntityId, Event, Failure, HistoryEvent, Message, Payload, RetryPolicy, TaskId, Timestamp,
+    ActivityOptions, EntityId, Event, Failure, HistoryEvent, InstanceId, Message, Payload, RetryPolicy, TaskId,
+    Timestamp,
 };
 use std::collections::{HashMap, VecDeque};
 
@@ -87,7 +88,7 @@ struct PendingEpisode {
 #[derive(Debug, Clone)]
 enum TaskKind {
     Activity(String),
-    SubOrchestration { name: String, instance_id: String },
+    SubOrchestration { name: String, instance_id: InstanceId },
     Timer(Timestamp),
     Event,
     Entity { entity: EntityId, operation: String },
@@ -425,7 +426,7 @@ impl Replayer {
                     return Err(ReplayError::CorruptHistory(format!("task {task_id} fired but is not a timer")));
                 };
                 let fire_at = *fire_at;
-                self.record_result(*task_id, Ok(fire_at.to_string()))?;
+                self.record_result(*task_id, Ok(Payload::from_u64(fire_at)))?;
             }
             Event::EventRaised { name, data } => {
                 self.arrivals += 1;
@@ -504,38 +505,40 @@ impl Replayer {
     pub fn schedule_activity(
         &mut self,
         name: &str,
-        input: &str,
+        input: Payload,
         options: ActivityOptions,
     ) -> Result<TaskId, ReplayError> {
         let task_id = self.scheduled.len() as TaskId;
         self.command(
-            || Command::ScheduleActivity { name: name.to_string(), input: input.to_string() },
-            Event::ActivityScheduled { task_id, name: name.to_string(), input: input.to_string(), options },
+            || Command::ScheduleActivity { name: name.to_string() },
+            Event::ActivityScheduled { task_id, name: name.to_string(), input, options },
         )?;
         self.scheduled.push(TaskKind::Activity(name.to_string()));
         Ok(task_id)
     }
 
     /// The orchestrator starts a sub-orchestration; returns its handle. Without an id the child
-    /// gets `<parent>:<execution>:<task>`, the same on every replay.
+    /// gets `<parent>:<execution>:<task>` ([`InstanceId::child`]), the same on every replay.
     pub fn schedule_sub_orchestration(
         &mut self,
         name: &str,
-        instance_id: Option<&str>,
-        input: &str,
+        instance_id: Option<InstanceId>,
+        input: Payload,
         retry: Option<RetryPolicy>,
     ) -> Result<TaskId, ReplayError> {
+        self.ensure_running()?;
         let task_id = self.scheduled.len() as TaskId;
-        let child = instance_id
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("{}:{}:{task_id}", self.instance_id, self.execution));
+        let child = match instance_id {
+            Some(id) => id,
+            None => InstanceId::child(&self.instance_id, self.execution, task_id)?,
+        };
         self.command(
             || Command::ScheduleSubOrchestration { name: name.to_string() },
             Event::SubOrchestrationScheduled {
                 task_id,
                 name: name.to_string(),
                 instance_id: child.clone(),
-                input: input.to_string(),
+                input,
                 retry,
             },
         )?;
@@ -545,9 +548,9 @@ impl Replayer {
 
     /// The orchestrator asks to restart as a new execution with `input` once it returns;
     /// `carry_events` keeps the events it received but did not consume.
-    pub fn request_continue_as_new(&mut self, input: &str, carry_events: bool) -> Result<(), ReplayError> {
+    pub fn request_continue_as_new(&mut self, input: Payload, carry_events: bool) -> Result<(), ReplayError> {
         self.ensure_running()?;
-        self.continue_as_new = Some((input.to_string(), carry_events));
+        self.continue_as_new = Some((input, carry_events));
         Ok(())
     }
 
@@ -612,17 +615,17 @@ impl Replayer {
     }
 
     /// The orchestrator raises an event on another instance.
-    pub fn raise_event(&mut self, instance_id: &str, name: &str, data: &str) -> Result<(), ReplayError> {
+    pub fn raise_event(&mut self, instance_id: &str, name: &str, data: Payload) -> Result<(), ReplayError> {
         self.command(
             || Command::RaiseEvent { instance_id: instance_id.to_string(), name: name.to_string() },
-            Event::EventSent { instance_id: instance_id.to_string(), name: name.to_string(), data: data.to_string() },
+            Event::EventSent { instance_id: instance_id.to_string(), name: name.to_string(), data },
         )
     }
 
     /// The orchestrator calls an entity operation; returns the handle of the task that waits
     /// for its result. Inside a critical section, only the locked entities can be called (their
     /// operations then run ahead of everyone else's).
-    pub fn call_entity(&mut self, entity: &EntityId, operation: &str, input: &str) -> Result<TaskId, ReplayError> {
+    pub fn call_entity(&mut self, entity: &EntityId, operation: &str, input: Payload) -> Result<TaskId, ReplayError> {
         let in_critical_section = match &self.lock {
             LockState::Free => false,
             LockState::Held(locked) if locked.contains(entity) => true,
@@ -645,7 +648,7 @@ impl Replayer {
                 task_id,
                 entity: entity.clone(),
                 operation: operation.to_string(),
-                input: input.to_string(),
+                input,
                 in_critical_section,
             },
         )?;
@@ -654,14 +657,10 @@ impl Replayer {
     }
 
     /// The orchestrator signals an entity operation (one way).
-    pub fn signal_entity(&mut self, entity: &EntityId, operation: &str, input: &str) -> Result<(), ReplayError> {
+    pub fn signal_entity(&mut self, entity: &EntityId, operation: &str, input: Payload) -> Result<(), ReplayError> {
         self.command(
             || Command::SignalEntity { entity: entity.clone(), operation: operation.to_string() },
-            Event::EntitySignaled {
-                entity: entity.clone(),
-                operation: operation.to_string(),
-                input: input.to_string(),
-            },
+            Event::EntitySignaled { entity: entity.clone(), operation: operation.to_string(), input },
         )
     }
 

@@ -1,7 +1,7 @@
 //! Tests of the replay engine, with a scripted orchestrator standing in for guest code.
 
 use super::*;
-use crate::{Event, Failure, HistoryEvent, Message, TaskId};
+use crate::{Event, Failure, HistoryEvent, Message, Payload, TaskId};
 use proptest::prelude::*;
 
 /// One step of a scripted orchestrator.
@@ -45,7 +45,7 @@ impl Script {
         while self.pc < self.steps.len() {
             match self.steps[self.pc].clone() {
                 Step::Schedule(name) => {
-                    let task = replayer.schedule_activity(name, "null", Default::default())?;
+                    let task = replayer.schedule_activity(name, Payload::stored("null"), Default::default())?;
                     self.tasks.push(task);
                 }
                 Step::Any(picks) if !self.tasks.is_empty() => {
@@ -69,25 +69,25 @@ impl Script {
                     }
                 }
                 Step::Any(_) | Step::All(_) => {}
-                Step::Status(status) => replayer.set_custom_status(Some(status.to_string())),
+                Step::Status(status) => replayer.set_custom_status(Some(Payload::stored(status.to_string()))),
                 Step::Complete => {
-                    replayer.complete(format!("{}", self.observed.len()))?;
+                    replayer.complete(Payload::from_u64(self.observed.len() as u64))?;
                     return Ok(Run::Done);
                 }
             }
             self.pc += 1;
         }
-        replayer.complete("null".into())?;
+        replayer.complete(Payload::stored("null"))?;
         Ok(Run::Done)
     }
 }
 
 fn start() -> Message {
-    Message::Start { name: "orch".into(), input: "1".into() }
+    Message::Start { name: "orch".into(), input: Payload::stored("1") }
 }
 
 fn ok(task_id: TaskId) -> Message {
-    Message::ActivityCompleted { task_id, output: format!("{}", task_id * 10) }
+    Message::ActivityCompleted { task_id, output: Payload::from_u64(task_id * 10) }
 }
 
 /// Opens the first episode and runs the script until it blocks.
@@ -119,7 +119,7 @@ fn a_chain_records_episodes_and_replays_without_new_events() {
     assert_eq!(script.run(&mut hot).unwrap(), Run::Done);
     let rest = hot.take_output();
     assert_eq!(rest.base_len, 3);
-    assert_eq!(rest.terminal, Some(Terminal::Completed("2".into())));
+    assert_eq!(rest.terminal, Some(Terminal::Completed(Payload::stored("2"))));
     let history: Vec<HistoryEvent> = first.events.into_iter().chain(rest.events).collect();
     assert_eq!(history.iter().map(|e| e.seq).collect::<Vec<_>>(), (0..9).collect::<Vec<_>>());
 
@@ -140,7 +140,7 @@ fn the_clock_follows_the_recorded_episode_times() {
     hot.deliver(1_000, vec![start()]);
     hot.advance().unwrap();
     assert_eq!(hot.now(), 1_000);
-    let task = hot.schedule_activity("a", "null", Default::default()).unwrap();
+    let task = hot.schedule_activity("a", Payload::stored("null"), Default::default()).unwrap();
     assert_eq!(hot.wait_any(&[task]).unwrap(), WaitOutcome::Pending);
     assert_eq!(hot.advance().unwrap(), Advance::Blocked);
     hot.deliver(5_000, vec![ok(task)]);
@@ -152,7 +152,7 @@ fn the_clock_follows_the_recorded_episode_times() {
     cold.advance().unwrap();
     assert_eq!(cold.now(), 1_000);
     assert!(cold.is_replaying());
-    cold.schedule_activity("a", "null", Default::default()).unwrap();
+    cold.schedule_activity("a", Payload::stored("null"), Default::default()).unwrap();
     assert_eq!(cold.wait_any(&[0]).unwrap(), WaitOutcome::Pending);
     assert_eq!(cold.advance().unwrap(), Advance::Replayed);
     assert_eq!(cold.now(), 5_000);
@@ -215,7 +215,7 @@ fn activity_failures_reach_the_orchestrator_wrapped_with_the_activity_name() {
     let mut hot = Replayer::new("i", 1, "c", vec![]).unwrap();
     hot.deliver(1, vec![start()]);
     hot.advance().unwrap();
-    let task = hot.schedule_activity("credit", "{}", Default::default()).unwrap();
+    let task = hot.schedule_activity("credit", Payload::stored("{}"), Default::default()).unwrap();
     hot.advance().unwrap();
     hot.deliver(2, vec![Message::ActivityFailed { task_id: task, failure: Failure::new("AccountFrozen", "frozen") }]);
     hot.advance().unwrap();
@@ -230,7 +230,7 @@ fn duplicate_and_unknown_results_are_dropped() {
     let mut hot = Replayer::new("i", 1, "c", vec![]).unwrap();
     hot.deliver(1, vec![start(), start()]);
     hot.advance().unwrap();
-    let task = hot.schedule_activity("a", "null", Default::default()).unwrap();
+    let task = hot.schedule_activity("a", Payload::stored("null"), Default::default()).unwrap();
     hot.deliver(2, vec![ok(task), ok(task), ok(7)]);
     hot.advance().unwrap();
     let events = hot.take_output().events;
@@ -255,7 +255,7 @@ fn a_wait_all_polled_over_episodes_answers_like_a_fresh_one() {
     let mut hot = Replayer::new("i", 1, "c", vec![]).unwrap();
     hot.deliver(1, vec![start()]);
     hot.advance().unwrap();
-    let tasks: Vec<TaskId> = (0..3).map(|_| hot.schedule_activity("a", "null", Default::default()).unwrap()).collect();
+    let tasks: Vec<TaskId> = (0..3).map(|_| hot.schedule_activity("a", Payload::stored("null"), Default::default()).unwrap()).collect();
     let mut wait = AllWait::new(vec![tasks[2], tasks[0], tasks[1]]);
     assert_eq!(hot.poll_all(&mut wait).unwrap(), WaitOutcome::Pending);
     // Completions arrive out of order, over two episodes.
@@ -270,7 +270,7 @@ fn a_wait_all_polled_over_episodes_answers_like_a_fresh_one() {
     assert_eq!(polled, fresh);
     let WaitOutcome::Ready(done) = polled else { panic!("all three completed") };
     assert_eq!(done.iter().map(|c| c.task).collect::<Vec<_>>(), [2, 0, 1]);
-    assert_eq!(done[0].outcome, Ok("20".to_string()));
+    assert_eq!(done[0].outcome, Ok(Payload::stored("20")));
 
     // An unknown handle is refused on the first poll, whatever has completed.
     assert_eq!(hot.poll_all(&mut AllWait::new(vec![0, 9])).unwrap_err(), ReplayError::UnknownTask(9));
@@ -288,7 +288,7 @@ fn an_abort_during_replay_appends_after_the_recorded_history() {
     assert_eq!(output.events.len(), 1);
     assert_eq!(output.events[0].seq, len);
     assert!(matches!(output.terminal, Some(Terminal::Failed(_))));
-    assert_eq!(cold.schedule_activity("x", "1", Default::default()).unwrap_err(), ReplayError::AlreadyFinished);
+    assert_eq!(cold.schedule_activity("x", Payload::stored("1"), Default::default()).unwrap_err(), ReplayError::AlreadyFinished);
 }
 
 #[test]
@@ -306,7 +306,7 @@ fn guids_are_unique_and_replayable() {
 fn corrupt_histories_are_refused() {
     let bad_seq = vec![HistoryEvent { seq: 1, event: Event::EpisodeStarted { time: 0 } }];
     assert!(matches!(Replayer::new("i", 1, "c", bad_seq), Err(ReplayError::CorruptHistory(_))));
-    let bad_start = vec![HistoryEvent { seq: 0, event: Event::ExecutionCompleted { output: "1".into() } }];
+    let bad_start = vec![HistoryEvent { seq: 0, event: Event::ExecutionCompleted { output: Payload::stored("1") } }];
     assert!(matches!(Replayer::new("i", 1, "c", bad_start), Err(ReplayError::CorruptHistory(_))));
 }
 
@@ -417,7 +417,7 @@ fn timers_complete_with_their_fire_time_and_replay() {
     hot.deliver(6_000, vec![Message::TimerFired { task_id: timer }, Message::TimerFired { task_id: timer }]);
     hot.advance().unwrap();
     let WaitOutcome::Ready(done) = hot.wait_any(&[timer]).unwrap() else { panic!("timer did not fire") };
-    assert_eq!(done.outcome, Ok("6000".to_string()));
+    assert_eq!(done.outcome, Ok(Payload::stored("6000")));
     let history = hot.take_output().events;
     assert_eq!(
         kinds(&history),
@@ -433,11 +433,11 @@ fn timers_complete_with_their_fire_time_and_replay() {
 
 #[test]
 fn events_raised_before_a_wait_are_buffered_in_order() {
-    let raised = |data: &str| Message::EventRaised { name: "Approval".into(), data: data.into() };
+    let raised = |data: &str| Message::EventRaised { name: "Approval".into(), data: Payload::stored(data) };
     let mut hot = Replayer::new("i", 1, "c", vec![]).unwrap();
     hot.deliver(
         1,
-        vec![start(), raised("1"), raised("2"), Message::EventRaised { name: "Other".into(), data: "x".into() }],
+        vec![start(), raised("1"), raised("2"), Message::EventRaised { name: "Other".into(), data: Payload::stored("x") }],
     );
     hot.advance().unwrap();
     let first = hot.wait_for_event("Approval").unwrap();
@@ -447,22 +447,22 @@ fn events_raised_before_a_wait_are_buffered_in_order() {
         WaitOutcome::Ready(done) => Some(done.outcome.unwrap()),
         WaitOutcome::Pending => None,
     };
-    assert_eq!(outcome(&mut hot, first), Some("1".into()));
-    assert_eq!(outcome(&mut hot, second), Some("2".into()));
+    assert_eq!(outcome(&mut hot, first), Some(Payload::stored("1")));
+    assert_eq!(outcome(&mut hot, second), Some(Payload::stored("2")));
     assert_eq!(outcome(&mut hot, third), None);
     hot.advance().unwrap();
     hot.deliver(2, vec![raised("3")]);
     hot.advance().unwrap();
-    assert_eq!(outcome(&mut hot, third), Some("3".into()));
+    assert_eq!(outcome(&mut hot, third), Some(Payload::stored("3")));
 
     // Replay matches the same events to the same waits.
     let history = hot.take_output().events;
     let mut cold = Replayer::new("i", 1, "c", history).unwrap();
     cold.advance().unwrap();
     let waits: Vec<TaskId> = (0..3).map(|_| cold.wait_for_event("Approval").unwrap()).collect();
-    assert_eq!(outcome(&mut cold, waits[1]), Some("2".into()));
+    assert_eq!(outcome(&mut cold, waits[1]), Some(Payload::stored("2")));
     cold.advance().unwrap();
-    assert_eq!(outcome(&mut cold, waits[2]), Some("3".into()));
+    assert_eq!(outcome(&mut cold, waits[2]), Some(Payload::stored("3")));
 }
 
 #[test]
@@ -470,7 +470,7 @@ fn retry_records_are_audit_only_and_a_changed_event_wait_is_nondeterminism() {
     let mut hot = Replayer::new("i", 1, "c", vec![]).unwrap();
     hot.deliver(1, vec![start()]);
     hot.advance().unwrap();
-    let task = hot.schedule_activity("flaky", "null", Default::default()).unwrap();
+    let task = hot.schedule_activity("flaky", Payload::stored("null"), Default::default()).unwrap();
     hot.wait_for_event("Go").unwrap();
     hot.advance().unwrap();
     let retrying = Message::ActivityRetrying {
@@ -487,7 +487,7 @@ fn retry_records_are_audit_only_and_a_changed_event_wait_is_nondeterminism() {
 
     let mut cold = Replayer::new("i", 1, "c", history).unwrap();
     cold.advance().unwrap();
-    cold.schedule_activity("flaky", "null", Default::default()).unwrap();
+    cold.schedule_activity("flaky", Payload::stored("null"), Default::default()).unwrap();
     let error = cold.wait_for_event("Stop").unwrap_err();
     assert!(
         matches!(&error, ReplayError::Nondeterminism { recorded, issued, .. }
@@ -502,21 +502,21 @@ fn entity_calls_complete_or_fail_wrapped_and_replay_checks_entity_and_operation(
     let mut hot = Replayer::new("i", 1, "c", vec![]).unwrap();
     hot.deliver(1, vec![start()]);
     hot.advance().unwrap();
-    let add = hot.call_entity(&counter, "add", "5").unwrap();
-    hot.signal_entity(&counter, "reset", "null").unwrap();
-    let get = hot.call_entity(&counter, "get", "null").unwrap();
+    let add = hot.call_entity(&counter, "add", Payload::stored("5")).unwrap();
+    hot.signal_entity(&counter, "reset", Payload::stored("null")).unwrap();
+    let get = hot.call_entity(&counter, "get", Payload::stored("null")).unwrap();
     assert_eq!(hot.wait_all(&[add, get]).unwrap(), WaitOutcome::Pending);
     hot.advance().unwrap();
     hot.deliver(
         2,
         vec![
             Message::EntityFailed { task_id: add, failure: Failure::new("InvalidOperation", "no") },
-            Message::EntityCompleted { task_id: get, output: "0".into() },
+            Message::EntityCompleted { task_id: get, output: Payload::stored("0") },
             // A duplicate and a result for a task that is not an entity call are dropped.
-            Message::EntityCompleted { task_id: get, output: "9".into() },
+            Message::EntityCompleted { task_id: get, output: Payload::stored("9") },
             Message::EntityOperation(crate::EntityOperation {
                 operation: "add".into(),
-                input: "1".into(),
+                input: Payload::stored("1"),
                 caller: None,
                 in_critical_section: false,
             }),
@@ -529,7 +529,7 @@ fn entity_calls_complete_or_fail_wrapped_and_replay_checks_entity_and_operation(
     assert_eq!(failure.message, "operation 'add' on entity @Counter@c1 failed: no");
     assert_eq!(failure.causes[0].error_type, "InvalidOperation");
     assert!(failure.is("InvalidOperation"));
-    assert_eq!(done[1].outcome, Ok("0".to_string()));
+    assert_eq!(done[1].outcome, Ok(Payload::stored("0")));
     let history = hot.take_output().events;
     assert_eq!(
         kinds(&history),
@@ -549,14 +549,14 @@ fn entity_calls_complete_or_fail_wrapped_and_replay_checks_entity_and_operation(
     // nondeterminism.
     let mut cold = Replayer::new("i", 1, "c", history.clone()).unwrap();
     cold.advance().unwrap();
-    let add = cold.call_entity(&counter, "add", "5").unwrap();
-    cold.signal_entity(&counter, "reset", "null").unwrap();
-    let get = cold.call_entity(&counter, "get", "null").unwrap();
+    let add = cold.call_entity(&counter, "add", Payload::stored("5")).unwrap();
+    cold.signal_entity(&counter, "reset", Payload::stored("null")).unwrap();
+    let get = cold.call_entity(&counter, "get", Payload::stored("null")).unwrap();
     cold.advance().unwrap();
     assert!(matches!(cold.wait_all(&[add, get]).unwrap(), WaitOutcome::Ready(_)));
     let mut changed = Replayer::new("i", 1, "c", history).unwrap();
     changed.advance().unwrap();
-    let error = changed.call_entity(&counter, "subtract", "5").unwrap_err();
+    let error = changed.call_entity(&counter, "subtract", Payload::stored("5")).unwrap_err();
     assert!(
         matches!(&error, ReplayError::Nondeterminism { recorded, issued, .. }
             if recorded.contains("'add'") && issued.contains("'subtract'")),
@@ -576,20 +576,20 @@ fn critical_sections_lock_in_sorted_order_guard_calls_and_replay() {
     hot.advance().unwrap();
     let lock = hot.lock_entities(&[b.clone(), a.clone(), b.clone()]).unwrap();
     // Nothing may happen with the entities until the locks are held.
-    assert!(matches!(hot.call_entity(&a, "get", "null"), Err(ReplayError::LockViolation(_))));
+    assert!(matches!(hot.call_entity(&a, "get", Payload::stored("null")), Err(ReplayError::LockViolation(_))));
     assert!(matches!(hot.unlock_entities(), Err(ReplayError::LockViolation(_))));
     assert!(matches!(hot.lock_entities(std::slice::from_ref(&c)), Err(ReplayError::LockViolation(_))));
     hot.advance().unwrap();
-    hot.deliver(2, vec![Message::EntityCompleted { task_id: lock, output: "null".into() }]);
+    hot.deliver(2, vec![Message::EntityCompleted { task_id: lock, output: Payload::stored("null") }]);
     hot.advance().unwrap();
     assert!(matches!(hot.wait_any(&[lock]).unwrap(), WaitOutcome::Ready(_)));
-    let get = hot.call_entity(&a, "get", "null").unwrap();
-    let error = hot.call_entity(&c, "get", "null").unwrap_err();
+    let get = hot.call_entity(&a, "get", Payload::stored("null")).unwrap();
+    let error = hot.call_entity(&c, "get", Payload::stored("null")).unwrap_err();
     assert!(error.to_string().contains("@Account@c is not one of [@Account@a, @Account@b]"), "{error}");
     assert!(matches!(hot.lock_entities(std::slice::from_ref(&c)), Err(ReplayError::LockViolation(_))), "no nesting");
     hot.unlock_entities().unwrap();
     hot.unlock_entities().unwrap(); // a second release is a no-op
-    let outside = hot.call_entity(&c, "get", "null").unwrap();
+    let outside = hot.call_entity(&c, "get", Payload::stored("null")).unwrap();
     let history = hot.take_output().events;
     let locked: Vec<(u64, bool)> = history
         .iter()
@@ -615,7 +615,7 @@ fn critical_sections_lock_in_sorted_order_guard_calls_and_replay() {
     let lock = cold.lock_entities(&[a.clone(), b.clone()]).unwrap();
     cold.advance().unwrap();
     assert!(matches!(cold.wait_any(&[lock]).unwrap(), WaitOutcome::Ready(_)));
-    cold.call_entity(&a, "get", "null").unwrap();
+    cold.call_entity(&a, "get", Payload::stored("null")).unwrap();
     cold.unlock_entities().unwrap();
     let mut changed = Replayer::new("i", 1, "c", history).unwrap();
     changed.advance().unwrap();
@@ -624,7 +624,7 @@ fn critical_sections_lock_in_sorted_order_guard_calls_and_replay() {
 
 #[test]
 fn continue_as_new_carries_unseen_events_in_arrival_order_with_those_of_abandoned_waits() {
-    let raised = |name: &str, data: &str| Message::EventRaised { name: name.into(), data: data.into() };
+    let raised = |name: &str, data: &str| Message::EventRaised { name: name.into(), data: Payload::stored(data) };
     let mut hot = Replayer::new("i", 1, "c", vec![]).unwrap();
     hot.deliver(1, vec![start(), raised("B", "b1")]);
     hot.advance().unwrap();
@@ -642,8 +642,8 @@ fn continue_as_new_carries_unseen_events_in_arrival_order_with_those_of_abandone
     // A wait whose event the orchestrator did see is not carried.
     let wait_c = hot.wait_for_event("C").unwrap();
     assert!(matches!(hot.wait_any(&[wait_c]).unwrap(), WaitOutcome::Ready(_)));
-    hot.request_continue_as_new("null", true).unwrap();
-    hot.complete("null".into()).unwrap();
+    hot.request_continue_as_new(Payload::stored("null"), true).unwrap();
+    hot.complete(Payload::stored("null")).unwrap();
     let Some(Terminal::ContinuedAsNew { carried, .. }) = hot.terminal().cloned() else { panic!("not continued") };
-    assert_eq!(carried, [("B".to_string(), "b1".to_string()), ("A".to_string(), "a1".to_string())]);
+    assert_eq!(carried, [("B".to_string(), Payload::stored("b1")), ("A".to_string(), Payload::stored("a1"))]);
 }

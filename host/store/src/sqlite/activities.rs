@@ -10,7 +10,7 @@
 use super::codec::{At, SUSPENDED_SQL, TERMINAL_STATUSES_SQL, int_to_sql, limit_to_sql, time_to_sql, to_json};
 use super::{inbox, instances};
 use crate::{ActivityResult, ActivityTask, ActivityTaskKey, NewActivityTask, StoreResult};
-use reprise_core::{ActivityOptions, Message, Timestamp};
+use reprise_core::{ActivityOptions, Message, Payload, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 /// Enqueues a task of an episode, visible at once, with its options (NULL when they are the
@@ -39,7 +39,7 @@ pub(super) fn enqueue(
         execution,
         int_to_sql(task.task_id)?,
         task.name,
-        task.input,
+        task.input.as_str(),
         options,
         attempt,
         now,
@@ -160,7 +160,7 @@ impl ClaimedRow {
                 instance_id: self.instance_id,
             },
             name: self.name,
-            input: self.input,
+            input: Payload::stored(self.input),
             options: at.json_opt::<ActivityOptions>("options", self.options.as_deref())?.unwrap_or_default(),
             attempt: at.unsigned("attempt", self.attempt)?,
             created_at: at.unsigned("created_at", self.order.0)?,

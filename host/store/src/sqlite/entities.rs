@@ -12,7 +12,7 @@
 use super::codec::{At, int_to_sql, limit_to_sql, time_to_sql, to_json};
 use super::{inbox, instances};
 use crate::{EntityCommit, EntityFilter, EntityRecord, StoreError, StoreResult};
-use reprise_core::{EntityId, EntityOperation, Message, OutgoingMessage, RuntimeStatus, Timestamp};
+use reprise_core::{EntityId, EntityOperation, Message, OutgoingMessage, Payload, RuntimeStatus, Timestamp};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
@@ -73,7 +73,7 @@ fn decode(row: Row) -> StoreResult<EntityRecord> {
     let at = At { table: "entities", key: &key };
     entity.validate().map_err(|e| StoreError::Corrupt(format!("entity {key}: {e}")))?;
     Ok(EntityRecord {
-        state,
+        state: state.map(Payload::stored),
         locked_by: locked_by.map(|holder| at.json("locked_by", &holder)).transpose()?,
         operations: at.unsigned("operations", operations)?,
         queued: at.unsigned("queued", queued)?,
@@ -169,7 +169,7 @@ pub(super) fn commit(tx: &Connection, commit: &EntityCommit) -> StoreResult<()> 
     )?
     .execute(params![
         instance_id,
-        commit.state,
+        commit.state.as_ref().map(Payload::as_str),
         int_to_sql(commit.operations)?,
         time_to_sql(commit.now),
         locked_by

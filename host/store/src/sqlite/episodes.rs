@@ -11,7 +11,7 @@
 use super::codec::{At, int_to_sql, time_to_sql, to_json};
 use super::{activities, inbox, instances};
 use crate::{ContinueAsNew, EpisodeCommit, EpisodeStart, StoreError, StoreResult, error_types};
-use reprise_core::{Event, Failure, HistoryEvent, Message, RuntimeStatus, Timestamp};
+use reprise_core::{Event, Failure, HistoryEvent, Message, Payload, RuntimeStatus, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// Takes the instance's lock for `owner` and, if it got it, reads the instance and its messages
@@ -101,9 +101,9 @@ fn update_instance(tx: &Connection, commit: &EpisodeCommit, history_len: u64) ->
     .execute(params![
         commit.instance_id,
         commit.status.as_str(),
-        commit.output,
+        commit.output.as_ref().map(Payload::as_str),
         failure,
-        commit.custom_status,
+        commit.custom_status.as_ref().map(Payload::as_str),
         commit.component,
         int_to_sql(history_len)?,
         time_to_sql(commit.now),
@@ -128,7 +128,7 @@ fn create_children(tx: &Connection, commit: &EpisodeCommit) -> StoreResult<()> {
         if instances::insert(tx, child, commit.now)? {
             continue;
         }
-        let exists = StoreError::InstanceExists(child.instance_id.clone()).to_string();
+        let exists = StoreError::InstanceExists(child.instance_id.to_string()).to_string();
         match &child.parent {
             Some(parent) => {
                 let failed = Message::SubOrchestrationFailed {
@@ -169,8 +169,8 @@ fn continue_as_new(tx: &Connection, commit: &EpisodeCommit, next: &ContinueAsNew
             params![
                 commit.instance_id,
                 RuntimeStatus::ContinuedAsNew.as_str(),
-                next.input,
-                commit.custom_status,
+                next.input.as_str(),
+                commit.custom_status.as_ref().map(Payload::as_str),
                 parent,
                 time_to_sql(now)
             ],

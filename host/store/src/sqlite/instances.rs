@@ -14,7 +14,7 @@ use super::codec::{At, TERMINAL_STATUSES_SQL, limit_to_sql, time_to_sql, to_json
 use super::inbox;
 use crate::{InstanceFilter, InstanceRecord, NewInstance, PurgeFilter, StoreError, StoreResult};
 use reprise_core::entity::ENTITY_ID_PREFIX;
-use reprise_core::{Message, RuntimeStatus, Timestamp};
+use reprise_core::{Message, Payload, RuntimeStatus, Timestamp};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
@@ -25,7 +25,7 @@ const COLUMNS: &str = "instance_id, name, execution, status, input, output, fail
 /// Creates the instance and enqueues its `Start` message in one transaction.
 pub(super) fn create(tx: &Connection, new: &NewInstance) -> StoreResult<()> {
     if !insert(tx, new, new.created_at)? {
-        return Err(StoreError::InstanceExists(new.instance_id.clone()));
+        return Err(StoreError::InstanceExists(new.instance_id.to_string()));
     }
     Ok(())
 }
@@ -43,10 +43,10 @@ pub(super) fn insert(conn: &Connection, new: &NewInstance, created_at: Timestamp
              ON CONFLICT (instance_id) DO NOTHING",
         )?
         .execute(params![
-            new.instance_id,
+            new.instance_id.as_str(),
             new.name,
             RuntimeStatus::Pending.as_str(),
-            new.input,
+            new.input.as_str(),
             parent,
             time_to_sql(created_at)
         ])?;
@@ -54,7 +54,7 @@ pub(super) fn insert(conn: &Connection, new: &NewInstance, created_at: Timestamp
         return Ok(false);
     }
     let start = Message::Start { name: new.name.clone(), input: new.input.clone() };
-    inbox::enqueue(conn, &new.instance_id, 1, &start, created_at, created_at)?;
+    inbox::enqueue(conn, new.instance_id.as_str(), 1, &start, created_at, created_at)?;
     Ok(true)
 }
 
@@ -238,9 +238,9 @@ impl InstanceRow {
             parent: at.json_opt("parent", self.parent.as_deref())?,
             instance_id: self.instance_id,
             name: self.name,
-            input: self.input,
-            output: self.output,
-            custom_status: self.custom_status,
+            input: Payload::stored(self.input),
+            output: self.output.map(Payload::stored),
+            custom_status: self.custom_status.map(Payload::stored),
             component: self.component,
         })
     }

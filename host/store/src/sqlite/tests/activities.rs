@@ -2,7 +2,7 @@
 
 use super::{Fixture, T0, first_episode, plain_episode};
 use crate::{ActivityResult, ActivityTaskKey, HistoryStore};
-use reprise_core::{ActivityOptions, Failure, Message, RetryPolicy, RuntimeStatus};
+use reprise_core::{Payload, ActivityOptions, Failure, Message, RetryPolicy, RuntimeStatus};
 
 /// A fixture with instance "a" running and tasks 0, 1, 2 enqueued at `T0`.
 fn with_three_tasks() -> Fixture {
@@ -61,7 +61,7 @@ fn completing_enqueues_the_result_for_the_instance() {
     let failure = Failure::new("Timeout", "too slow").with_details("after 3s");
 
     assert!(store.complete_activity(&key(1), "w", &ActivityResult::Failed(failure.clone()), T0 + 5).unwrap());
-    assert!(store.complete_activity(&key(0), "w", &ActivityResult::Completed("42".into()), T0 + 6).unwrap());
+    assert!(store.complete_activity(&key(0), "w", &ActivityResult::Completed(Payload::stored("42")), T0 + 6).unwrap());
 
     let messages = store.messages("a", T0 + 6).unwrap();
     let delivered: Vec<_> = messages.iter().map(|m| (m.execution, m.message.clone())).collect();
@@ -69,7 +69,7 @@ fn completing_enqueues_the_result_for_the_instance() {
         delivered,
         [
             (1, Message::ActivityFailed { task_id: 1, failure }),
-            (1, Message::ActivityCompleted { task_id: 0, output: "42".into() }),
+            (1, Message::ActivityCompleted { task_id: 0, output: Payload::stored("42") }),
         ]
     );
     assert!(store.messages("a", T0 + 5).unwrap().len() == 1, "each result is visible from its completion");
@@ -87,17 +87,17 @@ fn a_lost_lease_completes_nothing() {
     assert_eq!(task_ids(&reclaimed), [(0, 2)]);
 
     let before = fixture.dump();
-    let late = store.complete_activity(&key(0), "slow", &ActivityResult::Completed("old".into()), T0 + 150);
+    let late = store.complete_activity(&key(0), "slow", &ActivityResult::Completed(Payload::stored("old")), T0 + 150);
     assert!(!late.unwrap());
-    assert!(!store.complete_activity(&key(9), "slow", &ActivityResult::Completed("x".into()), T0 + 150).unwrap());
+    assert!(!store.complete_activity(&key(9), "slow", &ActivityResult::Completed(Payload::stored("x")), T0 + 150).unwrap());
     assert_eq!(fixture.dump(), before, "a lost lease writes nothing");
 
-    assert!(store.complete_activity(&key(0), "fast", &ActivityResult::Completed("new".into()), T0 + 160).unwrap());
+    assert!(store.complete_activity(&key(0), "fast", &ActivityResult::Completed(Payload::stored("new")), T0 + 160).unwrap());
     let messages = store.messages("a", T0 + 160).unwrap();
     assert_eq!(messages.len(), 1);
-    assert_eq!(messages[0].message, Message::ActivityCompleted { task_id: 0, output: "new".into() });
+    assert_eq!(messages[0].message, Message::ActivityCompleted { task_id: 0, output: Payload::stored("new") });
     // A second completion of the same task finds nothing to complete.
-    assert!(!store.complete_activity(&key(0), "fast", &ActivityResult::Completed("new".into()), T0 + 170).unwrap());
+    assert!(!store.complete_activity(&key(0), "fast", &ActivityResult::Completed(Payload::stored("new")), T0 + 170).unwrap());
 }
 
 #[test]
@@ -108,7 +108,7 @@ fn a_completion_for_a_finished_instance_enqueues_nothing() {
     // Finish the instance behind the store's back (as a terminate would) with the task leased.
     fixture.raw().execute("UPDATE instances SET status = 'Completed' WHERE instance_id = 'a'", []).unwrap();
 
-    assert!(store.complete_activity(&key(0), "w", &ActivityResult::Completed("1".into()), T0 + 5).unwrap());
+    assert!(store.complete_activity(&key(0), "w", &ActivityResult::Completed(Payload::stored("1")), T0 + 5).unwrap());
     let inbox_rows: i64 =
         fixture.raw().query_row("SELECT count(*) FROM inbox WHERE instance_id = 'a'", [], |r| r.get(0)).unwrap();
     assert_eq!(inbox_rows, 0);
@@ -121,7 +121,7 @@ fn a_completion_for_another_execution_enqueues_nothing() {
     store.claim_activities("w", T0, T0 + 10_000, 1).unwrap();
     fixture.raw().execute("UPDATE instances SET execution = 2 WHERE instance_id = 'a'", []).unwrap();
 
-    assert!(store.complete_activity(&key(0), "w", &ActivityResult::Completed("1".into()), T0 + 5).unwrap());
+    assert!(store.complete_activity(&key(0), "w", &ActivityResult::Completed(Payload::stored("1")), T0 + 5).unwrap());
     let inbox_rows: i64 = fixture.raw().query_row("SELECT count(*) FROM inbox", [], |r| r.get(0)).unwrap();
     assert_eq!(inbox_rows, 0);
 }
@@ -211,7 +211,7 @@ fn options_and_the_first_enqueue_time_come_with_every_claim() {
     assert!(tasks.iter().all(|t| t.created_at == T0 + 7), "enqueued by the episode at T0 + 7");
 
     // A retried attempt keeps both.
-    assert!(store.complete_activity(&key(0), "w", &ActivityResult::Completed("0".into()), T0 + 50).unwrap());
+    assert!(store.complete_activity(&key(0), "w", &ActivityResult::Completed(Payload::stored("0")), T0 + 50).unwrap());
     let retry = ActivityResult::Retry { failure: Failure::new("E", "m"), next_attempt_at: T0 + 600 };
     assert!(store.complete_activity(&key(1), "w", &retry, T0 + 50).unwrap());
     let again = store.claim_activities("w", T0 + 600, T0 + 700, 10).unwrap();
@@ -251,10 +251,10 @@ fn a_retry_hides_the_task_until_its_next_attempt_and_records_the_failure() {
 
     // The third attempt succeeds: the task goes and its output is delivered.
     assert_eq!(task_ids(&store.claim_activities("w4", T0 + 1_500, T0 + 1_600, 1).unwrap()), [(0, 3)]);
-    assert!(store.complete_activity(&key(0), "w4", &ActivityResult::Completed("7".into()), T0 + 1_510).unwrap());
+    assert!(store.complete_activity(&key(0), "w4", &ActivityResult::Completed(Payload::stored("7")), T0 + 1_510).unwrap());
     assert_eq!(task_row(&fixture, 0), None);
     let last = store.messages("a", T0 + 1_510).unwrap().pop().unwrap();
-    assert_eq!(last.message, Message::ActivityCompleted { task_id: 0, output: "7".into() });
+    assert_eq!(last.message, Message::ActivityCompleted { task_id: 0, output: Payload::stored("7") });
 }
 
 #[test]
@@ -298,10 +298,10 @@ fn tasks_of_a_suspended_instance_wait_until_it_resumes() {
     assert!(store.claim_activities("w2", T0 + 2, T0 + 100, 10).unwrap().is_empty());
     assert_eq!(fixture.count("activity_tasks", "a"), 3, "waiting, not swept");
     // The running attempt may still finish; its result waits in the inbox.
-    assert!(store.complete_activity(&key(0), "w", &ActivityResult::Completed("0".into()), T0 + 3).unwrap());
+    assert!(store.complete_activity(&key(0), "w", &ActivityResult::Completed(Payload::stored("0")), T0 + 3).unwrap());
     let waiting = store.messages("a", T0 + 3).unwrap();
     assert_eq!(waiting.len(), 1);
-    assert_eq!(waiting[0].message, Message::ActivityCompleted { task_id: 0, output: "0".into() });
+    assert_eq!(waiting[0].message, Message::ActivityCompleted { task_id: 0, output: Payload::stored("0") });
     // Nor does a retry wait that ends during the suspension make its task claimable.
     fixture.raw().execute("UPDATE activity_tasks SET visible_at = visible_at + 50 WHERE task_id = 1", []).unwrap();
     assert!(store.claim_activities("w2", T0 + 100, T0 + 200, 10).unwrap().is_empty());
@@ -324,9 +324,9 @@ fn a_task_claimed_by_its_episode_is_leased_to_the_committer_as_its_first_attempt
     assert!(store.renew_activity(&key(0), "h", T0 + 200).unwrap(), "the committer holds the lease");
     assert!(!store.renew_activity(&key(0), "w", T0 + 200).unwrap());
     // Its holder records the result like any claimed task's.
-    assert!(store.complete_activity(&key(0), "h", &ActivityResult::Completed("7".into()), T0 + 5).unwrap());
+    assert!(store.complete_activity(&key(0), "h", &ActivityResult::Completed(Payload::stored("7")), T0 + 5).unwrap());
     let delivered: Vec<_> = store.messages("a", T0 + 5).unwrap().into_iter().map(|m| m.message).collect();
-    assert_eq!(delivered, [Message::ActivityCompleted { task_id: 0, output: "7".into() }]);
+    assert_eq!(delivered, [Message::ActivityCompleted { task_id: 0, output: Payload::stored("7") }]);
 }
 
 #[test]
@@ -348,7 +348,7 @@ fn an_activity_result_is_committed_without_an_fsync_of_its_own() {
     let store = &fixture.store;
     store.claim_activities("w", T0, T0 + 100, 3).unwrap();
     let before = store.write_stats();
-    assert!(store.complete_activity(&key(0), "w", &ActivityResult::Completed("1".into()), T0 + 1).unwrap());
+    assert!(store.complete_activity(&key(0), "w", &ActivityResult::Completed(Payload::stored("1")), T0 + 1).unwrap());
     let retry = ActivityResult::Retry { failure: Failure::new("Flaky", "again"), next_attempt_at: T0 + 50 };
     assert!(store.complete_activity(&key(1), "w", &retry, T0 + 2).unwrap());
     let after = store.write_stats();
@@ -362,7 +362,7 @@ fn an_activity_result_is_committed_without_an_fsync_of_its_own() {
 /// Calls `record_activity_then`, beginning the episode, and returns what it answered.
 fn complete_and_begin(store: &crate::SqliteStore, task: u64, owner: &str, now: u64) -> crate::Recorded {
     let (tx, rx) = std::sync::mpsc::channel();
-    let result = ActivityResult::Completed(format!("{task}"));
+    let result = ActivityResult::Completed(Payload::from_u64(task));
     store.record_activity_then(
         key(task),
         owner.into(),
@@ -383,7 +383,7 @@ fn recording_a_result_can_begin_the_episode_that_consumes_it_in_the_same_commit(
     let episode = done.episode.expect("the instance was free to lock");
     assert_eq!(episode.instance.instance_id, "a");
     let messages: Vec<_> = episode.messages.into_iter().map(|m| m.message).collect();
-    assert_eq!(messages, [Message::ActivityCompleted { task_id: 0, output: "0".into() }]);
+    assert_eq!(messages, [Message::ActivityCompleted { task_id: 0, output: Payload::stored("0") }]);
     assert_eq!(store.write_stats().commits - before.commits, 1, "one commit for both");
     assert!(store.begin_episode("a", "other", T0 + 2, T0 + 200).unwrap().is_none(), "locked for w");
 

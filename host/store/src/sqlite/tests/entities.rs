@@ -3,14 +3,14 @@
 
 use super::{Fixture, T0, first_episode};
 use crate::{EntityCommit, EntityFilter, HistoryStore, InstanceFilter, NewInstance, StoreError};
-use reprise_core::{EntityCaller, EntityId, EntityOperation, LockHolder, Message, OutgoingMessage};
+use reprise_core::{InstanceId, Payload, EntityCaller, EntityId, EntityOperation, LockHolder, Message, OutgoingMessage};
 
 fn counter(key: &str) -> EntityId {
     EntityId::new("Counter", key).unwrap()
 }
 
 fn add(amount: i64) -> EntityOperation {
-    EntityOperation { operation: "add".into(), input: amount.to_string(), caller: None, in_critical_section: false }
+    EntityOperation { operation: "add".into(), input: Payload::stored(amount.to_string()), caller: None, in_critical_section: false }
 }
 
 /// A batch commit of `store`'s visible messages for `entity`, as the executor would write it.
@@ -22,7 +22,7 @@ fn batch(fixture: &Fixture, entity: &EntityId, owner: &str, now: u64, state: Opt
         entity: entity.clone(),
         owner: owner.into(),
         consumed_messages: messages.iter().map(|m| m.id).collect(),
-        state: state.map(str::to_string),
+        state: state.map(str::to_string).map(Payload::stored),
         locked_by: None,
         operations: messages.len() as u64,
         outgoing: Vec::new(),
@@ -60,7 +60,7 @@ fn a_batch_commits_state_results_signals_and_starts_atomically() {
     let entity = counter("c1");
     let call = EntityOperation {
         operation: "get".into(),
-        input: "null".into(),
+        input: Payload::stored("null"),
         caller: Some(EntityCaller { instance_id: "caller".into(), execution: 1, task_id: 4 }),
         in_critical_section: false,
     };
@@ -71,14 +71,14 @@ fn a_batch_commits_state_results_signals_and_starts_atomically() {
     commit.outgoing = vec![
         OutgoingMessage {
             instance_id: "caller".into(),
-            message: Message::EntityCompleted { task_id: 4, output: "5".into() },
+            message: Message::EntityCompleted { task_id: 4, output: Payload::stored("5") },
             visible_at: T0 + 1,
             execution: Some(1),
         },
         // A result for an execution the caller left is dropped.
         OutgoingMessage {
             instance_id: "caller".into(),
-            message: Message::EntityCompleted { task_id: 9, output: "0".into() },
+            message: Message::EntityCompleted { task_id: 9, output: Payload::stored("0") },
             visible_at: T0 + 1,
             execution: Some(7),
         },
@@ -90,9 +90,9 @@ fn a_batch_commits_state_results_signals_and_starts_atomically() {
         },
     ];
     commit.new_instances = vec![NewInstance {
-        instance_id: "started-by-entity".into(),
+        instance_id: InstanceId::new("started-by-entity").expect("a valid instance id"),
         name: "greet".into(),
-        input: "5".into(),
+        input: Payload::stored("5"),
         created_at: T0 + 1,
         parent: None,
     }];
@@ -106,7 +106,7 @@ fn a_batch_commits_state_results_signals_and_starts_atomically() {
     let record = store.entity(&entity).unwrap().unwrap();
     assert_eq!((record.state.as_deref(), record.operations, record.queued), (Some("5"), 2, 0));
     let to_caller: Vec<Message> = store.messages("caller", T0 + 1).unwrap().into_iter().map(|m| m.message).collect();
-    assert_eq!(to_caller, [Message::EntityCompleted { task_id: 4, output: "5".into() }]);
+    assert_eq!(to_caller, [Message::EntityCompleted { task_id: 4, output: Payload::stored("5") }]);
     assert_eq!(store.entity(&counter("c2")).unwrap().unwrap().queued, 1, "the signal created the other entity");
     assert!(store.instance("started-by-entity").unwrap().is_some());
     // Committing the same messages twice is a conflict: nothing is applied twice.

@@ -2,7 +2,7 @@
 
 use super::{Fixture, T0, first_episode, numbered, plain_episode};
 use crate::{ActivityResult, ActivityTaskKey, EpisodeCommit, HistoryStore, StoreError};
-use reprise_core::{Event, Failure, HistoryEvent, Message, OutgoingMessage, RuntimeStatus};
+use reprise_core::{Payload, Event, Failure, HistoryEvent, Message, OutgoingMessage, RuntimeStatus};
 
 /// The second episode of "a" after `first_episode(.., tasks)` was committed: consumes what is
 /// in the inbox at `now` and records the completions, finishing with `status`.
@@ -18,7 +18,7 @@ fn next_episode(fixture: &Fixture, owner: &str, now: u64, status: RuntimeStatus)
         }
     }
     match status {
-        RuntimeStatus::Completed => events.push(Event::ExecutionCompleted { output: "\"done\"".into() }),
+        RuntimeStatus::Completed => events.push(Event::ExecutionCompleted { output: Payload::stored("\"done\"") }),
         RuntimeStatus::Failed => events.push(Event::ExecutionFailed { failure: Failure::new("Boom", "it broke") }),
         _ => {}
     }
@@ -34,9 +34,9 @@ fn next_episode(fixture: &Fixture, owner: &str, now: u64, status: RuntimeStatus)
         new_instances: Vec::new(),
         continue_as_new: None,
         status,
-        output: (status == RuntimeStatus::Completed).then(|| "\"done\"".into()),
+        output: (status == RuntimeStatus::Completed).then(|| Payload::stored("\"done\"")),
         failure: (status == RuntimeStatus::Failed).then(|| Failure::new("Boom", "it broke")),
-        custom_status: Some("{\"step\":2}".into()),
+        custom_status: Some(Payload::stored("{\"step\":2}")),
         component: None,
         now,
     }
@@ -85,7 +85,7 @@ fn a_conflicting_commit_writes_nothing() {
     fixture.create("a", T0);
     let good = first_episode(store, "a", "h", T0, &[0]);
     // Another message and task-free state to compare against.
-    super::enqueue(store, "a", 1, &Message::ActivityCompleted { task_id: 9, output: "1".into() }, T0, T0).unwrap();
+    super::enqueue(store, "a", 1, &Message::ActivityCompleted { task_id: 9, output: Payload::stored("1") }, T0, T0).unwrap();
 
     type Spoil = fn(&mut EpisodeCommit);
     let spoilers: [(&str, Spoil); 6] = [
@@ -166,7 +166,7 @@ fn a_terminal_commit_cleans_the_inbox_and_unclaimed_tasks() {
     let lapsed = store.claim_activities("w2", T0, T0 + 50, 1).unwrap();
     assert_eq!((held[0].key.task_id, lapsed[0].key.task_id), (0, 1));
     // A message due only later is dropped too.
-    super::enqueue(store, "a", 1, &Message::ActivityCompleted { task_id: 5, output: "5".into() }, T0 + 9_000, T0)
+    super::enqueue(store, "a", 1, &Message::ActivityCompleted { task_id: 5, output: Payload::stored("5") }, T0 + 9_000, T0)
         .unwrap();
 
     store.commit_episode(&next_episode(&fixture, "h", T0 + 100, RuntimeStatus::Completed)).unwrap();
@@ -191,7 +191,7 @@ fn a_terminal_commit_cleans_the_inbox_and_unclaimed_tasks() {
 
     // Its worker finishes: the task goes, nothing is enqueued for the finished instance.
     let key = ActivityTaskKey { instance_id: "a".into(), execution: 1, task_id: 0 };
-    assert!(store.complete_activity(&key, "w1", &ActivityResult::Completed("0".into()), T0 + 200).unwrap());
+    assert!(store.complete_activity(&key, "w1", &ActivityResult::Completed(Payload::stored("0")), T0 + 200).unwrap());
     let inbox_rows: i64 = fixture.raw().query_row("SELECT count(*) FROM inbox", [], |r| r.get(0)).unwrap();
     assert_eq!(inbox_rows, 0);
     assert!(store.claim_activities("w3", T0 + 20_000, T0 + 30_000, 10).unwrap().is_empty());
@@ -219,7 +219,7 @@ fn history_round_trips_every_event_kind() {
     commit.new_events.extend(numbered(
         3,
         vec![
-            Event::ActivityCompleted { task_id: 0, output: "{\"n\": 1}".into() },
+            Event::ActivityCompleted { task_id: 0, output: Payload::stored("{\"n\": 1}") },
             Event::ActivityFailed { task_id: 1, failure: failure.clone() },
             Event::ExecutionFailed { failure },
         ],
@@ -233,7 +233,7 @@ fn send(to: &str, message: Message, visible_at: u64) -> OutgoingMessage {
 }
 
 fn raised(name: &str) -> Message {
-    Message::EventRaised { name: name.into(), data: "{\"ok\":true}".into() }
+    Message::EventRaised { name: name.into(), data: Payload::stored("{\"ok\":true}") }
 }
 
 #[test]

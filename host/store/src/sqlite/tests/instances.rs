@@ -2,7 +2,7 @@
 
 use super::{Fixture, T0, new_instance};
 use crate::{HistoryStore, InstanceFilter, InstanceRecord, StoreError};
-use reprise_core::{Message, RuntimeStatus};
+use reprise_core::{Payload, Message, RuntimeStatus};
 
 #[test]
 fn create_records_a_pending_instance_and_its_start_message() {
@@ -17,7 +17,7 @@ fn create_records_a_pending_instance_and_its_start_message() {
             name: "greet".into(),
             execution: 1,
             status: RuntimeStatus::Pending,
-            input: "\"world\"".into(),
+            input: Payload::stored("\"world\""),
             output: None,
             failure: None,
             custom_status: None,
@@ -32,7 +32,7 @@ fn create_records_a_pending_instance_and_its_start_message() {
     let messages = fixture.store.messages("a", T0).unwrap();
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].execution, 1);
-    assert_eq!(messages[0].message, Message::Start { name: "greet".into(), input: "\"world\"".into() });
+    assert_eq!(messages[0].message, Message::Start { name: "greet".into(), input: Payload::stored("\"world\"") });
     // The start is visible from the creation time on, not before.
     assert!(fixture.store.messages("a", T0 - 1).unwrap().is_empty());
 }
@@ -104,7 +104,7 @@ fn a_delayed_message_is_delivered_only_once_due() {
     let start = fixture.store.messages("a", T0).unwrap();
     // Consume the start so that only the delayed message is left.
     fixture.raw().execute("DELETE FROM inbox WHERE id = ?1", [start[0].id]).unwrap();
-    let fired = Message::ActivityCompleted { task_id: 7, output: "1".into() };
+    let fired = Message::ActivityCompleted { task_id: 7, output: Payload::stored("1") };
     let id = super::enqueue(&fixture.store, "a", 1, &fired, T0 + 1_000, T0).unwrap();
 
     assert!(fixture.store.ready_instances("h", T0 + 999, 10).unwrap().is_empty());
@@ -119,7 +119,7 @@ fn a_delayed_message_is_delivered_only_once_due() {
 fn messages_for_another_execution_are_not_delivered() {
     let fixture = Fixture::new();
     fixture.create("a", T0);
-    let stray = Message::ActivityCompleted { task_id: 0, output: "null".into() };
+    let stray = Message::ActivityCompleted { task_id: 0, output: Payload::stored("null") };
     super::enqueue(&fixture.store, "a", 2, &stray, T0, T0).unwrap();
 
     let messages = fixture.store.messages("a", T0).unwrap();
@@ -133,7 +133,7 @@ fn messages_come_in_enqueue_order() {
     fixture.create("a", T0);
     for task_id in 0..5 {
         // Later messages may be due earlier; delivery order is still enqueue order.
-        let message = Message::ActivityCompleted { task_id, output: task_id.to_string() };
+        let message = Message::ActivityCompleted { task_id, output: Payload::stored(task_id.to_string()) };
         super::enqueue(&fixture.store, "a", 1, &message, T0 - task_id, T0).unwrap();
     }
     let tasks: Vec<_> = fixture

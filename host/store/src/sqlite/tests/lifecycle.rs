@@ -3,10 +3,10 @@
 
 use super::{Fixture, T0, first_episode, plain_episode};
 use crate::{ActivityResult, ActivityTaskKey, HistoryStore, PurgeFilter, StoreError};
-use reprise_core::{Failure, Message, OutgoingMessage, RuntimeStatus};
+use reprise_core::{Payload, Failure, Message, OutgoingMessage, RuntimeStatus};
 
 fn event(name: &str) -> Message {
-    Message::EventRaised { name: name.into(), data: "{}".into() }
+    Message::EventRaised { name: name.into(), data: Payload::stored("{}") }
 }
 
 fn terminate() -> Message {
@@ -236,7 +236,7 @@ fn purge_deletes_finished_instances_with_everything_they_own() {
     }
     // The worker's lease went with its task.
     let key = ActivityTaskKey { instance_id: "done".into(), execution: 1, task_id: 0 };
-    assert!(!store.complete_activity(&key, "w", &ActivityResult::Completed("0".into()), T0 + 30).unwrap());
+    assert!(!store.complete_activity(&key, "w", &ActivityResult::Completed(Payload::stored("0")), T0 + 30).unwrap());
 
     // By creation time (the others were created at T0 + 20).
     assert_eq!(store.purge(&PurgeFilter { created_from: Some(T0 + 21), ..Default::default() }).unwrap(), 0);

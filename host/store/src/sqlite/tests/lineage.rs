@@ -8,18 +8,18 @@ use crate::{
     ActivityResult, ActivityTaskKey, ContinueAsNew, EpisodeCommit, HistoryStore, InstanceFilter, NewInstance,
     PurgeFilter, StoreError, error_types,
 };
-use reprise_core::{Event, Failure, Message, OutgoingMessage, ParentRef, RetryPolicy, RuntimeStatus, TaskId};
+use reprise_core::{InstanceId, Payload, Event, Failure, Message, OutgoingMessage, ParentRef, RetryPolicy, RuntimeStatus, TaskId};
 
 fn event(name: &str) -> Message {
-    Message::EventRaised { name: name.into(), data: format!("{{\"{name}\":1}}") }
+    Message::EventRaised { name: name.into(), data: Payload::stored(format!("{{\"{name}\":1}}")) }
 }
 
 /// A child of "p" for task `task_id`, named "child", created at `created_at`.
 fn child(instance_id: &str, task_id: TaskId, created_at: u64) -> NewInstance {
     NewInstance {
-        instance_id: instance_id.into(),
+        instance_id: InstanceId::new(instance_id).expect("a valid instance id"),
         name: "child".into(),
-        input: format!("{{\"task\":{task_id}}}"),
+        input: Payload::stored(format!("{{\"task\":{task_id}}}")),
         created_at,
         parent: Some(parent_ref("p", task_id)),
     }
@@ -31,7 +31,7 @@ fn inbox_of(fixture: &Fixture, instance_id: &str, now: u64) -> Vec<(u32, Message
 }
 
 fn start(name: &str, input: &str) -> Message {
-    Message::Start { name: name.into(), input: input.into() }
+    Message::Start { name: name.into(), input: Payload::stored(input) }
 }
 
 /// An episode of `instance_id` at `now` by "h" that records nothing but its start and the
@@ -48,7 +48,7 @@ fn continuing(fixture: &Fixture, instance_id: &str, now: u64, next: ContinueAsNe
 }
 
 fn restart(input: &str, now: u64) -> ContinueAsNew {
-    ContinueAsNew { input: input.into(), carry: Vec::new(), keep_pending_events: false, start_at: now, parent: None }
+    ContinueAsNew { input: Payload::stored(input), carry: Vec::new(), keep_pending_events: false, start_at: now, parent: None }
 }
 
 #[test]
@@ -184,7 +184,7 @@ fn a_finishing_parent_still_creates_its_children() {
     let mut done = plain_episode(store, "c", T0 + 30, RuntimeStatus::Completed);
     done.outgoing = vec![OutgoingMessage {
         instance_id: "p".into(),
-        message: Message::SubOrchestrationCompleted { task_id: 1, output: "1".into() },
+        message: Message::SubOrchestrationCompleted { task_id: 1, output: Payload::stored("1") },
         visible_at: T0 + 30,
         execution: None,
     }];
@@ -245,7 +245,7 @@ fn continue_as_new_moves_the_instance_to_a_new_execution() {
     assert_eq!((held[0].key.task_id, lapsed[0].key.task_id), (0, 1));
     // Waiting in the inbox: an event already due, a result, a timer and an event still to come.
     store.enqueue_message("a", &event("e1"), T0 + 5, T0 + 5).unwrap();
-    super::enqueue(store, "a", 1, &Message::ActivityCompleted { task_id: 1, output: "1".into() }, T0, T0).unwrap();
+    super::enqueue(store, "a", 1, &Message::ActivityCompleted { task_id: 1, output: Payload::stored("1") }, T0, T0).unwrap();
     super::enqueue(store, "a", 1, &Message::TimerFired { task_id: 8 }, T0 + 9_000, T0).unwrap();
     store.enqueue_message("a", &event("e2"), T0 + 7_000, T0 + 6).unwrap();
 
@@ -254,7 +254,7 @@ fn continue_as_new_moves_the_instance_to_a_new_execution() {
         "a",
         T0 + 100,
         ContinueAsNew {
-            input: "\"next\"".into(),
+            input: Payload::stored("\"next\""),
             carry: vec![event("c1"), event("c2")],
             keep_pending_events: true,
             start_at: T0 + 100,
@@ -263,12 +263,12 @@ fn continue_as_new_moves_the_instance_to_a_new_execution() {
     );
     // All overridden or undone by the continue-as-new:
     commit.status = RuntimeStatus::Completed;
-    commit.output = Some("\"ignored\"".into());
+    commit.output = Some(Payload::stored("\"ignored\""));
     commit.component = Some("def".into());
     commit.new_activities = vec![crate::NewActivityTask {
         task_id: 7,
         name: "say".into(),
-        input: "7".into(),
+        input: Payload::stored("7"),
         options: Default::default(),
         claimed_until: None,
     }];
@@ -278,7 +278,7 @@ fn continue_as_new_moves_the_instance_to_a_new_execution() {
         visible_at: T0 + 500,
         execution: None,
     }];
-    commit.custom_status = Some("{\"round\":1}".into());
+    commit.custom_status = Some(Payload::stored("{\"round\":1}"));
     let old_events = commit.new_events.clone();
     store.commit_episode(&commit).unwrap();
 
@@ -327,7 +327,7 @@ fn continue_as_new_moves_the_instance_to_a_new_execution() {
     assert_eq!(tasks, [(1, 0)]);
     assert!(store.claim_activities("w3", T0 + 200, T0 + 300, 10).unwrap().is_empty());
     let key = ActivityTaskKey { instance_id: "a".into(), execution: 1, task_id: 0 };
-    assert!(store.complete_activity(&key, "w1", &ActivityResult::Completed("0".into()), T0 + 200).unwrap());
+    assert!(store.complete_activity(&key, "w1", &ActivityResult::Completed(Payload::stored("0")), T0 + 200).unwrap());
     assert_eq!(fixture.count("activity_tasks", "a"), 0);
     assert_eq!(store.messages("a", T0 + 20_000).unwrap().len(), 5, "nothing enqueued for the old execution");
 
@@ -446,7 +446,7 @@ fn a_continued_instance_is_not_finished() {
     commit.new_activities = vec![crate::NewActivityTask {
         task_id: 0,
         name: "say".into(),
-        input: "0".into(),
+        input: Payload::stored("0"),
         options: Default::default(),
         claimed_until: None,
     }];

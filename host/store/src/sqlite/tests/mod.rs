@@ -13,7 +13,7 @@ mod open;
 
 use super::SqliteStore;
 use crate::{ContinueAsNew, EpisodeCommit, HistoryStore, NewActivityTask, NewInstance};
-use reprise_core::{ActivityOptions, Event, Failure, HistoryEvent, ParentRef, RuntimeStatus, TaskId, Timestamp};
+use reprise_core::{InstanceId, Payload, ActivityOptions, Event, Failure, HistoryEvent, ParentRef, RuntimeStatus, TaskId, Timestamp};
 use rusqlite::types::Value;
 use tempfile::TempDir;
 
@@ -135,12 +135,12 @@ fn first_episode(
     let messages = store.messages(instance_id, now).expect("messages");
     let mut events = vec![
         Event::EpisodeStarted { time: now },
-        Event::ExecutionStarted { name: "greet".into(), input: "\"world\"".into(), component: "abc".into() },
+        Event::ExecutionStarted { name: "greet".into(), input: Payload::stored("\"world\""), component: "abc".into() },
     ];
     events.extend(tasks.iter().map(|&task_id| Event::ActivityScheduled {
         task_id,
         name: "say".into(),
-        input: format!("{{\"task\":{task_id}}}"),
+        input: Payload::stored(format!("{{\"task\":{task_id}}}")),
         options: ActivityOptions::default(),
     }));
     EpisodeCommit {
@@ -154,7 +154,7 @@ fn first_episode(
             .map(|&task_id| NewActivityTask {
                 task_id,
                 name: "say".into(),
-                input: format!("{{\"task\":{task_id}}}"),
+                input: Payload::stored(format!("{{\"task\":{task_id}}}")),
                 options: ActivityOptions::default(),
                 claimed_until: None,
             })
@@ -185,11 +185,11 @@ fn plain_episode(store: &SqliteStore, instance_id: &str, now: Timestamp, status:
     let mut events = vec![Event::EpisodeStarted { time: now }];
     let reason = "because".to_string();
     events.extend(match status {
-        RuntimeStatus::Completed => Some(Event::ExecutionCompleted { output: "\"done\"".into() }),
+        RuntimeStatus::Completed => Some(Event::ExecutionCompleted { output: Payload::stored("\"done\"") }),
         RuntimeStatus::Failed => Some(Event::ExecutionFailed { failure: Failure::new("Boom", "it broke") }),
         RuntimeStatus::Terminated => Some(Event::ExecutionTerminated { reason, cascade: false }),
         RuntimeStatus::Suspended => Some(Event::ExecutionSuspended { reason }),
-        RuntimeStatus::ContinuedAsNew => Some(Event::ExecutionContinuedAsNew { input: AGAIN.into() }),
+        RuntimeStatus::ContinuedAsNew => Some(Event::ExecutionContinuedAsNew { input: Payload::stored(AGAIN) }),
         RuntimeStatus::Pending | RuntimeStatus::Running => None,
     });
     EpisodeCommit {
@@ -203,14 +203,14 @@ fn plain_episode(store: &SqliteStore, instance_id: &str, now: Timestamp, status:
         consumed_messages: messages.iter().map(|m| m.id).collect(),
         new_instances: Vec::new(),
         continue_as_new: (status == RuntimeStatus::ContinuedAsNew).then(|| ContinueAsNew {
-            input: AGAIN.into(),
+            input: Payload::stored(AGAIN),
             carry: Vec::new(),
             keep_pending_events: false,
             start_at: now,
             parent: None,
         }),
         status,
-        output: (status == RuntimeStatus::Completed).then(|| "\"done\"".into()),
+        output: (status == RuntimeStatus::Completed).then(|| Payload::stored("\"done\"")),
         failure: (status == RuntimeStatus::Failed).then(|| Failure::new("Boom", "it broke")),
         custom_status: None,
         component: None,
@@ -220,9 +220,9 @@ fn plain_episode(store: &SqliteStore, instance_id: &str, now: Timestamp, status:
 
 fn new_instance(instance_id: &str, created_at: Timestamp) -> NewInstance {
     NewInstance {
-        instance_id: instance_id.into(),
+        instance_id: InstanceId::new(instance_id).expect("a valid instance id"),
         name: "greet".into(),
-        input: "\"world\"".into(),
+        input: Payload::stored("\"world\""),
         created_at,
         parent: None,
     }

@@ -4,7 +4,7 @@ use super::{Fixture, T0, first_episode, new_instance};
 use crate::sqlite::migrations::{LATEST_VERSION, MIGRATIONS, schema_version};
 use crate::sqlite::{SqliteStore, activities, inbox};
 use crate::{HistoryStore, StoreError};
-use reprise_core::{ActivityOptions, Message, RuntimeStatus};
+use reprise_core::{Payload, ActivityOptions, Message, RuntimeStatus};
 use std::sync::Arc;
 
 #[test]
@@ -123,7 +123,7 @@ fn a_version_1_file_is_upgraded_with_its_rows_intact() {
     assert_eq!(control, 0);
     assert_eq!(
         store.messages("a", T0).unwrap()[0].message,
-        Message::ActivityCompleted { task_id: 0, output: "2".into() }
+        Message::ActivityCompleted { task_id: 0, output: Payload::stored("2") }
     );
     assert_eq!(store.ready_instances("h", T0, 10).unwrap(), ["a"]);
     let tasks = store.claim_activities("w2", T0 + 1, T0 + 100, 10).unwrap();
