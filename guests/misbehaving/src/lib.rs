@@ -13,13 +13,29 @@
 //! - `call_named`: input `{"activity": name, "input": value}`, calls that activity (which may not
 //!   exist) and returns its output, or fails with its failure.
 //!
-//! The activity `echo` returns its input. Every orchestrator accepts any JSON input.
+//! - `deep_recursion(depth)`: recurses with 64 KiB stack frames until its data stack runs past
+//!   the bottom of linear memory.
+//! - `call_stack_overflow(depth)`: recurses with small frames until the wasm call stack is
+//!   exhausted.
+//! - `sub_with_id(id)`: starts the sub-orchestration `echo_input` with the instance id given
+//!   (which may be one the host refuses, such as `""`).
+//! - `big_sub_input(bytes)` / `big_continue_as_new(bytes)`: a sub-orchestration's input, or the
+//!   next execution's input, of that many bytes.
+//! - `echo_raw(any)`: passes its input, untouched by any parse into numbers, through the
+//!   activity `echo_raw` and the entity `Keeper` and returns what came back:
+//!   `{"activity": ..., "entity": ...}`.
+//!
+//! The activities `echo` and `echo_raw` return their input (`echo_raw` without parsing it). The
+//! entity `Keeper` keeps a raw JSON value: `set(value)`, `get()`. Every orchestrator accepts any
+//! JSON input.
 
 use std::hint::black_box;
 
-use reprise_sdk::{ActivityContext, Context, Failure};
+use reprise_sdk::{ActivityContext, Context, EntityContext, EntityId, Failure, SubOrchestrationOptions};
 use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// The size of the chunks `eat_memory` allocates.
 const CHUNK: usize = 16 << 20;
@@ -75,7 +91,95 @@ fn echo(_ctx: &ActivityContext, input: Value) -> Result<Value, Failure> {
     Ok(input)
 }
 
+/// One level of `deep_recursion`: a 64 KiB frame on the data stack (the array's address is
+/// taken, so it cannot live in wasm locals).
+fn dig(depth: u32) -> u64 {
+    let mut frame = [0u8; 64 * 1024];
+    let frame = black_box(&mut frame);
+    frame[depth as usize % 1024] = depth as u8;
+    if depth == 0 {
+        return u64::from(frame[0]);
+    }
+    dig(depth - 1) + u64::from(frame[(depth as usize * 31) % 1024])
+}
+
+fn deep_recursion(_ctx: &Context, depth: u32) -> Result<u64, Failure> {
+    Ok(dig(depth))
+}
+
+/// One level of `call_stack_overflow`: a small frame, so the wasm call stack runs out first.
+fn descend(depth: u64) -> u64 {
+    if depth == 0 { 0 } else { descend(black_box(depth - 1)).wrapping_add(1) }
+}
+
+fn call_stack_overflow(_ctx: &Context, depth: u64) -> Result<u64, Failure> {
+    Ok(descend(depth))
+}
+
+fn sub_with_id(ctx: &Context, id: String) -> Result<Value, Failure> {
+    let options = SubOrchestrationOptions::new().instance_id(id);
+    ctx.call_sub_orchestrator_with("echo_input", &Value::Null, &options).wait()
+}
+
+fn big_sub_input(ctx: &Context, bytes: usize) -> Result<Value, Failure> {
+    ctx.call_sub_orchestrator("echo_input", &"x".repeat(bytes)).wait()
+}
+
+fn big_continue_as_new(ctx: &Context, bytes: usize) -> Result<(), Failure> {
+    ctx.continue_as_new(&"x".repeat(bytes))
+}
+
+/// What `echo_raw` returns: its input as the activity and the entity gave it back.
+#[derive(Serialize)]
+struct Echoes {
+    activity: Box<RawValue>,
+    entity: Option<Box<RawValue>>,
+}
+
+fn echo_raw(ctx: &Context, input: Box<RawValue>) -> Result<Echoes, Failure> {
+    let activity: Box<RawValue> = ctx.call_activity("echo_raw", &input).wait()?;
+    let keeper = EntityId::new("Keeper", ctx.instance_id());
+    ctx.call_entity::<(), _>(&keeper, "set", &input).wait()?;
+    let entity = ctx.call_entity(&keeper, "get", &()).wait()?;
+    Ok(Echoes { activity, entity })
+}
+
+fn echo_raw_activity(_ctx: &ActivityContext, input: Box<RawValue>) -> Result<Box<RawValue>, Failure> {
+    Ok(input)
+}
+
+/// An entity that keeps one JSON value as it came.
+#[derive(Default, Serialize, Deserialize)]
+struct Keeper {
+    value: Option<Box<RawValue>>,
+}
+
+impl Keeper {
+    fn set(&mut self, _ctx: &EntityContext, value: Box<RawValue>) -> Result<(), Failure> {
+        self.value = Some(value);
+        Ok(())
+    }
+
+    fn get(&self, _ctx: &EntityContext, _: ()) -> Result<Option<Box<RawValue>>, Failure> {
+        Ok(self.value.clone())
+    }
+}
+
 reprise_sdk::export! {
-    orchestrators: [spin_forever, eat_memory, panics, echo_input, call_named, sleeps],
-    activities: [echo],
+    orchestrators: [
+        spin_forever,
+        eat_memory,
+        panics,
+        echo_input,
+        call_named,
+        sleeps,
+        deep_recursion,
+        call_stack_overflow,
+        sub_with_id,
+        big_sub_input,
+        big_continue_as_new,
+        echo_raw,
+    ],
+    activities: [echo, echo_raw_activity as "echo_raw"],
+    entities: [Keeper { set, get }],
 }
