@@ -1,5 +1,6 @@
 //! Builds the example guest components (`guests/`) once, for wasm32-wasip2, and writes
-//! `$OUT_DIR/guests.rs`: one constant per guest naming its `.wasm` file, `ALL` and `POLYGLOT`.
+//! `$OUT_DIR/guests.rs`: one constant per guest naming its `.wasm` file, `ALL` and `POLYGLOT`,
+//! and the `foreach_guest!` macro the tests' guard uses to check that every guest has a test.
 //!
 //! The Rust guests are built by a nested cargo into `<target dir>/guests`, a directory of their
 //! own, so that the nested build never waits on a lock of this one; they are the core of the
@@ -64,7 +65,14 @@ fn run() -> Result<(), String> {
         println!("cargo:rerun-if-changed={}", out_dir.join("a-guest-was-skipped").display());
     }
 
-    let source = guests::constants_source(&built) + &polyglot::constants_source(&polyglot);
+    let names: Vec<&str> = built
+        .iter()
+        .map(|guest| guest.krate.name.as_str())
+        .chain(polyglot.iter().map(|build| build.guest.name.as_str()))
+        .collect();
+    let source = guests::constants_source(&built)
+        + &polyglot::constants_source(&polyglot)
+        + &guests::foreach_guest_source(&names)?;
     write_if_changed(&out_dir.join("guests.rs"), &source)
 }
 

@@ -1,5 +1,6 @@
 //! The example guest components, built from `guests/` for wasm32-wasip2 by this package's build
-//! script. It only names components; it never builds or loads one.
+//! script, and the `foreach_guest!` list of every guest. It only names components; it never
+//! builds or loads one.
 //!
 //! The Rust guests are the core of the suite: the build fails without them, so their constants
 //! (`ORDER_PROCESSING`, `VERSIONED_V1`, `NOT_A_DURABLE_COMPONENT`...) are plain `&str` paths, and
@@ -106,5 +107,25 @@ mod tests {
         );
         assert!(message.contains("No such file or directory"), "{message}");
         assert_eq!(SKIPPED.unavailable().as_deref(), Some(message.as_str()));
+    }
+
+    /// The generated list names every guest, in every language, once.
+    #[test]
+    fn foreach_guest_names_every_guest() {
+        let mut names: Vec<&str> = Vec::new();
+        macro_rules! push {
+            ($guest:ident) => {
+                names.push(stringify!($guest));
+            };
+        }
+        foreach_guest!(push);
+        for (name, _) in super::ALL {
+            assert!(names.contains(&name.replace('-', "_").as_str()), "foreach_guest! lacks the Rust guest {name}");
+        }
+        for guest in super::POLYGLOT {
+            let name = guest.name().replace('-', "_");
+            assert!(names.contains(&name.as_str()), "foreach_guest! lacks the {} guest {name}", guest.language());
+        }
+        assert_eq!(names.len(), super::ALL.len() + super::POLYGLOT.len(), "{names:?}");
     }
 }
