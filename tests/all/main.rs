@@ -2,6 +2,7 @@
 //! executor, a real SQLite file. One test binary, one module per area.
 
 mod bad_input;
+mod coverage;
 mod crash;
 mod determinism;
 mod entities;

@@ -17,14 +17,15 @@ use reprise_store::InstanceRecord;
 use reprise_tests::guests;
 use serde_json::{Value, json};
 
-/// Every component the scenarios use: the Python, JavaScript and C guests, and the Rust guests
+/// Every component the scenarios use: the Python, JavaScript and C guests (a guest whose
+/// toolchain is missing fails the test here, with the tool to install), and the Rust guests
 /// whose activities they call (`double`, `echo`).
 fn components() -> [&'static str; 6] {
     [
-        guests::PY_MIXED_LANGUAGES,
-        guests::PY_TRANSFER_FUNDS,
-        guests::JS_FAN_OUT,
-        guests::C_HELLO,
+        guests::PY_MIXED_LANGUAGES.path(),
+        guests::PY_TRANSFER_FUNDS.path(),
+        guests::JS_FAN_OUT.path(),
+        guests::C_HELLO.path(),
         guests::SUB_ORCHESTRATIONS,
         guests::DETERMINISM,
     ]

@@ -37,6 +37,9 @@
 //! 7. the component's size and its load time, and instantiate + call: a fresh activity instance
 //!    from the pre-instantiated component running the activity once (median of 51).
 //!
+//! A language whose guest could not be built (its toolchain was missing when the bench was
+//! built) gets a line saying why instead of figures.
+//!
 //! `cargo bench -p reprise-tests --bench polyglot -- runtime` prints only the runtime figures.
 //! A quick check of the program itself: `REPRISE_BENCH_POLYGLOT_CHAIN=5
 //! REPRISE_BENCH_POLYGLOT_COLD_CHAIN=3 cargo bench -p reprise-tests --bench polyglot`.
@@ -50,19 +53,31 @@ use reprise_runtime::{
     OrchestratorInvocation, Runtime, RuntimeConfig, WaitRequest,
 };
 use reprise_store::SqliteStore;
-use reprise_tests::guests;
+use reprise_tests::guests::{self, Guest};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The orchestrators compared: language, component, orchestrator name.
-const SUBJECTS: [(&str, &str, &str); 3] = [
-    ("Rust", guests::CHAIN, "chain"),
-    ("Python", guests::PY_MIXED_LANGUAGES, "py_chain"),
-    ("JavaScript", guests::JS_FAN_OUT, "js_chain"),
+/// The orchestrators compared: the guest (its language), the orchestrator's name.
+const SUBJECTS: [(Guest, &str); 3] = [
+    (Guest::built("chain", "Rust", guests::CHAIN), "chain"),
+    (guests::PY_MIXED_LANGUAGES, "py_chain"),
+    (guests::JS_FAN_OUT, "js_chain"),
 ];
+
+/// The component of `guest`, or `None` after a line saying why it is missing (its toolchain
+/// was not there when the bench was built): the bench measures the languages it has.
+fn available(guest: &Guest) -> Option<&'static str> {
+    match guest.unavailable() {
+        None => Some(guest.path()),
+        Some(why) => {
+            println!("{:<11} skipped: {}", guest.language(), why.lines().next().unwrap_or_default());
+            None
+        }
+    }
+}
 
 /// A host with its workers on its own database, the Rust `chain` component (for `noop`) and a
 /// subject component loaded.
@@ -281,7 +296,9 @@ async fn runtime_figures(chain: usize) -> anyhow::Result<()> {
     println!("\non the runtime alone (fresh instance per run, activities answered in memory; medians):");
     println!("{:<11} {:>20} {:>24}", "language", "instantiate + call", "guest cost per step");
     let runtime = Runtime::new(RuntimeConfig::default())?;
-    for (language, path, orchestrator) in SUBJECTS {
+    for (guest, orchestrator) in SUBJECTS {
+        let Some(path) = available(&guest) else { continue };
+        let language = guest.language();
         let bytes = std::fs::read(path).with_context(|| path.to_string())?;
         let component = runtime.load(bytes, path).await?;
         runtime_run(&runtime, &component, orchestrator, 1).await.context("warm-up")?;
@@ -293,12 +310,12 @@ async fn runtime_figures(chain: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The activities compared: language, component, activity name, input.
-const ACTIVITY_SUBJECTS: [(&str, &str, &str, &str); 4] = [
-    ("Rust", guests::CHAIN, "noop", "1"),
-    ("Python", guests::PY_TRANSFER_FUNDS, "CreditAccount", r#"{"account": "acct-B", "amount": 5}"#),
-    ("JavaScript", guests::JS_FAN_OUT, "js_shout", r#""durable""#),
-    ("C", guests::C_HELLO, "c_word_count", r#""the quick brown fox""#),
+/// The activities compared: the guest (its language), the activity's name, its input.
+const ACTIVITY_SUBJECTS: [(Guest, &str, &str); 4] = [
+    (Guest::built("chain", "Rust", guests::CHAIN), "noop", "1"),
+    (guests::PY_TRANSFER_FUNDS, "CreditAccount", r#"{"account": "acct-B", "amount": 5}"#),
+    (guests::JS_FAN_OUT, "js_shout", r#""durable""#),
+    (guests::C_HELLO, "c_word_count", r#""the quick brown fox""#),
 ];
 
 /// One run of the activity `name` on a fresh instance, on the runtime alone; its wall time.
@@ -328,7 +345,9 @@ async fn activity_figures() -> anyhow::Result<()> {
     println!("\nactivities on the runtime alone (fresh instance per run; median of 51):");
     println!("{:<11} {:>16} {:>9} {:>9} {:>20}", "language", "activity", "size", "load", "instantiate + call");
     let runtime = Runtime::new(RuntimeConfig::default())?;
-    for (language, path, name, input) in ACTIVITY_SUBJECTS {
+    for (guest, name, input) in ACTIVITY_SUBJECTS {
+        let Some(path) = available(&guest) else { continue };
+        let language = guest.language();
         let bytes = std::fs::read(path).with_context(|| path.to_string())?;
         let size = bytes.len();
         let loading = Instant::now();
@@ -369,7 +388,9 @@ async fn main() -> anyhow::Result<()> {
         "language", "size", "load", "0 steps, cold", "per step, hot", "per step, cold"
     );
     let mut rust_step = None;
-    for (language, component, orchestrator) in SUBJECTS {
+    for (guest, orchestrator) in SUBJECTS {
+        let Some(component) = available(&guest) else { continue };
+        let language = guest.language();
         let bytes = std::fs::metadata(component).with_context(|| component.to_string())?.len();
         let hot = BenchHost::open(&dir.path().join(format!("{language}-hot.db")), 1024, component).await?;
         hot.chain(orchestrator, 3).await.context("warm-up")?;

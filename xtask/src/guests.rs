@@ -222,6 +222,40 @@ pub fn constants_source(guests: &[Guest]) -> String {
     src
 }
 
+/// The identifier `foreach_guest!` names a guest by: `order_processing` for `order-processing`.
+pub fn guest_ident(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect()
+}
+
+/// Rust source of `foreach_guest!`, which calls `$mac!(ident)` once per guest named in `names`
+/// (every guest of `guests/`, in every language, built or not: see [`guest_ident`]), for the
+/// tests' guard that every guest is tested. Two guests with the same identifier, or a name that
+/// makes no identifier, are an error naming them.
+pub fn foreach_guest_source(names: &[&str]) -> Result<String, String> {
+    let mut idents: Vec<(String, &str)> = Vec::new();
+    for name in names {
+        let ident = guest_ident(name);
+        if !ident.starts_with(|c: char| c.is_ascii_lowercase()) {
+            return Err(format!("the guest `{name}` needs a name that starts with a letter"));
+        }
+        if let Some((_, other)) = idents.iter().find(|(seen, _)| *seen == ident) {
+            return Err(format!("the guests `{other}` and `{name}` would both be `{ident}`: rename one"));
+        }
+        idents.push((ident, name));
+    }
+    idents.sort();
+    let mut src = String::from(
+        "\n/// Calls `$mac!(guest)` once per guest of `guests/` (its name with `_` for `-`), Rust or not,\n\
+         /// built or not: the tests use it to check that every guest has a test.\n\
+         #[macro_export]\nmacro_rules! foreach_guest {\n    ($mac:ident) => {\n",
+    );
+    for (ident, _) in &idents {
+        let _ = writeln!(src, "        $mac!({ident});");
+    }
+    src.push_str("    };\n}\n");
+    Ok(src)
+}
+
 fn path_str(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
@@ -276,4 +310,25 @@ fn package_field(manifest: &str, key: &str) -> Option<String> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn foreach_guest_names_every_guest_once_as_an_identifier() {
+        let source = foreach_guest_source(&["order-processing", "py-transfer-funds", "chain"]).unwrap();
+        assert!(source.contains("macro_rules! foreach_guest {"), "{source}");
+        let calls: Vec<&str> = source.lines().map(str::trim).filter(|line| line.starts_with("$mac!(")).collect();
+        assert_eq!(calls, ["$mac!(chain);", "$mac!(order_processing);", "$mac!(py_transfer_funds);"]);
+    }
+
+    #[test]
+    fn two_guests_with_one_identifier_are_an_error_naming_both() {
+        let err = foreach_guest_source(&["py-chain", "py_chain"]).unwrap_err();
+        assert_eq!(err, "the guests `py-chain` and `py_chain` would both be `py_chain`: rename one");
+        let err = foreach_guest_source(&["1st"]).unwrap_err();
+        assert_eq!(err, "the guest `1st` needs a name that starts with a letter");
+    }
 }

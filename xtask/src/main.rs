@@ -3,10 +3,13 @@
 //! - `build-guests`: builds the example guest components of `guests/` for wasm32-wasip2 into
 //!   `<target dir>/guests`, and the guests in Python and JavaScript into
 //!   `<target dir>/guests/polyglot` (fetching their pinned toolchains into
-//!   `<target dir>/toolchains` once), as the tests' build script does, and lists them.
+//!   `<target dir>/toolchains` once), as the tests' build script does, and lists them. A guest
+//!   in another language that cannot be built (its toolchain is missing) is reported with what
+//!   to do, the others are built all the same, and the task fails at the end.
 //! - `quickstart`: builds the guests and the `reprise` command, then runs the order-processing
 //!   example (`reprise run process_order --input '"order-1001"' ...`) on a fresh database, and
-//!   exits with its exit code.
+//!   exits with its exit code. It needs only the Rust guests: a guest in another language that
+//!   cannot be built is reported and does not stop it.
 
 // Shared with tests/build.rs, which uses the parts this binary does not.
 #[allow(dead_code)]
@@ -29,7 +32,12 @@ tasks:
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-        ["build-guests"] => build_guests().map(|_| ExitCode::SUCCESS),
+        ["build-guests"] => build_guests().and_then(|(_, skipped)| match skipped {
+            0 => Ok(ExitCode::SUCCESS),
+            n => {
+                Err(format!("{n} guest component(s) in other languages were not built (why is above); the others were"))
+            }
+        }),
         ["quickstart"] => quickstart(),
         [] | ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
@@ -48,7 +56,9 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in a directory of the project").to_path_buf()
 }
 
-fn build_guests() -> Result<Vec<guests::Guest>, String> {
+/// Builds every guest and lists them; returns the Rust guests, and how many guests in other
+/// languages were skipped (each reported with why).
+fn build_guests() -> Result<(Vec<guests::Guest>, usize), String> {
     let root = root();
     eprintln!("building guest components...");
     if guests::ensure_target(&root)? {
@@ -60,16 +70,31 @@ fn build_guests() -> Result<Vec<guests::Guest>, String> {
         eprintln!("  {:<26} {}", guest.krate.name, guest.wasm.display());
     }
     eprintln!("building guest components in other languages...");
-    for guest in polyglot::build(&root, &guests::target_dir(&root))? {
-        let note = if guest.rebuilt { "" } else { " (up to date)" };
-        eprintln!("  {:<26} {}{note}", guest.guest.name, guest.wasm.display());
+    let mut skipped = 0;
+    for build in polyglot::build(&root, &guests::target_dir(&root), &polyglot::Tools::from_env())? {
+        match build.outcome {
+            polyglot::Outcome::Built { wasm, rebuilt } => {
+                let note = if rebuilt { "" } else { " (up to date)" };
+                eprintln!("  {:<26} {}{note}", build.guest.name, wasm.display());
+            }
+            polyglot::Outcome::Skipped(why) => {
+                skipped += 1;
+                eprintln!("  {:<26} NOT BUILT: {}", build.guest.name, why.reason);
+                for line in why.error.lines() {
+                    eprintln!("  {:<26}   {line}", "");
+                }
+            }
+        }
     }
-    Ok(built)
+    Ok((built, skipped))
 }
 
 fn quickstart() -> Result<ExitCode, String> {
     let root = root();
-    let built = build_guests()?;
+    let (built, skipped) = build_guests()?;
+    if skipped > 0 {
+        eprintln!("(the quickstart needs only the Rust guests: it goes on without the {skipped} above)");
+    }
     let order_processing = built
         .iter()
         .find(|guest| guest.krate.name == "order-processing")
