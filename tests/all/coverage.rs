@@ -39,13 +39,15 @@ macro_rules! guest_coverage {
 guest_coverage! {
     tested: {
         callback_with_timeout: scheduling, crash, http;
+        capabilities: sandbox;
         chain: scheduling, crash;
         c_hello: polyglot;
         determinism: determinism, polyglot;
         entities: entities, crash, http;
         fan_out: examples;
+        hostile: payloads;
         js_fan_out: polyglot;
-        misbehaving: bad_input;
+        misbehaving: bad_input, traps, payloads, cli;
         not_a_durable_component: bad_input;
         order_processing: examples, bad_input, crash;
         py_mixed_languages: polyglot;

@@ -3,7 +3,7 @@
 
 use crate::harness::{BOTH_PATHS, Compare, Harness, T0, kinds, on_both_paths, output};
 use reprise_core::{EntityId, InstanceId, InstanceIdError, RuntimeStatus};
-use reprise_executor::{ExecutorError};
+use reprise_executor::ExecutorError;
 use reprise_store::EntityFilter;
 use reprise_tests::guests;
 use serde_json::{Value, json};

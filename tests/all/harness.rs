@@ -2,7 +2,7 @@
 
 use reprise_core::{Event, HistoryEvent, InstanceId, RuntimeStatus};
 use reprise_executor::{Clock, ComponentSummary, ExecutorConfig, Host, ManualClock, StartRequest, Workers};
-use reprise_runtime::{Runtime, RuntimeConfig};
+use reprise_runtime::{ActivityGrants, Runtime, RuntimeConfig};
 use reprise_store::{InstanceRecord, SqliteStore};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -23,11 +23,21 @@ pub struct Options {
     pub cache: usize,
     pub runtime: RuntimeConfig,
     pub activity_concurrency: usize,
+    /// What activities may reach.
+    pub grants: ActivityGrants,
+    /// The host's payload limit, in bytes.
+    pub max_payload_bytes: usize,
 }
 
 impl Options {
     pub fn cache(cache: usize) -> Self {
-        Options { cache, runtime: test_runtime(), activity_concurrency: 8 }
+        Options {
+            cache,
+            runtime: test_runtime(),
+            activity_concurrency: 8,
+            grants: ActivityGrants::default(),
+            max_payload_bytes: ExecutorConfig::default().max_payload_bytes,
+        }
     }
 }
 
@@ -74,6 +84,8 @@ impl Harness {
         let config = ExecutorConfig {
             cache_capacity: options.cache,
             activity_concurrency: options.activity_concurrency,
+            grants: options.grants,
+            max_payload_bytes: options.max_payload_bytes,
             poll_interval: Duration::from_millis(20),
             owner: format!("test-{}", std::process::id()),
             ..ExecutorConfig::default()

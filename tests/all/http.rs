@@ -26,11 +26,12 @@ struct Api {
     token: Option<String>,
 }
 
-/// A response, its body parsed as JSON (`Null` if empty, a string if not JSON).
+/// A response, its body parsed as JSON (`Null` if empty, a string if not JSON), and as it came.
 struct Reply {
     status: StatusCode,
     headers: HeaderMap,
     body: Value,
+    text: String,
 }
 
 impl Api {
@@ -76,9 +77,12 @@ impl Api {
         let (parts, body) = response.into_parts();
         let bytes = body.collect().await.expect("read the body").to_bytes();
         let text = String::from_utf8(bytes.to_vec()).expect("UTF-8 body");
-        let body =
-            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
-        Reply { status: parts.status, headers: parts.headers, body }
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.clone()))
+        };
+        Reply { status: parts.status, headers: parts.headers, body, text }
     }
 
     /// Polls an instance's status (20 ms apart, at most a minute) until `done` holds.
@@ -435,4 +439,39 @@ async fn entities_are_signalled_read_and_listed_over_http() {
     assert_eq!(no_status.status, StatusCode::BAD_REQUEST, "{}", no_status.body);
     assert!(no_status.body["error"].as_str().unwrap().contains("is an entity"), "{}", no_status.body);
     api.harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn payload_numbers_come_back_exactly_as_they_were_sent() {
+    let api = Api::default(&[guests::MISBEHAVING]).await;
+    let given = ["0.9570227765943855", "12345678901234567890123", "1e400", "-0.10", "2E-7"];
+    let input = format!("[{}]", given.join(","));
+    let started = api.call(Method::POST, "/api/orchestrators/echo_raw/exact", Some(&input)).await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.text);
+    let done = api.poll("exact", |reply| reply.status == StatusCode::OK).await;
+    assert!(done.text.contains(&format!(r#""input":{input}"#)), "{}", done.text);
+    assert!(done.text.contains(&format!(r#""output":{{"activity":{input},"entity":{input}}}"#)), "{}", done.text);
+    let history =
+        api.call(Method::GET, &format!("{INSTANCES}/exact?showHistory=true&showHistoryOutput=true"), None).await;
+    for number in given {
+        assert!(history.text.matches(number).count() >= 7, "history keeps {number}: {}", history.text);
+    }
+    let entity = api.call(Method::GET, "/runtime/webhooks/durabletask/entities/Keeper/exact", None).await;
+    assert_eq!(entity.text, format!(r#"{{"value":{input}}}"#));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trap_shows_one_line_and_its_backtrace_only_when_details_are_exposed() {
+    for expose in [false, true] {
+        let config = ApiConfig { expose_failure_details: expose, ..ApiConfig::default() };
+        let api = Api::new(config, &[guests::MISBEHAVING]).await;
+        let started = api.call(Method::POST, "/api/orchestrators/deep_recursion/overflow", Some("1000")).await;
+        assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.text);
+        let done = api.poll("overflow", |reply| reply.status == StatusCode::OK).await;
+        assert_eq!(done.body["runtimeStatus"], "Failed");
+        let message = done.body["output"]["errorMessage"].as_str().expect("a message");
+        assert!(message.contains("stack overflow") && !message.contains('\n'), "{message}");
+        assert!(!done.text.contains(r"\n") || expose, "no multi-line text unless exposed: {}", done.text);
+        assert_eq!(done.text.contains("wasm backtrace"), expose, "{}", done.text);
+    }
 }

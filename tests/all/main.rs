@@ -2,6 +2,7 @@
 //! executor, a real SQLite file. One test binary, one module per area.
 
 mod bad_input;
+mod cli;
 mod coverage;
 mod crash;
 mod determinism;
@@ -9,7 +10,10 @@ mod entities;
 mod examples;
 mod harness;
 mod http;
+mod payloads;
 mod polyglot;
+mod sandbox;
 mod scheduling;
 mod sub_orchestrations;
+mod traps;
 mod versioning;

@@ -319,6 +319,7 @@ async fn a_full_instance_pool_evicts_parked_instances_instead_of_failing_them() 
         cache: 1024,
         runtime: RuntimeConfig { pools: Some(pools), ..test_runtime() },
         activity_concurrency: 2,
+        ..Options::cache(1024)
     };
     let h = Harness::with(options, &[guests::CHAIN]).await;
     let ids: Vec<String> = (0..40).map(|i| format!("crowded-{i}")).collect();

@@ -6,6 +6,7 @@
 //! - `output_not_json`: returns the text `not json` as its output.
 //! - `status_not_json`: sets its custom status to `{broken`, then returns `"done"`.
 //! - `call(name)`: calls the activity `name` with input `null` and returns its output.
+//! - `call_broken(key)`: calls an operation of the entity `Broken` and returns its output.
 //!
 //! Activities:
 //! - `output_not_json`: returns `{"unterminated": ` as its output.
@@ -23,7 +24,7 @@ wit_bindgen::generate!({
 
 use exports::reprise::durable::{activities, entities, orchestrators};
 use reprise::durable::orchestration;
-use reprise::durable::types::{Failure, OperationResult};
+use reprise::durable::types::{EntityId, Failure, OperationResult};
 
 /// How many `many_N` activities the component exports.
 const MANY: usize = 10_000;
@@ -36,7 +37,7 @@ fn failure(message: String) -> Failure {
 
 impl orchestrators::Guest for Hostile {
     fn names() -> Vec<String> {
-        vec!["output_not_json".into(), "status_not_json".into(), "call".into()]
+        vec!["output_not_json".into(), "status_not_json".into(), "call".into(), "call_broken".into()]
     }
 
     fn run(name: String, input: String) -> Result<String, Failure> {
@@ -49,6 +50,11 @@ impl orchestrators::Guest for Hostile {
             "call" => {
                 let activity = input.trim_matches('"');
                 let task = orchestration::schedule_activity(activity, "null");
+                orchestration::wait_any(&[task]).outcome
+            }
+            "call_broken" => {
+                let entity = EntityId { name: "Broken".into(), key: input.trim_matches('"').into() };
+                let task = orchestration::call_entity(&entity, "anything", "null");
                 orchestration::wait_any(&[task]).outcome
             }
             other => Err(failure(format!("no orchestrator {other}"))),

@@ -13,8 +13,8 @@
 
 use crate::host::Inner;
 use crate::session::guest_failure;
-use reprise_core::{Failure, Payload, Timestamp};
 use reprise_core::failure::error_types;
+use reprise_core::{Failure, Payload, Timestamp};
 use reprise_runtime::{ActivityInvocation, GuestError};
 use reprise_store::{ActivityResult, ActivityTask, ActivityTaskKey, EpisodeStart, Recorded as StoreRecorded};
 use std::sync::Arc;

@@ -262,7 +262,8 @@ impl Batch {
         // instead, and the entity keeps its previous state.
         let limit = inner.config.max_payload_bytes;
         let checked = |what: &str, text: String| {
-            Payload::parse(text, limit).map_err(|error| error.failure(&format!("{what} of operation '{}'", operation.operation)))
+            Payload::parse(text, limit)
+                .map_err(|error| error.failure(&format!("{what} of operation '{}'", operation.operation)))
         };
         let state = match outcome.state.map(|state| checked("the new state", state)).transpose() {
             Ok(state) => state,

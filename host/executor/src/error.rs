@@ -1,7 +1,7 @@
 //! Errors the executor reports to its callers (the CLI, tests).
 
-use reprise_runtime::LoadError;
 use reprise_core::PayloadError;
+use reprise_runtime::LoadError;
 use reprise_store::StoreError;
 
 /// What went wrong, in terms a caller can act on.

@@ -243,12 +243,8 @@ impl Host {
         entity.validate()?;
         let input = self.payload(input.to_string())?;
         self.check_entity_type(&entity.name).await?;
-        let operation = EntityOperation {
-            operation: operation.to_string(),
-            input,
-            caller: None,
-            in_critical_section: false,
-        };
+        let operation =
+            EntityOperation { operation: operation.to_string(), input, caller: None, in_critical_section: false };
         let (address, now) = (entity.clone(), self.inner.clock.now());
         self.inner.store.call(move |store| store.signal_entity(&address, &operation, now, now)).await?;
         self.inner.wake_instance(&entity.instance_id());

@@ -31,9 +31,13 @@ impl TrapReport {
         let backtrace = error.downcast_ref::<WasmBacktrace>();
         let place = backtrace.and_then(innermost_function).map(|name| format!(" in {name}")).unwrap_or_default();
         let fault = fault_address(error);
-        let summary = match (error.downcast_ref::<Trap>(), fault) {
+        // A fault just below address 0 is the data stack's; so is a fault at the bottom of a deep
+        // recursion, where the address is not known (a `memory.fill` of a new frame checks its
+        // bounds in the host and reports no address).
+        let data_stack = fault.map_or_else(|| backtrace.is_some_and(recursing), below_zero);
+        let summary = match (error.downcast_ref::<Trap>(), data_stack) {
             (Some(Trap::StackOverflow), _) => format!("stack overflow{place}"),
-            (Some(Trap::MemoryOutOfBounds), Some(address)) if below_zero(address) => format!(
+            (Some(Trap::MemoryOutOfBounds), true) => format!(
                 "stack overflow{place}: its data stack ran past the bottom of linear memory (a recursion too deep, or \
                  stack frames too large)"
             ),
@@ -79,11 +83,25 @@ fn trap_words(trap: Trap) -> String {
     }
 }
 
-/// The demangled name of the innermost wasm function of the backtrace, without its hash.
+/// How many frames of one function in a row make a backtrace a runaway recursion (wasmtime keeps
+/// the innermost 20 frames).
+const RECURSION_FRAMES: usize = 8;
+
+/// Whether the innermost frames of the backtrace are one function calling itself, many times in
+/// a row (the innermost frame itself may be a helper it called, such as `memset`).
+fn recursing(backtrace: &WasmBacktrace) -> bool {
+    let indices: Vec<u32> = backtrace.frames().iter().take(RECURSION_FRAMES + 1).map(|f| f.func_index()).collect();
+    indices.windows(RECURSION_FRAMES).any(|run| run.iter().all(|index| *index == run[0]))
+}
+
+/// The innermost wasm function of the backtrace, by its demangled name without hash (or its
+/// index, for a component built without names).
 fn innermost_function(backtrace: &WasmBacktrace) -> Option<String> {
     let frame = backtrace.frames().first()?;
-    let name = frame.symbols().first().and_then(|symbol| symbol.name()).or_else(|| frame.func_name())?;
-    Some(format!("{:#}", rustc_demangle::demangle(name)))
+    match frame.symbols().first().and_then(|symbol| symbol.name()).or_else(|| frame.func_name()) {
+        Some(name) => Some(format!("{:#}", rustc_demangle::demangle(name))),
+        None => Some(format!("wasm function {}", frame.func_index())),
+    }
 }
 
 /// The wasm address of a memory fault, which wasmtime attaches to the trap as a context line

@@ -1,8 +1,8 @@
 //! The values that go in and out of a [`crate::HistoryStore`].
 
 use reprise_core::{
-    ActivityOptions, EntityId, Failure, HistoryEvent, InstanceId, LockHolder, Message, OutgoingMessage, ParentRef, Payload,
-    RuntimeStatus, TaskId, Timestamp,
+    ActivityOptions, EntityId, Failure, HistoryEvent, InstanceId, LockHolder, Message, OutgoingMessage, ParentRef,
+    Payload, RuntimeStatus, TaskId, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 

@@ -255,7 +255,8 @@ fn a_wait_all_polled_over_episodes_answers_like_a_fresh_one() {
     let mut hot = Replayer::new("i", 1, "c", vec![]).unwrap();
     hot.deliver(1, vec![start()]);
     hot.advance().unwrap();
-    let tasks: Vec<TaskId> = (0..3).map(|_| hot.schedule_activity("a", Payload::stored("null"), Default::default()).unwrap()).collect();
+    let tasks: Vec<TaskId> =
+        (0..3).map(|_| hot.schedule_activity("a", Payload::stored("null"), Default::default()).unwrap()).collect();
     let mut wait = AllWait::new(vec![tasks[2], tasks[0], tasks[1]]);
     assert_eq!(hot.poll_all(&mut wait).unwrap(), WaitOutcome::Pending);
     // Completions arrive out of order, over two episodes.
@@ -288,7 +289,10 @@ fn an_abort_during_replay_appends_after_the_recorded_history() {
     assert_eq!(output.events.len(), 1);
     assert_eq!(output.events[0].seq, len);
     assert!(matches!(output.terminal, Some(Terminal::Failed(_))));
-    assert_eq!(cold.schedule_activity("x", Payload::stored("1"), Default::default()).unwrap_err(), ReplayError::AlreadyFinished);
+    assert_eq!(
+        cold.schedule_activity("x", Payload::stored("1"), Default::default()).unwrap_err(),
+        ReplayError::AlreadyFinished
+    );
 }
 
 #[test]
@@ -437,7 +441,12 @@ fn events_raised_before_a_wait_are_buffered_in_order() {
     let mut hot = Replayer::new("i", 1, "c", vec![]).unwrap();
     hot.deliver(
         1,
-        vec![start(), raised("1"), raised("2"), Message::EventRaised { name: "Other".into(), data: Payload::stored("x") }],
+        vec![
+            start(),
+            raised("1"),
+            raised("2"),
+            Message::EventRaised { name: "Other".into(), data: Payload::stored("x") },
+        ],
     );
     hot.advance().unwrap();
     let first = hot.wait_for_event("Approval").unwrap();

@@ -2,7 +2,7 @@
 
 use super::{Fixture, T0, first_episode, plain_episode};
 use crate::{ActivityResult, ActivityTaskKey, HistoryStore};
-use reprise_core::{Payload, ActivityOptions, Failure, Message, RetryPolicy, RuntimeStatus};
+use reprise_core::{ActivityOptions, Failure, Message, Payload, RetryPolicy, RuntimeStatus};
 
 /// A fixture with instance "a" running and tasks 0, 1, 2 enqueued at `T0`.
 fn with_three_tasks() -> Fixture {
@@ -89,15 +89,23 @@ fn a_lost_lease_completes_nothing() {
     let before = fixture.dump();
     let late = store.complete_activity(&key(0), "slow", &ActivityResult::Completed(Payload::stored("old")), T0 + 150);
     assert!(!late.unwrap());
-    assert!(!store.complete_activity(&key(9), "slow", &ActivityResult::Completed(Payload::stored("x")), T0 + 150).unwrap());
+    assert!(
+        !store.complete_activity(&key(9), "slow", &ActivityResult::Completed(Payload::stored("x")), T0 + 150).unwrap()
+    );
     assert_eq!(fixture.dump(), before, "a lost lease writes nothing");
 
-    assert!(store.complete_activity(&key(0), "fast", &ActivityResult::Completed(Payload::stored("new")), T0 + 160).unwrap());
+    assert!(
+        store.complete_activity(&key(0), "fast", &ActivityResult::Completed(Payload::stored("new")), T0 + 160).unwrap()
+    );
     let messages = store.messages("a", T0 + 160).unwrap();
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].message, Message::ActivityCompleted { task_id: 0, output: Payload::stored("new") });
     // A second completion of the same task finds nothing to complete.
-    assert!(!store.complete_activity(&key(0), "fast", &ActivityResult::Completed(Payload::stored("new")), T0 + 170).unwrap());
+    assert!(
+        !store
+            .complete_activity(&key(0), "fast", &ActivityResult::Completed(Payload::stored("new")), T0 + 170)
+            .unwrap()
+    );
 }
 
 #[test]
@@ -251,7 +259,9 @@ fn a_retry_hides_the_task_until_its_next_attempt_and_records_the_failure() {
 
     // The third attempt succeeds: the task goes and its output is delivered.
     assert_eq!(task_ids(&store.claim_activities("w4", T0 + 1_500, T0 + 1_600, 1).unwrap()), [(0, 3)]);
-    assert!(store.complete_activity(&key(0), "w4", &ActivityResult::Completed(Payload::stored("7")), T0 + 1_510).unwrap());
+    assert!(
+        store.complete_activity(&key(0), "w4", &ActivityResult::Completed(Payload::stored("7")), T0 + 1_510).unwrap()
+    );
     assert_eq!(task_row(&fixture, 0), None);
     let last = store.messages("a", T0 + 1_510).unwrap().pop().unwrap();
     assert_eq!(last.message, Message::ActivityCompleted { task_id: 0, output: Payload::stored("7") });

@@ -3,14 +3,21 @@
 
 use super::{Fixture, T0, first_episode};
 use crate::{EntityCommit, EntityFilter, HistoryStore, InstanceFilter, NewInstance, StoreError};
-use reprise_core::{InstanceId, Payload, EntityCaller, EntityId, EntityOperation, LockHolder, Message, OutgoingMessage};
+use reprise_core::{
+    EntityCaller, EntityId, EntityOperation, InstanceId, LockHolder, Message, OutgoingMessage, Payload,
+};
 
 fn counter(key: &str) -> EntityId {
     EntityId::new("Counter", key).unwrap()
 }
 
 fn add(amount: i64) -> EntityOperation {
-    EntityOperation { operation: "add".into(), input: Payload::stored(amount.to_string()), caller: None, in_critical_section: false }
+    EntityOperation {
+        operation: "add".into(),
+        input: Payload::stored(amount.to_string()),
+        caller: None,
+        in_critical_section: false,
+    }
 }
 
 /// A batch commit of `store`'s visible messages for `entity`, as the executor would write it.

@@ -2,7 +2,7 @@
 
 use super::{Fixture, T0, first_episode, numbered, plain_episode};
 use crate::{ActivityResult, ActivityTaskKey, EpisodeCommit, HistoryStore, StoreError};
-use reprise_core::{Payload, Event, Failure, HistoryEvent, Message, OutgoingMessage, RuntimeStatus};
+use reprise_core::{Event, Failure, HistoryEvent, Message, OutgoingMessage, Payload, RuntimeStatus};
 
 /// The second episode of "a" after `first_episode(.., tasks)` was committed: consumes what is
 /// in the inbox at `now` and records the completions, finishing with `status`.
@@ -85,7 +85,8 @@ fn a_conflicting_commit_writes_nothing() {
     fixture.create("a", T0);
     let good = first_episode(store, "a", "h", T0, &[0]);
     // Another message and task-free state to compare against.
-    super::enqueue(store, "a", 1, &Message::ActivityCompleted { task_id: 9, output: Payload::stored("1") }, T0, T0).unwrap();
+    super::enqueue(store, "a", 1, &Message::ActivityCompleted { task_id: 9, output: Payload::stored("1") }, T0, T0)
+        .unwrap();
 
     type Spoil = fn(&mut EpisodeCommit);
     let spoilers: [(&str, Spoil); 6] = [
@@ -166,8 +167,15 @@ fn a_terminal_commit_cleans_the_inbox_and_unclaimed_tasks() {
     let lapsed = store.claim_activities("w2", T0, T0 + 50, 1).unwrap();
     assert_eq!((held[0].key.task_id, lapsed[0].key.task_id), (0, 1));
     // A message due only later is dropped too.
-    super::enqueue(store, "a", 1, &Message::ActivityCompleted { task_id: 5, output: Payload::stored("5") }, T0 + 9_000, T0)
-        .unwrap();
+    super::enqueue(
+        store,
+        "a",
+        1,
+        &Message::ActivityCompleted { task_id: 5, output: Payload::stored("5") },
+        T0 + 9_000,
+        T0,
+    )
+    .unwrap();
 
     store.commit_episode(&next_episode(&fixture, "h", T0 + 100, RuntimeStatus::Completed)).unwrap();
 

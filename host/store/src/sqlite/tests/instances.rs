@@ -2,7 +2,7 @@
 
 use super::{Fixture, T0, new_instance};
 use crate::{HistoryStore, InstanceFilter, InstanceRecord, StoreError};
-use reprise_core::{Payload, Message, RuntimeStatus};
+use reprise_core::{Message, Payload, RuntimeStatus};
 
 #[test]
 fn create_records_a_pending_instance_and_its_start_message() {

@@ -3,7 +3,7 @@
 
 use super::{Fixture, T0, first_episode, plain_episode};
 use crate::{ActivityResult, ActivityTaskKey, HistoryStore, PurgeFilter, StoreError};
-use reprise_core::{Payload, Failure, Message, OutgoingMessage, RuntimeStatus};
+use reprise_core::{Failure, Message, OutgoingMessage, Payload, RuntimeStatus};
 
 fn event(name: &str) -> Message {
     Message::EventRaised { name: name.into(), data: Payload::stored("{}") }

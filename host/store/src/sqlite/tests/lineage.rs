@@ -8,7 +8,9 @@ use crate::{
     ActivityResult, ActivityTaskKey, ContinueAsNew, EpisodeCommit, HistoryStore, InstanceFilter, NewInstance,
     PurgeFilter, StoreError, error_types,
 };
-use reprise_core::{InstanceId, Payload, Event, Failure, Message, OutgoingMessage, ParentRef, RetryPolicy, RuntimeStatus, TaskId};
+use reprise_core::{
+    Event, Failure, InstanceId, Message, OutgoingMessage, ParentRef, Payload, RetryPolicy, RuntimeStatus, TaskId,
+};
 
 fn event(name: &str) -> Message {
     Message::EventRaised { name: name.into(), data: Payload::stored(format!("{{\"{name}\":1}}")) }
@@ -48,7 +50,13 @@ fn continuing(fixture: &Fixture, instance_id: &str, now: u64, next: ContinueAsNe
 }
 
 fn restart(input: &str, now: u64) -> ContinueAsNew {
-    ContinueAsNew { input: Payload::stored(input), carry: Vec::new(), keep_pending_events: false, start_at: now, parent: None }
+    ContinueAsNew {
+        input: Payload::stored(input),
+        carry: Vec::new(),
+        keep_pending_events: false,
+        start_at: now,
+        parent: None,
+    }
 }
 
 #[test]
@@ -245,7 +253,8 @@ fn continue_as_new_moves_the_instance_to_a_new_execution() {
     assert_eq!((held[0].key.task_id, lapsed[0].key.task_id), (0, 1));
     // Waiting in the inbox: an event already due, a result, a timer and an event still to come.
     store.enqueue_message("a", &event("e1"), T0 + 5, T0 + 5).unwrap();
-    super::enqueue(store, "a", 1, &Message::ActivityCompleted { task_id: 1, output: Payload::stored("1") }, T0, T0).unwrap();
+    super::enqueue(store, "a", 1, &Message::ActivityCompleted { task_id: 1, output: Payload::stored("1") }, T0, T0)
+        .unwrap();
     super::enqueue(store, "a", 1, &Message::TimerFired { task_id: 8 }, T0 + 9_000, T0).unwrap();
     store.enqueue_message("a", &event("e2"), T0 + 7_000, T0 + 6).unwrap();
 

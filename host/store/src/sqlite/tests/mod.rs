@@ -13,7 +13,9 @@ mod open;
 
 use super::SqliteStore;
 use crate::{ContinueAsNew, EpisodeCommit, HistoryStore, NewActivityTask, NewInstance};
-use reprise_core::{InstanceId, Payload, ActivityOptions, Event, Failure, HistoryEvent, ParentRef, RuntimeStatus, TaskId, Timestamp};
+use reprise_core::{
+    ActivityOptions, Event, Failure, HistoryEvent, InstanceId, ParentRef, Payload, RuntimeStatus, TaskId, Timestamp,
+};
 use rusqlite::types::Value;
 use tempfile::TempDir;
 

@@ -4,7 +4,7 @@ use super::{Fixture, T0, first_episode, new_instance};
 use crate::sqlite::migrations::{LATEST_VERSION, MIGRATIONS, schema_version};
 use crate::sqlite::{SqliteStore, activities, inbox};
 use crate::{HistoryStore, StoreError};
-use reprise_core::{Payload, ActivityOptions, Message, RuntimeStatus};
+use reprise_core::{ActivityOptions, Message, Payload, RuntimeStatus};
 use std::sync::Arc;
 
 #[test]

@@ -1,0 +1,166 @@
+//! The `reprise` command as a user types it: JSON arguments from files and standard input,
+//! payloads shown exactly as stored, failures with their details, help that matches what the
+//! commands accept.
+
+use reprise_core::RuntimeStatus;
+use reprise_tests::guests;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+const REPRISE: &str = env!("CARGO_BIN_EXE_reprise-under-test");
+
+fn reprise(args: &[&str], db: &Path) -> Output {
+    Command::new(REPRISE).args(args).arg("--db").arg(db).output().expect("run reprise")
+}
+
+/// Runs reprise with `stdin` piped to it.
+fn reprise_with_stdin(args: &[&str], db: &Path, stdin: &str) -> Output {
+    let mut child = Command::new(REPRISE)
+        .args(args)
+        .arg("--db")
+        .arg(db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run reprise");
+    let mut pipe = child.stdin.take().expect("stdin");
+    let text = stdin.to_string();
+    let writer = std::thread::spawn(move || pipe.write_all(text.as_bytes()));
+    let output = child.wait_with_output().expect("wait for reprise");
+    writer.join().unwrap().expect("write stdin");
+    output
+}
+
+fn ok(output: &Output) -> String {
+    assert!(output.status.success(), "reprise failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout.clone()).expect("UTF-8 output")
+}
+
+/// A JSON array of `count` strings: about 13 bytes per element.
+fn big_array(count: usize) -> String {
+    let items: Vec<String> = (0..count).map(|i| format!("\"item-{i:06}\"")).collect();
+    format!("[{}]", items.join(","))
+}
+
+#[test]
+fn json_arguments_larger_than_a_command_line_come_from_a_file_or_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("inputs.db");
+    // 260 KB: twice what Linux allows in one command-line argument.
+    let big = big_array(20_000);
+    assert!(big.len() > 256 * 1024);
+    let file = dir.path().join("big.json");
+    std::fs::write(&file, &big).unwrap();
+    let at_file = format!("@{}", file.display());
+
+    let from_stdin = ok(&reprise_with_stdin(
+        &["run", "echo_input", "--id", "stdin", "--input", "-", "--component", guests::MISBEHAVING],
+        &db,
+        &big,
+    ));
+    let echoed: serde_json::Value = serde_json::from_str(&from_stdin).expect("run prints the output JSON");
+    assert_eq!(echoed, serde_json::from_str::<serde_json::Value>(&big).unwrap());
+
+    assert_eq!(ok(&reprise(&["start", "echo_input", "--id", "file", "--input", &at_file], &db)).trim(), "file");
+    let store = reprise_store::SqliteStore::open(&db).unwrap();
+    use reprise_store::HistoryStore as _;
+    assert_eq!(store.instance("file").unwrap().unwrap().input.as_str(), big, "the file's text, whole");
+
+    let raised = reprise(&["raise", "file", "Big", "--data", &at_file], &db);
+    ok(&raised);
+    let entity = reprise_with_stdin(&["entity", "signal", "Keeper", "k", "set", "--input", "-"], &db, &big);
+    ok(&entity);
+
+    let missing = reprise(&["start", "echo_input", "--input", "@/nonexistent/input.json"], &db);
+    assert_eq!(missing.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("cannot read the JSON file /nonexistent/input.json"), "{stderr}");
+}
+
+/// The number tokens of a JSON text, outside strings.
+fn numbers(text: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut current = String::new();
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string {
+            in_string = !(c == '"' && !escaped);
+            escaped = c == '\\' && !escaped;
+            continue;
+        }
+        if c == '"' {
+            in_string = true;
+        } else if c.is_ascii_digit() || "+-.eE".contains(c) {
+            current.push(c);
+            continue;
+        }
+        if !current.is_empty() {
+            tokens.push(std::mem::take(&mut current));
+        }
+    }
+    tokens
+}
+
+#[test]
+fn numbers_are_shown_as_they_were_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("numbers.db");
+    let given = ["0.9570227765943855", "12345678901234567890123", "1e400", "-0.10", "2E-7", "9007199254740993"];
+    let input = format!("[{}]", given.join(", "));
+    let printed =
+        ok(&reprise(&["run", "echo_raw", "--id", "n", "--input", &input, "--component", guests::MISBEHAVING], &db));
+    let expected: Vec<String> = given.iter().chain(&given).map(|n| n.to_string()).collect();
+    assert_eq!(numbers(&printed), expected, "run's output: {printed}");
+
+    let status = ok(&reprise(&["status", "n", "--json"], &db));
+    for number in given {
+        assert_eq!(
+            status.matches(number).count(),
+            3,
+            "status --json shows {number} in the input and twice in the output: {status}"
+        );
+    }
+    let history = ok(&reprise(&["history", "n", "--json"], &db));
+    for number in given {
+        assert!(history.matches(number).count() >= 4, "history --json keeps {number}: {history}");
+    }
+    let text = ok(&reprise(&["status", "n"], &db));
+    assert!(text.contains("[0.9570227765943855,12345678901234567890123,1e400,-0.10,2E-7,9007199254740993]"), "{text}");
+    let entity = ok(&reprise(&["entity", "get", "Keeper", "n"], &db));
+    assert_eq!(numbers(&entity), given, "entity get: {entity}");
+}
+
+#[test]
+fn status_shows_a_trapped_instance_details_and_run_prints_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("trap.db");
+    let run = reprise(&["run", "panics", "--id", "p", "--component", guests::MISBEHAVING], &db);
+    assert_eq!(run.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("GuestTrapped: orchestrator 'panics' trapped: panicked at "), "{stderr}");
+    let shown = ok(&reprise(&["status", "p"], &db));
+    assert!(shown.contains("details: ") && shown.contains("wasm backtrace"), "status shows the details: {shown}");
+}
+
+#[test]
+fn help_texts_name_what_the_commands_accept() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("help.db");
+    let list = ok(&reprise(&["list", "--help"], &db));
+    for status in RuntimeStatus::ALL {
+        assert!(list.contains(status.as_str()), "list --help names {status}: {list}");
+    }
+    for args in [["run", "--help"], ["start", "--help"], ["raise", "--help"]] {
+        // Words, whatever the wrapping.
+        let help = ok(&reprise(&args, &db)).split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(help.contains("@FILE or - (standard input)"), "{args:?}: {help}");
+    }
+    let signal = ok(&reprise(&["entity", "signal", "--help"], &db));
+    assert!(signal.contains("@FILE"), "{signal}");
+    let run = ok(&reprise(&["run", "--help"], &db)).split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(run.contains("1 when it fails or is terminated") && run.contains("2 on bad usage"), "{run}");
+    let top = ok(&reprise(&["--help"], &db));
+    assert!(top.contains("entities"), "{top}");
+}
