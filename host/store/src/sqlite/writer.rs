@@ -482,6 +482,50 @@ mod tests {
     }
 
     #[test]
+    fn a_write_that_fills_the_disk_fails_its_whole_batch_and_every_caller_is_told_the_truth() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let conn = Connection::open(dir.path().join("w.db")).expect("open");
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; CREATE TABLE t (v INTEGER NOT NULL UNIQUE); CREATE TABLE b (data BLOB);",
+        )
+        .expect("schema");
+        // The database may not grow: a write that needs a new page fails with SQLITE_FULL, as
+        // on a full disk, and SQLite then rolls back the whole transaction, not the statement.
+        let pages: i64 = conn.pragma_query_value(None, "page_count", |row| row.get(0)).expect("page count");
+        conn.pragma_update(None, "max_page_count", pages).expect("max_page_count");
+        let writer = Writer::start(conn, "FULL").expect("start");
+        let before = writer.stats();
+        let (ok, full, after) = std::thread::scope(|scope| {
+            let holder =
+                scope.spawn(|| writer.write(Durability::Durable, hold_until_queued(&writer, before.requests + 1 + 3)));
+            while writer.counters.requests.load(Ordering::Relaxed) == before.requests {
+                std::thread::yield_now();
+            }
+            let ok = scope.spawn(|| insert(&writer, 1));
+            while writer.counters.sent.load(Ordering::Relaxed) < before.requests + 2 {
+                std::thread::yield_now();
+            }
+            let full = scope.spawn(|| {
+                writer.write(Durability::Durable, |conn| {
+                    Ok(conn.execute("INSERT INTO b (data) VALUES (?1)", [vec![7u8; 256 * 1024]])?)
+                })
+            });
+            while writer.counters.sent.load(Ordering::Relaxed) < before.requests + 3 {
+                std::thread::yield_now();
+            }
+            let after = scope.spawn(|| insert(&writer, 3));
+            holder.join().expect("holder").expect("holder ok");
+            (ok.join().expect("ok"), full.join().expect("full"), after.join().expect("after"))
+        });
+        let full = full.expect_err("the big write does not fit");
+        assert!(full.to_string().contains("full"), "{full}");
+        // Whatever each caller was told must be what the database holds.
+        let stored = values(&writer);
+        assert_eq!(stored.contains(&1), ok.is_ok(), "the write before: told {ok:?}, stored {stored:?}");
+        assert_eq!(stored.contains(&3), after.is_ok(), "the write after: told {after:?}, stored {stored:?}");
+    }
+
+    #[test]
     fn a_panicking_request_panics_its_caller_and_the_writer_carries_on() {
         let (_dir, writer) = writer();
         let panicked = std::panic::catch_unwind(AssertUnwindSafe(|| {
