@@ -40,11 +40,16 @@
 //! number.
 //!
 //! If `BEGIN` or `COMMIT` fails (the disk is full, another process held the lock past the busy
-//! timeout), the whole batch is rolled back and every request in it gets the error.
+//! timeout), the whole batch is rolled back and every request in it gets the error. So does a
+//! batch in which SQLite itself rolled the transaction back because a request met a full disk
+//! or an I/O error (SQLite does that, rather than roll back the one statement, for
+//! `SQLITE_FULL`, `SQLITE_IOERR` and `SQLITE_NOMEM`): the requests before it lost their writes
+//! with the transaction, and the requests after it are not run, since outside a transaction
+//! each would commit on its own.
 //!
 //! This module never decides what a request writes; the schema modules do. It must never
 //! acknowledge a request before its commit returns, and never let one request's failure undo
-//! another's writes.
+//! another's writes (but when SQLite undoes them all, as above, it fails them all).
 
 use crate::{StoreError, StoreResult};
 use rusqlite::Connection;
@@ -201,7 +206,7 @@ trait Request: Send {
     /// Runs the request's work (inside a savepoint if `alone` is false) and returns what to send
     /// once the batch's commit is known.
     fn run(self: Box<Self>, conn: &mut Connection, alone: bool) -> Box<dyn Reply>;
-    /// Answers without running: the batch could not begin.
+    /// Answers without running: the batch could not begin, or its transaction was lost.
     fn fail(self: Box<Self>, error: &rusqlite::Error);
 }
 
@@ -211,6 +216,8 @@ trait Reply: Send {
     fn send(self: Box<Self>, commit: Result<(), &rusqlite::Error>);
     /// Whether the request's work failed or panicked (its savepoint was rolled back).
     fn failed(&self) -> bool;
+    /// A copy of the request's own error, if its work failed (not if it panicked).
+    fn error(&self) -> Option<rusqlite::Error>;
 }
 
 struct Pending<R, F> {
@@ -283,15 +290,18 @@ impl<'a> Savepoint<'a> {
 
 impl Drop for Savepoint<'_> {
     fn drop(&mut self) {
-        if !self.released {
-            let rolled_back = self.conn.prepare_cached("ROLLBACK TO request").and_then(|mut s| s.execute([]));
-            let released = self.conn.prepare_cached("RELEASE request").and_then(|mut s| s.execute([]));
-            if let Err(error) = rolled_back.and(released) {
-                // The failed request's writes may still be in the transaction: the whole batch
-                // must not commit.
-                tracing::error!("cannot roll back a failed write's savepoint: {error}");
-                BATCH_BROKEN.set(true);
-            }
+        if self.released || self.conn.is_autocommit() {
+            // Released; or SQLite rolled the whole transaction back already (the batch sees
+            // that, see `commit_batch`): no savepoint is left to roll back to.
+            return;
+        }
+        let rolled_back = self.conn.prepare_cached("ROLLBACK TO request").and_then(|mut s| s.execute([]));
+        let released = self.conn.prepare_cached("RELEASE request").and_then(|mut s| s.execute([]));
+        if let Err(error) = rolled_back.and(released) {
+            // The failed request's writes may still be in the transaction: the whole batch
+            // must not commit.
+            tracing::error!("cannot roll back a failed write's savepoint: {error}");
+            BATCH_BROKEN.set(true);
         }
     }
 }
@@ -307,6 +317,14 @@ impl<R: Send + 'static> Reply for Ran<R> {
 
     fn failed(&self) -> bool {
         !matches!(self.outcome, Ok(Ok(_)))
+    }
+
+    fn error(&self) -> Option<rusqlite::Error> {
+        match &self.outcome {
+            Ok(Err(StoreError::Sqlite(error))) => Some(copy_error(error)),
+            Ok(Err(error)) => Some(other_error(error.to_string())),
+            _ => None,
+        }
     }
 }
 
@@ -360,11 +378,31 @@ fn commit_batch(session: &mut Session, batch: Vec<Box<dyn Request>>, counters: &
     }
     let conn = &mut session.conn;
     let alone = batch.len() == 1;
-    let replies: Vec<Box<dyn Reply>> = batch.into_iter().map(|request| request.run(conn, alone)).collect();
-    // A batch whose every request failed wrote nothing: no need to pay an fsync for it.
-    let outcome = if BATCH_BROKEN.replace(false) {
+    let mut replies: Vec<Box<dyn Reply>> = Vec::with_capacity(batch.len());
+    // The error that ended the transaction before the batch did, if one did.
+    let mut lost: Option<rusqlite::Error> = None;
+    for request in batch {
+        if let Some(error) = &lost {
+            // Run now, outside any transaction, its savepoint would commit it on its own.
+            request.fail(error);
+            continue;
+        }
+        let reply = request.run(conn, alone);
+        if conn.is_autocommit() {
+            // SQLite rolled the whole transaction back on this request's error (it does so
+            // for SQLITE_FULL, SQLITE_IOERR and SQLITE_NOMEM in a statement without a
+            // statement journal): the writes of the requests before it are gone too.
+            lost = Some(reply.error().unwrap_or_else(|| other_error("SQLite ended the transaction early".into())));
+        }
+        replies.push(reply);
+    }
+    let broken = BATCH_BROKEN.replace(false);
+    let outcome = if let Some(error) = lost {
+        Err(error)
+    } else if broken {
         conn.execute_batch("ROLLBACK").and(Err(other_error("a failed write could not be rolled back alone".into())))
     } else if replies.iter().all(|reply| reply.failed()) {
+        // A batch whose every request failed wrote nothing: no need to pay an fsync for it.
         conn.execute_batch("ROLLBACK")
     } else {
         let committed = conn.execute_batch("COMMIT");
