@@ -161,3 +161,20 @@ fn the_polling_queries_read_only_what_is_due_through_their_indexes() {
     assert!(!plan(&inbox::next_due_sql()).contains("TEMP B-TREE"));
     assert!(!plan(&activities::next_due_sql()).contains("TEMP B-TREE"));
 }
+
+#[test]
+fn a_file_from_a_newer_reprise_is_refused_before_anything_is_written_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("future.db");
+    {
+        // A newer schema in a rollback-journal file: the store's own open would switch it to WAL.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE from_the_future (v); INSERT INTO from_the_future VALUES (1);").unwrap();
+        conn.pragma_update(None, "user_version", LATEST_VERSION + 1).unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    let err = SqliteStore::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::SchemaTooNew { .. }), "{err}");
+    assert!(std::fs::read(&path).unwrap() == before, "the file is unchanged");
+    assert!(!dir.path().join("future.db-wal").exists(), "no log was started beside it");
+}
