@@ -69,6 +69,12 @@ pub enum StoreError {
         /// The newest version this build knows.
         supported: i64,
     },
+    /// The database file itself is damaged, or is not a database: SQLite cannot read it. Nothing
+    /// was written to it.
+    #[error(
+        "the database file is damaged: {0}; stop every reprise process that uses it, then restore it from a backup (SQLite's `.recover` command salvages what it can read)"
+    )]
+    Damaged(String),
     /// An error from SQLite itself.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),

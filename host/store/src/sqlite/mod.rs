@@ -14,6 +14,7 @@
 //! | `entities` | entity state rows, entities created by their first operation, and the atomic commit of a batch of operations |
 //! | `components` | the component registry |
 //! | `writer` | the write connection's thread: group commit, one savepoint per request |
+//! | `preflight` | the checks of an existing file before anything is written to it |
 //!
 //! # Connections
 //! SQLite allows one writer at a time per file, so the store keeps exactly one write connection,
@@ -49,6 +50,7 @@ mod episodes;
 mod inbox;
 mod instances;
 mod migrations;
+mod preflight;
 #[cfg(test)]
 mod tests;
 mod writer;
@@ -133,6 +135,9 @@ impl SqliteStore {
 
     /// [`SqliteStore::open`] with explicit settings.
     pub fn open_with(path: &Path, options: &StoreOptions) -> StoreResult<SqliteStore> {
+        if std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
+            preflight::check(path, false)?;
+        }
         // Paths are taken literally (no URI flag): a file named "file:x" is a file.
         let mut writer = Connection::open_with_flags(
             path,
