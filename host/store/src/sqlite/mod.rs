@@ -139,8 +139,11 @@ pub struct StoreOptions {
 pub struct SqliteStore {
     path: PathBuf,
     synchronous: Synchronous,
-    writer: Writer,
+    // Declared before the writer, so dropped first: the last connection to close checkpoints
+    // the log into the file and removes it, which only the writer may do (a read-only one
+    // leaves the log, and every commit since the last checkpoint, beside the file).
     reader: Mutex<Connection>,
+    writer: Writer,
 }
 
 impl SqliteStore {
