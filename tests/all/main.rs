@@ -6,6 +6,7 @@ mod crash;
 mod determinism;
 mod entities;
 mod examples;
+mod faults;
 mod harness;
 mod http;
 mod polyglot;

@@ -27,6 +27,14 @@ pub(crate) async fn activity_worker(inner: Arc<Inner>, mut shutdown: watch::Rece
     let slots = inner.activity_slots.clone();
     let mut next_poll = Instant::now();
     loop {
+        if let Some(pause) = inner.store.health.paused_for() {
+            // The store takes no writes for now (see `store_health`): claim nothing.
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                _ = shutdown.changed() => break,
+            }
+            continue;
+        }
         let free = slots.available_permits();
         if free > 0 && (inner.activity_trigger.take_poll(inner.clock.now()) || Instant::now() >= next_poll) {
             next_poll = Instant::now() + inner.config.poll_interval;
