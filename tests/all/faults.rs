@@ -2,7 +2,7 @@
 //! fail at each of the store's fault points (set through `FAILPOINTS`), a disk that fills up
 //! under a running host, a database file the user may not write, and damaged files.
 
-use crate::harness::{Killed, listening_address};
+use crate::harness::Killed;
 use reprise_core::{Event, RuntimeStatus};
 use reprise_store::{HistoryStore, SqliteStore};
 use reprise_tests::guests;
@@ -26,21 +26,45 @@ fn until<T>(what: &str, check: impl Fn() -> Option<T>) -> T {
     }
 }
 
+/// A database the test reads: a file of its own, or one inside another process's mount
+/// namespace, reached through `/proc/PID/root`.
+enum Db {
+    File(PathBuf),
+    /// The directory that holds `reprise.db`, as this process sees it. SQLite resolves the
+    /// symbolic links of a path, `/proc/PID/root` among them, so it cannot open the file there:
+    /// each read opens a copy (made while the host is between writes, or else torn where SQLite's
+    /// checksums say, and read again at the next poll).
+    Inside(PathBuf),
+}
+
+impl Db {
+    fn open(&self) -> Option<(Option<tempfile::TempDir>, SqliteStore)> {
+        match self {
+            Db::File(path) => Some((None, SqliteStore::open(path).ok()?)),
+            Db::Inside(dir) => {
+                let copy = tempfile::tempdir().ok()?;
+                std::fs::copy(dir.join("reprise.db"), copy.path().join("reprise.db")).ok()?;
+                let _ = std::fs::copy(dir.join("reprise.db-wal"), copy.path().join("reprise.db-wal"));
+                let store = SqliteStore::open(&copy.path().join("reprise.db")).ok()?;
+                Some((Some(copy), store))
+            }
+        }
+    }
+}
+
 /// The instance's row once it has finished.
-fn finished(db: &Path, id: &str) -> reprise_store::InstanceRecord {
-    until(&format!("{id} to finish"), || {
-        SqliteStore::open(db).ok()?.instance(id).ok().flatten().filter(|r| r.status.is_terminal())
-    })
+fn finished(db: &Db, id: &str) -> reprise_store::InstanceRecord {
+    until(&format!("{id} to finish"), || db.open()?.1.instance(id).ok().flatten().filter(|r| r.status.is_terminal()))
 }
 
 /// Asserts that `id` completed the `chain` of `steps` with each step scheduled and completed
 /// exactly once, in a history that starts and ends as a history must.
-fn assert_chain_completed_once_per_step(db: &Path, id: &str, steps: u64) {
+fn assert_chain_completed_once_per_step(db: &Db, id: &str, steps: u64) {
     let record = finished(db, id);
     assert_eq!(record.status, RuntimeStatus::Completed, "{id}: {:?}", record.failure);
     let output: serde_json::Value = serde_json::from_str(record.output.as_deref().unwrap()).unwrap();
     assert_eq!(output, serde_json::json!({"steps": steps, "last": steps}));
-    let history = SqliteStore::open(db).unwrap().history(id, 1).unwrap();
+    let history = db.open().unwrap().1.history(id, 1).unwrap();
     assert!(matches!(history[0].event, Event::EpisodeStarted { .. }), "{:?}", history[0]);
     assert!(matches!(history[1].event, Event::ExecutionStarted { .. }), "{:?}", history[1]);
     assert!(matches!(history.last().unwrap().event, Event::ExecutionCompleted { .. }));
@@ -104,7 +128,7 @@ fn an_orchestration_runs_through_a_fault_at_every_point_and_completes_once_per_s
     let started = cli(&["start", "chain", "--id", "faulty", "--input", r#"{"steps": 12, "delay_ms": 0}"#], &db);
     assert!(started.status.success(), "{}", stderr(&started));
 
-    assert_chain_completed_once_per_step(&db, "faulty", 12);
+    assert_chain_completed_once_per_step(&Db::File(db), "faulty", 12);
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.contains("FAILPOINTS: 6 fault point(s) configured"), "{log}");
     for point in points {
@@ -153,6 +177,25 @@ fn http(base: &str, method: &str, path: &str, body: &str) -> (u16, Vec<(String, 
     (status, headers, body.to_string())
 }
 
+/// The base URL that `reprise serve --listen` prints on stderr once it listens; the rest of
+/// stderr is copied to `log` by a thread.
+fn listening_address_then_log(stderr: std::process::ChildStderr, log: &Path) -> String {
+    use std::io::{BufRead as _, BufReader};
+    let mut lines = BufReader::new(stderr).lines();
+    let base = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| line.strip_prefix("listening on ").map(str::to_string))
+        .expect("reprise serve printed its address");
+    let mut log = std::fs::File::create(log).unwrap();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = writeln!(log, "{line}");
+        }
+    });
+    base
+}
+
 /// Fills the file system holding `dir` with a file until a write fails for want of space.
 fn fill(dir: &Path) -> PathBuf {
     let filler = dir.join("filler");
@@ -192,9 +235,10 @@ fn a_host_whose_disk_fills_up_refuses_new_work_clearly_loses_nothing_and_goes_on
     let stderr_pipe = child.stderr.take().unwrap();
     let pid = child.id();
     let _host = Killed(child);
-    let base = listening_address(stderr_pipe);
+    let log = outside.path().join("serve.log");
+    let base = listening_address_then_log(stderr_pipe, &log);
     let disk = PathBuf::from(format!("/proc/{pid}/root")).join(mount_point.strip_prefix("/").unwrap());
-    let db = disk.join("reprise.db");
+    let db = Db::Inside(disk.clone());
 
     // Acknowledged work under way when the disk fills: a chain whose steps take a while.
     let start = |id: &str, steps: u64, delay: u64| {
@@ -204,7 +248,7 @@ fn a_host_whose_disk_fills_up_refuses_new_work_clearly_loses_nothing_and_goes_on
     let (status, _, body) = start("before", 8, 300);
     assert_eq!(status, 202, "{body}");
     until("a step of 'before' to complete", || {
-        let history = SqliteStore::open(&db).ok()?.history("before", 1).ok()?;
+        let history = db.open()?.1.history("before", 1).ok()?;
         history.iter().any(|e| matches!(e.event, Event::ActivityCompleted { .. })).then_some(())
     });
     let filler = fill(&disk);
@@ -217,20 +261,39 @@ fn a_host_whose_disk_fills_up_refuses_new_work_clearly_loses_nothing_and_goes_on
     let message = error["error"].as_str().unwrap();
     assert!(message.contains("the database is full") && message.contains("free space"), "{message}");
     // ...and from the command line a message and the exit code that means "try again later".
-    let refused = cli(&["start", "chain", "--id", "refused-cli", "--input", r#"{"steps": 1}"#], &db);
+    // (run inside the host's mount namespace, where the file is: `nsenter`)
+    let refused = Command::new("nsenter")
+        .args(["--target", &pid.to_string(), "--mount", "--", REPRISE, "start", "chain", "--id", "refused-cli"])
+        .args(["--input", r#"{"steps": 1}"#, "--db"])
+        .arg(&db_inside)
+        .output()
+        .expect("run reprise start in the host's mount namespace (nsenter)");
     assert_eq!(refused.status.code(), Some(75), "{}", stderr(&refused));
     assert!(stderr(&refused).contains("the database is full"), "{}", stderr(&refused));
     assert!(stderr(&refused).contains("try again later"), "{}", stderr(&refused));
-    let store = SqliteStore::open(&db).unwrap();
+    let (_copy, store) = db.open().unwrap();
     assert!(store.instance("refused").unwrap().is_none() && store.instance("refused-cli").unwrap().is_none());
     drop(store);
 
+    // The host does not spin: it pauses new episodes and activity claims, longer at each failed
+    // try. Space returns once a pause has grown to 2 s (the disk has then been full for about
+    // 4 s, past the few quick tries an activity's result gets when the store fails otherwise).
+    until("the host to pause for 2 s", || {
+        std::fs::read_to_string(&log).ok()?.contains("activity claims pause for 2s").then_some(())
+    });
     // Space returns: the host goes on by itself, without a restart.
     std::fs::remove_file(&filler).unwrap();
     assert_chain_completed_once_per_step(&db, "before", 8);
     let (status, _, body) = start("after", 2, 0);
     assert_eq!(status, 202, "{body}");
     assert_chain_completed_once_per_step(&db, "after", 2);
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("the database is full"), "{log}");
+    assert!(log.contains("the store takes writes again"), "{log}");
+    // The result of the step that was running when the disk filled waited for space: none was
+    // given up (its activity would have run again).
+    assert!(!log.contains("cannot record activity result:"), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
 }
 
 /// Runs `reprise ARGS --db DB` as the user `nobody` (root may write any file, so a test run
