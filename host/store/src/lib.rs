@@ -22,7 +22,14 @@ pub use types::*;
 use reprise_core::{EntityId, EntityOperation, HistoryEvent, Message, RuntimeStatus, Timestamp};
 
 /// The errors a store reports. Callers match on `InstanceExists`, `InstanceNotFound`,
-/// `Finished`, `NotFinished` and `Conflict`; the rest are faults of the database or its contents.
+/// `Finished`, `NotFinished` and `Conflict`, and on `Unavailable` (with its `retryable`) to
+/// back off or answer "try again later"; the rest are faults of the database or its contents.
+///
+/// A write that fails with `Unavailable` (or `Sqlite`) was most likely not applied, but not
+/// surely: a fault after the commit (see [`failpoints`]) leaves it durable. Every write that
+/// the executor retries is checked by the store against what is already there (an episode's
+/// expected history length, a task's lease, an instance id), so that a retry of a write that
+/// did land is refused instead of applied twice.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// `create_instance` was given an id that is already taken.
