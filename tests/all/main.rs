@@ -8,6 +8,7 @@ mod crash;
 mod determinism;
 mod entities;
 mod examples;
+mod faults;
 mod harness;
 mod http;
 mod payloads;

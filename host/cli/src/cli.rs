@@ -86,6 +86,10 @@ pub(crate) struct HostArgs {
     /// Compile every component at every start, without reading or writing the cache.
     #[arg(long, conflicts_with = "compile_cache")]
     pub(crate) no_compile_cache: bool,
+    /// Skip reading every page of the database at start (SQLite's quick_check, about 2 ms per
+    /// MB): a damaged page is then found only when an episode meets it.
+    #[arg(long)]
+    pub(crate) skip_db_check: bool,
 }
 
 /// Settings of the HTTP API of `serve`.

@@ -25,12 +25,22 @@ macro_rules! out {
 pub(crate) use out;
 
 use clap::Parser;
+use reprise_executor::ExecutorError;
+use reprise_store::StoreError;
 use std::process::ExitCode;
+
+/// The exit code of a command refused because the database cannot take it now, though it may
+/// later (its disk is full, another process holds it): `EX_TEMPFAIL` of sysexits, which scripts
+/// read as "try again".
+const EXIT_TRY_AGAIN: u8 = 75;
 
 /// Parses the command line, runs the command, and returns the process's exit code.
 pub fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_logging(cli.verbose);
+    if let Err(code) = configure_failpoints() {
+        return code;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -40,11 +50,46 @@ pub fn main() -> ExitCode {
     };
     match runtime.block_on(commands::dispatch(cli.command)) {
         Ok(code) => code,
+        Err(error) if retryable(&error) => {
+            eprintln!("error: {error:#}");
+            eprintln!("(nothing was done; the condition may pass: try again later)");
+            ExitCode::from(EXIT_TRY_AGAIN)
+        }
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::from(2)
         }
     }
+}
+
+/// Whether `error` is the store's word that a later try may succeed.
+fn retryable(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.downcast_ref::<StoreError>().is_some_and(StoreError::is_retryable)
+            || matches!(cause.downcast_ref::<ExecutorError>(), Some(ExecutorError::Store(store)) if store.is_retryable())
+    })
+}
+
+/// Sets the store's fault points from `FAILPOINTS` (see `reprise_store::failpoints`), for
+/// fault-injection runs of this very binary; a build without the `failpoints` feature says it
+/// ignores them rather than pass a run without faults for one with.
+fn configure_failpoints() -> Result<(), ExitCode> {
+    #[cfg(feature = "failpoints")]
+    match reprise_store::failpoints::configure_from_env() {
+        Ok(0) => {}
+        Ok(count) => tracing::warn!("FAILPOINTS: {count} fault point(s) configured"),
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Err(ExitCode::from(2));
+        }
+    }
+    #[cfg(not(feature = "failpoints"))]
+    if std::env::var_os("FAILPOINTS").is_some() {
+        tracing::warn!(
+            "FAILPOINTS is set, but this reprise was built without fault points (cargo feature `failpoints`)"
+        );
+    }
+    Ok(())
 }
 
 /// Logs go to stderr, so that stdout carries only results (an output JSON, an instance id).

@@ -26,6 +26,14 @@ pub(crate) async fn activity_worker(inner: Arc<Inner>, mut shutdown: watch::Rece
     let slots = inner.activity_slots.clone();
     let mut next_poll = Instant::now();
     loop {
+        if let Some(pause) = inner.store.health.paused_for() {
+            // The store takes no writes for now (see `store_health`): claim nothing.
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                _ = shutdown.changed() => break,
+            }
+            continue;
+        }
         let free = slots.available_permits();
         if free > 0 && (inner.activity_trigger.take_poll(inner.clock.now()) || Instant::now() >= next_poll) {
             next_poll = Instant::now() + inner.config.poll_interval;
@@ -107,12 +115,18 @@ enum Recorded {
     Not,
 }
 
+/// The longest wait between two tries to record a result while the store is unavailable.
+const MAX_RECORD_WAIT: std::time::Duration = std::time::Duration::from_secs(8);
+
 /// Records an attempt's result and, if `begin`, begins its instance's next episode in the same
-/// write. A busy database must not cost a result (and a second run of its side effects): it
-/// tries a few times, within the lease.
+/// write. A failing database must not cost a result (and a second run of its side effects): it
+/// tries a few times, within the lease; and for as long as the store says it is unavailable
+/// for a while (a full disk), since recording needs only that the task is still leased to this
+/// host, which no claim of this host takes away meanwhile (see `store_health`).
 async fn record(inner: &Arc<Inner>, key: &ActivityTaskKey, result: &ActivityResult, begin: bool) -> Recorded {
     let mut delay = std::time::Duration::from_millis(100);
-    for tries_left in (0..5).rev() {
+    let mut tries_left = 4;
+    loop {
         let (owner, task, result) = (inner.config.owner.clone(), key.clone(), result.clone());
         let (now, lease_until) = crate::episode::lease(inner);
         let begin_until = begin.then_some(lease_until);
@@ -136,17 +150,20 @@ async fn record(inner: &Arc<Inner>, key: &ActivityTaskKey, result: &ActivityResu
                 );
                 return Recorded::Not;
             }
-            Err(error) if tries_left > 0 => {
+            Err(error) if tries_left > 0 || error.is_retryable() => {
                 tracing::warn!(instance = %key.instance_id, task = key.task_id, "cannot record activity result, retrying: {error}");
+                if !error.is_retryable() {
+                    tries_left -= 1;
+                }
                 tokio::time::sleep(delay).await;
-                delay *= 2;
+                delay = (delay * 2).min(MAX_RECORD_WAIT);
             }
             Err(error) => {
                 tracing::error!(instance = %key.instance_id, task = key.task_id, "cannot record activity result: {error}");
+                return Recorded::Not;
             }
         }
     }
-    Recorded::Not
 }
 
 /// How long an attempt that the host could not start for want of resources waits before the

@@ -104,7 +104,7 @@ impl Host {
         clock: Arc<dyn Clock>,
         config: ExecutorConfig,
     ) -> Self {
-        let store = StoreAccess(store);
+        let store = StoreAccess::new(store);
         let activity_slots = Arc::new(Semaphore::new(config.activity_concurrency));
         let inner = Inner {
             registry: Registry::new(runtime.clone(), store.clone()),
@@ -303,6 +303,6 @@ impl Host {
 
     /// The shared store.
     pub fn store(&self) -> Arc<dyn HistoryStore> {
-        self.inner.store.0.clone()
+        self.inner.store.store.clone()
     }
 }

@@ -22,6 +22,7 @@ mod orchestrations;
 mod registry;
 mod session;
 mod store_access;
+mod store_health;
 mod wakeups;
 
 pub use clock::{Clock, ManualClock, SystemClock};

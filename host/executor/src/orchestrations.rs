@@ -59,6 +59,15 @@ pub(crate) async fn orchestration_worker(inner: Arc<Inner>, mut shutdown: watch:
     let mut backlog = false;
     loop {
         inner.cache.evict_idle();
+        if let Some(pause) = inner.store.health.paused_for() {
+            // The store takes no writes for now (see `store_health`): woken instances stay
+            // queued, and the poll waits too.
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                _ = shutdown.changed() => break,
+            }
+            continue;
+        }
         let concurrency = inner.config.orchestration_concurrency;
         let free = concurrency.saturating_sub(inner.ready.running());
         for id in inner.ready.take(free, |id| inner.backoff.waiting(id, Instant::now())) {

@@ -2,7 +2,10 @@
 //!
 //! It owns the mapping from executor and store errors to HTTP statuses. It must never put an
 //! internal error's text in a response: unexpected errors are logged here with their cause and
-//! reach the caller as a bare `500 internal error`.
+//! reach the caller as a bare `500 internal error`. A store that cannot take the request now
+//! (its disk is full, its file read-only, another process holds it) is not unexpected: it is a
+//! `503` whose message says why (the store's messages name no file), with `Retry-After` when a
+//! later try may succeed.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -27,9 +30,21 @@ pub enum ApiError {
     Gone(String),
     /// 413: the body (or payload) is larger than the limit.
     PayloadTooLarge(String),
+    /// 503: the store cannot serve the request now; `retry_after` (seconds) if a later try may
+    /// succeed without an operator.
+    Unavailable {
+        /// What is wrong, as the store says it.
+        message: String,
+        /// When to try again, in seconds.
+        retry_after: Option<u64>,
+    },
     /// 500: anything else; the cause is logged, never returned.
     Internal(String),
 }
+
+/// The `Retry-After` of a `503` from a store that may recover by itself: long enough not to
+/// hammer a host whose disk is full, short enough that a client notices recovery soon.
+const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
 
 impl From<ExecutorError> for ApiError {
     fn from(error: ExecutorError) -> Self {
@@ -54,6 +69,13 @@ impl From<StoreError> for ApiError {
             StoreError::InstanceNotFound(_) => ApiError::NotFound(error.to_string()),
             StoreError::InstanceExists(_) | StoreError::NotFinished { .. } => ApiError::Conflict(error.to_string()),
             StoreError::Finished { .. } => ApiError::Gone(error.to_string()),
+            StoreError::Unavailable { retryable, .. } => {
+                tracing::warn!("HTTP request refused: {error}");
+                ApiError::Unavailable {
+                    message: error.to_string(),
+                    retry_after: retryable.then_some(UNAVAILABLE_RETRY_AFTER_SECS),
+                }
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -70,6 +92,13 @@ impl IntoResponse for ApiError {
             ApiError::Conflict(message) => (StatusCode::CONFLICT, message),
             ApiError::Gone(message) => (StatusCode::GONE, message),
             ApiError::PayloadTooLarge(message) => (StatusCode::PAYLOAD_TOO_LARGE, message),
+            ApiError::Unavailable { message, retry_after } => {
+                let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": message }))).into_response();
+                if let Some(seconds) = retry_after {
+                    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                }
+                return response;
+            }
             ApiError::Internal(cause) => {
                 // The cause may name files, SQL or internal state: it goes to the log only.
                 tracing::error!(%cause, "HTTP request failed");

@@ -16,13 +16,20 @@
 pub mod sqlite;
 mod types;
 
-pub use sqlite::{SqliteStore, StoreOptions, Synchronous, WriteStats};
+pub use sqlite::{SqliteStore, StoreOptions, Synchronous, WriteStats, failpoints};
 pub use types::*;
 
 use reprise_core::{EntityId, EntityOperation, HistoryEvent, Message, RuntimeStatus, Timestamp};
 
 /// The errors a store reports. Callers match on `InstanceExists`, `InstanceNotFound`,
-/// `Finished`, `NotFinished` and `Conflict`; the rest are faults of the database or its contents.
+/// `Finished`, `NotFinished` and `Conflict`, and on `Unavailable` (with its `retryable`) to
+/// back off or answer "try again later"; the rest are faults of the database or its contents.
+///
+/// A write that fails with `Unavailable` (or `Sqlite`) was most likely not applied, but not
+/// surely: a fault after the commit (see [`failpoints`]) leaves it durable. Every write that
+/// the executor retries is checked by the store against what is already there (an episode's
+/// expected history length, a task's lease, an instance id), so that a retry of a write that
+/// did land is refused instead of applied twice.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// `create_instance` was given an id that is already taken.
@@ -58,6 +65,17 @@ pub enum StoreError {
         /// What did not match.
         reason: String,
     },
+    /// The store was opened read-only on a file whose schema predates this build: only a
+    /// store that may write can migrate it.
+    #[error(
+        "the database schema is version {found}, older than this reprise's ({supported}); open it once with a command that writes (serve, start) to upgrade it"
+    )]
+    SchemaTooOld {
+        /// The schema version in the file.
+        found: i64,
+        /// The version this build reads.
+        supported: i64,
+    },
     /// A row holds data this version cannot read.
     #[error("corrupt data in the store: {0}")]
     Corrupt(String),
@@ -69,12 +87,81 @@ pub enum StoreError {
         /// The newest version this build knows.
         supported: i64,
     },
+    /// The database file itself is damaged, or is not a database: SQLite cannot read it. Nothing
+    /// was written to it.
+    #[error(
+        "the database file is damaged: {0}; stop every reprise process that uses it, then restore it from a backup (SQLite's `.recover` command salvages what it can read)"
+    )]
+    Damaged(String),
+    /// The store cannot serve the request now, through no fault of the request: the disk is
+    /// full, the file cannot be written, another process holds it. `retryable` says whether
+    /// the same request can succeed later on the same store without anyone restarting it.
+    #[error("the store is unavailable: {reason}")]
+    Unavailable {
+        /// What is wrong, and what to do about it.
+        reason: Unavailable,
+        /// Whether trying the same request again later may succeed: true when the condition
+        /// can pass by itself or by an operator's action outside the process (space freed, a
+        /// lock released), false when only reopening the store can help.
+        retryable: bool,
+    },
     /// An error from SQLite itself.
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     /// A write submitted without blocking was dropped unanswered (the store is shutting down).
     #[error("the store dropped a write without answering it; is it shutting down?")]
     Dropped,
+}
+
+/// Why the store is unavailable (see [`StoreError::Unavailable`]). The messages name no file
+/// and no internal detail: they may reach a remote client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unavailable {
+    /// The disk holding the database is full (or the database reached a size limit).
+    #[error(
+        "the database is full: the disk that holds it has no room left for this write; free space on that disk, and the host goes on by itself once there is room"
+    )]
+    Full,
+    /// The database cannot be written by this process: its file, its directory or its file
+    /// system is read-only.
+    #[error(
+        "the database cannot be written by this process (its file, its directory or its file system is read-only); give this user write access to the file and its directory, or use only commands that read (status, history, list, components, entity get, entity list)"
+    )]
+    ReadOnly,
+    /// Another process held the database's lock for longer than the busy timeout.
+    #[error(
+        "the database is locked by another process for longer than the busy timeout; try again, and look for a program holding a long transaction on the file"
+    )]
+    Busy,
+    /// The disk reported an I/O error.
+    #[error("the disk that holds the database reported an I/O error ({0}); check the disk, then try again")]
+    Io(String),
+}
+
+impl StoreError {
+    /// Whether the same request may succeed if tried again later (see
+    /// [`StoreError::Unavailable`]).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Unavailable { retryable: true, .. })
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    /// SQLite's errors about the file and the disk become [`StoreError::Unavailable`] or
+    /// [`StoreError::Damaged`], so that callers can tell them from bugs; the rest stay
+    /// [`StoreError::Sqlite`].
+    fn from(error: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        let unavailable = |reason, retryable| StoreError::Unavailable { reason, retryable };
+        match error.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => unavailable(Unavailable::Full, true),
+            Some(ErrorCode::ReadOnly) => unavailable(Unavailable::ReadOnly, false),
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => unavailable(Unavailable::Busy, true),
+            Some(ErrorCode::SystemIoFailure) => unavailable(Unavailable::Io(error.to_string()), true),
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StoreError::Damaged(error.to_string()),
+            _ => StoreError::Sqlite(error),
+        }
+    }
 }
 
 /// The error types of the failures the store itself produces (in messages it enqueues).

@@ -136,7 +136,7 @@ impl Bench {
 
     /// Opens a host on `db` with its workers running and the `chain` component loaded.
     async fn open(&self, db: &Path, config: ExecutorConfig) -> anyhow::Result<BenchHost> {
-        let options = StoreOptions { synchronous: self.synchronous };
+        let options = StoreOptions { synchronous: self.synchronous, ..StoreOptions::default() };
         let store = Arc::new(SqliteStore::open_with(db, &options).with_context(|| format!("open {}", db.display()))?);
         let pools = Some(config.instance_pools());
         let runtime = Arc::new(Runtime::new(RuntimeConfig { pools, ..self.runtime_config() })?);

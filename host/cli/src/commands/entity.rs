@@ -31,7 +31,7 @@ pub(crate) async fn signal(
 
 pub(crate) fn get(name: &str, key: &str, json: bool, db: &DbArgs) -> anyhow::Result<ExitCode> {
     let entity = address(name, key)?;
-    let store = super::open_store(db)?;
+    let store = super::open_store_to_read(db)?;
     let Some(record) = store.entity(&entity)? else {
         eprintln!("no entity {entity}: it has received no operation yet, or was deleted");
         return Ok(ExitCode::from(1));
@@ -58,7 +58,7 @@ pub(crate) fn list(
     json: bool,
     db: &DbArgs,
 ) -> anyhow::Result<ExitCode> {
-    let store = super::open_store(db)?;
+    let store = super::open_store_to_read(db)?;
     let filter = EntityFilter { name, key_prefix, include_stateless: all, limit: Some(limit) };
     let records = store.list_entities(&filter)?;
     if json {

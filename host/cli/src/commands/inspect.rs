@@ -32,7 +32,7 @@ fn find(store: &dyn HistoryStore, id: &str) -> anyhow::Result<InstanceRecord> {
 }
 
 pub(crate) fn status(id: &str, json: bool, db: &DbArgs) -> anyhow::Result<ExitCode> {
-    let store = super::open_store(db)?;
+    let store = super::open_store_to_read(db)?;
     let record = find(store.as_ref(), id)?;
     if json {
         crate::out!("{}", serde_json::to_string_pretty(&render::instance_json(&record))?);
@@ -43,7 +43,7 @@ pub(crate) fn status(id: &str, json: bool, db: &DbArgs) -> anyhow::Result<ExitCo
 }
 
 pub(crate) fn history(id: &str, json: bool, db: &DbArgs) -> anyhow::Result<ExitCode> {
-    let store = super::open_store(db)?;
+    let store = super::open_store_to_read(db)?;
     let record = find(store.as_ref(), id)?;
     let events = store.history(id, record.execution)?;
     if json {
@@ -62,7 +62,7 @@ pub(crate) fn list(
     json: bool,
     db: &DbArgs,
 ) -> anyhow::Result<ExitCode> {
-    let store = super::open_store(db)?;
+    let store = super::open_store_to_read(db)?;
     let filter = InstanceFilter { statuses, name, limit: Some(limit), ..InstanceFilter::default() };
     let records = store.list_instances(&filter)?;
     if json {
@@ -75,7 +75,7 @@ pub(crate) fn list(
 }
 
 pub(crate) fn components(json: bool, db: &DbArgs) -> anyhow::Result<ExitCode> {
-    let store = super::open_store(db)?;
+    let store = super::open_store_to_read(db)?;
     let components = store.components()?;
     if json {
         let rows: Vec<serde_json::Value> = components

@@ -10,7 +10,7 @@ use crate::cli::{Command, DbArgs, EntityCommand, HostArgs};
 use anyhow::Context as _;
 use reprise_executor::{ExecutorConfig, Host, SystemClock};
 use reprise_runtime::{ActivityGrants, CompileSource, Runtime, RuntimeConfig};
-use reprise_store::SqliteStore;
+use reprise_store::{SqliteStore, StoreError, StoreOptions, Unavailable};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -40,21 +40,39 @@ pub(crate) async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Opens (or creates) the database.
-pub(crate) fn open_store(db: &DbArgs) -> anyhow::Result<Arc<SqliteStore>> {
-    let store = SqliteStore::open(&db.db).with_context(|| format!("cannot open the database {}", db.db.display()))?;
+/// Opens (or creates) the database, to write it.
+pub(crate) fn open_store(db: &DbArgs, options: &StoreOptions) -> anyhow::Result<Arc<SqliteStore>> {
+    let store = SqliteStore::open_with(&db.db, options)
+        .with_context(|| format!("cannot open the database {}", db.db.display()))?;
     Ok(Arc::new(store))
+}
+
+/// Opens the database for a command that only reads it: as [`open_store`] does if this process
+/// may write the file (which migrates an older schema), read-only if it may not.
+pub(crate) fn open_store_to_read(db: &DbArgs) -> anyhow::Result<Arc<SqliteStore>> {
+    match SqliteStore::open(&db.db) {
+        Ok(store) => Ok(Arc::new(store)),
+        Err(StoreError::Unavailable { reason: Unavailable::ReadOnly, .. }) => {
+            open_store(db, &StoreOptions { read_only: true, ..StoreOptions::default() })
+        }
+        Err(error) => Err(anyhow::Error::new(error).context(format!("cannot open the database {}", db.db.display()))),
+    }
 }
 
 /// Builds a host over the database, without loading components.
 pub(crate) fn host(db: &DbArgs, config: ExecutorConfig) -> anyhow::Result<Host> {
     let runtime = RuntimeConfig { pools: Some(config.instance_pools()), ..RuntimeConfig::default() };
-    host_with_runtime(db, config, runtime)
+    host_with_runtime(db, &StoreOptions::default(), config, runtime)
 }
 
-/// Builds a host over the database with the given runtime settings.
-fn host_with_runtime(db: &DbArgs, config: ExecutorConfig, runtime: RuntimeConfig) -> anyhow::Result<Host> {
-    let store = open_store(db)?;
+/// Builds a host over the database with the given store and runtime settings.
+fn host_with_runtime(
+    db: &DbArgs,
+    options: &StoreOptions,
+    config: ExecutorConfig,
+    runtime: RuntimeConfig,
+) -> anyhow::Result<Host> {
+    let store = open_store(db, options)?;
     let runtime = Arc::new(Runtime::new(runtime).context("cannot create the wasm runtime")?);
     Ok(Host::new(store, runtime, Arc::new(SystemClock), config))
 }
@@ -75,7 +93,9 @@ pub(crate) async fn loaded_host(db: &DbArgs, args: &HostArgs) -> anyhow::Result<
         pools: Some(config.instance_pools()),
         ..RuntimeConfig::default()
     };
-    let host = host_with_runtime(db, config, runtime)?;
+    // A long-running host reads every page first: a damaged file is refused before it writes.
+    let options = StoreOptions { verify: !args.skip_db_check, ..StoreOptions::default() };
+    let host = host_with_runtime(db, &options, config, runtime)?;
     for path in &args.components {
         let summary = host.load_component_file(path).await?;
         let entities = if summary.entities.is_empty() {

@@ -14,6 +14,14 @@
 //! | `entities` | entity state rows, entities created by their first operation, and the atomic commit of a batch of operations |
 //! | `components` | the component registry |
 //! | `writer` | the write connection's thread: group commit, one savepoint per request |
+//! | `failpoints` | the writer's fault points, for fault-injection tests (cargo feature `failpoints`) |
+//! | `preflight` | the checks of an existing file before anything is written to it |
+//!
+//! # Opening a file
+//! An existing file is checked before the store writes anything (see `preflight`): a file that
+//! is not a database, is damaged, was written by a newer Reprise or has a damaged write-ahead
+//! log is refused as it is. A file this process may not write (permissions, a read-only mount)
+//! is refused too, unless [`StoreOptions::read_only`] asks for a store that only reads.
 //!
 //! # Connections
 //! SQLite allows one writer at a time per file, so the store keeps exactly one write connection,
@@ -46,9 +54,11 @@ mod codec;
 mod components;
 mod entities;
 mod episodes;
+pub mod failpoints;
 mod inbox;
 mod instances;
 mod migrations;
+pub(crate) mod preflight;
 #[cfg(test)]
 mod tests;
 mod writer;
@@ -58,14 +68,14 @@ pub use writer::WriteStats;
 use crate::{
     ActivityResult, ActivityTask, ActivityTaskKey, ComponentRecord, Done, EntityCommit, EntityFilter, EntityRecord,
     EpisodeCommit, EpisodeStart, HistoryStore, InboxMessage, InstanceFilter, InstanceRecord, NewInstance, PurgeFilter,
-    Recorded, StoreResult,
+    Recorded, StoreError, StoreResult, Unavailable,
 };
 use reprise_core::{EntityId, EntityOperation, HistoryEvent, Message, Timestamp};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
-use writer::{Durability, Writer};
+use writer::{WriteKind, Writer};
 
 /// How long a connection waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -114,41 +124,77 @@ impl Synchronous {
 pub struct StoreOptions {
     /// The durability of commits; [`Synchronous::Full`] unless asked otherwise.
     pub synchronous: Synchronous,
+    /// Read every page of an existing file at open (SQLite's `quick_check`, about 2 ms per MB
+    /// here) and refuse a damaged one before anything is written to it. Without it only the
+    /// header, the schema and the write-ahead log's header are checked, and a damaged page
+    /// is found when a read or a write meets it (which then fails, writing nothing).
+    pub verify: bool,
+    /// Open for reading only: no write connection, no migration, and every write fails with
+    /// [`StoreError::Unavailable`] ([`Unavailable::ReadOnly`], not retryable). For the commands
+    /// that only read, on a file this process may not write.
+    pub read_only: bool,
 }
 
 /// A [`HistoryStore`] in one SQLite file, shared safely by threads and by processes.
 pub struct SqliteStore {
     path: PathBuf,
     synchronous: Synchronous,
-    writer: Writer,
+    // Declared before the writer, so dropped first: the last connection to close checkpoints
+    // the log into the file and removes it, which only the writer may do (a read-only one
+    // leaves the log, and every commit since the last checkpoint, beside the file).
     reader: Mutex<Connection>,
+    writer: Writer,
 }
 
 impl SqliteStore {
     /// Opens the store at `path`, creating the file if it is missing and bringing its schema up
-    /// to date. Fails with [`crate::StoreError::SchemaTooNew`] if a newer Reprise wrote it.
+    /// to date. An existing file is checked first (see the `preflight` module), and refused,
+    /// unchanged, with [`StoreError::Damaged`] if SQLite cannot read it or with
+    /// [`StoreError::SchemaTooNew`] if a newer Reprise wrote it; one this process may not write
+    /// is refused with [`StoreError::Unavailable`] ([`Unavailable::ReadOnly`]).
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
         SqliteStore::open_with(path, &StoreOptions::default())
     }
 
     /// [`SqliteStore::open`] with explicit settings.
     pub fn open_with(path: &Path, options: &StoreOptions) -> StoreResult<SqliteStore> {
+        let existing = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+        let checked = if existing { Some(preflight::check(path, options.verify)?) } else { None };
+        if options.read_only {
+            return SqliteStore::open_read_only(path, checked.map_or(0, |c| c.version), options);
+        }
         // Paths are taken literally (no URI flag): a file named "file:x" is a file.
         let mut writer = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
+        if writer.is_readonly(rusqlite::MAIN_DB)? {
+            // SQLite opens a file it may not write read-only without a word: say so now rather
+            // than at the first write.
+            return Err(StoreError::Unavailable { reason: Unavailable::ReadOnly, retryable: false });
+        }
         configure_writer(&writer, options.synchronous)?;
         migrations::migrate(&mut writer)?;
         // Opened after the writer so that the file exists, is in WAL mode and has its schema.
-        let reader =
-            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
-        configure_reader(&reader)?;
+        let reader = open_reader(path)?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
             synchronous: options.synchronous,
             writer: Writer::start(writer, options.synchronous.as_str())?,
             reader: Mutex::new(reader),
+        })
+    }
+
+    /// The store of [`StoreOptions::read_only`]: a reader alone, on a file of schema `version`.
+    fn open_read_only(path: &Path, version: i64, options: &StoreOptions) -> StoreResult<SqliteStore> {
+        if version < migrations::LATEST_VERSION {
+            return Err(StoreError::SchemaTooOld { found: version, supported: migrations::LATEST_VERSION });
+        }
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            synchronous: options.synchronous,
+            writer: Writer::refusing(Unavailable::ReadOnly),
+            reader: Mutex::new(open_reader(path)?),
         })
     }
 
@@ -169,24 +215,14 @@ impl SqliteStore {
     }
 
     /// Runs `work` atomically on the write connection, in the writer's next group commit, and
-    /// returns once that commit is durable (see the `writer` module).
-    fn write<R, F>(&self, work: F) -> StoreResult<R>
+    /// returns once that commit is done: durable or not as `kind`'s class says (see the
+    /// `writer` module).
+    fn write<R, F>(&self, kind: WriteKind, work: F) -> StoreResult<R>
     where
         F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
         R: Send + 'static,
     {
-        self.writer.write(Durability::Durable, work)
-    }
-
-    /// Like [`Self::write`], for a write whose loss in a power cut only makes work run again
-    /// (leases, activity results), committed without an fsync of its own unless a durable write
-    /// shares its batch (see the `writer` module).
-    fn write_redoable<R, F>(&self, work: F) -> StoreResult<R>
-    where
-        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
-        R: Send + 'static,
-    {
-        self.writer.write(Durability::Redoable, work)
+        self.writer.write(kind, work)
     }
 
     /// The read-only connection. A panic while it was held cannot have left a transaction open
@@ -221,19 +257,21 @@ fn configure_writer(conn: &Connection, synchronous: Synchronous) -> StoreResult<
     Ok(())
 }
 
-/// Applies the reader's PRAGMAs: it never writes, so only the busy timeout matters (a reader can
-/// meet a lock while another process recovers or checkpoints the WAL).
-fn configure_reader(conn: &Connection) -> StoreResult<()> {
+/// Opens the read-only connection and applies its PRAGMAs: it never writes, so only the busy
+/// timeout matters (a reader can meet a lock while another process recovers or checkpoints the
+/// WAL).
+fn open_reader(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "mmap_size", MMAP_SIZE)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    Ok(())
+    Ok(conn)
 }
 
 impl HistoryStore for SqliteStore {
     fn create_instance(&self, new: &NewInstance) -> StoreResult<()> {
         let new = new.clone();
-        self.write(move |conn| instances::create(conn, &new))
+        self.write(WriteKind::CreateInstance, move |conn| instances::create(conn, &new))
     }
 
     fn instance(&self, instance_id: &str) -> StoreResult<Option<InstanceRecord>> {
@@ -260,12 +298,12 @@ impl HistoryStore for SqliteStore {
         lease_until: Timestamp,
     ) -> StoreResult<bool> {
         let (instance_id, owner) = (instance_id.to_string(), owner.to_string());
-        self.write_redoable(move |conn| instances::lock(conn, &instance_id, &owner, now, lease_until))
+        self.write(WriteKind::LockInstance, move |conn| instances::lock(conn, &instance_id, &owner, now, lease_until))
     }
 
     fn unlock_instance(&self, instance_id: &str, owner: &str) -> StoreResult<()> {
         let (instance_id, owner) = (instance_id.to_string(), owner.to_string());
-        self.write_redoable(move |conn| instances::unlock(conn, &instance_id, &owner))
+        self.write(WriteKind::UnlockInstance, move |conn| instances::unlock(conn, &instance_id, &owner))
     }
 
     fn begin_episode(
@@ -276,7 +314,7 @@ impl HistoryStore for SqliteStore {
         lease_until: Timestamp,
     ) -> StoreResult<Option<EpisodeStart>> {
         let (instance_id, owner) = (instance_id.to_string(), owner.to_string());
-        self.write_redoable(move |conn| episodes::begin(conn, &instance_id, &owner, now, lease_until))
+        self.write(WriteKind::BeginEpisode, move |conn| episodes::begin(conn, &instance_id, &owner, now, lease_until))
     }
 
     fn begin_episode_then(
@@ -287,7 +325,7 @@ impl HistoryStore for SqliteStore {
         done: Done<Option<EpisodeStart>>,
     ) {
         self.writer.submit(
-            Durability::Redoable,
+            WriteKind::BeginEpisode,
             move |conn| episodes::begin(conn, &instance_id, &owner, now, lease_until),
             done,
         );
@@ -299,11 +337,11 @@ impl HistoryStore for SqliteStore {
 
     fn commit_episode(&self, commit: &EpisodeCommit) -> StoreResult<()> {
         let commit = commit.clone();
-        self.write(move |conn| episodes::commit(conn, &commit))
+        self.write(WriteKind::CommitEpisode, move |conn| episodes::commit(conn, &commit))
     }
 
     fn commit_episode_then(&self, commit: EpisodeCommit, done: Done<()>) {
-        self.writer.submit(Durability::Durable, move |conn| episodes::commit(conn, &commit), done);
+        self.writer.submit(WriteKind::CommitEpisode, move |conn| episodes::commit(conn, &commit), done);
     }
 
     fn claim_activities(
@@ -314,12 +352,12 @@ impl HistoryStore for SqliteStore {
         limit: usize,
     ) -> StoreResult<Vec<ActivityTask>> {
         let owner = owner.to_string();
-        self.write_redoable(move |conn| activities::claim(conn, &owner, now, lease_until, limit))
+        self.write(WriteKind::ClaimActivities, move |conn| activities::claim(conn, &owner, now, lease_until, limit))
     }
 
     fn renew_activity(&self, task: &ActivityTaskKey, owner: &str, lease_until: Timestamp) -> StoreResult<bool> {
         let (task, owner) = (task.clone(), owner.to_string());
-        self.write_redoable(move |conn| activities::renew(conn, &task, &owner, lease_until))
+        self.write(WriteKind::RenewActivity, move |conn| activities::renew(conn, &task, &owner, lease_until))
     }
 
     fn complete_activity(
@@ -330,7 +368,7 @@ impl HistoryStore for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<bool> {
         let (task, owner, result) = (task.clone(), owner.to_string(), result.clone());
-        self.write_redoable(move |conn| activities::complete(conn, &task, &owner, &result, now))
+        self.write(WriteKind::CompleteActivity, move |conn| activities::complete(conn, &task, &owner, &result, now))
     }
 
     fn record_activity_then(
@@ -348,7 +386,7 @@ impl HistoryStore for SqliteStore {
             };
             Ok(Recorded { recorded, episode })
         };
-        self.writer.submit(Durability::Redoable, work, done);
+        self.writer.submit(WriteKind::RecordActivity, work, done);
     }
 
     fn enqueue_message(
@@ -359,7 +397,7 @@ impl HistoryStore for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<()> {
         let (instance_id, message) = (instance_id.to_string(), message.clone());
-        self.write(move |conn| inbox::send(conn, &instance_id, &message, visible_at, now))
+        self.write(WriteKind::EnqueueMessage, move |conn| inbox::send(conn, &instance_id, &message, visible_at, now))
     }
 
     fn next_due(&self, now: Timestamp) -> StoreResult<Option<Timestamp>> {
@@ -379,12 +417,12 @@ impl HistoryStore for SqliteStore {
 
     fn purge(&self, filter: &PurgeFilter) -> StoreResult<usize> {
         let filter = filter.clone();
-        self.write(move |conn| instances::purge(conn, &filter))
+        self.write(WriteKind::Purge, move |conn| instances::purge(conn, &filter))
     }
 
     fn save_component(&self, component: &ComponentRecord) -> StoreResult<()> {
         let component = component.clone();
-        self.write(move |conn| components::save(conn, &component))
+        self.write(WriteKind::SaveComponent, move |conn| components::save(conn, &component))
     }
 
     fn component_bytes(&self, hash: &str) -> StoreResult<Option<Vec<u8>>> {
@@ -403,7 +441,7 @@ impl HistoryStore for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<()> {
         let (entity, operation) = (entity.clone(), operation.clone());
-        self.write(move |conn| entities::signal(conn, &entity, &operation, visible_at, now))
+        self.write(WriteKind::SignalEntity, move |conn| entities::signal(conn, &entity, &operation, visible_at, now))
     }
 
     fn entity(&self, entity: &EntityId) -> StoreResult<Option<EntityRecord>> {
@@ -416,7 +454,7 @@ impl HistoryStore for SqliteStore {
 
     fn commit_entity_batch(&self, commit: &EntityCommit) -> StoreResult<()> {
         let commit = commit.clone();
-        self.write(move |conn| entities::commit(conn, &commit))
+        self.write(WriteKind::CommitEntityBatch, move |conn| entities::commit(conn, &commit))
     }
 }
 

@@ -40,13 +40,22 @@
 //! number.
 //!
 //! If `BEGIN` or `COMMIT` fails (the disk is full, another process held the lock past the busy
-//! timeout), the whole batch is rolled back and every request in it gets the error.
+//! timeout), the whole batch is rolled back and every request in it gets the error. So does a
+//! batch in which SQLite itself rolled the transaction back because a request met a full disk
+//! or an I/O error (SQLite does that, rather than roll back the one statement, for
+//! `SQLITE_FULL`, `SQLITE_IOERR` and `SQLITE_NOMEM`): the requests before it lost their writes
+//! with the transaction, and the requests after it are not run, since outside a transaction
+//! each would commit on its own.
+//!
+//! The `failpoints` module's fault points fail a batch after `BEGIN`, before `COMMIT` or
+//! after `COMMIT`, for fault-injection tests.
 //!
 //! This module never decides what a request writes; the schema modules do. It must never
 //! acknowledge a request before its commit returns, and never let one request's failure undo
-//! another's writes.
+//! another's writes (but when SQLite undoes them all, as above, it fails them all).
 
-use crate::{StoreError, StoreResult};
+use super::failpoints::{self, Point};
+use crate::{StoreError, StoreResult, Unavailable};
 use rusqlite::Connection;
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -85,6 +94,70 @@ pub(super) enum Durability {
     Redoable,
 }
 
+/// Declares [`WriteKind`]: one variant per kind of write, with its name (the
+/// [`HistoryStore`](crate::HistoryStore) method's) and its durability class.
+macro_rules! write_kinds {
+    ($($(#[$attr:meta])* $kind:ident => $name:literal, $durability:ident;)*) => {
+        /// What a request writes: its durability class, and the name of the fault points
+        /// narrowed to it (see the `failpoints` module).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub(super) enum WriteKind {
+            $($(#[$attr])* $kind,)*
+        }
+
+        impl WriteKind {
+            /// The name of every kind of write (of the store's; not the tests' own).
+            pub(super) const NAMES: &[&str] = &[$($name),*];
+
+            /// How the write must survive a power cut.
+            pub(super) fn durability(self) -> Durability {
+                match self {
+                    $(WriteKind::$kind => Durability::$durability,)*
+                }
+            }
+
+            /// The fault point `point` narrowed to this kind of write.
+            #[cfg(feature = "failpoints")]
+            pub(super) fn point_name(self, point: super::failpoints::Point) -> &'static str {
+                use super::failpoints::Point;
+                match (self, point) {
+                    $(
+                        (WriteKind::$kind, Point::AfterBegin) => concat!("store.after_begin.", $name),
+                        (WriteKind::$kind, Point::BeforeCommit) => concat!("store.before_commit.", $name),
+                        (WriteKind::$kind, Point::AfterCommit) => concat!("store.after_commit.", $name),
+                    )*
+                }
+            }
+        }
+    };
+}
+
+write_kinds! {
+    CreateInstance => "create_instance", Durable;
+    LockInstance => "lock_instance", Redoable;
+    UnlockInstance => "unlock_instance", Redoable;
+    BeginEpisode => "begin_episode", Redoable;
+    CommitEpisode => "commit_episode", Durable;
+    ClaimActivities => "claim_activities", Redoable;
+    RenewActivity => "renew_activity", Redoable;
+    CompleteActivity => "complete_activity", Redoable;
+    /// An activity's result, with the episode that consumes it begun in the same write.
+    RecordActivity => "record_activity", Redoable;
+    EnqueueMessage => "enqueue_message", Durable;
+    Purge => "purge", Durable;
+    SaveComponent => "save_component", Durable;
+    SignalEntity => "signal_entity", Durable;
+    CommitEntityBatch => "commit_entity_batch", Durable;
+}
+
+#[cfg(test)]
+impl WriteKind {
+    /// A durable write of a test's own.
+    pub(super) const TEST: WriteKind = WriteKind::EnqueueMessage;
+    /// A redoable write of a test's own.
+    pub(super) const TEST_REDOABLE: WriteKind = WriteKind::LockInstance;
+}
+
 #[derive(Debug, Default)]
 struct Counters {
     /// Requests handed to the thread (read by tests that need a batch of a known size).
@@ -100,6 +173,8 @@ pub(super) struct Writer {
     queue: Option<Sender<Box<dyn Request>>>,
     thread: Option<JoinHandle<()>>,
     counters: Arc<Counters>,
+    /// Why a writer without a thread refuses every write (a store opened read-only).
+    refusal: Option<Unavailable>,
 }
 
 impl Writer {
@@ -113,13 +188,19 @@ impl Writer {
             .name("reprise-sqlite-writer".into())
             .spawn(move || run(Session { conn, synchronous, current: synchronous }, &requests, &thread_counters))
             .map_err(|e| StoreError::Sqlite(other_error(format!("cannot start the SQLite writer thread: {e}"))))?;
-        Ok(Writer { queue: Some(queue), thread: Some(thread), counters })
+        Ok(Writer { queue: Some(queue), thread: Some(thread), counters, refusal: None })
+    }
+
+    /// A writer with no connection, that answers every write with
+    /// [`StoreError::Unavailable`] for `reason` (not retryable).
+    pub(super) fn refusing(reason: Unavailable) -> Writer {
+        Writer { queue: None, thread: None, counters: Arc::default(), refusal: Some(reason) }
     }
 
     /// Runs `work` atomically in the writer's next commit and returns its result once that
-    /// commit is done (durable, for a [`Durability::Durable`] write). A panic in `work` rolls
-    /// back its writes and resumes in the caller.
-    pub(super) fn write<R, F>(&self, durability: Durability, work: F) -> StoreResult<R>
+    /// commit is done (durable, for a [`Durability::Durable`] kind of write). A panic in `work`
+    /// rolls back its writes and resumes in the caller.
+    pub(super) fn write<R, F>(&self, kind: WriteKind, work: F) -> StoreResult<R>
     where
         F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
         R: Send + 'static,
@@ -127,7 +208,7 @@ impl Writer {
         let (reply, answer) = sync_channel(1);
         self.enqueue(Box::new(Pending {
             work,
-            durability,
+            kind,
             respond: Box::new(move |outcome| {
                 // The caller may have gone away (its thread was cancelled): nothing to do then.
                 let _ = reply.send(outcome);
@@ -142,19 +223,19 @@ impl Writer {
 
     /// Like [`Writer::write`], without blocking: `done` is called with the result, on the
     /// writer's thread, once the commit is done. A panic in `work` is answered as an error.
-    pub(super) fn submit<R, F>(&self, durability: Durability, work: F, done: crate::Done<R>)
+    pub(super) fn submit<R, F>(&self, kind: WriteKind, work: F, done: crate::Done<R>)
     where
         F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
         R: Send + 'static,
     {
         self.enqueue(Box::new(Pending {
             work,
-            durability,
+            kind,
             respond: Box::new(move |outcome: Answer<R>| done(outcome.unwrap_or_else(|panic| Err(panicked(&*panic))))),
         }));
     }
 
-    /// Hands a request to the thread, or answers it with an error if the thread has stopped.
+    /// Hands a request to the thread, or answers it with an error if there is none.
     fn enqueue(&self, request: Box<dyn Request>) {
         self.counters.sent.fetch_add(1, Ordering::Relaxed);
         let refused = match &self.queue {
@@ -162,7 +243,11 @@ impl Writer {
             None => Some(request),
         };
         if let Some(request) = refused {
-            request.fail(&other_error("the SQLite writer thread has stopped".into()));
+            let error = match &self.refusal {
+                Some(reason) => shared_error(&StoreError::Unavailable { reason: reason.clone(), retryable: false }),
+                None => other_error("the SQLite writer thread has stopped".into()),
+            };
+            request.fail(&error);
         }
     }
 
@@ -196,32 +281,37 @@ type Responder<R> = Box<dyn FnOnce(Answer<R>) + Send>;
 
 /// A queued request, its result type erased.
 trait Request: Send {
-    /// How it must survive a power cut.
-    fn durability(&self) -> Durability;
+    /// What it writes.
+    fn kind(&self) -> WriteKind;
     /// Runs the request's work (inside a savepoint if `alone` is false) and returns what to send
     /// once the batch's commit is known.
     fn run(self: Box<Self>, conn: &mut Connection, alone: bool) -> Box<dyn Reply>;
-    /// Answers without running: the batch could not begin.
+    /// Answers without running: the batch could not begin, or its transaction was lost.
     fn fail(self: Box<Self>, error: &rusqlite::Error);
 }
 
 /// A request that ran, waiting for its batch's commit.
 trait Reply: Send {
+    /// What it wrote.
+    fn kind(&self) -> WriteKind;
     /// Answers the caller: its result if the commit succeeded, the commit's error otherwise.
     fn send(self: Box<Self>, commit: Result<(), &rusqlite::Error>);
     /// Whether the request's work failed or panicked (its savepoint was rolled back).
     fn failed(&self) -> bool;
+    /// A copy of the request's own error, if its work failed (not if it panicked).
+    fn error(&self) -> Option<rusqlite::Error>;
 }
 
 struct Pending<R, F> {
     work: F,
     respond: Responder<R>,
-    durability: Durability,
+    kind: WriteKind,
 }
 
 struct Ran<R> {
     outcome: Answer<R>,
     respond: Responder<R>,
+    kind: WriteKind,
 }
 
 impl<R, F> Request for Pending<R, F>
@@ -229,12 +319,12 @@ where
     F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
     R: Send + 'static,
 {
-    fn durability(&self) -> Durability {
-        self.durability
+    fn kind(&self) -> WriteKind {
+        self.kind
     }
 
     fn run(self: Box<Self>, conn: &mut Connection, alone: bool) -> Box<dyn Reply> {
-        let Pending { work, respond, .. } = *self;
+        let Pending { work, respond, kind } = *self;
         let outcome = catch_unwind(AssertUnwindSafe(|| -> StoreResult<R> {
             if alone {
                 // The batch's only request: if it fails the whole transaction is rolled back,
@@ -247,11 +337,11 @@ where
             savepoint.release()?;
             Ok(result)
         }));
-        Box::new(Ran { outcome, respond })
+        Box::new(Ran { outcome, respond, kind })
     }
 
     fn fail(self: Box<Self>, error: &rusqlite::Error) {
-        (self.respond)(Ok(Err(StoreError::Sqlite(copy_error(error)))));
+        (self.respond)(Ok(Err(copy_error(error).into())));
     }
 }
 
@@ -283,23 +373,30 @@ impl<'a> Savepoint<'a> {
 
 impl Drop for Savepoint<'_> {
     fn drop(&mut self) {
-        if !self.released {
-            let rolled_back = self.conn.prepare_cached("ROLLBACK TO request").and_then(|mut s| s.execute([]));
-            let released = self.conn.prepare_cached("RELEASE request").and_then(|mut s| s.execute([]));
-            if let Err(error) = rolled_back.and(released) {
-                // The failed request's writes may still be in the transaction: the whole batch
-                // must not commit.
-                tracing::error!("cannot roll back a failed write's savepoint: {error}");
-                BATCH_BROKEN.set(true);
-            }
+        if self.released || self.conn.is_autocommit() {
+            // Released; or SQLite rolled the whole transaction back already (the batch sees
+            // that, see `commit_batch`): no savepoint is left to roll back to.
+            return;
+        }
+        let rolled_back = self.conn.prepare_cached("ROLLBACK TO request").and_then(|mut s| s.execute([]));
+        let released = self.conn.prepare_cached("RELEASE request").and_then(|mut s| s.execute([]));
+        if let Err(error) = rolled_back.and(released) {
+            // The failed request's writes may still be in the transaction: the whole batch
+            // must not commit.
+            tracing::error!("cannot roll back a failed write's savepoint: {error}");
+            BATCH_BROKEN.set(true);
         }
     }
 }
 
 impl<R: Send + 'static> Reply for Ran<R> {
+    fn kind(&self) -> WriteKind {
+        self.kind
+    }
+
     fn send(self: Box<Self>, commit: Result<(), &rusqlite::Error>) {
         let answer = match (self.outcome, commit) {
-            (Ok(Ok(_)), Err(error)) => Ok(Err(StoreError::Sqlite(copy_error(error)))),
+            (Ok(Ok(_)), Err(error)) => Ok(Err(copy_error(error).into())),
             (outcome, _) => outcome,
         };
         (self.respond)(answer);
@@ -307,6 +404,13 @@ impl<R: Send + 'static> Reply for Ran<R> {
 
     fn failed(&self) -> bool {
         !matches!(self.outcome, Ok(Ok(_)))
+    }
+
+    fn error(&self) -> Option<rusqlite::Error> {
+        match &self.outcome {
+            Ok(Err(error)) => Some(shared_error(error)),
+            _ => None,
+        }
     }
 }
 
@@ -349,9 +453,16 @@ fn run(mut session: Session, requests: &Receiver<Box<dyn Request>>, counters: &C
 
 /// Runs a batch in one transaction and answers every request in it.
 fn commit_batch(session: &mut Session, batch: Vec<Box<dyn Request>>, counters: &Counters) {
-    let durable = batch.iter().any(|request| request.durability() == Durability::Durable);
+    let durable = batch.iter().any(|request| request.kind().durability() == Durability::Durable);
     let level = if durable { session.synchronous } else { "NORMAL" };
     let begun = session.set_synchronous(level).and_then(|()| session.conn.execute_batch("BEGIN IMMEDIATE"));
+    let begun = begun.and_then(|()| match failpoints::injected(Point::AfterBegin, batch.iter().map(|r| r.kind())) {
+        Some(error) => {
+            let _ = session.conn.execute_batch("ROLLBACK");
+            Err(error)
+        }
+        None => Ok(()),
+    });
     if let Err(error) = begun {
         for request in batch {
             request.fail(&error);
@@ -360,12 +471,35 @@ fn commit_batch(session: &mut Session, batch: Vec<Box<dyn Request>>, counters: &
     }
     let conn = &mut session.conn;
     let alone = batch.len() == 1;
-    let replies: Vec<Box<dyn Reply>> = batch.into_iter().map(|request| request.run(conn, alone)).collect();
-    // A batch whose every request failed wrote nothing: no need to pay an fsync for it.
-    let outcome = if BATCH_BROKEN.replace(false) {
+    let mut replies: Vec<Box<dyn Reply>> = Vec::with_capacity(batch.len());
+    // The error that ended the transaction before the batch did, if one did.
+    let mut lost: Option<rusqlite::Error> = None;
+    for request in batch {
+        if let Some(error) = &lost {
+            // Run now, outside any transaction, its savepoint would commit it on its own.
+            request.fail(error);
+            continue;
+        }
+        let reply = request.run(conn, alone);
+        if conn.is_autocommit() {
+            // SQLite rolled the whole transaction back on this request's error (it does so
+            // for SQLITE_FULL, SQLITE_IOERR and SQLITE_NOMEM in a statement without a
+            // statement journal): the writes of the requests before it are gone too.
+            lost = Some(reply.error().unwrap_or_else(|| other_error("SQLite ended the transaction early".into())));
+        }
+        replies.push(reply);
+    }
+    let broken = BATCH_BROKEN.replace(false);
+    let outcome = if let Some(error) = lost {
+        Err(error)
+    } else if broken {
         conn.execute_batch("ROLLBACK").and(Err(other_error("a failed write could not be rolled back alone".into())))
     } else if replies.iter().all(|reply| reply.failed()) {
+        // A batch whose every request failed wrote nothing: no need to pay an fsync for it.
         conn.execute_batch("ROLLBACK")
+    } else if let Some(error) = failpoints::injected(Point::BeforeCommit, replies.iter().map(|r| r.kind())) {
+        let _ = conn.execute_batch("ROLLBACK");
+        Err(error)
     } else {
         let committed = conn.execute_batch("COMMIT");
         if committed.is_ok() {
@@ -374,7 +508,10 @@ fn commit_batch(session: &mut Session, batch: Vec<Box<dyn Request>>, counters: &
                 counters.durable_commits.fetch_add(1, Ordering::Relaxed);
             }
         }
-        committed
+        committed.and_then(|()| match failpoints::injected(Point::AfterCommit, replies.iter().map(|r| r.kind())) {
+            Some(error) => Err(error),
+            None => Ok(()),
+        })
     };
     if outcome.is_err() && !conn.is_autocommit() {
         // COMMIT failed and left the transaction open: undo it, so that the next batch starts
@@ -406,6 +543,25 @@ fn copy_error(error: &rusqlite::Error) -> rusqlite::Error {
     }
 }
 
+/// A SQLite error that a store error came from (with the same code, so that it converts back
+/// into the same kind of store error), to answer the other requests of a batch that `error`
+/// ended.
+fn shared_error(error: &StoreError) -> rusqlite::Error {
+    use rusqlite::ffi;
+    let failure = |code, message: Option<String>| rusqlite::Error::SqliteFailure(ffi::Error::new(code), message);
+    match error {
+        StoreError::Sqlite(error) => copy_error(error),
+        StoreError::Unavailable { reason: Unavailable::Full, .. } => failure(ffi::SQLITE_FULL, None),
+        StoreError::Unavailable { reason: Unavailable::ReadOnly, .. } => failure(ffi::SQLITE_READONLY, None),
+        StoreError::Unavailable { reason: Unavailable::Busy, .. } => failure(ffi::SQLITE_BUSY, None),
+        StoreError::Unavailable { reason: Unavailable::Io(message), .. } => {
+            failure(ffi::SQLITE_IOERR, Some(message.clone()))
+        }
+        StoreError::Damaged(message) => failure(ffi::SQLITE_CORRUPT, Some(message.clone())),
+        other => other_error(other.to_string()),
+    }
+}
+
 /// An error of the writer itself, as a SQLite "generic error" with a message.
 fn other_error(message: String) -> rusqlite::Error {
     rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR), Some(message))
@@ -423,12 +579,12 @@ mod tests {
     }
 
     fn insert(writer: &Writer, v: i64) -> StoreResult<usize> {
-        writer.write(Durability::Durable, move |conn| Ok(conn.execute("INSERT INTO t (v) VALUES (?1)", [v])?))
+        writer.write(WriteKind::TEST, move |conn| Ok(conn.execute("INSERT INTO t (v) VALUES (?1)", [v])?))
     }
 
     fn values(writer: &Writer) -> Vec<i64> {
         writer
-            .write(Durability::Redoable, |conn| {
+            .write(WriteKind::TEST_REDOABLE, |conn| {
                 let mut stmt = conn.prepare("SELECT v FROM t ORDER BY v")?;
                 let rows = stmt.query_map([], |row| row.get(0))?;
                 Ok(rows.collect::<rusqlite::Result<Vec<i64>>>()?)
@@ -455,7 +611,7 @@ mod tests {
         let before = writer.stats();
         std::thread::scope(|scope| {
             let holder =
-                scope.spawn(|| writer.write(Durability::Durable, hold_until_queued(&writer, before.requests + 1 + 3)));
+                scope.spawn(|| writer.write(WriteKind::TEST, hold_until_queued(&writer, before.requests + 1 + 3)));
             // Wait until the holder is inside the writer, so that the three below queue behind it.
             while writer.counters.requests.load(Ordering::Relaxed) == before.requests {
                 std::thread::yield_now();
@@ -463,7 +619,7 @@ mod tests {
             let ok = scope.spawn(|| insert(&writer, 2));
             // Writes a row, then fails on the unique constraint: the row must go too.
             let failing = scope.spawn(|| {
-                writer.write(Durability::Durable, |conn| {
+                writer.write(WriteKind::TEST, |conn| {
                     conn.execute("INSERT INTO t (v) VALUES (3)", [])?;
                     conn.execute("INSERT INTO t (v) VALUES (1)", [])?;
                     Ok(())
@@ -482,10 +638,54 @@ mod tests {
     }
 
     #[test]
+    fn a_write_that_fills_the_disk_fails_its_whole_batch_and_every_caller_is_told_the_truth() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let conn = Connection::open(dir.path().join("w.db")).expect("open");
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; CREATE TABLE t (v INTEGER NOT NULL UNIQUE); CREATE TABLE b (data BLOB);",
+        )
+        .expect("schema");
+        // The database may not grow: a write that needs a new page fails with SQLITE_FULL, as
+        // on a full disk, and SQLite then rolls back the whole transaction, not the statement.
+        let pages: i64 = conn.pragma_query_value(None, "page_count", |row| row.get(0)).expect("page count");
+        conn.pragma_update(None, "max_page_count", pages).expect("max_page_count");
+        let writer = Writer::start(conn, "FULL").expect("start");
+        let before = writer.stats();
+        let (ok, full, after) = std::thread::scope(|scope| {
+            let holder =
+                scope.spawn(|| writer.write(WriteKind::TEST, hold_until_queued(&writer, before.requests + 1 + 3)));
+            while writer.counters.requests.load(Ordering::Relaxed) == before.requests {
+                std::thread::yield_now();
+            }
+            let ok = scope.spawn(|| insert(&writer, 1));
+            while writer.counters.sent.load(Ordering::Relaxed) < before.requests + 2 {
+                std::thread::yield_now();
+            }
+            let full = scope.spawn(|| {
+                writer.write(WriteKind::TEST, |conn| {
+                    Ok(conn.execute("INSERT INTO b (data) VALUES (?1)", [vec![7u8; 256 * 1024]])?)
+                })
+            });
+            while writer.counters.sent.load(Ordering::Relaxed) < before.requests + 3 {
+                std::thread::yield_now();
+            }
+            let after = scope.spawn(|| insert(&writer, 3));
+            holder.join().expect("holder").expect("holder ok");
+            (ok.join().expect("ok"), full.join().expect("full"), after.join().expect("after"))
+        });
+        let full = full.expect_err("the big write does not fit");
+        assert!(full.to_string().contains("full"), "{full}");
+        // Whatever each caller was told must be what the database holds.
+        let stored = values(&writer);
+        assert_eq!(stored.contains(&1), ok.is_ok(), "the write before: told {ok:?}, stored {stored:?}");
+        assert_eq!(stored.contains(&3), after.is_ok(), "the write after: told {after:?}, stored {stored:?}");
+    }
+
+    #[test]
     fn a_panicking_request_panics_its_caller_and_the_writer_carries_on() {
         let (_dir, writer) = writer();
         let panicked = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            writer.write(Durability::Durable, |conn| -> StoreResult<()> {
+            writer.write(WriteKind::TEST, |conn| -> StoreResult<()> {
                 conn.execute("INSERT INTO t (v) VALUES (7)", [])?;
                 panic!("boom");
             })
@@ -501,7 +701,7 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         let answered = tx.clone();
         writer.submit(
-            Durability::Durable,
+            WriteKind::TEST,
             |conn| Ok(conn.execute("INSERT INTO t (v) VALUES (7)", [])?),
             Box::new(move |result| answered.send(result.map_err(|e| e.to_string())).unwrap()),
         );
@@ -512,7 +712,7 @@ mod tests {
         // A panic cannot travel back through a callback: it is answered as an error.
         let answered = tx.clone();
         writer.submit(
-            Durability::Durable,
+            WriteKind::TEST,
             |_conn| -> StoreResult<()> { panic!("boom") },
             Box::new(move |result| answered.send(result.map(|()| 0).map_err(|e| e.to_string())).unwrap()),
         );
@@ -527,7 +727,7 @@ mod tests {
         drop(writer.queue.take());
         let (tx, rx) = std::sync::mpsc::channel();
         writer.submit(
-            Durability::Redoable,
+            WriteKind::TEST_REDOABLE,
             |_conn| Ok(()),
             Box::new(move |result: StoreResult<()>| tx.send(result.map_err(|e| e.to_string())).unwrap()),
         );
@@ -550,13 +750,15 @@ mod tests {
         let (_dir, writer) = writer();
         let synchronous = |writer: &Writer| -> i64 {
             writer
-                .write(Durability::Redoable, |conn| Ok(conn.pragma_query_value(None, "synchronous", |row| row.get(0))?))
+                .write(WriteKind::TEST_REDOABLE, |conn| {
+                    Ok(conn.pragma_query_value(None, "synchronous", |row| row.get(0))?)
+                })
                 .expect("pragma")
         };
         insert(&writer, 1).expect("durable");
         let before = writer.stats();
         writer
-            .write(Durability::Redoable, |conn| Ok(conn.execute("UPDATE t SET v = 2 WHERE v = 1", [])?))
+            .write(WriteKind::TEST_REDOABLE, |conn| Ok(conn.execute("UPDATE t SET v = 2 WHERE v = 1", [])?))
             .expect("lease");
         assert_eq!(synchronous(&writer), 1, "NORMAL while committing leases");
         let after = writer.stats();

@@ -30,7 +30,9 @@ fn enqueue(
     now: Timestamp,
 ) -> crate::StoreResult<i64> {
     let (instance_id, message) = (instance_id.to_string(), message.clone());
-    store.write(move |conn| super::inbox::enqueue(conn, &instance_id, execution, &message, visible_at, now))
+    store.write(super::writer::WriteKind::TEST, move |conn| {
+        super::inbox::enqueue(conn, &instance_id, execution, &message, visible_at, now)
+    })
 }
 
 /// A time to start from.

@@ -28,7 +28,7 @@ fn connections_are_configured_for_durability_and_sharing() {
     let pragma = |name: &'static str| -> String {
         fixture
             .store
-            .write(move |writer| {
+            .write(crate::sqlite::writer::WriteKind::TEST, move |writer| {
                 Ok(writer.pragma_query_value(None, name, |row| row.get::<_, rusqlite::types::Value>(0))?)
             })
             .map(|v| format!("{v:?}"))
@@ -160,4 +160,61 @@ fn the_polling_queries_read_only_what_is_due_through_their_indexes() {
     // Finding the next due time needs no sort: it stops at the first row that counts.
     assert!(!plan(&inbox::next_due_sql()).contains("TEMP B-TREE"));
     assert!(!plan(&activities::next_due_sql()).contains("TEMP B-TREE"));
+}
+
+#[test]
+fn a_file_from_a_newer_reprise_is_refused_before_anything_is_written_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("future.db");
+    {
+        // A newer schema in a rollback-journal file: the store's own open would switch it to WAL.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE from_the_future (v); INSERT INTO from_the_future VALUES (1);").unwrap();
+        conn.pragma_update(None, "user_version", LATEST_VERSION + 1).unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    let err = SqliteStore::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::SchemaTooNew { .. }), "{err}");
+    assert!(std::fs::read(&path).unwrap() == before, "the file is unchanged");
+    assert!(!dir.path().join("future.db-wal").exists(), "no log was started beside it");
+}
+
+#[test]
+fn a_store_closed_cleanly_leaves_its_whole_database_in_the_file() {
+    let fixture = Fixture::new();
+    fixture.create("a", T0);
+    let path = fixture.dir.path().join("reprise.db");
+    let wal = crate::sqlite::preflight::wal_path(&path);
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0, "the commit is in the log while the store is open");
+    assert!(fixture.store.instance("a").unwrap().is_some(), "the reader has read from the log");
+    let Fixture { dir, store } = fixture;
+    drop(store);
+    // The last connection to close checkpoints the log into the file and removes it: a copy of
+    // the file alone (a backup of a stopped host) then holds every commit.
+    assert!(!wal.exists(), "the log is gone");
+    let copy = dir.path().join("copy.db");
+    std::fs::copy(&path, &copy).unwrap();
+    assert!(SqliteStore::open(&copy).unwrap().instance("a").unwrap().is_some());
+}
+
+#[test]
+fn a_store_opened_read_only_reads_and_refuses_every_write() {
+    let fixture = Fixture::new();
+    fixture.create("a", T0);
+    let path = fixture.dir.path().join("reprise.db");
+    let options = crate::StoreOptions { read_only: true, ..Default::default() };
+    let store = SqliteStore::open_with(&path, &options).unwrap();
+    assert_eq!(store.instance("a").unwrap().unwrap().name, "greet");
+    let error = store.create_instance(&new_instance("b", T0)).unwrap_err();
+    assert!(
+        matches!(error, StoreError::Unavailable { reason: crate::Unavailable::ReadOnly, retryable: false }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("commands that read"), "{error}");
+
+    // A file of an older schema cannot be read without the migration that only a writer does.
+    fixture.raw().pragma_update(None, "user_version", LATEST_VERSION - 1).unwrap();
+    let error = SqliteStore::open_with(&path, &options).unwrap_err();
+    assert!(matches!(error, StoreError::SchemaTooOld { .. }), "{error}");
+    assert!(error.to_string().contains("open it once with a command that writes"), "{error}");
 }
