@@ -7,7 +7,7 @@
 //! `fail`'s registry is global to the process: each test holds a [`fail::FailScenario`], so
 //! that they run one at a time, and this binary holds no other tests.
 
-use reprise_core::{ActivityOptions, Event, HistoryEvent, Message, Payload, RuntimeStatus, Timestamp};
+use reprise_core::{ActivityOptions, Event, HistoryEvent, InstanceId, Message, Payload, RuntimeStatus, Timestamp};
 use reprise_store::failpoints::{AFTER_BEGIN, AFTER_COMMIT, BEFORE_COMMIT};
 use reprise_store::{
     ActivityResult, ActivityTaskKey, EpisodeCommit, EpisodeStart, HistoryStore, NewActivityTask, NewInstance,
@@ -18,7 +18,7 @@ use std::sync::mpsc::{Receiver, channel};
 const T0: Timestamp = 1_700_000_000_000;
 
 fn payload(json: &str) -> Payload {
-    json.into()
+    Payload::parse(json, usize::MAX).expect("a JSON payload")
 }
 
 fn store() -> (tempfile::TempDir, SqliteStore) {
@@ -28,7 +28,13 @@ fn store() -> (tempfile::TempDir, SqliteStore) {
 }
 
 fn new_instance(id: &str) -> NewInstance {
-    NewInstance { instance_id: id.into(), name: "greet".into(), input: payload("1"), created_at: T0, parent: None }
+    NewInstance {
+        instance_id: InstanceId::new(id).expect("a valid id"),
+        name: "greet".into(),
+        input: payload("1"),
+        created_at: T0,
+        parent: None,
+    }
 }
 
 /// The first episode of a new instance as an executor would commit it: it consumes the start
