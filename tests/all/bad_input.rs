@@ -2,6 +2,7 @@
 
 use crate::harness::{Harness, Options, output};
 use reprise_core::RuntimeStatus;
+use reprise_core::replay::HistoryLimits;
 use reprise_executor::{ExecutorError, StartRequest};
 use reprise_runtime::{InstancePools, LoadError, PoolError, Runtime, RuntimeConfig};
 use reprise_store::InstanceFilter;
@@ -166,4 +167,82 @@ fn instance_pools_beyond_the_address_space_are_refused_naming_the_cache_size() {
     let error = Runtime::new(config).err().expect("a million pool slots do not fit in a process");
     assert!(matches!(error.downcast_ref::<PoolError>(), Some(PoolError::TooLarge { .. })), "{error:#}");
     assert!(error.to_string().contains("--cache-size"), "{error:#}");
+}
+
+/// The failure of an instance that ran into one of the host's limits, checked to name it.
+fn limit_failure(record: &reprise_store::InstanceRecord, flag: &str) -> reprise_core::Failure {
+    assert_eq!(record.status, RuntimeStatus::Failed, "{:?}", record.output);
+    let failure = record.failure.clone().expect("a failure");
+    assert_eq!(failure.error_type, "HistoryLimitExceeded", "{failure}");
+    assert!(failure.message.contains(flag), "the failure names {flag}: {failure}");
+    failure
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_million_activities_in_one_episode_are_refused_while_the_host_serves_others() {
+    let harness = Harness::new(16, &[guests::MISBEHAVING, guests::ORDER_PROCESSING]).await;
+    harness.start("million", "schedule_many", json!(1_000_000)).await;
+    let order = harness.run("order", "process_order", json!("order-10")).await;
+    assert_eq!(output(&order)["success"], json!(true), "the host kept serving");
+    let record = harness.finished("million").await;
+    limit_failure(&record, "--max-episode-events");
+    let history = harness.history("million").await;
+    assert!(history.iter().all(|e| e.event.kind() != "ActivityScheduled"), "none of the refused work is recorded");
+    harness.assert_quiescent().await;
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_thousand_sub_orchestrations_in_one_episode_are_refused_and_none_starts() {
+    let harness = Harness::new(16, &[guests::MISBEHAVING]).await;
+    let record = harness.run("crowd", "start_many", json!(100_000)).await;
+    limit_failure(&record, "--max-episode-events");
+    let instances = harness.host.store().list_instances(&InstanceFilter::default()).unwrap();
+    assert_eq!(instances.len(), 1, "no child was started");
+    harness.assert_quiescent().await;
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_that_grows_past_its_limits_fails_naming_them() {
+    let limits = HistoryLimits { max_bytes: 200_000, max_events: 40, ..HistoryLimits::default() };
+    let harness = Harness::with(Options { history_limits: limits, ..Options::cache(16) }, &[guests::MISBEHAVING]).await;
+    // Each step adds about 20 KB (its input in the schedule, its output in the result).
+    let record = harness.run("heavy", "grow_history", json!({"steps": 100, "bytes": 10_000})).await;
+    let failure = limit_failure(&record, "--max-history-bytes");
+    assert!(failure.message.contains("200000 bytes"), "{failure}");
+    // Each step adds 3 events (episode, schedule, result): 40 events is 12 steps or so.
+    let record = harness.run("long", "grow_history", json!({"steps": 100, "bytes": 1})).await;
+    limit_failure(&record, "--max-history-events");
+    let history = harness.history("long").await;
+    // Commands stop at the limit; the last episode's deliveries (its start and the result it
+    // received) and the failure are recorded beyond it: they happened.
+    assert!(history.len() <= 40 + 3, "the limit holds: {}", history.len());
+    harness.assert_quiescent().await;
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_activity_that_writes_a_gibibyte_to_stdout_is_capped_and_completes() {
+    let harness = Harness::new(16, &[guests::CAPABILITIES]).await;
+    let gib: u64 = 1 << 30;
+    let input = json!({"activity": "write_stdout", "input": gib});
+    let record = harness.run("chatty", "call", input).await;
+    assert_eq!(output(&record), json!(gib), "the activity wrote it all, and went on");
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_beyond_the_size_limit_is_refused_before_it_is_read() {
+    let harness = Harness::new(0, &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.wasm");
+    // 200 MB, sparse: nothing is written, and nothing would be read if the check came late.
+    std::fs::File::create(&path).unwrap().set_len(200 * 1000 * 1000).unwrap();
+    let error = harness.host.load_component_file(&path).await.unwrap_err();
+    assert!(matches!(error, ExecutorError::Load(LoadError::TooLarge { .. })), "{error}");
+    let text = error.to_string();
+    assert!(text.contains("200000000 bytes") && text.contains("--max-component-bytes"), "{text}");
+    assert!(harness.host.store().components().unwrap().is_empty());
+    harness.stop().await;
 }

@@ -39,7 +39,7 @@ macro_rules! guest_coverage {
 guest_coverage! {
     tested: {
         callback_with_timeout: scheduling, crash, http;
-        capabilities: sandbox;
+        capabilities: sandbox, bad_input;
         chain: scheduling, crash;
         c_hello: polyglot;
         determinism: determinism, polyglot;

@@ -1,5 +1,6 @@
 //! A host on a fresh SQLite file in a temporary directory, with a manual clock, for tests.
 
+use reprise_core::replay::HistoryLimits;
 use reprise_core::{Event, HistoryEvent, InstanceId, RuntimeStatus};
 use reprise_executor::{Clock, ComponentSummary, ExecutorConfig, Host, ManualClock, StartRequest, Workers};
 use reprise_runtime::{ActivityGrants, Runtime, RuntimeConfig};
@@ -27,6 +28,8 @@ pub struct Options {
     pub grants: ActivityGrants,
     /// The host's payload limit, in bytes.
     pub max_payload_bytes: usize,
+    /// How large a history may grow.
+    pub history_limits: HistoryLimits,
 }
 
 impl Options {
@@ -37,6 +40,7 @@ impl Options {
             activity_concurrency: 8,
             grants: ActivityGrants::default(),
             max_payload_bytes: ExecutorConfig::default().max_payload_bytes,
+            history_limits: HistoryLimits::default(),
         }
     }
 }
@@ -86,6 +90,7 @@ impl Harness {
             activity_concurrency: options.activity_concurrency,
             grants: options.grants,
             max_payload_bytes: options.max_payload_bytes,
+            history_limits: options.history_limits,
             poll_interval: Duration::from_millis(20),
             owner: format!("test-{}", std::process::id()),
             ..ExecutorConfig::default()

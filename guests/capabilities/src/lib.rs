@@ -8,7 +8,8 @@
 //! - `udp_send({"host", "port", "send"})`: sends `send` as one UDP datagram; returns its size.
 //! - `read_env(name)`: the environment variable's value, or `null` if it is not set.
 //! - `read_file(path)`: the file's contents as text.
-//! - `write_stdout(bytes)`: writes `bytes` bytes to stdout in lines of 1 KiB; returns the count.
+//! - `write_stdout(bytes)`: writes `bytes` bytes to stdout in lines of 1 KiB, 64 lines per
+//!   write; returns the count.
 //!
 //! Orchestrator `call({"activity", "input"})`: calls the activity and returns its output (or
 //! fails with its failure).
@@ -54,12 +55,12 @@ fn read_file(_ctx: &ActivityContext, path: String) -> Result<String, Failure> {
 }
 
 fn write_stdout(_ctx: &ActivityContext, bytes: u64) -> Result<u64, Failure> {
-    let line = format!("{}\n", "x".repeat(1023));
+    let lines = format!("{}\n", "x".repeat(1023)).repeat(64);
     let mut stdout = std::io::stdout().lock();
     let mut written = 0;
     while written < bytes {
-        let chunk = (bytes - written).min(line.len() as u64) as usize;
-        stdout.write_all(&line.as_bytes()[line.len() - chunk..]).map_err(|e| denied("write stdout", e))?;
+        let chunk = (bytes - written).min(lines.len() as u64) as usize;
+        stdout.write_all(&lines.as_bytes()[lines.len() - chunk..]).map_err(|e| denied("write stdout", e))?;
         written += chunk as u64;
     }
     Ok(written)

@@ -25,6 +25,11 @@
 //!   activity `echo_raw` and the entity `Keeper` and returns what came back:
 //!   `{"activity": ..., "entity": ...}`.
 //!
+//! - `schedule_many(count)`: schedules `count` activities in one episode, then waits for them.
+//! - `start_many(count)`: starts `count` sub-orchestrations in one episode, then waits for them.
+//! - `grow_history({"steps", "bytes"})`: `steps` activities one after the other, each with an
+//!   input of `bytes` bytes: a history that keeps growing.
+//!
 //! The activities `echo` and `echo_raw` return their input (`echo_raw` without parsing it). The
 //! entity `Keeper` keeps a raw JSON value: `set(value)`, `get()`. Every orchestrator accepts any
 //! JSON input.
@@ -165,8 +170,36 @@ impl Keeper {
     }
 }
 
+fn schedule_many(ctx: &Context, count: u64) -> Result<u64, Failure> {
+    let tasks: Vec<_> = (0..count).map(|i| ctx.call_activity::<u64, _>("echo", &i)).collect();
+    Ok(ctx.try_all(tasks)?.into_iter().sum())
+}
+
+fn start_many(ctx: &Context, count: u64) -> Result<u64, Failure> {
+    let tasks: Vec<_> = (0..count).map(|i| ctx.call_sub_orchestrator::<u64, _>("echo_input", &i)).collect();
+    Ok(ctx.try_all(tasks)?.into_iter().sum())
+}
+
+/// The input of `grow_history`.
+#[derive(Deserialize)]
+struct Growth {
+    steps: u64,
+    bytes: usize,
+}
+
+fn grow_history(ctx: &Context, growth: Growth) -> Result<u64, Failure> {
+    let input = "x".repeat(growth.bytes);
+    for _ in 0..growth.steps {
+        ctx.call_activity::<Value, _>("echo", &input).wait()?;
+    }
+    Ok(growth.steps)
+}
+
 reprise_sdk::export! {
     orchestrators: [
+        schedule_many,
+        start_many,
+        grow_history,
         spin_forever,
         eat_memory,
         panics,

@@ -2,7 +2,9 @@
 
 use crate::input::JsonArg;
 use clap::{Args, Parser, Subcommand};
+use reprise_core::replay::HistoryLimits;
 use reprise_core::{InstanceId, RuntimeStatus};
+use reprise_runtime::RuntimeConfig;
 use std::path::PathBuf;
 
 /// Durable orchestrations of WebAssembly components, recorded in SQLite and replayed after any
@@ -90,6 +92,36 @@ pub(crate) struct HostArgs {
     /// MB): a damaged page is then found only when an episode meets it.
     #[arg(long)]
     pub(crate) skip_db_check: bool,
+    #[command(flatten)]
+    pub(crate) limits: LimitArgs,
+}
+
+/// The limits a host holds guests to (`run` and `serve`). A guest that reaches one fails what
+/// it was doing with an error naming the limit; the host goes on serving the others.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Limits")]
+pub(crate) struct LimitArgs {
+    /// The largest payload (input, output, event data, entity state, custom status), in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub(crate) max_payload: usize,
+    /// The most events one execution's history may hold; an orchestration that runs for long
+    /// continues as new to start a fresh one.
+    #[arg(long, value_name = "N", default_value_t = HistoryLimits::default().max_events)]
+    pub(crate) max_history_events: u64,
+    /// The most bytes one execution's history may hold (payloads included).
+    #[arg(long, value_name = "BYTES", default_value_t = HistoryLimits::default().max_bytes)]
+    pub(crate) max_history_bytes: u64,
+    /// The most commands (activities, timers, sub-orchestrations...) an orchestrator may issue in
+    /// one episode, between two waits.
+    #[arg(long, value_name = "N", default_value_t = HistoryLimits::default().max_episode_events)]
+    pub(crate) max_episode_events: u64,
+    /// The most bytes a guest may write to stdout and stderr (the host's log) per episode or
+    /// activity attempt; the rest is dropped with a warning.
+    #[arg(long, value_name = "BYTES", default_value_t = RuntimeConfig::default().max_guest_output_bytes)]
+    pub(crate) max_guest_output: u64,
+    /// The largest component file loaded, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = RuntimeConfig::default().max_component_bytes)]
+    pub(crate) max_component_bytes: u64,
 }
 
 /// Settings of the HTTP API of `serve`.

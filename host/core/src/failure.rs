@@ -103,6 +103,9 @@ pub mod error_types {
     pub const PAYLOAD_TOO_LARGE: &str = "PayloadTooLarge";
     /// A guest handed the host a payload (an output, a state) that is not valid JSON.
     pub const INVALID_PAYLOAD: &str = "InvalidPayload";
+    /// An orchestrator's history would have grown past one of the host's limits (events per
+    /// episode, events or bytes per execution).
+    pub const HISTORY_LIMIT_EXCEEDED: &str = "HistoryLimitExceeded";
     /// An operator terminated the instance.
     pub const TERMINATED: &str = "Terminated";
     /// An activity attempt ran past its timeout and was stopped.

@@ -1,5 +1,6 @@
 //! Executor settings.
 
+use reprise_core::replay::HistoryLimits;
 use reprise_runtime::{ActivityGrants, InstancePools};
 use std::time::Duration;
 
@@ -36,6 +37,8 @@ pub struct ExecutorConfig {
     pub max_payload_bytes: usize,
     /// What activities may reach (nothing by default).
     pub grants: ActivityGrants,
+    /// How large one execution's history may grow.
+    pub history_limits: HistoryLimits,
 }
 
 impl Default for ExecutorConfig {
@@ -52,6 +55,7 @@ impl Default for ExecutorConfig {
             owner: format!("reprise-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
             max_payload_bytes: 4 * 1024 * 1024,
             grants: ActivityGrants::default(),
+            history_limits: HistoryLimits::default(),
         }
     }
 }

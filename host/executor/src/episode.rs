@@ -343,7 +343,7 @@ async fn cold(
         Vec::new()
     };
     let mut replayer = match Replayer::new(instance.instance_id.clone(), instance.execution, hash, history) {
-        Ok(replayer) => replayer,
+        Ok(replayer) => replayer.with_limits(inner.config.history_limits),
         Err(error) => {
             return Ok(Err(Failure::new(error_types::GUEST_TRAPPED, error.to_string())));
         }

@@ -125,6 +125,9 @@ impl Host {
 
     /// Loads a component from a file and records it in the store.
     pub async fn load_component_file(&self, path: &Path) -> Result<ComponentSummary, ExecutorError> {
+        let read_error = |source| ExecutorError::ReadComponent { path: path.display().to_string(), source };
+        let size = tokio::fs::metadata(path).await.map_err(read_error)?.len();
+        self.inner.runtime.check_component_size(size, &path.display().to_string())?;
         let bytes = tokio::fs::read(path)
             .await
             .map_err(|source| ExecutorError::ReadComponent { path: path.display().to_string(), source })?;

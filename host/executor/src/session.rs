@@ -360,6 +360,10 @@ async fn run_guest(
         }
         Err(GuestError::Host(error)) => match error.downcast::<SessionEnd>() {
             Ok(SessionEnd::Evicted) => return,
+            // A command past a limit refuses the whole episode: none of its work is done.
+            Ok(SessionEnd::Replay(replay @ ReplayError::LimitExceeded(_))) => {
+                guard.refuse_episode(replay_failure(&replay))
+            }
             Ok(SessionEnd::Replay(replay)) => guard.abort(replay_failure(&replay)),
             Err(other) => guard.abort(Failure::new(error_types::GUEST_TRAPPED, format!("{other:#}"))),
         },
@@ -382,6 +386,7 @@ fn replay_failure(error: &ReplayError) -> Failure {
     let error_type = match error {
         ReplayError::Nondeterminism { .. } => error_types::NONDETERMINISM,
         ReplayError::LockViolation(_) => error_types::LOCK_VIOLATION,
+        ReplayError::LimitExceeded(_) => error_types::HISTORY_LIMIT_EXCEEDED,
         _ => error_types::GUEST_TRAPPED,
     };
     Failure::new(error_type, error.to_string())

@@ -110,6 +110,7 @@ impl Runtime {
         grants: &ActivityGrants,
         observed: Arc<GuestObserved>,
     ) -> wasmtime::Result<Store<ActivityState>> {
+        observed.limit_output(self.config.max_guest_output_bytes);
         let label: Arc<str> =
             Arc::from(format!("{}:{}#{}", invocation.name, invocation.instance_id, invocation.task_id));
         let stream = |kind| LogStream { kind, label: label.clone(), observed: observed.clone() };

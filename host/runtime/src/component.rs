@@ -58,6 +58,7 @@ impl Runtime {
     /// Compiles a component, checks that it exports orchestrators, activities and/or entities,
     /// and lists them. Compilation runs on a blocking thread.
     pub async fn load(&self, bytes: Vec<u8>, source: &str) -> Result<LoadedComponent, LoadError> {
+        self.check_component_size(bytes.len() as u64, source)?;
         let hash = content_hash(&bytes);
         let source_name = source.to_string();
         let activity_engine = self.activity_engine.clone();
@@ -141,6 +142,18 @@ impl Runtime {
             loaded.activity_pre = Some(pre);
         }
         Ok(loaded)
+    }
+}
+
+impl Runtime {
+    /// Refuses a component of `size` bytes if it is larger than the runtime loads: callers that
+    /// read a file check its size before reading it.
+    pub fn check_component_size(&self, size: u64, source: &str) -> Result<(), LoadError> {
+        let limit = self.config.max_component_bytes;
+        if size > limit {
+            return Err(LoadError::TooLarge { source_name: source.to_string(), size, limit });
+        }
+        Ok(())
     }
 }
 

@@ -25,6 +25,13 @@ pub struct RuntimeConfig {
     /// instance's memory and stack on demand (slower to instantiate, several kernel memory
     /// mappings per parked instance). The default suits the executor's default settings.
     pub pools: Option<InstancePools>,
+    /// The most a guest may write to its stdout and stderr (which go to the host's log) in one
+    /// episode or attempt; the rest is dropped, with one warning. A guest's output must not fill
+    /// the host's disk with log lines.
+    pub max_guest_output_bytes: u64,
+    /// The largest component the runtime loads, in bytes: compiling one takes memory and time in
+    /// proportion to its size (a Python component is about 18 MiB, a JavaScript one 12 MiB).
+    pub max_component_bytes: u64,
 }
 
 impl Default for RuntimeConfig {
@@ -35,6 +42,8 @@ impl Default for RuntimeConfig {
             epoch_tick: Duration::from_millis(10),
             compile_cache: None,
             pools: Some(InstancePools::default()),
+            max_guest_output_bytes: 1024 * 1024,
+            max_component_bytes: 128 * 1024 * 1024,
         }
     }
 }

@@ -168,6 +168,7 @@ impl Runtime {
         observed: &Arc<GuestObserved>,
         host: Box<dyn EntityHost>,
     ) -> Store<EntityState> {
+        observed.limit_output(self.config.max_guest_output_bytes);
         observed.start_episode(invocation.now_ms, false);
         let label = format!("{}:{}", invocation.entity, invocation.operation);
         let cpu_exceeded = Arc::new(AtomicBool::new(false));

@@ -13,6 +13,19 @@ pub enum LoadError {
         /// What wasmtime said.
         reason: String,
     },
+    /// The component is larger than the runtime loads.
+    #[error(
+        "{source_name} is {size} bytes, more than the host's limit of {limit} bytes per component \
+         (--max-component-bytes); a component this large takes as much memory and time to compile"
+    )]
+    TooLarge {
+        /// Where it came from.
+        source_name: String,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// The component exports neither interface of `reprise:durable`.
     #[error(
         "{source_name} exports no orchestrators and no activities: it must export `reprise:durable/orchestrators@0.1.0` or \

@@ -93,12 +93,21 @@ pub struct GuestObserved {
     replaying: AtomicBool,
     episode_ticks: AtomicU64,
     stderr_tail: Mutex<String>,
+    /// The bytes of output the guest may still write to the log in this episode.
+    output_left: AtomicU64,
+    /// What `output_left` starts each episode at.
+    output_limit: AtomicU64,
 }
 
 impl GuestObserved {
     /// Fresh state: time 0, replaying.
     pub fn new() -> Arc<Self> {
-        Arc::new(GuestObserved { replaying: AtomicBool::new(true), ..Default::default() })
+        Arc::new(GuestObserved {
+            replaying: AtomicBool::new(true),
+            output_left: AtomicU64::new(u64::MAX),
+            output_limit: AtomicU64::new(u64::MAX),
+            ..Default::default()
+        })
     }
 
     /// The logical time the guest's clocks read.
@@ -116,6 +125,28 @@ impl GuestObserved {
         self.now_ms.store(now_ms, Ordering::Relaxed);
         self.replaying.store(replaying, Ordering::Relaxed);
         self.episode_ticks.store(0, Ordering::Relaxed);
+        self.output_left.store(self.output_limit.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+
+    /// Caps the output the guest may write to the log per episode (or attempt).
+    pub(crate) fn limit_output(&self, bytes: u64) {
+        self.output_limit.store(bytes, Ordering::Relaxed);
+        self.output_left.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Takes `bytes` from the guest's output budget: `Some(true)` if they fit, `Some(false)` for
+    /// the write that spends it (the caller says that the rest is dropped), `None` once spent.
+    pub(crate) fn spend_output(&self, bytes: u64) -> Option<bool> {
+        let before = self
+            .output_left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| (left > 0).then(|| left.saturating_sub(bytes)))
+            .ok()?;
+        Some(before >= bytes)
+    }
+
+    /// Whether the guest has spent its output budget.
+    pub(crate) fn output_spent(&self) -> bool {
+        self.output_left.load(Ordering::Relaxed) == 0
     }
 
     /// Keeps the last lines a guest wrote to stderr (a panic message, usually) for error reports.
@@ -427,6 +458,7 @@ impl Runtime {
         observed: Arc<GuestObserved>,
         host: Box<dyn OrchestrationHost>,
     ) -> Store<OrchestratorState> {
+        observed.limit_output(self.config.max_guest_output_bytes);
         let wasi = deterministic_wasi(label, seed, &observed);
         let state = OrchestratorState {
             wasi,

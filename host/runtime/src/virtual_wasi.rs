@@ -89,6 +89,17 @@ impl LineWriter {
         if self.stream.observed.is_replaying() {
             return;
         }
+        match self.stream.observed.spend_output(line.len() as u64) {
+            Some(true) => {}
+            Some(false) => {
+                tracing::warn!(
+                    target: "reprise::guest", guest = %self.stream.label,
+                    "the guest's output reached the host's limit (--max-guest-output); the rest of it is dropped"
+                );
+                return;
+            }
+            None => return,
+        }
         match self.stream.kind {
             StreamKind::Stdout => {
                 tracing::info!(target: "reprise::guest", guest = %self.stream.label, "{text}")
@@ -102,6 +113,12 @@ impl LineWriter {
 
 impl AsyncWrite for LineWriter {
     fn poll_write(mut self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        // Output past the budget is accepted and dropped unread, so a guest that writes without
+        // end costs neither memory nor log lines (only stderr's last lines are still kept, for
+        // error reports).
+        if self.stream.observed.output_spent() && matches!(self.stream.kind, StreamKind::Stdout) {
+            return Poll::Ready(Ok(buf.len()));
+        }
         self.buffer.extend_from_slice(buf);
         while let Some(newline) = self.buffer.iter().position(|b| *b == b'\n') {
             self.emit(newline + 1);

@@ -8,6 +8,7 @@ mod serve;
 
 use crate::cli::{Command, DbArgs, EntityCommand, HostArgs};
 use anyhow::Context as _;
+use reprise_core::replay::HistoryLimits;
 use reprise_executor::{ExecutorConfig, Host, SystemClock};
 use reprise_runtime::{ActivityGrants, CompileSource, Runtime, RuntimeConfig};
 use reprise_store::{SqliteStore, StoreError, StoreOptions, Unavailable};
@@ -86,11 +87,19 @@ pub(crate) async fn loaded_host(db: &DbArgs, args: &HostArgs) -> anyhow::Result<
         grants: grants(args)?,
         activity_lease: args.lease,
         instance_lease: args.lease,
+        max_payload_bytes: args.limits.max_payload,
+        history_limits: HistoryLimits {
+            max_events: args.limits.max_history_events,
+            max_bytes: args.limits.max_history_bytes,
+            max_episode_events: args.limits.max_episode_events,
+        },
         ..ExecutorConfig::default()
     };
     let runtime = RuntimeConfig {
         compile_cache: compile_cache(db, args),
         pools: Some(config.instance_pools()),
+        max_guest_output_bytes: args.limits.max_guest_output,
+        max_component_bytes: args.limits.max_component_bytes,
         ..RuntimeConfig::default()
     };
     // A long-running host reads every page first: a damaged file is refused before it writes.

@@ -38,6 +38,9 @@ pub enum ReplayError {
     /// the rules of instance ids.
     #[error("the sub-orchestration cannot start: {0}")]
     InvalidInstanceId(#[from] crate::InstanceIdError),
+    /// The command would take the history past one of its limits.
+    #[error("{0}")]
+    LimitExceeded(super::LimitExceeded),
     /// A host call arrived after the orchestrator had already finished.
     #[error("the orchestrator already finished")]
     AlreadyFinished,

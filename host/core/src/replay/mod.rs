@@ -15,10 +15,12 @@
 
 mod command;
 mod error;
+mod limits;
 mod replayer;
 #[cfg(test)]
 mod tests;
 
 pub use command::Command;
 pub use error::ReplayError;
+pub use limits::{HistoryLimits, LimitExceeded, event_size};
 pub use replayer::{Advance, AllWait, Completion, EpisodeOutput, Replayer, Terminal, WaitOutcome};

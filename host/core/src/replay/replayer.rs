@@ -1,7 +1,7 @@
 //! The [`Replayer`] state machine.
 
 use super::command::{END_OF_HISTORY, describe_recorded};
-use super::{Command, ReplayError};
+use super::{Command, HistoryLimits, LimitExceeded, ReplayError, event_size};
 use crate::failure::error_types;
 use crate::{
     ActivityOptions, EntityId, Event, Failure, HistoryEvent, InstanceId, Message, Payload, RetryPolicy, TaskId,
@@ -169,6 +169,14 @@ pub struct Replayer {
     terminal: Option<Terminal>,
     terminal_taken: bool,
     lock: LockState,
+    limits: HistoryLimits,
+    /// The size of the execution's history, recorded and new (see [`event_size`]).
+    history_bytes: u64,
+    /// Commands recorded in the live episode open now.
+    episode_commands: u64,
+    /// Where the live episode open now starts its commands in `new_events` (after its
+    /// deliveries).
+    episode_commands_start: usize,
 }
 
 impl Replayer {
@@ -197,6 +205,7 @@ impl Replayer {
             )));
         }
         let taken_len = history.len() as u64;
+        let history_bytes = history.iter().map(|e| event_size(&e.event)).sum();
         Ok(Replayer {
             instance_id: instance_id.into(),
             execution,
@@ -223,7 +232,17 @@ impl Replayer {
             terminal: None,
             terminal_taken: false,
             lock: LockState::Free,
+            limits: HistoryLimits::default(),
+            history_bytes,
+            episode_commands: 0,
+            episode_commands_start: 0,
         })
+    }
+
+    /// The limits new commands are held to (the defaults until set).
+    pub fn with_limits(mut self, limits: HistoryLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The instance id.
@@ -316,6 +335,7 @@ impl Replayer {
 
     fn open_live_episode(&mut self, episode: PendingEpisode) {
         self.live = true;
+        self.episode_commands = 0;
         // Logical time never goes backwards, even if the host's clock does.
         self.now = episode.time.max(self.now);
         self.push(Event::EpisodeStarted { time: self.now });
@@ -326,6 +346,7 @@ impl Replayer {
                 self.push(event);
             }
         }
+        self.episode_commands_start = self.new_events.len();
     }
 
     /// Turns a message into the event that records its delivery, or `None` for a message that
@@ -463,6 +484,7 @@ impl Replayer {
     }
 
     fn push(&mut self, event: Event) {
+        self.history_bytes += event_size(&event);
         self.new_events.push(event);
         self.position += 1;
     }
@@ -477,6 +499,8 @@ impl Replayer {
     fn command(&mut self, command: impl FnOnce() -> Command, event: Event) -> Result<(), ReplayError> {
         self.ensure_running()?;
         if self.live {
+            self.check_room(&event)?;
+            self.episode_commands += 1;
             self.push(event);
             return Ok(());
         }
@@ -499,6 +523,28 @@ impl Replayer {
         self.recorded.pop_front();
         self.position += 1;
         Ok(())
+    }
+
+    /// Refuses a new command that would take the history past a limit. The end of the execution
+    /// is never refused, so an orchestrator at its limit can still finish.
+    fn check_room(&self, event: &Event) -> Result<(), ReplayError> {
+        if matches!(
+            event,
+            Event::ExecutionCompleted { .. } | Event::ExecutionFailed { .. } | Event::ExecutionContinuedAsNew { .. }
+        ) {
+            return Ok(());
+        }
+        let limits = &self.limits;
+        let exceeded = if self.episode_commands >= limits.max_episode_events {
+            LimitExceeded::Episode(limits.max_episode_events)
+        } else if self.taken_len + self.new_events.len() as u64 >= limits.max_events {
+            LimitExceeded::Events(limits.max_events)
+        } else if self.history_bytes + event_size(event) > limits.max_bytes {
+            LimitExceeded::Bytes(limits.max_bytes)
+        } else {
+            return Ok(());
+        };
+        Err(ReplayError::LimitExceeded(exceeded))
     }
 
     /// The orchestrator schedules an activity; returns its handle.
@@ -826,6 +872,18 @@ impl Replayer {
         self.terminal = Some(Terminal::Failed(failure));
     }
 
+    /// Ends the execution with `failure` because its current episode was refused (it would have
+    /// taken the history past a limit): the commands the episode issued are dropped with it, so
+    /// that none of the work refused is done (no task, no child, no message), and the history
+    /// records the deliveries and the failure.
+    pub fn refuse_episode(&mut self, failure: Failure) {
+        if self.terminal.is_none() && self.live {
+            self.new_events.truncate(self.episode_commands_start);
+            self.position = self.taken_len + self.new_events.len() as u64;
+        }
+        self.abort(failure);
+    }
+
     /// Takes the events of the live episodes since the last call, numbered for the store.
     pub fn take_output(&mut self) -> EpisodeOutput {
         let base_len = self.taken_len;
@@ -836,6 +894,7 @@ impl Replayer {
             .map(|(index, event)| HistoryEvent { seq: base_len + index as u64, event })
             .collect();
         self.taken_len += events.len() as u64;
+        self.episode_commands_start = 0;
         let terminal = if self.terminal_taken { None } else { self.terminal.clone() };
         self.terminal_taken |= terminal.is_some();
         EpisodeOutput { events, base_len, terminal }

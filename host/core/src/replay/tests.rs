@@ -656,3 +656,72 @@ fn continue_as_new_carries_unseen_events_in_arrival_order_with_those_of_abandone
     let Some(Terminal::ContinuedAsNew { carried, .. }) = hot.terminal().cloned() else { panic!("not continued") };
     assert_eq!(carried, [("B".to_string(), Payload::stored("b1")), ("A".to_string(), Payload::stored("a1"))]);
 }
+
+fn limited(max_events: u64, max_bytes: u64, max_episode_events: u64) -> Replayer {
+    let mut replayer = Replayer::new("limited", 1, "c", Vec::new())
+        .unwrap()
+        .with_limits(HistoryLimits { max_events, max_bytes, max_episode_events });
+    replayer.deliver(0, vec![start()]);
+    replayer.advance().unwrap();
+    replayer
+}
+
+#[test]
+fn commands_beyond_the_episode_limit_are_refused_but_the_end_is_not() {
+    let mut replayer = limited(1_000, u64::MAX, 3);
+    for _ in 0..3 {
+        replayer.schedule_activity("a", Payload::null(), Default::default()).unwrap();
+    }
+    let refused = replayer.schedule_activity("a", Payload::null(), Default::default()).unwrap_err();
+    assert_eq!(refused, ReplayError::LimitExceeded(LimitExceeded::Episode(3)));
+    assert!(refused.to_string().contains("--max-episode-events"), "{refused}");
+    replayer.complete(Payload::null()).expect("an orchestrator at its limit can still finish");
+}
+
+#[test]
+fn the_episode_limit_counts_one_episode_at_a_time() {
+    let mut replayer = limited(1_000, u64::MAX, 2);
+    let first = replayer.schedule_activity("a", Payload::null(), Default::default()).unwrap();
+    replayer.schedule_activity("a", Payload::null(), Default::default()).unwrap();
+    replayer.take_output();
+    replayer.deliver(1, vec![Message::ActivityCompleted { task_id: first, output: Payload::null() }]);
+    assert_eq!(replayer.advance().unwrap(), Advance::Live);
+    replayer.schedule_activity("b", Payload::null(), Default::default()).unwrap();
+    replayer.schedule_activity("b", Payload::null(), Default::default()).expect("a new episode starts a new count");
+}
+
+#[test]
+fn the_history_limits_count_recorded_and_new_events() {
+    // EpisodeStarted and ExecutionStarted are the first two events.
+    let mut replayer = limited(4, u64::MAX, 100);
+    replayer.schedule_activity("a", Payload::null(), Default::default()).unwrap();
+    replayer.schedule_activity("a", Payload::null(), Default::default()).unwrap();
+    let refused = replayer.schedule_activity("a", Payload::null(), Default::default()).unwrap_err();
+    assert_eq!(refused, ReplayError::LimitExceeded(LimitExceeded::Events(4)));
+
+    let mut replayer = limited(1_000, 1_000, 100);
+    let big = Payload::parse(format!("\"{}\"", "x".repeat(600)), usize::MAX).unwrap();
+    replayer.schedule_activity("a", big.clone(), Default::default()).unwrap();
+    let refused = replayer.schedule_activity("a", big, Default::default()).unwrap_err();
+    assert_eq!(refused, ReplayError::LimitExceeded(LimitExceeded::Bytes(1_000)));
+    assert!(refused.to_string().contains("--max-history-bytes"), "{refused}");
+}
+
+#[test]
+fn a_refused_episode_drops_its_commands_and_keeps_its_deliveries() {
+    let mut replayer = limited(1_000, u64::MAX, 2);
+    let first = replayer.schedule_activity("a", Payload::null(), Default::default()).unwrap();
+    let committed = replayer.take_output();
+    replayer.deliver(1, vec![Message::ActivityCompleted { task_id: first, output: Payload::null() }]);
+    replayer.advance().unwrap();
+    replayer.schedule_activity("b", Payload::null(), Default::default()).unwrap();
+    replayer.schedule_activity("b", Payload::null(), Default::default()).unwrap();
+    let refused = replayer.schedule_activity("b", Payload::null(), Default::default()).unwrap_err();
+    replayer.refuse_episode(Failure::new("HistoryLimitExceeded", refused.to_string()));
+    let output = replayer.take_output();
+    assert_eq!(output.base_len, committed.base_len + committed.events.len() as u64);
+    let kinds: Vec<&str> = output.events.iter().map(|e| e.event.kind()).collect();
+    assert_eq!(kinds, ["EpisodeStarted", "ActivityCompleted", "ExecutionFailed"]);
+    let seqs: Vec<u64> = output.events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (output.base_len..output.base_len + 3).collect::<Vec<_>>(), "numbered without a gap");
+}
