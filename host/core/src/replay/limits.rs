@@ -15,7 +15,9 @@ use crate::Event;
 /// The limits of one execution's history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HistoryLimits {
-    /// Events in one execution's history.
+    /// Events in one execution's history: once it holds this many, commands are refused (the
+    /// deliveries of the episode that reaches it, and the failure, are still recorded: they
+    /// happened).
     pub max_events: u64,
     /// Bytes of one execution's history, as [`event_size`] counts them.
     pub max_bytes: u64,
