@@ -120,6 +120,8 @@ pub mod error_types {
     pub const LOCK_VIOLATION: &str = "LockViolation";
     /// No loaded component exports an entity type of that name.
     pub const ENTITY_NOT_FOUND: &str = "EntityNotFound";
+    /// A sub-orchestration could not start because its instance id is taken.
+    pub const INSTANCE_EXISTS: &str = "InstanceExists";
     /// The component an instance is pinned to cannot be loaded.
     pub const COMPONENT_UNAVAILABLE: &str = "ComponentUnavailable";
 }

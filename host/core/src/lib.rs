@@ -14,6 +14,7 @@ pub mod instance_id;
 pub mod lineage;
 pub mod message;
 pub mod payload;
+pub mod plan;
 pub mod replay;
 pub mod retry;
 pub mod status;

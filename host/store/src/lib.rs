@@ -164,10 +164,9 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-/// The error types of the failures the store itself produces (in messages it enqueues).
+/// The error types of failures that concern the store's rules.
 pub mod error_types {
-    /// A sub-orchestration could not start because its instance id is taken.
-    pub const INSTANCE_EXISTS: &str = "InstanceExists";
+    pub use reprise_core::failure::error_types::INSTANCE_EXISTS;
 }
 
 /// Shorthand for store results.
@@ -263,10 +262,9 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// Each of `commit.new_instances` is created at `commit.now` as by
     /// [`HistoryStore::create_instance`], with its `Start` message, before the outgoing messages
     /// are enqueued (so an event sent to a child started in the same episode reaches it). One
-    /// whose id is already taken is not created and does not fail the commit: instead
-    /// [`Message::SubOrchestrationFailed`] for its `parent.task_id`, with error type
-    /// [`error_types::INSTANCE_EXISTS`], is enqueued for the committing instance's current
-    /// execution, visible at `commit.now` (a child without a parent link is just not created).
+    /// whose id is already taken is not created and does not fail the commit: its
+    /// [`NewInstance::if_taken`] message is sent instead, as an outgoing message (the planner
+    /// makes it fail the parent's task); one without is just not created.
     ///
     /// Each outgoing message goes to its target's current execution, visible from its
     /// `visible_at`; one whose target does not exist or has finished is silently dropped (an

@@ -10,8 +10,8 @@
 
 use super::codec::{At, int_to_sql, time_to_sql, to_json};
 use super::{activities, inbox, instances};
-use crate::{ContinueAsNew, EpisodeCommit, EpisodeStart, StoreError, StoreResult, error_types};
-use reprise_core::{Event, Failure, HistoryEvent, Message, Payload, RuntimeStatus, Timestamp};
+use crate::{ContinueAsNew, EpisodeCommit, EpisodeStart, StoreError, StoreResult};
+use reprise_core::{Event, HistoryEvent, Message, Payload, RuntimeStatus, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// Takes the instance's lock for `owner` and, if it got it, reads the instance and its messages
@@ -119,25 +119,18 @@ fn update_instance(tx: &Connection, commit: &EpisodeCommit, history_len: u64) ->
 
 /// Creates the episode's sub-orchestrations at `commit.now`, each with its `Start` message. A
 /// child whose id is already taken (by any instance, or by an earlier child of the same commit)
-/// is not created, and the commit does not fail: the task waiting for it receives
-/// `SubOrchestrationFailed` with error type [`error_types::INSTANCE_EXISTS`], for the committing
-/// instance's current execution and visible at once. A child without a parent link has no task
-/// waiting for it, so a clash is only logged.
+/// is not created, and the commit does not fail: the child's `if_taken` message is sent instead
+/// (the planner makes it fail the task waiting for the child); one without is only logged.
 fn create_children(tx: &Connection, commit: &EpisodeCommit) -> StoreResult<()> {
     for child in &commit.new_instances {
         if instances::insert(tx, child, commit.now)? {
             continue;
         }
-        let exists = StoreError::InstanceExists(child.instance_id.to_string()).to_string();
-        match &child.parent {
-            Some(parent) => {
-                let failed = Message::SubOrchestrationFailed {
-                    task_id: parent.task_id,
-                    failure: Failure::new(error_types::INSTANCE_EXISTS, exists),
-                };
-                inbox::enqueue(tx, &commit.instance_id, commit.execution, &failed, commit.now, commit.now)?;
+        match &child.if_taken {
+            Some(message) => {
+                inbox::deliver(tx, message, commit.now)?;
             }
-            None => tracing::warn!(from = %commit.instance_id, "did not start an instance: {exists}"),
+            None => tracing::warn!(from = %commit.instance_id, "did not start instance '{}': its id is taken", child.instance_id),
         }
     }
     Ok(())

@@ -102,6 +102,7 @@ fn a_batch_commits_state_results_signals_and_starts_atomically() {
         input: Payload::stored("5"),
         created_at: T0 + 1,
         parent: None,
+        if_taken: None,
     }];
     // Another owner cannot commit it, and a failed commit writes nothing.
     let stolen = EntityCommit { owner: "thief".into(), ..commit.clone() };

@@ -16,14 +16,24 @@ fn event(name: &str) -> Message {
     Message::EventRaised { name: name.into(), data: Payload::stored(format!("{{\"{name}\":1}}")) }
 }
 
-/// A child of "p" for task `task_id`, named "child", created at `created_at`.
+/// A child of "p" for task `task_id`, named "child", created at `created_at`; if its id is
+/// taken, the task fails (as the planner makes it) with a message visible from `created_at`.
 fn child(instance_id: &str, task_id: TaskId, created_at: u64) -> NewInstance {
+    let failure =
+        Failure::new(error_types::INSTANCE_EXISTS, format!("an instance with id '{instance_id}' already exists"));
+    let if_taken = OutgoingMessage {
+        instance_id: "p".into(),
+        message: Message::SubOrchestrationFailed { task_id, failure },
+        visible_at: created_at,
+        execution: Some(1),
+    };
     NewInstance {
         instance_id: InstanceId::new(instance_id).expect("a valid instance id"),
         name: "child".into(),
         input: Payload::stored(format!("{{\"task\":{task_id}}}")),
         created_at,
         parent: Some(parent_ref("p", task_id)),
+        if_taken: Some(if_taken),
     }
 }
 
@@ -150,12 +160,13 @@ fn a_taken_child_id_fails_its_task_instead_of_the_commit() {
     let mut commit = first_episode(store, "p", "h", T0 + 10, &[]);
     let mut unlinked = child("taken", 9, T0);
     unlinked.parent = None;
+    unlinked.if_taken = None;
     commit.new_instances = vec![
-        child("taken", 3, T0),
-        child("fresh", 4, T0),
-        child("fresh", 5, T0), // taken by the child just before it
-        child("p", 6, T0),     // the parent itself
-        unlinked,              // nobody waits for it: nothing to report
+        child("taken", 3, T0 + 10),
+        child("fresh", 4, T0 + 10),
+        child("fresh", 5, T0 + 10), // taken by the child just before it
+        child("p", 6, T0 + 10),     // the parent itself
+        unlinked,                   // nobody waits for it: nothing to report
     ];
     store.commit_episode(&commit).unwrap();
 

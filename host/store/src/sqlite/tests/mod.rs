@@ -229,6 +229,7 @@ fn new_instance(instance_id: &str, created_at: Timestamp) -> NewInstance {
         input: Payload::stored("\"world\""),
         created_at,
         parent: None,
+        if_taken: None,
     }
 }
 
