@@ -135,6 +135,7 @@ impl Harness {
     pub async fn until_history(&self, id: &str, check: impl Fn(&[HistoryEvent]) -> bool) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
+            let committed = self.host.next_commit();
             // The instance may not exist yet (a child its parent has not started).
             let history = match self.host.instance(id).await {
                 Ok(record) => self.host.store().history(id, record.execution).expect("history"),
@@ -143,8 +144,8 @@ impl Harness {
             if check(&history) {
                 break;
             }
-            assert!(tokio::time::Instant::now() < deadline, "instance {id} never reached the expected history");
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            let in_time = tokio::time::timeout_at(deadline, committed).await;
+            assert!(in_time.is_ok(), "instance {id} never reached the expected history");
         }
     }
 
@@ -154,6 +155,7 @@ impl Harness {
     pub async fn finished_moving_time(&self, id: &str) -> InstanceRecord {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
+            let committed = self.host.next_commit();
             let record = self.host.instance(id).await.expect("instance");
             if record.status.is_terminal() {
                 return record;
@@ -177,10 +179,11 @@ impl Harness {
                 .filter(|at| *at > now)
                 .min();
             if let Some(at) = next {
+                // The workers sleep on the clock: moving it wakes them at once.
                 self.clock.set(at);
             }
-            assert!(tokio::time::Instant::now() < deadline, "instance {id} did not finish within a minute");
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            let in_time = tokio::time::timeout_at(deadline, committed).await;
+            assert!(in_time.is_ok(), "instance {id} did not finish within a minute");
         }
     }
 
@@ -198,12 +201,13 @@ impl Harness {
         let store = self.host.store();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
+            let committed = self.host.next_commit();
             let ready = store.ready_instances("checker", u64::MAX, 100).expect("ready instances");
             if ready.is_empty() {
                 break;
             }
-            assert!(tokio::time::Instant::now() < deadline, "instances still have messages: {ready:?}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            let in_time = tokio::time::timeout_at(deadline, committed).await;
+            assert!(in_time.is_ok(), "instances still have messages: {ready:?}");
         }
         let tasks = store.claim_activities("checker", u64::MAX - 1, u64::MAX, 100).expect("claim");
         assert!(tasks.is_empty(), "activity tasks are still queued: {tasks:?}");

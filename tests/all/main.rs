@@ -15,6 +15,7 @@ mod payloads;
 mod polyglot;
 mod sandbox;
 mod scheduling;
+mod structure;
 mod sub_orchestrations;
 mod traps;
 mod versioning;

@@ -1,65 +1,29 @@
-//! [`Host`]: the executor's public face. It loads components, starts instances, runs the workers
-//! and waits for instances to finish.
+//! [`Host`]: the executor's public face. It builds the owners (scheduler, episode runner,
+//! activity dispatcher, registry, watchers) from its settings, loads components, starts and
+//! manages instances, runs the workers and waits for instances to finish. It decides nothing an
+//! episode does: it writes what a client asks (a start, an event, a lifecycle message) and wakes
+//! the instance it wrote to.
 
-use crate::activities::activity_worker;
+use crate::activities::ActivityDispatcher;
 use crate::cache::InstanceCache;
 use crate::clock::Clock;
 use crate::config::ExecutorConfig;
+use crate::episodes::EpisodeRunner;
 use crate::error::ExecutorError;
-use crate::orchestrations::{Backoff, orchestration_worker};
 use crate::registry::{ComponentSummary, Export, Registry};
+use crate::scheduler::Scheduler;
+use crate::slots::ActivitySlots;
 use crate::store_access::StoreAccess;
-use crate::wakeups::{ReadyQueue, Trigger, Watchers};
-use reprise_core::{EntityId, EntityOperation, InstanceId, Message, Payload, Timestamp, is_entity_instance};
+use crate::trigger::Trigger;
+use crate::watchers::Watchers;
+use crate::workers::{self, Engine};
+use reprise_core::{EntityId, EntityOperation, InstanceId, Message, Payload, is_entity_instance};
 use reprise_runtime::Runtime;
 use reprise_store::{EntityFilter, EntityRecord, HistoryStore, InstanceRecord, NewInstance, PurgeFilter};
 use std::path::Path;
 use std::sync::Arc;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
-
-/// What the host shares with its workers and episodes.
-pub(crate) struct Inner {
-    pub(crate) store: StoreAccess,
-    pub(crate) runtime: Arc<Runtime>,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) config: ExecutorConfig,
-    pub(crate) registry: Registry,
-    pub(crate) cache: InstanceCache,
-    /// Instances woken by this process, and the episodes running.
-    pub(crate) ready: ReadyQueue,
-    /// Instances whose last episode could not run, and until when they wait.
-    pub(crate) backoff: Backoff,
-    /// Wakes the orchestration worker.
-    pub(crate) orchestration_trigger: Trigger,
-    /// Wakes the activity dispatcher.
-    pub(crate) activity_trigger: Trigger,
-    /// The activity attempts that may run at once, shared by the dispatcher's claims and the
-    /// episodes that claim the tasks they schedule.
-    pub(crate) activity_slots: Arc<Semaphore>,
-    /// Clients waiting for an instance to change.
-    pub(crate) watchers: Watchers,
-}
-
-impl Inner {
-    /// Tells the orchestration worker that `instance_id` has new work (committed already).
-    pub(crate) fn wake_instance(&self, instance_id: &str) {
-        self.ready.wake(instance_id);
-        self.orchestration_trigger.nudge();
-    }
-
-    /// Tells the workers of messages committed for instances: those visible at `now` wake their
-    /// instance, the others make the worker poll when they become due.
-    pub(crate) fn announce<'a>(&self, messages: impl IntoIterator<Item = (&'a str, Timestamp)>, now: Timestamp) {
-        for (instance_id, visible_at) in messages {
-            if visible_at <= now {
-                self.wake_instance(instance_id);
-            } else {
-                self.orchestration_trigger.due_at(visible_at);
-            }
-        }
-    }
-}
 
 /// A request to start an instance.
 #[derive(Debug, Clone)]
@@ -76,7 +40,8 @@ pub struct StartRequest {
 /// A durable orchestration host. Cheap to clone; every clone drives the same state.
 #[derive(Clone)]
 pub struct Host {
-    inner: Arc<Inner>,
+    engine: Arc<Engine>,
+    registry: Arc<Registry>,
 }
 
 /// The running workers of a host. Dropping it does not stop them; [`Workers::shutdown`] does.
@@ -105,29 +70,45 @@ impl Host {
         config: ExecutorConfig,
     ) -> Self {
         let store = StoreAccess::new(store);
-        let activity_slots = Arc::new(Semaphore::new(config.activity_concurrency));
-        let inner = Inner {
-            registry: Registry::new(runtime.clone(), store.clone()),
-            cache: InstanceCache::new(config.cache_capacity, config.cache_idle),
-            store,
-            runtime,
-            clock,
-            config,
-            ready: ReadyQueue::default(),
-            backoff: Backoff::default(),
-            orchestration_trigger: Trigger::new(),
-            activity_trigger: Trigger::new(),
-            activity_slots,
-            watchers: Watchers::default(),
+        let registry = Arc::new(Registry::new(runtime.clone(), store.clone()));
+        let cache = Arc::new(InstanceCache::new(config.cache_capacity, config.cache_idle));
+        let slots = ActivitySlots::new(config.activity_concurrency);
+        let episodes = EpisodeRunner {
+            store: store.clone(),
+            runtime: runtime.clone(),
+            registry: registry.clone(),
+            cache: cache.clone(),
+            clock: clock.clone(),
+            slots: slots.clone(),
+            config: config.clone(),
         };
-        Host { inner: Arc::new(inner) }
+        let activities = ActivityDispatcher {
+            store: store.clone(),
+            runtime,
+            registry: registry.clone(),
+            cache,
+            clock: clock.clone(),
+            slots,
+            trigger: Trigger::new(),
+            config: config.clone(),
+        };
+        let engine = Engine {
+            scheduler: Scheduler::new(config.orchestration_concurrency),
+            config,
+            clock,
+            store,
+            episodes,
+            activities,
+            watchers: Arc::new(Watchers::default()),
+        };
+        Host { engine: Arc::new(engine), registry }
     }
 
     /// Loads a component from a file and records it in the store.
     pub async fn load_component_file(&self, path: &Path) -> Result<ComponentSummary, ExecutorError> {
         let read_error = |source| ExecutorError::ReadComponent { path: path.display().to_string(), source };
         let size = tokio::fs::metadata(path).await.map_err(read_error)?.len();
-        self.inner.runtime.check_component_size(size, &path.display().to_string())?;
+        self.registry.runtime().check_component_size(size, &path.display().to_string())?;
         let bytes = tokio::fs::read(path)
             .await
             .map_err(|source| ExecutorError::ReadComponent { path: path.display().to_string(), source })?;
@@ -136,14 +117,14 @@ impl Host {
 
     /// Loads a component from bytes and records it in the store.
     pub async fn load_component(&self, bytes: Vec<u8>, source: &str) -> Result<ComponentSummary, ExecutorError> {
-        self.inner.registry.load(bytes, source, self.inner.clock.now()).await
+        self.registry.load(bytes, source, self.engine.clock.now()).await
     }
 
     /// Creates an instance of a loaded orchestrator (or one a component recorded in the store
     /// exports) and returns its id.
     pub async fn start(&self, request: StartRequest) -> Result<InstanceId, ExecutorError> {
         let input = self.payload(request.input)?;
-        if let Some(known) = self.inner.registry.missing(Export::Orchestrator, &request.orchestrator).await? {
+        if let Some(known) = self.registry.missing(Export::Orchestrator, &request.orchestrator).await? {
             let known = if known.is_empty() { "none (no component loaded)".to_string() } else { known.join(", ") };
             return Err(ExecutorError::UnknownOrchestrator { name: request.orchestrator, known });
         }
@@ -152,11 +133,12 @@ impl Host {
             instance_id: instance_id.clone(),
             name: request.orchestrator,
             input,
-            created_at: self.inner.clock.now(),
+            created_at: self.engine.clock.now(),
             parent: None,
+            if_taken: None,
         };
-        self.inner.store.call(move |store| store.create_instance(&new)).await?;
-        self.inner.wake_instance(instance_id.as_str());
+        self.engine.store.call(move |store| store.create_instance(&new)).await?;
+        self.engine.scheduler.wake(instance_id.as_str());
         Ok(instance_id)
     }
 
@@ -164,8 +146,8 @@ impl Host {
     pub fn spawn_workers(&self) -> Workers {
         let (shutdown, receiver) = watch::channel(false);
         let handles = vec![
-            tokio::spawn(orchestration_worker(self.inner.clone(), receiver.clone())),
-            tokio::spawn(activity_worker(self.inner.clone(), receiver)),
+            tokio::spawn(workers::orchestration_worker(self.engine.clone(), receiver.clone())),
+            tokio::spawn(workers::activity_worker(self.engine.clone(), receiver)),
         ];
         Workers { shutdown, handles }
     }
@@ -176,7 +158,7 @@ impl Host {
             return Err(ExecutorError::NotAnOrchestration(instance_id.to_string()));
         }
         let id = instance_id.to_string();
-        self.inner
+        self.engine
             .store
             .call(move |store| store.instance(&id))
             .await?
@@ -186,7 +168,7 @@ impl Host {
     /// Waits until the instance reaches a terminal status (the workers must be running) and
     /// returns its row.
     pub async fn wait(&self, instance_id: &str) -> Result<InstanceRecord, ExecutorError> {
-        let watch = self.inner.watchers.watch(instance_id);
+        let watch = self.engine.watchers.watch(instance_id);
         loop {
             let changed = watch.changed.notified();
             let record = self.instance(instance_id).await?;
@@ -195,7 +177,7 @@ impl Host {
             }
             // The commit that finishes it here wakes us at once; the timeout covers other
             // processes.
-            let _ = tokio::time::timeout(self.inner.config.poll_interval, changed).await;
+            let _ = tokio::time::timeout(self.engine.config.poll_interval, changed).await;
         }
     }
 
@@ -226,16 +208,16 @@ impl Host {
 
     /// A client's payload, checked against the host's limit.
     fn payload(&self, text: String) -> Result<Payload, ExecutorError> {
-        Ok(Payload::parse(text, self.inner.config.max_payload_bytes)?)
+        Ok(Payload::parse(text, self.engine.config.max_payload_bytes)?)
     }
 
     async fn send(&self, instance_id: &str, message: Message) -> Result<(), ExecutorError> {
         if is_entity_instance(instance_id) {
             return Err(ExecutorError::NotAnOrchestration(instance_id.to_string()));
         }
-        let (id, now) = (instance_id.to_string(), self.inner.clock.now());
-        self.inner.store.call(move |store| store.enqueue_message(&id, &message, now, now)).await?;
-        self.inner.wake_instance(instance_id);
+        let (id, now) = (instance_id.to_string(), self.engine.clock.now());
+        self.engine.store.call(move |store| store.enqueue_message(&id, &message, now, now)).await?;
+        self.engine.scheduler.wake(instance_id);
         Ok(())
     }
 
@@ -248,9 +230,9 @@ impl Host {
         self.check_entity_type(&entity.name).await?;
         let operation =
             EntityOperation { operation: operation.to_string(), input, caller: None, in_critical_section: false };
-        let (address, now) = (entity.clone(), self.inner.clock.now());
-        self.inner.store.call(move |store| store.signal_entity(&address, &operation, now, now)).await?;
-        self.inner.wake_instance(&entity.instance_id());
+        let (address, now) = (entity.clone(), self.engine.clock.now());
+        self.engine.store.call(move |store| store.signal_entity(&address, &operation, now, now)).await?;
+        self.engine.scheduler.wake(&entity.instance_id());
         Ok(())
     }
 
@@ -258,31 +240,31 @@ impl Host {
     pub async fn entity(&self, entity: &EntityId) -> Result<Option<EntityRecord>, ExecutorError> {
         entity.validate()?;
         let entity = entity.clone();
-        Ok(self.inner.store.call(move |store| store.entity(&entity)).await?)
+        Ok(self.engine.store.call(move |store| store.entity(&entity)).await?)
     }
 
     /// The entities matching `filter`, by name then key.
     pub async fn entities(&self, filter: EntityFilter) -> Result<Vec<EntityRecord>, ExecutorError> {
-        Ok(self.inner.store.call(move |store| store.list_entities(&filter)).await?)
+        Ok(self.engine.store.call(move |store| store.list_entities(&filter)).await?)
     }
 
     /// Waits until the entity has run every operation queued for it when this is called (and
     /// any queued since), then returns it (the workers must be running). `None` if it does not
     /// exist (or was deleted by its last operation).
     pub async fn wait_entity_idle(&self, entity: &EntityId) -> Result<Option<EntityRecord>, ExecutorError> {
-        let watch = self.inner.watchers.watch(&entity.instance_id());
+        let watch = self.engine.watchers.watch(&entity.instance_id());
         loop {
             let changed = watch.changed.notified();
             match self.entity(entity).await? {
                 Some(record) if record.queued > 0 => {}
                 other => return Ok(other),
             }
-            let _ = tokio::time::timeout(self.inner.config.poll_interval, changed).await;
+            let _ = tokio::time::timeout(self.engine.config.poll_interval, changed).await;
         }
     }
 
     async fn check_entity_type(&self, name: &str) -> Result<(), ExecutorError> {
-        match self.inner.registry.missing(Export::Entity, name).await? {
+        match self.registry.missing(Export::Entity, name).await? {
             None => Ok(()),
             Some(known) => {
                 let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
@@ -296,16 +278,23 @@ impl Host {
         if let Some(id) = filter.instance_id.as_deref().filter(|id| is_entity_instance(id)) {
             return Err(ExecutorError::NotAnOrchestration(id.to_string()));
         }
-        Ok(self.inner.store.call(move |store| store.purge(&filter)).await?)
+        Ok(self.engine.store.call(move |store| store.purge(&filter)).await?)
     }
 
     /// Parked instances in the cache (the hot path).
     pub fn cached_instances(&self) -> usize {
-        self.inner.cache.len()
+        self.engine.episodes.cache.len()
     }
 
     /// The shared store.
     pub fn store(&self) -> Arc<dyn HistoryStore> {
-        self.inner.store.store.clone()
+        self.engine.store.store.clone()
+    }
+
+    /// Resolves at the next commit this host makes, of any instance, after the call (not after
+    /// the first poll): for tools and tests that follow an instance's progress without polling
+    /// the store. Check what you wait for after calling it, then await it.
+    pub fn next_commit(&self) -> impl std::future::Future<Output = ()> + Send + '_ {
+        self.engine.watchers.any_commit()
     }
 }

@@ -1,31 +1,48 @@
 //! The executor of Reprise: it makes instances progress.
 //!
-//! It owns episodes (take an instance's messages, run its orchestrator until it blocks, commit),
-//! entity batches (run the operations queued for an entity in order, commit the new state),
-//! the cache of parked instances (the hot path) and the replay of evicted ones (the cold path),
-//! the activity dispatcher with its leases, and the component registry that pins every instance
-//! to the component it started on. Time comes from a [`Clock`], so tests move it by hand.
+//! It is made of a few owners, each with one job and its own handles, composed by the workers:
 //!
-//! It never touches SQLite or wasmtime directly: durable state goes through
-//! [`reprise_store::HistoryStore`], guest code through [`reprise_runtime::Runtime`], and the rules
-//! of replay are [`reprise_core::replay`]'s.
+//! | owner | module | owns |
+//! |---|---|---|
+//! | [`Host`] | `host` | the public face: builds the owners, loads components, writes what clients ask, waits for instances |
+//! | scheduler | `scheduler` | which instance's episode runs next: the queue of woken instances, the back-off, the episode slots (RAII), the worker's trigger |
+//! | episode runner | `episodes` | one episode from its lock to its commit: triage, hot and cold path, the cache of parked orchestrators, entity batches, lease renewal |
+//! | activity dispatcher | `activities` | claims, attempts in the sandbox, lease renewal, the writes of results |
+//! | workers | `workers` | the two worker loops, and the routes between the owners (an episode's after-commit actions, an activity's result to its instance's next episode) |
+//! | registry | `registry` | which loaded component serves which name; the compiled components instances are pinned to |
+//! | watchers | `watchers` | the clients and tools waiting for instances to change |
+//!
+//! and leaves that several owners share: the clock (`clock`), the activity slots (`slots`),
+//! the workers' trigger (`trigger`), the store's handle and its health (`store_access`,
+//! `store_health`), the cache of parked instances (`cache`) and the session a running
+//! orchestrator talks to (`session`). The modules import each other in one direction only: the
+//! workers and the host know the owners, the owners know the leaves, and no owner knows another
+//! (`tests/all/structure.rs` checks it, from the sources).
+//!
+//! Every decision about what an episode, an attempt or an entity batch writes is the planner's
+//! ([`reprise_core::plan`]): the executor reads the facts, asks for the plan, has the store
+//! persist it and performs its after-commit actions. It never touches SQLite or wasmtime
+//! directly: durable state goes through [`reprise_store::HistoryStore`], guest code through
+//! [`reprise_runtime::Runtime`], and time through a [`Clock`], so tests move it by hand.
 
 mod activities;
 mod cache;
 mod clock;
 mod config;
-mod entities;
-mod episode;
+mod episodes;
 mod error;
 mod host;
-mod orchestrations;
 mod registry;
+mod scheduler;
 mod session;
+mod slots;
 mod store_access;
 mod store_health;
-mod wakeups;
+mod trigger;
+mod watchers;
+mod workers;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use config::ExecutorConfig;
 pub use error::ExecutorError;
 pub use host::{Host, StartRequest, Workers};

@@ -57,6 +57,11 @@ impl Registry {
         Registry { runtime, store, maps: RwLock::new(Maps::default()) }
     }
 
+    /// The runtime components are loaded on.
+    pub(crate) fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Maps> {
         self.maps.read().unwrap_or_else(|e| e.into_inner())
     }

@@ -34,6 +34,7 @@ fn new_instance(id: &str) -> NewInstance {
         input: payload("1"),
         created_at: T0,
         parent: None,
+        if_taken: None,
     }
 }
 

@@ -140,7 +140,8 @@ impl Batch {
                 let allowed = match &self.locked_by {
                     None => true,
                     Some(holder) => {
-                        operation.in_critical_section && operation.caller.as_ref().is_some_and(|c| c.holder() == *holder)
+                        operation.in_critical_section
+                            && operation.caller.as_ref().is_some_and(|c| c.holder() == *holder)
                     }
                 };
                 if !allowed {

@@ -8,8 +8,8 @@
 //! the decision depends on (is the parent still waiting, which children are running, which
 //! locks are held), the executor reads them, and [`plan`] decides.
 
-use super::writes::{ActivityTask, ActivityTaskKey, ContinueAsNew, EpisodeCommit, NewActivityTask, NewInstance};
 use super::AfterCommit;
+use super::writes::{ActivityTask, ActivityTaskKey, ContinueAsNew, EpisodeCommit, NewActivityTask, NewInstance};
 use crate::failure::error_types;
 use crate::replay::{EpisodeOutput, Terminal};
 use crate::{
@@ -167,7 +167,12 @@ pub fn plan(episode: Episode<'_>, facts: Facts, claims: Claims<'_>) -> EpisodePl
         // child it started is either committed by now, and listed, or never started.
         for child in &facts.children {
             let message = Message::Terminate { reason: reason.clone(), cascade: true };
-            writes.outgoing.push(OutgoingMessage { instance_id: child.clone(), message, visible_at: now, execution: None });
+            writes.outgoing.push(OutgoingMessage {
+                instance_id: child.clone(),
+                message,
+                visible_at: now,
+                execution: None,
+            });
         }
     }
 
@@ -280,10 +285,8 @@ impl<'a> Writes<'a> {
                     attempt: 1,
                     first_started: now,
                 };
-                let taken = Failure::new(
-                    error_types::INSTANCE_EXISTS,
-                    format!("an instance with id '{child}' already exists"),
-                );
+                let taken =
+                    Failure::new(error_types::INSTANCE_EXISTS, format!("an instance with id '{child}' already exists"));
                 let if_taken = OutgoingMessage {
                     instance_id: self.instance.id.to_string(),
                     message: Message::SubOrchestrationFailed { task_id: *task_id, failure: taken },

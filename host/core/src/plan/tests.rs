@@ -139,7 +139,9 @@ fn an_ending_episode_writes_no_task_or_timer_but_starts_its_children_and_sends_i
     let parent = child.parent.as_ref().unwrap();
     assert_eq!((parent.instance_id.as_str(), parent.execution, parent.task_id, parent.attempt), ("i", 2, 2, 1));
     let taken = child.if_taken.as_ref().expect("a taken id fails the parent's task");
-    assert!(matches!(&taken.message, Message::SubOrchestrationFailed { task_id: 2, failure } if failure.error_type == "InstanceExists"));
+    assert!(
+        matches!(&taken.message, Message::SubOrchestrationFailed { task_id: 2, failure } if failure.error_type == "InstanceExists")
+    );
     assert_eq!(taken.execution, Some(2));
     let targets: Vec<&str> = commit.outgoing.iter().map(|m| m.instance_id.as_str()).collect();
     assert_eq!(targets, ["@Counter@c", "@Counter@locked"], "the signal, then the release of its lock");
@@ -236,7 +238,8 @@ fn a_cascading_terminate_reaches_the_running_children() {
     assert_eq!(needs(&episode), Needs { parent: false, children: true, locks: true });
     let facts = Facts { children: vec!["a".into(), "b".into()], ..Facts::default() };
     let planned = plan(episode, facts, claims(0));
-    let sent: Vec<(&str, &Message)> = planned.commit.outgoing.iter().map(|m| (m.instance_id.as_str(), &m.message)).collect();
+    let sent: Vec<(&str, &Message)> =
+        planned.commit.outgoing.iter().map(|m| (m.instance_id.as_str(), &m.message)).collect();
     let terminate = Message::Terminate { reason: "stop".into(), cascade: true };
     assert_eq!(sent, [("a", &terminate), ("b", &terminate)]);
     assert_eq!(planned.commit.status, RuntimeStatus::Terminated);
@@ -266,12 +269,8 @@ fn lifecycle_messages_change_the_status_and_terminate_takes_everything() {
 
 #[test]
 fn audits_and_failures_without_a_guest_are_numbered_after_the_history() {
-    let retry = Message::ActivityRetrying {
-        task_id: 0,
-        attempt: 1,
-        failure: Failure::new("E", "m"),
-        next_attempt_at: NOW + 5,
-    };
+    let retry =
+        Message::ActivityRetrying { task_id: 0, attempt: 1, failure: Failure::new("E", "m"), next_attempt_at: NOW + 5 };
     let audited = audit(RuntimeStatus::Running, 9, &[(4, &retry)], NOW);
     assert_eq!(audited.consumed, [4]);
     assert_eq!(audited.output.events.iter().map(|e| e.seq).collect::<Vec<_>>(), [9, 10]);
@@ -325,7 +324,10 @@ fn an_attempt_is_retried_as_its_policy_says_and_a_host_shortage_always() {
         non_retryable_errors: vec!["Fatal".into()],
     };
     let failed = |error_type: &str| Attempt::Failed(Failure::new(error_type, "m"));
-    assert_eq!(activity::result(&task(None, 1), Attempt::Completed(payload("1")), NOW), ActivityResult::Completed(payload("1")));
+    assert_eq!(
+        activity::result(&task(None, 1), Attempt::Completed(payload("1")), NOW),
+        ActivityResult::Completed(payload("1"))
+    );
     assert_eq!(activity::result(&task(None, 1), failed("E"), NOW), ActivityResult::Failed(Failure::new("E", "m")));
     assert_eq!(
         activity::result(&task(Some(policy.clone()), 1), failed("E"), NOW),
@@ -392,7 +394,10 @@ fn a_lock_is_not_granted_to_a_caller_that_no_longer_waits_and_failures_change_no
     let failure = Failure::new("InvalidOperation", "no");
     assert_eq!(batch.ran(&operation, Err(failure.clone())), Some(failure), "a signal's failure is told");
     assert_eq!(batch.state().map(Payload::as_str), Some("9"), "the state is kept");
-    assert_eq!(batch.offer(3, Message::TimerFired { task_id: 0 }, &|_| false), Offer::Dropped(Message::TimerFired { task_id: 0 }));
+    assert_eq!(
+        batch.offer(3, Message::TimerFired { task_id: 0 }, &|_| false),
+        Offer::Dropped(Message::TimerFired { task_id: 0 })
+    );
     let (commit, _) = batch.finish("host").unwrap();
     assert_eq!((commit.locked_by, commit.operations), (None, 1));
 }

@@ -658,9 +658,11 @@ fn continue_as_new_carries_unseen_events_in_arrival_order_with_those_of_abandone
 }
 
 fn limited(max_events: u64, max_bytes: u64, max_episode_events: u64) -> Replayer {
-    let mut replayer = Replayer::new("limited", 1, "c", Vec::new())
-        .unwrap()
-        .with_limits(HistoryLimits { max_events, max_bytes, max_episode_events });
+    let mut replayer = Replayer::new("limited", 1, "c", Vec::new()).unwrap().with_limits(HistoryLimits {
+        max_events,
+        max_bytes,
+        max_episode_events,
+    });
     replayer.deliver(0, vec![start()]);
     replayer.advance().unwrap();
     replayer

@@ -130,7 +130,9 @@ fn create_children(tx: &Connection, commit: &EpisodeCommit) -> StoreResult<()> {
             Some(message) => {
                 inbox::deliver(tx, message, commit.now)?;
             }
-            None => tracing::warn!(from = %commit.instance_id, "did not start instance '{}': its id is taken", child.instance_id),
+            None => {
+                tracing::warn!(from = %commit.instance_id, "did not start instance '{}': its id is taken", child.instance_id)
+            }
         }
     }
     Ok(())
