@@ -11,4 +11,5 @@ mod http;
 mod polyglot;
 mod scheduling;
 mod sub_orchestrations;
+mod torture;
 mod versioning;
