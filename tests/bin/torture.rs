@@ -37,6 +37,9 @@ struct Args {
     /// kept only if the run fails.
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+    /// Run nothing: check the run kept in DIR again (its database, log and ledger.json).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["rounds", "seed", "instances", "dir"])]
+    check: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -50,6 +53,11 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(dir) = &args.check {
+        let outcome = torture::check_dir(dir)?;
+        print!("{}", outcome.summary());
+        return Ok(if outcome.report.violations.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
     let reprise = match args.reprise {
         Some(path) => path,
         None => {

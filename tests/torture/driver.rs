@@ -37,7 +37,8 @@ struct Driver<'a> {
 }
 
 /// Runs the plan's rounds and the final host; returns the ledger once everything has finished
-/// (or fails, naming what did not, at `deadline`).
+/// (or fails, naming what did not, at `deadline`). The ledger is also written to
+/// `dir/ledger.json`, whatever happens.
 pub fn drive(files: &HostFiles, dir: &Path, plan: &Plan, deadline: Instant) -> anyhow::Result<Ledger> {
     let mut driver = Driver {
         files,
@@ -48,11 +49,18 @@ pub fn drive(files: &HostFiles, dir: &Path, plan: &Plan, deadline: Instant) -> a
         unstarted: plan.starts.clone(),
         unraised: plan.raises.iter().cloned().map(|raise| (raise, 0)).collect(),
     };
-    for (round, planned) in plan.rounds.iter().enumerate() {
-        driver.round(round as u32, planned.cache_size, planned.kill_after)?;
-    }
-    driver.finish()?;
-    Ok(driver.ledger)
+    let mut rounds = || -> anyhow::Result<()> {
+        for (round, planned) in plan.rounds.iter().enumerate() {
+            driver.round(round as u32, planned.cache_size, planned.kill_after)?;
+        }
+        driver.finish()
+    };
+    let result = rounds();
+    // Written however the run ended, for `torture --check` and for whoever reads the files.
+    let path = dir.join("ledger.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&driver.ledger)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    result.map(|()| driver.ledger)
 }
 
 impl Driver<'_> {
@@ -61,6 +69,7 @@ impl Driver<'_> {
         let mut serve = Serve::start(self.files, cache_size, &self.dir.join(format!("serve-{round:04}.log")))
             .with_context(|| format!("round {round}: starting the host"))?;
         self.reconcile_starts()?;
+        self.give_up_raises(&unfinished(&self.files.db)?);
         let up = self.requests(round, Phase::Up);
         // The requests go out while the kill timer runs: a kill may land in the middle of them.
         let (files, base) = (self.files.clone(), serve.base.clone());
@@ -72,10 +81,10 @@ impl Driver<'_> {
         serve.kill()?;
         self.ledger.kills += 1;
         let answers = sender.join().map_err(|_| anyhow::anyhow!("the request thread panicked"))??;
-        self.record(round, answers);
+        self.record(answers);
         let down = self.requests(round, Phase::Down);
         let answers = send_all(self.files, None, down)?;
-        self.record(round, answers);
+        self.record(answers);
         Ok(())
     }
 
@@ -97,8 +106,9 @@ impl Driver<'_> {
                 )
                 .collect();
             let answers = send_all(self.files, Some(&serve.base), pending)?;
-            self.record(round, answers);
+            self.record(answers);
             let unfinished = unfinished(&self.files.db)?;
+            self.give_up_raises(&unfinished);
             if self.unstarted.is_empty() && self.unraised.is_empty() && unfinished.is_empty() {
                 break;
             }
@@ -197,7 +207,24 @@ impl Driver<'_> {
         Ok(())
     }
 
-    fn record(&mut self, _round: u32, answers: Vec<(Request, Answer)>) {
+    /// Stops raising events on instances that have finished: no request was acknowledged, but
+    /// one went through (the checker holds the instance to its output, which needs the event),
+    /// and a finished instance refuses events.
+    fn give_up_raises(&mut self, unfinished: &[(String, String)]) {
+        let unfinished: std::collections::BTreeSet<&str> = unfinished.iter().map(|(id, _)| id.as_str()).collect();
+        let starts = &self.ledger.starts;
+        let (done, still): (Vec<_>, Vec<_>) = std::mem::take(&mut self.unraised)
+            .into_iter()
+            .partition(|(r, _)| starts.contains_key(&r.id) && !unfinished.contains(r.id.as_str()));
+        self.unraised = still;
+        for (raise, unacked_tries) in done {
+            let record =
+                RaiseRecord { id: raise.id, event: raise.event, data: raise.data, acked: false, unacked_tries };
+            self.ledger.raises.push(record);
+        }
+    }
+
+    fn record(&mut self, answers: Vec<(Request, Answer)>) {
         for (request, answer) in answers {
             let acked = answer == Answer::Acked;
             match request {
@@ -221,6 +248,7 @@ impl Driver<'_> {
                             id: raise.id,
                             event: raise.event,
                             data: raise.data,
+                            acked: true,
                             unacked_tries,
                         });
                     } else {

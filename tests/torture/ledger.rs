@@ -18,7 +18,7 @@ pub struct StartRecord {
     pub acked: bool,
 }
 
-/// An event the harness raised, acknowledged.
+/// An event the harness raised.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RaiseRecord {
     /// The instance.
@@ -27,7 +27,10 @@ pub struct RaiseRecord {
     pub event: String,
     /// Its data.
     pub data: Value,
-    /// Unacknowledged requests made before the acknowledged one (each may have gone through).
+    /// True if a request was acknowledged; false if none was before the instance finished (so
+    /// one that was not acknowledged went through, or the instance finished without it).
+    pub acked: bool,
+    /// Unacknowledged requests made (each may have gone through).
     pub unacked_tries: u32,
 }
 

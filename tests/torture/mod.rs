@@ -72,11 +72,16 @@ pub fn files(config: &Config) -> HostFiles {
     HostFiles {
         reprise: config.reprise.clone(),
         component: config.component.clone(),
-        db: config.dir.join("torture.db"),
-        log_dir: config.dir.join("log"),
+        db: config.dir.join(DB),
+        log_dir: config.dir.join(LOG_DIR),
         compile_cache: config.dir.join("compile-cache"),
     }
 }
+
+/// The database's file name in a run's directory.
+const DB: &str = "torture.db";
+/// The directory granted to activities, in a run's directory.
+const LOG_DIR: &str = "log";
 
 /// The side-effect log the activities append to.
 pub fn log_file(files: &HostFiles) -> PathBuf {
@@ -95,7 +100,24 @@ pub fn run(config: &Config) -> anyhow::Result<Outcome> {
     let plan = workload::plan(config.seed, config.rounds, config.instances);
     write_json(&config.dir.join("plan.json"), &plan)?;
     let ledger = driver::drive(&files, &config.dir, &plan, began + config.deadline)?;
-    write_json(&config.dir.join("ledger.json"), &ledger)?;
+    let report = check(&files.db, &log_file(&files), &ledger)?;
+    Ok(Outcome { ledger, report, wall: began.elapsed() })
+}
+
+/// Checks the run kept in `dir` again (its database, log and `ledger.json`), as [`run`] did at
+/// its end: for a run that failed, or after a change to the checker.
+pub fn check_dir(dir: &Path) -> anyhow::Result<Outcome> {
+    let began = Instant::now();
+    let files = HostFiles {
+        reprise: PathBuf::new(),
+        component: PathBuf::new(),
+        db: dir.join(DB),
+        log_dir: dir.join(LOG_DIR),
+        compile_cache: PathBuf::new(),
+    };
+    let path = dir.join("ledger.json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let ledger: Ledger = serde_json::from_str(&text).with_context(|| format!("{} is not a ledger", path.display()))?;
     let report = check(&files.db, &log_file(&files), &ledger)?;
     Ok(Outcome { ledger, report, wall: began.elapsed() })
 }

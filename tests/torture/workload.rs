@@ -243,7 +243,7 @@ pub fn expected(name: &str, input: &Value) -> Result<Expected, String> {
         }
         "fan_out" => {
             let (items, fail_every, salt) = (u("items")?, u("fail_every")?, u("salt")?);
-            let fails = |i: u64| fail_every > 0 && i % fail_every == 0;
+            let fails = |i: u64| fail_every > 0 && i.is_multiple_of(fail_every);
             let ok_sum: u64 = (0..items).filter(|&i| !fails(i)).map(|i| mix(i, i, salt)).sum();
             completed(json!({"ok_sum": ok_sum, "failed": (0..items).filter(|&i| fails(i)).count()}))
         }

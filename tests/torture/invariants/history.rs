@@ -1,9 +1,10 @@
 //! Well-formed histories: each execution opens with an episode that starts it; episode times
 //! never go backwards; every task is scheduled once, under the next handle, and completed at
-//! most once, by a completion of its own kind that comes after it; events go to the oldest
-//! wait of their name; nothing follows the terminal event, which agrees with the instance's
-//! status (an execution before the last ends by continuing as new, or, for a retried
-//! sub-orchestration, by failing).
+//! most once, by a completion of its own kind that comes after it; no timer fires before its
+//! time; events go to the oldest wait of their name; nothing follows the terminal event, which
+//! agrees with the instance's status (an execution before the last ends by continuing as new,
+//! and the next one starts with the input it gave; or, for a retried sub-orchestration, by
+//! failing, and the next one starts with the same input).
 
 use super::{Findings, Invariant, Stored};
 use reprise_core::{Event, HistoryEvent, RuntimeStatus, TaskId};
@@ -37,9 +38,19 @@ pub(super) fn check(id: &str, stored: &Stored, findings: &mut Findings) {
         well_formed(history, &mut problems);
         let end = history.iter().rev().find(|e| is_terminal(&e.event)).map(|e| &e.event);
         if execution < last {
-            let retried_child = record.parent.is_some() && matches!(end, Some(Event::ExecutionFailed { .. }));
-            if !matches!(end, Some(Event::ExecutionContinuedAsNew { .. })) && !retried_child {
-                problems.push(format!("it is not the last execution but ends with {}", kind_of(end)));
+            let next_input = match end {
+                Some(Event::ExecutionContinuedAsNew { input }) => Some(input),
+                Some(Event::ExecutionFailed { .. }) if record.parent.is_some() => started_with(history),
+                _ => {
+                    problems.push(format!("it is not the last execution but ends with {}", kind_of(end)));
+                    None
+                }
+            };
+            let next = stored.executions.get(index + 1).and_then(|h| h.as_ref().ok()).and_then(|h| started_with(h));
+            if let (Some(wanted), Some(next)) = (next_input, next)
+                && wanted != next
+            {
+                problems.push(format!("the next execution should start with {wanted}, it starts with {next}"));
             }
         } else {
             if record.history_len != history.len() as u64 {
@@ -59,6 +70,14 @@ pub(super) fn check(id: &str, stored: &Stored, findings: &mut Findings) {
             findings.add(id, Invariant::History, format!("execution {execution}: {problem}"));
         }
     }
+}
+
+/// The input an execution started with.
+fn started_with(history: &[HistoryEvent]) -> Option<&reprise_core::Payload> {
+    history.iter().find_map(|e| match &e.event {
+        Event::ExecutionStarted { input, .. } => Some(input),
+        _ => None,
+    })
 }
 
 fn kind_of(event: Option<&Event>) -> &'static str {
@@ -104,6 +123,16 @@ fn completion(event: &Event) -> Option<(TaskId, &'static [Kind])> {
     }
 }
 
+/// Records a scheduled task: it must be new, and take the next handle.
+fn check_scheduled(at: u64, event: &Event, tasks: &mut BTreeMap<TaskId, Kind>, problems: &mut Vec<String>) {
+    let Some((task, kind)) = scheduled(event) else { return };
+    if tasks.insert(task, kind).is_some() {
+        problems.push(format!("seq {at}: task {task} scheduled twice"));
+    } else if task != tasks.len() as u64 - 1 {
+        problems.push(format!("seq {at}: task {task} scheduled as the task number {}", tasks.len() - 1));
+    }
+}
+
 /// The structural rules of one execution's history.
 fn well_formed(history: &[HistoryEvent], problems: &mut Vec<String>) {
     if !matches!(history.first().map(|e| &e.event), Some(Event::EpisodeStarted { .. })) {
@@ -114,6 +143,7 @@ fn well_formed(history: &[HistoryEvent], problems: &mut Vec<String>) {
     }
     let mut last_time = 0;
     let mut tasks: BTreeMap<TaskId, Kind> = BTreeMap::new();
+    let mut fire_at: HashMap<TaskId, u64> = HashMap::new();
     let mut completed: BTreeSet<TaskId> = BTreeSet::new();
     let mut waits: VecDeque<(TaskId, &str)> = VecDeque::new();
     let mut buffered: HashMap<&str, usize> = HashMap::new();
@@ -134,6 +164,10 @@ fn well_formed(history: &[HistoryEvent], problems: &mut Vec<String>) {
                 last_time = last_time.max(*time);
             }
             Event::ExecutionStarted { .. } => starts += 1,
+            Event::TimerScheduled { task_id, fire_at: at_time } => {
+                fire_at.insert(*task_id, *at_time);
+                check_scheduled(at, &event.event, &mut tasks, problems);
+            }
             Event::EventRaised { name, .. } => match waits.iter().position(|(_, wanted)| wanted == name) {
                 Some(index) => {
                     let (task, _) = waits.remove(index).expect("position is in range");
@@ -162,13 +196,8 @@ fn well_formed(history: &[HistoryEvent], problems: &mut Vec<String>) {
             }
             other if is_terminal(other) => terminal = Some(event),
             other => {
-                if let Some((task, kind)) = scheduled(other) {
-                    if tasks.insert(task, kind).is_some() {
-                        problems.push(format!("seq {at}: task {task} scheduled twice"));
-                    } else if task != tasks.len() as u64 - 1 {
-                        problems
-                            .push(format!("seq {at}: task {task} scheduled as the task number {}", tasks.len() - 1));
-                    }
+                if let Some((task, _)) = scheduled(other) {
+                    check_scheduled(at, other, &mut tasks, problems);
                     if let Event::EventWaitStarted { name, .. } = other {
                         match buffered.get_mut(name.as_str()) {
                             Some(count) if *count > 0 => {
@@ -179,6 +208,12 @@ fn well_formed(history: &[HistoryEvent], problems: &mut Vec<String>) {
                         }
                     }
                 } else if let Some((task, kinds)) = completion(other) {
+                    if let (Event::TimerFired { .. }, Some(due)) = (other, fire_at.get(&task))
+                        && last_time < *due
+                    {
+                        problems
+                            .push(format!("seq {at}: timer {task} due at {due} fired in an episode at {last_time}"));
+                    }
                     match tasks.get(&task) {
                         None => problems.push(format!("seq {at}: {} of task {task}, never scheduled", other.kind())),
                         Some(kind) if !kinds.contains(kind) => {
@@ -254,5 +289,17 @@ mod tests {
         assert!(found.iter().any(|p| p.contains("seq 5: ActivityCompleted of task 0, already completed")), "{found:?}");
         assert!(found.iter().any(|p| p.contains("seq 6: TimerFired of task 0, a Activity")), "{found:?}");
         assert!(found.iter().any(|p| p.contains("seq 8: ActivityCompleted after the terminal")), "{found:?}");
+    }
+
+    #[test]
+    fn a_timer_that_fires_early_is_a_problem() {
+        let mut events = start();
+        events.extend([
+            Event::TimerScheduled { task_id: 0, fire_at: 100 },
+            Event::EpisodeStarted { time: 99 },
+            Event::TimerFired { task_id: 0 },
+            Event::ExecutionCompleted { output: "3".into() },
+        ]);
+        assert_eq!(problems(events), ["seq 4: timer 0 due at 100 fired in an episode at 99"]);
     }
 }

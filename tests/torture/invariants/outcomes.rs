@@ -55,14 +55,11 @@ pub(super) fn check(snapshot: &Snapshot, ledger: &Ledger, findings: &mut Finding
                             format!("{parent} started it as '{name}', it is stored as '{}'", stored.record.name);
                         findings.add(id, Invariant::Acknowledged, detail);
                     }
-                    if let (Some(Ok(actual)), Ok(wanted)) = (first_input(stored), json(input)) {
-                        if actual != wanted {
-                            findings.add(
-                                id,
-                                Invariant::Acknowledged,
-                                format!("{parent} started it with {wanted}, it has {actual}"),
-                            );
-                        }
+                    if let (Some(Ok(actual)), Ok(wanted)) = (first_input(stored), json(input))
+                        && actual != wanted
+                    {
+                        let detail = format!("{parent} started it with {wanted}, it has {actual}");
+                        findings.add(id, Invariant::Acknowledged, detail);
                     }
                 }
             }
