@@ -78,6 +78,7 @@ impl Driver<'_> {
         if let Some(status) = serve.exited() {
             self.ledger.host_exits.push((round, status.to_string()));
         }
+        self.ledger.kill_times.push(wall_clock_ms());
         serve.kill()?;
         self.ledger.kills += 1;
         let answers = sender.join().map_err(|_| anyhow::anyhow!("the request thread panicked"))??;
@@ -311,6 +312,11 @@ fn send(files: &HostFiles, base: Option<&str>, http: &Http, request: &Request) -
             }
         }
     })
+}
+
+/// The wall clock, as the host reads it, in milliseconds since the Unix epoch.
+fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A read-only connection to the database, beside the host.

@@ -56,6 +56,11 @@ pub struct Ledger {
     /// How many times the host was SIGKILLed while it had work (the final host's kill, after
     /// everything finished, is not counted).
     pub kills: u32,
+    /// When each kill was sent, in milliseconds since the Unix epoch (the host's clock is the
+    /// same wall clock): an attempt can only be lost to a kill that came while its task was
+    /// scheduled and not yet completed.
+    #[serde(default)]
+    pub kill_times: Vec<u64>,
     /// The instances the harness started, by id.
     pub starts: BTreeMap<String, StartRecord>,
     /// The events it raised.

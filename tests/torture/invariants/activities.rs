@@ -1,10 +1,12 @@
 //! Activity tasks against the side-effect log (one line per attempt that ran): every task with
 //! a recorded outcome ran, each attempt under its own number; every attempt recorded in history
 //! (the failed ones that were retried, and the last) is a line of the log with the same result;
-//! and a task ran at most once more than its recorded attempts per kill of the host. Every line
-//! belongs to a task that a history scheduled.
+//! and a task ran at most once more than its recorded attempts per kill of the host that came
+//! while it was scheduled and not completed (between the episode that scheduled it and the one
+//! that received its result). Every line belongs to a task that a history scheduled.
 
 use super::{Findings, Invariant, Snapshot, json};
+use crate::torture::ledger::Ledger;
 use anyhow::Context as _;
 use reprise_core::{Event, Failure, Payload, idempotency_key};
 use serde::Deserialize;
@@ -69,10 +71,42 @@ fn instance_of_key(key: &str) -> &str {
     key.rsplitn(3, '/').nth(2).unwrap_or(key)
 }
 
+/// The kills of a run, to count those that may have cost a task an attempt.
+pub(super) struct Kills {
+    /// When each came, sorted; empty if unknown.
+    times: Vec<u64>,
+    /// How many there were.
+    count: usize,
+}
+
+impl Kills {
+    pub fn of(ledger: &Ledger) -> Kills {
+        let mut times = ledger.kill_times.clone();
+        times.sort_unstable();
+        Kills { times, count: ledger.kills as usize }
+    }
+
+    /// The kills from `from` to `to` (all of them, if their times are unknown). A margin of a
+    /// few milliseconds covers the harness reading the clock just before it kills.
+    fn between(&self, from: u64, to: Option<u64>) -> usize {
+        if self.times.len() != self.count {
+            return self.count;
+        }
+        let (from, to) = (from.saturating_sub(MARGIN_MS), to.map_or(u64::MAX, |t| t.saturating_add(MARGIN_MS)));
+        self.times.iter().filter(|&&t| t >= from && t <= to).count()
+    }
+}
+
+/// See [`Kills::between`].
+const MARGIN_MS: u64 = 50;
+
 /// One task as its history recorded it.
 struct Task<'a> {
     instance: &'a str,
     name: &'a str,
+    /// The time of the episode that scheduled it, and of the one that received its outcome.
+    scheduled_at: u64,
+    ended_at: Option<u64>,
     /// The attempts that failed and were retried: (attempt, failure).
     retried: Vec<(u32, &'a Failure)>,
     /// The recorded outcome.
@@ -80,14 +114,23 @@ struct Task<'a> {
 }
 
 /// Checks every task; returns how many tasks there are.
-pub(super) fn check(snapshot: &Snapshot, kills: u32, findings: &mut Findings) -> usize {
+pub(super) fn check(snapshot: &Snapshot, kills: &Kills, findings: &mut Findings) -> usize {
     let mut tasks: BTreeMap<String, Task<'_>> = BTreeMap::new();
     for (id, stored) in &snapshot.instances {
         for (execution, history) in stored.histories() {
+            let mut now = 0;
             for event in history {
                 match &event.event {
+                    Event::EpisodeStarted { time } => now = *time,
                     Event::ActivityScheduled { task_id, name, .. } => {
-                        let task = Task { instance: id, name, retried: Vec::new(), end: None };
+                        let task = Task {
+                            instance: id,
+                            name,
+                            scheduled_at: now,
+                            ended_at: None,
+                            retried: Vec::new(),
+                            end: None,
+                        };
                         tasks.insert(idempotency_key(id, execution, *task_id), task);
                     }
                     Event::ActivityRetrying { task_id, attempt, failure, .. } => {
@@ -97,12 +140,12 @@ pub(super) fn check(snapshot: &Snapshot, kills: u32, findings: &mut Findings) ->
                     }
                     Event::ActivityCompleted { task_id, output } => {
                         if let Some(task) = tasks.get_mut(&idempotency_key(id, execution, *task_id)) {
-                            task.end = Some(Ok(output));
+                            (task.end, task.ended_at) = (Some(Ok(output)), Some(now));
                         }
                     }
                     Event::ActivityFailed { task_id, failure } => {
                         if let Some(task) = tasks.get_mut(&idempotency_key(id, execution, *task_id)) {
-                            task.end = Some(Err(failure));
+                            (task.end, task.ended_at) = (Some(Err(failure)), Some(now));
                         }
                     }
                     _ => {}
@@ -133,15 +176,16 @@ pub(super) fn check(snapshot: &Snapshot, kills: u32, findings: &mut Findings) ->
     tasks.len()
 }
 
-fn task_problems(task: &Task<'_>, ran: &[&LogLine], kills: u32) -> Vec<String> {
+fn task_problems(task: &Task<'_>, ran: &[&LogLine], kills: &Kills) -> Vec<String> {
     let mut problems = Vec::new();
     let recorded = task.retried.len() + usize::from(task.end.is_some());
+    let kills = kills.between(task.scheduled_at, task.ended_at);
     if ran.len() < recorded {
         problems.push(format!("{recorded} attempt(s) recorded in history, {} in the log", ran.len()));
     }
-    if ran.len() > recorded + kills as usize {
+    if ran.len() > recorded + kills {
         problems.push(format!(
-            "ran {} times: more than its {recorded} recorded attempt(s) plus one per kill ({kills})",
+            "ran {} times: more than its {recorded} recorded attempt(s) plus one per kill while it was due ({kills})",
             ran.len()
         ));
     }

@@ -164,7 +164,7 @@ pub fn check(db: &Path, log: &Path, ledger: &Ledger) -> anyhow::Result<Report> {
     for (id, stored) in &snapshot.instances {
         history::check(id, stored, &mut findings);
     }
-    let activity_tasks = activities::check(&snapshot, ledger.kills, &mut findings);
+    let activity_tasks = activities::check(&snapshot, &activities::Kills::of(ledger), &mut findings);
     entities::check(&snapshot, ledger, &mut findings);
     leftovers::check(db, &mut findings)?;
 
