@@ -4,10 +4,11 @@
 //! answer goes into the [`Ledger`]. The driver never judges the outcome: the checker does.
 
 use super::ledger::{Ledger, RaiseRecord, SignalRecord, StartRecord};
+use super::open_read_only;
 use super::process::{Answer, HostFiles, Http, Serve, cli, cli_answer};
-use super::workload::{COUNTER, Phase, Plan, PlannedRaise, PlannedSignal, PlannedStart, Via};
+use super::workload::{COUNTER, HostSettings, Phase, Plan, PlannedRaise, PlannedSignal, PlannedStart, Via};
 use anyhow::{Context as _, bail};
-use rusqlite::{Connection, OpenFlags, OptionalExtension as _};
+use rusqlite::OptionalExtension as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -51,7 +52,7 @@ pub fn drive(files: &HostFiles, dir: &Path, plan: &Plan, deadline: Instant) -> a
     };
     let mut rounds = || -> anyhow::Result<()> {
         for (round, planned) in plan.rounds.iter().enumerate() {
-            driver.round(round as u32, planned.cache_size, planned.kill_after)?;
+            driver.round(round as u32, planned.host, planned.kill_after)?;
         }
         driver.finish()
     };
@@ -64,9 +65,9 @@ pub fn drive(files: &HostFiles, dir: &Path, plan: &Plan, deadline: Instant) -> a
 }
 
 impl Driver<'_> {
-    fn round(&mut self, round: u32, cache_size: usize, kill_after: Duration) -> anyhow::Result<()> {
+    fn round(&mut self, round: u32, host: HostSettings, kill_after: Duration) -> anyhow::Result<()> {
         self.check_deadline("the rounds")?;
-        let mut serve = Serve::start(self.files, cache_size, &self.dir.join(format!("serve-{round:04}.log")))
+        let mut serve = Serve::start(self.files, host, &self.dir.join(format!("serve-{round:04}.log")))
             .with_context(|| format!("round {round}: starting the host"))?;
         self.reconcile_starts()?;
         self.give_up_raises(&unfinished(&self.files.db)?);
@@ -93,8 +94,8 @@ impl Driver<'_> {
     /// acknowledged, then until nothing is left queued (or [`SETTLE_TIMEOUT`]).
     fn finish(&mut self) -> anyhow::Result<()> {
         let round = self.plan.rounds.len() as u32;
-        let mut serve =
-            Serve::start(self.files, 1024, &self.dir.join("serve-final.log")).context("starting the final host")?;
+        let mut serve = Serve::start(self.files, HostSettings::DEFAULT, &self.dir.join("serve-final.log"))
+            .context("starting the final host")?;
         loop {
             self.reconcile_starts()?;
             let pending: Vec<Request> = self
@@ -317,14 +318,6 @@ fn send(files: &HostFiles, base: Option<&str>, http: &Http, request: &Request) -
 /// The wall clock, as the host reads it, in milliseconds since the Unix epoch.
 fn wall_clock_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
-/// A read-only connection to the database, beside the host.
-pub fn open_read_only(db: &Path) -> anyhow::Result<Connection> {
-    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .with_context(|| format!("cannot open {}", db.display()))?;
-    conn.busy_timeout(Duration::from_secs(10))?;
-    Ok(conn)
 }
 
 /// The orchestration instances that have not finished, with their status.

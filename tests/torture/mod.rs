@@ -24,6 +24,7 @@ pub use ledger::Ledger;
 pub use process::HostFiles;
 
 use anyhow::Context as _;
+use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -120,6 +121,14 @@ pub fn check_dir(dir: &Path) -> anyhow::Result<Outcome> {
     let ledger: Ledger = serde_json::from_str(&text).with_context(|| format!("{} is not a ledger", path.display()))?;
     let report = check(&files.db, &log_file(&files), &ledger)?;
     Ok(Outcome { ledger, report, wall: began.elapsed() })
+}
+
+/// A read-only connection to the database, beside the host.
+pub(crate) fn open_read_only(db: &Path) -> anyhow::Result<Connection> {
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .with_context(|| format!("cannot open {}", db.display()))?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    Ok(conn)
 }
 
 fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {

@@ -3,6 +3,7 @@
 //! host's API. This module only carries requests out and says whether each was acknowledged;
 //! it never decides what to send or when.
 
+use super::workload::HostSettings;
 use anyhow::{Context as _, bail};
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
@@ -37,7 +38,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Serve {
     /// Starts the host and waits until it listens; its stderr goes to `log`.
-    pub fn start(files: &HostFiles, cache_size: usize, log: &Path) -> anyhow::Result<Serve> {
+    pub fn start(files: &HostFiles, settings: HostSettings, log: &Path) -> anyhow::Result<Serve> {
         let mut command = Command::new(&files.reprise);
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--lease", "1s", "--db"])
@@ -48,7 +49,9 @@ impl Serve {
             .arg(format!("{}:/log", files.log_dir.display()))
             .arg("--compile-cache")
             .arg(&files.compile_cache)
-            .args(["--cache-size", &cache_size.to_string()])
+            .args(["--cache-size", &settings.cache_size.to_string()])
+            .args(["--activity-concurrency", &settings.activity_concurrency.to_string()])
+            .args(["--orchestration-concurrency", &settings.orchestration_concurrency.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         let mut child = command.spawn().with_context(|| format!("cannot run {}", files.reprise.display()))?;

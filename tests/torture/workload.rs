@@ -88,13 +88,31 @@ pub struct PlannedSignal {
     pub via: Via,
 }
 
+/// How a host is configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostSettings {
+    /// Its instance cache (0: every episode replays from history).
+    pub cache_size: usize,
+    /// Activity attempts at once (few: most tasks wait in the queue for a claim, instead of
+    /// being run by the episode that schedules them).
+    pub activity_concurrency: usize,
+    /// Episodes at once.
+    pub orchestration_concurrency: usize,
+}
+
+impl HostSettings {
+    /// The defaults of `reprise serve`.
+    pub const DEFAULT: HostSettings =
+        HostSettings { cache_size: 1024, activity_concurrency: 16, orchestration_concurrency: 32 };
+}
+
 /// What happens in one round: one host process, killed at the end.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PlannedRound {
     /// How long after the host is ready it is killed.
     pub kill_after: Duration,
-    /// Its instance cache (0: every episode replays from history).
-    pub cache_size: usize,
+    /// The host's settings.
+    pub host: HostSettings,
 }
 
 /// The whole workload of a run.
@@ -123,8 +141,17 @@ pub fn plan(seed: u64, rounds: u32, instances: u32) -> Plan {
             // One kill in five lands while the round's requests are still going out.
             let kill_ms =
                 if rng.random_bool(0.2) { rng.random_range(0..50) } else { rng.random_range(50..=MAX_KILL_DELAY_MS) };
-            let cache_size = if rng.random_bool(0.25) { 0 } else { 1024 };
-            PlannedRound { kill_after: Duration::from_millis(kill_ms), cache_size }
+            let mut host = HostSettings::DEFAULT;
+            if rng.random_bool(0.25) {
+                host.cache_size = 0;
+            }
+            if rng.random_bool(0.25) {
+                host.activity_concurrency = 2;
+            }
+            if rng.random_bool(0.25) {
+                host.orchestration_concurrency = 2;
+            }
+            PlannedRound { kill_after: Duration::from_millis(kill_ms), host }
         })
         .collect();
 

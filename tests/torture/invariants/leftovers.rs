@@ -5,7 +5,7 @@
 //! `PRAGMA integrity_check`.
 
 use super::{Findings, Invariant};
-use crate::torture::driver::open_read_only;
+use crate::torture::open_read_only;
 use std::path::Path;
 
 /// The statuses of finished instances, as stored.
