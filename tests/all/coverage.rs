@@ -55,6 +55,7 @@ guest_coverage! {
         retry_pattern: scheduling, crash, http;
         sub_orchestrations: sub_orchestrations, polyglot;
         timeouts_and_polling: scheduling, crash;
+        torture: torture;
         transfer_funds: examples, bad_input, crash;
         versioned_v1: versioning;
         versioned_v2: versioning;

@@ -17,5 +17,6 @@ mod sandbox;
 mod scheduling;
 mod structure;
 mod sub_orchestrations;
+mod torture;
 mod traps;
 mod versioning;

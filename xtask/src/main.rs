@@ -10,6 +10,10 @@
 //!   example (`reprise run process_order --input '"order-1001"' ...`) on a fresh database, and
 //!   exits with its exit code. It needs only the Rust guests: a guest in another language that
 //!   cannot be built is reported and does not stop it.
+//! - `torture --rounds N --seed S [--instances M] [--dir DIR] [--release]`: the fault suite
+//!   (`tests/torture/`): SIGKILLs a `reprise serve` N times under a seeded workload, then checks
+//!   every invariant; exits 1 on a violation. Built in the tests' dev profile unless
+//!   `--release` is given (which builds the host a second time, optimized).
 
 // Shared with tests/build.rs, which uses the parts this binary does not.
 #[allow(dead_code)]
@@ -27,7 +31,9 @@ const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
   build-guests   build the example guest components (guests/): Rust, Python and JavaScript
-  quickstart     build the guests and the reprise command, and run the order-processing example";
+  quickstart     build the guests and the reprise command, and run the order-processing example
+  torture        --rounds N --seed S [--instances M] [--dir DIR] [--release]: kill the host N times
+                 under a seeded workload, then check that nothing was lost or done twice";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -39,6 +45,7 @@ fn main() -> ExitCode {
             }
         }),
         ["quickstart"] => quickstart(),
+        ["torture", rest @ ..] => torture(rest),
         [] | ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
@@ -143,5 +150,38 @@ fn quickstart() -> Result<ExitCode, String> {
             eprintln!("reprise was killed ({status})");
             ExitCode::FAILURE
         }
+    })
+}
+
+/// Builds the host under test and runs the fault suite's binary with `args` (all but
+/// `--release`, which selects the profile of both).
+fn torture(args: &[&str]) -> Result<ExitCode, String> {
+    let root = root();
+    let release = args.contains(&"--release");
+    let passed: Vec<&str> = args.iter().copied().filter(|a| *a != "--release").collect();
+    let profile: &[&str] = if release { &["--release"] } else { &[] };
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    // The binary runs `reprise-under-test`, which `cargo run --bin torture` alone would not build.
+    let status = Command::new(&cargo)
+        .args(["build", "-p", "reprise-tests", "--bin", "reprise-under-test"])
+        .args(profile)
+        .current_dir(&root)
+        .status()
+        .map_err(|err| format!("cannot run cargo: {err}"))?;
+    if !status.success() {
+        return Err(format!("building the reprise command under test failed ({status})"));
+    }
+    let status = Command::new(&cargo)
+        .args(["run", "-p", "reprise-tests", "--bin", "torture"])
+        .args(profile)
+        .arg("--")
+        .args(&passed)
+        .current_dir(&root)
+        .status()
+        .map_err(|err| format!("cannot run cargo: {err}"))?;
+    Ok(match status.code() {
+        Some(0) => ExitCode::SUCCESS,
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        None => ExitCode::FAILURE,
     })
 }

@@ -204,7 +204,8 @@ pub trait HistoryStore: Send + Sync + 'static {
     fn ready_instances(&self, owner: &str, now: Timestamp, limit: usize) -> StoreResult<Vec<String>>;
 
     /// Takes (or renews) the instance's lock for `owner` until `lease_until`. Returns false if
-    /// another owner holds an unexpired lock.
+    /// another owner holds an unexpired lock, or if the instance has finished (or does not
+    /// exist): a finished instance is never locked again.
     fn lock_instance(
         &self,
         instance_id: &str,
@@ -219,7 +220,8 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// Takes the instance's lock as [`HistoryStore::lock_instance`] does and, if it got it,
     /// reads the instance and its messages visible at `now` (as [`HistoryStore::instance`] and
     /// [`HistoryStore::messages`]) in the same transaction: an episode's start in one round trip.
-    /// `None` if the instance does not exist or another owner holds an unexpired lock.
+    /// `None` if the instance does not exist, has finished, or another owner holds an unexpired
+    /// lock.
     fn begin_episode(
         &self,
         instance_id: &str,

@@ -155,8 +155,13 @@ pub(super) fn purge(tx: &Connection, filter: &PurgeFilter) -> StoreResult<usize>
     Ok(deleted)
 }
 
-/// Takes or renews the lock for `owner`: it succeeds when the instance is unlocked, already
-/// held by `owner`, or held by a lease that ended at or before `now`.
+/// Takes or renews the lock for `owner`: it succeeds when the instance has not finished and is
+/// unlocked, already held by `owner`, or held by a lease that ended at or before `now`.
+///
+/// A finished instance is never locked: no episode of it can commit, and the commit that
+/// finished it released its lock for good. Were it locked (by a late wake-up, or a renewal
+/// racing that commit), a host that died before unlocking it would leave the lock on it
+/// forever, since nothing runs a finished instance again.
 pub(super) fn lock(
     conn: &Connection,
     instance_id: &str,
@@ -165,11 +170,11 @@ pub(super) fn lock(
     lease_until: Timestamp,
 ) -> StoreResult<bool> {
     let updated = conn
-        .prepare_cached(
+        .prepare_cached(&format!(
             "UPDATE instances SET lock_owner = ?2, lock_until = ?3 \
-             WHERE instance_id = ?1 \
-               AND (lock_owner IS NULL OR lock_owner = ?2 OR lock_until <= ?4)",
-        )?
+             WHERE instance_id = ?1 AND status NOT IN ({TERMINAL_STATUSES_SQL}) \
+               AND (lock_owner IS NULL OR lock_owner = ?2 OR lock_until <= ?4)"
+        ))?
         .execute(params![instance_id, owner, time_to_sql(lease_until), time_to_sql(now)])?;
     Ok(updated == 1)
 }

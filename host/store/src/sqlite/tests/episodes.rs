@@ -351,8 +351,8 @@ fn a_terminated_commit_is_terminal() {
     // And it is finished for everyone else too.
     let err = store.enqueue_message("a", &raised("x"), T0 + 20, T0 + 20).unwrap_err();
     assert!(matches!(err, StoreError::Finished { status: RuntimeStatus::Terminated, .. }), "{err}");
-    assert!(store.lock_instance("a", "h", T0 + 20, T0 + 30).unwrap());
-    let err = store.commit_episode(&plain_episode(store, "a", T0 + 20, RuntimeStatus::Running)).unwrap_err();
+    assert!(!store.lock_instance("a", "h", T0 + 20, T0 + 30).unwrap(), "a finished instance cannot be locked");
+    let err = store.commit_episode(&commit).unwrap_err();
     assert!(err.to_string().contains("already finished (Terminated)"), "{err}");
 }
 
@@ -398,4 +398,27 @@ fn beginning_an_episode_locks_the_instance_and_reads_it_with_its_messages() {
     let taken = store.begin_episode("a", "other", T0 + 100, T0 + 300).unwrap().expect("taken over");
     assert_eq!(taken.messages.len(), 1);
     assert!(store.begin_episode("a", "h", T0 + 101, T0 + 300).unwrap().is_none());
+}
+
+#[test]
+fn a_finished_instance_cannot_be_locked_so_no_lock_outlives_it() {
+    // A host that locks a finished instance (woken late, or renewing its lock as the last
+    // commit lands) and dies before unlocking it would leave the lock on it for good: nothing
+    // ever runs a finished instance again to release it.
+    let fixture = Fixture::new();
+    let store = &fixture.store;
+    for (id, status) in
+        [("done", RuntimeStatus::Completed), ("failed", RuntimeStatus::Failed), ("ended", RuntimeStatus::Terminated)]
+    {
+        fixture.create_with_status(id, T0, status);
+        assert!(!store.lock_instance(id, "h", T0 + 5, T0 + 100).unwrap(), "{id} was locked");
+        assert!(store.begin_episode(id, "h", T0 + 5, T0 + 100).unwrap().is_none(), "{id} began an episode");
+        let lock: (Option<String>, Option<i64>) = fixture
+            .raw()
+            .query_row("SELECT lock_owner, lock_until FROM instances WHERE instance_id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(lock, (None, None), "{id} is left locked");
+    }
 }
