@@ -2,6 +2,7 @@
 //! payloads shown exactly as stored, failures with their details, help that matches what the
 //! commands accept.
 
+use crate::harness::number_tokens;
 use reprise_core::RuntimeStatus;
 use reprise_tests::guests;
 use std::io::Write;
@@ -79,30 +80,6 @@ fn json_arguments_larger_than_a_command_line_come_from_a_file_or_stdin() {
     assert!(stderr.contains("cannot read the JSON file /nonexistent/input.json"), "{stderr}");
 }
 
-/// The number tokens of a JSON text, outside strings.
-fn numbers(text: &str) -> Vec<String> {
-    let mut tokens = Vec::new();
-    let mut current = String::new();
-    let (mut in_string, mut escaped) = (false, false);
-    for c in text.chars() {
-        if in_string {
-            in_string = !(c == '"' && !escaped);
-            escaped = c == '\\' && !escaped;
-            continue;
-        }
-        if c == '"' {
-            in_string = true;
-        } else if c.is_ascii_digit() || "+-.eE".contains(c) {
-            current.push(c);
-            continue;
-        }
-        if !current.is_empty() {
-            tokens.push(std::mem::take(&mut current));
-        }
-    }
-    tokens
-}
-
 #[test]
 fn numbers_are_shown_as_they_were_given() {
     let dir = tempfile::tempdir().unwrap();
@@ -112,7 +89,7 @@ fn numbers_are_shown_as_they_were_given() {
     let printed =
         ok(&reprise(&["run", "echo_raw", "--id", "n", "--input", &input, "--component", guests::MISBEHAVING], &db));
     let expected: Vec<String> = given.iter().chain(&given).map(|n| n.to_string()).collect();
-    assert_eq!(numbers(&printed), expected, "run's output: {printed}");
+    assert_eq!(number_tokens(&printed), expected, "run's output: {printed}");
 
     let status = ok(&reprise(&["status", "n", "--json"], &db));
     for number in given {
@@ -129,7 +106,7 @@ fn numbers_are_shown_as_they_were_given() {
     let text = ok(&reprise(&["status", "n"], &db));
     assert!(text.contains("[0.9570227765943855,12345678901234567890123,1e400,-0.10,2E-7,9007199254740993]"), "{text}");
     let entity = ok(&reprise(&["entity", "get", "Keeper", "n"], &db));
-    assert_eq!(numbers(&entity), given, "entity get: {entity}");
+    assert_eq!(number_tokens(&entity), given, "entity get: {entity}");
 }
 
 #[test]

@@ -323,3 +323,29 @@ pub async fn on_both_paths(
     assert_eq!(hot.0.custom_status, cold.0.custom_status);
     hot
 }
+
+/// The text of each number in `text`, in order (the JSON is compact: numbers are the runs of
+/// number characters).
+pub fn number_tokens(text: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut current = String::new();
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in text.chars() {
+        if in_string {
+            in_string = c != '"' || escaped;
+            escaped = c == '\\' && !escaped;
+            continue;
+        }
+        if c == '"' {
+            in_string = true;
+        } else if c.is_ascii_digit() || "+-.eE".contains(c) {
+            current.push(c);
+            continue;
+        }
+        if !current.is_empty() {
+            tokens.push(std::mem::take(&mut current));
+        }
+    }
+    tokens
+}

@@ -2,7 +2,7 @@
 //! activity input and output, entity state, the CLI, the HTTP API), and every payload a guest
 //! or a client hands the host is checked at the boundary: one JSON document, within the limit.
 
-use crate::harness::{Harness, Options};
+use crate::harness::{Harness, Options, number_tokens};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
@@ -20,32 +20,6 @@ fn number() -> impl Strategy<Value = String> {
         any::<i64>().prop_map(|n| format!("{n}.000")),
         ("-?[1-9][0-9]{0,25}", "[0-9]{1,25}", "[eE][+-]?[0-9]{1,3}").prop_map(|(i, f, e)| format!("{i}.{f}{e}")),
     ]
-}
-
-/// The text of each number in `text`, in order (the JSON is compact: numbers are the runs of
-/// number characters).
-fn number_tokens(text: &str) -> Vec<String> {
-    let mut tokens = Vec::new();
-    let mut current = String::new();
-    let mut in_string = false;
-    let mut escaped = false;
-    for c in text.chars() {
-        if in_string {
-            in_string = !(c == '"' && !escaped);
-            escaped = c == '\\' && !escaped;
-            continue;
-        }
-        if c == '"' {
-            in_string = true;
-        } else if c.is_ascii_digit() || "+-.eE".contains(c) {
-            current.push(c);
-            continue;
-        }
-        if !current.is_empty() {
-            tokens.push(std::mem::take(&mut current));
-        }
-    }
-    tokens
 }
 
 /// The payload `[n1,n2,...]` of `numbers`.

@@ -21,8 +21,8 @@
 //! 4. the same chain, `REPRISE_BENCH_POLYGLOT_COLD_CHAIN` (default 20) steps, on the cold path:
 //!    every episode instantiates the component and replays the history so far.
 //!
-//! Then, on the runtime alone (no store, no executor: an in-memory host that completes every
-//! activity at once with its input), for each language:
+//! Then, on the runtime alone (no store, no executor: the replay engine answers the guest's
+//! calls, and every episode's activities are completed at once, in memory), for each language:
 //!
 //! 5. instantiate + call: a fresh instance from the pre-instantiated component running the chain
 //!    orchestrator with 0 steps (median of 50);
@@ -45,19 +45,18 @@
 //! REPRISE_BENCH_POLYGLOT_COLD_CHAIN=3 cargo bench -p reprise-tests --bench polyglot`.
 
 use anyhow::{Context as _, bail};
-use reprise_core::replay::Completion;
-use reprise_core::{ActivityOptions, EntityId, RetryPolicy, RuntimeStatus};
+use reprise_core::replay::Replayer;
+use reprise_core::{Event, Message, Payload, RuntimeStatus};
 use reprise_executor::{ExecutorConfig, Host, StartRequest, SystemClock, Workers};
 use reprise_runtime::{
-    ActivityGrants, ActivityInvocation, BoxFuture, GuestObserved, LoadedComponent, LogLevel, OrchestrationHost,
-    OrchestratorInvocation, Runtime, RuntimeConfig, WaitRequest,
+    ActivityGrants, ActivityInvocation, Delivery, GuestObserved, LoadedComponent, OrchestrationSession,
+    OrchestratorInvocation, Runtime, RuntimeConfig,
 };
 use reprise_store::SqliteStore;
 use reprise_tests::guests::{self, Guest};
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The orchestrators compared: the guest (its language), the orchestrator's name.
@@ -168,108 +167,57 @@ where
     Ok(runs[1])
 }
 
-/// An orchestration host with no store: every activity completes at once, as the real one
-/// would: `step` (the Rust chain's) with its input's `value` plus one, `noop` with its input.
-#[derive(Default)]
-struct EchoHost {
-    outputs: HashMap<u64, String>,
-    next: u64,
-}
-
-impl OrchestrationHost for EchoHost {
-    fn instance_id(&self) -> String {
-        "bench".into()
+/// What the in-memory host answers an activity with, as the real one would: `step` (the Rust
+/// chain's) with its input's `value` plus one, `noop` with its input.
+fn echo(name: &str, input: &Payload) -> anyhow::Result<Payload> {
+    if name == "step" {
+        let step: Value = serde_json::from_str(input)?;
+        return Ok(Payload::from_u64(step["value"].as_u64().unwrap_or_default() + 1));
     }
-    fn is_replaying(&self) -> bool {
-        false
-    }
-    fn current_time(&self) -> u64 {
-        0
-    }
-    fn new_guid(&mut self) -> String {
-        "00000000-0000-0000-0000-000000000000".into()
-    }
-    fn set_custom_status(&mut self, _status: Option<String>) {}
-    fn log(&mut self, _level: LogLevel, _message: String) {}
-    fn schedule_activity(&mut self, name: String, input: String, _options: ActivityOptions) -> anyhow::Result<u64> {
-        let output = if name == "step" {
-            let step: Value = serde_json::from_str(&input)?;
-            (step["value"].as_u64().unwrap_or_default() + 1).to_string()
-        } else {
-            input
-        };
-        self.next += 1;
-        self.outputs.insert(self.next - 1, output);
-        Ok(self.next - 1)
-    }
-    fn schedule_sub_orchestration(
-        &mut self,
-        name: String,
-        _instance_id: Option<String>,
-        _input: String,
-        _retry: Option<RetryPolicy>,
-    ) -> anyhow::Result<u64> {
-        bail!("the bench host runs no sub-orchestration ({name})")
-    }
-    fn continue_as_new(&mut self, _input: String, _carry_events: bool) -> anyhow::Result<()> {
-        bail!("the bench host does not continue as new")
-    }
-    fn schedule_timer(&mut self, _fire_at: u64) -> anyhow::Result<u64> {
-        bail!("the bench host has no timers")
-    }
-    fn wait_for_event(&mut self, name: String) -> anyhow::Result<u64> {
-        bail!("the bench host has no events ({name})")
-    }
-    fn raise_event(&mut self, _instance_id: String, _name: String, _data: String) -> anyhow::Result<()> {
-        bail!("the bench host raises no events")
-    }
-    fn call_entity(&mut self, entity: EntityId, _operation: String, _input: String) -> anyhow::Result<u64> {
-        bail!("the bench host has no entities ({entity})")
-    }
-    fn signal_entity(&mut self, entity: EntityId, _operation: String, _input: String) -> anyhow::Result<()> {
-        bail!("the bench host has no entities ({entity})")
-    }
-    fn lock_entities(&mut self, _entities: Vec<EntityId>) -> anyhow::Result<u64> {
-        bail!("the bench host has no entities")
-    }
-    fn unlock_entities(&mut self) -> anyhow::Result<()> {
-        bail!("the bench host has no entities")
-    }
-    fn wait(&mut self, request: WaitRequest) -> BoxFuture<'_, anyhow::Result<Vec<Completion>>> {
-        let tasks = match request {
-            WaitRequest::Any(tasks) => tasks.into_iter().take(1).collect(),
-            WaitRequest::All(tasks) => tasks,
-        };
-        let completions = tasks
-            .into_iter()
-            .map(|task| {
-                let output = self.outputs.get(&task).cloned().unwrap_or_else(|| "null".into());
-                Completion { task, outcome: Ok(reprise_core::Payload::stored(output)) }
-            })
-            .collect::<Vec<_>>();
-        Box::pin(async move { Ok(completions) })
-    }
+    Ok(input.clone())
 }
 
 /// One run of the orchestrator `name` with `steps` steps on a fresh instance, on the runtime
-/// alone; its wall time.
+/// alone (no store, no executor): the replay engine answers its calls, and every episode's
+/// activities are completed at once, in memory. Its wall time.
 async fn runtime_run(
     runtime: &Runtime,
     component: &LoadedComponent,
     name: &str,
     steps: usize,
 ) -> anyhow::Result<Duration> {
-    let invocation = OrchestratorInvocation {
-        instance_id: "bench".into(),
-        name: name.into(),
-        input: json!({ "steps": steps, "delay_ms": 0 }).to_string(),
-        seed: 7,
-        observed: GuestObserved::new(),
+    let input = json!({ "steps": steps, "delay_ms": 0 }).to_string();
+    let mut replayer = Replayer::new("bench", 1, "bench", Vec::new())?;
+    replayer.deliver(0, vec![Message::Start { name: name.into(), input: Payload::parse(input.clone(), usize::MAX)? }]);
+    replayer.advance()?;
+    let replayer = Arc::new(Mutex::new(replayer));
+    let observed = GuestObserved::new();
+    observed.start_episode(0, false);
+    let (deliveries, delivered) = tokio::sync::mpsc::unbounded_channel();
+    let (yielded, mut yields) = tokio::sync::mpsc::unbounded_channel();
+    let session =
+        OrchestrationSession::new("bench".into(), replayer, observed.clone(), (delivered, yielded), usize::MAX);
+    let invocation =
+        OrchestratorInvocation { instance_id: "bench".into(), name: name.into(), input, seed: 7, observed };
+    let driver = async move {
+        while let Some(episode) = yields.recv().await {
+            let mut messages = Vec::new();
+            for event in episode.output.events {
+                if let Event::ActivityScheduled { task_id, name, input, .. } = event.event {
+                    messages.push(Message::ActivityCompleted { task_id, output: echo(&name, &input)? });
+                }
+            }
+            if deliveries.send(Delivery { time: 0, messages }).is_err() {
+                break;
+            }
+        }
+        anyhow::Ok(())
     };
     let started = Instant::now();
-    let outcome = runtime.run_orchestrator(component, invocation, Box::new(EchoHost::default())).await?;
+    let (outcome, driven) = tokio::join!(runtime.run_orchestrator(component, invocation, session), driver);
     let elapsed = started.elapsed();
-    let output: Value = serde_json::from_str(&outcome.map_err(|f| anyhow::anyhow!("{name} failed: {f}"))?)?;
+    driven?;
+    let output: Value = serde_json::from_str(&outcome?.map_err(|f| anyhow::anyhow!("{name} failed: {f}"))?)?;
     if output["steps"] != json!(steps) {
         bail!("{name} returned {output}");
     }

@@ -1,35 +1,21 @@
-//! A running orchestrator: the guest task, and the [`OrchestrationHost`] it calls, which answers
-//! through the replay engine and hands each finished episode back to the executor.
+//! A running orchestrator: the guest's task, the channels an episode is delivered on and
+//! reported back on, and how the orchestrator's end is recorded.
 //!
-//! The guest runs in its own tokio task. Whenever it blocks on something not yet delivered, the
-//! session sends the episode's output ([`Yield::Blocked`]) and waits, parked inside the host call,
-//! for the next delivery: that parked task is the hot path. Dropping the [`LiveInstance`] closes
-//! the delivery channel, which ends the guest.
+//! The guest runs in its own tokio task, its calls answered by the runtime's
+//! [`OrchestrationSession`] over the replay engine. Whenever it blocks on something not yet
+//! delivered, the session sends the episode's output ([`Yield`]) and waits, parked inside the
+//! host call, for the next [`Delivery`]: that parked task is the hot path. Dropping the
+//! [`LiveInstance`] closes the delivery channel, which ends the guest.
 
 use reprise_core::failure::error_types;
-use reprise_core::replay::{Advance, AllWait, Completion, EpisodeOutput, ReplayError, Replayer, WaitOutcome};
-use reprise_core::{ActivityOptions, EntityId, Failure, InstanceId, Message, Payload, RetryPolicy, Timestamp};
+use reprise_core::replay::{Advance, ReplayError, Replayer};
+use reprise_core::{Failure, Payload};
 use reprise_runtime::{
-    BoxFuture, GuestError, GuestObserved, LoadedComponent, LogLevel, OrchestrationHost, OrchestratorInvocation,
-    Runtime, WaitRequest,
+    Delivery, GuestError, GuestObserved, LoadedComponent, OrchestrationSession, OrchestratorInvocation, Runtime, Yield,
 };
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-
-/// New messages for a parked orchestrator: one episode.
-#[derive(Debug)]
-pub(crate) struct Delivery {
-    pub(crate) time: Timestamp,
-    pub(crate) messages: Vec<Message>,
-}
-
-/// What a session reports at the end of an episode.
-#[derive(Debug)]
-pub(crate) struct Yield {
-    pub(crate) output: EpisodeOutput,
-    pub(crate) custom_status: Option<Payload>,
-}
 
 /// A started orchestrator, parked between episodes or running one.
 pub(crate) struct LiveInstance {
@@ -60,17 +46,24 @@ impl LiveInstance {
         max_payload: usize,
     ) -> LiveInstance {
         let replayer = Arc::new(Mutex::new(replayer));
+        let observed = GuestObserved::new();
         let (deliveries_tx, deliveries_rx) = mpsc::unbounded_channel();
         let (yields_tx, yields_rx) = mpsc::unbounded_channel();
-        let session = Session {
-            instance_id: instance_id.clone(),
-            replayer: replayer.clone(),
-            observed: GuestObserved::new(),
-            deliveries: deliveries_rx,
-            yields: yields_tx.clone(),
+        let session = OrchestrationSession::new(
+            instance_id.clone(),
+            replayer.clone(),
+            observed.clone(),
+            (deliveries_rx, yields_tx.clone()),
             max_payload,
-        };
-        let task = tokio::spawn(run_guest(runtime, component, instance_id, execution, session, yields_tx));
+        );
+        let task = tokio::spawn(run_guest(
+            runtime,
+            component,
+            (instance_id, execution),
+            (replayer.clone(), observed, max_payload),
+            session,
+            yields_tx,
+        ));
         LiveInstance { execution, created_at, replayer, deliveries: deliveries_tx, yields: yields_rx, task }
     }
 
@@ -95,196 +88,6 @@ fn lock(replayer: &Mutex<Replayer>) -> std::sync::MutexGuard<'_, Replayer> {
     replayer.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The host's answer to an orchestrator's calls.
-struct Session {
-    instance_id: String,
-    replayer: Arc<Mutex<Replayer>>,
-    observed: Arc<GuestObserved>,
-    deliveries: mpsc::UnboundedReceiver<Delivery>,
-    yields: mpsc::UnboundedSender<Yield>,
-    max_payload: usize,
-}
-
-impl Session {
-    /// Checks a payload the guest hands the host: one JSON document, no larger than the host
-    /// accepts (every payload is stored in history, and an unbounded one would let a guest
-    /// exhaust the host's memory and disk). A bad one ends the guest with a trap naming it.
-    ///
-    /// `what` names the payload in the error; it is only built for a bad one (this runs on
-    /// every scheduled task, replayed ones included).
-    fn payload(&self, what: impl FnOnce() -> String, text: String) -> anyhow::Result<Payload> {
-        Payload::parse(text, self.max_payload).map_err(|error| anyhow::anyhow!("{} is {error}", what()))
-    }
-}
-
-/// Why the session ended the guest. Carried through the guest's trap back to [`run_guest`].
-#[derive(Debug, thiserror::Error)]
-enum SessionEnd {
-    #[error(transparent)]
-    Replay(#[from] ReplayError),
-    #[error("the instance was evicted from the cache")]
-    Evicted,
-}
-
-impl Session {
-    /// Opens episodes until the wait is answered, yielding to the executor each time the guest
-    /// must block for new messages.
-    async fn wait(&mut self, request: WaitRequest) -> Result<Vec<Completion>, SessionEnd> {
-        // A wait-all is polled once per episode until it is answered: it keeps its progress, so
-        // a fan-in over many tasks and many episodes is not checked from its start each time.
-        let mut request = match request {
-            WaitRequest::Any(tasks) => Pending::Any(tasks),
-            WaitRequest::All(tasks) => Pending::All(AllWait::new(tasks)),
-        };
-        loop {
-            let advance = {
-                let mut replayer = lock(&self.replayer);
-                let answer = match &mut request {
-                    Pending::Any(tasks) => replayer.wait_any(tasks)?.map(|done| vec![done]),
-                    Pending::All(wait) => replayer.poll_all(wait)?,
-                };
-                if let WaitOutcome::Ready(done) = answer {
-                    return Ok(done);
-                }
-                let advance = replayer.advance()?;
-                if advance != Advance::Blocked {
-                    self.observed.start_episode(replayer.now(), replayer.is_replaying());
-                }
-                if advance == Advance::Blocked {
-                    let output = replayer.take_output();
-                    let custom_status = replayer.custom_status().cloned();
-                    Some(Yield { output, custom_status })
-                } else {
-                    None
-                }
-            };
-            if let Some(episode_end) = advance {
-                // The executor may have gone away; then the next recv ends us.
-                let _ = self.yields.send(episode_end);
-                let delivery = self.deliveries.recv().await.ok_or(SessionEnd::Evicted)?;
-                lock(&self.replayer).deliver(delivery.time, delivery.messages);
-            }
-        }
-    }
-}
-
-/// A wait being answered, in the form the replayer polls.
-enum Pending {
-    Any(Vec<u64>),
-    All(AllWait),
-}
-
-impl OrchestrationHost for Session {
-    fn instance_id(&self) -> String {
-        self.instance_id.clone()
-    }
-
-    fn is_replaying(&self) -> bool {
-        lock(&self.replayer).is_replaying()
-    }
-
-    fn current_time(&self) -> u64 {
-        lock(&self.replayer).now()
-    }
-
-    fn new_guid(&mut self) -> String {
-        lock(&self.replayer).new_guid()
-    }
-
-    fn set_custom_status(&mut self, status: Option<String>) {
-        let status = match status.map(|text| Payload::parse(text, self.max_payload)).transpose() {
-            Ok(status) => status,
-            Err(error) => {
-                tracing::warn!(instance = %self.instance_id, "custom status ignored: it is {error}");
-                return;
-            }
-        };
-        lock(&self.replayer).set_custom_status(status);
-    }
-
-    fn log(&mut self, level: LogLevel, message: String) {
-        if lock(&self.replayer).is_replaying() {
-            return;
-        }
-        let id = &self.instance_id;
-        match level {
-            LogLevel::Debug => {
-                tracing::debug!(target: "reprise::orchestrator", instance = %id, "{message}")
-            }
-            LogLevel::Info => {
-                tracing::info!(target: "reprise::orchestrator", instance = %id, "{message}")
-            }
-            LogLevel::Warn => {
-                tracing::warn!(target: "reprise::orchestrator", instance = %id, "{message}")
-            }
-            LogLevel::Error => {
-                tracing::error!(target: "reprise::orchestrator", instance = %id, "{message}")
-            }
-        }
-    }
-
-    fn schedule_activity(&mut self, name: String, input: String, options: ActivityOptions) -> anyhow::Result<u64> {
-        let input = self.payload(|| format!("the input of activity '{name}'"), input)?;
-        Ok(lock(&self.replayer).schedule_activity(&name, input, options).map_err(SessionEnd::from)?)
-    }
-
-    fn schedule_sub_orchestration(
-        &mut self,
-        name: String,
-        instance_id: Option<String>,
-        input: String,
-        retry: Option<RetryPolicy>,
-    ) -> anyhow::Result<u64> {
-        let input = self.payload(|| format!("the input of sub-orchestration '{name}'"), input)?;
-        let instance_id = instance_id
-            .map(InstanceId::new)
-            .transpose()
-            .map_err(|error| anyhow::anyhow!("sub-orchestration '{name}' cannot start: {error}"))?;
-        let mut replayer = lock(&self.replayer);
-        Ok(replayer.schedule_sub_orchestration(&name, instance_id, input, retry).map_err(SessionEnd::from)?)
-    }
-
-    fn continue_as_new(&mut self, input: String, carry_events: bool) -> anyhow::Result<()> {
-        let input = self.payload(|| "the input of continue-as-new".into(), input)?;
-        Ok(lock(&self.replayer).request_continue_as_new(input, carry_events).map_err(SessionEnd::from)?)
-    }
-
-    fn schedule_timer(&mut self, fire_at: u64) -> anyhow::Result<u64> {
-        Ok(lock(&self.replayer).schedule_timer(fire_at).map_err(SessionEnd::from)?)
-    }
-
-    fn wait_for_event(&mut self, name: String) -> anyhow::Result<u64> {
-        Ok(lock(&self.replayer).wait_for_event(&name).map_err(SessionEnd::from)?)
-    }
-
-    fn raise_event(&mut self, instance_id: String, name: String, data: String) -> anyhow::Result<()> {
-        let data = self.payload(|| format!("the data of event '{name}'"), data)?;
-        Ok(lock(&self.replayer).raise_event(&instance_id, &name, data).map_err(SessionEnd::from)?)
-    }
-
-    fn call_entity(&mut self, entity: EntityId, operation: String, input: String) -> anyhow::Result<u64> {
-        let input = self.payload(|| format!("the input of operation '{operation}' on {entity}"), input)?;
-        Ok(lock(&self.replayer).call_entity(&entity, &operation, input).map_err(SessionEnd::from)?)
-    }
-
-    fn signal_entity(&mut self, entity: EntityId, operation: String, input: String) -> anyhow::Result<()> {
-        let input = self.payload(|| format!("the input of operation '{operation}' on {entity}"), input)?;
-        Ok(lock(&self.replayer).signal_entity(&entity, &operation, input).map_err(SessionEnd::from)?)
-    }
-
-    fn lock_entities(&mut self, entities: Vec<EntityId>) -> anyhow::Result<u64> {
-        Ok(lock(&self.replayer).lock_entities(&entities).map_err(SessionEnd::from)?)
-    }
-
-    fn unlock_entities(&mut self) -> anyhow::Result<()> {
-        Ok(lock(&self.replayer).unlock_entities().map_err(SessionEnd::from)?)
-    }
-
-    fn wait(&mut self, request: WaitRequest) -> BoxFuture<'_, anyhow::Result<Vec<Completion>>> {
-        Box::pin(async move { Ok(Session::wait(self, request).await?) })
-    }
-}
-
 /// A stable 64-bit seed for an execution's random sources (FNV-1a: fixed forever, unlike std's
 /// hashers, so replays after a host upgrade draw the same numbers).
 pub(crate) fn seed(instance_id: &str, execution: u32) -> u64 {
@@ -301,14 +104,11 @@ pub(crate) fn seed(instance_id: &str, execution: u32) -> u64 {
 async fn run_guest(
     runtime: Arc<Runtime>,
     component: Arc<LoadedComponent>,
-    instance_id: String,
-    execution: u32,
-    session: Session,
+    (instance_id, execution): (String, u32),
+    (replayer, observed, max_payload): (Arc<Mutex<Replayer>>, Arc<GuestObserved>, usize),
+    session: OrchestrationSession,
     yields: mpsc::UnboundedSender<Yield>,
 ) {
-    let replayer = session.replayer.clone();
-    let observed = session.observed.clone();
-    let max_payload = session.max_payload;
     let opened = {
         let mut guard = lock(&replayer);
         // Episodes before the start are possible (an instance suspended before it ran).
@@ -339,7 +139,7 @@ async fn run_guest(
                 seed: seed(&instance_id, execution),
                 observed,
             };
-            runtime.run_orchestrator(&component, invocation, Box::new(session)).await
+            runtime.run_orchestrator(&component, invocation, session).await
         }
         Err(failure) => Ok(Err(failure)),
     };
@@ -358,15 +158,12 @@ async fn run_guest(
                 guard.abort(replay_failure(&error));
             }
         }
-        Err(GuestError::Host(error)) => match error.downcast::<SessionEnd>() {
-            Ok(SessionEnd::Evicted) => return,
-            // A command past a limit refuses the whole episode: none of its work is done.
-            Ok(SessionEnd::Replay(replay @ ReplayError::LimitExceeded(_))) => {
-                guard.refuse_episode(replay_failure(&replay))
-            }
-            Ok(SessionEnd::Replay(replay)) => guard.abort(replay_failure(&replay)),
-            Err(other) => guard.abort(Failure::new(error_types::GUEST_TRAPPED, format!("{other:#}"))),
-        },
+        Err(GuestError::Evicted) => return,
+        // A command past a limit refuses the whole episode: none of its work is done.
+        Err(GuestError::Replay(replay @ ReplayError::LimitExceeded(_))) => {
+            guard.refuse_episode(replay_failure(&replay))
+        }
+        Err(GuestError::Replay(replay)) => guard.abort(replay_failure(&replay)),
         // The host ran out of resources to instantiate the guest: the instance is not at fault,
         // so nothing is recorded; the episode ends without an answer and is tried again later
         // (see `episode`, which frees parked instances).
@@ -402,7 +199,9 @@ pub(crate) fn guest_failure(error: &GuestError) -> Failure {
         | GuestError::Instantiate(_)
         | GuestError::Sandbox(_)
         | GuestError::Trap { .. }
-        | GuestError::Host(_) => error_types::GUEST_TRAPPED,
+        | GuestError::Refused(_)
+        | GuestError::Evicted => error_types::GUEST_TRAPPED,
+        GuestError::Replay(replay) => return replay_failure(replay),
     };
     let failure = Failure::new(error_type, error.to_string());
     match error.details() {

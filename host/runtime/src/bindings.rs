@@ -42,6 +42,13 @@ use reprise_core::{EntityId, Failure, FailureCause};
 
 pub(crate) type WitEntityId = orchestrator::reprise::durable::types::EntityId;
 
+/// The core form of an entity address a guest gave, checked: a bad one traps with the reason.
+pub(crate) fn checked_entity(entity: WitEntityId) -> wasmtime::Result<EntityId> {
+    let entity = EntityId::from(entity);
+    entity.validate().map_err(|e| crate::error::trap(crate::error::HostEnd::Refused(e.to_string())))?;
+    Ok(entity)
+}
+
 impl From<WitEntityId> for EntityId {
     fn from(id: WitEntityId) -> Self {
         EntityId { name: id.name, key: id.key }

@@ -1,9 +1,16 @@
 //! Loading components: compile, check what they export, list their functions.
 
+use crate::Runtime;
+use crate::activity::{ActivityGrants, ActivityInvocation, activity_wasi};
 use crate::bindings::{activity::ActivityPre, entity::EntityPre, orchestrator::OrchestratorPre};
 use crate::compile_cache::{CompileCache, CompileSource};
+use crate::entity::OperationContext;
 use crate::error::LoadError;
-use crate::{Runtime, activity, entity, orchestrator};
+use crate::linkers::Listing;
+use crate::observed::GuestObserved;
+use crate::orchestration::OrchestrationSession;
+use crate::state::{Deadline, GuestState, store};
+use crate::virtual_wasi::deterministic_wasi;
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -36,9 +43,9 @@ pub struct LoadedComponent {
     /// Whether its machine code came from the compiled-component cache or was compiled now
     /// (for both engines, the least cached of the two).
     pub compiled: CompileSource,
-    pub(crate) orchestrator_pre: Option<OrchestratorPre<orchestrator::OrchestratorState>>,
-    pub(crate) activity_pre: Option<ActivityPre<activity::ActivityState>>,
-    pub(crate) entity_pre: Option<EntityPre<entity::EntityState>>,
+    pub(crate) orchestrator_pre: Option<OrchestratorPre<GuestState<OrchestrationSession>>>,
+    pub(crate) activity_pre: Option<ActivityPre<GuestState<ActivityInvocation>>>,
+    pub(crate) entity_pre: Option<EntityPre<GuestState<OperationContext>>>,
 }
 
 impl std::fmt::Debug for LoadedComponent {
@@ -125,27 +132,63 @@ impl Runtime {
         if let Some(component) = &orchestrator_component
             && has_orchestrators
         {
-            let pre = orchestrator::pre_instantiate(&self.orchestrator_linker, component).map_err(instantiate_error)?;
-            loaded.orchestrators = self.list_orchestrators(&pre).await.map_err(instantiate_error)?;
-            loaded.orchestrator_pre = Some(pre);
+            loaded.orchestrator_pre = Some(self.linkers.orchestrator(component).map_err(instantiate_error)?);
+            loaded.orchestrators = self.list(component, Exports::Orchestrators).await.map_err(instantiate_error)?;
         }
         if let Some(component) = &orchestrator_component
             && has_entities
         {
-            let pre = entity::pre_instantiate(&self.entity_linker, component).map_err(instantiate_error)?;
-            loaded.entities = self.list_entities(&pre).await.map_err(instantiate_error)?;
-            loaded.entity_pre = Some(pre);
+            loaded.entity_pre = Some(self.linkers.entity(component).map_err(instantiate_error)?);
+            loaded.entities = self.list(component, Exports::Entities).await.map_err(instantiate_error)?;
         }
         if let Some(component) = activity_component {
-            let pre = activity::pre_instantiate(&self.activity_linker, &component).map_err(instantiate_error)?;
-            loaded.activities = self.list_activities(&pre).await.map_err(instantiate_error)?;
-            loaded.activity_pre = Some(pre);
+            loaded.activity_pre = Some(self.linkers.activity(&component).map_err(instantiate_error)?);
+            loaded.activities = self.list(&component, Exports::Activities).await.map_err(instantiate_error)?;
         }
         Ok(loaded)
     }
 }
 
+/// The exports a component lists.
+#[derive(Debug, Clone, Copy)]
+enum Exports {
+    Orchestrators,
+    Activities,
+    Entities,
+}
+
 impl Runtime {
+    /// The names `component` (compiled for the kind's engine) exports of a kind, from an
+    /// instance in which every host interface traps: listing must not reach the host.
+    async fn list(&self, component: &Component, exports: Exports) -> wasmtime::Result<Vec<String>> {
+        let deterministic = !matches!(exports, Exports::Activities);
+        let pre = self.linkers.listing(component, deterministic)?;
+        let observed = GuestObserved::new();
+        let wasi = match exports {
+            Exports::Activities => activity_wasi(&ActivityInvocation::none(), &ActivityGrants::default(), &observed)?,
+            _ => deterministic_wasi("listing", 0, &observed),
+        };
+        let engine = if deterministic { &self.orchestrator_engine } else { &self.activity_engine };
+        let state = GuestState::<Listing>::new(wasi, self.config.max_memory_bytes, ());
+        // Listing runs the guest's start-up code: it gets an episode's CPU budget.
+        let budget = self.ticks(self.config.orchestrator_episode_cpu);
+        let mut store = store(engine, state, Deadline::Call(budget));
+        match exports {
+            Exports::Orchestrators => {
+                let instance = OrchestratorPre::new(pre)?.instantiate_async(&mut store).await?;
+                instance.reprise_durable_orchestrators().call_names(&mut store).await
+            }
+            Exports::Activities => {
+                let instance = ActivityPre::new(pre)?.instantiate_async(&mut store).await?;
+                instance.reprise_durable_activities().call_names(&mut store).await
+            }
+            Exports::Entities => {
+                let instance = EntityPre::new(pre)?.instantiate_async(&mut store).await?;
+                instance.reprise_durable_entities().call_names(&mut store).await
+            }
+        }
+    }
+
     /// Refuses a component of `size` bytes if it is larger than the runtime loads: callers that
     /// read a file check its size before reading it.
     pub fn check_component_size(&self, size: u64, source: &str) -> Result<(), LoadError> {

@@ -72,10 +72,18 @@ pub enum GuestError {
     /// The guest tried to grow its memory past the limit.
     #[error("{0}")]
     MemoryLimit(String),
-    /// The host ended the call on purpose (a nondeterminism error, an evicted instance); the
-    /// payload is what the host's [`crate::OrchestrationHost`] returned.
+    /// The replay engine refused a call of the orchestrator (nondeterminism, a broken rule of
+    /// critical sections, a history past its limits...).
     #[error("{0}")]
-    Host(anyhow::Error),
+    Replay(reprise_core::replay::ReplayError),
+    /// The orchestrator's session was closed while it waited (its instance was evicted from the
+    /// cache): nothing about the guest is wrong, and nothing is to be recorded.
+    #[error("the instance was evicted from the cache")]
+    Evicted,
+    /// The host refused a call of the guest: a payload it handed over that is not JSON or is
+    /// too large, an id the host does not accept, a call of an interface that is not for it.
+    #[error("{0}")]
+    Refused(String),
     /// The guest trapped: a panic, `unreachable`, a stack overflow, a bad memory access.
     #[error("{message}")]
     Trap {
@@ -97,6 +105,39 @@ pub enum GuestError {
     NoSuchFunction(String),
 }
 
+/// Why a host call ended the guest on purpose: carried through the guest's trap to the
+/// runtime's classification.
+#[derive(Debug)]
+pub(crate) enum HostEnd {
+    /// The replay engine refused the call.
+    Replay(reprise_core::replay::ReplayError),
+    /// The session was closed while the guest waited.
+    Evicted,
+    /// The host refused the call, for the reason given.
+    Refused(String),
+}
+
+/// A [`HostEnd`], as the error of a trap.
+#[derive(Debug)]
+pub(crate) struct HostTrap(pub(crate) HostEnd);
+
+impl std::fmt::Display for HostTrap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            HostEnd::Replay(error) => write!(f, "{error}"),
+            HostEnd::Evicted => f.write_str("the instance was evicted from the cache"),
+            HostEnd::Refused(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for HostTrap {}
+
+/// The trap that ends a guest for `end`.
+pub(crate) fn trap(end: HostEnd) -> wasmtime::Error {
+    wasmtime::Error::new(HostTrap(end))
+}
+
 /// What the store's flags say stopped a guest.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum StopCause {
@@ -115,8 +156,10 @@ pub(crate) fn classify(
     detail: &str,
     stderr_tail: &str,
 ) -> GuestError {
-    let error = match error.downcast::<crate::orchestrator::HostTrap>() {
-        Ok(host) => return GuestError::Host(host.0),
+    let error = match error.downcast::<HostTrap>() {
+        Ok(HostTrap(HostEnd::Replay(replay))) => return GuestError::Replay(replay),
+        Ok(HostTrap(HostEnd::Evicted)) => return GuestError::Evicted,
+        Ok(HostTrap(HostEnd::Refused(message))) => return GuestError::Refused(message),
         Err(error) => error,
     };
     match cause {

@@ -11,7 +11,7 @@
 //! otherwise serves by semver.) This module never decides which interfaces a sandbox owns: its
 //! callers pass the foreign ones.
 
-use crate::orchestrator::trap;
+use crate::error::{HostEnd, trap};
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Linker};
 
@@ -21,6 +21,8 @@ pub(crate) const ORCHESTRATION: &str = "reprise:durable/orchestration@";
 pub(crate) const ACTIVITY_CONTEXT: &str = "reprise:durable/activity-context@";
 /// The entities' host interface.
 pub(crate) const ENTITY_CONTEXT: &str = "reprise:durable/entity-context@";
+/// Every host interface of `reprise:durable`: what a component listing its exports may not call.
+pub(crate) const ALL: [&str; 3] = [ORCHESTRATION, ACTIVITY_CONTEXT, ENTITY_CONTEXT];
 
 /// A copy of `base` in which every function of the interfaces `component` imports whose names
 /// start with one of `foreign` traps, saying that `guest` (for example "an activity") called it.
@@ -43,7 +45,7 @@ pub(crate) fn linker_for<T: 'static>(
             if let ComponentItem::ComponentFunc(_) = export.ty {
                 let message = format!("{guest} called {name}#{function}, which is not for it");
                 defined.func_new(function, move |_store, _ty, _params, _results| {
-                    Err(trap(anyhow::anyhow!("{message}")))
+                    Err(trap(HostEnd::Refused(message.clone())))
                 })?;
             }
         }

@@ -2,7 +2,7 @@
 //! the logical time, seeded random sources, no network, and standard streams that go to the
 //! host's log.
 
-use crate::orchestrator::GuestObserved;
+use crate::observed::GuestObserved;
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use std::pin::Pin;

@@ -87,8 +87,6 @@ pub struct EpisodeStart {
     pub messages: Vec<InboxMessage>,
 }
 
-/// How an episode restarts its instance as a new execution: the current execution's history
-
 /// Which finished instances `purge` deletes: those matching every field.
 #[derive(Debug, Clone, Default)]
 pub struct PurgeFilter {

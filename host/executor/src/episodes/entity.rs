@@ -12,15 +12,11 @@
 use super::{EpisodeRunner, Step};
 use crate::session::{guest_failure, seed};
 use reprise_core::failure::error_types;
-use reprise_core::plan::NewInstance;
 use reprise_core::plan::entity::{Applied, Batch, MAX_BATCH, Offer};
-use reprise_core::{
-    EntityCaller, EntityId, EntityOperation, Failure, InstanceId, Message, OutgoingMessage, Payload, Timestamp,
-};
-use reprise_runtime::{EntityHost, GuestError, LoadedComponent, LogLevel, OperationInvocation};
+use reprise_core::{EntityCaller, EntityId, EntityOperation, Failure, Message, Payload, Timestamp};
+use reprise_runtime::{GuestError, LoadedComponent, OperationInvocation};
 use reprise_store::{EpisodeStart, StoreError};
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
 
 /// A batch that cannot run now for want of host resources (an instance could not be created).
 struct Transient(String);
@@ -136,8 +132,8 @@ impl EpisodeRunner {
         Ok(waiting)
     }
 
-    /// Runs operation number `number` of the entity on its current `state`: what it applies, or
-    /// its failure.
+    /// Runs operation number `number` of the entity on its current `state`: what it applies
+    /// (its new state, its output and the effects it asked for), or its failure.
     async fn operation(
         &self,
         component: &LoadedComponent,
@@ -147,15 +143,6 @@ impl EpisodeRunner {
         state: Option<&Payload>,
         now: Timestamp,
     ) -> Result<Result<Applied, Failure>, Transient> {
-        let effects = Arc::new(Mutex::new(Effects::default()));
-        let host = OperationHost {
-            entity: entity.clone(),
-            number,
-            guids: 0,
-            now,
-            max_payload: self.config.max_payload_bytes,
-            effects: effects.clone(),
-        };
         let invocation = OperationInvocation {
             entity: entity.clone(),
             operation: operation.operation.clone(),
@@ -163,8 +150,10 @@ impl EpisodeRunner {
             state: state.map(ToString::to_string),
             now_ms: now,
             seed: seed(&format!("{entity}#{number}"), 0),
+            number,
+            max_payload: self.config.max_payload_bytes,
         };
-        let outcome = match self.runtime.run_entity_operation(component, invocation, Box::new(host)).await {
+        let outcome = match self.runtime.run_entity_operation(component, invocation).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(failure)) => return Ok(Err(failure)),
             Err(GuestError::Instantiate(message)) => return Err(Transient(message)),
@@ -185,94 +174,6 @@ impl EpisodeRunner {
             Ok(output) => output,
             Err(failure) => return Ok(Err(failure)),
         };
-        let effects = std::mem::take(&mut *effects.lock().unwrap_or_else(|e| e.into_inner()));
-        Ok(Ok(Applied { state, output, outgoing: effects.outgoing, new_instances: effects.new_instances }))
-    }
-}
-
-/// What one operation asked for, kept only if it succeeds.
-#[derive(Default)]
-struct Effects {
-    outgoing: Vec<OutgoingMessage>,
-    new_instances: Vec<NewInstance>,
-}
-
-/// The `entity-context` of one operation.
-struct OperationHost {
-    entity: EntityId,
-    number: u64,
-    guids: u64,
-    now: Timestamp,
-    max_payload: usize,
-    effects: Arc<Mutex<Effects>>,
-}
-
-impl OperationHost {
-    /// Checks a payload the operation hands the host; a bad one ends the operation with a trap
-    /// naming it.
-    fn payload(&self, what: &str, text: String) -> anyhow::Result<Payload> {
-        Payload::parse(text, self.max_payload).map_err(|error| anyhow::anyhow!("{what} is {error}"))
-    }
-
-    /// A UUID derived from the entity, the operation's number and `what`: the same when a batch
-    /// is run again.
-    fn derived_id(&mut self, what: &str) -> String {
-        self.guids += 1;
-        let name = format!("{}/{}/{what}/{}", self.entity, self.number, self.guids);
-        uuid::Uuid::new_v5(&ENTITY_NAMESPACE, name.as_bytes()).to_string()
-    }
-}
-
-/// The namespace of the UUIDs entities derive.
-const ENTITY_NAMESPACE: uuid::Uuid = uuid::Uuid::from_bytes([
-    0x1d, 0x7c, 0x4e, 0x90, 0x35, 0x2b, 0x4f, 0x61, 0xa8, 0x0e, 0x6c, 0x93, 0x52, 0xd4, 0x18, 0xb7,
-]);
-
-impl EntityHost for OperationHost {
-    fn new_guid(&mut self) -> String {
-        self.derived_id("guid")
-    }
-
-    fn log(&mut self, level: LogLevel, message: String) {
-        let entity = &self.entity;
-        match level {
-            LogLevel::Debug => tracing::debug!(target: "reprise::entity", %entity, "{message}"),
-            LogLevel::Info => tracing::info!(target: "reprise::entity", %entity, "{message}"),
-            LogLevel::Warn => tracing::warn!(target: "reprise::entity", %entity, "{message}"),
-            LogLevel::Error => tracing::error!(target: "reprise::entity", %entity, "{message}"),
-        }
-    }
-
-    fn signal_entity(&mut self, entity: EntityId, operation: String, input: String) -> anyhow::Result<()> {
-        let input = self.payload(&format!("the input of operation '{operation}' on {entity}"), input)?;
-        let message =
-            Message::EntityOperation(EntityOperation { operation, input, caller: None, in_critical_section: false });
-        let outgoing =
-            OutgoingMessage { instance_id: entity.instance_id(), message, visible_at: self.now, execution: None };
-        self.effects.lock().unwrap_or_else(|e| e.into_inner()).outgoing.push(outgoing);
-        Ok(())
-    }
-
-    fn start_orchestration(
-        &mut self,
-        name: String,
-        input: String,
-        instance_id: Option<String>,
-    ) -> anyhow::Result<String> {
-        let input = self.payload(&format!("the input of orchestrator '{name}'"), input)?;
-        let instance_id = match instance_id {
-            Some(id) => InstanceId::new(id)?,
-            None => InstanceId::new(self.derived_id("instance"))?,
-        };
-        let new = NewInstance {
-            instance_id: instance_id.clone(),
-            name,
-            input,
-            created_at: self.now,
-            parent: None,
-            if_taken: None,
-        };
-        self.effects.lock().unwrap_or_else(|e| e.into_inner()).new_instances.push(new);
-        Ok(instance_id.into_string())
+        Ok(Ok(Applied { state, output, outgoing: outcome.outgoing, new_instances: outcome.new_instances }))
     }
 }

@@ -4,7 +4,7 @@
 
 use super::{EpisodeRunner, Step};
 use crate::error::ExecutorError;
-use crate::session::{Delivery, LiveInstance, Yield};
+use crate::session::LiveInstance;
 use reprise_core::failure::error_types;
 use reprise_core::plan::episode::{Claims, Episode, Facts, Instance};
 use reprise_core::plan::lifecycle::{self, Guestless};
@@ -12,6 +12,7 @@ use reprise_core::plan::triage::{Triage, triage};
 use reprise_core::plan::{self, AfterCommit};
 use reprise_core::replay::Replayer;
 use reprise_core::{EntityId, Event, Failure, Message, ParentRef, RuntimeStatus, Timestamp};
+use reprise_runtime::{Delivery, Yield};
 use reprise_store::{EpisodeStart, InboxMessage, InstanceRecord, StoreError};
 
 impl EpisodeRunner {
