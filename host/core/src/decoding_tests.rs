@@ -99,3 +99,22 @@ fn deeply_nested_input_is_refused_not_a_stack_overflow() {
     let deep_failure = format!("{{\"error_type\":\"E\",\"message\":\"m\",\"causes\":{}", "[".repeat(100_000));
     assert!(serde_json::from_str::<Failure>(&deep_failure).is_err());
 }
+
+#[test]
+fn retry_coefficients_read_back_exactly() {
+    // Found by `valid_values_round_trip`: serde_json's default float parsing can be one unit in
+    // the last place off, so a stored policy read back differed from the one written.
+    for coefficient in [2.8217553783899744e268, 6.208812351309075e-41, 1.7976931348623157e308] {
+        let policy = crate::RetryPolicy {
+            max_attempts: 3,
+            first_retry_interval_ms: 10,
+            backoff_coefficient: coefficient,
+            max_retry_interval_ms: None,
+            retry_timeout_ms: None,
+            non_retryable_errors: Vec::new(),
+        };
+        let text = serde_json::to_string(&policy).unwrap();
+        let again: crate::RetryPolicy = serde_json::from_str(&text).unwrap();
+        assert_eq!(again.backoff_coefficient.to_bits(), coefficient.to_bits(), "{text}");
+    }
+}
