@@ -17,6 +17,8 @@ mod command;
 mod error;
 mod replayer;
 #[cfg(test)]
+mod hostile_tests;
+#[cfg(test)]
 mod tests;
 
 pub use command::Command;
