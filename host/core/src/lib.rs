@@ -18,8 +18,8 @@ pub mod status;
 
 #[cfg(test)]
 mod decoding_tests;
-#[cfg(test)]
-mod strategies;
+#[cfg(any(test, feature = "strategies"))]
+pub mod strategies;
 
 pub use entity::{
     EntityCaller, EntityId, EntityIdError, EntityLockRequest, EntityOperation, LockHolder, is_entity_instance,

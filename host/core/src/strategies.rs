@@ -1,8 +1,9 @@
-//! Proptest strategies for the core's values, shared by the crate's hostile-input tests.
+//! Proptest strategies for the core's values, for the hostile-input tests of this crate and of
+//! the crates that store or carry these values (feature `strategies`).
 //!
 //! It owns generators of well-formed values (every [`Event`] and [`Message`] variant, failures
 //! with causes) and of hostile texts made from them (mutated JSON, type confusions, random
-//! bytes). It must never be compiled outside tests.
+//! bytes). It must never be a dependency of anything but tests.
 
 use crate::{
     ActivityOptions, EntityCaller, EntityId, EntityLockRequest, EntityOperation, Event, Failure, FailureCause,
@@ -12,7 +13,7 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 /// Short names from a small pool (so that commands and results often line up) or any text.
-pub(crate) fn name() -> impl Strategy<Value = String> {
+pub fn name() -> impl Strategy<Value = String> {
     prop_oneof![
         4 => prop::sample::select(vec!["a", "b", "Counter", "JobCompleted", ""]).prop_map(str::to_string),
         1 => any::<String>(),
@@ -21,7 +22,7 @@ pub(crate) fn name() -> impl Strategy<Value = String> {
 
 /// A payload: JSON text almost always, arbitrary text sometimes (the store keeps what it is
 /// given).
-pub(crate) fn payload() -> impl Strategy<Value = String> {
+pub fn payload() -> impl Strategy<Value = String> {
     prop_oneof![
         6 => json_value().prop_map(|value| value.to_string()),
         1 => any::<String>(),
@@ -29,7 +30,7 @@ pub(crate) fn payload() -> impl Strategy<Value = String> {
 }
 
 /// Small JSON documents of every type, numbers at the edges of their ranges included.
-pub(crate) fn json_value() -> impl Strategy<Value = Value> {
+pub fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
@@ -41,39 +42,37 @@ pub(crate) fn json_value() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(3, 16, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::btree_map(name(), inner, 0..4)
-                .prop_map(|map| Value::Object(map.into_iter().collect())),
+            prop::collection::btree_map(name(), inner, 0..4).prop_map(|map| Value::Object(map.into_iter().collect())),
         ]
     })
 }
 
 /// A time: small, ordinary or at the edge of the range.
-pub(crate) fn time() -> impl Strategy<Value = u64> {
+pub fn time() -> impl Strategy<Value = u64> {
     prop_oneof![0u64..1_000, Just(1_700_000_000_000u64), Just(u64::MAX), any::<u64>()]
 }
 
 /// A task handle: mostly among the first few, sometimes anything.
-pub(crate) fn task_id() -> impl Strategy<Value = u64> {
+pub fn task_id() -> impl Strategy<Value = u64> {
     prop_oneof![4 => 0u64..8, 1 => any::<u64>()]
 }
 
 /// A well-formed entity address.
-pub(crate) fn entity_id() -> impl Strategy<Value = EntityId> {
+pub fn entity_id() -> impl Strategy<Value = EntityId> {
     (prop::sample::select(vec!["Counter", "Account", "x"]), prop_oneof![Just("k".to_string()), "[^\\x00]{1,8}"])
         .prop_map(|(name, key)| EntityId { name: name.to_string(), key })
 }
 
 /// A failure with up to two causes.
-pub(crate) fn failure() -> impl Strategy<Value = Failure> {
+pub fn failure() -> impl Strategy<Value = Failure> {
     let cause = (name(), any::<String>(), prop::option::of(any::<String>()))
         .prop_map(|(error_type, message, details)| FailureCause { error_type, message, details });
-    (name(), any::<String>(), prop::option::of(any::<String>()), prop::collection::vec(cause, 0..3)).prop_map(
-        |(error_type, message, details, causes)| Failure { error_type, message, details, causes },
-    )
+    (name(), any::<String>(), prop::option::of(any::<String>()), prop::collection::vec(cause, 0..3))
+        .prop_map(|(error_type, message, details, causes)| Failure { error_type, message, details, causes })
 }
 
 /// A retry policy, valid or not (histories and rows may hold values no guest could give).
-pub(crate) fn retry_policy() -> impl Strategy<Value = RetryPolicy> {
+pub fn retry_policy() -> impl Strategy<Value = RetryPolicy> {
     (
         any::<u32>(),
         any::<u64>(),
@@ -83,7 +82,14 @@ pub(crate) fn retry_policy() -> impl Strategy<Value = RetryPolicy> {
         prop::collection::vec(name(), 0..3),
     )
         .prop_map(
-            |(max_attempts, first_retry_interval_ms, backoff_coefficient, max_retry_interval_ms, retry_timeout_ms, non_retryable_errors)| {
+            |(
+                max_attempts,
+                first_retry_interval_ms,
+                backoff_coefficient,
+                max_retry_interval_ms,
+                retry_timeout_ms,
+                non_retryable_errors,
+            )| {
                 RetryPolicy {
                     max_attempts,
                     first_retry_interval_ms,
@@ -106,7 +112,7 @@ fn entities() -> impl Strategy<Value = Vec<EntityId>> {
 }
 
 /// Every variant of [`Event`], with arbitrary fields.
-pub(crate) fn event() -> impl Strategy<Value = Event> {
+pub fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
         time().prop_map(|time| Event::EpisodeStarted { time }),
         (name(), payload(), name()).prop_map(|(name, input, component)| Event::ExecutionStarted {
@@ -114,9 +120,8 @@ pub(crate) fn event() -> impl Strategy<Value = Event> {
             input,
             component
         }),
-        (task_id(), name(), payload(), activity_options()).prop_map(|(task_id, name, input, options)| {
-            Event::ActivityScheduled { task_id, name, input, options }
-        }),
+        (task_id(), name(), payload(), activity_options())
+            .prop_map(|(task_id, name, input, options)| { Event::ActivityScheduled { task_id, name, input, options } }),
         (task_id(), any::<u32>(), failure(), time()).prop_map(|(task_id, attempt, failure, next_attempt_at)| {
             Event::ActivityRetrying { task_id, attempt, failure, next_attempt_at }
         }),
@@ -177,7 +182,7 @@ fn caller() -> impl Strategy<Value = EntityCaller> {
 }
 
 /// Every variant of [`Message`], with arbitrary fields.
-pub(crate) fn message() -> impl Strategy<Value = Message> {
+pub fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
         (name(), payload()).prop_map(|(name, input)| Message::Start { name, input }),
         (task_id(), payload()).prop_map(|(task_id, output)| Message::ActivityCompleted { task_id, output }),
@@ -197,12 +202,11 @@ pub(crate) fn message() -> impl Strategy<Value = Message> {
                 Message::EntityOperation(EntityOperation { operation, input, caller, in_critical_section })
             }
         ),
-        (caller(), entities()).prop_map(|(caller, remaining)| Message::EntityLock(EntityLockRequest {
-            caller,
-            remaining
-        })),
-        (name(), any::<u32>())
-            .prop_map(|(instance_id, execution)| Message::EntityUnlock { holder: LockHolder { instance_id, execution } }),
+        (caller(), entities())
+            .prop_map(|(caller, remaining)| Message::EntityLock(EntityLockRequest { caller, remaining })),
+        (name(), any::<u32>()).prop_map(|(instance_id, execution)| Message::EntityUnlock {
+            holder: LockHolder { instance_id, execution }
+        }),
         (task_id(), payload()).prop_map(|(task_id, output)| Message::EntityCompleted { task_id, output }),
         (task_id(), failure()).prop_map(|(task_id, failure)| Message::EntityFailed { task_id, failure }),
         (any::<String>(), any::<bool>()).prop_map(|(reason, cascade)| Message::Terminate { reason, cascade }),
@@ -213,7 +217,7 @@ pub(crate) fn message() -> impl Strategy<Value = Message> {
 
 /// One way of damaging a JSON text.
 #[derive(Debug, Clone)]
-pub(crate) enum Mutation {
+pub enum Mutation {
     /// Cut it after this many bytes (modulo its length).
     Truncate(usize),
     /// Flip bits of the byte at this index (modulo the length).
@@ -232,7 +236,7 @@ pub(crate) enum Mutation {
 }
 
 /// A mutation.
-pub(crate) fn mutation() -> impl Strategy<Value = Mutation> {
+pub fn mutation() -> impl Strategy<Value = Mutation> {
     let bytes = prop_oneof![
         prop::collection::vec(any::<u8>(), 1..8),
         prop::sample::select(vec![
@@ -261,7 +265,7 @@ pub(crate) fn mutation() -> impl Strategy<Value = Mutation> {
 }
 
 /// `text` damaged by `mutations`, in order: the bytes may no longer be UTF-8 or JSON.
-pub(crate) fn mutate(text: &str, mutations: &[Mutation]) -> Vec<u8> {
+pub fn mutate(text: &str, mutations: &[Mutation]) -> Vec<u8> {
     let mut bytes = text.as_bytes().to_vec();
     for mutation in mutations {
         match mutation {

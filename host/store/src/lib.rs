@@ -71,10 +71,26 @@ pub enum StoreError {
     },
     /// An error from SQLite itself.
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     /// A write submitted without blocking was dropped unanswered (the store is shutting down).
     #[error("the store dropped a write without answering it; is it shutting down?")]
     Dropped,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    /// A value SQLite holds but this build cannot convert (text that is not UTF-8, an integer
+    /// out of range, a column of another type) is the row's fault, not the database's: it is
+    /// reported as [`StoreError::Corrupt`] wherever it is read.
+    fn from(error: rusqlite::Error) -> Self {
+        match error {
+            rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..)
+            | rusqlite::Error::InvalidColumnType(..) => {
+                StoreError::Corrupt(format!("a row holds a value this build cannot read: {error}"))
+            }
+            other => StoreError::Sqlite(other),
+        }
+    }
 }
 
 /// The error types of the failures the store itself produces (in messages it enqueues).

@@ -15,9 +15,9 @@
 
 mod command;
 mod error;
-mod replayer;
 #[cfg(test)]
 mod hostile_tests;
+mod replayer;
 #[cfg(test)]
 mod tests;
 
