@@ -398,3 +398,18 @@ async fn a_path_segment_that_is_not_utf8_is_a_400_in_the_api_shape() {
     }
     harness.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_method_a_path_does_not_take_is_a_405_in_the_api_shape_with_allow() {
+    // Found by the hostile run: axum's own 405 had an empty body.
+    let (harness, router) = api().await;
+    for (method, uri) in [(Method::GET, "/api/orchestrators/run_job".to_string()), (Method::PUT, format!("{INSTANCES}/x"))] {
+        let request = Request::builder().method(method.clone()).uri(&uri).body(Body::empty()).expect("a request");
+        let response = router.clone().oneshot(request).await.expect("the router is infallible");
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
+        assert!(response.headers().contains_key("allow"), "{method} {uri}: no Allow header");
+        let body = response.into_body().collect().await.expect("the body").to_bytes();
+        assert!(error_message(&body).contains("method"), "{method} {uri}");
+    }
+    harness.stop().await;
+}

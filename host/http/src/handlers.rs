@@ -427,6 +427,11 @@ fn json_body(body: Result<Bytes, BytesRejection>, config: &ApiConfig) -> Result<
     Ok(text)
 }
 
+/// A path the API has, with a method it does not take (axum adds the `Allow` header).
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
 /// The path's segments, or a `400` in the API's own shape: a segment whose percent-decoding is
 /// not UTF-8 is the caller's mistake, and the rejection axum would answer is plain text.
 fn segments<T>(path: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
