@@ -19,7 +19,7 @@ use reprise_http::ApiConfig;
 use reprise_tests::guests;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 use tower::ServiceExt;
 
@@ -162,7 +162,8 @@ fn payload() -> impl Strategy<Value = Payload> {
 /// One hostile request.
 #[derive(Debug, Clone)]
 struct Hostile {
-    method: Method,
+    /// The method; `None` for the one the route takes.
+    method: Option<Method>,
     target: Target,
     query: Vec<(String, String)>,
     headers: Vec<(&'static str, String)>,
@@ -171,16 +172,31 @@ struct Hostile {
 
 fn headers() -> impl Strategy<Value = Vec<(&'static str, String)>> {
     let header = prop_oneof![
-        (Just("x-ms-continuation-token"), prop::sample::select(vec!["0", "1", "-1", "99999999999999999999", "abc", ""]).prop_map(str::to_string)),
-        (Just("content-type"), prop::sample::select(vec!["application/json", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]).prop_map(str::to_string)),
-        (Just("host"), prop::sample::select(vec!["example.com:1", "", "a b", "[::1]:80", "h\"ost"]).prop_map(str::to_string)),
+        (
+            Just("x-ms-continuation-token"),
+            prop::sample::select(vec!["0", "1", "-1", "99999999999999999999", "abc", ""]).prop_map(str::to_string)
+        ),
+        (
+            Just("content-type"),
+            prop::sample::select(vec![
+                "application/json",
+                "text/plain",
+                "application/x-www-form-urlencoded",
+                "multipart/form-data; boundary=x"
+            ])
+            .prop_map(str::to_string)
+        ),
+        (
+            Just("host"),
+            prop::sample::select(vec!["example.com:1", "", "a b", "[::1]:80", "h\"ost"]).prop_map(str::to_string)
+        ),
         (Just("authorization"), Just("Bearer nope".to_string())),
     ];
     prop::collection::vec(header, 0..3)
 }
 
 fn hostile() -> impl Strategy<Value = Hostile> {
-    (method(), target(), query(), headers(), payload())
+    (prop::option::weighted(0.3, method()), target(), query(), headers(), payload())
         .prop_map(|(method, target, query, headers, body)| Hostile { method, target, query, headers, body })
 }
 
@@ -188,7 +204,13 @@ fn hostile() -> impl Strategy<Value = Hostile> {
 fn encode(bytes: &[u8]) -> String {
     bytes
         .iter()
-        .map(|&b| if b.is_ascii_alphanumeric() || b"-._~@".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|&b| {
+            if b.is_ascii_alphanumeric() || b"-._~@".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 
@@ -199,6 +221,17 @@ fn render(segment: &Segment, known: &[String]) -> String {
         Segment::Known(index) if !known.is_empty() => encode(known[index % known.len()].as_bytes()),
         Segment::Known(_) => "nobody".into(),
         Segment::Huge(len) => "a".repeat(*len),
+    }
+}
+
+/// What the server decodes `segment` to, if it is text.
+fn decoded(segment: &Segment, known: &[String]) -> Option<String> {
+    match segment {
+        Segment::Text(text) => Some(text.clone()),
+        Segment::Bytes(bytes) => String::from_utf8(bytes.clone()).ok(),
+        Segment::Known(index) if !known.is_empty() => Some(known[index % known.len()].clone()),
+        Segment::Known(_) => Some("nobody".into()),
+        Segment::Huge(len) => Some("a".repeat(*len)),
     }
 }
 
@@ -231,15 +264,42 @@ fn body(payload: &Payload) -> Vec<u8> {
 }
 
 /// Sends `request`; fails the case on a 5xx, a hang, or an error body that is not the API's.
-async fn send(router: &axum::Router, request: &Hostile, known: &Mutex<Vec<String>>) -> Result<StatusCode, TestCaseError> {
-    let ids = known.lock().unwrap().clone();
+/// The method `target`'s route takes (for reads of a path that takes two, GET).
+fn natural(target: &Target) -> Method {
+    match target {
+        Target::Start(..) | Target::Operation(..) | Target::RaiseEvent(..) => Method::POST,
+        Target::Status(_) | Target::Instances | Target::Entities(_) | Target::OpenApi | Target::Anywhere(_) => {
+            Method::GET
+        }
+        Target::Entity(..) => Method::POST,
+    }
+}
+
+/// What the run did, for the checks at its end.
+#[derive(Default)]
+struct Seen {
+    /// How many responses had each status.
+    statuses: BTreeMap<u16, usize>,
+    /// The ids of the instances acknowledged by a `202` from a starter.
+    started: Vec<String>,
+    /// The instances purged one by one.
+    purged: Vec<String>,
+    /// A bulk purge deleted instances.
+    bulk_purged: bool,
+}
+
+async fn send(router: &axum::Router, hostile: &Hostile, seen: &Mutex<Seen>) -> Result<StatusCode, TestCaseError> {
+    let method = hostile.method.clone().unwrap_or_else(|| natural(&hostile.target));
+    let request = Hostile { method: Some(method.clone()), ..hostile.clone() };
+    let request = &request;
+    let ids = seen.lock().unwrap().started.clone();
     let mut uri = path(&request.target, &ids);
     if !request.query.is_empty() {
         let pairs: Vec<String> =
             request.query.iter().map(|(k, v)| format!("{}={}", encode(k.as_bytes()), encode(v.as_bytes()))).collect();
         uri = format!("{uri}?{}", pairs.join("&"));
     }
-    let mut builder = Request::builder().method(request.method.clone()).uri(&uri);
+    let mut builder = Request::builder().method(method.clone()).uri(&uri);
     for (name, value) in &request.headers {
         builder = builder.header(*name, value);
     }
@@ -253,29 +313,46 @@ async fn send(router: &axum::Router, request: &Hostile, known: &Mutex<Vec<String
     })
     .await;
     let Ok((parts, bytes)) = answered else {
-        return Err(TestCaseError::fail(format!("{} {uri} was not answered within {HANG:?}", request.method)));
+        return Err(TestCaseError::fail(format!("{} {uri} was not answered within {HANG:?}", method)));
     };
-    let bytes = bytes.map_err(|err| TestCaseError::fail(format!("{} {uri}: the body broke off: {err}", request.method)))?;
+    let bytes = bytes.map_err(|err| TestCaseError::fail(format!("{} {uri}: the body broke off: {err}", method)))?;
     let status = parts.status;
     let text = String::from_utf8_lossy(&bytes);
-    prop_assert!(!status.is_server_error(), "{} {} answered {}: {}", request.method, uri, status, text);
-    if status.is_client_error() && request.method != Method::HEAD {
+    prop_assert!(!status.is_server_error(), "{} {} answered {}: {}", method, uri, status, text);
+    if status.is_client_error() && method != Method::HEAD {
         let error: Value = serde_json::from_slice(&bytes).map_err(|_| {
-            TestCaseError::fail(format!("{} {uri} answered {status} with a body that is not JSON: {text:?}", request.method))
+            TestCaseError::fail(format!("{} {uri} answered {status} with a body that is not JSON: {text:?}", method))
         })?;
-        prop_assert!(error["error"].is_string(), "{} {} answered {} without an error message: {}", request.method, uri, status, text);
+        prop_assert!(
+            error["error"].is_string(),
+            "{} {} answered {} without an error message: {}",
+            method,
+            uri,
+            status,
+            text
+        );
     }
-    if status == StatusCode::ACCEPTED
-        && let Ok(body) = serde_json::from_slice::<Value>(&bytes)
-        && let Some(id) = body["id"].as_str()
-    {
-        known.lock().unwrap().push(id.to_string());
+    let body: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let mut seen = seen.lock().unwrap();
+    *seen.statuses.entry(status.as_u16()).or_default() += 1;
+    match (&request.target, status) {
+        (Target::Start(..), StatusCode::ACCEPTED) => {
+            let id = body["id"].as_str().ok_or_else(|| TestCaseError::fail(format!("no id in {body}")))?;
+            seen.started.push(id.to_string());
+        }
+        (Target::Status(segment), StatusCode::OK) if method == Method::DELETE && body["instancesDeleted"] == 1 => {
+            seen.purged.extend(decoded(segment, &ids));
+        }
+        (Target::Instances, StatusCode::OK) if method == Method::DELETE => {
+            seen.bulk_purged |= body["instancesDeleted"].as_u64().is_some_and(|n| n > 0);
+        }
+        _ => {}
     }
     Ok(status)
 }
 
 /// Asserts the database is whole and holds no half-written instance.
-fn assert_whole(db: &std::path::Path, acknowledged: &[String]) {
+fn assert_whole(db: &std::path::Path, seen: &Seen) {
     let conn = rusqlite::Connection::open(db).expect("open the database");
     let check: String = conn.query_row("PRAGMA integrity_check", [], |row| row.get(0)).expect("integrity check");
     assert_eq!(check, "ok");
@@ -303,8 +380,9 @@ fn assert_whole(db: &std::path::Path, acknowledged: &[String]) {
             assert!(*history > 0 || *starts == 1, "instance {id} has neither history nor its Start message");
         }
     }
-    for id in acknowledged {
-        assert!(instances.contains_key(id), "the acknowledged instance {id} is not in the database");
+    for id in &seen.started {
+        let purged = seen.bulk_purged || seen.purged.contains(id);
+        assert!(instances.contains_key(id) || purged, "the acknowledged instance {id} is not in the database");
     }
 }
 
@@ -320,38 +398,36 @@ fn hostile_requests_get_no_server_error_and_leave_the_database_whole() {
     ));
     let config = ApiConfig { max_body_bytes: MAX_BODY, ..ApiConfig::default() };
     let router = reprise_http::router(harness.host.clone(), config);
-    let known = Arc::new(Mutex::new(Vec::<String>::new()));
-    let statuses = Mutex::new(BTreeMap::<u16, usize>::new());
+    let seen = Mutex::new(Seen::default());
 
     // Instances that wait for an event, so that management requests meet live ones too.
     for n in 0..3 {
-        let id = runtime.block_on(harness.start(&format!("waiting-{n}"), "run_job", serde_json::json!({"job": "j", "timeout_ms": 600_000})));
-        known.lock().unwrap().push(id);
+        let input = serde_json::json!({"job": "j", "timeout_ms": 600_000});
+        let id = runtime.block_on(harness.start(&format!("waiting-{n}"), "run_job", input));
+        seen.lock().unwrap().started.push(id);
     }
 
-    let cases = Config::default().cases.max(96);
+    let cases = Config::default().cases.max(256);
     // The failing input is printed; this binary has no source file for proptest to save it beside.
     let mut runner = TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
     let requests = prop::collection::vec(hostile(), 1..6);
     let result = runner.run(&requests, |requests| {
         runtime.block_on(async {
             for request in &requests {
-                let status = send(&router, request, &known).await?;
-                *statuses.lock().unwrap().entry(status.as_u16()).or_default() += 1;
+                send(&router, request, &seen).await?;
             }
             Ok(())
         })
     });
-    let seen = statuses.into_inner().unwrap();
-    eprintln!("statuses answered: {seen:?}");
+    let seen = seen.into_inner().unwrap();
+    eprintln!("statuses answered: {:?}", seen.statuses);
     result.unwrap();
     // The run reached the handlers, not only the router's 404s.
-    assert!(seen.contains_key(&202), "no request was accepted: {seen:?}");
-    assert!(seen.contains_key(&400), "no request was refused as malformed: {seen:?}");
+    assert!(seen.statuses.contains_key(&202), "no request was accepted: {:?}", seen.statuses);
+    assert!(seen.statuses.contains_key(&400), "no request was refused as malformed: {:?}", seen.statuses);
 
     runtime.block_on(harness.stop());
-    let acknowledged = known.lock().unwrap().clone();
-    assert_whole(&db, &acknowledged);
+    assert_whole(&db, &seen);
 }
 
 /// A host with the guests the hostile run uses, and the API's router over it.
@@ -403,7 +479,9 @@ async fn a_path_segment_that_is_not_utf8_is_a_400_in_the_api_shape() {
 async fn a_method_a_path_does_not_take_is_a_405_in_the_api_shape_with_allow() {
     // Found by the hostile run: axum's own 405 had an empty body.
     let (harness, router) = api().await;
-    for (method, uri) in [(Method::GET, "/api/orchestrators/run_job".to_string()), (Method::PUT, format!("{INSTANCES}/x"))] {
+    for (method, uri) in
+        [(Method::GET, "/api/orchestrators/run_job".to_string()), (Method::PUT, format!("{INSTANCES}/x"))]
+    {
         let request = Request::builder().method(method.clone()).uri(&uri).body(Body::empty()).expect("a request");
         let response = router.clone().oneshot(request).await.expect("the router is infallible");
         assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
