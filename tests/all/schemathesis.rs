@@ -69,7 +69,8 @@ fn the_server_answers_as_its_openapi_document_says() {
         .args(["--max-examples", &examples])
         .args(["--seed", "1"])
         .args(["--request-timeout", "30"])
-        .args(["--workers", "2"])
+        // One worker: with two, schemathesis 4.32.5's coverage phase raised an internal KeyError.
+        .args(["--workers", "1"])
         .arg("--no-color")
         // Its own files (the example database, reports) go to the temporary directory.
         .current_dir(dir.path())
