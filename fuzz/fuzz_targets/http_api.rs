@@ -2,7 +2,9 @@
 //! encoded segments, ids of instances started earlier), query, headers and body the fuzzer
 //! chooses, sent to the real router over a real host (its workers running) on a SQLite file with
 //! the `entities` and `callback-with-timeout` guests loaded. Every request is answered within a
-//! minute with a status below 500, and an error body is the API's `{"error": ...}`.
+//! minute with a status below 500, and an error body is the API's `{"error": ...}`. Every 2,000
+//! inputs the database must pass `PRAGMA integrity_check` and hold no half-written instance
+//! (each orchestration has its `Start` message or its history, each entity its row).
 //!
 //! The guests come from `REPRISE_FUZZ_GUESTS` (a directory holding `entities.wasm` and
 //! `callback_with_timeout.wasm`), by default `../target/guests/wasm32-wasip2/release`, where
@@ -19,6 +21,7 @@ use reprise_http::ApiConfig;
 use reprise_runtime::{Runtime, RuntimeConfig};
 use reprise_store::SqliteStore;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tower::ServiceExt;
@@ -62,6 +65,8 @@ const METHODS: &[&str] = &["GET", "POST", "DELETE", "PUT", "HEAD", "OPTIONS", "F
 
 struct World {
     runtime: tokio::runtime::Runtime,
+    db: PathBuf,
+    inputs: AtomicUsize,
     router: axum::Router,
     known: Mutex<Vec<String>>,
     _workers: Workers,
@@ -76,7 +81,8 @@ fn world() -> &'static World {
         });
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let store = Arc::new(SqliteStore::open(&dir.path().join("fuzz.db")).expect("open the store"));
+        let db = dir.path().join("fuzz.db");
+        let store = Arc::new(SqliteStore::open(&db).expect("open the store"));
         let wasm = Arc::new(Runtime::new(RuntimeConfig::default()).expect("create the runtime"));
         let host = Host::new(store, wasm, Arc::new(SystemClock), ExecutorConfig::default());
         let (workers, known) = runtime.block_on(async {
@@ -97,8 +103,40 @@ fn world() -> &'static World {
         });
         let config = ApiConfig { max_body_bytes: MAX_BODY, ..ApiConfig::default() };
         let router = reprise_http::router(host, config);
-        World { runtime, router, known: Mutex::new(known), _workers: workers, _dir: dir }
+        World {
+            runtime,
+            db,
+            inputs: AtomicUsize::new(0),
+            router,
+            known: Mutex::new(known),
+            _workers: workers,
+            _dir: dir,
+        }
     })
+}
+
+/// Panics unless the database is whole and every instance in it complete.
+fn assert_whole(db: &std::path::Path) {
+    let conn = rusqlite::Connection::open(db).expect("open the database");
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |row| row.get(0)).expect("integrity check");
+    assert_eq!(check, "ok", "the database is damaged");
+    let tx = conn.unchecked_transaction().expect("a consistent read");
+    let half_written: Vec<String> = tx
+        .prepare(
+            "SELECT i.instance_id FROM instances i WHERE CASE WHEN substr(i.instance_id, 1, 1) = '@' \
+                 THEN NOT EXISTS (SELECT 1 FROM entities e WHERE e.instance_id = i.instance_id) \
+                 ELSE i.history_len <> (SELECT count(*) FROM history h \
+                          WHERE h.instance_id = i.instance_id AND h.execution = i.execution) \
+                   OR (i.history_len = 0 AND NOT EXISTS (SELECT 1 FROM inbox m \
+                          WHERE m.instance_id = i.instance_id AND m.execution = i.execution \
+                            AND json_extract(m.message, '$.type') = 'Start')) END",
+        )
+        .expect("prepare")
+        .query_map([], |row| row.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert!(half_written.is_empty(), "half-written instances: {half_written:?}");
 }
 
 fn encode(bytes: &[u8]) -> String {
@@ -160,6 +198,9 @@ fn request(u: &mut Unstructured<'_>, known: &[String]) -> Result<(String, String
 
 fuzz_target!(|data: &[u8]| {
     let world = world();
+    if world.inputs.fetch_add(1, Ordering::Relaxed) % 2_000 == 1_999 {
+        assert_whole(&world.db);
+    }
     let known = world.known.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let mut u = Unstructured::new(data);
     let Ok((method, uri, headers, body)) = request(&mut u, &known) else { return };

@@ -263,15 +263,14 @@ fn body(payload: &Payload) -> Vec<u8> {
     }
 }
 
-/// Sends `request`; fails the case on a 5xx, a hang, or an error body that is not the API's.
-/// The method `target`'s route takes (for reads of a path that takes two, GET).
+/// The method `target`'s route takes (for a path that takes two, the one that changes things).
 fn natural(target: &Target) -> Method {
     match target {
         Target::Start(..) | Target::Operation(..) | Target::RaiseEvent(..) => Method::POST,
+        Target::Entity(..) => Method::POST,
         Target::Status(_) | Target::Instances | Target::Entities(_) | Target::OpenApi | Target::Anywhere(_) => {
             Method::GET
         }
-        Target::Entity(..) => Method::POST,
     }
 }
 
@@ -288,10 +287,10 @@ struct Seen {
     bulk_purged: bool,
 }
 
-async fn send(router: &axum::Router, hostile: &Hostile, seen: &Mutex<Seen>) -> Result<StatusCode, TestCaseError> {
-    let method = hostile.method.clone().unwrap_or_else(|| natural(&hostile.target));
-    let request = Hostile { method: Some(method.clone()), ..hostile.clone() };
-    let request = &request;
+/// Sends `request`, recording what it did in `seen`; fails the case on a 5xx, a hang, or an
+/// error body that is not the API's.
+async fn send(router: &axum::Router, request: &Hostile, seen: &Mutex<Seen>) -> Result<StatusCode, TestCaseError> {
+    let method = request.method.clone().unwrap_or_else(|| natural(&request.target));
     let ids = seen.lock().unwrap().started.clone();
     let mut uri = path(&request.target, &ids);
     if !request.query.is_empty() {
@@ -313,15 +312,15 @@ async fn send(router: &axum::Router, hostile: &Hostile, seen: &Mutex<Seen>) -> R
     })
     .await;
     let Ok((parts, bytes)) = answered else {
-        return Err(TestCaseError::fail(format!("{} {uri} was not answered within {HANG:?}", method)));
+        return Err(TestCaseError::fail(format!("{method} {uri} was not answered within {HANG:?}")));
     };
-    let bytes = bytes.map_err(|err| TestCaseError::fail(format!("{} {uri}: the body broke off: {err}", method)))?;
+    let bytes = bytes.map_err(|err| TestCaseError::fail(format!("{method} {uri}: the body broke off: {err}")))?;
     let status = parts.status;
     let text = String::from_utf8_lossy(&bytes);
     prop_assert!(!status.is_server_error(), "{} {} answered {}: {}", method, uri, status, text);
     if status.is_client_error() && method != Method::HEAD {
         let error: Value = serde_json::from_slice(&bytes).map_err(|_| {
-            TestCaseError::fail(format!("{} {uri} answered {status} with a body that is not JSON: {text:?}", method))
+            TestCaseError::fail(format!("{method} {uri} answered {status} with a body that is not JSON: {text:?}"))
         })?;
         prop_assert!(
             error["error"].is_string(),
