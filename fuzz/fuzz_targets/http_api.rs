@@ -161,7 +161,15 @@ fn segment(u: &mut Unstructured<'_>, known: &[String]) -> Result<String> {
     })
 }
 
-fn request(u: &mut Unstructured<'_>, known: &[String]) -> Result<(String, String, Vec<(String, String)>, Vec<u8>)> {
+/// One request, as the fuzzer chose it.
+struct Hostile {
+    method: String,
+    uri: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+fn request(u: &mut Unstructured<'_>, known: &[String]) -> Result<Hostile> {
     let method = u.choose(METHODS)?.to_string();
     let path = match u.int_in_range(0..=8)? {
         0 => format!("/api/orchestrators/{}", segment(u, known)?),
@@ -193,7 +201,7 @@ fn request(u: &mut Unstructured<'_>, known: &[String]) -> Result<(String, String
         1 => format!("\"{}\"", "x".repeat(u.int_in_range(0..=2 * MAX_BODY)?)).into_bytes(),
         _ => u.arbitrary::<&[u8]>()?.to_vec(),
     };
-    Ok((method, uri, headers, body))
+    Ok(Hostile { method, uri, headers, body })
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -203,7 +211,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let known = world.known.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let mut u = Unstructured::new(data);
-    let Ok((method, uri, headers, body)) = request(&mut u, &known) else { return };
+    let Ok(Hostile { method, uri, headers, body }) = request(&mut u, &known) else { return };
     let mut builder = axum::http::Request::builder().method(method.as_str()).uri(&uri);
     for (name, value) in &headers {
         builder = builder.header(name, value);

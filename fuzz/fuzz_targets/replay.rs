@@ -83,7 +83,7 @@ fn run(history: Vec<HistoryEvent>, u: &mut Unstructured<'_>) -> Result<()> {
             15 => {
                 let tasks = (0..u.int_in_range(0..=3)?).map(|_| task(u)).collect::<Result<Vec<_>>>()?;
                 waits.push(AllWait::new(tasks));
-                waits.iter_mut().map(|wait| replayer.poll_all(wait).map(drop)).collect()
+                waits.iter_mut().try_for_each(|wait| replayer.poll_all(wait).map(drop))
             }
             16 => replayer.schedule_sub_orchestration(&name(u)?, None, "null", None).map(drop),
             17 => {
@@ -114,10 +114,8 @@ fn run(history: Vec<HistoryEvent>, u: &mut Unstructured<'_>) -> Result<()> {
     }
     take(&mut replayer, &mut committed);
     let starts_well = committed.first().is_none_or(|e| matches!(e.event, Event::EpisodeStarted { .. }));
-    if starts_well {
-        if let Err(error) = Replayer::new("i", 1, "c", committed) {
-            panic!("the engine refused a history it wrote: {error}");
-        }
+    if starts_well && let Err(error) = Replayer::new("i", 1, "c", committed) {
+        panic!("the engine refused a history it wrote: {error}");
     }
     Ok(())
 }
