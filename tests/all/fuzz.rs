@@ -490,3 +490,15 @@ async fn a_method_a_path_does_not_take_is_a_405_in_the_api_shape_with_allow() {
     }
     harness.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_listing_page_of_zero_instances_is_refused_as_the_document_says() {
+    // Found by a long schemathesis run: `top=0` (the document's minimum is 1) answered 200.
+    let (harness, router) = api().await;
+    let (status, body) = call(&router, Method::GET, &format!("{INSTANCES}?top=0"), b"").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error_message(&body).contains("top"), "{}", String::from_utf8_lossy(&body));
+    let (status, _) = call(&router, Method::GET, &format!("{INSTANCES}?top=1"), b"").await;
+    assert_eq!(status, StatusCode::OK);
+    harness.stop().await;
+}

@@ -288,7 +288,11 @@ pub(crate) async fn list(
         .filter(|r| query.instance_id_prefix.as_deref().is_none_or(|p| r.instance_id.starts_with(p)))
         .filter(|r| query.name_prefix.as_deref().is_none_or(|p| r.name.starts_with(p)))
         .collect();
-    let top = query.top.unwrap_or(usize::MAX).max(1);
+    // The document says at least 1: a page of none is a mistake, not a request for one.
+    if query.top == Some(0) {
+        return Err(ApiError::BadRequest("top must be at least 1 (the page size)".into()));
+    }
+    let top = query.top.unwrap_or(usize::MAX);
     let options = StatusOptions {
         show_input: query.show_input.unwrap_or(false),
         expose_failure_details: state.config.expose_failure_details,
