@@ -469,7 +469,7 @@ fn ensure_python(root: &Path, toolchains: &Path, tools: &Tools) -> Result<PathBu
 /// A virtual environment `<toolchains>/<package>-<version>` holding the PyPI package `package`
 /// at exactly `version`, created with `python` and filled if it is missing. `users` says who
 /// needs it, for the messages. Returns its directory.
-fn ensure_venv(
+pub fn ensure_venv(
     root: &Path,
     toolchains: &Path,
     python: &OsString,
@@ -561,7 +561,7 @@ struct CToolchain {
 fn ensure_c(root: &Path, toolchains: &Path, tools: &Tools) -> Result<CToolchain, Skipped> {
     let venv = ensure_venv(root, toolchains, &tools.python, "ziglang", ZIGLANG_VERSION, "the C guests (for `zig cc`)")?;
     let tool_target = toolchains.join("c-component");
-    let mut cmd = crate::guests::nested_cargo();
+    let mut cmd = super::guests::nested_cargo();
     cmd.args(["build", "--release", "--locked", "--quiet", "--manifest-path"])
         .arg(root.join(C_TOOL_DIR).join("Cargo.toml"))
         .arg("--target-dir")

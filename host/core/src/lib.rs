@@ -19,6 +19,11 @@ pub mod replay;
 pub mod retry;
 pub mod status;
 
+#[cfg(test)]
+mod decoding_tests;
+#[cfg(any(test, feature = "strategies"))]
+pub mod strategies;
+
 pub use entity::{
     EntityCaller, EntityId, EntityIdError, EntityLockRequest, EntityOperation, LockHolder, is_entity_instance,
     locks_held_after,

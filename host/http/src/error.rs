@@ -23,6 +23,8 @@ pub enum ApiError {
     Unauthorized,
     /// 404: no instance has that id.
     NotFound(String),
+    /// 405: the path exists, but not with this method.
+    MethodNotAllowed,
     /// 409: the request conflicts with the instance's state (its id is taken, it is still
     /// running and cannot be purged).
     Conflict(String),
@@ -89,6 +91,9 @@ impl IntoResponse for ApiError {
                 (StatusCode::UNAUTHORIZED, "missing or wrong bearer token (Authorization: Bearer TOKEN)".into())
             }
             ApiError::NotFound(message) => (StatusCode::NOT_FOUND, message),
+            ApiError::MethodNotAllowed => {
+                (StatusCode::METHOD_NOT_ALLOWED, "this endpoint does not take that method; see /openapi.json".into())
+            }
             ApiError::Conflict(message) => (StatusCode::CONFLICT, message),
             ApiError::Gone(message) => (StatusCode::GONE, message),
             ApiError::PayloadTooLarge(message) => (StatusCode::PAYLOAD_TOO_LARGE, message),

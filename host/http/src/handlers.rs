@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::shapes::{CheckStatus, EntityStatus, InstanceStatus, Purged, StatusOptions};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -37,20 +37,22 @@ pub(crate) struct AppState {
 /// `POST /api/orchestrators/{name}`: starts an instance with a new id.
 pub(crate) async fn start_new(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let name = segments(path)?;
     start(state, name, None, &headers, body).await
 }
 
 /// `POST /api/orchestrators/{name}/{instanceId}`: starts an instance with the given id.
 pub(crate) async fn start_with_id(
     State(state): State<AppState>,
-    Path((name, id)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let (name, id) = segments(path)?;
     let id = InstanceId::new(id).map_err(|error| ApiError::BadRequest(error.to_string()))?;
     start(state, name, Some(id), &headers, body).await
 }
@@ -86,9 +88,10 @@ pub(crate) struct StatusQuery {
 /// `GET .../instances/{id}`: `202` while the instance runs, `200` once it is finished.
 pub(crate) async fn status(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     query: Result<Query<StatusQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let id = segments(path)?;
     let query = query.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?.0;
     let record = state.host.instance(&id).await?;
     let history = if query.show_history.unwrap_or(false) {
@@ -118,9 +121,10 @@ pub(crate) async fn status(
 /// `POST .../instances/{id}/raiseEvent/{eventName}`: the body is the event's data.
 pub(crate) async fn raise_event(
     State(state): State<AppState>,
-    Path((id, event)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
+    let (id, event) = segments(path)?;
     let data = json_body(body, &state.config)?;
     state.host.raise_event(&id, &event, &data).await?;
     Ok(StatusCode::ACCEPTED)
@@ -137,9 +141,10 @@ pub(crate) struct ReasonQuery {
 /// `POST .../instances/{id}/terminate?reason=&cascade=`.
 pub(crate) async fn terminate(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     query: Result<Query<ReasonQuery>, QueryRejection>,
 ) -> Result<StatusCode, ApiError> {
+    let id = segments(path)?;
     let query = reason_query(query)?;
     let reason = query.reason.unwrap_or_else(|| "terminated over HTTP".into());
     state.host.terminate(&id, &reason, query.cascade.unwrap_or(false)).await?;
@@ -149,9 +154,10 @@ pub(crate) async fn terminate(
 /// `POST .../instances/{id}/suspend?reason=`.
 pub(crate) async fn suspend(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     query: Result<Query<ReasonQuery>, QueryRejection>,
 ) -> Result<StatusCode, ApiError> {
+    let id = segments(path)?;
     let reason = reason_query(query)?.reason.unwrap_or_else(|| "suspended over HTTP".into());
     state.host.suspend(&id, &reason).await?;
     Ok(StatusCode::ACCEPTED)
@@ -160,16 +166,21 @@ pub(crate) async fn suspend(
 /// `POST .../instances/{id}/resume?reason=`.
 pub(crate) async fn resume(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     query: Result<Query<ReasonQuery>, QueryRejection>,
 ) -> Result<StatusCode, ApiError> {
+    let id = segments(path)?;
     let reason = reason_query(query)?.reason.unwrap_or_else(|| "resumed over HTTP".into());
     state.host.resume(&id, &reason).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
 /// `DELETE .../instances/{id}`: purges a finished instance and its history.
-pub(crate) async fn purge(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Purged>, ApiError> {
+pub(crate) async fn purge(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Purged>, ApiError> {
+    let id = segments(path)?;
     let filter = PurgeFilter { instance_id: Some(id), ..PurgeFilter::default() };
     let instances_deleted = state.host.purge(filter).await?;
     Ok(Json(Purged { instances_deleted }))
@@ -278,7 +289,11 @@ pub(crate) async fn list(
         .filter(|r| query.instance_id_prefix.as_deref().is_none_or(|p| r.instance_id.starts_with(p)))
         .filter(|r| query.name_prefix.as_deref().is_none_or(|p| r.name.starts_with(p)))
         .collect();
-    let top = query.top.unwrap_or(usize::MAX).max(1);
+    // The document says at least 1: a page of none is a mistake, not a request for one.
+    if query.top == Some(0) {
+        return Err(ApiError::BadRequest("top must be at least 1 (the page size)".into()));
+    }
+    let top = query.top.unwrap_or(usize::MAX);
     let options = StatusOptions {
         show_input: query.show_input.unwrap_or(false),
         expose_failure_details: state.config.expose_failure_details,
@@ -304,10 +319,11 @@ pub(crate) struct SignalQuery {
 /// operation's input (empty = null). `202` once the operation is queued.
 pub(crate) async fn signal_entity(
     State(state): State<AppState>,
-    Path((name, key)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     query: Result<Query<SignalQuery>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
+    let (name, key) = segments(path)?;
     let query = query.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?.0;
     let Some(operation) = query.op.filter(|op| !op.is_empty()) else {
         return Err(ApiError::BadRequest("name the operation with the query parameter ?op=OPERATION".into()));
@@ -322,8 +338,9 @@ pub(crate) async fn signal_entity(
 /// not exist.
 pub(crate) async fn get_entity(
     State(state): State<AppState>,
-    Path((name, key)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let (name, key) = segments(path)?;
     let entity = EntityId::new(name, key).map_err(|error| ApiError::BadRequest(error.to_string()))?;
     match state.host.entity(&entity).await? {
         Some(record) => {
@@ -360,9 +377,10 @@ pub(crate) async fn list_entities(
 /// `GET .../entities/{name}`: the entities of one type.
 pub(crate) async fn list_entities_of(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     query: Result<Query<EntityListQuery>, QueryRejection>,
 ) -> Result<Json<Vec<EntityStatus>>, ApiError> {
+    let name = segments(path)?;
     entity_listing(state, Some(name), query).await
 }
 
@@ -411,6 +429,17 @@ fn json_body(body: Result<Bytes, BytesRejection>, config: &ApiConfig) -> Result<
         return Ok("null".into());
     }
     Ok(text)
+}
+
+/// A path the API has, with a method it does not take (axum adds the `Allow` header).
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// The path's segments, or a `400` in the API's own shape: a segment whose percent-decoding is
+/// not UTF-8 is the caller's mistake, and the rejection axum would answer is plain text.
+fn segments<T>(path: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+    path.map(|Path(segments)| segments).map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
 }
 
 fn reason_query(query: Result<Query<ReasonQuery>, QueryRejection>) -> Result<ReasonQuery, ApiError> {

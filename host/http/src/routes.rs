@@ -36,6 +36,8 @@ pub fn router(host: Host, config: ApiConfig) -> Router {
         .route(&format!("{ENTITIES}/{{name}}/{{key}}"), get(handlers::get_entity).post(handlers::signal_entity))
         .route("/openapi.json", get(handlers::openapi))
         .fallback(handlers::not_found)
+        // After every route: it applies to the routes registered before it.
+        .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state);
     match token {

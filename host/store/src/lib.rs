@@ -149,7 +149,8 @@ impl StoreError {
 impl From<rusqlite::Error> for StoreError {
     /// SQLite's errors about the file and the disk become [`StoreError::Unavailable`] or
     /// [`StoreError::Damaged`], so that callers can tell them from bugs; the rest stay
-    /// [`StoreError::Sqlite`].
+    /// [`StoreError::Sqlite`], but for values a row holds that cannot be read, which are
+    /// [`StoreError::Corrupt`].
     fn from(error: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode;
         let unavailable = |reason, retryable| StoreError::Unavailable { reason, retryable };
@@ -159,7 +160,17 @@ impl From<rusqlite::Error> for StoreError {
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => unavailable(Unavailable::Busy, true),
             Some(ErrorCode::SystemIoFailure) => unavailable(Unavailable::Io(error.to_string()), true),
             Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StoreError::Damaged(error.to_string()),
-            _ => StoreError::Sqlite(error),
+            _ => match error {
+                // A value SQLite holds but this build cannot convert (text that is not UTF-8,
+                // an integer out of range, a column of another type) is the row's fault, not
+                // the database's: it is reported as corrupt wherever it is read.
+                rusqlite::Error::FromSqlConversionFailure(..)
+                | rusqlite::Error::IntegralValueOutOfRange(..)
+                | rusqlite::Error::InvalidColumnType(..) => {
+                    StoreError::Corrupt(format!("a row holds a value this build cannot read: {error}"))
+                }
+                other => StoreError::Sqlite(other),
+            },
         }
     }
 }

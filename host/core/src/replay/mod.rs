@@ -15,6 +15,8 @@
 
 mod command;
 mod error;
+#[cfg(test)]
+mod hostile_tests;
 mod limits;
 mod replayer;
 #[cfg(test)]

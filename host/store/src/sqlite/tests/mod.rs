@@ -6,6 +6,7 @@ mod components;
 mod corrupt;
 mod entities;
 mod episodes;
+mod hostile;
 mod instances;
 mod lifecycle;
 mod lineage;
