@@ -16,6 +16,7 @@ use arbitrary::{Result, Unstructured};
 use axum::body::Body;
 use http_body_util::BodyExt;
 use libfuzzer_sys::fuzz_target;
+use reprise_core::InstanceId;
 use reprise_executor::{ExecutorConfig, Host, StartRequest, SystemClock, Workers};
 use reprise_http::ApiConfig;
 use reprise_runtime::{Runtime, RuntimeConfig};
@@ -97,9 +98,13 @@ fn world() -> &'static World {
             }
             let workers = host.spawn_workers();
             let input = r#"{"job": "j", "timeout_ms": 600000}"#.to_string();
-            let request = StartRequest { orchestrator: "run_job".into(), input, instance_id: Some("waiting".into()) };
+            let request = StartRequest {
+                orchestrator: "run_job".into(),
+                input,
+                instance_id: Some(InstanceId::new("waiting").expect("a valid id")),
+            };
             let id = host.start(request).await.expect("start an instance that waits");
-            (workers, vec![id])
+            (workers, vec![id.into_string()])
         });
         let config = ApiConfig { max_body_bytes: MAX_BODY, ..ApiConfig::default() };
         let router = reprise_http::router(host, config);

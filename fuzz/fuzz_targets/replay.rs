@@ -31,13 +31,13 @@ fn failure(u: &mut Unstructured<'_>) -> Result<Failure> {
 
 fn message(u: &mut Unstructured<'_>) -> Result<Message> {
     Ok(match u.int_in_range(0..=7)? {
-        0 => Message::Start { name: name(u)?, input: "null".into() },
-        1 => Message::ActivityCompleted { task_id: task(u)?, output: "1".into() },
+        0 => Message::Start { name: name(u)?, input: reprise_core::Payload::stored("null") },
+        1 => Message::ActivityCompleted { task_id: task(u)?, output: reprise_core::Payload::stored("1") },
         2 => Message::ActivityFailed { task_id: task(u)?, failure: failure(u)? },
         3 => Message::TimerFired { task_id: task(u)? },
-        4 => Message::EventRaised { name: name(u)?, data: "2".into() },
-        5 => Message::SubOrchestrationCompleted { task_id: task(u)?, output: "3".into() },
-        6 => Message::EntityCompleted { task_id: task(u)?, output: "4".into() },
+        4 => Message::EventRaised { name: name(u)?, data: reprise_core::Payload::stored("2") },
+        5 => Message::SubOrchestrationCompleted { task_id: task(u)?, output: reprise_core::Payload::stored("3") },
+        6 => Message::EntityCompleted { task_id: task(u)?, output: reprise_core::Payload::stored("4") },
         _ => Message::EntityFailed { task_id: task(u)?, failure: failure(u)? },
     })
 }
@@ -66,11 +66,13 @@ fn run(history: Vec<HistoryEvent>, u: &mut Unstructured<'_>) -> Result<()> {
                 replayer.deliver(u.arbitrary()?, messages);
                 Ok(())
             }
-            5 | 6 => replayer.schedule_activity(&name(u)?, "null", Default::default()).map(drop),
+            5 | 6 => replayer
+                .schedule_activity(&name(u)?, reprise_core::Payload::stored("null"), Default::default())
+                .map(drop),
             7 => replayer.schedule_timer(u.arbitrary()?).map(drop),
             8 => replayer.wait_for_event(&name(u)?).map(drop),
-            9 => replayer.call_entity(&entity(u)?, &name(u)?, "null").map(drop),
-            10 => replayer.signal_entity(&entity(u)?, &name(u)?, "null"),
+            9 => replayer.call_entity(&entity(u)?, &name(u)?, reprise_core::Payload::stored("null")).map(drop),
+            10 => replayer.signal_entity(&entity(u)?, &name(u)?, reprise_core::Payload::stored("null")),
             11 => {
                 let entities = (0..u.int_in_range(0..=2)?).map(|_| entity(u)).collect::<Result<Vec<_>>>()?;
                 replayer.lock_entities(&entities).map(drop)
@@ -85,14 +87,16 @@ fn run(history: Vec<HistoryEvent>, u: &mut Unstructured<'_>) -> Result<()> {
                 waits.push(AllWait::new(tasks));
                 waits.iter_mut().try_for_each(|wait| replayer.poll_all(wait).map(drop))
             }
-            16 => replayer.schedule_sub_orchestration(&name(u)?, None, "null", None).map(drop),
+            16 => replayer
+                .schedule_sub_orchestration(&name(u)?, None, reprise_core::Payload::stored("null"), None)
+                .map(drop),
             17 => {
                 if u.ratio(1, 2)? {
                     replayer
-                        .request_continue_as_new("null", u.arbitrary()?)
-                        .and_then(|()| replayer.complete("1".into()))
+                        .request_continue_as_new(reprise_core::Payload::stored("null"), u.arbitrary()?)
+                        .and_then(|()| replayer.complete(reprise_core::Payload::stored("1")))
                 } else {
-                    replayer.complete("1".into())
+                    replayer.complete(reprise_core::Payload::stored("1"))
                 }
             }
             18 => {
