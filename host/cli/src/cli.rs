@@ -126,6 +126,7 @@ pub(crate) struct LimitArgs {
 
 /// Settings of the HTTP API of `serve`.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "HTTP API")]
 pub(crate) struct ApiArgs {
     /// Serve the HTTP API on this address (127.0.0.1:7071 if the flag has no value). Off unless
     /// given; bind to a non-loopback address only behind a token (--token) or a proxy.
@@ -139,8 +140,8 @@ pub(crate) struct ApiArgs {
     /// callers; by default they see the error type and message only.
     #[arg(long)]
     pub(crate) expose_failure_details: bool,
-    /// The largest HTTP request body accepted, in bytes (larger ones get 413). The default is the
-    /// executor's payload limit, 4 MiB.
+    /// The largest HTTP request body accepted, in bytes (larger ones get 413). The default is
+    /// --max-payload's default, 4 MiB.
     #[arg(long, value_name = "BYTES", default_value_t = reprise_http::DEFAULT_MAX_BODY_BYTES)]
     pub(crate) max_body: usize,
 }
