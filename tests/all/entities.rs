@@ -242,12 +242,13 @@ async fn a_locked_entity_runs_its_holders_calls_first_and_the_others_after_the_r
     harness.start("holder", "hold_lock", json!("locked")).await;
     let until_locked = async {
         loop {
+            let committed = host.next_commit();
             if let Some(record) = host.entity(&locked).await.unwrap()
                 && record.locked_by.is_some()
             {
                 return record;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            committed.await;
         }
     };
     let record = tokio::time::timeout(Duration::from_secs(60), until_locked).await.expect("the lock was taken");

@@ -187,6 +187,14 @@ impl Harness {
         }
     }
 
+    /// Waits (at most a minute) until the host has nothing left to do now (see
+    /// [`Host::settled`]): what an absence check waits for instead of sleeping.
+    pub async fn settled(&self) {
+        tokio::time::timeout(Duration::from_secs(60), self.host.settled())
+            .await
+            .expect("the host settled within a minute");
+    }
+
     /// Stops the workers.
     pub async fn stop(mut self) {
         if let Some(workers) = self.workers.take() {

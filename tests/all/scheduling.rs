@@ -145,7 +145,7 @@ async fn seed_002_a_timer_beats_a_slow_activity_whose_late_result_is_dropped() {
         let record = h.finished_moving_time("race").await;
         assert_eq!(output(&record), json!("timed out"));
         // The activity finishes later; its result must not disturb the finished instance.
-        tokio::time::sleep(Duration::from_millis(1_200)).await;
+        h.settled().await;
         let after = h.host.instance("race").await.unwrap();
         assert_eq!(after.status, RuntimeStatus::Completed);
         assert_eq!(after.history_len, record.history_len);
@@ -252,7 +252,7 @@ async fn suspend_buffers_resume_continues_terminate_ends_and_purge_deletes() {
         assert_eq!(h.host.instance("life").await.unwrap().status, RuntimeStatus::Suspended);
         let frozen = h.history("life").await.len();
         h.clock.advance(120_000);
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        h.settled().await;
         assert_eq!(h.history("life").await.len(), frozen, "a suspended instance makes no progress");
 
         h.host.resume("life", "done").await.unwrap();
@@ -287,18 +287,16 @@ async fn instances_waiting_on_the_hot_path_stay_parked_and_resume_without_replay
     for id in &ids {
         h.start(id, "fan_out_then_wait", json!({"tasks": 2})).await;
     }
-    // Settled: each ran its episodes, has no message left, and waits for "go".
     for id in &ids {
         h.until_history(id, |history| kinds(history).contains(&"EventWaitStarted")).await;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        while !h.host.store().messages(id, u64::MAX).unwrap().is_empty() {
-            assert!(tokio::time::Instant::now() < deadline, "{id} kept messages");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
     }
     // The worker's list of ready instances lags behind the commits, so it offers instances
-    // whose messages are gone; such an empty turn must not evict the parked instance.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // whose messages are gone; such an empty turn must not evict the parked instance. Once
+    // settled, every such turn is over, and each instance has no message left and waits for "go".
+    h.settled().await;
+    for id in &ids {
+        assert!(h.host.store().messages(id, u64::MAX).unwrap().is_empty(), "{id} kept messages");
+    }
     assert_eq!(h.host.cached_instances(), ids.len(), "every waiting instance is parked");
     for id in &ids {
         h.host.raise_event(id, "go", "null").await.unwrap();

@@ -51,8 +51,19 @@ pub fn drive(files: &HostFiles, dir: &Path, plan: &Plan, deadline: Instant) -> a
         unraised: plan.raises.iter().cloned().map(|raise| (raise, 0)).collect(),
     };
     let mut rounds = || -> anyhow::Result<()> {
+        // A line about every twentieth of the run: a long run shows it is moving.
+        let every = (plan.rounds.len() / 20).max(1);
         for (round, planned) in plan.rounds.iter().enumerate() {
             driver.round(round as u32, planned.host, planned.kill_after)?;
+            if (round + 1) % every == 0 {
+                let started = plan.starts.len() - driver.unstarted.len();
+                eprintln!(
+                    "torture: {} of {} rounds, {started} of {} instances started",
+                    round + 1,
+                    plan.rounds.len(),
+                    plan.starts.len()
+                );
+            }
         }
         driver.finish()
     };

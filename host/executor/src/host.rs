@@ -10,6 +10,7 @@ use crate::clock::Clock;
 use crate::config::ExecutorConfig;
 use crate::episodes::EpisodeRunner;
 use crate::error::ExecutorError;
+use crate::in_flight::InFlight;
 use crate::registry::{ComponentSummary, Export, Registry};
 use crate::scheduler::Scheduler;
 use crate::slots::ActivitySlots;
@@ -100,6 +101,7 @@ impl Host {
             episodes,
             activities,
             watchers: Arc::new(Watchers::default()),
+            in_flight: InFlight::default(),
         };
         Host { engine: Arc::new(engine), registry }
     }
@@ -296,5 +298,24 @@ impl Host {
     /// the store. Check what you wait for after calling it, then await it.
     pub fn next_commit(&self) -> impl std::future::Future<Output = ()> + Send + '_ {
         self.engine.watchers.any_commit()
+    }
+
+    /// Resolves once this process has nothing left to do now: both workers have polled the
+    /// store since the call and started what they found, no episode or activity attempt runs,
+    /// and no woken instance waits for a slot. Work due later on the clock (a timer not yet
+    /// due) does not count. For absence checks ("this changes nothing") that would otherwise
+    /// sleep and hope; it waits forever while the store takes no writes (the workers do not
+    /// poll then) or while an attempt never ends, so bound it with a timeout.
+    pub async fn settled(&self) {
+        let engine = &self.engine;
+        loop {
+            engine.scheduler.trigger.fresh_poll().await;
+            engine.activities.trigger.fresh_poll().await;
+            if engine.in_flight.count() == 0 && !engine.scheduler.has_queued() {
+                return;
+            }
+            // What ends may leave more to do: poll again once it has.
+            engine.in_flight.none().await;
+        }
     }
 }

@@ -13,7 +13,8 @@
 //! | watchers | `watchers` | the clients and tools waiting for instances to change |
 //!
 //! and leaves that several owners share: the clock (`clock`), the activity slots (`slots`),
-//! the workers' trigger (`trigger`), the store's handle and its health (`store_access`,
+//! the workers' trigger (`trigger`), the count of work in flight (`in_flight`, which
+//! [`Host::settled`] waits on), the store's handle and its health (`store_access`,
 //! `store_health`), the cache of parked instances (`cache`) and the session a running
 //! orchestrator talks to (`session`). The modules import each other in one direction only: the
 //! workers and the host know the owners, the owners know the leaves, and no owner knows another
@@ -32,6 +33,7 @@ mod config;
 mod episodes;
 mod error;
 mod host;
+mod in_flight;
 mod registry;
 mod scheduler;
 mod session;

@@ -1,12 +1,14 @@
 //! What wakes a worker: a nudge (look at what you were handed), a request to poll the store, and
 //! the earliest time at which work this process wrote becomes due (a timer, a retry).
 //!
-//! It owns the flags and the time; it never reads the store and never sleeps itself: the worker
-//! waits on [`Trigger::notified`], on the clock until [`Trigger::due`], and on its periodic poll.
+//! It owns the flags and the time, and counts the polls the worker has made (so a caller can
+//! wait for a poll that began after it asked); it never reads the store and never sleeps
+//! itself: the worker waits on [`Trigger::notified`], on the clock until [`Trigger::due`], and on
+//! its periodic poll.
 
 use reprise_core::Timestamp;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 /// See the module docs.
 #[derive(Debug)]
@@ -15,12 +17,19 @@ pub(crate) struct Trigger {
     poll: AtomicBool,
     /// A clock time in milliseconds; `u64::MAX` if none is known.
     due: AtomicU64,
+    /// How many polls the worker has finished.
+    polls: watch::Sender<u64>,
 }
 
 impl Trigger {
     /// A trigger whose worker polls at its first turn.
     pub(crate) fn new() -> Self {
-        Trigger { notify: Notify::new(), poll: AtomicBool::new(true), due: AtomicU64::new(u64::MAX) }
+        Trigger {
+            notify: Notify::new(),
+            poll: AtomicBool::new(true),
+            due: AtomicU64::new(u64::MAX),
+            polls: watch::Sender::new(0),
+        }
     }
 
     /// Wakes the worker to look at what it was handed (a woken instance, a freed slot).
@@ -65,6 +74,25 @@ impl Trigger {
     pub(crate) async fn notified(&self) {
         self.notify.notified().await;
     }
+
+    /// The worker finished a poll (and started what it found).
+    pub(crate) fn polled(&self) {
+        self.polls.send_modify(|polls| *polls += 1);
+    }
+
+    /// Makes the worker poll, and resolves once a poll that began after the call has finished
+    /// (so what it found is started). A poll under way at the call may have read the store
+    /// before it, and the counts cannot tell it from a fresh one: the wait is for two polls,
+    /// the second asked for once the first is over.
+    pub(crate) async fn fresh_poll(&self) {
+        let mut polls = self.polls.subscribe();
+        for _ in 0..2 {
+            let seen = *polls.borrow_and_update();
+            self.request_poll();
+            // The sender lives as long as `self`, so the wait cannot fail.
+            let _ = polls.wait_for(|polls| *polls > seen).await;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -85,5 +113,22 @@ mod tests {
         assert!(!trigger.take_poll(1_000));
         trigger.request_poll();
         assert!(trigger.take_poll(0));
+    }
+
+    #[tokio::test]
+    async fn a_fresh_poll_waits_for_a_poll_asked_for_after_the_call() {
+        let trigger = std::sync::Arc::new(Trigger::new());
+        assert!(trigger.take_poll(0), "the first poll is under way");
+        let waiting = tokio::spawn({
+            let trigger = trigger.clone();
+            async move { trigger.fresh_poll().await }
+        });
+        tokio::task::yield_now().await;
+        trigger.polled();
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "the poll under way at the call does not count");
+        assert!(trigger.take_poll(0), "another poll was asked for");
+        trigger.polled();
+        tokio::time::timeout(std::time::Duration::from_secs(10), waiting).await.unwrap().unwrap();
     }
 }

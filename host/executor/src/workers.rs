@@ -22,6 +22,7 @@ use crate::activities::{ActivityDispatcher, Recorded};
 use crate::clock::Clock;
 use crate::config::ExecutorConfig;
 use crate::episodes::{EpisodeRunner, Outcome};
+use crate::in_flight::InFlight;
 use crate::scheduler::{EpisodeEnd, EpisodeSlot, Scheduler};
 use crate::slots::Permit;
 use crate::store_access::StoreAccess;
@@ -43,6 +44,8 @@ pub(crate) struct Engine {
     pub(crate) episodes: EpisodeRunner,
     pub(crate) activities: ActivityDispatcher,
     pub(crate) watchers: Arc<Watchers>,
+    /// The episodes and attempts handed to tasks of their own and not finished.
+    pub(crate) in_flight: InFlight,
 }
 
 /// Runs until `shutdown` turns true.
@@ -64,7 +67,7 @@ pub(crate) async fn orchestration_worker(engine: Arc<Engine>, mut shutdown: watc
             continue;
         }
         for slot in scheduler.take_woken() {
-            tokio::spawn(run_episode(engine.clone(), slot, None));
+            spawn_episode(&engine, slot);
         }
 
         let free = scheduler.free();
@@ -72,6 +75,7 @@ pub(crate) async fn orchestration_worker(engine: Arc<Engine>, mut shutdown: watc
         if scheduler.trigger.take_poll(engine.clock.now()) || Instant::now() >= next_poll || slot_for_backlog {
             next_poll = Instant::now() + engine.config.poll_interval;
             backlog = poll(&engine, free).await;
+            scheduler.trigger.polled();
         }
         if !wait(&engine, &scheduler.trigger, next_poll, &mut shutdown).await {
             break;
@@ -101,9 +105,10 @@ pub(crate) async fn activity_worker(engine: Arc<Engine>, mut shutdown: watch::Re
                 activities.trigger.request_poll();
             }
             for (task, permit) in claimed {
-                tokio::spawn(run_task(engine.clone(), task, permit));
+                spawn_task(&engine, task, permit);
             }
             learn_next_due(&engine, &activities.trigger).await;
+            activities.trigger.polled();
         }
         if !wait(&engine, &activities.trigger, next_poll, &mut shutdown).await {
             break;
@@ -145,7 +150,7 @@ async fn poll(engine: &Arc<Engine>, free: usize) -> bool {
                         break;
                     }
                     if let Some(slot) = engine.scheduler.slot_for_ready(&id) {
-                        tokio::spawn(run_episode(engine.clone(), slot, None));
+                        spawn_episode(engine, slot);
                         started += 1;
                     }
                 }
@@ -166,6 +171,25 @@ async fn learn_next_due(engine: &Engine, trigger: &Trigger) {
         Ok(None) => {}
         Err(error) => tracing::warn!("cannot look for the next due timer or retry: {error}"),
     }
+}
+
+/// Runs an episode in `slot` on a task of its own, counted in flight until it ends.
+fn spawn_episode(engine: &Arc<Engine>, slot: EpisodeSlot) {
+    let (engine, counted) = (engine.clone(), engine.in_flight.start());
+    tokio::spawn(async move {
+        run_episode(engine, slot, None).await;
+        drop(counted);
+    });
+}
+
+/// Runs an attempt of `task` on a task of its own, counted in flight until it ends (with the
+/// episode it may run after).
+fn spawn_task(engine: &Arc<Engine>, task: ActivityTask, permit: Permit) {
+    let (engine, counted) = (engine.clone(), engine.in_flight.start());
+    tokio::spawn(async move {
+        run_task(engine, task, permit).await;
+        drop(counted);
+    });
 }
 
 /// Runs an episode in `slot` (begun by `begun`, if the caller took its lock and read its
@@ -199,9 +223,7 @@ fn follow(engine: &Arc<Engine>, outcome: Outcome) {
     for action in after {
         match action {
             AfterCommit::Run(task) => match permits.next() {
-                Some(permit) => {
-                    tokio::spawn(run_task(engine.clone(), task, permit));
-                }
+                Some(permit) => spawn_task(engine, task, permit),
                 // The runner holds one slot per task it claims; a missing one is a bug, and the
                 // task's lease expiry runs it anyway.
                 None => tracing::error!(instance = %instance_id, "a claimed task came without its slot"),
