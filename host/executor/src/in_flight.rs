@@ -4,35 +4,45 @@
 //! sleeping; it owns the count and never starts or stops work itself.
 
 use std::sync::Arc;
-use tokio::sync::watch;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::Notify;
 
 /// See the module docs.
-#[derive(Debug, Clone)]
-pub(crate) struct InFlight(Arc<watch::Sender<usize>>);
+#[derive(Debug, Clone, Default)]
+pub(crate) struct InFlight(Arc<Counts>);
 
-impl Default for InFlight {
-    fn default() -> Self {
-        InFlight(Arc::new(watch::Sender::new(0)))
-    }
+/// The count, and the waiters for it to reach zero: one atomic per start and per end, so the
+/// hot path pays nothing more; only the end that empties the count wakes anyone.
+#[derive(Debug, Default)]
+struct Counts {
+    running: AtomicUsize,
+    idle: Notify,
 }
 
 impl InFlight {
     /// Counts one piece of work until the guard is dropped.
     pub(crate) fn start(&self) -> InFlightGuard {
-        self.0.send_modify(|count| *count += 1);
+        self.0.running.fetch_add(1, Ordering::SeqCst);
         InFlightGuard(self.clone())
     }
 
     /// How many pieces of work run now.
     pub(crate) fn count(&self) -> usize {
-        *self.0.borrow()
+        self.0.running.load(Ordering::SeqCst)
     }
 
     /// Resolves once no work runs.
     pub(crate) async fn none(&self) {
-        let mut count = self.0.subscribe();
-        // The sender lives as long as `self`, so the wait cannot fail.
-        let _ = count.wait_for(|count| *count == 0).await;
+        loop {
+            // Registered before the check, so an end between the two is not missed.
+            let idle = self.0.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if self.count() == 0 {
+                return;
+            }
+            idle.await;
+        }
     }
 }
 
@@ -42,7 +52,9 @@ pub(crate) struct InFlightGuard(InFlight);
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
-        self.0.0.send_modify(|count| *count -= 1);
+        if self.0.0.running.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.0.idle.notify_waiters();
+        }
     }
 }
 

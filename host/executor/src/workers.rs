@@ -67,7 +67,7 @@ pub(crate) async fn orchestration_worker(engine: Arc<Engine>, mut shutdown: watc
             continue;
         }
         for slot in scheduler.take_woken() {
-            spawn_episode(&engine, slot);
+            spawn_counted(&engine, run_episode(engine.clone(), slot, None));
         }
 
         let free = scheduler.free();
@@ -105,7 +105,7 @@ pub(crate) async fn activity_worker(engine: Arc<Engine>, mut shutdown: watch::Re
                 activities.trigger.request_poll();
             }
             for (task, permit) in claimed {
-                spawn_task(&engine, task, permit);
+                spawn_counted(&engine, run_task(engine.clone(), task, permit));
             }
             learn_next_due(&engine, &activities.trigger).await;
             activities.trigger.polled();
@@ -150,7 +150,7 @@ async fn poll(engine: &Arc<Engine>, free: usize) -> bool {
                         break;
                     }
                     if let Some(slot) = engine.scheduler.slot_for_ready(&id) {
-                        spawn_episode(engine, slot);
+                        spawn_counted(engine, run_episode(engine.clone(), slot, None));
                         started += 1;
                     }
                 }
@@ -173,21 +173,12 @@ async fn learn_next_due(engine: &Engine, trigger: &Trigger) {
     }
 }
 
-/// Runs an episode in `slot` on a task of its own, counted in flight until it ends.
-fn spawn_episode(engine: &Arc<Engine>, slot: EpisodeSlot) {
-    let (engine, counted) = (engine.clone(), engine.in_flight.start());
+/// Runs `work` (an episode, or an attempt and the episode it may run after) on a task of its
+/// own, counted in flight until it ends.
+fn spawn_counted(engine: &Engine, work: impl Future<Output = ()> + Send + 'static) {
+    let counted = engine.in_flight.start();
     tokio::spawn(async move {
-        run_episode(engine, slot, None).await;
-        drop(counted);
-    });
-}
-
-/// Runs an attempt of `task` on a task of its own, counted in flight until it ends (with the
-/// episode it may run after).
-fn spawn_task(engine: &Arc<Engine>, task: ActivityTask, permit: Permit) {
-    let (engine, counted) = (engine.clone(), engine.in_flight.start());
-    tokio::spawn(async move {
-        run_task(engine, task, permit).await;
+        work.await;
         drop(counted);
     });
 }
@@ -223,7 +214,7 @@ fn follow(engine: &Arc<Engine>, outcome: Outcome) {
     for action in after {
         match action {
             AfterCommit::Run(task) => match permits.next() {
-                Some(permit) => spawn_task(engine, task, permit),
+                Some(permit) => spawn_counted(engine, run_task(engine.clone(), task, permit)),
                 // The runner holds one slot per task it claims; a missing one is a bug, and the
                 // task's lease expiry runs it anyway.
                 None => tracing::error!(instance = %instance_id, "a claimed task came without its slot"),
