@@ -57,8 +57,9 @@ guest_coverage! {
         timeouts_and_polling: scheduling, crash;
         torture: torture;
         transfer_funds: examples, bad_input, crash;
-        versioned_v1: versioning;
-        versioned_v2: versioning;
+        versioned_v1: versioning, deploy;
+        versioned_v2: versioning, deploy;
+        versioned_v3: deploy;
     }
     elsewhere: {}
 }

@@ -294,6 +294,54 @@ pub(crate) enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Check which instances a new component can take over: replay each one's history on it,
+    /// writing nothing.
+    ///
+    /// Prints a line per instance: `compatible` (the component issues every recorded command
+    /// again and waits where the recorded run waited), `diverges at position P: recorded
+    /// <command>, new <command>` or `fails: <failure>` (a trap, a missing orchestrator, a corrupt
+    /// history), then a summary. Exits 0 only if every instance checked is compatible, 1 if one
+    /// is not, 2 on bad usage: a deploy gate. Run by a new `reprise` build on an old database,
+    /// it also proves that the new host replays what the old one wrote. It reads consistent
+    /// snapshots and takes no lock a running `reprise serve` waits on.
+    #[command(
+        name = "replay-check",
+        after_help = "Examples:
+  reprise replay-check --component app-v2.wasm --db app.db
+  reprise replay-check --component app-v2.wasm --name process_order --include-finished
+  reprise replay-check --component app-v2.wasm --json > verdicts.json"
+    )]
+    ReplayCheck(ReplayCheckArgs),
+    /// Write one file with everything needed to replay an instance elsewhere: its record, the
+    /// history of every execution, the component it is pinned to, the limits replay applies.
+    ///
+    /// The file (a versioned JSON document, see `reprise replay`) holds no activity grant and no
+    /// secret, but it does hold the instance's inputs, outputs and event data. Safe beside a
+    /// running `reprise serve`: it reads one snapshot.
+    #[command(after_help = "Examples:
+  reprise export 3f1c... -o case.reprise --db app.db
+  reprise replay case.reprise")]
+    Export {
+        /// The instance id.
+        id: String,
+        /// The file to write (default: ID.reprise in the current directory; - for stdout).
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Replay an instance from a file written by `reprise export`, with no database and no
+    /// network: prints its timeline with the orchestrator's log lines where it logged them, and
+    /// checks that every command the component issues is the one recorded.
+    ///
+    /// Exits 0 if the replay matches the history, 1 if it diverges or fails (the position and
+    /// both commands are named), 2 if the file cannot be read (cut short, from a newer reprise,
+    /// or with a component whose bytes do not match its hash).
+    #[command(after_help = "Examples:
+  reprise replay case.reprise
+  reprise replay case.reprise --component app-v2.wasm   # would the new code take it over?
+  reprise replay case.reprise --until 40                # stop before the episode at position 40")]
+    Replay(ReplayArgs),
     /// Signal entities, read their state, list them.
     ///
     /// An entity is a small durable object addressed by a type name (exported by a component)
@@ -308,6 +356,49 @@ pub(crate) enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+}
+
+/// What `replay-check` checks.
+#[derive(Debug, Args)]
+pub(crate) struct ReplayCheckArgs {
+    /// The new component (a .wasm file); it is loaded for the check only, not recorded.
+    #[arg(long = "component", short = 'c', value_name = "PATH")]
+    pub(crate) component: PathBuf,
+    /// Only these instances (default: every one the filters match).
+    pub(crate) ids: Vec<String>,
+    /// Only instances of this orchestrator.
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// Only these statuses (repeatable). Default: the unfinished ones (Pending, Running,
+    /// Suspended, ContinuedAsNew).
+    #[arg(long = "status", value_name = "STATUS")]
+    pub(crate) statuses: Vec<RuntimeStatus>,
+    /// Also finished instances (Completed, Failed, Terminated): a replay of each proves the
+    /// component and this build reproduce it.
+    #[arg(long)]
+    pub(crate) include_finished: bool,
+    /// Replays run at once (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub(crate) concurrency: Option<usize>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) db: DbArgs,
+}
+
+/// What `replay` replays.
+#[derive(Debug, Args)]
+pub(crate) struct ReplayArgs {
+    /// The bundle, as `reprise export` wrote it.
+    pub(crate) bundle: PathBuf,
+    /// Replay on this component instead of the one in the bundle.
+    #[arg(long = "component", short = 'c', value_name = "PATH")]
+    pub(crate) component: Option<PathBuf>,
+    /// Stop the current execution's replay before the first episode that starts at or after
+    /// this history position.
+    #[arg(long, value_name = "POSITION")]
+    pub(crate) until: Option<u64>,
 }
 
 /// The `entity` subcommands.

@@ -2,6 +2,8 @@
 //! embeds payloads as JSON values (not strings holding JSON) and times as RFC 3339.
 
 use reprise_core::{Event, Failure, HistoryEvent, ParentRef, Payload, RawJson, RuntimeStatus, Timestamp};
+use reprise_executor::{InstanceCheck, Verdict};
+use reprise_runtime::LoadedComponent;
 use reprise_store::{EntityRecord, InstanceRecord};
 use serde::Serialize;
 use serde_json::Value;
@@ -342,4 +344,103 @@ mod tests {
     fn times_are_rfc3339_utc() {
         assert_eq!(time(0), "1970-01-01T00:00:00.000Z");
     }
+}
+
+/// A replay check's verdict, as `replay-check` prints it.
+pub(crate) fn verdict(verdict: &Verdict) -> String {
+    match verdict {
+        Verdict::Compatible => "compatible".to_string(),
+        Verdict::Diverges { position, recorded, issued } => {
+            format!("diverges at position {position}: recorded {recorded}, new {issued}")
+        }
+        Verdict::Fails(failure) => format!("fails: {}: {}", failure.error_type, failure.message),
+    }
+}
+
+/// One instance's check as JSON.
+#[derive(Serialize)]
+pub(crate) struct CheckJson<'a> {
+    instance_id: &'a str,
+    name: &'a str,
+    status: RuntimeStatus,
+    execution: u32,
+    pinned: &'a Option<String>,
+    history_len: u64,
+    replayed: u64,
+    verdict: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    position: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recorded: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issued: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failure: Option<&'a Failure>,
+}
+
+/// A whole replay check as JSON: the component, every instance's verdict, the counts.
+pub(crate) fn replay_check_json(
+    component: &LoadedComponent,
+    checks: &[InstanceCheck],
+    summary: &crate::commands::Summary,
+) -> Value {
+    let instances: Vec<CheckJson<'_>> = checks
+        .iter()
+        .map(|check| {
+            let (verdict, position, recorded, issued, failure) = match &check.replay.verdict {
+                Verdict::Compatible => ("compatible", None, None, None, None),
+                Verdict::Diverges { position, recorded, issued } => {
+                    ("diverges", Some(*position), Some(recorded.as_str()), Some(issued.as_str()), None)
+                }
+                Verdict::Fails(failure) => ("fails", None, None, None, Some(failure)),
+            };
+            CheckJson {
+                instance_id: &check.instance_id,
+                name: &check.name,
+                status: check.status,
+                execution: check.execution,
+                pinned: &check.pinned,
+                history_len: check.history_len,
+                replayed: check.replay.replayed,
+                verdict,
+                position,
+                recorded,
+                issued,
+                failure,
+            }
+        })
+        .collect();
+    serde_json::json!({
+        "component": { "hash": component.hash, "source": component.source },
+        "instances": instances,
+        "summary": {
+            "checked": checks.len(),
+            "compatible": summary.compatible,
+            "diverges": summary.diverges,
+            "fails": summary.fails,
+            "seconds": summary.seconds,
+        },
+    })
+}
+
+/// The timeline of [`timeline`], with the orchestrator's log lines where it logged them: a line
+/// logged at position `p` (after `p` events were replayed) comes before event `p`.
+pub(crate) fn timeline_with_logs(record: &InstanceRecord, events: &[HistoryEvent], logs: &[(u64, String)]) -> String {
+    let text = timeline(record, events);
+    let mut lines = text.lines();
+    let mut out = String::new();
+    if let Some(header) = lines.next() {
+        let _ = writeln!(out, "{header}");
+    }
+    let mut logs = logs.iter().peekable();
+    for (position, line) in lines.enumerate() {
+        while let Some((_, log)) = logs.next_if(|(at, _)| *at <= position as u64) {
+            let _ = writeln!(out, "       │ {log}");
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    for (_, log) in logs {
+        let _ = writeln!(out, "       │ {log}");
+    }
+    out
 }

@@ -11,11 +11,12 @@
 //! | workers | `workers` | the two worker loops, and the routes between the owners (an episode's after-commit actions, an activity's result to its instance's next episode) |
 //! | registry | `registry` | which loaded component serves which name; the compiled components instances are pinned to |
 //! | watchers | `watchers` | the clients and tools waiting for instances to change |
+//! | replay checker | `replay_check` | whether a component takes recorded histories over: replays them on it without delivering or writing anything, and the verdicts |
 //!
 //! and leaves that several owners share: the clock (`clock`), the activity slots (`slots`),
 //! the workers' trigger (`trigger`), the count of work in flight (`in_flight`, which
 //! [`Host::settled`] waits on), the store's handle and its health (`store_access`,
-//! `store_health`), the cache of parked instances (`cache`) and the session a running
+//! `store_health`), the cache of parked instances (`cache`), the format of repro bundles (`bundle`) and the session a running
 //! orchestrator talks to (`session`). The modules import each other in one direction only: the
 //! workers and the host know the owners, the owners know the leaves, and no owner knows another
 //! (`tests/all/structure.rs` checks it, from the sources).
@@ -27,6 +28,7 @@
 //! [`reprise_runtime::Runtime`], and time through a [`Clock`], so tests move it by hand.
 
 mod activities;
+mod bundle;
 mod cache;
 mod clock;
 mod config;
@@ -35,6 +37,7 @@ mod error;
 mod host;
 mod in_flight;
 mod registry;
+mod replay_check;
 mod scheduler;
 mod session;
 mod slots;
@@ -44,8 +47,12 @@ mod trigger;
 mod watchers;
 mod workers;
 
+pub use bundle::{
+    BUNDLE_FORMAT, BUNDLE_VERSION, Bundle, BundleConfig, BundleError, BundledComponent, ExecutionHistory,
+};
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use config::ExecutorConfig;
 pub use error::ExecutorError;
 pub use host::{Host, StartRequest, Workers};
 pub use registry::ComponentSummary;
+pub use replay_check::{InstanceCheck, Replay, ReplayChecker, Verdict};

@@ -99,16 +99,19 @@ pub(crate) fn seed(instance_id: &str, execution: u32) -> u64 {
     hash
 }
 
-/// The guest task: opens the first episode, runs the orchestrator to its end, records the end
-/// and reports the last episode.
-async fn run_guest(
+/// How a guest run ended, before anything is recorded of it.
+pub(crate) type RunEnd = Result<Result<String, Failure>, GuestError>;
+
+/// Opens the first episode and runs the orchestrator to its end (or until it is evicted).
+/// Shared by the guest task of a live instance and by replay checks, which must see the same
+/// guest the host would run.
+pub(crate) async fn open_and_run(
     runtime: Arc<Runtime>,
     component: Arc<LoadedComponent>,
     (instance_id, execution): (String, u32),
-    (replayer, observed, max_payload): (Arc<Mutex<Replayer>>, Arc<GuestObserved>, usize),
+    (replayer, observed): (Arc<Mutex<Replayer>>, Arc<GuestObserved>),
     session: OrchestrationSession,
-    yields: mpsc::UnboundedSender<Yield>,
-) {
+) -> RunEnd {
     let opened = {
         let mut guard = lock(&replayer);
         // Episodes before the start are possible (an instance suspended before it ran).
@@ -130,7 +133,7 @@ async fn run_guest(
             }
         }
     };
-    let result = match opened {
+    match opened {
         Ok((name, input)) => {
             let invocation = OrchestratorInvocation {
                 instance_id: instance_id.clone(),
@@ -142,7 +145,21 @@ async fn run_guest(
             runtime.run_orchestrator(&component, invocation, session).await
         }
         Err(failure) => Ok(Err(failure)),
-    };
+    }
+}
+
+/// The guest task: runs the orchestrator to its end, records the end and reports the last
+/// episode.
+async fn run_guest(
+    runtime: Arc<Runtime>,
+    component: Arc<LoadedComponent>,
+    (instance_id, execution): (String, u32),
+    (replayer, observed, max_payload): (Arc<Mutex<Replayer>>, Arc<GuestObserved>, usize),
+    session: OrchestrationSession,
+    yields: mpsc::UnboundedSender<Yield>,
+) {
+    let result =
+        open_and_run(runtime, component, (instance_id.clone(), execution), (replayer.clone(), observed), session).await;
     let mut guard = lock(&replayer);
     match result {
         Ok(Ok(output)) => match Payload::parse(output, max_payload) {
@@ -179,7 +196,7 @@ async fn run_guest(
 }
 
 /// The failure an instance ends with when replay refuses a call.
-fn replay_failure(error: &ReplayError) -> Failure {
+pub(crate) fn replay_failure(error: &ReplayError) -> Failure {
     let error_type = match error {
         ReplayError::Nondeterminism { .. } => error_types::NONDETERMINISM,
         ReplayError::LockViolation(_) => error_types::LOCK_VIOLATION,

@@ -48,7 +48,7 @@ pub use entity::{OperationInvocation, OperationOutcome};
 pub use error::{GuestError, LoadError};
 pub use guest::OrchestratorInvocation;
 pub use observed::GuestObserved;
-pub use orchestration::{Delivery, OrchestrationSession, Yield};
+pub use orchestration::{Delivery, GuestLog, OrchestrationSession, Yield};
 pub use pool::{InstancePools, MAX_POOL_SLOTS, PoolError};
 
 use std::sync::Arc;

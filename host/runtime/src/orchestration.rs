@@ -51,6 +51,19 @@ pub struct OrchestrationSession {
     deliveries: mpsc::UnboundedReceiver<Delivery>,
     yields: mpsc::UnboundedSender<Yield>,
     max_payload: usize,
+    captured_logs: Option<Arc<Mutex<Vec<GuestLog>>>>,
+}
+
+/// A line an orchestrator logged, captured with where in its history it was (see
+/// [`OrchestrationSession::capture_logs`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestLog {
+    /// How many recorded events had been replayed when it was logged.
+    pub position: u64,
+    /// Its severity.
+    pub level: LogLevel,
+    /// The line.
+    pub message: String,
 }
 
 impl OrchestrationSession {
@@ -63,7 +76,15 @@ impl OrchestrationSession {
         (deliveries, yields): (mpsc::UnboundedReceiver<Delivery>, mpsc::UnboundedSender<Yield>),
         max_payload: usize,
     ) -> Self {
-        OrchestrationSession { instance_id, replayer, observed, deliveries, yields, max_payload }
+        OrchestrationSession { instance_id, replayer, observed, deliveries, yields, max_payload, captured_logs: None }
+    }
+
+    /// Sends the orchestrator's log lines to `sink` instead of the host's log, replayed ones
+    /// included (which the host's log leaves out, as they were logged when first run): a tool
+    /// replaying a history shows what the code said at each step.
+    pub fn capture_logs(mut self, sink: Arc<Mutex<Vec<GuestLog>>>) -> Self {
+        self.captured_logs = Some(sink);
+        self
     }
 
     /// A session with nothing to answer, for a call that must not reach the host (listing an
@@ -165,6 +186,11 @@ impl orchestration::Host for OrchestrationSession {
     }
 
     async fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
+        if let Some(sink) = &self.captured_logs {
+            let position = self.replayer().position();
+            sink.lock().unwrap_or_else(|e| e.into_inner()).push(GuestLog { position, level, message });
+            return Ok(());
+        }
         if self.replayer().is_replaying() {
             return Ok(());
         }

@@ -206,6 +206,12 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// The recorded history of one execution of an instance, in order.
     fn history(&self, instance_id: &str, execution: u32) -> StoreResult<Vec<HistoryEvent>>;
 
+    /// The records of these instances with their histories (the current execution's, or with
+    /// `every_execution` all of them, oldest first), read in one snapshot: each history is the
+    /// one its record counts, whatever writers commit meanwhile. Ids with no instance are left
+    /// out. Readers take no lock a writer waits on, so a tool may read beside a running host.
+    fn snapshots(&self, ids: &[String], every_execution: bool) -> StoreResult<Vec<InstanceSnapshot>>;
+
     /// Ids of up to `limit` non-terminal instances that have a message visible at `now` for
     /// their current execution and are not locked by another owner, oldest such message first.
     /// `Pending`, `Running` and `ContinuedAsNew` instances count every message (the latter's

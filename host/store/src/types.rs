@@ -1,6 +1,8 @@
 //! The values that go in and out of a [`crate::HistoryStore`].
 
-use reprise_core::{EntityId, Failure, LockHolder, Message, ParentRef, Payload, RuntimeStatus, Timestamp};
+use reprise_core::{
+    EntityId, Failure, HistoryEvent, LockHolder, Message, ParentRef, Payload, RuntimeStatus, Timestamp,
+};
 use serde::{Deserialize, Serialize};
 
 pub use reprise_core::plan::{
@@ -40,6 +42,15 @@ pub struct InstanceRecord {
     /// The orchestration that started it as a sub-orchestration (updated by a continue-as-new
     /// that names one, for instance to count a retry's attempt); `None` for a client's instance.
     pub parent: Option<ParentRef>,
+}
+
+/// An instance as one read saw it: its record and its histories.
+#[derive(Debug, Clone)]
+pub struct InstanceSnapshot {
+    /// The record.
+    pub record: InstanceRecord,
+    /// Histories by execution number, oldest first; the last one is the current execution's.
+    pub executions: Vec<(u32, Vec<HistoryEvent>)>,
 }
 
 /// Which instances `list_instances` returns.

@@ -1,10 +1,14 @@
 //! One module per command; [`dispatch`] picks it.
 
+mod bundle;
+mod deploy;
 mod entity;
 mod inspect;
 mod lifecycle;
 mod run;
 mod serve;
+
+pub(crate) use deploy::Summary;
 
 use crate::cli::{Command, DbArgs, EntityCommand, HostArgs};
 use anyhow::Context as _;
@@ -31,6 +35,9 @@ pub(crate) async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::History { id, json, db } => inspect::history(&id, json, &db),
         Command::List { statuses, name, limit, json, db } => inspect::list(statuses, name, limit, json, &db),
         Command::Components { json, db } => inspect::components(json, &db),
+        Command::ReplayCheck(args) => deploy::replay_check(args).await,
+        Command::Export { id, output, db } => bundle::export(&id, output, &db),
+        Command::Replay(args) => bundle::replay(args).await,
         Command::Entity(EntityCommand::Signal { name, key, operation, input, db }) => {
             entity::signal(&name, &key, &operation, &input.read()?, &db).await
         }

@@ -13,7 +13,7 @@
 use crate::Event;
 
 /// The limits of one execution's history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HistoryLimits {
     /// Events in one execution's history: once it holds this many, commands are refused (the
     /// deliveries of the episode that reaches it, and the failure, are still recorded: they

@@ -287,6 +287,16 @@ impl Replayer {
         self.pending.push_back(PendingEpisode { time, messages });
     }
 
+    /// How many recorded events have been replayed: the position of the next one.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// The next recorded event not replayed yet, if any.
+    pub fn next_recorded(&self) -> Option<&HistoryEvent> {
+        self.recorded.front()
+    }
+
     /// Opens the next episode. Called at the start (to open the first) and whenever a wait is
     /// pending. Fails if the recorded episode still holds commands the orchestrator did not issue.
     pub fn advance(&mut self) -> Result<Advance, ReplayError> {

@@ -67,8 +67,8 @@ pub use writer::WriteStats;
 
 use crate::{
     ActivityResult, ActivityTask, ActivityTaskKey, ComponentRecord, Done, EntityCommit, EntityFilter, EntityRecord,
-    EpisodeCommit, EpisodeStart, HistoryStore, InboxMessage, InstanceFilter, InstanceRecord, NewInstance, PurgeFilter,
-    Recorded, StoreError, StoreResult, Unavailable,
+    EpisodeCommit, EpisodeStart, HistoryStore, InboxMessage, InstanceFilter, InstanceRecord, InstanceSnapshot,
+    NewInstance, PurgeFilter, Recorded, StoreError, StoreResult, Unavailable,
 };
 use reprise_core::{EntityId, EntityOperation, HistoryEvent, Message, Timestamp};
 use rusqlite::{Connection, OpenFlags};
@@ -284,6 +284,22 @@ impl HistoryStore for SqliteStore {
 
     fn history(&self, instance_id: &str, execution: u32) -> StoreResult<Vec<HistoryEvent>> {
         episodes::history(&self.read(), instance_id, execution)
+    }
+
+    fn snapshots(&self, ids: &[String], every_execution: bool) -> StoreResult<Vec<InstanceSnapshot>> {
+        let conn = self.read();
+        // A deferred read transaction: one WAL snapshot for every row read, and no lock taken.
+        let tx = conn.unchecked_transaction()?;
+        let mut snapshots = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(record) = instances::get(&tx, id)? else { continue };
+            let first = if every_execution { 1 } else { record.execution };
+            let executions = (first..=record.execution)
+                .map(|execution| Ok((execution, episodes::history(&tx, id, execution)?)))
+                .collect::<StoreResult<Vec<_>>>()?;
+            snapshots.push(InstanceSnapshot { record, executions });
+        }
+        Ok(snapshots)
     }
 
     fn ready_instances(&self, owner: &str, now: Timestamp, limit: usize) -> StoreResult<Vec<String>> {

@@ -422,3 +422,27 @@ fn a_finished_instance_cannot_be_locked_so_no_lock_outlives_it() {
         assert_eq!(lock, (None, None), "{id} is left locked");
     }
 }
+
+#[test]
+fn snapshots_read_records_with_their_histories_and_skip_unknown_ids() {
+    let fixture = Fixture::new();
+    let store = &fixture.store;
+    fixture.create("a", T0);
+    store.commit_episode(&first_episode(store, "a", "h", T0 + 10, &[0])).unwrap();
+    fixture.create_with_status("b", T0, RuntimeStatus::ContinuedAsNew);
+
+    let ids = ["a".to_string(), "missing".to_string(), "b".to_string()];
+    let current = store.snapshots(&ids, false).unwrap();
+    let names: Vec<&str> = current.iter().map(|s| s.record.instance_id.as_str()).collect();
+    assert_eq!(names, ["a", "b"], "in the order asked, without the unknown id");
+    assert_eq!(current[0].executions, vec![(1, store.history("a", 1).unwrap())]);
+    assert_eq!(current[0].executions[0].1.len() as u64, current[0].record.history_len);
+    // "b" continued as new: its current execution (2) has no history yet.
+    assert_eq!(current[1].record.execution, 2);
+    assert_eq!(current[1].executions, vec![(2, Vec::new())]);
+
+    let every = store.snapshots(&ids[2..], true).unwrap();
+    assert_eq!(every[0].executions.len(), 2);
+    assert_eq!(every[0].executions[0], (1, store.history("b", 1).unwrap()));
+    assert!(!every[0].executions[0].1.is_empty());
+}
