@@ -120,7 +120,14 @@ async fn bless() {
         assert!(record.status.is_terminal(), "{id}: {:?}", record.status);
         let store = host.host.store();
         let mut ids = vec![id.clone()];
-        ids.extend(store.children(&id).unwrap());
+        // Its sub-orchestrations, finished ones included.
+        let every = store.list_instances(&reprise_store::InstanceFilter::default()).unwrap();
+        ids.extend(
+            every
+                .into_iter()
+                .filter(|child| child.parent.as_ref().is_some_and(|parent| parent.instance_id == id))
+                .map(|child| child.instance_id),
+        );
         for snapshot in store.snapshots(&ids, true).unwrap() {
             let defaults = ExecutorConfig::default();
             let config =

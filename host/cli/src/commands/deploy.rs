@@ -21,6 +21,10 @@ pub(crate) async fn replay_check(args: ReplayCheckArgs) -> anyhow::Result<ExitCo
     let store = super::open_store_to_read(&args.db)?;
     let checker = checker(&args.component).await?;
     let ids = selected(&args, store.as_ref())?;
+    if !args.json {
+        let component = checker.component();
+        eprintln!("replaying {} instance(s) on component {} ({})", ids.len(), &component.hash[..12], component.source);
+    }
     let started = Instant::now();
     let total = ids.len();
     let concurrency =
@@ -38,8 +42,6 @@ pub(crate) async fn replay_check(args: ReplayCheckArgs) -> anyhow::Result<ExitCo
             serde_json::to_string_pretty(&render::replay_check_json(checker.component(), &checks, &summary))?
         );
     } else {
-        let component = checker.component();
-        eprintln!("replayed on component {} ({})", &component.hash[..12], component.source);
         let width = checks.iter().map(|c| c.instance_id.len()).max().unwrap_or(0);
         for check in &checks {
             crate::out!("{:<width$}  {}", check.instance_id, render::verdict(&check.replay.verdict));
