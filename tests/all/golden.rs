@@ -219,3 +219,44 @@ async fn golden_histories_replay_on_this_build() {
         assert!(kinds.contains(kind), "no golden history holds a {kind} event: {kinds:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_golden_history_the_code_no_longer_matches_diverges_where_it_changed() {
+    // What the test above would see if a change broke stored histories: here the history is
+    // changed instead of the code.
+    let file = golden_dir().join("order-processing.golden-chaining.reprise");
+    let mut bundle = Bundle::from_json(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let events = &mut bundle.executions[0].events;
+    let renamed = events
+        .iter_mut()
+        .filter_map(|e| match &mut e.event {
+            Event::ActivityScheduled { name, .. } => Some((e.seq, name)),
+            _ => None,
+        })
+        .nth(1)
+        .map(|(seq, name)| {
+            *name = "renamed_step".into();
+            seq
+        })
+        .expect("the chain schedules several activities");
+    let runtime = Arc::new(Runtime::new(crate::harness::test_runtime()).unwrap());
+    let checker = ReplayChecker::load_file(runtime, Path::new(guests::ORDER_PROCESSING), &ExecutorConfig::default())
+        .await
+        .unwrap();
+    let replay = checker
+        .check(
+            (bundle.instance.instance_id.as_str(), 1),
+            &bundle.instance.name,
+            bundle.executions[0].events.clone(),
+            false,
+        )
+        .await;
+    match replay.verdict {
+        Verdict::Diverges { position, recorded, .. } => {
+            assert_eq!(position, renamed);
+            assert!(recorded.contains("renamed_step"), "{recorded}");
+        }
+        other => panic!("expected a divergence, got {other:?}"),
+    }
+    assert_eq!(replay.replayed, renamed, "replayed up to the changed event");
+}
