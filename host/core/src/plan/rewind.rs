@@ -170,7 +170,10 @@ pub fn analyse(instance_id: &str, status: RuntimeStatus, history: &[HistoryEvent
         .map(|e| e.seq)
         .collect();
     if newly.is_empty() {
-        return Err(RewindRefusal::NothingToUndo { instance_id: instance_id.to_string(), failure: failure.to_string() });
+        return Err(RewindRefusal::NothingToUndo {
+            instance_id: instance_id.to_string(),
+            failure: failure.to_string(),
+        });
     }
     if !locks_held_after(history.iter().map(|e| &e.event)).is_empty() {
         return Err(RewindRefusal::InCriticalSection { instance_id: instance_id.to_string() });
@@ -224,14 +227,19 @@ pub fn analyse(instance_id: &str, status: RuntimeStatus, history: &[HistoryEvent
         }
     }
 
-    let mut analysis = Analysis { replay_from, undone: newly, activities: Vec::new(), timers: Vec::new(), children: Vec::new() };
+    let mut analysis =
+        Analysis { replay_from, undone: newly, activities: Vec::new(), timers: Vec::new(), children: Vec::new() };
     for (task_id, task) in scheduled {
         match task {
             Scheduled::Activity(task) => analysis.activities.push(task),
             Scheduled::Timer(fire_at) => analysis.timers.push((task_id, fire_at)),
             Scheduled::Child(child) => analysis.children.push(child),
             Scheduled::Entity { entity, operation } => {
-                return Err(RewindRefusal::EntityCallInFlight { instance_id: instance_id.to_string(), entity, operation });
+                return Err(RewindRefusal::EntityCallInFlight {
+                    instance_id: instance_id.to_string(),
+                    entity,
+                    operation,
+                });
             }
             Scheduled::Other => {}
         }

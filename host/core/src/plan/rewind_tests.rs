@@ -93,7 +93,8 @@ fn a_failed_fan_out_undoes_its_failures_and_runs_only_the_failed_branch_again() 
     assert_eq!(terminal, None, "the orchestrator waits for b again");
     history.extend(events);
 
-    let (events, terminal) = episode(&history, vec![Message::ActivityCompleted { task_id: 1, output: Payload::null() }], false);
+    let (events, terminal) =
+        episode(&history, vec![Message::ActivityCompleted { task_id: 1, output: Payload::null() }], false);
     assert_eq!(terminal, Some(Terminal::Completed(Payload::null())));
     history.extend(events);
 
@@ -114,7 +115,8 @@ fn a_rewind_rewound_again_after_a_second_failure_replays() {
             .message
             .clone();
         history.extend(episode(&history, vec![rewind], false).0);
-        let (events, terminal) = episode(&history, vec![Message::ActivityFailed { task_id: 1, failure: boom() }], false);
+        let (events, terminal) =
+            episode(&history, vec![Message::ActivityFailed { task_id: 1, failure: boom() }], false);
         assert!(matches!(terminal, Some(Terminal::Failed(_))));
         history.extend(events);
     }

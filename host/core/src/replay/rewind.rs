@@ -66,7 +66,10 @@ pub(crate) fn arrange(history: Vec<HistoryEvent>) -> Result<Vec<HistoryEvent>, R
             if redelivered(recorded) {
                 moved_to[index] = Some(at);
             } else if !matches!(recorded, Event::EpisodeStarted { .. } | Event::ExecutionStarted { .. }) {
-                return Err(corrupt(event.seq, format!("replays from {replay_from}, before the {} at {index}", recorded.kind())));
+                return Err(corrupt(
+                    event.seq,
+                    format!("replays from {replay_from}, before the {} at {index}", recorded.kind()),
+                ));
             }
         }
     }
@@ -118,8 +121,18 @@ mod tests {
         vec![
             Event::EpisodeStarted { time: 1 },
             Event::ExecutionStarted { name: "o".into(), input: Payload::null(), component: "c".into() },
-            Event::ActivityScheduled { task_id: 0, name: "a".into(), input: Payload::null(), options: Default::default() },
-            Event::ActivityScheduled { task_id: 1, name: "b".into(), input: Payload::null(), options: Default::default() },
+            Event::ActivityScheduled {
+                task_id: 0,
+                name: "a".into(),
+                input: Payload::null(),
+                options: Default::default(),
+            },
+            Event::ActivityScheduled {
+                task_id: 1,
+                name: "b".into(),
+                input: Payload::null(),
+                options: Default::default(),
+            },
             Event::EpisodeStarted { time: 2 },
             Event::ActivityCompleted { task_id: 0, output: Payload::null() },
             Event::EpisodeStarted { time: 3 },
