@@ -255,6 +255,13 @@ pub(crate) fn timeline(record: &InstanceRecord, events: &[HistoryEvent]) -> Stri
             }
             Event::ExecutionSuspended { reason } => format!("suspended: {reason}"),
             Event::ExecutionResumed { reason } => format!("resumed: {reason}"),
+            Event::ExecutionRewound { reason, replay_from, undone } => {
+                let undone: Vec<String> = undone.iter().map(u64::to_string).collect();
+                format!(
+                    "rewound: {reason} (failures at positions {} undone; deliveries from position {replay_from} given again)",
+                    undone.join(", ")
+                )
+            }
             Event::ExecutionTerminated { reason, cascade } => {
                 let children = if *cascade { " (with its sub-orchestrations)" } else { "" };
                 format!("terminated{children}: {reason}")

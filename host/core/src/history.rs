@@ -199,6 +199,23 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// An operator rewound the failed instance: the failure events listed in `undone` are
+    /// treated by replay as never having happened (their tasks are in flight again), and the
+    /// deliveries recorded from `replay_from` on (those the orchestrator received after its
+    /// last command, before it failed) are delivered again right after this event, in their
+    /// order. Both are decided once, when the rewind is asked for, and recorded here, so that
+    /// replay obeys the record instead of re-deriving it (a rule changed by a later build can
+    /// never change how an old history replays). See `replay::rewind`.
+    ExecutionRewound {
+        /// Why.
+        reason: String,
+        /// The first position whose deliveries are delivered again after this event.
+        replay_from: u64,
+        /// The positions of the failure events undone: the `ActivityFailed` and
+        /// `SubOrchestrationFailed` events the orchestrator received after its last command,
+        /// and the `ExecutionFailed` that ended it.
+        undone: Vec<u64>,
+    },
     /// An operator terminated the instance.
     ExecutionTerminated {
         /// Why.
@@ -264,6 +281,7 @@ impl Event {
             Event::ExecutionSuspended { .. } => "ExecutionSuspended",
             Event::ExecutionResumed { .. } => "ExecutionResumed",
             Event::ExecutionTerminated { .. } => "ExecutionTerminated",
+            Event::ExecutionRewound { .. } => "ExecutionRewound",
         }
     }
 

@@ -120,6 +120,17 @@ pub enum Message {
         /// Why.
         reason: String,
     },
+    /// Rewind the failed instance (written by the store's rewind, which also made it Running
+    /// again): delivered to the orchestrator, it becomes [`crate::Event::ExecutionRewound`] with
+    /// the same fields, decided by `plan::rewind` from the history the rewind read.
+    Rewind {
+        /// Why.
+        reason: String,
+        /// See [`crate::Event::ExecutionRewound`].
+        replay_from: u64,
+        /// See [`crate::Event::ExecutionRewound`].
+        undone: Vec<u64>,
+    },
 }
 
 impl Message {

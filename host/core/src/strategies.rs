@@ -172,6 +172,8 @@ pub fn event() -> impl Strategy<Value = Event> {
         any::<String>().prop_map(|reason| Event::ExecutionSuspended { reason }),
         any::<String>().prop_map(|reason| Event::ExecutionResumed { reason }),
         (any::<String>(), any::<bool>()).prop_map(|(reason, cascade)| Event::ExecutionTerminated { reason, cascade }),
+        (any::<String>(), 0u64..64, proptest::collection::vec(0u64..64, 0..4))
+            .prop_map(|(reason, replay_from, undone)| Event::ExecutionRewound { reason, replay_from, undone }),
         (task_id(), payload()).prop_map(|(task_id, output)| Event::ActivityCompleted { task_id, output }),
         (task_id(), failure()).prop_map(|(task_id, failure)| Event::ActivityFailed { task_id, failure }),
         payload().prop_map(|output| Event::ExecutionCompleted { output }),
@@ -218,6 +220,8 @@ pub fn message() -> impl Strategy<Value = Message> {
         (any::<String>(), any::<bool>()).prop_map(|(reason, cascade)| Message::Terminate { reason, cascade }),
         any::<String>().prop_map(|reason| Message::Suspend { reason }),
         any::<String>().prop_map(|reason| Message::Resume { reason }),
+        (any::<String>(), 0u64..64, proptest::collection::vec(0u64..64, 0..4))
+            .prop_map(|(reason, replay_from, undone)| Message::Rewind { reason, replay_from, undone }),
     ]
 }
 

@@ -59,6 +59,29 @@ pub enum ExecutorError {
     /// A component could not be loaded.
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// The instance cannot be rewound (nothing was changed).
+    #[error(transparent)]
+    Rewind(#[from] reprise_core::plan::rewind::RewindRefusal),
+    /// The instance changed while its rewind was planned (nothing was changed).
+    #[error(
+        "instance '{instance_id}' changed while its rewind was prepared ({reason}); nothing was rewound, try again"
+    )]
+    RewindRaced {
+        /// The instance that changed.
+        instance_id: String,
+        /// How.
+        reason: String,
+    },
+    /// A restart under the instance's own id asked for an instance that has not finished.
+    #[error(
+        "instance '{instance_id}' is {status}; only a finished instance (Completed, Failed, Terminated) can be restarted under its own id: restart it under a new id, or terminate it first"
+    )]
+    RestartUnfinished {
+        /// The instance.
+        instance_id: String,
+        /// Its status.
+        status: reprise_core::RuntimeStatus,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -22,6 +22,8 @@ use reprise_core::{EntityId, EntityOperation, InstanceId, Message, Payload, is_e
 use reprise_runtime::Runtime;
 use reprise_store::{EntityFilter, EntityRecord, HistoryStore, InstanceRecord, NewInstance, PurgeFilter};
 use std::path::Path;
+
+mod rewind;
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;

@@ -403,6 +403,30 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// children (and their parent links) alone.
     fn purge(&self, filter: &PurgeFilter) -> StoreResult<usize>;
 
+    /// Rewinds failed instances in one transaction (see `reprise_core::plan::rewind`, which
+    /// decides what it holds). For each of `commit.rewinds`: the instance must still be Failed,
+    /// on the same execution, with a history of `expected_history_len` events, or the whole
+    /// rewind fails with [`StoreError::Conflict`], writing nothing; it becomes Running with no
+    /// output, failure or `completed_at`, its `activities` are enqueued again as new tasks
+    /// (unclaimed, created at `commit.now`; a task of the same handle still held by a worker is
+    /// kept instead) and its `messages` are enqueued in order, for its execution. Its history is
+    /// not touched: the `Rewind` message it receives is recorded by its next episode. Then each
+    /// of `commit.restarts` replaces a finished instance as [`HistoryStore::restart`] does, and
+    /// each of `commit.created` is created as by [`HistoryStore::create_instance`] (an id taken
+    /// meanwhile is a conflict).
+    fn rewind(&self, commit: &RewindCommit) -> StoreResult<()>;
+
+    /// Starts a finished instance again under its own id, in one transaction, so that the id is
+    /// never free and the old history never mixes with the new: the instance moves to its next
+    /// execution (so that nothing of the old one, a late activity result, a timer, can reach the
+    /// new one) with status `Pending`, the orchestrator, input and parent link of `new`, no
+    /// output, failure, custom status or pinned component, and `created_at` set to
+    /// `new.created_at`; its history (every execution's), its inbox and the activity tasks that
+    /// no worker holds are deleted, and its `Start` message is enqueued. Fails with
+    /// [`StoreError::InstanceNotFound`] if it does not exist and with
+    /// [`StoreError::NotFinished`] if it has not finished, writing nothing.
+    fn restart(&self, new: &NewInstance) -> StoreResult<()>;
+
     /// Records a loaded component: its bytes (so instances pinned to it can replay after the
     /// file changes) and what it exports. Re-saving a known hash updates `loaded_at` only.
     fn save_component(&self, component: &ComponentRecord) -> StoreResult<()>;

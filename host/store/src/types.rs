@@ -6,8 +6,8 @@ use reprise_core::{
 use serde::{Deserialize, Serialize};
 
 pub use reprise_core::plan::{
-    ActivityResult, ActivityTask, ActivityTaskKey, ContinueAsNew, EntityCommit, EpisodeCommit, NewActivityTask,
-    NewInstance,
+    ActivityResult, ActivityTask, ActivityTaskKey, ContinueAsNew, EntityCommit, EpisodeCommit, InstanceRewind,
+    NewActivityTask, NewInstance, RewindCommit,
 };
 
 /// An instance's row.

@@ -17,6 +17,7 @@
 //! | [`triage`] | what kind of episode the messages of an instance call for |
 //! | [`episode`] | the commit of an orchestration's episode and what follows it |
 //! | [`lifecycle`] | the episodes the host writes without running the orchestrator |
+//! | [`rewind`] | what a rewind undoes, puts back in flight, and does with the children |
 //! | [`activity`] | what an activity attempt's outcome writes (a result, or a retry) |
 //! | [`entity`] | which queued operations an entity runs, and what its batch writes |
 
@@ -24,6 +25,7 @@ pub mod activity;
 pub mod entity;
 pub mod episode;
 pub mod lifecycle;
+pub mod rewind;
 pub mod triage;
 pub mod writes;
 
@@ -31,8 +33,8 @@ pub mod writes;
 mod tests;
 
 pub use writes::{
-    ActivityResult, ActivityTask, ActivityTaskKey, ContinueAsNew, EntityCommit, EpisodeCommit, NewActivityTask,
-    NewInstance,
+    ActivityResult, ActivityTask, ActivityTaskKey, ContinueAsNew, EntityCommit, EpisodeCommit, InstanceRewind,
+    NewActivityTask, NewInstance, RewindCommit,
 };
 
 use crate::{Failure, Timestamp};

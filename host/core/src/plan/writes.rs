@@ -182,3 +182,36 @@ pub struct EntityCommit {
     /// The batch's time.
     pub now: Timestamp,
 }
+
+/// What the rewind of one failed instance writes (see `plan::rewind`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceRewind {
+    /// The instance.
+    pub instance_id: String,
+    /// Its execution (the one that failed).
+    pub execution: u32,
+    /// Its history's length when the rewind read it: the store refuses the rewind if it moved.
+    pub expected_history_len: u64,
+    /// Activity tasks to enqueue again, as new tasks (a task of the same handle still held by a
+    /// worker is left to it).
+    pub activities: Vec<NewActivityTask>,
+    /// Messages to enqueue, in order: the `Rewind` itself first, then the timers set again and
+    /// the results of children that completed meanwhile.
+    pub messages: Vec<OutgoingMessage>,
+}
+
+/// Everything one rewind writes, in one transaction: the instance and the failed children it
+/// rewinds with it, and the children it starts again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RewindCommit {
+    /// The failed instances rewound (the one asked for first), each back to Running with no
+    /// failure.
+    pub rewinds: Vec<InstanceRewind>,
+    /// Finished children to start again under their own ids, replacing them (see the store's
+    /// `restart`).
+    pub restarts: Vec<NewInstance>,
+    /// Children that no longer exist, to create again.
+    pub created: Vec<NewInstance>,
+    /// The rewind's time.
+    pub now: Timestamp,
+}

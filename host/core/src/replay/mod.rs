@@ -19,6 +19,7 @@ mod error;
 mod hostile_tests;
 mod limits;
 mod replayer;
+mod rewind;
 #[cfg(test)]
 mod tests;
 

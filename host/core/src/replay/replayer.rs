@@ -177,6 +177,9 @@ pub struct Replayer {
     /// Where the live episode open now starts its commands in `new_events` (after its
     /// deliveries).
     episode_commands_start: usize,
+    /// The recorded deliveries a rewind delivered in this episode gives again, right after its
+    /// event (see `super::rewind`); set by [`Replayer::deliver`] when it accepts the rewind.
+    rewound: Option<Vec<Event>>,
 }
 
 impl Replayer {
@@ -206,6 +209,7 @@ impl Replayer {
         }
         let taken_len = history.len() as u64;
         let history_bytes = history.iter().map(|e| event_size(&e.event)).sum();
+        let history = super::rewind::arrange(history)?;
         Ok(Replayer {
             instance_id: instance_id.into(),
             execution,
@@ -236,6 +240,7 @@ impl Replayer {
             history_bytes,
             episode_commands: 0,
             episode_commands_start: 0,
+            rewound: None,
         })
     }
 
@@ -283,7 +288,21 @@ impl Replayer {
 
     /// Queues an episode of new messages, delivered at logical time `time`. It is opened by
     /// [`Replayer::advance`] once recorded history is exhausted.
-    pub fn deliver(&mut self, time: Timestamp, messages: Vec<Message>) {
+    ///
+    /// A [`Message::Rewind`] is accepted only by a replayer that has not started on a history
+    /// ending in a failure, which is how every rewound instance starts (a failed instance is never
+    /// parked): its undone failures are taken out of what replay reads, and its episode takes it
+    /// first, so that the deliveries it gives again come right after it, as they will on every
+    /// later replay. Otherwise it is dropped.
+    pub fn deliver(&mut self, time: Timestamp, mut messages: Vec<Message>) {
+        if let Some(index) = messages.iter().position(|m| matches!(m, Message::Rewind { .. })) {
+            let rewind = messages.remove(index);
+            if let Message::Rewind { replay_from, undone, .. } = &rewind
+                && self.accept_rewind(time, *replay_from, undone)
+            {
+                messages.insert(0, rewind);
+            }
+        }
         self.pending.push_back(PendingEpisode { time, messages });
     }
 
@@ -295,6 +314,32 @@ impl Replayer {
     /// The next recorded event not replayed yet, if any.
     pub fn next_recorded(&self) -> Option<&HistoryEvent> {
         self.recorded.front()
+    }
+
+    /// Arranges the recorded history as it will read once the rewind is recorded (see
+    /// `super::rewind`), keeping what the rewind gives again for its event; false, changing
+    /// nothing, if the rewind does not fit this replayer or its history.
+    fn accept_rewind(&mut self, time: Timestamp, replay_from: u64, undone: &[u64]) -> bool {
+        let ends_failed = self.recorded.iter().any(|e| {
+            e.seq + 1 == self.taken_len && matches!(e.event, Event::ExecutionFailed { .. }) && undone.contains(&e.seq)
+        });
+        if self.live || self.position > 0 || !self.pending.is_empty() || self.rewound.is_some() || !ends_failed {
+            return false;
+        }
+        let mut history: Vec<HistoryEvent> = self.recorded.iter().cloned().collect();
+        history.sort_by_key(|e| e.seq);
+        let rewind_at = self.taken_len + 1;
+        history.push(HistoryEvent { seq: self.taken_len, event: Event::EpisodeStarted { time } });
+        let event = Event::ExecutionRewound { reason: String::new(), replay_from, undone: undone.to_vec() };
+        history.push(HistoryEvent { seq: rewind_at, event });
+        let Ok(mut arranged) = super::rewind::arrange(history) else { return false };
+        let Some(at) = arranged.iter().position(|e| e.seq == rewind_at) else { return false };
+        let given_again = arranged.split_off(at + 1).into_iter().map(|e| e.event).collect();
+        // The rewind and its episode's header are recorded live, not replayed.
+        arranged.truncate(at.saturating_sub(1));
+        self.recorded = arranged.into();
+        self.rewound = Some(given_again);
+        true
     }
 
     /// Opens the next episode. Called at the start (to open the first) and whenever a wait is
@@ -353,7 +398,14 @@ impl Replayer {
             if let Some(event) = self.message_to_event(message) {
                 // Conversion only yields events the engine accepts.
                 let _ = self.apply_delivery(&event);
+                let rewound = matches!(event, Event::ExecutionRewound { .. });
                 self.push(event);
+                if rewound {
+                    // Recorded already: given again, not recorded again.
+                    for again in self.rewound.take().unwrap_or_default() {
+                        let _ = self.apply_delivery(&again);
+                    }
+                }
             }
         }
         self.episode_commands_start = self.new_events.len();
@@ -422,6 +474,10 @@ impl Replayer {
             Message::EntityOperation(_) | Message::EntityLock(_) | Message::EntityUnlock { .. } => None,
             // Lifecycle messages are the executor's business, never the orchestrator's.
             Message::Terminate { .. } | Message::Suspend { .. } | Message::Resume { .. } => None,
+            // Only a rewind that `deliver` accepted.
+            Message::Rewind { reason, replay_from, undone } => {
+                self.rewound.is_some().then_some(Event::ExecutionRewound { reason, replay_from, undone })
+            }
         }
     }
 
@@ -476,7 +532,8 @@ impl Replayer {
             Event::ActivityRetrying { .. }
             | Event::SubOrchestrationRetrying { .. }
             | Event::ExecutionSuspended { .. }
-            | Event::ExecutionResumed { .. } => {}
+            | Event::ExecutionResumed { .. }
+            | Event::ExecutionRewound { .. } => {}
             other => {
                 return Err(ReplayError::CorruptHistory(format!("{} is not a delivery", other.kind())));
             }
@@ -917,7 +974,7 @@ const GUID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_bytes([
 ]);
 
 /// Events recorded as delivered at the start of an episode (before its commands).
-fn is_delivery(event: &Event) -> bool {
+pub(super) fn is_delivery(event: &Event) -> bool {
     matches!(
         event,
         Event::ExecutionStarted { .. }
@@ -933,6 +990,7 @@ fn is_delivery(event: &Event) -> bool {
             | Event::EntityFailed { .. }
             | Event::ExecutionSuspended { .. }
             | Event::ExecutionResumed { .. }
+            | Event::ExecutionRewound { .. }
     )
 }
 

@@ -49,6 +49,35 @@ pub(super) fn enqueue(
     Ok(())
 }
 
+/// Enqueues a task again for a rewound instance, visible at once, unclaimed and created at `now`
+/// (so that its retry policy counts from now), unless a task of the same handle is still there
+/// (held by a worker since before the instance failed: its result will do). Runs inside the
+/// rewind's transaction.
+pub(super) fn enqueue_again(
+    conn: &Connection,
+    (instance_id, execution): (&str, u32),
+    task: &NewActivityTask,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let options = if task.options.is_default() { None } else { Some(to_json(&task.options)?) };
+    conn.prepare_cached(
+        "INSERT INTO activity_tasks (instance_id, execution, task_id, name, input, options, attempt, \
+             visible_at, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7) \
+         ON CONFLICT (instance_id, execution, task_id) DO NOTHING",
+    )?
+    .execute(params![
+        instance_id,
+        execution,
+        int_to_sql(task.task_id)?,
+        task.name,
+        task.input.as_str(),
+        options,
+        time_to_sql(now)
+    ])?;
+    Ok(())
+}
+
 /// Deletes the instance's tasks that no worker holds a live lease on at `now` (the instance
 /// finished, or continued as new before its new execution scheduled anything). Runs inside the
 /// episode's transaction.

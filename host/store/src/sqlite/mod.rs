@@ -11,6 +11,7 @@
 //! | `inbox` | enqueued messages, which instances have work and when the next becomes due |
 //! | `episodes` | the atomic episode commit (with sub-orchestrations and continue-as-new) and history reads |
 //! | `activities` | the activity queue, its leases and retry waits |
+//! | `restarts` | rewinds of failed instances and restarts of finished ones |
 //! | `entities` | entity state rows, entities created by their first operation, and the atomic commit of a batch of operations |
 //! | `components` | the component registry |
 //! | `writer` | the write connection's thread: group commit, one savepoint per request |
@@ -59,6 +60,7 @@ mod inbox;
 mod instances;
 mod migrations;
 pub(crate) mod preflight;
+mod restarts;
 #[cfg(test)]
 mod tests;
 mod writer;
@@ -68,7 +70,7 @@ pub use writer::WriteStats;
 use crate::{
     ActivityResult, ActivityTask, ActivityTaskKey, ComponentRecord, Done, EntityCommit, EntityFilter, EntityRecord,
     EpisodeCommit, EpisodeStart, HistoryStore, InboxMessage, InstanceFilter, InstanceRecord, InstanceSnapshot,
-    NewInstance, PurgeFilter, Recorded, StoreError, StoreResult, Unavailable,
+    NewInstance, PurgeFilter, Recorded, RewindCommit, StoreError, StoreResult, Unavailable,
 };
 use reprise_core::{EntityId, EntityOperation, HistoryEvent, Message, Timestamp};
 use rusqlite::{Connection, OpenFlags};
@@ -434,6 +436,16 @@ impl HistoryStore for SqliteStore {
     fn purge(&self, filter: &PurgeFilter) -> StoreResult<usize> {
         let filter = filter.clone();
         self.write(WriteKind::Purge, move |conn| instances::purge(conn, &filter))
+    }
+
+    fn rewind(&self, commit: &RewindCommit) -> StoreResult<()> {
+        let commit = commit.clone();
+        self.write(WriteKind::Rewind, move |conn| restarts::rewind(conn, &commit))
+    }
+
+    fn restart(&self, new: &NewInstance) -> StoreResult<()> {
+        let new = new.clone();
+        self.write(WriteKind::Restart, move |conn| restarts::restart(conn, &new, new.created_at))
     }
 
     fn save_component(&self, component: &ComponentRecord) -> StoreResult<()> {

@@ -145,6 +145,8 @@ write_kinds! {
     RecordActivity => "record_activity", Redoable;
     EnqueueMessage => "enqueue_message", Durable;
     Purge => "purge", Durable;
+    Rewind => "rewind", Durable;
+    Restart => "restart", Durable;
     SaveComponent => "save_component", Durable;
     SignalEntity => "signal_entity", Durable;
     CommitEntityBatch => "commit_entity_batch", Durable;

@@ -11,6 +11,7 @@ mod instances;
 mod lifecycle;
 mod lineage;
 mod open;
+mod restarts;
 
 use super::SqliteStore;
 use crate::{ContinueAsNew, EpisodeCommit, HistoryStore, NewActivityTask, NewInstance};
