@@ -129,9 +129,7 @@ async fn bless() {
                 .map(|child| child.instance_id),
         );
         for snapshot in store.snapshots(&ids, true).unwrap() {
-            let defaults = ExecutorConfig::default();
-            let config =
-                BundleConfig { max_payload_bytes: defaults.max_payload_bytes, history_limits: defaults.history_limits };
+            let config = BundleConfig::from(&ExecutorConfig::default());
             let instance_id = snapshot.record.instance_id.clone();
             let file = format!("{}.{}.reprise", scenario.guest, instance_id.replace(':', "_"));
             if scenario.name == GOLDEN_BUNDLE_SCENARIO {

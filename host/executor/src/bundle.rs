@@ -92,6 +92,13 @@ pub struct BundleConfig {
     pub history_limits: HistoryLimits,
 }
 
+impl From<&crate::ExecutorConfig> for BundleConfig {
+    /// The limits a host with `config` replays under.
+    fn from(config: &crate::ExecutorConfig) -> Self {
+        BundleConfig { max_payload_bytes: config.max_payload_bytes, history_limits: config.history_limits }
+    }
+}
+
 /// Why a bundle cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {

@@ -276,6 +276,12 @@ impl ReplayChecker {
         let permits = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
         let mut running = tokio::task::JoinSet::new();
         let mut checks: Vec<Option<InstanceCheck>> = Vec::new();
+        let mut keep = |done: Result<(usize, InstanceCheck), tokio::task::JoinError>,
+                        checks: &mut Vec<Option<InstanceCheck>>| {
+            let (index, check) = done.unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()));
+            progress(&check);
+            checks[index] = Some(check);
+        };
         for batch in ids.chunks(SNAPSHOT_BATCH) {
             let (reader, batch) = (store.clone(), batch.to_vec());
             let snapshots = tokio::task::spawn_blocking(move || reader.snapshots(&batch, false))
@@ -305,16 +311,12 @@ impl ReplayChecker {
                     (index, check)
                 });
                 while let Some(done) = running.try_join_next() {
-                    let (index, check) = done.unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()));
-                    progress(&check);
-                    checks[index] = Some(check);
+                    keep(done, &mut checks);
                 }
             }
         }
         while let Some(done) = running.join_next().await {
-            let (index, check) = done.unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()));
-            progress(&check);
-            checks[index] = Some(check);
+            keep(done, &mut checks);
         }
         Ok(checks.into_iter().flatten().collect())
     }

@@ -28,9 +28,7 @@ pub(crate) fn export(id: &str, output: Option<PathBuf>, db: &DbArgs) -> anyhow::
         )),
         None => None,
     };
-    let defaults = ExecutorConfig::default();
-    let config =
-        BundleConfig { max_payload_bytes: defaults.max_payload_bytes, history_limits: defaults.history_limits };
+    let config = BundleConfig::from(&ExecutorConfig::default());
     let record = snapshot.record;
     let summary =
         format!("instance '{id}' ({}, execution {}, {} events)", record.status, record.execution, record.history_len);
