@@ -263,6 +263,16 @@ export class OrchestrationContext {
     return orchestration.newGuid();
   }
 
+  /**
+   * Which version of the change `changeId` this instance runs, `max` being the newest this code
+   * knows: `max` for an instance that reaches the call for the first time (recorded in its
+   * history), the recorded answer on replay, 0 for a history written by code from before the
+   * change, which takes the old path.
+   */
+  version(changeId, max) {
+    return orchestration.version(changeId, max);
+  }
+
   /** Sets the custom status (any JSON value); `null` or `undefined` clears it. */
   setCustomStatus(status) {
     orchestration.setCustomStatus(status === null || status === undefined ? undefined : encode(status, "the custom status"));

@@ -76,6 +76,25 @@ impl Context {
         orchestration::new_guid()
     }
 
+    /// Which version of the change `change_id` this instance runs, `max` being the newest this
+    /// code knows: the way to make a change that running instances could not replay (a step
+    /// added, removed or reordered) and still upgrade them to the new component.
+    ///
+    /// An instance that reaches the call for the first time gets `max`, and its history records
+    /// it; on replay it gets the recorded answer; an instance whose history was written by code
+    /// from before the change gets 0, and takes the old path. The answer never changes within
+    /// an execution. Keep the old branch until no instance can need it (`reprise replay-check`
+    /// on the component without it tells when).
+    ///
+    /// ```ignore
+    /// if ctx.version("send-receipt", 1) >= 1 {
+    ///     ctx.call_activity("send_receipt", &order).wait()?;
+    /// }
+    /// ```
+    pub fn version(&self, change_id: &str, max: u32) -> u32 {
+        orchestration::version(change_id, max)
+    }
+
     /// Sets the instance's custom status, a small JSON document that management tools show while
     /// the instance runs (for example `"Processing payment"`).
     ///

@@ -49,6 +49,9 @@ guest_coverage! {
         js_fan_out: polyglot;
         misbehaving: bad_input, traps, payloads, cli;
         not_a_durable_component: bad_input;
+        onboarding_v1: upgrade;
+        onboarding_v2: upgrade;
+        onboarding_v3: upgrade;
         order_processing: examples, bad_input, crash;
         py_mixed_languages: polyglot;
         py_transfer_funds: polyglot;
@@ -57,7 +60,7 @@ guest_coverage! {
         timeouts_and_polling: scheduling, crash;
         torture: torture;
         transfer_funds: examples, bad_input, crash;
-        versioned_v1: versioning, deploy;
+        versioned_v1: versioning, deploy, upgrade;
         versioned_v2: versioning, deploy;
         versioned_v3: deploy;
     }

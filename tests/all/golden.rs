@@ -6,7 +6,10 @@
 //! The files are written by the scenarios below. After a deliberate, reviewed change to one of
 //! them (or to a guest they run), write them again with
 //! `REPRISE_BLESS_GOLDEN=1 cargo test -p reprise-tests --test all golden`, and say in the
-//! review why stored instances are not broken by it.
+//! review why stored instances are not broken by it. Blessing writes every file again, and any
+//! change to the SDK or the WIT changes every guest's hash in them: commit only the files of
+//! new or deliberately changed scenarios, and keep the others (`git checkout tests/golden`
+//! first), since histories written by older builds are what this test is for.
 
 use crate::harness::{Harness, Options};
 use reprise_core::{Event, RuntimeStatus};
@@ -26,10 +29,21 @@ struct Scenario {
     orchestrator: &'static str,
     input: Value,
     events: &'static [(&'static str, &'static str)],
+    /// The guest crate the instance starts on, when it is upgraded to `guest` (with
+    /// `Host::upgrade`) once it waits for its second event.
+    upgraded_from: Option<&'static str>,
 }
 
 fn scenarios() -> Vec<Scenario> {
-    let plain = |name, guest, orchestrator, input| Scenario { name, guest, orchestrator, input, events: &[] };
+    let plain = |name, guest, orchestrator, input| Scenario {
+        name,
+        guest,
+        orchestrator,
+        input,
+        events: &[],
+        upgraded_from: None,
+    };
+    const ONBOARDING_EVENTS: &[(&str, &str)] = &[("approved", r#""golden-approver""#), ("activated", "true")];
     vec![
         plain("chaining", "order-processing", "process_order", json!("order-1001")),
         plain(
@@ -64,6 +78,23 @@ fn scenarios() -> Vec<Scenario> {
             orchestrator: "run_job",
             input: json!({"job": "report", "timeout_ms": 30000}),
             events: &[("JobCompleted", r#"{"rows": 7}"#)],
+            upgraded_from: None,
+        },
+        Scenario {
+            name: "version",
+            guest: "onboarding-v3",
+            orchestrator: "onboard",
+            input: json!("golden-new"),
+            events: ONBOARDING_EVENTS,
+            upgraded_from: None,
+        },
+        Scenario {
+            name: "upgraded",
+            guest: "onboarding-v3",
+            orchestrator: "onboard",
+            input: json!("golden-old"),
+            events: ONBOARDING_EVENTS,
+            upgraded_from: Some("onboarding-v1"),
         },
         plain("entities", "entities", "counter_orchestration", json!("golden-counter")),
         plain("entity-error", "entities", "entity_error_handling", json!("golden-caught")),
@@ -106,14 +137,23 @@ async fn bless() {
         }
     }
     for scenario in scenarios() {
-        let host = Harness::with(Options::cache(0), &[guest_path(scenario.guest)]).await;
+        let first = guest_path(scenario.upgraded_from.unwrap_or(scenario.guest));
+        let host = Harness::with(Options::cache(0), &[first]).await;
         let id = format!("golden-{}", scenario.name);
         host.start(&id, scenario.orchestrator, scenario.input.clone()).await;
-        for (event, data) in scenario.events {
+        for (index, (event, data)) in scenario.events.iter().enumerate() {
             host.until_history(&id, |h| {
                 h.iter().any(|e| matches!(&e.event, Event::EventWaitStarted { name, .. } if name == event))
             })
             .await;
+            if index == 1 && scenario.upgraded_from.is_some() {
+                let to = host.host.load_component_file(Path::new(guest_path(scenario.guest))).await.unwrap().hash;
+                let upgraded = host.host.upgrade(&to, vec![id.clone()], 1, |_| {}).await.unwrap();
+                assert!(
+                    matches!(upgraded[0].outcome, reprise_executor::UpgradeOutcome::Upgraded { .. }),
+                    "{upgraded:?}"
+                );
+            }
             host.host.raise_event(&id, event, data).await.unwrap();
         }
         let record = host.finished_moving_time(&id).await;
@@ -213,6 +253,8 @@ async fn golden_histories_replay_on_this_build() {
         "EntityLockRequested",
         "ExecutionContinuedAsNew",
         "ExecutionFailed",
+        "ComponentUpgraded",
+        "VersionMarked",
     ] {
         assert!(kinds.contains(kind), "no golden history holds a {kind} event: {kinds:?}");
     }

@@ -30,6 +30,8 @@ pub struct Options {
     pub max_payload_bytes: usize,
     /// How large a history may grow.
     pub history_limits: HistoryLimits,
+    /// Which orchestrators the host moves to the newest component it loaded.
+    pub upgrades: reprise_executor::UpgradePolicies,
 }
 
 impl Options {
@@ -41,6 +43,7 @@ impl Options {
             grants: ActivityGrants::default(),
             max_payload_bytes: ExecutorConfig::default().max_payload_bytes,
             history_limits: HistoryLimits::default(),
+            upgrades: reprise_executor::UpgradePolicies::default(),
         }
     }
 }
@@ -91,6 +94,7 @@ impl Harness {
             grants: options.grants,
             max_payload_bytes: options.max_payload_bytes,
             history_limits: options.history_limits,
+            upgrades: options.upgrades,
             poll_interval: Duration::from_millis(20),
             owner: format!("test-{}", std::process::id()),
             ..ExecutorConfig::default()

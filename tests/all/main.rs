@@ -23,4 +23,5 @@ mod structure;
 mod sub_orchestrations;
 mod torture;
 mod traps;
+mod upgrade;
 mod versioning;

@@ -137,6 +137,14 @@ class OrchestrationContext:
 
         return orchestration.new_guid()
 
+    def version(self, change_id: str, max_version: int) -> int:
+        """Which version of the change ``change_id`` this instance runs, ``max_version`` being
+        the newest this code knows: ``max_version`` for an instance that reaches the call for
+        the first time (recorded in its history), the recorded answer on replay, and 0 for a
+        history written by code from before the change, which takes the old path."""
+
+        return orchestration.version(change_id, max_version)
+
     def set_custom_status(self, status: Any) -> None:
         """Sets the instance's custom status (any JSON value); ``None`` clears it."""
 

@@ -92,6 +92,14 @@ pub(crate) struct HostArgs {
     /// MB): a damaged page is then found only when an episode meets it.
     #[arg(long)]
     pub(crate) skip_db_check: bool,
+    /// What happens to instances pinned to an older component than the one loaded for their
+    /// orchestrator: `pinned` (the default: they end on the code they started on) or
+    /// `upgrade-if-compatible` (at its next episode, an instance whose history replays on the
+    /// newest component moves to it, recorded in its history; one that does not stays pinned,
+    /// with a log line saying why). `NAME=POLICY` sets it for one orchestrator; repeatable, later
+    /// settings win.
+    #[arg(long = "upgrade-policy", value_name = "[NAME=]POLICY")]
+    pub(crate) upgrade_policies: Vec<String>,
     #[command(flatten)]
     pub(crate) limits: LimitArgs,
 }
@@ -312,6 +320,24 @@ pub(crate) enum Command {
   reprise replay-check --component app-v2.wasm --json > verdicts.json"
     )]
     ReplayCheck(ReplayCheckArgs),
+    /// Move running instances to a new component: each one whose history replays on it is
+    /// rebound there, the others stay on the component they are pinned to.
+    ///
+    /// Each instance is replayed on the new component as `replay-check` does; one that matches
+    /// is rebound in one write that records `ComponentUpgraded` in its history (shown by
+    /// `reprise history`), and its next episode runs the new code. One that diverges or fails
+    /// stays pinned, and is listed with the reason. Instances that have not run yet are pinned
+    /// at their first episode, to the newest component. Safe beside a running `reprise serve`:
+    /// an instance in the middle of an episode is checked again after it. Exits 0 if every
+    /// instance selected is on the new component afterwards, 1 if some stay pinned or were
+    /// skipped, 2 on bad usage. To make an incompatible change reach running instances, branch
+    /// on `ctx.version("change-id", 1)` in the new code.
+    #[command(after_help = "Examples:
+  reprise upgrade --component app-v2.wasm --db app.db          # every unfinished instance
+  reprise upgrade --component app-v2.wasm --name process_order
+  reprise upgrade --to 3f1c9a2b7d4e order-17 order-18          # a component the database knows
+  reprise serve --component app-v2.wasm --upgrade-policy upgrade-if-compatible   # at each next episode")]
+    Upgrade(UpgradeArgs),
     /// Write one file with everything needed to replay an instance elsewhere: its record, the
     /// history of every execution, the component it is pinned to, the limits replay applies.
     ///
@@ -377,6 +403,35 @@ pub(crate) struct ReplayCheckArgs {
     /// component and this build reproduce it.
     #[arg(long)]
     pub(crate) include_finished: bool,
+    /// Replays run at once (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub(crate) concurrency: Option<usize>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) db: DbArgs,
+}
+
+/// What `upgrade` upgrades.
+#[derive(Debug, Args)]
+pub(crate) struct UpgradeArgs {
+    /// The component to move instances to: a hash (or a prefix of one) of a component the
+    /// database knows (see `reprise components`).
+    #[arg(long, value_name = "HASH", required_unless_present = "component", conflicts_with = "component")]
+    pub(crate) to: Option<String>,
+    /// The component to move instances to, as a .wasm file; it is saved in the database.
+    #[arg(long = "component", short = 'c', value_name = "PATH")]
+    pub(crate) component: Option<PathBuf>,
+    /// Only these instances (default: every one the filters match).
+    pub(crate) ids: Vec<String>,
+    /// Only instances of this orchestrator.
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// Only these statuses (repeatable; unfinished ones only). Default: Pending, Running,
+    /// Suspended, ContinuedAsNew.
+    #[arg(long = "status", value_name = "STATUS")]
+    pub(crate) statuses: Vec<RuntimeStatus>,
     /// Replays run at once (default: one per core).
     #[arg(long, value_name = "N")]
     pub(crate) concurrency: Option<usize>,

@@ -2,7 +2,7 @@
 //! embeds payloads as JSON values (not strings holding JSON) and times as RFC 3339.
 
 use reprise_core::{Event, Failure, HistoryEvent, ParentRef, Payload, RawJson, RuntimeStatus, Timestamp};
-use reprise_executor::{InstanceCheck, Verdict};
+use reprise_executor::{InstanceCheck, InstanceUpgrade, UpgradeOutcome, Verdict};
 use reprise_runtime::LoadedComponent;
 use reprise_store::{EntityRecord, InstanceRecord};
 use serde::Serialize;
@@ -262,6 +262,10 @@ pub(crate) fn timeline(record: &InstanceRecord, events: &[HistoryEvent]) -> Stri
                     undone.join(", ")
                 )
             }
+            Event::ComponentUpgraded { from, to } => {
+                format!("upgraded: component {} → {}", short_hash(from), short_hash(to))
+            }
+            Event::VersionMarked { change_id, version } => format!("version {version} of change '{change_id}'"),
             Event::ExecutionTerminated { reason, cascade } => {
                 let children = if *cascade { " (with its sub-orchestrations)" } else { "" };
                 format!("terminated{children}: {reason}")
@@ -355,13 +359,7 @@ mod tests {
 
 /// A replay check's verdict, as `replay-check` prints it.
 pub(crate) fn verdict(verdict: &Verdict) -> String {
-    match verdict {
-        Verdict::Compatible => "compatible".to_string(),
-        Verdict::Diverges { position, recorded, issued } => {
-            format!("diverges at position {position}: recorded {recorded}, new {issued}")
-        }
-        Verdict::Fails(failure) => format!("fails: {}: {}", failure.error_type, failure.message),
-    }
+    verdict.to_string()
 }
 
 /// One instance's check as JSON.
@@ -430,6 +428,75 @@ pub(crate) fn replay_check_json(
     })
 }
 
+/// What an upgrade did with one instance, as `upgrade` prints it.
+pub(crate) fn upgrade_outcome(outcome: &UpgradeOutcome) -> String {
+    match outcome {
+        UpgradeOutcome::Upgraded { from } => format!("upgraded from {}", short_hash(from)),
+        UpgradeOutcome::AlreadyOn => "already on it".to_string(),
+        UpgradeOutcome::NotStarted => "not started: its first episode pins the newest component".to_string(),
+        UpgradeOutcome::StaysPinned { on, verdict } => format!("stays on {}: {verdict}", short_hash(on)),
+        UpgradeOutcome::Skipped { reason } => format!("skipped: {reason}; run the upgrade again"),
+    }
+}
+
+/// A whole upgrade as JSON: the component, every instance's outcome, the counts.
+pub(crate) fn upgrade_json(
+    (hash, source): (&str, &str),
+    upgrades: &[InstanceUpgrade],
+    counts: &crate::commands::UpgradeCounts,
+) -> Value {
+    let instances: Vec<Value> = upgrades
+        .iter()
+        .map(|upgrade| {
+            let mut json = serde_json::json!({
+                "instance_id": upgrade.instance_id,
+                "name": upgrade.name,
+                "status": upgrade.status,
+            });
+            let fields = match &upgrade.outcome {
+                UpgradeOutcome::Upgraded { from } => serde_json::json!({ "outcome": "upgraded", "from": from }),
+                UpgradeOutcome::AlreadyOn => serde_json::json!({ "outcome": "already-on" }),
+                UpgradeOutcome::NotStarted => serde_json::json!({ "outcome": "not-started" }),
+                UpgradeOutcome::StaysPinned { on, verdict } => {
+                    let mut fields = serde_json::json!({ "outcome": "stays-pinned", "pinned": on });
+                    match verdict {
+                        Verdict::Diverges { position, recorded, issued } => {
+                            fields["verdict"] = "diverges".into();
+                            fields["position"] = (*position).into();
+                            fields["recorded"] = recorded.as_str().into();
+                            fields["issued"] = issued.as_str().into();
+                        }
+                        Verdict::Fails(failure) => {
+                            fields["verdict"] = "fails".into();
+                            fields["failure"] = serde_json::to_value(failure).unwrap_or(Value::Null);
+                        }
+                        Verdict::Compatible => fields["verdict"] = "compatible".into(),
+                    }
+                    fields
+                }
+                UpgradeOutcome::Skipped { reason } => serde_json::json!({ "outcome": "skipped", "reason": reason }),
+            };
+            if let (Value::Object(json), Value::Object(fields)) = (&mut json, fields) {
+                json.extend(fields);
+            }
+            json
+        })
+        .collect();
+    serde_json::json!({
+        "component": { "hash": hash, "source": source },
+        "instances": instances,
+        "summary": {
+            "instances": upgrades.len(),
+            "upgraded": counts.upgraded,
+            "stays_pinned": counts.stays_pinned,
+            "already_on": counts.already_on,
+            "not_started": counts.not_started,
+            "skipped": counts.skipped,
+            "seconds": counts.seconds,
+        },
+    })
+}
+
 /// The timeline of [`timeline`], with the orchestrator's log lines where it logged them: a line
 /// logged at position `p` (after `p` events were replayed) comes before event `p`.
 pub(crate) fn timeline_with_logs(record: &InstanceRecord, events: &[HistoryEvent], logs: &[(u64, String)]) -> String {
@@ -450,4 +517,9 @@ pub(crate) fn timeline_with_logs(record: &InstanceRecord, events: &[HistoryEvent
         let _ = writeln!(out, "       │ {log}");
     }
     out
+}
+
+/// A component hash as shown to people: its first 12 characters, enough to tell components apart.
+pub(crate) fn short_hash(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
 }

@@ -216,6 +216,24 @@ pub enum Event {
         /// and the `ExecutionFailed` that ended it.
         undone: Vec<u64>,
     },
+    /// An operator (`reprise upgrade`) or the host (the `upgrade-if-compatible` policy) rebound
+    /// the instance to another component, after replaying its history on it: what follows runs
+    /// on `to`. Recorded alone in an episode of its own; nothing for the orchestrator to see.
+    ComponentUpgraded {
+        /// The content hash of the component it ran on until here.
+        from: String,
+        /// The content hash of the component it runs on from here.
+        to: String,
+    },
+    /// The orchestrator asked which version of a change to run (`version(change_id, max)`) and,
+    /// asking for the first time in a live episode, got `version`, its newest. Replay answers
+    /// the same from this record; a history without it predates the change and gets 0.
+    VersionMarked {
+        /// The name the code gives the change.
+        change_id: String,
+        /// The version chosen.
+        version: u32,
+    },
     /// An operator terminated the instance.
     ExecutionTerminated {
         /// Why.
@@ -282,6 +300,8 @@ impl Event {
             Event::ExecutionResumed { .. } => "ExecutionResumed",
             Event::ExecutionTerminated { .. } => "ExecutionTerminated",
             Event::ExecutionRewound { .. } => "ExecutionRewound",
+            Event::ComponentUpgraded { .. } => "ComponentUpgraded",
+            Event::VersionMarked { .. } => "VersionMarked",
         }
     }
 

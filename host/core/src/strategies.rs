@@ -174,6 +174,8 @@ pub fn event() -> impl Strategy<Value = Event> {
         (any::<String>(), any::<bool>()).prop_map(|(reason, cascade)| Event::ExecutionTerminated { reason, cascade }),
         (any::<String>(), 0u64..64, proptest::collection::vec(0u64..64, 0..4))
             .prop_map(|(reason, replay_from, undone)| Event::ExecutionRewound { reason, replay_from, undone }),
+        (any::<String>(), any::<String>()).prop_map(|(from, to)| Event::ComponentUpgraded { from, to }),
+        (name(), any::<u32>()).prop_map(|(change_id, version)| Event::VersionMarked { change_id, version }),
         (task_id(), payload()).prop_map(|(task_id, output)| Event::ActivityCompleted { task_id, output }),
         (task_id(), failure()).prop_map(|(task_id, failure)| Event::ActivityFailed { task_id, failure }),
         payload().prop_map(|output| Event::ExecutionCompleted { output }),

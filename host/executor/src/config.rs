@@ -39,6 +39,8 @@ pub struct ExecutorConfig {
     pub grants: ActivityGrants,
     /// How large one execution's history may grow.
     pub history_limits: HistoryLimits,
+    /// Whether instances move to the newest component loaded for their orchestrator.
+    pub upgrades: UpgradePolicies,
 }
 
 impl Default for ExecutorConfig {
@@ -56,6 +58,7 @@ impl Default for ExecutorConfig {
             max_payload_bytes: 4 * 1024 * 1024,
             grants: ActivityGrants::default(),
             history_limits: HistoryLimits::default(),
+            upgrades: UpgradePolicies::default(),
         }
     }
 }
@@ -66,5 +69,103 @@ impl ExecutorConfig {
     /// activity attempts that run at once (set them as `RuntimeConfig::pools`).
     pub fn instance_pools(&self) -> InstancePools {
         InstancePools::for_host(self.cache_capacity, self.orchestration_concurrency, self.activity_concurrency)
+    }
+}
+
+/// What the host does with an instance pinned to an older component than the one it loaded
+/// for the instance's orchestrator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UpgradePolicy {
+    /// It stays on the component it started on until it ends (an operator may still move it
+    /// with `reprise upgrade`).
+    #[default]
+    Pinned,
+    /// At its next episode, the host replays its history on the newest component and, if the
+    /// replay matches, rebinds it there (recording `ComponentUpgraded`); otherwise it stays
+    /// pinned, and the host logs why.
+    UpgradeIfCompatible,
+}
+
+impl UpgradePolicy {
+    /// The policy's name, as written in flags.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpgradePolicy::Pinned => "pinned",
+            UpgradePolicy::UpgradeIfCompatible => "upgrade-if-compatible",
+        }
+    }
+}
+
+impl std::fmt::Display for UpgradePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for UpgradePolicy {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "pinned" => Ok(UpgradePolicy::Pinned),
+            "upgrade-if-compatible" => Ok(UpgradePolicy::UpgradeIfCompatible),
+            other => Err(format!("unknown upgrade policy '{other}': use pinned or upgrade-if-compatible")),
+        }
+    }
+}
+
+/// The upgrade policy of each orchestrator: one for all, and exceptions by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpgradePolicies {
+    /// The policy of orchestrators not named in `by_orchestrator`.
+    pub default: UpgradePolicy,
+    /// Policies by orchestrator name.
+    pub by_orchestrator: std::collections::BTreeMap<String, UpgradePolicy>,
+}
+
+impl UpgradePolicies {
+    /// The policy of orchestrator `name`.
+    pub fn of(&self, name: &str) -> UpgradePolicy {
+        self.by_orchestrator.get(name).copied().unwrap_or(self.default)
+    }
+
+    /// Whether any orchestrator is upgraded by the host.
+    pub fn any_upgrade(&self) -> bool {
+        self.default == UpgradePolicy::UpgradeIfCompatible
+            || self.by_orchestrator.values().any(|p| *p == UpgradePolicy::UpgradeIfCompatible)
+    }
+
+    /// Adds one setting, written `POLICY` (every orchestrator) or `NAME=POLICY` (one); later
+    /// settings win.
+    pub fn set(&mut self, setting: &str) -> Result<(), String> {
+        match setting.split_once('=') {
+            Some((name, policy)) if !name.is_empty() => {
+                self.by_orchestrator.insert(name.to_string(), policy.parse()?);
+            }
+            Some(_) => return Err(format!("'{setting}' names no orchestrator before '='; write NAME=POLICY")),
+            None => self.default = setting.parse()?,
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies_are_set_for_all_or_by_name_and_bad_ones_are_refused() {
+        let mut policies = UpgradePolicies::default();
+        assert_eq!(policies.of("any"), UpgradePolicy::Pinned);
+        assert!(!policies.any_upgrade());
+        policies.set("billing=upgrade-if-compatible").unwrap();
+        assert_eq!(policies.of("billing"), UpgradePolicy::UpgradeIfCompatible);
+        assert_eq!(policies.of("other"), UpgradePolicy::Pinned);
+        policies.set("upgrade-if-compatible").unwrap();
+        policies.set("legacy=pinned").unwrap();
+        assert_eq!(policies.of("other"), UpgradePolicy::UpgradeIfCompatible);
+        assert_eq!(policies.of("legacy"), UpgradePolicy::Pinned);
+        assert!(policies.set("upgrade").unwrap_err().contains("use pinned or upgrade-if-compatible"));
+        assert!(policies.set("=pinned").unwrap_err().contains("NAME=POLICY"));
     }
 }

@@ -48,6 +48,11 @@ pub enum ExecutorError {
     /// No instance has that id.
     #[error("no instance with id '{0}'")]
     InstanceNotFound(String),
+    /// No component with this hash is loaded or in the store.
+    #[error(
+        "no component with hash {0} is in the store; load it (reprise upgrade --component FILE) or see `reprise components`"
+    )]
+    UnknownComponent(String),
     /// A component file could not be read.
     #[error("cannot read component {path}: {source}")]
     ReadComponent {

@@ -24,9 +24,12 @@ use reprise_store::{EntityFilter, EntityRecord, HistoryStore, InstanceRecord, Ne
 use std::path::Path;
 
 mod rewind;
+mod upgrade;
+
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+pub use upgrade::{InstanceUpgrade, UpgradeOutcome};
 
 /// A request to start an instance.
 #[derive(Debug, Clone)]
@@ -84,6 +87,7 @@ impl Host {
             clock: clock.clone(),
             slots: slots.clone(),
             config: config.clone(),
+            refused: Default::default(),
         };
         let activities = ActivityDispatcher {
             store: store.clone(),

@@ -4,22 +4,23 @@
 //!
 //! | owner | module | owns |
 //! |---|---|---|
-//! | [`Host`] | `host` | the public face: builds the owners, loads components, writes what clients ask, waits for instances |
+//! | [`Host`] | `host` | the public face: builds the owners, loads components, writes what clients ask (rewinds, restarts and upgrades included), waits for instances |
 //! | scheduler | `scheduler` | which instance's episode runs next: the queue of woken instances, the back-off, the episode slots (RAII), the worker's trigger |
-//! | episode runner | `episodes` | one episode from its lock to its commit: triage, hot and cold path, the cache of parked orchestrators, entity batches, lease renewal |
+//! | episode runner | `episodes` | one episode from its lock to its commit: triage, the `upgrade-if-compatible` policy, hot and cold path, the cache of parked orchestrators, entity batches, lease renewal |
 //! | activity dispatcher | `activities` | claims, attempts in the sandbox, lease renewal, the writes of results |
 //! | workers | `workers` | the two worker loops, and the routes between the owners (an episode's after-commit actions, an activity's result to its instance's next episode) |
 //! | registry | `registry` | which loaded component serves which name; the compiled components instances are pinned to |
 //! | watchers | `watchers` | the clients and tools waiting for instances to change |
-//! | replay checker | `replay_check` | whether a component takes recorded histories over: replays them on it without delivering or writing anything, and the verdicts |
+//! | replay checker | `replay_check` | whether a component takes recorded histories over: replays them on it without delivering or writing anything, and the verdicts (shared, like the registry: the host's upgrades and the episode runner's policy ask it) |
 //!
 //! and leaves that several owners share: the clock (`clock`), the activity slots (`slots`),
 //! the workers' trigger (`trigger`), the count of work in flight (`in_flight`, which
 //! [`Host::settled`] waits on), the store's handle and its health (`store_access`,
-//! `store_health`), the cache of parked instances (`cache`), the format of repro bundles (`bundle`) and the session a running
-//! orchestrator talks to (`session`). The modules import each other in one direction only: the
-//! workers and the host know the owners, the owners know the leaves, and no owner knows another
-//! (`tests/all/structure.rs` checks it, from the sources).
+//! `store_health`), the cache of parked instances (`cache`), the format of repro bundles
+//! (`bundle`) and the session a running orchestrator talks to (`session`). The modules import
+//! each other in one direction only: the workers and the host know the owners, the owners know
+//! the leaves, and no owner knows another but the two shared ones, the registry and the replay
+//! checker (`tests/all/structure.rs` checks it, from the sources).
 //!
 //! Every decision about what an episode, an attempt or an entity batch writes is the planner's
 //! ([`reprise_core::plan`]): the executor reads the facts, asks for the plan, has the store
@@ -51,8 +52,8 @@ pub use bundle::{
     BUNDLE_FORMAT, BUNDLE_VERSION, Bundle, BundleConfig, BundleError, BundledComponent, ExecutionHistory,
 };
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
-pub use config::ExecutorConfig;
+pub use config::{ExecutorConfig, UpgradePolicies, UpgradePolicy};
 pub use error::ExecutorError;
-pub use host::{Host, StartRequest, Workers};
+pub use host::{Host, InstanceUpgrade, StartRequest, UpgradeOutcome, Workers};
 pub use registry::ComponentSummary;
 pub use replay_check::{InstanceCheck, Replay, ReplayChecker, Verdict};

@@ -55,6 +55,20 @@ impl Verdict {
     }
 }
 
+/// The words of `reprise replay-check`: `compatible`, `diverges at position P: recorded <cmd>,
+/// new <cmd>`, or `fails: <type>: <message>`.
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Verdict::Compatible => f.write_str("compatible"),
+            Verdict::Diverges { position, recorded, issued } => {
+                write!(f, "diverges at position {position}: recorded {recorded}, new {issued}")
+            }
+            Verdict::Fails(failure) => write!(f, "fails: {}: {}", failure.error_type, failure.message),
+        }
+    }
+}
+
 /// A replay's verdict, how far it got and, when asked for, what the orchestrator logged.
 #[derive(Debug, Clone)]
 pub struct Replay {

@@ -177,6 +177,10 @@ impl orchestration::Host for OrchestrationSession {
         Ok(self.replayer().new_guid())
     }
 
+    async fn version(&mut self, change_id: String, max: u32) -> wasmtime::Result<u32> {
+        self.replayer().version(&change_id, max).map_err(replay)
+    }
+
     async fn set_custom_status(&mut self, status: Option<String>) -> wasmtime::Result<()> {
         match status.map(|text| Payload::parse(text, self.max_payload)).transpose() {
             Ok(status) => self.replayer().set_custom_status(status),

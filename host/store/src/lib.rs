@@ -427,6 +427,17 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// [`StoreError::NotFinished`] if it has not finished, writing nothing.
     fn restart(&self, new: &NewInstance) -> StoreResult<()>;
 
+    /// Rebinds an unfinished instance to another component in one transaction: appends an
+    /// episode of its own to its history (`EpisodeStarted` at `upgrade.now`, then
+    /// `ComponentUpgraded { from, to }`) and pins it to `upgrade.to`, leaving its status, inbox,
+    /// tasks and lock as they are. It checks first, writing nothing when a check fails, that the
+    /// instance is where the caller's replay found it: it exists ([`StoreError::InstanceNotFound`]),
+    /// has not finished ([`StoreError::Finished`]), is on `execution` with a history of
+    /// `expected_history_len` events and pinned to `from`, is not locked under a live lease by
+    /// anyone but `upgrade.owner`, and `to` is a known component (each a
+    /// [`StoreError::Conflict`] saying which).
+    fn upgrade(&self, upgrade: &ComponentUpgrade) -> StoreResult<()>;
+
     /// Records a loaded component: its bytes (so instances pinned to it can replay after the
     /// file changes) and what it exports. Re-saving a known hash updates `loaded_at` only.
     fn save_component(&self, component: &ComponentRecord) -> StoreResult<()>;

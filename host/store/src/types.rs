@@ -164,3 +164,25 @@ pub struct EntityFilter {
     /// At most this many.
     pub limit: Option<usize>,
 }
+
+/// A rebinding of one unfinished instance to another component (see
+/// [`crate::HistoryStore::upgrade`]): what the caller found when it replayed the history on
+/// `to`, so that the store can check that nothing moved since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentUpgrade {
+    /// The instance.
+    pub instance_id: String,
+    /// The execution whose history was replayed.
+    pub execution: u32,
+    /// The length of the history replayed.
+    pub expected_history_len: u64,
+    /// The component it is pinned to now.
+    pub from: String,
+    /// The component it is rebound to (already saved in the store).
+    pub to: String,
+    /// The owner of the instance's lock doing the upgrade (a host, in an episode), or `None`
+    /// for an operator, who needs the instance not to be locked by a live lease.
+    pub owner: Option<String>,
+    /// When: the time of the episode the upgrade is recorded in, and of the lease check.
+    pub now: Timestamp,
+}

@@ -8,7 +8,7 @@ mod lifecycle;
 mod run;
 mod serve;
 
-pub(crate) use deploy::Summary;
+pub(crate) use deploy::{Summary, UpgradeCounts};
 
 use crate::cli::{Command, DbArgs, EntityCommand, HostArgs};
 use anyhow::Context as _;
@@ -36,6 +36,7 @@ pub(crate) async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::List { statuses, name, limit, json, db } => inspect::list(statuses, name, limit, json, &db),
         Command::Components { json, db } => inspect::components(json, &db),
         Command::ReplayCheck(args) => deploy::replay_check(args).await,
+        Command::Upgrade(args) => deploy::upgrade(args).await,
         Command::Export { id, output, db } => bundle::export(&id, output, &db),
         Command::Replay(args) => bundle::replay(args).await,
         Command::Entity(EntityCommand::Signal { name, key, operation, input, db }) => {
@@ -92,6 +93,7 @@ pub(crate) async fn loaded_host(db: &DbArgs, args: &HostArgs) -> anyhow::Result<
         activity_concurrency: args.activity_concurrency.max(1),
         orchestration_concurrency: args.orchestration_concurrency.max(1),
         grants: grants(args)?,
+        upgrades: upgrade_policies(args)?,
         activity_lease: args.lease,
         instance_lease: args.lease,
         max_payload_bytes: args.limits.max_payload,
@@ -168,4 +170,13 @@ fn grants(args: &HostArgs) -> anyhow::Result<ActivityGrants> {
         grants.dirs.push((PathBuf::from(host_path), guest_path.to_string(), read_only));
     }
     Ok(grants)
+}
+
+/// The upgrade policies `--upgrade-policy` sets.
+fn upgrade_policies(args: &HostArgs) -> anyhow::Result<reprise_executor::UpgradePolicies> {
+    let mut policies = reprise_executor::UpgradePolicies::default();
+    for setting in &args.upgrade_policies {
+        policies.set(setting).map_err(|error| anyhow::anyhow!("--upgrade-policy {setting}: {error}"))?;
+    }
+    Ok(policies)
 }

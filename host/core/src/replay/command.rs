@@ -112,6 +112,7 @@ pub(crate) fn describe_recorded(event: &Event) -> String {
             format!("lock entities [{}] (task {task_id})", names.join(", "))
         }
         Event::EntitiesUnlocked { .. } => "release the locks of its critical section".to_string(),
+        Event::VersionMarked { change_id, version } => format!("choose version {version} of change '{change_id}'"),
         Event::EpisodeStarted { .. } => "wait for a task that had not completed".to_string(),
         Event::ExecutionCompleted { .. } => "complete the orchestration".to_string(),
         Event::ExecutionFailed { .. } => "fail the orchestration".to_string(),

@@ -72,6 +72,8 @@ pub fn event_size(event: &Event) -> u64 {
         Event::ExecutionSuspended { reason } | Event::ExecutionResumed { reason } => text(reason),
         Event::ExecutionTerminated { reason, .. } => text(reason),
         Event::ExecutionRewound { reason, undone, .. } => text(reason) + 8 * undone.len() as u64,
+        Event::ComponentUpgraded { from, to } => text(from) + text(to),
+        Event::VersionMarked { change_id, .. } => text(change_id) + 4,
         Event::EpisodeStarted { .. } | Event::TimerScheduled { .. } | Event::TimerFired { .. } => 0,
     }
 }

@@ -180,6 +180,8 @@ pub struct Replayer {
     /// The recorded deliveries a rewind delivered in this episode gives again, right after its
     /// event (see `super::rewind`); set by [`Replayer::deliver`] when it accepts the rewind.
     rewound: Option<Vec<Event>>,
+    /// The version of each change the orchestrator asked about (see [`Replayer::version`]).
+    versions: HashMap<String, u32>,
 }
 
 impl Replayer {
@@ -241,6 +243,7 @@ impl Replayer {
             episode_commands: 0,
             episode_commands_start: 0,
             rewound: None,
+            versions: HashMap::new(),
         })
     }
 
@@ -533,7 +536,8 @@ impl Replayer {
             | Event::SubOrchestrationRetrying { .. }
             | Event::ExecutionSuspended { .. }
             | Event::ExecutionResumed { .. }
-            | Event::ExecutionRewound { .. } => {}
+            | Event::ExecutionRewound { .. }
+            | Event::ComponentUpgraded { .. } => {}
             other => {
                 return Err(ReplayError::CorruptHistory(format!("{} is not a delivery", other.kind())));
             }
@@ -697,6 +701,40 @@ impl Replayer {
             .collect();
         events.sort_by_key(|(arrival, _, _)| *arrival);
         events.into_iter().map(|(_, name, data)| (name.clone(), data.clone())).collect()
+    }
+
+    /// The orchestrator asks which version of change `change_id` to run, `max` being the newest
+    /// its code knows. The answer never changes within an execution. Asked first in a live
+    /// episode, it is `max`, recorded as [`Event::VersionMarked`]; on replay it is the recorded
+    /// one; and where the history has no record at this point (it was written by code from
+    /// before the change, which went on with other commands or stopped there) it is 0 and
+    /// nothing is recorded, so the code takes the old path and issues the old commands. This is
+    /// what lets a change that is not replay-compatible reach running instances (Temporal's
+    /// patching). A version takes no task handle: old and new paths number their tasks alike.
+    pub fn version(&mut self, change_id: &str, max: u32) -> Result<u32, ReplayError> {
+        self.ensure_running()?;
+        if let Some(&version) = self.versions.get(change_id) {
+            return Ok(version);
+        }
+        let version = if self.live {
+            let event = Event::VersionMarked { change_id: change_id.to_string(), version: max };
+            self.check_room(&event)?;
+            self.episode_commands += 1;
+            self.push(event);
+            max
+        } else {
+            match self.recorded.front().map(|e| &e.event) {
+                Some(Event::VersionMarked { change_id: recorded, version }) if recorded == change_id => {
+                    let version = *version;
+                    self.recorded.pop_front();
+                    self.position += 1;
+                    version
+                }
+                _ => 0,
+            }
+        };
+        self.versions.insert(change_id.to_string(), version);
+        Ok(version)
     }
 
     /// The orchestrator schedules a durable timer firing at `fire_at`; returns its handle.
@@ -991,6 +1029,7 @@ pub(super) fn is_delivery(event: &Event) -> bool {
             | Event::ExecutionSuspended { .. }
             | Event::ExecutionResumed { .. }
             | Event::ExecutionRewound { .. }
+            | Event::ComponentUpgraded { .. }
     )
 }
 

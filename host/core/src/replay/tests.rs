@@ -12,6 +12,14 @@ enum Step {
     Any(Vec<usize>),
     All(Vec<usize>),
     Status(&'static str),
+    /// Asks for the version of a change (newest `max`) and schedules `new` from version 1 on,
+    /// `old` before it.
+    Versioned {
+        change: &'static str,
+        max: u32,
+        old: &'static str,
+        new: &'static str,
+    },
     Complete,
 }
 
@@ -70,6 +78,12 @@ impl Script {
                 }
                 Step::Any(_) | Step::All(_) => {}
                 Step::Status(status) => replayer.set_custom_status(Some(Payload::stored(status.to_string()))),
+                Step::Versioned { change, max, old, new } => {
+                    let version = replayer.version(change, max)?;
+                    self.observed.push(format!("{change}@{version}"));
+                    let name = if version >= 1 { new } else { old };
+                    self.tasks.push(replayer.schedule_activity(name, Payload::stored("null"), Default::default())?);
+                }
                 Step::Complete => {
                     replayer.complete(Payload::from_u64(self.observed.len() as u64))?;
                     return Ok(Run::Done);
@@ -726,4 +740,90 @@ fn a_refused_episode_drops_its_commands_and_keeps_its_deliveries() {
     assert_eq!(kinds, ["EpisodeStarted", "ActivityCompleted", "ExecutionFailed"]);
     let seqs: Vec<u64> = output.events.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, (output.base_len..output.base_len + 3).collect::<Vec<_>>(), "numbered without a gap");
+}
+
+#[test]
+fn a_version_is_recorded_live_and_read_back_on_replay() {
+    let versioned = || {
+        vec![
+            Step::Schedule("a"),
+            Step::Any(vec![0]),
+            Step::Versioned { change: "use-c", max: 2, old: "b", new: "c" },
+            Step::Any(vec![1]),
+            Step::Complete,
+        ]
+    };
+    let history = history_of(versioned(), vec![vec![ok(0)], vec![ok(1)]]);
+    let marked: Vec<&Event> = history.iter().map(|e| &e.event).filter(|e| e.kind() == "VersionMarked").collect();
+    assert_eq!(marked, [&Event::VersionMarked { change_id: "use-c".into(), version: 2 }]);
+    assert!(history.iter().any(|e| matches!(&e.event, Event::ActivityScheduled { name, .. } if name == "c")));
+
+    let mut cold = Replayer::new("i", 1, "c", history.clone()).unwrap();
+    let mut again = Script::new(versioned());
+    assert_eq!(begin(&mut cold, &mut again).unwrap(), Run::Done);
+    assert!(again.observed.contains(&"use-c@2".to_string()), "{:?}", again.observed);
+    assert!(cold.take_output().events.is_empty(), "a replayed version records nothing");
+
+    // Code that no longer asks at the recorded point diverges there, naming the record.
+    let mut cold = Replayer::new("i", 1, "c", history).unwrap();
+    let mut removed = Script::new(vec![Step::Schedule("a"), Step::Any(vec![0]), Step::Schedule("c")]);
+    let error = begin(&mut cold, &mut removed).unwrap_err();
+    assert!(
+        matches!(&error, ReplayError::Nondeterminism { recorded, .. } if recorded == "choose version 2 of change 'use-c'"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_history_from_before_the_change_replays_on_the_old_path_with_version_zero() {
+    // The old code scheduled 'b' after 'a', and is now waiting for 'b'.
+    let old = vec![Step::Schedule("a"), Step::Any(vec![0]), Step::Schedule("b"), Step::Any(vec![1]), Step::Complete];
+    let history = history_of(old, vec![vec![ok(0)]]);
+    let versioned = vec![
+        Step::Schedule("a"),
+        Step::Any(vec![0]),
+        Step::Versioned { change: "use-c", max: 1, old: "b", new: "c" },
+        Step::Any(vec![1]),
+        Step::Versioned { change: "use-c", max: 1, old: "b2", new: "c2" },
+        Step::Any(vec![2]),
+        Step::Complete,
+    ];
+    let mut cold = Replayer::new("i", 1, "c", history.clone()).unwrap();
+    let mut script = Script::new(versioned.clone());
+    assert_eq!(begin(&mut cold, &mut script).unwrap(), Run::Blocked, "it replays where v1 waited");
+    assert!(cold.take_output().events.is_empty());
+    // Live again, the change keeps the answer it had: the instance stays on the old path.
+    cold.deliver(10, vec![ok(1)]);
+    assert_eq!(script.run(&mut cold).unwrap(), Run::Blocked);
+    let live = cold.take_output().events;
+    assert!(live.iter().all(|e| e.event.kind() != "VersionMarked"), "{live:?}");
+    assert!(live.iter().any(|e| matches!(&e.event, Event::ActivityScheduled { name, .. } if name == "b2")), "{live:?}");
+    assert_eq!(script.observed.iter().filter(|o| o.as_str() == "use-c@0").count(), 2);
+
+    // An instance that had not reached the change when it was upgraded takes the new path.
+    let early = history_of(vec![Step::Schedule("a"), Step::Any(vec![0])], vec![]);
+    let mut cold = Replayer::new("i", 1, "c", early).unwrap();
+    let mut script = Script::new(versioned);
+    assert_eq!(begin(&mut cold, &mut script).unwrap(), Run::Blocked);
+    cold.deliver(10, vec![ok(0)]);
+    assert_eq!(script.run(&mut cold).unwrap(), Run::Blocked);
+    let live = cold.take_output().events;
+    assert!(live.iter().any(|e| e.event == Event::VersionMarked { change_id: "use-c".into(), version: 1 }));
+    assert!(live.iter().any(|e| matches!(&e.event, Event::ActivityScheduled { name, .. } if name == "c")), "{live:?}");
+}
+
+#[test]
+fn a_component_upgrade_in_history_is_a_delivery_the_orchestrator_never_sees() {
+    let steps = vec![Step::Schedule("a"), Step::Any(vec![0]), Step::Complete];
+    let mut history = history_of(steps.clone(), vec![]);
+    let len = history.len() as u64;
+    history.push(HistoryEvent { seq: len, event: Event::EpisodeStarted { time: 50 } });
+    let upgraded = Event::ComponentUpgraded { from: "old".into(), to: "new".into() };
+    history.push(HistoryEvent { seq: len + 1, event: upgraded });
+    let mut cold = Replayer::new("i", 1, "new", history).unwrap();
+    let mut script = Script::new(steps);
+    assert_eq!(begin(&mut cold, &mut script).unwrap(), Run::Blocked);
+    assert_eq!(cold.position(), len + 2, "the upgrade's episode was replayed");
+    cold.deliver(60, vec![ok(0)]);
+    assert_eq!(script.run(&mut cold).unwrap(), Run::Done);
 }

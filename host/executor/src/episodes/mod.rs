@@ -11,6 +11,9 @@
 
 mod entity;
 mod orchestration;
+mod upgrade;
+
+pub(crate) use upgrade::RefusedUpgrades;
 
 use crate::cache::InstanceCache;
 use crate::clock::Clock;
@@ -67,6 +70,8 @@ pub(crate) struct EpisodeRunner {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) slots: ActivitySlots,
     pub(crate) config: ExecutorConfig,
+    /// The upgrades the `upgrade-if-compatible` policy found would not replay.
+    pub(crate) refused: Arc<RefusedUpgrades>,
 }
 
 impl EpisodeRunner {

@@ -38,6 +38,7 @@ impl EpisodeRunner {
                 Ok(step)
             }
             Triage::Run { audit_only } => {
+                let instance = self.upgrade_if_compatible(instance).await?;
                 let consumed: Vec<i64> = messages.iter().map(|m| m.id).collect();
                 let (live, pin) = match self.hot(&instance, &messages, now) {
                     Some(live) => (live, None),

@@ -63,14 +63,15 @@ pub(crate) mod preflight;
 mod restarts;
 #[cfg(test)]
 mod tests;
+mod upgrades;
 mod writer;
 
 pub use writer::WriteStats;
 
 use crate::{
-    ActivityResult, ActivityTask, ActivityTaskKey, ComponentRecord, Done, EntityCommit, EntityFilter, EntityRecord,
-    EpisodeCommit, EpisodeStart, HistoryStore, InboxMessage, InstanceFilter, InstanceRecord, InstanceSnapshot,
-    NewInstance, PurgeFilter, Recorded, RewindCommit, StoreError, StoreResult, Unavailable,
+    ActivityResult, ActivityTask, ActivityTaskKey, ComponentRecord, ComponentUpgrade, Done, EntityCommit, EntityFilter,
+    EntityRecord, EpisodeCommit, EpisodeStart, HistoryStore, InboxMessage, InstanceFilter, InstanceRecord,
+    InstanceSnapshot, NewInstance, PurgeFilter, Recorded, RewindCommit, StoreError, StoreResult, Unavailable,
 };
 use reprise_core::{EntityId, EntityOperation, HistoryEvent, Message, Timestamp};
 use rusqlite::{Connection, OpenFlags};
@@ -446,6 +447,11 @@ impl HistoryStore for SqliteStore {
     fn restart(&self, new: &NewInstance) -> StoreResult<()> {
         let new = new.clone();
         self.write(WriteKind::Restart, move |conn| restarts::restart(conn, &new, new.created_at))
+    }
+
+    fn upgrade(&self, upgrade: &ComponentUpgrade) -> StoreResult<()> {
+        let upgrade = upgrade.clone();
+        self.write(WriteKind::Upgrade, move |conn| upgrades::upgrade(conn, &upgrade))
     }
 
     fn save_component(&self, component: &ComponentRecord) -> StoreResult<()> {

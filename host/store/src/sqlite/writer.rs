@@ -147,6 +147,7 @@ write_kinds! {
     Purge => "purge", Durable;
     Rewind => "rewind", Durable;
     Restart => "restart", Durable;
+    Upgrade => "upgrade", Durable;
     SaveComponent => "save_component", Durable;
     SignalEntity => "signal_entity", Durable;
     CommitEntityBatch => "commit_entity_batch", Durable;

@@ -12,6 +12,7 @@ mod lifecycle;
 mod lineage;
 mod open;
 mod restarts;
+mod upgrades;
 
 use super::SqliteStore;
 use crate::{ContinueAsNew, EpisodeCommit, HistoryStore, NewActivityTask, NewInstance};
