@@ -11,7 +11,7 @@
 use crate::deploy::dump;
 use crate::harness::{Harness, Options, output};
 use reprise_core::{Event, HistoryEvent};
-use reprise_executor::{UpgradePolicies, UpgradePolicy};
+use reprise_executor::{UpgradeOutcome, UpgradePolicies, UpgradePolicy};
 use reprise_tests::guests;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -265,4 +265,32 @@ async fn bad_upgrades_say_what_is_wrong_and_change_nothing() {
     let rows =
         |dump: Vec<String>| -> Vec<String> { dump.into_iter().filter(|r| !r.starts_with("components:")).collect() };
     assert_eq!(rows(dump(&db)), rows(before), "only the component was recorded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_beside_a_running_host_takes_its_parked_instances_off_the_old_code() {
+    let host = Harness::with(Options::cache(1024), &[guests::ONBOARDING_V1]).await;
+    in_flight(&host).await;
+    assert!(host.host.cached_instances() >= 2, "both are parked on v1");
+    let v2 = host.host.load_component_file(Path::new(guests::ONBOARDING_V2)).await.unwrap().hash;
+    let mut heard = Vec::new();
+    let upgrades = host
+        .host
+        .upgrade(&v2, vec!["ann".into(), "bob".into()], 2, |u| heard.push(u.instance_id.clone()))
+        .await
+        .unwrap();
+    assert_eq!(heard.len(), 2, "progress hears of every instance");
+    let outcome = |id: &str| upgrades.iter().find(|u| u.instance_id == id).unwrap().outcome.clone();
+    assert!(matches!(outcome("ann"), UpgradeOutcome::Upgraded { .. }), "{upgrades:?}");
+    assert!(matches!(outcome("bob"), UpgradeOutcome::StaysPinned { .. }), "{upgrades:?}");
+
+    host.host.raise_event("ann", "approved", "\"boss\"").await.unwrap();
+    host.until_history("ann", waits_for("activated")).await;
+    for id in ["ann", "bob"] {
+        host.host.raise_event(id, "activated", "true").await.unwrap();
+    }
+    assert_eq!(output(&host.finished("ann").await), json!(["account:ann", "boss", "kit:ann"]), "not the parked v1");
+    assert_eq!(output(&host.finished("bob").await), json!(["account:bob", "boss", "letter:bob"]));
+    host.assert_quiescent().await;
+    host.stop().await;
 }
