@@ -13,6 +13,9 @@ use std::time::Duration;
 /// it was checked is checked again before it is reported skipped.
 const ROUNDS: usize = 3;
 
+/// Upgrade writes in flight at once: enough for the store to commit them in large batches.
+const WRITES_AT_ONCE: usize = 64;
+
 /// What an upgrade did with one instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpgradeOutcome {
@@ -76,9 +79,28 @@ impl Host {
         for round in 1..=ROUNDS {
             let checks = checker.check_instances(self.store(), pending, concurrency, |_| {}).await?;
             let mut again = Vec::new();
-            for check in checks {
-                let outcome = self.decide(to, &check).await?;
-                match outcome {
+            // Decided many at once, so that the store's writer commits their writes together
+            // (one fsync for a batch, not one per instance).
+            let mut deciding = tokio::task::JoinSet::new();
+            let mut decided = Vec::with_capacity(checks.len());
+            for (index, check) in checks.into_iter().enumerate() {
+                if deciding.len() >= WRITES_AT_ONCE
+                    && let Some(done) = deciding.join_next().await
+                {
+                    decided.push(done.unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic())));
+                }
+                let (host, to) = (self.clone(), to.to_string());
+                deciding.spawn(async move {
+                    let outcome = host.decide(&to, &check).await;
+                    (index, check, outcome)
+                });
+            }
+            while let Some(done) = deciding.join_next().await {
+                decided.push(done.unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic())));
+            }
+            decided.sort_by_key(|(index, _, _)| *index);
+            for (_, check, outcome) in decided {
+                match outcome? {
                     UpgradeOutcome::Skipped { .. } if round < ROUNDS => again.push(check.instance_id),
                     outcome => {
                         let upgrade = InstanceUpgrade {
