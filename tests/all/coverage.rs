@@ -55,6 +55,7 @@ guest_coverage! {
         order_processing: examples, bad_input, crash;
         py_mixed_languages: polyglot;
         py_transfer_funds: polyglot;
+        repairable: rewind;
         retry_pattern: scheduling, crash, http;
         sub_orchestrations: sub_orchestrations, polyglot;
         timeouts_and_polling: scheduling, crash;

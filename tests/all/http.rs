@@ -475,3 +475,61 @@ async fn a_trap_shows_one_line_and_its_backtrace_only_when_details_are_exposed()
         assert_eq!(done.text.contains("wasm backtrace"), expose, "{}", done.text);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rewind_and_restart_over_http() {
+    let api = Api::default(&[guests::CALLBACK_WITH_TIMEOUT]).await;
+    let job = r#"{"job": "build", "timeout_ms": 30000, "max_retries": 0}"#;
+    let started = api.call(Method::POST, "/api/orchestrators/run_job/job-1", Some(job)).await;
+    let status_uri = format!("{}{INSTANCES}/job-1", api.base);
+    assert_eq!(started.body["rewindPostUri"], format!("{status_uri}/rewind?reason={{text}}"));
+    assert_eq!(started.body["restartPostUri"], format!("{status_uri}/restart?restartWithNewInstanceId={{bool}}"));
+    api.poll_status("job-1", "Running").await;
+
+    // Only a Failed instance is rewound; only a finished one restarts under its own id.
+    let running = api.call(Method::POST, &format!("{INSTANCES}/job-1/rewind?reason=why"), None).await;
+    assert_eq!(running.status, StatusCode::CONFLICT, "{}", running.body);
+    assert!(
+        running.body["error"].as_str().unwrap().contains("only a Failed instance can be rewound"),
+        "{}",
+        running.body
+    );
+    let same_id =
+        api.call(Method::POST, &format!("{INSTANCES}/job-1/restart?restartWithNewInstanceId=false"), None).await;
+    assert_eq!(same_id.status, StatusCode::CONFLICT, "{}", same_id.body);
+    for operation in ["rewind", "restart"] {
+        let unknown = api.call(Method::POST, &format!("{INSTANCES}/nobody/{operation}"), None).await;
+        assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{operation}: {}", unknown.body);
+    }
+    let bad = api.call(Method::POST, &format!("{INSTANCES}/job-1/restart?restartWithNewInstanceId=maybe"), None).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+
+    // A restart with a new id (the default) leaves the old instance alone.
+    let restarted = api.call(Method::POST, &format!("{INSTANCES}/job-1/restart"), None).await;
+    assert_eq!(restarted.status, StatusCode::ACCEPTED, "{}", restarted.body);
+    let new_id = restarted.body["id"].as_str().unwrap().to_string();
+    assert_ne!(new_id, "job-1");
+    assert_eq!(header(&restarted, "location"), restarted.body["statusQueryGetUri"].as_str());
+    let new = api.poll_status(&new_id, "Running").await;
+    assert_eq!(new.body["input"], json!({"job": "build", "timeout_ms": 30000, "max_retries": 0}));
+    assert_eq!(api.poll_status("job-1", "Running").await.body["runtimeStatus"], "Running");
+
+    // A failed instance (its only send was rejected) is rewound: its send runs again.
+    let rejected = r#"{"job": "reject-me", "timeout_ms": 30000, "max_retries": 0}"#;
+    api.call(Method::POST, "/api/orchestrators/run_job/job-2", Some(rejected)).await;
+    api.poll_status("job-2", "Failed").await;
+    let rewound = api.call(Method::POST, &format!("{INSTANCES}/job-2/rewind?reason=try%20again"), None).await;
+    assert_eq!(rewound.status, StatusCode::ACCEPTED, "{}", rewound.body);
+    let history = |h: &[reprise_core::HistoryEvent]| {
+        h.iter()
+            .any(|e| matches!(&e.event, reprise_core::Event::ExecutionRewound { reason, .. } if reason == "try again"))
+            && matches!(h.last().map(|e| &e.event), Some(reprise_core::Event::ExecutionFailed { .. }))
+    };
+    api.harness.until_history("job-2", history).await;
+    // Under its own id, a finished instance starts again from the beginning.
+    let again =
+        api.call(Method::POST, &format!("{INSTANCES}/job-2/restart?restartWithNewInstanceId=false"), None).await;
+    assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.body);
+    assert_eq!(again.body["id"], "job-2");
+    api.harness.stop().await;
+}

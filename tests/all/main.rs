@@ -16,6 +16,7 @@ mod harness;
 mod http;
 mod payloads;
 mod polyglot;
+mod rewind;
 mod sandbox;
 mod scheduling;
 mod schemathesis;

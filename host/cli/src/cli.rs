@@ -250,6 +250,46 @@ pub(crate) enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Run a Failed instance again from before its failure, after the cause is fixed.
+    ///
+    /// The activities and sub-orchestrations whose failures made it fail run again, from their
+    /// failure (a retried activity gets its whole retry policy again; a failed sub-orchestration
+    /// is rewound too, under its own id, or started again if it failed in its own code); what
+    /// succeeded is kept and not run again; the timers it was waiting on are set again at their
+    /// own fire times; and its history records the rewind (`reprise history` shows it). A
+    /// running `reprise serve` picks it up at its next poll. Refused, changing nothing, if the instance
+    /// is not Failed or failed in its orchestrator's own code (a rewind would fail it the same
+    /// way: fix the code, `reprise upgrade` it, or `reprise restart` it).
+    #[command(after_help = "Examples:
+  reprise rewind order-17 --reason 'payment service fixed' --db app.db
+  reprise history order-17 --db app.db     # shows the rewind and what ran again")]
+    Rewind {
+        /// The instance id.
+        id: String,
+        /// Why (recorded in its history).
+        #[arg(long, default_value = "rewound by an operator")]
+        reason: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Start an instance's orchestrator again with the same input, from the beginning.
+    ///
+    /// Under its own id (only for a finished instance: Completed, Failed or Terminated), the
+    /// instance moves to its next execution and its old history is deleted; with `--new-id` it
+    /// runs as a new instance and the old one is left as it is, whatever its status. Prints the
+    /// id it runs under. A running `reprise serve` runs it.
+    #[command(after_help = "Examples:
+  reprise restart order-17 --db app.db
+  id=$(reprise restart order-17 --new-id --db app.db)")]
+    Restart {
+        /// The instance id.
+        id: String,
+        /// Run it as a new instance, with a new id, leaving this one as it is.
+        #[arg(long)]
+        new_id: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Delete finished instances and their histories: one by id, or every one matching filters.
     Purge {
         /// The instance to delete (it must have finished).

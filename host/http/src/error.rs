@@ -26,7 +26,7 @@ pub enum ApiError {
     /// 405: the path exists, but not with this method.
     MethodNotAllowed,
     /// 409: the request conflicts with the instance's state (its id is taken, it is still
-    /// running and cannot be purged).
+    /// running and cannot be purged or restarted under its id, it cannot be rewound).
     Conflict(String),
     /// 410: the instance has finished and takes no more management operations.
     Gone(String),
@@ -59,6 +59,9 @@ impl From<ExecutorError> for ApiError {
             | ExecutorError::InvalidInput(_) => ApiError::BadRequest(error.to_string()),
             ExecutorError::PayloadTooLarge { .. } => ApiError::PayloadTooLarge(error.to_string()),
             ExecutorError::InstanceNotFound(_) => ApiError::NotFound(error.to_string()),
+            ExecutorError::Rewind(_) | ExecutorError::RewindRaced { .. } | ExecutorError::RestartUnfinished { .. } => {
+                ApiError::Conflict(error.to_string())
+            }
             ExecutorError::Store(store) => store.into(),
             other => ApiError::Internal(other.to_string()),
         }

@@ -175,6 +175,45 @@ pub(crate) async fn resume(
     Ok(StatusCode::ACCEPTED)
 }
 
+/// `POST .../instances/{id}/rewind?reason=`: a Failed instance runs again from its failures.
+pub(crate) async fn rewind(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<ReasonQuery>, QueryRejection>,
+) -> Result<StatusCode, ApiError> {
+    let id = segments(path)?;
+    let reason = reason_query(query)?.reason.unwrap_or_else(|| "rewound over HTTP".into());
+    state.host.rewind(&id, &reason).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Query of restart, as Durable Functions' `restartPostUri`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RestartQuery {
+    /// A new instance with a new id (the default, as in Durable Functions), or the same id.
+    restart_with_new_instance_id: Option<bool>,
+}
+
+/// `POST .../instances/{id}/restart?restartWithNewInstanceId=`: `202` with the check-status
+/// body of the instance it runs as, as the starter answers.
+pub(crate) async fn restart(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<RestartQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let id = segments(path)?;
+    let query = query.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?.0;
+    let runs_as = state.host.restart(&id, query.restart_with_new_instance_id.unwrap_or(true)).await?;
+    let links = CheckStatus::new(&base_url(&headers), runs_as.as_str());
+    let location = header_value(&links.status_query_get_uri)?;
+    let mut response = (StatusCode::ACCEPTED, Json(links)).into_response();
+    response.headers_mut().insert(header::LOCATION, location);
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+    Ok(response)
+}
+
 /// `DELETE .../instances/{id}`: purges a finished instance and its history.
 pub(crate) async fn purge(
     State(state): State<AppState>,

@@ -31,6 +31,8 @@ pub fn router(host: Host, config: ApiConfig) -> Router {
         .route(&format!("{INSTANCES}/{{id}}/terminate"), post(handlers::terminate))
         .route(&format!("{INSTANCES}/{{id}}/suspend"), post(handlers::suspend))
         .route(&format!("{INSTANCES}/{{id}}/resume"), post(handlers::resume))
+        .route(&format!("{INSTANCES}/{{id}}/rewind"), post(handlers::rewind))
+        .route(&format!("{INSTANCES}/{{id}}/restart"), post(handlers::restart))
         .route(ENTITIES, get(handlers::list_entities))
         .route(&format!("{ENTITIES}/{{name}}"), get(handlers::list_entities_of))
         .route(&format!("{ENTITIES}/{{name}}/{{key}}"), get(handlers::get_entity).post(handlers::signal_entity))

@@ -24,11 +24,13 @@ pub(crate) struct CheckStatus {
     pub(crate) purge_history_delete_uri: String,
     pub(crate) suspend_post_uri: String,
     pub(crate) resume_post_uri: String,
+    pub(crate) rewind_post_uri: String,
+    pub(crate) restart_post_uri: String,
 }
 
 impl CheckStatus {
     /// The URLs of instance `id` under `base` (`http://host:port`), with Durable Functions'
-    /// placeholders `{eventName}` and `{text}` left for the caller to fill.
+    /// placeholders `{eventName}`, `{text}` and `{bool}` left for the caller to fill.
     pub(crate) fn new(base: &str, id: &str) -> Self {
         let instance = format!("{base}/runtime/webhooks/durabletask/instances/{}", encode_segment(id));
         CheckStatus {
@@ -39,6 +41,8 @@ impl CheckStatus {
             purge_history_delete_uri: instance.clone(),
             suspend_post_uri: format!("{instance}/suspend?reason={{text}}"),
             resume_post_uri: format!("{instance}/resume?reason={{text}}"),
+            rewind_post_uri: format!("{instance}/rewind?reason={{text}}"),
+            restart_post_uri: format!("{instance}/restart?restartWithNewInstanceId={{bool}}"),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The commands that act on instances in the database: `raise`, `terminate`, `suspend`,
-//! `resume`, `purge`. They write messages (or delete rows); the host running the instance acts on
+//! `resume`, `rewind`, `restart`, `purge`. They write messages (or delete rows); the host running the instance acts on
 //! them at its next episode.
 
 use crate::cli::DbArgs;
@@ -34,6 +34,23 @@ pub(crate) async fn suspend(id: &str, reason: &str, db: &DbArgs) -> anyhow::Resu
 pub(crate) async fn resume(id: &str, reason: &str, db: &DbArgs) -> anyhow::Result<ExitCode> {
     host(db)?.resume(id, reason).await?;
     eprintln!("asked {id} to resume");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn rewind(id: &str, reason: &str, db: &DbArgs) -> anyhow::Result<ExitCode> {
+    host(db)?.rewind(id, reason).await?;
+    eprintln!("rewound {id}: its failed tasks run again; a running `reprise serve` takes it from here");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn restart(id: &str, new_id: bool, db: &DbArgs) -> anyhow::Result<ExitCode> {
+    let runs_as = host(db)?.restart(id, new_id).await?;
+    crate::out!("{runs_as}");
+    if new_id {
+        eprintln!("restarted {id} as {runs_as}, with the same input");
+    } else {
+        eprintln!("restarted {id} from the beginning, with the same input (its old history is gone)");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -30,6 +30,8 @@ pub(crate) async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Terminate { id, reason, cascade, db } => lifecycle::terminate(&id, &reason, cascade, &db).await,
         Command::Suspend { id, reason, db } => lifecycle::suspend(&id, &reason, &db).await,
         Command::Resume { id, reason, db } => lifecycle::resume(&id, &reason, &db).await,
+        Command::Rewind { id, reason, db } => lifecycle::rewind(&id, &reason, &db).await,
+        Command::Restart { id, new_id, db } => lifecycle::restart(&id, new_id, &db).await,
         Command::Purge { id, statuses, older_than, db } => lifecycle::purge(id, statuses, older_than, &db).await,
         Command::Status { id, json, db } => inspect::status(&id, json, &db),
         Command::History { id, json, db } => inspect::history(&id, json, &db),
