@@ -139,6 +139,13 @@ async fn upgrade_moves_the_instances_that_replay_and_keeps_the_others_pinned() {
     assert_eq!(store.history("bob", 1).unwrap(), bob_before, "a check writes nothing");
     drop(store);
 
+    // Which code still has work: one instance on each version.
+    let components: Value = serde_json::from_slice(&reprise(&["components", "--json"], &db).stdout).unwrap();
+    let pinned = |hash: &str| {
+        components.as_array().unwrap().iter().find(|c| c["hash"] == hash).unwrap()["unfinished_instances"].clone()
+    };
+    assert_eq!((pinned(&v1), pinned(&v2)), (json!(1), json!(1)), "{components}");
+
     // A host that serves v2 only runs ann on v2 and bob on v1 (from the stored bytes).
     let (ann, bob, host) = finish_both(&db, 0, guests::ONBOARDING_V2).await;
     assert_eq!(ann, json!(["account:ann", "boss", "kit:ann"]), "ann runs the new code after her upgrade");

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// The statuses checked when none is named: the instances a new component may have to serve.
-const UNFINISHED: [RuntimeStatus; 4] =
+pub(crate) const UNFINISHED: [RuntimeStatus; 4] =
     [RuntimeStatus::Pending, RuntimeStatus::Running, RuntimeStatus::Suspended, RuntimeStatus::ContinuedAsNew];
 
 pub(crate) async fn replay_check(args: ReplayCheckArgs) -> anyhow::Result<ExitCode> {

@@ -77,6 +77,15 @@ pub(crate) fn list(
 pub(crate) fn components(json: bool, db: &DbArgs) -> anyhow::Result<ExitCode> {
     let store = super::open_store_to_read(db)?;
     let components = store.components()?;
+    // What a deploy needs to know: which components still have unfinished instances on them.
+    let unfinished = InstanceFilter { statuses: super::deploy::UNFINISHED.to_vec(), ..InstanceFilter::default() };
+    let mut pinned: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for record in store.list_instances(&unfinished)? {
+        if let Some(hash) = record.component {
+            *pinned.entry(hash).or_default() += 1;
+        }
+    }
+    let pinned_to = |hash: &str| pinned.get(hash).copied().unwrap_or(0);
     if json {
         let rows: Vec<serde_json::Value> = components
             .iter()
@@ -84,6 +93,7 @@ pub(crate) fn components(json: bool, db: &DbArgs) -> anyhow::Result<ExitCode> {
                 serde_json::json!({
                     "hash": c.hash, "source": c.source, "orchestrators": c.orchestrators,
                     "activities": c.activities, "entities": c.entities, "loaded_at": render::time(c.loaded_at),
+                    "unfinished_instances": pinned_to(&c.hash),
                 })
             })
             .collect();
@@ -98,6 +108,7 @@ pub(crate) fn components(json: bool, db: &DbArgs) -> anyhow::Result<ExitCode> {
             if !c.entities.is_empty() {
                 crate::out!("    entities:      {}", c.entities.join(", "));
             }
+            crate::out!("    unfinished instances pinned to it: {}", pinned_to(&c.hash));
         }
     }
     Ok(ExitCode::SUCCESS)
