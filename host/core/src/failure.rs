@@ -124,6 +124,14 @@ pub mod error_types {
     pub const INSTANCE_EXISTS: &str = "InstanceExists";
     /// The component an instance is pinned to cannot be loaded.
     pub const COMPONENT_UNAVAILABLE: &str = "ComponentUnavailable";
+    /// An activity attempt that failed had made an HTTP request outside its grants (the
+    /// activity's own failure is the first cause).
+    pub const HTTP_DENIED: &str = "HttpDenied";
+    /// An activity attempt that failed had an HTTP request time out (connecting, waiting for
+    /// the first byte, or between two bytes of the body).
+    pub const HTTP_TIMEOUT: &str = "HttpTimeout";
+    /// An activity attempt made more HTTP requests than its limit allows.
+    pub const HTTP_LIMIT_EXCEEDED: &str = "HttpLimitExceeded";
 }
 
 #[cfg(test)]

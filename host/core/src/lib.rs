@@ -10,6 +10,7 @@
 pub mod entity;
 pub mod failure;
 pub mod history;
+pub mod http_exchange;
 pub mod instance_id;
 pub mod lineage;
 pub mod message;
@@ -30,6 +31,7 @@ pub use entity::{
 };
 pub use failure::{Failure, FailureCause};
 pub use history::{Event, HistoryEvent};
+pub use http_exchange::HttpExchange;
 pub use instance_id::{InstanceId, InstanceIdError};
 pub use lineage::ParentRef;
 pub use message::{Message, OutgoingMessage};

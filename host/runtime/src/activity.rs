@@ -7,6 +7,7 @@
 
 use crate::bindings::activity::reprise::durable::activity_context;
 use crate::bindings::orchestrator::reprise::durable::types as wit;
+use crate::http::HttpAccess;
 use crate::observed::GuestObserved;
 use crate::virtual_wasi::{LogStream, StreamKind};
 use std::path::PathBuf;
@@ -23,6 +24,8 @@ pub struct ActivityGrants {
     pub dirs: Vec<(PathBuf, String, bool)>,
     /// Whether the activity may open TCP/UDP sockets and resolve names.
     pub network: bool,
+    /// What the activity may reach over HTTP (`wasi:http`): nothing by default.
+    pub http: Arc<HttpAccess>,
 }
 
 /// One activity attempt to run.

@@ -17,7 +17,9 @@ use crate::observed::GuestObserved;
 use crate::orchestration::OrchestrationSession;
 use crate::state::{Deadline, GuestState, store};
 use crate::virtual_wasi::deterministic_wasi;
-use reprise_core::Failure;
+use crate::http::HttpLog;
+use crate::http::outgoing::ActivityHttp;
+use reprise_core::{Failure, HttpExchange};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::Store;
@@ -34,6 +36,15 @@ pub struct OrchestratorInvocation {
     pub seed: u64,
     /// State shared with the caller.
     pub observed: Arc<GuestObserved>,
+}
+
+/// How an activity attempt ended, and what it asked of the network.
+#[derive(Debug)]
+pub struct ActivityRun {
+    /// Its output or failure, or how the guest was stopped.
+    pub outcome: Result<Result<String, Failure>, GuestError>,
+    /// Its HTTP requests, in order.
+    pub http: Vec<HttpExchange>,
 }
 
 /// What a run is, for its messages.
@@ -148,12 +159,31 @@ impl Runtime {
         Ok(outcome.map_err(Failure::from))
     }
 
-    /// Runs one activity attempt: its output or failure, or how the guest was stopped.
+    /// Runs one activity attempt: its output or failure, or how the guest was stopped, and the
+    /// HTTP requests it made.
     pub async fn run_activity(
         &self,
         component: &LoadedComponent,
         invocation: ActivityInvocation,
         grants: &ActivityGrants,
+    ) -> ActivityRun {
+        let log = Arc::new(HttpLog::default());
+        let outcome = self.run_activity_logged(component, invocation, grants, &log).await;
+        // A request that was refused or timed out is why the attempt failed, in all likelihood:
+        // the failure says so, and a retry policy can name it.
+        let outcome = match outcome {
+            Ok(Err(failure)) => Ok(Err(log.failure(failure))),
+            outcome => outcome,
+        };
+        ActivityRun { outcome, http: log.exchanges() }
+    }
+
+    async fn run_activity_logged(
+        &self,
+        component: &LoadedComponent,
+        invocation: ActivityInvocation,
+        grants: &ActivityGrants,
+        log: &Arc<HttpLog>,
     ) -> Result<Result<String, Failure>, GuestError> {
         let observed = GuestObserved::new();
         observed.limit_output(self.config.max_guest_output_bytes);
@@ -163,7 +193,8 @@ impl Runtime {
             .map_err(|e| GuestError::Sandbox(format!("preparing the sandbox of {what}: {e:#}")))?;
         let timeout = invocation.timeout;
         let (name, input) = (invocation.name.clone(), invocation.input.clone());
-        let state = GuestState::new(wasi, self.config.max_memory_bytes, invocation);
+        let http = ActivityHttp::new(&invocation.name, grants.http.clone(), log.clone());
+        let state = GuestState::new(wasi, self.config.max_memory_bytes, invocation).with_http(http);
         let store = store(&self.activity_engine, state, Deadline::Timeout(timeout.map(|t| self.ticks(t))));
         let run = Run { what, cpu: String::new(), timeout, observed: &observed };
         let (outcome, _) = self

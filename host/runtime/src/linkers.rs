@@ -8,6 +8,10 @@
 //! error instead of a link error. Listing a component's exports uses the same mechanism, with
 //! every host interface foreign: a guest that calls the host while it is listed traps.
 //!
+//! Every kind links `wasi:http`, so that a component whose activities make requests loads for
+//! its orchestrators and entities too; theirs cannot send one: the outgoing handler traps,
+//! saying that the request belongs in an activity.
+//!
 //! This module owns which interfaces each kind links; it never runs a guest.
 
 use crate::activity::ActivityInvocation;
@@ -38,27 +42,36 @@ pub(crate) struct Linkers {
 
 /// The monotonic clock interface of the WASI version the linkers provide.
 const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
+/// The outgoing HTTP interface of the `wasi:http` version the linkers provide.
+const OUTGOING_HANDLER: &str = "wasi:http/outgoing-handler@0.2.12";
+
+/// WASI and `wasi:http`, over `engine`.
+fn wasi_linker<K: Send + 'static>(engine: &Engine) -> anyhow::Result<Linker<GuestState<K>>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    Ok(linker)
+}
 
 impl Linkers {
     /// The linkers over the two engines.
     pub(crate) fn new(deterministic: &Engine, activities: &Engine) -> anyhow::Result<Self> {
-        let mut orchestrator: Linker<GuestState<OrchestrationSession>> = Linker::new(deterministic);
-        wasmtime_wasi::p2::add_to_linker_async(&mut orchestrator)?;
+        let mut orchestrator = wasi_linker::<OrchestrationSession>(deterministic)?;
         Orchestrator::add_to_linker::<_, HasSelf<OrchestrationSession>>(&mut orchestrator, |state| &mut state.kind)?;
         forbid_sleeping(&mut orchestrator)?;
+        forbid_http(&mut orchestrator, "an orchestrator")?;
 
-        let mut entity: Linker<GuestState<OperationContext>> = Linker::new(deterministic);
-        wasmtime_wasi::p2::add_to_linker_async(&mut entity)?;
+        let mut entity = wasi_linker::<OperationContext>(deterministic)?;
         Entity::add_to_linker::<_, HasSelf<OperationContext>>(&mut entity, |state| &mut state.kind)?;
+        forbid_http(&mut entity, "an entity")?;
 
-        let mut activity: Linker<GuestState<ActivityInvocation>> = Linker::new(activities);
-        wasmtime_wasi::p2::add_to_linker_async(&mut activity)?;
+        let mut activity = wasi_linker::<ActivityInvocation>(activities)?;
         Activity::add_to_linker::<_, HasSelf<ActivityInvocation>>(&mut activity, |state| &mut state.kind)?;
 
-        let mut listing_deterministic: Linker<GuestState<Listing>> = Linker::new(deterministic);
-        wasmtime_wasi::p2::add_to_linker_async(&mut listing_deterministic)?;
-        let mut listing_activity: Linker<GuestState<Listing>> = Linker::new(activities);
-        wasmtime_wasi::p2::add_to_linker_async(&mut listing_activity)?;
+        let mut listing_deterministic = wasi_linker::<Listing>(deterministic)?;
+        forbid_http(&mut listing_deterministic, "a component listing its exports")?;
+        let mut listing_activity = wasi_linker::<Listing>(activities)?;
+        forbid_http(&mut listing_activity, "a component listing its exports")?;
         Ok(Linkers { orchestrator, entity, activity, listing_deterministic, listing_activity })
     }
 
@@ -117,6 +130,19 @@ fn forbid_sleeping(linker: &mut Linker<GuestState<OrchestrationSession>>) -> any
             )))
         })?;
     }
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// Replaces the outgoing HTTP handler with a trap: `who` must stay without I/O.
+fn forbid_http<K: 'static>(linker: &mut Linker<GuestState<K>>, who: &'static str) -> anyhow::Result<()> {
+    linker.allow_shadowing(true);
+    linker.instance(OUTGOING_HANDLER)?.func_new("handle", move |_store, _ty, _params, _results| {
+        Err(trap(HostEnd::Refused(format!(
+            "{who} cannot make HTTP requests (it runs without I/O, so that it replays); make the request in an \
+             activity, and call the activity"
+        ))))
+    })?;
     linker.allow_shadowing(false);
     Ok(())
 }

@@ -8,17 +8,22 @@
 //! `WasiView` projects onto its context. This module owns the store data and never implements
 //! a host interface itself.
 
+use crate::http::outgoing::NoHttp;
 use crate::limits::GuestLimiter;
 use crate::observed::GuestObserved;
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 /// See the module docs.
 pub(crate) struct GuestState<K> {
     wasi: WasiCtx,
     table: ResourceTable,
+    http: WasiHttpCtx,
+    /// What the guest's outgoing requests go through: an activity's grants, or a refusal.
+    http_hooks: Box<dyn WasiHttpHooks>,
     pub(crate) limiter: GuestLimiter,
     /// Set by the epoch callback when the guest ran past its CPU budget.
     pub(crate) cpu_exceeded: bool,
@@ -34,11 +39,27 @@ impl<K> GuestState<K> {
         GuestState {
             wasi,
             table: ResourceTable::new(),
+            http: WasiHttpCtx::new(),
+            http_hooks: Box::new(NoHttp),
             limiter: GuestLimiter::new(max_memory),
             cpu_exceeded: false,
             timed_out: false,
             kind,
         }
+    }
+}
+
+impl<K> GuestState<K> {
+    /// The same state, its outgoing requests going through `hooks`.
+    pub(crate) fn with_http(mut self, hooks: impl WasiHttpHooks + 'static) -> Self {
+        self.http_hooks = Box::new(hooks);
+        self
+    }
+}
+
+impl<K: Send + 'static> WasiHttpView for GuestState<K> {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: self.http_hooks.as_mut() }
     }
 }
 
