@@ -96,6 +96,7 @@ async fn environment_variables_and_directories_are_seen_only_when_granted() {
         env: vec![("REPRISE_TEST_GRANT".into(), "yes".into())],
         dirs: vec![(dir.path().to_path_buf(), "/data".into(), true)],
         network: false,
+        ..ActivityGrants::default()
     };
     let granted = Harness::with(granting(grants), &[guests::CAPABILITIES]).await;
     assert_eq!(output(&call(&granted, "env", "read_env", json!("REPRISE_TEST_GRANT")).await), json!("yes"));

@@ -283,7 +283,7 @@ async fn activity_run(
         timeout: None,
     };
     let started = Instant::now();
-    let outcome = runtime.run_activity(component, invocation, &ActivityGrants::default()).await?;
+    let outcome = runtime.run_activity(component, invocation, &ActivityGrants::default()).await.outcome?;
     let elapsed = started.elapsed();
     outcome.map_err(|f| anyhow::anyhow!("{name} failed: {f}"))?;
     Ok(elapsed)

@@ -203,6 +203,13 @@ pub(crate) fn timeline(record: &InstanceRecord, events: &[HistoryEvent]) -> Stri
                     time(*next_attempt_at)
                 )
             }
+            Event::HttpRequestsMade { task_id, attempt, requests } => {
+                let mut text = format!("task {task_id}: attempt {attempt} made {} HTTP request(s)", requests.len());
+                for request in requests {
+                    let _ = write!(text, "\n      {request}");
+                }
+                text
+            }
             Event::SubOrchestrationScheduled { task_id, name, instance_id, input, retry } => {
                 let mut text = format!(
                     "task {task_id}: started sub-orchestration {name} as {instance_id} with {}",

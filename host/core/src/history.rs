@@ -5,7 +5,7 @@
 //! orchestrator in that episode (`ExecutionStarted` in the first, completions after), then the
 //! commands the orchestrator issued before it blocked or finished.
 
-use crate::{ActivityOptions, EntityId, Failure, InstanceId, Payload, RetryPolicy, TaskId, Timestamp};
+use crate::{ActivityOptions, EntityId, Failure, HttpExchange, InstanceId, Payload, RetryPolicy, TaskId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// One recorded event with its position.
@@ -59,6 +59,17 @@ pub enum Event {
         failure: Failure,
         /// When the next attempt is due.
         next_attempt_at: Timestamp,
+    },
+    /// The HTTP requests one activity attempt made (audit: the orchestrator is not woken).
+    /// Recorded just before the attempt's result (`ActivityRetrying`, `ActivityCompleted` or
+    /// `ActivityFailed`), and only for an attempt that made requests.
+    HttpRequestsMade {
+        /// The task's handle.
+        task_id: TaskId,
+        /// The attempt, from 1.
+        attempt: u32,
+        /// Its requests, in the order they were made.
+        requests: Vec<HttpExchange>,
     },
     /// The orchestrator started a sub-orchestration.
     SubOrchestrationScheduled {
@@ -280,6 +291,7 @@ impl Event {
             Event::ExecutionCompleted { .. } => "ExecutionCompleted",
             Event::ExecutionFailed { .. } => "ExecutionFailed",
             Event::ActivityRetrying { .. } => "ActivityRetrying",
+            Event::HttpRequestsMade { .. } => "HttpRequestsMade",
             Event::SubOrchestrationScheduled { .. } => "SubOrchestrationScheduled",
             Event::SubOrchestrationCompleted { .. } => "SubOrchestrationCompleted",
             Event::SubOrchestrationFailed { .. } => "SubOrchestrationFailed",

@@ -1,6 +1,6 @@
 //! Inbox messages: what is waiting to be delivered to an instance in its next episode.
 
-use crate::{EntityLockRequest, EntityOperation, Failure, Payload, TaskId, Timestamp};
+use crate::{EntityLockRequest, HttpExchange, EntityOperation, Failure, Payload, TaskId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// A message for an instance. Messages are delivered in the order they were enqueued; one
@@ -40,6 +40,16 @@ pub enum Message {
         failure: Failure,
         /// When the next attempt becomes due.
         next_attempt_at: Timestamp,
+    },
+    /// The HTTP requests of one activity attempt (audit only, like `ActivityRetrying`):
+    /// enqueued with the attempt's result, just before it.
+    HttpRequestsMade {
+        /// The task's handle.
+        task_id: TaskId,
+        /// The attempt, from 1.
+        attempt: u32,
+        /// Its requests, in order.
+        requests: Vec<HttpExchange>,
     },
     /// A sub-orchestration completed.
     SubOrchestrationCompleted {
@@ -145,6 +155,15 @@ impl Message {
             Message::EntityOperation(operation) => operation.in_critical_section,
             _ => false,
         }
+    }
+
+    /// True for a record kept for history's sake that answers none of the orchestrator's
+    /// waits: an episode of only these is recorded without replaying the orchestrator.
+    pub fn is_audit(&self) -> bool {
+        matches!(
+            self,
+            Message::ActivityRetrying { .. } | Message::SubOrchestrationRetrying { .. } | Message::HttpRequestsMade { .. }
+        )
     }
 }
 

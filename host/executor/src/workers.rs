@@ -238,7 +238,7 @@ fn follow(engine: &Arc<Engine>, outcome: Outcome) {
 async fn run_task(engine: Arc<Engine>, task: ActivityTask, permit: Permit) {
     let activities = &engine.activities;
     let result = activities.attempt(&task).await;
-    let retry_at = match &result {
+    let retry_at = match &result.0 {
         ActivityResult::Retry { next_attempt_at, .. } => Some(*next_attempt_at),
         _ => None,
     };

@@ -19,7 +19,7 @@ mod types;
 pub use sqlite::{SqliteStore, StoreOptions, Synchronous, WriteStats, failpoints};
 pub use types::*;
 
-use reprise_core::{EntityId, EntityOperation, HistoryEvent, Message, RuntimeStatus, Timestamp};
+use reprise_core::{EntityId, EntityOperation, HistoryEvent, HttpExchange, Message, RuntimeStatus, Timestamp};
 
 /// The errors a store reports. Callers match on `InstanceExists`, `InstanceNotFound`,
 /// `Finished`, `NotFinished` and `Conflict`, and on `Unavailable` (with its `retryable`) to
@@ -348,9 +348,23 @@ pub trait HistoryStore: Send + Sync + 'static {
         owner: &str,
         result: &ActivityResult,
         now: Timestamp,
+    ) -> StoreResult<bool> {
+        self.record_attempt(task, owner, result, &[], now)
+    }
+
+    /// [`HistoryStore::complete_activity`] for an attempt that made HTTP requests: when
+    /// `requests` is not empty, [`Message::HttpRequestsMade`] is enqueued just before the
+    /// result, in the same transaction, so that history shows them next to the attempt.
+    fn record_attempt(
+        &self,
+        task: &ActivityTaskKey,
+        owner: &str,
+        result: &ActivityResult,
+        requests: &[HttpExchange],
+        now: Timestamp,
     ) -> StoreResult<bool>;
 
-    /// [`HistoryStore::complete_activity`] without blocking (see
+    /// [`HistoryStore::record_attempt`] without blocking (see
     /// [`HistoryStore::begin_episode_then`]), then, if the result was recorded and `begin_until`
     /// is set, [`HistoryStore::begin_episode`] for the task's instance in the same commit: the
     /// host that ran an activity starts the episode that consumes its result with the same
@@ -359,10 +373,10 @@ pub trait HistoryStore: Send + Sync + 'static {
         &self,
         task: ActivityTaskKey,
         owner: String,
-        (result, now, begin_until): (ActivityResult, Timestamp, Option<Timestamp>),
+        (result, requests, now, begin_until): (ActivityResult, Vec<HttpExchange>, Timestamp, Option<Timestamp>),
         done: Done<Recorded>,
     ) {
-        let recorded = self.complete_activity(&task, &owner, &result, now).and_then(|recorded| {
+        let recorded = self.record_attempt(&task, &owner, &result, &requests, now).and_then(|recorded| {
             let episode = match (recorded, begin_until) {
                 (true, Some(until)) => self.begin_episode(&task.instance_id, &owner, now, until)?,
                 _ => None,

@@ -197,7 +197,7 @@ fn a_batch_failed_after_commit_is_durable_and_the_same_write_again_is_refused_by
         store.record_activity_then(
             key(1),
             "host".into(),
-            (done.clone(), T0 + 2, Some(T0 + 60_000)),
+            (done.clone(), Vec::new(), T0 + 2, Some(T0 + 60_000)),
             Box::new(move |result| answer.send(result).unwrap()),
         );
         answered.recv().unwrap()

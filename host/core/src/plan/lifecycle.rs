@@ -68,13 +68,16 @@ pub fn audit(status: RuntimeStatus, history_len: u64, messages: &[(i64, &Message
             Message::SubOrchestrationRetrying { task_id, attempt, failure, next_attempt_at } => {
                 events.push(Event::SubOrchestrationRetrying { task_id, attempt, failure, next_attempt_at })
             }
+            Message::HttpRequestsMade { task_id, attempt, requests } => {
+                events.push(Event::HttpRequestsMade { task_id, attempt, requests })
+            }
             // Triage sends only retry records here; anything else is left for a real episode.
             _ => {}
         }
     }
     let consumed = messages
         .iter()
-        .filter(|(_, m)| matches!(m, Message::ActivityRetrying { .. } | Message::SubOrchestrationRetrying { .. }))
+        .filter(|(_, m)| m.is_audit())
         .map(|(id, _)| *id)
         .collect();
     Guestless { output: numbered(history_len, events, None), consumed, status: Some((status, None)) }

@@ -49,6 +49,6 @@ pub fn triage(status: RuntimeStatus, history_len: u64, messages: &[&Message]) ->
     }
     let retries_only = messages
         .iter()
-        .all(|m| matches!(m, Message::ActivityRetrying { .. } | Message::SubOrchestrationRetrying { .. }));
+        .all(|m| m.is_audit());
     Triage::Run { audit_only: retries_only && history_len > 0 }
 }

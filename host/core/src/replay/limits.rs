@@ -73,6 +73,9 @@ pub fn event_size(event: &Event) -> u64 {
         Event::ExecutionTerminated { reason, .. } => text(reason),
         Event::ExecutionRewound { reason, undone, .. } => text(reason) + 8 * undone.len() as u64,
         Event::ComponentUpgraded { from, to } => text(from) + text(to),
+        Event::HttpRequestsMade { requests, .. } => {
+            requests.iter().map(|r| text(&r.method) + text(&r.url) + r.error.as_deref().map_or(0, text) + 26).sum()
+        }
         Event::VersionMarked { change_id, .. } => text(change_id) + 4,
         Event::EpisodeStarted { .. } | Event::TimerScheduled { .. } | Event::TimerFired { .. } => 0,
     }

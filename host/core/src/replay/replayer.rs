@@ -458,6 +458,13 @@ impl Replayer {
                     next_attempt_at,
                 })
             }
+            Message::HttpRequestsMade { task_id, attempt, requests } => {
+                matches!(self.pending_task(task_id), Some(TaskKind::Activity(_))).then_some(Event::HttpRequestsMade {
+                    task_id,
+                    attempt,
+                    requests,
+                })
+            }
             Message::TimerFired { task_id } => {
                 matches!(self.pending_task(task_id), Some(TaskKind::Timer(_))).then_some(Event::TimerFired { task_id })
             }
@@ -533,6 +540,7 @@ impl Replayer {
             }
             // Audit and lifecycle records: nothing for the orchestrator to see.
             Event::ActivityRetrying { .. }
+            | Event::HttpRequestsMade { .. }
             | Event::SubOrchestrationRetrying { .. }
             | Event::ExecutionSuspended { .. }
             | Event::ExecutionResumed { .. }
@@ -1019,6 +1027,7 @@ pub(super) fn is_delivery(event: &Event) -> bool {
             | Event::ActivityCompleted { .. }
             | Event::ActivityFailed { .. }
             | Event::ActivityRetrying { .. }
+            | Event::HttpRequestsMade { .. }
             | Event::SubOrchestrationCompleted { .. }
             | Event::SubOrchestrationFailed { .. }
             | Event::SubOrchestrationRetrying { .. }

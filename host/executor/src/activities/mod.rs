@@ -25,8 +25,8 @@ use crate::store_access::StoreAccess;
 use crate::trigger::Trigger;
 use reprise_core::failure::error_types;
 use reprise_core::plan::activity::{self, Attempt};
-use reprise_core::{Failure, Payload, Timestamp};
-use reprise_runtime::{ActivityInvocation, GuestError, Runtime};
+use reprise_core::{Failure, HttpExchange, Payload, Timestamp};
+use reprise_runtime::{ActivityInvocation, ActivityRun, GuestError, Runtime};
 use reprise_store::{ActivityResult, ActivityTask, ActivityTaskKey, EpisodeStart, Recorded as StoreRecorded};
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,14 +80,16 @@ impl ActivityDispatcher {
         }
     }
 
-    /// Runs one attempt of `task`, renewing its lease while it runs, and says what to record.
-    pub(crate) async fn attempt(&self, task: &ActivityTask) -> ActivityResult {
+    /// Runs one attempt of `task`, renewing its lease while it runs, and says what to record:
+    /// its result and the HTTP requests it made.
+    pub(crate) async fn attempt(&self, task: &ActivityTask) -> (ActivityResult, Vec<HttpExchange>) {
         let Some(component) = self.registry.activity(&task.name) else {
             // Not retried: loading a component takes a host restart, which no retry waits for.
-            return ActivityResult::Failed(Failure::new(
+            let failure = Failure::new(
                 error_types::ACTIVITY_NOT_FOUND,
                 format!("no loaded component exports an activity named '{}'", task.name),
-            ));
+            );
+            return (ActivityResult::Failed(failure), Vec::new());
         };
         let invocation = ActivityInvocation {
             name: task.name.clone(),
@@ -99,10 +101,10 @@ impl ActivityDispatcher {
             timeout: task.options.timeout_ms.map(Duration::from_millis),
         };
         let run = self.runtime.run_activity(&component, invocation, &self.config.grants);
-        let outcome = tokio::select! {
-            outcome = run => outcome,
+        let ActivityRun { outcome, http } = tokio::select! {
+            run = run => run,
             () = self.renew_lease(task) => {
-                return ActivityResult::Failed(Failure::new(error_types::GUEST_TRAPPED, "lease lost"));
+                return (ActivityResult::Failed(Failure::new(error_types::GUEST_TRAPPED, "lease lost")), Vec::new());
             }
         };
         let attempt = match outcome {
@@ -131,7 +133,7 @@ impl ActivityDispatcher {
                 "activity '{}' failed ({failure}); retrying at {next_attempt_at}", task.name
             );
         }
-        result
+        (result, http)
     }
 
     /// Renews the task's lease every third of its length, on the clock; returns only if the
@@ -158,16 +160,22 @@ impl ActivityDispatcher {
     /// effects): it tries a few times, within the lease; and for as long as the store says it is
     /// unavailable for a while (a full disk), since recording needs only that the task is still
     /// leased to this host, which no claim of this host takes away meanwhile.
-    pub(crate) async fn record(&self, key: &ActivityTaskKey, result: &ActivityResult, begin: bool) -> Recorded {
+    pub(crate) async fn record(
+        &self,
+        key: &ActivityTaskKey,
+        (result, requests): &(ActivityResult, Vec<HttpExchange>),
+        begin: bool,
+    ) -> Recorded {
         let mut delay = Duration::from_millis(100);
         let mut tries_left = 4;
         loop {
-            let (owner, task, result) = (self.config.owner.clone(), key.clone(), result.clone());
+            let (owner, task, result, requests) =
+                (self.config.owner.clone(), key.clone(), result.clone(), requests.clone());
             let now = self.clock.now();
             let begin_until = begin.then(|| now + self.config.instance_lease.as_millis() as u64);
             let written = self
                 .store
-                .submit(|store, done| store.record_activity_then(task, owner, (result, now, begin_until), done))
+                .submit(|store, done| store.record_activity_then(task, owner, (result, requests, now, begin_until), done))
                 .await;
             match written {
                 Ok(StoreRecorded { recorded: true, episode: Some(start) }) => {

@@ -10,7 +10,7 @@
 use super::codec::{At, SUSPENDED_SQL, TERMINAL_STATUSES_SQL, int_to_sql, limit_to_sql, time_to_sql, to_json};
 use super::{inbox, instances};
 use crate::{ActivityResult, ActivityTask, ActivityTaskKey, NewActivityTask, StoreResult};
-use reprise_core::{ActivityOptions, Message, Payload, Timestamp};
+use reprise_core::{ActivityOptions, HttpExchange, Message, Payload, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 /// Enqueues a task of an episode, visible at once, with its options (NULL when they are the
@@ -231,7 +231,7 @@ pub(super) fn complete(
     tx: &Connection,
     task: &ActivityTaskKey,
     owner: &str,
-    result: &ActivityResult,
+    (result, requests): (&ActivityResult, &[HttpExchange]),
     now: Timestamp,
 ) -> StoreResult<bool> {
     let key = (task.instance_id.as_str(), task.execution, int_to_sql(task.task_id)?);
@@ -258,6 +258,10 @@ pub(super) fn complete(
         return Ok(true);
     }
 
+    if !requests.is_empty() {
+        let log = Message::HttpRequestsMade { task_id: task.task_id, attempt, requests: requests.to_vec() };
+        inbox::enqueue(tx, &task.instance_id, task.execution, &log, now, now)?;
+    }
     let message = match result {
         ActivityResult::Completed(output) => {
             delete(tx)?;

@@ -73,7 +73,7 @@ use crate::{
     EntityRecord, EpisodeCommit, EpisodeStart, HistoryStore, InboxMessage, InstanceFilter, InstanceRecord,
     InstanceSnapshot, NewInstance, PurgeFilter, Recorded, RewindCommit, StoreError, StoreResult, Unavailable,
 };
-use reprise_core::{EntityId, EntityOperation, HistoryEvent, Message, Timestamp};
+use reprise_core::{EntityId, EntityOperation, HistoryEvent, HttpExchange, Message, Timestamp};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -379,26 +379,29 @@ impl HistoryStore for SqliteStore {
         self.write(WriteKind::RenewActivity, move |conn| activities::renew(conn, &task, &owner, lease_until))
     }
 
-    fn complete_activity(
+    fn record_attempt(
         &self,
         task: &ActivityTaskKey,
         owner: &str,
         result: &ActivityResult,
+        requests: &[HttpExchange],
         now: Timestamp,
     ) -> StoreResult<bool> {
-        let (task, owner, result) = (task.clone(), owner.to_string(), result.clone());
-        self.write(WriteKind::CompleteActivity, move |conn| activities::complete(conn, &task, &owner, &result, now))
+        let (task, owner, result, requests) = (task.clone(), owner.to_string(), result.clone(), requests.to_vec());
+        self.write(WriteKind::CompleteActivity, move |conn| {
+            activities::complete(conn, &task, &owner, (&result, &requests), now)
+        })
     }
 
     fn record_activity_then(
         &self,
         task: ActivityTaskKey,
         owner: String,
-        (result, now, begin_until): (ActivityResult, Timestamp, Option<Timestamp>),
+        (result, requests, now, begin_until): (ActivityResult, Vec<HttpExchange>, Timestamp, Option<Timestamp>),
         done: Done<Recorded>,
     ) {
         let work = move |conn: &Connection| {
-            let recorded = activities::complete(conn, &task, &owner, &result, now)?;
+            let recorded = activities::complete(conn, &task, &owner, (&result, &requests), now)?;
             let episode = match (recorded, begin_until) {
                 (true, Some(until)) => episodes::begin(conn, &task.instance_id, &owner, now, until)?,
                 _ => None,
