@@ -2,7 +2,7 @@
 
 use super::{Fixture, T0, first_episode, plain_episode};
 use crate::{ActivityResult, ActivityTaskKey, HistoryStore};
-use reprise_core::{ActivityOptions, Failure, Message, Payload, RetryPolicy, RuntimeStatus};
+use reprise_core::{ActivityOptions, Failure, HttpExchange, Message, Payload, RetryPolicy, RuntimeStatus};
 
 /// A fixture with instance "a" running and tasks 0, 1, 2 enqueued at `T0`.
 fn with_three_tasks() -> Fixture {
@@ -76,6 +76,36 @@ fn completing_enqueues_the_result_for_the_instance() {
     assert_eq!(store.ready_instances("h", T0 + 6, 10).unwrap(), ["a"]);
     // Completed tasks are gone for good.
     assert_eq!(task_ids(&store.claim_activities("w", T0 + 1_000, T0 + 2_000, 10).unwrap()), [(2, 1)]);
+}
+
+#[test]
+fn an_attempts_http_requests_are_enqueued_just_before_its_result() {
+    let fixture = with_three_tasks();
+    let store = &fixture.store;
+    store.claim_activities("w", T0, T0 + 100, 2).unwrap();
+    let request = HttpExchange {
+        method: "POST".into(),
+        url: "http://127.0.0.1:4000/jobs".into(),
+        status: Some(201),
+        error: None,
+        duration_ms: 3,
+        bytes_sent: 12,
+        bytes_received: 40,
+    };
+    let retry = ActivityResult::Retry { failure: Failure::new("E", "m"), next_attempt_at: T0 + 50 };
+    assert!(store.record_attempt(&key(0), "w", &retry, std::slice::from_ref(&request), T0 + 5).unwrap());
+    assert!(store.record_attempt(&key(1), "w", &ActivityResult::Completed(Payload::stored("1")), &[], T0 + 6).unwrap());
+
+    let delivered: Vec<_> = store.messages("a", T0 + 6).unwrap().into_iter().map(|m| m.message).collect();
+    assert_eq!(
+        delivered,
+        [
+            Message::HttpRequestsMade { task_id: 0, attempt: 1, requests: vec![request] },
+            Message::ActivityRetrying { task_id: 0, attempt: 1, failure: Failure::new("E", "m"), next_attempt_at: T0 + 50 },
+            Message::ActivityCompleted { task_id: 1, output: Payload::stored("1") },
+        ],
+        "an attempt without requests enqueues its result alone"
+    );
 }
 
 #[test]
@@ -376,7 +406,7 @@ fn complete_and_begin(store: &crate::SqliteStore, task: u64, owner: &str, now: u
     store.record_activity_then(
         key(task),
         owner.into(),
-        (result, now, Some(now + 100)),
+        (result, Vec::new(), now, Some(now + 100)),
         Box::new(move |recorded| tx.send(recorded).unwrap()),
     );
     rx.recv().unwrap().unwrap()
