@@ -48,10 +48,23 @@ pub(crate) struct DbArgs {
 /// Settings of a host that runs instances (`run` and `serve`).
 #[derive(Debug, Args)]
 pub(crate) struct HostArgs {
-    /// A component to load (repeat for several). A component may export orchestrators,
-    /// activities and entities; the last one loaded serves a name exported twice.
-    #[arg(long = "component", short = 'c', value_name = "PATH", required = true)]
+    /// A component to load (repeat for several), after the deployment file's. A component may
+    /// export orchestrators, activities and entities; the last one loaded serves a name
+    /// exported twice. Its activities get only the grants of the flags below.
+    #[arg(long = "component", short = 'c', value_name = "PATH")]
     pub(crate) components: Vec<PathBuf>,
+    /// The deployment file: the components to load and, per component and activity, what
+    /// their activities may reach and their limits (see `reprise config check --help`).
+    /// Default: reprise.toml in the current directory, if there is one.
+    #[arg(long, value_name = "PATH", env = "REPRISE_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+    /// Let activities make HTTP requests that match PATTERN, as `METHOD SCHEME://HOST[:PORT][PATH]`
+    /// (repeatable): `GET https://api.example.com/v1/*`, `POST http://127.0.0.1:8080/jobs`,
+    /// `GET,HEAD https://*.example.com`, `* http://127.0.0.1:*`. Activities reach nothing over
+    /// HTTP by default; a request outside every grant fails in the activity, and nothing leaves
+    /// the machine. Applies to every component, in addition to the deployment file's grants.
+    #[arg(long = "allow-http", value_name = "PATTERN")]
+    pub(crate) allow_http: Vec<String>,
     /// Parked instances kept in memory; 0 replays every instance from history at every step.
     #[arg(long, default_value_t = 1024)]
     pub(crate) cache_size: usize,
@@ -408,6 +421,10 @@ pub(crate) enum Command {
   reprise replay case.reprise --component app-v2.wasm   # would the new code take it over?
   reprise replay case.reprise --until 40                # stop before the episode at position 40")]
     Replay(ReplayArgs),
+    /// Check a deployment file and print the effective settings of every component's
+    /// activities.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Signal entities, read their state, list them.
     ///
     /// An entity is a small durable object addressed by a type name (exported by a component)
@@ -494,6 +511,57 @@ pub(crate) struct ReplayArgs {
     /// this history position.
     #[arg(long, value_name = "POSITION")]
     pub(crate) until: Option<u64>,
+}
+
+/// The `config` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Validate a deployment file: its syntax (an unknown key, a value of the wrong type), its
+    /// grants and values, its secrets (each must be readable now), its components (each is
+    /// loaded, and every activity the file names must be exported). Prints the effective
+    /// settings of each component's activities, flags not included; secrets are shown by where
+    /// they come from, never by value. Exits 0 if the file is valid, 2 otherwise.
+    #[command(after_help = "The file (reprise.toml):
+
+  [serve]
+  listen = \"127.0.0.1:7071\"               # the HTTP API, when --listen is not given
+
+  [[component]]
+  path = \"job_service.wasm\"               # relative to this file
+
+  [component.activities]                  # every activity of this component
+  timeout = \"30s\"                         # attempts of calls that set no timeout
+  retry = { max-attempts = 3, first-interval = \"1s\", backoff = 2.0, never-retry = [\"JobRejected\"] }
+  memory = \"64 MiB\"                       # per attempt
+  cpu = \"2s\"                              # CPU time per attempt
+  env = { MODE = \"live\", API_KEY = { env = \"API_KEY\" } }   # a secret, read at start
+  dirs = [{ host = \"data\", guest = \"/data\", read-only = true }]
+  network = false                         # raw sockets
+
+  [component.activities.http]
+  allow = [\"POST http://127.0.0.1:8080/jobs\", \"GET https://api.example.com/v1/*\"]
+  headers = [{ grant = \"GET https://api.example.com/v1/*\", name = \"Authorization\",
+               value = { file = \"/run/secrets/api\", prefix = \"Bearer \" } }]
+  max-requests = 20                       # per attempt
+  max-body = \"100 MiB\"                    # sent and received, per attempt
+  connect-timeout = \"5s\"
+  first-byte-timeout = \"30s\"
+  between-bytes-timeout = \"30s\"
+
+  [component.activity.submit_job]         # one activity: each key replaces the component's
+  http = { allow = [\"POST http://127.0.0.1:8080/jobs\"] }
+
+  [orchestrator.run_job]
+  upgrade-policy = \"upgrade-if-compatible\"
+
+Examples:
+  reprise config check
+  reprise config check --config deploy/prod.toml")]
+    Check {
+        /// The file (default: reprise.toml in the current directory).
+        #[arg(long, value_name = "PATH", env = "REPRISE_CONFIG")]
+        config: Option<PathBuf>,
+    },
 }
 
 /// The `entity` subcommands.

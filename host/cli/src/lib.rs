@@ -6,6 +6,7 @@
 
 mod cli;
 mod commands;
+mod deployment;
 mod input;
 mod render;
 

@@ -5,6 +5,7 @@
 //! the instance it wrote to.
 
 use crate::activities::ActivityDispatcher;
+use crate::activities::settings::{ActivitySettings, ComponentSettings};
 use crate::cache::InstanceCache;
 use crate::clock::Clock;
 use crate::config::ExecutorConfig;
@@ -114,18 +115,37 @@ impl Host {
 
     /// Loads a component from a file and records it in the store.
     pub async fn load_component_file(&self, path: &Path) -> Result<ComponentSummary, ExecutorError> {
+        let settings = ComponentSettings::uniform(ActivitySettings {
+            grants: self.engine.config.grants.clone(),
+            ..ActivitySettings::default()
+        });
+        self.load_component_file_with(path, &settings).await
+    }
+
+    /// Loads a component from a file, its activities running with `settings` (the deployment
+    /// file's, with the flags' grants merged in), and records it in the store.
+    pub async fn load_component_file_with(
+        &self,
+        path: &Path,
+        settings: &ComponentSettings,
+    ) -> Result<ComponentSummary, ExecutorError> {
         let read_error = |source| ExecutorError::ReadComponent { path: path.display().to_string(), source };
         let size = tokio::fs::metadata(path).await.map_err(read_error)?.len();
         self.registry.runtime().check_component_size(size, &path.display().to_string())?;
         let bytes = tokio::fs::read(path)
             .await
             .map_err(|source| ExecutorError::ReadComponent { path: path.display().to_string(), source })?;
-        self.load_component(bytes, &path.display().to_string()).await
+        self.registry.load(bytes, &path.display().to_string(), self.engine.clock.now(), settings).await
     }
 
-    /// Loads a component from bytes and records it in the store.
+    /// Loads a component from bytes and records it in the store; its activities get the
+    /// configuration's grants.
     pub async fn load_component(&self, bytes: Vec<u8>, source: &str) -> Result<ComponentSummary, ExecutorError> {
-        self.registry.load(bytes, source, self.engine.clock.now()).await
+        let settings = ComponentSettings::uniform(ActivitySettings {
+            grants: self.engine.config.grants.clone(),
+            ..ActivitySettings::default()
+        });
+        self.registry.load(bytes, source, self.engine.clock.now(), &settings).await
     }
 
     /// Creates an instance of a loaded orchestrator (or one a component recorded in the store

@@ -48,6 +48,7 @@ mod trigger;
 mod watchers;
 mod workers;
 
+pub use activities::settings::{ActivitySettings, ComponentSettings};
 pub use bundle::{
     BUNDLE_FORMAT, BUNDLE_VERSION, Bundle, BundleConfig, BundleError, BundledComponent, ExecutionHistory,
 };

@@ -6,6 +6,7 @@
 //! [`Registry::pinned`] finds it (loading its bytes from the store if it is not in memory), so a
 //! new version never replays an old instance.
 
+use crate::activities::settings::{ActivitySettings, ComponentSettings};
 use crate::error::ExecutorError;
 use crate::store_access::StoreAccess;
 use reprise_runtime::{CompileSource, LoadedComponent, Runtime};
@@ -42,6 +43,8 @@ struct Maps {
     by_hash: HashMap<String, Arc<LoadedComponent>>,
     orchestrators: HashMap<String, String>,
     activities: HashMap<String, String>,
+    /// The settings each activity name runs with: its component's, given at its load.
+    activity_settings: HashMap<String, Arc<ActivitySettings>>,
     entities: HashMap<String, String>,
 }
 
@@ -67,8 +70,14 @@ impl Registry {
     }
 
     /// Loads a component, saves it (bytes and exports) in the store, and makes it the one that
-    /// serves the names it exports.
-    pub(crate) async fn load(&self, bytes: Vec<u8>, source: &str, now: u64) -> Result<ComponentSummary, ExecutorError> {
+    /// serves the names it exports, its activities with `settings`.
+    pub(crate) async fn load(
+        &self,
+        bytes: Vec<u8>,
+        source: &str,
+        now: u64,
+        settings: &ComponentSettings,
+    ) -> Result<ComponentSummary, ExecutorError> {
         let loaded = Arc::new(self.runtime.load(bytes.clone(), source).await?);
         let record = ComponentRecord {
             hash: loaded.hash.clone(),
@@ -94,6 +103,7 @@ impl Registry {
         }
         for name in &loaded.activities {
             maps.activities.insert(name.clone(), loaded.hash.clone());
+            maps.activity_settings.insert(name.clone(), settings.activity(name));
         }
         for name in &loaded.entities {
             maps.entities.insert(name.clone(), loaded.hash.clone());
@@ -107,10 +117,11 @@ impl Registry {
         self.read().orchestrators.get(name).cloned()
     }
 
-    /// The component serving activity `name`.
-    pub(crate) fn activity(&self, name: &str) -> Option<Arc<LoadedComponent>> {
+    /// The component serving activity `name`, and the settings it runs with.
+    pub(crate) fn activity(&self, name: &str) -> Option<(Arc<LoadedComponent>, Arc<ActivitySettings>)> {
         let maps = self.read();
-        maps.activities.get(name).and_then(|hash| maps.by_hash.get(hash)).cloned()
+        let component = maps.activities.get(name).and_then(|hash| maps.by_hash.get(hash)).cloned()?;
+        Some((component, maps.activity_settings.get(name).cloned().unwrap_or_default()))
     }
 
     /// The component serving entity type `name` in this process, if one does.

@@ -16,7 +16,7 @@ use std::time::Duration;
 use wasmtime_wasi::{FsPerms, WasiCtx};
 
 /// The capabilities granted to activities. The default grants nothing.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ActivityGrants {
     /// Environment variables the activity sees.
     pub env: Vec<(String, String)>,
@@ -26,6 +26,32 @@ pub struct ActivityGrants {
     pub network: bool,
     /// What the activity may reach over HTTP (`wasi:http`): nothing by default.
     pub http: Arc<HttpAccess>,
+    /// Limits tighter than the runtime's for each attempt.
+    pub limits: AttemptLimits,
+}
+
+/// Environment values may be secrets: debug output names the variables only.
+impl std::fmt::Debug for ActivityGrants {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let env: Vec<&str> = self.env.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("ActivityGrants")
+            .field("env", &env)
+            .field("dirs", &self.dirs)
+            .field("network", &self.network)
+            .field("http", &self.http)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+/// Limits of one activity attempt, each at most the runtime's own: `None` keeps the runtime's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AttemptLimits {
+    /// The most linear memory the attempt's instance may grow to, in bytes.
+    pub memory_bytes: Option<usize>,
+    /// The most CPU time the attempt may use (wasm code running, not waits), measured in epoch
+    /// ticks: past it the attempt fails with `CpuLimitExceeded`.
+    pub cpu: Option<Duration>,
 }
 
 /// One activity attempt to run.

@@ -51,6 +51,8 @@ pub struct ActivityRun {
 struct Run<'a> {
     /// The guest, as messages name it ("orchestrator 'x'").
     what: String,
+    /// Its memory limit, in bytes.
+    memory: usize,
     /// The CPU limit, as messages state it.
     cpu: String,
     /// The wall-clock timeout of the call, if any.
@@ -79,7 +81,7 @@ impl Runtime {
                 component.hash, component.source
             )));
         };
-        let memory = format!("{} MiB", self.config.max_memory_bytes / (1024 * 1024));
+        let memory = format!("{} MiB", run.memory / (1024 * 1024));
         let instance = match instantiate(pre, &mut store).await {
             Ok(instance) => instance,
             // The guest asked for more memory than it may have: its own doing.
@@ -142,6 +144,7 @@ impl Runtime {
         let store = store(&self.orchestrator_engine, state, Deadline::Episode(budget, observed.clone()));
         let run = Run {
             what: format!("orchestrator '{name}'"),
+            memory: self.config.max_memory_bytes,
             cpu: format!("{:?}", self.config.orchestrator_episode_cpu),
             timeout: None,
             observed: &observed,
@@ -194,9 +197,16 @@ impl Runtime {
         let timeout = invocation.timeout;
         let (name, input) = (invocation.name.clone(), invocation.input.clone());
         let http = ActivityHttp::new(&invocation.name, grants.http.clone(), log.clone());
-        let state = GuestState::new(wasi, self.config.max_memory_bytes, invocation).with_http(http);
-        let store = store(&self.activity_engine, state, Deadline::Timeout(timeout.map(|t| self.ticks(t))));
-        let run = Run { what, cpu: String::new(), timeout, observed: &observed };
+        let memory = grants.limits.memory_bytes.map_or(self.config.max_memory_bytes, |m| m.min(self.config.max_memory_bytes));
+        let state = GuestState::new(wasi, memory, invocation).with_http(http);
+        // A CPU budget stops the attempt's own computing; the wall-clock timeout below still
+        // stops it waiting.
+        let (deadline, cpu) = match grants.limits.cpu {
+            Some(cpu) => (Deadline::Call(self.ticks(cpu)), format!("{cpu:?}")),
+            None => (Deadline::Timeout(timeout.map(|t| self.ticks(t))), String::new()),
+        };
+        let store = store(&self.activity_engine, state, deadline);
+        let run = Run { what, memory, cpu, timeout, observed: &observed };
         let (outcome, _) = self
             .run_guest(
                 component,
@@ -229,6 +239,7 @@ impl Runtime {
         let store = store(&self.orchestrator_engine, state, Deadline::Call(budget));
         let run = Run {
             what: format!("operation '{}' on entity {}", invocation.operation, invocation.entity),
+            memory: self.config.max_memory_bytes,
             cpu: format!("{:?}", self.config.orchestrator_episode_cpu),
             timeout: None,
             observed: &observed,
@@ -265,7 +276,13 @@ impl Runtime {
         let wasi = deterministic_wasi("names", 0, &observed);
         let state = GuestState::new(wasi, self.config.max_memory_bytes, OrchestrationSession::idle());
         let store = store(&self.orchestrator_engine, state, Deadline::Call(u64::MAX));
-        let run = Run { what: "orchestrators".into(), cpu: String::new(), timeout: None, observed: &observed };
+        let run = Run {
+            what: "orchestrators".into(),
+            memory: self.config.max_memory_bytes,
+            cpu: String::new(),
+            timeout: None,
+            observed: &observed,
+        };
         let (names, _) = self
             .run_guest(
                 component,

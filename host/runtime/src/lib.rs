@@ -41,7 +41,7 @@ mod state;
 mod trap;
 mod virtual_wasi;
 
-pub use activity::{ActivityGrants, ActivityInvocation};
+pub use activity::{ActivityGrants, ActivityInvocation, AttemptLimits};
 pub use compile_cache::CompileSource;
 pub use component::{LoadedComponent, content_hash};
 pub use config::RuntimeConfig;

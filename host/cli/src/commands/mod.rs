@@ -1,6 +1,7 @@
 //! One module per command; [`dispatch`] picks it.
 
 mod bundle;
+mod config;
 mod deploy;
 mod entity;
 mod inspect;
@@ -10,13 +11,16 @@ mod serve;
 
 pub(crate) use deploy::{Summary, UpgradeCounts};
 
-use crate::cli::{Command, DbArgs, EntityCommand, HostArgs};
+use crate::cli::{Command, ConfigCommand, DbArgs, EntityCommand, HostArgs};
 use anyhow::Context as _;
 use reprise_core::replay::HistoryLimits;
 use reprise_executor::{ExecutorConfig, Host, SystemClock};
+use crate::deployment::{self, Deployment};
+use reprise_executor::ComponentSummary;
+use reprise_runtime::http::{HttpAccess, HttpGrant, HttpGrants};
 use reprise_runtime::{ActivityGrants, CompileSource, Runtime, RuntimeConfig};
 use reprise_store::{SqliteStore, StoreError, StoreOptions, Unavailable};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -41,6 +45,7 @@ pub(crate) async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Upgrade(args) => deploy::upgrade(args).await,
         Command::Export { id, output, db } => bundle::export(&id, output, &db),
         Command::Replay(args) => bundle::replay(args).await,
+        Command::Config(ConfigCommand::Check { config }) => config::check(config.as_deref()).await,
         Command::Entity(EntityCommand::Signal { name, key, operation, input, db }) => {
             entity::signal(&name, &key, &operation, &input.read()?, &db).await
         }
@@ -88,14 +93,38 @@ fn host_with_runtime(
     Ok(Host::new(store, runtime, Arc::new(SystemClock), config))
 }
 
-/// Builds a host with the settings of `run`/`serve` and loads its components, reporting each.
-pub(crate) async fn loaded_host(db: &DbArgs, args: &HostArgs) -> anyhow::Result<Host> {
+/// The deployment file `run`/`serve` use, if any, read and checked.
+pub(crate) fn deployment(args: &HostArgs) -> anyhow::Result<Option<Deployment>> {
+    let Some(path) = deployment::locate(args.config.as_deref()) else {
+        return Ok(None);
+    };
+    let loaded = deployment::load(&path)?;
+    eprintln!("using the deployment file {}", path.display());
+    Ok(Some(loaded))
+}
+
+/// Builds a host with the settings of `run`/`serve` and loads its components (the deployment
+/// file's first, then the flags'), reporting each.
+pub(crate) async fn loaded_host(db: &DbArgs, args: &HostArgs, deployment: Option<&Deployment>) -> anyhow::Result<Host> {
+    let deployed = deployment.map_or(&[][..], |d| d.components.as_slice());
+    if deployed.is_empty() && args.components.is_empty() {
+        anyhow::bail!(
+            "no component to load: give --component PATH, or list components in a deployment file \
+             (--config PATH, or reprise.toml in the current directory; see `reprise config check --help`)"
+        );
+    }
+    let flags = grants(args)?;
+    let mut upgrades = reprise_executor::UpgradePolicies::default();
+    for (name, policy) in deployment.iter().flat_map(|d| &d.upgrade_policies) {
+        upgrades.set(&format!("{name}={}", policy.as_str())).map_err(anyhow::Error::msg)?;
+    }
+    upgrade_policies(args, &mut upgrades)?;
     let config = ExecutorConfig {
         cache_capacity: args.cache_size,
         activity_concurrency: args.activity_concurrency.max(1),
         orchestration_concurrency: args.orchestration_concurrency.max(1),
-        grants: grants(args)?,
-        upgrades: upgrade_policies(args)?,
+        grants: flags.clone(),
+        upgrades,
         activity_lease: args.lease,
         instance_lease: args.lease,
         max_payload_bytes: args.limits.max_payload,
@@ -116,26 +145,38 @@ pub(crate) async fn loaded_host(db: &DbArgs, args: &HostArgs) -> anyhow::Result<
     // A long-running host reads every page first: a damaged file is refused before it writes.
     let options = StoreOptions { verify: !args.skip_db_check, ..StoreOptions::default() };
     let host = host_with_runtime(db, &options, config, runtime)?;
+    for component in deployed {
+        let settings = component.settings_with(&flags);
+        let summary = host.load_component_file_with(&component.path, &settings).await?;
+        let file = deployment.map(|d| d.path.as_path()).unwrap_or(Path::new(deployment::DEFAULT_FILE));
+        component.check_exports(file, &summary.activities)?;
+        report_loaded(&component.path, &summary);
+    }
     for path in &args.components {
         let summary = host.load_component_file(path).await?;
-        let entities = if summary.entities.is_empty() {
-            String::new()
-        } else {
-            format!(", entities [{}]", summary.entities.join(", "))
-        };
-        let compiled = match summary.compiled {
-            CompileSource::Cache => ", from the compile cache",
-            CompileSource::Compiled | CompileSource::CompiledAndCached => "",
-        };
-        eprintln!(
-            "loaded {} ({}{compiled}): orchestrators [{}], activities [{}]{entities}",
-            path.display(),
-            &summary.hash[..12],
-            summary.orchestrators.join(", "),
-            summary.activities.join(", ")
-        );
+        report_loaded(path, &summary);
     }
     Ok(host)
+}
+
+/// Says what a loaded component offers.
+fn report_loaded(path: &Path, summary: &ComponentSummary) {
+    let entities = if summary.entities.is_empty() {
+        String::new()
+    } else {
+        format!(", entities [{}]", summary.entities.join(", "))
+    };
+    let compiled = match summary.compiled {
+        CompileSource::Cache => ", from the compile cache",
+        CompileSource::Compiled | CompileSource::CompiledAndCached => "",
+    };
+    eprintln!(
+        "loaded {} ({}{compiled}): orchestrators [{}], activities [{}]{entities}",
+        path.display(),
+        &summary.hash[..12],
+        summary.orchestrators.join(", "),
+        summary.activities.join(", ")
+    );
 }
 
 /// The compiled-component cache directory: the flag's, else `reprise-cache` next to the
@@ -171,14 +212,18 @@ fn grants(args: &HostArgs) -> anyhow::Result<ActivityGrants> {
         };
         grants.dirs.push((PathBuf::from(host_path), guest_path.to_string(), read_only));
     }
+    if !args.allow_http.is_empty() {
+        let patterns: Result<Vec<HttpGrant>, _> = args.allow_http.iter().map(|p| p.parse::<HttpGrant>()).collect();
+        let access = HttpAccess { grants: HttpGrants::new(patterns.context("--allow-http")?), ..HttpAccess::default() };
+        grants.http = Arc::new(access);
+    }
     Ok(grants)
 }
 
-/// The upgrade policies `--upgrade-policy` sets.
-fn upgrade_policies(args: &HostArgs) -> anyhow::Result<reprise_executor::UpgradePolicies> {
-    let mut policies = reprise_executor::UpgradePolicies::default();
+/// Sets the upgrade policies `--upgrade-policy` gives (over the deployment file's).
+fn upgrade_policies(args: &HostArgs, policies: &mut reprise_executor::UpgradePolicies) -> anyhow::Result<()> {
     for setting in &args.upgrade_policies {
         policies.set(setting).map_err(|error| anyhow::anyhow!("--upgrade-policy {setting}: {error}"))?;
     }
-    Ok(policies)
+    Ok(())
 }

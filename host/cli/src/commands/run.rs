@@ -14,7 +14,8 @@ pub(crate) async fn run(
     db: DbArgs,
     args: HostArgs,
 ) -> anyhow::Result<ExitCode> {
-    let host = super::loaded_host(&db, &args).await?;
+    let deployment = super::deployment(&args)?;
+    let host = super::loaded_host(&db, &args, deployment.as_ref()).await?;
     let instance_id = host.start(StartRequest { orchestrator: orchestrator.clone(), input, instance_id: id }).await?;
     eprintln!("started {orchestrator} as instance {instance_id} (database {})", db.db.display());
     let workers = host.spawn_workers();

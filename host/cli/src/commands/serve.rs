@@ -8,9 +8,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 pub(crate) async fn serve(db: DbArgs, args: HostArgs, api: ApiArgs) -> anyhow::Result<ExitCode> {
-    let host = super::loaded_host(&db, &args).await?;
+    let deployment = super::deployment(&args)?;
+    let host = super::loaded_host(&db, &args, deployment.as_ref()).await?;
     // Bind before starting the workers, so a taken port fails the command before any work runs.
-    let listener = match api.listen {
+    let listen = api.listen.or(deployment.as_ref().and_then(|d| d.listen));
+    let listener = match listen {
         Some(address) => {
             Some(tokio::net::TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address}"))?)
         }

@@ -15,6 +15,8 @@
 //! failed attempt is tried again is the planner's (`reprise_core::plan::activity`); which
 //! episode runs and when is the scheduler's; it never runs an episode.
 
+pub(crate) mod settings;
+
 use crate::cache::InstanceCache;
 use crate::clock::Clock;
 use crate::config::ExecutorConfig;
@@ -83,7 +85,7 @@ impl ActivityDispatcher {
     /// Runs one attempt of `task`, renewing its lease while it runs, and says what to record:
     /// its result and the HTTP requests it made.
     pub(crate) async fn attempt(&self, task: &ActivityTask) -> (ActivityResult, Vec<HttpExchange>) {
-        let Some(component) = self.registry.activity(&task.name) else {
+        let Some((component, settings)) = self.registry.activity(&task.name) else {
             // Not retried: loading a component takes a host restart, which no retry waits for.
             let failure = Failure::new(
                 error_types::ACTIVITY_NOT_FOUND,
@@ -91,6 +93,8 @@ impl ActivityDispatcher {
             );
             return (ActivityResult::Failed(failure), Vec::new());
         };
+        // The deployment's defaults, where the call set no timeout or retry policy.
+        let options = settings.effective(&task.options);
         let invocation = ActivityInvocation {
             name: task.name.clone(),
             input: task.input.to_string(),
@@ -98,9 +102,9 @@ impl ActivityDispatcher {
             task_id: task.key.task_id,
             attempt: task.attempt,
             idempotency_key: reprise_core::idempotency_key(&task.key.instance_id, task.key.execution, task.key.task_id),
-            timeout: task.options.timeout_ms.map(Duration::from_millis),
+            timeout: options.timeout_ms.map(Duration::from_millis),
         };
-        let run = self.runtime.run_activity(&component, invocation, &self.config.grants);
+        let run = self.runtime.run_activity(&component, invocation, &settings.grants);
         let ActivityRun { outcome, http } = tokio::select! {
             run = run => run,
             () = self.renew_lease(task) => {
@@ -126,7 +130,11 @@ impl ActivityDispatcher {
             }
             Err(error) => Attempt::Failed(guest_failure(&error)),
         };
-        let result = activity::result(task, attempt, self.clock.now());
+        let result = if options == task.options {
+            activity::result(task, attempt, self.clock.now())
+        } else {
+            activity::result(&ActivityTask { options, ..task.clone() }, attempt, self.clock.now())
+        };
         if let ActivityResult::Retry { failure, next_attempt_at } = &result {
             tracing::info!(
                 instance = %task.key.instance_id, task = task.key.task_id, attempt = task.attempt,

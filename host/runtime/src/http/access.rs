@@ -15,6 +15,9 @@ pub struct HttpAccess {
     pub headers: Vec<GrantHeader>,
     /// The most requests one attempt may make; `None` for no limit.
     pub max_requests: Option<u32>,
+    /// The most body bytes (sent and received, all requests together) one attempt may move;
+    /// `None` for no limit.
+    pub max_body_bytes: Option<u64>,
     /// How long a connection may take to open.
     pub connect_timeout: Duration,
     /// How long the response's head may take to arrive.
@@ -29,6 +32,7 @@ impl Default for HttpAccess {
             grants: HttpGrants::default(),
             headers: Vec::new(),
             max_requests: None,
+            max_body_bytes: None,
             connect_timeout: Duration::from_secs(10),
             first_byte_timeout: Duration::from_secs(60),
             between_bytes_timeout: Duration::from_secs(60),

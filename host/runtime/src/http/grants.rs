@@ -142,6 +142,9 @@ impl fmt::Display for HttpGrant {
     }
 }
 
+/// The methods a grant may name.
+const STANDARD_METHODS: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"];
+
 impl FromStr for HttpGrant {
     type Err = GrantError;
 
@@ -153,9 +156,13 @@ impl FromStr for HttpGrant {
             "*" => None,
             list => {
                 let methods: Vec<String> = list.split(',').map(|m| m.trim().to_string()).collect();
-                let valid = |m: &String| !m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase());
-                if !methods.iter().all(valid) {
-                    return Err(bad("a method is an upper-case word such as GET or POST, or * for any"));
+                // A typo (`GTE`) would be a valid extension method that no client sends: a grant
+                // that allows nothing, silently. Grants name the standard methods only.
+                if let Some(unknown) = methods.iter().find(|m| !STANDARD_METHODS.contains(&m.as_str())) {
+                    return Err(bad(&format!(
+                        "`{unknown}` is not a method a grant can name: use {}, or * for any",
+                        STANDARD_METHODS.join(", ")
+                    )));
                 }
                 Some(methods)
             }
@@ -323,7 +330,8 @@ mod tests {
     fn bad_grants_say_what_is_wrong() {
         for (text, reason) in [
             ("https://api.example.com", "no method"),
-            ("get https://x", "upper-case"),
+            ("get https://x", "not a method"),
+            ("GTE https://x", "use GET, HEAD"),
             ("GET ftp://x/", "http or https"),
             ("GET api.example.com/", "no scheme"),
             ("GET https://a*.example.com/", "leftmost"),

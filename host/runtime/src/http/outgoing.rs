@@ -82,12 +82,14 @@ pub(crate) struct ActivityHttp {
     access: Arc<HttpAccess>,
     log: Arc<HttpLog>,
     requests: u32,
+    budget: Budget,
 }
 
 impl ActivityHttp {
     /// The hooks of an attempt of `activity` with `access`, recording into `log`.
     pub(crate) fn new(activity: &str, access: Arc<HttpAccess>, log: Arc<HttpLog>) -> Self {
-        ActivityHttp { activity: activity.to_string(), access, log, requests: 0 }
+        let budget = Budget { limit: access.max_body_bytes, used: Arc::new(AtomicU64::new(0)) };
+        ActivityHttp { activity: activity.to_string(), access, log, requests: 0, budget }
     }
 
     /// Records a request that is not sent, and answers the guest `code`.
@@ -161,13 +163,20 @@ impl WasiHttpHooks for ActivityHttp {
             bytes_received: 0,
         };
         let (index, sent, received) = self.log.push(exchange, None);
-        let body = body
-            .map_frame(move |frame| {
-                if let Some(data) = frame.data_ref() {
-                    sent.fetch_add(data.len() as u64, Ordering::Relaxed);
-                }
-                frame
-            })
+        let budget = self.budget.clone();
+        let over = {
+            let (log, activity) = (self.log.clone(), self.activity.clone());
+            move |limit: u64| {
+                let message = format!(
+                    "activity '{activity}' went over its limit of {limit} bytes of HTTP bodies per attempt (sent and received)"
+                );
+                log.update(index, |entry| {
+                    entry.reason = Some((error_types::HTTP_LIMIT_EXCEEDED, message));
+                    entry.exchange.error = Some(format!("over the limit of {limit} body bytes per attempt"));
+                });
+            }
+        };
+        let body = Counted { inner: body, counter: sent, budget: budget.clone(), over: Box::new(over.clone()), request: true }
             .boxed_unsync();
         let request = http::Request::from_parts(parts, body);
         let (log, activity, started) = (self.log.clone(), self.activity.clone(), Instant::now());
@@ -184,24 +193,21 @@ impl WasiHttpHooks for ActivityHttp {
                     tracing::info!(activity = %activity, "HTTP {} {} -> {status} in {duration_ms} ms", target.method, target.url());
                     let body_log = log.clone();
                     let response = response.map(move |body| {
-                        body.map_frame(move |frame: http_body::Frame<Bytes>| {
-                            if let Some(data) = frame.data_ref() {
-                                received.fetch_add(data.len() as u64, Ordering::Relaxed);
-                            }
-                            frame
-                        })
-                        .map_err(move |error: Error| {
-                            let timeout = is_timeout(&error);
-                            let words = error.to_string();
-                            body_log.update(index, |entry| {
-                                if timeout {
-                                    entry.reason = Some((error_types::HTTP_TIMEOUT, format!("the body of {target} stopped: {words}")));
-                                }
-                                entry.exchange.error = Some(words);
-                            });
-                            error
-                        })
-                        .boxed_unsync()
+                        let counted = Counted { inner: body, counter: received, budget, over: Box::new(over), request: false };
+                        counted
+                            .map_err(move |error: Error| {
+                                let timeout = is_timeout(&error);
+                                let words = error.to_string();
+                                body_log.update(index, |entry| {
+                                    if timeout {
+                                        entry.reason =
+                                            Some((error_types::HTTP_TIMEOUT, format!("the body of {target} stopped: {words}")));
+                                    }
+                                    entry.exchange.error.get_or_insert(words);
+                                });
+                                error
+                            })
+                            .boxed_unsync()
                     });
                     Ok((response, Box::new(io) as Box<dyn Future<Output = Result<(), Error>> + Send>))
                 }
@@ -220,6 +226,69 @@ impl WasiHttpHooks for ActivityHttp {
                 }
             }
         })
+    }
+}
+
+/// The body bytes an attempt may still send and receive, shared by all its requests.
+#[derive(Debug, Clone)]
+struct Budget {
+    limit: Option<u64>,
+    used: Arc<AtomicU64>,
+}
+
+impl Budget {
+    /// Counts `bytes`; false if that takes the attempt over its limit.
+    fn spend(&self, bytes: u64) -> bool {
+        let used = self.used.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        self.limit.is_none_or(|limit| used <= limit)
+    }
+}
+
+/// A body whose bytes are counted (for the log) and charged to the attempt's budget, frame by
+/// frame as they stream: nothing is buffered here.
+struct Counted<B> {
+    inner: B,
+    counter: Arc<AtomicU64>,
+    budget: Budget,
+    over: Box<dyn Fn(u64) + Send>,
+    /// Whether this is the request's body (the error the guest sees differs).
+    request: bool,
+}
+
+impl<B> http_body::Body for Counted<B>
+where
+    B: http_body::Body<Data = Bytes, Error = Error> + Unpin,
+{
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if let std::task::Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            let bytes = data.len() as u64;
+            self.counter.fetch_add(bytes, Ordering::Relaxed);
+            if !self.budget.spend(bytes) {
+                let limit = self.budget.limit.unwrap_or_default();
+                (self.over)(limit);
+                let error =
+                    if self.request { Error::HttpRequestBodySize(Some(limit)) } else { Error::HttpResponseBodySize(Some(limit)) };
+                return std::task::Poll::Ready(Some(Err(error)));
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

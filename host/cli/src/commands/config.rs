@@ -1,0 +1,104 @@
+//! `reprise config check`: validates a deployment file, loading each of its components, and
+//! prints the effective settings of their activities (secrets by origin only).
+
+use crate::deployment::{self, Resolved};
+use crate::out;
+use anyhow::Context as _;
+use reprise_runtime::{Runtime, RuntimeConfig};
+use std::path::Path;
+use std::process::ExitCode;
+
+pub(crate) async fn check(config: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let Some(path) = deployment::locate(config) else {
+        anyhow::bail!(
+            "no deployment file: there is no {} in the current directory; give one with --config PATH",
+            deployment::DEFAULT_FILE
+        );
+    };
+    let deployment = deployment::load(&path)?;
+    let runtime = Runtime::new(RuntimeConfig::default()).context("cannot create the wasm runtime")?;
+    out!("{}: valid, {} component(s)", path.display(), deployment.components.len());
+    if let Some(listen) = deployment.listen {
+        out!("serve: listen on {listen}");
+    }
+    for (name, policy) in &deployment.upgrade_policies {
+        out!("orchestrator {name}: upgrade policy {}", policy.as_str());
+    }
+    for component in &deployment.components {
+        let bytes = std::fs::read(&component.path)
+            .with_context(|| format!("{}:{}: cannot read {}", path.display(), component.line, component.path.display()))?;
+        let loaded = runtime
+            .load(bytes, &component.path.display().to_string())
+            .await
+            .with_context(|| format!("{}:{}: cannot load {}", path.display(), component.line, component.path.display()))?;
+        component.check_exports(&path, &loaded.activities)?;
+        out!("\ncomponent {} ({})", component.path.display(), &loaded.hash[..12]);
+        out!("  orchestrators: {}", list(&loaded.orchestrators));
+        out!("  entities: {}", list(&loaded.entities));
+        let plain: Vec<&String> = loaded.activities.iter().filter(|a| !component.by_activity.contains_key(*a)).collect();
+        if !plain.is_empty() {
+            let names: Vec<&str> = plain.iter().map(|s| s.as_str()).collect();
+            out!("  activities {}:", names.join(", "));
+            describe(&component.activities)?;
+        }
+        for (name, (_, resolved)) in &component.by_activity {
+            out!("  activity {name}:");
+            describe(resolved)?;
+        }
+    }
+    out!("\nFlags given to `run` or `serve` (--allow-http, --activity-env, --activity-dir, --activity-network) add to these for every component.");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list(names: &[String]) -> String {
+    if names.is_empty() { "none".to_string() } else { names.join(", ") }
+}
+
+/// Prints one activity's effective settings.
+fn describe(resolved: &Resolved) -> anyhow::Result<()> {
+    let settings = &resolved.settings;
+    let grants = &settings.grants;
+    let http = &grants.http;
+    if http.grants.is_empty() {
+        out!("    http: denied");
+    } else {
+        for grant in http.grants.iter() {
+            out!("    http: {grant}");
+        }
+        for (grant, name, value) in &resolved.headers {
+            out!("      header {name} = {value}, on {grant}");
+        }
+        let max_requests = http.max_requests.map_or("no limit".to_string(), |n| n.to_string());
+        let max_body = http.max_body_bytes.map_or("no limit".to_string(), |b| bytesize::ByteSize(b).to_string());
+        out!(
+            "      per attempt: {max_requests} requests, {max_body} of bodies; timeouts: connect {:?}, first byte {:?}, between bytes {:?}",
+            http.connect_timeout,
+            http.first_byte_timeout,
+            http.between_bytes_timeout
+        );
+    }
+    if resolved.env.is_empty() {
+        out!("    env: none");
+    }
+    for (name, value) in &resolved.env {
+        out!("    env: {name} = {value}");
+    }
+    if grants.dirs.is_empty() {
+        out!("    dirs: none");
+    }
+    for (host, guest, read_only) in &grants.dirs {
+        out!("    dir: {} as {guest}{}", host.display(), if *read_only { " (read-only)" } else { "" });
+    }
+    out!("    network: {}", if grants.network { "granted" } else { "denied" });
+    let memory = grants.limits.memory_bytes.map_or("the host's".to_string(), |m| bytesize::ByteSize(m as u64).to_string());
+    let cpu = grants.limits.cpu.map_or("no limit".to_string(), |c| format!("{c:?}"));
+    out!("    limits: memory {memory}, cpu {cpu}");
+    let timeout = settings.default_timeout.map_or("none".to_string(), |t| format!("{t:?}"));
+    let retry = settings.default_retry.as_ref().map_or("none".to_string(), |r| {
+        let never =
+            if r.non_retryable_errors.is_empty() { String::new() } else { format!(", never {}", r.non_retryable_errors.join(", ")) };
+        format!("{} attempts, first wait {} ms, backoff {}{never}", r.max_attempts, r.first_retry_interval_ms, r.backoff_coefficient)
+    });
+    out!("    defaults: timeout {timeout}, retry {retry}");
+    Ok(())
+}

@@ -1,0 +1,115 @@
+use super::*;
+use std::io::Write as _;
+
+/// A deployment file in a fresh directory, with an empty component file beside it.
+fn file(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.wasm"), b"").unwrap();
+    let path = dir.path().join("reprise.toml");
+    std::fs::File::create(&path).unwrap().write_all(text.as_bytes()).unwrap();
+    (dir, path)
+}
+
+fn load(text: &str) -> Result<Deployment, DeploymentError> {
+    let (_dir, path) = file(text);
+    super::super::load(&path)
+}
+
+fn error(text: &str) -> String {
+    load(text).expect_err("the file is refused").to_string()
+}
+
+#[test]
+fn an_activity_table_replaces_only_the_keys_it_sets() {
+    let deployment = load(
+        r#"
+[[component]]
+path = "app.wasm"
+
+[component.activities]
+timeout = "30s"
+http = { allow = ["GET https://api.example.com/v1/*"], max-requests = 5 }
+
+[component.activity.charge]
+http = { allow = ["POST https://pay.example.com/charges"] }
+cpu = "2s"
+memory = "64 MiB"
+"#,
+    )
+    .unwrap();
+    let component = &deployment.components[0];
+    let all = &component.activities.settings;
+    assert_eq!(all.default_timeout, Some(Duration::from_secs(30)));
+    assert_eq!(all.grants.http.max_requests, Some(5));
+    let (line, charge) = &component.by_activity["charge"];
+    assert_eq!(*line, 9);
+    let grants: Vec<String> = charge.settings.grants.http.grants.iter().map(ToString::to_string).collect();
+    assert_eq!(grants, ["POST https://pay.example.com/charges"], "the activity's http replaces the component's");
+    assert_eq!(charge.settings.grants.http.max_requests, None, "a table is replaced whole");
+    assert_eq!(charge.settings.default_timeout, Some(Duration::from_secs(30)), "what it does not set is inherited");
+    assert_eq!(charge.settings.grants.limits.cpu, Some(Duration::from_secs(2)));
+    assert_eq!(charge.settings.grants.limits.memory_bytes, Some(64 * 1024 * 1024));
+    let settings = component.settings_with(&ActivityGrants::default());
+    assert!(settings.activity("refund").grants.limits.cpu.is_none());
+}
+
+#[test]
+fn refusals_name_the_line_and_what_to_write() {
+    let unknown = error("[[component]]\npath = \"app.wasm\"\nmemroy = \"1 GiB\"\n");
+    assert!(unknown.contains("line 3") && unknown.contains("memroy"), "{unknown}");
+
+    let grant = error("[[component]]\npath = \"app.wasm\"\n[component.activities]\nhttp.allow = [\"GTE https://x.example.com\"]\n");
+    assert!(grant.ends_with("") && grant.contains("reprise.toml:4:") && grant.contains("GTE"), "{grant}");
+    assert!(grant.contains("METHOD SCHEME://HOST[:PORT][PATH]"), "{grant}");
+
+    let missing = error("[[component]]\npath = \"gone.wasm\"\n");
+    assert!(missing.contains("reprise.toml:2:") && missing.contains("gone.wasm"), "{missing}");
+
+    let duration = error("[[component]]\npath = \"app.wasm\"\n[component.activities]\ntimeout = \"soon\"\n");
+    assert!(duration.contains(":4:") && duration.contains("\"30s\""), "{duration}");
+
+    let header = error(
+        "[[component]]\npath = \"app.wasm\"\n[component.activities.http]\nallow = [\"GET https://a.example.com\"]\n\
+         headers = [{ grant = \"GET https://b.example.com\", name = \"Authorization\", value = \"x\" }]\n",
+    );
+    assert!(header.contains(":5:") && header.contains("does not list"), "{header}");
+
+    let policy = error("[orchestrator.onboarding]\nupgrade-policy = \"always\"\n");
+    assert!(policy.contains(":2:") && policy.contains("upgrade-if-compatible"), "{policy}");
+
+    let secret = error(
+        "[[component]]\npath = \"app.wasm\"\n[component.activities]\nenv = { KEY = { env = \"REPRISE_TEST_SURELY_UNSET_VARIABLE\" } }\n",
+    );
+    assert!(secret.contains(":4:") && secret.contains("is not set"), "{secret}");
+}
+
+#[test]
+fn secrets_are_read_at_start_and_shown_only_by_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.wasm"), b"").unwrap();
+    std::fs::write(dir.path().join("key"), "sk_live_not_for_eyes\n").unwrap();
+    let path = dir.path().join("reprise.toml");
+    std::fs::write(
+        &path,
+        r#"
+[[component]]
+path = "app.wasm"
+[component.activities]
+env = { MODE = "test", KEY = { file = "key" } }
+[component.activities.http]
+allow = ["POST https://pay.example.com/charges"]
+headers = [{ grant = "POST https://pay.example.com/charges", name = "Authorization", value = { file = "key", prefix = "Bearer " } }]
+"#,
+    )
+    .unwrap();
+    let deployment = super::super::load(&path).unwrap();
+    let resolved = &deployment.components[0].activities;
+    let env: BTreeMap<_, _> = resolved.settings.grants.env.iter().cloned().collect();
+    assert_eq!(env["KEY"], "sk_live_not_for_eyes", "the file's trailing newline is dropped");
+    let header = &resolved.settings.grants.http.headers[0];
+    assert_eq!(header.value.to_str().unwrap(), "Bearer sk_live_not_for_eyes");
+    assert!(header.value.is_sensitive());
+    let shown = format!("{:?} {:?} {:?}", resolved.env, resolved.headers, deployment);
+    assert!(!shown.contains("sk_live"), "debug output holds no secret: {shown}");
+    assert!(shown.contains("MODE"));
+}
