@@ -14,6 +14,7 @@ mod fuzz;
 mod golden;
 mod harness;
 mod http;
+mod outgoing;
 mod payloads;
 mod polyglot;
 mod rewind;

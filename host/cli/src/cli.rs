@@ -542,6 +542,7 @@ pub(crate) enum ConfigCommand {
   allow = [\"POST http://127.0.0.1:8080/jobs\", \"GET https://api.example.com/v1/*\"]
   headers = [{ grant = \"GET https://api.example.com/v1/*\", name = \"Authorization\",
                value = { file = \"/run/secrets/api\", prefix = \"Bearer \" } }]
+  trust = [\"certs/internal-ca.pem\"]       # CAs trusted besides the web's roots
   max-requests = 20                       # per attempt
   max-body = \"100 MiB\"                    # sent and received, per attempt
   connect-timeout = \"5s\"

@@ -68,6 +68,9 @@ fn describe(resolved: &Resolved) -> anyhow::Result<()> {
         for (grant, name, value) in &resolved.headers {
             out!("      header {name} = {value}, on {grant}");
         }
+        if let Some(trust) = &http.trust {
+            out!("      TLS: trusts the web's roots and {}", trust.sources.join(", "));
+        }
         let max_requests = http.max_requests.map_or("no limit".to_string(), |n| n.to_string());
         let max_body = http.max_body_bytes.map_or("no limit".to_string(), |b| bytesize::ByteSize(b).to_string());
         out!(

@@ -96,6 +96,9 @@ pub(super) struct Http {
     /// Headers the host sets on the requests of one grant.
     #[serde(default)]
     pub(super) headers: Vec<Header>,
+    /// PEM files of certificate authorities trusted besides the web's roots.
+    #[serde(default)]
+    pub(super) trust: Vec<Spanned<String>>,
     /// The most requests per attempt.
     pub(super) max_requests: Option<u32>,
     /// The most body bytes, sent and received, per attempt ("100 MiB").

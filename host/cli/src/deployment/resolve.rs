@@ -6,7 +6,7 @@ use super::file::{self, File, Settings, Value};
 use super::{DeployedComponent, Deployment, DeploymentError};
 use reprise_core::RetryPolicy;
 use reprise_executor::{ActivitySettings, UpgradePolicy};
-use reprise_runtime::http::{GrantHeader, HttpAccess, HttpGrant, HttpGrants};
+use reprise_runtime::http::{GrantHeader, HttpAccess, HttpGrant, HttpGrants, TlsTrust};
 use reprise_runtime::{ActivityGrants, AttemptLimits};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -220,6 +220,11 @@ fn http_access(source: &Source<'_>, http: &file::Http) -> Result<(HttpAccess, He
         value.set_sensitive(true);
         shown.push((grant.to_string(), name.to_string(), what));
         access.headers.push(GrantHeader { grant, name, value });
+    }
+    if !http.trust.is_empty() {
+        let files: Vec<PathBuf> = http.trust.iter().map(|f| source.relative(f.get_ref())).collect();
+        let trust = TlsTrust::from_pem_files(&files).map_err(|e| source.invalid(http.trust[0].span(), e))?;
+        access.trust = Some(trust);
     }
     access.max_requests = http.max_requests;
     access.max_body_bytes = http.max_body.as_ref().map(|b| source.bytes(b, "max-body")).transpose()?;

@@ -3,6 +3,7 @@
 //! activity from the deployment file and the flags; the runtime only reads it.
 
 use crate::http::grants::{HttpGrant, HttpGrants};
+use crate::http::send::TlsTrust;
 use std::time::Duration;
 use wasmtime_wasi_http::RequestOptions;
 
@@ -18,6 +19,8 @@ pub struct HttpAccess {
     /// The most body bytes (sent and received, all requests together) one attempt may move;
     /// `None` for no limit.
     pub max_body_bytes: Option<u64>,
+    /// The certificate authorities trusted besides the web's roots, if any.
+    pub trust: Option<TlsTrust>,
     /// How long a connection may take to open.
     pub connect_timeout: Duration,
     /// How long the response's head may take to arrive.
@@ -33,6 +36,7 @@ impl Default for HttpAccess {
             headers: Vec::new(),
             max_requests: None,
             max_body_bytes: None,
+            trust: None,
             connect_timeout: Duration::from_secs(10),
             first_byte_timeout: Duration::from_secs(60),
             between_bytes_timeout: Duration::from_secs(60),

@@ -1,7 +1,7 @@
 //! An activity attempt's outgoing HTTP (`wasi:http/outgoing-handler`): every request is checked
 //! against the activity's grants before anything leaves the machine, given the host's headers
 //! (secrets the guest never sees) and timeouts, sent with wasmtime-wasi-http's client (HTTP/1.1,
-//! TLS against the web's root certificates), its bodies streamed both ways and counted, and
+//! TLS against the web's root certificates and the deployment's own authorities), its bodies streamed both ways and counted, and
 //! recorded in the attempt's [`HttpLog`].
 //!
 //! The host follows no redirect: a guest that follows one sends a new request, which is checked
@@ -12,6 +12,7 @@
 
 use crate::http::access::HttpAccess;
 use crate::http::grants::HttpTarget;
+use crate::http::send;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use reprise_core::failure::error_types;
@@ -180,8 +181,9 @@ impl WasiHttpHooks for ActivityHttp {
             .boxed_unsync();
         let request = http::Request::from_parts(parts, body);
         let (log, activity, started) = (self.log.clone(), self.activity.clone(), Instant::now());
+        let trust = self.access.trust.clone();
         Box::new(async move {
-            let sent = wasmtime_wasi_http::default_send_request(request, Some(options)).await;
+            let sent = send::send(request, options, trust.as_ref()).await;
             let duration_ms = started.elapsed().as_millis() as u64;
             match sent {
                 Ok((response, io)) => {
@@ -209,7 +211,7 @@ impl WasiHttpHooks for ActivityHttp {
                             })
                             .boxed_unsync()
                     });
-                    Ok((response, Box::new(io) as Box<dyn Future<Output = Result<(), Error>> + Send>))
+                    Ok((response, io))
                 }
                 Err(error) => {
                     let words = error.to_string();
