@@ -140,6 +140,17 @@ fn history_event(event: &HistoryEvent, options: StatusOptions) -> BTreeMap<Strin
                 Ok(failure) => RawJson::value(&failure_json(&failure, options.expose_failure_details)),
                 Err(_) => continue,
             },
+            // An attempt's HTTP requests: their fields in camelCase too.
+            ("requests", Value::Array(requests)) => {
+                let requests: Vec<Value> = requests
+                    .into_iter()
+                    .map(|request| match request {
+                        Value::Object(fields) => Value::Object(fields.into_iter().map(|(k, v)| (camel_case(&k), v)).collect()),
+                        other => other,
+                    })
+                    .collect();
+                RawJson::value(&Value::Array(requests))
+            }
             ("time" | "fire_at" | "next_attempt_at", Value::Number(ms)) if ms.as_u64().is_some() => {
                 RawJson::value(&json!(iso8601(ms.as_u64().unwrap_or_default())))
             }

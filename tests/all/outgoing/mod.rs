@@ -4,12 +4,14 @@
 //! cannot make requests at all; every request is recorded next to its attempt in history.
 //! Nothing here reaches an address outside the loopback range.
 
+mod deployment;
+mod job_service;
 mod server;
 
 use crate::harness::{BOTH_PATHS, Harness, Options, output};
 use reprise_core::{Event, HistoryEvent, HttpExchange, RuntimeStatus};
 use reprise_runtime::ActivityGrants;
-use reprise_runtime::http::{HttpAccess, HttpGrant, HttpGrants};
+use reprise_runtime::http::{HttpAccess, HttpGrant, HttpGrants, TlsTrust};
 use reprise_tests::guests;
 use serde_json::{Value, json};
 use server::Server;
@@ -259,4 +261,30 @@ async fn orchestrators_and_entities_trap_when_they_reach_for_http() {
     harness.settled().await;
     assert_eq!(server.seen.count("/hello"), 0, "neither reached the server");
     harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_reaches_a_server_whose_authority_the_deployment_trusts_and_no_other() {
+    let ca = server::TestCa::new();
+    let server = Server::start_tls(&ca).await;
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("test-ca.pem");
+    std::fs::write(&pem, &ca.pem).unwrap();
+    let grants = [format!("GET {}/hello", server.base)];
+
+    let trusting = allowing(&grants, |access| access.trust = Some(TlsTrust::from_pem_files(&[pem]).unwrap()));
+    let harness = Harness::with(trusting, &[guests::HTTP_CALLS]).await;
+    let got = output(&call(&harness, "trusted", "fetch", json!({ "url": server.url("/hello") })).await);
+    assert_eq!((got["status"].clone(), got["body"].clone()), (json!(200), json!("hello")));
+    harness.stop().await;
+
+    let harness = Harness::with(allowing(&grants, |_| {}), &[guests::HTTP_CALLS]).await;
+    let record = call(&harness, "untrusted", "fetch", json!({ "url": server.url("/hello") })).await;
+    assert_eq!(record.status, RuntimeStatus::Failed, "a certificate of an unknown authority is refused");
+    let logged = requests(&harness.history("untrusted").await);
+    let error = logged[0].1[0].error.clone().expect("the exchange failed");
+    assert!(error.contains("TLS") || error.contains("certificate"), "{error}");
+    assert_eq!(logged[0].1[0].status, None);
+    harness.stop().await;
+    assert_eq!(server.seen.count("/hello"), 1, "only the trusting deployment's request was served");
 }

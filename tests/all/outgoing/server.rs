@@ -62,17 +62,7 @@ impl Server {
 
     /// Starts the server with `extra` routes beside the standard ones.
     pub async fn with(extra: Router<Arc<Seen>>) -> Server {
-        let seen = Arc::new(Seen::default());
-        let app = extra
-            .route("/hello", get(hello))
-            .route("/echo", any(echo))
-            .route("/redirect", get(redirect))
-            .route("/big", get(big))
-            .route("/upload", post(upload))
-            .route("/never", get(never))
-            .route("/private", get(private))
-            .layer(axum::middleware::from_fn_with_state(seen.clone(), record))
-            .with_state(seen.clone());
+        let (app, seen) = app(extra);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
         let port = listener.local_addr().unwrap().port();
         let task = tokio::spawn(async move {
@@ -81,9 +71,99 @@ impl Server {
         Server { base: format!("http://127.0.0.1:{port}"), port, seen, task }
     }
 
+    /// Starts the server over TLS, with a certificate for 127.0.0.1 that `ca` signed.
+    pub async fn start_tls(ca: &TestCa) -> Server {
+        let (app, seen) = app(Router::new());
+        let (cert, key) = ca.server_certificate();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .expect("a server certificate");
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+        let port = tcp.local_addr().unwrap().port();
+        let listener = TlsListener { tcp, acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)) };
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("the test server runs");
+        });
+        Server { base: format!("https://127.0.0.1:{port}"), port, seen, task }
+    }
+
     /// The URL of `path` on this server.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+}
+
+/// The test server's routes, with `extra`.
+fn app(extra: Router<Arc<Seen>>) -> (Router, Arc<Seen>) {
+    let seen = Arc::new(Seen::default());
+    let app = extra
+            .route("/hello", get(hello))
+            .route("/echo", any(echo))
+            .route("/redirect", get(redirect))
+            .route("/big", get(big))
+            .route("/upload", post(upload))
+            .route("/never", get(never))
+            .route("/private", get(private))
+            .layer(axum::middleware::from_fn_with_state(seen.clone(), record))
+        .with_state(seen.clone());
+    (app, seen)
+}
+
+/// A certificate authority made for one test.
+pub struct TestCa {
+    /// Its certificate, PEM-encoded: what a deployment trusts.
+    pub pem: String,
+    issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+}
+
+impl TestCa {
+    /// A new authority.
+    pub fn new() -> TestCa {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, "Reprise test CA");
+        let issuer = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap()).unwrap();
+        TestCa { pem: issuer.pem(), issuer }
+    }
+
+    /// A certificate for 127.0.0.1 and localhost that this authority signed, and its key.
+    fn server_certificate(
+        &self,
+    ) -> (rustls::pki_types::CertificateDer<'static>, rustls::pki_types::PrivateKeyDer<'static>) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        let key = rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der());
+        (cert.der().clone(), key.into())
+    }
+}
+
+/// A listener that completes each connection's TLS handshake before axum serves it; a client
+/// that refuses the certificate only ends its own connection.
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, address)) = self.tcp.accept().await else { continue };
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                return (tls, address);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
     }
 }
 
