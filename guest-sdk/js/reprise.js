@@ -16,6 +16,21 @@
 // replay), and it never reads a real clock or a real random source. Blocking calls
 // (`Task.result`, `taskAll`, `taskAny`) are single `wait-any` / `wait-all` host calls: the host
 // parks the instance, or stops it and replays it later.
+//
+// Activities may be `async`, and may use the standard `fetch`: the host sends each request
+// through `wasi:http` if one of the activity's grants allows it, and componentize-js runs the
+// event loop until the activity's promise settles. A request that gets no response (a network
+// error, or a request the host denies) rejects, which fails the activity unless caught (with the
+// error's class as the error type); a response is returned whatever its status, and redirects
+// are not followed:
+//
+//     activity("get_rate", async (ctx, currency) => {
+//       const response = await fetch(`https://rates.example/v1/${currency}`);
+//       if (!response.ok) throw new Failure("RateUnavailable", `the service answered ${response.status}`);
+//       return (await response.json()).rate;
+//     });
+//
+// Orchestrators and entities are synchronous and get no network: the host traps their requests.
 
 import * as orchestration from "reprise:durable/orchestration@0.1.0";
 import * as activityContext from "reprise:durable/activity-context@0.1.0";
@@ -538,7 +553,10 @@ export function orchestrator(name, fn) {
   register("orchestrator", name, fn);
 }
 
-/** Registers an activity `fn(ctx, input) -> output` under `name`. */
+/**
+ * Registers an activity `fn(ctx, input) -> output` under `name`; `fn` may be `async` (and await
+ * `fetch`), its promise settling the attempt.
+ */
 export function activity(name, fn) {
   register("activity", name, fn);
 }
@@ -587,6 +605,24 @@ function runEntity(name, operation, payload, stored) {
   }
 }
 
+function encodeOutput(kind, name, output) {
+  let json;
+  try {
+    json = JSON.stringify(output === undefined ? null : output);
+  } catch (error) {
+    throw new Failure(ErrorTypes.INVALID_OUTPUT, `the output of ${kind} '${name}' could not be encoded to JSON: ${error.message}`);
+  }
+  if (json === undefined) {
+    throw new Failure(ErrorTypes.INVALID_OUTPUT, `the output of ${kind} '${name}' (a ${typeof output}) has no JSON form`);
+  }
+  return json;
+}
+
+// A thrown value is the export's `err`: every failure reaches the host as a WIT record.
+function toWireFailure(error) {
+  throw Failure.from(error).toWire();
+}
+
 function run(kind, name, payload, makeContext) {
   try {
     const fn = registered[kind].get(name);
@@ -602,21 +638,16 @@ function run(kind, name, payload, makeContext) {
     }
     const output = fn(makeContext(input), input);
     if (output !== null && typeof output === "object" && typeof output.then === "function") {
-      throw new Failure(ErrorTypes.INVALID_OUTPUT, `${kind} '${name}' returned a Promise: durable functions are synchronous here (callActivity blocks)`);
+      if (kind !== "activity") {
+        throw new Failure(ErrorTypes.INVALID_OUTPUT, `${kind} '${name}' returned a Promise: durable functions are synchronous here (callActivity blocks)`);
+      }
+      // An async activity (one that awaits `fetch`): componentize-js runs the event loop until
+      // the export's promise settles, and its rejection is the export's `err`.
+      return output.then((value) => encodeOutput(kind, name, value)).catch(toWireFailure);
     }
-    let json;
-    try {
-      json = JSON.stringify(output === undefined ? null : output);
-    } catch (error) {
-      throw new Failure(ErrorTypes.INVALID_OUTPUT, `the output of ${kind} '${name}' could not be encoded to JSON: ${error.message}`);
-    }
-    if (json === undefined) {
-      throw new Failure(ErrorTypes.INVALID_OUTPUT, `the output of ${kind} '${name}' (a ${typeof output}) has no JSON form`);
-    }
-    return json;
+    return encodeOutput(kind, name, output);
   } catch (error) {
-    // A thrown value is the export's `err`: every failure reaches the host as a WIT record.
-    throw Failure.from(error).toWire();
+    toWireFailure(error);
   }
 }
 

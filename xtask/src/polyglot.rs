@@ -41,9 +41,13 @@ pub const ZIGLANG_VERSION: &str = "0.17.0";
 /// The oldest Node.js that runs componentize-js.
 pub const NODE_MIN_MAJOR: u32 = 18;
 
-/// The WIT world the Python and JavaScript guests target: their SDKs export both orchestrators
-/// and activities (either list may be empty).
+/// The WIT world the JavaScript guests target: their SDK exports orchestrators, activities and
+/// entities (any list may be empty). componentize-js brings its own `wasi:http` for `fetch`.
 pub const WORLD: &str = "app";
+
+/// The WIT world the Python guests target: `app` and `wasi:http/outgoing-handler`, which
+/// componentize-py generates the bindings of `reprise.http` from only if the world imports it.
+pub const PY_WORLD: &str = "app-http";
 
 /// The WIT world the C guests target: they export activities.
 pub const C_WORLD: &str = "activity";
@@ -281,7 +285,7 @@ pub fn build(root: &Path, target_dir: &Path, tools: &Tools) -> Result<Vec<GuestB
                     let mut cmd = Command::new(venv.join("bin").join("componentize-py"));
                     cmd.arg("--wit-path")
                         .arg(root.join("wit"))
-                        .args(["--world", WORLD, "componentize", "main", "--python-path"])
+                        .args(["--world", PY_WORLD, "componentize", "main", "--python-path"])
                         .arg(&plan.guest.dir)
                         .arg("--python-path")
                         .arg(root.join(Language::Python.sdk_dir()))

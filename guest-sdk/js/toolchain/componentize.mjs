@@ -24,7 +24,9 @@ const { component } = await componentize({
   sourcePath: resolve(sourcePath),
   witPath: resolve(witPath),
   worldName,
-  // Orchestrators get no network; without this the component would import wasi:http.
-  disableFeatures: ["http", "fetch-event"],
+  // `http` stays on, so that `fetch` works in activities: every component imports the outgoing
+  // handler of wasi:http, which the host links for every kind of guest and answers only for
+  // activities. `fetch-event` is off: a guest exports no incoming handler.
+  disableFeatures: ["fetch-event"],
 });
 await writeFile(output, component);

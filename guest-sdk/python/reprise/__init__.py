@@ -16,8 +16,10 @@ decorators and re-exports the three classes the component model calls::
         return f"Hello, {name}!"
 
 Inputs and outputs are JSON documents, decoded to and encoded from Python values with the
-standard ``json`` module. The component is built by ``componentize-py`` against the world ``app``
-of ``wit/durable.wit``; the bindings (the ``wit_world`` package) are generated at build time.
+standard ``json`` module. The component is built by ``componentize-py`` against the world
+``app-http`` of ``wit/durable.wit`` (``app`` with ``wasi:http/outgoing-handler``); the bindings
+(the ``wit_world`` package) are generated at build time. Activities make HTTP requests with
+``reprise.http`` (``from reprise import http``; ``http.get(url).json()``).
 
 This package owns the Python idioms only: it never decides anything an orchestrator's history
 must record by itself (every durable decision goes through the host's ``orchestration``

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 # The bindings componentize-py generates from wit/durable.wit at build time. They must be
 # imported at module level: only modules imported while the component is built are in it.
-from wit_world.imports import entity_context, types
+# The world (`app-http`) imports two `types` interfaces, ours and `wasi:http`'s, so
+# componentize-py names each after its package.
+from wit_world.imports import entity_context, reprise_durable_types as types
 
 import json
 from dataclasses import dataclass

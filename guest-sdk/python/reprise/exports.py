@@ -12,8 +12,10 @@ from __future__ import annotations
 
 # The bindings componentize-py generates from wit/durable.wit at build time. They must be
 # imported at module level: only modules imported while the component is built are in it.
+# The world (`app-http`) imports two `types` interfaces, ours and `wasi:http`'s, so
+# componentize-py names each after its package.
 from componentize_py_types import Err
-from wit_world.imports import types
+from wit_world.imports import reprise_durable_types as types
 
 import json
 import os
