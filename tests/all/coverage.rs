@@ -47,6 +47,9 @@ guest_coverage! {
         fan_out: examples;
         hostile: payloads;
         js_fan_out: polyglot;
+        js_http: outgoing;
+        http_calls: outgoing;
+        job_service: outgoing;
         misbehaving: bad_input, traps, payloads, cli;
         not_a_durable_component: bad_input;
         onboarding_v1: upgrade;
@@ -55,6 +58,7 @@ guest_coverage! {
         order_processing: examples, bad_input, crash;
         py_mixed_languages: polyglot;
         py_transfer_funds: polyglot;
+        py_http: outgoing;
         repairable: rewind;
         retry_pattern: scheduling, crash, http;
         sub_orchestrations: sub_orchestrations, polyglot;

@@ -288,3 +288,31 @@ async fn tls_reaches_a_server_whose_authority_the_deployment_trusts_and_no_other
     harness.stop().await;
     assert_eq!(server.seen.count("/hello"), 1, "only the trusting deployment's request was served");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn javascript_and_python_activities_fetch_within_their_grants_only() {
+    let server = Server::start().await;
+    let grants = [format!("GET {}/hello", server.base), format!("POST {}/echo", server.base)];
+    for guest in [guests::JS_HTTP, guests::PY_HTTP] {
+        let language = guest.language();
+        let harness = Harness::with(allowing(&grants, |_| {}), &[guest.path()]).await;
+        let got = output(&call(&harness, &format!("{language}-get"), "fetch", json!({ "url": server.url("/hello") })).await);
+        assert_eq!((got["status"].clone(), got["body"].clone()), (json!(200), json!("hello")), "{language}");
+        assert_eq!(got["headers"]["x-served-by"], "reprise-test", "{language}");
+
+        let input = json!({ "method": "POST", "url": server.url("/echo"), "headers": { "content-type": "text/plain" }, "body": "from a guest" });
+        let posted = output(&call(&harness, &format!("{language}-post"), "fetch", input).await);
+        let echoed: Value = serde_json::from_str(posted["body"].as_str().unwrap()).unwrap();
+        assert_eq!(echoed["body"], "from a guest", "{language}");
+        assert_eq!(echoed["method"], "POST", "{language}");
+
+        let denied = call(&harness, &format!("{language}-denied"), "fetch", json!({ "url": server.url("/echo") })).await;
+        let (error_type, message) = failure(&denied);
+        assert_eq!(error_type, "HttpDenied", "{language}: {message}");
+        assert!(message.contains(&format!("the grant `GET {}/echo` would allow it", server.base)), "{language}: {message}");
+        let logged = requests(&harness.history(&format!("{language}-post")).await);
+        assert_eq!(logged[0].1[0].bytes_sent, "from a guest".len() as u64, "{language}");
+        harness.stop().await;
+    }
+    assert_eq!(server.seen.count("/echo"), 2, "only the granted POSTs reached /echo");
+}
