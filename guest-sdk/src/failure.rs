@@ -95,6 +95,9 @@ impl Failure {
     pub const UNKNOWN_FUNCTION: &'static str = "UnknownFunction";
     /// The error type used by [`Failure::from_error`].
     pub const ERROR: &'static str = "Error";
+    /// The error type of a failure made from an [`http::Error`](crate::http::Error) (a request
+    /// the host denied, a transport error, a body that broke off...).
+    pub const HTTP_ERROR: &'static str = "HttpError";
     /// The error type of a failure caused by a host that broke the contract of `wait-all` or
     /// `wait-any` (for example by returning a completion for a task that was not waited on).
     pub const PROTOCOL_ERROR: &'static str = "ProtocolError";

@@ -196,6 +196,20 @@
 //! ([`EntityContext::start_orchestration`]) are sent only if it succeeds. Every entity type has
 //! a built-in `delete` operation; [`EntityContext::delete_state`] deletes from within another.
 //!
+//! # HTTP from activities
+//!
+//! [`http`] is a small blocking client over `wasi:http`, for activities: the host sends a request
+//! only if one of the activity's grants allows it, and traps an orchestrator or an entity that
+//! tries (they run without I/O).
+//!
+//! ```no_run
+//! # use reprise_sdk::{ActivityContext, Failure, http};
+//! fn status_of(_ctx: &ActivityContext, url: String) -> Result<u16, Failure> {
+//!     // A denied request, or a failed exchange, fails the activity with `HttpError`.
+//!     Ok(http::get(&url)?.status().as_u16())
+//! }
+//! ```
+//!
 //! # Determinism
 //!
 //! The host replays an orchestrator from its history many times, and each replay must take the
@@ -254,6 +268,7 @@ mod context;
 mod entity;
 mod export;
 mod failure;
+pub mod http;
 mod options;
 mod task;
 
