@@ -23,6 +23,7 @@
 //!   `retry_timeout_ms`, `non_retryable_errors`), and returns its output or fails with its
 //!   failure.
 //! - `fetch_directly(url)`: calls `reprise_sdk::http::get` itself; the host traps it.
+//! - `probe_entity(url)`: calls operation `fetch` of entity `prober/p1`, which does the same.
 //!
 //! Entity `prober`, operation `fetch(url)`: the same inside an entity; the host traps it.
 
@@ -31,7 +32,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use reprise_sdk::http::{self, Body, Method};
-use reprise_sdk::{ActivityContext, Context, EntityContext, Failure, RetryPolicy};
+use reprise_sdk::{ActivityContext, Context, EntityContext, EntityId, Failure, RetryPolicy};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -215,6 +216,10 @@ fn fetch_directly(_ctx: &Context, url: String) -> Result<u16, Failure> {
     Ok(http::get(&url)?.status().as_u16())
 }
 
+fn probe_entity(ctx: &Context, url: String) -> Result<u16, Failure> {
+    ctx.call_entity(&EntityId::new("prober", "p1"), "fetch", &url).wait()
+}
+
 /// An entity with no state of its own: it only tries to send.
 #[derive(Default, Serialize, Deserialize)]
 struct Prober {}
@@ -226,7 +231,7 @@ impl Prober {
 }
 
 reprise_sdk::export! {
-    orchestrators: [call, fetch_directly],
+    orchestrators: [call, fetch_directly, probe_entity],
     activities: [fetch, download, upload],
     entities: [Prober as "prober" { fetch }],
 }

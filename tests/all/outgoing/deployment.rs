@@ -67,7 +67,7 @@ async fn config_check_shows_the_effective_settings_and_refuses_a_bad_file_by_lin
         "{shown}"
     );
     assert!(shown.contains("env: MODE = \"test\""), "{shown}");
-    assert!(shown.contains("activity fetch:") && shown.contains("3 requests"), "{shown}");
+    assert!(shown.contains("activity fetch:") && shown.contains("at most 3 requests"), "{shown}");
     assert!(shown.contains("memory 128 MiB"), "the component's settings reach the other activities too: {shown}");
     assert!(!shown.contains(SECRET), "config check shows no secret: {shown}");
 

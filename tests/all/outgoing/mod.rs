@@ -105,7 +105,9 @@ async fn requests_outside_the_grants_never_leave_and_name_the_grant_that_would_a
         ("method", json!({ "method": "POST", "url": server.url("/hello"), "body": "x" }), format!("POST {}/hello", server.base)),
         ("port", json!({ "url": other.url("/hello") }), format!("GET {}/hello", other.base)),
         ("path", json!({ "url": server.url("/echo") }), format!("GET {}/echo", server.base)),
-        ("dot-segments", json!({ "url": server.url("/hello/../echo") }), format!("GET {}/hello/../echo", server.base)),
+        // The SDK sends paths with dot segments removed (the host's refusal of raw ones against a
+        // path-limited grant is a unit test of the grants): this is a request for /echo.
+        ("dot-segments", json!({ "url": server.url("/hello/../echo") }), format!("GET {}/echo", server.base)),
     ];
     for (what, input, request) in cases {
         let record = call(&harness, &format!("denied-{what}"), "fetch", input).await;
@@ -113,9 +115,7 @@ async fn requests_outside_the_grants_never_leave_and_name_the_grant_that_would_a
         assert_eq!(error_type, "HttpDenied", "{what}: {message}");
         assert!(message.contains(&format!("the request {request} of activity 'fetch' is not granted")), "{what}: {message}");
         assert!(message.contains(&format!("`GET {}/hello`", server.base)), "{what}: it lists the grants: {message}");
-        if what != "dot-segments" {
-            assert!(message.contains(&format!("the grant `{request}` would allow it")), "{what}: {message}");
-        }
+        assert!(message.contains(&format!("the grant `{request}` would allow it")), "{what}: {message}");
         let logged = requests(&harness.history(&format!("denied-{what}")).await);
         assert_eq!(logged[0].1[0].error.as_deref(), Some(HttpExchange::DENIED), "{what}");
     }
@@ -242,7 +242,9 @@ async fn limits_per_attempt_fail_it_with_a_typed_failure() {
     assert_eq!(error_type, "HttpLimitExceeded");
     assert!(message.contains("limit of 1048576 bytes"), "{message}");
     let logged = requests(&harness.history("bytes").await);
-    assert!(logged[0].1[0].bytes_received <= 1024 * 1024 + 64 * 1024, "the body stopped at the limit: {logged:?}");
+    // It stops at the first frame past the limit (the HTTP stack reads frames of up to a few
+    // hundred KiB), long before the 10 MiB body's end.
+    assert!(logged[0].1[0].bytes_received < 2 * 1024 * 1024, "the body stopped at the limit: {logged:?}");
     harness.stop().await;
 }
 
@@ -256,9 +258,10 @@ async fn orchestrators_and_entities_trap_when_they_reach_for_http() {
     let failure = record.failure.expect("a failure");
     assert!(failure.to_string().contains("an orchestrator cannot make HTTP requests"), "{failure}");
 
-    let entity = reprise_core::EntityId::new("prober", "p1").unwrap();
-    harness.host.signal_entity(&entity, "fetch", &json!(server.url("/hello")).to_string()).await.unwrap();
-    harness.settled().await;
+    let record = harness.run("entity", "probe_entity", json!(server.url("/hello"))).await;
+    assert_eq!(record.status, RuntimeStatus::Failed);
+    let failure = record.failure.expect("a failure");
+    assert!(failure.to_string().contains("an entity cannot make HTTP requests"), "{failure}");
     assert_eq!(server.seen.count("/hello"), 0, "neither reached the server");
     harness.stop().await;
 }

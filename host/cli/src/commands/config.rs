@@ -50,6 +50,16 @@ pub(crate) async fn check(config: Option<&Path>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A size as the file would give it: whole MiB or KiB where it is one, bytes otherwise.
+fn size(bytes: u64) -> String {
+    match bytes {
+        0 => "0 bytes".to_string(),
+        b if b % (1024 * 1024) == 0 => format!("{} MiB", b / (1024 * 1024)),
+        b if b % 1024 == 0 => format!("{} KiB", b / 1024),
+        b => format!("{b} bytes"),
+    }
+}
+
 fn list(names: &[String]) -> String {
     if names.is_empty() { "none".to_string() } else { names.join(", ") }
 }
@@ -71,10 +81,10 @@ fn describe(resolved: &Resolved) -> anyhow::Result<()> {
         if let Some(trust) = &http.trust {
             out!("      TLS: trusts the web's roots and {}", trust.sources.join(", "));
         }
-        let max_requests = http.max_requests.map_or("no limit".to_string(), |n| n.to_string());
-        let max_body = http.max_body_bytes.map_or("no limit".to_string(), |b| bytesize::ByteSize(b).to_string());
+        let max_requests = http.max_requests.map_or("any number of requests".to_string(), |n| format!("at most {n} requests"));
+        let max_body = http.max_body_bytes.map_or("bodies of any size".to_string(), |b| format!("at most {} of bodies", size(b)));
         out!(
-            "      per attempt: {max_requests} requests, {max_body} of bodies; timeouts: connect {:?}, first byte {:?}, between bytes {:?}",
+            "      per attempt: {max_requests}, {max_body}; timeouts: connect {:?}, first byte {:?}, between bytes {:?}",
             http.connect_timeout,
             http.first_byte_timeout,
             http.between_bytes_timeout
@@ -93,7 +103,7 @@ fn describe(resolved: &Resolved) -> anyhow::Result<()> {
         out!("    dir: {} as {guest}{}", host.display(), if *read_only { " (read-only)" } else { "" });
     }
     out!("    network: {}", if grants.network { "granted" } else { "denied" });
-    let memory = grants.limits.memory_bytes.map_or("the host's".to_string(), |m| bytesize::ByteSize(m as u64).to_string());
+    let memory = grants.limits.memory_bytes.map_or("the host's".to_string(), |m| size(m as u64));
     let cpu = grants.limits.cpu.map_or("no limit".to_string(), |c| format!("{c:?}"));
     out!("    limits: memory {memory}, cpu {cpu}");
     let timeout = settings.default_timeout.map_or("none".to_string(), |t| format!("{t:?}"));
