@@ -111,3 +111,58 @@ async fn environment_variables_and_directories_are_seen_only_when_granted() {
     denial(&call(&bare, "no-data", "read_file", json!("/data/note.txt")).await);
     bare.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_activity_limits_and_defaults_apply_to_each_attempt() {
+    use reprise_executor::{ActivitySettings, ComponentSettings};
+    use reprise_runtime::AttemptLimits;
+    use std::sync::Arc;
+    let harness = Harness::new(16, &[]).await;
+    let limited = |limits: AttemptLimits| ActivitySettings {
+        grants: ActivityGrants { limits, ..ActivityGrants::default() },
+        ..ActivitySettings::default()
+    };
+    let mut settings = ComponentSettings::uniform(ActivitySettings {
+        default_timeout: Some(Duration::from_secs(30)),
+        ..ActivitySettings::default()
+    });
+    let cpu = limited(AttemptLimits { cpu: Some(Duration::from_millis(200)), ..AttemptLimits::default() });
+    let memory = limited(AttemptLimits { memory_bytes: Some(32 * 1024 * 1024), ..AttemptLimits::default() });
+    let retried = ActivitySettings {
+        default_retry: Some(reprise_core::RetryPolicy {
+            max_attempts: 2,
+            first_retry_interval_ms: 1_000,
+            backoff_coefficient: 1.0,
+            max_retry_interval_ms: None,
+            retry_timeout_ms: None,
+            non_retryable_errors: Vec::new(),
+        }),
+        ..ActivitySettings::default()
+    };
+    settings.by_activity.insert("spin".into(), Arc::new(cpu));
+    settings.by_activity.insert("allocate".into(), Arc::new(memory));
+    settings.by_activity.insert("read_file".into(), Arc::new(retried));
+    harness.host.load_component_file_with(std::path::Path::new(guests::CAPABILITIES), &settings).await.unwrap();
+
+    let spun = call(&harness, "spin", "spin", json!(10_000)).await;
+    assert_eq!(spun.status, RuntimeStatus::Failed);
+    assert_eq!(spun.failure.as_ref().unwrap().causes[0].error_type, "CpuLimitExceeded", "{:?}", spun.failure);
+
+    assert_eq!(output(&call(&harness, "small", "allocate", json!(4)).await), json!(4 * 1024 * 1024));
+    let big = call(&harness, "big", "allocate", json!(64)).await;
+    assert_eq!(big.status, RuntimeStatus::Failed);
+    let failure = big.failure.as_ref().unwrap();
+    assert_eq!(failure.causes[0].error_type, "MemoryLimitExceeded", "{failure}");
+    assert!(failure.to_string().contains("32 MiB"), "the message names the limit: {failure}");
+
+    // The call sets no retry policy: the deployment's default retries it once.
+    harness.start("retried", "call", json!({ "activity": "read_file", "input": "/nowhere" })).await;
+    let record = harness.finished_moving_time("retried").await;
+    assert_eq!(record.status, RuntimeStatus::Failed);
+    let retries = harness.history("retried").await.iter().filter(|e| matches!(e.event, reprise_core::Event::ActivityRetrying { .. })).count();
+    assert_eq!(retries, 1, "two attempts in all");
+    // An activity without settings of its own gets the component's: no retry.
+    let once = call(&harness, "once", "read_env", json!("PATH")).await;
+    assert_eq!(output(&once), Value::Null);
+    harness.stop().await;
+}

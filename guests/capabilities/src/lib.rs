@@ -11,6 +11,10 @@
 //! - `write_stdout(bytes)`: writes `bytes` bytes to stdout in lines of 1 KiB, 64 lines per
 //!   write; returns the count.
 //!
+//! - `spin(ms)`: computes for `ms` milliseconds of wall time, calling nothing; returns the
+//!   number of rounds.
+//! - `allocate(mib)`: allocates and fills `mib` MiB; returns the count of bytes.
+//!
 //! Orchestrator `call({"activity", "input"})`: calls the activity and returns its output (or
 //! fails with its failure).
 
@@ -66,6 +70,20 @@ fn write_stdout(_ctx: &ActivityContext, bytes: u64) -> Result<u64, Failure> {
     Ok(written)
 }
 
+fn spin(_ctx: &ActivityContext, ms: u64) -> Result<u64, Failure> {
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+    let mut rounds = 0u64;
+    while std::time::Instant::now() < until {
+        rounds = rounds.wrapping_add(1);
+    }
+    Ok(rounds)
+}
+
+fn allocate(_ctx: &ActivityContext, mib: usize) -> Result<usize, Failure> {
+    let block = vec![7u8; mib * 1024 * 1024];
+    Ok(block.iter().filter(|b| **b == 7).count())
+}
+
 /// The input of `call`.
 #[derive(Deserialize)]
 struct Call {
@@ -79,5 +97,5 @@ fn call(ctx: &Context, call: Call) -> Result<Value, Failure> {
 
 reprise_sdk::export! {
     orchestrators: [call],
-    activities: [tcp_exchange, udp_send, read_env, read_file, write_stdout],
+    activities: [tcp_exchange, udp_send, read_env, read_file, write_stdout, spin, allocate],
 }
