@@ -159,7 +159,12 @@ async fn per_activity_limits_and_defaults_apply_to_each_attempt() {
     harness.start("retried", "call", json!({ "activity": "read_file", "input": "/nowhere" })).await;
     let record = harness.finished_moving_time("retried").await;
     assert_eq!(record.status, RuntimeStatus::Failed);
-    let retries = harness.history("retried").await.iter().filter(|e| matches!(e.event, reprise_core::Event::ActivityRetrying { .. })).count();
+    let retries = harness
+        .history("retried")
+        .await
+        .iter()
+        .filter(|e| matches!(e.event, reprise_core::Event::ActivityRetrying { .. }))
+        .count();
     assert_eq!(retries, 1, "two attempts in all");
     // An activity without settings of its own gets the component's: no retry.
     let once = call(&harness, "once", "read_env", json!("PATH")).await;

@@ -44,8 +44,7 @@ struct Probe {
 }
 
 fn millis_since_epoch(time: SystemTime) -> u128 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis())
+    time.duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis())
 }
 
 fn sample(ctx: &Context) -> Sample {
@@ -69,12 +68,7 @@ fn determinism_probe(ctx: &Context, input: Value) -> Result<Probe, Failure> {
     let echoed: Value = ctx.call_activity("echo", &input).wait()?;
     let after = sample(ctx);
     let instant_elapsed_nanos = Instant::now().duration_since(started).as_nanos();
-    Ok(Probe {
-        before,
-        after,
-        instant_elapsed_nanos,
-        echoed,
-    })
+    Ok(Probe { before, after, instant_elapsed_nanos, echoed })
 }
 
 fn echo(_ctx: &ActivityContext, input: Value) -> Result<Value, Failure> {

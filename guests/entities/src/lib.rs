@@ -106,10 +106,7 @@ impl Account {
 
     fn withdraw(&mut self, _ctx: &EntityContext, amount: i64) -> Result<i64, Failure> {
         if amount > self.balance {
-            return Err(Failure::new(
-                "InsufficientFunds",
-                format!("balance is {}, {amount} needed", self.balance),
-            ));
+            return Err(Failure::new("InsufficientFunds", format!("balance is {}, {amount} needed", self.balance)));
         }
         self.balance -= amount;
         Ok(self.balance)

@@ -36,18 +36,11 @@ struct Race {
 
 fn fan_out_fan_in(ctx: &Context, batch: Batch) -> Result<BatchResult, Failure> {
     // Fan out: every task is scheduled before any is waited on, so they run in parallel.
-    let tasks: Vec<_> = (0..batch.items)
-        .map(|i| ctx.call_activity::<u64, _>("process_item", &i))
-        .collect();
+    let tasks: Vec<_> = (0..batch.items).map(|i| ctx.call_activity::<u64, _>("process_item", &i)).collect();
     ctx.set_custom_status(&format!("{} items scheduled", tasks.len()))?;
 
     // Fan in: one wait for all of them; a failed item does not stop the others.
-    let mut result = BatchResult {
-        processed: 0,
-        failed: 0,
-        total: 0,
-        failures: Vec::new(),
-    };
+    let mut result = BatchResult { processed: 0, failed: 0, total: 0, failures: Vec::new() };
     for (i, outcome) in ctx.all(tasks).into_iter().enumerate() {
         match outcome {
             Ok(value) => {
@@ -57,9 +50,7 @@ fn fan_out_fan_in(ctx: &Context, batch: Batch) -> Result<BatchResult, Failure> {
             Err(failure) => {
                 result.failed += 1;
                 // The activity's own failure is the first cause of the `ActivityFailed` failure.
-                let reason = failure
-                    .cause()
-                    .map_or(&failure.message, |cause| &cause.message);
+                let reason = failure.cause().map_or(&failure.message, |cause| &cause.message);
                 result.failures.push(format!("item {i}: {reason}"));
             }
         }
@@ -70,28 +61,16 @@ fn fan_out_fan_in(ctx: &Context, batch: Batch) -> Result<BatchResult, Failure> {
 fn first_of(ctx: &Context, items: Option<Vec<u32>>) -> Result<Race, Failure> {
     let items = items.unwrap_or_else(|| vec![1, 2, 4]);
     if items.is_empty() {
-        return Err(Failure::new(
-            Failure::INVALID_INPUT,
-            "first_of needs at least one item to race",
-        ));
+        return Err(Failure::new(Failure::INVALID_INPUT, "first_of needs at least one item to race"));
     }
-    let tasks: Vec<_> = items
-        .iter()
-        .map(|i| ctx.call_activity::<u64, _>("process_item", i))
-        .collect();
+    let tasks: Vec<_> = items.iter().map(|i| ctx.call_activity::<u64, _>("process_item", i)).collect();
     let (winner, value) = ctx.any(&tasks);
-    Ok(Race {
-        winner,
-        value: value?,
-    })
+    Ok(Race { winner, value: value? })
 }
 
 fn process_item(_ctx: &ActivityContext, item: u32) -> Result<u64, Failure> {
     if item % 5 == 3 {
-        return Err(Failure::new(
-            "ItemRejected",
-            format!("item {item} was rejected"),
-        ));
+        return Err(Failure::new("ItemRejected", format!("item {item} was rejected")));
     }
     Ok(u64::from(item) * 10)
 }

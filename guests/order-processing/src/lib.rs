@@ -95,16 +95,12 @@ fn process_order(ctx: &Context, order_id: String) -> Result<OrderResult, Failure
     let payment: PaymentResult = ctx
         .call_activity(
             "process_payment",
-            &PaymentRequest {
-                order_id: order_id.clone(),
-                amount: validation.total_amount,
-            },
+            &PaymentRequest { order_id: order_id.clone(), amount: validation.total_amount },
         )
         .wait()?;
     if !payment.success {
         ctx.log_warn(format!("payment declined for order {order_id}"));
-        ctx.call_activity::<(), _>("notify_payment_failure", &order_id)
-            .wait()?;
+        ctx.call_activity::<(), _>("notify_payment_failure", &order_id).wait()?;
         return Ok(OrderResult {
             success: false,
             order_id,
@@ -114,8 +110,7 @@ fn process_order(ctx: &Context, order_id: String) -> Result<OrderResult, Failure
     }
 
     ctx.set_custom_status("Updating inventory")?;
-    ctx.call_activity::<InventoryUpdate, _>("update_inventory", &validation.items)
-        .wait()?;
+    ctx.call_activity::<InventoryUpdate, _>("update_inventory", &validation.items).wait()?;
 
     ctx.set_custom_status("Initiating shipment")?;
     let shipment: ShipmentInfo = ctx.call_activity("initiate_shipment", &order_id).wait()?;
@@ -131,12 +126,7 @@ fn process_order(ctx: &Context, order_id: String) -> Result<OrderResult, Failure
     )
     .wait()?;
 
-    Ok(OrderResult {
-        success: true,
-        order_id,
-        tracking_number: Some(shipment.tracking_number),
-        failure_reason: None,
-    })
+    Ok(OrderResult { success: true, order_id, tracking_number: Some(shipment.tracking_number), failure_reason: None })
 }
 
 fn validate_order(_ctx: &ActivityContext, order_id: String) -> Result<ValidationResult, Failure> {
@@ -150,41 +140,18 @@ fn validate_order(_ctx: &ActivityContext, order_id: String) -> Result<Validation
     }
     // A made-up but stable order: one to three lines, and a total derived from the id.
     let lines = order_id.len() % 3 + 1;
-    let items = (1..=lines)
-        .map(|n| OrderItem {
-            product_id: format!("SKU-{order_id}-{n}"),
-            quantity: n as u32,
-        })
-        .collect();
-    let total_amount = order_id
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| u64::from(b) * (i as u64 + 1))
-        .sum::<u64>()
-        % 50_000
-        + 1_000;
-    Ok(ValidationResult {
-        is_valid: true,
-        failure_reason: None,
-        total_amount,
-        items,
-    })
+    let items =
+        (1..=lines).map(|n| OrderItem { product_id: format!("SKU-{order_id}-{n}"), quantity: n as u32 }).collect();
+    let total_amount =
+        order_id.bytes().enumerate().map(|(i, b)| u64::from(b) * (i as u64 + 1)).sum::<u64>() % 50_000 + 1_000;
+    Ok(ValidationResult { is_valid: true, failure_reason: None, total_amount, items })
 }
 
-fn process_payment(
-    _ctx: &ActivityContext,
-    request: PaymentRequest,
-) -> Result<PaymentResult, Failure> {
+fn process_payment(_ctx: &ActivityContext, request: PaymentRequest) -> Result<PaymentResult, Failure> {
     if request.order_id.contains("declined") {
-        return Ok(PaymentResult {
-            success: false,
-            transaction_id: None,
-        });
+        return Ok(PaymentResult { success: false, transaction_id: None });
     }
-    Ok(PaymentResult {
-        success: true,
-        transaction_id: Some(format!("TX-{}-{}", request.order_id, request.amount)),
-    })
+    Ok(PaymentResult { success: true, transaction_id: Some(format!("TX-{}-{}", request.order_id, request.amount)) })
 }
 
 fn notify_payment_failure(_ctx: &ActivityContext, order_id: String) -> Result<(), Failure> {
@@ -192,26 +159,15 @@ fn notify_payment_failure(_ctx: &ActivityContext, order_id: String) -> Result<()
     Ok(())
 }
 
-fn update_inventory(
-    _ctx: &ActivityContext,
-    items: Vec<OrderItem>,
-) -> Result<InventoryUpdate, Failure> {
-    Ok(InventoryUpdate {
-        reserved_units: items.iter().map(|item| item.quantity).sum(),
-    })
+fn update_inventory(_ctx: &ActivityContext, items: Vec<OrderItem>) -> Result<InventoryUpdate, Failure> {
+    Ok(InventoryUpdate { reserved_units: items.iter().map(|item| item.quantity).sum() })
 }
 
 fn initiate_shipment(_ctx: &ActivityContext, order_id: String) -> Result<ShipmentInfo, Failure> {
-    Ok(ShipmentInfo {
-        tracking_number: format!("TRK-{order_id}"),
-        estimated_delivery: "3-5 business days".to_owned(),
-    })
+    Ok(ShipmentInfo { tracking_number: format!("TRK-{order_id}"), estimated_delivery: "3-5 business days".to_owned() })
 }
 
-fn send_order_confirmation(
-    _ctx: &ActivityContext,
-    confirmation: OrderConfirmation,
-) -> Result<String, Failure> {
+fn send_order_confirmation(_ctx: &ActivityContext, confirmation: OrderConfirmation) -> Result<String, Failure> {
     Ok(format!(
         "order {} shipped as {}, arriving in {}",
         confirmation.order_id, confirmation.tracking_number, confirmation.estimated_delivery

@@ -46,25 +46,12 @@ struct TransferResult {
 }
 
 fn transfer_funds(ctx: &Context, transfer: TransferRequest) -> Result<TransferResult, Failure> {
-    let debit = AccountOperation {
-        account: transfer.source_account.clone(),
-        amount: transfer.amount,
-    };
-    ctx.call_activity::<Receipt, _>("debit_account", &debit)
-        .wait()?;
+    let debit = AccountOperation { account: transfer.source_account.clone(), amount: transfer.amount };
+    ctx.call_activity::<Receipt, _>("debit_account", &debit).wait()?;
 
-    let credit = AccountOperation {
-        account: transfer.destination_account,
-        amount: transfer.amount,
-    };
-    match ctx
-        .call_activity::<Receipt, _>("credit_account", &credit)
-        .wait()
-    {
-        Ok(_) => Ok(TransferResult {
-            status: "transferred".to_owned(),
-            reason: None,
-        }),
+    let credit = AccountOperation { account: transfer.destination_account, amount: transfer.amount };
+    match ctx.call_activity::<Receipt, _>("credit_account", &credit).wait() {
+        Ok(_) => Ok(TransferResult { status: "transferred".to_owned(), reason: None }),
         Err(failure) => {
             // The failure is `ActivityFailed`; the activity's own failure is its first cause,
             // and `is` searches the whole chain.
@@ -74,74 +61,40 @@ fn transfer_funds(ctx: &Context, transfer: TransferRequest) -> Result<TransferRe
                 ctx.log_error(format!("credit failed, refunding: {failure}"));
             }
             // Compensation: credit the source account back.
-            let refund = AccountOperation {
-                account: transfer.source_account,
-                amount: transfer.amount,
-            };
-            ctx.call_activity::<Receipt, _>("credit_account", &refund)
-                .wait()
-                .map_err(|refund_failure| {
-                    Failure::new(
-                        "CompensationFailed",
-                        format!("could not refund {}", refund.account),
-                    )
+            let refund = AccountOperation { account: transfer.source_account, amount: transfer.amount };
+            ctx.call_activity::<Receipt, _>("credit_account", &refund).wait().map_err(|refund_failure| {
+                Failure::new("CompensationFailed", format!("could not refund {}", refund.account))
                     .caused_by(refund_failure)
-                })?;
-            Ok(TransferResult {
-                status: "refunded".to_owned(),
-                reason: Some(failure.message),
-            })
+            })?;
+            Ok(TransferResult { status: "refunded".to_owned(), reason: Some(failure.message) })
         }
     }
 }
 
-fn transfer_funds_strict(
-    ctx: &Context,
-    transfer: TransferRequest,
-) -> Result<TransferResult, Failure> {
+fn transfer_funds_strict(ctx: &Context, transfer: TransferRequest) -> Result<TransferResult, Failure> {
     ctx.call_activity::<Receipt, _>(
         "debit_account",
-        &AccountOperation {
-            account: transfer.source_account,
-            amount: transfer.amount,
-        },
+        &AccountOperation { account: transfer.source_account, amount: transfer.amount },
     )
     .wait()?;
     // No compensation: a failed credit fails the whole instance.
     ctx.call_activity::<Receipt, _>(
         "credit_account",
-        &AccountOperation {
-            account: transfer.destination_account,
-            amount: transfer.amount,
-        },
+        &AccountOperation { account: transfer.destination_account, amount: transfer.amount },
     )
     .wait()?;
-    Ok(TransferResult {
-        status: "transferred".to_owned(),
-        reason: None,
-    })
+    Ok(TransferResult { status: "transferred".to_owned(), reason: None })
 }
 
 fn debit_account(_ctx: &ActivityContext, op: AccountOperation) -> Result<Receipt, Failure> {
-    Ok(Receipt {
-        account: op.account,
-        operation: "debit".to_owned(),
-        amount: op.amount,
-    })
+    Ok(Receipt { account: op.account, operation: "debit".to_owned(), amount: op.amount })
 }
 
 fn credit_account(_ctx: &ActivityContext, op: AccountOperation) -> Result<Receipt, Failure> {
     if op.account.starts_with("frozen") {
-        return Err(Failure::new(
-            "AccountFrozen",
-            format!("account '{}' is frozen", op.account),
-        ));
+        return Err(Failure::new("AccountFrozen", format!("account '{}' is frozen", op.account)));
     }
-    Ok(Receipt {
-        account: op.account,
-        operation: "credit".to_owned(),
-        amount: op.amount,
-    })
+    Ok(Receipt { account: op.account, operation: "credit".to_owned(), amount: op.amount })
 }
 
 reprise_sdk::export! {

@@ -1,6 +1,6 @@
 //! Inbox messages: what is waiting to be delivered to an instance in its next episode.
 
-use crate::{EntityLockRequest, HttpExchange, EntityOperation, Failure, Payload, TaskId, Timestamp};
+use crate::{EntityLockRequest, EntityOperation, Failure, HttpExchange, Payload, TaskId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// A message for an instance. Messages are delivered in the order they were enqueued; one
@@ -162,7 +162,9 @@ impl Message {
     pub fn is_audit(&self) -> bool {
         matches!(
             self,
-            Message::ActivityRetrying { .. } | Message::SubOrchestrationRetrying { .. } | Message::HttpRequestsMade { .. }
+            Message::ActivityRetrying { .. }
+                | Message::SubOrchestrationRetrying { .. }
+                | Message::HttpRequestsMade { .. }
         )
     }
 }

@@ -145,7 +145,9 @@ fn history_event(event: &HistoryEvent, options: StatusOptions) -> BTreeMap<Strin
                 let requests: Vec<Value> = requests
                     .into_iter()
                     .map(|request| match request {
-                        Value::Object(fields) => Value::Object(fields.into_iter().map(|(k, v)| (camel_case(&k), v)).collect()),
+                        Value::Object(fields) => {
+                            Value::Object(fields.into_iter().map(|(k, v)| (camel_case(&k), v)).collect())
+                        }
                         other => other,
                     })
                     .collect();

@@ -13,12 +13,12 @@ use crate::activity::{ActivityGrants, ActivityInvocation, activity_wasi};
 use crate::component::LoadedComponent;
 use crate::entity::{OperationContext, OperationInvocation, OperationOutcome};
 use crate::error::{GuestError, StopCause, classify};
+use crate::http::HttpLog;
+use crate::http::outgoing::ActivityHttp;
 use crate::observed::GuestObserved;
 use crate::orchestration::OrchestrationSession;
 use crate::state::{Deadline, GuestState, store};
 use crate::virtual_wasi::deterministic_wasi;
-use crate::http::HttpLog;
-use crate::http::outgoing::ActivityHttp;
 use reprise_core::{Failure, HttpExchange};
 use std::sync::Arc;
 use std::time::Duration;
@@ -197,7 +197,8 @@ impl Runtime {
         let timeout = invocation.timeout;
         let (name, input) = (invocation.name.clone(), invocation.input.clone());
         let http = ActivityHttp::new(&invocation.name, grants.http.clone(), log.clone());
-        let memory = grants.limits.memory_bytes.map_or(self.config.max_memory_bytes, |m| m.min(self.config.max_memory_bytes));
+        let memory =
+            grants.limits.memory_bytes.map_or(self.config.max_memory_bytes, |m| m.min(self.config.max_memory_bytes));
         let state = GuestState::new(wasi, memory, invocation).with_http(http);
         // A CPU budget stops the attempt's own computing; the wall-clock timeout below still
         // stops it waiting.

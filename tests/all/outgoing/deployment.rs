@@ -72,20 +72,37 @@ async fn config_check_shows_the_effective_settings_and_refuses_a_bad_file_by_lin
     assert!(!shown.contains(SECRET), "config check shows no secret: {shown}");
 
     let typo = dir.path().join("typo.toml");
-    std::fs::write(&typo, format!("[[component]]\npath = \"{}\"\n\n[component.activities]\ntimeuot = \"3s\"\n", guests::HTTP_CALLS)).unwrap();
+    std::fs::write(
+        &typo,
+        format!("[[component]]\npath = \"{}\"\n\n[component.activities]\ntimeuot = \"3s\"\n", guests::HTTP_CALLS),
+    )
+    .unwrap();
     let refused = reprise(&["config", "check", "--config", typo.to_str().unwrap()]);
     assert_eq!(refused.status.code(), Some(2));
     let words = text(&refused);
     assert!(words.contains("line 5") && words.contains("timeuot"), "{words}");
 
     let unknown = dir.path().join("unknown.toml");
-    std::fs::write(&unknown, format!("[[component]]\npath = \"{}\"\n\n[component.activity.charge]\ncpu = \"1s\"\n", guests::HTTP_CALLS)).unwrap();
+    std::fs::write(
+        &unknown,
+        format!("[[component]]\npath = \"{}\"\n\n[component.activity.charge]\ncpu = \"1s\"\n", guests::HTTP_CALLS),
+    )
+    .unwrap();
     let refused = reprise(&["config", "check", "--config", unknown.to_str().unwrap()]);
     assert_eq!(refused.status.code(), Some(2));
     let words = text(&refused);
-    assert!(words.contains("unknown.toml:4:") && words.contains("exports no activity named 'charge'") && words.contains("fetch"), "{words}");
+    assert!(
+        words.contains("unknown.toml:4:")
+            && words.contains("exports no activity named 'charge'")
+            && words.contains("fetch"),
+        "{words}"
+    );
 
-    let unset = Command::new(REPRISE).args(["config", "check", "--config", file.to_str().unwrap()]).env_remove(SECRET_VARIABLE).output().unwrap();
+    let unset = Command::new(REPRISE)
+        .args(["config", "check", "--config", file.to_str().unwrap()])
+        .env_remove(SECRET_VARIABLE)
+        .output()
+        .unwrap();
     assert_eq!(unset.status.code(), Some(2));
     assert!(text(&unset).contains(&format!("{SECRET_VARIABLE}, which is not set")), "{}", text(&unset));
 }
@@ -130,11 +147,16 @@ async fn a_secret_reaches_the_server_it_is_for_and_nowhere_else() {
         r#"{{"activity": "fetch", "input": {{"url": "{}", "headers": {{"authorization": "Bearer guess"}}}}}}"#,
         server.url("/private")
     );
-    let run = reprise(&["run", "call", "--id", "partner", "--input", &input, "--config", file_arg, "--db", db_arg, "-v"]);
+    let run =
+        reprise(&["run", "call", "--id", "partner", "--input", &input, "--config", file_arg, "--db", db_arg, "-v"]);
     let run_text = text(&run);
     assert!(run.status.success(), "{run_text}");
     assert!(run_text.contains("\"authorized\""), "the host set the header: {run_text}");
-    assert_eq!(*server.seen.authorizations.lock().unwrap(), [format!("Bearer {SECRET}")], "the server saw the secret once");
+    assert_eq!(
+        *server.seen.authorizations.lock().unwrap(),
+        [format!("Bearer {SECRET}")],
+        "the server saw the secret once"
+    );
 
     let mut outputs = vec![run_text];
     for args in [
@@ -149,7 +171,10 @@ async fn a_secret_reaches_the_server_it_is_for_and_nowhere_else() {
         assert!(output.status.success(), "{args:?}: {}", text(&output));
         outputs.push(text(&output));
     }
-    assert!(outputs[4].contains("HttpRequestsMade") || outputs[3].contains("HTTP request"), "history shows the request");
+    assert!(
+        outputs[4].contains("HttpRequestsMade") || outputs[3].contains("HTTP request"),
+        "history shows the request"
+    );
 
     let mut serve = Killed(
         Command::new(REPRISE)

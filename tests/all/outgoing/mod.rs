@@ -57,7 +57,8 @@ async fn an_activity_gets_and_posts_within_its_grants_on_both_paths() {
     let grants = [format!("GET {}/hello", server.base), format!("POST {}/echo", server.base)];
     for cache in BOTH_PATHS {
         let harness = Harness::with(Options { cache, ..allowing(&grants, |_| {}) }, &[guests::HTTP_CALLS]).await;
-        let got = call(&harness, &format!("get-{cache}"), "fetch", json!({ "url": server.url("/hello?token=abc") })).await;
+        let got =
+            call(&harness, &format!("get-{cache}"), "fetch", json!({ "url": server.url("/hello?token=abc") })).await;
         let got = output(&got);
         assert_eq!(got["status"], 200);
         assert_eq!(got["body"], "hello");
@@ -85,7 +86,10 @@ async fn an_activity_gets_and_posts_within_its_grants_on_both_paths() {
         assert_eq!(exchange.url, server.url("/hello"), "the query (where credentials travel) is not recorded");
         assert_eq!((exchange.bytes_sent, exchange.bytes_received), (0, 5));
         let at = history.iter().position(|e| matches!(e.event, Event::HttpRequestsMade { .. })).unwrap();
-        assert!(matches!(history[at + 1].event, Event::ActivityCompleted { .. }), "the log sits just before the result");
+        assert!(
+            matches!(history[at + 1].event, Event::ActivityCompleted { .. }),
+            "the log sits just before the result"
+        );
         let posted_log = requests(&harness.history(&format!("post-{cache}")).await);
         assert_eq!(posted_log[0].1[0].bytes_sent, body.len() as u64);
         harness.stop().await;
@@ -101,8 +105,16 @@ async fn requests_outside_the_grants_never_leave_and_name_the_grant_that_would_a
     let harness = Harness::with(allowing(&grants, |_| {}), &[guests::HTTP_CALLS]).await;
 
     let cases = [
-        ("host", json!({ "url": format!("http://localhost:{}/hello", server.port) }), format!("GET http://localhost:{}/hello", server.port)),
-        ("method", json!({ "method": "POST", "url": server.url("/hello"), "body": "x" }), format!("POST {}/hello", server.base)),
+        (
+            "host",
+            json!({ "url": format!("http://localhost:{}/hello", server.port) }),
+            format!("GET http://localhost:{}/hello", server.port),
+        ),
+        (
+            "method",
+            json!({ "method": "POST", "url": server.url("/hello"), "body": "x" }),
+            format!("POST {}/hello", server.base),
+        ),
         ("port", json!({ "url": other.url("/hello") }), format!("GET {}/hello", other.base)),
         ("path", json!({ "url": server.url("/echo") }), format!("GET {}/echo", server.base)),
         // The SDK sends paths with dot segments removed (the host's refusal of raw ones against a
@@ -113,13 +125,20 @@ async fn requests_outside_the_grants_never_leave_and_name_the_grant_that_would_a
         let record = call(&harness, &format!("denied-{what}"), "fetch", input).await;
         let (error_type, message) = failure(&record);
         assert_eq!(error_type, "HttpDenied", "{what}: {message}");
-        assert!(message.contains(&format!("the request {request} of activity 'fetch' is not granted")), "{what}: {message}");
+        assert!(
+            message.contains(&format!("the request {request} of activity 'fetch' is not granted")),
+            "{what}: {message}"
+        );
         assert!(message.contains(&format!("`GET {}/hello`", server.base)), "{what}: it lists the grants: {message}");
         assert!(message.contains(&format!("the grant `{request}` would allow it")), "{what}: {message}");
         let logged = requests(&harness.history(&format!("denied-{what}")).await);
         assert_eq!(logged[0].1[0].error.as_deref(), Some(HttpExchange::DENIED), "{what}");
     }
-    assert_eq!(server.seen.count("/echo") + server.seen.count("/hello") + other.seen.count("/hello"), 0, "nothing left");
+    assert_eq!(
+        server.seen.count("/echo") + server.seen.count("/hello") + other.seen.count("/hello"),
+        0,
+        "nothing left"
+    );
     harness.stop().await;
 }
 
@@ -173,7 +192,9 @@ async fn a_100_mb_download_and_a_20_mb_upload_stream_through_the_host() {
             peak
         })
     };
-    let downloaded = output(&call(&harness, "download", "download", json!({ "url": server.url(&format!("/big?bytes={BYTES}")) })).await);
+    let downloaded = output(
+        &call(&harness, "download", "download", json!({ "url": server.url(&format!("/big?bytes={BYTES}")) })).await,
+    );
     sampling.store(false, std::sync::atomic::Ordering::Relaxed);
     let peak = sampler.join().unwrap();
     assert_eq!(downloaded["status"], 200);
@@ -187,7 +208,8 @@ async fn a_100_mb_download_and_a_20_mb_upload_stream_through_the_host() {
     assert_eq!(logged[0].1[0].bytes_received, BYTES);
 
     const UP: u64 = 20 * 1024 * 1024;
-    let uploaded = output(&call(&harness, "upload", "upload", json!({ "url": server.url("/upload"), "bytes": UP })).await);
+    let uploaded =
+        output(&call(&harness, "upload", "upload", json!({ "url": server.url("/upload"), "bytes": UP })).await);
     assert_eq!(uploaded["body"], format!("received {UP}"));
     assert_eq!(server.seen.uploaded.load(std::sync::atomic::Ordering::Relaxed), UP);
     assert_eq!(requests(&harness.history("upload").await)[0].1[0].bytes_sent, UP);
@@ -201,7 +223,13 @@ async fn a_server_that_never_answers_times_out_and_the_retry_policy_tries_again(
     let options = allowing(&grants, |access| access.first_byte_timeout = Duration::from_millis(300));
     let harness = Harness::with(options, &[guests::HTTP_CALLS]).await;
     let retry = json!({ "max_attempts": 2, "first_retry_interval_ms": 1000, "backoff_coefficient": 1.0 });
-    harness.start("never", "call", json!({ "activity": "fetch", "input": { "url": server.url("/never") }, "retry": retry })).await;
+    harness
+        .start(
+            "never",
+            "call",
+            json!({ "activity": "fetch", "input": { "url": server.url("/never") }, "retry": retry }),
+        )
+        .await;
     let record = harness.finished_moving_time("never").await;
     let (error_type, message) = failure(&record);
     assert_eq!(error_type, "HttpTimeout", "{message}");
@@ -232,7 +260,8 @@ async fn limits_per_attempt_fail_it_with_a_typed_failure() {
         &[guests::HTTP_CALLS],
     )
     .await;
-    let record = call(&harness, "requests", "fetch", json!({ "url": format!("{}/redirect?to=/hello", server.base) })).await;
+    let record =
+        call(&harness, "requests", "fetch", json!({ "url": format!("{}/redirect?to=/hello", server.base) })).await;
     let (error_type, message) = failure(&record);
     assert_eq!(error_type, "HttpLimitExceeded");
     assert!(message.contains("limit of 1 HTTP requests per attempt"), "{message}");
@@ -299,7 +328,8 @@ async fn javascript_and_python_activities_fetch_within_their_grants_only() {
     for guest in [guests::JS_HTTP, guests::PY_HTTP] {
         let language = guest.language();
         let harness = Harness::with(allowing(&grants, |_| {}), &[guest.path()]).await;
-        let got = output(&call(&harness, &format!("{language}-get"), "fetch", json!({ "url": server.url("/hello") })).await);
+        let got =
+            output(&call(&harness, &format!("{language}-get"), "fetch", json!({ "url": server.url("/hello") })).await);
         assert_eq!((got["status"].clone(), got["body"].clone()), (json!(200), json!("hello")), "{language}");
         assert_eq!(got["headers"]["x-served-by"], "reprise-test", "{language}");
 
@@ -309,10 +339,14 @@ async fn javascript_and_python_activities_fetch_within_their_grants_only() {
         assert_eq!(echoed["body"], "from a guest", "{language}");
         assert_eq!(echoed["method"], "POST", "{language}");
 
-        let denied = call(&harness, &format!("{language}-denied"), "fetch", json!({ "url": server.url("/echo") })).await;
+        let denied =
+            call(&harness, &format!("{language}-denied"), "fetch", json!({ "url": server.url("/echo") })).await;
         let (error_type, message) = failure(&denied);
         assert_eq!(error_type, "HttpDenied", "{language}: {message}");
-        assert!(message.contains(&format!("the grant `GET {}/echo` would allow it", server.base)), "{language}: {message}");
+        assert!(
+            message.contains(&format!("the grant `GET {}/echo` would allow it", server.base)),
+            "{language}: {message}"
+        );
         let logged = requests(&harness.history(&format!("{language}-post")).await);
         assert_eq!(logged[0].1[0].bytes_sent, "from a guest".len() as u64, "{language}");
         harness.stop().await;

@@ -101,14 +101,14 @@ impl Server {
 fn app(extra: Router<Arc<Seen>>) -> (Router, Arc<Seen>) {
     let seen = Arc::new(Seen::default());
     let app = extra
-            .route("/hello", get(hello))
-            .route("/echo", any(echo))
-            .route("/redirect", get(redirect))
-            .route("/big", get(big))
-            .route("/upload", post(upload))
-            .route("/never", get(never))
-            .route("/private", get(private))
-            .layer(axum::middleware::from_fn_with_state(seen.clone(), record))
+        .route("/hello", get(hello))
+        .route("/echo", any(echo))
+        .route("/redirect", get(redirect))
+        .route("/big", get(big))
+        .route("/upload", post(upload))
+        .route("/never", get(never))
+        .route("/private", get(private))
+        .layer(axum::middleware::from_fn_with_state(seen.clone(), record))
         .with_state(seen.clone());
     (app, seen)
 }

@@ -25,17 +25,18 @@ pub(crate) async fn check(config: Option<&Path>) -> anyhow::Result<ExitCode> {
         out!("orchestrator {name}: upgrade policy {}", policy.as_str());
     }
     for component in &deployment.components {
-        let bytes = std::fs::read(&component.path)
-            .with_context(|| format!("{}:{}: cannot read {}", path.display(), component.line, component.path.display()))?;
-        let loaded = runtime
-            .load(bytes, &component.path.display().to_string())
-            .await
-            .with_context(|| format!("{}:{}: cannot load {}", path.display(), component.line, component.path.display()))?;
+        let bytes = std::fs::read(&component.path).with_context(|| {
+            format!("{}:{}: cannot read {}", path.display(), component.line, component.path.display())
+        })?;
+        let loaded = runtime.load(bytes, &component.path.display().to_string()).await.with_context(|| {
+            format!("{}:{}: cannot load {}", path.display(), component.line, component.path.display())
+        })?;
         component.check_exports(&path, &loaded.activities)?;
         out!("\ncomponent {} ({})", component.path.display(), &loaded.hash[..12]);
         out!("  orchestrators: {}", list(&loaded.orchestrators));
         out!("  entities: {}", list(&loaded.entities));
-        let plain: Vec<&String> = loaded.activities.iter().filter(|a| !component.by_activity.contains_key(*a)).collect();
+        let plain: Vec<&String> =
+            loaded.activities.iter().filter(|a| !component.by_activity.contains_key(*a)).collect();
         if !plain.is_empty() {
             let names: Vec<&str> = plain.iter().map(|s| s.as_str()).collect();
             out!("  activities {}:", names.join(", "));
@@ -46,7 +47,9 @@ pub(crate) async fn check(config: Option<&Path>) -> anyhow::Result<ExitCode> {
             describe(resolved)?;
         }
     }
-    out!("\nFlags given to `run` or `serve` (--allow-http, --activity-env, --activity-dir, --activity-network) add to these for every component.");
+    out!(
+        "\nFlags given to `run` or `serve` (--allow-http, --activity-env, --activity-dir, --activity-network) add to these for every component."
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -81,8 +84,10 @@ fn describe(resolved: &Resolved) -> anyhow::Result<()> {
         if let Some(trust) = &http.trust {
             out!("      TLS: trusts the web's roots and {}", trust.sources.join(", "));
         }
-        let max_requests = http.max_requests.map_or("any number of requests".to_string(), |n| format!("at most {n} requests"));
-        let max_body = http.max_body_bytes.map_or("bodies of any size".to_string(), |b| format!("at most {} of bodies", size(b)));
+        let max_requests =
+            http.max_requests.map_or("any number of requests".to_string(), |n| format!("at most {n} requests"));
+        let max_body =
+            http.max_body_bytes.map_or("bodies of any size".to_string(), |b| format!("at most {} of bodies", size(b)));
         out!(
             "      per attempt: {max_requests}, {max_body}; timeouts: connect {:?}, first byte {:?}, between bytes {:?}",
             http.connect_timeout,
@@ -108,9 +113,15 @@ fn describe(resolved: &Resolved) -> anyhow::Result<()> {
     out!("    limits: memory {memory}, cpu {cpu}");
     let timeout = settings.default_timeout.map_or("none".to_string(), |t| format!("{t:?}"));
     let retry = settings.default_retry.as_ref().map_or("none".to_string(), |r| {
-        let never =
-            if r.non_retryable_errors.is_empty() { String::new() } else { format!(", never {}", r.non_retryable_errors.join(", ")) };
-        format!("{} attempts, first wait {} ms, backoff {}{never}", r.max_attempts, r.first_retry_interval_ms, r.backoff_coefficient)
+        let never = if r.non_retryable_errors.is_empty() {
+            String::new()
+        } else {
+            format!(", never {}", r.non_retryable_errors.join(", "))
+        };
+        format!(
+            "{} attempts, first wait {} ms, backoff {}{never}",
+            r.max_attempts, r.first_retry_interval_ms, r.backoff_coefficient
+        )
     });
     out!("    defaults: timeout {timeout}, retry {retry}");
     Ok(())

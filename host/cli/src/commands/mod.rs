@@ -12,11 +12,11 @@ mod serve;
 pub(crate) use deploy::{Summary, UpgradeCounts};
 
 use crate::cli::{Command, ConfigCommand, DbArgs, EntityCommand, HostArgs};
+use crate::deployment::{self, Deployment};
 use anyhow::Context as _;
 use reprise_core::replay::HistoryLimits;
-use reprise_executor::{ExecutorConfig, Host, SystemClock};
-use crate::deployment::{self, Deployment};
 use reprise_executor::ComponentSummary;
+use reprise_executor::{ExecutorConfig, Host, SystemClock};
 use reprise_runtime::http::{HttpAccess, HttpGrant, HttpGrants};
 use reprise_runtime::{ActivityGrants, CompileSource, Runtime, RuntimeConfig};
 use reprise_store::{SqliteStore, StoreError, StoreOptions, Unavailable};

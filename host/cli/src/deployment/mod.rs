@@ -16,10 +16,10 @@ pub(crate) use resolve::Resolved;
 
 use reprise_executor::{ComponentSettings, UpgradePolicy};
 use reprise_runtime::ActivityGrants;
-use std::sync::Arc;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The file looked for in the current directory when no `--config` is given.
 pub(crate) const DEFAULT_FILE: &str = "reprise.toml";

@@ -83,7 +83,11 @@ impl Source<'_> {
     }
 
     fn invalid(&self, span: Range<usize>, message: impl Into<String>) -> DeploymentError {
-        DeploymentError::Invalid { path: self.path.display().to_string(), line: self.line(span), message: message.into() }
+        DeploymentError::Invalid {
+            path: self.path.display().to_string(),
+            line: self.line(span),
+            message: message.into(),
+        }
     }
 
     /// A path in the file, relative to the file's directory.
@@ -94,13 +98,22 @@ impl Source<'_> {
 
     fn duration(&self, value: &Spanned<String>, what: &str) -> Result<Duration, DeploymentError> {
         humantime::parse_duration(value.get_ref()).map_err(|e| {
-            self.invalid(value.span(), format!("{what} `{}` is not a duration ({e}); write it as \"30s\", \"500ms\" or \"2m\"", value.get_ref()))
+            self.invalid(
+                value.span(),
+                format!(
+                    "{what} `{}` is not a duration ({e}); write it as \"30s\", \"500ms\" or \"2m\"",
+                    value.get_ref()
+                ),
+            )
         })
     }
 
     fn bytes(&self, value: &Spanned<String>, what: &str) -> Result<u64, DeploymentError> {
         value.get_ref().parse::<bytesize::ByteSize>().map(|b| b.as_u64()).map_err(|e| {
-            self.invalid(value.span(), format!("{what} `{}` is not a size ({e}); write it as \"64 MiB\" or \"100 MB\"", value.get_ref()))
+            self.invalid(
+                value.span(),
+                format!("{what} `{}` is not a size ({e}); write it as \"64 MiB\" or \"100 MB\"", value.get_ref()),
+            )
         })
     }
 }
@@ -113,7 +126,10 @@ pub(super) fn resolve(path: &Path, text: &str) -> Result<Deployment, DeploymentE
     let listen = match &parsed.serve.listen {
         None => None,
         Some(address) => Some(address.get_ref().parse().map_err(|e| {
-            source.invalid(address.span(), format!("listen `{}` is not an address ({e}); write it as \"127.0.0.1:7071\"", address.get_ref()))
+            source.invalid(
+                address.span(),
+                format!("listen `{}` is not an address ({e}); write it as \"127.0.0.1:7071\"", address.get_ref()),
+            )
         })?),
     };
     let mut upgrade_policies = BTreeMap::new();
@@ -128,7 +144,10 @@ pub(super) fn resolve(path: &Path, text: &str) -> Result<Deployment, DeploymentE
         if !file.is_file() {
             return Err(source.invalid(
                 component.path.span(),
-                format!("no component file at {} (paths are relative to the deployment file's directory)", file.display()),
+                format!(
+                    "no component file at {} (paths are relative to the deployment file's directory)",
+                    file.display()
+                ),
             ));
         }
         let activities = settings(&source, &component.activities)?;
@@ -137,7 +156,12 @@ pub(super) fn resolve(path: &Path, text: &str) -> Result<Deployment, DeploymentE
             let layered = layer(&component.activities, own);
             by_activity.insert(name.get_ref().clone(), (source.line(name.span()), settings(&source, &layered)?));
         }
-        components.push(DeployedComponent { path: file, line: source.line(component.path.span()), activities, by_activity });
+        components.push(DeployedComponent {
+            path: file,
+            line: source.line(component.path.span()),
+            activities,
+            by_activity,
+        });
     }
     Ok(Deployment { path: path.to_path_buf(), listen, components, upgrade_policies })
 }
@@ -196,7 +220,11 @@ fn http_access(source: &Source<'_>, http: &file::Http) -> Result<(HttpAccess, He
     let mut access = HttpAccess { grants: HttpGrants::new(grants.clone()), ..HttpAccess::default() };
     let mut shown = Vec::new();
     for header in &http.headers {
-        let grant = header.grant.get_ref().parse::<HttpGrant>().map_err(|e| source.invalid(header.grant.span(), e.to_string()))?;
+        let grant = header
+            .grant
+            .get_ref()
+            .parse::<HttpGrant>()
+            .map_err(|e| source.invalid(header.grant.span(), e.to_string()))?;
         if !grants.contains(&grant) {
             let listed: Vec<String> = grants.iter().map(|g| format!("`{g}`")).collect();
             return Err(source.invalid(
@@ -208,15 +236,18 @@ fn http_access(source: &Source<'_>, http: &file::Http) -> Result<(HttpAccess, He
                 ),
             ));
         }
-        let name: http::HeaderName = header
-            .name
-            .get_ref()
-            .parse()
-            .map_err(|_| source.invalid(header.name.span(), format!("`{}` is not an HTTP header name", header.name.get_ref())))?;
+        let name: http::HeaderName = header.name.get_ref().parse().map_err(|_| {
+            source.invalid(header.name.span(), format!("`{}` is not an HTTP header name", header.name.get_ref()))
+        })?;
         let (value, what) = read_value(source, &header.value, &format!("the header {name}"))?;
-        let mut value: http::HeaderValue = value
-            .parse()
-            .map_err(|_| source.invalid(header.value.span(), format!("the value of the header {name} is not a valid header value (a control character or a newline?)")))?;
+        let mut value: http::HeaderValue = value.parse().map_err(|_| {
+            source.invalid(
+                header.value.span(),
+                format!(
+                    "the value of the header {name} is not a valid header value (a control character or a newline?)"
+                ),
+            )
+        })?;
         value.set_sensitive(true);
         shown.push((grant.to_string(), name.to_string(), what));
         access.headers.push(GrantHeader { grant, name, value });
@@ -249,14 +280,20 @@ fn read_value(source: &Source<'_>, value: &Spanned<Value>, what: &str) -> Result
     let (read, shown) = match (&secret.env, &secret.file) {
         (Some(name), None) => {
             let read = std::env::var(name).map_err(|_| {
-                source.invalid(value.span(), format!("{what} is the secret in the host's environment variable {name}, which is not set"))
+                source.invalid(
+                    value.span(),
+                    format!("{what} is the secret in the host's environment variable {name}, which is not set"),
+                )
             })?;
             (read, Shown::Env(name.clone()))
         }
         (None, Some(file)) => {
             let path = source.relative(file);
             let read = std::fs::read_to_string(&path).map_err(|e| {
-                source.invalid(value.span(), format!("{what} is the secret in the file {}, which cannot be read: {e}", path.display()))
+                source.invalid(
+                    value.span(),
+                    format!("{what} is the secret in the file {}, which cannot be read: {e}", path.display()),
+                )
             })?;
             (read.trim_end_matches(['\r', '\n']).to_string(), Shown::File(path.display().to_string()))
         }
@@ -273,9 +310,9 @@ fn read_value(source: &Source<'_>, value: &Spanned<Value>, what: &str) -> Result
 fn retry(source: &Source<'_>, given: &Spanned<file::Retry>) -> Result<RetryPolicy, DeploymentError> {
     let r = given.get_ref();
     let duration = |text: &str, what: &str| -> Result<u64, DeploymentError> {
-        humantime::parse_duration(text)
-            .map(|d| d.as_millis() as u64)
-            .map_err(|e| source.invalid(given.span(), format!("retry {what} `{text}` is not a duration ({e}); write it as \"1s\"")))
+        humantime::parse_duration(text).map(|d| d.as_millis() as u64).map_err(|e| {
+            source.invalid(given.span(), format!("retry {what} `{text}` is not a duration ({e}); write it as \"1s\""))
+        })
     };
     let policy = RetryPolicy {
         max_attempts: r.max_attempts,

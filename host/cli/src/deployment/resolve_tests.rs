@@ -58,7 +58,9 @@ fn refusals_name_the_line_and_what_to_write() {
     let unknown = error("[[component]]\npath = \"app.wasm\"\nmemroy = \"1 GiB\"\n");
     assert!(unknown.contains("line 3") && unknown.contains("memroy"), "{unknown}");
 
-    let grant = error("[[component]]\npath = \"app.wasm\"\n[component.activities]\nhttp.allow = [\"GTE https://x.example.com\"]\n");
+    let grant = error(
+        "[[component]]\npath = \"app.wasm\"\n[component.activities]\nhttp.allow = [\"GTE https://x.example.com\"]\n",
+    );
     assert!(grant.ends_with("") && grant.contains("reprise.toml:4:") && grant.contains("GTE"), "{grant}");
     assert!(grant.contains("METHOD SCHEME://HOST[:PORT][PATH]"), "{grant}");
 

@@ -75,11 +75,7 @@ pub fn audit(status: RuntimeStatus, history_len: u64, messages: &[(i64, &Message
             _ => {}
         }
     }
-    let consumed = messages
-        .iter()
-        .filter(|(_, m)| m.is_audit())
-        .map(|(id, _)| *id)
-        .collect();
+    let consumed = messages.iter().filter(|(_, m)| m.is_audit()).map(|(id, _)| *id).collect();
     Guestless { output: numbered(history_len, events, None), consumed, status: Some((status, None)) }
 }
 

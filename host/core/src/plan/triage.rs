@@ -47,8 +47,6 @@ pub fn triage(status: RuntimeStatus, history_len: u64, messages: &[&Message]) ->
     if history_len == 0 && !messages.iter().any(|m| matches!(m, Message::Start { .. })) {
         return Triage::NotStarted;
     }
-    let retries_only = messages
-        .iter()
-        .all(|m| m.is_audit());
+    let retries_only = messages.iter().all(|m| m.is_audit());
     Triage::Run { audit_only: retries_only && history_len > 0 }
 }

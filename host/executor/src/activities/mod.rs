@@ -183,7 +183,9 @@ impl ActivityDispatcher {
             let begin_until = begin.then(|| now + self.config.instance_lease.as_millis() as u64);
             let written = self
                 .store
-                .submit(|store, done| store.record_activity_then(task, owner, (result, requests, now, begin_until), done))
+                .submit(|store, done| {
+                    store.record_activity_then(task, owner, (result, requests, now, begin_until), done)
+                })
                 .await;
             match written {
                 Ok(StoreRecorded { recorded: true, episode: Some(start) }) => {

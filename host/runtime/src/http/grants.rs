@@ -48,7 +48,9 @@ enum PathPattern {
 
 /// Why a text is not a grant.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("bad HTTP grant `{grant}`: {reason} (a grant reads `METHOD SCHEME://HOST[:PORT][PATH]`, for example `GET https://api.example.com/v1/*` or `POST http://127.0.0.1:8080/jobs`)")]
+#[error(
+    "bad HTTP grant `{grant}`: {reason} (a grant reads `METHOD SCHEME://HOST[:PORT][PATH]`, for example `GET https://api.example.com/v1/*` or `POST http://127.0.0.1:8080/jobs`)"
+)]
 pub struct GrantError {
     /// The text as given.
     pub grant: String,
@@ -119,10 +121,12 @@ impl fmt::Display for HttpTarget {
 impl HttpGrant {
     /// Whether this grant allows `target`.
     pub fn allows(&self, target: &HttpTarget) -> bool {
-        let method = self.methods.as_ref().is_none_or(|methods| methods.iter().any(|m| *m == target.method));
+        let method = self.methods.as_ref().is_none_or(|methods| methods.contains(&target.method));
         let host = match &self.host {
             HostPattern::Exact(host) => *host == target.host,
-            HostPattern::Subdomains(suffix) => target.host.len() > suffix.len() && target.host.ends_with(suffix.as_str()),
+            HostPattern::Subdomains(suffix) => {
+                target.host.len() > suffix.len() && target.host.ends_with(suffix.as_str())
+            }
         };
         let default = if self.https { 443 } else { 80 };
         let port = self.any_port || self.port.unwrap_or(default) == target.port;

@@ -12,6 +12,6 @@ pub(crate) mod outgoing;
 mod send;
 
 pub use access::{GrantHeader, HttpAccess};
-pub use send::TlsTrust;
 pub use grants::{GrantError, HttpGrant, HttpGrants, HttpTarget};
 pub use outgoing::HttpLog;
+pub use send::TlsTrust;

@@ -38,7 +38,11 @@ struct Entry {
 }
 
 impl HttpLog {
-    fn push(&self, exchange: HttpExchange, reason: Option<(&'static str, String)>) -> (usize, Arc<AtomicU64>, Arc<AtomicU64>) {
+    fn push(
+        &self,
+        exchange: HttpExchange,
+        reason: Option<(&'static str, String)>,
+    ) -> (usize, Arc<AtomicU64>, Arc<AtomicU64>) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let (sent, received) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         entries.push(Entry { exchange, reason, sent: sent.clone(), received: received.clone() });
@@ -119,7 +123,10 @@ type SendFuture = Box<
 fn is_timeout(error: &Error) -> bool {
     matches!(
         error,
-        Error::ConnectionTimeout | Error::ConnectionReadTimeout | Error::ConnectionWriteTimeout | Error::HttpResponseTimeout
+        Error::ConnectionTimeout
+            | Error::ConnectionReadTimeout
+            | Error::ConnectionWriteTimeout
+            | Error::HttpResponseTimeout
     )
 }
 
@@ -177,8 +184,9 @@ impl WasiHttpHooks for ActivityHttp {
                 });
             }
         };
-        let body = Counted { inner: body, counter: sent, budget: budget.clone(), over: Box::new(over.clone()), request: true }
-            .boxed_unsync();
+        let body =
+            Counted { inner: body, counter: sent, budget: budget.clone(), over: Box::new(over.clone()), request: true }
+                .boxed_unsync();
         let request = http::Request::from_parts(parts, body);
         let (log, activity, started) = (self.log.clone(), self.activity.clone(), Instant::now());
         let trust = self.access.trust.clone();
@@ -195,15 +203,18 @@ impl WasiHttpHooks for ActivityHttp {
                     tracing::info!(activity = %activity, "HTTP {} {} -> {status} in {duration_ms} ms", target.method, target.url());
                     let body_log = log.clone();
                     let response = response.map(move |body| {
-                        let counted = Counted { inner: body, counter: received, budget, over: Box::new(over), request: false };
+                        let counted =
+                            Counted { inner: body, counter: received, budget, over: Box::new(over), request: false };
                         counted
                             .map_err(move |error: Error| {
                                 let timeout = is_timeout(&error);
                                 let words = error.to_string();
                                 body_log.update(index, |entry| {
                                     if timeout {
-                                        entry.reason =
-                                            Some((error_types::HTTP_TIMEOUT, format!("the body of {target} stopped: {words}")));
+                                        entry.reason = Some((
+                                            error_types::HTTP_TIMEOUT,
+                                            format!("the body of {target} stopped: {words}"),
+                                        ));
                                     }
                                     entry.exchange.error.get_or_insert(words);
                                 });
@@ -220,7 +231,8 @@ impl WasiHttpHooks for ActivityHttp {
                     log.update(index, |entry| {
                         entry.exchange.duration_ms = duration_ms;
                         if timeout {
-                            entry.reason = Some((error_types::HTTP_TIMEOUT, format!("the request {target} timed out: {words}")));
+                            entry.reason =
+                                Some((error_types::HTTP_TIMEOUT, format!("the request {target} timed out: {words}")));
                         }
                         entry.exchange.error = Some(words);
                     });
@@ -277,8 +289,11 @@ where
             if !self.budget.spend(bytes) {
                 let limit = self.budget.limit.unwrap_or_default();
                 (self.over)(limit);
-                let error =
-                    if self.request { Error::HttpRequestBodySize(Some(limit)) } else { Error::HttpResponseBodySize(Some(limit)) };
+                let error = if self.request {
+                    Error::HttpRequestBodySize(Some(limit))
+                } else {
+                    Error::HttpResponseBodySize(Some(limit))
+                };
                 return std::task::Poll::Ready(Some(Err(error)));
             }
         }

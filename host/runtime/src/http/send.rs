@@ -97,7 +97,8 @@ pub(crate) async fn send(
     };
     let connect_timeout = options.connect_timeout.unwrap_or(Duration::from_secs(600));
     let first_byte_timeout = options.first_byte_timeout.unwrap_or(Duration::from_secs(600));
-    let between_bytes_timeout = options.between_bytes_timeout.unwrap_or(Duration::from_secs(600)).max(Duration::from_nanos(1));
+    let between_bytes_timeout =
+        options.between_bytes_timeout.unwrap_or(Duration::from_secs(600)).max(Duration::from_nanos(1));
 
     let tcp = match tokio::time::timeout(connect_timeout, TcpStream::connect(&authority)).await {
         Ok(stream) => stream.map_err(Error::Connect)?,
@@ -111,12 +112,12 @@ pub(crate) async fn send(
         let (sender, connection) = tokio::time::timeout(connect_timeout, handshake.handshake(TokioIo::new(tls)))
             .await
             .map_err(|_| Error::ConnectionTimeout)??;
-        (sender, Connection::Tls(connection))
+        (sender, Box::pin(connection) as Connection)
     } else {
         let (sender, connection) = tokio::time::timeout(connect_timeout, handshake.handshake(TokioIo::new(tcp)))
             .await
             .map_err(|_| Error::ConnectionTimeout)??;
-        (sender, Connection::Plain(connection))
+        (sender, Box::pin(connection) as Connection)
     };
 
     // The request line carries the path and query only (the authority goes to a proxy alone).
@@ -139,7 +140,7 @@ pub(crate) async fn send(
         Poll::Ready(result) => Poll::Ready(result),
         Poll::Pending => {
             let Some(io) = connection.as_mut() else { return Poll::Pending };
-            let ended = ready!(Pin::new(io).poll(cx));
+            let ended = ready!(io.as_mut().poll(cx));
             connection = None;
             match ended {
                 Ok(()) => response.as_mut().poll(cx),
@@ -166,25 +167,11 @@ fn server_name(authority: &str) -> Result<ServerName<'static>, Error> {
     Ok(ServerName::try_from(host)?.to_owned())
 }
 
-/// An HTTP/1.1 connection, over TLS or not.
-enum Connection {
-    Plain(hyper::client::conn::http1::Connection<TokioIo<TcpStream>, HostBody>),
-    Tls(hyper::client::conn::http1::Connection<TokioIo<tokio_rustls::client::TlsStream<TcpStream>>, HostBody>),
-}
+/// An HTTP/1.1 connection's I/O, over TLS or not, driven until it ends.
+type Connection = Pin<Box<dyn Future<Output = Result<(), hyper::Error>> + Send>>;
 
 /// The request body type hyper sends.
 type HostBody = http_body_util::combinators::UnsyncBoxBody<Bytes, Error>;
-
-impl Future for Connection {
-    type Output = Result<(), hyper::Error>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.get_mut() {
-            Connection::Plain(connection) => Pin::new(connection).poll(cx),
-            Connection::Tls(connection) => Pin::new(connection).poll(cx),
-        }
-    }
-}
 
 /// A response body that fails if it pauses longer than the between-bytes timeout.
 pub(crate) struct IncomingBody {
@@ -196,7 +183,10 @@ impl Body for IncomingBody {
     type Data = Bytes;
     type Error = Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<http_body::Frame<Bytes>, Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Error>>> {
         match Pin::new(&mut self.incoming).poll_frame(cx) {
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Ready(Some(Err(error))) => {

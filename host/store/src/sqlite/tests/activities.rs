@@ -101,7 +101,12 @@ fn an_attempts_http_requests_are_enqueued_just_before_its_result() {
         delivered,
         [
             Message::HttpRequestsMade { task_id: 0, attempt: 1, requests: vec![request] },
-            Message::ActivityRetrying { task_id: 0, attempt: 1, failure: Failure::new("E", "m"), next_attempt_at: T0 + 50 },
+            Message::ActivityRetrying {
+                task_id: 0,
+                attempt: 1,
+                failure: Failure::new("E", "m"),
+                next_attempt_at: T0 + 50
+            },
             Message::ActivityCompleted { task_id: 1, output: Payload::stored("1") },
         ],
         "an attempt without requests enqueues its result alone"
