@@ -5,7 +5,6 @@
 //! the instance it wrote to.
 
 use crate::activities::ActivityDispatcher;
-use crate::activities::settings::{ActivitySettings, ComponentSettings};
 use crate::cache::InstanceCache;
 use crate::clock::Clock;
 use crate::config::ExecutorConfig;
@@ -14,6 +13,7 @@ use crate::error::ExecutorError;
 use crate::in_flight::InFlight;
 use crate::registry::{ComponentSummary, Export, Registry};
 use crate::scheduler::Scheduler;
+use crate::settings::{ActivitySettings, ComponentSettings};
 use crate::slots::ActivitySlots;
 use crate::store_access::StoreAccess;
 use crate::trigger::Trigger;

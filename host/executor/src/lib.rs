@@ -41,6 +41,7 @@ mod registry;
 mod replay_check;
 mod scheduler;
 mod session;
+mod settings;
 mod slots;
 mod store_access;
 mod store_health;
@@ -48,7 +49,6 @@ mod trigger;
 mod watchers;
 mod workers;
 
-pub use activities::settings::{ActivitySettings, ComponentSettings};
 pub use bundle::{
     BUNDLE_FORMAT, BUNDLE_VERSION, Bundle, BundleConfig, BundleError, BundledComponent, ExecutionHistory,
 };
@@ -58,3 +58,4 @@ pub use error::ExecutorError;
 pub use host::{Host, InstanceUpgrade, StartRequest, UpgradeOutcome, Workers};
 pub use registry::ComponentSummary;
 pub use replay_check::{InstanceCheck, Replay, ReplayChecker, Verdict};
+pub use settings::{ActivitySettings, ComponentSettings};

@@ -6,8 +6,8 @@
 //! [`Registry::pinned`] finds it (loading its bytes from the store if it is not in memory), so a
 //! new version never replays an old instance.
 
-use crate::activities::settings::{ActivitySettings, ComponentSettings};
 use crate::error::ExecutorError;
+use crate::settings::{ActivitySettings, ComponentSettings};
 use crate::store_access::StoreAccess;
 use reprise_runtime::{CompileSource, LoadedComponent, Runtime};
 use reprise_store::ComponentRecord;

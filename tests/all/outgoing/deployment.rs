@@ -70,6 +70,11 @@ async fn config_check_shows_the_effective_settings_and_refuses_a_bad_file_by_lin
     assert!(shown.contains("activity fetch:") && shown.contains("at most 3 requests"), "{shown}");
     assert!(shown.contains("memory 128 MiB"), "the component's settings reach the other activities too: {shown}");
     assert!(!shown.contains(SECRET), "config check shows no secret: {shown}");
+    let others = shown.split("activity fetch:").next().unwrap();
+    assert!(
+        others.contains("activities download, upload:") && others.contains("http: denied"),
+        "a grant of fetch is not widened to its neighbours: {shown}"
+    );
 
     let typo = dir.path().join("typo.toml");
     std::fs::write(

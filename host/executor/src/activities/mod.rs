@@ -15,8 +15,6 @@
 //! failed attempt is tried again is the planner's (`reprise_core::plan::activity`); which
 //! episode runs and when is the scheduler's; it never runs an episode.
 
-pub(crate) mod settings;
-
 use crate::cache::InstanceCache;
 use crate::clock::Clock;
 use crate::config::ExecutorConfig;

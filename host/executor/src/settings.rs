@@ -1,7 +1,8 @@
 //! How the activities of one loaded component run: what each may reach (its grants and limits)
 //! and the timeout and retry policy an attempt gets when the orchestrator's call sets none.
 //! The deployment file and the flags build these (see the CLI's `deployment` module); the
-//! dispatcher only reads them.
+//! registry keeps them beside each loaded component, and the activity dispatcher only reads
+//! them. Plain data: it owns no work and imports no owner.
 
 use reprise_core::{ActivityOptions, RetryPolicy};
 use reprise_runtime::ActivityGrants;
