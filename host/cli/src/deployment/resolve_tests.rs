@@ -115,3 +115,16 @@ headers = [{ grant = "POST https://pay.example.com/charges", name = "Authorizati
     assert!(!shown.contains("sk_live"), "debug output holds no secret: {shown}");
     assert!(shown.contains("MODE"));
 }
+
+#[test]
+fn serve_and_orchestrator_settings_are_read() {
+    let deployment = load(
+        "[serve]\nlisten = \"127.0.0.1:7999\"\n\n[orchestrator.onboarding]\nupgrade-policy = \"upgrade-if-compatible\"\n",
+    )
+    .unwrap();
+    assert_eq!(deployment.listen, Some("127.0.0.1:7999".parse().unwrap()));
+    assert_eq!(deployment.upgrade_policies["onboarding"], UpgradePolicy::UpgradeIfCompatible);
+    assert!(deployment.components.is_empty());
+    let listen = error("[serve]\nlisten = \"localhost\"\n");
+    assert!(listen.contains(":2:") && listen.contains("127.0.0.1:7071"), "{listen}");
+}
