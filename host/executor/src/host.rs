@@ -115,11 +115,7 @@ impl Host {
 
     /// Loads a component from a file and records it in the store.
     pub async fn load_component_file(&self, path: &Path) -> Result<ComponentSummary, ExecutorError> {
-        let settings = ComponentSettings::uniform(ActivitySettings {
-            grants: self.engine.config.grants.clone(),
-            ..ActivitySettings::default()
-        });
-        self.load_component_file_with(path, &settings).await
+        self.load_component_file_with(path, &self.configured_settings()).await
     }
 
     /// Loads a component from a file, its activities running with `settings` (the deployment
@@ -141,11 +137,16 @@ impl Host {
     /// Loads a component from bytes and records it in the store; its activities get the
     /// configuration's grants.
     pub async fn load_component(&self, bytes: Vec<u8>, source: &str) -> Result<ComponentSummary, ExecutorError> {
-        let settings = ComponentSettings::uniform(ActivitySettings {
+        self.registry.load(bytes, source, self.engine.clock.now(), &self.configured_settings()).await
+    }
+
+    /// The settings of a component loaded without its own: the configuration's grants for
+    /// every activity.
+    fn configured_settings(&self) -> ComponentSettings {
+        ComponentSettings::uniform(ActivitySettings {
             grants: self.engine.config.grants.clone(),
             ..ActivitySettings::default()
-        });
-        self.registry.load(bytes, source, self.engine.clock.now(), &settings).await
+        })
     }
 
     /// Creates an instance of a loaded orchestrator (or one a component recorded in the store

@@ -76,26 +76,18 @@ async fn config_check_shows_the_effective_settings_and_refuses_a_bad_file_by_lin
         "a grant of fetch is not widened to its neighbours: {shown}"
     );
 
-    let typo = dir.path().join("typo.toml");
-    std::fs::write(
-        &typo,
-        format!("[[component]]\npath = \"{}\"\n\n[component.activities]\ntimeuot = \"3s\"\n", guests::HTTP_CALLS),
-    )
-    .unwrap();
-    let refused = reprise(&["config", "check", "--config", typo.to_str().unwrap()]);
-    assert_eq!(refused.status.code(), Some(2));
-    let words = text(&refused);
+    // A file for the http-calls guest with `rest` after its path, which `config check` refuses.
+    let refusal = |name: &str, rest: &str| {
+        let file = dir.path().join(name);
+        std::fs::write(&file, format!("[[component]]\npath = \"{}\"\n\n{rest}", guests::HTTP_CALLS)).unwrap();
+        let refused = reprise(&["config", "check", "--config", file.to_str().unwrap()]);
+        assert_eq!(refused.status.code(), Some(2));
+        text(&refused)
+    };
+    let words = refusal("typo.toml", "[component.activities]\ntimeuot = \"3s\"\n");
     assert!(words.contains("line 5") && words.contains("timeuot"), "{words}");
 
-    let unknown = dir.path().join("unknown.toml");
-    std::fs::write(
-        &unknown,
-        format!("[[component]]\npath = \"{}\"\n\n[component.activity.charge]\ncpu = \"1s\"\n", guests::HTTP_CALLS),
-    )
-    .unwrap();
-    let refused = reprise(&["config", "check", "--config", unknown.to_str().unwrap()]);
-    assert_eq!(refused.status.code(), Some(2));
-    let words = text(&refused);
+    let words = refusal("unknown.toml", "[component.activity.charge]\ncpu = \"1s\"\n");
     assert!(
         words.contains("unknown.toml:4:")
             && words.contains("exports no activity named 'charge'")

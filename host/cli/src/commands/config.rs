@@ -35,11 +35,10 @@ pub(crate) async fn check(config: Option<&Path>) -> anyhow::Result<ExitCode> {
         out!("\ncomponent {} ({})", component.path.display(), &loaded.hash[..12]);
         out!("  orchestrators: {}", list(&loaded.orchestrators));
         out!("  entities: {}", list(&loaded.entities));
-        let plain: Vec<&String> =
-            loaded.activities.iter().filter(|a| !component.by_activity.contains_key(*a)).collect();
+        let plain: Vec<&str> =
+            loaded.activities.iter().map(String::as_str).filter(|a| !component.by_activity.contains_key(*a)).collect();
         if !plain.is_empty() {
-            let names: Vec<&str> = plain.iter().map(|s| s.as_str()).collect();
-            out!("  activities {}:", names.join(", "));
+            out!("  activities {}:", plain.join(", "));
             describe(&component.activities)?;
         }
         for (name, (_, resolved)) in &component.by_activity {

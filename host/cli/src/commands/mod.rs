@@ -114,10 +114,10 @@ pub(crate) async fn loaded_host(db: &DbArgs, args: &HostArgs, deployment: Option
         );
     }
     let flags = grants(args)?;
-    let mut upgrades = reprise_executor::UpgradePolicies::default();
-    for (name, policy) in deployment.iter().flat_map(|d| &d.upgrade_policies) {
-        upgrades.set(&format!("{name}={}", policy.as_str())).map_err(anyhow::Error::msg)?;
-    }
+    let mut upgrades = reprise_executor::UpgradePolicies {
+        by_orchestrator: deployment.map(|d| d.upgrade_policies.clone()).unwrap_or_default(),
+        ..reprise_executor::UpgradePolicies::default()
+    };
     upgrade_policies(args, &mut upgrades)?;
     let config = ExecutorConfig {
         cache_capacity: args.cache_size,
@@ -145,12 +145,12 @@ pub(crate) async fn loaded_host(db: &DbArgs, args: &HostArgs, deployment: Option
     // A long-running host reads every page first: a damaged file is refused before it writes.
     let options = StoreOptions { verify: !args.skip_db_check, ..StoreOptions::default() };
     let host = host_with_runtime(db, &options, config, runtime)?;
-    for component in deployed {
-        let settings = component.settings_with(&flags);
-        let summary = host.load_component_file_with(&component.path, &settings).await?;
-        let file = deployment.map(|d| d.path.as_path()).unwrap_or(Path::new(deployment::DEFAULT_FILE));
-        component.check_exports(file, &summary.activities)?;
-        report_loaded(&component.path, &summary);
+    if let Some(deployment) = deployment {
+        for component in &deployment.components {
+            let summary = host.load_component_file_with(&component.path, &component.settings_with(&flags)).await?;
+            component.check_exports(&deployment.path, &summary.activities)?;
+            report_loaded(&component.path, &summary);
+        }
     }
     for path in &args.components {
         let summary = host.load_component_file(path).await?;

@@ -217,7 +217,7 @@ fn http_access(source: &Source<'_>, http: &file::Http) -> Result<(HttpAccess, He
     for pattern in &http.allow {
         grants.push(pattern.get_ref().parse::<HttpGrant>().map_err(|e| source.invalid(pattern.span(), e.to_string()))?);
     }
-    let mut access = HttpAccess { grants: HttpGrants::new(grants.clone()), ..HttpAccess::default() };
+    let mut access = HttpAccess { grants: HttpGrants::new(grants), ..HttpAccess::default() };
     let mut shown = Vec::new();
     for header in &http.headers {
         let grant = header
@@ -225,8 +225,8 @@ fn http_access(source: &Source<'_>, http: &file::Http) -> Result<(HttpAccess, He
             .get_ref()
             .parse::<HttpGrant>()
             .map_err(|e| source.invalid(header.grant.span(), e.to_string()))?;
-        if !grants.contains(&grant) {
-            let listed: Vec<String> = grants.iter().map(|g| format!("`{g}`")).collect();
+        if !access.grants.iter().any(|g| *g == grant) {
+            let listed: Vec<String> = access.grants.iter().map(|g| format!("`{g}`")).collect();
             return Err(source.invalid(
                 header.grant.span(),
                 format!(

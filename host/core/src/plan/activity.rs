@@ -4,7 +4,7 @@
 //! the final result.
 
 use super::writes::{ActivityResult, ActivityTask};
-use crate::{Failure, Payload, Timestamp};
+use crate::{Failure, Payload, RetryPolicy, Timestamp};
 
 /// How long an attempt that the host could not start for want of resources waits before the
 /// next, in milliseconds.
@@ -23,8 +23,9 @@ pub enum Attempt {
     NotStarted(Failure),
 }
 
-/// The result to record for `task`'s attempt that ended as `attempt` at `now`.
-pub fn result(task: &ActivityTask, attempt: Attempt, now: Timestamp) -> ActivityResult {
+/// The result to record for `task`'s attempt that ended as `attempt` at `now`, under `retry`:
+/// the policy in force (the call's own, or the deployment's default when the call set none).
+pub fn result(task: &ActivityTask, retry: Option<&RetryPolicy>, attempt: Attempt, now: Timestamp) -> ActivityResult {
     let failure = match attempt {
         Attempt::Completed(output) => return ActivityResult::Completed(output),
         Attempt::NotStarted(failure) => {
@@ -32,11 +33,7 @@ pub fn result(task: &ActivityTask, attempt: Attempt, now: Timestamp) -> Activity
         }
         Attempt::Failed(failure) => failure,
     };
-    let next = task
-        .options
-        .retry
-        .as_ref()
-        .and_then(|policy| policy.next_attempt(task.attempt, &failure, task.created_at, now));
+    let next = retry.and_then(|policy| policy.next_attempt(task.attempt, &failure, task.created_at, now));
     match next {
         Some(next_attempt_at) => ActivityResult::Retry { failure, next_attempt_at },
         None => ActivityResult::Failed(failure),

@@ -324,19 +324,17 @@ fn an_attempt_is_retried_as_its_policy_says_and_a_host_shortage_always() {
         non_retryable_errors: vec!["Fatal".into()],
     };
     let failed = |error_type: &str| Attempt::Failed(Failure::new(error_type, "m"));
+    let result = |task: &ActivityTask, attempt, now| activity::result(task, task.options.retry.as_ref(), attempt, now);
+    assert_eq!(result(&task(None, 1), Attempt::Completed(payload("1")), NOW), ActivityResult::Completed(payload("1")));
+    assert_eq!(result(&task(None, 1), failed("E"), NOW), ActivityResult::Failed(Failure::new("E", "m")));
     assert_eq!(
-        activity::result(&task(None, 1), Attempt::Completed(payload("1")), NOW),
-        ActivityResult::Completed(payload("1"))
-    );
-    assert_eq!(activity::result(&task(None, 1), failed("E"), NOW), ActivityResult::Failed(Failure::new("E", "m")));
-    assert_eq!(
-        activity::result(&task(Some(policy.clone()), 1), failed("E"), NOW),
+        result(&task(Some(policy.clone()), 1), failed("E"), NOW),
         ActivityResult::Retry { failure: Failure::new("E", "m"), next_attempt_at: NOW + 50 }
     );
-    assert!(matches!(activity::result(&task(Some(policy.clone()), 2), failed("E"), NOW), ActivityResult::Failed(_)));
-    assert!(matches!(activity::result(&task(Some(policy), 1), failed("Fatal"), NOW), ActivityResult::Failed(_)));
+    assert!(matches!(result(&task(Some(policy.clone()), 2), failed("E"), NOW), ActivityResult::Failed(_)));
+    assert!(matches!(result(&task(Some(policy), 1), failed("Fatal"), NOW), ActivityResult::Failed(_)));
     assert_eq!(
-        activity::result(&task(None, 1), Attempt::NotStarted(Failure::new("GuestTrapped", "no slot")), NOW),
+        result(&task(None, 1), Attempt::NotStarted(Failure::new("GuestTrapped", "no slot")), NOW),
         ActivityResult::Retry {
             failure: Failure::new("GuestTrapped", "no slot"),
             next_attempt_at: NOW + activity::TRANSIENT_RETRY_MS

@@ -128,11 +128,7 @@ impl ActivityDispatcher {
             }
             Err(error) => Attempt::Failed(guest_failure(&error)),
         };
-        let result = if options == task.options {
-            activity::result(task, attempt, self.clock.now())
-        } else {
-            activity::result(&ActivityTask { options, ..task.clone() }, attempt, self.clock.now())
-        };
+        let result = activity::result(task, options.retry.as_ref(), attempt, self.clock.now());
         if let ActivityResult::Retry { failure, next_attempt_at } = &result {
             tracing::info!(
                 instance = %task.key.instance_id, task = task.key.task_id, attempt = task.attempt,

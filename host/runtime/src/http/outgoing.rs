@@ -1,8 +1,8 @@
 //! An activity attempt's outgoing HTTP (`wasi:http/outgoing-handler`): every request is checked
 //! against the activity's grants before anything leaves the machine, given the host's headers
-//! (secrets the guest never sees) and timeouts, sent with wasmtime-wasi-http's client (HTTP/1.1,
-//! TLS against the web's root certificates and the deployment's own authorities), its bodies streamed both ways and counted, and
-//! recorded in the attempt's [`HttpLog`].
+//! (secrets the guest never sees) and timeouts, sent by `send` (HTTP/1.1, TLS against the web's
+//! root certificates and the deployment's own authorities), its bodies streamed both ways,
+//! counted and charged to the attempt's byte budget, and recorded in the attempt's [`HttpLog`].
 //!
 //! The host follows no redirect: a guest that follows one sends a new request, which is checked
 //! like the first. Orchestrators and entities never get here (see `linkers`).
@@ -47,6 +47,17 @@ impl HttpLog {
         let (sent, received) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         entries.push(Entry { exchange, reason, sent: sent.clone(), received: received.clone() });
         (entries.len() - 1, sent, received)
+    }
+
+    /// Records that the body of request `index` took `activity`'s attempt over its budget.
+    fn over_budget(&self, index: usize, activity: &str, limit: u64) {
+        let message = format!(
+            "activity '{activity}' went over its limit of {limit} bytes of HTTP bodies per attempt (sent and received)"
+        );
+        self.update(index, |entry| {
+            entry.reason = Some((error_types::HTTP_LIMIT_EXCEEDED, message));
+            entry.exchange.error = Some(format!("over the limit of {limit} body bytes per attempt"));
+        });
     }
 
     fn update(&self, index: usize, update: impl FnOnce(&mut Entry)) {
@@ -171,22 +182,16 @@ impl WasiHttpHooks for ActivityHttp {
             bytes_received: 0,
         };
         let (index, sent, received) = self.log.push(exchange, None);
-        let budget = self.budget.clone();
-        let over = {
-            let (log, activity) = (self.log.clone(), self.activity.clone());
-            move |limit: u64| {
-                let message = format!(
-                    "activity '{activity}' went over its limit of {limit} bytes of HTTP bodies per attempt (sent and received)"
-                );
-                log.update(index, |entry| {
-                    entry.reason = Some((error_types::HTTP_LIMIT_EXCEEDED, message));
-                    entry.exchange.error = Some(format!("over the limit of {limit} body bytes per attempt"));
-                });
-            }
+        let counted = |counter, request| Counted {
+            counter,
+            budget: self.budget.clone(),
+            log: self.log.clone(),
+            index,
+            activity: self.activity.clone(),
+            request,
         };
-        let body =
-            Counted { inner: body, counter: sent, budget: budget.clone(), over: Box::new(over.clone()), request: true }
-                .boxed_unsync();
+        let body = counted(sent, true).wrap(body).boxed_unsync();
+        let response_body = counted(received, false);
         let request = http::Request::from_parts(parts, body);
         let (log, activity, started) = (self.log.clone(), self.activity.clone(), Instant::now());
         let trust = self.access.trust.clone();
@@ -203,9 +208,8 @@ impl WasiHttpHooks for ActivityHttp {
                     tracing::info!(activity = %activity, "HTTP {} {} -> {status} in {duration_ms} ms", target.method, target.url());
                     let body_log = log.clone();
                     let response = response.map(move |body| {
-                        let counted =
-                            Counted { inner: body, counter: received, budget, over: Box::new(over), request: false };
-                        counted
+                        response_body
+                            .wrap(body)
                             .map_err(move |error: Error| {
                                 let timeout = is_timeout(&error);
                                 let words = error.to_string();
@@ -258,18 +262,32 @@ impl Budget {
     }
 }
 
-/// A body whose bytes are counted (for the log) and charged to the attempt's budget, frame by
-/// frame as they stream: nothing is buffered here.
-struct Counted<B> {
-    inner: B,
+/// Where one body's bytes are counted (for the log) and charged (to the attempt's budget).
+struct Counted {
     counter: Arc<AtomicU64>,
     budget: Budget,
-    over: Box<dyn Fn(u64) + Send>,
+    log: Arc<HttpLog>,
+    /// The request's entry in the log.
+    index: usize,
+    activity: String,
     /// Whether this is the request's body (the error the guest sees differs).
     request: bool,
 }
 
-impl<B> http_body::Body for Counted<B>
+impl Counted {
+    /// `inner`, counted and charged frame by frame as it streams: nothing is buffered here.
+    fn wrap<B>(self, inner: B) -> CountedBody<B> {
+        CountedBody { inner, counted: self }
+    }
+}
+
+/// A body under [`Counted`].
+struct CountedBody<B> {
+    inner: B,
+    counted: Counted,
+}
+
+impl<B> http_body::Body for CountedBody<B>
 where
     B: http_body::Body<Data = Bytes, Error = Error> + Unpin,
 {
@@ -285,11 +303,12 @@ where
             && let Some(data) = frame.data_ref()
         {
             let bytes = data.len() as u64;
-            self.counter.fetch_add(bytes, Ordering::Relaxed);
-            if !self.budget.spend(bytes) {
-                let limit = self.budget.limit.unwrap_or_default();
-                (self.over)(limit);
-                let error = if self.request {
+            let counted = &self.counted;
+            counted.counter.fetch_add(bytes, Ordering::Relaxed);
+            if !counted.budget.spend(bytes) {
+                let limit = counted.budget.limit.unwrap_or_default();
+                counted.log.over_budget(counted.index, &counted.activity, limit);
+                let error = if counted.request {
                     Error::HttpRequestBodySize(Some(limit))
                 } else {
                     Error::HttpResponseBodySize(Some(limit))
