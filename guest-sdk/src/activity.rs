@@ -1,6 +1,6 @@
 //! The activity's view of the attempt being run.
 
-use crate::__private::bindings::reprise::durable::activity_context;
+use crate::host::activity_context;
 
 /// What an activity learns from the host about the attempt being run, passed to it as
 /// `&ActivityContext`.

@@ -6,9 +6,9 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::__private::bindings::reprise::durable::orchestration;
 use crate::__private::bindings::reprise::durable::types::{EntityId as WireEntityId, LogLevel};
 use crate::entity::entity_operation_input;
+use crate::host::orchestration;
 use crate::options::millis;
 use crate::task::TaskKind;
 use crate::{ActivityOptions, Awaitable, EntityId, Failure, RetryPolicy, SubOrchestrationOptions, Task};

@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::__private::bindings::reprise::durable::entity_context;
 use crate::__private::bindings::reprise::durable::types::EntityId as WireEntityId;
+use crate::host::entity_context;
 use crate::{Failure, Level};
 
 /// The address of an entity: its type name (as exported with [`export!`](crate::export!)) and

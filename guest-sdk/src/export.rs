@@ -214,7 +214,50 @@ macro_rules! __export_sections {
             $crate::__private::bindings::export!(
                 __RepriseExports with_types_in $crate::__private::bindings
             );
+
+            // What `reprise_sdk::component!()` gives the test harness (off wasm only).
+            #[cfg(not(target_arch = "wasm32"))]
+            impl __RepriseComponent {
+                /// Everything this component exports.
+                pub fn exports() -> $crate::testing::Component {
+                    $crate::testing::Component::new(ORCHESTRATORS, ACTIVITIES, ENTITIES)
+                }
+            }
         };
+
+        /// The exports of this component, for `reprise_sdk::component!()`.
+        #[cfg(not(target_arch = "wasm32"))]
+        #[doc(hidden)]
+        #[allow(dead_code)]
+        pub struct __RepriseComponent;
+    };
+}
+
+/// Everything this crate exports with [`export!`], for [`Harness::component`]: its activities,
+/// entity types and orchestrators. Only off wasm (in the crate's tests). `component!()` finds an
+/// [`export!`] at the crate's root; `component!(crate::app)` one in the module `crate::app`.
+///
+/// [`Harness::component`]: crate::testing::Harness::component
+///
+/// ```
+/// mod app {
+///     use reprise_sdk::{ActivityContext, Failure};
+///     fn greet(_: &ActivityContext, name: String) -> Result<String, Failure> {
+///         Ok(format!("Hello, {name}!"))
+///     }
+///     reprise_sdk::export! { activities: [greet] }
+/// }
+///
+/// let harness = reprise_sdk::testing::Harness::new().component(reprise_sdk::component!(app));
+/// ```
+#[cfg(not(target_arch = "wasm32"))]
+#[macro_export]
+macro_rules! component {
+    () => {
+        crate::__RepriseComponent::exports()
+    };
+    ($($module:ident)::+) => {
+        $($module)::+::__RepriseComponent::exports()
     };
 }
 

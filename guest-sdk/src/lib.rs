@@ -268,9 +268,12 @@ mod context;
 mod entity;
 mod export;
 mod failure;
+mod host;
 pub mod http;
 mod options;
 mod task;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 
 pub use activity::ActivityContext;
 pub use context::{Context, CriticalSection, Level};

@@ -6,8 +6,9 @@ use std::marker::PhantomData;
 
 use serde::de::DeserializeOwned;
 
-use crate::__private::bindings::reprise::durable::{orchestration, types::Completion};
+use crate::__private::bindings::reprise::durable::types::Completion;
 use crate::Failure;
+use crate::host::orchestration;
 
 /// The handle of a durable task scheduled by an orchestrator, whose output is an `O`: an activity
 /// call ([`Context::call_activity`](crate::Context::call_activity) and its variants), a durable

@@ -9,11 +9,10 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::time::{Duration, UNIX_EPOCH};
 
 /// A timestamp as RFC 3339 UTC with milliseconds.
 pub(crate) fn time(ms: Timestamp) -> String {
-    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+    reprise_core::history_text::render_time(ms)
 }
 
 /// A payload re-indented for reading (its numbers and strings exactly as stored).
@@ -143,26 +142,9 @@ pub(crate) fn instance_table(records: &[InstanceRecord]) -> String {
     out
 }
 
-/// One event as JSON: its fields by name, payloads embedded as the values they are, times as
-/// RFC 3339.
+/// One event as `--json` output shows it.
 pub(crate) fn event_json(event: &HistoryEvent) -> BTreeMap<String, RawJson> {
-    let mut fields = BTreeMap::new();
-    let Ok(Value::Object(map)) = serde_json::to_value(event) else {
-        return fields;
-    };
-    for (key, value) in map {
-        let rendered = match (key.as_str(), &value) {
-            // A payload serializes as a string holding its text: embed the text itself.
-            ("input" | "output" | "data", Value::String(text)) => RawJson::new(text),
-            ("time" | "fire_at" | "next_attempt_at", Value::Number(ms)) => match ms.as_u64() {
-                Some(ms) => RawJson::value(&Value::String(time(ms))),
-                None => RawJson::value(&value),
-            },
-            _ => RawJson::value(&value),
-        };
-        fields.insert(key, rendered);
-    }
-    fields
+    reprise_core::history_text::render_event(event)
 }
 
 /// A history as a readable timeline: one line per event, each episode headed by its time.

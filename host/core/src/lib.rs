@@ -10,6 +10,7 @@
 pub mod entity;
 pub mod failure;
 pub mod history;
+pub mod history_text;
 pub mod http_exchange;
 pub mod instance_id;
 pub mod lineage;

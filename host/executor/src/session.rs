@@ -197,13 +197,7 @@ async fn run_guest(
 
 /// The failure an instance ends with when replay refuses a call.
 pub(crate) fn replay_failure(error: &ReplayError) -> Failure {
-    let error_type = match error {
-        ReplayError::Nondeterminism { .. } => error_types::NONDETERMINISM,
-        ReplayError::LockViolation(_) => error_types::LOCK_VIOLATION,
-        ReplayError::LimitExceeded(_) => error_types::HISTORY_LIMIT_EXCEEDED,
-        _ => error_types::GUEST_TRAPPED,
-    };
-    Failure::new(error_type, error.to_string())
+    error.failure()
 }
 
 /// The failure a guest that was stopped ends with.

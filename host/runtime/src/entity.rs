@@ -61,11 +61,6 @@ pub(crate) struct OperationContext {
     pub(crate) new_instances: Vec<NewInstance>,
 }
 
-/// The namespace of the UUIDs entities derive.
-const ENTITY_NAMESPACE: uuid::Uuid = uuid::Uuid::from_bytes([
-    0x1d, 0x7c, 0x4e, 0x90, 0x35, 0x2b, 0x4f, 0x61, 0xa8, 0x0e, 0x6c, 0x93, 0x52, 0xd4, 0x18, 0xb7,
-]);
-
 impl OperationContext {
     /// The context of `invocation`.
     pub(crate) fn new(invocation: &OperationInvocation) -> Self {
@@ -90,8 +85,7 @@ impl OperationContext {
     /// is run again.
     fn derived_id(&mut self, what: &str) -> String {
         self.guids += 1;
-        let name = format!("{}/{}/{what}/{}", self.entity, self.number, self.guids);
-        uuid::Uuid::new_v5(&ENTITY_NAMESPACE, name.as_bytes()).to_string()
+        reprise_core::entity::derived_id(&self.entity, self.number, what, self.guids)
     }
 }
 

@@ -91,7 +91,7 @@ impl fmt::Display for Command {
 
 /// Describes a recorded event the way [`Command`] describes a new one, so that a nondeterminism
 /// error reads as "recorded X, issued Y".
-pub(crate) fn describe_recorded(event: &Event) -> String {
+pub fn describe_recorded(event: &Event) -> String {
     match event {
         Event::ActivityScheduled { task_id, name, .. } => {
             format!("schedule activity '{name}' (task {task_id})")

@@ -1,6 +1,7 @@
 //! Errors of the replay engine.
 
-use crate::TaskId;
+use crate::failure::error_types;
+use crate::{Failure, TaskId};
 
 /// Why the engine refused a host call. Each one ends the orchestrator's execution: the caller
 /// turns it into a trap, and the instance fails with it.
@@ -44,4 +45,19 @@ pub enum ReplayError {
     /// A host call arrived after the orchestrator had already finished.
     #[error("the orchestrator already finished")]
     AlreadyFinished,
+}
+
+impl ReplayError {
+    /// The failure an instance ends with when replay refuses a call: a nondeterminism, a broken
+    /// critical section and a history past its limits each have their own error type, the rest
+    /// are traps. Hosts and test harnesses give the same one.
+    pub fn failure(&self) -> Failure {
+        let error_type = match self {
+            ReplayError::Nondeterminism { .. } => error_types::NONDETERMINISM,
+            ReplayError::LockViolation(_) => error_types::LOCK_VIOLATION,
+            ReplayError::LimitExceeded(_) => error_types::HISTORY_LIMIT_EXCEEDED,
+            _ => error_types::GUEST_TRAPPED,
+        };
+        Failure::new(error_type, self.to_string())
+    }
 }

@@ -23,7 +23,7 @@ mod rewind;
 #[cfg(test)]
 mod tests;
 
-pub use command::Command;
+pub use command::{Command, describe_recorded};
 pub use error::ReplayError;
 pub use limits::{HistoryLimits, LimitExceeded, event_size};
 pub use replayer::{Advance, AllWait, Completion, EpisodeOutput, Replayer, Terminal, WaitOutcome};
