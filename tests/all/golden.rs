@@ -137,60 +137,112 @@ async fn bless() {
         }
     }
     for scenario in scenarios() {
-        let first = guest_path(scenario.upgraded_from.unwrap_or(scenario.guest));
-        let host = Harness::with(Options::cache(0), &[first]).await;
-        let id = format!("golden-{}", scenario.name);
-        host.start(&id, scenario.orchestrator, scenario.input.clone()).await;
-        for (index, (event, data)) in scenario.events.iter().enumerate() {
-            host.until_history(&id, |h| {
-                h.iter().any(|e| matches!(&e.event, Event::EventWaitStarted { name, .. } if name == event))
-            })
-            .await;
-            if index == 1 && scenario.upgraded_from.is_some() {
-                let to = host.host.load_component_file(Path::new(guest_path(scenario.guest))).await.unwrap().hash;
-                let upgraded = host.host.upgrade(&to, vec![id.clone()], 1, |_| {}).await.unwrap();
-                assert!(
-                    matches!(upgraded[0].outcome, reprise_executor::UpgradeOutcome::Upgraded { .. }),
-                    "{upgraded:?}"
-                );
-            }
-            host.host.raise_event(&id, event, data).await.unwrap();
-        }
-        let record = host.finished_moving_time(&id).await;
-        assert!(record.status.is_terminal(), "{id}: {:?}", record.status);
-        let store = host.host.store();
-        let mut ids = vec![id.clone()];
-        // Its sub-orchestrations, finished ones included.
-        let every = store.list_instances(&reprise_store::InstanceFilter::default()).unwrap();
-        ids.extend(
-            every
-                .into_iter()
-                .filter(|child| child.parent.as_ref().is_some_and(|parent| parent.instance_id == id))
-                .map(|child| child.instance_id),
-        );
-        for snapshot in store.snapshots(&ids, true).unwrap() {
-            let config = BundleConfig::from(&ExecutorConfig::default());
-            let instance_id = snapshot.record.instance_id.clone();
-            let file = format!("{}.{}.reprise", scenario.guest, instance_id.replace(':', "_"));
-            if scenario.name == GOLDEN_BUNDLE_SCENARIO {
-                // One bundle keeps its component: `reprise replay` of it proves that bundles
-                // written today replay with the bytes they carry (tests/all/deploy.rs).
-                let hash = snapshot.record.component.clone().expect("a finished instance is pinned");
-                let bytes = store.component_bytes(&hash).unwrap().expect("the pinned component is stored");
-                let whole = Bundle::new(
-                    snapshot.record.clone(),
-                    snapshot.executions.clone(),
-                    Some((&hash, &bytes)),
-                    config,
-                    crate::harness::T0,
-                );
+        for (file, bundle, whole) in record(&scenario).await {
+            if let Some(whole) = whole {
                 std::fs::create_dir_all(dir.join("bundles")).unwrap();
                 std::fs::write(dir.join("bundles").join(&file), whole.to_json()).unwrap();
             }
-            let bundle = Bundle::new(snapshot.record, snapshot.executions, None, config, crate::harness::T0);
             std::fs::write(dir.join(file), bundle.to_json()).unwrap();
         }
-        host.stop().await;
+    }
+}
+
+/// Runs `scenario` on a host: the bundles of its instance and of the sub-orchestrations it
+/// started, each with its file name, and for [`GOLDEN_BUNDLE_SCENARIO`] the bundle with its
+/// component too.
+async fn record(scenario: &Scenario) -> Vec<(String, Bundle, Option<Bundle>)> {
+    let first = guest_path(scenario.upgraded_from.unwrap_or(scenario.guest));
+    let host = Harness::with(Options::cache(0), &[first]).await;
+    let id = format!("golden-{}", scenario.name);
+    host.start(&id, scenario.orchestrator, scenario.input.clone()).await;
+    for (index, (event, data)) in scenario.events.iter().enumerate() {
+        host.until_history(&id, |h| {
+            h.iter().any(|e| matches!(&e.event, Event::EventWaitStarted { name, .. } if name == event))
+        })
+        .await;
+        if index == 1 && scenario.upgraded_from.is_some() {
+            let to = host.host.load_component_file(Path::new(guest_path(scenario.guest))).await.unwrap().hash;
+            let upgraded = host.host.upgrade(&to, vec![id.clone()], 1, |_| {}).await.unwrap();
+            assert!(matches!(upgraded[0].outcome, reprise_executor::UpgradeOutcome::Upgraded { .. }), "{upgraded:?}");
+        }
+        host.host.raise_event(&id, event, data).await.unwrap();
+    }
+    let record = host.finished_moving_time(&id).await;
+    assert!(record.status.is_terminal(), "{id}: {:?}", record.status);
+    let store = host.host.store();
+    let mut ids = vec![id.clone()];
+    // Its sub-orchestrations, finished ones included.
+    let every = store.list_instances(&reprise_store::InstanceFilter::default()).unwrap();
+    ids.extend(
+        every
+            .into_iter()
+            .filter(|child| child.parent.as_ref().is_some_and(|parent| parent.instance_id == id))
+            .map(|child| child.instance_id),
+    );
+    let mut bundles = Vec::new();
+    for snapshot in store.snapshots(&ids, true).unwrap() {
+        let config = BundleConfig::from(&ExecutorConfig::default());
+        let instance_id = snapshot.record.instance_id.clone();
+        let file = format!("{}.{}.reprise", scenario.guest, instance_id.replace(':', "_"));
+        // One bundle keeps its component: `reprise replay` of it proves that bundles written
+        // today replay with the bytes they carry (tests/all/deploy.rs).
+        let whole = (scenario.name == GOLDEN_BUNDLE_SCENARIO).then(|| {
+            let hash = snapshot.record.component.clone().expect("a finished instance is pinned");
+            let bytes = store.component_bytes(&hash).unwrap().expect("the pinned component is stored");
+            Bundle::new(
+                snapshot.record.clone(),
+                snapshot.executions.clone(),
+                Some((&hash, &bytes)),
+                config,
+                crate::harness::T0,
+            )
+        });
+        let bundle = Bundle::new(snapshot.record, snapshot.executions, None, config, crate::harness::T0);
+        bundles.push((file, bundle, whole));
+    }
+    host.stop().await;
+    bundles
+}
+
+/// The decisions of a history: what the orchestrator's code did, whole (inputs, options, fire
+/// times), in order; what the SDK's harness compares with (`Run::assert_same_commands`).
+fn decisions(events: &[reprise_core::HistoryEvent]) -> Vec<Event> {
+    events
+        .iter()
+        .map(|e| &e.event)
+        .filter(|e| {
+            e.is_command()
+                || matches!(
+                    e,
+                    Event::VersionMarked { .. }
+                        | Event::ExecutionCompleted { .. }
+                        | Event::ExecutionFailed { .. }
+                        | Event::ExecutionContinuedAsNew { .. }
+                )
+        })
+        .cloned()
+        .collect()
+}
+
+/// The other half of the harness's agreement with the host: the guests' unit tests check that
+/// the SDK's test harness decides what these golden histories record
+/// (`tests/all/guest_unit_tests.rs`); this checks that today's host still decides it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn today_s_host_decides_what_the_golden_histories_record() {
+    for scenario in scenarios().iter().filter(|s| s.upgraded_from.is_none()) {
+        for (file, bundle, _) in record(scenario).await {
+            let golden = Bundle::from_json(&std::fs::read_to_string(golden_dir().join(&file)).unwrap()).unwrap();
+            let mut ours: Vec<Vec<Event>> = bundle.executions.iter().map(|e| decisions(&e.events)).collect();
+            let mut recorded: Vec<Vec<Event>> = golden.executions.iter().map(|e| decisions(&e.events)).collect();
+            if scenario.name == "race" {
+                // Whichever activity ends first wins on a real host: only what the race
+                // schedules is the same on every run (the harness explores every winner).
+                for decisions in ours.iter_mut().chain(recorded.iter_mut()) {
+                    decisions.retain(|e| !matches!(e, Event::ExecutionCompleted { .. }));
+                }
+            }
+            assert_eq!(ours, recorded, "{file}: today's host decides otherwise than the golden history records");
+        }
     }
 }
 

@@ -12,6 +12,7 @@ mod examples;
 mod faults;
 mod fuzz;
 mod golden;
+mod guest_unit_tests;
 mod harness;
 mod http;
 mod outgoing;

@@ -311,6 +311,47 @@ impl Harness {
         self.start_with(name, function, input)
     }
 
+    /// Runs the scenario of a recorded history again: its orchestrator (registered by name, or
+    /// exported by a component) with its input, instance id and start time, the events it
+    /// received raised at the times it received them, and, if the recorded execution ended,
+    /// run to its end. Then [`Run::assert_same_commands`] checks that the harness decided what
+    /// the host did.
+    ///
+    /// # Panics
+    ///
+    /// If the history has no start, or its orchestrator is not registered.
+    pub fn rerun(&self, recorded: &Recorded) -> Run {
+        let (name, input) =
+            recorded.started().expect("reprise_sdk::testing: the history has no ExecutionStarted event");
+        let input = serde_json::value::RawValue::from_string(input.to_string()).expect("a recorded input is JSON");
+        let mut run = self.clone().like(recorded).start_named(name, &input);
+        let mut time = self.start_ms;
+        for event in recorded.events() {
+            match &event.event {
+                reprise_core::Event::EpisodeStarted { time: at } => time = *at,
+                reprise_core::Event::EventRaised { name, data } => {
+                    run.world.advance_to(time);
+                    let data =
+                        serde_json::value::RawValue::from_string(data.to_string()).expect("recorded data is JSON");
+                    run.raise_event(name, &data);
+                }
+                _ => {}
+            }
+        }
+        let ended = recorded.events().iter().any(|e| {
+            matches!(
+                e.event,
+                reprise_core::Event::ExecutionCompleted { .. }
+                    | reprise_core::Event::ExecutionFailed { .. }
+                    | reprise_core::Event::ExecutionContinuedAsNew { .. }
+            )
+        });
+        if ended {
+            run.run_to_completion();
+        }
+        run
+    }
+
     fn start_with<T: Serialize + ?Sized>(&self, name: &str, function: OrchestratorFn, input: &T) -> Run {
         let input = serde_json::to_string(input).expect("the input serializes to JSON");
         let mut world = self.world_with(name, function);

@@ -128,3 +128,6 @@ reprise_sdk::export! {
     orchestrators: [run_job, notify_other],
     activities: [send_job],
 }
+
+#[cfg(test)]
+mod tests;

@@ -269,3 +269,6 @@ reprise_sdk::export! {
         Account { deposit, withdraw, balance },
     ],
 }
+
+#[cfg(test)]
+mod tests;

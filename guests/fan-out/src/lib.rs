@@ -79,3 +79,6 @@ reprise_sdk::export! {
     orchestrators: [fan_out_fan_in, first_of],
     activities: [process_item],
 }
+
+#[cfg(test)]
+mod tests;

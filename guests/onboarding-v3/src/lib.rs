@@ -37,3 +37,6 @@ reprise_sdk::export! {
     orchestrators: [onboard],
     activities: [create_account, send_welcome, send_welcome_kit],
 }
+
+#[cfg(test)]
+mod tests;

@@ -185,3 +185,6 @@ reprise_sdk::export! {
         send_order_confirmation,
     ],
 }
+
+#[cfg(test)]
+mod tests;

@@ -132,3 +132,6 @@ reprise_sdk::export! {
     orchestrators: [retry_orchestrator, retry_with_backoff],
     activities: [flaky_activity, fatal_activity],
 }
+
+#[cfg(test)]
+mod tests;

@@ -112,3 +112,6 @@ reprise_sdk::export! {
     orchestrators: [parent_sum, parent_catch, child_double, parent_retry, child_clock, parent_of_waiter, child_waits, counter, collector],
     activities: [double],
 }
+
+#[cfg(test)]
+mod tests;

@@ -124,3 +124,6 @@ reprise_sdk::export! {
     orchestrators: [race_with_timer, activity_timeout, poll_until_done],
     activities: [slow_work, check_status],
 }
+
+#[cfg(test)]
+mod tests;

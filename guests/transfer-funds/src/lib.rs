@@ -101,3 +101,6 @@ reprise_sdk::export! {
     orchestrators: [transfer_funds, transfer_funds_strict],
     activities: [debit_account, credit_account],
 }
+
+#[cfg(test)]
+mod tests;
