@@ -252,6 +252,8 @@ macro_rules! __export_sections {
 /// ```
 #[cfg(not(target_arch = "wasm32"))]
 #[macro_export]
+// `crate` is meant: the exports are the calling crate's, declared by its `export!`.
+#[allow(clippy::crate_in_macro_def)]
 macro_rules! component {
     () => {
         crate::__RepriseComponent::exports()

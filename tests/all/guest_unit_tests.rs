@@ -5,10 +5,7 @@
 //! (`the_harness_decides_as_the_host_did`); `golden.rs` checks, on the host, that those
 //! histories still replay.
 
-#[path = "../../xtask/src/guests.rs"]
-#[allow(dead_code)]
-mod build;
-
+use crate::toolchain::guests as build;
 use std::path::Path;
 
 /// The guest crates of the seed patterns, each with a test against its golden history.

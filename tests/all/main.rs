@@ -28,3 +28,12 @@ mod torture;
 mod traps;
 mod upgrade;
 mod versioning;
+
+/// The guest builder's own code, which `tests/build.rs` and `cargo xtask` share: the tests that
+/// fetch a tool or run a nested cargo do it the same way.
+#[allow(dead_code)]
+#[path = "../../xtask/src"]
+mod toolchain {
+    pub(crate) mod guests;
+    pub(crate) mod polyglot;
+}

@@ -17,15 +17,9 @@ use reprise_tests::guests;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// Schemathesis is installed as the polyglot guests' toolchains are, by the guest builder's own
-/// code (which `tests/build.rs` and `cargo xtask` share).
-#[allow(dead_code)]
-#[path = "../../xtask/src"]
-mod toolchain {
-    pub(super) mod guests;
-    pub(super) mod polyglot;
-}
-use toolchain::polyglot;
+// Schemathesis is installed as the polyglot guests' toolchains are, by the guest builder's own
+// code.
+use crate::toolchain::polyglot;
 
 /// The schemathesis release the test runs.
 const SCHEMATHESIS_VERSION: &str = "4.32.5";

@@ -227,7 +227,7 @@ fn banking(ctx: &Context, key: String) -> Result<i64, Failure> {
         Err(failure) if failure.is("InvalidAmount") => {}
         other => return Err(Failure::new("Unexpected", format!("{other:?}"))),
     }
-    let transfer = ctx.lock(&[account.clone()])?;
+    let transfer = ctx.lock(std::slice::from_ref(&account))?;
     let balance = ctx.call_entity::<i64, _>(&account, "deposit", &10).wait()?;
     transfer.unlock();
     Ok(balance)

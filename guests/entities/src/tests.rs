@@ -57,7 +57,7 @@ fn the_harness_decides_as_the_host_did() {
         let recorded = Recorded::parse(golden).unwrap();
         match recorded.started().map(|(name, _)| name) {
             Some("counter_orchestration") => replay(golden, counter_orchestration),
-            Some("entity_error_handling") => replay(golden, entity_error_handling).map(|r| r),
+            Some("entity_error_handling") => replay(golden, entity_error_handling),
             _ => replay(golden, transfer),
         }
         .expect("the code replays the host's history");

@@ -154,6 +154,18 @@ pub fn locks_held_after<'a>(events: impl IntoIterator<Item = &'a crate::Event>) 
     held
 }
 
+/// The namespace of the UUIDs entities derive.
+const ENTITY_NAMESPACE: uuid::Uuid = uuid::Uuid::from_bytes([
+    0x1d, 0x7c, 0x4e, 0x90, 0x35, 0x2b, 0x4f, 0x61, 0xa8, 0x0e, 0x6c, 0x93, 0x52, 0xd4, 0x18, 0xb7,
+]);
+
+/// The `count`th UUID of kind `what` (`guid`, `instance`) that operation number `number` of
+/// `entity` derives: the same when a batch is run again, by any host or test harness.
+pub fn derived_id(entity: &EntityId, number: u64, what: &str, count: u64) -> String {
+    let name = format!("{entity}/{number}/{what}/{count}");
+    uuid::Uuid::new_v5(&ENTITY_NAMESPACE, name.as_bytes()).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,14 +190,3 @@ mod tests {
     }
 }
 
-/// The namespace of the UUIDs entities derive.
-const ENTITY_NAMESPACE: uuid::Uuid = uuid::Uuid::from_bytes([
-    0x1d, 0x7c, 0x4e, 0x90, 0x35, 0x2b, 0x4f, 0x61, 0xa8, 0x0e, 0x6c, 0x93, 0x52, 0xd4, 0x18, 0xb7,
-]);
-
-/// The `count`th UUID of kind `what` (`guid`, `instance`) that operation number `number` of
-/// `entity` derives: the same when a batch is run again, by any host or test harness.
-pub fn derived_id(entity: &EntityId, number: u64, what: &str, count: u64) -> String {
-    let name = format!("{entity}/{number}/{what}/{count}");
-    uuid::Uuid::new_v5(&ENTITY_NAMESPACE, name.as_bytes()).to_string()
-}
