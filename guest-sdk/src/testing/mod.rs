@@ -206,9 +206,10 @@ impl Harness {
         self
     }
 
-    /// Fixed outcomes of the activity `name`, one per attempt: the first attempt gets the first,
-    /// and so on, the last repeating. The way to test retries: `[Err(..), Err(..), Ok(..)]`
-    /// succeeds on the third attempt.
+    /// Fixed outcomes of the activity `name`, one per attempt of each call: a call's first
+    /// attempt gets the first, its retries the next ones, the last repeating (every call starts
+    /// again from the first). The way to test retries: `[Err(..), Err(..), Ok(..)]` succeeds on
+    /// the third attempt.
     ///
     /// # Panics
     ///
