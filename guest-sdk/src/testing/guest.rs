@@ -14,6 +14,7 @@ use std::rc::Rc;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use reprise_core::failure::error_types;
 use reprise_core::replay::{Advance, AllWait, Completion, EpisodeOutput, ReplayError, Replayer, WaitOutcome};
@@ -76,6 +77,8 @@ pub(crate) struct Guest {
     deliveries: Option<mpsc::Sender<Delivery>>,
     yields: mpsc::Receiver<Yield>,
     thread: Option<JoinHandle<()>>,
+    /// How long one episode may run without reaching the host.
+    limit: Duration,
 }
 
 impl Drop for Guest {
@@ -95,7 +98,7 @@ impl Guest {
         instance_id: String,
         replayer: Replayer,
         function: OrchestratorFn,
-        logs: Arc<Mutex<Vec<LogLine>>>,
+        (logs, limit): (Arc<Mutex<Vec<LogLine>>>, Duration),
     ) -> (Guest, Yield) {
         let replayer = Arc::new(Mutex::new(replayer));
         let (deliveries_tx, deliveries_rx) = mpsc::channel();
@@ -111,7 +114,8 @@ impl Guest {
             .name(format!("orchestrator {instance_id}"))
             .spawn(move || run(session, function, yields_tx))
             .expect("the harness could not start a thread for the orchestrator");
-        let mut guest = Guest { replayer, deliveries: Some(deliveries_tx), yields: yields_rx, thread: Some(thread) };
+        let mut guest =
+            Guest { replayer, deliveries: Some(deliveries_tx), yields: yields_rx, thread: Some(thread), limit };
         let first = guest.next_yield();
         (guest, first)
     }
@@ -125,10 +129,22 @@ impl Guest {
     }
 
     fn next_yield(&mut self) -> Yield {
-        match self.yields.recv() {
+        match self.yields.recv_timeout(self.limit) {
             Ok(episode) => episode,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                // The host would stop such code at its CPU limit; a thread cannot be stopped, so
+                // it is left behind, and the test fails instead of hanging.
+                self.thread.take();
+                panic!(
+                    "reprise_sdk::testing: the orchestrator ran for {:?} without reaching the host (an endless \
+                     loop? a wait on something other than a task?); Harness::episode_limit sets how long it may",
+                    self.limit
+                )
+            }
             // The thread ended without a report: only a bug of the harness gets here.
-            Err(_) => panic!("reprise_sdk::testing: the orchestrator's thread ended without reporting its episode"),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                panic!("reprise_sdk::testing: the orchestrator's thread ended without reporting its episode")
+            }
         }
     }
 

@@ -92,7 +92,8 @@
 //!   the host would record a trapped attempt; a panic in an orchestrator fails the instance with
 //!   `GuestTrapped`, as a trap does on the host.
 //! - Deployment defaults (a default retry policy from `reprise.toml`) and sandbox limits do not
-//!   apply.
+//!   apply. An orchestrator that runs for 10 s ([`Harness::episode_limit`]) without calling the
+//!   host (an endless loop) fails the test, where the host would stop it at its CPU limit.
 
 mod convert;
 mod explore;
@@ -104,7 +105,7 @@ mod world;
 
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reprise_core::Payload;
 use serde::Serialize;
@@ -155,6 +156,7 @@ pub struct Harness {
     start_ms: u64,
     instance_id: String,
     entity_states: Vec<(reprise_core::EntityId, Option<Payload>)>,
+    episode_limit: Duration,
 }
 
 impl Default for Harness {
@@ -171,6 +173,7 @@ impl Harness {
             start_ms: DEFAULT_START_MS,
             instance_id: "test-instance".to_string(),
             entity_states: Vec::new(),
+            episode_limit: Duration::from_secs(10),
         }
     }
 
@@ -272,6 +275,14 @@ impl Harness {
         if let Some(start) = recorded.start_time() {
             self.start_ms = start;
         }
+        self
+    }
+
+    /// How long an orchestrator may run between two calls to the host before the test fails
+    /// (10 s by default): the host stops such code at its CPU limit, and the harness, which
+    /// cannot stop a thread, fails the test rather than hang it.
+    pub fn episode_limit(mut self, limit: Duration) -> Self {
+        self.episode_limit = limit;
         self
     }
 
@@ -414,6 +425,7 @@ impl Harness {
         let mut functions = self.functions.clone();
         functions.orchestrators.insert(name.to_string(), function);
         let mut world = World::new(self.start_ms, functions);
+        world.episode_limit = self.episode_limit;
         for (entity, state) in &self.entity_states {
             world.set_entity_state(entity, state.clone());
         }

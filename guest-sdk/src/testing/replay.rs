@@ -63,7 +63,8 @@ where
     let replayer = Replayer::new(instance_id.clone(), text.execution, "", recorded.clone())
         .map_err(|error| convert::failure_from_core(error.failure()))?;
     let function = super::orchestrator_fn("replayed", orchestrator);
-    let (guest, Yield { output, .. }) = Guest::start(instance_id, replayer, function, Arc::default());
+    let limit = std::time::Duration::from_secs(10);
+    let (guest, Yield { output, .. }) = Guest::start(instance_id, replayer, function, (Arc::default(), limit));
     drop(guest);
     // Code that took the recorded path all along only replayed: anything it recorded anew is
     // where it left that path (the host ends the instance with that failure).

@@ -379,3 +379,14 @@ fn code_off_the_harness_says_how_to_test_it() {
     let text = panic.downcast_ref::<String>().unwrap();
     assert!(text.contains("reprise_sdk::testing::Harness"), "{text}");
 }
+
+fn spins(_: &Context, _: ()) -> Result<(), Failure> {
+    #[allow(clippy::empty_loop)]
+    loop {}
+}
+
+#[test]
+#[should_panic(expected = "the orchestrator ran for 200ms without reaching the host")]
+fn an_orchestrator_that_never_yields_fails_the_test_instead_of_hanging_it() {
+    Harness::new().episode_limit(Duration::from_millis(200)).start(spins, &());
+}

@@ -138,6 +138,8 @@ pub(crate) struct World {
     /// Failures of signalled entity operations, which no caller hears of.
     pub(crate) signal_failures: Vec<(EntityId, String, crate::Failure)>,
     steps: u64,
+    /// How long one episode of an orchestrator may run without reaching the host.
+    pub(crate) episode_limit: std::time::Duration,
 }
 
 /// The most steps one world takes: an orchestrator that schedules work forever (a loop without
@@ -158,6 +160,7 @@ impl World {
             logs: Arc::default(),
             signal_failures: Vec::new(),
             steps: 0,
+            episode_limit: std::time::Duration::from_secs(10),
         }
     }
 
@@ -482,7 +485,8 @@ impl World {
                 let mut replayer = Replayer::new(instance_id, instance.execution, "", instance.history.clone())
                     .expect("the harness writes well-formed histories");
                 replayer.deliver(delivery.time, delivery.messages);
-                let (guest, episode) = Guest::start(instance_id.to_string(), replayer, function, logs);
+                let (guest, episode) =
+                    Guest::start(instance_id.to_string(), replayer, function, (logs, self.episode_limit));
                 instance.guest = Some(guest);
                 episode
             }

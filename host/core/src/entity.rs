@@ -189,4 +189,3 @@ mod tests {
         assert_eq!(EntityId::from_instance_id("@Counter@"), Err(EntityIdError::EmptyKey));
     }
 }
-
