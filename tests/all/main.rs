@@ -21,6 +21,7 @@ mod rewind;
 mod sandbox;
 mod scheduling;
 mod schemathesis;
+mod sdk_testing_python;
 mod structure;
 mod sub_orchestrations;
 mod torture;
