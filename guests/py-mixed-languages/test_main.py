@@ -7,10 +7,10 @@ replaced by Python stand-ins that behave as those guests do.
 import unittest
 from datetime import timedelta
 
-from reprise import Failure, OrchestrationContext
-from reprise.testing import Harness, Unsupported
+from reprise import EntityId, Failure, OrchestrationContext
+from reprise.testing import Harness
 
-from main import mixed_languages, py_approval, py_determinism_probe, py_entities, py_word_counts
+from main import mixed_languages, py_approval, py_counter, py_determinism_probe, py_entities, py_word_counts
 
 
 def child_double(ctx: OrchestrationContext, item):
@@ -103,9 +103,19 @@ class Determinism(unittest.TestCase):
 
 
 class Entities(unittest.TestCase):
-    def test_entities_are_not_simulated(self):
-        with self.assertRaisesRegex(Unsupported, "does not simulate entities"):
-            Harness().start(py_entities, "py")
+    def test_a_failed_operation_changes_nothing_and_a_critical_section_reads_the_sum(self):
+        run = Harness().entity("PyCounter", py_counter).start(py_entities, "py")
+        self.assertEqual(
+            run.output, {"caught": "EntityOperationFailed", "cause": "InvalidOperation", "after_add": 7, "value": 7}
+        )
+        self.assertEqual(run.entity_state(EntityId("PyCounter", "py")), 7)
+        self.assertEqual(
+            run.commands,
+            ["signal operation 'add' on entity @PyCounter@py", "call operation 'add' on entity @PyCounter@py",
+             "call operation 'add' on entity @PyCounter@py", "lock entities [@PyCounter@py]",
+             "call operation 'get' on entity @PyCounter@py", "release the locks of its critical section",
+             "complete the orchestration"],
+        )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -137,6 +137,7 @@ fn scenarios() -> Vec<(&'static str, &'static str, Value, Then)> {
         ("transfer-bad-input", "TransferFunds", json!({"amount": 5}), Then::Finish),
         ("approval-yes", "py_approval", json!({"value": 4}), Then::Approve),
         ("approval-timeout", "py_approval", json!({"value": 5}), Then::MoveTime),
+        ("py-entities", "py_entities", json!("py"), Then::Finish),
     ]
 }
 
@@ -204,7 +205,7 @@ async fn the_python_harness_agrees_with_the_host() {
     }
     harness.stop().await;
     let statuses: Vec<&str> = manifest.iter().map(|m| m["status"].as_str().expect("a status")).collect();
-    assert_eq!(statuses, ["Completed", "Completed", "Failed", "Completed", "Completed"], "{manifest:#?}");
+    assert_eq!(statuses, ["Completed", "Completed", "Failed", "Completed", "Completed", "Completed"], "{manifest:#?}");
     std::fs::write(dir.path().join("manifest.json"), Value::Array(manifest).to_string()).expect("write the manifest");
 
     let text = unittest(

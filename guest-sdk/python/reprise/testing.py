@@ -34,17 +34,23 @@ The simulated world:
   a failed child reaches the parent as ``SubOrchestrationFailed``. An event the orchestrator
   raises on another instance is delivered if that instance is one of the run's, and is listed in
   ``Run.sent_events`` either way.
+- Entities given with ``Harness.entity(name, fn)`` keep their state in memory
+  (``Run.entity_state``); an operation runs as soon as it is called or signalled, in the order
+  the orchestrator issued them, and a failed one changes nothing and reaches the caller as
+  ``EntityOperationFailed``. A critical section's locks are granted at once (nothing else holds
+  them in a run).
 - ``random`` is seeded from the instance id at the start of every run of the orchestrator, as the
   host seeds it from its virtual source. ``time.time()``, ``datetime.now()``, ``uuid.uuid4()`` and
   ``os.urandom`` are the machine's own here (the host makes them virtual inside a component): an
   orchestrator should use ``ctx.current_utc_datetime`` and ``ctx.new_uuid()``.
 
 Not supported, each refused with :class:`Unsupported` naming the call rather than simulated:
-entities (``call_entity``, ``signal_entity``, ``lock``, and entity functions), retry policies
-on sub-orchestrations, HTTP (``reprise.http``: mock the activity that makes requests), and
-following a ``continue_as_new`` (the run stops with status ``ContinuedAsNew`` and
-``Run.continued_input``). ``replay`` replays histories with any of these, entities included:
-it only compares commands. It refuses a rewound history (``ExecutionRewound``).
+what an entity operation does besides its state and output (``signal_entity``,
+``start_new_orchestration``, ``new_uuid`` from an entity), retry policies on sub-orchestrations,
+HTTP (``reprise.http``: mock the activity that makes requests), and following a
+``continue_as_new`` (the run stops with status ``ContinuedAsNew`` and ``Run.continued_input``).
+``replay`` replays histories with any of these: it only compares commands. It refuses a rewound
+history (``ExecutionRewound``).
 """
 
 from __future__ import annotations
@@ -59,8 +65,9 @@ from ._offline import Err, Ok, Unsupported, types
 from ._replay import AUDIT, NondeterminismError, Replayer, ReplayError, describe_command, load_history
 from ._replay import to_history_json
 from .context import ActivityContext, OrchestrationContext
+from .entity import EntityId
 from .errors import Failure, FailureCause
-from .exports import _ORCHESTRATORS, _run
+from .exports import _ORCHESTRATORS, _run, _run_entity
 from .options import Duration, to_ms
 
 __all__ = [
@@ -192,13 +199,11 @@ def next_attempt(policy: Dict[str, Any], attempt: int, failure: Dict[str, Any], 
 
 class _Orchestration:
     """What the SDK's ``orchestration`` calls reach during one run of an orchestrator: the host's
-    functions, over the instance's ``Replayer``. Entities are refused (see the module docs)
-    unless ``entities`` is set, as ``replay`` sets it: there only commands are compared."""
+    functions, over the instance's ``Replayer``."""
 
-    def __init__(self, replayer: Replayer, logs: Optional[List[Tuple[str, str]]], entities: bool) -> None:
+    def __init__(self, replayer: Replayer, logs: Optional[List[Tuple[str, str]]]) -> None:
         self.replayer = replayer
         self._logs = logs
-        self._entities = entities
         self._unwinding = False
 
     def _call(self, action: Callable[[], Any]) -> Any:
@@ -223,10 +228,6 @@ class _Orchestration:
                     raise _Blocked()
         except ReplayError as error:
             raise _Trap(error) from None
-
-    def _refuse_entities(self, call: str) -> None:
-        if not self._entities:
-            raise Unsupported(f"reprise.testing does not simulate entities ({call}); replay(...) checks their commands")
 
     def instance_id(self) -> str:
         return self.replayer.instance_id
@@ -279,22 +280,18 @@ class _Orchestration:
         self._call(lambda: self.replayer.raise_event(instance_id, name, payload))
 
     def call_entity(self, entity: "types.EntityId", operation: str, payload: str) -> int:
-        self._refuse_entities(f"call_entity '{operation}' on @{entity.name}@{entity.key}")
         shaped = {"name": entity.name, "key": entity.key}
         return self._call(lambda: self.replayer.call_entity(shaped, operation, payload))
 
     def signal_entity(self, entity: "types.EntityId", operation: str, payload: str) -> None:
-        self._refuse_entities(f"signal_entity '{operation}' on @{entity.name}@{entity.key}")
         shaped = {"name": entity.name, "key": entity.key}
         self._call(lambda: self.replayer.signal_entity(shaped, operation, payload))
 
     def lock_entities(self, entities: List["types.EntityId"]) -> int:
-        self._refuse_entities("lock")
         shaped = [{"name": e.name, "key": e.key} for e in entities]
         return self._call(lambda: self.replayer.lock_entities(shaped))
 
     def unlock_entities(self) -> None:
-        self._refuse_entities("unlock of a critical section")
         self._call(self.replayer.unlock_entities)
 
     def wait_any(self, tasks: List[int]) -> "types.Completion":
@@ -305,13 +302,11 @@ class _Orchestration:
         return [_completion(task, outcome) for task, outcome in self._wait(lambda: self.replayer.wait_all(list(tasks)))]
 
 
-def _run_orchestrator(
-    fn: Callable, replayer: Replayer, logs: Optional[List[Tuple[str, str]]], entities: bool
-) -> None:
+def _run_orchestrator(fn: Callable, replayer: Replayer, logs: Optional[List[Tuple[str, str]]]) -> None:
     """Runs ``fn`` once from the start against ``replayer``, as the host runs a guest: through the
     SDK's own boundary (JSON in and out, exceptions to failures), ending with the completion or
     the failure it returns, or where it waits for what nothing has delivered."""
-    host = _Orchestration(replayer, logs, entities)
+    host = _Orchestration(replayer, logs)
     random.seed(replayer.instance_id)
     with _offline.bound("orchestration", host):
         try:
@@ -357,6 +352,37 @@ class _ActivityHost:
         return f"{self._instance_id}/1/{self._task_id}"
 
 
+class _EntityHost:
+    """``entity-context`` for one operation: its id and the clock; what else an entity can do
+    from an operation is refused (see the module docs)."""
+
+    def __init__(self, entity: Dict[str, str], now: int, logs: List[Tuple[str, str]]) -> None:
+        self._entity = entity
+        self._now = now
+        self._logs = logs
+
+    def id(self) -> "types.EntityId":
+        return types.EntityId(self._entity["name"], self._entity["key"])
+
+    def current_time(self) -> int:
+        return self._now
+
+    def log(self, level: "types.LogLevel", message: str) -> None:
+        self._logs.append((level.name.lower(), message))
+
+    def _refuse(self, call: str) -> Any:
+        raise Unsupported(f"reprise.testing does not simulate {call} from an entity operation")
+
+    def new_guid(self) -> str:
+        return self._refuse("new_uuid")
+
+    def signal_entity(self, *_args: Any) -> None:
+        self._refuse("signal_entity")
+
+    def start_orchestration(self, *_args: Any) -> str:
+        return self._refuse("start_new_orchestration")
+
+
 class _Instance:
     """One orchestration instance of a run: its function, its history, what waits to be delivered."""
 
@@ -388,6 +414,8 @@ class Run:
         #: (instance id, name, data) of every event an orchestrator raised on another instance.
         self.sent_events: List[Tuple[str, str, Any]] = []
         self._instances: Dict[str, _Instance] = {}
+        # Each entity's state as JSON text, by (name, key).
+        self._entity_states: Dict[Tuple[str, str], str] = {}
         # What the clock will do: (time, order, action), actions run when the clock reaches time.
         self._due: List[Tuple[int, int, Callable[[], None]]] = []
         self._order = 0
@@ -437,6 +465,11 @@ class Run:
         if instance_id not in self._instances:
             raise HarnessError(f"this run has no instance {instance_id!r}: it has {sorted(self._instances)}")
         return to_history_json(self._instances[instance_id].history)
+
+    def entity_state(self, entity: EntityId) -> Any:
+        """The entity's state (decoded JSON), or ``None`` if it has none."""
+        text = self._entity_states.get((entity.name, entity.key))
+        return None if text is None else json.loads(text)
 
     @property
     def commands(self) -> List[str]:
@@ -520,7 +553,7 @@ class Run:
             return
         history = [dict(event) for event in instance.history]
         replayer = Replayer(instance.instance_id, 1, history, [(self.now, deliveries)])
-        _run_orchestrator(instance.fn, replayer, self.logs, entities=False)
+        _run_orchestrator(instance.fn, replayer, self.logs)
         instance.custom_status = replayer.custom_status
         instance.terminal = replayer.terminal
         instance.waiting = replayer.waiting_for()
@@ -537,6 +570,12 @@ class Run:
             self._at(event["fire_at"], lambda: instance.pending.append({"type": "TimerFired", "task_id": event["task_id"]}))
         elif kind == "SubOrchestrationScheduled":
             self._start_child(instance, event)
+        elif kind in ("EntityCalled", "EntitySignaled"):
+            self._at(self.now, lambda: self._operate(instance, event))
+        elif kind == "EntityLockRequested":
+            # Nothing else holds the locks: the host grants them with a null output.
+            grant = {"type": "EntityCompleted", "task_id": event["task_id"], "output": "null"}
+            self._at(self.now, lambda: instance.pending.append(grant))
         elif kind == "EventSent":
             self.sent_events.append((event["instance_id"], event["name"], json.loads(event["data"])))
             target = self._instances.get(event["instance_id"])
@@ -565,6 +604,38 @@ class Run:
                 f"give it with harness.orchestrator({name!r}, fn)"
             )
         self._add_instance(event["instance_id"], name, fn, event["input"], (parent, event["task_id"]))
+
+    def _operate(self, caller: _Instance, event: Dict[str, Any]) -> None:
+        """Runs a called or signalled operation on the entity's state; replies to a call."""
+        entity, operation = event["entity"], event["operation"]
+        name, key = entity["name"], entity["key"]
+        fn = self._harness._entities.get(name)
+        if fn is None:
+            raise HarnessError(
+                f"the orchestrator sent '{operation}' to the entity @{name}@{key}, whose type this harness does not "
+                f"know: give it with harness.entity({name!r}, fn)"
+            )
+        state = self._entity_states.get((name, key))
+        with _offline.bound("entity-context", _EntityHost(entity, self.now, self.logs)):
+            try:
+                result = _run_entity({name: fn}, name, operation, event["input"], state)
+            except Err as failed:
+                outcome: Tuple[str, Any] = ("err", _failure_json(failed.value))
+            else:
+                if result.state is None:
+                    self._entity_states.pop((name, key), None)
+                else:
+                    self._entity_states[(name, key)] = result.state
+                outcome = ("ok", result.output)
+        if event["type"] != "EntityCalled" or caller.terminal is not None:
+            return
+        task_id = event["task_id"]
+        if outcome[0] == "ok":
+            caller.pending.append({"type": "EntityCompleted", "task_id": task_id, "output": outcome[1]})
+        else:
+            message = f"operation '{operation}' on entity @{name}@{key} failed: {outcome[1]['message']}"
+            wrapped = _wrapping(Failure.ENTITY_OPERATION_FAILED, message, outcome[1])
+            caller.pending.append({"type": "EntityFailed", "task_id": task_id, "failure": wrapped})
 
     def _attempt(self, instance: _Instance, event: Dict[str, Any], attempt: int, first_started: int) -> None:
         if instance.terminal is not None:
@@ -596,6 +667,7 @@ class Harness:
     def __init__(self) -> None:
         self._activities: Dict[str, Callable[[ActivityContext, Any], Any]] = {}
         self._orchestrators: Dict[str, Callable[[OrchestrationContext, Any], Any]] = {}
+        self._entities: Dict[str, Callable[[Any], Any]] = {}
         self._start_ms = DEFAULT_START_MS
         self._instance_id = "test-instance"
 
@@ -625,6 +697,12 @@ class Harness:
     def orchestrator(self, name: str, fn: Callable[[OrchestrationContext, Any], Any]) -> "Harness":
         """The orchestrator a sub-orchestration named ``name`` runs."""
         self._orchestrators[name] = fn
+        return self
+
+    def entity(self, name: str, fn: Callable[[Any], Any]) -> "Harness":
+        """The entity type ``name`` runs ``fn(ctx)`` (an ``EntityContext``) for each operation,
+        as in a component: the guest's own ``@entity`` functions work."""
+        self._entities[name] = fn
         return self
 
     def start_time(self, start: Union[datetime, int]) -> "Harness":
@@ -704,7 +782,7 @@ def replay(
     if not any(e["type"] == "ExecutionStarted" for e in events):
         raise ReplayError("corrupt history: it has no ExecutionStarted")
     replayer = Replayer(instance_id, 1, events, [])
-    _run_orchestrator(orchestrator, replayer, None, entities=True)
+    _run_orchestrator(orchestrator, replayer, None)
     return Replayed(replayer, events)
 
 

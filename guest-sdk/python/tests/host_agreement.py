@@ -5,7 +5,7 @@ the end it reached) and each history as a bundle stores it.
 
 For each scenario it (a) replays the host's history with ``reprise.testing.replay`` and checks
 the end it reaches, and (b) runs the scenario fresh through the harness, with the guests' own
-activities (and Python stand-ins for those in other languages), and checks that it issues the
+activities and entities (and Python stand-ins for those in other languages), and checks that it issues the
 host's commands and reaches the host's end. Not named ``test_*``: it needs the host's output, so
 plain discovery leaves it to the Rust test, which always provides it.
 """
@@ -50,6 +50,8 @@ def _world(orchestrator: str):
     if orchestrator == "py_approval":
         harness = Harness().orchestrator("child_double", child_double).activity("double", lambda ctx, n: n * 2)
         return MIXED.py_approval, harness
+    if orchestrator == "py_entities":
+        return MIXED.py_entities, Harness().entity("PyCounter", MIXED.py_counter)
     raise AssertionError(f"no harness world for {orchestrator}")
 
 
@@ -58,7 +60,7 @@ class HostAgreement(unittest.TestCase):
         directory = os.environ.get("REPRISE_AGREEMENT_DIR")
         self.assertIsNotNone(directory, "run by tests/all/sdk_testing_python.rs, which sets REPRISE_AGREEMENT_DIR")
         manifest = json.loads((Path(directory) / "manifest.json").read_text())
-        self.assertEqual(len(manifest), 5)
+        self.assertEqual(len(manifest), 6)
         for scenario in manifest:
             with self.subTest(scenario["id"]):
                 fn, harness = _world(scenario["orchestrator"])

@@ -347,10 +347,62 @@ class SubOrchestrations(unittest.TestCase):
             Harness().start(parent, [1, 2])
 
 
-class Unsupported_(unittest.TestCase):
-    def test_entities_are_refused_by_name(self):
-        with self.assertRaisesRegex(Unsupported, r"does not simulate entities \(call_entity 'get' on @Counter@c\)"):
+def counter(ctx):
+    value = ctx.get_state(lambda: 0)
+    if ctx.operation_name == "add":
+        if ctx.get_input() < 0:
+            raise Failure("Negative", "only additions")
+        ctx.set_state(value + ctx.get_input())
+    elif ctx.operation_name == "delete":
+        ctx.delete_state()
+    elif ctx.operation_name == "tell":
+        ctx.signal_entity(EntityId("Counter", "other"), "add", 1)
+    return value
+
+
+def counts(ctx: OrchestrationContext, key):
+    entity = EntityId("Counter", key)
+    ctx.signal_entity(entity, "add", 2)
+    try:
+        ctx.call_entity(entity, "add", -1)
+    except TaskFailedError as error:
+        refused = [error.error_type, error.message, error.cause.error_type]
+    with ctx.lock([entity]):
+        before = ctx.call_entity(entity, "add", 3)
+    return {"refused": refused, "before": before}
+
+
+class Entities(unittest.TestCase):
+    def test_operations_run_in_order_on_the_state_and_failures_change_nothing(self):
+        run = Harness().entity("Counter", counter).start(counts, "k")
+        self.assertEqual(
+            run.output,
+            {
+                "refused": ["EntityOperationFailed", "operation 'add' on entity @Counter@k failed: only additions",
+                            "Negative"],
+                "before": 2,
+            },
+        )  # fmt: skip
+        self.assertEqual(run.entity_state(EntityId("Counter", "k")), 5)
+        locked = next(event for event in run.history if event["type"] == "EntityCalled" and event["input"] == 3)
+        self.assertTrue(locked["in_critical_section"])
+
+    def test_a_deleted_entity_has_no_state(self):
+        run = Harness().entity("Counter", counter).start(uses_entities)
+        self.assertEqual(run.output, 0)
+        deleting = Harness().entity("Counter", counter).start(
+            lambda ctx, _input: [ctx.call_entity(EntityId("Counter", "c"), op, 1) for op in ("add", "delete")]
+        )
+        self.assertIsNone(deleting.entity_state(EntityId("Counter", "c")))
+
+    def test_an_unknown_entity_is_an_error_of_the_test(self):
+        with self.assertRaisesRegex(HarnessError, r"harness.entity\('Counter', fn\)"):
             Harness().start(uses_entities)
+
+    def test_what_an_operation_does_besides_its_state_is_refused_by_name(self):
+        tell = lambda ctx, _input: ctx.call_entity(EntityId("Counter", "c"), "tell")  # noqa: E731
+        with self.assertRaisesRegex(Unsupported, "does not simulate signal_entity from an entity operation"):
+            Harness().entity("Counter", counter).start(tell)
 
 
 class Replay(unittest.TestCase):
