@@ -119,6 +119,17 @@ enum Then {
     MoveTime,
 }
 
+impl Then {
+    /// Its name in the manifest.
+    fn name(self) -> &'static str {
+        match self {
+            Then::Finish => "finish",
+            Then::Approve => "approve",
+            Then::MoveTime => "move-time",
+        }
+    }
+}
+
 /// The scenarios: instance id, orchestrator, input, what moves it on.
 fn scenarios() -> Vec<(&'static str, &'static str, Value, Then)> {
     vec![
@@ -160,7 +171,7 @@ fn manifest_entry(
         "id": id,
         "orchestrator": orchestrator,
         "input": input,
-        "then": match then { Then::Finish => "finish", Then::Approve => "approve", Then::MoveTime => "move-time" },
+        "then": then.name(),
         "status": record.status.to_string(),
         "output": output,
         "failure": failure,
