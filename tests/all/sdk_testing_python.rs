@@ -210,7 +210,11 @@ async fn the_python_harness_agrees_with_the_host() {
             Then::MoveTime => harness.finished_moving_time(id).await,
         };
         let history = harness.history(id).await;
-        assert_eq!(history.first().map(|e| &e.event), Some(&Event::EpisodeStarted { time: T0 }));
+        // The host's clock is shared: a scenario after the timeout one starts an hour later.
+        let Some(Event::EpisodeStarted { time: started_at }) = history.first().map(|e| &e.event) else {
+            panic!("the history of {id} does not start with an episode: {history:?}")
+        };
+        assert!(*started_at >= T0, "{id} started at {started_at}, before the clock's start");
         // The events as a bundle stores them (payloads as JSON text, times in milliseconds).
         let bundle = json!({
             "format": "reprise-bundle",
@@ -218,7 +222,9 @@ async fn the_python_harness_agrees_with_the_host() {
             "executions": [{"execution": record.execution, "events": history}],
         });
         std::fs::write(dir.path().join(format!("{id}.reprise")), bundle.to_string()).expect("write the history");
-        manifest.push(manifest_entry(id, orchestrator, &input, then, &record, &history));
+        let mut entry = manifest_entry(id, orchestrator, &input, then, &record, &history);
+        entry["started_at"] = json!(started_at);
+        manifest.push(entry);
     }
     harness.stop().await;
     let statuses: Vec<&str> = manifest.iter().map(|m| m["status"].as_str().expect("a status")).collect();

@@ -17,6 +17,7 @@ import unittest
 from pathlib import Path
 
 from reprise import Failure, OrchestrationContext
+from reprise._replay import format_time
 from reprise.testing import Harness, replay
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -55,6 +56,11 @@ def _world(orchestrator: str):
     raise AssertionError(f"no harness world for {orchestrator}")
 
 
+def replayed_start(bundle_text: str) -> str:
+    """The first episode's time in a bundle, as ``Run.history`` shows times."""
+    return format_time(json.loads(bundle_text)["executions"][-1]["events"][0]["time"])
+
+
 class HostAgreement(unittest.TestCase):
     def test_the_harness_replays_and_reproduces_every_host_scenario(self):
         directory = os.environ.get("REPRISE_AGREEMENT_DIR")
@@ -71,7 +77,8 @@ class HostAgreement(unittest.TestCase):
                 self.assertEqual(replayed.commands, scenario["commands"], "replay saw the recorded commands")
                 self.assertEqual(replayed.output, scenario["output"])
 
-                run = harness.instance_id(scenario["id"]).start(fn, scenario["input"])
+                harness.instance_id(scenario["id"]).start_time(scenario["started_at"])
+                run = harness.start(fn, scenario["input"])
                 if scenario["then"] == "approve":
                     run.raise_event("Approval", {"by": "alice"})
                 elif scenario["then"] == "move-time":
@@ -80,6 +87,7 @@ class HostAgreement(unittest.TestCase):
                 self.assertEqual(run.status, scenario["status"])
                 self.assertEqual(run.output, scenario["output"])
                 self.assertEqual(run.custom_status, scenario["custom_status"])
+                self.assertEqual(run.history[0]["time"], replayed_start(history), "the clocks start alike")
                 if scenario["failure"] is not None:
                     failure = {"error_type": run.failure.error_type, "message": run.failure.message}
                     self.assertEqual(failure, scenario["failure"])
