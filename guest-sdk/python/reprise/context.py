@@ -10,12 +10,8 @@ stops it and replays it later, without the Python code noticing.
 
 from __future__ import annotations
 
-# The bindings componentize-py generates from wit/durable.wit at build time. They must be
-# imported at module level: only modules imported while the component is built are in it.
-# The world (`app-http`) imports two `types` interfaces, ours and `wasi:http`'s, so
-# componentize-py names each after its package.
-from componentize_py_types import Err
-from wit_world.imports import activity_context, orchestration, reprise_durable_types as types
+# The host's interfaces and types: the bindings inside a component (see `_host`).
+from ._host import Err, activity_context, orchestration, types
 
 import json
 from datetime import datetime, timedelta, timezone

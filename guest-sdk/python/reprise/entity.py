@@ -19,11 +19,8 @@ if the operation succeeds.
 
 from __future__ import annotations
 
-# The bindings componentize-py generates from wit/durable.wit at build time. They must be
-# imported at module level: only modules imported while the component is built are in it.
-# The world (`app-http`) imports two `types` interfaces, ours and `wasi:http`'s, so
-# componentize-py names each after its package.
-from wit_world.imports import entity_context, reprise_durable_types as types
+# The host's interfaces and types: the bindings inside a component (see `_host`).
+from ._host import entity_context, types
 
 import json
 from dataclasses import dataclass

@@ -10,12 +10,8 @@ same numbers). It never lets a Python exception escape into the host.
 
 from __future__ import annotations
 
-# The bindings componentize-py generates from wit/durable.wit at build time. They must be
-# imported at module level: only modules imported while the component is built are in it.
-# The world (`app-http`) imports two `types` interfaces, ours and `wasi:http`'s, so
-# componentize-py names each after its package.
-from componentize_py_types import Err
-from wit_world.imports import reprise_durable_types as types
+# The host's interfaces and types: the bindings inside a component (see `_host`).
+from ._host import Err, types
 
 import json
 import os
@@ -139,23 +135,30 @@ class Entities:
     def run(self, name: str, operation: str, input: str, state: Optional[str]) -> "types.OperationResult":
         """Runs one operation on an entity's state."""
         random.seed(os.urandom(32))
+        return _run_entity(_ENTITIES, name, operation, input, state)
+
+
+def _run_entity(
+    table: Dict[str, Callable], name: str, operation: str, input: str, state: Optional[str]
+) -> "types.OperationResult":
+    """Runs one operation of the entity type ``name`` of ``table`` on ``state``."""
+    try:
+        function = _find(table, "entity", name)
+        value = _decode(input, Failure.INVALID_INPUT, f"invalid input for operation '{operation}' of '{name}'")
+        current = (
+            _UNSET
+            if state is None
+            else _decode(state, Failure.INVALID_STATE, f"the stored state of entity '{name}' is not JSON")
+        )
+        ctx = EntityContext(name, operation, value, current)
+        returned = function(ctx)
+        output = returned if ctx._result is _UNSET else ctx._result
         try:
-            function = _find(_ENTITIES, "entity", name)
-            value = _decode(input, Failure.INVALID_INPUT, f"invalid input for operation '{operation}' of '{name}'")
-            current = (
-                _UNSET
-                if state is None
-                else _decode(state, Failure.INVALID_STATE, f"the stored state of entity '{name}' is not JSON")
-            )
-            ctx = EntityContext(name, operation, value, current)
-            returned = function(ctx)
-            output = returned if ctx._result is _UNSET else ctx._result
-            try:
-                new_state = None if ctx._state is _UNSET else json.dumps(ctx._state)
-                return types.OperationResult(new_state, json.dumps(output))
-            except (TypeError, ValueError) as err:
-                raise Failure(
-                    Failure.INVALID_OUTPUT, f"the state or output of operation '{operation}' is not JSON: {err}"
-                ) from None
-        except Exception as error:  # every failure goes back to the host as a record
-            raise Err(Failure.from_exception(error).to_wire()) from None
+            new_state = None if ctx._state is _UNSET else json.dumps(ctx._state)
+            return types.OperationResult(new_state, json.dumps(output))
+        except (TypeError, ValueError) as err:
+            raise Failure(
+                Failure.INVALID_OUTPUT, f"the state or output of operation '{operation}' is not JSON: {err}"
+            ) from None
+    except Exception as error:  # every failure goes back to the host as a record
+        raise Err(Failure.from_exception(error).to_wire()) from None

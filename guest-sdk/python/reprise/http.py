@@ -25,11 +25,8 @@ between requests.
 
 from __future__ import annotations
 
-# The bindings componentize-py generates at build time for the world `app-http`. They must be
-# imported at module level: only modules imported while the component is built are in it.
-from componentize_py_types import Err, Ok
-from wit_world.imports import outgoing_handler, streams
-from wit_world.imports import wasi_http_types as wasi
+# The host's interfaces and types: the bindings inside a component (see `_host`).
+from ._host import Err, Ok, outgoing_handler, streams, wasi
 
 import json as _json
 import re

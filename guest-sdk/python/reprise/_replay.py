@@ -1,0 +1,571 @@
+"""The host's replay rules, for ``reprise.testing``: an execution's history, and the state
+machine that checks an orchestrator's commands against it and records new ones.
+
+This follows ``host/core/src/replay/replayer.rs`` (and ``command.rs`` for the words of its
+errors) rule for rule: tasks are numbered from 0 in scheduling order; a command is compared with
+the recorded one by kind, task and name (never by input, timer time or event data); a wait is
+answered by the first-delivered completion; events raised before a wait are buffered, oldest
+first. It is a model of those rules, not a second engine: it has no store, no limits and no
+rewinds, and what it cannot reproduce it refuses with a :class:`ReplayError`.
+
+Events are dicts in the host's serde shape (``{"type": "ActivityScheduled", "task_id": 0, ...}``)
+with payloads as JSON text and times as milliseconds, as inside an export bundle;
+:func:`load_history` and :func:`to_history_json` convert from and to ``reprise history --json``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections import deque
+from datetime import datetime, timezone
+from typing import Any, Deque, Dict, List, Optional, Tuple
+
+# The host's nondeterminism error (host/core/src/replay/error.rs), word for word.
+_NONDETERMINISM = (
+    "nondeterminism at history position {position}: the history records that the orchestrator did "
+    "[{recorded}], but on replay it did [{issued}]; the orchestrator's code changed under a running "
+    "instance, or depends on something the host does not record"
+)
+
+#: The recorded side of a divergence at the end of history: the recorded run blocked there.
+END_OF_HISTORY = "wait for a task that had not completed (end of recorded history)"
+
+#: What a new ``Wait`` command reads as in an error (``Command::Wait``).
+WAIT = "wait for a task that has not completed"
+
+# The namespace of the host's name-based UUIDs (`Replayer::new_guid`).
+_GUID_NAMESPACE = uuid.UUID(bytes=bytes.fromhex("6b1e0c528e1f4c3d9a572f109d447e21"))
+
+# Events recorded as delivered at the start of an episode (`is_delivery`).
+DELIVERIES = frozenset(
+    {
+        "ExecutionStarted",
+        "ActivityCompleted",
+        "ActivityFailed",
+        "ActivityRetrying",
+        "HttpRequestsMade",
+        "SubOrchestrationCompleted",
+        "SubOrchestrationFailed",
+        "SubOrchestrationRetrying",
+        "TimerFired",
+        "EventRaised",
+        "EntityCompleted",
+        "EntityFailed",
+        "ExecutionSuspended",
+        "ExecutionResumed",
+        "ExecutionRewound",
+        "ComponentUpgraded",
+    }
+)
+
+# Deliveries that answer no wait: an episode of only these does not run the orchestrator.
+AUDIT = frozenset({"ActivityRetrying", "SubOrchestrationRetrying", "HttpRequestsMade"})
+
+# The fields `reprise history --json` embeds as JSON values, and those it shows as RFC 3339.
+_PAYLOAD_FIELDS = ("input", "output", "data")
+_TIME_FIELDS = ("time", "fire_at", "next_attempt_at")
+
+
+class ReplayError(Exception):
+    """The host's other replay errors: a corrupt history, a wait on an unknown task, a broken
+    critical-section rule, a call after the end."""
+
+
+class NondeterminismError(ReplayError):
+    """The orchestrator did not issue the command its history records at ``position``."""
+
+    def __init__(self, position: int, recorded: str, issued: str) -> None:
+        super().__init__(_NONDETERMINISM.format(position=position, recorded=recorded, issued=issued))
+        self.position = position
+        self.recorded = recorded
+        self.issued = issued
+
+
+def entity_text(entity: Dict[str, str]) -> str:
+    """``@name@key``, as the host writes an entity id."""
+    return f"@{entity['name']}@{entity['key']}"
+
+
+def describe_command(event: Dict[str, Any]) -> Optional[str]:
+    """A command event as the host describes a new command (``impl Display for Command``), or
+    ``None`` for an event that is not one."""
+    kind = event["type"]
+    if kind == "ActivityScheduled":
+        return f"schedule activity '{event['name']}'"
+    if kind == "SubOrchestrationScheduled":
+        return f"start sub-orchestration '{event['name']}'"
+    if kind == "ExecutionContinuedAsNew":
+        return "continue as new"
+    if kind == "TimerScheduled":
+        return "schedule a timer"
+    if kind == "EventWaitStarted":
+        return f"wait for event '{event['name']}'"
+    if kind == "EventSent":
+        return f"raise event '{event['name']}' on instance '{event['instance_id']}'"
+    if kind == "EntityCalled":
+        return f"call operation '{event['operation']}' on entity {entity_text(event['entity'])}"
+    if kind == "EntitySignaled":
+        return f"signal operation '{event['operation']}' on entity {entity_text(event['entity'])}"
+    if kind == "EntityLockRequested":
+        return f"lock entities [{', '.join(entity_text(e) for e in event['entities'])}]"
+    if kind == "EntitiesUnlocked":
+        return "release the locks of its critical section"
+    if kind == "ExecutionCompleted":
+        return "complete the orchestration"
+    if kind == "ExecutionFailed":
+        return "fail the orchestration"
+    return None
+
+
+def describe_recorded(event: Dict[str, Any]) -> str:
+    """A recorded event as the host describes it in a nondeterminism error (`describe_recorded`)."""
+    kind = event["type"]
+    task = f" (task {event['task_id']})" if "task_id" in event else ""
+    if kind in ("ActivityScheduled", "SubOrchestrationScheduled", "TimerScheduled", "EventWaitStarted"):
+        return f"{describe_command(event)}{task}"
+    if kind in ("EntityCalled", "EntityLockRequested"):
+        return f"{describe_command(event)}{task}"
+    if kind in ("ExecutionContinuedAsNew", "EventSent", "EntitySignaled", "EntitiesUnlocked"):
+        return describe_command(event) or ""
+    if kind in ("ExecutionCompleted", "ExecutionFailed"):
+        return describe_command(event) or ""
+    if kind == "VersionMarked":
+        return f"choose version {event['version']} of change '{event['change_id']}'"
+    if kind == "EpisodeStarted":
+        return "wait for a task that had not completed"
+    return f"event {kind}"
+
+
+def _same_command(new: Dict[str, Any], recorded: Dict[str, Any]) -> bool:
+    """Kinds, task handles and names must match; inputs, timer times and event data may change
+    (`same_command`)."""
+    kind = new["type"]
+    if kind != recorded["type"]:
+        return False
+    keys = {
+        "ActivityScheduled": ("task_id", "name"),
+        "SubOrchestrationScheduled": ("task_id", "name"),
+        "ExecutionContinuedAsNew": (),
+        "TimerScheduled": ("task_id",),
+        "EventWaitStarted": ("task_id", "name"),
+        "EventSent": ("instance_id", "name"),
+        "EntityCalled": ("task_id", "entity", "operation"),
+        "EntitySignaled": ("entity", "operation"),
+        "EntityLockRequested": ("task_id", "entities"),
+        "EntitiesUnlocked": (),
+        "ExecutionCompleted": (),
+        "ExecutionFailed": (),
+    }.get(kind)
+    return keys is not None and all(new.get(key) == recorded.get(key) for key in keys)
+
+
+def _entity_key(entity: Dict[str, str]) -> Tuple[str, str]:
+    return (entity["name"], entity["key"])
+
+
+class Replayer:
+    """The replay state of one execution: recorded ``history`` (with ``seq``), then the live
+    ``episodes`` (time, delivery events) opened once history is exhausted."""
+
+    def __init__(
+        self,
+        instance_id: str,
+        execution: int,
+        history: List[Dict[str, Any]],
+        episodes: List[Tuple[int, List[Dict[str, Any]]]],
+    ) -> None:
+        for index, event in enumerate(history):
+            if event.get("seq") != index:
+                raise ReplayError(f"corrupt history: event at index {index} has sequence number {event.get('seq')}")
+        if history and history[0]["type"] != "EpisodeStarted":
+            raise ReplayError(f"corrupt history: history starts with {history[0]['type']} instead of EpisodeStarted")
+        if any(event["type"] == "ExecutionRewound" for event in history):
+            raise ReplayError(
+                "reprise.testing does not replay rewound histories (ExecutionRewound): check them with "
+                "`reprise replay-check`"
+            )
+        self.instance_id = instance_id
+        self.execution = execution
+        self._recorded: Deque[Dict[str, Any]] = deque(history)
+        self._pending: Deque[Tuple[int, List[Dict[str, Any]]]] = deque(episodes)
+        self.new_events: List[Dict[str, Any]] = []
+        self.position = 0
+        self.live = False
+        self.started: Optional[Tuple[str, str]] = None
+        self.now = 0
+        # What each task handle stands for: (kind, name or fire time, sub-orchestration id).
+        self._scheduled: List[Tuple[str, Any]] = []
+        self._event_waits: Deque[Tuple[int, str]] = deque()
+        self._buffered: Dict[str, Deque[str]] = {}
+        self._results: Dict[int, Tuple[int, Tuple[str, Any]]] = {}
+        self._deliveries = 0
+        self._guids = 0
+        self._versions: Dict[str, int] = {}
+        self._continue_as_new: Optional[Tuple[str, bool]] = None
+        self._lock: Tuple[str, Any] = ("free", None)
+        self.custom_status: Optional[str] = None
+        #: ``("Completed", output text)``, ``("Failed", failure)`` or ``("ContinuedAsNew", input)``.
+        self.terminal: Optional[Tuple[str, Any]] = None
+
+    # ------------------------------------------------------------------------------------------
+    # Episodes
+
+    def advance(self) -> str:
+        """Opens the next episode: ``"replayed"``, ``"live"``, or ``"blocked"`` if there is none."""
+        self._ensure_running()
+        if self._recorded:
+            nxt = self._recorded[0]
+            if nxt["type"] != "EpisodeStarted":
+                raise NondeterminismError(nxt["seq"], describe_recorded(nxt), WAIT)
+            self._recorded.popleft()
+            self.position += 1
+            self.now = max(nxt["time"], self.now)
+            while self._recorded and self._recorded[0]["type"] in DELIVERIES:
+                self.position += 1
+                self._apply_delivery(self._recorded.popleft())
+            return "replayed"
+        if self._pending:
+            time, events = self._pending.popleft()
+            self.live = True
+            self.now = max(time, self.now)
+            self._push({"type": "EpisodeStarted", "time": self.now})
+            for event in events:
+                self._apply_delivery(event)
+                self._push(event)
+            return "live"
+        return "blocked"
+
+    def _apply_delivery(self, event: Dict[str, Any]) -> None:
+        kind = event["type"]
+        if kind == "ExecutionStarted":
+            self.started = (event["name"], event["input"])
+        elif kind in ("ActivityCompleted", "SubOrchestrationCompleted"):
+            self._record_result(event["task_id"], ("ok", event["output"]))
+        elif kind in ("ActivityFailed", "SubOrchestrationFailed", "EntityFailed"):
+            self._record_result(event["task_id"], ("err", event["failure"]))
+        elif kind == "EntityCompleted":
+            state, held = self._lock
+            if state == "requested" and held[0] == event["task_id"]:
+                self._lock = ("held", held[1])
+            self._record_result(event["task_id"], ("ok", event["output"]))
+        elif kind == "TimerFired":
+            task_id = event["task_id"]
+            if task_id >= len(self._scheduled) or self._scheduled[task_id][0] != "timer":
+                raise ReplayError(f"corrupt history: task {task_id} fired but is not a timer")
+            self._record_result(task_id, ("ok", str(self._scheduled[task_id][1])))
+        elif kind == "EventRaised":
+            name = event["name"]
+            for index, (task_id, wanted) in enumerate(self._event_waits):
+                if wanted == name:
+                    del self._event_waits[index]
+                    self._record_result(task_id, ("ok", event["data"]))
+                    break
+            else:
+                self._buffered.setdefault(name, deque()).append(event["data"])
+        elif kind not in DELIVERIES:
+            raise ReplayError(f"corrupt history: {kind} is not a delivery")
+
+    def _record_result(self, task_id: int, outcome: Tuple[str, Any]) -> None:
+        if task_id >= len(self._scheduled):
+            raise ReplayError(f"corrupt history: result for task {task_id}, which was never scheduled")
+        self._deliveries += 1
+        self._results[task_id] = (self._deliveries, outcome)
+
+    def _push(self, event: Dict[str, Any]) -> None:
+        self.new_events.append(event)
+        self.position += 1
+
+    def _ensure_running(self) -> None:
+        if self.terminal is not None:
+            raise ReplayError("the orchestrator already finished")
+
+    def _command(self, issued: str, event: Dict[str, Any]) -> None:
+        """Checks a command against history while replaying; records it when live."""
+        self._ensure_running()
+        if self.live:
+            self._push(event)
+            return
+        if not self._recorded:
+            raise NondeterminismError(self.position, END_OF_HISTORY, issued)
+        nxt = self._recorded[0]
+        if not _same_command(event, nxt):
+            raise NondeterminismError(nxt["seq"], describe_recorded(nxt), issued)
+        self._recorded.popleft()
+        self.position += 1
+
+    # ------------------------------------------------------------------------------------------
+    # Commands
+
+    def schedule_activity(self, name: str, payload: str, options: Dict[str, Any]) -> int:
+        task_id = len(self._scheduled)
+        event: Dict[str, Any] = {"type": "ActivityScheduled", "task_id": task_id, "name": name, "input": payload}
+        if options:
+            event["options"] = options
+        self._command(f"schedule activity '{name}'", event)
+        self._scheduled.append(("activity", name))
+        return task_id
+
+    def schedule_sub_orchestration(
+        self, name: str, instance_id: Optional[str], payload: str, retry: Optional[Dict[str, Any]]
+    ) -> int:
+        self._ensure_running()
+        task_id = len(self._scheduled)
+        child = instance_id if instance_id is not None else f"{self.instance_id}:{self.execution}:{task_id}"
+        event: Dict[str, Any] = {
+            "type": "SubOrchestrationScheduled",
+            "task_id": task_id,
+            "name": name,
+            "instance_id": child,
+            "input": payload,
+        }
+        if retry is not None:
+            event["retry"] = retry
+        self._command(f"start sub-orchestration '{name}'", event)
+        self._scheduled.append(("sub-orchestration", (name, child)))
+        return task_id
+
+    def request_continue_as_new(self, payload: str, carry_events: bool) -> None:
+        self._ensure_running()
+        self._continue_as_new = (payload, carry_events)
+
+    def version(self, change_id: str, newest: int) -> int:
+        self._ensure_running()
+        if change_id in self._versions:
+            return self._versions[change_id]
+        if self.live:
+            self._push({"type": "VersionMarked", "change_id": change_id, "version": newest})
+            chosen = newest
+        else:
+            nxt = self._recorded[0] if self._recorded else None
+            if nxt is not None and nxt["type"] == "VersionMarked" and nxt["change_id"] == change_id:
+                self._recorded.popleft()
+                self.position += 1
+                chosen = nxt["version"]
+            else:
+                chosen = 0
+        self._versions[change_id] = chosen
+        return chosen
+
+    def schedule_timer(self, fire_at: int) -> int:
+        task_id = len(self._scheduled)
+        self._command("schedule a timer", {"type": "TimerScheduled", "task_id": task_id, "fire_at": fire_at})
+        self._scheduled.append(("timer", fire_at))
+        return task_id
+
+    def wait_for_event(self, name: str) -> int:
+        task_id = len(self._scheduled)
+        self._command(f"wait for event '{name}'", {"type": "EventWaitStarted", "task_id": task_id, "name": name})
+        self._scheduled.append(("event", name))
+        buffered = self._buffered.get(name)
+        if buffered:
+            self._record_result(task_id, ("ok", buffered.popleft()))
+        else:
+            self._event_waits.append((task_id, name))
+        return task_id
+
+    def raise_event(self, instance_id: str, name: str, payload: str) -> None:
+        event = {"type": "EventSent", "instance_id": instance_id, "name": name, "data": payload}
+        self._command(f"raise event '{name}' on instance '{instance_id}'", event)
+
+    def call_entity(self, entity: Dict[str, str], operation: str, payload: str) -> int:
+        state, value = self._lock
+        if state == "held" and entity not in value:
+            locked = ", ".join(entity_text(e) for e in value)
+            raise ReplayError(
+                "critical section: inside a critical section only the locked entities can be called; "
+                f"{entity_text(entity)} is not one of [{locked}]"
+            )
+        if state == "requested":
+            raise ReplayError(
+                "critical section: wait for the locks (the task lock-entities returned) before calling entities"
+            )
+        task_id = len(self._scheduled)
+        event: Dict[str, Any] = {
+            "type": "EntityCalled",
+            "task_id": task_id,
+            "entity": entity,
+            "operation": operation,
+            "input": payload,
+        }
+        if state == "held":
+            event["in_critical_section"] = True
+        self._command(f"call operation '{operation}' on entity {entity_text(entity)}", event)
+        self._scheduled.append(("entity", (entity, operation)))
+        return task_id
+
+    def signal_entity(self, entity: Dict[str, str], operation: str, payload: str) -> None:
+        event = {"type": "EntitySignaled", "entity": entity, "operation": operation, "input": payload}
+        self._command(f"signal operation '{operation}' on entity {entity_text(entity)}", event)
+
+    def lock_entities(self, entities: List[Dict[str, str]]) -> int:
+        if self._lock[0] != "free":
+            raise ReplayError(
+                "critical section: critical sections cannot be nested: release the locks held before taking others"
+            )
+        unique = {_entity_key(e): e for e in entities}
+        ordered = [unique[key] for key in sorted(unique)]
+        if not ordered:
+            raise ReplayError("critical section: a critical section needs at least one entity")
+        task_id = len(self._scheduled)
+        names = ", ".join(entity_text(e) for e in ordered)
+        self._command(
+            f"lock entities [{names}]", {"type": "EntityLockRequested", "task_id": task_id, "entities": ordered}
+        )
+        self._scheduled.append(("lock", None))
+        self._lock = ("requested", (task_id, ordered))
+        return task_id
+
+    def unlock_entities(self) -> None:
+        state, value = self._lock
+        if state == "free":
+            return
+        if state == "requested":
+            raise ReplayError("critical section: the locks are not held yet: wait for them before releasing")
+        self._lock = ("free", None)
+        self._command("release the locks of its critical section", {"type": "EntitiesUnlocked", "entities": value})
+
+    # ------------------------------------------------------------------------------------------
+    # Waits
+
+    def _check_known(self, tasks: List[int]) -> None:
+        for task in tasks:
+            if task >= len(self._scheduled):
+                raise ReplayError(f"the orchestrator waited on task {task}, which it never scheduled")
+
+    def wait_any(self, tasks: List[int]) -> Optional[Tuple[int, Tuple[str, Any]]]:
+        """The first-delivered completion among ``tasks``, or ``None`` if none has completed."""
+        self._ensure_running()
+        if not tasks:
+            raise ReplayError("the orchestrator called wait-any with no tasks: it would wait forever")
+        self._check_known(tasks)
+        done = [(self._results[t][0], t) for t in tasks if t in self._results]
+        if not done:
+            return None
+        _, task = min(done)
+        return task, self._results[task][1]
+
+    def wait_all(self, tasks: List[int]) -> Optional[List[Tuple[int, Tuple[str, Any]]]]:
+        """Every completion of ``tasks``, in order, or ``None`` while one is missing."""
+        self._ensure_running()
+        self._check_known(tasks)
+        if any(t not in self._results for t in tasks):
+            return None
+        return [(t, self._results[t][1]) for t in tasks]
+
+    def waiting_for(self) -> List[str]:
+        """What the orchestrator's tasks without a result stand for, for messages."""
+        words = []
+        for task_id, (kind, what) in enumerate(self._scheduled):
+            if task_id in self._results:
+                continue
+            if kind == "event":
+                words.append(f"event '{what}'")
+            elif kind == "timer":
+                words.append(f"a timer firing at {what}")
+            elif kind == "sub-orchestration":
+                words.append(f"sub-orchestration '{what[0]}' (instance {what[1]})")
+            elif kind == "entity":
+                words.append(f"operation '{what[1]}' on entity {entity_text(what[0])}")
+            else:
+                words.append(f"{kind} '{what}'" if what is not None else kind)
+        return words
+
+    # ------------------------------------------------------------------------------------------
+    # The instance
+
+    def new_guid(self) -> str:
+        self._guids += 1
+        return str(uuid.uuid5(_GUID_NAMESPACE, f"{self.instance_id}/{self.execution}/{self._guids}"))
+
+    def complete(self, output: str) -> None:
+        if self._finish_continued():
+            return
+        self._command("complete the orchestration", {"type": "ExecutionCompleted", "output": output})
+        self.terminal = ("Completed", output)
+
+    def fail(self, failure: Dict[str, Any]) -> None:
+        if self._finish_continued():
+            return
+        self._command("fail the orchestration", {"type": "ExecutionFailed", "failure": failure})
+        self.terminal = ("Failed", failure)
+
+    def _finish_continued(self) -> bool:
+        if self._continue_as_new is None:
+            return False
+        payload, _carry = self._continue_as_new
+        self._continue_as_new = None
+        self._command("continue as new", {"type": "ExecutionContinuedAsNew", "input": payload})
+        self.terminal = ("ContinuedAsNew", payload)
+        return True
+
+
+# ----------------------------------------------------------------------------------------------
+# History formats
+
+
+def format_time(ms: int) -> str:
+    """``ms`` as RFC 3339 UTC with milliseconds, as ``reprise history --json`` writes it."""
+    seconds, millis = divmod(ms, 1000)
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + f".{millis:03d}Z"
+
+
+_RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$")
+
+
+def parse_time(text: str) -> int:
+    """An RFC 3339 time as milliseconds since the epoch."""
+    match = _RFC3339.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not an RFC 3339 time")
+    whole, fraction, zone = match.groups()
+    offset = "+00:00" if zone == "Z" else zone
+    seconds = int(datetime.fromisoformat(whole + offset).timestamp())
+    return seconds * 1000 + int((fraction or "0").ljust(3, "0")[:3])
+
+
+def load_history(source: Any) -> List[Dict[str, Any]]:
+    """The events of the last execution in ``source``: the text (or the parsed JSON) of
+    ``reprise history ID --json`` (an array of events, payloads embedded, times as RFC 3339), or
+    of an export bundle (``{"format": "reprise-bundle", "executions": [...]}``, payloads as JSON
+    text, times as numbers). Returned in the bundle's shape, sorted by ``seq``."""
+    data = json.loads(source) if isinstance(source, (str, bytes, bytearray)) else source
+    if isinstance(data, dict):
+        if data.get("format") != "reprise-bundle":
+            raise ValueError("expected `reprise history --json` output (an array) or a bundle (format reprise-bundle)")
+        executions = data.get("executions") or []
+        if not executions:
+            raise ValueError("the bundle holds no execution")
+        last = max(executions, key=lambda execution: execution.get("execution", 0))
+        events = [dict(event) for event in last["events"]]
+    elif isinstance(data, list):
+        events = []
+        for raw in data:
+            event = dict(raw)
+            for key in _PAYLOAD_FIELDS:
+                if key in event:
+                    event[key] = json.dumps(event[key])
+            for key in _TIME_FIELDS:
+                if isinstance(event.get(key), str):
+                    event[key] = parse_time(event[key])
+            events.append(event)
+    else:
+        raise ValueError("expected `reprise history --json` output (an array) or a bundle (format reprise-bundle)")
+    return sorted(events, key=lambda event: event["seq"])
+
+
+def to_history_json(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Events in the shape of ``reprise history ID --json``: payloads embedded as the values they
+    are, times as RFC 3339."""
+    shown = []
+    for event in events:
+        item = dict(event)
+        for key in _PAYLOAD_FIELDS:
+            if isinstance(item.get(key), str):
+                item[key] = json.loads(item[key])
+        for key in _TIME_FIELDS:
+            if isinstance(item.get(key), int):
+                item[key] = format_time(item[key])
+        shown.append(item)
+    return shown

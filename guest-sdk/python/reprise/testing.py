@@ -1,0 +1,793 @@
+"""Unit tests of orchestrators without a host: ``Harness`` runs one in plain CPython (``unittest``
+or pytest), with activities mocked, events raised at chosen points and a virtual clock, and
+``replay`` checks an orchestrator against a history a real host recorded::
+
+    from reprise.testing import Harness
+
+    harness = Harness()
+    harness.activity("DebitAccount", lambda ctx, op: {"debited": op["amount"]})
+    harness.activity_results("CreditAccount", [Failure("AccountFrozen", "frozen"), {"credited": 5}])
+    run = harness.start(transfer_funds, {"sourceAccount": "A", "destinationAccount": "B", "amount": 5})
+    assert run.status == "Completed" and run.output == {"status": "refunded", ...}
+
+It runs the orchestrator as the host does when it keeps no instance in memory: every episode
+re-runs it from the start against its recorded history (the host's replay rules, in
+``reprise._replay``), so a replayed command that differs raises the host's nondeterminism error
+here too. A wait nothing has answered yet ends the episode; the harness then does what the host
+would (runs the activities, fires due timers, delivers events) and runs the next one. The
+history it records has the host's shape (``Run.history`` is what ``reprise history ID --json``
+shows), and ``Run.commands`` the host's words for each decision.
+
+The simulated world:
+
+- Activities run as soon as they are scheduled, in zero virtual time, one attempt at a time; the
+  results of the activities one episode scheduled arrive together, in the next episode. A failed
+  attempt is retried under the call's retry policy by the host's rule (:func:`next_attempt`: the
+  wait ``min(first * coefficient**(n-1), max)``, max attempts, retry timeout, non-retryable error
+  types matched on the failure and its causes), the retry recorded as ``ActivityRetrying`` in an
+  episode of its own; the next attempt runs when the clock reaches it. A call's ``timeout`` is
+  recorded but never fires (a mock takes no time): give ``Failure("TimedOut", ...)`` as an
+  outcome to test a timeout.
+- Timers fire when the clock reaches them (``Run.advance``, ``Run.run_to_completion``).
+- Sub-orchestrations run the orchestrator given with ``Harness.orchestrator(name, fn)`` as a
+  child instance on the same clock (its id is ``<parent>:1:<task>`` unless the call names one);
+  a failed child reaches the parent as ``SubOrchestrationFailed``. An event the orchestrator
+  raises on another instance is delivered if that instance is one of the run's, and is listed in
+  ``Run.sent_events`` either way.
+- Entities given with ``Harness.entity(name, fn)`` keep their state in memory
+  (``Run.entity_state``); an operation runs as soon as it is called or signalled, in the order
+  the orchestrator issued them, and a failed one changes nothing and reaches the caller as
+  ``EntityOperationFailed``. A critical section's locks are granted at once (nothing else holds
+  them in a run).
+- ``random`` is seeded from the instance id at the start of every run of the orchestrator, as the
+  host seeds it from its virtual source. ``time.time()``, ``datetime.now()``, ``uuid.uuid4()`` and
+  ``os.urandom`` are the machine's own here (the host makes them virtual inside a component): an
+  orchestrator should use ``ctx.current_utc_datetime`` and ``ctx.new_uuid()``.
+
+Not supported, each refused with :class:`Unsupported` naming the call rather than simulated:
+what an entity operation does besides its state and output (``signal_entity``,
+``start_new_orchestration``, ``new_uuid`` from an entity), retry policies on sub-orchestrations,
+HTTP (``reprise.http``: mock the activity that makes requests), and following a
+``continue_as_new`` (the run stops with status ``ContinuedAsNew`` and ``Run.continued_input``).
+``replay`` replays histories with any of these: it only compares commands. It refuses a rewound
+history (``ExecutionRewound``).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import datetime, timedelta
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+from . import _offline
+from ._offline import Err, Ok, Unsupported, types
+from ._replay import AUDIT, NondeterminismError, Replayer, ReplayError, describe_command, load_history
+from ._replay import to_history_json
+from .context import ActivityContext, OrchestrationContext
+from .entity import EntityId
+from .errors import Failure, FailureCause
+from .exports import _ORCHESTRATORS, _run, _run_entity
+from .options import Duration, to_ms
+
+__all__ = [
+    "Harness",
+    "HarnessError",
+    "NondeterminismError",
+    "ReplayError",
+    "Replayed",
+    "Run",
+    "Unsupported",
+    "replay",
+]
+
+#: The virtual clock's default start, in milliseconds since the epoch (2023-11-14T22:13:20Z).
+DEFAULT_START_MS = 1_700_000_000_000
+
+#: What ``ExecutionStarted`` records as the component in the harness's histories.
+COMPONENT = "reprise.testing"
+
+
+class HarnessError(Exception):
+    """A test asked for something the simulated world cannot give: an activity nobody mocked, a
+    run to completion that waits for an event never raised, an event for a finished run."""
+
+
+class _Blocked(BaseException):
+    """Unwinds the orchestrator when it waits for what the episode cannot answer. A
+    ``BaseException``: neither the orchestrator's ``except Exception`` nor the SDK's boundary may
+    take it for a failure."""
+
+
+class _Trap(BaseException):
+    """Carries a replay error out of the orchestrator, as the host traps the guest on one."""
+
+    def __init__(self, error: ReplayError) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+# ----------------------------------------------------------------------------------------------
+# Conversions between the WIT records the SDK passes and the host's JSON shapes
+
+
+def _failure_json(failure: Any) -> Dict[str, Any]:
+    """A WIT failure record (or a ``Failure``) in the host's JSON shape (empty fields omitted)."""
+    shaped: Dict[str, Any] = {"error_type": failure.error_type, "message": failure.message}
+    if failure.details is not None:
+        shaped["details"] = failure.details
+    causes = []
+    for cause in failure.causes:
+        item = {"error_type": cause.error_type, "message": cause.message}
+        if cause.details is not None:
+            item["details"] = cause.details
+        causes.append(item)
+    if causes:
+        shaped["causes"] = causes
+    return shaped
+
+
+def _failure_wire(failure: Dict[str, Any]) -> "types.Failure":
+    causes = [types.FailureCause(c["error_type"], c["message"], c.get("details")) for c in failure.get("causes", [])]
+    return types.Failure(failure["error_type"], failure["message"], failure.get("details"), causes)
+
+
+def _failure_object(failure: Dict[str, Any]) -> Failure:
+    causes = [FailureCause(c["error_type"], c["message"], c.get("details")) for c in failure.get("causes", [])]
+    return Failure(failure["error_type"], failure["message"], failure.get("details"), causes)
+
+
+def _wrapping(error_type: str, message: str, inner: Dict[str, Any]) -> Dict[str, Any]:
+    """``Failure::wrapping``: ``inner`` becomes the first cause, its own causes after it."""
+    first = {"error_type": inner["error_type"], "message": inner["message"]}
+    if inner.get("details") is not None:
+        first["details"] = inner["details"]
+    return {"error_type": error_type, "message": message, "causes": [first] + list(inner.get("causes", []))}
+
+
+def _retry_json(policy: Optional["types.RetryPolicy"]) -> Optional[Dict[str, Any]]:
+    if policy is None:
+        return None
+    shaped: Dict[str, Any] = {
+        "max_attempts": policy.max_attempts,
+        "first_retry_interval_ms": policy.first_retry_interval_ms,
+        "backoff_coefficient": float(policy.backoff_coefficient),
+    }
+    if policy.max_retry_interval_ms is not None:
+        shaped["max_retry_interval_ms"] = policy.max_retry_interval_ms
+    if policy.retry_timeout_ms is not None:
+        shaped["retry_timeout_ms"] = policy.retry_timeout_ms
+    if policy.non_retryable_errors:
+        shaped["non_retryable_errors"] = list(policy.non_retryable_errors)
+    return shaped
+
+
+def _completion(task: int, outcome: Tuple[str, Any]) -> "types.Completion":
+    kind, value = outcome
+    return types.Completion(task, Ok(value) if kind == "ok" else Err(_failure_wire(value)))
+
+
+def _delay_after(policy: Dict[str, Any], attempt: int) -> int:
+    """``RetryPolicy::delay_after``: ``min(first * coefficient**(attempt-1), max)``."""
+    try:
+        delay = policy["first_retry_interval_ms"] * policy["backoff_coefficient"] ** min(max(attempt - 1, 0), 1024)
+    except OverflowError:
+        delay = float("inf")
+    longest = policy.get("max_retry_interval_ms")
+    if longest is not None:
+        delay = min(delay, longest)
+    return int(min(delay, 2**64 - 1))
+
+
+def next_attempt(policy: Dict[str, Any], attempt: int, failure: Dict[str, Any], first_started: int, now: int):
+    """``RetryPolicy::next_attempt``: when attempt ``attempt + 1`` runs, or ``None`` if the policy
+    gives up (attempts used up, a non-retryable error type on the failure or one of its causes,
+    or a next attempt that would start after the retry timeout)."""
+    kinds = [failure["error_type"]] + [cause["error_type"] for cause in failure.get("causes", [])]
+    if attempt >= policy["max_attempts"] or any(kind in policy.get("non_retryable_errors", []) for kind in kinds):
+        return None
+    upcoming = now + _delay_after(policy, attempt)
+    timeout = policy.get("retry_timeout_ms")
+    if timeout is not None and upcoming - first_started > timeout:
+        return None
+    return upcoming
+
+
+# ----------------------------------------------------------------------------------------------
+# The orchestration interface over a replayer
+
+
+class _Orchestration:
+    """What the SDK's ``orchestration`` calls reach during one run of an orchestrator: the host's
+    functions, over the instance's ``Replayer``."""
+
+    def __init__(self, replayer: Replayer, logs: Optional[List[Tuple[str, str]]]) -> None:
+        self.replayer = replayer
+        self._logs = logs
+        self._unwinding = False
+
+    def _call(self, action: Callable[[], Any]) -> Any:
+        # An orchestrator unwinding (its `finally` blocks) gets no further answers.
+        if self._unwinding:
+            raise _Blocked()
+        try:
+            return action()
+        except ReplayError as error:
+            raise _Trap(error) from None
+
+    def _wait(self, poll: Callable[[], Any]) -> Any:
+        if self._unwinding:
+            raise _Blocked()
+        try:
+            while True:
+                answer = poll()
+                if answer is not None:
+                    return answer
+                if self.replayer.advance() == "blocked":
+                    self._unwinding = True
+                    raise _Blocked()
+        except ReplayError as error:
+            raise _Trap(error) from None
+
+    def instance_id(self) -> str:
+        return self.replayer.instance_id
+
+    def is_replaying(self) -> bool:
+        return not self.replayer.live
+
+    def current_time(self) -> int:
+        return self.replayer.now
+
+    def new_guid(self) -> str:
+        return self.replayer.new_guid()
+
+    def version(self, change_id: str, newest: int) -> int:
+        return self._call(lambda: self.replayer.version(change_id, newest))
+
+    def set_custom_status(self, status: Optional[str]) -> None:
+        self.replayer.custom_status = status
+
+    def log(self, level: "types.LogLevel", message: str) -> None:
+        # As the host does, lines written while replaying are dropped.
+        if self.replayer.live and self._logs is not None:
+            self._logs.append((level.name.lower(), message))
+
+    def schedule_activity(self, name: str, payload: str) -> int:
+        return self._call(lambda: self.replayer.schedule_activity(name, payload, {}))
+
+    def schedule_activity_with_options(self, name: str, payload: str, options: "types.ActivityOptions") -> int:
+        shaped: Dict[str, Any] = {}
+        if options.retry is not None:
+            shaped["retry"] = _retry_json(options.retry)
+        if options.timeout_ms is not None:
+            shaped["timeout_ms"] = options.timeout_ms
+        return self._call(lambda: self.replayer.schedule_activity(name, payload, shaped))
+
+    def schedule_sub_orchestration(self, name: str, payload: str, options: "types.SubOrchestrationOptions") -> int:
+        retry = _retry_json(options.retry)
+        return self._call(lambda: self.replayer.schedule_sub_orchestration(name, options.instance_id, payload, retry))
+
+    def continue_as_new(self, payload: str, carry_unprocessed_events: bool) -> None:
+        self._call(lambda: self.replayer.request_continue_as_new(payload, carry_unprocessed_events))
+
+    def schedule_timer(self, fire_at: int) -> int:
+        return self._call(lambda: self.replayer.schedule_timer(fire_at))
+
+    def wait_for_event(self, name: str) -> int:
+        return self._call(lambda: self.replayer.wait_for_event(name))
+
+    def raise_event(self, instance_id: str, name: str, payload: str) -> None:
+        self._call(lambda: self.replayer.raise_event(instance_id, name, payload))
+
+    def call_entity(self, entity: "types.EntityId", operation: str, payload: str) -> int:
+        shaped = {"name": entity.name, "key": entity.key}
+        return self._call(lambda: self.replayer.call_entity(shaped, operation, payload))
+
+    def signal_entity(self, entity: "types.EntityId", operation: str, payload: str) -> None:
+        shaped = {"name": entity.name, "key": entity.key}
+        self._call(lambda: self.replayer.signal_entity(shaped, operation, payload))
+
+    def lock_entities(self, entities: List["types.EntityId"]) -> int:
+        shaped = [{"name": e.name, "key": e.key} for e in entities]
+        return self._call(lambda: self.replayer.lock_entities(shaped))
+
+    def unlock_entities(self) -> None:
+        self._call(self.replayer.unlock_entities)
+
+    def wait_any(self, tasks: List[int]) -> "types.Completion":
+        task, outcome = self._wait(lambda: self.replayer.wait_any(list(tasks)))
+        return _completion(task, outcome)
+
+    def wait_all(self, tasks: List[int]) -> List["types.Completion"]:
+        return [_completion(task, outcome) for task, outcome in self._wait(lambda: self.replayer.wait_all(list(tasks)))]
+
+
+def _run_orchestrator(fn: Callable, replayer: Replayer, logs: Optional[List[Tuple[str, str]]]) -> None:
+    """Runs ``fn`` once from the start against ``replayer``, as the host runs a guest: through the
+    SDK's own boundary (JSON in and out, exceptions to failures), ending with the completion or
+    the failure it returns, or where it waits for what nothing has delivered."""
+    host = _Orchestration(replayer, logs)
+    random.seed(replayer.instance_id)
+    with _offline.bound("orchestration", host):
+        try:
+            if replayer.advance() == "blocked":
+                return
+            if replayer.started is None:
+                raise ReplayError("corrupt history: the first episode does not start the execution")
+            name, payload = replayer.started
+            try:
+                output = _run("orchestrator", {name: fn}, name, payload, OrchestrationContext)
+            except Err as returned:
+                replayer.fail(_failure_json(returned.value))
+            else:
+                replayer.complete(output)
+        except _Blocked:
+            return
+        except _Trap as trap:
+            raise trap.error from None
+
+
+# ----------------------------------------------------------------------------------------------
+# The simulated world
+
+
+class _ActivityHost:
+    """``activity-context`` for one attempt."""
+
+    def __init__(self, instance_id: str, task_id: int, attempt: int) -> None:
+        self._instance_id = instance_id
+        self._task_id = task_id
+        self._attempt = attempt
+
+    def instance_id(self) -> str:
+        return self._instance_id
+
+    def task_id(self) -> int:
+        return self._task_id
+
+    def attempt(self) -> int:
+        return self._attempt
+
+    def idempotency_key(self) -> str:
+        return f"{self._instance_id}/1/{self._task_id}"
+
+
+class _EntityHost:
+    """``entity-context`` for one operation: its id and the clock; what else an entity can do
+    from an operation is refused (see the module docs)."""
+
+    def __init__(self, entity: Dict[str, str], now: int, logs: List[Tuple[str, str]]) -> None:
+        self._entity = entity
+        self._now = now
+        self._logs = logs
+
+    def id(self) -> "types.EntityId":
+        return types.EntityId(self._entity["name"], self._entity["key"])
+
+    def current_time(self) -> int:
+        return self._now
+
+    def log(self, level: "types.LogLevel", message: str) -> None:
+        self._logs.append((level.name.lower(), message))
+
+    def _refuse(self, call: str) -> Any:
+        raise Unsupported(f"reprise.testing does not simulate {call} from an entity operation")
+
+    def new_guid(self) -> str:
+        return self._refuse("new_uuid")
+
+    def signal_entity(self, *_args: Any) -> None:
+        self._refuse("signal_entity")
+
+    def start_orchestration(self, *_args: Any) -> str:
+        return self._refuse("start_new_orchestration")
+
+
+class _Instance:
+    """One orchestration instance of a run: its function, its history, what waits to be delivered."""
+
+    def __init__(self, instance_id: str, name: str, fn: Callable, payload: str, parent: Optional[Tuple["_Instance", int]]):
+        self.instance_id = instance_id
+        self.name = name
+        self.fn = fn
+        self.parent = parent
+        self.history: List[Dict[str, Any]] = []
+        self.pending: List[Dict[str, Any]] = [
+            {"type": "ExecutionStarted", "name": name, "input": payload, "component": COMPONENT}
+        ]
+        self.custom_status: Optional[str] = None
+        self.terminal: Optional[Tuple[str, Any]] = None
+        self.waiting: List[str] = []
+
+
+class Run:
+    """One orchestration run by a :class:`Harness`: what it reached, and the controls that move
+    it on (events, time)."""
+
+    def __init__(self, harness: "Harness", fn: Callable, name: str, payload: str) -> None:
+        self._harness = harness
+        self.now: int = harness._start_ms
+        #: (name, input, attempt) of every activity attempt run, in order.
+        self.activity_calls: List[Tuple[str, Any, int]] = []
+        #: (level, message) of every line the orchestrators logged (once each, as the host).
+        self.logs: List[Tuple[str, str]] = []
+        #: (instance id, name, data) of every event an orchestrator raised on another instance.
+        self.sent_events: List[Tuple[str, str, Any]] = []
+        self._instances: Dict[str, _Instance] = {}
+        # Each entity's state as JSON text, by (name, key).
+        self._entity_states: Dict[Tuple[str, str], str] = {}
+        # What the clock will do: (time, order, action), actions run when the clock reaches time.
+        self._due: List[Tuple[int, int, Callable[[], None]]] = []
+        self._order = 0
+        self._main = self._add_instance(harness._instance_id, name, fn, payload, None)
+        self._settle()
+
+    # ------------------------------------------------------------------------------------------
+    # What the run reached
+
+    @property
+    def status(self) -> str:
+        """``"Running"``, ``"Completed"``, ``"Failed"`` or ``"ContinuedAsNew"``."""
+        return "Running" if self._main.terminal is None else self._main.terminal[0]
+
+    @property
+    def output(self) -> Any:
+        """The orchestrator's output (decoded JSON), once it completed; ``None`` before."""
+        terminal = self._main.terminal
+        return json.loads(terminal[1]) if terminal is not None and terminal[0] == "Completed" else None
+
+    @property
+    def failure(self) -> Optional[Failure]:
+        """The failure the orchestrator ended with (``error_type``, ``message``, ``details``,
+        ``causes``, as the host records it), if it failed."""
+        terminal = self._main.terminal
+        return _failure_object(terminal[1]) if terminal is not None and terminal[0] == "Failed" else None
+
+    @property
+    def continued_input(self) -> Any:
+        """The input of the next execution, if the orchestrator continued as new."""
+        terminal = self._main.terminal
+        return json.loads(terminal[1]) if terminal is not None and terminal[0] == "ContinuedAsNew" else None
+
+    @property
+    def custom_status(self) -> Any:
+        """The last custom status the orchestrator set (decoded JSON), or ``None``."""
+        text = self._main.custom_status
+        return None if text is None else json.loads(text)
+
+    @property
+    def history(self) -> List[Dict[str, Any]]:
+        """The events recorded so far, as ``reprise history ID --json`` shows them."""
+        return to_history_json(self._main.history)
+
+    def child_history(self, instance_id: str) -> List[Dict[str, Any]]:
+        """The history of a sub-orchestration this run started, in the same shape."""
+        if instance_id not in self._instances:
+            raise HarnessError(f"this run has no instance {instance_id!r}: it has {sorted(self._instances)}")
+        return to_history_json(self._instances[instance_id].history)
+
+    def entity_state(self, entity: EntityId) -> Any:
+        """The entity's state (decoded JSON), or ``None`` if it has none."""
+        text = self._entity_states.get((entity.name, entity.key))
+        return None if text is None else json.loads(text)
+
+    @property
+    def commands(self) -> List[str]:
+        """The orchestrator's decisions so far, in order, in the host's words
+        (``schedule activity 'DebitAccount'``, ``schedule a timer``, ``complete the orchestration``...)."""
+        return [text for text in map(describe_command, self._main.history) if text is not None]
+
+    # ------------------------------------------------------------------------------------------
+    # Moving it on
+
+    def raise_event(self, name: str, data: Any = None) -> "Run":
+        """Delivers the event ``name`` with ``data`` at the current time, and runs until idle."""
+        if self._main.terminal is not None:
+            raise HarnessError(f"the event '{name}' was raised after the orchestration ended ({self.status})")
+        self._main.pending.append({"type": "EventRaised", "name": name, "data": json.dumps(data)})
+        self._settle()
+        return self
+
+    def advance(self, duration: Duration) -> "Run":
+        """Moves the clock forward by ``duration`` (a ``timedelta`` or seconds), firing each
+        timer and retry that falls due at its own time and running until idle after each."""
+        target = self.now + to_ms(duration, "advance's duration")
+        while self._due and min(self._due)[0] <= target:
+            self.now = max(self.now, min(self._due)[0])
+            self._settle()
+        self.now = target
+        return self
+
+    def run_to_completion(self) -> "Run":
+        """Skips time (timers, retry waits) until the orchestrator ends. Raises
+        :class:`HarnessError` if it waits for something nothing will deliver."""
+        while self._main.terminal is None:
+            if not self._due:
+                waiting = ", ".join(self._main.waiting) or "nothing it scheduled"
+                raise HarnessError(
+                    f"the orchestrator waits for {waiting}, which nothing will deliver: raise the event "
+                    "(run.raise_event) or give what it waits for"
+                )
+            self.now = max(self.now, min(self._due)[0])
+            self._settle()
+        return self
+
+    # ------------------------------------------------------------------------------------------
+    # The world
+
+    def _add_instance(
+        self, instance_id: str, name: str, fn: Callable, payload: str, parent: Optional[Tuple[_Instance, int]]
+    ) -> _Instance:
+        if instance_id in self._instances:
+            raise HarnessError(f"two instances of this run have the id {instance_id!r}")
+        instance = _Instance(instance_id, name, fn, payload, parent)
+        self._instances[instance_id] = instance
+        return instance
+
+    def _at(self, time: int, action: Callable[[], None]) -> None:
+        self._order += 1
+        self._due.append((time, self._order, action))
+
+    def _settle(self) -> None:
+        """Runs everything due at the current time and every episode it makes, until nothing is."""
+        while True:
+            due = sorted(item for item in self._due if item[0] <= self.now)
+            if due:
+                self._due = [item for item in self._due if item[0] > self.now]
+                for _time, _order, action in due:
+                    action()
+                continue
+            ready = [i for i in self._instances.values() if i.pending and i.terminal is None]
+            if not ready:
+                return
+            for instance in ready:
+                self._episode(instance)
+
+    def _episode(self, instance: _Instance) -> None:
+        deliveries, instance.pending = instance.pending, []
+        base = len(instance.history)
+        if all(event["type"] in AUDIT for event in deliveries):
+            # As the host records retries for an orchestrator that waits: without running it.
+            new = [{"type": "EpisodeStarted", "time": self.now}] + deliveries
+            instance.history.extend({"seq": base + i, **event} for i, event in enumerate(new))
+            return
+        history = [dict(event) for event in instance.history]
+        replayer = Replayer(instance.instance_id, 1, history, [(self.now, deliveries)])
+        _run_orchestrator(instance.fn, replayer, self.logs)
+        instance.custom_status = replayer.custom_status
+        instance.terminal = replayer.terminal
+        instance.waiting = replayer.waiting_for()
+        instance.history.extend({"seq": base + i, **event} for i, event in enumerate(replayer.new_events))
+        for event in replayer.new_events:
+            self._react(instance, event)
+
+    def _react(self, instance: _Instance, event: Dict[str, Any]) -> None:
+        kind = event["type"]
+        if kind == "ActivityScheduled":
+            first_started = self.now
+            self._at(self.now, lambda: self._attempt(instance, event, 1, first_started))
+        elif kind == "TimerScheduled":
+            self._at(event["fire_at"], lambda: instance.pending.append({"type": "TimerFired", "task_id": event["task_id"]}))
+        elif kind == "SubOrchestrationScheduled":
+            self._start_child(instance, event)
+        elif kind in ("EntityCalled", "EntitySignaled"):
+            self._at(self.now, lambda: self._operate(instance, event))
+        elif kind == "EntityLockRequested":
+            # Nothing else holds the locks: the host grants them with a null output.
+            grant = {"type": "EntityCompleted", "task_id": event["task_id"], "output": "null"}
+            self._at(self.now, lambda: instance.pending.append(grant))
+        elif kind == "EventSent":
+            self.sent_events.append((event["instance_id"], event["name"], json.loads(event["data"])))
+            target = self._instances.get(event["instance_id"])
+            if target is not None and target.terminal is None:
+                target.pending.append({"type": "EventRaised", "name": event["name"], "data": event["data"]})
+        elif kind in ("ExecutionCompleted", "ExecutionFailed") and instance.parent is not None:
+            parent, task_id = instance.parent
+            if kind == "ExecutionCompleted":
+                parent.pending.append({"type": "SubOrchestrationCompleted", "task_id": task_id, "output": event["output"]})
+            else:
+                failure = event["failure"]
+                message = f"sub-orchestration '{instance.name}' (instance {instance.instance_id}) failed: {failure['message']}"
+                wrapped = _wrapping(Failure.SUB_ORCHESTRATION_FAILED, message, failure)
+                parent.pending.append({"type": "SubOrchestrationFailed", "task_id": task_id, "failure": wrapped})
+        elif kind == "ExecutionContinuedAsNew" and instance.parent is not None:
+            raise Unsupported(f"reprise.testing does not follow continue_as_new in a sub-orchestration ({instance.name})")
+
+    def _start_child(self, parent: _Instance, event: Dict[str, Any]) -> None:
+        name = event["name"]
+        if "retry" in event:
+            raise Unsupported(f"reprise.testing does not simulate retry policies on sub-orchestrations ('{name}')")
+        fn = self._harness._orchestrators.get(name)
+        if fn is None:
+            raise HarnessError(
+                f"the orchestrator started the sub-orchestration '{name}', which this harness does not know: "
+                f"give it with harness.orchestrator({name!r}, fn)"
+            )
+        self._add_instance(event["instance_id"], name, fn, event["input"], (parent, event["task_id"]))
+
+    def _operate(self, caller: _Instance, event: Dict[str, Any]) -> None:
+        """Runs a called or signalled operation on the entity's state; replies to a call."""
+        entity, operation = event["entity"], event["operation"]
+        name, key = entity["name"], entity["key"]
+        fn = self._harness._entities.get(name)
+        if fn is None:
+            raise HarnessError(
+                f"the orchestrator sent '{operation}' to the entity @{name}@{key}, whose type this harness does not "
+                f"know: give it with harness.entity({name!r}, fn)"
+            )
+        state = self._entity_states.get((name, key))
+        with _offline.bound("entity-context", _EntityHost(entity, self.now, self.logs)):
+            try:
+                result = _run_entity({name: fn}, name, operation, event["input"], state)
+            except Err as failed:
+                outcome: Tuple[str, Any] = ("err", _failure_json(failed.value))
+            else:
+                if result.state is None:
+                    self._entity_states.pop((name, key), None)
+                else:
+                    self._entity_states[(name, key)] = result.state
+                outcome = ("ok", result.output)
+        if event["type"] != "EntityCalled" or caller.terminal is not None:
+            return
+        task_id = event["task_id"]
+        if outcome[0] == "ok":
+            caller.pending.append({"type": "EntityCompleted", "task_id": task_id, "output": outcome[1]})
+        else:
+            message = f"operation '{operation}' on entity @{name}@{key} failed: {outcome[1]['message']}"
+            wrapped = _wrapping(Failure.ENTITY_OPERATION_FAILED, message, outcome[1])
+            caller.pending.append({"type": "EntityFailed", "task_id": task_id, "failure": wrapped})
+
+    def _attempt(self, instance: _Instance, event: Dict[str, Any], attempt: int, first_started: int) -> None:
+        if instance.terminal is not None:
+            # The host drops the result of an activity whose instance has ended.
+            return
+        name, task_id, payload = event["name"], event["task_id"], event["input"]
+        self.activity_calls.append((name, json.loads(payload), attempt))
+        kind, value = self._harness._activity_outcome(instance.instance_id, name, task_id, attempt, payload)
+        if kind == "ok":
+            instance.pending.append({"type": "ActivityCompleted", "task_id": task_id, "output": value})
+            return
+        policy = event.get("options", {}).get("retry")
+        upcoming = None if policy is None else next_attempt(policy, attempt, value, first_started, self.now)
+        if upcoming is None:
+            message = f"activity '{name}' failed: {value['message']}"
+            wrapped = _wrapping(Failure.ACTIVITY_FAILED, message, value)
+            instance.pending.append({"type": "ActivityFailed", "task_id": task_id, "failure": wrapped})
+            return
+        instance.pending.append(
+            {"type": "ActivityRetrying", "task_id": task_id, "attempt": attempt, "failure": value, "next_attempt_at": upcoming}
+        )
+        self._at(upcoming, lambda: self._attempt(instance, event, attempt + 1, first_started))
+
+
+class Harness:
+    """The simulated world of one test: which activities and child orchestrators exist, and
+    where the clock starts. Configure it, then :meth:`start` an orchestrator."""
+
+    def __init__(self) -> None:
+        self._activities: Dict[str, Callable[[ActivityContext, Any], Any]] = {}
+        self._orchestrators: Dict[str, Callable[[OrchestrationContext, Any], Any]] = {}
+        self._entities: Dict[str, Callable[[Any], Any]] = {}
+        self._start_ms = DEFAULT_START_MS
+        self._instance_id = "test-instance"
+
+    def activity(self, name: str, fn: Callable[[ActivityContext, Any], Any]) -> "Harness":
+        """The activity ``name`` runs ``fn(ctx, input)`` (``ctx.attempt``, ``ctx.task_id``,
+        ``ctx.instance_id``, ``ctx.idempotency_key``); raising fails the attempt (a ``Failure``
+        with its type, any other exception with its class name, as in a component). A real
+        activity function of the guest works as well as a lambda."""
+        self._activities[name] = fn
+        return self
+
+    def activity_results(self, name: str, outcomes: Sequence[Any]) -> "Harness":
+        """The activity ``name`` returns ``outcomes[n-1]`` on attempt n (a value, or a
+        ``Failure`` to fail the attempt); the last one repeats."""
+        if not outcomes:
+            raise ValueError(f"activity_results('{name}') needs at least one outcome")
+        fixed = list(outcomes)
+
+        def answer(ctx: ActivityContext, _input: Any) -> Any:
+            outcome = fixed[min(ctx.attempt, len(fixed)) - 1]
+            if isinstance(outcome, BaseException):
+                raise outcome
+            return outcome
+
+        return self.activity(name, answer)
+
+    def orchestrator(self, name: str, fn: Callable[[OrchestrationContext, Any], Any]) -> "Harness":
+        """The orchestrator a sub-orchestration named ``name`` runs."""
+        self._orchestrators[name] = fn
+        return self
+
+    def entity(self, name: str, fn: Callable[[Any], Any]) -> "Harness":
+        """The entity type ``name`` runs ``fn(ctx)`` (an ``EntityContext``) for each operation,
+        as in a component: the guest's own ``@entity`` functions work."""
+        self._entities[name] = fn
+        return self
+
+    def start_time(self, start: Union[datetime, int]) -> "Harness":
+        """Where the virtual clock starts: an aware ``datetime`` or milliseconds since the epoch."""
+        if isinstance(start, datetime):
+            if start.tzinfo is None:
+                raise ValueError("start_time needs an aware datetime (for example in UTC)")
+            start = int(start.timestamp() * 1000)
+        self._start_ms = int(start)
+        return self
+
+    def instance_id(self, instance_id: str) -> "Harness":
+        """The instance's id (``"test-instance"`` unless set)."""
+        self._instance_id = instance_id
+        return self
+
+    def start(self, orchestrator: Callable[[OrchestrationContext, Any], Any], input: Any = None) -> Run:
+        """Starts ``orchestrator`` with ``input`` and runs it until it is idle at the start time:
+        its activities run and their results are delivered, episode after episode, until it waits
+        only for timers, events, or has ended."""
+        return Run(self, orchestrator, _name_of(orchestrator), json.dumps(input))
+
+    def _activity_outcome(
+        self, instance_id: str, name: str, task_id: int, attempt: int, payload: str
+    ) -> Tuple[str, Any]:
+        fn = self._activities.get(name)
+        if fn is None:
+            known = ", ".join(sorted(self._activities)) or "none"
+            raise HarnessError(
+                f"the orchestrator scheduled the activity '{name}', which this harness does not know (it has: "
+                f"{known}): give it with harness.activity({name!r}, fn) or harness.activity_results"
+            )
+        with _offline.bound("activity-context", _ActivityHost(instance_id, task_id, attempt)):
+            try:
+                return "ok", _run("activity", {name: fn}, name, payload, lambda _value: ActivityContext())
+            except Err as failed:
+                return "err", _failure_json(failed.value)
+
+
+def _name_of(fn: Callable) -> str:
+    """The name ``fn`` is registered under with ``@orchestrator``, else its function name."""
+    for name, registered in _ORCHESTRATORS.items():
+        if registered is fn:
+            return name
+    return fn.__name__
+
+
+# ----------------------------------------------------------------------------------------------
+# Replay of a recorded history
+
+
+class Replayed:
+    """What :func:`replay` reached: ``status`` (as :attr:`Run.status`), ``output``, ``failure``,
+    ``custom_status`` and ``commands`` (the recorded ones the code issued again)."""
+
+    def __init__(self, replayer: Replayer, history: List[Dict[str, Any]]) -> None:
+        terminal = replayer.terminal
+        self.status = "Running" if terminal is None else terminal[0]
+        self.output = json.loads(terminal[1]) if terminal is not None and terminal[0] == "Completed" else None
+        self.failure = _failure_object(terminal[1]) if terminal is not None and terminal[0] == "Failed" else None
+        self.custom_status = None if replayer.custom_status is None else json.loads(replayer.custom_status)
+        self.commands = [text for text in map(describe_command, history) if text is not None]
+
+
+def replay(
+    history: Any, orchestrator: Callable[[OrchestrationContext, Any], Any], instance_id: Optional[str] = None
+) -> Replayed:
+    """Runs ``orchestrator`` against a recorded history (the text or parsed JSON of
+    ``reprise history ID --json``, or of an export bundle, whose last execution is replayed) and
+    checks that it issues the recorded commands, as the host does before it lets code take over
+    a running instance. A divergence raises :class:`NondeterminismError` with the host's message
+    and position; a history ending where the orchestrator waits is compatible. ``instance_id``
+    is what ``ctx.instance_id`` answers (a bundle's own by default, else ``"replayed-instance"``)."""
+    events = load_history(history)
+    if instance_id is None:
+        instance_id = _bundle_instance_id(history) or "replayed-instance"
+    if not any(e["type"] == "ExecutionStarted" for e in events):
+        raise ReplayError("corrupt history: it has no ExecutionStarted")
+    replayer = Replayer(instance_id, 1, events, [])
+    _run_orchestrator(orchestrator, replayer, None)
+    return Replayed(replayer, events)
+
+
+def _bundle_instance_id(source: Any) -> Optional[str]:
+    data = json.loads(source) if isinstance(source, (str, bytes, bytearray)) else source
+    if isinstance(data, dict) and isinstance(data.get("instance"), dict):
+        return data["instance"].get("instance_id")
+    return None

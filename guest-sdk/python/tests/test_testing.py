@@ -1,0 +1,465 @@
+"""Tests of ``reprise.testing`` itself: each feature of the harness against what the host does
+(its replay rules, its retry rule, its history shape), and ``replay`` against a history the real
+host recorded (``tests/golden/fan-out.golden-race.reprise``).
+
+Run from the repository root: ``PYTHONPATH=guest-sdk/python python3 -B -m unittest discover -s
+guest-sdk/python/tests``.
+"""
+
+import json
+import unittest
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from reprise import EntityId, Failure, OrchestrationContext, RetryPolicy, TaskFailedError
+from reprise.testing import DEFAULT_START_MS, Harness, HarnessError, NondeterminismError, Unsupported, replay
+
+ROOT = Path(__file__).resolve().parents[3]
+GOLDEN_RACE = ROOT / "tests" / "golden" / "fan-out.golden-race.reprise"
+
+
+def chain(ctx: OrchestrationContext, names):
+    ctx.set_custom_status("started")
+    results = []
+    for name in names:
+        results.append(ctx.call_activity("greet", name))
+        ctx.set_custom_status(f"greeted {len(results)}")
+    return results
+
+
+def first_of(ctx: OrchestrationContext, items):
+    """The Rust guest `fan-out`'s `first_of`, in Python: the golden bundle is its history."""
+    tasks = [ctx.schedule_activity("process_item", item) for item in items]
+    winner = ctx.task_any(tasks)
+    return {"winner": tasks.index(winner), "value": winner.result()}
+
+
+def first_of_after_a_timer(ctx: OrchestrationContext, items):
+    ctx.create_timer(1)
+    return first_of(ctx, items)
+
+
+def process_item(ctx, item):
+    if item % 5 == 3:
+        raise Failure("ItemRejected", f"item {item} was rejected")
+    return item * 10
+
+
+def with_retry(ctx: OrchestrationContext, _input):
+    policy = RetryPolicy(4, first_retry_interval=1.0, backoff_coefficient=2.0, non_retryable_errors=["Fatal"])
+    try:
+        return ctx.call_activity("flaky", None, retry=policy)
+    except TaskFailedError as error:
+        return {"failed": error.error_type, "message": error.message, "cause": error.cause.error_type}
+
+
+def approval(ctx: OrchestrationContext, _input):
+    ctx.set_custom_status("waiting")
+    event = ctx.wait_for_external_event("Approval")
+    timeout = ctx.create_timer(timedelta(days=30))
+    winner = ctx.task_any([event, timeout])
+    if winner is event:
+        return {"approved": True, "by": event.result()["by"]}
+    return {"approved": False, "fired_at": timeout.result()}
+
+
+def two_events(ctx: OrchestrationContext, _input):
+    # Both are raised before the orchestrator waits: each completes one wait, oldest first.
+    ctx.create_timer(60).result()
+    first = ctx.wait_for_external_event("Item").result()
+    second = ctx.wait_for_external_event("Item").result()
+    return [first, second]
+
+
+def catches_everything(ctx: OrchestrationContext, _input):
+    # A broad `except` must not swallow the harness's unwinding of a wait.
+    try:
+        value = ctx.call_activity("greet", "x")
+    except Exception as error:  # noqa: BLE001  (the point of the test)
+        return {"caught": type(error).__name__}
+    return {"value": value}
+
+
+def parent(ctx: OrchestrationContext, values):
+    doubled = ctx.call_sub_orchestrator("child", values[0])
+    try:
+        ctx.call_sub_orchestrator("child", values[1], instance_id="the-child")
+        refused = None
+    except TaskFailedError as error:
+        refused = {"type": error.error_type, "message": error.message, "cause": error.cause.error_type}
+    return {"doubled": doubled, "refused": refused}
+
+
+def child(ctx: OrchestrationContext, value):
+    if value == 13:
+        raise Failure("Unlucky", "13 is refused")
+    ctx.create_timer(5).result()
+    return ctx.call_activity("double", value)
+
+
+def uses_entities(ctx: OrchestrationContext, _input):
+    return ctx.call_entity(EntityId("Counter", "c"), "get")
+
+
+def versioned(ctx: OrchestrationContext, _input):
+    if ctx.version("use-timer", 1) == 1:
+        ctx.create_timer(1).result()
+    return ctx.call_activity("greet", "v")
+
+
+def guids(ctx: OrchestrationContext, _input):
+    first = ctx.new_uuid()
+    ctx.call_activity("greet", "g")
+    return [first, ctx.new_uuid(), ctx.current_time_ms]
+
+
+_RUNS = {"count": 0}
+
+
+def not_deterministic(ctx: OrchestrationContext, _input):
+    # Decides from something the host does not record: how many times it ran.
+    _RUNS["count"] += 1
+    name = "greet" if _RUNS["count"] == 1 else "other"
+    return ctx.call_activity(name, "n")
+
+
+def greeter() -> Harness:
+    return Harness().activity("greet", lambda ctx, name: f"Hello, {name}!")
+
+
+class Activities(unittest.TestCase):
+    def test_a_chain_runs_to_completion_with_the_hosts_commands_and_history(self):
+        run = greeter().start(chain, ["Tokyo", "Lima"])
+        self.assertEqual(run.status, "Completed")
+        self.assertEqual(run.output, ["Hello, Tokyo!", "Hello, Lima!"])
+        self.assertEqual(run.custom_status, "greeted 2")
+        self.assertEqual(
+            run.commands,
+            ["schedule activity 'greet'", "schedule activity 'greet'", "complete the orchestration"],
+        )
+        kinds = [event["type"] for event in run.history]
+        self.assertEqual(
+            kinds,
+            [
+                "EpisodeStarted", "ExecutionStarted", "ActivityScheduled",
+                "EpisodeStarted", "ActivityCompleted", "ActivityScheduled",
+                "EpisodeStarted", "ActivityCompleted", "ExecutionCompleted",
+            ],
+        )  # fmt: skip
+        self.assertEqual([event["seq"] for event in run.history], list(range(9)))
+        self.assertEqual(run.history[0]["time"], "2023-11-14T22:13:20.000Z")
+        self.assertEqual(run.history[1]["input"], ["Tokyo", "Lima"], "payloads are embedded as JSON values")
+        self.assertEqual(run.history[4], {"seq": 4, "type": "ActivityCompleted", "task_id": 0, "output": "Hello, Tokyo!"})
+        self.assertEqual(run.activity_calls, [("greet", "Tokyo", 1), ("greet", "Lima", 1)])
+
+    def test_a_failed_activity_reaches_the_orchestrator_wrapped_as_the_host_wraps_it(self):
+        harness = Harness().activity_results("flaky", [Failure("Fatal", "disk on fire")])
+        run = harness.start(with_retry)
+        self.assertEqual(
+            run.output,
+            {"failed": "ActivityFailed", "message": "activity 'flaky' failed: disk on fire", "cause": "Fatal"},
+        )
+        failed = [event for event in run.history if event["type"] == "ActivityFailed"]
+        self.assertEqual(
+            failed[0]["failure"],
+            {
+                "error_type": "ActivityFailed",
+                "message": "activity 'flaky' failed: disk on fire",
+                "causes": [{"error_type": "Fatal", "message": "disk on fire"}],
+            },
+        )
+        self.assertEqual(len(run.activity_calls), 1, "a non-retryable error type is not retried")
+
+    def test_an_exception_in_a_mock_fails_the_attempt_with_its_class_name(self):
+        def broken(ctx, _input):
+            raise KeyError("missing")
+
+        run = Harness().activity("flaky", broken).start(with_retry).run_to_completion()
+        self.assertEqual(run.output["cause"], "KeyError")
+        self.assertEqual(len(run.activity_calls), 4, "retried up to max_attempts")
+
+    def test_an_unknown_activity_is_an_error_of_the_test(self):
+        with self.assertRaisesRegex(HarnessError, r"activity 'greet'.*harness.activity\('greet', fn\)"):
+            Harness().start(chain, ["x"])
+
+    def test_a_broad_except_does_not_catch_the_wait(self):
+        self.assertEqual(greeter().start(catches_everything).output, {"value": "Hello, x!"})
+
+    def test_the_activity_context_names_the_task_and_attempt(self):
+        seen = []
+
+        def flaky(ctx, _input):
+            seen.append((ctx.instance_id, ctx.task_id, ctx.attempt, ctx.idempotency_key))
+            if ctx.attempt < 2:
+                raise Failure("Transient", "try again")
+            return "done"
+
+        run = Harness().instance_id("order-7").activity("flaky", flaky).start(with_retry).run_to_completion()
+        self.assertEqual(run.output, "done")
+        self.assertEqual(seen, [("order-7", 0, 1, "order-7/1/0"), ("order-7", 0, 2, "order-7/1/0")])
+
+
+class Retries(unittest.TestCase):
+    def test_retries_wait_as_the_hosts_backoff_rule_says(self):
+        transient = Failure("Transient", "busy")
+        run = Harness().activity_results("flaky", [transient, transient, transient, "ok"]).start(with_retry)
+        self.assertEqual((run.status, len(run.activity_calls)), ("Running", 1))
+        retrying = [event for event in run.history if event["type"] == "ActivityRetrying"]
+        self.assertEqual(retrying[0]["next_attempt_at"], "2023-11-14T22:13:21.000Z", "first wait: 1 s")
+        run.advance(0.999)
+        self.assertEqual(len(run.activity_calls), 1, "not before the wait is over")
+        run.advance(0.001)
+        self.assertEqual(len(run.activity_calls), 2)
+        run.advance(1.999)
+        self.assertEqual(len(run.activity_calls), 2, "the second wait is 2 s (coefficient 2)")
+        run.advance(0.001)
+        self.assertEqual(len(run.activity_calls), 3)
+        run.advance(4)
+        self.assertEqual((run.status, run.output), ("Completed", "ok"))
+        self.assertEqual([attempt for _, _, attempt in run.activity_calls], [1, 2, 3, 4])
+        self.assertEqual(run.now, DEFAULT_START_MS + 7000)
+        # Each retry is recorded alone in an episode, as the host records it, without a command.
+        self.assertEqual(run.commands, ["schedule activity 'flaky'", "complete the orchestration"])
+        self.assertEqual(
+            [(e["type"], run.history[i + 1]["type"]) for i, e in enumerate(run.history[:-1]) if e["type"] == "EpisodeStarted"][1],
+            ("EpisodeStarted", "ActivityRetrying"),
+        )
+
+    def test_the_last_attempt_fails_the_task(self):
+        run = Harness().activity_results("flaky", [Failure("Transient", "busy")]).start(with_retry)
+        run.run_to_completion()
+        self.assertEqual(run.output["failed"], "ActivityFailed")
+        self.assertEqual(len(run.activity_calls), 4)
+        self.assertEqual(run.now, DEFAULT_START_MS + 1000 + 2000 + 4000)
+
+    def test_the_recorded_retry_policy_is_the_hosts_json(self):
+        run = Harness().activity_results("flaky", ["ok"]).start(with_retry)
+        scheduled = next(event for event in run.history if event["type"] == "ActivityScheduled")
+        self.assertEqual(
+            scheduled["options"],
+            {
+                "retry": {
+                    "max_attempts": 4,
+                    "first_retry_interval_ms": 1000,
+                    "backoff_coefficient": 2.0,
+                    "non_retryable_errors": ["Fatal"],
+                }
+            },
+        )
+
+
+class TimersAndEvents(unittest.TestCase):
+    def test_a_thirty_day_timer_fires_when_the_clock_reaches_it(self):
+        run = Harness().start(approval)
+        self.assertEqual((run.status, run.custom_status), ("Running", "waiting"))
+        run.advance(timedelta(days=30) - timedelta(milliseconds=1))
+        self.assertEqual(run.status, "Running")
+        run.advance(timedelta(milliseconds=1))
+        fire_at = DEFAULT_START_MS + 30 * 86_400_000
+        self.assertEqual(run.output, {"approved": False, "fired_at": fire_at})
+        self.assertEqual(run.history[-2], {"seq": len(run.history) - 2, "type": "TimerFired", "task_id": 1})
+        self.assertEqual(run.history[-3]["time"], "2023-12-14T22:13:20.000Z", "the episode runs at the fire time")
+
+    def test_an_event_raised_before_the_timeout_wins_the_race(self):
+        run = Harness().start(approval).advance(timedelta(days=1)).raise_event("Approval", {"by": "alice"})
+        self.assertEqual(run.output, {"approved": True, "by": "alice"})
+        self.assertEqual(
+            run.commands,
+            ["wait for event 'Approval'", "schedule a timer", "complete the orchestration"],
+        )
+
+    def test_events_raised_before_a_wait_are_buffered_oldest_first(self):
+        run = Harness().start(two_events).raise_event("Item", 1).raise_event("Item", 2)
+        self.assertEqual(run.status, "Running")
+        self.assertEqual(run.advance(60).output, [1, 2])
+
+    def test_run_to_completion_skips_timers_and_names_an_event_never_raised(self):
+        run = Harness().start(two_events)
+        with self.assertRaisesRegex(HarnessError, r"waits for event 'Item', which nothing will deliver"):
+            run.run_to_completion()
+        self.assertEqual(run.now, DEFAULT_START_MS + 60_000, "the timer was skipped to")
+
+    def test_the_start_time_sets_the_orchestrators_clock(self):
+        start = datetime(2024, 2, 29, 12, 0, tzinfo=timezone.utc)
+        run = greeter().start_time(start).start(guids)
+        self.assertEqual(run.output[2], int(start.timestamp() * 1000))
+
+    def test_an_event_after_the_end_is_an_error_of_the_test(self):
+        run = greeter().start(chain, [])
+        with self.assertRaisesRegex(HarnessError, "after the orchestration ended"):
+            run.raise_event("Late")
+
+
+class Determinism(unittest.TestCase):
+    def test_uuids_are_the_same_on_every_run_and_differ_per_instance(self):
+        one = greeter().start(guids).output
+        self.assertEqual(one, greeter().start(guids).output)
+        self.assertNotEqual(one[:2], greeter().instance_id("other").start(guids).output[:2])
+        self.assertNotEqual(one[0], one[1])
+
+    def test_an_orchestrator_that_decides_from_unrecorded_state_fails_with_the_hosts_error(self):
+        _RUNS["count"] = 0
+        message = (
+            "nondeterminism at history position 2: the history records that the orchestrator did "
+            "[schedule activity 'greet' (task 0)], but on replay it did [schedule activity 'other']; the "
+            "orchestrator's code changed under a running instance, or depends on something the host does not record"
+        )
+        with self.assertRaises(NondeterminismError) as raised:
+            greeter().start(not_deterministic, None)
+        self.assertEqual(str(raised.exception), message)
+        self.assertEqual(raised.exception.position, 2)
+
+    def test_a_version_is_recorded_once_and_taken_by_a_new_instance(self):
+        run = greeter().start(versioned).run_to_completion()
+        self.assertEqual(run.output, "Hello, v!")
+        marks = [event for event in run.history if event["type"] == "VersionMarked"]
+        self.assertEqual(marks, [{"seq": 2, "type": "VersionMarked", "change_id": "use-timer", "version": 1}])
+        self.assertEqual(run.commands[0], "schedule a timer")
+
+
+class SubOrchestrations(unittest.TestCase):
+    def test_children_run_on_the_same_clock_and_their_failures_are_wrapped(self):
+        harness = Harness().orchestrator("child", child).activity("double", lambda ctx, n: n * 2)
+        run = harness.start(parent, [21, 13])
+        self.assertEqual(run.status, "Running", "the first child waits for its timer")
+        run.advance(5)
+        self.assertEqual(
+            run.output,
+            {
+                "doubled": 42,
+                "refused": {
+                    "type": "SubOrchestrationFailed",
+                    "message": "sub-orchestration 'child' (instance the-child) failed: 13 is refused",
+                    "cause": "Unlucky",
+                },
+            },
+        )
+        scheduled = [event for event in run.history if event["type"] == "SubOrchestrationScheduled"]
+        self.assertEqual([event["instance_id"] for event in scheduled], ["test-instance:1:0", "the-child"])
+        self.assertEqual(
+            [e["type"] for e in run.child_history("test-instance:1:0")][-3:],
+            ["EpisodeStarted", "ActivityCompleted", "ExecutionCompleted"],
+        )
+        self.assertEqual(run.commands[:2], ["start sub-orchestration 'child'", "start sub-orchestration 'child'"])
+
+    def test_an_unknown_child_is_an_error_of_the_test(self):
+        with self.assertRaisesRegex(HarnessError, r"harness.orchestrator\('child', fn\)"):
+            Harness().start(parent, [1, 2])
+
+
+def counter(ctx):
+    value = ctx.get_state(lambda: 0)
+    if ctx.operation_name == "add":
+        if ctx.get_input() < 0:
+            raise Failure("Negative", "only additions")
+        ctx.set_state(value + ctx.get_input())
+    elif ctx.operation_name == "delete":
+        ctx.delete_state()
+    elif ctx.operation_name == "tell":
+        ctx.signal_entity(EntityId("Counter", "other"), "add", 1)
+    return value
+
+
+def counts(ctx: OrchestrationContext, key):
+    entity = EntityId("Counter", key)
+    ctx.signal_entity(entity, "add", 2)
+    try:
+        ctx.call_entity(entity, "add", -1)
+    except TaskFailedError as error:
+        refused = [error.error_type, error.message, error.cause.error_type]
+    with ctx.lock([entity]):
+        before = ctx.call_entity(entity, "add", 3)
+    return {"refused": refused, "before": before}
+
+
+class Entities(unittest.TestCase):
+    def test_operations_run_in_order_on_the_state_and_failures_change_nothing(self):
+        run = Harness().entity("Counter", counter).start(counts, "k")
+        self.assertEqual(
+            run.output,
+            {
+                "refused": ["EntityOperationFailed", "operation 'add' on entity @Counter@k failed: only additions",
+                            "Negative"],
+                "before": 2,
+            },
+        )  # fmt: skip
+        self.assertEqual(run.entity_state(EntityId("Counter", "k")), 5)
+        locked = next(event for event in run.history if event["type"] == "EntityCalled" and event["input"] == 3)
+        self.assertTrue(locked["in_critical_section"])
+
+    def test_a_deleted_entity_has_no_state(self):
+        run = Harness().entity("Counter", counter).start(uses_entities)
+        self.assertEqual(run.output, 0)
+        deleting = Harness().entity("Counter", counter).start(
+            lambda ctx, _input: [ctx.call_entity(EntityId("Counter", "c"), op, 1) for op in ("add", "delete")]
+        )
+        self.assertIsNone(deleting.entity_state(EntityId("Counter", "c")))
+
+    def test_an_unknown_entity_is_an_error_of_the_test(self):
+        with self.assertRaisesRegex(HarnessError, r"harness.entity\('Counter', fn\)"):
+            Harness().start(uses_entities)
+
+    def test_what_an_operation_does_besides_its_state_is_refused_by_name(self):
+        tell = lambda ctx, _input: ctx.call_entity(EntityId("Counter", "c"), "tell")  # noqa: E731
+        with self.assertRaisesRegex(Unsupported, "does not simulate signal_entity from an entity operation"):
+            Harness().entity("Counter", counter).start(tell)
+
+
+class Replay(unittest.TestCase):
+    def test_a_history_the_host_recorded_replays(self):
+        replayed = replay(GOLDEN_RACE.read_text(), first_of)
+        self.assertEqual(replayed.status, "Completed")
+        self.assertEqual(replayed.output, {"winner": 0, "value": 10})
+        self.assertEqual(replayed.commands, ["schedule activity 'process_item'"] * 3 + ["complete the orchestration"])
+
+    def test_the_harness_records_the_history_the_host_recorded(self):
+        run = Harness().activity("process_item", process_item).start(first_of, [1, 2, 4])
+        golden = json.loads(GOLDEN_RACE.read_text())["executions"][-1]["events"]
+        # The component and the payloads' spacing are the only differences allowed.
+        mine = [dict(e, component=None) if e["type"] == "ExecutionStarted" else e for e in run.history]
+        theirs = [dict(e, component=None) if e["type"] == "ExecutionStarted" else e for e in golden]
+        for event in theirs:
+            for key in ("input", "output"):
+                if key in event:
+                    event[key] = json.loads(event[key])
+            if "time" in event:
+                event["time"] = "2023-11-14T22:13:20.000Z"
+        self.assertEqual(mine, theirs)
+
+    def test_a_changed_orchestrator_gets_the_hosts_error_and_position(self):
+        with self.assertRaises(NondeterminismError) as raised:
+            replay(GOLDEN_RACE.read_text(), first_of_after_a_timer)
+        self.assertEqual(
+            str(raised.exception),
+            "nondeterminism at history position 2: the history records that the orchestrator did "
+            "[schedule activity 'process_item' (task 0)], but on replay it did [schedule a timer]; the "
+            "orchestrator's code changed under a running instance, or depends on something the host does not record",
+        )
+
+    def test_a_history_of_the_cli_shape_replays_and_the_end_of_a_history_is_checked(self):
+        run = greeter().start(chain, ["a", "b"])
+        self.assertEqual(replay(json.dumps(run.history), chain).output, ["Hello, a!", "Hello, b!"])
+        # Cut after the first completion's episode: the code goes on, where the recorded run waited.
+        cut = run.history[:5]
+        with self.assertRaises(NondeterminismError) as raised:
+            replay(cut, chain)
+        self.assertEqual(raised.exception.position, 5)
+        self.assertEqual(raised.exception.recorded, "wait for a task that had not completed (end of recorded history)")
+        # Cut where the recorded run waited: compatible, still running.
+        self.assertEqual(replay(run.history[:6], chain).status, "Running")
+
+    def test_a_waiting_orchestrator_that_issues_more_diverges_at_the_next_episode(self):
+        run = greeter().start(chain, ["a", "b"])
+        with self.assertRaises(NondeterminismError) as raised:
+            replay(run.history, lambda ctx, names: chain(ctx, names + ["c"]))
+        self.assertEqual(raised.exception.recorded, "complete the orchestration")
+        self.assertEqual(raised.exception.issued, "schedule activity 'greet'")
+        self.assertEqual(raised.exception.position, 8)
+
+    def test_a_version_answers_zero_on_a_history_from_before_the_change(self):
+        before = greeter().start(lambda ctx, _input: ctx.call_activity("greet", "v"))
+        self.assertEqual(replay(before.history, versioned).output, "Hello, v!")
+
+
+if __name__ == "__main__":
+    unittest.main()
