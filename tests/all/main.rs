@@ -21,6 +21,7 @@ mod rewind;
 mod sandbox;
 mod scheduling;
 mod schemathesis;
+mod sdk_testing_js;
 mod structure;
 mod sub_orchestrations;
 mod torture;
