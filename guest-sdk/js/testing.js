@@ -57,8 +57,10 @@
 //   callers interleave in), which this harness does not reproduce. An orchestrator that calls
 //   one makes `start` reject with an error naming the call; test such code on the host
 //   (tests/all) or keep the entity calls out of the logic under test.
-// - Activity timeouts (`timeoutMs`) never fire: activities take no virtual time. Give the
-//   attempt a `new Failure("TimedOut", ...)` outcome to test what the orchestrator does then.
+// - Activities that take time: every attempt ends at once, in zero virtual time. So activity
+//   timeouts (`timeoutMs`) never fire (give the attempt a `new Failure("TimedOut", ...)`
+//   outcome to test what the orchestrator does then), and an activity racing a timer wins
+//   unless it fails and its retry waits past the timer.
 // - Deployment defaults (a deployment file's retry policy for an activity): the harness applies
 //   the policy the call gives, as the host does for a call without a deployment file.
 // - History limits, suspension, termination, rewind and upgrades (the host's operations, not
