@@ -329,3 +329,26 @@ test("replay takes `reprise history --json` (embedded payloads, RFC 3339 times) 
   };
   assert.throws(() => replay(cli, more), /position 4: the history records that the orchestrator did \[wait for a task that had not completed \(end of recorded history\)\], but on replay it did \[schedule a timer\]/);
 });
+
+test("a failed sub-orchestration is retried by its policy as a new execution of the child", async () => {
+  const run = await new Harness()
+    .orchestrator("flaky_child", (ctx) => {
+      if (ctx.callActivity("attempts") < 2) throw new Failure("NotYet", "first try fails");
+      return "second try";
+    })
+    .activity("attempts", (() => {
+      let calls = 0;
+      return () => ++calls;
+    })())
+    .start((ctx) => ctx.callSubOrchestrator("flaky_child", null, { retry: new RetryPolicy({ maxAttempts: 2, firstRetryIntervalMs: 5000 }) }));
+  assert.equal(run.status, "Running");
+  const retrying = run.history.find((e) => e.type === "SubOrchestrationRetrying");
+  assert.deepEqual([retrying.attempt, retrying.next_attempt_at, retrying.failure.error_type], [1, T0 + 5000, "NotYet"]);
+  await run.advance(4999);
+  assert.equal(run.status, "Running");
+  await run.advance(1);
+  assert.equal(run.output, "second try");
+  const child = run.instance("test-instance:1:0");
+  assert.equal(child.status, "Completed");
+  assert.equal(child.history[0].time, T0 + 5000, "the child's second execution starts once the wait has passed");
+});
