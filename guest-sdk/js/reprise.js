@@ -624,12 +624,16 @@ function toWireFailure(error) {
 }
 
 function run(kind, name, payload, makeContext) {
+  const fn = registered[kind].get(name);
+  if (fn === undefined) {
+    const known = [...registered[kind].keys()].sort().join(", ") || "none";
+    toWireFailure(new Failure(ErrorTypes.UNKNOWN_FUNCTION, `this component has no ${kind} named '${name}' (it has: ${known})`));
+  }
+  return invoke(kind, name, fn, payload, makeContext);
+}
+
+function invoke(kind, name, fn, payload, makeContext) {
   try {
-    const fn = registered[kind].get(name);
-    if (fn === undefined) {
-      const known = [...registered[kind].keys()].sort().join(", ") || "none";
-      throw new Failure(ErrorTypes.UNKNOWN_FUNCTION, `this component has no ${kind} named '${name}' (it has: ${known})`);
-    }
     let input;
     try {
       input = JSON.parse(payload);
@@ -651,6 +655,21 @@ function run(kind, name, payload, makeContext) {
   }
 }
 
+const CONTEXTS = {
+  orchestrator: (value) => new OrchestrationContext(value),
+  activity: () => new ActivityContext(),
+};
+
+/**
+ * Runs `fn` as the component's export runs the registered function `name` of `kind`
+ * (`"orchestrator"` or `"activity"`): the same input decoding, context, output encoding and
+ * failures (thrown as the WIT record). The test harness (testing.js) runs the functions a test
+ * hands it through here, so that they run exactly as registered ones do.
+ */
+export function runAs(kind, name, fn, payload) {
+  return invoke(kind, name, fn, payload, CONTEXTS[kind]);
+}
+
 /**
  * The component's exports: `export const { orchestrators, activities, entities } = exports;` in
  * the guest's main module.
@@ -662,10 +681,10 @@ export const exports = Object.freeze({
   },
   orchestrators: {
     names: () => [...registered.orchestrator.keys()],
-    run: (name, input) => run("orchestrator", name, input, (value) => new OrchestrationContext(value)),
+    run: (name, input) => run("orchestrator", name, input, CONTEXTS.orchestrator),
   },
   activities: {
     names: () => [...registered.activity.keys()],
-    run: (name, input) => run("activity", name, input, () => new ActivityContext()),
+    run: (name, input) => run("activity", name, input, CONTEXTS.activity),
   },
 });

@@ -22,6 +22,7 @@ mod rewind;
 mod sandbox;
 mod scheduling;
 mod schemathesis;
+mod sdk_testing_js;
 mod sdk_testing_python;
 mod structure;
 mod sub_orchestrations;

@@ -1,0 +1,811 @@
+// Unit tests of orchestrations under Node, outside wasm: a simulated host with mocked
+// activities, events raised at a chosen point and a virtual clock, and the replay of recorded
+// histories against the current code.
+//
+//     // node --import ./guest-sdk/js/testing/register.mjs --test guests/my-guest/
+//     import { test } from "node:test";
+//     import assert from "node:assert/strict";
+//     import { Failure } from "../../guest-sdk/js/reprise.js";
+//     import { Harness } from "../../guest-sdk/js/testing.js";
+//     import "./main.js"; // registers the guest's orchestrators and activities
+//
+//     test("a rejected item is reported", async () => {
+//       const run = await new Harness()
+//         .activityResults("js_process_item", [new Failure("ItemRejected", "no")])
+//         .start("js_fan_out", { items: 1 });
+//       assert.equal(run.status, "Completed");
+//       assert.deepEqual(run.output.failures, ["item 0: no"]);
+//     });
+//
+// The `--import` registers Node module hooks (testing/hooks.mjs) that stand in for the host's
+// `reprise:durable/...` imports, which componentize-js resolves at build time; the component
+// build ignores all of this.
+//
+// How it runs an orchestrator: as the host's cold path does. Each episode runs the orchestrator
+// from the start against its recorded history (testing/replayer.js is the host's replay engine,
+// event for event). A wait that history cannot answer ends the episode: the stand-in host call
+// throws, and keeps throwing on every later call, so the code's own `try`/`catch` cannot go on
+// past it (on the host the call never returns); what the code returns then is ignored. The
+// harness then runs the activities the episode scheduled, delivers their results as the next
+// episode, and so on until the orchestrator waits only for the future (a timer, a retry), for an
+// event, or has finished. Activities run at once, in zero virtual time, one after the other in
+// the order they were scheduled, and all the results of one round are delivered in one episode.
+//
+// - Activities: `harness.activity(name, fn)` runs `fn(ctx, input)` as the SDK runs an activity
+//   (ctx: `attempt`, `instanceId`, `taskId`, `idempotencyKey`); `activityResults(name,
+//   [outcome, ...])` gives attempt n the n-th outcome (a value, or a Failure to fail it), the
+//   last one repeating. An activity given neither runs the code the guest registered under that
+//   name, if any; otherwise it fails with `ActivityNotFound`, as on a host without it. A failed
+//   attempt is retried by the call's retry policy exactly as the host decides (host/core/src/
+//   retry.rs: the same backoff, attempt limit, retry timeout and non-retryable types), at its
+//   virtual time; the attempts are in `run.activityCalls`.
+// - Time: the clock starts at `startTime` (1700000000000 ms by default) and moves only when the
+//   test moves it: `run.advance(ms)` fires each timer and retry that falls due at its own time,
+//   `run.runToCompletion()` skips to each next one until the orchestration ends. A 30-day timer
+//   costs nothing.
+// - Events: `run.raiseEvent(name, data)` delivers one, then runs until idle.
+// - Sub-orchestrations: the child runs in the same simulated host, by `harness.orchestrator(name,
+//   fn)` or the guest's registered orchestrator of that name, with the host's child ids, failure
+//   wrapping (`SubOrchestrationFailed`) and retries. Events sent with `ctx.raiseEvent` reach an
+//   instance of the run (the root or a child); others are kept in `run.sentEvents`.
+// - `replay(history, orchestrator)` replays `reprise history ID --json` output or an export
+//   bundle (text or parsed) and throws the host's nondeterminism error where the code diverges.
+//
+// Not supported, and why:
+// - Entities (`callEntity`, `signalEntity`, `lock`, and entity functions): running them would
+//   need the host's entity scheduler (batches, lock queues, the order operations of several
+//   callers interleave in), which this harness does not reproduce. An orchestrator that calls
+//   one makes `start` reject with an error naming the call; test such code on the host
+//   (tests/all) or keep the entity calls out of the logic under test.
+// - Activities that take time: every attempt ends at once, in zero virtual time. So activity
+//   timeouts (`timeoutMs`) never fire (give the attempt a `new Failure("TimedOut", ...)`
+//   outcome to test what the orchestrator does then), and an activity racing a timer wins
+//   unless it fails and its retry waits past the timer.
+// - Deployment defaults (a deployment file's retry policy for an activity): the harness applies
+//   the policy the call gives, as the host does for a call without a deployment file.
+// - History limits, suspension, termination, rewind and upgrades (the host's operations, not
+//   the orchestrator's logic); `replay` refuses a rewound history rather than replay it wrongly.
+
+import { createHash } from "node:crypto";
+import { Failure, exports as registry, runAs } from "./reprise.js";
+import { hold, withBinding } from "./testing/session.js";
+import { PENDING, ReplayError, Replayer, activityFailed, describeCommand, hostFailure } from "./testing/replayer.js";
+
+export { ReplayError };
+
+/** The virtual clock's default start, in ms since the epoch (the host tests' T0). */
+export const DEFAULT_START_TIME = 1_700_000_000_000;
+
+/** The instance id a run has unless `instanceId` sets another. */
+export const DEFAULT_INSTANCE_ID = "test-instance";
+
+/** How many clock jumps `runToCompletion` makes before deciding the orchestration never ends. */
+const MAX_JUMPS = 100_000;
+
+/** What the stand-in host throws to unwind an orchestrator whose episode has ended. */
+const UNWIND = Object.freeze({ toString: () => "the test harness ended this episode (the orchestrator waits)" });
+
+/** The namespace of the host's name-based UUIDs (`GUID_NAMESPACE` of replayer.rs). */
+const GUID_NAMESPACE = Buffer.from([
+  0x6b, 0x1e, 0x0c, 0x52, 0x8e, 0x1f, 0x4c, 0x3d, 0x9a, 0x57, 0x2f, 0x10, 0x9d, 0x44, 0x7e, 0x21,
+]);
+
+/** A name-based (version 5) UUID, as the host's `uuid::Uuid::new_v5`. */
+export function uuidV5(namespace, name) {
+  const bytes = createHash("sha1").update(namespace).update(name, "utf8").digest().subarray(0, 16);
+  bytes[6] = (bytes[6] & 0x0f) | 0x50;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = bytes.toString("hex");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** The largest u64, as the host saturates delays to it. */
+const U64_MAX = 18_446_744_073_709_551_615;
+
+/** `RetryPolicy::delay_after` of host/core/src/retry.rs. */
+export function delayAfter(policy, attempt) {
+  const exponent = Math.min(Math.max(attempt - 1, 0), 1024);
+  const delay = policy.first_retry_interval_ms * policy.backoff_coefficient ** exponent;
+  const capped = policy.max_retry_interval_ms === undefined ? delay : Math.min(delay, policy.max_retry_interval_ms);
+  return Number.isFinite(capped) ? Math.floor(Math.min(capped, U64_MAX)) : U64_MAX;
+}
+
+/** `RetryPolicy::next_attempt`: when to run the attempt after `attempt`, or undefined. */
+export function nextAttempt(policy, attempt, failure, firstStarted, now) {
+  const types = [failure.error_type, ...(failure.causes ?? []).map((cause) => cause.error_type)];
+  const nonRetryable = (policy.non_retryable_errors ?? []).some((kind) => types.includes(kind));
+  if (attempt >= policy.max_attempts || nonRetryable) return undefined;
+  const next = Math.min(now + delayAfter(policy, attempt), U64_MAX);
+  if (policy.retry_timeout_ms !== undefined && next - firstStarted > policy.retry_timeout_ms) return undefined;
+  return next;
+}
+
+/** The host's form of the SDK's WIT retry record (BigInt milliseconds), checked as the host does. */
+function hostRetry(wire) {
+  if (wire === undefined) return undefined;
+  const policy = {
+    max_attempts: wire.maxAttempts,
+    first_retry_interval_ms: Number(wire.firstRetryIntervalMs),
+    backoff_coefficient: wire.backoffCoefficient,
+  };
+  if (wire.maxRetryIntervalMs !== undefined) policy.max_retry_interval_ms = Number(wire.maxRetryIntervalMs);
+  if (wire.retryTimeoutMs !== undefined) policy.retry_timeout_ms = Number(wire.retryTimeoutMs);
+  if (wire.nonRetryableErrors?.length > 0) policy.non_retryable_errors = [...wire.nonRetryableErrors];
+  if (policy.max_attempts === 0) throw new Refusal("a retry policy needs max_attempts of at least 1 (1 means no retry)");
+  if (!(policy.backoff_coefficient >= 1 && Number.isFinite(policy.backoff_coefficient))) {
+    throw new Refusal(`a retry policy's backoff_coefficient must be a number of at least 1.0, not ${policy.backoff_coefficient}`);
+  }
+  return policy;
+}
+
+/** A host call the host refuses (it traps the guest, which fails as GuestTrapped). */
+class Refusal extends Error {}
+
+/** The host's failure from the SDK's WIT failure record. */
+function fromWire(wire) {
+  const causes = (wire.causes ?? []).map((c) => hostFailure(c.errorType, c.message, c.details));
+  return hostFailure(wire.errorType, wire.message, wire.details, causes);
+}
+
+/** The SDK's WIT failure record from the host's failure. */
+function toWire(failure) {
+  const cause = (c) => ({ errorType: c.error_type, message: c.message, details: c.details });
+  return { ...cause(failure), causes: (failure.causes ?? []).map(cause) };
+}
+
+/** A thrown value of the SDK's exports (a WIT failure record), or a plain error, as a host failure. */
+function thrownFailure(thrown) {
+  if (thrown !== null && typeof thrown === "object" && typeof thrown.errorType === "string") return fromWire(thrown);
+  return fromWire(Failure.from(thrown).toWire());
+}
+
+/** The failure an instance ends with when replay refuses a call (`replay_failure` of the host). */
+function replayFailure(error) {
+  const types = { Nondeterminism: "NondeterminismError", LockViolation: "LockViolation" };
+  return hostFailure(types[error.kind] ?? "GuestTrapped", error.message);
+}
+
+/** An orchestrator call this harness cannot answer faithfully (see the module docs). */
+export class UnsupportedError extends Error {
+  constructor(call) {
+    super(
+      `the JavaScript test harness does not support entities: the orchestrator called ${call}; ` +
+        "test it on the host (tests/all), or keep entity calls out of the logic under test",
+    );
+    this.name = "UnsupportedError";
+  }
+}
+
+/**
+ * The stand-in `orchestration` interface for one run of the orchestrator's code, answered by a
+ * Replayer. Once the run must stop (a wait nothing answers, a refused call), every call throws
+ * UNWIND and `stop` says why.
+ */
+class OrchestrationBinding {
+  constructor(replayer, instanceId, logs) {
+    this.replayer = replayer;
+    this.id = instanceId;
+    this.logs = logs;
+    this.stop = undefined;
+  }
+
+  call(body) {
+    if (this.stop !== undefined) throw UNWIND;
+    try {
+      return body();
+    } catch (error) {
+      if (error === UNWIND) throw error;
+      if (error instanceof ReplayError) this.stop = { replay: error };
+      else if (error instanceof Refusal) this.stop = { refused: error.message };
+      else if (error instanceof UnsupportedError) this.stop = { unsupported: error };
+      else throw error;
+      throw UNWIND;
+    }
+  }
+
+  wait(poll) {
+    return this.call(() => {
+      for (;;) {
+        const answer = poll();
+        if (answer !== PENDING) return answer.map(({ task, outcome }) => completion(task, outcome));
+        if (this.replayer.advance() === "Blocked") {
+          this.stop = { blocked: true };
+          throw UNWIND;
+        }
+      }
+    });
+  }
+
+  instanceId() {
+    return this.call(() => this.id);
+  }
+  isReplaying() {
+    return this.call(() => this.replayer.isReplaying);
+  }
+  currentTime() {
+    return this.call(() => BigInt(this.replayer.now));
+  }
+  newGuid() {
+    return this.call(() => uuidV5(GUID_NAMESPACE, this.replayer.guidName()));
+  }
+  version(changeId, max) {
+    return this.call(() => this.replayer.version(changeId, max));
+  }
+  setCustomStatus(status) {
+    return this.call(() => this.replayer.setCustomStatus(status));
+  }
+  log(level, message) {
+    // The host logs a line once, when first run, not on replay.
+    return this.call(() => {
+      if (!this.replayer.isReplaying) this.logs.push({ instanceId: this.id, level, message });
+    });
+  }
+  scheduleActivity(name, input) {
+    return this.call(() => BigInt(this.replayer.scheduleActivity(name, input, undefined)));
+  }
+  scheduleActivityWithOptions(name, input, { retry, timeoutMs }) {
+    return this.call(() => {
+      const options = {};
+      const policy = hostRetry(retry);
+      if (policy !== undefined) options.retry = policy;
+      if (timeoutMs !== undefined) options.timeout_ms = Number(timeoutMs);
+      const recorded = Object.keys(options).length > 0 ? options : undefined;
+      return BigInt(this.replayer.scheduleActivity(name, input, recorded));
+    });
+  }
+  scheduleSubOrchestration(name, input, { instanceId, retry }) {
+    return this.call(() => BigInt(this.replayer.scheduleSubOrchestration(name, instanceId, input, hostRetry(retry))));
+  }
+  continueAsNew(input, carry) {
+    return this.call(() => this.replayer.requestContinueAsNew(input, carry));
+  }
+  scheduleTimer(fireAt) {
+    return this.call(() => BigInt(this.replayer.scheduleTimer(Number(fireAt))));
+  }
+  waitForEvent(name) {
+    return this.call(() => BigInt(this.replayer.waitForEvent(name)));
+  }
+  raiseEvent(instanceId, name, data) {
+    return this.call(() => this.replayer.raiseEvent(instanceId, name, data));
+  }
+  callEntity(entity, operation) {
+    return this.call(() => {
+      throw new UnsupportedError(`callEntity/scheduleEntityCall('${operation}') on @${entity.name}@${entity.key}`);
+    });
+  }
+  signalEntity(entity, operation) {
+    return this.call(() => {
+      throw new UnsupportedError(`signalEntity('${operation}') on @${entity.name}@${entity.key}`);
+    });
+  }
+  lockEntities(entities) {
+    return this.call(() => {
+      throw new UnsupportedError(`lock([${entities.map((e) => `@${e.name}@${e.key}`).join(", ")}])`);
+    });
+  }
+  unlockEntities() {
+    return this.call(() => {
+      throw new UnsupportedError("unlock()");
+    });
+  }
+  waitAll(tasks) {
+    const ids = tasks.map(Number);
+    return this.wait(() => this.replayer.waitAll(ids));
+  }
+  waitAny(tasks) {
+    const ids = tasks.map(Number);
+    return this.wait(() => this.replayer.waitAny(ids))[0];
+  }
+}
+
+/** A completion as componentize-js hands it to the SDK. */
+function completion(task, outcome) {
+  return {
+    task: BigInt(task),
+    outcome: "ok" in outcome ? { tag: "ok", val: outcome.ok } : { tag: "err", val: toWire(outcome.err) },
+  };
+}
+
+/** Runs an orchestrator (a registered name or a function) on `input` (JSON text). */
+function invokeOrchestrator(target, name, input) {
+  if (typeof target === "function") return runAs("orchestrator", name, target, input);
+  return registry.orchestrators.run(target, input);
+}
+
+/**
+ * Runs one episode of an orchestrator: its code from the start over `history`, with `messages`
+ * delivered at `now` (none for a replay). Returns the replayer, where it stopped, and the new
+ * events. Throws an UnsupportedError the code ran into.
+ */
+function runEpisode({ instanceId, execution, target, history, now, messages, logs }) {
+  const replayer = new Replayer(instanceId, execution, "", history);
+  if (messages !== undefined) replayer.deliver(now, messages);
+  // Episodes before the start are possible on the host (an instance suspended before it ran).
+  while (replayer.started === undefined) {
+    if (replayer.advance() === "Blocked") throw new ReplayError("NoStart", "the history holds no start event");
+  }
+  const binding = new OrchestrationBinding(replayer, instanceId, logs);
+  let result;
+  withBinding("orchestration", binding, () => {
+    try {
+      result = { output: invokeOrchestrator(target, replayer.started.name, replayer.started.input) };
+    } catch (thrown) {
+      result = { thrown };
+    }
+  });
+  const stop = binding.stop;
+  if (stop?.unsupported !== undefined) throw stop.unsupported;
+  if (stop?.replay !== undefined) {
+    replayer.abort(replayFailure(stop.replay));
+  } else if (stop?.refused !== undefined) {
+    replayer.abort(hostFailure("GuestTrapped", stop.refused));
+  } else if (stop === undefined) {
+    try {
+      if ("output" in result) replayer.complete(result.output);
+      else replayer.fail(thrownFailure(result.thrown));
+    } catch (error) {
+      if (!(error instanceof ReplayError)) throw error;
+      binding.stop = { replay: error };
+      replayer.abort(replayFailure(error));
+    }
+  }
+  return { replayer, stop: binding.stop, events: replayer.takeOutput() };
+}
+
+/** The value of a JSON payload, or undefined for none. */
+const parse = (payload) => (payload === undefined || payload === null ? undefined : JSON.parse(payload));
+
+/** A value as a payload (JSON text); undefined is null. */
+function payload(value, what) {
+  const text = JSON.stringify(value === undefined ? null : value);
+  if (text === undefined) throw new TypeError(`${what} has no JSON form`);
+  return text;
+}
+
+/** One instance of a run: the root, or a sub-orchestration. */
+class Instance {
+  constructor(id, name, target, input, parent) {
+    this.id = id;
+    this.name = name;
+    this.target = target;
+    this.input = input;
+    this.parent = parent;
+    this.execution = 1;
+    this.history = [];
+    this.executions = [{ execution: 1, events: this.history }];
+    this.inbox = [{ type: "Start", name, input }];
+    this.status = "Pending";
+    this.output = undefined;
+    this.failure = undefined;
+    this.customStatus = undefined;
+  }
+
+  get ended() {
+    return this.status === "Completed" || this.status === "Failed";
+  }
+
+  /** Starts the next execution (after continue-as-new or a retry of a failed child). */
+  restart(input, carried) {
+    this.execution += 1;
+    this.input = input;
+    this.history = [];
+    this.executions.push({ execution: this.execution, events: this.history });
+    this.inbox = [{ type: "Start", name: this.name, input }, ...carried.map(({ name, data }) => ({ type: "EventRaised", name, data }))];
+    this.status = "ContinuedAsNew";
+  }
+}
+
+/**
+ * The test's configuration of the simulated world: activities, child orchestrators, the clock's
+ * start and the instance id. `start` runs an orchestrator in it.
+ */
+export class Harness {
+  constructor() {
+    this._activities = new Map();
+    this._orchestrators = new Map();
+    this._startTime = DEFAULT_START_TIME;
+    this._instanceId = DEFAULT_INSTANCE_ID;
+  }
+
+  /** The activity `name` runs `fn(ctx, input)` in this test (a mock, or a real activity function). */
+  activity(name, fn) {
+    if (typeof fn !== "function") throw new TypeError(`activity('${name}', fn) needs a function`);
+    this._activities.set(name, { fn });
+    return this;
+  }
+
+  /** Attempt n of any task of activity `name` ends with `outcomes[n-1]` (a value, or a Failure to fail); the last repeats. */
+  activityResults(name, outcomes) {
+    if (!Array.isArray(outcomes) || outcomes.length === 0) {
+      throw new TypeError(`activityResults('${name}', outcomes) needs a non-empty array of outcomes`);
+    }
+    this._activities.set(name, { outcomes: [...outcomes] });
+    return this;
+  }
+
+  /** The orchestrator `name` (for sub-orchestrations) is `fn` in this test. */
+  orchestrator(name, fn) {
+    if (typeof fn !== "function") throw new TypeError(`orchestrator('${name}', fn) needs a function`);
+    this._orchestrators.set(name, fn);
+    return this;
+  }
+
+  /** The virtual clock's start: a Date or ms since the epoch. */
+  startTime(time) {
+    this._startTime = time instanceof Date ? time.getTime() : Number(time);
+    return this;
+  }
+
+  /** The root instance's id. */
+  instanceId(id) {
+    this._instanceId = String(id);
+    return this;
+  }
+
+  /**
+   * Starts `orchestrator` (the name of one the guest registered, or a function `(ctx, input)`)
+   * with `input`, and runs until it is idle at the start time. Resolves to the Run.
+   */
+  async start(orchestrator, input = null) {
+    let name;
+    if (typeof orchestrator === "function") {
+      name = orchestrator.name || "orchestrator";
+    } else if (typeof orchestrator === "string") {
+      name = orchestrator;
+      const target = this._orchestrators.get(name) ?? (registry.orchestrators.names().includes(name) ? name : undefined);
+      if (target === undefined) {
+        const known = registry.orchestrators.names().sort().join(", ") || "none";
+        throw new Error(`no orchestrator named '${name}' is registered (registered: ${known}) or given with harness.orchestrator`);
+      }
+      orchestrator = target;
+    } else {
+      throw new TypeError("start(orchestrator, input) needs an orchestrator's name or function");
+    }
+    const run = new Run(this, new Instance(this._instanceId, name, orchestrator, payload(input, "the input"), undefined));
+    await run._runUntilIdle();
+    return run;
+  }
+}
+
+/** An orchestration running in the simulated world. See the module docs. */
+export class Run {
+  constructor(harness, root) {
+    this._harness = harness;
+    this._root = root;
+    this._instances = new Map([[root.id, root]]);
+    this._due = [];
+    this._dueCount = 0;
+    /** The virtual time, in ms since the epoch. */
+    this.now = harness._startTime;
+    /** Every activity attempt run: `{name, input, attempt, instanceId, taskId}`. */
+    this.activityCalls = [];
+    /** Events the orchestrators raised on instances outside the run: `{instanceId, name, data}`. */
+    this.sentEvents = [];
+    /** Lines the orchestrators logged (once each, as the host logs them). */
+    this.logs = [];
+  }
+
+  /** "Pending", "Running", "Completed", "Failed" or "ContinuedAsNew" (its next execution not yet run). */
+  get status() {
+    return this._root.status;
+  }
+  /** The output, once Completed. */
+  get output() {
+    return parse(this._root.output);
+  }
+  /** The failure (`{error_type, message, details?, causes?}`), once Failed. */
+  get failure() {
+    return this._root.failure;
+  }
+  /** The custom status the orchestrator set last, or undefined. */
+  get customStatus() {
+    return parse(this._root.customStatus);
+  }
+  /**
+   * The current execution's history, in the host's shape: the events of an export bundle
+   * (`{seq, type, ...}`, payloads as JSON text, times in ms), which `replay` takes back.
+   */
+  get history() {
+    return this._root.history.map((event) => structuredClone(event));
+  }
+  /** Every execution's history (continue-as-new starts a new one): `[{execution, events}]`. */
+  get executions() {
+    return this._root.executions.map(({ execution, events }) => ({ execution, events: structuredClone(events) }));
+  }
+  /** The orchestrator's commands, described as the host describes them, over all its executions. */
+  get commands() {
+    return this._root.executions.flatMap(({ events }) => events.map(describeCommand).filter((c) => c !== undefined));
+  }
+  /** A sub-orchestration of this run, by instance id: `{status, output, failure, customStatus, history}`. */
+  instance(id) {
+    const found = this._instances.get(id);
+    if (found === undefined) throw new Error(`the run has no instance '${id}' (it has: ${[...this._instances.keys()].join(", ")})`);
+    const { status, failure } = found;
+    return { status, output: parse(found.output), failure, customStatus: parse(found.customStatus), history: structuredClone(found.history) };
+  }
+
+  /** Delivers the event `name` with `data` to the orchestration, and runs until idle. */
+  async raiseEvent(name, data = null) {
+    this._root.inbox.push({ type: "EventRaised", name, data: payload(data, `the data of event '${name}'`) });
+    await this._runUntilIdle();
+    return this;
+  }
+
+  /** Moves the clock `ms` forward, running what falls due (timers, retries) at its own time. */
+  async advance(ms) {
+    if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) throw new TypeError(`advance(ms) needs a non-negative number, not ${ms}`);
+    const target = this.now + ms;
+    for (;;) {
+      const next = this._nextDue();
+      if (next === undefined || next.at > target) break;
+      this.now = Math.max(this.now, next.at);
+      await this._runUntilIdle();
+    }
+    this.now = target;
+    await this._runUntilIdle();
+    return this;
+  }
+
+  /** Skips time to each next timer or retry until the orchestration ends; fails if it waits for what nothing will deliver. */
+  async runToCompletion() {
+    for (let jumps = 0; !this._root.ended; jumps++) {
+      const next = this._nextDue();
+      if (next === undefined) {
+        const waits = this._pendingEventWaits();
+        const what = waits.length > 0 ? `the event(s) ${waits.map((n) => `'${n}'`).join(", ")}: raise them with run.raiseEvent` : "nothing the harness can deliver";
+        throw new Error(`the orchestration (${this._root.status}) cannot finish: it waits for ${what}`);
+      }
+      if (jumps >= MAX_JUMPS) throw new Error(`the orchestration did not finish after ${MAX_JUMPS} timers and retries`);
+      this.now = Math.max(this.now, next.at);
+      await this._runUntilIdle();
+    }
+    return this;
+  }
+
+  /** The names of the events the root instance waits for (replaying its history tells). */
+  _pendingEventWaits() {
+    const { replayer } = runEpisode({ ...this._episodeOf(this._root), messages: undefined, logs: [] });
+    return [...new Set(replayer.eventWaits.map((wait) => wait.name))];
+  }
+
+  _episodeOf(instance) {
+    return { instanceId: instance.id, execution: instance.execution, target: instance.target, history: instance.history, now: this.now };
+  }
+
+  _schedule(entry) {
+    this._due.push({ ...entry, order: this._dueCount++ });
+  }
+
+  _nextDue() {
+    let next;
+    for (const entry of this._due) {
+      if (next === undefined || entry.at < next.at || (entry.at === next.at && entry.order < next.order)) next = entry;
+    }
+    return next;
+  }
+
+  /** Runs episodes and what falls due now until nothing is left to do at this time. */
+  async _runUntilIdle() {
+    for (;;) {
+      const ready = [...this._instances.values()].filter((instance) => instance.inbox.length > 0);
+      if (ready.length > 0) {
+        ready.forEach((instance) => this._episode(instance));
+        continue;
+      }
+      const due = this._due.filter((entry) => entry.at <= this.now).sort((a, b) => a.at - b.at || a.order - b.order);
+      if (due.length === 0) return;
+      this._due = this._due.filter((entry) => entry.at > this.now);
+      for (const entry of due) await this._fire(entry);
+    }
+  }
+
+  _episode(instance) {
+    const messages = instance.inbox.splice(0);
+    if (instance.ended) return; // A finished instance takes nothing more, as on the host.
+    const { replayer, events } = runEpisode({ ...this._episodeOf(instance), messages, logs: this.logs });
+    instance.history.push(...events);
+    instance.customStatus = replayer.customStatus;
+    instance.status = "Running";
+    for (const event of events) this._apply(instance, event);
+    const end = replayer.terminal;
+    if (end === undefined) return;
+    if (end.status === "ContinuedAsNew") {
+      instance.restart(end.input, end.carried);
+      return;
+    }
+    instance.status = end.status;
+    instance.output = end.output;
+    instance.failure = end.failure;
+    if (instance.parent !== undefined) this._tellParent(instance);
+  }
+
+  /** What a new event of `instance`'s episode sets going (the host's writes). */
+  _apply(instance, event) {
+    const { execution } = instance;
+    switch (event.type) {
+      case "ActivityScheduled":
+        this._schedule({ at: this.now, kind: "attempt", instance, execution, taskId: event.task_id, name: event.name, input: event.input, options: event.options, attempt: 1, createdAt: this.now });
+        return;
+      case "TimerScheduled":
+        this._schedule({ at: event.fire_at, kind: "timer", instance, execution, taskId: event.task_id });
+        return;
+      case "SubOrchestrationScheduled": {
+        const target = this._harness._orchestrators.get(event.name) ?? (registry.orchestrators.names().includes(event.name) ? event.name : undefined);
+        const parent = { instance, execution, taskId: event.task_id, retry: event.retry, attempt: 1, firstStarted: this.now };
+        const child = new Instance(event.instance_id, event.name, target, event.input, parent);
+        if (target === undefined) {
+          // As the host ends an instance whose orchestrator no component exports.
+          child.inbox = [];
+          child.history.push(
+            { seq: 0, type: "EpisodeStarted", time: this.now },
+            { seq: 1, type: "ExecutionStarted", name: event.name, input: event.input, component: "" },
+          );
+          const failure = hostFailure("OrchestratorNotFound", `no orchestrator named '${event.name}' is registered or given with harness.orchestrator`);
+          child.history.push({ seq: 2, type: "ExecutionFailed", failure });
+          child.status = "Failed";
+          child.failure = failure;
+          this._instances.set(child.id, child);
+          this._tellParent(child);
+          return;
+        }
+        this._instances.set(child.id, child);
+        return;
+      }
+      case "EventSent": {
+        const target = this._instances.get(event.instance_id);
+        if (target !== undefined) target.inbox.push({ type: "EventRaised", name: event.name, data: event.data });
+        else this.sentEvents.push({ instanceId: event.instance_id, name: event.name, data: parse(event.data) });
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** A finished child's result for its parent, or its retry (`tell_parent` of the host). */
+  _tellParent(child) {
+    const { instance: parent, execution, taskId } = child.parent;
+    if (parent.execution !== execution || parent.ended) return;
+    if (child.status === "Completed") {
+      parent.inbox.push({ type: "SubOrchestrationCompleted", task_id: taskId, output: child.output ?? "null" });
+      return;
+    }
+    const { retry, attempt, firstStarted } = child.parent;
+    const next = retry === undefined ? undefined : nextAttempt(retry, attempt, child.failure, firstStarted, this.now);
+    if (next === undefined) {
+      parent.inbox.push({ type: "SubOrchestrationFailed", task_id: taskId, failure: child.failure });
+      return;
+    }
+    parent.inbox.push({ type: "SubOrchestrationRetrying", task_id: taskId, attempt, failure: child.failure, next_attempt_at: next });
+    child.parent = { ...child.parent, attempt: attempt + 1 };
+    child.restart(child.input, []);
+    // The next attempt starts once the wait has passed.
+    const start = child.inbox.splice(0);
+    child.status = "ContinuedAsNew";
+    this._schedule({ at: next, kind: "restart", instance: child, execution: child.execution, messages: start });
+  }
+
+  async _fire(entry) {
+    const { instance } = entry;
+    if (instance.execution !== entry.execution || instance.ended) return;
+    if (entry.kind === "timer") {
+      instance.inbox.push({ type: "TimerFired", task_id: entry.taskId });
+    } else if (entry.kind === "restart") {
+      instance.inbox.push(...entry.messages);
+    } else {
+      await this._attempt(entry);
+    }
+  }
+
+  /** Runs one activity attempt and delivers its result, or its retry (`plan::activity::result`). */
+  async _attempt(entry) {
+    const { instance, taskId, name, input, attempt } = entry;
+    this.activityCalls.push({ name, input: JSON.parse(input), attempt, instanceId: instance.id, taskId });
+    const outcome = await this._runActivity(entry);
+    if ("ok" in outcome) {
+      instance.inbox.push({ type: "ActivityCompleted", task_id: taskId, output: outcome.ok });
+      return;
+    }
+    const failure = outcome.err;
+    const policy = entry.options?.retry;
+    const next = policy === undefined ? undefined : nextAttempt(policy, attempt, failure, entry.createdAt, this.now);
+    if (next === undefined) {
+      instance.inbox.push({ type: "ActivityFailed", task_id: taskId, failure });
+      return;
+    }
+    instance.inbox.push({ type: "ActivityRetrying", task_id: taskId, attempt, failure, next_attempt_at: next });
+    this._schedule({ ...entry, at: next, attempt: attempt + 1 });
+  }
+
+  /** One attempt's outcome: `{ok: payload}` or `{err: failure}` (the activity's own). */
+  async _runActivity({ instance, execution, taskId, name, input, attempt }) {
+    const given = this._harness._activities.get(name);
+    if (given?.outcomes !== undefined) {
+      const outcome = given.outcomes[Math.min(attempt, given.outcomes.length) - 1];
+      if (outcome instanceof Error) return { err: fromWire(Failure.from(outcome).toWire()) };
+      return { ok: payload(outcome, `the outcome of activity '${name}'`) };
+    }
+    let run;
+    if (given?.fn !== undefined) run = () => runAs("activity", name, given.fn, input);
+    else if (registry.activities.names().includes(name)) run = () => registry.activities.run(name, input);
+    else return { err: hostFailure("ActivityNotFound", `no loaded component exports an activity named '${name}'`) };
+    const context = {
+      instanceId: () => instance.id,
+      taskId: () => BigInt(taskId),
+      attempt: () => attempt,
+      idempotencyKey: () => `${instance.id}/${execution}/${taskId}`,
+    };
+    // The binding stays for the whole attempt, an async activity reading its context after
+    // awaits; attempts run one at a time, so no other code sees it.
+    const release = hold("activity-context", context);
+    try {
+      return { ok: await run() };
+    } catch (thrown) {
+      return { err: thrownFailure(thrown) };
+    } finally {
+      release();
+    }
+  }
+}
+
+/** A history document's events in the host's serde shape: a bundle's last execution, or `history --json`. */
+function eventsOf(document) {
+  const value = typeof document === "string" ? JSON.parse(document) : document;
+  if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+    if (value.format !== "reprise-bundle") throw new Error(`not a history: an object whose format is '${value.format}', not 'reprise-bundle'`);
+    const last = value.executions?.at(-1);
+    if (last === undefined) throw new Error("the bundle holds no execution");
+    return { events: last.events, execution: last.execution, instanceId: value.instance?.instance_id };
+  }
+  if (!Array.isArray(value)) throw new Error("not a history: expected a JSON array of events or a bundle");
+  // `reprise history --json` embeds payloads and writes times as RFC 3339; a bundle's events do
+  // not. The first event (EpisodeStarted) tells which.
+  const embedded = typeof value[0]?.time === "string";
+  const events = embedded ? value.map(fromCliEvent) : value;
+  return { events, execution: undefined, instanceId: undefined };
+}
+
+function fromCliEvent(event) {
+  const out = { ...event };
+  for (const key of ["input", "output", "data"]) if (key in out) out[key] = JSON.stringify(out[key]);
+  for (const key of ["time", "fire_at", "next_attempt_at"]) if (typeof out[key] === "string") out[key] = Date.parse(out[key]);
+  return out;
+}
+
+/**
+ * Replays a recorded history (`reprise history ID --json` output, an export bundle, or a
+ * Run's `history`; text or parsed) with `orchestrator` (a registered name or a function), as
+ * the host's replay check does: nothing new is delivered. Resolves to `{status, output, failure,
+ * customStatus, commands}` where the code waits or ends as the recorded run did; throws a
+ * ReplayError with the host's message (`nondeterminism at history position N: ...`) where it
+ * diverges. `options.instanceId` and `options.execution` set what the history does not say
+ * (they change only `newGuid` and children's ids).
+ */
+export function replay(history, orchestrator, options = {}) {
+  const { events, execution, instanceId } = eventsOf(history);
+  if (typeof orchestrator === "string" && !registry.orchestrators.names().includes(orchestrator)) {
+    throw new Error(`no orchestrator named '${orchestrator}' is registered`);
+  }
+  const episode = {
+    instanceId: options.instanceId ?? instanceId ?? DEFAULT_INSTANCE_ID,
+    execution: options.execution ?? execution ?? 1,
+    target: orchestrator,
+    history: events,
+    now: 0,
+    messages: undefined,
+    logs: [],
+  };
+  const { replayer, stop } = runEpisode(episode);
+  if (stop?.replay !== undefined) throw stop.replay;
+  if (stop?.refused !== undefined) throw new ReplayError("Refused", stop.refused);
+  const end = replayer.terminal;
+  return {
+    status: end?.status ?? "Running",
+    output: parse(end?.output),
+    failure: end?.failure,
+    customStatus: parse(replayer.customStatus),
+    commands: events.slice(0, replayer.position).map(describeCommand).filter((c) => c !== undefined),
+  };
+}
+
+export { activityFailed };

@@ -1,0 +1,354 @@
+// Tests of the JavaScript test harness (../testing.js) itself. Run from the project root:
+//
+//   node --import ./guest-sdk/js/testing/register.mjs --test guest-sdk/js/tests/
+//
+// (tests/all/sdk_testing_js.rs runs them under `cargo test`.)
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { EntityId, Failure, RetryPolicy } from "../reprise.js";
+import { DEFAULT_START_TIME, Harness, ReplayError, UnsupportedError, delayAfter, replay, uuidV5 } from "../testing.js";
+
+const T0 = DEFAULT_START_TIME;
+const DAY = 24 * 60 * 60 * 1000;
+const golden = (name) => readFileSync(new URL(`../../../tests/golden/${name}`, import.meta.url), "utf8");
+
+/** A transfer with a refund, as seed 002: debit, credit, and a refund when the credit fails. */
+function transfer(ctx, { from, to, amount }) {
+  ctx.callActivity("debit", { account: from, amount });
+  try {
+    ctx.callActivity("credit", { account: to, amount }, { retry: new RetryPolicy({ maxAttempts: 3, firstRetryIntervalMs: 1000, backoffCoefficient: 2 }) });
+    return { status: "transferred" };
+  } catch (error) {
+    ctx.callActivity("refund", { account: from, amount });
+    return { status: "refunded", reason: error.cause?.errorType };
+  }
+}
+
+test("activities answered by functions see the host's activity context", async () => {
+  const seen = [];
+  const run = await new Harness()
+    .instanceId("order-7")
+    .activity("debit", (ctx, input) => {
+      seen.push({ attempt: ctx.attempt, instanceId: ctx.instanceId, taskId: ctx.taskId, key: ctx.idempotencyKey, input });
+      return "ok";
+    })
+    .activity("credit", () => "ok")
+    .start(transfer, { from: "A", to: "B", amount: 5 });
+  assert.equal(run.status, "Completed");
+  assert.deepEqual(run.output, { status: "transferred" });
+  assert.deepEqual(seen, [{ attempt: 1, instanceId: "order-7", taskId: 0n, key: "order-7/1/0", input: { account: "A", amount: 5 } }]);
+  assert.deepEqual(run.commands, ["schedule activity 'debit'", "schedule activity 'credit'", "complete the orchestration"]);
+});
+
+test("failed attempts are retried with the host's backoff, at their virtual times", async () => {
+  const run = await new Harness()
+    .activityResults("debit", ["ok"])
+    .activityResults("credit", [new Failure("Unavailable", "down"), new Failure("Unavailable", "still down"), "ok"])
+    .start(transfer, { from: "A", to: "B", amount: 5 });
+  // The first retry waits 1 s: nothing happens before.
+  assert.equal(run.status, "Running");
+  await run.advance(999);
+  assert.deepEqual(run.activityCalls.map((c) => [c.name, c.attempt]), [["debit", 1], ["credit", 1]]);
+  await run.advance(1);
+  assert.deepEqual(run.activityCalls.map((c) => [c.name, c.attempt]), [["debit", 1], ["credit", 1], ["credit", 2]]);
+  // The second waits 1 s × 2.
+  await run.advance(2000);
+  assert.equal(run.status, "Completed");
+  assert.deepEqual(run.output, { status: "transferred" });
+  const retries = run.history.filter((e) => e.type === "ActivityRetrying");
+  assert.deepEqual(
+    retries.map((e) => [e.attempt, e.next_attempt_at, e.failure.message]),
+    [
+      [1, T0 + 1000, "down"],
+      [2, T0 + 3000, "still down"],
+    ],
+  );
+  assert.equal(run.now, T0 + 3000);
+});
+
+test("the last attempt's failure reaches the orchestrator wrapped as ActivityFailed", async () => {
+  const run = await new Harness()
+    .activityResults("debit", ["ok"])
+    .activityResults("credit", [new Failure("AccountFrozen", "account B is frozen")])
+    .activityResults("refund", ["ok"])
+    .start(transfer, { from: "A", to: "B", amount: 5 });
+  await run.runToCompletion();
+  assert.deepEqual(run.output, { status: "refunded", reason: "AccountFrozen" });
+  assert.equal(run.now, T0 + 3000, "three attempts: waits of 1 s and 2 s");
+  const failed = run.history.find((e) => e.type === "ActivityFailed");
+  assert.deepEqual(failed.failure, {
+    error_type: "ActivityFailed",
+    message: "activity 'credit' failed: account B is frozen",
+    causes: [{ error_type: "AccountFrozen", message: "account B is frozen" }],
+  });
+  assert.deepEqual(run.commands, [
+    "schedule activity 'debit'",
+    "schedule activity 'credit'",
+    "schedule activity 'refund'",
+    "complete the orchestration",
+  ]);
+});
+
+test("non-retryable error types and the retry timeout stop retries as on the host", async () => {
+  const policy = (extra) => new RetryPolicy({ maxAttempts: 10, firstRetryIntervalMs: 1000, ...extra });
+  const calls = (ctx, extra) => {
+    try {
+      return ctx.callActivity("flaky", null, { retry: policy(extra) });
+    } catch (error) {
+      return error.cause.errorType;
+    }
+  };
+  const frozen = await new Harness()
+    .activityResults("flaky", [new Failure("Wrapper", "x", { causes: [{ errorType: "Frozen", message: "f" }] })])
+    .start((ctx) => calls(ctx, { nonRetryableErrors: ["Frozen"] }));
+  assert.equal(frozen.output, "Wrapper");
+  assert.equal(frozen.activityCalls.length, 1, "a cause of a non-retryable type is matched too");
+  const timedOut = await new Harness()
+    .activityResults("flaky", [new Failure("Busy", "b")])
+    .start((ctx) => calls(ctx, { retryTimeoutMs: 2500 }));
+  await timedOut.runToCompletion();
+  assert.equal(timedOut.output, "Busy");
+  assert.equal(timedOut.activityCalls.length, 3, "a third retry would start 3 s after the first attempt");
+  assert.deepEqual([delayAfter({ first_retry_interval_ms: 100, backoff_coefficient: 2, max_retry_interval_ms: 1000 }, 5)], [1000]);
+});
+
+test("a 30-day timer fires when the clock is moved, and completes with its fire time", async () => {
+  const run = await new Harness().start((ctx) => ctx.createTimer(30 * DAY).result());
+  assert.equal(run.status, "Running");
+  await run.advance(30 * DAY - 1);
+  assert.equal(run.status, "Running");
+  await run.advance(1);
+  assert.equal(run.status, "Completed");
+  assert.equal(run.output, T0 + 30 * DAY);
+  const episodes = run.history.filter((e) => e.type === "EpisodeStarted").map((e) => e.time);
+  assert.deepEqual(episodes, [T0, T0 + 30 * DAY]);
+});
+
+/** Waits for an approval for a day, reporting where it is in its custom status. */
+function approval(ctx) {
+  ctx.setCustomStatus("waiting");
+  const event = ctx.waitForExternalEvent("Approval");
+  const timeout = ctx.createTimer(DAY);
+  const winner = ctx.taskAny([event, timeout]);
+  ctx.setCustomStatus("decided");
+  return winner === event ? { approved: event.result().by } : { approved: false };
+}
+
+test("an event raised in time wins the race against the timeout", async () => {
+  const run = await new Harness().start(approval);
+  assert.equal(run.customStatus, "waiting");
+  await run.advance(DAY / 2);
+  await run.raiseEvent("Approval", { by: "alice" });
+  assert.equal(run.customStatus, "decided");
+  assert.deepEqual(run.output, { approved: "alice" });
+  assert.deepEqual(run.commands, ["wait for event 'Approval'", "schedule a timer", "complete the orchestration"]);
+});
+
+test("the timeout wins when no event comes; runToCompletion says which event is missing", async () => {
+  const late = await new Harness().start(approval);
+  await late.advance(DAY);
+  assert.deepEqual(late.output, { approved: false });
+  const forever = await new Harness().start((ctx) => ctx.waitForExternalEvent("Approval").result());
+  await assert.rejects(forever.runToCompletion(), /waits for the event\(s\) 'Approval': raise them with run.raiseEvent/);
+});
+
+test("events raised before the wait are buffered, oldest first, one per wait", async () => {
+  const run = await new Harness().start((ctx) => {
+    ctx.createTimer(1000).result();
+    return [ctx.waitForExternalEvent("E").result(), ctx.waitForExternalEvent("E").result()];
+  });
+  await run.raiseEvent("E", 1);
+  await run.raiseEvent("E", 2);
+  assert.equal(run.status, "Running");
+  await run.advance(1000);
+  assert.deepEqual(run.output, [1, 2]);
+});
+
+test("the code's own catch cannot go on past a wait the episode cannot answer", async () => {
+  let catches = 0;
+  const run = await new Harness().start((ctx) => {
+    try {
+      return ctx.createTimer(1000).result();
+    } catch (error) {
+      // Only a real failure of the timer would come here; the harness's unwinding must not issue this.
+      catches += 1;
+      ctx.callActivity("compensate");
+      return "caught";
+    }
+  });
+  assert.equal(run.status, "Running");
+  assert.deepEqual(run.commands, ["schedule a timer"]);
+  await run.advance(1000);
+  assert.equal(run.output, T0 + 1000);
+  assert.deepEqual(run.commands, ["schedule a timer", "complete the orchestration"]);
+  assert.ok(catches > 0, "the unwinding did pass through the catch, and issued nothing");
+});
+
+test("code that decides differently on replay fails as on the host", async () => {
+  let runs = 0;
+  const run = await new Harness()
+    .activity("a", () => 1)
+    .activity("b", () => 2)
+    .start((ctx) => {
+      runs += 1;
+      return ctx.callActivity(runs === 1 ? "a" : "b");
+    });
+  assert.equal(run.status, "Failed");
+  assert.equal(run.failure.error_type, "NondeterminismError");
+  assert.equal(
+    run.failure.message,
+    "nondeterminism at history position 2: the history records that the orchestrator did [schedule activity 'a' " +
+      "(task 0)], but on replay it did [schedule activity 'b']; the orchestrator's code changed under a running " +
+      "instance, or depends on something the host does not record",
+  );
+});
+
+test("sub-orchestrations run with the host's child ids and failure wrapping", async () => {
+  const run = await new Harness()
+    .orchestrator("child", (ctx, n) => {
+      if (n < 0) throw new Failure("Negative", `${n} is negative`);
+      return { id: ctx.instanceId, doubled: ctx.callActivity("double", n) };
+    })
+    .activity("double", (ctx, n) => n * 2)
+    .start((ctx) => {
+      const ok = ctx.callSubOrchestrator("child", 21);
+      try {
+        ctx.callSubOrchestrator("child", -1, { instanceId: "the-negative-one" });
+      } catch (error) {
+        return { ok, failed: [error.errorType, error.message, error.cause.errorType] };
+      }
+    });
+  assert.deepEqual(run.output, {
+    ok: { id: "test-instance:1:0", doubled: 42 },
+    failed: ["SubOrchestrationFailed", "sub-orchestration 'child' (instance the-negative-one) failed: -1 is negative", "Negative"],
+  });
+  assert.equal(run.instance("test-instance:1:0").status, "Completed");
+  assert.deepEqual(run.commands, ["start sub-orchestration 'child'", "start sub-orchestration 'child'", "complete the orchestration"]);
+});
+
+test("continue-as-new starts the next execution with a new history", async () => {
+  const run = await new Harness().start((ctx, n) => {
+    if (n > 0) {
+      ctx.createTimer(1000).result();
+      ctx.continueAsNew(n - 1);
+      return null;
+    }
+    return "done";
+  }, 2);
+  await run.runToCompletion();
+  assert.equal(run.output, "done");
+  assert.deepEqual(run.executions.map((e) => e.execution), [1, 2, 3]);
+  assert.equal(run.history[1].input, "0");
+  assert.deepEqual(run.commands, ["schedule a timer", "continue as new", "schedule a timer", "continue as new", "complete the orchestration"]);
+});
+
+test("entity calls are refused with an error naming the call", async () => {
+  await assert.rejects(
+    new Harness().start((ctx) => ctx.callEntity(new EntityId("Counter", "c"), "add", 1)),
+    (error) => error instanceof UnsupportedError && /callEntity\/scheduleEntityCall\('add'\) on @Counter@c/.test(error.message),
+  );
+});
+
+test("newGuid is the host's name-based UUID, the same on every replay", async () => {
+  // RFC 4122's example: the DNS namespace and www.example.com.
+  const dns = Buffer.from("6ba7b8109dad11d180b400c04fd430c8", "hex");
+  assert.equal(uuidV5(dns, "www.example.com"), "2ed6657d-e927-568b-95e1-2665a8aea6a2");
+  const guids = [];
+  const run = await new Harness().start((ctx) => {
+    const guid = ctx.newGuid();
+    guids.push(guid);
+    ctx.createTimer(10).result();
+    return guid;
+  });
+  await run.advance(10);
+  assert.equal(guids.length, 2);
+  assert.equal(guids[0], guids[1]);
+  assert.equal(run.output, guids[0]);
+});
+
+/** Seed 001's fan-out/fan-in, as the Rust guest `fan-out` writes it (guests/fan-out/src/lib.rs). */
+function fanOutFanIn(ctx, { items }) {
+  const tasks = [];
+  for (let i = 0; i < items; i++) tasks.push(ctx.scheduleActivity("process_item", i));
+  ctx.setCustomStatus(`${tasks.length} items scheduled`);
+  const result = { processed: 0, failed: 0, total: 0, failures: [] };
+  ctx.taskAll(tasks, { settle: true }).forEach((outcome, i) => {
+    if (outcome.ok) {
+      result.processed += 1;
+      result.total += outcome.value;
+    } else {
+      result.failed += 1;
+      result.failures.push(`item ${i}: ${outcome.error.cause.message}`);
+    }
+  });
+  return result;
+}
+
+test("a golden bundle the host wrote replays, and a changed orchestrator diverges with the host's message", () => {
+  const bundle = golden("fan-out.golden-fan-out.reprise");
+  const replayed = replay(bundle, fanOutFanIn);
+  assert.equal(replayed.status, "Completed");
+  assert.deepEqual(replayed.output, JSON.parse(JSON.parse(bundle).instance.output));
+  assert.equal(replayed.customStatus, "6 items scheduled");
+  assert.deepEqual(replayed.commands, [...Array(6).fill("schedule activity 'process_item'"), "complete the orchestration"]);
+
+  const renamed = (ctx, { items }) => ctx.taskAll(Array.from({ length: items }, (_, i) => ctx.scheduleActivity("process", i)));
+  assert.throws(
+    () => replay(bundle, renamed),
+    (error) =>
+      error instanceof ReplayError &&
+      error.position === 2 &&
+      error.message ===
+        "nondeterminism at history position 2: the history records that the orchestrator did [schedule activity " +
+          "'process_item' (task 0)], but on replay it did [schedule activity 'process']; the orchestrator's code " +
+          "changed under a running instance, or depends on something the host does not record",
+  );
+  const fewer = (ctx, input) => fanOutFanIn(ctx, { items: input.items - 1 });
+  assert.throws(() => replay(bundle, fewer), /position 7: the history records that the orchestrator did \[schedule activity 'process_item' \(task 5\)\], but on replay it did \[wait for a task that has not completed\]/);
+});
+
+test("replay takes `reprise history --json` (embedded payloads, RFC 3339 times) and stops where the run waited", async () => {
+  const run = await new Harness().start(approval);
+  const cli = run.history.map((event) => {
+    const out = { ...event };
+    for (const key of ["input", "output", "data"]) if (key in out) out[key] = JSON.parse(out[key]);
+    for (const key of ["time", "fire_at"]) if (key in out) out[key] = new Date(out[key]).toISOString();
+    return out;
+  });
+  const replayed = replay(JSON.stringify(cli), approval);
+  assert.equal(replayed.status, "Running");
+  assert.equal(replayed.customStatus, "waiting");
+  assert.deepEqual(replayed.commands, ["wait for event 'Approval'", "schedule a timer"]);
+  // Issuing more than was recorded before the wait reads as the end of recorded history.
+  const more = (ctx) => {
+    ctx.waitForExternalEvent("Approval");
+    ctx.createTimer(DAY);
+    ctx.createTimer(DAY);
+  };
+  assert.throws(() => replay(cli, more), /position 4: the history records that the orchestrator did \[wait for a task that had not completed \(end of recorded history\)\], but on replay it did \[schedule a timer\]/);
+});
+
+test("a failed sub-orchestration is retried by its policy as a new execution of the child", async () => {
+  const run = await new Harness()
+    .orchestrator("flaky_child", (ctx) => {
+      if (ctx.callActivity("attempts") < 2) throw new Failure("NotYet", "first try fails");
+      return "second try";
+    })
+    .activity("attempts", (() => {
+      let calls = 0;
+      return () => ++calls;
+    })())
+    .start((ctx) => ctx.callSubOrchestrator("flaky_child", null, { retry: new RetryPolicy({ maxAttempts: 2, firstRetryIntervalMs: 5000 }) }));
+  assert.equal(run.status, "Running");
+  const retrying = run.history.find((e) => e.type === "SubOrchestrationRetrying");
+  assert.deepEqual([retrying.attempt, retrying.next_attempt_at, retrying.failure.error_type], [1, T0 + 5000, "NotYet"]);
+  await run.advance(4999);
+  assert.equal(run.status, "Running");
+  await run.advance(1);
+  assert.equal(run.output, "second try");
+  const child = run.instance("test-instance:1:0");
+  assert.equal(child.status, "Completed");
+  assert.equal(child.history[0].time, T0 + 5000, "the child's second execution starts once the wait has passed");
+});
