@@ -32,6 +32,8 @@ pub struct Options {
     pub history_limits: HistoryLimits,
     /// Which orchestrators the host moves to the newest component it loaded.
     pub upgrades: reprise_executor::UpgradePolicies,
+    /// How often the host looks for work other processes made (its own commits wake it).
+    pub poll_interval: Duration,
 }
 
 impl Options {
@@ -44,6 +46,7 @@ impl Options {
             max_payload_bytes: ExecutorConfig::default().max_payload_bytes,
             history_limits: HistoryLimits::default(),
             upgrades: reprise_executor::UpgradePolicies::default(),
+            poll_interval: Duration::from_millis(20),
         }
     }
 }
@@ -95,7 +98,7 @@ impl Harness {
             max_payload_bytes: options.max_payload_bytes,
             history_limits: options.history_limits,
             upgrades: options.upgrades,
-            poll_interval: Duration::from_millis(20),
+            poll_interval: options.poll_interval,
             owner: format!("test-{}", std::process::id()),
             ..ExecutorConfig::default()
         };

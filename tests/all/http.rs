@@ -2,7 +2,7 @@
 //! real host, driven by a real HTTP/1.1 client (hyper). One test also runs the real `reprise serve
 //! --listen` binary to check the CLI wiring.
 
-use crate::harness::{Harness, Killed};
+use crate::harness::{Harness, Killed, Options};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::header::HeaderMap;
@@ -36,7 +36,11 @@ struct Reply {
 
 impl Api {
     async fn new(config: ApiConfig, components: &[&str]) -> Self {
-        let harness = Harness::new(1024, components).await;
+        Self::on(Harness::new(1024, components).await, config).await
+    }
+
+    /// The API over `harness`'s host.
+    async fn on(harness: Harness, config: ApiConfig) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
         let base = format!("http://{}", listener.local_addr().expect("bound address"));
         let token = config.token.clone();
@@ -157,6 +161,69 @@ async fn seed_000_start_then_poll_until_completed() {
     let again = api.call(Method::POST, path, Some(input)).await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert!(again.body["error"].as_str().expect("message").contains("already exists"), "{}", again.body);
+    api.harness.stop().await;
+}
+
+/// Synchronous start (Durable Functions' `WaitForCompletionOrCreateCheckStatusResponseAsync`):
+/// `200` and the status when the instance finishes in time, the usual `202` when it does not or
+/// when the server stops, `400` for a bad wait with nothing started. The host polls for other
+/// processes' work only once an hour here, so every answer in time came from a commit's wake-up.
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_for_completion_answers_200_in_time_and_202_otherwise() {
+    let options = Options { poll_interval: Duration::from_secs(3600), ..Options::cache(64) };
+    let harness = Harness::with(options, &[guests::RETRY_PATTERN, guests::CALLBACK_WITH_TIMEOUT]).await;
+    let config = ApiConfig::default();
+    let stopping = config.stopping.clone();
+    let api = Api::on(harness, config).await;
+    let input = r#"{"input": "demo", "fail_times": 0}"#;
+
+    let done = api.call(Method::POST, "/api/orchestrators/retry_orchestrator?waitForCompletion=60s", Some(input)).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(done.body["runtimeStatus"], "Completed");
+    assert_eq!(done.body["output"], "Succeeded with payload: demo");
+    assert_eq!(done.body["input"], Value::Null, "the caller sent the input; the answer leaves it out");
+    let id = done.body["instanceId"].as_str().expect("instanceId");
+    assert_eq!(header(&done, "location"), Some(format!("{}{INSTANCES}/{id}", api.base).as_str()));
+
+    // Waiting for an event that nobody raises: 202 and the check-status body once the wait is up.
+    let job = r#"{"job": "build", "timeout_ms": 30000, "max_retries": 0}"#;
+    let late = api.call(Method::POST, "/api/orchestrators/run_job/job-late?waitForCompletion=200ms", Some(job)).await;
+    assert_eq!(late.status, StatusCode::ACCEPTED, "{}", late.body);
+    assert_eq!(late.body["statusQueryGetUri"], format!("{}{INSTANCES}/job-late", api.base));
+    assert!(header(&late, "retry-after").is_some());
+    assert_eq!(api.call(Method::GET, &format!("{INSTANCES}/job-late"), None).await.body["runtimeStatus"], "Running");
+
+    // Any end counts: terminated while the caller waits.
+    let (terminated, ()) = tokio::join!(
+        api.call(Method::POST, "/api/orchestrators/run_job/job-ended?waitForCompletion=60s", Some(job)),
+        async {
+            api.poll_status("job-ended", "Running").await;
+            let reply =
+                api.call(Method::POST, &format!("{INSTANCES}/job-ended/terminate?reason=cancelled"), None).await;
+            assert_eq!(reply.status, StatusCode::ACCEPTED);
+        }
+    );
+    assert_eq!(terminated.status, StatusCode::OK, "{}", terminated.body);
+    assert_eq!(terminated.body["runtimeStatus"], "Terminated");
+
+    // A bad or too long wait is refused before anything starts.
+    let bad = api.call(Method::POST, "/api/orchestrators/run_job/job-bad?waitForCompletion=soon", Some(job)).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body["error"].as_str().expect("message").contains("such as 30s"), "{}", bad.body);
+    let long = api.call(Method::POST, "/api/orchestrators/run_job/job-bad?waitForCompletion=1h", Some(job)).await;
+    assert_eq!(long.status, StatusCode::BAD_REQUEST);
+    assert!(long.body["error"].as_str().expect("message").contains("at most 2m"), "{}", long.body);
+    assert_eq!(api.call(Method::GET, &format!("{INSTANCES}/job-bad"), None).await.status, StatusCode::NOT_FOUND);
+
+    // A stopping server answers the callers that wait at once.
+    let (cut, ()) = tokio::join!(
+        api.call(Method::POST, "/api/orchestrators/run_job/job-cut?waitForCompletion=60s", Some(job)),
+        async {
+            api.poll_status("job-cut", "Running").await;
+            stopping.cancel();
+        }
+    );
+    assert_eq!(cut.status, StatusCode::ACCEPTED, "{}", cut.body);
     api.harness.stop().await;
 }
 

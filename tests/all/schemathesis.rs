@@ -55,7 +55,9 @@ fn the_server_answers_as_its_openapi_document_says() {
     let st = schemathesis();
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(REPRISE)
-        .args(["serve", "--listen", "127.0.0.1:0", "--token", TOKEN, "--max-body", "65536", "--db"])
+        // Waits shorter than the request timeout below, so that a generated waitForCompletion
+        // that parses cannot hold a request past it.
+        .args(["serve", "--listen", "127.0.0.1:0", "--token", TOKEN, "--max-body", "65536", "--max-wait", "5s", "--db"])
         .arg(dir.path().join("schemathesis.db"))
         .args(["--component", guests::ENTITIES, "--component", guests::CALLBACK_WITH_TIMEOUT])
         .stdout(Stdio::null())

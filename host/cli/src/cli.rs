@@ -165,6 +165,11 @@ pub(crate) struct ApiArgs {
     /// --max-payload's default, 4 MiB.
     #[arg(long, value_name = "BYTES", default_value_t = reprise_http::DEFAULT_MAX_BODY_BYTES)]
     pub(crate) max_body: usize,
+    /// The longest a start request may wait for its instance to finish
+    /// (POST /api/orchestrators/NAME?waitForCompletion=30s); longer asks get 400. Two minutes
+    /// by default.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub(crate) max_wait: Option<std::time::Duration>,
 }
 
 /// The commands.

@@ -16,10 +16,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use reprise_core::{EntityId, InstanceId, Payload, RuntimeStatus};
 use reprise_executor::{Host, StartRequest};
-use reprise_store::{EntityFilter, InstanceFilter, PurgeFilter};
+use reprise_store::{EntityFilter, InstanceFilter, InstanceRecord, PurgeFilter};
 use serde::Deserialize;
 use std::sync::Arc;
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 
 /// The header that carries the listing's continuation token, as in Durable Functions.
 pub(crate) const CONTINUATION_HEADER: &str = "x-ms-continuation-token";
@@ -34,46 +34,102 @@ pub(crate) struct AppState {
     pub(crate) config: Arc<ApiConfig>,
 }
 
+/// Query of the start endpoints.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct StartQuery {
+    /// How long to wait for the instance to finish before answering (`30s`, `500ms`, `2m`).
+    wait_for_completion: Option<String>,
+}
+
 /// `POST /api/orchestrators/{name}`: starts an instance with a new id.
 pub(crate) async fn start_new(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
+    query: Result<Query<StartQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let name = segments(path)?;
-    start(state, name, None, &headers, body).await
+    start(state, name, None, query, &headers, body).await
 }
 
 /// `POST /api/orchestrators/{name}/{instanceId}`: starts an instance with the given id.
 pub(crate) async fn start_with_id(
     State(state): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
+    query: Result<Query<StartQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let (name, id) = segments(path)?;
     let id = InstanceId::new(id).map_err(|error| ApiError::BadRequest(error.to_string()))?;
-    start(state, name, Some(id), &headers, body).await
+    start(state, name, Some(id), query, &headers, body).await
 }
 
+/// Starts an instance; with `waitForCompletion`, answers `200` and its status if it finishes
+/// within that time, else the usual `202`.
 async fn start(
     state: AppState,
     orchestrator: String,
     instance_id: Option<InstanceId>,
+    query: Result<Query<StartQuery>, QueryRejection>,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let query = query.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?.0;
+    // Checked before the start, so that a bad parameter starts nothing.
+    let wait = query.wait_for_completion.as_deref().map(|text| wait_time(text, &state.config)).transpose()?;
     let input = json_body(body, &state.config)?;
     // The store refuses any id already taken, finished or not: reusing a finished instance's id
     // would silently replace its history, so that is a 409 too (purge it first).
     let id = state.host.start(StartRequest { orchestrator, input, instance_id }).await?;
     let links = CheckStatus::new(&base_url(headers), id.as_str());
     let location = header_value(&links.status_query_get_uri)?;
+    if let Some(wait) = wait
+        && let Some(record) = finished_within(&state, id.as_str(), wait).await?
+    {
+        // The caller sent the input: the answer leaves it out.
+        let options = StatusOptions {
+            show_input: false,
+            expose_failure_details: state.config.expose_failure_details,
+            show_history_output: false,
+        };
+        let mut response = (StatusCode::OK, Json(InstanceStatus::new(&record, None, options))).into_response();
+        response.headers_mut().insert(header::LOCATION, location);
+        return Ok(response);
+    }
     let mut response = (StatusCode::ACCEPTED, Json(links)).into_response();
     response.headers_mut().insert(header::LOCATION, location);
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
     Ok(response)
+}
+
+/// The instance's row once it is finished, if that happens within `wait` and before the server
+/// stops. The commit that finishes it wakes the wait: nothing polls in this process.
+async fn finished_within(state: &AppState, id: &str, wait: Duration) -> Result<Option<InstanceRecord>, ApiError> {
+    tokio::select! {
+        record = state.host.wait(id) => Ok(Some(record?)),
+        () = tokio::time::sleep(wait) => Ok(None),
+        // A stopping server answers at once rather than holding its shutdown up.
+        () = state.config.stopping.cancelled() => Ok(None),
+    }
+}
+
+/// A `waitForCompletion` value as a duration, or why it is refused.
+fn wait_time(text: &str, config: &ApiConfig) -> Result<Duration, ApiError> {
+    let most = humantime::format_duration(config.max_wait);
+    let wait = humantime::parse_duration(text).map_err(|error| {
+        ApiError::BadRequest(format!(
+            "waitForCompletion must be a duration such as 30s, 500ms or 2m (at most {most}); {text:?}: {error}"
+        ))
+    })?;
+    if wait > config.max_wait {
+        return Err(ApiError::BadRequest(format!(
+            "waitForCompletion is at most {most} on this server (--max-wait); wait for {most} and poll the statusQueryGetUri of the 202 after that"
+        )));
+    }
+    Ok(wait)
 }
 
 /// Query of the status endpoint.

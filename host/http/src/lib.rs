@@ -17,7 +17,9 @@ pub use error::ApiError;
 pub use routes::router;
 
 use std::future::Future;
+use std::time::Duration;
 use tokio::net::TcpListener;
+pub use tokio_util::sync::CancellationToken;
 
 /// The request body limit by default: the executor's payload limit (4 MiB), so any body the host
 /// would accept as a payload gets through and larger ones are refused before they are buffered.
@@ -34,11 +36,27 @@ pub struct ApiConfig {
     pub expose_failure_details: bool,
     /// The largest request body accepted, in bytes; larger ones get `413`.
     pub max_body_bytes: usize,
+    /// The longest `waitForCompletion` a start request may ask for; longer ones get `400`.
+    pub max_wait: Duration,
+    /// Cancelled when the server stops: requests waiting for an instance answer `202` at once,
+    /// so that they do not hold the shutdown up.
+    pub stopping: CancellationToken,
 }
+
+/// The longest `waitForCompletion` by default: long enough for a request/reply orchestration,
+/// short enough for the proxies and load balancers in front of a server, which commonly close
+/// idle connections after a few minutes.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(120);
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { token: None, expose_failure_details: false, max_body_bytes: DEFAULT_MAX_BODY_BYTES }
+        ApiConfig {
+            token: None,
+            expose_failure_details: false,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_wait: DEFAULT_MAX_WAIT,
+            stopping: CancellationToken::new(),
+        }
     }
 }
 

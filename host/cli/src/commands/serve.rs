@@ -20,6 +20,7 @@ pub(crate) async fn serve(db: DbArgs, args: HostArgs, api: ApiArgs) -> anyhow::R
     };
     let workers = host.spawn_workers();
     let (stop, stopped) = watch::channel(false);
+    let stopping = reprise_http::CancellationToken::new();
     let mut server = match listener {
         Some(listener) => {
             let address = listener.local_addr().context("reading the listening address")?;
@@ -27,6 +28,8 @@ pub(crate) async fn serve(db: DbArgs, args: HostArgs, api: ApiArgs) -> anyhow::R
                 token: api.token,
                 expose_failure_details: api.expose_failure_details,
                 max_body_bytes: api.max_body,
+                max_wait: api.max_wait.unwrap_or(reprise_http::DEFAULT_MAX_WAIT),
+                stopping: stopping.clone(),
             };
             let router = reprise_http::router(host.clone(), config);
             // The exact line tests and scripts read to find a port chosen by the system (:0).
@@ -55,6 +58,7 @@ pub(crate) async fn serve(db: DbArgs, args: HostArgs, api: ApiArgs) -> anyhow::R
     };
     eprintln!("stopping: work in progress that is not committed is redone at the next start");
     let _ = stop.send(true);
+    stopping.cancel();
     if let Some(server) = server.filter(|_| !server_ended) {
         // Requests under way get a moment to finish; a client that holds a connection open
         // does not hold the host up.
