@@ -2,7 +2,7 @@
 //! payloads shown exactly as stored, failures with their details, help that matches what the
 //! commands accept.
 
-use crate::harness::number_tokens;
+use crate::harness::{Killed, listening_address, number_tokens};
 use reprise_core::RuntimeStatus;
 use reprise_tests::guests;
 use std::io::Write;
@@ -140,4 +140,44 @@ fn help_texts_name_what_the_commands_accept() {
     assert!(run.contains("1 when it fails or is terminated") && run.contains("2 on bad usage"), "{run}");
     let top = ok(&reprise(&["--help"], &db));
     assert!(top.contains("entities"), "{top}");
+}
+
+/// `reprise start --wait` beside a running `serve` (another process): the output and exit 0 when
+/// the instance completes in time, its id and exit 3 when it is still running (and it goes on),
+/// the failure and exit 1 when it fails.
+#[test]
+fn start_wait_reports_the_end_or_that_the_instance_goes_on() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = dir.path().join("reprise.db");
+    let mut child = Command::new(REPRISE)
+        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg(&db)
+        .args(["--component", guests::RETRY_PATTERN, "--component", guests::CALLBACK_WITH_TIMEOUT])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start reprise serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let _server = Killed(child);
+    // Printed once its components are in the database, so `start` finds the orchestrators.
+    listening_address(stderr);
+
+    let input = r#"{"input": "demo", "fail_times": 0}"#;
+    let done = reprise(&["start", "retry_orchestrator", "--input", input, "--wait", "60s"], &db);
+    assert_eq!(ok(&done).trim(), r#""Succeeded with payload: demo""#);
+
+    let job = r#"{"job": "build", "timeout_ms": 600000, "max_retries": 0}"#;
+    let waiting = reprise(&["start", "run_job", "--id", "job-1", "--input", job, "--wait", "300ms"], &db);
+    assert_eq!(waiting.status.code(), Some(3), "{}", String::from_utf8_lossy(&waiting.stderr));
+    assert_eq!(String::from_utf8_lossy(&waiting.stdout).trim(), "job-1");
+    assert!(String::from_utf8_lossy(&waiting.stderr).contains("reprise status job-1"));
+    let status = reprise(&["status", "job-1", "--json"], &db);
+    let status: serde_json::Value = serde_json::from_str(&ok(&status)).expect("status JSON");
+    assert_eq!(status["status"], "Running", "{status}");
+
+    let failing = r#"{"input": "demo", "fail_times": 5, "max_attempts": 1}"#;
+    let failed = reprise(&["start", "retry_orchestrator", "--input", failing, "--wait", "60s"], &db);
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(failed.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("Failed"), "{}", String::from_utf8_lossy(&failed.stderr));
 }

@@ -208,6 +208,15 @@ pub(crate) enum Command {
         api: ApiArgs,
     },
     /// Create an instance (a running `reprise serve` executes it) and print its id.
+    ///
+    /// With --wait, wait for it to finish as `run` does: its output on stdout and exit 0 when it
+    /// completes, its failure on stderr and exit 1 when it fails or is terminated, and its id on
+    /// stdout and exit 3 when it is still running once the wait is up (it goes on; `reprise
+    /// status ID` follows it). The serve that runs it is another process, so this one looks at the
+    /// database every 250 ms.
+    #[command(after_help = "Examples:
+  reprise start approval --input '{\"amount\": 250}' --db app.db
+  reprise start approval --input @order.json --wait 30s --db app.db")]
     Start {
         /// The orchestrator to run; a component exporting it must have been loaded into this
         /// database by `serve` or `run`.
@@ -219,6 +228,9 @@ pub(crate) enum Command {
         /// until it is purged.
         #[arg(long)]
         id: Option<InstanceId>,
+        /// Wait up to this long for the instance to finish (30s, 5m, 1h).
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        wait: Option<std::time::Duration>,
         #[command(flatten)]
         db: DbArgs,
     },

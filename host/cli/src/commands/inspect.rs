@@ -7,18 +7,37 @@ use reprise_core::{InstanceId, RuntimeStatus};
 use reprise_executor::{ExecutorConfig, StartRequest};
 use reprise_store::{HistoryStore, InstanceFilter, InstanceRecord};
 use std::process::ExitCode;
+use std::time::Duration;
 
 pub(crate) async fn start(
     orchestrator: String,
     input: String,
     id: Option<InstanceId>,
+    wait: Option<Duration>,
     db: DbArgs,
 ) -> anyhow::Result<ExitCode> {
     let host = super::host(&db, ExecutorConfig::default())?;
     let instance_id = host.start(StartRequest { orchestrator, input, instance_id: id }).await?;
-    crate::out!("{instance_id}");
-    Ok(ExitCode::SUCCESS)
+    let Some(wait) = wait else {
+        crate::out!("{instance_id}");
+        return Ok(ExitCode::SUCCESS);
+    };
+    match tokio::time::timeout(wait, host.wait(instance_id.as_str())).await {
+        Ok(record) => super::run::outcome(&record?),
+        Err(_) => {
+            eprintln!(
+                "instance {instance_id} has not finished after {}; it goes on: `reprise status {instance_id} --db {}`",
+                humantime::format_duration(wait),
+                db.db.display()
+            );
+            crate::out!("{instance_id}");
+            Ok(ExitCode::from(STILL_RUNNING))
+        }
+    }
 }
+
+/// The exit status of `start --wait` when the instance has not finished in time.
+const STILL_RUNNING: u8 = 3;
 
 fn find(store: &dyn HistoryStore, id: &str) -> anyhow::Result<InstanceRecord> {
     if let Ok(entity) = reprise_core::EntityId::from_instance_id(id) {

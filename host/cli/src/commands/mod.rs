@@ -29,7 +29,9 @@ pub(crate) async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run { orchestrator, input, id, db, host } => run::run(orchestrator, input.read()?, id, db, host).await,
         Command::Serve { db, host, api } => serve::serve(db, host, api).await,
-        Command::Start { orchestrator, input, id, db } => inspect::start(orchestrator, input.read()?, id, db).await,
+        Command::Start { orchestrator, input, id, wait, db } => {
+            inspect::start(orchestrator, input.read()?, id, wait, db).await
+        }
         Command::Raise { id, event, data, db } => lifecycle::raise(&id, &event, &data.read()?, &db).await,
         Command::Terminate { id, reason, cascade, db } => lifecycle::terminate(&id, &reason, cascade, &db).await,
         Command::Suspend { id, reason, db } => lifecycle::suspend(&id, &reason, &db).await,

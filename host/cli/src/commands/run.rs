@@ -4,6 +4,7 @@ use crate::cli::{DbArgs, HostArgs};
 use crate::render;
 use reprise_core::{InstanceId, Payload, RuntimeStatus};
 use reprise_executor::StartRequest;
+use reprise_store::InstanceRecord;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -52,13 +53,19 @@ pub(crate) async fn run(
         eprintln!("  status: {current}");
     }
     eprintln!("history: reprise history {instance_id} --db {}", db.db.display());
+    outcome(&record)
+}
+
+/// Reports a finished instance: its output on stdout and success when it completed, its status
+/// and failure on stderr and exit status 1 otherwise.
+pub(crate) fn outcome(record: &InstanceRecord) -> anyhow::Result<ExitCode> {
     match record.status {
         RuntimeStatus::Completed => {
             crate::out!("{}", render::pretty_json(&record.output.clone().unwrap_or_else(Payload::null)));
             Ok(ExitCode::SUCCESS)
         }
         _ => {
-            eprintln!("instance {instance_id} {}", record.status);
+            eprintln!("instance {} {}", record.instance_id, record.status);
             if let Some(failure) = &record.failure {
                 eprintln!("{}", render::failure(failure));
             }
