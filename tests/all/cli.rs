@@ -181,3 +181,45 @@ fn start_wait_reports_the_end_or_that_the_instance_goes_on() {
     assert!(failed.stdout.is_empty());
     assert!(String::from_utf8_lossy(&failed.stderr).contains("Failed"), "{}", String::from_utf8_lossy(&failed.stderr));
 }
+
+/// `reprise run` shows while it waits how far the instance got and its custom status; here
+/// standard error is not a terminal, so as plain lines.
+#[test]
+fn run_shows_the_tasks_done_and_the_custom_status_while_it_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("run.db");
+    // Two waits of 600 ms for a callback nobody sends, the second after a custom status; then
+    // the job times out.
+    let job = r#"{"job": "build", "timeout_ms": 600, "max_retries": 1}"#;
+    let run = reprise(&["run", "run_job", "--input", job, "--component", guests::CALLBACK_WITH_TIMEOUT], &db);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(r#"  status: "retrying after timeout (attempt 1)""#), "{stderr}");
+    let counts: Vec<&str> = stderr.lines().filter(|line| line.ends_with(" tasks done")).collect();
+    assert!(!counts.is_empty(), "no count of tasks done while it waited: {stderr}");
+    assert!(counts.iter().all(|line| line.trim().split_once('/').is_some()), "{counts:?}");
+}
+
+/// A purge of many instances goes in batches until none is left, and reports the total.
+#[tokio::test(flavor = "multi_thread")]
+async fn purging_many_instances_takes_every_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("purge.db");
+    let harness = crate::harness::Harness::on(&db, crate::harness::Options::cache(64), &[guests::MISBEHAVING]).await;
+    // More than two batches of the purge.
+    let count = 1_234;
+    for n in 0..count {
+        harness.start(&format!("done-{n}"), "echo_input", serde_json::json!(n)).await;
+    }
+    for n in 0..count {
+        harness.finished(&format!("done-{n}")).await;
+    }
+    harness.stop().await;
+    let db_path = db.clone();
+    let purge =
+        tokio::task::spawn_blocking(move || reprise(&["purge", "--status", "Completed"], &db_path)).await.unwrap();
+    assert_eq!(ok(&purge).trim(), count.to_string());
+    let left = tokio::task::spawn_blocking(move || reprise(&["list", "--json"], &db)).await.unwrap();
+    let left: serde_json::Value = serde_json::from_str(&ok(&left)).expect("list JSON");
+    assert_eq!(left.as_array().map(Vec::len), Some(0), "{left}");
+}

@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod deployment;
 mod input;
+mod progress;
 mod render;
 
 /// Prints a result on stdout. A closed pipe (`reprise history ... | head`) ends the program

@@ -112,6 +112,9 @@ pub struct PurgeFilter {
     pub created_from: Option<Timestamp>,
     /// Only instances created before this time.
     pub created_to: Option<Timestamp>,
+    /// At most this many (any of the matching ones), so that a large purge can go in batches
+    /// that each hold the writer briefly; every matching one if `None`.
+    pub limit: Option<usize>,
 }
 
 /// A loaded component.

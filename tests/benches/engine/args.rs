@@ -24,6 +24,22 @@ pub(crate) enum Workload {
     Entities { operations: usize },
 }
 
+/// As it is written on the command line (`chain 1000`, `concurrent 1000 3`).
+impl std::fmt::Display for Workload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Workload::Chain { steps, cold: false } => write!(f, "chain {steps}"),
+            Workload::Chain { steps, cold: true } => write!(f, "coldchain {steps}"),
+            Workload::FanOut { tasks } => write!(f, "fanout {tasks}"),
+            Workload::Concurrent { instances, steps } => write!(f, "concurrent {instances} {steps}"),
+            Workload::Replay { events } => write!(f, "replay {events}"),
+            Workload::Instantiate => write!(f, "instantiate"),
+            Workload::Park { instances } => write!(f, "park {instances}"),
+            Workload::Entities { operations } => write!(f, "entities {operations}"),
+        }
+    }
+}
+
 /// The parsed command line.
 #[derive(Debug)]
 pub(crate) struct Args {

@@ -54,15 +54,69 @@ async fn main() -> anyhow::Result<()> {
     println!("  guest:   {} (no-op activities)", reprise_tests::guests::CHAIN);
     println!();
     let bench = workloads::Bench::new(dir.path().to_path_buf(), args.synchronous);
-    for workload in &args.workloads {
+    let progress = Progress::new(args.workloads.len());
+    for (n, workload) in args.workloads.iter().enumerate() {
+        progress.starting(n, workload);
         let report = bench.run(*workload).await.with_context(|| format!("workload {workload:?}"))?;
-        for line in &report.lines {
-            println!("{line}");
-        }
-        if args.json {
-            println!("{}", report.json);
-        }
-        println!();
+        progress.print(|| {
+            for line in &report.lines {
+                println!("{line}");
+            }
+            if args.json {
+                println!("{}", report.json);
+            }
+            println!();
+        });
     }
+    progress.finish();
     Ok(())
+}
+
+/// Which workload runs, on standard error (the figures go to standard output): a bar on a
+/// terminal, a line per workload otherwise. It draws only between measurements' ends and
+/// starts, a few times a second at most, so that it costs the figures nothing they can show.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    total: usize,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        use std::io::IsTerminal as _;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} workloads, {elapsed}: {msg}")
+            {
+                bar.set_style(style);
+            }
+            bar
+        });
+        Progress { bar, total }
+    }
+
+    /// Says that workload `n` (from 0) starts.
+    fn starting(&self, n: usize, workload: &args::Workload) {
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(n as u64);
+                bar.set_message(workload.to_string());
+            }
+            None => eprintln!("workload {}/{}: {workload}", n + 1, self.total),
+        }
+    }
+
+    /// Prints on standard output without the bar in the way.
+    fn print(&self, print: impl FnOnce()) {
+        match &self.bar {
+            Some(bar) => bar.suspend(print),
+            None => print(),
+        }
+    }
+
+    fn finish(self) {
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }

@@ -2,13 +2,13 @@
 //! over (it reads the database and never writes it), and `upgrade`, which moves them there.
 
 use crate::cli::{ReplayCheckArgs, UpgradeArgs};
+use crate::progress::Progress;
 use crate::render;
 use anyhow::Context as _;
 use reprise_core::RuntimeStatus;
 use reprise_executor::{ExecutorConfig, InstanceCheck, InstanceUpgrade, ReplayChecker, UpgradeOutcome, Verdict};
 use reprise_runtime::{Runtime, RuntimeConfig};
 use reprise_store::InstanceFilter;
-use std::io::IsTerminal as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -29,12 +29,12 @@ pub(crate) async fn replay_check(args: ReplayCheckArgs) -> anyhow::Result<ExitCo
     let started = Instant::now();
     let total = ids.len();
     let concurrency = concurrency(args.concurrency);
-    let mut progress = Progress::new(total, !args.json);
+    let mut progress = Progress::new("replayed", Some(total as u64), !args.json);
     let checks = checker
-        .check_instances(store, ids, concurrency, |_| progress.tick())
+        .check_instances(store, ids, concurrency, |_| progress.advance(1))
         .await
         .with_context(|| format!("cannot read the database {}", args.db.db.display()))?;
-    progress.done();
+    progress.finish();
     let summary = Summary::of(&checks, started.elapsed().as_secs_f64());
     if args.json {
         crate::out!(
@@ -126,9 +126,9 @@ pub(crate) async fn upgrade(args: UpgradeArgs) -> anyhow::Result<ExitCode> {
         eprintln!("upgrading {} instance(s) to component {} ({source})", ids.len(), render::short_hash(&hash));
     }
     let started = Instant::now();
-    let mut progress = Progress::new(ids.len(), !args.json);
-    let upgrades = host.upgrade(&hash, ids, concurrency(args.concurrency), |_| progress.tick()).await?;
-    progress.done();
+    let mut progress = Progress::new("upgraded", Some(ids.len() as u64), !args.json);
+    let upgrades = host.upgrade(&hash, ids, concurrency(args.concurrency), |_| progress.advance(1)).await?;
+    progress.finish();
     let counts = UpgradeCounts::of(&upgrades, started.elapsed().as_secs_f64());
     if args.json {
         let json = render::upgrade_json((&hash, &source), &upgrades, &counts);
@@ -223,31 +223,5 @@ impl Summary {
             "{checked} {instances} checked in {:.2} s: {} compatible, {} diverge, {} fail",
             self.seconds, self.compatible, self.diverges, self.fails
         )
-    }
-}
-
-/// A count of checks done on stderr, for a terminal and long checks only.
-struct Progress {
-    total: usize,
-    done: usize,
-    quiet: bool,
-}
-
-impl Progress {
-    fn new(total: usize, wanted: bool) -> Progress {
-        Progress { total, done: 0, quiet: !wanted || !std::io::stderr().is_terminal() || total < 1000 }
-    }
-
-    fn tick(&mut self) {
-        self.done += 1;
-        if !self.quiet && self.done.is_multiple_of(250) {
-            eprint!("\rreplayed {}/{}", self.done, self.total);
-        }
-    }
-
-    fn done(&self) {
-        if !self.quiet && self.done >= 250 {
-            eprint!("\r{:width$}\r", "", width = 40);
-        }
     }
 }

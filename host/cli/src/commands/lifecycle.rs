@@ -3,6 +3,7 @@
 //! them at its next episode.
 
 use crate::cli::DbArgs;
+use crate::progress::Progress;
 use reprise_core::RuntimeStatus;
 use reprise_executor::{Clock, ExecutorConfig, Host, SystemClock};
 use reprise_store::PurgeFilter;
@@ -65,9 +66,32 @@ pub(crate) async fn purge(
     }
     let now = SystemClock.now();
     let completed_before = older_than.map(|age| now.saturating_sub(age.as_millis() as u64));
+    let host = host(db)?;
     let filter = PurgeFilter { instance_id: id, statuses, completed_before, ..PurgeFilter::default() };
-    let deleted = host(db)?.purge(filter).await?;
+    if filter.instance_id.is_some() {
+        let deleted = host.purge(filter).await?;
+        crate::out!("{deleted}");
+        eprintln!("purged {deleted} instance(s)");
+        return Ok(ExitCode::SUCCESS);
+    }
+    // In batches: each holds the database's writer briefly, so a running serve goes on between
+    // them, and an interrupted purge has kept what it deleted.
+    let batch = PurgeFilter { limit: Some(PURGE_BATCH), ..filter };
+    let mut progress = Progress::new("purged", None, true);
+    let mut deleted = 0;
+    loop {
+        let now = host.purge(batch.clone()).await?;
+        deleted += now;
+        progress.advance(now as u64);
+        if now < PURGE_BATCH {
+            break;
+        }
+    }
+    progress.finish();
     crate::out!("{deleted}");
     eprintln!("purged {deleted} instance(s)");
     Ok(ExitCode::SUCCESS)
 }
+
+/// Instances deleted per write by a purge of many.
+const PURGE_BATCH: usize = 500;

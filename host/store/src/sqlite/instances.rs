@@ -148,9 +148,18 @@ pub(super) fn purge(tx: &Connection, filter: &PurgeFilter) -> StoreResult<usize>
         filters.push("completed_at < ?", Some(Value::from(time_to_sql(before))));
     }
     filters.created(filter.created_from, filter.created_to);
-    let Filters { conditions, values } = filters;
+    let Filters { conditions, mut values } = filters;
     // Not cached: the text varies with the filter.
-    let sql = format!("DELETE FROM instances WHERE {}", conditions.join(" AND "));
+    let sql = match filter.limit {
+        Some(limit) => {
+            values.push(Value::from(limit_to_sql(limit)));
+            format!(
+                "DELETE FROM instances WHERE instance_id IN (SELECT instance_id FROM instances WHERE {} LIMIT ?)",
+                conditions.join(" AND ")
+            )
+        }
+        None => format!("DELETE FROM instances WHERE {}", conditions.join(" AND ")),
+    };
     let deleted = tx.execute(&sql, params_from_iter(values))?;
     Ok(deleted)
 }

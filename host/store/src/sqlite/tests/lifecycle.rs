@@ -262,6 +262,22 @@ fn purge_deletes_finished_instances_with_everything_they_own() {
 }
 
 #[test]
+fn a_limited_purge_takes_at_most_its_limit_of_the_matching_instances() {
+    let fixture = Fixture::new();
+    let store = &fixture.store;
+    for id in ["a", "b", "c"] {
+        fixture.create_with_status(id, T0, RuntimeStatus::Completed);
+    }
+    fixture.create_with_status("running", T0, RuntimeStatus::Running);
+    let batch = PurgeFilter { limit: Some(2), ..Default::default() };
+    assert_eq!(store.purge(&batch).unwrap(), 2);
+    assert_eq!(remaining(&fixture).len(), 2);
+    assert_eq!(store.purge(&batch).unwrap(), 1, "the last matching one, never the running one");
+    assert_eq!(store.purge(&batch).unwrap(), 0);
+    assert_eq!(remaining(&fixture), ["running"]);
+}
+
+#[test]
 fn purging_one_instance_by_id() {
     let fixture = Fixture::new();
     let store = &fixture.store;
