@@ -23,9 +23,9 @@ The simulated world:
 - Activities run as soon as they are scheduled, in zero virtual time, one attempt at a time; the
   results of the activities one episode scheduled arrive together, in the next episode. A failed
   attempt is retried under the call's retry policy by the host's rule (:func:`next_attempt`: the
-  wait ``min(first * coefficient**(n-1), max)``, max attempts, retry timeout, non-retryable error
-  types matched on the failure and its causes), the retry recorded as ``ActivityRetrying`` in an
-  episode of its own; the next attempt runs when the clock reaches it. A call's ``timeout`` is
+  wait ``min(first * coefficient**(n-1), max)``, computed in ``f64`` as the host computes it, max
+  attempts, retry timeout, non-retryable error types matched on the failure and its causes), the
+  retry recorded as ``ActivityRetrying`` in an episode of its own; the next attempt runs when the clock reaches it. A call's ``timeout`` is
   recorded but never fires (a mock takes no time): give ``Failure("TimedOut", ...)`` as an
   outcome to test a timeout.
 - Timers fire when the clock reaches them (``Run.advance``, ``Run.run_to_completion``).
@@ -56,6 +56,7 @@ history (``ExecutionRewound``).
 from __future__ import annotations
 
 import json
+import math
 import random
 from datetime import datetime, timedelta
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -167,28 +168,55 @@ def _completion(task: int, outcome: Tuple[str, Any]) -> "types.Completion":
     return types.Completion(task, Ok(value) if kind == "ok" else Err(_failure_wire(value)))
 
 
+#: ``u64::MAX``: where the host's delays and times saturate.
+_U64_MAX = 2**64 - 1
+
+
+def _powi(base: float, exponent: int) -> float:
+    """``f64::powi`` as Rust evaluates it: LLVM's ``powi``, compiler-rt's ``__powidf2``, which
+    multiplies by repeated squaring in this order (and takes ``1 / r`` for a negative exponent).
+    Python's ``**`` is libm's ``pow``, correctly rounded, which differs in the last bit often
+    enough to move a truncated wait by a millisecond (1000 ms * 1.2**3: 1727 against 1728)."""
+    recip = exponent < 0
+    remaining = -exponent if recip else exponent
+    result = 1.0
+    while True:
+        if remaining & 1:
+            result *= base
+        remaining //= 2
+        if remaining == 0:
+            break
+        base *= base
+    return 1.0 / result if recip else result
+
+
 def _delay_after(policy: Dict[str, Any], attempt: int) -> int:
-    """``RetryPolicy::delay_after``: ``min(first * coefficient**(attempt-1), max)``."""
-    try:
-        delay = policy["first_retry_interval_ms"] * policy["backoff_coefficient"] ** min(max(attempt - 1, 0), 1024)
-    except OverflowError:
-        delay = float("inf")
+    """``RetryPolicy::delay_after``: ``min(first * coefficient.powi(attempt-1), max)`` in
+    ``f64`` (the exponent at most 1024), then truncated to whole milliseconds, saturating at
+    ``u64::MAX`` (a product that is not finite saturates too)."""
+    exponent = min(max(attempt - 1, 0), 1024)
+    delay = float(policy["first_retry_interval_ms"]) * _powi(float(policy["backoff_coefficient"]), exponent)
     longest = policy.get("max_retry_interval_ms")
     if longest is not None:
-        delay = min(delay, longest)
-    return int(min(delay, 2**64 - 1))
+        # `f64::min`: a NaN (0 ms * an infinite power) gives way to the other operand.
+        delay = float(longest) if math.isnan(delay) else min(delay, float(longest))
+    if not math.isfinite(delay):
+        return _U64_MAX
+    # `as u64` truncates toward zero and saturates.
+    return min(int(min(delay, float(_U64_MAX))), _U64_MAX)
 
 
 def next_attempt(policy: Dict[str, Any], attempt: int, failure: Dict[str, Any], first_started: int, now: int):
     """``RetryPolicy::next_attempt``: when attempt ``attempt + 1`` runs, or ``None`` if the policy
     gives up (attempts used up, a non-retryable error type on the failure or one of its causes,
-    or a next attempt that would start after the retry timeout)."""
+    or a next attempt that would start more than the retry timeout after ``first_started``).
+    Times are milliseconds and saturate as the host's ``u64`` do."""
     kinds = [failure["error_type"]] + [cause["error_type"] for cause in failure.get("causes", [])]
     if attempt >= policy["max_attempts"] or any(kind in policy.get("non_retryable_errors", []) for kind in kinds):
         return None
-    upcoming = now + _delay_after(policy, attempt)
+    upcoming = min(now + _delay_after(policy, attempt), _U64_MAX)
     timeout = policy.get("retry_timeout_ms")
-    if timeout is not None and upcoming - first_started > timeout:
+    if timeout is not None and max(upcoming - first_started, 0) > timeout:
         return None
     return upcoming
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from reprise import EntityId, Failure, OrchestrationContext, RetryPolicy, TaskFailedError
 from reprise.testing import DEFAULT_START_MS, Harness, HarnessError, NondeterminismError, Unsupported, replay
+from reprise.testing import next_attempt
 
 ROOT = Path(__file__).resolve().parents[3]
 GOLDEN_RACE = ROOT / "tests" / "golden" / "fan-out.golden-race.reprise"
@@ -51,6 +52,11 @@ def with_retry(ctx: OrchestrationContext, _input):
         return ctx.call_activity("flaky", None, retry=policy)
     except TaskFailedError as error:
         return {"failed": error.error_type, "message": error.message, "cause": error.cause.error_type}
+
+
+def with_backoff(ctx: OrchestrationContext, coefficient):
+    policy = RetryPolicy(6, first_retry_interval=1.0, backoff_coefficient=coefficient, max_retry_interval=2.0)
+    return ctx.call_activity("flaky", None, retry=policy)
 
 
 def approval(ctx: OrchestrationContext, _input):
@@ -231,6 +237,53 @@ class Retries(unittest.TestCase):
         self.assertEqual(run.output["failed"], "ActivityFailed")
         self.assertEqual(len(run.activity_calls), 4)
         self.assertEqual(run.now, DEFAULT_START_MS + 1000 + 2000 + 4000)
+
+    def test_the_wait_is_computed_as_the_host_computes_it(self):
+        # What `RetryPolicy::delay_after` answers for these (Rust's `f64::powi`, square and
+        # multiply, then truncation): libm's `pow` rounds 1.2**3 down and loses a millisecond.
+        cases = [
+            # first ms, coefficient, attempt, max interval, the host's wait
+            (1000, 1.2, 4, None, 1728),
+            (500, 1.2, 4, None, 864),
+            (1000, 1.2, 5, None, 2073),
+            (1000, 1.2, 8, None, 3583),
+            (1000, 1.2, 30, None, 197813),
+            (1000, 1.1, 11, None, 2593),
+            (700, 1.7, 9, None, 48830),
+            (333, 1.05, 37, None, 1928),
+            (300, 2.1, 38, None, 250746661755517),
+            (200, 2.5, 35, None, 6776263578034403),
+            (1000, 1.2, 5, 2000, 2000),
+            (3, 1.000001, 2000, None, 3),  # the exponent stops at 1024
+            (0, 10.0, 400, None, 2**64 - 1),  # 0 * inf is NaN: not finite, saturates
+            (0, 10.0, 400, 5000, 5000),  # ... unless a maximum is given (`f64::min`)
+            (2**63 - 1, 10.0, 50, None, 2**64 - 1),
+        ]
+        failure = {"error_type": "Transient", "message": "busy"}
+        for first, coefficient, attempt, longest, wait in cases:
+            policy = {"max_attempts": 10_000, "first_retry_interval_ms": first, "backoff_coefficient": coefficient}
+            if longest is not None:
+                policy["max_retry_interval_ms"] = longest
+            with self.subTest(first=first, coefficient=coefficient, attempt=attempt):
+                self.assertEqual(next_attempt(policy, attempt, failure, 0, 0), wait)
+        # Times saturate at u64::MAX, and the retry timeout counts from the first attempt.
+        policy = {"max_attempts": 9, "first_retry_interval_ms": 1000, "backoff_coefficient": 1.2}
+        self.assertEqual(next_attempt(policy, 4, failure, 0, 2**64 - 10), 2**64 - 1)
+        self.assertEqual(next_attempt(dict(policy, retry_timeout_ms=5368), 4, failure, 0, 3640), 5368)
+        self.assertIsNone(next_attempt(dict(policy, retry_timeout_ms=5367), 4, failure, 0, 3640))
+
+    def test_a_non_integer_coefficient_schedules_the_hosts_attempt_times(self):
+        transient = Failure("Transient", "busy")
+        run = Harness().activity_results("flaky", [transient] * 5 + ["ok"]).start(with_backoff, 1.2)
+        run.run_to_completion()
+        self.assertEqual(run.output, "ok")
+        at = [event["next_attempt_at"] for event in run.history if event["type"] == "ActivityRetrying"]
+        # Waits of 1000, 1200, 1440 and 1728 ms, then 2073.6 capped at the maximum, 2 s.
+        self.assertEqual(
+            at,
+            ["2023-11-14T22:13:21.000Z", "2023-11-14T22:13:22.200Z", "2023-11-14T22:13:23.640Z",
+             "2023-11-14T22:13:25.368Z", "2023-11-14T22:13:27.368Z"],
+        )  # fmt: skip
 
     def test_the_recorded_retry_policy_is_the_hosts_json(self):
         run = Harness().activity_results("flaky", ["ok"]).start(with_retry)
