@@ -235,18 +235,19 @@ class _Orchestration:
         self._unwinding = False
 
     def _call(self, action: Callable[[], Any]) -> Any:
-        # An orchestrator unwinding (its `finally` blocks) gets no further answers.
+        # Once a wait has blocked (or replay refused a call), the host never resumes the guest:
+        # what an unwinding orchestrator does (its `finally` blocks) reaches nothing, not even a
+        # custom status or a log line.
         if self._unwinding:
             raise _Blocked()
         try:
             return action()
         except ReplayError as error:
+            self._unwinding = True
             raise _Trap(error) from None
 
     def _wait(self, poll: Callable[[], Any]) -> Any:
-        if self._unwinding:
-            raise _Blocked()
-        try:
+        def wait() -> Any:
             while True:
                 answer = poll()
                 if answer is not None:
@@ -254,31 +255,37 @@ class _Orchestration:
                 if self.replayer.advance() == "blocked":
                     self._unwinding = True
                     raise _Blocked()
-        except ReplayError as error:
-            raise _Trap(error) from None
+
+        return self._call(wait)
 
     def instance_id(self) -> str:
-        return self.replayer.instance_id
+        return self._call(lambda: self.replayer.instance_id)
 
     def is_replaying(self) -> bool:
-        return not self.replayer.live
+        return self._call(lambda: not self.replayer.live)
 
     def current_time(self) -> int:
-        return self.replayer.now
+        return self._call(lambda: self.replayer.now)
 
     def new_guid(self) -> str:
-        return self.replayer.new_guid()
+        return self._call(self.replayer.new_guid)
 
     def version(self, change_id: str, newest: int) -> int:
         return self._call(lambda: self.replayer.version(change_id, newest))
 
     def set_custom_status(self, status: Optional[str]) -> None:
-        self.replayer.custom_status = status
+        def set_status() -> None:
+            self.replayer.custom_status = status
+
+        self._call(set_status)
 
     def log(self, level: "types.LogLevel", message: str) -> None:
-        # As the host does, lines written while replaying are dropped.
-        if self.replayer.live and self._logs is not None:
-            self._logs.append((level.name.lower(), message))
+        def write() -> None:
+            # As the host does, lines written while replaying are dropped.
+            if self.replayer.live and self._logs is not None:
+                self._logs.append((level.name.lower(), message))
+
+        self._call(write)
 
     def schedule_activity(self, name: str, payload: str) -> int:
         return self._call(lambda: self.replayer.schedule_activity(name, payload, {}))

@@ -86,6 +86,16 @@ def catches_everything(ctx: OrchestrationContext, _input):
     return {"value": value}
 
 
+def cleans_up(ctx: OrchestrationContext, _input):
+    try:
+        ctx.create_timer(60).result()
+    finally:
+        # Runs for real once, when the timer has fired; never when the wait unwinds the code.
+        ctx.set_custom_status("cleaned up")
+        ctx.log_info(f"cleaning up, uuid {ctx.new_uuid()}")
+    return ctx.new_uuid()
+
+
 def parent(ctx: OrchestrationContext, values):
     doubled = ctx.call_sub_orchestrator("child", values[0])
     try:
@@ -190,6 +200,16 @@ class Activities(unittest.TestCase):
 
     def test_a_broad_except_does_not_catch_the_wait(self):
         self.assertEqual(greeter().start(catches_everything).output, {"value": "Hello, x!"})
+
+    def test_an_unwinding_wait_records_nothing_its_finally_blocks_do(self):
+        run = Harness().start(cleans_up)
+        self.assertEqual((run.status, run.custom_status, run.logs), ("Running", None, []))
+        run.advance(60)
+        self.assertEqual((run.status, run.custom_status), ("Completed", "cleaned up"))
+        # The execution's first two UUIDs: the unwinding drew none.
+        first, second = Harness().start(lambda ctx, _input: [ctx.new_uuid(), ctx.new_uuid()]).output
+        self.assertEqual(run.logs, [("info", f"cleaning up, uuid {first}")])
+        self.assertEqual(run.output, second)
 
     def test_the_activity_context_names_the_task_and_attempt(self):
         seen = []
