@@ -19,6 +19,7 @@ import json
 import re
 import uuid
 from collections import deque
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Deque, Dict, List, Optional, Tuple
 
@@ -525,11 +526,23 @@ def parse_time(text: str) -> int:
     return seconds * 1000 + int((fraction or "0").ljust(3, "0")[:3])
 
 
-def load_history(source: Any) -> List[Dict[str, Any]]:
-    """The events of the last execution in ``source``: the text (or the parsed JSON) of
-    ``reprise history ID --json`` (an array of events, payloads embedded, times as RFC 3339), or
-    of an export bundle (``{"format": "reprise-bundle", "executions": [...]}``, payloads as JSON
-    text, times as numbers). Returned in the bundle's shape, sorted by ``seq``."""
+@dataclass
+class HistoryText:
+    """A history read by :func:`load_history` (``history_text::HistoryText``)."""
+
+    #: The events of one execution, in the bundle's shape, sorted by ``seq``.
+    events: List[Dict[str, Any]]
+    #: The instance's id, if the text names it (a bundle does; ``history --json`` does not).
+    instance_id: Optional[str]
+    #: The execution the events belong to: a bundle's last; 1 if the text does not say.
+    execution: int
+
+
+def load_history(source: Any) -> HistoryText:
+    """The last execution in ``source``: the text (or the parsed JSON) of ``reprise history ID
+    --json`` (an array of events, payloads embedded, times as RFC 3339), or of an export bundle
+    (``{"format": "reprise-bundle", "executions": [...]}``, payloads as JSON text, times as
+    numbers), as ``history_text::parse`` reads them."""
     data = json.loads(source) if isinstance(source, (str, bytes, bytearray)) else source
     if isinstance(data, dict):
         if data.get("format") != "reprise-bundle":
@@ -539,6 +552,9 @@ def load_history(source: Any) -> List[Dict[str, Any]]:
             raise ValueError("the bundle holds no execution")
         last = max(executions, key=lambda execution: execution.get("execution", 0))
         events = [dict(event) for event in last["events"]]
+        instance = data.get("instance")
+        instance_id = instance.get("instance_id") if isinstance(instance, dict) else None
+        execution = int(last.get("execution", 1))
     elif isinstance(data, list):
         events = []
         for raw in data:
@@ -550,9 +566,10 @@ def load_history(source: Any) -> List[Dict[str, Any]]:
                 if isinstance(event.get(key), str):
                     event[key] = parse_time(event[key])
             events.append(event)
+        instance_id, execution = None, 1
     else:
         raise ValueError("expected `reprise history --json` output (an array) or a bundle (format reprise-bundle)")
-    return sorted(events, key=lambda event: event["seq"])
+    return HistoryText(sorted(events, key=lambda event: event["seq"]), instance_id, execution)
 
 
 def to_history_json(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:

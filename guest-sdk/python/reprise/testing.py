@@ -803,26 +803,27 @@ class Replayed:
 
 
 def replay(
-    history: Any, orchestrator: Callable[[OrchestrationContext, Any], Any], instance_id: Optional[str] = None
+    history: Any,
+    orchestrator: Callable[[OrchestrationContext, Any], Any],
+    instance_id: Optional[str] = None,
+    execution: Optional[int] = None,
 ) -> Replayed:
     """Runs ``orchestrator`` against a recorded history (the text or parsed JSON of
     ``reprise history ID --json``, or of an export bundle, whose last execution is replayed) and
     checks that it issues the recorded commands, as the host does before it lets code take over
     a running instance. A divergence raises :class:`NondeterminismError` with the host's message
     and position; a history ending where the orchestrator waits is compatible. ``instance_id``
-    is what ``ctx.instance_id`` answers (a bundle's own by default, else ``"replayed-instance"``)."""
-    events = load_history(history)
+    is what ``ctx.instance_id`` answers (a bundle's own by default, else ``"replayed-instance"``)
+    and ``execution`` the execution's number (a bundle's by default, else 1): both go into
+    ``ctx.new_uuid()`` and the ids of sub-orchestrations started without one, as on the host."""
+    text = load_history(history)
     if instance_id is None:
-        instance_id = _bundle_instance_id(history) or "replayed-instance"
+        instance_id = text.instance_id or "replayed-instance"
+    if execution is None:
+        execution = text.execution
+    events = text.events
     if not any(e["type"] == "ExecutionStarted" for e in events):
         raise ReplayError("corrupt history: it has no ExecutionStarted")
-    replayer = Replayer(instance_id, 1, events, [])
+    replayer = Replayer(instance_id, execution, events, [])
     _run_orchestrator(orchestrator, replayer, None)
     return Replayed(replayer, events)
-
-
-def _bundle_instance_id(source: Any) -> Optional[str]:
-    data = json.loads(source) if isinstance(source, (str, bytes, bytearray)) else source
-    if isinstance(data, dict) and isinstance(data.get("instance"), dict):
-        return data["instance"].get("instance_id")
-    return None

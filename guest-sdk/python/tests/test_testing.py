@@ -8,12 +8,14 @@ guest-sdk/python/tests``.
 
 import json
 import unittest
+import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from reprise import EntityId, Failure, OrchestrationContext, RetryPolicy, TaskFailedError
 from reprise.testing import DEFAULT_START_MS, Harness, HarnessError, NondeterminismError, Unsupported, replay
 from reprise.testing import next_attempt
+from reprise._replay import load_history
 
 ROOT = Path(__file__).resolve().parents[3]
 GOLDEN_RACE = ROOT / "tests" / "golden" / "fan-out.golden-race.reprise"
@@ -528,6 +530,23 @@ class Replay(unittest.TestCase):
         self.assertEqual(raised.exception.recorded, "complete the orchestration")
         self.assertEqual(raised.exception.issued, "schedule activity 'greet'")
         self.assertEqual(raised.exception.position, 8)
+
+    def test_a_later_execution_replays_with_its_own_number(self):
+        # After a continue-as-new the host numbers the execution 2: its UUIDs (and the default ids
+        # of its children) are derived from that number.
+        namespace = uuid.UUID("6b1e0c52-8e1f-4c3d-9a57-2f109d447e21")  # `Replayer::new_guid`'s
+        expected = [str(uuid.uuid5(namespace, f"order-7/2/{n}")) for n in (1, 2)]
+        run = greeter().instance_id("order-7").start(guids)
+        stored = load_history(run.history).events  # as a bundle holds them
+        bundle = {
+            "format": "reprise-bundle",
+            "instance": {"instance_id": "order-7"},
+            "executions": [{"execution": 2, "events": stored}, {"execution": 1, "events": []}],
+        }
+        self.assertEqual(replay(json.dumps(bundle), guids).output[:2], expected)
+        # A `history --json` text does not say: the caller does.
+        self.assertEqual(replay(run.history, guids, instance_id="order-7", execution=2).output[:2], expected)
+        self.assertEqual(replay(run.history, guids, instance_id="order-7").output, run.output, "execution 1 else")
 
     def test_a_version_answers_zero_on_a_history_from_before_the_change(self):
         before = greeter().start(lambda ctx, _input: ctx.call_activity("greet", "v"))
