@@ -72,6 +72,7 @@ from .exports import _ORCHESTRATORS, _run, _run_entity
 from .options import Duration, to_ms
 
 __all__ = [
+    "DEFAULT_EPISODE_LIMIT",
     "Harness",
     "HarnessError",
     "NondeterminismError",
@@ -84,6 +85,11 @@ __all__ = [
 
 #: The virtual clock's default start, in milliseconds since the epoch (2023-11-14T22:13:20Z).
 DEFAULT_START_MS = 1_700_000_000_000
+
+#: How many episodes an instance may run before the harness takes it for an endless loop
+#: (:meth:`Harness.episode_limit`). Each episode replays the history from the start, so a run of
+#: this many takes seconds; the Rust harness's bound (100 000 steps) would take hours here.
+DEFAULT_EPISODE_LIMIT = 1_000
 
 #: What ``ExecutionStarted`` records as the component in the harness's histories.
 COMPONENT = "reprise.testing"
@@ -433,6 +439,8 @@ class _Instance:
         self.custom_status: Optional[str] = None
         self.terminal: Optional[Tuple[str, Any]] = None
         self.waiting: List[str] = []
+        #: How many episodes ran the orchestrator.
+        self.episodes = 0
 
 
 class Run:
@@ -586,6 +594,14 @@ class Run:
             new = [{"type": "EpisodeStarted", "time": self.now}] + deliveries
             instance.history.extend({"seq": base + i, **event} for i, event in enumerate(new))
             return
+        instance.episodes += 1
+        limit = self._harness._episode_limit
+        if instance.episodes > limit:
+            raise HarnessError(
+                f"the instance {instance.instance_id!r} ran {limit} episodes and has not finished: does its "
+                "orchestrator loop without waiting on a timer or an event? If it is meant to take more, raise the "
+                f"limit with Harness().episode_limit(n) (the default is {DEFAULT_EPISODE_LIMIT})"
+            )
         history = [dict(event) for event in instance.history]
         replayer = Replayer(instance.instance_id, 1, history, [(self.now, deliveries)])
         _run_orchestrator(instance.fn, replayer, self.logs)
@@ -705,6 +721,7 @@ class Harness:
         self._entities: Dict[str, Callable[[Any], Any]] = {}
         self._start_ms = DEFAULT_START_MS
         self._instance_id = "test-instance"
+        self._episode_limit = DEFAULT_EPISODE_LIMIT
 
     def activity(self, name: str, fn: Callable[[ActivityContext, Any], Any]) -> "Harness":
         """The activity ``name`` runs ``fn(ctx, input)`` (``ctx.attempt``, ``ctx.task_id``,
@@ -747,6 +764,18 @@ class Harness:
                 raise ValueError("start_time needs an aware datetime (for example in UTC)")
             start = int(start.timestamp() * 1000)
         self._start_ms = int(start)
+        return self
+
+    def episode_limit(self, count: int) -> "Harness":
+        """How many episodes each instance of a run may run its orchestrator
+        (:data:`DEFAULT_EPISODE_LIMIT` unless set) before the test fails with a
+        :class:`HarnessError` naming it: an orchestrator that loops on activities a mock answers
+        at once would otherwise never let the run become idle. A count, where the Rust
+        harness's ``episode_limit`` is a duration: each episode here replays the whole history,
+        so episodes, not seconds, are what such a loop piles up."""
+        if not isinstance(count, int) or count < 1:
+            raise ValueError(f"episode_limit needs a count of at least 1 (got {count!r})")
+        self._episode_limit = count
         return self
 
     def instance_id(self, instance_id: str) -> "Harness":

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from reprise import EntityId, Failure, OrchestrationContext, RetryPolicy, TaskFailedError
-from reprise.testing import DEFAULT_START_MS, Harness, HarnessError, NondeterminismError, Unsupported, replay
+from reprise.testing import DEFAULT_EPISODE_LIMIT, DEFAULT_START_MS, Harness, HarnessError, NondeterminismError, Unsupported, replay
 from reprise.testing import next_attempt
 from reprise._replay import load_history
 
@@ -141,6 +141,11 @@ def not_deterministic(ctx: OrchestrationContext, _input):
     return ctx.call_activity(name, "n")
 
 
+def polls_forever(ctx: OrchestrationContext, _input):
+    while True:
+        ctx.call_activity("poll", None)
+
+
 def greeter() -> Harness:
     return Harness().activity("greet", lambda ctx, name: f"Hello, {name}!")
 
@@ -225,6 +230,25 @@ class Activities(unittest.TestCase):
         run = Harness().instance_id("order-7").activity("flaky", flaky).start(with_retry).run_to_completion()
         self.assertEqual(run.output, "done")
         self.assertEqual(seen, [("order-7", 0, 1, "order-7/1/0"), ("order-7", 0, 2, "order-7/1/0")])
+
+
+class Limits(unittest.TestCase):
+    def test_an_orchestrator_that_loops_on_activities_fails_the_test_instead_of_hanging_it(self):
+        harness = Harness().instance_id("poller").activity("poll", lambda ctx, _input: "nothing yet")
+        with self.assertRaisesRegex(
+            HarnessError, r"the instance 'poller' ran 30 episodes .*loop.*Harness\(\)\.episode_limit\(n\)"
+        ):
+            harness.episode_limit(30).start(polls_forever)
+        self.assertEqual(DEFAULT_EPISODE_LIMIT, 1_000)
+
+    def test_the_limit_counts_the_episodes_that_run_the_orchestrator(self):
+        # Three activities in turn: three episodes, then the one that completes it.
+        run = greeter().episode_limit(4).start(chain, ["a", "b", "c"])
+        self.assertEqual(run.status, "Completed")
+        with self.assertRaisesRegex(HarnessError, "ran 3 episodes"):
+            greeter().episode_limit(3).start(chain, ["a", "b", "c"])
+        with self.assertRaisesRegex(ValueError, "at least 1"):
+            Harness().episode_limit(0)
 
 
 class Retries(unittest.TestCase):
