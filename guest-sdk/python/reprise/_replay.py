@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Deque, Dict, List, Optional, Tuple
 
+from .errors import Failure
+
 # The host's nondeterminism error (host/core/src/replay/error.rs), word for word.
 _NONDETERMINISM = (
     "nondeterminism at history position {position}: the history records that the orchestrator did "
@@ -70,18 +72,39 @@ _TIME_FIELDS = ("time", "fire_at", "next_attempt_at")
 
 
 class ReplayError(Exception):
-    """The host's other replay errors: a corrupt history, a wait on an unknown task, a broken
-    critical-section rule, a call after the end."""
+    """The host's other replay errors (``ReplayError``): a corrupt history, a wait on an unknown
+    task, a call after the end. Each one ends the execution: the host fails the instance with
+    :meth:`failure`, and so does the harness."""
+
+    #: The error type of the failure the instance ends with (``ReplayError::failure``).
+    error_type = "GuestTrapped"
+
+    def failure(self) -> Failure:
+        """The failure the host ends the instance with: this error's type and message
+        (``ReplayError::failure``)."""
+        return Failure(self.error_type, str(self))
 
 
 class NondeterminismError(ReplayError):
     """The orchestrator did not issue the command its history records at ``position``."""
+
+    error_type = "NondeterminismError"
 
     def __init__(self, position: int, recorded: str, issued: str) -> None:
         super().__init__(_NONDETERMINISM.format(position=position, recorded=recorded, issued=issued))
         self.position = position
         self.recorded = recorded
         self.issued = issued
+
+
+class LockViolationError(ReplayError):
+    """The orchestrator broke a rule of critical sections (nested locks, a call to an entity it
+    did not lock, an unlock before the locks are held)."""
+
+    error_type = "LockViolation"
+
+    def __init__(self, rule: str) -> None:
+        super().__init__(f"critical section: {rule}")
 
 
 def entity_text(entity: Dict[str, str]) -> str:
@@ -190,6 +213,7 @@ class Replayer:
         self.instance_id = instance_id
         self.execution = execution
         self._recorded: Deque[Dict[str, Any]] = deque(history)
+        self._history_len = len(history)
         self._pending: Deque[Tuple[int, List[Dict[str, Any]]]] = deque(episodes)
         self.new_events: List[Dict[str, Any]] = []
         self.position = 0
@@ -374,13 +398,13 @@ class Replayer:
         state, value = self._lock
         if state == "held" and entity not in value:
             locked = ", ".join(entity_text(e) for e in value)
-            raise ReplayError(
-                "critical section: inside a critical section only the locked entities can be called; "
+            raise LockViolationError(
+                "inside a critical section only the locked entities can be called; "
                 f"{entity_text(entity)} is not one of [{locked}]"
             )
         if state == "requested":
-            raise ReplayError(
-                "critical section: wait for the locks (the task lock-entities returned) before calling entities"
+            raise LockViolationError(
+                "wait for the locks (the task lock-entities returned) before calling entities"
             )
         task_id = len(self._scheduled)
         event: Dict[str, Any] = {
@@ -402,13 +426,13 @@ class Replayer:
 
     def lock_entities(self, entities: List[Dict[str, str]]) -> int:
         if self._lock[0] != "free":
-            raise ReplayError(
-                "critical section: critical sections cannot be nested: release the locks held before taking others"
+            raise LockViolationError(
+                "critical sections cannot be nested: release the locks held before taking others"
             )
         unique = {_entity_key(e): e for e in entities}
         ordered = [unique[key] for key in sorted(unique)]
         if not ordered:
-            raise ReplayError("critical section: a critical section needs at least one entity")
+            raise LockViolationError("a critical section needs at least one entity")
         task_id = len(self._scheduled)
         names = ", ".join(entity_text(e) for e in ordered)
         self._command(
@@ -423,7 +447,7 @@ class Replayer:
         if state == "free":
             return
         if state == "requested":
-            raise ReplayError("critical section: the locks are not held yet: wait for them before releasing")
+            raise LockViolationError("the locks are not held yet: wait for them before releasing")
         self._lock = ("free", None)
         self._command("release the locks of its critical section", {"type": "EntitiesUnlocked", "entities": value})
 
@@ -490,6 +514,21 @@ class Replayer:
         if self._finish_continued():
             return
         self._command("fail the orchestration", {"type": "ExecutionFailed", "failure": failure})
+        self.terminal = ("Failed", failure)
+
+    def abort(self, failure: Dict[str, Any]) -> None:
+        """Ends the execution with ``failure`` (JSON shape) because replay refused a call
+        (``Replayer::abort``): while replaying, the recorded events not consumed yet are dropped
+        and the failure is recorded where the history ends; the deliveries of an episode not
+        opened yet are dropped with it."""
+        if self.terminal is not None:
+            return
+        if not self.live:
+            self._recorded.clear()
+            self._pending.clear()
+            self.position = self._history_len + len(self.new_events)
+            self.live = True
+        self._push({"type": "ExecutionFailed", "failure": failure})
         self.terminal = ("Failed", failure)
 
     def _finish_continued(self) -> bool:

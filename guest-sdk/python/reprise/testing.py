@@ -12,8 +12,10 @@ or pytest), with activities mocked, events raised at chosen points and a virtual
 
 It runs the orchestrator as the host does when it keeps no instance in memory: every episode
 re-runs it from the start against its recorded history (the host's replay rules, in
-``reprise._replay``), so a replayed command that differs raises the host's nondeterminism error
-here too. A wait nothing has answered yet ends the episode; the harness then does what the host
+``reprise._replay``), so a replayed command that differs fails the instance as the host fails it:
+status ``Failed``, a failure of type ``NondeterminismError`` with the host's message (a broken
+critical section: ``LockViolation``; another refused call: ``GuestTrapped``), which a parent
+receives as its child's failure. A wait nothing has answered yet ends the episode; the harness then does what the host
 would (runs the activities, fires due timers, delivers events) and runs the next one. The
 history it records has the host's shape (``Run.history`` is what ``reprise history ID --json``
 shows), and ``Run.commands`` the host's words for each decision.
@@ -63,7 +65,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import _offline
 from ._offline import Err, Ok, Unsupported, types
-from ._replay import AUDIT, NondeterminismError, Replayer, ReplayError, describe_command, load_history
+from ._replay import AUDIT, LockViolationError, NondeterminismError, Replayer, ReplayError, describe_command
+from ._replay import load_history
 from ._replay import to_history_json
 from .context import ActivityContext, OrchestrationContext
 from .entity import EntityId
@@ -75,6 +78,7 @@ __all__ = [
     "DEFAULT_EPISODE_LIMIT",
     "Harness",
     "HarnessError",
+    "LockViolationError",
     "NondeterminismError",
     "ReplayError",
     "Replayed",
@@ -107,11 +111,8 @@ class _Blocked(BaseException):
 
 
 class _Trap(BaseException):
-    """Carries a replay error out of the orchestrator, as the host traps the guest on one."""
-
-    def __init__(self, error: ReplayError) -> None:
-        super().__init__(error)
-        self.error = error
+    """Unwinds the orchestrator after replay refused one of its calls, as the host traps the
+    guest (the error itself is kept in ``_Orchestration.refused``)."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -238,18 +239,23 @@ class _Orchestration:
     def __init__(self, replayer: Replayer, logs: Optional[List[Tuple[str, str]]]) -> None:
         self.replayer = replayer
         self._logs = logs
-        self._unwinding = False
+        #: True once the orchestrator is unwinding: a wait blocked, or replay refused a call.
+        self.unwinding = False
+        #: The error replay refused a call with, which ends the execution whatever the
+        #: orchestrator's unwinding code raises after it.
+        self.refused: Optional[ReplayError] = None
 
     def _call(self, action: Callable[[], Any]) -> Any:
         # Once a wait has blocked (or replay refused a call), the host never resumes the guest:
         # what an unwinding orchestrator does (its `finally` blocks) reaches nothing, not even a
         # custom status or a log line.
-        if self._unwinding:
+        if self.unwinding:
             raise _Blocked()
         try:
             return action()
         except ReplayError as error:
-            self._unwinding = True
+            self.unwinding = True
+            self.refused = error
             raise _Trap(error) from None
 
     def _wait(self, poll: Callable[[], Any]) -> Any:
@@ -259,7 +265,7 @@ class _Orchestration:
                 if answer is not None:
                     return answer
                 if self.replayer.advance() == "blocked":
-                    self._unwinding = True
+                    self.unwinding = True
                     raise _Blocked()
 
         return self._call(wait)
@@ -343,29 +349,41 @@ class _Orchestration:
         return [_completion(task, outcome) for task, outcome in self._wait(lambda: self.replayer.wait_all(list(tasks)))]
 
 
-def _run_orchestrator(fn: Callable, replayer: Replayer, logs: Optional[List[Tuple[str, str]]]) -> None:
+def _run_orchestrator(
+    fn: Callable, replayer: Replayer, logs: Optional[List[Tuple[str, str]]]
+) -> Optional[ReplayError]:
     """Runs ``fn`` once from the start against ``replayer``, as the host runs a guest: through the
     SDK's own boundary (JSON in and out, exceptions to failures), ending with the completion or
-    the failure it returns, or where it waits for what nothing has delivered."""
+    the failure it returns, or where it waits for what nothing has delivered. A call replay
+    refuses (a nondeterminism, a broken critical section...) ends the execution with the
+    error's failure, as the host fails the instance; that error is returned."""
     host = _Orchestration(replayer, logs)
     random.seed(replayer.instance_id)
     with _offline.bound("orchestration", host):
         try:
             if replayer.advance() == "blocked":
-                return
+                return None
             if replayer.started is None:
                 raise ReplayError("corrupt history: the first episode does not start the execution")
             name, payload = replayer.started
             try:
                 output = _run("orchestrator", {name: fn}, name, payload, OrchestrationContext)
             except Err as returned:
-                replayer.fail(_failure_json(returned.value))
+                if not host.unwinding:
+                    replayer.fail(_failure_json(returned.value))
             else:
-                replayer.complete(output)
-        except _Blocked:
-            return
-        except _Trap as trap:
-            raise trap.error from None
+                # Code that swallowed the unwinding (`except BaseException`) ends nothing.
+                if not host.unwinding:
+                    replayer.complete(output)
+        except (_Blocked, _Trap):
+            # A `finally` or `__exit__` that calls the host after a refused call raises
+            # `_Blocked` in place of the trap: the refusal is kept on the host object.
+            pass
+        except ReplayError as error:
+            host.refused = error
+    if host.refused is not None:
+        replayer.abort(_failure_json(host.refused.failure()))
+    return host.refused
 
 
 # ----------------------------------------------------------------------------------------------
@@ -841,7 +859,10 @@ def replay(
     ``reprise history ID --json``, or of an export bundle, whose last execution is replayed) and
     checks that it issues the recorded commands, as the host does before it lets code take over
     a running instance. A divergence raises :class:`NondeterminismError` with the host's message
-    and position; a history ending where the orchestrator waits is compatible. ``instance_id``
+    and position (a broken critical section :class:`LockViolationError`, another refused call
+    :class:`ReplayError`); the error's ``failure()`` is what the host would fail the instance
+    with, which Rust's ``testing::replay`` returns. A history ending where the orchestrator
+    waits is compatible. ``instance_id``
     is what ``ctx.instance_id`` answers (a bundle's own by default, else ``"replayed-instance"``)
     and ``execution`` the execution's number (a bundle's by default, else 1): both go into
     ``ctx.new_uuid()`` and the ids of sub-orchestrations started without one, as on the host."""
@@ -854,5 +875,8 @@ def replay(
     if not any(e["type"] == "ExecutionStarted" for e in events):
         raise ReplayError("corrupt history: it has no ExecutionStarted")
     replayer = Replayer(instance_id, execution, events, [])
-    _run_orchestrator(orchestrator, replayer, None)
+    refused = _run_orchestrator(orchestrator, replayer, None)
+    if refused is not None:
+        # What the host would fail the instance with (`error.failure()`), raised.
+        raise refused
     return Replayed(replayer, events)

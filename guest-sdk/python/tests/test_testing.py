@@ -14,7 +14,7 @@ from pathlib import Path
 
 from reprise import EntityId, Failure, OrchestrationContext, RetryPolicy, TaskFailedError
 from reprise.testing import DEFAULT_EPISODE_LIMIT, DEFAULT_START_MS, Harness, HarnessError, NondeterminismError, Unsupported, replay
-from reprise.testing import next_attempt
+from reprise.testing import LockViolationError, next_attempt
 from reprise._replay import load_history
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -144,6 +144,28 @@ def not_deterministic(ctx: OrchestrationContext, _input):
 def polls_forever(ctx: OrchestrationContext, _input):
     while True:
         ctx.call_activity("poll", None)
+
+
+def parent_of_one(ctx: OrchestrationContext, _input):
+    try:
+        return ctx.call_sub_orchestrator("child", None)
+    except TaskFailedError as error:
+        return {"type": error.error_type, "message": error.message, "cause": error.cause.error_type}
+
+
+def nests_locks(ctx: OrchestrationContext, _input):
+    try:
+        with ctx.lock([EntityId("Counter", "a")]):
+            with ctx.lock([EntityId("Counter", "b")]):
+                pass
+    finally:
+        ctx.set_custom_status("unwound")
+
+
+def waits_on_nothing(ctx: OrchestrationContext, _input):
+    from reprise._host import orchestration
+
+    orchestration.wait_any([7])
 
 
 def greeter() -> Harness:
@@ -396,17 +418,77 @@ class Determinism(unittest.TestCase):
         self.assertNotEqual(one[:2], greeter().instance_id("other").start(guids).output[:2])
         self.assertNotEqual(one[0], one[1])
 
-    def test_an_orchestrator_that_decides_from_unrecorded_state_fails_with_the_hosts_error(self):
+    def test_an_orchestrator_that_decides_from_unrecorded_state_fails_as_the_host_fails_it(self):
         _RUNS["count"] = 0
         message = (
             "nondeterminism at history position 2: the history records that the orchestrator did "
             "[schedule activity 'greet' (task 0)], but on replay it did [schedule activity 'other']; the "
             "orchestrator's code changed under a running instance, or depends on something the host does not record"
         )
-        with self.assertRaises(NondeterminismError) as raised:
-            greeter().start(not_deterministic, None)
-        self.assertEqual(str(raised.exception), message)
-        self.assertEqual(raised.exception.position, 2)
+        run = greeter().start(not_deterministic, None)
+        self.assertEqual(run.status, "Failed")
+        self.assertEqual((run.failure.error_type, run.failure.message), ("NondeterminismError", message))
+        # `Replayer::abort` while replaying: the failure is recorded where the history ended, and
+        # the episode's delivery (the activity's result) is dropped with the refused replay.
+        self.assertEqual(
+            run.history[3:],
+            [{"seq": 3, "type": "ExecutionFailed", "failure": {"error_type": "NondeterminismError", "message": message}}],
+        )
+        self.assertEqual(run.commands[-1], "fail the orchestration")
+
+    def test_a_childs_nondeterminism_reaches_its_parent_as_a_failed_sub_orchestration(self):
+        _RUNS["count"] = 0
+        run = greeter().orchestrator("child", not_deterministic).start(parent_of_one)
+        self.assertEqual(run.status, "Completed")
+        self.assertEqual(
+            run.output,
+            {
+                "type": "SubOrchestrationFailed",
+                "message": "sub-orchestration 'child' (instance test-instance:1:0) failed: nondeterminism at "
+                "history position 2: the history records that the orchestrator did [schedule activity 'greet' "
+                "(task 0)], but on replay it did [schedule activity 'other']; the orchestrator's code changed under "
+                "a running instance, or depends on something the host does not record",
+                "cause": "NondeterminismError",
+            },
+        )
+        self.assertEqual(run.child_history("test-instance:1:0")[-1]["type"], "ExecutionFailed")
+
+    def test_a_broken_critical_section_fails_the_instance_with_lock_violation(self):
+        run = Harness().entity("Counter", counter).start(nests_locks)
+        self.assertEqual(run.status, "Failed")
+        self.assertEqual(
+            (run.failure.error_type, run.failure.message),
+            (
+                "LockViolation",
+                "critical section: critical sections cannot be nested: release the locks held before taking others",
+            ),
+        )
+        self.assertEqual(run.custom_status, None, "the code's finally blocks ran no further host call")
+        # Live, nothing is dropped: the episode's lock request and grant stay recorded.
+        self.assertEqual(
+            [e["type"] for e in run.history][-4:],
+            ["EntityLockRequested", "EpisodeStarted", "EntityCompleted", "ExecutionFailed"],
+        )
+
+    def test_code_that_swallows_the_unwinding_of_a_wait_does_not_end_the_instance(self):
+        def swallows(ctx: OrchestrationContext, _input):
+            try:
+                ctx.create_timer(60).result()
+            except BaseException:  # noqa: BLE001  (the point of the test)
+                return "swallowed"
+            return "fired"
+
+        run = Harness().start(swallows)
+        self.assertEqual(run.status, "Running")
+        self.assertEqual(run.advance(60).output, "fired")
+
+    def test_a_wait_on_a_task_never_scheduled_traps_the_guest(self):
+        run = Harness().start(waits_on_nothing)
+        self.assertEqual(run.status, "Failed")
+        self.assertEqual(
+            (run.failure.error_type, run.failure.message),
+            ("GuestTrapped", "the orchestrator waited on task 7, which it never scheduled"),
+        )
 
     def test_a_version_is_recorded_once_and_taken_by_a_new_instance(self):
         run = greeter().start(versioned).run_to_completion()
@@ -534,6 +616,16 @@ class Replay(unittest.TestCase):
             "[schedule activity 'process_item' (task 0)], but on replay it did [schedule a timer]; the "
             "orchestrator's code changed under a running instance, or depends on something the host does not record",
         )
+        # What the instance would fail with on the host (Rust's `testing::replay` returns it).
+        failure = raised.exception.failure()
+        self.assertEqual((failure.error_type, failure.message), ("NondeterminismError", str(raised.exception)))
+
+    def test_a_replayed_broken_critical_section_is_reported_as_the_hosts_lock_violation(self):
+        run = Harness().entity("Counter", counter).start(nests_locks)
+        with self.assertRaises(LockViolationError) as raised:
+            replay(run.history, nests_locks)
+        self.assertEqual(raised.exception.failure().error_type, "LockViolation")
+        self.assertEqual(raised.exception.failure().message, run.failure.message)
 
     def test_a_history_of_the_cli_shape_replays_and_the_end_of_a_history_is_checked(self):
         run = greeter().start(chain, ["a", "b"])
