@@ -216,6 +216,9 @@ class Replayer:
         self._history_len = len(history)
         self._pending: Deque[Tuple[int, List[Dict[str, Any]]]] = deque(episodes)
         self.new_events: List[Dict[str, Any]] = []
+        #: The commands the orchestrator issued and replay accepted, replayed or new, in the
+        #: host's words (``impl Display for Command``).
+        self.issued: List[str] = []
         self.position = 0
         self.live = False
         self.started: Optional[Tuple[str, str]] = None
@@ -307,18 +310,20 @@ class Replayer:
             raise ReplayError("the orchestrator already finished")
 
     def _command(self, issued: str, event: Dict[str, Any]) -> None:
-        """Checks a command against history while replaying; records it when live."""
+        """Checks a command against history while replaying; records it when live. ``issued``
+        (the host's words for it) joins :attr:`issued` once it is accepted."""
         self._ensure_running()
         if self.live:
             self._push(event)
-            return
-        if not self._recorded:
-            raise NondeterminismError(self.position, END_OF_HISTORY, issued)
-        nxt = self._recorded[0]
-        if not _same_command(event, nxt):
-            raise NondeterminismError(nxt["seq"], describe_recorded(nxt), issued)
-        self._recorded.popleft()
-        self.position += 1
+        else:
+            if not self._recorded:
+                raise NondeterminismError(self.position, END_OF_HISTORY, issued)
+            nxt = self._recorded[0]
+            if not _same_command(event, nxt):
+                raise NondeterminismError(nxt["seq"], describe_recorded(nxt), issued)
+            self._recorded.popleft()
+            self.position += 1
+        self.issued.append(issued)
 
     # ------------------------------------------------------------------------------------------
     # Commands

@@ -838,15 +838,16 @@ def _name_of(fn: Callable) -> str:
 
 class Replayed:
     """What :func:`replay` reached: ``status`` (as :attr:`Run.status`), ``output``, ``failure``,
-    ``custom_status`` and ``commands`` (the recorded ones the code issued again)."""
+    ``custom_status``, and ``commands``: the commands the code issued during the replay, each
+    checked against the recorded one, in the words of :attr:`Run.commands`."""
 
-    def __init__(self, replayer: Replayer, history: List[Dict[str, Any]]) -> None:
+    def __init__(self, replayer: Replayer) -> None:
         terminal = replayer.terminal
         self.status = "Running" if terminal is None else terminal[0]
         self.output = json.loads(terminal[1]) if terminal is not None and terminal[0] == "Completed" else None
         self.failure = _failure_object(terminal[1]) if terminal is not None and terminal[0] == "Failed" else None
         self.custom_status = None if replayer.custom_status is None else json.loads(replayer.custom_status)
-        self.commands = [text for text in map(describe_command, history) if text is not None]
+        self.commands = list(replayer.issued)
 
 
 def replay(
@@ -879,4 +880,4 @@ def replay(
     if refused is not None:
         # What the host would fail the instance with (`error.failure()`), raised.
         raise refused
-    return Replayed(replayer, events)
+    return Replayed(replayer)

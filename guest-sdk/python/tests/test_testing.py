@@ -593,6 +593,16 @@ class Replay(unittest.TestCase):
         self.assertEqual(replayed.output, {"winner": 0, "value": 10})
         self.assertEqual(replayed.commands, ["schedule activity 'process_item'"] * 3 + ["complete the orchestration"])
 
+    def test_the_commands_of_a_replay_are_the_ones_the_code_issued(self):
+        run = greeter().start(chain, ["a", "b"])
+        self.assertEqual(replay(run.history, chain).commands, run.commands)
+        # A command recorded after the end is history's, not the code's: the code never issues it.
+        extra = dict(run.history[2], seq=len(run.history))
+        replayed = replay(run.history + [extra], chain)
+        self.assertEqual(replayed.commands, run.commands)
+        # And a replay cut where the code waits lists what it issued up to there.
+        self.assertEqual(replay(run.history[:6], chain).commands, ["schedule activity 'greet'"] * 2)
+
     def test_the_harness_records_the_history_the_host_recorded(self):
         run = Harness().activity("process_item", process_item).start(first_of, [1, 2, 4])
         golden = json.loads(GOLDEN_RACE.read_text())["executions"][-1]["events"]
