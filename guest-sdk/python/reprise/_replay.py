@@ -146,15 +146,10 @@ def describe_command(event: Dict[str, Any]) -> Optional[str]:
 def describe_recorded(event: Dict[str, Any]) -> str:
     """A recorded event as the host describes it in a nondeterminism error (`describe_recorded`)."""
     kind = event["type"]
-    task = f" (task {event['task_id']})" if "task_id" in event else ""
-    if kind in ("ActivityScheduled", "SubOrchestrationScheduled", "TimerScheduled", "EventWaitStarted"):
-        return f"{describe_command(event)}{task}"
-    if kind in ("EntityCalled", "EntityLockRequested"):
-        return f"{describe_command(event)}{task}"
-    if kind in ("ExecutionContinuedAsNew", "EventSent", "EntitySignaled", "EntitiesUnlocked"):
-        return describe_command(event) or ""
-    if kind in ("ExecutionCompleted", "ExecutionFailed"):
-        return describe_command(event) or ""
+    command = describe_command(event)
+    if command is not None:
+        # A command that has a task names it.
+        return f"{command} (task {event['task_id']})" if "task_id" in event else command
     if kind == "VersionMarked":
         return f"choose version {event['version']} of change '{event['change_id']}'"
     if kind == "EpisodeStarted":
@@ -223,7 +218,9 @@ class Replayer:
         self.live = False
         self.started: Optional[Tuple[str, str]] = None
         self.now = 0
-        # What each task handle stands for: (kind, name or fire time, sub-orchestration id).
+        # What each task handle stands for: (kind, what), ``what`` being an activity's name, a
+        # timer's fire time, an event's name, (name, instance id) of a sub-orchestration, (entity,
+        # operation) of an entity call, or None for a lock request.
         self._scheduled: List[Tuple[str, Any]] = []
         self._event_waits: Deque[Tuple[int, str]] = deque()
         self._buffered: Dict[str, Deque[str]] = {}
@@ -231,7 +228,8 @@ class Replayer:
         self._deliveries = 0
         self._guids = 0
         self._versions: Dict[str, int] = {}
-        self._continue_as_new: Optional[Tuple[str, bool]] = None
+        # The next execution's input once the orchestrator asked to continue as new.
+        self._continue_as_new: Optional[str] = None
         self._lock: Tuple[str, Any] = ("free", None)
         self.custom_status: Optional[str] = None
         #: ``("Completed", output text)``, ``("Failed", failure)`` or ``("ContinuedAsNew", input)``.
@@ -329,6 +327,8 @@ class Replayer:
     # Commands
 
     def schedule_activity(self, name: str, payload: str, options: Dict[str, Any]) -> int:
+        """``schedule-activity``: the next task handle, for the activity ``name`` with ``payload``
+        (JSON text) and ``options`` (the host's JSON of ``ActivityOptions``, empty for none)."""
         task_id = len(self._scheduled)
         event: Dict[str, Any] = {"type": "ActivityScheduled", "task_id": task_id, "name": name, "input": payload}
         if options:
@@ -340,6 +340,8 @@ class Replayer:
     def schedule_sub_orchestration(
         self, name: str, instance_id: Optional[str], payload: str, retry: Optional[Dict[str, Any]]
     ) -> int:
+        """``schedule-sub-orchestration``: the next task handle, for a child running ``name``
+        with ``payload``, under ``instance_id`` or, without one, ``<parent>:<execution>:<task>``."""
         self._ensure_running()
         task_id = len(self._scheduled)
         child = instance_id if instance_id is not None else f"{self.instance_id}:{self.execution}:{task_id}"
@@ -356,11 +358,16 @@ class Replayer:
         self._scheduled.append(("sub-orchestration", (name, child)))
         return task_id
 
-    def request_continue_as_new(self, payload: str, carry_events: bool) -> None:
+    def request_continue_as_new(self, payload: str) -> None:
+        """Asks that the execution end, when the orchestrator returns, by continuing as new with
+        ``payload`` (``continue-as-new``). Which unprocessed events the next execution keeps is
+        not modelled: the harness does not follow a continue-as-new."""
         self._ensure_running()
-        self._continue_as_new = (payload, carry_events)
+        self._continue_as_new = payload
 
     def version(self, change_id: str, newest: int) -> int:
+        """``version``: the version of ``change_id`` this execution runs: the one recorded, else
+        ``newest`` (recorded) when live, else 0 (a history from before the change)."""
         self._ensure_running()
         if change_id in self._versions:
             return self._versions[change_id]
@@ -379,12 +386,15 @@ class Replayer:
         return chosen
 
     def schedule_timer(self, fire_at: int) -> int:
+        """``schedule-timer``: the next task handle, for a timer firing at ``fire_at`` (ms)."""
         task_id = len(self._scheduled)
         self._command("schedule a timer", {"type": "TimerScheduled", "task_id": task_id, "fire_at": fire_at})
         self._scheduled.append(("timer", fire_at))
         return task_id
 
     def wait_for_event(self, name: str) -> int:
+        """``wait-for-event``: the next task handle, for the next event ``name``; completed at once
+        by the oldest such event delivered before anyone waited for it."""
         task_id = len(self._scheduled)
         self._command(f"wait for event '{name}'", {"type": "EventWaitStarted", "task_id": task_id, "name": name})
         self._scheduled.append(("event", name))
@@ -396,10 +406,13 @@ class Replayer:
         return task_id
 
     def raise_event(self, instance_id: str, name: str, payload: str) -> None:
+        """``raise-event``: records an event ``name`` with ``payload`` for ``instance_id``."""
         event = {"type": "EventSent", "instance_id": instance_id, "name": name, "data": payload}
         self._command(f"raise event '{name}' on instance '{instance_id}'", event)
 
     def call_entity(self, entity: Dict[str, str], operation: str, payload: str) -> int:
+        """``call-entity``: the next task handle, for ``operation`` on ``entity``; inside a
+        critical section only a locked entity may be called, and only once the locks are held."""
         state, value = self._lock
         if state == "held" and entity not in value:
             locked = ", ".join(entity_text(e) for e in value)
@@ -426,10 +439,13 @@ class Replayer:
         return task_id
 
     def signal_entity(self, entity: Dict[str, str], operation: str, payload: str) -> None:
+        """``signal-entity``: records ``operation`` sent one way to ``entity``."""
         event = {"type": "EntitySignaled", "entity": entity, "operation": operation, "input": payload}
         self._command(f"signal operation '{operation}' on entity {entity_text(entity)}", event)
 
     def lock_entities(self, entities: List[Dict[str, str]]) -> int:
+        """``lock-entities``: the next task handle, completed once every lock of ``entities``
+        (deduplicated, in the host's order) is held; critical sections do not nest."""
         if self._lock[0] != "free":
             raise LockViolationError(
                 "critical sections cannot be nested: release the locks held before taking others"
@@ -448,6 +464,8 @@ class Replayer:
         return task_id
 
     def unlock_entities(self) -> None:
+        """``unlock-entities``: ends the critical section (nothing if there is none); its locks
+        must be held first."""
         state, value = self._lock
         if state == "free":
             return
@@ -506,16 +524,20 @@ class Replayer:
     # The instance
 
     def new_guid(self) -> str:
+        """``new-guid``: the next of the execution's name-based UUIDs, from the instance id, the
+        execution and a count: the same on every replay."""
         self._guids += 1
         return str(uuid.uuid5(_GUID_NAMESPACE, f"{self.instance_id}/{self.execution}/{self._guids}"))
 
     def complete(self, output: str) -> None:
+        """Ends the execution with ``output`` (JSON text), or continues it as new if asked."""
         if self._finish_continued():
             return
         self._command("complete the orchestration", {"type": "ExecutionCompleted", "output": output})
         self.terminal = ("Completed", output)
 
     def fail(self, failure: Dict[str, Any]) -> None:
+        """Ends the execution with ``failure`` (JSON shape), or continues it as new if asked."""
         if self._finish_continued():
             return
         self._command("fail the orchestration", {"type": "ExecutionFailed", "failure": failure})
@@ -539,8 +561,7 @@ class Replayer:
     def _finish_continued(self) -> bool:
         if self._continue_as_new is None:
             return False
-        payload, _carry = self._continue_as_new
-        self._continue_as_new = None
+        payload, self._continue_as_new = self._continue_as_new, None
         self._command("continue as new", {"type": "ExecutionContinuedAsNew", "input": payload})
         self.terminal = ("ContinuedAsNew", payload)
         return True

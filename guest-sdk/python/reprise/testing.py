@@ -135,22 +135,15 @@ def _failure_json(failure: Any) -> Dict[str, Any]:
     return shaped
 
 
-def _failure_wire(failure: Dict[str, Any]) -> "types.Failure":
-    causes = [types.FailureCause(c["error_type"], c["message"], c.get("details")) for c in failure.get("causes", [])]
-    return types.Failure(failure["error_type"], failure["message"], failure.get("details"), causes)
-
-
 def _failure_object(failure: Dict[str, Any]) -> Failure:
+    """A failure in the host's JSON shape as a ``Failure`` (whose ``to_wire`` is the WIT record)."""
     causes = [FailureCause(c["error_type"], c["message"], c.get("details")) for c in failure.get("causes", [])]
     return Failure(failure["error_type"], failure["message"], failure.get("details"), causes)
 
 
 def _wrapping(error_type: str, message: str, inner: Dict[str, Any]) -> Dict[str, Any]:
     """``Failure::wrapping``: ``inner`` becomes the first cause, its own causes after it."""
-    first = {"error_type": inner["error_type"], "message": inner["message"]}
-    if inner.get("details") is not None:
-        first["details"] = inner["details"]
-    return {"error_type": error_type, "message": message, "causes": [first] + list(inner.get("causes", []))}
+    return _failure_json(Failure(error_type, message).caused_by(_failure_object(inner)))
 
 
 def _retry_json(policy: Optional["types.RetryPolicy"]) -> Optional[Dict[str, Any]]:
@@ -172,7 +165,7 @@ def _retry_json(policy: Optional["types.RetryPolicy"]) -> Optional[Dict[str, Any
 
 def _completion(task: int, outcome: Tuple[str, Any]) -> "types.Completion":
     kind, value = outcome
-    return types.Completion(task, Ok(value) if kind == "ok" else Err(_failure_wire(value)))
+    return types.Completion(task, Ok(value) if kind == "ok" else Err(_failure_object(value).to_wire()))
 
 
 #: ``u64::MAX``: where the host's delays and times saturate.
@@ -315,7 +308,8 @@ class _Orchestration:
         return self._call(lambda: self.replayer.schedule_sub_orchestration(name, options.instance_id, payload, retry))
 
     def continue_as_new(self, payload: str, carry_unprocessed_events: bool) -> None:
-        self._call(lambda: self.replayer.request_continue_as_new(payload, carry_unprocessed_events))
+        # The harness stops at a continue-as-new: which events the next execution keeps is moot.
+        self._call(lambda: self.replayer.request_continue_as_new(payload))
 
     def schedule_timer(self, fire_at: int) -> int:
         return self._call(lambda: self.replayer.schedule_timer(fire_at))
@@ -415,19 +409,15 @@ class _EntityHost:
     """``entity-context`` for one operation: its id and the clock; what else an entity can do
     from an operation is refused (see the module docs)."""
 
-    def __init__(self, entity: Dict[str, str], now: int, logs: List[Tuple[str, str]]) -> None:
+    def __init__(self, entity: Dict[str, str], now: int) -> None:
         self._entity = entity
         self._now = now
-        self._logs = logs
 
     def id(self) -> "types.EntityId":
         return types.EntityId(self._entity["name"], self._entity["key"])
 
     def current_time(self) -> int:
         return self._now
-
-    def log(self, level: "types.LogLevel", message: str) -> None:
-        self._logs.append((level.name.lower(), message))
 
     def _refuse(self, call: str) -> Any:
         raise Unsupported(f"reprise.testing does not simulate {call} from an entity operation")
@@ -685,7 +675,7 @@ class Run:
                 f"know: give it with harness.entity({name!r}, fn)"
             )
         state = self._entity_states.get((name, key))
-        with _offline.bound("entity-context", _EntityHost(entity, self.now, self.logs)):
+        with _offline.bound("entity-context", _EntityHost(entity, self.now)):
             try:
                 result = _run_entity({name: fn}, name, operation, event["input"], state)
             except Err as failed:
