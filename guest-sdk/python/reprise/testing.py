@@ -33,9 +33,10 @@ The simulated world:
 - Timers fire when the clock reaches them (``Run.advance``, ``Run.run_to_completion``).
 - Sub-orchestrations run the orchestrator given with ``Harness.orchestrator(name, fn)`` as a
   child instance on the same clock (its id is ``<parent>:1:<task>`` unless the call names one);
-  a failed child reaches the parent as ``SubOrchestrationFailed``. An event the orchestrator
-  raises on another instance is delivered if that instance is one of the run's, and is listed in
-  ``Run.sent_events`` either way.
+  a failed child reaches the parent as ``SubOrchestrationFailed``, and a child whose id is taken
+  (by any instance of the run) is not started: the task fails with ``InstanceExists``, as on the
+  host. An event the orchestrator raises on another instance is delivered if that instance is
+  one of the run's, and is listed in ``Run.sent_events`` either way.
 - Entities given with ``Harness.entity(name, fn)`` keep their state in memory
   (``Run.entity_state``); an operation runs as soon as it is called or signalled, in the order
   the orchestrator issued them, and a failed one changes nothing and reaches the caller as
@@ -420,7 +421,12 @@ class _EntityHost:
         return self._now
 
     def _refuse(self, call: str) -> Any:
-        raise Unsupported(f"reprise.testing does not simulate {call} from an entity operation")
+        entity = f"@{self._entity['name']}@{self._entity['key']}"
+        raise Unsupported(
+            f"reprise.testing does not simulate {call} from an entity operation (on {entity}): it runs an "
+            "operation's state and output only. Test what the operation sends or starts against a host, and the "
+            "orchestrator here with a stand-in entity that leaves the call out (harness.entity(name, fn))"
+        )
 
     def new_guid(self) -> str:
         return self._refuse("new_uuid")
@@ -542,6 +548,9 @@ class Run:
     def advance(self, duration: Duration) -> "Run":
         """Moves the clock forward by ``duration`` (a ``timedelta`` or seconds), firing each
         timer and retry that falls due at its own time and running until idle after each."""
+        seconds = duration.total_seconds() if isinstance(duration, timedelta) else float(duration)
+        if seconds < 0:
+            raise ValueError(f"advance needs a duration of at least 0 (got {duration!r}): the clock only moves forward")
         target = self.now + to_ms(duration, "advance's duration")
         while self._due and min(self._due)[0] <= target:
             self.now = max(self.now, min(self._due)[0])
@@ -569,8 +578,6 @@ class Run:
     def _add_instance(
         self, instance_id: str, name: str, fn: Callable, payload: str, parent: Optional[Tuple[_Instance, int]]
     ) -> _Instance:
-        if instance_id in self._instances:
-            raise HarnessError(f"two instances of this run have the id {instance_id!r}")
         instance = _Instance(instance_id, name, fn, payload, parent)
         self._instances[instance_id] = instance
         return instance
@@ -650,19 +657,32 @@ class Run:
                 wrapped = _wrapping(Failure.SUB_ORCHESTRATION_FAILED, message, failure)
                 parent.pending.append({"type": "SubOrchestrationFailed", "task_id": task_id, "failure": wrapped})
         elif kind == "ExecutionContinuedAsNew" and instance.parent is not None:
-            raise Unsupported(f"reprise.testing does not follow continue_as_new in a sub-orchestration ({instance.name})")
+            raise Unsupported(
+                f"reprise.testing does not follow continue_as_new in a sub-orchestration ('{instance.name}', instance "
+                f"{instance.instance_id}): test the child on its own with Harness().start(child), whose run stops "
+                "at the continue-as-new (run.status 'ContinuedAsNew', run.continued_input)"
+            )
 
     def _start_child(self, parent: _Instance, event: Dict[str, Any]) -> None:
-        name = event["name"]
+        name, child = event["name"], event["instance_id"]
         if "retry" in event:
-            raise Unsupported(f"reprise.testing does not simulate retry policies on sub-orchestrations ('{name}')")
+            raise Unsupported(
+                f"reprise.testing does not simulate retry policies on sub-orchestrations (the orchestrator starts "
+                f"'{name}' with one): test the child on its own with Harness().start(child), and the parent's "
+                "retries of it against a host"
+            )
+        if child in self._instances:
+            # As the host does: the id is taken, the child is not started, the task fails.
+            taken = {"error_type": "InstanceExists", "message": f"an instance with id '{child}' already exists"}
+            parent.pending.append({"type": "SubOrchestrationFailed", "task_id": event["task_id"], "failure": taken})
+            return
         fn = self._harness._orchestrators.get(name)
         if fn is None:
             raise HarnessError(
                 f"the orchestrator started the sub-orchestration '{name}', which this harness does not know: "
                 f"give it with harness.orchestrator({name!r}, fn)"
             )
-        self._add_instance(event["instance_id"], name, fn, event["input"], (parent, event["task_id"]))
+        self._add_instance(child, name, fn, event["input"], (parent, event["task_id"]))
 
     def _operate(self, caller: _Instance, event: Dict[str, Any]) -> None:
         """Runs a called or signalled operation on the entity's state; replies to a call."""

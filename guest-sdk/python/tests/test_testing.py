@@ -394,6 +394,14 @@ class TimersAndEvents(unittest.TestCase):
         self.assertEqual(run.status, "Running")
         self.assertEqual(run.advance(60).output, [1, 2])
 
+    def test_the_clock_does_not_go_back(self):
+        run = Harness().start(approval)
+        with self.assertRaisesRegex(ValueError, "at least 0"):
+            run.advance(-1)
+        with self.assertRaises(ValueError):
+            run.advance(timedelta(seconds=-5))
+        self.assertEqual(run.now, DEFAULT_START_MS)
+
     def test_run_to_completion_skips_timers_and_names_an_event_never_raised(self):
         run = Harness().start(two_events)
         with self.assertRaisesRegex(HarnessError, r"waits for event 'Item', which nothing will deliver"):
@@ -523,6 +531,32 @@ class SubOrchestrations(unittest.TestCase):
         )
         self.assertEqual(run.commands[:2], ["start sub-orchestration 'child'", "start sub-orchestration 'child'"])
 
+    def test_a_child_whose_id_is_taken_fails_the_task_as_on_the_host(self):
+        def twice(ctx: OrchestrationContext, _input):
+            ctx.call_sub_orchestrator("child", 1, instance_id="only-one")
+            try:
+                ctx.call_sub_orchestrator("child", 2, instance_id="only-one")
+            except TaskFailedError as error:
+                return [error.error_type, error.message, error.causes]
+
+        harness = Harness().orchestrator("child", lambda ctx, n: n)
+        run = harness.start(twice)
+        self.assertEqual(run.output, ["InstanceExists", "an instance with id 'only-one' already exists", []])
+        self.assertEqual(run.child_history("only-one")[1]["input"], 1, "the first child ran, once")
+
+    def test_what_sub_orchestrations_cannot_do_here_is_refused_with_what_to_do(self):
+        def with_retry(ctx: OrchestrationContext, _input):
+            return ctx.call_sub_orchestrator("child", 1, retry=RetryPolicy(3, first_retry_interval=1.0))
+
+        harness = Harness().orchestrator("child", lambda ctx, n: ctx.continue_as_new(n + 1))
+        with self.assertRaisesRegex(Unsupported, r"retry policies on sub-orchestrations .*Harness\(\)\.start\(child\)"):
+            harness.start(with_retry)
+        with self.assertRaisesRegex(
+            Unsupported, r"continue_as_new in a sub-orchestration \('child', instance test-instance:1:0\): test the "
+            r"child on its own with Harness\(\)\.start\(child\)"
+        ):
+            harness.start(lambda ctx, _input: ctx.call_sub_orchestrator("child", 1))
+
     def test_an_unknown_child_is_an_error_of_the_test(self):
         with self.assertRaisesRegex(HarnessError, r"harness.orchestrator\('child', fn\)"):
             Harness().start(parent, [1, 2])
@@ -582,7 +616,9 @@ class Entities(unittest.TestCase):
 
     def test_what_an_operation_does_besides_its_state_is_refused_by_name(self):
         tell = lambda ctx, _input: ctx.call_entity(EntityId("Counter", "c"), "tell")  # noqa: E731
-        with self.assertRaisesRegex(Unsupported, "does not simulate signal_entity from an entity operation"):
+        with self.assertRaisesRegex(
+            Unsupported, r"does not simulate signal_entity from an entity operation \(on @Counter@c\).*against a host"
+        ):
             Harness().entity("Counter", counter).start(tell)
 
 
