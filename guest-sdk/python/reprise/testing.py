@@ -27,15 +27,15 @@ The simulated world:
   attempt is retried under the call's retry policy by the host's rule (:func:`next_attempt`: the
   wait ``min(first * coefficient**(n-1), max)``, computed in ``f64`` as the host computes it, max
   attempts, retry timeout, non-retryable error types matched on the failure and its causes), the
-  retry recorded as ``ActivityRetrying`` in an episode of its own; the next attempt runs when the clock reaches it. A call's ``timeout`` is
-  recorded but never fires (a mock takes no time): give ``Failure("TimedOut", ...)`` as an
-  outcome to test a timeout.
+  retry recorded as ``ActivityRetrying`` in an episode of its own; the next attempt runs when the
+  clock reaches it. A call's ``timeout`` is recorded but never fires (a mock takes no time): give
+  ``Failure("TimedOut", ...)`` as an outcome to test a timeout.
 - Timers fire when the clock reaches them (``Run.advance``, ``Run.run_to_completion``).
 - Sub-orchestrations run the orchestrator given with ``Harness.orchestrator(name, fn)`` as a
   child instance on the same clock (its id is ``<parent>:1:<task>`` unless the call names one);
   a failed child reaches the parent as ``SubOrchestrationFailed``, and a child whose id is taken
-  (by any instance of the run) is not started: the task fails with ``InstanceExists``, as on the
-  host. An event the orchestrator raises on another instance is delivered if that instance is
+  (by any instance of the run) is not started: the task fails, caused by ``InstanceExists``, as
+  on the host. An event the orchestrator raises on another instance is delivered if that instance is
   one of the run's, and is listed in ``Run.sent_events`` either way.
 - Entities given with ``Harness.entity(name, fn)`` keep their state in memory
   (``Run.entity_state``); an operation runs as soon as it is called or signalled, in the order
@@ -652,10 +652,7 @@ class Run:
             if kind == "ExecutionCompleted":
                 parent.pending.append({"type": "SubOrchestrationCompleted", "task_id": task_id, "output": event["output"]})
             else:
-                failure = event["failure"]
-                message = f"sub-orchestration '{instance.name}' (instance {instance.instance_id}) failed: {failure['message']}"
-                wrapped = _wrapping(Failure.SUB_ORCHESTRATION_FAILED, message, failure)
-                parent.pending.append({"type": "SubOrchestrationFailed", "task_id": task_id, "failure": wrapped})
+                self._child_failed(parent, task_id, instance.name, instance.instance_id, event["failure"])
         elif kind == "ExecutionContinuedAsNew" and instance.parent is not None:
             raise Unsupported(
                 f"reprise.testing does not follow continue_as_new in a sub-orchestration ('{instance.name}', instance "
@@ -674,7 +671,7 @@ class Run:
         if child in self._instances:
             # As the host does: the id is taken, the child is not started, the task fails.
             taken = {"error_type": "InstanceExists", "message": f"an instance with id '{child}' already exists"}
-            parent.pending.append({"type": "SubOrchestrationFailed", "task_id": event["task_id"], "failure": taken})
+            self._child_failed(parent, event["task_id"], name, child, taken)
             return
         fn = self._harness._orchestrators.get(name)
         if fn is None:
@@ -683,6 +680,14 @@ class Run:
                 f"give it with harness.orchestrator({name!r}, fn)"
             )
         self._add_instance(child, name, fn, event["input"], (parent, event["task_id"]))
+
+    def _child_failed(
+        self, parent: _Instance, task_id: int, name: str, child: str, failure: Dict[str, Any]
+    ) -> None:
+        """Delivers a child's failure to its parent, wrapped as the host's replayer wraps it."""
+        message = f"sub-orchestration '{name}' (instance {child}) failed: {failure['message']}"
+        wrapped = _wrapping(Failure.SUB_ORCHESTRATION_FAILED, message, failure)
+        parent.pending.append({"type": "SubOrchestrationFailed", "task_id": task_id, "failure": wrapped})
 
     def _operate(self, caller: _Instance, event: Dict[str, Any]) -> None:
         """Runs a called or signalled operation on the entity's state; replies to a call."""

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from reprise import EntityId, Failure, OrchestrationContext, RetryPolicy, TaskFailedError
-from reprise.testing import DEFAULT_EPISODE_LIMIT, DEFAULT_START_MS, Harness, HarnessError, NondeterminismError, Unsupported, replay
-from reprise.testing import LockViolationError, next_attempt
+from reprise.testing import DEFAULT_EPISODE_LIMIT, DEFAULT_START_MS, Harness, HarnessError, LockViolationError
+from reprise.testing import NondeterminismError, Unsupported, next_attempt, replay
 from reprise._replay import load_history
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -440,7 +440,13 @@ class Determinism(unittest.TestCase):
         # the episode's delivery (the activity's result) is dropped with the refused replay.
         self.assertEqual(
             run.history[3:],
-            [{"seq": 3, "type": "ExecutionFailed", "failure": {"error_type": "NondeterminismError", "message": message}}],
+            [
+                {
+                    "seq": 3,
+                    "type": "ExecutionFailed",
+                    "failure": {"error_type": "NondeterminismError", "message": message},
+                }
+            ],
         )
         self.assertEqual(run.commands[-1], "fail the orchestration")
 
@@ -537,11 +543,19 @@ class SubOrchestrations(unittest.TestCase):
             try:
                 ctx.call_sub_orchestrator("child", 2, instance_id="only-one")
             except TaskFailedError as error:
-                return [error.error_type, error.message, error.causes]
+                return [error.error_type, error.message, error.cause.error_type, error.cause.message]
 
         harness = Harness().orchestrator("child", lambda ctx, n: n)
         run = harness.start(twice)
-        self.assertEqual(run.output, ["InstanceExists", "an instance with id 'only-one' already exists", []])
+        self.assertEqual(
+            run.output,
+            [
+                "SubOrchestrationFailed",
+                "sub-orchestration 'child' (instance only-one) failed: an instance with id 'only-one' already exists",
+                "InstanceExists",
+                "an instance with id 'only-one' already exists",
+            ],
+        )
         self.assertEqual(run.child_history("only-one")[1]["input"], 1, "the first child ran, once")
 
     def test_what_sub_orchestrations_cannot_do_here_is_refused_with_what_to_do(self):
