@@ -1,6 +1,7 @@
 """Tests of ``reprise.testing`` itself: each feature of the harness against what the host does
 (its replay rules, its retry rule, its history shape), and ``replay`` against a history the real
-host recorded (``tests/golden/fan-out.golden-race.reprise``).
+host recorded (``tests/golden/fan-out.golden-race.reprise``). ``host_agreement.py`` holds the
+harness to the host itself, scenario by scenario.
 
 Run from the repository root: ``PYTHONPATH=guest-sdk/python python3 -B -m unittest discover -s
 guest-sdk/python/tests``.
@@ -687,7 +688,9 @@ class Replay(unittest.TestCase):
         self.assertEqual(raised.exception.failure().error_type, "LockViolation")
         self.assertEqual(raised.exception.failure().message, run.failure.message)
 
-    def test_a_history_of_the_cli_shape_replays_and_the_end_of_a_history_is_checked(self):
+    def test_a_runs_history_replays_and_the_end_of_a_history_is_checked(self):
+        # `Run.history` as JSON text. What the CLI itself prints (`reprise history ID --json` on
+        # the host's database) is replayed by host_agreement.py.
         run = greeter().start(chain, ["a", "b"])
         self.assertEqual(replay(json.dumps(run.history), chain).output, ["Hello, a!", "Hello, b!"])
         # Cut after the first completion's episode: the code goes on, where the recorded run waited.
