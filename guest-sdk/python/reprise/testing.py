@@ -35,8 +35,8 @@ The simulated world:
   child instance on the same clock (its id is ``<parent>:1:<task>`` unless the call names one);
   a failed child reaches the parent as ``SubOrchestrationFailed``, and a child whose id is taken
   (by any instance of the run) is not started: the task fails, caused by ``InstanceExists``, as
-  on the host. An event the orchestrator raises on another instance is delivered if that instance is
-  one of the run's, and is listed in ``Run.sent_events`` either way.
+  on the host. An event the orchestrator raises on another instance is delivered if that
+  instance is one of the run's, and is listed in ``Run.sent_events`` either way.
 - Entities given with ``Harness.entity(name, fn)`` keep their state in memory
   (``Run.entity_state``); an operation runs as soon as it is called or signalled, in the order
   the orchestrator issued them, and a failed one changes nothing and reaches the caller as
@@ -54,6 +54,11 @@ HTTP (``reprise.http``: mock the activity that makes requests), and following a
 ``continue_as_new`` (the run stops with status ``ContinuedAsNew`` and ``Run.continued_input``).
 ``replay`` replays histories with any of these: it only compares commands. It refuses a rewound
 history (``ExecutionRewound``).
+
+An instance that runs more than :meth:`Harness.episode_limit` episodes (an orchestrator looping
+on activities a mock answers at once) fails the test with a :class:`HarnessError`. Code that
+loops without calling the host is not stopped: the host stops it at its CPU limit, which the
+harness does not have.
 """
 
 from __future__ import annotations
