@@ -15,10 +15,10 @@ re-runs it from the start against its recorded history (the host's replay rules,
 ``reprise._replay``), so a replayed command that differs fails the instance as the host fails it:
 status ``Failed``, a failure of type ``NondeterminismError`` with the host's message (a broken
 critical section: ``LockViolation``; another refused call: ``GuestTrapped``), which a parent
-receives as its child's failure. A wait nothing has answered yet ends the episode; the harness then does what the host
-would (runs the activities, fires due timers, delivers events) and runs the next one. The
-history it records has the host's shape (``Run.history`` is what ``reprise history ID --json``
-shows), and ``Run.commands`` the host's words for each decision.
+receives as its child's failure. A wait nothing has answered yet ends the episode; the harness
+then does what the host would (runs the activities, fires due timers, delivers events) and runs
+the next one. The history it records has the host's shape (``Run.history`` is what ``reprise
+history ID --json`` shows), and ``Run.commands`` the host's words for each decision.
 
 The simulated world:
 
