@@ -17,6 +17,12 @@
 - ``py_word_counts``: input a list of JSON values. Calls the C activity ``c_word_count``
   (guest ``c-hello``) with each in turn; output one entry per value: the activity's output, or
   ``{"failed", "cause", "message"}`` when it failed (caught as ``TaskFailedError``).
+- ``py_backoff``: input ``{"fail_times": k, "max_attempts": m, "first_retry_ms": f,
+  "coefficient": c}`` and optionally ``"max_retry_ms"`` and ``"retry_timeout_ms"``. Calls the Rust
+  activity ``flaky_activity`` (guest ``retry-pattern``, which fails its first k attempts with
+  ``TransientFailure``, details ``attempt N``) under that retry policy; output ``{"output": ...}``,
+  or ``{"gave_up": details}`` with the last attempt's details once the policy gives up. The host
+  decides every wait (``first * c**(n-1)`` in floating point, capped, within the timeout).
 - Entity ``PyCounter`` (state: a number): ``add(n)`` (a negative ``n`` fails with
   ``InvalidOperation`` and changes nothing), ``get()``, ``reset()``.
 - ``py_entities``: input a key. Signals ``add(5)``, calls ``add(-1)`` (caught), calls ``add(2)``
@@ -95,6 +101,26 @@ def py_approval(ctx: OrchestrationContext, request):
         "approved": approved,
         "approver": approval.result()["by"] if approved else None,
     }
+
+
+@orchestrator
+def py_backoff(ctx: OrchestrationContext, request):
+    def ms(key):
+        return None if request.get(key) is None else timedelta(milliseconds=request[key])
+
+    policy = RetryPolicy(
+        request["max_attempts"],
+        first_retry_interval=timedelta(milliseconds=request["first_retry_ms"]),
+        backoff_coefficient=request["coefficient"],
+        max_retry_interval=ms("max_retry_ms"),
+        retry_timeout=ms("retry_timeout_ms"),
+    )
+    payload = {"input": "backoff", "fail_times": request["fail_times"]}
+    try:
+        return {"output": ctx.call_activity("flaky_activity", payload, retry=policy)}
+    except TaskFailedError as error:
+        # ActivityFailed, caused by the last attempt's own failure.
+        return {"gave_up": error.cause.details}
 
 
 @orchestrator

@@ -8,9 +8,10 @@ import unittest
 from datetime import timedelta
 
 from reprise import EntityId, Failure, OrchestrationContext
-from reprise.testing import Harness
+from reprise.testing import DEFAULT_START_MS, Harness
 
-from main import mixed_languages, py_approval, py_counter, py_determinism_probe, py_entities, py_word_counts
+from main import mixed_languages, py_approval, py_backoff, py_counter, py_determinism_probe, py_entities
+from main import py_word_counts
 
 
 def child_double(ctx: OrchestrationContext, item):
@@ -25,6 +26,13 @@ def c_word_count(ctx, text):
     if not isinstance(text, str):
         raise Failure("NotAString", "c_word_count needs a JSON string")
     return {"words": len(text.split()), "bytes": len(text.encode())}
+
+
+def flaky_activity(ctx, payload):
+    """The Rust guest `retry-pattern`'s activity: fails its first `fail_times` attempts."""
+    if ctx.attempt <= payload["fail_times"]:
+        raise Failure("TransientFailure", "Transient activity failure. Please retry.", f"attempt {ctx.attempt}")
+    return f"Succeeded with payload: {payload['input']}"
 
 
 def polyglot() -> Harness:
@@ -81,6 +89,24 @@ class Approval(unittest.TestCase):
             ["start sub-orchestration 'child_double'", "start sub-orchestration 'child_double'",
              "wait for event 'Approval'", "schedule a timer", "complete the orchestration"],
         )  # fmt: skip
+
+
+class Backoff(unittest.TestCase):
+    def test_each_wait_grows_by_the_coefficient_up_to_the_maximum(self):
+        request = {"fail_times": 5, "max_attempts": 6, "first_retry_ms": 1000, "coefficient": 1.2, "max_retry_ms": 2000}
+        run = Harness().activity("flaky_activity", flaky_activity).start(py_backoff, request).run_to_completion()
+        self.assertEqual(run.output, {"output": "Succeeded with payload: backoff"})
+        # 1000, 1200, 1440 and 1728 ms (1.2**3 as the host computes it), then the 2 s maximum.
+        self.assertEqual(run.now - DEFAULT_START_MS, 1000 + 1200 + 1440 + 1728 + 2000)
+        self.assertEqual([attempt for _, _, attempt in run.activity_calls], [1, 2, 3, 4, 5, 6])
+
+    def test_the_retry_timeout_gives_up_before_an_attempt_that_would_start_after_it(self):
+        request = {"fail_times": 9, "max_attempts": 10, "first_retry_ms": 1000, "coefficient": 1.2,
+                   "retry_timeout_ms": 5000}  # fmt: skip
+        run = Harness().activity("flaky_activity", flaky_activity).start(py_backoff, request).run_to_completion()
+        # Attempts at 0, 1000, 2200 and 3640 ms; the fifth would start at 5368 ms.
+        self.assertEqual(run.output, {"gave_up": "attempt 4"})
+        self.assertEqual(run.now - DEFAULT_START_MS, 3640)
 
 
 class WordCounts(unittest.TestCase):

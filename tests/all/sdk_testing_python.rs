@@ -1,14 +1,19 @@
 //! The Python SDK's test harness (`reprise.testing`) against the real host, and its own tests.
 //!
-//! Agreement: Python guest scenarios run on the real executor; their histories, serialized as a
-//! bundle stores them, go to `guest-sdk/python/tests/host_agreement.py`, which (a) replays each
-//! with `reprise.testing.replay` and (b) runs the same scenario fresh through the harness and
-//! compares its commands, in the host's words (`reprise_core::replay::Command`), and its end
-//! with the host's. The harness's own tests and the guests' `test_main.py` files run too, so
-//! that `cargo test --workspace` runs every Python harness test. A missing Python fails these
-//! tests with what to install; they never skip.
+//! Agreement: Python guest scenarios run on the real executor; their histories, as a bundle
+//! stores them and as `reprise history ID --json` prints them (the CLI run on the host's
+//! database), go to `guest-sdk/python/tests/host_agreement.py`, which (a) replays both with
+//! `reprise.testing.replay` and (b) runs the same scenario fresh through the harness and
+//! compares its whole history with the host's (and its children's with the host's children's),
+//! its commands in the host's words (`reprise_core::replay::Command`), and its end. The
+//! scenarios include retries under a policy whose coefficient is not a whole number, so that the
+//! recorded `next_attempt_at` times check the harness's arithmetic against the host's. Set
+//! `REPRISE_AGREEMENT_KEEP` to a directory to keep what the Python side reads there. The
+//! harness's own tests and the guests' `test_main.py` files run too, so that `cargo test
+//! --workspace` runs every Python harness test. A missing Python fails these tests with what to
+//! install; they never skip.
 
-use crate::harness::{Harness, T0};
+use crate::harness::{Harness, Options, T0};
 use reprise_core::replay::Command;
 use reprise_core::{Event, HistoryEvent};
 use reprise_store::InstanceRecord;
@@ -16,6 +21,9 @@ use reprise_tests::guests;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
+
+/// The CLI, to print histories as `reprise history ID --json` does.
+const REPRISE: &str = env!("CARGO_BIN_EXE_reprise-under-test");
 
 /// What to install when no usable Python is found.
 const PYTHON_HINT: &str = "install Python 3.10 or later (Debian/Ubuntu: `apt-get install python3`; macOS: `brew install \
@@ -155,7 +163,42 @@ fn scenarios() -> Vec<(&'static str, &'static str, Value, Then)> {
         ("approval-yes", "py_approval", json!({"value": 4}), Then::Approve),
         ("approval-timeout", "py_approval", json!({"value": 5}), Then::MoveTime),
         ("py-entities", "py_entities", json!("py"), Then::Finish),
+        // Waits of 1000, 1200, 1440, 1728 ms (1.2 cubed is where libm's pow and Rust's powi
+        // part), then the 2 s maximum.
+        (
+            "backoff-retried",
+            "py_backoff",
+            json!({
+                "fail_times": 5, "max_attempts": 6, "first_retry_ms": 1000, "coefficient": 1.2, "max_retry_ms": 2000
+            }),
+            Then::MoveTime,
+        ),
+        // Attempts at 0, 1000, 2200 and 3640 ms; the fifth, at 5368 ms, would be past the timeout.
+        (
+            "backoff-timeout",
+            "py_backoff",
+            json!({
+                "fail_times": 9, "max_attempts": 10, "first_retry_ms": 1000, "coefficient": 1.2, "retry_timeout_ms": 5000
+            }),
+            Then::MoveTime,
+        ),
     ]
+}
+
+/// The file `reprise history ID --json` is written to.
+fn cli_history_file(id: &str) -> String {
+    format!("{}.history.json", id.replace(':', "_"))
+}
+
+/// The ids of the sub-orchestrations a history started.
+fn children(history: &[HistoryEvent]) -> Vec<String> {
+    history
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::SubOrchestrationScheduled { instance_id, .. } => Some(instance_id.to_string()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The scenario's manifest entry for the Python side: what the host did, and where its history is.
@@ -184,15 +227,50 @@ fn manifest_entry(
         "custom_status": custom_status,
         "commands": commands,
         "history": format!("{id}.reprise"),
+        "cli_history": cli_history_file(id),
+        "children": children(history)
+            .iter()
+            .map(|child| json!({"id": child, "cli_history": cli_history_file(child)}))
+            .collect::<Vec<_>>(),
     })
+}
+
+/// Writes what `reprise history ID --json --db DB` prints into `dir`, for `id` and the children
+/// each manifest entry names.
+fn write_cli_histories(db: &Path, manifest: &[Value], dir: &Path) {
+    let mut ids = Vec::new();
+    for entry in manifest {
+        ids.push(entry["id"].as_str().expect("an id").to_string());
+        for child in entry["children"].as_array().expect("children") {
+            ids.push(child["id"].as_str().expect("a child id").to_string());
+        }
+    }
+    for id in ids {
+        let out = Process::new(REPRISE).args(["history", &id, "--json", "--db"]).arg(db).output().expect("run reprise");
+        assert!(out.status.success(), "reprise history {id} --json: {}", String::from_utf8_lossy(&out.stderr));
+        std::fs::write(dir.join(cli_history_file(&id)), out.stdout).expect("write the history");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_harness_agrees_with_the_host() {
     let python = python();
-    let components = [guests::PY_TRANSFER_FUNDS.path(), guests::PY_MIXED_LANGUAGES.path(), guests::SUB_ORCHESTRATIONS];
-    let harness = Harness::new(1024, &components).await;
-    let dir = tempfile::tempdir().expect("a temporary directory");
+    let components = [
+        guests::PY_TRANSFER_FUNDS.path(),
+        guests::PY_MIXED_LANGUAGES.path(),
+        guests::SUB_ORCHESTRATIONS,
+        guests::RETRY_PATTERN,
+    ];
+    let temp = tempfile::tempdir().expect("a temporary directory");
+    let db = temp.path().join("reprise.db");
+    // What the Python side reads: kept where REPRISE_AGREEMENT_KEEP says, to rerun
+    // host_agreement.py by hand against it.
+    let dir = match std::env::var_os("REPRISE_AGREEMENT_KEEP") {
+        Some(keep) => PathBuf::from(keep),
+        None => temp.path().to_path_buf(),
+    };
+    std::fs::create_dir_all(&dir).expect("create the agreement directory");
+    let harness = Harness::on(&db, Options::cache(1024), &components).await;
     let mut manifest = Vec::new();
     for (id, orchestrator, input, then) in scenarios() {
         harness.start(id, orchestrator, input.clone()).await;
@@ -221,20 +299,25 @@ async fn the_python_harness_agrees_with_the_host() {
             "instance": {"instance_id": id},
             "executions": [{"execution": record.execution, "events": history}],
         });
-        std::fs::write(dir.path().join(format!("{id}.reprise")), bundle.to_string()).expect("write the history");
+        std::fs::write(dir.join(format!("{id}.reprise")), bundle.to_string()).expect("write the history");
         let mut entry = manifest_entry(id, orchestrator, &input, then, &record, &history);
         entry["started_at"] = json!(started_at);
         manifest.push(entry);
     }
     harness.stop().await;
     let statuses: Vec<&str> = manifest.iter().map(|m| m["status"].as_str().expect("a status")).collect();
-    assert_eq!(statuses, ["Completed", "Completed", "Failed", "Completed", "Completed", "Completed"], "{manifest:#?}");
-    std::fs::write(dir.path().join("manifest.json"), Value::Array(manifest).to_string()).expect("write the manifest");
+    assert_eq!(
+        statuses,
+        ["Completed", "Completed", "Failed", "Completed", "Completed", "Completed", "Completed", "Completed"],
+        "{manifest:#?}"
+    );
+    write_cli_histories(&db, &manifest, &dir);
+    std::fs::write(dir.join("manifest.json"), Value::Array(manifest).to_string()).expect("write the manifest");
 
     let text = unittest(
         &python,
         &["discover", "-s", "guest-sdk/python/tests", "-p", "host_agreement.py"],
-        &[("REPRISE_AGREEMENT_DIR", dir.path())],
+        &[("REPRISE_AGREEMENT_DIR", dir.as_path())],
     );
     assert!(text.contains("Ran 1 test"), "{text}");
 }

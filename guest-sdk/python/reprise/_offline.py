@@ -46,12 +46,16 @@ class types:
 
     @dataclass
     class FailureCause:
+        """``failure-cause``: one link of a failure's chain of causes."""
+
         error_type: str
         message: str
         details: Optional[str] = None
 
     @dataclass
     class Failure:
+        """``failure``: a structured failure (type, message, details, causes outermost first)."""
+
         error_type: str
         message: str
         details: Optional[str] = None
@@ -59,11 +63,16 @@ class types:
 
     @dataclass
     class Completion:
+        """``completion``: the outcome of task ``task``, an ``Ok`` of its JSON output or an ``Err``
+        of its ``Failure``."""
+
         task: int
         outcome: Any
 
     @dataclass
     class RetryPolicy:
+        """``retry-policy``: how the host retries a failed task (times in ms)."""
+
         max_attempts: int
         first_retry_interval_ms: int
         backoff_coefficient: float
@@ -73,25 +82,36 @@ class types:
 
     @dataclass
     class ActivityOptions:
+        """``activity-options``: an activity's retry policy and per-attempt timeout (ms)."""
+
         retry: Optional["types.RetryPolicy"]
         timeout_ms: Optional[int]
 
     @dataclass
     class SubOrchestrationOptions:
+        """``sub-orchestration-options``: a child's instance id (else derived) and retry policy."""
+
         instance_id: Optional[str]
         retry: Optional["types.RetryPolicy"]
 
     @dataclass
     class EntityId:
+        """``entity-id``: an entity's type name and key."""
+
         name: str
         key: str
 
     @dataclass
     class OperationResult:
+        """``operation-result``: an entity operation's new state (``None``: deleted) and output,
+        as JSON text."""
+
         state: Optional[str]
         output: str
 
     class LogLevel(enum.Enum):
+        """``log-level``: the severity of a log line."""
+
         DEBUG = 0
         INFO = 1
         WARN = 2

@@ -19,8 +19,11 @@ import json
 import re
 import uuid
 from collections import deque
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Deque, Dict, List, Optional, Tuple
+
+from .errors import Failure
 
 # The host's nondeterminism error (host/core/src/replay/error.rs), word for word.
 _NONDETERMINISM = (
@@ -69,18 +72,39 @@ _TIME_FIELDS = ("time", "fire_at", "next_attempt_at")
 
 
 class ReplayError(Exception):
-    """The host's other replay errors: a corrupt history, a wait on an unknown task, a broken
-    critical-section rule, a call after the end."""
+    """The host's other replay errors (``ReplayError``): a corrupt history, a wait on an unknown
+    task, a call after the end. Each one ends the execution: the host fails the instance with
+    :meth:`failure`, and so does the harness."""
+
+    #: The error type of the failure the instance ends with (``ReplayError::failure``).
+    error_type = "GuestTrapped"
+
+    def failure(self) -> Failure:
+        """The failure the host ends the instance with: this error's type and message
+        (``ReplayError::failure``)."""
+        return Failure(self.error_type, str(self))
 
 
 class NondeterminismError(ReplayError):
     """The orchestrator did not issue the command its history records at ``position``."""
+
+    error_type = "NondeterminismError"
 
     def __init__(self, position: int, recorded: str, issued: str) -> None:
         super().__init__(_NONDETERMINISM.format(position=position, recorded=recorded, issued=issued))
         self.position = position
         self.recorded = recorded
         self.issued = issued
+
+
+class LockViolationError(ReplayError):
+    """The orchestrator broke a rule of critical sections (nested locks, a call to an entity it
+    did not lock, an unlock before the locks are held)."""
+
+    error_type = "LockViolation"
+
+    def __init__(self, rule: str) -> None:
+        super().__init__(f"critical section: {rule}")
 
 
 def entity_text(entity: Dict[str, str]) -> str:
@@ -122,15 +146,10 @@ def describe_command(event: Dict[str, Any]) -> Optional[str]:
 def describe_recorded(event: Dict[str, Any]) -> str:
     """A recorded event as the host describes it in a nondeterminism error (`describe_recorded`)."""
     kind = event["type"]
-    task = f" (task {event['task_id']})" if "task_id" in event else ""
-    if kind in ("ActivityScheduled", "SubOrchestrationScheduled", "TimerScheduled", "EventWaitStarted"):
-        return f"{describe_command(event)}{task}"
-    if kind in ("EntityCalled", "EntityLockRequested"):
-        return f"{describe_command(event)}{task}"
-    if kind in ("ExecutionContinuedAsNew", "EventSent", "EntitySignaled", "EntitiesUnlocked"):
-        return describe_command(event) or ""
-    if kind in ("ExecutionCompleted", "ExecutionFailed"):
-        return describe_command(event) or ""
+    command = describe_command(event)
+    if command is not None:
+        # A command that has a task names it.
+        return f"{command} (task {event['task_id']})" if "task_id" in event else command
     if kind == "VersionMarked":
         return f"choose version {event['version']} of change '{event['change_id']}'"
     if kind == "EpisodeStarted":
@@ -189,13 +208,19 @@ class Replayer:
         self.instance_id = instance_id
         self.execution = execution
         self._recorded: Deque[Dict[str, Any]] = deque(history)
+        self._history_len = len(history)
         self._pending: Deque[Tuple[int, List[Dict[str, Any]]]] = deque(episodes)
         self.new_events: List[Dict[str, Any]] = []
+        #: The commands the orchestrator issued and replay accepted, replayed or new, in the
+        #: host's words (``impl Display for Command``).
+        self.issued: List[str] = []
         self.position = 0
         self.live = False
         self.started: Optional[Tuple[str, str]] = None
         self.now = 0
-        # What each task handle stands for: (kind, name or fire time, sub-orchestration id).
+        # What each task handle stands for: (kind, what), ``what`` being an activity's name, a
+        # timer's fire time, an event's name, (name, instance id) of a sub-orchestration, (entity,
+        # operation) of an entity call, or None for a lock request.
         self._scheduled: List[Tuple[str, Any]] = []
         self._event_waits: Deque[Tuple[int, str]] = deque()
         self._buffered: Dict[str, Deque[str]] = {}
@@ -203,7 +228,8 @@ class Replayer:
         self._deliveries = 0
         self._guids = 0
         self._versions: Dict[str, int] = {}
-        self._continue_as_new: Optional[Tuple[str, bool]] = None
+        # The next execution's input once the orchestrator asked to continue as new.
+        self._continue_as_new: Optional[str] = None
         self._lock: Tuple[str, Any] = ("free", None)
         self.custom_status: Optional[str] = None
         #: ``("Completed", output text)``, ``("Failed", failure)`` or ``("ContinuedAsNew", input)``.
@@ -282,23 +308,27 @@ class Replayer:
             raise ReplayError("the orchestrator already finished")
 
     def _command(self, issued: str, event: Dict[str, Any]) -> None:
-        """Checks a command against history while replaying; records it when live."""
+        """Checks a command against history while replaying; records it when live. ``issued``
+        (the host's words for it) joins :attr:`issued` once it is accepted."""
         self._ensure_running()
         if self.live:
             self._push(event)
-            return
-        if not self._recorded:
-            raise NondeterminismError(self.position, END_OF_HISTORY, issued)
-        nxt = self._recorded[0]
-        if not _same_command(event, nxt):
-            raise NondeterminismError(nxt["seq"], describe_recorded(nxt), issued)
-        self._recorded.popleft()
-        self.position += 1
+        else:
+            if not self._recorded:
+                raise NondeterminismError(self.position, END_OF_HISTORY, issued)
+            nxt = self._recorded[0]
+            if not _same_command(event, nxt):
+                raise NondeterminismError(nxt["seq"], describe_recorded(nxt), issued)
+            self._recorded.popleft()
+            self.position += 1
+        self.issued.append(issued)
 
     # ------------------------------------------------------------------------------------------
     # Commands
 
     def schedule_activity(self, name: str, payload: str, options: Dict[str, Any]) -> int:
+        """``schedule-activity``: the next task handle, for the activity ``name`` with ``payload``
+        (JSON text) and ``options`` (the host's JSON of ``ActivityOptions``, empty for none)."""
         task_id = len(self._scheduled)
         event: Dict[str, Any] = {"type": "ActivityScheduled", "task_id": task_id, "name": name, "input": payload}
         if options:
@@ -310,6 +340,8 @@ class Replayer:
     def schedule_sub_orchestration(
         self, name: str, instance_id: Optional[str], payload: str, retry: Optional[Dict[str, Any]]
     ) -> int:
+        """``schedule-sub-orchestration``: the next task handle, for a child running ``name``
+        with ``payload``, under ``instance_id`` or, without one, ``<parent>:<execution>:<task>``."""
         self._ensure_running()
         task_id = len(self._scheduled)
         child = instance_id if instance_id is not None else f"{self.instance_id}:{self.execution}:{task_id}"
@@ -326,11 +358,16 @@ class Replayer:
         self._scheduled.append(("sub-orchestration", (name, child)))
         return task_id
 
-    def request_continue_as_new(self, payload: str, carry_events: bool) -> None:
+    def request_continue_as_new(self, payload: str) -> None:
+        """Asks that the execution end, when the orchestrator returns, by continuing as new with
+        ``payload`` (``continue-as-new``). Which unprocessed events the next execution keeps is
+        not modelled: the harness does not follow a continue-as-new."""
         self._ensure_running()
-        self._continue_as_new = (payload, carry_events)
+        self._continue_as_new = payload
 
     def version(self, change_id: str, newest: int) -> int:
+        """``version``: the version of ``change_id`` this execution runs: the one recorded, else
+        ``newest`` (recorded) when live, else 0 (a history from before the change)."""
         self._ensure_running()
         if change_id in self._versions:
             return self._versions[change_id]
@@ -349,12 +386,15 @@ class Replayer:
         return chosen
 
     def schedule_timer(self, fire_at: int) -> int:
+        """``schedule-timer``: the next task handle, for a timer firing at ``fire_at`` (ms)."""
         task_id = len(self._scheduled)
         self._command("schedule a timer", {"type": "TimerScheduled", "task_id": task_id, "fire_at": fire_at})
         self._scheduled.append(("timer", fire_at))
         return task_id
 
     def wait_for_event(self, name: str) -> int:
+        """``wait-for-event``: the next task handle, for the next event ``name``; completed at once
+        by the oldest such event delivered before anyone waited for it."""
         task_id = len(self._scheduled)
         self._command(f"wait for event '{name}'", {"type": "EventWaitStarted", "task_id": task_id, "name": name})
         self._scheduled.append(("event", name))
@@ -366,20 +406,23 @@ class Replayer:
         return task_id
 
     def raise_event(self, instance_id: str, name: str, payload: str) -> None:
+        """``raise-event``: records an event ``name`` with ``payload`` for ``instance_id``."""
         event = {"type": "EventSent", "instance_id": instance_id, "name": name, "data": payload}
         self._command(f"raise event '{name}' on instance '{instance_id}'", event)
 
     def call_entity(self, entity: Dict[str, str], operation: str, payload: str) -> int:
+        """``call-entity``: the next task handle, for ``operation`` on ``entity``; inside a
+        critical section only a locked entity may be called, and only once the locks are held."""
         state, value = self._lock
         if state == "held" and entity not in value:
             locked = ", ".join(entity_text(e) for e in value)
-            raise ReplayError(
-                "critical section: inside a critical section only the locked entities can be called; "
+            raise LockViolationError(
+                "inside a critical section only the locked entities can be called; "
                 f"{entity_text(entity)} is not one of [{locked}]"
             )
         if state == "requested":
-            raise ReplayError(
-                "critical section: wait for the locks (the task lock-entities returned) before calling entities"
+            raise LockViolationError(
+                "wait for the locks (the task lock-entities returned) before calling entities"
             )
         task_id = len(self._scheduled)
         event: Dict[str, Any] = {
@@ -396,18 +439,21 @@ class Replayer:
         return task_id
 
     def signal_entity(self, entity: Dict[str, str], operation: str, payload: str) -> None:
+        """``signal-entity``: records ``operation`` sent one way to ``entity``."""
         event = {"type": "EntitySignaled", "entity": entity, "operation": operation, "input": payload}
         self._command(f"signal operation '{operation}' on entity {entity_text(entity)}", event)
 
     def lock_entities(self, entities: List[Dict[str, str]]) -> int:
+        """``lock-entities``: the next task handle, completed once every lock of ``entities``
+        (deduplicated, in the host's order) is held; critical sections do not nest."""
         if self._lock[0] != "free":
-            raise ReplayError(
-                "critical section: critical sections cannot be nested: release the locks held before taking others"
+            raise LockViolationError(
+                "critical sections cannot be nested: release the locks held before taking others"
             )
         unique = {_entity_key(e): e for e in entities}
         ordered = [unique[key] for key in sorted(unique)]
         if not ordered:
-            raise ReplayError("critical section: a critical section needs at least one entity")
+            raise LockViolationError("a critical section needs at least one entity")
         task_id = len(self._scheduled)
         names = ", ".join(entity_text(e) for e in ordered)
         self._command(
@@ -418,11 +464,13 @@ class Replayer:
         return task_id
 
     def unlock_entities(self) -> None:
+        """``unlock-entities``: ends the critical section (nothing if there is none); its locks
+        must be held first."""
         state, value = self._lock
         if state == "free":
             return
         if state == "requested":
-            raise ReplayError("critical section: the locks are not held yet: wait for them before releasing")
+            raise LockViolationError("the locks are not held yet: wait for them before releasing")
         self._lock = ("free", None)
         self._command("release the locks of its critical section", {"type": "EntitiesUnlocked", "entities": value})
 
@@ -476,26 +524,44 @@ class Replayer:
     # The instance
 
     def new_guid(self) -> str:
+        """``new-guid``: the next of the execution's name-based UUIDs, from the instance id, the
+        execution and a count: the same on every replay."""
         self._guids += 1
         return str(uuid.uuid5(_GUID_NAMESPACE, f"{self.instance_id}/{self.execution}/{self._guids}"))
 
     def complete(self, output: str) -> None:
+        """Ends the execution with ``output`` (JSON text), or continues it as new if asked."""
         if self._finish_continued():
             return
         self._command("complete the orchestration", {"type": "ExecutionCompleted", "output": output})
         self.terminal = ("Completed", output)
 
     def fail(self, failure: Dict[str, Any]) -> None:
+        """Ends the execution with ``failure`` (JSON shape), or continues it as new if asked."""
         if self._finish_continued():
             return
         self._command("fail the orchestration", {"type": "ExecutionFailed", "failure": failure})
         self.terminal = ("Failed", failure)
 
+    def abort(self, failure: Dict[str, Any]) -> None:
+        """Ends the execution with ``failure`` (JSON shape) because replay refused a call
+        (``Replayer::abort``): while replaying, the recorded events not consumed yet are dropped
+        and the failure is recorded where the history ends; the deliveries of an episode not
+        opened yet are dropped with it."""
+        if self.terminal is not None:
+            return
+        if not self.live:
+            self._recorded.clear()
+            self._pending.clear()
+            self.position = self._history_len + len(self.new_events)
+            self.live = True
+        self._push({"type": "ExecutionFailed", "failure": failure})
+        self.terminal = ("Failed", failure)
+
     def _finish_continued(self) -> bool:
         if self._continue_as_new is None:
             return False
-        payload, _carry = self._continue_as_new
-        self._continue_as_new = None
+        payload, self._continue_as_new = self._continue_as_new, None
         self._command("continue as new", {"type": "ExecutionContinuedAsNew", "input": payload})
         self.terminal = ("ContinuedAsNew", payload)
         return True
@@ -525,11 +591,23 @@ def parse_time(text: str) -> int:
     return seconds * 1000 + int((fraction or "0").ljust(3, "0")[:3])
 
 
-def load_history(source: Any) -> List[Dict[str, Any]]:
-    """The events of the last execution in ``source``: the text (or the parsed JSON) of
-    ``reprise history ID --json`` (an array of events, payloads embedded, times as RFC 3339), or
-    of an export bundle (``{"format": "reprise-bundle", "executions": [...]}``, payloads as JSON
-    text, times as numbers). Returned in the bundle's shape, sorted by ``seq``."""
+@dataclass
+class HistoryText:
+    """A history read by :func:`load_history` (``history_text::HistoryText``)."""
+
+    #: The events of one execution, in the bundle's shape, sorted by ``seq``.
+    events: List[Dict[str, Any]]
+    #: The instance's id, if the text names it (a bundle does; ``history --json`` does not).
+    instance_id: Optional[str]
+    #: The execution the events belong to: a bundle's last; 1 if the text does not say.
+    execution: int
+
+
+def load_history(source: Any) -> HistoryText:
+    """The last execution in ``source``: the text (or the parsed JSON) of ``reprise history ID
+    --json`` (an array of events, payloads embedded, times as RFC 3339), or of an export bundle
+    (``{"format": "reprise-bundle", "executions": [...]}``, payloads as JSON text, times as
+    numbers), as ``history_text::parse`` reads them."""
     data = json.loads(source) if isinstance(source, (str, bytes, bytearray)) else source
     if isinstance(data, dict):
         if data.get("format") != "reprise-bundle":
@@ -539,6 +617,9 @@ def load_history(source: Any) -> List[Dict[str, Any]]:
             raise ValueError("the bundle holds no execution")
         last = max(executions, key=lambda execution: execution.get("execution", 0))
         events = [dict(event) for event in last["events"]]
+        instance = data.get("instance")
+        instance_id = instance.get("instance_id") if isinstance(instance, dict) else None
+        execution = int(last.get("execution", 1))
     elif isinstance(data, list):
         events = []
         for raw in data:
@@ -550,9 +631,10 @@ def load_history(source: Any) -> List[Dict[str, Any]]:
                 if isinstance(event.get(key), str):
                     event[key] = parse_time(event[key])
             events.append(event)
+        instance_id, execution = None, 1
     else:
         raise ValueError("expected `reprise history --json` output (an array) or a bundle (format reprise-bundle)")
-    return sorted(events, key=lambda event: event["seq"])
+    return HistoryText(sorted(events, key=lambda event: event["seq"]), instance_id, execution)
 
 
 def to_history_json(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:

@@ -12,28 +12,31 @@ or pytest), with activities mocked, events raised at chosen points and a virtual
 
 It runs the orchestrator as the host does when it keeps no instance in memory: every episode
 re-runs it from the start against its recorded history (the host's replay rules, in
-``reprise._replay``), so a replayed command that differs raises the host's nondeterminism error
-here too. A wait nothing has answered yet ends the episode; the harness then does what the host
-would (runs the activities, fires due timers, delivers events) and runs the next one. The
-history it records has the host's shape (``Run.history`` is what ``reprise history ID --json``
-shows), and ``Run.commands`` the host's words for each decision.
+``reprise._replay``), so a replayed command that differs fails the instance as the host fails it:
+status ``Failed``, a failure of type ``NondeterminismError`` with the host's message (a broken
+critical section: ``LockViolation``; another refused call: ``GuestTrapped``), which a parent
+receives as its child's failure. A wait nothing has answered yet ends the episode; the harness
+then does what the host would (runs the activities, fires due timers, delivers events) and runs
+the next one. The history it records has the host's shape (``Run.history`` is what ``reprise
+history ID --json`` shows), and ``Run.commands`` the host's words for each decision.
 
 The simulated world:
 
 - Activities run as soon as they are scheduled, in zero virtual time, one attempt at a time; the
   results of the activities one episode scheduled arrive together, in the next episode. A failed
   attempt is retried under the call's retry policy by the host's rule (:func:`next_attempt`: the
-  wait ``min(first * coefficient**(n-1), max)``, max attempts, retry timeout, non-retryable error
-  types matched on the failure and its causes), the retry recorded as ``ActivityRetrying`` in an
-  episode of its own; the next attempt runs when the clock reaches it. A call's ``timeout`` is
-  recorded but never fires (a mock takes no time): give ``Failure("TimedOut", ...)`` as an
-  outcome to test a timeout.
+  wait ``min(first * coefficient**(n-1), max)``, computed in ``f64`` as the host computes it, max
+  attempts, retry timeout, non-retryable error types matched on the failure and its causes), the
+  retry recorded as ``ActivityRetrying`` in an episode of its own; the next attempt runs when the
+  clock reaches it. A call's ``timeout`` is recorded but never fires (a mock takes no time): give
+  ``Failure("TimedOut", ...)`` as an outcome to test a timeout.
 - Timers fire when the clock reaches them (``Run.advance``, ``Run.run_to_completion``).
 - Sub-orchestrations run the orchestrator given with ``Harness.orchestrator(name, fn)`` as a
   child instance on the same clock (its id is ``<parent>:1:<task>`` unless the call names one);
-  a failed child reaches the parent as ``SubOrchestrationFailed``. An event the orchestrator
-  raises on another instance is delivered if that instance is one of the run's, and is listed in
-  ``Run.sent_events`` either way.
+  a failed child reaches the parent as ``SubOrchestrationFailed``, and a child whose id is taken
+  (by any instance of the run) is not started: the task fails, caused by ``InstanceExists``, as
+  on the host. An event the orchestrator raises on another instance is delivered if that
+  instance is one of the run's, and is listed in ``Run.sent_events`` either way.
 - Entities given with ``Harness.entity(name, fn)`` keep their state in memory
   (``Run.entity_state``); an operation runs as soon as it is called or signalled, in the order
   the orchestrator issued them, and a failed one changes nothing and reaches the caller as
@@ -51,18 +54,25 @@ HTTP (``reprise.http``: mock the activity that makes requests), and following a
 ``continue_as_new`` (the run stops with status ``ContinuedAsNew`` and ``Run.continued_input``).
 ``replay`` replays histories with any of these: it only compares commands. It refuses a rewound
 history (``ExecutionRewound``).
+
+An instance that runs more than :meth:`Harness.episode_limit` episodes (an orchestrator looping
+on activities a mock answers at once) fails the test with a :class:`HarnessError`. Code that
+loops without calling the host is not stopped: the host stops it at its CPU limit, which the
+harness does not have.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import random
 from datetime import datetime, timedelta
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import _offline
 from ._offline import Err, Ok, Unsupported, types
-from ._replay import AUDIT, NondeterminismError, Replayer, ReplayError, describe_command, load_history
+from ._replay import AUDIT, LockViolationError, NondeterminismError, Replayer, ReplayError, describe_command
+from ._replay import load_history
 from ._replay import to_history_json
 from .context import ActivityContext, OrchestrationContext
 from .entity import EntityId
@@ -71,8 +81,10 @@ from .exports import _ORCHESTRATORS, _run, _run_entity
 from .options import Duration, to_ms
 
 __all__ = [
+    "DEFAULT_EPISODE_LIMIT",
     "Harness",
     "HarnessError",
+    "LockViolationError",
     "NondeterminismError",
     "ReplayError",
     "Replayed",
@@ -83,6 +95,11 @@ __all__ = [
 
 #: The virtual clock's default start, in milliseconds since the epoch (2023-11-14T22:13:20Z).
 DEFAULT_START_MS = 1_700_000_000_000
+
+#: How many episodes an instance may run before the harness takes it for an endless loop
+#: (:meth:`Harness.episode_limit`). Each episode replays the history from the start, so a run of
+#: this many takes seconds; the Rust harness's bound (100 000 steps) would take hours here.
+DEFAULT_EPISODE_LIMIT = 1_000
 
 #: What ``ExecutionStarted`` records as the component in the harness's histories.
 COMPONENT = "reprise.testing"
@@ -100,11 +117,8 @@ class _Blocked(BaseException):
 
 
 class _Trap(BaseException):
-    """Carries a replay error out of the orchestrator, as the host traps the guest on one."""
-
-    def __init__(self, error: ReplayError) -> None:
-        super().__init__(error)
-        self.error = error
+    """Unwinds the orchestrator after replay refused one of its calls, as the host traps the
+    guest (the error itself is kept in ``_Orchestration.refused``)."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -127,22 +141,15 @@ def _failure_json(failure: Any) -> Dict[str, Any]:
     return shaped
 
 
-def _failure_wire(failure: Dict[str, Any]) -> "types.Failure":
-    causes = [types.FailureCause(c["error_type"], c["message"], c.get("details")) for c in failure.get("causes", [])]
-    return types.Failure(failure["error_type"], failure["message"], failure.get("details"), causes)
-
-
 def _failure_object(failure: Dict[str, Any]) -> Failure:
+    """A failure in the host's JSON shape as a ``Failure`` (whose ``to_wire`` is the WIT record)."""
     causes = [FailureCause(c["error_type"], c["message"], c.get("details")) for c in failure.get("causes", [])]
     return Failure(failure["error_type"], failure["message"], failure.get("details"), causes)
 
 
 def _wrapping(error_type: str, message: str, inner: Dict[str, Any]) -> Dict[str, Any]:
     """``Failure::wrapping``: ``inner`` becomes the first cause, its own causes after it."""
-    first = {"error_type": inner["error_type"], "message": inner["message"]}
-    if inner.get("details") is not None:
-        first["details"] = inner["details"]
-    return {"error_type": error_type, "message": message, "causes": [first] + list(inner.get("causes", []))}
+    return _failure_json(Failure(error_type, message).caused_by(_failure_object(inner)))
 
 
 def _retry_json(policy: Optional["types.RetryPolicy"]) -> Optional[Dict[str, Any]]:
@@ -164,31 +171,58 @@ def _retry_json(policy: Optional["types.RetryPolicy"]) -> Optional[Dict[str, Any
 
 def _completion(task: int, outcome: Tuple[str, Any]) -> "types.Completion":
     kind, value = outcome
-    return types.Completion(task, Ok(value) if kind == "ok" else Err(_failure_wire(value)))
+    return types.Completion(task, Ok(value) if kind == "ok" else Err(_failure_object(value).to_wire()))
+
+
+#: ``u64::MAX``: where the host's delays and times saturate.
+_U64_MAX = 2**64 - 1
+
+
+def _powi(base: float, exponent: int) -> float:
+    """``f64::powi`` as Rust evaluates it: LLVM's ``powi``, compiler-rt's ``__powidf2``, which
+    multiplies by repeated squaring in this order (and takes ``1 / r`` for a negative exponent).
+    Python's ``**`` is libm's ``pow``, correctly rounded, which differs in the last bit often
+    enough to move a truncated wait by a millisecond (1000 ms * 1.2**3: 1727 against 1728)."""
+    recip = exponent < 0
+    remaining = -exponent if recip else exponent
+    result = 1.0
+    while True:
+        if remaining & 1:
+            result *= base
+        remaining //= 2
+        if remaining == 0:
+            break
+        base *= base
+    return 1.0 / result if recip else result
 
 
 def _delay_after(policy: Dict[str, Any], attempt: int) -> int:
-    """``RetryPolicy::delay_after``: ``min(first * coefficient**(attempt-1), max)``."""
-    try:
-        delay = policy["first_retry_interval_ms"] * policy["backoff_coefficient"] ** min(max(attempt - 1, 0), 1024)
-    except OverflowError:
-        delay = float("inf")
+    """``RetryPolicy::delay_after``: ``min(first * coefficient.powi(attempt-1), max)`` in
+    ``f64`` (the exponent at most 1024), then truncated to whole milliseconds, saturating at
+    ``u64::MAX`` (a product that is not finite saturates too)."""
+    exponent = min(max(attempt - 1, 0), 1024)
+    delay = float(policy["first_retry_interval_ms"]) * _powi(float(policy["backoff_coefficient"]), exponent)
     longest = policy.get("max_retry_interval_ms")
     if longest is not None:
-        delay = min(delay, longest)
-    return int(min(delay, 2**64 - 1))
+        # `f64::min`: a NaN (0 ms * an infinite power) gives way to the other operand.
+        delay = float(longest) if math.isnan(delay) else min(delay, float(longest))
+    if not math.isfinite(delay):
+        return _U64_MAX
+    # `as u64` truncates toward zero and saturates.
+    return min(int(min(delay, float(_U64_MAX))), _U64_MAX)
 
 
 def next_attempt(policy: Dict[str, Any], attempt: int, failure: Dict[str, Any], first_started: int, now: int):
     """``RetryPolicy::next_attempt``: when attempt ``attempt + 1`` runs, or ``None`` if the policy
     gives up (attempts used up, a non-retryable error type on the failure or one of its causes,
-    or a next attempt that would start after the retry timeout)."""
+    or a next attempt that would start more than the retry timeout after ``first_started``).
+    Times are milliseconds and saturate as the host's ``u64`` do."""
     kinds = [failure["error_type"]] + [cause["error_type"] for cause in failure.get("causes", [])]
     if attempt >= policy["max_attempts"] or any(kind in policy.get("non_retryable_errors", []) for kind in kinds):
         return None
-    upcoming = now + _delay_after(policy, attempt)
+    upcoming = min(now + _delay_after(policy, attempt), _U64_MAX)
     timeout = policy.get("retry_timeout_ms")
-    if timeout is not None and upcoming - first_started > timeout:
+    if timeout is not None and max(upcoming - first_started, 0) > timeout:
         return None
     return upcoming
 
@@ -204,53 +238,65 @@ class _Orchestration:
     def __init__(self, replayer: Replayer, logs: Optional[List[Tuple[str, str]]]) -> None:
         self.replayer = replayer
         self._logs = logs
-        self._unwinding = False
+        #: True once the orchestrator is unwinding: a wait blocked, or replay refused a call.
+        self.unwinding = False
+        #: The error replay refused a call with, which ends the execution whatever the
+        #: orchestrator's unwinding code raises after it.
+        self.refused: Optional[ReplayError] = None
 
     def _call(self, action: Callable[[], Any]) -> Any:
-        # An orchestrator unwinding (its `finally` blocks) gets no further answers.
-        if self._unwinding:
+        # Once a wait has blocked (or replay refused a call), the host never resumes the guest:
+        # what an unwinding orchestrator does (its `finally` blocks) reaches nothing, not even a
+        # custom status or a log line.
+        if self.unwinding:
             raise _Blocked()
         try:
             return action()
         except ReplayError as error:
+            self.unwinding = True
+            self.refused = error
             raise _Trap(error) from None
 
     def _wait(self, poll: Callable[[], Any]) -> Any:
-        if self._unwinding:
-            raise _Blocked()
-        try:
+        def wait() -> Any:
             while True:
                 answer = poll()
                 if answer is not None:
                     return answer
                 if self.replayer.advance() == "blocked":
-                    self._unwinding = True
+                    self.unwinding = True
                     raise _Blocked()
-        except ReplayError as error:
-            raise _Trap(error) from None
+
+        return self._call(wait)
 
     def instance_id(self) -> str:
-        return self.replayer.instance_id
+        return self._call(lambda: self.replayer.instance_id)
 
     def is_replaying(self) -> bool:
-        return not self.replayer.live
+        return self._call(lambda: not self.replayer.live)
 
     def current_time(self) -> int:
-        return self.replayer.now
+        return self._call(lambda: self.replayer.now)
 
     def new_guid(self) -> str:
-        return self.replayer.new_guid()
+        return self._call(self.replayer.new_guid)
 
     def version(self, change_id: str, newest: int) -> int:
         return self._call(lambda: self.replayer.version(change_id, newest))
 
     def set_custom_status(self, status: Optional[str]) -> None:
-        self.replayer.custom_status = status
+        def set_status() -> None:
+            self.replayer.custom_status = status
+
+        self._call(set_status)
 
     def log(self, level: "types.LogLevel", message: str) -> None:
-        # As the host does, lines written while replaying are dropped.
-        if self.replayer.live and self._logs is not None:
-            self._logs.append((level.name.lower(), message))
+        def write() -> None:
+            # As the host does, lines written while replaying are dropped.
+            if self.replayer.live and self._logs is not None:
+                self._logs.append((level.name.lower(), message))
+
+        self._call(write)
 
     def schedule_activity(self, name: str, payload: str) -> int:
         return self._call(lambda: self.replayer.schedule_activity(name, payload, {}))
@@ -268,7 +314,8 @@ class _Orchestration:
         return self._call(lambda: self.replayer.schedule_sub_orchestration(name, options.instance_id, payload, retry))
 
     def continue_as_new(self, payload: str, carry_unprocessed_events: bool) -> None:
-        self._call(lambda: self.replayer.request_continue_as_new(payload, carry_unprocessed_events))
+        # The harness stops at a continue-as-new: which events the next execution keeps is moot.
+        self._call(lambda: self.replayer.request_continue_as_new(payload))
 
     def schedule_timer(self, fire_at: int) -> int:
         return self._call(lambda: self.replayer.schedule_timer(fire_at))
@@ -302,29 +349,41 @@ class _Orchestration:
         return [_completion(task, outcome) for task, outcome in self._wait(lambda: self.replayer.wait_all(list(tasks)))]
 
 
-def _run_orchestrator(fn: Callable, replayer: Replayer, logs: Optional[List[Tuple[str, str]]]) -> None:
+def _run_orchestrator(
+    fn: Callable, replayer: Replayer, logs: Optional[List[Tuple[str, str]]]
+) -> Optional[ReplayError]:
     """Runs ``fn`` once from the start against ``replayer``, as the host runs a guest: through the
     SDK's own boundary (JSON in and out, exceptions to failures), ending with the completion or
-    the failure it returns, or where it waits for what nothing has delivered."""
+    the failure it returns, or where it waits for what nothing has delivered. A call replay
+    refuses (a nondeterminism, a broken critical section...) ends the execution with the
+    error's failure, as the host fails the instance; that error is returned."""
     host = _Orchestration(replayer, logs)
     random.seed(replayer.instance_id)
     with _offline.bound("orchestration", host):
         try:
             if replayer.advance() == "blocked":
-                return
+                return None
             if replayer.started is None:
                 raise ReplayError("corrupt history: the first episode does not start the execution")
             name, payload = replayer.started
             try:
                 output = _run("orchestrator", {name: fn}, name, payload, OrchestrationContext)
             except Err as returned:
-                replayer.fail(_failure_json(returned.value))
+                if not host.unwinding:
+                    replayer.fail(_failure_json(returned.value))
             else:
-                replayer.complete(output)
-        except _Blocked:
-            return
-        except _Trap as trap:
-            raise trap.error from None
+                # Code that swallowed the unwinding (`except BaseException`) ends nothing.
+                if not host.unwinding:
+                    replayer.complete(output)
+        except (_Blocked, _Trap):
+            # A `finally` or `__exit__` that calls the host after a refused call raises
+            # `_Blocked` in place of the trap: the refusal is kept on the host object.
+            pass
+        except ReplayError as error:
+            host.refused = error
+    if host.refused is not None:
+        replayer.abort(_failure_json(host.refused.failure()))
+    return host.refused
 
 
 # ----------------------------------------------------------------------------------------------
@@ -356,10 +415,9 @@ class _EntityHost:
     """``entity-context`` for one operation: its id and the clock; what else an entity can do
     from an operation is refused (see the module docs)."""
 
-    def __init__(self, entity: Dict[str, str], now: int, logs: List[Tuple[str, str]]) -> None:
+    def __init__(self, entity: Dict[str, str], now: int) -> None:
         self._entity = entity
         self._now = now
-        self._logs = logs
 
     def id(self) -> "types.EntityId":
         return types.EntityId(self._entity["name"], self._entity["key"])
@@ -367,11 +425,13 @@ class _EntityHost:
     def current_time(self) -> int:
         return self._now
 
-    def log(self, level: "types.LogLevel", message: str) -> None:
-        self._logs.append((level.name.lower(), message))
-
     def _refuse(self, call: str) -> Any:
-        raise Unsupported(f"reprise.testing does not simulate {call} from an entity operation")
+        entity = f"@{self._entity['name']}@{self._entity['key']}"
+        raise Unsupported(
+            f"reprise.testing does not simulate {call} from an entity operation (on {entity}): it runs an "
+            "operation's state and output only. Test what the operation sends or starts against a host, and the "
+            "orchestrator here with a stand-in entity that leaves the call out (harness.entity(name, fn))"
+        )
 
     def new_guid(self) -> str:
         return self._refuse("new_uuid")
@@ -398,6 +458,8 @@ class _Instance:
         self.custom_status: Optional[str] = None
         self.terminal: Optional[Tuple[str, Any]] = None
         self.waiting: List[str] = []
+        #: How many episodes ran the orchestrator.
+        self.episodes = 0
 
 
 class Run:
@@ -491,6 +553,9 @@ class Run:
     def advance(self, duration: Duration) -> "Run":
         """Moves the clock forward by ``duration`` (a ``timedelta`` or seconds), firing each
         timer and retry that falls due at its own time and running until idle after each."""
+        seconds = duration.total_seconds() if isinstance(duration, timedelta) else float(duration)
+        if seconds < 0:
+            raise ValueError(f"advance needs a duration of at least 0 (got {duration!r}): the clock only moves forward")
         target = self.now + to_ms(duration, "advance's duration")
         while self._due and min(self._due)[0] <= target:
             self.now = max(self.now, min(self._due)[0])
@@ -518,8 +583,6 @@ class Run:
     def _add_instance(
         self, instance_id: str, name: str, fn: Callable, payload: str, parent: Optional[Tuple[_Instance, int]]
     ) -> _Instance:
-        if instance_id in self._instances:
-            raise HarnessError(f"two instances of this run have the id {instance_id!r}")
         instance = _Instance(instance_id, name, fn, payload, parent)
         self._instances[instance_id] = instance
         return instance
@@ -551,6 +614,14 @@ class Run:
             new = [{"type": "EpisodeStarted", "time": self.now}] + deliveries
             instance.history.extend({"seq": base + i, **event} for i, event in enumerate(new))
             return
+        instance.episodes += 1
+        limit = self._harness._episode_limit
+        if instance.episodes > limit:
+            raise HarnessError(
+                f"the instance {instance.instance_id!r} ran {limit} episodes and has not finished: does its "
+                "orchestrator loop without waiting on a timer or an event? If it is meant to take more, raise the "
+                f"limit with Harness().episode_limit(n) (the default is {DEFAULT_EPISODE_LIMIT})"
+            )
         history = [dict(event) for event in instance.history]
         replayer = Replayer(instance.instance_id, 1, history, [(self.now, deliveries)])
         _run_orchestrator(instance.fn, replayer, self.logs)
@@ -586,24 +657,42 @@ class Run:
             if kind == "ExecutionCompleted":
                 parent.pending.append({"type": "SubOrchestrationCompleted", "task_id": task_id, "output": event["output"]})
             else:
-                failure = event["failure"]
-                message = f"sub-orchestration '{instance.name}' (instance {instance.instance_id}) failed: {failure['message']}"
-                wrapped = _wrapping(Failure.SUB_ORCHESTRATION_FAILED, message, failure)
-                parent.pending.append({"type": "SubOrchestrationFailed", "task_id": task_id, "failure": wrapped})
+                self._child_failed(parent, task_id, instance.name, instance.instance_id, event["failure"])
         elif kind == "ExecutionContinuedAsNew" and instance.parent is not None:
-            raise Unsupported(f"reprise.testing does not follow continue_as_new in a sub-orchestration ({instance.name})")
+            raise Unsupported(
+                f"reprise.testing does not follow continue_as_new in a sub-orchestration ('{instance.name}', instance "
+                f"{instance.instance_id}): test the child on its own with Harness().start(child), whose run stops "
+                "at the continue-as-new (run.status 'ContinuedAsNew', run.continued_input)"
+            )
 
     def _start_child(self, parent: _Instance, event: Dict[str, Any]) -> None:
-        name = event["name"]
+        name, child = event["name"], event["instance_id"]
         if "retry" in event:
-            raise Unsupported(f"reprise.testing does not simulate retry policies on sub-orchestrations ('{name}')")
+            raise Unsupported(
+                f"reprise.testing does not simulate retry policies on sub-orchestrations (the orchestrator starts "
+                f"'{name}' with one): test the child on its own with Harness().start(child), and the parent's "
+                "retries of it against a host"
+            )
+        if child in self._instances:
+            # As the host does: the id is taken, the child is not started, the task fails.
+            taken = {"error_type": "InstanceExists", "message": f"an instance with id '{child}' already exists"}
+            self._child_failed(parent, event["task_id"], name, child, taken)
+            return
         fn = self._harness._orchestrators.get(name)
         if fn is None:
             raise HarnessError(
                 f"the orchestrator started the sub-orchestration '{name}', which this harness does not know: "
                 f"give it with harness.orchestrator({name!r}, fn)"
             )
-        self._add_instance(event["instance_id"], name, fn, event["input"], (parent, event["task_id"]))
+        self._add_instance(child, name, fn, event["input"], (parent, event["task_id"]))
+
+    def _child_failed(
+        self, parent: _Instance, task_id: int, name: str, child: str, failure: Dict[str, Any]
+    ) -> None:
+        """Delivers a child's failure to its parent, wrapped as the host's replayer wraps it."""
+        message = f"sub-orchestration '{name}' (instance {child}) failed: {failure['message']}"
+        wrapped = _wrapping(Failure.SUB_ORCHESTRATION_FAILED, message, failure)
+        parent.pending.append({"type": "SubOrchestrationFailed", "task_id": task_id, "failure": wrapped})
 
     def _operate(self, caller: _Instance, event: Dict[str, Any]) -> None:
         """Runs a called or signalled operation on the entity's state; replies to a call."""
@@ -616,7 +705,7 @@ class Run:
                 f"know: give it with harness.entity({name!r}, fn)"
             )
         state = self._entity_states.get((name, key))
-        with _offline.bound("entity-context", _EntityHost(entity, self.now, self.logs)):
+        with _offline.bound("entity-context", _EntityHost(entity, self.now)):
             try:
                 result = _run_entity({name: fn}, name, operation, event["input"], state)
             except Err as failed:
@@ -670,6 +759,7 @@ class Harness:
         self._entities: Dict[str, Callable[[Any], Any]] = {}
         self._start_ms = DEFAULT_START_MS
         self._instance_id = "test-instance"
+        self._episode_limit = DEFAULT_EPISODE_LIMIT
 
     def activity(self, name: str, fn: Callable[[ActivityContext, Any], Any]) -> "Harness":
         """The activity ``name`` runs ``fn(ctx, input)`` (``ctx.attempt``, ``ctx.task_id``,
@@ -714,6 +804,18 @@ class Harness:
         self._start_ms = int(start)
         return self
 
+    def episode_limit(self, count: int) -> "Harness":
+        """How many episodes each instance of a run may run its orchestrator
+        (:data:`DEFAULT_EPISODE_LIMIT` unless set) before the test fails with a
+        :class:`HarnessError` naming it: an orchestrator that loops on activities a mock answers
+        at once would otherwise never let the run become idle. A count, where the Rust
+        harness's ``episode_limit`` is a duration: each episode here replays the whole history,
+        so episodes, not seconds, are what such a loop piles up."""
+        if not isinstance(count, int) or count < 1:
+            raise ValueError(f"episode_limit needs a count of at least 1 (got {count!r})")
+        self._episode_limit = count
+        return self
+
     def instance_id(self, instance_id: str) -> "Harness":
         """The instance's id (``"test-instance"`` unless set)."""
         self._instance_id = instance_id
@@ -756,38 +858,46 @@ def _name_of(fn: Callable) -> str:
 
 class Replayed:
     """What :func:`replay` reached: ``status`` (as :attr:`Run.status`), ``output``, ``failure``,
-    ``custom_status`` and ``commands`` (the recorded ones the code issued again)."""
+    ``custom_status``, and ``commands``: the commands the code issued during the replay, each
+    checked against the recorded one, in the words of :attr:`Run.commands`."""
 
-    def __init__(self, replayer: Replayer, history: List[Dict[str, Any]]) -> None:
+    def __init__(self, replayer: Replayer) -> None:
         terminal = replayer.terminal
         self.status = "Running" if terminal is None else terminal[0]
         self.output = json.loads(terminal[1]) if terminal is not None and terminal[0] == "Completed" else None
         self.failure = _failure_object(terminal[1]) if terminal is not None and terminal[0] == "Failed" else None
         self.custom_status = None if replayer.custom_status is None else json.loads(replayer.custom_status)
-        self.commands = [text for text in map(describe_command, history) if text is not None]
+        self.commands = list(replayer.issued)
 
 
 def replay(
-    history: Any, orchestrator: Callable[[OrchestrationContext, Any], Any], instance_id: Optional[str] = None
+    history: Any,
+    orchestrator: Callable[[OrchestrationContext, Any], Any],
+    instance_id: Optional[str] = None,
+    execution: Optional[int] = None,
 ) -> Replayed:
     """Runs ``orchestrator`` against a recorded history (the text or parsed JSON of
     ``reprise history ID --json``, or of an export bundle, whose last execution is replayed) and
     checks that it issues the recorded commands, as the host does before it lets code take over
     a running instance. A divergence raises :class:`NondeterminismError` with the host's message
-    and position; a history ending where the orchestrator waits is compatible. ``instance_id``
-    is what ``ctx.instance_id`` answers (a bundle's own by default, else ``"replayed-instance"``)."""
-    events = load_history(history)
+    and position (a broken critical section :class:`LockViolationError`, another refused call
+    :class:`ReplayError`); the error's ``failure()`` is what the host would fail the instance
+    with, which Rust's ``testing::replay`` returns. A history ending where the orchestrator
+    waits is compatible. ``instance_id``
+    is what ``ctx.instance_id`` answers (a bundle's own by default, else ``"replayed-instance"``)
+    and ``execution`` the execution's number (a bundle's by default, else 1): both go into
+    ``ctx.new_uuid()`` and the ids of sub-orchestrations started without one, as on the host."""
+    text = load_history(history)
     if instance_id is None:
-        instance_id = _bundle_instance_id(history) or "replayed-instance"
+        instance_id = text.instance_id or "replayed-instance"
+    if execution is None:
+        execution = text.execution
+    events = text.events
     if not any(e["type"] == "ExecutionStarted" for e in events):
         raise ReplayError("corrupt history: it has no ExecutionStarted")
-    replayer = Replayer(instance_id, 1, events, [])
-    _run_orchestrator(orchestrator, replayer, None)
-    return Replayed(replayer, events)
-
-
-def _bundle_instance_id(source: Any) -> Optional[str]:
-    data = json.loads(source) if isinstance(source, (str, bytes, bytearray)) else source
-    if isinstance(data, dict) and isinstance(data.get("instance"), dict):
-        return data["instance"].get("instance_id")
-    return None
+    replayer = Replayer(instance_id, execution, events, [])
+    refused = _run_orchestrator(orchestrator, replayer, None)
+    if refused is not None:
+        # What the host would fail the instance with (`error.failure()`), raised.
+        raise refused
+    return Replayed(replayer)

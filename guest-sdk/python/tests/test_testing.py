@@ -1,6 +1,7 @@
 """Tests of ``reprise.testing`` itself: each feature of the harness against what the host does
 (its replay rules, its retry rule, its history shape), and ``replay`` against a history the real
-host recorded (``tests/golden/fan-out.golden-race.reprise``).
+host recorded (``tests/golden/fan-out.golden-race.reprise``). ``host_agreement.py`` holds the
+harness to the host itself, scenario by scenario.
 
 Run from the repository root: ``PYTHONPATH=guest-sdk/python python3 -B -m unittest discover -s
 guest-sdk/python/tests``.
@@ -8,11 +9,14 @@ guest-sdk/python/tests``.
 
 import json
 import unittest
+import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from reprise import EntityId, Failure, OrchestrationContext, RetryPolicy, TaskFailedError
-from reprise.testing import DEFAULT_START_MS, Harness, HarnessError, NondeterminismError, Unsupported, replay
+from reprise.testing import DEFAULT_EPISODE_LIMIT, DEFAULT_START_MS, Harness, HarnessError, LockViolationError
+from reprise.testing import NondeterminismError, Unsupported, next_attempt, replay
+from reprise._replay import load_history
 
 ROOT = Path(__file__).resolve().parents[3]
 GOLDEN_RACE = ROOT / "tests" / "golden" / "fan-out.golden-race.reprise"
@@ -53,6 +57,11 @@ def with_retry(ctx: OrchestrationContext, _input):
         return {"failed": error.error_type, "message": error.message, "cause": error.cause.error_type}
 
 
+def with_backoff(ctx: OrchestrationContext, coefficient):
+    policy = RetryPolicy(6, first_retry_interval=1.0, backoff_coefficient=coefficient, max_retry_interval=2.0)
+    return ctx.call_activity("flaky", None, retry=policy)
+
+
 def approval(ctx: OrchestrationContext, _input):
     ctx.set_custom_status("waiting")
     event = ctx.wait_for_external_event("Approval")
@@ -78,6 +87,16 @@ def catches_everything(ctx: OrchestrationContext, _input):
     except Exception as error:  # noqa: BLE001  (the point of the test)
         return {"caught": type(error).__name__}
     return {"value": value}
+
+
+def cleans_up(ctx: OrchestrationContext, _input):
+    try:
+        ctx.create_timer(60).result()
+    finally:
+        # Runs for real once, when the timer has fired; never when the wait unwinds the code.
+        ctx.set_custom_status("cleaned up")
+        ctx.log_info(f"cleaning up, uuid {ctx.new_uuid()}")
+    return ctx.new_uuid()
 
 
 def parent(ctx: OrchestrationContext, values):
@@ -121,6 +140,33 @@ def not_deterministic(ctx: OrchestrationContext, _input):
     _RUNS["count"] += 1
     name = "greet" if _RUNS["count"] == 1 else "other"
     return ctx.call_activity(name, "n")
+
+
+def polls_forever(ctx: OrchestrationContext, _input):
+    while True:
+        ctx.call_activity("poll", None)
+
+
+def parent_of_one(ctx: OrchestrationContext, _input):
+    try:
+        return ctx.call_sub_orchestrator("child", None)
+    except TaskFailedError as error:
+        return {"type": error.error_type, "message": error.message, "cause": error.cause.error_type}
+
+
+def nests_locks(ctx: OrchestrationContext, _input):
+    try:
+        with ctx.lock([EntityId("Counter", "a")]):
+            with ctx.lock([EntityId("Counter", "b")]):
+                pass
+    finally:
+        ctx.set_custom_status("unwound")
+
+
+def waits_on_nothing(ctx: OrchestrationContext, _input):
+    from reprise._host import orchestration
+
+    orchestration.wait_any([7])
 
 
 def greeter() -> Harness:
@@ -185,6 +231,16 @@ class Activities(unittest.TestCase):
     def test_a_broad_except_does_not_catch_the_wait(self):
         self.assertEqual(greeter().start(catches_everything).output, {"value": "Hello, x!"})
 
+    def test_an_unwinding_wait_records_nothing_its_finally_blocks_do(self):
+        run = Harness().start(cleans_up)
+        self.assertEqual((run.status, run.custom_status, run.logs), ("Running", None, []))
+        run.advance(60)
+        self.assertEqual((run.status, run.custom_status), ("Completed", "cleaned up"))
+        # The execution's first two UUIDs: the unwinding drew none.
+        first, second = Harness().start(lambda ctx, _input: [ctx.new_uuid(), ctx.new_uuid()]).output
+        self.assertEqual(run.logs, [("info", f"cleaning up, uuid {first}")])
+        self.assertEqual(run.output, second)
+
     def test_the_activity_context_names_the_task_and_attempt(self):
         seen = []
 
@@ -197,6 +253,25 @@ class Activities(unittest.TestCase):
         run = Harness().instance_id("order-7").activity("flaky", flaky).start(with_retry).run_to_completion()
         self.assertEqual(run.output, "done")
         self.assertEqual(seen, [("order-7", 0, 1, "order-7/1/0"), ("order-7", 0, 2, "order-7/1/0")])
+
+
+class Limits(unittest.TestCase):
+    def test_an_orchestrator_that_loops_on_activities_fails_the_test_instead_of_hanging_it(self):
+        harness = Harness().instance_id("poller").activity("poll", lambda ctx, _input: "nothing yet")
+        with self.assertRaisesRegex(
+            HarnessError, r"the instance 'poller' ran 30 episodes .*loop.*Harness\(\)\.episode_limit\(n\)"
+        ):
+            harness.episode_limit(30).start(polls_forever)
+        self.assertEqual(DEFAULT_EPISODE_LIMIT, 1_000)
+
+    def test_the_limit_counts_the_episodes_that_run_the_orchestrator(self):
+        # Three activities in turn: three episodes, then the one that completes it.
+        run = greeter().episode_limit(4).start(chain, ["a", "b", "c"])
+        self.assertEqual(run.status, "Completed")
+        with self.assertRaisesRegex(HarnessError, "ran 3 episodes"):
+            greeter().episode_limit(3).start(chain, ["a", "b", "c"])
+        with self.assertRaisesRegex(ValueError, "at least 1"):
+            Harness().episode_limit(0)
 
 
 class Retries(unittest.TestCase):
@@ -231,6 +306,53 @@ class Retries(unittest.TestCase):
         self.assertEqual(run.output["failed"], "ActivityFailed")
         self.assertEqual(len(run.activity_calls), 4)
         self.assertEqual(run.now, DEFAULT_START_MS + 1000 + 2000 + 4000)
+
+    def test_the_wait_is_computed_as_the_host_computes_it(self):
+        # What `RetryPolicy::delay_after` answers for these (Rust's `f64::powi`, square and
+        # multiply, then truncation): libm's `pow` rounds 1.2**3 down and loses a millisecond.
+        cases = [
+            # first ms, coefficient, attempt, max interval, the host's wait
+            (1000, 1.2, 4, None, 1728),
+            (500, 1.2, 4, None, 864),
+            (1000, 1.2, 5, None, 2073),
+            (1000, 1.2, 8, None, 3583),
+            (1000, 1.2, 30, None, 197813),
+            (1000, 1.1, 11, None, 2593),
+            (700, 1.7, 9, None, 48830),
+            (333, 1.05, 37, None, 1928),
+            (300, 2.1, 38, None, 250746661755517),
+            (200, 2.5, 35, None, 6776263578034403),
+            (1000, 1.2, 5, 2000, 2000),
+            (3, 1.000001, 2000, None, 3),  # the exponent stops at 1024
+            (0, 10.0, 400, None, 2**64 - 1),  # 0 * inf is NaN: not finite, saturates
+            (0, 10.0, 400, 5000, 5000),  # ... unless a maximum is given (`f64::min`)
+            (2**63 - 1, 10.0, 50, None, 2**64 - 1),
+        ]
+        failure = {"error_type": "Transient", "message": "busy"}
+        for first, coefficient, attempt, longest, wait in cases:
+            policy = {"max_attempts": 10_000, "first_retry_interval_ms": first, "backoff_coefficient": coefficient}
+            if longest is not None:
+                policy["max_retry_interval_ms"] = longest
+            with self.subTest(first=first, coefficient=coefficient, attempt=attempt):
+                self.assertEqual(next_attempt(policy, attempt, failure, 0, 0), wait)
+        # Times saturate at u64::MAX, and the retry timeout counts from the first attempt.
+        policy = {"max_attempts": 9, "first_retry_interval_ms": 1000, "backoff_coefficient": 1.2}
+        self.assertEqual(next_attempt(policy, 4, failure, 0, 2**64 - 10), 2**64 - 1)
+        self.assertEqual(next_attempt(dict(policy, retry_timeout_ms=5368), 4, failure, 0, 3640), 5368)
+        self.assertIsNone(next_attempt(dict(policy, retry_timeout_ms=5367), 4, failure, 0, 3640))
+
+    def test_a_non_integer_coefficient_schedules_the_hosts_attempt_times(self):
+        transient = Failure("Transient", "busy")
+        run = Harness().activity_results("flaky", [transient] * 5 + ["ok"]).start(with_backoff, 1.2)
+        run.run_to_completion()
+        self.assertEqual(run.output, "ok")
+        at = [event["next_attempt_at"] for event in run.history if event["type"] == "ActivityRetrying"]
+        # Waits of 1000, 1200, 1440 and 1728 ms, then 2073.6 capped at the maximum, 2 s.
+        self.assertEqual(
+            at,
+            ["2023-11-14T22:13:21.000Z", "2023-11-14T22:13:22.200Z", "2023-11-14T22:13:23.640Z",
+             "2023-11-14T22:13:25.368Z", "2023-11-14T22:13:27.368Z"],
+        )  # fmt: skip
 
     def test_the_recorded_retry_policy_is_the_hosts_json(self):
         run = Harness().activity_results("flaky", ["ok"]).start(with_retry)
@@ -273,6 +395,14 @@ class TimersAndEvents(unittest.TestCase):
         self.assertEqual(run.status, "Running")
         self.assertEqual(run.advance(60).output, [1, 2])
 
+    def test_the_clock_does_not_go_back(self):
+        run = Harness().start(approval)
+        with self.assertRaisesRegex(ValueError, "at least 0"):
+            run.advance(-1)
+        with self.assertRaises(ValueError):
+            run.advance(timedelta(seconds=-5))
+        self.assertEqual(run.now, DEFAULT_START_MS)
+
     def test_run_to_completion_skips_timers_and_names_an_event_never_raised(self):
         run = Harness().start(two_events)
         with self.assertRaisesRegex(HarnessError, r"waits for event 'Item', which nothing will deliver"):
@@ -297,17 +427,83 @@ class Determinism(unittest.TestCase):
         self.assertNotEqual(one[:2], greeter().instance_id("other").start(guids).output[:2])
         self.assertNotEqual(one[0], one[1])
 
-    def test_an_orchestrator_that_decides_from_unrecorded_state_fails_with_the_hosts_error(self):
+    def test_an_orchestrator_that_decides_from_unrecorded_state_fails_as_the_host_fails_it(self):
         _RUNS["count"] = 0
         message = (
             "nondeterminism at history position 2: the history records that the orchestrator did "
             "[schedule activity 'greet' (task 0)], but on replay it did [schedule activity 'other']; the "
             "orchestrator's code changed under a running instance, or depends on something the host does not record"
         )
-        with self.assertRaises(NondeterminismError) as raised:
-            greeter().start(not_deterministic, None)
-        self.assertEqual(str(raised.exception), message)
-        self.assertEqual(raised.exception.position, 2)
+        run = greeter().start(not_deterministic, None)
+        self.assertEqual(run.status, "Failed")
+        self.assertEqual((run.failure.error_type, run.failure.message), ("NondeterminismError", message))
+        # `Replayer::abort` while replaying: the failure is recorded where the history ended, and
+        # the episode's delivery (the activity's result) is dropped with the refused replay.
+        self.assertEqual(
+            run.history[3:],
+            [
+                {
+                    "seq": 3,
+                    "type": "ExecutionFailed",
+                    "failure": {"error_type": "NondeterminismError", "message": message},
+                }
+            ],
+        )
+        self.assertEqual(run.commands[-1], "fail the orchestration")
+
+    def test_a_childs_nondeterminism_reaches_its_parent_as_a_failed_sub_orchestration(self):
+        _RUNS["count"] = 0
+        run = greeter().orchestrator("child", not_deterministic).start(parent_of_one)
+        self.assertEqual(run.status, "Completed")
+        self.assertEqual(
+            run.output,
+            {
+                "type": "SubOrchestrationFailed",
+                "message": "sub-orchestration 'child' (instance test-instance:1:0) failed: nondeterminism at "
+                "history position 2: the history records that the orchestrator did [schedule activity 'greet' "
+                "(task 0)], but on replay it did [schedule activity 'other']; the orchestrator's code changed under "
+                "a running instance, or depends on something the host does not record",
+                "cause": "NondeterminismError",
+            },
+        )
+        self.assertEqual(run.child_history("test-instance:1:0")[-1]["type"], "ExecutionFailed")
+
+    def test_a_broken_critical_section_fails_the_instance_with_lock_violation(self):
+        run = Harness().entity("Counter", counter).start(nests_locks)
+        self.assertEqual(run.status, "Failed")
+        self.assertEqual(
+            (run.failure.error_type, run.failure.message),
+            (
+                "LockViolation",
+                "critical section: critical sections cannot be nested: release the locks held before taking others",
+            ),
+        )
+        self.assertEqual(run.custom_status, None, "the code's finally blocks ran no further host call")
+        # Live, nothing is dropped: the episode's lock request and grant stay recorded.
+        self.assertEqual(
+            [e["type"] for e in run.history][-4:],
+            ["EntityLockRequested", "EpisodeStarted", "EntityCompleted", "ExecutionFailed"],
+        )
+
+    def test_code_that_swallows_the_unwinding_of_a_wait_does_not_end_the_instance(self):
+        def swallows(ctx: OrchestrationContext, _input):
+            try:
+                ctx.create_timer(60).result()
+            except BaseException:  # noqa: BLE001  (the point of the test)
+                return "swallowed"
+            return "fired"
+
+        run = Harness().start(swallows)
+        self.assertEqual(run.status, "Running")
+        self.assertEqual(run.advance(60).output, "fired")
+
+    def test_a_wait_on_a_task_never_scheduled_traps_the_guest(self):
+        run = Harness().start(waits_on_nothing)
+        self.assertEqual(run.status, "Failed")
+        self.assertEqual(
+            (run.failure.error_type, run.failure.message),
+            ("GuestTrapped", "the orchestrator waited on task 7, which it never scheduled"),
+        )
 
     def test_a_version_is_recorded_once_and_taken_by_a_new_instance(self):
         run = greeter().start(versioned).run_to_completion()
@@ -341,6 +537,40 @@ class SubOrchestrations(unittest.TestCase):
             ["EpisodeStarted", "ActivityCompleted", "ExecutionCompleted"],
         )
         self.assertEqual(run.commands[:2], ["start sub-orchestration 'child'", "start sub-orchestration 'child'"])
+
+    def test_a_child_whose_id_is_taken_fails_the_task_as_on_the_host(self):
+        def twice(ctx: OrchestrationContext, _input):
+            ctx.call_sub_orchestrator("child", 1, instance_id="only-one")
+            try:
+                ctx.call_sub_orchestrator("child", 2, instance_id="only-one")
+            except TaskFailedError as error:
+                return [error.error_type, error.message, error.cause.error_type, error.cause.message]
+
+        harness = Harness().orchestrator("child", lambda ctx, n: n)
+        run = harness.start(twice)
+        self.assertEqual(
+            run.output,
+            [
+                "SubOrchestrationFailed",
+                "sub-orchestration 'child' (instance only-one) failed: an instance with id 'only-one' already exists",
+                "InstanceExists",
+                "an instance with id 'only-one' already exists",
+            ],
+        )
+        self.assertEqual(run.child_history("only-one")[1]["input"], 1, "the first child ran, once")
+
+    def test_what_sub_orchestrations_cannot_do_here_is_refused_with_what_to_do(self):
+        def with_retry(ctx: OrchestrationContext, _input):
+            return ctx.call_sub_orchestrator("child", 1, retry=RetryPolicy(3, first_retry_interval=1.0))
+
+        harness = Harness().orchestrator("child", lambda ctx, n: ctx.continue_as_new(n + 1))
+        with self.assertRaisesRegex(Unsupported, r"retry policies on sub-orchestrations .*Harness\(\)\.start\(child\)"):
+            harness.start(with_retry)
+        with self.assertRaisesRegex(
+            Unsupported, r"continue_as_new in a sub-orchestration \('child', instance test-instance:1:0\): test the "
+            r"child on its own with Harness\(\)\.start\(child\)"
+        ):
+            harness.start(lambda ctx, _input: ctx.call_sub_orchestrator("child", 1))
 
     def test_an_unknown_child_is_an_error_of_the_test(self):
         with self.assertRaisesRegex(HarnessError, r"harness.orchestrator\('child', fn\)"):
@@ -401,7 +631,9 @@ class Entities(unittest.TestCase):
 
     def test_what_an_operation_does_besides_its_state_is_refused_by_name(self):
         tell = lambda ctx, _input: ctx.call_entity(EntityId("Counter", "c"), "tell")  # noqa: E731
-        with self.assertRaisesRegex(Unsupported, "does not simulate signal_entity from an entity operation"):
+        with self.assertRaisesRegex(
+            Unsupported, r"does not simulate signal_entity from an entity operation \(on @Counter@c\).*against a host"
+        ):
             Harness().entity("Counter", counter).start(tell)
 
 
@@ -411,6 +643,16 @@ class Replay(unittest.TestCase):
         self.assertEqual(replayed.status, "Completed")
         self.assertEqual(replayed.output, {"winner": 0, "value": 10})
         self.assertEqual(replayed.commands, ["schedule activity 'process_item'"] * 3 + ["complete the orchestration"])
+
+    def test_the_commands_of_a_replay_are_the_ones_the_code_issued(self):
+        run = greeter().start(chain, ["a", "b"])
+        self.assertEqual(replay(run.history, chain).commands, run.commands)
+        # A command recorded after the end is history's, not the code's: the code never issues it.
+        extra = dict(run.history[2], seq=len(run.history))
+        replayed = replay(run.history + [extra], chain)
+        self.assertEqual(replayed.commands, run.commands)
+        # And a replay cut where the code waits lists what it issued up to there.
+        self.assertEqual(replay(run.history[:6], chain).commands, ["schedule activity 'greet'"] * 2)
 
     def test_the_harness_records_the_history_the_host_recorded(self):
         run = Harness().activity("process_item", process_item).start(first_of, [1, 2, 4])
@@ -435,8 +677,20 @@ class Replay(unittest.TestCase):
             "[schedule activity 'process_item' (task 0)], but on replay it did [schedule a timer]; the "
             "orchestrator's code changed under a running instance, or depends on something the host does not record",
         )
+        # What the instance would fail with on the host (Rust's `testing::replay` returns it).
+        failure = raised.exception.failure()
+        self.assertEqual((failure.error_type, failure.message), ("NondeterminismError", str(raised.exception)))
 
-    def test_a_history_of_the_cli_shape_replays_and_the_end_of_a_history_is_checked(self):
+    def test_a_replayed_broken_critical_section_is_reported_as_the_hosts_lock_violation(self):
+        run = Harness().entity("Counter", counter).start(nests_locks)
+        with self.assertRaises(LockViolationError) as raised:
+            replay(run.history, nests_locks)
+        self.assertEqual(raised.exception.failure().error_type, "LockViolation")
+        self.assertEqual(raised.exception.failure().message, run.failure.message)
+
+    def test_a_runs_history_replays_and_the_end_of_a_history_is_checked(self):
+        # `Run.history` as JSON text. What the CLI itself prints (`reprise history ID --json` on
+        # the host's database) is replayed by host_agreement.py.
         run = greeter().start(chain, ["a", "b"])
         self.assertEqual(replay(json.dumps(run.history), chain).output, ["Hello, a!", "Hello, b!"])
         # Cut after the first completion's episode: the code goes on, where the recorded run waited.
@@ -455,6 +709,23 @@ class Replay(unittest.TestCase):
         self.assertEqual(raised.exception.recorded, "complete the orchestration")
         self.assertEqual(raised.exception.issued, "schedule activity 'greet'")
         self.assertEqual(raised.exception.position, 8)
+
+    def test_a_later_execution_replays_with_its_own_number(self):
+        # After a continue-as-new the host numbers the execution 2: its UUIDs (and the default ids
+        # of its children) are derived from that number.
+        namespace = uuid.UUID("6b1e0c52-8e1f-4c3d-9a57-2f109d447e21")  # `Replayer::new_guid`'s
+        expected = [str(uuid.uuid5(namespace, f"order-7/2/{n}")) for n in (1, 2)]
+        run = greeter().instance_id("order-7").start(guids)
+        stored = load_history(run.history).events  # as a bundle holds them
+        bundle = {
+            "format": "reprise-bundle",
+            "instance": {"instance_id": "order-7"},
+            "executions": [{"execution": 2, "events": stored}, {"execution": 1, "events": []}],
+        }
+        self.assertEqual(replay(json.dumps(bundle), guids).output[:2], expected)
+        # A `history --json` text does not say: the caller does.
+        self.assertEqual(replay(run.history, guids, instance_id="order-7", execution=2).output[:2], expected)
+        self.assertEqual(replay(run.history, guids, instance_id="order-7").output, run.output, "execution 1 else")
 
     def test_a_version_answers_zero_on_a_history_from_before_the_change(self):
         before = greeter().start(lambda ctx, _input: ctx.call_activity("greet", "v"))
