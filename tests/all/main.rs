@@ -15,6 +15,7 @@ mod golden;
 mod guest_unit_tests;
 mod harness;
 mod http;
+mod metrics;
 mod outgoing;
 mod payloads;
 mod polyglot;

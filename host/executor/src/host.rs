@@ -11,6 +11,7 @@ use crate::config::ExecutorConfig;
 use crate::episodes::EpisodeRunner;
 use crate::error::ExecutorError;
 use crate::in_flight::InFlight;
+use crate::metrics::{self, Metrics};
 use crate::registry::{ComponentSummary, Export, Registry};
 use crate::scheduler::Scheduler;
 use crate::settings::{ActivitySettings, ComponentSettings};
@@ -80,6 +81,7 @@ impl Host {
         let registry = Arc::new(Registry::new(runtime.clone(), store.clone()));
         let cache = Arc::new(InstanceCache::new(config.cache_capacity, config.cache_idle));
         let slots = ActivitySlots::new(config.activity_concurrency);
+        let metrics = Arc::new(Metrics::new());
         let episodes = EpisodeRunner {
             store: store.clone(),
             runtime: runtime.clone(),
@@ -89,6 +91,7 @@ impl Host {
             slots: slots.clone(),
             config: config.clone(),
             refused: Default::default(),
+            metrics: metrics.clone(),
         };
         let activities = ActivityDispatcher {
             store: store.clone(),
@@ -99,6 +102,7 @@ impl Host {
             slots,
             trigger: Trigger::new(),
             config: config.clone(),
+            metrics: metrics.clone(),
         };
         let engine = Engine {
             scheduler: Scheduler::new(config.orchestration_concurrency),
@@ -109,6 +113,7 @@ impl Host {
             activities,
             watchers: Arc::new(Watchers::default()),
             in_flight: InFlight::default(),
+            metrics,
         };
         Host { engine: Arc::new(engine), registry }
     }
@@ -308,6 +313,32 @@ impl Host {
             return Err(ExecutorError::NotAnOrchestration(id.to_string()));
         }
         Ok(self.engine.store.call(move |store| store.purge(&filter)).await?)
+    }
+
+    /// The host's metrics, for the parts outside the executor that count too (the HTTP API).
+    pub fn metrics(&self) -> &Metrics {
+        &self.engine.metrics
+    }
+
+    /// The host's metrics in Prometheus's text format, read now. A store that cannot be read
+    /// leaves its counts out of this scrape (logged), rather than failing it.
+    pub async fn render_metrics(&self) -> String {
+        let now = self.engine.clock.now();
+        let counts = match self.engine.store.call(move |store| store.counts(now)).await {
+            Ok(counts) => Some(counts),
+            Err(error) => {
+                tracing::warn!("cannot count the store's instances for the metrics: {error}");
+                None
+            }
+        };
+        let cache = &self.engine.episodes.cache;
+        let reading = metrics::Now {
+            cache_len: cache.len(),
+            cache: cache.counts(),
+            writes: self.engine.store.store.writer_stats(),
+            store: counts,
+        };
+        self.engine.metrics.render(reading)
     }
 
     /// Parked instances in the cache (the hot path).

@@ -46,6 +46,7 @@ pub(crate) struct Engine {
     pub(crate) watchers: Arc<Watchers>,
     /// The episodes and attempts handed to tasks of their own and not finished.
     pub(crate) in_flight: InFlight,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Runs until `shutdown` turns true.

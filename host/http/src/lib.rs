@@ -2,7 +2,7 @@
 //!
 //! It owns the HTTP surface only: routing (`routes`), the JSON shapes Durable Functions clients
 //! expect (`shapes`), the mapping of executor errors to status codes (`error`), the optional
-//! bearer token (`auth`) and the OpenAPI document (`openapi.json`, kept beside this crate).
+//! bearer token (`auth`), the Prometheus endpoint (`metrics`) and the OpenAPI document (`openapi.json`, kept beside this crate).
 //! Every durable effect goes through [`reprise_executor::Host`]; this crate never touches the
 //! store's tables, never runs guest code itself, and never returns an internal error's text or a
 //! failure's details to a caller unless [`ApiConfig::expose_failure_details`] says so.
@@ -10,6 +10,7 @@
 mod auth;
 mod error;
 mod handlers;
+mod metrics;
 mod routes;
 mod shapes;
 

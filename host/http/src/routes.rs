@@ -7,6 +7,7 @@
 use crate::ApiConfig;
 use crate::auth::require_token;
 use crate::handlers::{self, AppState};
+use crate::metrics;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
@@ -37,10 +38,13 @@ pub fn router(host: Host, config: ApiConfig) -> Router {
         .route(&format!("{ENTITIES}/{{name}}"), get(handlers::list_entities_of))
         .route(&format!("{ENTITIES}/{{name}}/{{key}}"), get(handlers::get_entity).post(handlers::signal_entity))
         .route("/openapi.json", get(handlers::openapi))
+        .route("/metrics", get(metrics::metrics))
         .fallback(handlers::not_found)
         // After every route: it applies to the routes registered before it.
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
+        // Around each route, where the matched route is known.
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::count_requests))
         .with_state(state);
     match token {
         // Outermost, so that it also guards the fallback and the OpenAPI document.

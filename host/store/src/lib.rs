@@ -404,6 +404,16 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// arrives meanwhile is not announced here).
     fn next_due(&self, now: Timestamp) -> StoreResult<Option<Timestamp>>;
 
+    /// What the store holds at `now`, for the metrics: orchestration instances by status
+    /// (entities left out), inbox messages due after `now` (timers, delayed retries) and
+    /// activity tasks not under a live lease (queued, or waiting for their next attempt).
+    fn counts(&self, now: Timestamp) -> StoreResult<StoreCounts>;
+
+    /// The counters of the store's own writer, for a store that has one; `None` otherwise.
+    fn writer_stats(&self) -> Option<WriteStats> {
+        None
+    }
+
     /// Ids of the non-terminal instances whose parent (of any execution) is `instance_id`, oldest
     /// first: the sub-orchestrations to terminate with it. Only direct children: the caller
     /// recurses. An unknown instance has none.

@@ -117,6 +117,17 @@ pub struct PurgeFilter {
     pub limit: Option<usize>,
 }
 
+/// What the store holds, counted (see [`crate::HistoryStore::counts`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreCounts {
+    /// Orchestration instances by status; a status with none may be absent.
+    pub instances: Vec<(RuntimeStatus, u64)>,
+    /// Inbox messages due later (durable timers, delayed retries).
+    pub timers_pending: u64,
+    /// Activity tasks queued or waiting for their next attempt, not under a live lease.
+    pub activity_tasks_pending: u64,
+}
+
 /// A loaded component.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComponentRecord {

@@ -72,6 +72,7 @@ fn delta(before: WriteStats, after: WriteStats) -> WriteStats {
         durable_commits: after.durable_commits - before.durable_commits,
         requests: after.requests - before.requests,
         busy: after.busy - before.busy,
+        queued: after.queued,
     }
 }
 

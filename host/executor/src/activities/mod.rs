@@ -18,6 +18,7 @@
 use crate::cache::InstanceCache;
 use crate::clock::Clock;
 use crate::config::ExecutorConfig;
+use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::session::guest_failure;
 use crate::slots::{ActivitySlots, Permit};
@@ -42,6 +43,7 @@ pub(crate) struct ActivityDispatcher {
     /// Wakes the activity worker.
     pub(crate) trigger: Trigger,
     pub(crate) config: ExecutorConfig,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 /// What [`ActivityDispatcher::record`] did.
@@ -83,6 +85,21 @@ impl ActivityDispatcher {
     /// Runs one attempt of `task`, renewing its lease while it runs, and says what to record:
     /// its result and the HTTP requests it made.
     pub(crate) async fn attempt(&self, task: &ActivityTask) -> (ActivityResult, Vec<HttpExchange>) {
+        let started = std::time::Instant::now();
+        let attempted = self.attempt_unmeasured(task).await;
+        let outcome = match &attempted.0 {
+            ActivityResult::Completed(_) => "completed",
+            ActivityResult::Failed(_) => "failed",
+            ActivityResult::Retry { .. } => "retrying",
+        };
+        // The name is the one the call gave: bounded by what the loaded components export,
+        // except for calls of activities no component exports, which count under one name.
+        let name = if self.registry.activity(&task.name).is_some() { task.name.as_str() } else { "(unknown)" };
+        self.metrics.attempt(name, outcome, started.elapsed());
+        attempted
+    }
+
+    async fn attempt_unmeasured(&self, task: &ActivityTask) -> (ActivityResult, Vec<HttpExchange>) {
         let Some((component, settings)) = self.registry.activity(&task.name) else {
             // Not retried: loading a component takes a host restart, which no retry waits for.
             let failure = Failure::new(

@@ -58,9 +58,11 @@ impl EpisodeRunner {
 
         let mut batch =
             Batch::new(entity.clone(), (record.state, record.locked_by, record.operations), messages.len(), now);
+        let mut ran = 0;
         for message in messages {
             match batch.offer(message.id, message.message, &caller_waits) {
                 Offer::Run { operation, number } => {
+                    ran += 1;
                     let outcome = match &component {
                         Ok(component) => {
                             match self.operation(component, &entity, &operation, number, batch.state(), now).await {
@@ -97,7 +99,10 @@ impl EpisodeRunner {
             return Ok(Step::Idle);
         };
         match self.store.call(move |store| store.commit_entity_batch(&commit)).await {
-            Ok(()) => Ok(Step::Committed(after, Vec::new())),
+            Ok(()) => {
+                self.metrics.entity_operations(&entity.name, ran);
+                Ok(Step::Committed(after, Vec::new()))
+            }
             Err(StoreError::Conflict { reason, .. }) => {
                 tracing::warn!(entity = %entity, "batch discarded, the entity moved on: {reason}");
                 Ok(Step::Skipped)

@@ -18,6 +18,7 @@ pub(crate) use upgrade::RefusedUpgrades;
 use crate::cache::InstanceCache;
 use crate::clock::Clock;
 use crate::config::ExecutorConfig;
+use crate::metrics::{EpisodeOutcome, Metrics};
 use crate::registry::Registry;
 use crate::slots::{ActivitySlots, Permit};
 use crate::store_access::StoreAccess;
@@ -72,6 +73,7 @@ pub(crate) struct EpisodeRunner {
     pub(crate) config: ExecutorConfig,
     /// The upgrades the `upgrade-if-compatible` policy found would not replay.
     pub(crate) refused: Arc<RefusedUpgrades>,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl EpisodeRunner {
@@ -97,12 +99,21 @@ impl EpisodeRunner {
     pub(crate) async fn run(&self, start: EpisodeStart, now: Timestamp) -> Outcome {
         let instance_id = start.instance.instance_id.clone();
         let is_entity = reprise_core::is_entity_instance(&instance_id);
+        let started = std::time::Instant::now();
         let step = tokio::select! {
             step = async {
                 if is_entity { self.entity_batch(start, now).await } else { self.orchestration(start, now).await }
             } => step,
             () = self.keep_locked(&instance_id) => Ok(Step::NotReady),
         };
+        let outcome = match &step {
+            Ok(Step::Committed(..)) => EpisodeOutcome::Committed,
+            Ok(Step::Idle) => EpisodeOutcome::Idle,
+            Ok(Step::Skipped) => EpisodeOutcome::Skipped,
+            Ok(Step::NotReady) | Err(_) => EpisodeOutcome::Retried,
+        };
+        let kind = if is_entity { "entity" } else { "orchestration" };
+        self.metrics.episode(kind, outcome, started.elapsed());
         let back_off = match step {
             Ok(Step::Committed(after, permits)) => {
                 return Outcome { instance_id, back_off: false, committed: true, after, permits };

@@ -40,8 +40,9 @@ impl EpisodeRunner {
             Triage::Run { audit_only } => {
                 let instance = self.upgrade_if_compatible(instance).await?;
                 let consumed: Vec<i64> = messages.iter().map(|m| m.id).collect();
-                let (live, pin) = match self.hot(&instance, &messages, now) {
-                    Some(live) => (live, None),
+                let started = std::time::Instant::now();
+                let (live, pin, cold) = match self.hot(&instance, &messages, now) {
+                    Some(live) => (live, None, false),
                     // Retry records change nothing the orchestrator can see: record them
                     // without replaying it.
                     None if audit_only => {
@@ -50,7 +51,7 @@ impl EpisodeRunner {
                         return self.commit_guestless(&instance, episode).await;
                     }
                     None => match self.cold(&instance, messages, now).await? {
-                        Ok(started) => started,
+                        Ok((live, pin)) => (live, pin, true),
                         Err(failure) => {
                             let episode = lifecycle::failed_without_guest(
                                 (&instance.name, &instance.input),
@@ -63,7 +64,11 @@ impl EpisodeRunner {
                         }
                     },
                 };
-                self.finish(&instance, live, consumed, pin).await
+                let step = self.finish(&instance, live, consumed, pin).await;
+                if cold {
+                    self.metrics.replay(started.elapsed());
+                }
+                step
             }
         }
     }
@@ -127,10 +132,15 @@ impl EpisodeRunner {
         {
             // Another host moved the instance on while it was parked here, or purged it and
             // created another under the same id.
+            self.cache.stale();
             return None;
         }
         let delivery = Delivery { time: now, messages: messages.iter().map(|m| m.message.clone()).collect() };
-        live.deliver(delivery).then_some(live)
+        if !live.deliver(delivery) {
+            self.cache.stale();
+            return None;
+        }
+        Some(live)
     }
 
     /// The cold path: a fresh instance of the pinned component, replaying the history. The inner
@@ -274,8 +284,14 @@ impl EpisodeRunner {
             plan::episode::plan(episode, facts, Claims { slots: permits.len(), lease_until, runs_here: &runs_here });
         permits.truncate(planned.after.iter().filter(|a| matches!(a, AfterCommit::Run(_))).count());
 
+        let retries = planned
+            .commit
+            .outgoing
+            .iter()
+            .filter(|m| matches!(m.message, Message::SubOrchestrationRetrying { .. }))
+            .count();
         match self.store.submit(|store, done| store.commit_episode_then(planned.commit, done)).await {
-            Ok(()) => {}
+            Ok(()) => self.metrics.sub_orchestration_retries(retries),
             Err(StoreError::Conflict { reason, .. }) => {
                 tracing::warn!(instance = %instance.instance_id, "episode discarded, the instance moved on: {reason}");
                 return Ok(Step::Skipped);

@@ -53,6 +53,7 @@
 mod activities;
 mod codec;
 mod components;
+mod counts;
 mod entities;
 mod episodes;
 pub mod failpoints;
@@ -71,7 +72,8 @@ pub use writer::WriteStats;
 use crate::{
     ActivityResult, ActivityTask, ActivityTaskKey, ComponentRecord, ComponentUpgrade, Done, EntityCommit, EntityFilter,
     EntityRecord, EpisodeCommit, EpisodeStart, HistoryStore, InboxMessage, InstanceFilter, InstanceRecord,
-    InstanceSnapshot, NewInstance, PurgeFilter, Recorded, RewindCommit, StoreError, StoreResult, Unavailable,
+    InstanceSnapshot, NewInstance, PurgeFilter, Recorded, RewindCommit, StoreCounts, StoreError, StoreResult,
+    Unavailable,
 };
 use reprise_core::{EntityId, EntityOperation, HistoryEvent, HttpExchange, Message, Timestamp};
 use rusqlite::{Connection, OpenFlags};
@@ -435,6 +437,14 @@ impl HistoryStore for SqliteStore {
 
     fn children(&self, instance_id: &str) -> StoreResult<Vec<String>> {
         instances::children(&self.read(), instance_id)
+    }
+
+    fn counts(&self, now: Timestamp) -> StoreResult<StoreCounts> {
+        counts::counts(&self.read(), now)
+    }
+
+    fn writer_stats(&self) -> Option<WriteStats> {
+        Some(self.writer.stats())
     }
 
     fn purge(&self, filter: &PurgeFilter) -> StoreResult<usize> {

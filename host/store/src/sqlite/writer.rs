@@ -82,6 +82,8 @@ pub struct WriteStats {
     /// Time the writer thread spent running batches, their commits (and fsyncs) included: the
     /// share of a run it was busy says how close the store is to its limit.
     pub busy: std::time::Duration,
+    /// Requests sent to the writer and not yet taken into a commit, at the reading.
+    pub queued: u64,
 }
 
 /// How a write must survive a power cut (see the module docs).
@@ -261,6 +263,11 @@ impl Writer {
             durable_commits: self.counters.durable_commits.load(Ordering::Relaxed),
             requests: self.counters.requests.load(Ordering::Relaxed),
             busy: std::time::Duration::from_nanos(self.counters.busy_nanos.load(Ordering::Relaxed)),
+            queued: self
+                .counters
+                .sent
+                .load(Ordering::Relaxed)
+                .saturating_sub(self.counters.requests.load(Ordering::Relaxed)),
         }
     }
 }

@@ -307,3 +307,39 @@ fn purging_one_instance_by_id() {
     assert_eq!(store.purge(&named).unwrap(), 1);
     assert_eq!(remaining(&fixture), ["other", "pending", "running", "suspended"]);
 }
+
+#[test]
+fn counts_say_what_the_store_holds_at_a_time() {
+    let fixture = Fixture::new();
+    let store = &fixture.store;
+    fixture.create_with_status("done", T0, RuntimeStatus::Completed);
+    fixture.create_with_status("also-done", T0, RuntimeStatus::Completed);
+    fixture.create_with_status("failed", T0, RuntimeStatus::Failed);
+    // "a" runs with two tasks, one of them claimed by a worker, and a resume due at T0 + 300.
+    fixture.create("a", T0 + 10);
+    store.commit_episode(&first_episode(store, "a", "h", T0 + 10, &[0, 1])).unwrap();
+    store.claim_activities("w", T0 + 10, T0 + 10_000, 1).unwrap();
+    super::enqueue(store, "a", 1, &resume(), T0 + 300, T0).unwrap();
+    // An entity is an instance too, but not an orchestration.
+    let entity = reprise_core::EntityId::new("Counter", "c1").unwrap();
+    let operation = reprise_core::EntityOperation {
+        operation: "add".into(),
+        input: Payload::stored("1"),
+        caller: None,
+        in_critical_section: false,
+    };
+    store.signal_entity(&entity, &operation, T0, T0).unwrap();
+
+    let counts = store.counts(T0 + 20).unwrap();
+    let mut instances = counts.instances.clone();
+    instances.sort_by_key(|(status, _)| status.as_str());
+    let running = store.instance("a").unwrap().unwrap().status;
+    let mut expected = vec![(RuntimeStatus::Completed, 2), (RuntimeStatus::Failed, 1), (running, 1)];
+    expected.sort_by_key(|(status, _)| status.as_str());
+    assert_eq!(instances, expected);
+    assert_eq!(counts.timers_pending, 1, "the resume due later");
+    assert_eq!(counts.activity_tasks_pending, 1, "the task nobody holds");
+    // Once the lease has run out and the resume is due, both count the other way.
+    let later = store.counts(T0 + 20_000).unwrap();
+    assert_eq!((later.timers_pending, later.activity_tasks_pending), (0, 2));
+}
