@@ -66,10 +66,10 @@
 // - History limits, suspension, termination, rewind and upgrades (the host's operations, not
 //   the orchestrator's logic); `replay` refuses a rewound history rather than replay it wrongly.
 
-import { createHash } from "node:crypto";
 import { Failure, exports as registry, runAs } from "./reprise.js";
+import { GUID_NAMESPACE, nextAttempt, uuidV5 } from "./testing/host-rules.js";
 import { hold, withBinding } from "./testing/session.js";
-import { PENDING, ReplayError, Replayer, activityFailed, describeCommand, hostFailure } from "./testing/replayer.js";
+import { PENDING, ReplayError, Replayer, describeCommand, hostFailure } from "./testing/replayer.js";
 
 export { ReplayError };
 
@@ -84,41 +84,6 @@ const MAX_JUMPS = 100_000;
 
 /** What the stand-in host throws to unwind an orchestrator whose episode has ended. */
 const UNWIND = Object.freeze({ toString: () => "the test harness ended this episode (the orchestrator waits)" });
-
-/** The namespace of the host's name-based UUIDs (`GUID_NAMESPACE` of replayer.rs). */
-const GUID_NAMESPACE = Buffer.from([
-  0x6b, 0x1e, 0x0c, 0x52, 0x8e, 0x1f, 0x4c, 0x3d, 0x9a, 0x57, 0x2f, 0x10, 0x9d, 0x44, 0x7e, 0x21,
-]);
-
-/** A name-based (version 5) UUID, as the host's `uuid::Uuid::new_v5`. */
-export function uuidV5(namespace, name) {
-  const bytes = createHash("sha1").update(namespace).update(name, "utf8").digest().subarray(0, 16);
-  bytes[6] = (bytes[6] & 0x0f) | 0x50;
-  bytes[8] = (bytes[8] & 0x3f) | 0x80;
-  const hex = bytes.toString("hex");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
-
-/** The largest u64, as the host saturates delays to it. */
-const U64_MAX = 18_446_744_073_709_551_615;
-
-/** `RetryPolicy::delay_after` of host/core/src/retry.rs. */
-export function delayAfter(policy, attempt) {
-  const exponent = Math.min(Math.max(attempt - 1, 0), 1024);
-  const delay = policy.first_retry_interval_ms * policy.backoff_coefficient ** exponent;
-  const capped = policy.max_retry_interval_ms === undefined ? delay : Math.min(delay, policy.max_retry_interval_ms);
-  return Number.isFinite(capped) ? Math.floor(Math.min(capped, U64_MAX)) : U64_MAX;
-}
-
-/** `RetryPolicy::next_attempt`: when to run the attempt after `attempt`, or undefined. */
-export function nextAttempt(policy, attempt, failure, firstStarted, now) {
-  const types = [failure.error_type, ...(failure.causes ?? []).map((cause) => cause.error_type)];
-  const nonRetryable = (policy.non_retryable_errors ?? []).some((kind) => types.includes(kind));
-  if (attempt >= policy.max_attempts || nonRetryable) return undefined;
-  const next = Math.min(now + delayAfter(policy, attempt), U64_MAX);
-  if (policy.retry_timeout_ms !== undefined && next - firstStarted > policy.retry_timeout_ms) return undefined;
-  return next;
-}
 
 /** The host's form of the SDK's WIT retry record (BigInt milliseconds), checked as the host does. */
 function hostRetry(wire) {
@@ -807,5 +772,3 @@ export function replay(history, orchestrator, options = {}) {
     commands: events.slice(0, replayer.position).map(describeCommand).filter((c) => c !== undefined),
   };
 }
-
-export { activityFailed };

@@ -8,7 +8,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { EntityId, Failure, RetryPolicy } from "../reprise.js";
-import { DEFAULT_START_TIME, Harness, ReplayError, UnsupportedError, delayAfter, replay, uuidV5 } from "../testing.js";
+import { DEFAULT_START_TIME, Harness, ReplayError, UnsupportedError, replay } from "../testing.js";
+import { delayAfter, uuidV5 } from "../testing/host-rules.js";
 
 const T0 = DEFAULT_START_TIME;
 const DAY = 24 * 60 * 60 * 1000;
