@@ -96,7 +96,6 @@ function hostRetry(wire) {
   if (wire.maxRetryIntervalMs !== undefined) policy.max_retry_interval_ms = Number(wire.maxRetryIntervalMs);
   if (wire.retryTimeoutMs !== undefined) policy.retry_timeout_ms = Number(wire.retryTimeoutMs);
   if (wire.nonRetryableErrors?.length > 0) policy.non_retryable_errors = [...wire.nonRetryableErrors];
-  if (policy.max_attempts === 0) throw new Refusal("a retry policy needs max_attempts of at least 1 (1 means no retry)");
   if (!(policy.backoff_coefficient >= 1 && Number.isFinite(policy.backoff_coefficient))) {
     throw new Refusal(`a retry policy's backoff_coefficient must be a number of at least 1.0, not ${policy.backoff_coefficient}`);
   }
@@ -118,10 +117,15 @@ function toWire(failure) {
   return { ...cause(failure), causes: (failure.causes ?? []).map(cause) };
 }
 
+/** A value thrown or given as an outcome (a Failure, any other error, any value) as a host failure, as the SDK reports it. */
+function failureOf(value) {
+  return fromWire(Failure.from(value).toWire());
+}
+
 /** A thrown value of the SDK's exports (a WIT failure record), or a plain error, as a host failure. */
 function thrownFailure(thrown) {
   if (thrown !== null && typeof thrown === "object" && typeof thrown.errorType === "string") return fromWire(thrown);
-  return fromWire(Failure.from(thrown).toWire());
+  return failureOf(thrown);
 }
 
 /** The failure an instance ends with when replay refuses a call (`replay_failure` of the host). */
@@ -407,6 +411,12 @@ export class Harness {
     return this;
   }
 
+  /** What runs the orchestrator `name`: the function given for it, else the guest's registered one (its name), else undefined. */
+  _target(name) {
+    if (this._orchestrators.has(name)) return this._orchestrators.get(name);
+    return registry.orchestrators.names().includes(name) ? name : undefined;
+  }
+
   /**
    * Starts `orchestrator` (the name of one the guest registered, or a function `(ctx, input)`)
    * with `input`, and runs until it is idle at the start time. Resolves to the Run.
@@ -417,7 +427,7 @@ export class Harness {
       name = orchestrator.name || "orchestrator";
     } else if (typeof orchestrator === "string") {
       name = orchestrator;
-      const target = this._orchestrators.get(name) ?? (registry.orchestrators.names().includes(name) ? name : undefined);
+      const target = this._target(name);
       if (target === undefined) {
         const known = registry.orchestrators.names().sort().join(", ") || "none";
         throw new Error(`no orchestrator named '${name}' is registered (registered: ${known}) or given with harness.orchestrator`);
@@ -595,7 +605,7 @@ export class Run {
         this._schedule({ at: event.fire_at, kind: "timer", instance, execution, taskId: event.task_id });
         return;
       case "SubOrchestrationScheduled": {
-        const target = this._harness._orchestrators.get(event.name) ?? (registry.orchestrators.names().includes(event.name) ? event.name : undefined);
+        const target = this._harness._target(event.name);
         const parent = { instance, execution, taskId: event.task_id, retry: event.retry, attempt: 1, firstStarted: this.now };
         const child = new Instance(event.instance_id, event.name, target, event.input, parent);
         if (target === undefined) {
@@ -687,7 +697,7 @@ export class Run {
     const given = this._harness._activities.get(name);
     if (given?.outcomes !== undefined) {
       const outcome = given.outcomes[Math.min(attempt, given.outcomes.length) - 1];
-      if (outcome instanceof Error) return { err: fromWire(Failure.from(outcome).toWire()) };
+      if (outcome instanceof Error) return { err: failureOf(outcome) };
       return { ok: payload(outcome, `the outcome of activity '${name}'`) };
     }
     let run;

@@ -215,11 +215,6 @@ export class Replayer {
     this.pending.push({ time, messages });
   }
 
-  /** The next recorded event not replayed yet, if any. */
-  nextRecorded() {
-    return this.recorded[0];
-  }
-
   /** Opens the next episode: "Replayed", "Live" or "Blocked". */
   advance() {
     this.ensureRunning();
