@@ -22,12 +22,42 @@ export function uuidV5(namespace, name) {
 /** The largest u64, as the host saturates delays to it. */
 const U64_MAX = 18_446_744_073_709_551_615;
 
-/** `RetryPolicy::delay_after` of host/core/src/retry.rs. */
+/**
+ * `f64::powi` as the host computes it at run time: compiler-rt's `__powidf2`, exponentiation by
+ * squaring with a rounding at each product. It differs from `**` in the last bits (1.2 ** 3 is
+ * 1.7279999999999998, powi(1.2, 3) is 1.728), which a delay's rounding down can show.
+ */
+export function powi(base, exponent) {
+  const reciprocal = exponent < 0;
+  let b = Math.abs(exponent);
+  let a = base;
+  let r = 1;
+  for (;;) {
+    if (b & 1) r *= a;
+    b = Math.trunc(b / 2);
+    if (b === 0) break;
+    a *= a;
+  }
+  return reciprocal ? 1 / r : r;
+}
+
+/** Rust's `f64::min`: the other operand when one is NaN (`Math.min` gives NaN). */
+function f64Min(a, b) {
+  if (Number.isNaN(a)) return b;
+  if (Number.isNaN(b)) return a;
+  return Math.min(a, b);
+}
+
+/**
+ * `RetryPolicy::delay_after` of host/core/src/retry.rs, operation for operation: `first as f64 *
+ * coefficient.powi(exponent)`, capped by `f64::min` with the maximum interval, then saturated
+ * to u64 (a NaN or an infinity saturates too, as `u64::MAX`).
+ */
 export function delayAfter(policy, attempt) {
   const exponent = Math.min(Math.max(attempt - 1, 0), 1024);
-  const delay = policy.first_retry_interval_ms * policy.backoff_coefficient ** exponent;
-  const capped = policy.max_retry_interval_ms === undefined ? delay : Math.min(delay, policy.max_retry_interval_ms);
-  return Number.isFinite(capped) ? Math.floor(Math.min(capped, U64_MAX)) : U64_MAX;
+  const delay = policy.first_retry_interval_ms * powi(policy.backoff_coefficient, exponent);
+  const capped = policy.max_retry_interval_ms === undefined ? delay : f64Min(delay, policy.max_retry_interval_ms);
+  return Number.isFinite(capped) ? Math.floor(f64Min(capped, U64_MAX)) : U64_MAX;
 }
 
 /** `RetryPolicy::next_attempt`: when to run the attempt after `attempt`, or undefined. */

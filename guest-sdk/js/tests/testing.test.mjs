@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { EntityId, Failure, RetryPolicy } from "../reprise.js";
 import { DEFAULT_START_TIME, Harness, ReplayError, UnsupportedError, replay } from "../testing.js";
-import { delayAfter, uuidV5 } from "../testing/host-rules.js";
+import { delayAfter, powi, uuidV5 } from "../testing/host-rules.js";
 
 const T0 = DEFAULT_START_TIME;
 const DAY = 24 * 60 * 60 * 1000;
@@ -113,6 +113,25 @@ test("non-retryable error types and the retry timeout stop retries as on the hos
   assert.equal(timedOut.output, "Busy");
   assert.equal(timedOut.activityCalls.length, 3, "a third retry would start 3 s after the first attempt");
   assert.deepEqual([delayAfter({ first_retry_interval_ms: 100, backoff_coefficient: 2, max_retry_interval_ms: 1000 }, 5)], [1000]);
+});
+
+test("backoff is computed as the host's f64 arithmetic does: powi by squaring, min ignoring NaN", async () => {
+  const policy = { first_retry_interval_ms: 1000, backoff_coefficient: 1.2 };
+  // 1.2 ** 3 is 1.7279999999999998; the host's powi (compiler-rt's __powidf2) gives 1.728.
+  assert.deepEqual([1, 2, 3, 4, 5].map((attempt) => delayAfter(policy, attempt)), [1000, 1200, 1440, 1728, 2073]);
+  // Values of Rust's powi at run time (`black_box(c).powi(black_box(e))`).
+  assert.deepEqual([powi(1.1, 7), powi(1.3, 13), powi(1.7, 1023), powi(1.01, 1024)], [1.9487171000000012, 30.28751065922532, 5.613666005341569e235, 26612.566117305338]);
+  // 0 × ∞ is NaN: Rust's f64::min gives the cap, as the host waits; no cap saturates.
+  const nan = { first_retry_interval_ms: 0, backoff_coefficient: 1e300 };
+  assert.equal(delayAfter({ ...nan, max_retry_interval_ms: 5000 }, 3), 5000);
+  assert.equal(delayAfter(nan, 3), 18_446_744_073_709_551_615);
+  // The retries a run records wait the same.
+  const run = await new Harness()
+    .activityResults("flaky", [new Failure("Busy", "b"), new Failure("Busy", "b"), new Failure("Busy", "b"), new Failure("Busy", "b"), "ok"])
+    .start((ctx) => ctx.callActivity("flaky", null, { retry: new RetryPolicy({ maxAttempts: 5, firstRetryIntervalMs: 1000, backoffCoefficient: 1.2 }) }));
+  await run.runToCompletion();
+  const waits = run.history.filter((e) => e.type === "ActivityRetrying").map((e) => e.next_attempt_at - T0);
+  assert.deepEqual(waits, [1000, 2200, 3640, 5368]);
 });
 
 test("a 30-day timer fires when the clock is moved, and completes with its fire time", async () => {
