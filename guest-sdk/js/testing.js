@@ -353,6 +353,16 @@ class Instance {
     return this.status === "Completed" || this.status === "Failed";
   }
 
+  /**
+   * Whether an episode takes the inbox now. An execution with no history and no start among
+   * its messages has not started (a retried child waiting for its next attempt): it keeps them
+   * until its start arrives, as the host's triage does (`Triage::NotStarted`).
+   */
+  get takesInbox() {
+    if (this.inbox.length === 0) return false;
+    return this.history.length > 0 || this.inbox.some((message) => message.type === "Start");
+  }
+
   /** Starts the next execution (after continue-as-new or a retry of a failed child). */
   restart(input, carried) {
     this.execution += 1;
@@ -562,7 +572,7 @@ export class Run {
   /** Runs episodes and what falls due now until nothing is left to do at this time. */
   async _runUntilIdle() {
     for (;;) {
-      const ready = [...this._instances.values()].filter((instance) => instance.inbox.length > 0);
+      const ready = [...this._instances.values()].filter((instance) => instance.takesInbox);
       if (ready.length > 0) {
         ready.forEach((instance) => this._episode(instance));
         continue;
@@ -666,7 +676,8 @@ export class Run {
     if (entry.kind === "timer") {
       instance.inbox.push({ type: "TimerFired", task_id: entry.taskId });
     } else if (entry.kind === "restart") {
-      instance.inbox.push(...entry.messages);
+      // Its start was sent when the attempt failed: before anything it kept meanwhile.
+      instance.inbox.unshift(...entry.messages);
     } else {
       await this._attempt(entry);
     }

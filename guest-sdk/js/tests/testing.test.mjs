@@ -372,3 +372,36 @@ test("a failed sub-orchestration is retried by its policy as a new execution of 
   assert.equal(child.status, "Completed");
   assert.equal(child.history[0].time, T0 + 5000, "the child's second execution starts once the wait has passed");
 });
+
+test("an event raised on a child waiting for its retry waits for the child's next start, as on the host", async () => {
+  const run = await new Harness()
+    .orchestrator("child", (ctx) => {
+      if (ctx.callActivity("attempt") === 1) throw new Failure("NotYet", "first attempt fails");
+      return ctx.waitForExternalEvent("Go").result();
+    })
+    .activity("attempt", (() => {
+      let calls = 0;
+      return () => ++calls;
+    })())
+    .start((ctx) => {
+      const child = ctx.scheduleSubOrchestrator("child", null, {
+        instanceId: "the-child",
+        retry: new RetryPolicy({ maxAttempts: 2, firstRetryIntervalMs: 5000 }),
+      });
+      ctx.createTimer(1000).result();
+      // The child failed at once and waits 5 s for its second attempt: it has no start yet.
+      ctx.raiseEvent("the-child", "Go", "went");
+      return child.result();
+    });
+  await run.advance(1000);
+  assert.equal(run.instance("the-child").status, "ContinuedAsNew");
+  await run.advance(4000);
+  assert.equal(run.status, "Completed");
+  assert.equal(run.output, "went");
+  // The start was sent first (when the first attempt failed), the event after.
+  assert.deepEqual(
+    run.instance("the-child").history.map((e) => e.type),
+    ["EpisodeStarted", "ExecutionStarted", "EventRaised", "ActivityScheduled", "EpisodeStarted", "ActivityCompleted", "EventWaitStarted", "ExecutionCompleted"],
+  );
+  assert.equal(run.instance("the-child").history[0].time, T0 + 5000);
+});
