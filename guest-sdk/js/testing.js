@@ -615,6 +615,12 @@ export class Run {
         this._schedule({ at: event.fire_at, kind: "timer", instance, execution, taskId: event.task_id });
         return;
       case "SubOrchestrationScheduled": {
+        if (this._instances.has(event.instance_id)) {
+          // The host creates no second instance under a taken id: the parent's task fails.
+          const taken = hostFailure("InstanceExists", `an instance with id '${event.instance_id}' already exists`);
+          instance.inbox.push({ type: "SubOrchestrationFailed", task_id: event.task_id, failure: taken });
+          return;
+        }
         const target = this._harness._target(event.name);
         const parent = { instance, execution, taskId: event.task_id, retry: event.retry, attempt: 1, firstStarted: this.now };
         const child = new Instance(event.instance_id, event.name, target, event.input, parent);

@@ -405,3 +405,36 @@ test("an event raised on a child waiting for its retry waits for the child's nex
   );
   assert.equal(run.instance("the-child").history[0].time, T0 + 5000);
 });
+
+test("a sub-orchestration whose id is taken fails with InstanceExists, and the instance keeps its own run", async () => {
+  const run = await new Harness()
+    .orchestrator("child", (ctx, n) => n * 2)
+    .start((ctx) => {
+      const first = ctx.callSubOrchestrator("child", 1, { instanceId: "shared" });
+      const failures = [];
+      for (const instanceId of ["shared", "test-instance"]) {
+        try {
+          ctx.callSubOrchestrator("child", 2, { instanceId });
+        } catch (error) {
+          failures.push([error.errorType, error.message, error.cause.errorType, error.cause.message]);
+        }
+      }
+      return { first, failures };
+    });
+  assert.deepEqual(run.output, {
+    first: 2,
+    failures: [
+      ["SubOrchestrationFailed", "sub-orchestration 'child' (instance shared) failed: an instance with id 'shared' already exists", "InstanceExists", "an instance with id 'shared' already exists"],
+      [
+        "SubOrchestrationFailed",
+        "sub-orchestration 'child' (instance test-instance) failed: an instance with id 'test-instance' already exists",
+        "InstanceExists",
+        "an instance with id 'test-instance' already exists",
+      ],
+    ],
+  });
+  const shared = run.instance("shared");
+  assert.equal(shared.status, "Completed");
+  assert.equal(shared.output, 2, "the first child's run is untouched");
+  assert.equal(shared.history[1].input, "1");
+});
