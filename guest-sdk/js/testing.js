@@ -67,7 +67,7 @@
 //   the orchestrator's logic); `replay` refuses a rewound history rather than replay it wrongly.
 
 import { Failure, exports as registry, runAs } from "./reprise.js";
-import { GUID_NAMESPACE, nextAttempt, uuidV5 } from "./testing/host-rules.js";
+import { GUID_NAMESPACE, instanceIdError, nextAttempt, uuidV5 } from "./testing/host-rules.js";
 import { hold, withBinding } from "./testing/session.js";
 import { PENDING, ReplayError, Replayer, describeCommand, hostFailure } from "./testing/replayer.js";
 
@@ -223,7 +223,13 @@ class OrchestrationBinding {
     });
   }
   scheduleSubOrchestration(name, input, { instanceId, retry }) {
-    return this.call(() => BigInt(this.replayer.scheduleSubOrchestration(name, instanceId, input, hostRetry(retry))));
+    return this.call(() => {
+      // The host's order: the retry policy, then the id (the engine checks a derived one).
+      const policy = hostRetry(retry);
+      const refused = instanceId === undefined ? undefined : instanceIdError(instanceId);
+      if (refused !== undefined) throw new Refusal(`sub-orchestration '${name}' cannot start: ${refused}`);
+      return BigInt(this.replayer.scheduleSubOrchestration(name, instanceId, input, policy));
+    });
   }
   continueAsNew(input, carry) {
     return this.call(() => this.replayer.requestContinueAsNew(input, carry));
@@ -415,9 +421,12 @@ export class Harness {
     return this;
   }
 
-  /** The root instance's id. */
+  /** The root instance's id (the host's rules of instance ids apply). */
   instanceId(id) {
-    this._instanceId = String(id);
+    const text = String(id);
+    const refused = instanceIdError(text);
+    if (refused !== undefined) throw new Error(`the instance id '${text}' cannot be used: ${refused}`);
+    this._instanceId = text;
     return this;
   }
 

@@ -1,7 +1,8 @@
 // Rules of the host that the test harness (../testing.js) applies as the host does, ported from
-// its Rust: the retry policy's backoff (host/core/src/retry.rs) and the name-based UUIDs of
-// `newGuid` (host/core/src/replay/replayer.rs). Internal to the harness: its tests import them,
-// tests of orchestrators need not.
+// its Rust: the retry policy's backoff (host/core/src/retry.rs), the name-based UUIDs of
+// `newGuid` (host/core/src/replay/replayer.rs) and the rules of instance ids
+// (host/core/src/instance_id.rs). Internal to the harness: its tests import them, tests of
+// orchestrators need not.
 
 import { createHash } from "node:crypto";
 
@@ -68,4 +69,42 @@ export function nextAttempt(policy, attempt, failure, firstStarted, now) {
   const next = Math.min(now + delayAfter(policy, attempt), U64_MAX);
   if (policy.retry_timeout_ms !== undefined && next - firstStarted > policy.retry_timeout_ms) return undefined;
   return next;
+}
+
+/** `InstanceId::MAX_LEN`: the longest instance id the host accepts, in bytes (UTF-8). */
+const MAX_INSTANCE_ID_LEN = 1024;
+
+/**
+ * Why the host refuses `id` as an instance id (the message of its `InstanceIdError`), or
+ * undefined: the rules of `InstanceId::new`, checked in its order (empty, the entity prefix `@`,
+ * the length in UTF-8 bytes, control characters).
+ */
+export function instanceIdError(id) {
+  if (id.length === 0) return "an instance id cannot be empty";
+  if (id.startsWith("@")) return `invalid instance id '${id}': ids that start with '@' are reserved for entities`;
+  const len = Buffer.byteLength(id, "utf8");
+  if (len > MAX_INSTANCE_ID_LEN) {
+    const prefix = [...id].slice(0, 40).join("");
+    return `invalid instance id '${prefix}...': it is ${len} bytes long, more than the limit of ${MAX_INSTANCE_ID_LEN}`;
+  }
+  if (/\p{Cc}/u.test(id)) return `invalid instance id ${rustDebug(id)}: it holds a control character`;
+  return undefined;
+}
+
+/** Characters Rust's `{:?}` of a string writes as `\u{...}`: grapheme extenders, and what its `is_printable` refuses. */
+const UNPRINTABLE = /^(?:\p{Grapheme_Extend}|[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Zs}])$/u;
+
+/** A string as Rust's `Debug` writes it: quoted, with `\0 \t \r \n \\ \"` and `\u{hex}` escapes. */
+export function rustDebug(text) {
+  const short = { "\0": "\\0", "\t": "\\t", "\r": "\\r", "\n": "\\n", "\\": "\\\\", '"': '\\"' };
+  let out = '"';
+  for (let char of text) {
+    const code = char.codePointAt(0);
+    // A lone surrogate reaches the host as U+FFFD (strings cross the component boundary as UTF-8).
+    if (code >= 0xd800 && code <= 0xdfff) char = "\ufffd";
+    if (char in short) out += short[char];
+    else if (char !== " " && UNPRINTABLE.test(char)) out += `\\u{${code.toString(16)}}`;
+    else out += char;
+  }
+  return `${out}"`;
 }

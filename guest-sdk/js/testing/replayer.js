@@ -11,6 +11,8 @@
 // histories (`ExecutionRewound` rearranges what replay reads; `replay` refuses them rather
 // than replay them wrongly); entities (the harness does not run entities, see ../testing.js).
 
+import { instanceIdError } from "./host-rules.js";
+
 /** A refusal of the replay engine, with the host's message. `kind` names the host's variant. */
 export class ReplayError extends Error {
   constructor(kind, message, fields = {}) {
@@ -379,6 +381,8 @@ export class Replayer {
     this.ensureRunning();
     const taskId = this.scheduled.length;
     const child = instanceId ?? `${this.instanceId}:${this.execution}:${taskId}`;
+    const refused = instanceId === undefined ? instanceIdError(child) : undefined;
+    if (refused !== undefined) throw new ReplayError("InvalidInstanceId", `the sub-orchestration cannot start: ${refused}`);
     const event = { type: "SubOrchestrationScheduled", task_id: taskId, name, instance_id: child, input };
     if (retry !== undefined) event.retry = retry;
     this.command(event);

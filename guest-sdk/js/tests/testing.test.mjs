@@ -438,3 +438,32 @@ test("a sub-orchestration whose id is taken fails with InstanceExists, and the i
   assert.equal(shared.output, 2, "the first child's run is untouched");
   assert.equal(shared.history[1].input, "1");
 });
+
+test("a sub-orchestration id the host refuses ends the parent as GuestTrapped with the host's message", async () => {
+  const refused = async (instanceId, harness = new Harness()) => {
+    const run = await harness.orchestrator("child", () => "ran").start((ctx) => {
+      try {
+        return ctx.callSubOrchestrator("child", null, { instanceId });
+      } catch (error) {
+        return `caught ${error.errorType}`; // a trap is not the orchestrator's to catch
+      }
+    });
+    assert.equal(run.status, "Failed");
+    assert.equal(run.failure.error_type, "GuestTrapped");
+    assert.deepEqual(run.commands, ["fail the orchestration"]);
+    return run.failure.message;
+  };
+  const cannot = "sub-orchestration 'child' cannot start: ";
+  assert.equal(await refused(""), `${cannot}an instance id cannot be empty`);
+  assert.equal(await refused("@Counter@c"), `${cannot}invalid instance id '@Counter@c': ids that start with '@' are reserved for entities`);
+  // Shown as Rust's Debug shows a string: escapes for controls, quotes, backslashes, invisibles.
+  assert.equal(await refused('a\nb\t"\\\u007f\u0301é'), `${cannot}invalid instance id "a\\nb\\t\\"\\\\\\u{7f}\\u{301}é": it holds a control character`);
+  const long = "é".repeat(513);
+  assert.equal(await refused(long), `${cannot}invalid instance id '${"é".repeat(40)}...': it is 1026 bytes long, more than the limit of 1024`);
+  // A derived id (`<parent>:<execution>:<task>`) that breaks the rules is the replay engine's refusal.
+  const parent = new Harness().instanceId("p".repeat(1021));
+  const derived = await refused(undefined, parent);
+  assert.equal(derived, `the sub-orchestration cannot start: invalid instance id '${"p".repeat(40)}...': it is 1025 bytes long, more than the limit of 1024`);
+  // The root's id is checked where the test sets it.
+  assert.throws(() => new Harness().instanceId("@x"), /^Error: the instance id '@x' cannot be used: invalid instance id '@x': ids that start with '@' are reserved for entities$/);
+});
