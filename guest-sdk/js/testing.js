@@ -596,6 +596,12 @@ export class Run {
   _episode(instance) {
     const messages = instance.inbox.splice(0);
     if (instance.ended) return; // A finished instance takes nothing more, as on the host.
+    if (instance.target === undefined) {
+      // Every attempt of a child nobody provides, the first as a retried one.
+      const failure = hostFailure("OrchestratorNotFound", `no orchestrator named '${instance.name}' is registered or given with harness.orchestrator`);
+      this._failWithoutGuest(instance, failure);
+      return;
+    }
     const { replayer, events } = runEpisode({ ...this._episodeOf(instance), messages, logs: this.logs });
     instance.history.push(...events);
     instance.customStatus = replayer.customStatus;
@@ -610,6 +616,21 @@ export class Run {
     instance.status = end.status;
     instance.output = end.output;
     instance.failure = end.failure;
+    if (instance.parent !== undefined) this._tellParent(instance);
+  }
+
+  /**
+   * Ends the execution with `failure` without running any code, as the host ends an instance
+   * whose orchestrator no component exports (`lifecycle::failed_without_guest`).
+   */
+  _failWithoutGuest(instance, failure) {
+    const events = [{ type: "EpisodeStarted", time: this.now }];
+    if (instance.history.length === 0) events.push({ type: "ExecutionStarted", name: instance.name, input: instance.input, component: "" });
+    events.push({ type: "ExecutionFailed", failure });
+    const base = instance.history.length;
+    instance.history.push(...events.map((event, index) => ({ seq: base + index, ...event })));
+    instance.status = "Failed";
+    instance.failure = failure;
     if (instance.parent !== undefined) this._tellParent(instance);
   }
 
@@ -632,23 +653,7 @@ export class Run {
         }
         const target = this._harness._target(event.name);
         const parent = { instance, execution, taskId: event.task_id, retry: event.retry, attempt: 1, firstStarted: this.now };
-        const child = new Instance(event.instance_id, event.name, target, event.input, parent);
-        if (target === undefined) {
-          // As the host ends an instance whose orchestrator no component exports.
-          child.inbox = [];
-          child.history.push(
-            { seq: 0, type: "EpisodeStarted", time: this.now },
-            { seq: 1, type: "ExecutionStarted", name: event.name, input: event.input, component: "" },
-          );
-          const failure = hostFailure("OrchestratorNotFound", `no orchestrator named '${event.name}' is registered or given with harness.orchestrator`);
-          child.history.push({ seq: 2, type: "ExecutionFailed", failure });
-          child.status = "Failed";
-          child.failure = failure;
-          this._instances.set(child.id, child);
-          this._tellParent(child);
-          return;
-        }
-        this._instances.set(child.id, child);
+        this._instances.set(event.instance_id, new Instance(event.instance_id, event.name, target, event.input, parent));
         return;
       }
       case "EventSent": {

@@ -467,3 +467,23 @@ test("a sub-orchestration id the host refuses ends the parent as GuestTrapped wi
   // The root's id is checked where the test sets it.
   assert.throws(() => new Harness().instanceId("@x"), /^Error: the instance id '@x' cannot be used: invalid instance id '@x': ids that start with '@' are reserved for entities$/);
 });
+
+test("a retried sub-orchestration nobody provides fails every attempt as OrchestratorNotFound", async () => {
+  const run = await new Harness().start((ctx) => {
+    try {
+      return ctx.callSubOrchestrator("nowhere", null, { retry: new RetryPolicy({ maxAttempts: 2, firstRetryIntervalMs: 1000 }) });
+    } catch (error) {
+      return [error.errorType, error.cause.errorType, error.cause.message];
+    }
+  });
+  await run.runToCompletion();
+  const notFound = "no orchestrator named 'nowhere' is registered or given with harness.orchestrator";
+  assert.deepEqual(run.output, ["SubOrchestrationFailed", "OrchestratorNotFound", notFound]);
+  const retrying = run.history.find((e) => e.type === "SubOrchestrationRetrying");
+  assert.equal(retrying.failure.error_type, "OrchestratorNotFound");
+  // Each attempt is an execution of the child that ends without running any code.
+  const child = run.instance("test-instance:1:0");
+  assert.deepEqual(child.history.map((e) => e.type), ["EpisodeStarted", "ExecutionStarted", "ExecutionFailed"]);
+  assert.equal(child.history[0].time, T0 + 1000);
+  assert.deepEqual(child.failure, { error_type: "OrchestratorNotFound", message: notFound });
+});
