@@ -147,8 +147,8 @@ export class UnsupportedError extends Error {
 
 /**
  * The stand-in `orchestration` interface for one run of the orchestrator's code, answered by a
- * Replayer. Once the run must stop (a wait nothing answers, a refused call), every call throws
- * UNWIND and `stop` says why.
+ * Replayer. Once the run must stop (a wait nothing answers, a refused call, an error of the
+ * harness), every call throws UNWIND and `stop` says why.
  */
 class OrchestrationBinding {
   constructor(replayer, instanceId, logs) {
@@ -167,7 +167,9 @@ class OrchestrationBinding {
       if (error instanceof ReplayError) this.stop = { replay: error };
       else if (error instanceof Refusal) this.stop = { refused: error.message };
       else if (error instanceof UnsupportedError) this.stop = { unsupported: error };
-      else throw error;
+      // A fault of the harness (or a call it cannot take): the code's own catch must not
+      // swallow it, so it unwinds the code and comes out after the episode.
+      else this.stop = { harness: error };
       throw UNWIND;
     }
   }
@@ -290,7 +292,8 @@ function invokeOrchestrator(target, name, input) {
 /**
  * Runs one episode of an orchestrator: its code from the start over `history`, with `messages`
  * delivered at `now` (none for a replay). Returns the replayer, where it stopped, and the new
- * events. Throws an UnsupportedError the code ran into.
+ * events. Throws an UnsupportedError the code ran into, and any other error a host call threw
+ * (after the episode, whatever the code caught).
  */
 function runEpisode({ instanceId, execution, target, history, now, messages, logs }) {
   const replayer = new Replayer(instanceId, execution, "", history);
@@ -309,6 +312,7 @@ function runEpisode({ instanceId, execution, target, history, now, messages, log
     }
   });
   const stop = binding.stop;
+  if (stop?.harness !== undefined) throw stop.harness;
   if (stop?.unsupported !== undefined) throw stop.unsupported;
   if (stop?.replay !== undefined) {
     replayer.abort(replayFailure(stop.replay));

@@ -10,6 +10,7 @@ import { readFileSync } from "node:fs";
 import { EntityId, Failure, RetryPolicy } from "../reprise.js";
 import { DEFAULT_START_TIME, Harness, ReplayError, UnsupportedError, replay } from "../testing.js";
 import { delayAfter, powi, uuidV5 } from "../testing/host-rules.js";
+import * as orchestration from "../testing/interfaces/orchestration.js";
 
 const T0 = DEFAULT_START_TIME;
 const DAY = 24 * 60 * 60 * 1000;
@@ -486,4 +487,24 @@ test("a retried sub-orchestration nobody provides fails every attempt as Orchest
   assert.deepEqual(child.history.map((e) => e.type), ["EpisodeStarted", "ExecutionStarted", "ExecutionFailed"]);
   assert.equal(child.history[0].time, T0 + 1000);
   assert.deepEqual(child.failure, { error_type: "OrchestratorNotFound", message: notFound });
+});
+
+test("an error of the harness inside a host call fails the test, whatever the orchestrator catches", async () => {
+  let after = 0;
+  const swallowing = () => {
+    try {
+      orchestration.scheduleTimer(Symbol("not a time")); // the stand-in cannot take it
+    } catch {
+      after += 1;
+      return "swallowed";
+    }
+    return "unreachable";
+  };
+  await assert.rejects(new Harness().start(swallowing), (error) => error instanceof TypeError && /Symbol/.test(error.message));
+  assert.equal(after, 1, "the orchestrator was unwound, and the error came out after the episode");
+  const started = [
+    { seq: 0, type: "EpisodeStarted", time: T0 },
+    { seq: 1, type: "ExecutionStarted", name: "swallowing", input: "null", component: "" },
+  ];
+  assert.throws(() => replay(started, swallowing), TypeError);
 });
