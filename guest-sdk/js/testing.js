@@ -300,7 +300,13 @@ function runEpisode({ instanceId, execution, target, history, now, messages, log
   if (messages !== undefined) replayer.deliver(now, messages);
   // Episodes before the start are possible on the host (an instance suspended before it ran).
   while (replayer.started === undefined) {
-    if (replayer.advance() === "Blocked") throw new ReplayError("NoStart", "the history holds no start event");
+    if (replayer.advance() === "Blocked") {
+      throw new ReplayError(
+        "NoStart",
+        "the history holds no start event (ExecutionStarted): replay needs a whole execution, from its first event, " +
+          "as `reprise history ID --json` or an export bundle holds it",
+      );
+    }
   }
   const binding = new OrchestrationBinding(replayer, instanceId, logs);
   let result;
@@ -758,16 +764,31 @@ export class Run {
   }
 }
 
-/** A history document's events in the host's serde shape: a bundle's last execution, or `history --json`. */
+/** What `replay` takes, for the messages that refuse something else. */
+const HISTORY_FORMATS = "replay takes the output of `reprise history ID --json`, an export bundle (`reprise export ID`) or a Run's history";
+
+/**
+ * A history document's events in the host's serde shape: a bundle's current execution (the
+ * highest number, as `history_text::parse` of the host picks it), or `history --json`.
+ */
 function eventsOf(document) {
-  const value = typeof document === "string" ? JSON.parse(document) : document;
+  let value = document;
+  if (typeof document === "string") {
+    try {
+      value = JSON.parse(document);
+    } catch (error) {
+      throw new Error(`not a history: the text is not JSON (${error.message}); ${HISTORY_FORMATS}`);
+    }
+  }
   if (value !== null && typeof value === "object" && !Array.isArray(value)) {
-    if (value.format !== "reprise-bundle") throw new Error(`not a history: an object whose format is '${value.format}', not 'reprise-bundle'`);
-    const last = value.executions?.at(-1);
-    if (last === undefined) throw new Error("the bundle holds no execution");
+    if (value.format !== "reprise-bundle") throw new Error(`not a history: an object whose format is '${value.format}', not 'reprise-bundle'; ${HISTORY_FORMATS}`);
+    const executions = Array.isArray(value.executions) ? value.executions : [];
+    if (executions.length === 0) throw new Error("the bundle holds no execution");
+    // The last of the highest, as Rust's `max_by_key`.
+    const last = executions.reduce((best, e) => (e.execution >= best.execution ? e : best));
     return { events: last.events, execution: last.execution, instanceId: value.instance?.instance_id };
   }
-  if (!Array.isArray(value)) throw new Error("not a history: expected a JSON array of events or a bundle");
+  if (!Array.isArray(value)) throw new Error(`not a history: a JSON ${value === null ? "null" : typeof value}; ${HISTORY_FORMATS}`);
   // `reprise history --json` embeds payloads and writes times as RFC 3339; a bundle's events do
   // not. The first event (EpisodeStarted) tells which.
   const embedded = typeof value[0]?.time === "string";

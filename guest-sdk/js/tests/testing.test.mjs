@@ -508,3 +508,24 @@ test("an error of the harness inside a host call fails the test, whatever the or
   ];
   assert.throws(() => replay(started, swallowing), TypeError);
 });
+
+test("replay says what it takes when given something else, and replays a bundle's highest execution", () => {
+  const none = (ctx) => null;
+  assert.throws(() => replay("{not json", none), (error) => {
+    return /^not a history: the text is not JSON \(.+\); replay takes the output of `reprise history ID --json`, an export bundle \(`reprise export ID`\) or a Run's history$/.test(error.message);
+  });
+  assert.throws(() => replay([], none), /^ReplayError: the history holds no start event \(ExecutionStarted\): replay needs a whole execution, from its first event, as `reprise history ID --json` or an export bundle holds it$/);
+  const execution = (n, input) => ({
+    execution: n,
+    events: [
+      { seq: 0, type: "EpisodeStarted", time: T0 },
+      { seq: 1, type: "ExecutionStarted", name: "echo", input, component: "" },
+      { seq: 2, type: "ExecutionCompleted", output: input },
+    ],
+  });
+  // Listed out of order: the highest execution number is the current one, as the host reads it.
+  const bundle = { format: "reprise-bundle", instance: { instance_id: "b" }, executions: [execution(1, '"one"'), execution(3, '"three"'), execution(2, '"two"')] };
+  const echoed = replay(bundle, (ctx, input) => input);
+  assert.equal(echoed.output, "three");
+});
+
