@@ -337,6 +337,9 @@ function runEpisode({ instanceId, execution, target, history, now, messages, log
   return { replayer, stop: binding.stop, events: replayer.takeOutput() };
 }
 
+/** Whether `ms` is a time or a duration of the host's clock: a whole number of ms, not negative. */
+const isTime = (ms) => Number.isSafeInteger(ms) && ms >= 0;
+
 /** The value of a JSON payload, or undefined for none. */
 const parse = (payload) => (payload === undefined || payload === null ? undefined : JSON.parse(payload));
 
@@ -425,9 +428,11 @@ export class Harness {
     return this;
   }
 
-  /** The virtual clock's start: a Date or ms since the epoch. */
+  /** The virtual clock's start: a Date or a whole number of ms since the epoch. */
   startTime(time) {
-    this._startTime = time instanceof Date ? time.getTime() : Number(time);
+    const ms = time instanceof Date ? time.getTime() : time;
+    if (!isTime(ms)) throw new TypeError(`startTime(time) needs a Date or a non-negative whole number of ms since the epoch, not ${time}`);
+    this._startTime = ms;
     return this;
   }
 
@@ -537,7 +542,8 @@ export class Run {
 
   /** Moves the clock `ms` forward, running what falls due (timers, retries) at its own time. */
   async advance(ms) {
-    if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) throw new TypeError(`advance(ms) needs a non-negative number, not ${ms}`);
+    // Whole ms, as the host's clock: a fraction would reach the orchestrator's currentTime.
+    if (!isTime(ms)) throw new TypeError(`advance(ms) needs a non-negative whole number of ms, not ${ms}`);
     const target = this.now + ms;
     for (;;) {
       const next = this._nextDue();

@@ -529,3 +529,12 @@ test("replay says what it takes when given something else, and replays a bundle'
   assert.equal(echoed.output, "three");
 });
 
+test("the clock refuses what is not a whole number of ms", async () => {
+  for (const bad of ["x", "1700000000000", NaN, -1, 1.5, new Date("not a date")]) {
+    assert.throws(() => new Harness().startTime(bad), TypeError, `startTime(${String(bad)})`);
+  }
+  assert.equal((await new Harness().startTime(5).start((ctx) => ctx.currentTimeMs)).output, 5);
+  const waiting = await new Harness().start((ctx) => ctx.createTimer(1000).result());
+  await assert.rejects(waiting.advance(0.5), TypeError);
+});
+
