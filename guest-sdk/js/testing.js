@@ -40,10 +40,11 @@
 //   retry.rs: the same backoff, attempt limit, retry timeout and non-retryable types), at its
 //   virtual time; the attempts are in `run.activityCalls`.
 // - Time: the clock starts at `startTime` (1700000000000 ms by default) and moves only when the
-//   test moves it: `run.advance(ms)` fires each timer and retry that falls due at its own time,
-//   `run.runToCompletion()` skips to each next one until the orchestration ends. A 30-day timer
-//   costs nothing.
-// - Events: `run.raiseEvent(name, data)` delivers one, then runs until idle.
+//   test moves it, in whole ms: `run.advance(ms)` fires each timer and retry that falls due at
+//   its own time, `run.runToCompletion()` skips to each next one until the orchestration ends
+//   (and gives up after `{ maxJumps }` of them, 100000 by default). A 30-day timer costs nothing.
+// - Events: `run.raiseEvent(name, data)` delivers one to the orchestration (`{ instanceId }`: to
+//   a sub-orchestration of the run), then runs until idle.
 // - Sub-orchestrations: the child runs in the same simulated host, by `harness.orchestrator(name,
 //   fn)` or the guest's registered orchestrator of that name, with the host's child ids, failure
 //   wrapping (`SubOrchestrationFailed`) and retries. Events sent with `ctx.raiseEvent` reach an
@@ -533,9 +534,14 @@ export class Run {
     return { status, output: parse(found.output), failure, customStatus: parse(found.customStatus), history: structuredClone(found.history) };
   }
 
-  /** Delivers the event `name` with `data` to the orchestration, and runs until idle. */
-  async raiseEvent(name, data = null) {
-    this._root.inbox.push({ type: "EventRaised", name, data: payload(data, `the data of event '${name}'`) });
+  /**
+   * Delivers the event `name` with `data` to the orchestration (or, with `instanceId`, to that
+   * sub-orchestration of the run), and runs until idle.
+   */
+  async raiseEvent(name, data = null, { instanceId } = {}) {
+    const target = instanceId === undefined ? this._root : this._instances.get(instanceId);
+    if (target === undefined) throw new Error(`the run has no instance '${instanceId}' (it has: ${[...this._instances.keys()].join(", ")})`);
+    target.inbox.push({ type: "EventRaised", name, data: payload(data, `the data of event '${name}'`) });
     await this._runUntilIdle();
     return this;
   }
@@ -556,25 +562,46 @@ export class Run {
     return this;
   }
 
-  /** Skips time to each next timer or retry until the orchestration ends; fails if it waits for what nothing will deliver. */
-  async runToCompletion() {
+  /**
+   * Skips time to each next timer or retry until the orchestration ends. Rejects if it waits for
+   * what nothing will deliver (saying what), or after `maxJumps` timers and retries.
+   */
+  async runToCompletion({ maxJumps = MAX_JUMPS } = {}) {
     for (let jumps = 0; !this._root.ended; jumps++) {
       const next = this._nextDue();
-      if (next === undefined) {
-        const waits = this._pendingEventWaits();
-        const what = waits.length > 0 ? `the event(s) ${waits.map((n) => `'${n}'`).join(", ")}: raise them with run.raiseEvent` : "nothing the harness can deliver";
-        throw new Error(`the orchestration (${this._root.status}) cannot finish: it waits for ${what}`);
+      if (next === undefined) throw new Error(`the orchestration (${this._root.status}) cannot finish: it waits for ${this._awaited()}`);
+      if (jumps >= maxJumps) {
+        throw new Error(
+          `the orchestration (${this._root.status}) did not finish after ${maxJumps} timers and retries: if it loops on timers or ` +
+            `retries for good, test a stretch of it with run.advance(ms); if it is meant to take longer, raise ` +
+            `runToCompletion({ maxJumps }) (${MAX_JUMPS} by default)`,
+        );
       }
-      if (jumps >= MAX_JUMPS) throw new Error(`the orchestration did not finish after ${MAX_JUMPS} timers and retries`);
       this.now = Math.max(this.now, next.at);
       await this._runUntilIdle();
     }
     return this;
   }
 
-  /** The names of the events the root instance waits for (replaying its history tells). */
-  _pendingEventWaits() {
-    const { replayer } = runEpisode({ ...this._episodeOf(this._root), messages: undefined, logs: [] });
+  /** What the run waits for when nothing is due: the events the root or its unfinished children wait for. */
+  _awaited() {
+    const events = (names) => `the event(s) ${names.map((n) => `'${n}'`).join(", ")}`;
+    const root = this._pendingEventWaits(this._root);
+    if (root.length > 0) return `${events(root)}: raise them with run.raiseEvent`;
+    const children = [...this._instances.values()].filter((i) => i !== this._root && !i.ended && i.history.length > 0);
+    const waiting = children.map((child) => ({ child, names: this._pendingEventWaits(child) })).filter((w) => w.names.length > 0);
+    const which = (child) => `sub-orchestration '${child.name}' (instance ${child.id})`;
+    if (waiting.length > 0) {
+      const list = waiting.map(({ child, names }) => `${which(child)}, which waits for ${events(names)}`).join("; and ");
+      return `${list}: raise them with run.raiseEvent(name, data, { instanceId })`;
+    }
+    if (children.length > 0) return `${children.map(which).join(", ")}, which wait(s) for nothing the harness can deliver`;
+    return "nothing the harness can deliver";
+  }
+
+  /** The names of the events `instance` waits for (replaying its history tells). */
+  _pendingEventWaits(instance) {
+    const { replayer } = runEpisode({ ...this._episodeOf(instance), messages: undefined, logs: [] });
     return [...new Set(replayer.eventWaits.map((wait) => wait.name))];
   }
 

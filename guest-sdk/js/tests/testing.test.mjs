@@ -538,3 +538,27 @@ test("the clock refuses what is not a whole number of ms", async () => {
   await assert.rejects(waiting.advance(0.5), TypeError);
 });
 
+test("runToCompletion says what the run waits for, a child's event included, and where its jumps stop", async () => {
+  // A child waiting for an event: the message says which, and where to raise it.
+  const parent = await new Harness()
+    .orchestrator("approver", (ctx) => ctx.waitForExternalEvent("Approval").result())
+    .start((ctx) => ctx.callSubOrchestrator("approver", null, { instanceId: "approver-1" }));
+  await assert.rejects(
+    parent.runToCompletion(),
+    /cannot finish: it waits for sub-orchestration 'approver' \(instance approver-1\), which waits for the event\(s\) 'Approval': raise them with run.raiseEvent\(name, data, \{ instanceId \}\)$/,
+  );
+  await parent.raiseEvent("Approval", "yes", { instanceId: "approver-1" });
+  assert.equal(parent.output, "yes");
+  await assert.rejects(parent.raiseEvent("E", null, { instanceId: "nobody" }), /the run has no instance 'nobody'/);
+
+  // A loop of timers that never ends stops at maxJumps, and says what to do.
+  const forever = await new Harness().start((ctx) => {
+    ctx.createTimer(1000).result();
+    ctx.continueAsNew(null);
+    return null;
+  });
+  await assert.rejects(
+    forever.runToCompletion({ maxJumps: 10 }),
+    /^Error: the orchestration \(Running\) did not finish after 10 timers and retries: if it loops on timers or retries for good, test a stretch of it with run.advance\(ms\); if it is meant to take longer, raise runToCompletion\(\{ maxJumps \}\) \(100000 by default\)$/,
+  );
+});
