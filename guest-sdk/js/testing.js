@@ -56,8 +56,9 @@
 // - Entities (`callEntity`, `signalEntity`, `lock`, and entity functions): running them would
 //   need the host's entity scheduler (batches, lock queues, the order operations of several
 //   callers interleave in), which this harness does not reproduce. An orchestrator that calls
-//   one makes `start` reject with an error naming the call; test such code on the host
-//   (tests/all) or keep the entity calls out of the logic under test.
+//   one makes whichever of `start`, `advance`, `raiseEvent` and `runToCompletion` runs that
+//   episode reject, and `replay` throw, with an UnsupportedError naming the call; test such
+//   code on the host (tests/all) or keep the entity calls out of the logic under test.
 // - Activities that take time: every attempt ends at once, in zero virtual time. So activity
 //   timeouts (`timeoutMs`) never fire (give the attempt a `new Failure("TimedOut", ...)`
 //   outcome to test what the orchestrator does then), and an activity racing a timer wins

@@ -270,6 +270,22 @@ test("entity calls are refused with an error naming the call", async () => {
     new Harness().start((ctx) => ctx.callEntity(new EntityId("Counter", "c"), "add", 1)),
     (error) => error instanceof UnsupportedError && /callEntity\/scheduleEntityCall\('add'\) on @Counter@c/.test(error.message),
   );
+  // Whatever runs the episode that calls one: raising an event, moving time, replaying.
+  const waiting = await new Harness().start((ctx) => {
+    ctx.waitForExternalEvent("Go").result();
+    ctx.signalEntity(new EntityId("Counter", "c"), "add", 1);
+  });
+  await assert.rejects(waiting.raiseEvent("Go"), (error) => error instanceof UnsupportedError && /signalEntity\('add'\)/.test(error.message));
+  const timed = await new Harness().start((ctx) => {
+    ctx.createTimer(1000).result();
+    ctx.lock([new EntityId("Counter", "c")]);
+  });
+  await assert.rejects(timed.advance(1000), (error) => error instanceof UnsupportedError && /lock\(\[@Counter@c\]\)/.test(error.message));
+  const recorded = [
+    { seq: 0, type: "EpisodeStarted", time: T0 },
+    { seq: 1, type: "ExecutionStarted", name: "signals", input: "null", component: "" },
+  ];
+  assert.throws(() => replay(recorded, (ctx) => ctx.signalEntity(new EntityId("Counter", "c"), "add", 1)), UnsupportedError);
 });
 
 test("newGuid is the host's name-based UUID, the same on every replay", async () => {
