@@ -46,9 +46,12 @@
 // - Events: `run.raiseEvent(name, data)` delivers one to the orchestration (`{ instanceId }`: to
 //   a sub-orchestration of the run), then runs until idle.
 // - Sub-orchestrations: the child runs in the same simulated host, by `harness.orchestrator(name,
-//   fn)` or the guest's registered orchestrator of that name, with the host's child ids, failure
-//   wrapping (`SubOrchestrationFailed`) and retries. Events sent with `ctx.raiseEvent` reach an
-//   instance of the run (the root or a child); others are kept in `run.sentEvents`.
+//   fn)` or the guest's registered orchestrator of that name, with the host's child ids (and its
+//   rules of ids: a refused one traps the parent, a taken one fails the task with
+//   `InstanceExists`), failure wrapping (`SubOrchestrationFailed`), `OrchestratorNotFound` for a
+//   child nobody provides, and retries. Events sent with `ctx.raiseEvent` reach an instance of
+//   the run (the root or a child; one waiting for its retry keeps them until it restarts);
+//   others are kept in `run.sentEvents`.
 // - `replay(history, orchestrator)` replays `reprise history ID --json` output or an export
 //   bundle (text or parsed) and throws the host's nondeterminism error where the code diverges.
 //
