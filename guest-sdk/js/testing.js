@@ -40,14 +40,18 @@
 //   retry.rs: the same backoff, attempt limit, retry timeout and non-retryable types), at its
 //   virtual time; the attempts are in `run.activityCalls`.
 // - Time: the clock starts at `startTime` (1700000000000 ms by default) and moves only when the
-//   test moves it: `run.advance(ms)` fires each timer and retry that falls due at its own time,
-//   `run.runToCompletion()` skips to each next one until the orchestration ends. A 30-day timer
-//   costs nothing.
-// - Events: `run.raiseEvent(name, data)` delivers one, then runs until idle.
+//   test moves it, in whole ms: `run.advance(ms)` fires each timer and retry that falls due at
+//   its own time, `run.runToCompletion()` skips to each next one until the orchestration ends
+//   (and gives up after `{ maxJumps }` of them, 100000 by default). A 30-day timer costs nothing.
+// - Events: `run.raiseEvent(name, data)` delivers one to the orchestration (`{ instanceId }`: to
+//   a sub-orchestration of the run), then runs until idle.
 // - Sub-orchestrations: the child runs in the same simulated host, by `harness.orchestrator(name,
-//   fn)` or the guest's registered orchestrator of that name, with the host's child ids, failure
-//   wrapping (`SubOrchestrationFailed`) and retries. Events sent with `ctx.raiseEvent` reach an
-//   instance of the run (the root or a child); others are kept in `run.sentEvents`.
+//   fn)` or the guest's registered orchestrator of that name, with the host's child ids (and its
+//   rules of ids: a refused one traps the parent, a taken one fails the task with
+//   `InstanceExists`), failure wrapping (`SubOrchestrationFailed`), `OrchestratorNotFound` for a
+//   child nobody provides, and retries. Events sent with `ctx.raiseEvent` reach an instance of
+//   the run (the root or a child; one waiting for its retry keeps them until it restarts);
+//   others are kept in `run.sentEvents`.
 // - `replay(history, orchestrator)` replays `reprise history ID --json` output or an export
 //   bundle (text or parsed) and throws the host's nondeterminism error where the code diverges.
 //
@@ -55,8 +59,9 @@
 // - Entities (`callEntity`, `signalEntity`, `lock`, and entity functions): running them would
 //   need the host's entity scheduler (batches, lock queues, the order operations of several
 //   callers interleave in), which this harness does not reproduce. An orchestrator that calls
-//   one makes `start` reject with an error naming the call; test such code on the host
-//   (tests/all) or keep the entity calls out of the logic under test.
+//   one makes whichever of `start`, `advance`, `raiseEvent` and `runToCompletion` runs that
+//   episode reject, and `replay` throw, with an UnsupportedError naming the call; test such
+//   code on the host (tests/all) or keep the entity calls out of the logic under test.
 // - Activities that take time: every attempt ends at once, in zero virtual time. So activity
 //   timeouts (`timeoutMs`) never fire (give the attempt a `new Failure("TimedOut", ...)`
 //   outcome to test what the orchestrator does then), and an activity racing a timer wins
@@ -66,10 +71,10 @@
 // - History limits, suspension, termination, rewind and upgrades (the host's operations, not
 //   the orchestrator's logic); `replay` refuses a rewound history rather than replay it wrongly.
 
-import { createHash } from "node:crypto";
 import { Failure, exports as registry, runAs } from "./reprise.js";
+import { GUID_NAMESPACE, instanceIdError, nextAttempt, uuidV5 } from "./testing/host-rules.js";
 import { hold, withBinding } from "./testing/session.js";
-import { PENDING, ReplayError, Replayer, activityFailed, describeCommand, hostFailure } from "./testing/replayer.js";
+import { PENDING, ReplayError, Replayer, describeCommand, hostFailure } from "./testing/replayer.js";
 
 export { ReplayError };
 
@@ -85,41 +90,6 @@ const MAX_JUMPS = 100_000;
 /** What the stand-in host throws to unwind an orchestrator whose episode has ended. */
 const UNWIND = Object.freeze({ toString: () => "the test harness ended this episode (the orchestrator waits)" });
 
-/** The namespace of the host's name-based UUIDs (`GUID_NAMESPACE` of replayer.rs). */
-const GUID_NAMESPACE = Buffer.from([
-  0x6b, 0x1e, 0x0c, 0x52, 0x8e, 0x1f, 0x4c, 0x3d, 0x9a, 0x57, 0x2f, 0x10, 0x9d, 0x44, 0x7e, 0x21,
-]);
-
-/** A name-based (version 5) UUID, as the host's `uuid::Uuid::new_v5`. */
-export function uuidV5(namespace, name) {
-  const bytes = createHash("sha1").update(namespace).update(name, "utf8").digest().subarray(0, 16);
-  bytes[6] = (bytes[6] & 0x0f) | 0x50;
-  bytes[8] = (bytes[8] & 0x3f) | 0x80;
-  const hex = bytes.toString("hex");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
-
-/** The largest u64, as the host saturates delays to it. */
-const U64_MAX = 18_446_744_073_709_551_615;
-
-/** `RetryPolicy::delay_after` of host/core/src/retry.rs. */
-export function delayAfter(policy, attempt) {
-  const exponent = Math.min(Math.max(attempt - 1, 0), 1024);
-  const delay = policy.first_retry_interval_ms * policy.backoff_coefficient ** exponent;
-  const capped = policy.max_retry_interval_ms === undefined ? delay : Math.min(delay, policy.max_retry_interval_ms);
-  return Number.isFinite(capped) ? Math.floor(Math.min(capped, U64_MAX)) : U64_MAX;
-}
-
-/** `RetryPolicy::next_attempt`: when to run the attempt after `attempt`, or undefined. */
-export function nextAttempt(policy, attempt, failure, firstStarted, now) {
-  const types = [failure.error_type, ...(failure.causes ?? []).map((cause) => cause.error_type)];
-  const nonRetryable = (policy.non_retryable_errors ?? []).some((kind) => types.includes(kind));
-  if (attempt >= policy.max_attempts || nonRetryable) return undefined;
-  const next = Math.min(now + delayAfter(policy, attempt), U64_MAX);
-  if (policy.retry_timeout_ms !== undefined && next - firstStarted > policy.retry_timeout_ms) return undefined;
-  return next;
-}
-
 /** The host's form of the SDK's WIT retry record (BigInt milliseconds), checked as the host does. */
 function hostRetry(wire) {
   if (wire === undefined) return undefined;
@@ -131,7 +101,6 @@ function hostRetry(wire) {
   if (wire.maxRetryIntervalMs !== undefined) policy.max_retry_interval_ms = Number(wire.maxRetryIntervalMs);
   if (wire.retryTimeoutMs !== undefined) policy.retry_timeout_ms = Number(wire.retryTimeoutMs);
   if (wire.nonRetryableErrors?.length > 0) policy.non_retryable_errors = [...wire.nonRetryableErrors];
-  if (policy.max_attempts === 0) throw new Refusal("a retry policy needs max_attempts of at least 1 (1 means no retry)");
   if (!(policy.backoff_coefficient >= 1 && Number.isFinite(policy.backoff_coefficient))) {
     throw new Refusal(`a retry policy's backoff_coefficient must be a number of at least 1.0, not ${policy.backoff_coefficient}`);
   }
@@ -153,10 +122,15 @@ function toWire(failure) {
   return { ...cause(failure), causes: (failure.causes ?? []).map(cause) };
 }
 
+/** A value thrown or given as an outcome (a Failure, any other error, any value) as a host failure, as the SDK reports it. */
+function failureOf(value) {
+  return fromWire(Failure.from(value).toWire());
+}
+
 /** A thrown value of the SDK's exports (a WIT failure record), or a plain error, as a host failure. */
 function thrownFailure(thrown) {
   if (thrown !== null && typeof thrown === "object" && typeof thrown.errorType === "string") return fromWire(thrown);
-  return fromWire(Failure.from(thrown).toWire());
+  return failureOf(thrown);
 }
 
 /** The failure an instance ends with when replay refuses a call (`replay_failure` of the host). */
@@ -178,8 +152,8 @@ export class UnsupportedError extends Error {
 
 /**
  * The stand-in `orchestration` interface for one run of the orchestrator's code, answered by a
- * Replayer. Once the run must stop (a wait nothing answers, a refused call), every call throws
- * UNWIND and `stop` says why.
+ * Replayer. Once the run must stop (a wait nothing answers, a refused call, an error of the
+ * harness), every call throws UNWIND and `stop` says why.
  */
 class OrchestrationBinding {
   constructor(replayer, instanceId, logs) {
@@ -198,7 +172,9 @@ class OrchestrationBinding {
       if (error instanceof ReplayError) this.stop = { replay: error };
       else if (error instanceof Refusal) this.stop = { refused: error.message };
       else if (error instanceof UnsupportedError) this.stop = { unsupported: error };
-      else throw error;
+      // A fault of the harness (or a call it cannot take): the code's own catch must not
+      // swallow it, so it unwinds the code and comes out after the episode.
+      else this.stop = { harness: error };
       throw UNWIND;
     }
   }
@@ -254,7 +230,13 @@ class OrchestrationBinding {
     });
   }
   scheduleSubOrchestration(name, input, { instanceId, retry }) {
-    return this.call(() => BigInt(this.replayer.scheduleSubOrchestration(name, instanceId, input, hostRetry(retry))));
+    return this.call(() => {
+      // The host's order: the retry policy, then the id (the engine checks a derived one).
+      const policy = hostRetry(retry);
+      const refused = instanceId === undefined ? undefined : instanceIdError(instanceId);
+      if (refused !== undefined) throw new Refusal(`sub-orchestration '${name}' cannot start: ${refused}`);
+      return BigInt(this.replayer.scheduleSubOrchestration(name, instanceId, input, policy));
+    });
   }
   continueAsNew(input, carry) {
     return this.call(() => this.replayer.requestContinueAsNew(input, carry));
@@ -315,14 +297,21 @@ function invokeOrchestrator(target, name, input) {
 /**
  * Runs one episode of an orchestrator: its code from the start over `history`, with `messages`
  * delivered at `now` (none for a replay). Returns the replayer, where it stopped, and the new
- * events. Throws an UnsupportedError the code ran into.
+ * events. Throws an UnsupportedError the code ran into, and any other error a host call threw
+ * (after the episode, whatever the code caught).
  */
 function runEpisode({ instanceId, execution, target, history, now, messages, logs }) {
   const replayer = new Replayer(instanceId, execution, "", history);
   if (messages !== undefined) replayer.deliver(now, messages);
   // Episodes before the start are possible on the host (an instance suspended before it ran).
   while (replayer.started === undefined) {
-    if (replayer.advance() === "Blocked") throw new ReplayError("NoStart", "the history holds no start event");
+    if (replayer.advance() === "Blocked") {
+      throw new ReplayError(
+        "NoStart",
+        "the history holds no start event (ExecutionStarted): replay needs a whole execution, from its first event, " +
+          "as `reprise history ID --json` or an export bundle holds it",
+      );
+    }
   }
   const binding = new OrchestrationBinding(replayer, instanceId, logs);
   let result;
@@ -334,6 +323,7 @@ function runEpisode({ instanceId, execution, target, history, now, messages, log
     }
   });
   const stop = binding.stop;
+  if (stop?.harness !== undefined) throw stop.harness;
   if (stop?.unsupported !== undefined) throw stop.unsupported;
   if (stop?.replay !== undefined) {
     replayer.abort(replayFailure(stop.replay));
@@ -351,6 +341,9 @@ function runEpisode({ instanceId, execution, target, history, now, messages, log
   }
   return { replayer, stop: binding.stop, events: replayer.takeOutput() };
 }
+
+/** Whether `ms` is a time or a duration of the host's clock: a whole number of ms, not negative. */
+const isTime = (ms) => Number.isSafeInteger(ms) && ms >= 0;
 
 /** The value of a JSON payload, or undefined for none. */
 const parse = (payload) => (payload === undefined || payload === null ? undefined : JSON.parse(payload));
@@ -382,6 +375,16 @@ class Instance {
 
   get ended() {
     return this.status === "Completed" || this.status === "Failed";
+  }
+
+  /**
+   * Whether an episode takes the inbox now. An execution with no history and no start among
+   * its messages has not started (a retried child waiting for its next attempt): it keeps them
+   * until its start arrives, as the host's triage does (`Triage::NotStarted`).
+   */
+  get takesInbox() {
+    if (this.inbox.length === 0) return false;
+    return this.history.length > 0 || this.inbox.some((message) => message.type === "Start");
   }
 
   /** Starts the next execution (after continue-as-new or a retry of a failed child). */
@@ -430,16 +433,27 @@ export class Harness {
     return this;
   }
 
-  /** The virtual clock's start: a Date or ms since the epoch. */
+  /** The virtual clock's start: a Date or a whole number of ms since the epoch. */
   startTime(time) {
-    this._startTime = time instanceof Date ? time.getTime() : Number(time);
+    const ms = time instanceof Date ? time.getTime() : time;
+    if (!isTime(ms)) throw new TypeError(`startTime(time) needs a Date or a non-negative whole number of ms since the epoch, not ${time}`);
+    this._startTime = ms;
     return this;
   }
 
-  /** The root instance's id. */
+  /** The root instance's id (the host's rules of instance ids apply). */
   instanceId(id) {
-    this._instanceId = String(id);
+    const text = String(id);
+    const refused = instanceIdError(text);
+    if (refused !== undefined) throw new Error(`the instance id '${text}' cannot be used: ${refused}`);
+    this._instanceId = text;
     return this;
+  }
+
+  /** What runs the orchestrator `name`: the function given for it, else the guest's registered one (its name), else undefined. */
+  _target(name) {
+    if (this._orchestrators.has(name)) return this._orchestrators.get(name);
+    return registry.orchestrators.names().includes(name) ? name : undefined;
   }
 
   /**
@@ -452,7 +466,7 @@ export class Harness {
       name = orchestrator.name || "orchestrator";
     } else if (typeof orchestrator === "string") {
       name = orchestrator;
-      const target = this._orchestrators.get(name) ?? (registry.orchestrators.names().includes(name) ? name : undefined);
+      const target = this._target(name);
       if (target === undefined) {
         const known = registry.orchestrators.names().sort().join(", ") || "none";
         throw new Error(`no orchestrator named '${name}' is registered (registered: ${known}) or given with harness.orchestrator`);
@@ -524,16 +538,22 @@ export class Run {
     return { status, output: parse(found.output), failure, customStatus: parse(found.customStatus), history: structuredClone(found.history) };
   }
 
-  /** Delivers the event `name` with `data` to the orchestration, and runs until idle. */
-  async raiseEvent(name, data = null) {
-    this._root.inbox.push({ type: "EventRaised", name, data: payload(data, `the data of event '${name}'`) });
+  /**
+   * Delivers the event `name` with `data` to the orchestration (or, with `instanceId`, to that
+   * sub-orchestration of the run), and runs until idle.
+   */
+  async raiseEvent(name, data = null, { instanceId } = {}) {
+    const target = instanceId === undefined ? this._root : this._instances.get(instanceId);
+    if (target === undefined) throw new Error(`the run has no instance '${instanceId}' (it has: ${[...this._instances.keys()].join(", ")})`);
+    target.inbox.push({ type: "EventRaised", name, data: payload(data, `the data of event '${name}'`) });
     await this._runUntilIdle();
     return this;
   }
 
   /** Moves the clock `ms` forward, running what falls due (timers, retries) at its own time. */
   async advance(ms) {
-    if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) throw new TypeError(`advance(ms) needs a non-negative number, not ${ms}`);
+    // Whole ms, as the host's clock: a fraction would reach the orchestrator's currentTime.
+    if (!isTime(ms)) throw new TypeError(`advance(ms) needs a non-negative whole number of ms, not ${ms}`);
     const target = this.now + ms;
     for (;;) {
       const next = this._nextDue();
@@ -546,25 +566,46 @@ export class Run {
     return this;
   }
 
-  /** Skips time to each next timer or retry until the orchestration ends; fails if it waits for what nothing will deliver. */
-  async runToCompletion() {
+  /**
+   * Skips time to each next timer or retry until the orchestration ends. Rejects if it waits for
+   * what nothing will deliver (saying what), or after `maxJumps` timers and retries.
+   */
+  async runToCompletion({ maxJumps = MAX_JUMPS } = {}) {
     for (let jumps = 0; !this._root.ended; jumps++) {
       const next = this._nextDue();
-      if (next === undefined) {
-        const waits = this._pendingEventWaits();
-        const what = waits.length > 0 ? `the event(s) ${waits.map((n) => `'${n}'`).join(", ")}: raise them with run.raiseEvent` : "nothing the harness can deliver";
-        throw new Error(`the orchestration (${this._root.status}) cannot finish: it waits for ${what}`);
+      if (next === undefined) throw new Error(`the orchestration (${this._root.status}) cannot finish: it waits for ${this._awaited()}`);
+      if (jumps >= maxJumps) {
+        throw new Error(
+          `the orchestration (${this._root.status}) did not finish after ${maxJumps} timers and retries: if it loops on timers or ` +
+            `retries for good, test a stretch of it with run.advance(ms); if it is meant to take longer, raise ` +
+            `runToCompletion({ maxJumps }) (${MAX_JUMPS} by default)`,
+        );
       }
-      if (jumps >= MAX_JUMPS) throw new Error(`the orchestration did not finish after ${MAX_JUMPS} timers and retries`);
       this.now = Math.max(this.now, next.at);
       await this._runUntilIdle();
     }
     return this;
   }
 
-  /** The names of the events the root instance waits for (replaying its history tells). */
-  _pendingEventWaits() {
-    const { replayer } = runEpisode({ ...this._episodeOf(this._root), messages: undefined, logs: [] });
+  /** What the run waits for when nothing is due: the events the root or its unfinished children wait for. */
+  _awaited() {
+    const events = (names) => `the event(s) ${names.map((n) => `'${n}'`).join(", ")}`;
+    const root = this._pendingEventWaits(this._root);
+    if (root.length > 0) return `${events(root)}: raise them with run.raiseEvent`;
+    const children = [...this._instances.values()].filter((i) => i !== this._root && !i.ended && i.history.length > 0);
+    const waiting = children.map((child) => ({ child, names: this._pendingEventWaits(child) })).filter((w) => w.names.length > 0);
+    const which = (child) => `sub-orchestration '${child.name}' (instance ${child.id})`;
+    if (waiting.length > 0) {
+      const list = waiting.map(({ child, names }) => `${which(child)}, which waits for ${events(names)}`).join("; and ");
+      return `${list}: raise them with run.raiseEvent(name, data, { instanceId })`;
+    }
+    if (children.length > 0) return `${children.map(which).join(", ")}, which wait(s) for nothing the harness can deliver`;
+    return "nothing the harness can deliver";
+  }
+
+  /** The names of the events `instance` waits for (replaying its history tells). */
+  _pendingEventWaits(instance) {
+    const { replayer } = runEpisode({ ...this._episodeOf(instance), messages: undefined, logs: [] });
     return [...new Set(replayer.eventWaits.map((wait) => wait.name))];
   }
 
@@ -587,7 +628,7 @@ export class Run {
   /** Runs episodes and what falls due now until nothing is left to do at this time. */
   async _runUntilIdle() {
     for (;;) {
-      const ready = [...this._instances.values()].filter((instance) => instance.inbox.length > 0);
+      const ready = [...this._instances.values()].filter((instance) => instance.takesInbox);
       if (ready.length > 0) {
         ready.forEach((instance) => this._episode(instance));
         continue;
@@ -602,6 +643,12 @@ export class Run {
   _episode(instance) {
     const messages = instance.inbox.splice(0);
     if (instance.ended) return; // A finished instance takes nothing more, as on the host.
+    if (instance.target === undefined) {
+      // Every attempt of a child nobody provides, the first as a retried one.
+      const failure = hostFailure("OrchestratorNotFound", `no orchestrator named '${instance.name}' is registered or given with harness.orchestrator`);
+      this._failWithoutGuest(instance, failure);
+      return;
+    }
     const { replayer, events } = runEpisode({ ...this._episodeOf(instance), messages, logs: this.logs });
     instance.history.push(...events);
     instance.customStatus = replayer.customStatus;
@@ -619,6 +666,21 @@ export class Run {
     if (instance.parent !== undefined) this._tellParent(instance);
   }
 
+  /**
+   * Ends the execution with `failure` without running any code, as the host ends an instance
+   * whose orchestrator no component exports (`lifecycle::failed_without_guest`).
+   */
+  _failWithoutGuest(instance, failure) {
+    const events = [{ type: "EpisodeStarted", time: this.now }];
+    if (instance.history.length === 0) events.push({ type: "ExecutionStarted", name: instance.name, input: instance.input, component: "" });
+    events.push({ type: "ExecutionFailed", failure });
+    const base = instance.history.length;
+    instance.history.push(...events.map((event, index) => ({ seq: base + index, ...event })));
+    instance.status = "Failed";
+    instance.failure = failure;
+    if (instance.parent !== undefined) this._tellParent(instance);
+  }
+
   /** What a new event of `instance`'s episode sets going (the host's writes). */
   _apply(instance, event) {
     const { execution } = instance;
@@ -630,25 +692,15 @@ export class Run {
         this._schedule({ at: event.fire_at, kind: "timer", instance, execution, taskId: event.task_id });
         return;
       case "SubOrchestrationScheduled": {
-        const target = this._harness._orchestrators.get(event.name) ?? (registry.orchestrators.names().includes(event.name) ? event.name : undefined);
-        const parent = { instance, execution, taskId: event.task_id, retry: event.retry, attempt: 1, firstStarted: this.now };
-        const child = new Instance(event.instance_id, event.name, target, event.input, parent);
-        if (target === undefined) {
-          // As the host ends an instance whose orchestrator no component exports.
-          child.inbox = [];
-          child.history.push(
-            { seq: 0, type: "EpisodeStarted", time: this.now },
-            { seq: 1, type: "ExecutionStarted", name: event.name, input: event.input, component: "" },
-          );
-          const failure = hostFailure("OrchestratorNotFound", `no orchestrator named '${event.name}' is registered or given with harness.orchestrator`);
-          child.history.push({ seq: 2, type: "ExecutionFailed", failure });
-          child.status = "Failed";
-          child.failure = failure;
-          this._instances.set(child.id, child);
-          this._tellParent(child);
+        if (this._instances.has(event.instance_id)) {
+          // The host creates no second instance under a taken id: the parent's task fails.
+          const taken = hostFailure("InstanceExists", `an instance with id '${event.instance_id}' already exists`);
+          instance.inbox.push({ type: "SubOrchestrationFailed", task_id: event.task_id, failure: taken });
           return;
         }
-        this._instances.set(child.id, child);
+        const target = this._harness._target(event.name);
+        const parent = { instance, execution, taskId: event.task_id, retry: event.retry, attempt: 1, firstStarted: this.now };
+        this._instances.set(event.instance_id, new Instance(event.instance_id, event.name, target, event.input, parent));
         return;
       }
       case "EventSent": {
@@ -691,7 +743,8 @@ export class Run {
     if (entry.kind === "timer") {
       instance.inbox.push({ type: "TimerFired", task_id: entry.taskId });
     } else if (entry.kind === "restart") {
-      instance.inbox.push(...entry.messages);
+      // Its start was sent when the attempt failed: before anything it kept meanwhile.
+      instance.inbox.unshift(...entry.messages);
     } else {
       await this._attempt(entry);
     }
@@ -722,7 +775,7 @@ export class Run {
     const given = this._harness._activities.get(name);
     if (given?.outcomes !== undefined) {
       const outcome = given.outcomes[Math.min(attempt, given.outcomes.length) - 1];
-      if (outcome instanceof Error) return { err: fromWire(Failure.from(outcome).toWire()) };
+      if (outcome instanceof Error) return { err: failureOf(outcome) };
       return { ok: payload(outcome, `the outcome of activity '${name}'`) };
     }
     let run;
@@ -748,16 +801,31 @@ export class Run {
   }
 }
 
-/** A history document's events in the host's serde shape: a bundle's last execution, or `history --json`. */
+/** What `replay` takes, for the messages that refuse something else. */
+const HISTORY_FORMATS = "replay takes the output of `reprise history ID --json`, an export bundle (`reprise export ID`) or a Run's history";
+
+/**
+ * A history document's events in the host's serde shape: a bundle's current execution (the
+ * highest number, as `history_text::parse` of the host picks it), or `history --json`.
+ */
 function eventsOf(document) {
-  const value = typeof document === "string" ? JSON.parse(document) : document;
+  let value = document;
+  if (typeof document === "string") {
+    try {
+      value = JSON.parse(document);
+    } catch (error) {
+      throw new Error(`not a history: the text is not JSON (${error.message}); ${HISTORY_FORMATS}`);
+    }
+  }
   if (value !== null && typeof value === "object" && !Array.isArray(value)) {
-    if (value.format !== "reprise-bundle") throw new Error(`not a history: an object whose format is '${value.format}', not 'reprise-bundle'`);
-    const last = value.executions?.at(-1);
-    if (last === undefined) throw new Error("the bundle holds no execution");
+    if (value.format !== "reprise-bundle") throw new Error(`not a history: an object whose format is '${value.format}', not 'reprise-bundle'; ${HISTORY_FORMATS}`);
+    const executions = Array.isArray(value.executions) ? value.executions : [];
+    if (executions.length === 0) throw new Error("the bundle holds no execution");
+    // The last of the highest, as Rust's `max_by_key`.
+    const last = executions.reduce((best, e) => (e.execution >= best.execution ? e : best));
     return { events: last.events, execution: last.execution, instanceId: value.instance?.instance_id };
   }
-  if (!Array.isArray(value)) throw new Error("not a history: expected a JSON array of events or a bundle");
+  if (!Array.isArray(value)) throw new Error(`not a history: a JSON ${value === null ? "null" : typeof value}; ${HISTORY_FORMATS}`);
   // `reprise history --json` embeds payloads and writes times as RFC 3339; a bundle's events do
   // not. The first event (EpisodeStarted) tells which.
   const embedded = typeof value[0]?.time === "string";
@@ -807,5 +875,3 @@ export function replay(history, orchestrator, options = {}) {
     commands: events.slice(0, replayer.position).map(describeCommand).filter((c) => c !== undefined),
   };
 }
-
-export { activityFailed };

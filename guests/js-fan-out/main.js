@@ -18,8 +18,17 @@
 //   the per-step overhead of a JavaScript orchestrator that the polyglot bench measures.
 // - `js_entity_add_below`: `{"key", "amount"}`, in a critical section over the Python entity
 //   `PyCounter` of that key: adds `amount` if the counter is below 100; output `{"before", "after"}`.
+// - `js_retrying`: `{"failures": n}`, calls the activity `js_flaky` (whose attempts 1..n fail
+//   with `NotYet`) under a retry policy of n + 1 attempts, 1 s first, each wait 1.2 times the
+//   last; output `{"attempt"}`, the attempt that succeeded.
+// - `js_approval`: `{"timeoutMs": t}`, waits for the event `Approval` against a timer of t ms;
+//   output `{"approved": <the event's "by">}`, or `{"approved": false}` on timeout.
+// - `js_parent`: runs `js_first_or_timeout` on its input as a sub-orchestration (under the
+//   host's child id); output `{"child": <its output>}`.
+// (The last three are the scenarios of the harness's agreement with the host that have
+// retries, events, moving time and a sub-orchestration: host-agreement.mjs.)
 
-import { EntityId, Failure, activity, exports, orchestrator } from "../../guest-sdk/js/reprise.js";
+import { EntityId, Failure, RetryPolicy, activity, exports, orchestrator } from "../../guest-sdk/js/reprise.js";
 
 orchestrator("js_fan_out", (ctx, { items }) => {
   ctx.setCustomStatus(`fanning out ${items} items`);
@@ -102,5 +111,24 @@ orchestrator("js_entity_add_below", (ctx, { key, amount }) => {
   section.unlock();
   return { before, after };
 });
+
+orchestrator("js_retrying", (ctx, { failures }) => {
+  const retry = new RetryPolicy({ maxAttempts: failures + 1, firstRetryIntervalMs: 1000, backoffCoefficient: 1.2 });
+  return { attempt: ctx.callActivity("js_flaky", failures, { retry }) };
+});
+
+activity("js_flaky", (ctx, failures) => {
+  if (ctx.attempt <= failures) throw new Failure("NotYet", `attempt ${ctx.attempt} fails`);
+  return ctx.attempt;
+});
+
+orchestrator("js_approval", (ctx, { timeoutMs }) => {
+  const approval = ctx.waitForExternalEvent("Approval");
+  const timeout = ctx.createTimer(timeoutMs);
+  const winner = ctx.taskAny([approval, timeout]);
+  return winner === approval ? { approved: approval.result().by } : { approved: false };
+});
+
+orchestrator("js_parent", (ctx, item) => ({ child: ctx.callSubOrchestrator("js_first_or_timeout", item) }));
 
 export const { orchestrators, activities, entities } = exports;

@@ -81,3 +81,29 @@ test("a history of js_fan_out replays on this code, and not on a changed one", a
     /^ReplayError: nondeterminism at history position 3: the history records that the orchestrator did \[schedule activity 'js_process_item' \(task 1\)\], but on replay it did \[complete the orchestration\]/,
   );
 });
+
+test("js_retrying retries js_flaky with waits growing 1.2 times, as the host computes them", async () => {
+  const run = await new Harness().start("js_retrying", { failures: 4 });
+  await run.runToCompletion();
+  assert.deepEqual(run.output, { attempt: 5 });
+  const retries = run.history.filter((e) => e.type === "ActivityRetrying");
+  const t0 = run.history[0].time;
+  // 1000, 1200, 1440, then 1728 (the host's powi; 1.2 ** 3 would give 1727).
+  assert.deepEqual(retries.map((e) => e.next_attempt_at - t0), [1000, 2200, 3640, 5368]);
+});
+
+test("js_approval takes the approval raised before its timeout, and gives up at the timeout", async () => {
+  const approved = await new Harness().start("js_approval", { timeoutMs: 60_000 });
+  await approved.advance(59_999);
+  await approved.raiseEvent("Approval", { by: "alice" });
+  assert.deepEqual(approved.output, { approved: "alice" });
+  const late = await new Harness().start("js_approval", { timeoutMs: 60_000 });
+  await late.runToCompletion();
+  assert.deepEqual(late.output, { approved: false });
+});
+
+test("js_parent runs js_first_or_timeout as its child, under the host's child id", async () => {
+  const run = await new Harness().instanceId("p").start("js_parent", 2);
+  assert.deepEqual(run.output, { child: { winner: "activity", value: 20 } });
+  assert.equal(run.instance("p:1:0").status, "Completed");
+});

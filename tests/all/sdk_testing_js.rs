@@ -7,12 +7,14 @@
 //! fail and say what to install, they are never skipped.
 
 use crate::harness::{BOTH_PATHS, Harness, Options, T0};
+use reprise_core::replay::Command;
+use reprise_core::{Event, HistoryEvent};
 use reprise_executor::{Bundle, BundleConfig, ExecutorConfig};
 use reprise_tests::guests;
 use serde_json::{Value, json};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::Command as Process;
 
 const REPRISE: &str = env!("CARGO_BIN_EXE_reprise-under-test");
 
@@ -29,7 +31,7 @@ fn root() -> PathBuf {
 /// recent enough.
 fn node() -> OsString {
     let node = std::env::var_os("REPRISE_NODE").unwrap_or_else(|| "node".into());
-    let version = match Command::new(&node).arg("--version").output() {
+    let version = match Process::new(&node).arg("--version").output() {
         Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_string(),
         Ok(out) => panic!("{node:?} --version failed ({}): {NODE_HINT}", out.status),
         Err(err) => panic!("cannot run Node.js ({node:?}: {err}): {NODE_HINT}"),
@@ -44,7 +46,7 @@ fn node() -> OsString {
 /// Runs `node --test` on `files` (relative to the project root) with the harness's hooks and
 /// `env`, and fails with Node's report unless every test passed.
 fn node_test(node: &OsString, files: &[PathBuf], env: &[(&str, &Path)]) -> String {
-    let out = Command::new(node)
+    let out = Process::new(node)
         .current_dir(root())
         .arg("--import")
         .arg("./guest-sdk/js/testing/register.mjs")
@@ -89,44 +91,165 @@ fn the_js_harness_and_the_js_guests_tests_pass() {
     assert!(passed(&report) >= 20, "too few tests ran:\n{report}");
 }
 
-/// The scenarios of `js-fan-out` both run: an instance id, an orchestrator, an input.
-fn scenarios() -> Vec<(&'static str, &'static str, Value)> {
+/// How a scenario moves on once started, on the host and in the harness alike.
+#[derive(Clone, Copy)]
+enum Then {
+    /// Nothing: it finishes on its own, with no time passing.
+    Finish,
+    /// The event `Approval` with `{"by":"alice"}` is raised once it waits for it.
+    Approve,
+    /// Time passes until it finishes: the clock moves to each retry and timer it waits on.
+    MoveTime,
+}
+
+impl Then {
+    /// Its name in `scenarios.json`.
+    fn name(self) -> &'static str {
+        match self {
+            Then::Finish => "finish",
+            Then::Approve => "approve",
+            Then::MoveTime => "move-time",
+        }
+    }
+}
+
+/// The event [`Then::Approve`] raises: its name and data.
+fn approval() -> (&'static str, Value) {
+    ("Approval", json!({"by": "alice"}))
+}
+
+/// A scenario of `js-fan-out`, run on the host and through the harness.
+struct Scenario {
+    id: &'static str,
+    orchestrator: &'static str,
+    input: Value,
+    then: Then,
+    /// Whether its histories are compared whole. Not for a fan-out: the host runs its activities
+    /// in parallel, so which results an episode delivers together varies from run to run.
+    whole: bool,
+}
+
+/// The scenarios, in the order the host runs them. Its clock is shared: a scenario after one
+/// that moves time starts later, which each scenario's `started_at` tells the harness.
+fn scenarios() -> Vec<Scenario> {
+    let scenario = |id, orchestrator, input, then, whole| Scenario { id, orchestrator, input, then, whole };
     vec![
-        ("fan-out-20", "js_fan_out", json!({"items": 20})),
-        ("first-ok", "js_first_or_timeout", json!(2)),
-        ("first-rejected", "js_first_or_timeout", json!(3)),
-        ("countdown", "js_countdown", json!({"n": 3})),
+        scenario("fan-out-20", "js_fan_out", json!({"items": 20}), Then::Finish, false),
+        // Waits of 1000, 1200, 1440 and 1728 ms: a coefficient of 1.2, whose powers the host
+        // rounds its own way (f64::powi).
+        scenario("retry", "js_retrying", json!({"failures": 4}), Then::MoveTime, true),
+        scenario("first-ok", "js_first_or_timeout", json!(2), Then::Finish, true),
+        scenario("first-rejected", "js_first_or_timeout", json!(3), Then::Finish, true),
+        scenario("approval-timeout", "js_approval", json!({"timeoutMs": 60_000}), Then::MoveTime, true),
+        scenario("approval-yes", "js_approval", json!({"timeoutMs": 60_000}), Then::Approve, true),
+        scenario("countdown", "js_countdown", json!({"n": 3}), Then::Finish, true),
+        scenario("parent", "js_parent", json!(2), Then::Finish, true),
     ]
 }
 
+/// A command event in the host's words (`impl Display for Command`), or `None` for an event
+/// that records no decision of the orchestrator: what `Run.commands` must say, written by the
+/// host's code rather than the harness's port of it.
+fn command(event: &Event) -> Option<String> {
+    let command = match event {
+        Event::ActivityScheduled { name, .. } => Command::ScheduleActivity { name: name.clone() },
+        Event::SubOrchestrationScheduled { name, .. } => Command::ScheduleSubOrchestration { name: name.clone() },
+        Event::ExecutionContinuedAsNew { .. } => Command::ContinueAsNew,
+        Event::TimerScheduled { fire_at, .. } => Command::ScheduleTimer { fire_at: *fire_at },
+        Event::EventWaitStarted { name, .. } => Command::WaitForEvent { name: name.clone() },
+        Event::EventSent { instance_id, name, .. } => {
+            Command::RaiseEvent { instance_id: instance_id.clone(), name: name.clone() }
+        }
+        Event::EntityCalled { entity, operation, .. } => {
+            Command::CallEntity { entity: entity.clone(), operation: operation.clone() }
+        }
+        Event::EntitySignaled { entity, operation, .. } => {
+            Command::SignalEntity { entity: entity.clone(), operation: operation.clone() }
+        }
+        Event::EntityLockRequested { entities, .. } => Command::LockEntities { entities: entities.clone() },
+        Event::EntitiesUnlocked { .. } => Command::UnlockEntities,
+        Event::ExecutionCompleted { .. } => Command::Complete,
+        Event::ExecutionFailed { .. } => Command::Fail,
+        _ => return None,
+    };
+    Some(command.to_string())
+}
+
+/// Each execution's commands, in the host's words.
+fn commands(executions: &[(u32, Vec<HistoryEvent>)]) -> Value {
+    executions.iter().map(|(_, events)| events.iter().filter_map(|e| command(&e.event)).collect::<Vec<_>>()).collect()
+}
+
+/// Writes the instance's export bundle to `dir/<file>`, and returns its histories.
+fn write_bundle(host: &Harness, id: &str, dir: &Path, file: &str) -> Vec<(u32, Vec<HistoryEvent>)> {
+    let snapshot = host.host.store().snapshots(&[id.to_string()], true).expect("snapshot").remove(0);
+    let executions = snapshot.executions.clone();
+    let config = BundleConfig::from(&ExecutorConfig::default());
+    let bundle = Bundle::new(snapshot.record, snapshot.executions, None, config, T0);
+    std::fs::write(dir.join(file), bundle.to_json()).expect("write the bundle");
+    executions
+}
+
 /// Runs the scenarios on a host with a cache of `cache` and writes, into `dir`, each instance's
-/// bundle (`<id>.reprise`), its `reprise history --json` (`<id>.history.json`), and
-/// `scenarios.json` (the scenarios with their end on the host).
+/// bundle (`<id>.reprise`; a child's `<id>.child-<n>.reprise`), its `reprise history --json`
+/// (`<id>.history.json`), and `scenarios.json`: each scenario, when it started, how it was
+/// moved on, how it ended, its commands per execution in the host's words, and its children.
 async fn run_on_host(cache: usize, dir: &Path) {
     let db = dir.join("reprise.db");
     let host = Harness::on(&db, Options::cache(cache), &[guests::JS_FAN_OUT.path()]).await;
     let mut ends = Vec::new();
-    for (id, orchestrator, input) in scenarios() {
+    for Scenario { id, orchestrator, input, then, whole } in scenarios() {
         host.start(id, orchestrator, input.clone()).await;
-        let record = host.finished(id).await;
+        let record = match then {
+            Then::Finish => host.finished(id).await,
+            Then::Approve => {
+                // Raised once it waits, as the harness's run raises it once idle.
+                host.until_history(id, |h| h.iter().any(|e| matches!(e.event, Event::EventWaitStarted { .. }))).await;
+                let (name, data) = approval();
+                host.host.raise_event(id, name, &data.to_string()).await.expect("raise the event");
+                host.finished(id).await
+            }
+            Then::MoveTime => host.finished_moving_time(id).await,
+        };
+        let executions = write_bundle(&host, id, dir, &format!("{id}.reprise"));
+        let Some(Event::EpisodeStarted { time: started_at }) = executions[0].1.first().map(|e| &e.event) else {
+            panic!("the history of {id} does not start with an episode: {executions:?}")
+        };
+        assert!(*started_at >= T0, "{id} started at {started_at}, before the clock's start");
+        let mut children = Vec::new();
+        let scheduled = executions.iter().flat_map(|(_, events)| events).filter_map(|e| match &e.event {
+            Event::SubOrchestrationScheduled { instance_id, .. } => Some(instance_id.to_string()),
+            _ => None,
+        });
+        for (n, child) in scheduled.enumerate() {
+            let file = format!("{id}.child-{n}.reprise");
+            let child_executions = write_bundle(&host, &child, dir, &file);
+            children.push(json!({"id": child, "bundle": file, "commands": commands(&child_executions)}));
+        }
         let payload =
             |p: Option<&str>| p.map_or(Value::Null, |text| serde_json::from_str(text).expect("a JSON payload"));
+        let (event_name, event_data) = approval();
         ends.push(json!({
             "id": id,
             "orchestrator": orchestrator,
             "input": input,
+            "then": then.name(),
+            "event": {"name": event_name, "data": event_data},
+            "whole": whole,
+            "started_at": started_at,
             "status": record.status.to_string(),
             "output": payload(record.output.as_deref()),
             "custom_status": payload(record.custom_status.as_deref()),
+            "commands": commands(&executions),
+            "children": children,
         }));
-        let snapshot = host.host.store().snapshots(&[id.to_string()], true).expect("snapshot").remove(0);
-        let config = BundleConfig::from(&ExecutorConfig::default());
-        let bundle = Bundle::new(snapshot.record, snapshot.executions, None, config, T0);
-        std::fs::write(dir.join(format!("{id}.reprise")), bundle.to_json()).expect("write the bundle");
     }
     host.stop().await;
-    for (id, ..) in scenarios() {
-        let out = Command::new(REPRISE).args(["history", id, "--json", "--db"]).arg(&db).output().expect("run reprise");
+    let statuses: Vec<&str> = ends.iter().map(|e| e["status"].as_str().expect("a status")).collect();
+    assert!(statuses.iter().all(|s| *s == "Completed"), "every scenario completes on the host: {ends:#?}");
+    for scenario in scenarios() {
+        let id = scenario.id;
+        let out = Process::new(REPRISE).args(["history", id, "--json", "--db"]).arg(&db).output().expect("run reprise");
         assert!(out.status.success(), "reprise history {id} --json: {}", String::from_utf8_lossy(&out.stderr));
         std::fs::write(dir.join(format!("{id}.history.json")), out.stdout).expect("write the history");
     }

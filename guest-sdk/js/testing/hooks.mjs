@@ -14,6 +14,11 @@ const PACKAGE = "reprise:durable/";
 const VERSION = "0.1.0";
 const INTERFACES = new Set(["orchestration", "activity-context", "entity-context"]);
 
+/**
+ * Node's `resolve` hook: a `reprise:durable/<interface>@0.1.0` specifier resolves to the stand-in
+ * module interfaces/<interface>.js; an interface or version the harness has no stand-in for is
+ * an error that lists those it has; any other specifier resolves as Node decides.
+ */
 export async function resolve(specifier, context, nextResolve) {
   if (!specifier.startsWith(PACKAGE)) return nextResolve(specifier, context);
   const [iface, version] = specifier.slice(PACKAGE.length).split("@");
@@ -42,6 +47,11 @@ function declaresType(file) {
   }
 }
 
+/**
+ * Node's `load` hook: a `.js` file outside any package that declares a module type (and outside
+ * node_modules) loads as an ES module, as componentize-js reads it; everything else loads as
+ * Node decides.
+ */
 export async function load(url, context, nextLoad) {
   if (url.startsWith("file:") && url.endsWith(".js") && !declaresType(fileURLToPath(url))) {
     return nextLoad(url, { ...context, format: "module" });

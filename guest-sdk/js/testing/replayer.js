@@ -11,6 +11,8 @@
 // histories (`ExecutionRewound` rearranges what replay reads; `replay` refuses them rather
 // than replay them wrongly); entities (the harness does not run entities, see ../testing.js).
 
+import { instanceIdError } from "./host-rules.js";
+
 /** A refusal of the replay engine, with the host's message. `kind` names the host's variant. */
 export class ReplayError extends Error {
   constructor(kind, message, fields = {}) {
@@ -215,11 +217,6 @@ export class Replayer {
     this.pending.push({ time, messages });
   }
 
-  /** The next recorded event not replayed yet, if any. */
-  nextRecorded() {
-    return this.recorded[0];
-  }
-
   /** Opens the next episode: "Replayed", "Live" or "Blocked". */
   advance() {
     this.ensureRunning();
@@ -384,6 +381,8 @@ export class Replayer {
     this.ensureRunning();
     const taskId = this.scheduled.length;
     const child = instanceId ?? `${this.instanceId}:${this.execution}:${taskId}`;
+    const refused = instanceId === undefined ? instanceIdError(child) : undefined;
+    if (refused !== undefined) throw new ReplayError("InvalidInstanceId", `the sub-orchestration cannot start: ${refused}`);
     const event = { type: "SubOrchestrationScheduled", task_id: taskId, name, instance_id: child, input };
     if (retry !== undefined) event.retry = retry;
     this.command(event);

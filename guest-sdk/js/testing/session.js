@@ -1,6 +1,6 @@
 // Which simulated host answers the SDK's host calls right now. The modules of interfaces/
 // stand in for `reprise:durable/orchestration@0.1.0` and the other imports of ../reprise.js
-// when it runs under Node (hooks.js maps them), and forward every call to the binding the
+// when it runs under Node (hooks.mjs maps them), and forward every call to the binding the
 // harness installed here for the function it runs; a call with none installed is an error that
 // says so.
 

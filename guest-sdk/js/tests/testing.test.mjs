@@ -8,7 +8,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { EntityId, Failure, RetryPolicy } from "../reprise.js";
-import { DEFAULT_START_TIME, Harness, ReplayError, UnsupportedError, delayAfter, replay, uuidV5 } from "../testing.js";
+import { DEFAULT_START_TIME, Harness, ReplayError, UnsupportedError, replay } from "../testing.js";
+import { delayAfter, powi, uuidV5 } from "../testing/host-rules.js";
+import * as orchestration from "../testing/interfaces/orchestration.js";
 
 const T0 = DEFAULT_START_TIME;
 const DAY = 24 * 60 * 60 * 1000;
@@ -112,6 +114,25 @@ test("non-retryable error types and the retry timeout stop retries as on the hos
   assert.equal(timedOut.output, "Busy");
   assert.equal(timedOut.activityCalls.length, 3, "a third retry would start 3 s after the first attempt");
   assert.deepEqual([delayAfter({ first_retry_interval_ms: 100, backoff_coefficient: 2, max_retry_interval_ms: 1000 }, 5)], [1000]);
+});
+
+test("backoff is computed as the host's f64 arithmetic does: powi by squaring, min ignoring NaN", async () => {
+  const policy = { first_retry_interval_ms: 1000, backoff_coefficient: 1.2 };
+  // 1.2 ** 3 is 1.7279999999999998; the host's powi (compiler-rt's __powidf2) gives 1.728.
+  assert.deepEqual([1, 2, 3, 4, 5].map((attempt) => delayAfter(policy, attempt)), [1000, 1200, 1440, 1728, 2073]);
+  // Values of Rust's powi at run time (`black_box(c).powi(black_box(e))`).
+  assert.deepEqual([powi(1.1, 7), powi(1.3, 13), powi(1.7, 1023), powi(1.01, 1024)], [1.9487171000000012, 30.28751065922532, 5.613666005341569e235, 26612.566117305338]);
+  // 0 × ∞ is NaN: Rust's f64::min gives the cap, as the host waits; no cap saturates.
+  const nan = { first_retry_interval_ms: 0, backoff_coefficient: 1e300 };
+  assert.equal(delayAfter({ ...nan, max_retry_interval_ms: 5000 }, 3), 5000);
+  assert.equal(delayAfter(nan, 3), 18_446_744_073_709_551_615);
+  // The retries a run records wait the same.
+  const run = await new Harness()
+    .activityResults("flaky", [new Failure("Busy", "b"), new Failure("Busy", "b"), new Failure("Busy", "b"), new Failure("Busy", "b"), "ok"])
+    .start((ctx) => ctx.callActivity("flaky", null, { retry: new RetryPolicy({ maxAttempts: 5, firstRetryIntervalMs: 1000, backoffCoefficient: 1.2 }) }));
+  await run.runToCompletion();
+  const waits = run.history.filter((e) => e.type === "ActivityRetrying").map((e) => e.next_attempt_at - T0);
+  assert.deepEqual(waits, [1000, 2200, 3640, 5368]);
 });
 
 test("a 30-day timer fires when the clock is moved, and completes with its fire time", async () => {
@@ -249,6 +270,22 @@ test("entity calls are refused with an error naming the call", async () => {
     new Harness().start((ctx) => ctx.callEntity(new EntityId("Counter", "c"), "add", 1)),
     (error) => error instanceof UnsupportedError && /callEntity\/scheduleEntityCall\('add'\) on @Counter@c/.test(error.message),
   );
+  // Whatever runs the episode that calls one: raising an event, moving time, replaying.
+  const waiting = await new Harness().start((ctx) => {
+    ctx.waitForExternalEvent("Go").result();
+    ctx.signalEntity(new EntityId("Counter", "c"), "add", 1);
+  });
+  await assert.rejects(waiting.raiseEvent("Go"), (error) => error instanceof UnsupportedError && /signalEntity\('add'\)/.test(error.message));
+  const timed = await new Harness().start((ctx) => {
+    ctx.createTimer(1000).result();
+    ctx.lock([new EntityId("Counter", "c")]);
+  });
+  await assert.rejects(timed.advance(1000), (error) => error instanceof UnsupportedError && /lock\(\[@Counter@c\]\)/.test(error.message));
+  const recorded = [
+    { seq: 0, type: "EpisodeStarted", time: T0 },
+    { seq: 1, type: "ExecutionStarted", name: "signals", input: "null", component: "" },
+  ];
+  assert.throws(() => replay(recorded, (ctx) => ctx.signalEntity(new EntityId("Counter", "c"), "add", 1)), UnsupportedError);
 });
 
 test("newGuid is the host's name-based UUID, the same on every replay", async () => {
@@ -351,4 +388,193 @@ test("a failed sub-orchestration is retried by its policy as a new execution of 
   const child = run.instance("test-instance:1:0");
   assert.equal(child.status, "Completed");
   assert.equal(child.history[0].time, T0 + 5000, "the child's second execution starts once the wait has passed");
+});
+
+test("an event raised on a child waiting for its retry waits for the child's next start, as on the host", async () => {
+  const run = await new Harness()
+    .orchestrator("child", (ctx) => {
+      if (ctx.callActivity("attempt") === 1) throw new Failure("NotYet", "first attempt fails");
+      return ctx.waitForExternalEvent("Go").result();
+    })
+    .activity("attempt", (() => {
+      let calls = 0;
+      return () => ++calls;
+    })())
+    .start((ctx) => {
+      const child = ctx.scheduleSubOrchestrator("child", null, {
+        instanceId: "the-child",
+        retry: new RetryPolicy({ maxAttempts: 2, firstRetryIntervalMs: 5000 }),
+      });
+      ctx.createTimer(1000).result();
+      // The child failed at once and waits 5 s for its second attempt: it has no start yet.
+      ctx.raiseEvent("the-child", "Go", "went");
+      return child.result();
+    });
+  await run.advance(1000);
+  assert.equal(run.instance("the-child").status, "ContinuedAsNew");
+  await run.advance(4000);
+  assert.equal(run.status, "Completed");
+  assert.equal(run.output, "went");
+  // The start was sent first (when the first attempt failed), the event after.
+  assert.deepEqual(
+    run.instance("the-child").history.map((e) => e.type),
+    ["EpisodeStarted", "ExecutionStarted", "EventRaised", "ActivityScheduled", "EpisodeStarted", "ActivityCompleted", "EventWaitStarted", "ExecutionCompleted"],
+  );
+  assert.equal(run.instance("the-child").history[0].time, T0 + 5000);
+});
+
+test("a sub-orchestration whose id is taken fails with InstanceExists, and the instance keeps its own run", async () => {
+  const run = await new Harness()
+    .orchestrator("child", (ctx, n) => n * 2)
+    .start((ctx) => {
+      const first = ctx.callSubOrchestrator("child", 1, { instanceId: "shared" });
+      const failures = [];
+      for (const instanceId of ["shared", "test-instance"]) {
+        try {
+          ctx.callSubOrchestrator("child", 2, { instanceId });
+        } catch (error) {
+          failures.push([error.errorType, error.message, error.cause.errorType, error.cause.message]);
+        }
+      }
+      return { first, failures };
+    });
+  assert.deepEqual(run.output, {
+    first: 2,
+    failures: [
+      ["SubOrchestrationFailed", "sub-orchestration 'child' (instance shared) failed: an instance with id 'shared' already exists", "InstanceExists", "an instance with id 'shared' already exists"],
+      [
+        "SubOrchestrationFailed",
+        "sub-orchestration 'child' (instance test-instance) failed: an instance with id 'test-instance' already exists",
+        "InstanceExists",
+        "an instance with id 'test-instance' already exists",
+      ],
+    ],
+  });
+  const shared = run.instance("shared");
+  assert.equal(shared.status, "Completed");
+  assert.equal(shared.output, 2, "the first child's run is untouched");
+  assert.equal(shared.history[1].input, "1");
+});
+
+test("a sub-orchestration id the host refuses ends the parent as GuestTrapped with the host's message", async () => {
+  const refused = async (instanceId, harness = new Harness()) => {
+    const run = await harness.orchestrator("child", () => "ran").start((ctx) => {
+      try {
+        return ctx.callSubOrchestrator("child", null, { instanceId });
+      } catch (error) {
+        return `caught ${error.errorType}`; // a trap is not the orchestrator's to catch
+      }
+    });
+    assert.equal(run.status, "Failed");
+    assert.equal(run.failure.error_type, "GuestTrapped");
+    assert.deepEqual(run.commands, ["fail the orchestration"]);
+    return run.failure.message;
+  };
+  const cannot = "sub-orchestration 'child' cannot start: ";
+  assert.equal(await refused(""), `${cannot}an instance id cannot be empty`);
+  assert.equal(await refused("@Counter@c"), `${cannot}invalid instance id '@Counter@c': ids that start with '@' are reserved for entities`);
+  // Shown as Rust's Debug shows a string: escapes for controls, quotes, backslashes, invisibles.
+  assert.equal(await refused('a\nb\t"\\\u007f\u0301é'), `${cannot}invalid instance id "a\\nb\\t\\"\\\\\\u{7f}\\u{301}é": it holds a control character`);
+  const long = "é".repeat(513);
+  assert.equal(await refused(long), `${cannot}invalid instance id '${"é".repeat(40)}...': it is 1026 bytes long, more than the limit of 1024`);
+  // A derived id (`<parent>:<execution>:<task>`) that breaks the rules is the replay engine's refusal.
+  const parent = new Harness().instanceId("p".repeat(1021));
+  const derived = await refused(undefined, parent);
+  assert.equal(derived, `the sub-orchestration cannot start: invalid instance id '${"p".repeat(40)}...': it is 1025 bytes long, more than the limit of 1024`);
+  // The root's id is checked where the test sets it.
+  assert.throws(() => new Harness().instanceId("@x"), /^Error: the instance id '@x' cannot be used: invalid instance id '@x': ids that start with '@' are reserved for entities$/);
+});
+
+test("a retried sub-orchestration nobody provides fails every attempt as OrchestratorNotFound", async () => {
+  const run = await new Harness().start((ctx) => {
+    try {
+      return ctx.callSubOrchestrator("nowhere", null, { retry: new RetryPolicy({ maxAttempts: 2, firstRetryIntervalMs: 1000 }) });
+    } catch (error) {
+      return [error.errorType, error.cause.errorType, error.cause.message];
+    }
+  });
+  await run.runToCompletion();
+  const notFound = "no orchestrator named 'nowhere' is registered or given with harness.orchestrator";
+  assert.deepEqual(run.output, ["SubOrchestrationFailed", "OrchestratorNotFound", notFound]);
+  const retrying = run.history.find((e) => e.type === "SubOrchestrationRetrying");
+  assert.equal(retrying.failure.error_type, "OrchestratorNotFound");
+  // Each attempt is an execution of the child that ends without running any code.
+  const child = run.instance("test-instance:1:0");
+  assert.deepEqual(child.history.map((e) => e.type), ["EpisodeStarted", "ExecutionStarted", "ExecutionFailed"]);
+  assert.equal(child.history[0].time, T0 + 1000);
+  assert.deepEqual(child.failure, { error_type: "OrchestratorNotFound", message: notFound });
+});
+
+test("an error of the harness inside a host call fails the test, whatever the orchestrator catches", async () => {
+  let after = 0;
+  const swallowing = () => {
+    try {
+      orchestration.scheduleTimer(Symbol("not a time")); // the stand-in cannot take it
+    } catch {
+      after += 1;
+      return "swallowed";
+    }
+    return "unreachable";
+  };
+  await assert.rejects(new Harness().start(swallowing), (error) => error instanceof TypeError && /Symbol/.test(error.message));
+  assert.equal(after, 1, "the orchestrator was unwound, and the error came out after the episode");
+  const started = [
+    { seq: 0, type: "EpisodeStarted", time: T0 },
+    { seq: 1, type: "ExecutionStarted", name: "swallowing", input: "null", component: "" },
+  ];
+  assert.throws(() => replay(started, swallowing), TypeError);
+});
+
+test("replay says what it takes when given something else, and replays a bundle's highest execution", () => {
+  const none = (ctx) => null;
+  assert.throws(() => replay("{not json", none), (error) => {
+    return /^not a history: the text is not JSON \(.+\); replay takes the output of `reprise history ID --json`, an export bundle \(`reprise export ID`\) or a Run's history$/.test(error.message);
+  });
+  assert.throws(() => replay([], none), /^ReplayError: the history holds no start event \(ExecutionStarted\): replay needs a whole execution, from its first event, as `reprise history ID --json` or an export bundle holds it$/);
+  const execution = (n, input) => ({
+    execution: n,
+    events: [
+      { seq: 0, type: "EpisodeStarted", time: T0 },
+      { seq: 1, type: "ExecutionStarted", name: "echo", input, component: "" },
+      { seq: 2, type: "ExecutionCompleted", output: input },
+    ],
+  });
+  // Listed out of order: the highest execution number is the current one, as the host reads it.
+  const bundle = { format: "reprise-bundle", instance: { instance_id: "b" }, executions: [execution(1, '"one"'), execution(3, '"three"'), execution(2, '"two"')] };
+  const echoed = replay(bundle, (ctx, input) => input);
+  assert.equal(echoed.output, "three");
+});
+
+test("the clock refuses what is not a whole number of ms", async () => {
+  for (const bad of ["x", "1700000000000", NaN, -1, 1.5, new Date("not a date")]) {
+    assert.throws(() => new Harness().startTime(bad), TypeError, `startTime(${String(bad)})`);
+  }
+  assert.equal((await new Harness().startTime(5).start((ctx) => ctx.currentTimeMs)).output, 5);
+  const waiting = await new Harness().start((ctx) => ctx.createTimer(1000).result());
+  await assert.rejects(waiting.advance(0.5), TypeError);
+});
+
+test("runToCompletion says what the run waits for, a child's event included, and where its jumps stop", async () => {
+  // A child waiting for an event: the message says which, and where to raise it.
+  const parent = await new Harness()
+    .orchestrator("approver", (ctx) => ctx.waitForExternalEvent("Approval").result())
+    .start((ctx) => ctx.callSubOrchestrator("approver", null, { instanceId: "approver-1" }));
+  await assert.rejects(
+    parent.runToCompletion(),
+    /cannot finish: it waits for sub-orchestration 'approver' \(instance approver-1\), which waits for the event\(s\) 'Approval': raise them with run.raiseEvent\(name, data, \{ instanceId \}\)$/,
+  );
+  await parent.raiseEvent("Approval", "yes", { instanceId: "approver-1" });
+  assert.equal(parent.output, "yes");
+  await assert.rejects(parent.raiseEvent("E", null, { instanceId: "nobody" }), /the run has no instance 'nobody'/);
+
+  // A loop of timers that never ends stops at maxJumps, and says what to do.
+  const forever = await new Harness().start((ctx) => {
+    ctx.createTimer(1000).result();
+    ctx.continueAsNew(null);
+    return null;
+  });
+  await assert.rejects(
+    forever.runToCompletion({ maxJumps: 10 }),
+    /^Error: the orchestration \(Running\) did not finish after 10 timers and retries: if it loops on timers or retries for good, test a stretch of it with run.advance\(ms\); if it is meant to take longer, raise runToCompletion\(\{ maxJumps \}\) \(100000 by default\)$/,
+  );
 });
