@@ -28,6 +28,7 @@ mod sdk_testing_python;
 mod structure;
 mod sub_orchestrations;
 mod torture;
+mod traces;
 mod traps;
 mod upgrade;
 mod versioning;

@@ -281,6 +281,7 @@ async fn activity_run(
         attempt: 1,
         idempotency_key: "bench-0".into(),
         timeout: None,
+        traceparent: None,
     };
     let started = Instant::now();
     let outcome = runtime.run_activity(component, invocation, &ActivityGrants::default()).await.outcome?;

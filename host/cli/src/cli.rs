@@ -113,6 +113,11 @@ pub(crate) struct HostArgs {
     /// settings win.
     #[arg(long = "upgrade-policy", value_name = "[NAME=]POLICY")]
     pub(crate) upgrade_policies: Vec<String>,
+    /// Send OpenTelemetry traces (OTLP over HTTP, JSON) to the collector at URL
+    /// (http://127.0.0.1:4318; the path /v1/traces is added): one trace per instance execution,
+    /// a span per episode and per activity attempt. Off by default.
+    #[arg(long, value_name = "URL", env = "REPRISE_OTLP_ENDPOINT")]
+    pub(crate) otlp_endpoint: Option<String>,
     #[command(flatten)]
     pub(crate) limits: LimitArgs,
 }
@@ -170,6 +175,16 @@ pub(crate) struct ApiArgs {
     /// by default.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub(crate) max_wait: Option<std::time::Duration>,
+}
+
+impl Command {
+    /// Where the command sends traces, if it runs a host and was told to.
+    pub(crate) fn otlp_endpoint(&self) -> Option<&str> {
+        match self {
+            Command::Run { host, .. } | Command::Serve { host, .. } => host.otlp_endpoint.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 /// The commands.

@@ -10,6 +10,7 @@ mod deployment;
 mod input;
 mod progress;
 mod render;
+mod telemetry;
 
 /// Prints a result on stdout. A closed pipe (`reprise history ... | head`) ends the program
 /// quietly, as it does for other command-line tools, instead of panicking.
@@ -43,6 +44,22 @@ pub fn main() -> ExitCode {
     if let Err(code) = configure_failpoints() {
         return code;
     }
+    let traces = match cli.command.otlp_endpoint().map(telemetry::install).transpose() {
+        Ok(traces) => traces,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = run(cli.command);
+    if let Some(traces) = traces {
+        traces.shutdown();
+    }
+    code
+}
+
+/// Runs the command on an async runtime of its own, and says how it ended.
+fn run(command: cli::Command) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -50,7 +67,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(commands::dispatch(cli.command)) {
+    match runtime.block_on(commands::dispatch(command)) {
         Ok(code) => code,
         Err(error) if retryable(&error) => {
             eprintln!("error: {error:#}");

@@ -46,6 +46,7 @@ mod settings;
 mod slots;
 mod store_access;
 mod store_health;
+pub mod telemetry;
 mod trigger;
 mod watchers;
 mod workers;

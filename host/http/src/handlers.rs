@@ -81,9 +81,13 @@ async fn start(
     // Checked before the start, so that a bad parameter starts nothing.
     let wait = query.wait_for_completion.as_deref().map(|text| wait_time(text, &state.config)).transpose()?;
     let input = json_body(body, &state.config)?;
+    let started = std::time::SystemTime::now();
+    let name = orchestrator.clone();
     // The store refuses any id already taken, finished or not: reusing a finished instance's id
     // would silently replace its history, so that is a 409 too (purge it first).
     let id = state.host.start(StartRequest { orchestrator, input, instance_id }).await?;
+    let traceparent = headers.get("traceparent").and_then(|value| value.to_str().ok());
+    reprise_executor::telemetry::instance_requested(id.as_str(), &name, traceparent, started);
     let links = CheckStatus::new(&base_url(headers), id.as_str());
     let location = header_value(&links.status_query_get_uri)?;
     if let Some(wait) = wait

@@ -71,6 +71,9 @@ pub struct ActivityInvocation {
     pub idempotency_key: String,
     /// Stop the attempt after this long.
     pub timeout: Option<Duration>,
+    /// The W3C `traceparent` of the attempt's span, sent on its outgoing HTTP requests that do
+    /// not carry one of their own; `None` when traces are off.
+    pub traceparent: Option<String>,
 }
 
 impl ActivityInvocation {
@@ -84,6 +87,7 @@ impl ActivityInvocation {
             attempt: 0,
             idempotency_key: String::new(),
             timeout: None,
+            traceparent: None,
         }
     }
 }

@@ -196,7 +196,8 @@ impl Runtime {
             .map_err(|e| GuestError::Sandbox(format!("preparing the sandbox of {what}: {e:#}")))?;
         let timeout = invocation.timeout;
         let (name, input) = (invocation.name.clone(), invocation.input.clone());
-        let http = ActivityHttp::new(&invocation.name, grants.http.clone(), log.clone());
+        let http = ActivityHttp::new(&invocation.name, grants.http.clone(), log.clone())
+            .with_traceparent(invocation.traceparent.as_deref());
         let memory =
             grants.limits.memory_bytes.map_or(self.config.max_memory_bytes, |m| m.min(self.config.max_memory_bytes));
         let state = GuestState::new(wasi, memory, invocation).with_http(http);

@@ -23,6 +23,7 @@ use crate::registry::Registry;
 use crate::session::guest_failure;
 use crate::slots::{ActivitySlots, Permit};
 use crate::store_access::StoreAccess;
+use crate::telemetry;
 use crate::trigger::Trigger;
 use reprise_core::failure::error_types;
 use reprise_core::plan::activity::{self, Attempt};
@@ -86,7 +87,9 @@ impl ActivityDispatcher {
     /// its result and the HTTP requests it made.
     pub(crate) async fn attempt(&self, task: &ActivityTask) -> (ActivityResult, Vec<HttpExchange>) {
         let started = std::time::Instant::now();
-        let attempted = self.attempt_unmeasured(task).await;
+        let key = &task.key;
+        let mut span = telemetry::attempt(&key.instance_id, key.execution, &task.name, key.task_id, task.attempt);
+        let attempted = self.attempt_unmeasured(task, span.traceparent()).await;
         let outcome = match &attempted.0 {
             ActivityResult::Completed(_) => "completed",
             ActivityResult::Failed(_) => "failed",
@@ -96,10 +99,17 @@ impl ActivityDispatcher {
         // except for calls of activities no component exports, which count under one name.
         let name = if self.registry.activity(&task.name).is_some() { task.name.as_str() } else { "(unknown)" };
         self.metrics.attempt(name, outcome, started.elapsed());
+        if let ActivityResult::Failed(failure) | ActivityResult::Retry { failure, .. } = &attempted.0 {
+            span.failed(&failure.to_string());
+        }
         attempted
     }
 
-    async fn attempt_unmeasured(&self, task: &ActivityTask) -> (ActivityResult, Vec<HttpExchange>) {
+    async fn attempt_unmeasured(
+        &self,
+        task: &ActivityTask,
+        traceparent: Option<String>,
+    ) -> (ActivityResult, Vec<HttpExchange>) {
         let Some((component, settings)) = self.registry.activity(&task.name) else {
             // Not retried: loading a component takes a host restart, which no retry waits for.
             let failure = Failure::new(
@@ -118,6 +128,7 @@ impl ActivityDispatcher {
             attempt: task.attempt,
             idempotency_key: reprise_core::idempotency_key(&task.key.instance_id, task.key.execution, task.key.task_id),
             timeout: options.timeout_ms.map(Duration::from_millis),
+            traceparent,
         };
         let run = self.runtime.run_activity(&component, invocation, &settings.grants);
         let ActivityRun { outcome, http } = tokio::select! {

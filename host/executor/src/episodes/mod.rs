@@ -22,6 +22,7 @@ use crate::metrics::{EpisodeOutcome, Metrics};
 use crate::registry::Registry;
 use crate::slots::{ActivitySlots, Permit};
 use crate::store_access::StoreAccess;
+use crate::telemetry;
 use reprise_core::Timestamp;
 use reprise_core::plan::AfterCommit;
 use reprise_runtime::Runtime;
@@ -100,6 +101,8 @@ impl EpisodeRunner {
         let instance_id = start.instance.instance_id.clone();
         let is_entity = reprise_core::is_entity_instance(&instance_id);
         let started = std::time::Instant::now();
+        let kind = if is_entity { "entity" } else { "orchestration" };
+        let mut span = telemetry::episode(&instance_id, start.instance.execution, &start.instance.name, kind);
         let step = tokio::select! {
             step = async {
                 if is_entity { self.entity_batch(start, now).await } else { self.orchestration(start, now).await }
@@ -112,8 +115,10 @@ impl EpisodeRunner {
             Ok(Step::Skipped) => EpisodeOutcome::Skipped,
             Ok(Step::NotReady) | Err(_) => EpisodeOutcome::Retried,
         };
-        let kind = if is_entity { "entity" } else { "orchestration" };
         self.metrics.episode(kind, outcome, started.elapsed());
+        if let Err(error) = &step {
+            span.failed(&error.to_string());
+        }
         let back_off = match step {
             Ok(Step::Committed(after, permits)) => {
                 return Outcome { instance_id, back_off: false, committed: true, after, permits };

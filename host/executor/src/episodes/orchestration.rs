@@ -284,6 +284,7 @@ impl EpisodeRunner {
             plan::episode::plan(episode, facts, Claims { slots: permits.len(), lease_until, runs_here: &runs_here });
         permits.truncate(planned.after.iter().filter(|a| matches!(a, AfterCommit::Run(_))).count());
 
+        let ended = planned.commit.status;
         let retries = planned
             .commit
             .outgoing
@@ -291,7 +292,13 @@ impl EpisodeRunner {
             .filter(|m| matches!(m.message, Message::SubOrchestrationRetrying { .. }))
             .count();
         match self.store.submit(|store, done| store.commit_episode_then(planned.commit, done)).await {
-            Ok(()) => self.metrics.sub_orchestration_retries(retries),
+            Ok(()) => {
+                self.metrics.sub_orchestration_retries(retries);
+                if ended.is_terminal() || ended == RuntimeStatus::ContinuedAsNew {
+                    let execution = (instance.instance_id.as_str(), instance.execution, instance.name.as_str());
+                    crate::telemetry::execution_ended(execution, instance.created_at, ended, now);
+                }
+            }
             Err(StoreError::Conflict { reason, .. }) => {
                 tracing::warn!(instance = %instance.instance_id, "episode discarded, the instance moved on: {reason}");
                 return Ok(Step::Skipped);

@@ -99,13 +99,22 @@ pub(crate) struct ActivityHttp {
     log: Arc<HttpLog>,
     requests: u32,
     budget: Budget,
+    /// Sent as `traceparent` on requests without one, so that the callee's spans are children
+    /// of the attempt's.
+    traceparent: Option<http::HeaderValue>,
 }
 
 impl ActivityHttp {
     /// The hooks of an attempt of `activity` with `access`, recording into `log`.
     pub(crate) fn new(activity: &str, access: Arc<HttpAccess>, log: Arc<HttpLog>) -> Self {
         let budget = Budget { limit: access.max_body_bytes, used: Arc::new(AtomicU64::new(0)) };
-        ActivityHttp { activity: activity.to_string(), access, log, requests: 0, budget }
+        ActivityHttp { activity: activity.to_string(), access, log, requests: 0, budget, traceparent: None }
+    }
+
+    /// The attempt's trace context, for its requests.
+    pub(crate) fn with_traceparent(mut self, traceparent: Option<&str>) -> Self {
+        self.traceparent = traceparent.and_then(|value| http::HeaderValue::from_str(value).ok());
+        self
     }
 
     /// Records a request that is not sent, and answers the guest `code`.
@@ -170,6 +179,12 @@ impl WasiHttpHooks for ActivityHttp {
         let (mut parts, body) = request.into_parts();
         for (name, value) in self.access.headers_for(&grant) {
             parts.headers.insert(name, value);
+        }
+        // A guest that propagates its own trace context keeps it.
+        if let Some(traceparent) = &self.traceparent
+            && !parts.headers.contains_key("traceparent")
+        {
+            parts.headers.insert("traceparent", traceparent.clone());
         }
         let options = self.access.options(options);
         let exchange = HttpExchange {
