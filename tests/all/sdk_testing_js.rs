@@ -6,8 +6,7 @@
 //! Node.js is required, as it is for building the JavaScript guests: without it these tests
 //! fail and say what to install, they are never skipped.
 
-use crate::harness::{BOTH_PATHS, Harness, Options, T0};
-use reprise_core::replay::Command;
+use crate::harness::{BOTH_PATHS, Harness, Options, T0, command_words};
 use reprise_core::{Event, HistoryEvent};
 use reprise_executor::{Bundle, BundleConfig, ExecutorConfig};
 use reprise_tests::guests;
@@ -147,37 +146,12 @@ fn scenarios() -> Vec<Scenario> {
     ]
 }
 
-/// A command event in the host's words (`impl Display for Command`), or `None` for an event
-/// that records no decision of the orchestrator: what `Run.commands` must say, written by the
-/// host's code rather than the harness's port of it.
-fn command(event: &Event) -> Option<String> {
-    let command = match event {
-        Event::ActivityScheduled { name, .. } => Command::ScheduleActivity { name: name.clone() },
-        Event::SubOrchestrationScheduled { name, .. } => Command::ScheduleSubOrchestration { name: name.clone() },
-        Event::ExecutionContinuedAsNew { .. } => Command::ContinueAsNew,
-        Event::TimerScheduled { fire_at, .. } => Command::ScheduleTimer { fire_at: *fire_at },
-        Event::EventWaitStarted { name, .. } => Command::WaitForEvent { name: name.clone() },
-        Event::EventSent { instance_id, name, .. } => {
-            Command::RaiseEvent { instance_id: instance_id.clone(), name: name.clone() }
-        }
-        Event::EntityCalled { entity, operation, .. } => {
-            Command::CallEntity { entity: entity.clone(), operation: operation.clone() }
-        }
-        Event::EntitySignaled { entity, operation, .. } => {
-            Command::SignalEntity { entity: entity.clone(), operation: operation.clone() }
-        }
-        Event::EntityLockRequested { entities, .. } => Command::LockEntities { entities: entities.clone() },
-        Event::EntitiesUnlocked { .. } => Command::UnlockEntities,
-        Event::ExecutionCompleted { .. } => Command::Complete,
-        Event::ExecutionFailed { .. } => Command::Fail,
-        _ => return None,
-    };
-    Some(command.to_string())
-}
-
 /// Each execution's commands, in the host's words.
 fn commands(executions: &[(u32, Vec<HistoryEvent>)]) -> Value {
-    executions.iter().map(|(_, events)| events.iter().filter_map(|e| command(&e.event)).collect::<Vec<_>>()).collect()
+    executions
+        .iter()
+        .map(|(_, events)| events.iter().filter_map(|e| command_words(&e.event)).collect::<Vec<_>>())
+        .collect()
 }
 
 /// Writes the instance's export bundle to `dir/<file>`, and returns its histories.

@@ -13,8 +13,7 @@
 //! --workspace` runs every Python harness test. A missing Python fails these tests with what to
 //! install; they never skip.
 
-use crate::harness::{Harness, Options, T0};
-use reprise_core::replay::Command;
+use crate::harness::{Harness, Options, T0, command_words};
 use reprise_core::{Event, HistoryEvent};
 use reprise_store::InstanceRecord;
 use reprise_tests::guests;
@@ -93,33 +92,6 @@ fn the_python_harness_tests_and_the_guests_tests_pass() {
         // One process per guest: each has a module named `main`.
         unittest(&python, &["discover", "-s", guest, "-t", guest], &[]);
     }
-}
-
-/// A command event in the host's words (`impl Display for Command`), or `None` for an event
-/// that records no decision of the orchestrator.
-fn command(event: &Event) -> Option<String> {
-    let command = match event {
-        Event::ActivityScheduled { name, .. } => Command::ScheduleActivity { name: name.clone() },
-        Event::SubOrchestrationScheduled { name, .. } => Command::ScheduleSubOrchestration { name: name.clone() },
-        Event::ExecutionContinuedAsNew { .. } => Command::ContinueAsNew,
-        Event::TimerScheduled { fire_at, .. } => Command::ScheduleTimer { fire_at: *fire_at },
-        Event::EventWaitStarted { name, .. } => Command::WaitForEvent { name: name.clone() },
-        Event::EventSent { instance_id, name, .. } => {
-            Command::RaiseEvent { instance_id: instance_id.clone(), name: name.clone() }
-        }
-        Event::EntityCalled { entity, operation, .. } => {
-            Command::CallEntity { entity: entity.clone(), operation: operation.clone() }
-        }
-        Event::EntitySignaled { entity, operation, .. } => {
-            Command::SignalEntity { entity: entity.clone(), operation: operation.clone() }
-        }
-        Event::EntityLockRequested { entities, .. } => Command::LockEntities { entities: entities.clone() },
-        Event::EntitiesUnlocked { .. } => Command::UnlockEntities,
-        Event::ExecutionCompleted { .. } => Command::Complete,
-        Event::ExecutionFailed { .. } => Command::Fail,
-        _ => return None,
-    };
-    Some(command.to_string())
 }
 
 /// How a scenario moves on once started, on the host and in the harness alike.
@@ -210,7 +182,7 @@ fn manifest_entry(
     record: &InstanceRecord,
     history: &[HistoryEvent],
 ) -> Value {
-    let commands: Vec<String> = history.iter().filter_map(|e| command(&e.event)).collect();
+    let commands: Vec<String> = history.iter().filter_map(|e| command_words(&e.event)).collect();
     let failure = record.failure.as_ref().map(|f| json!({"error_type": f.error_type, "message": f.message}));
     let output: Option<Value> =
         record.output.as_ref().map(|o| serde_json::from_str(o.as_str()).expect("the output is JSON"));
