@@ -70,7 +70,7 @@ impl Api {
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
         }
-        if body.is_some() {
+        if body.is_some() && !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type")) {
             request = request.header("content-type", "application/json");
         }
         for (name, value) in headers {
@@ -598,5 +598,65 @@ async fn rewind_and_restart_over_http() {
         api.call(Method::POST, &format!("{INSTANCES}/job-2/restart?restartWithNewInstanceId=false"), None).await;
     assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.body);
     assert_eq!(again.body["id"], "job-2");
+    api.harness.stop().await;
+}
+
+/// The console behind a token: a browser without it is sent to the sign-in page, which checks it
+/// and keeps it in a cookie that then opens the pages and the API; the assets need none.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_signs_in_with_the_token_and_serves_its_pages() {
+    let config = ApiConfig { token: Some("s3cret".into()), ..ApiConfig::default() };
+    let api = Api::new(config, &[guests::RETRY_PATTERN]).await;
+    let html = [("accept", "text/html,application/xhtml+xml")];
+    let page = api.call_with(Method::GET, "/", None, None, &html).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(header(&page, "location"), Some("/login"));
+    assert_eq!(api.call_with(Method::GET, "/", None, None, &[]).await.status, StatusCode::UNAUTHORIZED);
+    let form = api.call_with(Method::GET, "/login", None, None, &html).await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.text.contains(r#"name="token""#), "{}", form.text);
+    assert_eq!(api.call_with(Method::GET, "/assets/console.js", None, None, &[]).await.status, StatusCode::OK);
+
+    let urlencoded = [("content-type", "application/x-www-form-urlencoded")];
+    let wrong = api.call_with(Method::POST, "/login", Some("token=guess"), None, &urlencoded).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(header(&wrong, "set-cookie").is_none());
+    let signed = api.call_with(Method::POST, "/login", Some("token=s3cret"), None, &urlencoded).await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER);
+    let cookie = header(&signed, "set-cookie").expect("a cookie").to_string();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let cookie = cookie.split(';').next().unwrap().to_string();
+
+    let input = r#"{"input": "demo", "fail_times": 0}"#;
+    let started = api
+        .call_with(
+            Method::POST,
+            "/api/orchestrators/retry_orchestrator/shown",
+            Some(input),
+            None,
+            &[("cookie", &cookie)],
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "the cookie opens the API too");
+    api.harness.finished("shown").await;
+    let list = api.call_with(Method::GET, "/", None, None, &[("cookie", &cookie)]).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.text.contains(r#"data-instance-id="shown""#), "{}", list.text);
+    let one = api.call_with(Method::GET, "/instances/shown", None, None, &[("cookie", &cookie)]).await;
+    assert_eq!(one.status, StatusCode::OK);
+    assert!(
+        one.text.contains(r#"id="timeline""#) && one.text.contains(r#"data-name="flaky_activity""#),
+        "{}",
+        one.text
+    );
+    let missing = api.call_with(Method::GET, "/instances/nobody", None, None, &[("cookie", &cookie)]).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    for page in ["/entities", "/components"] {
+        assert_eq!(
+            api.call_with(Method::GET, page, None, None, &[("cookie", &cookie)]).await.status,
+            StatusCode::OK,
+            "{page}"
+        );
+    }
     api.harness.stop().await;
 }

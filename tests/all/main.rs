@@ -2,7 +2,9 @@
 //! executor, a real SQLite file. One test binary, one module per area.
 
 mod bad_input;
+mod browser;
 mod cli;
+mod console;
 mod coverage;
 mod crash;
 mod deploy;

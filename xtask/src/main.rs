@@ -144,7 +144,17 @@ fn quickstart() -> Result<ExitCode, String> {
         .status()
         .map_err(|err| format!("cannot run {}: {err}", reprise.display()))?;
     Ok(match status.code() {
-        Some(0) => ExitCode::SUCCESS,
+        Some(0) => {
+            let shown = |path: &Path| path.strip_prefix(&root).unwrap_or(path).display().to_string();
+            eprintln!(
+                "\nsee its timeline in the web console:\n  {} serve --listen --db {} --component {}\n  \
+                 then open http://127.0.0.1:7071/ and click the instance",
+                shown(&reprise),
+                shown(&db),
+                shown(&order_processing.wasm)
+            );
+            ExitCode::SUCCESS
+        }
         Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         None => {
             eprintln!("reprise was killed ({status})");

@@ -315,6 +315,11 @@ impl Host {
         Ok(self.engine.store.call(move |store| store.purge(&filter)).await?)
     }
 
+    /// Now, on the host's clock.
+    pub fn now(&self) -> reprise_core::Timestamp {
+        self.engine.clock.now()
+    }
+
     /// The host's metrics, for the parts outside the executor that count too (the HTTP API).
     pub fn metrics(&self) -> &Metrics {
         &self.engine.metrics

@@ -1,6 +1,6 @@
 //! The Durable Functions-compatible HTTP API of `reprise serve --listen`.
 //!
-//! It owns the HTTP surface only: routing (`routes`), the JSON shapes Durable Functions clients
+//! It owns the HTTP surface only: the web console (`console`), routing (`routes`), the JSON shapes Durable Functions clients
 //! expect (`shapes`), the mapping of executor errors to status codes (`error`), the optional
 //! bearer token (`auth`), the Prometheus endpoint (`metrics`) and the OpenAPI document (`openapi.json`, kept beside this crate).
 //! Every durable effect goes through [`reprise_executor::Host`]; this crate never touches the
@@ -8,6 +8,7 @@
 //! failure's details to a caller unless [`ApiConfig::expose_failure_details`] says so.
 
 mod auth;
+mod console;
 mod error;
 mod handlers;
 mod metrics;

@@ -6,6 +6,7 @@
 
 use crate::ApiConfig;
 use crate::auth::require_token;
+use crate::console;
 use crate::handlers::{self, AppState};
 use crate::metrics;
 use axum::Router;
@@ -39,6 +40,13 @@ pub fn router(host: Host, config: ApiConfig) -> Router {
         .route(&format!("{ENTITIES}/{{name}}/{{key}}"), get(handlers::get_entity).post(handlers::signal_entity))
         .route("/openapi.json", get(handlers::openapi))
         .route("/metrics", get(metrics::metrics))
+        .route("/", get(console::instances))
+        .route("/instances/{id}", get(console::instance))
+        .route("/entities", get(console::entities))
+        .route("/components", get(console::components))
+        .route("/login", get(console::login_form).post(console::login))
+        .route("/assets/console.css", get(console::stylesheet))
+        .route("/assets/console.js", get(console::script))
         .fallback(handlers::not_found)
         // After every route: it applies to the routes registered before it.
         .method_not_allowed_fallback(handlers::method_not_allowed)
