@@ -1,6 +1,6 @@
 //! A host on a fresh SQLite file in a temporary directory, with a manual clock, for tests.
 
-use reprise_core::replay::{Command, HistoryLimits};
+use reprise_core::replay::HistoryLimits;
 use reprise_core::{Event, HistoryEvent, InstanceId, RuntimeStatus};
 use reprise_executor::{Clock, ComponentSummary, ExecutorConfig, Host, ManualClock, StartRequest, Workers};
 use reprise_runtime::{ActivityGrants, Runtime, RuntimeConfig};
@@ -363,32 +363,4 @@ pub fn number_tokens(text: &str) -> Vec<String> {
         }
     }
     tokens
-}
-
-/// A command event in the host's words (`impl Display for Command`), or `None` for an event
-/// that records no decision of the orchestrator: what the SDK harnesses' commands must say,
-/// written by the host's code rather than a port of it.
-pub fn command_words(event: &Event) -> Option<String> {
-    let command = match event {
-        Event::ActivityScheduled { name, .. } => Command::ScheduleActivity { name: name.clone() },
-        Event::SubOrchestrationScheduled { name, .. } => Command::ScheduleSubOrchestration { name: name.clone() },
-        Event::ExecutionContinuedAsNew { .. } => Command::ContinueAsNew,
-        Event::TimerScheduled { fire_at, .. } => Command::ScheduleTimer { fire_at: *fire_at },
-        Event::EventWaitStarted { name, .. } => Command::WaitForEvent { name: name.clone() },
-        Event::EventSent { instance_id, name, .. } => {
-            Command::RaiseEvent { instance_id: instance_id.clone(), name: name.clone() }
-        }
-        Event::EntityCalled { entity, operation, .. } => {
-            Command::CallEntity { entity: entity.clone(), operation: operation.clone() }
-        }
-        Event::EntitySignaled { entity, operation, .. } => {
-            Command::SignalEntity { entity: entity.clone(), operation: operation.clone() }
-        }
-        Event::EntityLockRequested { entities, .. } => Command::LockEntities { entities: entities.clone() },
-        Event::EntitiesUnlocked { .. } => Command::UnlockEntities,
-        Event::ExecutionCompleted { .. } => Command::Complete,
-        Event::ExecutionFailed { .. } => Command::Fail,
-        _ => return None,
-    };
-    Some(command.to_string())
 }

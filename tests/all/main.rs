@@ -1,6 +1,7 @@
 //! End-to-end tests: real guest components (built from `guests/` by the build script), the real
 //! executor, a real SQLite file. One test binary, one module per area.
 
+mod agreement;
 mod bad_input;
 mod browser;
 mod cli;

@@ -6,16 +6,15 @@
 //! Node.js is required, as it is for building the JavaScript guests: without it these tests
 //! fail and say what to install, they are never skipped.
 
-use crate::harness::{BOTH_PATHS, Harness, Options, T0, command_words};
-use reprise_core::{Event, HistoryEvent};
+use crate::agreement::{Then, approval, children, command_words, drive, started_at, write_cli_history};
+use crate::harness::{BOTH_PATHS, Harness, Options, T0};
+use reprise_core::HistoryEvent;
 use reprise_executor::{Bundle, BundleConfig, ExecutorConfig};
 use reprise_tests::guests;
 use serde_json::{Value, json};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
-
-const REPRISE: &str = env!("CARGO_BIN_EXE_reprise-under-test");
 
 /// How to get a Node.js that runs the harness (module hooks need `module.register`).
 const NODE_HINT: &str = "install Node.js 20.6 or later (or 18.19 or later; Debian/Ubuntu: `apt-get install nodejs`; \
@@ -90,33 +89,6 @@ fn the_js_harness_and_the_js_guests_tests_pass() {
     assert!(passed(&report) >= 20, "too few tests ran:\n{report}");
 }
 
-/// How a scenario moves on once started, on the host and in the harness alike.
-#[derive(Clone, Copy)]
-enum Then {
-    /// Nothing: it finishes on its own, with no time passing.
-    Finish,
-    /// The event `Approval` with `{"by":"alice"}` is raised once it waits for it.
-    Approve,
-    /// Time passes until it finishes: the clock moves to each retry and timer it waits on.
-    MoveTime,
-}
-
-impl Then {
-    /// Its name in `scenarios.json`.
-    fn name(self) -> &'static str {
-        match self {
-            Then::Finish => "finish",
-            Then::Approve => "approve",
-            Then::MoveTime => "move-time",
-        }
-    }
-}
-
-/// The event [`Then::Approve`] raises: its name and data.
-fn approval() -> (&'static str, Value) {
-    ("Approval", json!({"by": "alice"}))
-}
-
 /// A scenario of `js-fan-out`, run on the host and through the harness.
 struct Scenario {
     id: &'static str,
@@ -174,31 +146,14 @@ async fn run_on_host(cache: usize, dir: &Path) {
     let mut ends = Vec::new();
     for Scenario { id, orchestrator, input, then, whole } in scenarios() {
         host.start(id, orchestrator, input.clone()).await;
-        let record = match then {
-            Then::Finish => host.finished(id).await,
-            Then::Approve => {
-                // Raised once it waits, as the harness's run raises it once idle.
-                host.until_history(id, |h| h.iter().any(|e| matches!(e.event, Event::EventWaitStarted { .. }))).await;
-                let (name, data) = approval();
-                host.host.raise_event(id, name, &data.to_string()).await.expect("raise the event");
-                host.finished(id).await
-            }
-            Then::MoveTime => host.finished_moving_time(id).await,
-        };
+        let record = drive(&host, id, then).await;
         let executions = write_bundle(&host, id, dir, &format!("{id}.reprise"));
-        let Some(Event::EpisodeStarted { time: started_at }) = executions[0].1.first().map(|e| &e.event) else {
-            panic!("the history of {id} does not start with an episode: {executions:?}")
-        };
-        assert!(*started_at >= T0, "{id} started at {started_at}, before the clock's start");
-        let mut children = Vec::new();
-        let scheduled = executions.iter().flat_map(|(_, events)| events).filter_map(|e| match &e.event {
-            Event::SubOrchestrationScheduled { instance_id, .. } => Some(instance_id.to_string()),
-            _ => None,
-        });
-        for (n, child) in scheduled.enumerate() {
+        let started_at = started_at(id, &executions[0].1);
+        let mut child_bundles = Vec::new();
+        for (n, child) in children(executions.iter().flat_map(|(_, events)| events)).into_iter().enumerate() {
             let file = format!("{id}.child-{n}.reprise");
             let child_executions = write_bundle(&host, &child, dir, &file);
-            children.push(json!({"id": child, "bundle": file, "commands": commands(&child_executions)}));
+            child_bundles.push(json!({"id": child, "bundle": file, "commands": commands(&child_executions)}));
         }
         let payload =
             |p: Option<&str>| p.map_or(Value::Null, |text| serde_json::from_str(text).expect("a JSON payload"));
@@ -215,7 +170,7 @@ async fn run_on_host(cache: usize, dir: &Path) {
             "output": payload(record.output.as_deref()),
             "custom_status": payload(record.custom_status.as_deref()),
             "commands": commands(&executions),
-            "children": children,
+            "children": child_bundles,
         }));
     }
     host.stop().await;
@@ -223,9 +178,7 @@ async fn run_on_host(cache: usize, dir: &Path) {
     assert!(statuses.iter().all(|s| *s == "Completed"), "every scenario completes on the host: {ends:#?}");
     for scenario in scenarios() {
         let id = scenario.id;
-        let out = Process::new(REPRISE).args(["history", id, "--json", "--db"]).arg(&db).output().expect("run reprise");
-        assert!(out.status.success(), "reprise history {id} --json: {}", String::from_utf8_lossy(&out.stderr));
-        std::fs::write(dir.join(format!("{id}.history.json")), out.stdout).expect("write the history");
+        write_cli_history(&db, id, &dir.join(format!("{id}.history.json")));
     }
     std::fs::write(dir.join("scenarios.json"), Value::Array(ends).to_string()).expect("write the scenarios");
 }

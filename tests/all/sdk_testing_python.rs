@@ -13,16 +13,14 @@
 //! --workspace` runs every Python harness test. A missing Python fails these tests with what to
 //! install; they never skip.
 
-use crate::harness::{Harness, Options, T0, command_words};
-use reprise_core::{Event, HistoryEvent};
+use crate::agreement::{Then, children, command_words, drive, started_at, write_cli_history};
+use crate::harness::{Harness, Options};
+use reprise_core::HistoryEvent;
 use reprise_store::InstanceRecord;
 use reprise_tests::guests;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
-
-/// The CLI, to print histories as `reprise history ID --json` does.
-const REPRISE: &str = env!("CARGO_BIN_EXE_reprise-under-test");
 
 /// What to install when no usable Python is found.
 const PYTHON_HINT: &str = "install Python 3.10 or later (Debian/Ubuntu: `apt-get install python3`; macOS: `brew install \
@@ -94,28 +92,6 @@ fn the_python_harness_tests_and_the_guests_tests_pass() {
     }
 }
 
-/// How a scenario moves on once started, on the host and in the harness alike.
-#[derive(Clone, Copy)]
-enum Then {
-    /// Nothing: it finishes on its own.
-    Finish,
-    /// The event `Approval` with `{"by": "alice"}` is raised once it waits for it.
-    Approve,
-    /// Time passes until it finishes (its timers fire).
-    MoveTime,
-}
-
-impl Then {
-    /// Its name in the manifest.
-    fn name(self) -> &'static str {
-        match self {
-            Then::Finish => "finish",
-            Then::Approve => "approve",
-            Then::MoveTime => "move-time",
-        }
-    }
-}
-
 /// The scenarios: instance id, orchestrator, input, what moves it on.
 fn scenarios() -> Vec<(&'static str, &'static str, Value, Then)> {
     vec![
@@ -160,17 +136,6 @@ fn scenarios() -> Vec<(&'static str, &'static str, Value, Then)> {
 /// The file `reprise history ID --json` is written to.
 fn cli_history_file(id: &str) -> String {
     format!("{}.history.json", id.replace(':', "_"))
-}
-
-/// The ids of the sub-orchestrations a history started.
-fn children(history: &[HistoryEvent]) -> Vec<String> {
-    history
-        .iter()
-        .filter_map(|e| match &e.event {
-            Event::SubOrchestrationScheduled { instance_id, .. } => Some(instance_id.to_string()),
-            _ => None,
-        })
-        .collect()
 }
 
 /// The scenario's manifest entry for the Python side: what the host did, and where its history is.
@@ -218,9 +183,7 @@ fn write_cli_histories(db: &Path, manifest: &[Value], dir: &Path) {
         }
     }
     for id in ids {
-        let out = Process::new(REPRISE).args(["history", &id, "--json", "--db"]).arg(db).output().expect("run reprise");
-        assert!(out.status.success(), "reprise history {id} --json: {}", String::from_utf8_lossy(&out.stderr));
-        std::fs::write(dir.join(cli_history_file(&id)), out.stdout).expect("write the history");
+        write_cli_history(db, &id, &dir.join(cli_history_file(&id)));
     }
 }
 
@@ -246,25 +209,10 @@ async fn the_python_harness_agrees_with_the_host() {
     let mut manifest = Vec::new();
     for (id, orchestrator, input, then) in scenarios() {
         harness.start(id, orchestrator, input.clone()).await;
-        let record = match then {
-            Then::Finish => harness.finished(id).await,
-            Then::Approve => {
-                // Raised once it waits, so that the harness's run (which raises it then too)
-                // meets the same order of deliveries.
-                harness
-                    .until_history(id, |h| h.iter().any(|e| matches!(e.event, Event::EventWaitStarted { .. })))
-                    .await;
-                harness.host.raise_event(id, "Approval", r#"{"by": "alice"}"#).await.expect("raise the event");
-                harness.finished(id).await
-            }
-            Then::MoveTime => harness.finished_moving_time(id).await,
-        };
+        let record = drive(&harness, id, then).await;
         let history = harness.history(id).await;
         // The host's clock is shared: a scenario after the timeout one starts an hour later.
-        let Some(Event::EpisodeStarted { time: started_at }) = history.first().map(|e| &e.event) else {
-            panic!("the history of {id} does not start with an episode: {history:?}")
-        };
-        assert!(*started_at >= T0, "{id} started at {started_at}, before the clock's start");
+        let started_at = started_at(id, &history);
         // The events as a bundle stores them (payloads as JSON text, times in milliseconds).
         let bundle = json!({
             "format": "reprise-bundle",

@@ -14,39 +14,8 @@ use super::guest::LogLine;
 use super::world::{ActivityCall, World};
 use crate::{EntityId, Failure};
 
-/// Where an orchestration instance stands, as `reprise status` shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Status {
-    /// Created, not started yet (a child waiting for its retry, say).
-    Pending,
-    /// Started, and waiting for something (a timer, an event, a task).
-    Running,
-    /// Returned an output.
-    Completed,
-    /// Failed.
-    Failed,
-    /// Terminated by [`Run::terminate`].
-    Terminated,
-    /// Suspended by [`Run::suspend`].
-    Suspended,
-    /// Restarted itself with continue-as-new, and not started again yet.
-    ContinuedAsNew,
-}
-
-impl From<RuntimeStatus> for Status {
-    fn from(status: RuntimeStatus) -> Self {
-        match status {
-            RuntimeStatus::Pending => Status::Pending,
-            RuntimeStatus::Running => Status::Running,
-            RuntimeStatus::Completed => Status::Completed,
-            RuntimeStatus::Failed => Status::Failed,
-            RuntimeStatus::Terminated => Status::Terminated,
-            RuntimeStatus::Suspended => Status::Suspended,
-            RuntimeStatus::ContinuedAsNew => Status::ContinuedAsNew,
-        }
-    }
-}
+/// Where an orchestration instance stands: the host's own status, as `reprise status` shows it.
+pub use reprise_core::RuntimeStatus as Status;
 
 /// One orchestration under test, started by [`Harness::start`](super::Harness::start).
 ///
@@ -72,13 +41,13 @@ impl Run {
 
     /// Where the instance stands.
     pub fn status(&self) -> Status {
-        self.instance(&self.root).status.into()
+        self.instance(&self.root).status
     }
 
     /// Where another instance of the test (a sub-orchestration, one an entity started) stands;
     /// `None` if there is none of that id.
     pub fn status_of(&self, instance_id: &str) -> Option<Status> {
-        self.world.instances.get(instance_id).map(|i| i.status.into())
+        self.world.instances.get(instance_id).map(|i| i.status)
     }
 
     /// True once the instance completed, failed or was terminated.
@@ -314,7 +283,7 @@ impl Run {
     /// What the instance waits for, in words (for messages).
     pub fn waiting_for(&self) -> String {
         let history = self.history();
-        let done: std::collections::HashSet<u64> = history.iter().filter_map(|e| completed_task(&e.event)).collect();
+        let done: std::collections::HashSet<u64> = history.iter().filter_map(|e| e.event.ended_task()).collect();
         // Each event raised completes the oldest wait for its name, even one started later.
         let mut raised: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
         for event in history {
@@ -370,19 +339,6 @@ fn scheduled_task(event: &Event) -> Option<u64> {
         | Event::TimerScheduled { task_id, .. }
         | Event::EntityCalled { task_id, .. }
         | Event::EntityLockRequested { task_id, .. } => Some(*task_id),
-        _ => None,
-    }
-}
-
-fn completed_task(event: &Event) -> Option<u64> {
-    match event {
-        Event::ActivityCompleted { task_id, .. }
-        | Event::ActivityFailed { task_id, .. }
-        | Event::SubOrchestrationCompleted { task_id, .. }
-        | Event::SubOrchestrationFailed { task_id, .. }
-        | Event::TimerFired { task_id }
-        | Event::EntityCompleted { task_id, .. }
-        | Event::EntityFailed { task_id, .. } => Some(*task_id),
         _ => None,
     }
 }

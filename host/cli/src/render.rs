@@ -511,20 +511,19 @@ pub(crate) fn timeline_with_logs(record: &InstanceRecord, events: &[HistoryEvent
 /// How many of the tasks an execution scheduled (activities, sub-orchestrations, timers, entity
 /// calls) have ended, and how many it scheduled.
 pub(crate) fn task_counts(events: &[HistoryEvent]) -> (usize, usize) {
-    events.iter().fold((0, 0), |(done, scheduled), event| match event.event {
-        Event::ActivityScheduled { .. }
-        | Event::SubOrchestrationScheduled { .. }
-        | Event::TimerScheduled { .. }
-        | Event::EntityCalled { .. } => (done, scheduled + 1),
-        Event::ActivityCompleted { .. }
-        | Event::ActivityFailed { .. }
-        | Event::SubOrchestrationCompleted { .. }
-        | Event::SubOrchestrationFailed { .. }
-        | Event::TimerFired { .. }
-        | Event::EntityCompleted { .. }
-        | Event::EntityFailed { .. } => (done + 1, scheduled),
-        _ => (done, scheduled),
-    })
+    let scheduled = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.event,
+                Event::ActivityScheduled { .. }
+                    | Event::SubOrchestrationScheduled { .. }
+                    | Event::TimerScheduled { .. }
+                    | Event::EntityCalled { .. }
+            )
+        })
+        .count();
+    (events.iter().filter(|e| e.event.ended_task().is_some()).count(), scheduled)
 }
 
 /// A component hash as shown to people: its first 12 characters, enough to tell components apart.

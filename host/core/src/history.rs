@@ -317,6 +317,22 @@ impl Event {
         }
     }
 
+    /// The task an event ends: the result of an activity, a sub-orchestration or an entity
+    /// call (completed or failed for good), or a timer's firing. Not a retry, which leaves the
+    /// task open, and not a raised event, which ends a wait by its name.
+    pub fn ended_task(&self) -> Option<TaskId> {
+        match self {
+            Event::ActivityCompleted { task_id, .. }
+            | Event::ActivityFailed { task_id, .. }
+            | Event::SubOrchestrationCompleted { task_id, .. }
+            | Event::SubOrchestrationFailed { task_id, .. }
+            | Event::TimerFired { task_id }
+            | Event::EntityCompleted { task_id, .. }
+            | Event::EntityFailed { task_id, .. } => Some(*task_id),
+            _ => None,
+        }
+    }
+
     /// True for the events that the orchestrator's own code caused (commands), which replay
     /// checks position by position.
     pub fn is_command(&self) -> bool {

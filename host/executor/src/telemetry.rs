@@ -124,43 +124,46 @@ impl Drop for Span {
     }
 }
 
-/// The span of an episode of an instance.
-pub(crate) fn episode(instance_id: &str, execution: u32, name: &str, kind: &'static str) -> Span {
+/// A span under the execution's root span, named and given attributes beside the instance's by
+/// `describe`; nothing, and nothing built, when traces are off (episodes and attempts are the
+/// hot path).
+fn under_execution(instance_id: &str, execution: u32, describe: impl FnOnce() -> (String, Vec<KeyValue>)) -> Span {
     if !enabled() {
         return Span(None);
     }
+    let mut attributes = vec![
+        KeyValue::new("reprise.instance_id", instance_id.to_string()),
+        KeyValue::new("reprise.execution", i64::from(execution)),
+    ];
+    let (name, more) = describe();
+    attributes.extend(more);
     let tracer = global::tracer(TRACER);
     let span = tracer
-        .span_builder(format!("episode {name}"))
+        .span_builder(name)
         .with_kind(SpanKind::Internal)
-        .with_attributes([
-            KeyValue::new("reprise.instance_id", instance_id.to_string()),
-            KeyValue::new("reprise.execution", i64::from(execution)),
-            KeyValue::new("reprise.name", name.to_string()),
-            KeyValue::new("reprise.kind", kind),
-        ])
+        .with_attributes(attributes)
         .start_with_context(&tracer, &execution_context(instance_id, execution));
     Span(Some(span))
 }
 
+/// The span of an episode of an instance.
+pub(crate) fn episode(instance_id: &str, execution: u32, name: &str, kind: &'static str) -> Span {
+    under_execution(instance_id, execution, || {
+        let attributes = vec![KeyValue::new("reprise.name", name.to_string()), KeyValue::new("reprise.kind", kind)];
+        (format!("episode {name}"), attributes)
+    })
+}
+
 /// The span of an activity attempt.
 pub(crate) fn attempt(instance_id: &str, execution: u32, activity: &str, task_id: u64, attempt: u32) -> Span {
-    if !enabled() {
-        return Span(None);
-    }
-    let tracer = global::tracer(TRACER);
-    let span = tracer
-        .span_builder(format!("activity {activity}"))
-        .with_kind(SpanKind::Internal)
-        .with_attributes([
-            KeyValue::new("reprise.instance_id", instance_id.to_string()),
-            KeyValue::new("reprise.execution", i64::from(execution)),
+    under_execution(instance_id, execution, || {
+        let attributes = vec![
             KeyValue::new("reprise.activity", activity.to_string()),
             KeyValue::new("reprise.task_id", task_id as i64),
             KeyValue::new("reprise.attempt", i64::from(attempt)),
-        ])
-        .start_with_context(&tracer, &execution_context(instance_id, execution));
-    Span(Some(span))
+        ];
+        (format!("activity {activity}"), attributes)
+    })
 }
 
 /// Exports the root span of an execution that ended at `now` as `status`: from `started` (the

@@ -214,16 +214,11 @@ pub fn analyse(instance_id: &str, status: RuntimeStatus, history: &[HistoryEvent
             Event::EventWaitStarted { task_id, .. } | Event::EntityLockRequested { task_id, .. } => {
                 scheduled.insert(*task_id, Scheduled::Other);
             }
-            Event::ActivityCompleted { task_id, .. }
-            | Event::ActivityFailed { task_id, .. }
-            | Event::SubOrchestrationCompleted { task_id, .. }
-            | Event::SubOrchestrationFailed { task_id, .. }
-            | Event::TimerFired { task_id }
-            | Event::EntityCompleted { task_id, .. }
-            | Event::EntityFailed { task_id, .. } => {
-                scheduled.remove(task_id);
+            other => {
+                if let Some(task_id) = other.ended_task() {
+                    scheduled.remove(&task_id);
+                }
             }
-            _ => {}
         }
     }
 

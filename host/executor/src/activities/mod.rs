@@ -97,7 +97,9 @@ impl ActivityDispatcher {
         };
         // The name is the one the call gave: bounded by what the loaded components export,
         // except for calls of activities no component exports, which count under one name.
-        let name = if self.registry.activity(&task.name).is_some() { task.name.as_str() } else { "(unknown)" };
+        let unknown =
+            matches!(&attempted.0, ActivityResult::Failed(f) if f.error_type == error_types::ACTIVITY_NOT_FOUND);
+        let name = if unknown { "(unknown)" } else { task.name.as_str() };
         self.metrics.attempt(name, outcome, started.elapsed());
         if let ActivityResult::Failed(failure) | ActivityResult::Retry { failure, .. } = &attempted.0 {
             span.failed(&failure.to_string());
