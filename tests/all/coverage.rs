@@ -45,6 +45,7 @@ guest_coverage! {
         determinism: determinism, polyglot;
         entities: entities, crash, http;
         fan_out: examples;
+        flow_control: flow_control;
         hostile: payloads;
         js_fan_out: polyglot;
         js_http: outgoing;

@@ -4,7 +4,7 @@ use reprise_core::replay::HistoryLimits;
 use reprise_core::{Event, HistoryEvent, InstanceId, RuntimeStatus};
 use reprise_executor::{Clock, ComponentSummary, ExecutorConfig, Host, ManualClock, StartRequest, Workers};
 use reprise_runtime::{ActivityGrants, Runtime, RuntimeConfig};
-use reprise_store::{InstanceRecord, SqliteStore};
+use reprise_store::{FlowLimits, InstanceRecord, NO_LIMITS, SqliteStore};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -34,6 +34,8 @@ pub struct Options {
     pub upgrades: reprise_executor::UpgradePolicies,
     /// How often the host looks for work other processes made (its own commits wake it).
     pub poll_interval: Duration,
+    /// The flow limits of activities.
+    pub flow: FlowLimits,
 }
 
 impl Options {
@@ -47,6 +49,7 @@ impl Options {
             history_limits: HistoryLimits::default(),
             upgrades: reprise_executor::UpgradePolicies::default(),
             poll_interval: Duration::from_millis(20),
+            flow: FlowLimits::default(),
         }
     }
 }
@@ -99,6 +102,7 @@ impl Harness {
             history_limits: options.history_limits,
             upgrades: options.upgrades,
             poll_interval: options.poll_interval,
+            flow: Arc::new(options.flow),
             owner: format!("test-{}", std::process::id()),
             ..ExecutorConfig::default()
         };
@@ -224,7 +228,7 @@ impl Harness {
             let in_time = tokio::time::timeout_at(deadline, committed).await;
             assert!(in_time.is_ok(), "instances still have messages: {ready:?}");
         }
-        let tasks = store.claim_activities("checker", u64::MAX - 1, u64::MAX, 100).expect("claim");
+        let tasks = store.claim_activities("checker", u64::MAX - 1, u64::MAX, 100, &NO_LIMITS).expect("claim").tasks;
         assert!(tasks.is_empty(), "activity tasks are still queued: {tasks:?}");
     }
 }

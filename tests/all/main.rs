@@ -13,6 +13,7 @@ mod determinism;
 mod entities;
 mod examples;
 mod faults;
+mod flow_control;
 mod fuzz;
 mod golden;
 mod guest_unit_tests;

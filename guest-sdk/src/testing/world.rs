@@ -532,7 +532,8 @@ impl World {
             children: if needs.children { self.running_children(instance_id) } else { Vec::new() },
             locks_held: if needs.locks { locks } else { Vec::new() },
         };
-        let plan = episode::plan(episode, facts, Claims { slots: 0, lease_until: 0, runs_here: &|_| false });
+        let claims = Claims { slots: 0, lease_until: 0, runs_here: &|_| false, flow: &reprise_core::flow::NO_LIMITS };
+        let plan = episode::plan(episode, facts, claims);
         self.apply(plan.commit);
     }
 

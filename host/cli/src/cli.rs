@@ -113,6 +113,17 @@ pub(crate) struct HostArgs {
     /// settings win.
     #[arg(long = "upgrade-policy", value_name = "[NAME=]POLICY")]
     pub(crate) upgrade_policies: Vec<String>,
+    /// Flow control of one activity (repeatable), as NAME=SETTING,... with any of:
+    /// `concurrency:N` (at most N attempts at once), `rate:N/PERIOD` (at most N starts per
+    /// period: `20/s`, `100/m`, `1000/h`, `5/30s`), `burst:N` (starts that may go at once after a
+    /// quiet spell; the rate's N by default) and, last, `key:/POINTER` (a JSON pointer into the
+    /// input: the limits apply to each value found there on its own; tasks whose input has none
+    /// share one "no key" group). Example: `--limit charge=concurrency:3,rate:20/s,key:/customer_id`.
+    /// The limits hold across every process on the database (the claim enforces them); tasks
+    /// held back wait in the queue in order, shown as Throttled in `reprise status` and the
+    /// metrics. Replaces the deployment file's `[activity.NAME]` for that name.
+    #[arg(long = "limit", value_name = "NAME=LIMITS")]
+    pub(crate) flow_limits: Vec<String>,
     /// Send OpenTelemetry traces (OTLP over HTTP, JSON) to the collector at URL
     /// (http://127.0.0.1:4318; the path /v1/traces is added): one trace per instance execution,
     /// a span per episode and per activity attempt. Off by default.
@@ -586,6 +597,12 @@ pub(crate) enum ConfigCommand {
 
   [orchestrator.run_job]
   upgrade-policy = \"upgrade-if-compatible\"
+
+  [activity.submit_job]                   # one activity name, whichever component exports it
+  concurrency = 3                         # at most 3 attempts at once, across every host
+  rate = \"20/s\"                           # at most 20 starts per second (also /m, /h, /30s)
+  burst = 20                              # starts at once after a quiet spell (default: the rate's count)
+  key = \"/customer_id\"                    # per value at this JSON pointer of the input
 
 Examples:
   reprise config check

@@ -7,6 +7,7 @@
 mod cli;
 mod commands;
 mod deployment;
+mod flow_flags;
 mod input;
 mod progress;
 mod render;

@@ -4,7 +4,7 @@
 use reprise_core::{Event, Failure, HistoryEvent, ParentRef, Payload, RawJson, RuntimeStatus, Timestamp};
 use reprise_executor::{InstanceCheck, InstanceUpgrade, UpgradeOutcome, Verdict};
 use reprise_runtime::LoadedComponent;
-use reprise_store::{EntityRecord, InstanceRecord};
+use reprise_store::{EntityRecord, InstanceRecord, PendingTask, TaskState};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -121,6 +121,68 @@ pub(crate) fn instance(record: &InstanceRecord) -> String {
         line("component", component.clone());
     }
     out
+}
+
+/// An instance's activity tasks still in the queue, as lines under its status: what each waits
+/// for, a task held back by its activity's flow limit as `Throttled` (it is not failing).
+pub(crate) fn pending_tasks(tasks: &[PendingTask]) -> String {
+    let mut out = String::new();
+    if tasks.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "{:<14}{} pending", "tasks", tasks.len());
+    for task in tasks {
+        let state = match task.state {
+            TaskState::Queued => "Queued, waiting for a free worker".to_string(),
+            TaskState::Throttled { since } => {
+                format!("Throttled since {}, waiting for its activity's flow limit", time(since))
+            }
+            TaskState::Running { .. } => format!("Running attempt {}", task.attempts),
+            TaskState::Retrying { at } => format!("Retrying at {} (attempt {} failed)", time(at), task.attempts),
+        };
+        let key = task.flow_key.as_deref().map(|key| format!(" (key {key})")).unwrap_or_default();
+        let _ = writeln!(out, "{:<14}task {} {}: {state}{key}", "", task.task_id, task.name);
+    }
+    out
+}
+
+/// An instance's pending tasks as `status --json` shows them.
+#[derive(Serialize)]
+pub(crate) struct PendingTaskJson<'a> {
+    task_id: u64,
+    name: &'a str,
+    /// `Queued`, `Throttled`, `Running` or `Retrying`.
+    state: &'static str,
+    /// When a throttled task was first held back, when a retry is due, when a lease ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    since: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    at: Option<String>,
+    attempts: u32,
+    flow_key: Option<&'a str>,
+}
+
+/// Pending tasks as JSON.
+pub(crate) fn pending_tasks_json(tasks: &[PendingTask]) -> Vec<PendingTaskJson<'_>> {
+    tasks
+        .iter()
+        .map(|task| {
+            let (since, at) = match task.state {
+                TaskState::Throttled { since } => (Some(time(since)), None),
+                TaskState::Retrying { at } => (None, Some(time(at))),
+                TaskState::Queued | TaskState::Running { .. } => (None, None),
+            };
+            PendingTaskJson {
+                task_id: task.task_id,
+                name: &task.name,
+                state: task.state.as_str(),
+                since,
+                at,
+                attempts: task.attempts,
+                flow_key: task.flow_key.as_deref(),
+            }
+        })
+        .collect()
 }
 
 /// Instances as a table.

@@ -9,6 +9,7 @@
 
 pub mod entity;
 pub mod failure;
+pub mod flow;
 pub mod history;
 pub mod history_text;
 pub mod http_exchange;

@@ -1,7 +1,9 @@
 //! Executor settings.
 
+use reprise_core::flow::FlowLimits;
 use reprise_core::replay::HistoryLimits;
 use reprise_runtime::{ActivityGrants, InstancePools};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How the executor runs. `Default` suits a single host; tests shrink the intervals.
@@ -41,6 +43,10 @@ pub struct ExecutorConfig {
     pub history_limits: HistoryLimits,
     /// Whether instances move to the newest component loaded for their orchestrator.
     pub upgrades: UpgradePolicies,
+    /// The flow limits of activities (at most so many at once, so many starts per second, per
+    /// key): the store's claim enforces them across every process on the database, each process
+    /// with the limits it was given.
+    pub flow: Arc<FlowLimits>,
 }
 
 impl Default for ExecutorConfig {
@@ -59,6 +65,7 @@ impl Default for ExecutorConfig {
             grants: ActivityGrants::default(),
             history_limits: HistoryLimits::default(),
             upgrades: UpgradePolicies::default(),
+            flow: Arc::new(FlowLimits::default()),
         }
     }
 }

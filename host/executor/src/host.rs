@@ -22,7 +22,9 @@ use crate::watchers::Watchers;
 use crate::workers::{self, Engine};
 use reprise_core::{EntityId, EntityOperation, InstanceId, Message, Payload, is_entity_instance};
 use reprise_runtime::Runtime;
-use reprise_store::{EntityFilter, EntityRecord, HistoryStore, InstanceRecord, NewInstance, PurgeFilter};
+use reprise_store::{
+    EntityFilter, EntityRecord, HistoryStore, InstanceRecord, NewInstance, PendingTask, PurgeFilter,
+};
 use std::path::Path;
 
 mod rewind;
@@ -82,6 +84,7 @@ impl Host {
         let cache = Arc::new(InstanceCache::new(config.cache_capacity, config.cache_idle));
         let slots = ActivitySlots::new(config.activity_concurrency);
         let metrics = Arc::new(Metrics::new());
+        metrics.limited(config.flow.iter().map(|(name, _)| name));
         let episodes = EpisodeRunner {
             store: store.clone(),
             runtime: runtime.clone(),
@@ -184,6 +187,14 @@ impl Host {
             tokio::spawn(workers::activity_worker(self.engine.clone(), receiver)),
         ];
         Workers { shutdown, handles }
+    }
+
+    /// The activity tasks of an instance's current execution still in the queue, by task id,
+    /// and where each stands now (queued, throttled by a flow limit, running, waiting for a
+    /// retry). An unknown instance has none.
+    pub async fn pending_tasks(&self, instance_id: &str) -> Result<Vec<PendingTask>, ExecutorError> {
+        let (id, now) = (instance_id.to_string(), self.engine.clock.now());
+        Ok(self.engine.store.call(move |store| store.pending_tasks(&id, now)).await?)
     }
 
     /// An orchestration instance's row (an entity's id is refused: see [`Host::entity`]).

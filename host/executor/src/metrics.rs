@@ -1,7 +1,8 @@
 //! The host's metrics, in Prometheus's text format ([`Metrics::render`], served at `/metrics`).
 //!
 //! It owns the metric families, their names, labels and buckets, and the readings taken when
-//! they are scraped (the cache's counts, the store's writes, instances by status, waits pending).
+//! they are scraped (the cache's counts, the store's writes, instances by status, waits pending,
+//! tasks throttled by a flow limit).
 //! Each host has a registry of its own, not a process-wide one, so that two hosts in a process
 //! (the tests) never mix their figures. Observability reads, never steers: nothing here changes
 //! what an instance does, and a reading that fails is left out of the scrape, logged, never an
@@ -35,6 +36,7 @@ pub struct Metrics {
     attempts: IntCounterVec,
     attempt_seconds: HistogramVec,
     retries: IntCounterVec,
+    claims_deferred: IntCounterVec,
     entity_operations: IntCounterVec,
     http_requests: IntCounterVec,
     http_seconds: HistogramVec,
@@ -51,6 +53,7 @@ pub struct Metrics {
     instances: IntGaugeVec,
     timers_pending: IntGauge,
     activities_pending: IntGauge,
+    activities_throttled: IntGaugeVec,
     /// The readings of the monotonic sources at the last scrape, so that each scrape adds what
     /// moved since (a Prometheus counter only goes up by increments).
     last: Mutex<Readings>,
@@ -61,6 +64,8 @@ pub struct Metrics {
 struct Readings {
     cache: Option<CacheCounts>,
     writes: Option<WriteStats>,
+    /// The activities with throttled tasks at the last scrape (set to 0 once they have none).
+    throttled: Vec<String>,
 }
 
 /// How an episode ended, for `reprise_episodes_total`'s `outcome` label.
@@ -131,6 +136,14 @@ impl Metrics {
                 &["kind"],
             )
             .expect("valid metric"),
+            claims_deferred: IntCounterVec::new(
+                Opts::new(
+                    "reprise_activity_claims_deferred_total",
+                    "Claimable activity tasks a claim of this host passed over because their activity (and key) was at its flow limit, by activity.",
+                ),
+                &["activity"],
+            )
+            .expect("valid metric"),
             entity_operations: IntCounterVec::new(
                 Opts::new("reprise_entity_operations_total", "Entity operations run, by entity name."),
                 &["entity"],
@@ -194,6 +207,14 @@ impl Metrics {
                 "Activity tasks queued or waiting for a retry, not under a worker's lease.",
             )
             .expect("valid metric"),
+            activities_throttled: IntGaugeVec::new(
+                Opts::new(
+                    "reprise_activity_tasks_throttled",
+                    "Activity tasks waiting because their activity (and key) is at its flow limit, by activity.",
+                ),
+                &["activity"],
+            )
+            .expect("valid metric"),
             registry,
             last: Mutex::new(Readings::default()),
         };
@@ -223,6 +244,7 @@ impl Metrics {
             Box::new(self.attempts.clone()),
             Box::new(self.attempt_seconds.clone()),
             Box::new(self.retries.clone()),
+            Box::new(self.claims_deferred.clone()),
             Box::new(self.entity_operations.clone()),
             Box::new(self.http_requests.clone()),
             Box::new(self.http_seconds.clone()),
@@ -238,6 +260,7 @@ impl Metrics {
             Box::new(self.instances.clone()),
             Box::new(self.timers_pending.clone()),
             Box::new(self.activities_pending.clone()),
+            Box::new(self.activities_throttled.clone()),
         ];
         for collector in collectors {
             // Names are unique by construction; a clash is a bug caught by the tests.
@@ -271,6 +294,21 @@ impl Metrics {
     pub(crate) fn sub_orchestration_retries(&self, count: usize) {
         if count > 0 {
             self.retries.with_label_values(&["sub_orchestration"]).inc_by(count as u64);
+        }
+    }
+
+    /// Shows the limited activities' families from the first scrape, at zero.
+    pub(crate) fn limited(&self, activities: impl IntoIterator<Item = impl AsRef<str>>) {
+        for activity in activities {
+            self.claims_deferred.with_label_values(&[activity.as_ref()]);
+            self.activities_throttled.with_label_values(&[activity.as_ref()]);
+        }
+    }
+
+    /// Counts the tasks a claim passed over for their activity's flow limit, by activity.
+    pub(crate) fn deferred(&self, by_activity: &std::collections::BTreeMap<String, u64>) {
+        for (activity, count) in by_activity {
+            self.claims_deferred.with_label_values(&[activity]).inc_by(*count);
         }
     }
 
@@ -321,6 +359,13 @@ impl Metrics {
             }
             self.timers_pending.set(counts.timers_pending as i64);
             self.activities_pending.set(counts.activity_tasks_pending as i64);
+            for gone in last.throttled.iter().filter(|n| !counts.activity_tasks_throttled.iter().any(|(m, _)| m == *n)) {
+                self.activities_throttled.with_label_values(&[gone]).set(0);
+            }
+            for (activity, count) in &counts.activity_tasks_throttled {
+                self.activities_throttled.with_label_values(&[activity]).set(*count as i64);
+            }
+            last.throttled = counts.activity_tasks_throttled.iter().map(|(name, _)| name.clone()).collect();
         }
     }
 }
@@ -355,6 +400,23 @@ mod tests {
         assert!(text.contains(r#"reprise_activity_attempts_total{activity="charge",outcome="retrying"} 1"#));
         assert!(text.contains(r#"reprise_retries_scheduled_total{kind="activity"} 1"#));
         assert!(text.contains("reprise_cache_instances 2"));
+    }
+
+    #[test]
+    fn throttled_tasks_are_read_at_scrape_and_fall_back_to_zero() {
+        let metrics = Metrics::new();
+        metrics.limited(["charge"]);
+        metrics.deferred(&[("charge".to_string(), 4)].into_iter().collect());
+        let with = |throttled: Vec<(String, u64)>| Now {
+            store: Some(StoreCounts { activity_tasks_throttled: throttled, ..StoreCounts::default() }),
+            ..reading(0)
+        };
+        let text = metrics.render(with(vec![("charge".into(), 7), ("email".into(), 2)]));
+        assert!(text.contains(r#"reprise_activity_tasks_throttled{activity="charge"} 7"#), "{text}");
+        assert!(text.contains(r#"reprise_activity_tasks_throttled{activity="email"} 2"#), "{text}");
+        assert!(text.contains(r#"reprise_activity_claims_deferred_total{activity="charge"} 4"#), "{text}");
+        let text = metrics.render(with(vec![("charge".into(), 1)]));
+        assert!(text.contains(r#"reprise_activity_tasks_throttled{activity="email"} 0"#), "{text}");
     }
 
     #[test]

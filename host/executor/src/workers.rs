@@ -13,7 +13,9 @@
 //! manual clock moved by a test, what is due later: timers, retries). A worker sleeps until
 //! the next nudge, the next due time it knows of (on the clock) or its next periodic poll (real
 //! time: it looks for other processes' work), so a sequential orchestration's step costs no poll
-//! at all, and an idle host costs one poll per interval.
+//! at all, and an idle host costs one poll per interval. Flow limits add two: the end of an
+//! attempt of an activity with a concurrency limit has the activity worker poll (a throttled
+//! task may go), and a claim that a rate limit held back has it poll when the next token is due.
 //!
 //! It decides nothing about an episode's contents and holds no state of its own but the
 //! [`Engine`] of owners.
@@ -100,12 +102,16 @@ pub(crate) async fn activity_worker(engine: Arc<Engine>, mut shutdown: watch::Re
         let free = activities.slots.free();
         if free > 0 && (activities.trigger.take_poll(engine.clock.now()) || Instant::now() >= next_poll) {
             next_poll = Instant::now() + engine.config.poll_interval;
-            let (claimed, full) = activities.claim().await;
-            if full {
+            let claimed = activities.claim().await;
+            if claimed.full {
                 // There may be more work waiting: claim again as soon as a slot frees.
                 activities.trigger.request_poll();
             }
-            for (task, permit) in claimed {
+            if let Some(at) = claimed.next_token_at {
+                // A rate limit held tasks back: claim again when it has a token.
+                activities.trigger.due_at(at);
+            }
+            for (task, permit) in claimed.tasks {
                 spawn_counted(&engine, run_task(engine.clone(), task, permit));
             }
             learn_next_due(&engine, &activities.trigger).await;
@@ -252,6 +258,10 @@ async fn run_task(engine: Arc<Engine>, task: ActivityTask, permit: Permit) {
     let recorded = activities.record(&key, &result, slot.is_some()).await;
     if let Some(at) = retry_at {
         activities.trigger.due_at(at);
+    }
+    if activities.frees_a_limit(&task.name) {
+        // Its lease is gone with the result: a task its limit held back may go now.
+        activities.trigger.request_poll();
     }
     match (recorded, slot) {
         (Recorded::Begun(start, now), Some(slot)) => run_episode(engine.clone(), slot, Some((*start, now))).await,

@@ -173,6 +173,7 @@ pub(crate) async fn status(
     if record.status.is_terminal() {
         return Ok((StatusCode::OK, Json(body)).into_response());
     }
+    let body = body.with_tasks(&state.host.pending_tasks(&id).await?);
     let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
     Ok(response)

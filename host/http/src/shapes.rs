@@ -7,7 +7,7 @@
 //! expose them.
 
 use reprise_core::{Failure, HistoryEvent, Payload, RawJson, Timestamp};
-use reprise_store::{EntityRecord, InstanceRecord};
+use reprise_store::{EntityRecord, InstanceRecord, PendingTask, TaskState};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -68,6 +68,50 @@ pub(crate) struct InstanceStatus {
     last_updated_time: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     history_events: Option<Vec<BTreeMap<String, RawJson>>>,
+    /// The activity tasks still in the queue, while the instance runs (Reprise's addition: a
+    /// task held back by its activity's flow limit shows as `Throttled`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pending_tasks: Option<Vec<PendingTaskStatus>>,
+}
+
+/// One pending activity task of [`InstanceStatus`].
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PendingTaskStatus {
+    task_id: u64,
+    name: String,
+    /// `Queued`, `Throttled`, `Running` or `Retrying`.
+    state: &'static str,
+    /// A throttled task: since when its flow limit holds it back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    throttled_since: Option<String>,
+    /// A retrying task: when its next attempt is due.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_attempt_time: Option<String>,
+    /// Attempts claimed so far.
+    attempts: u32,
+    /// The key its flow limits apply under (JSON text), if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flow_key: Option<String>,
+}
+
+impl PendingTaskStatus {
+    fn new(task: &PendingTask) -> Self {
+        let (throttled_since, next_attempt_time) = match task.state {
+            TaskState::Throttled { since } => (Some(iso8601(since)), None),
+            TaskState::Retrying { at } => (None, Some(iso8601(at))),
+            TaskState::Queued | TaskState::Running { .. } => (None, None),
+        };
+        PendingTaskStatus {
+            task_id: task.task_id,
+            name: task.name.clone(),
+            state: task.state.as_str(),
+            throttled_since,
+            next_attempt_time,
+            attempts: task.attempts,
+            flow_key: task.flow_key.clone(),
+        }
+    }
 }
 
 /// What a status body includes.
@@ -98,7 +142,13 @@ impl InstanceStatus {
             created_time: iso8601(record.created_at),
             last_updated_time: iso8601(record.updated_at),
             history_events: history.map(|events| events.iter().map(|e| history_event(e, options)).collect()),
+            pending_tasks: None,
         }
+    }
+
+    /// The same status, with the instance's pending activity tasks.
+    pub(crate) fn with_tasks(self, tasks: &[PendingTask]) -> Self {
+        InstanceStatus { pending_tasks: Some(tasks.iter().map(PendingTaskStatus::new).collect()), ..self }
     }
 }
 

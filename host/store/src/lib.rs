@@ -319,13 +319,24 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// increments their attempt numbers, oldest task first. Tasks whose lease expired (a crashed
     /// worker) are claimed again. Tasks of a `Suspended` instance are not claimed: they wait until
     /// it resumes.
+    ///
+    /// Within the same transaction it enforces `flow`, per activity name and task key (the
+    /// [`NewActivityTask::flow_key`] stored at enqueue): a task is passed over if its group
+    /// already has `concurrency` tasks under a live lease (whoever holds them), or if the
+    /// group's token bucket has no token at `now` (a claimed task takes one; the buckets are
+    /// durable, so the rate holds across processes). Once a group holds one task back, it holds
+    /// back its younger ones too in this claim, so each group is served oldest first; other
+    /// groups are not held up. A task passed over is marked throttled (from `now`, if it was not
+    /// already) until a claim takes it. [`Claim`] says how many were held back and when a rate
+    /// limit next has a token.
     fn claim_activities(
         &self,
         owner: &str,
         now: Timestamp,
         lease_until: Timestamp,
         limit: usize,
-    ) -> StoreResult<Vec<ActivityTask>>;
+        flow: &FlowLimits,
+    ) -> StoreResult<Claim>;
 
     /// Extends the lease of a claimed task. Returns false if `owner` no longer holds it.
     fn renew_activity(&self, task: &ActivityTaskKey, owner: &str, lease_until: Timestamp) -> StoreResult<bool>;
@@ -405,9 +416,15 @@ pub trait HistoryStore: Send + Sync + 'static {
     fn next_due(&self, now: Timestamp) -> StoreResult<Option<Timestamp>>;
 
     /// What the store holds at `now`, for the metrics: orchestration instances by status
-    /// (entities left out), inbox messages due after `now` (timers, delayed retries) and
-    /// activity tasks not under a live lease (queued, or waiting for their next attempt).
+    /// (entities left out), inbox messages due after `now` (timers, delayed retries),
+    /// activity tasks not under a live lease (queued, or waiting for their next attempt) and,
+    /// of those, the throttled ones by activity.
     fn counts(&self, now: Timestamp) -> StoreResult<StoreCounts>;
+
+    /// The activity tasks of the instance's current execution still in the queue at `now`
+    /// (queued, throttled, running or waiting for a retry), by task id. An unknown instance has
+    /// none.
+    fn pending_tasks(&self, instance_id: &str, now: Timestamp) -> StoreResult<Vec<PendingTask>>;
 
     /// The counters of the store's own writer, for a store that has one; `None` otherwise.
     fn writer_stats(&self) -> Option<WriteStats> {

@@ -4,7 +4,9 @@ use reprise_core::{
     EntityId, Failure, HistoryEvent, LockHolder, Message, ParentRef, Payload, RuntimeStatus, Timestamp,
 };
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
+pub use reprise_core::flow::{Bucket, FlowLimit, FlowLimitError, FlowLimits, KeyPointer, NO_LIMITS, Rate};
 pub use reprise_core::plan::{
     ActivityResult, ActivityTask, ActivityTaskKey, ContinueAsNew, EntityCommit, EpisodeCommit, InstanceRewind,
     NewActivityTask, NewInstance, RewindCommit,
@@ -126,6 +128,74 @@ pub struct StoreCounts {
     pub timers_pending: u64,
     /// Activity tasks queued or waiting for their next attempt, not under a live lease.
     pub activity_tasks_pending: u64,
+    /// Of those, the ones held back by their activity's flow limit (throttled), by activity
+    /// name; a name with none is absent.
+    pub activity_tasks_throttled: Vec<(String, u64)>,
+}
+
+/// What [`crate::HistoryStore::claim_activities`] took, and what the flow limits held back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Claim {
+    /// The tasks claimed, oldest first.
+    pub tasks: Vec<ActivityTask>,
+    /// How many claimable tasks the claim passed over because their activity (and key) was at a
+    /// limit, by activity name. Each such task is marked throttled until a claim takes it.
+    pub deferred: BTreeMap<String, u64>,
+    /// The earliest time at which a rate limit that held a task back has a token again: a claim
+    /// then can take it. `None` if no rate limit held anything back (tasks held back by a
+    /// concurrency limit wait for a running attempt to end).
+    pub next_token_at: Option<Timestamp>,
+}
+
+/// An activity task of an instance that has not ended, as the instance's status shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PendingTask {
+    /// Its handle in the instance.
+    pub task_id: u64,
+    /// The activity.
+    pub name: String,
+    /// Attempts claimed so far (0 before the first).
+    pub attempts: u32,
+    /// Where it stands.
+    pub state: TaskState,
+    /// The key its activity's flow limits apply under, if it has one.
+    pub flow_key: Option<String>,
+}
+
+/// Where a pending activity task stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "state")]
+pub enum TaskState {
+    /// Waiting for a worker with a free slot.
+    Queued,
+    /// Waiting because its activity (and key) is at a flow limit: it is claimed, in its turn,
+    /// once an attempt of the same activity and key ends or the rate limit has a token.
+    Throttled {
+        /// When a claim first held it back.
+        since: Timestamp,
+    },
+    /// An attempt runs, under a lease.
+    Running {
+        /// When the lease ends unless renewed.
+        lease_until: Timestamp,
+    },
+    /// Waiting for its next attempt after a failure.
+    Retrying {
+        /// When the next attempt is due.
+        at: Timestamp,
+    },
+}
+
+impl TaskState {
+    /// The state's name, as status output shows it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TaskState::Queued => "Queued",
+            TaskState::Throttled { .. } => "Throttled",
+            TaskState::Running { .. } => "Running",
+            TaskState::Retrying { .. } => "Retrying",
+        }
+    }
 }
 
 /// A loaded component.

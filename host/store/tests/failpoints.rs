@@ -10,7 +10,7 @@
 use reprise_core::{ActivityOptions, Event, HistoryEvent, InstanceId, Message, Payload, RuntimeStatus, Timestamp};
 use reprise_store::failpoints::{AFTER_BEGIN, AFTER_COMMIT, BEFORE_COMMIT};
 use reprise_store::{
-    ActivityResult, ActivityTaskKey, EpisodeCommit, EpisodeStart, HistoryStore, NewActivityTask, NewInstance,
+    ActivityResult, ActivityTaskKey, EpisodeCommit, EpisodeStart, HistoryStore, NO_LIMITS, NewActivityTask, NewInstance,
     SqliteStore, StoreError, StoreResult, Unavailable,
 };
 use std::sync::mpsc::{Receiver, channel};
@@ -69,6 +69,7 @@ fn first_episode(store: &SqliteStore, id: &str, tasks: u64) -> EpisodeCommit {
                 input: payload("2"),
                 options: ActivityOptions::default(),
                 claimed_until: None,
+                flow_key: None,
             })
             .collect(),
         outgoing: Vec::new(),
@@ -183,7 +184,7 @@ fn a_batch_failed_after_commit_is_durable_and_the_same_write_again_is_refused_by
 
     // An activity's result, recorded alone and recorded with the next episode's begin: each is
     // in the inbox once, and the retry finds the task no longer leased to it.
-    let tasks = store.claim_activities("host", T0, T0 + 60_000, 10).unwrap();
+    let tasks = store.claim_activities("host", T0, T0 + 60_000, 10, &NO_LIMITS).unwrap().tasks;
     assert_eq!(tasks.len(), 2);
     let key = |task_id| ActivityTaskKey { instance_id: "a".into(), execution: 1, task_id };
     let done = ActivityResult::Completed(payload("\"hi\""));
@@ -216,7 +217,7 @@ fn a_batch_failed_after_commit_is_durable_and_the_same_write_again_is_refused_by
         })
         .collect();
     assert_eq!(results, [0, 1], "each result once");
-    assert!(store.claim_activities("host", u64::MAX - 1, u64::MAX, 10).unwrap().is_empty(), "both tasks are done");
+    assert!(store.claim_activities("host", u64::MAX - 1, u64::MAX, 10, &NO_LIMITS).unwrap().tasks.is_empty(), "both tasks are done");
 }
 
 #[test]

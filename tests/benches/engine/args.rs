@@ -22,6 +22,9 @@ pub(crate) enum Workload {
     /// `operations` signals to one entity from concurrent clients, then calls from one
     /// orchestration in sequence.
     Entities { operations: usize },
+    /// One orchestration fanning out `tasks` no-op activities under a rate limit of `rate` starts
+    /// per second (a burst of 1): the rate the claims achieve.
+    Flow { tasks: usize, rate: usize },
 }
 
 /// As it is written on the command line (`chain 1000`, `concurrent 1000 3`).
@@ -36,6 +39,7 @@ impl std::fmt::Display for Workload {
             Workload::Instantiate => write!(f, "instantiate"),
             Workload::Park { instances } => write!(f, "park {instances}"),
             Workload::Entities { operations } => write!(f, "entities {operations}"),
+            Workload::Flow { tasks, rate } => write!(f, "flow {tasks} {rate}"),
         }
     }
 }
@@ -54,7 +58,8 @@ pub(crate) const DEFAULT: &str = "chain 1000 coldchain 1000 fanout 100 fanout 10
 
 pub(crate) const USAGE: &str = "usage: cargo bench -p reprise-tests --bench engine -- [--json] \
     [--synchronous full|normal] [WORKLOAD...]\n\
-    workloads: chain N | coldchain N | fanout N | concurrent M K | replay E | instantiate | park N | entities N\n\
+    workloads: chain N | coldchain N | fanout N | concurrent M K | replay E | instantiate | park N | entities N \
+    | flow N R\n\
     (default: chain 1000 coldchain 1000 fanout 100 fanout 1000 fanout 10000 concurrent 1000 3 replay 51200 instantiate park 10000)";
 
 impl Args {
@@ -106,6 +111,10 @@ impl Args {
                 "instantiate" => Workload::Instantiate,
                 "park" => Workload::Park { instances: size("a number of instances")? },
                 "entities" => Workload::Entities { operations: size("a number of operations")? },
+                "flow" => Workload::Flow {
+                    tasks: size("a number of activities")?,
+                    rate: size("a rate in starts per second")?,
+                },
                 other => bail!("unknown workload {other:?}\n{USAGE}"),
             });
         }

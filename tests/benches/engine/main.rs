@@ -12,7 +12,9 @@
 //! the same with the instance cache off), `fanout N`
 //! (activities/s), `concurrent M K` (steps/s), `replay E` (cold replay of a history of about E
 //! events), `instantiate` (instantiate + one export call; compile and compile-cache load times),
-//! `park N` (RSS of N instances parked in the cache). Each runs on a host of its own, on a fresh
+//! `park N` (RSS of N instances parked in the cache), `flow N R` (N activities under a rate limit
+//! of R starts per second: the rate the claims reach; `flow 200 20` takes about 10 s, so it is
+//! not in the default list). Each runs on a host of its own, on a fresh
 //! database, after a warm-up, and reports the process's current and peak RSS (the peak is the
 //! process's high-water mark so far: run a workload alone to attribute it).
 //!

@@ -8,7 +8,7 @@ use reprise_core::EntityId;
 use reprise_core::{Event, HistoryEvent, RuntimeStatus};
 use reprise_executor::{ExecutorConfig, Host, StartRequest, SystemClock, Workers};
 use reprise_runtime::{CompileSource, Runtime, RuntimeConfig};
-use reprise_store::{HistoryStore, SqliteStore, StoreOptions, Synchronous, WriteStats};
+use reprise_store::{FlowLimit, FlowLimits, HistoryStore, Rate, SqliteStore, StoreOptions, Synchronous, WriteStats};
 use reprise_tests::guests::{CHAIN, ENTITIES};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -166,7 +166,50 @@ impl Bench {
             Workload::Instantiate => self.instantiate().await,
             Workload::Park { instances } => self.park(instances).await,
             Workload::Entities { operations } => self.entities(operations).await,
+            Workload::Flow { tasks, rate } => self.flow(tasks, rate).await,
         }
+    }
+
+    /// A fan-out of `tasks` no-op activities under a rate limit of `rate` per second with a
+    /// burst of 1: the first starts at once, each next one when its token is due, so the run
+    /// should take `(tasks - 1) / rate` seconds. The claims wake at each token's time (the claim
+    /// says when): a host that waited for its periodic poll would reach 4 starts per second.
+    async fn flow(&self, tasks: usize, rate: usize) -> anyhow::Result<Report> {
+        let starts = u32::try_from(rate).context("the rate is too large")?;
+        let limit = FlowLimit::new(None, Some(Rate { starts, per: Duration::from_secs(1), burst: 1 }), None)?;
+        let mut flow = FlowLimits::default();
+        flow.set("noop", limit);
+        let config = ExecutorConfig { flow: Arc::new(flow), ..executor_config(HOT_CACHE) };
+        let bench = self.open(&self.new_db("flow"), config).await?;
+        // The warm-up runs `step`, which has no limit: the bucket of `noop` is full at the start.
+        bench.chain(5).await.context("warm-up chain")?;
+        let stats = bench.store.write_stats();
+        let run = bench.fan_out(tasks).await?;
+        let stats = delta(stats, bench.store.write_stats());
+        let deferred = deferred_claims(&bench.host.render_metrics().await);
+        bench.stop().await;
+        let gaps = tasks.saturating_sub(1).max(1) as f64;
+        let measured = gaps / run.elapsed.as_secs_f64();
+        let expected = Duration::from_secs_f64(gaps / rate as f64);
+        let lines = vec![
+            format!(
+                "flow {tasks} {rate}: total {} (expected {} at {rate}/s), {measured:.1} starts/s measured against a limit of {rate}/s (burst 1)",
+                human(run.elapsed),
+                human(expected)
+            ),
+            format!("  {deferred} tasks passed over by claims for the limit; {}", commits_text(stats)),
+            self.rss_line(),
+        ];
+        let mut json = self.common("flow");
+        json.extend([
+            ("activities".into(), json!(tasks)),
+            ("rate_limit_per_s".into(), json!(rate)),
+            ("total_ms".into(), json!(run.elapsed.as_secs_f64() * 1e3)),
+            ("expected_ms".into(), json!(expected.as_secs_f64() * 1e3)),
+            ("starts_per_s".into(), json!((measured * 10.0).round() / 10.0)),
+            ("claims_deferred".into(), json!(deferred)),
+        ]);
+        Ok(Report { lines, json: Value::Object(json) })
     }
 
     /// Signals from concurrent clients to one `Counter` entity, each acknowledged once durable,
@@ -624,6 +667,12 @@ impl BenchHost {
 /// process writes wakes its workers without a poll) but for the cache.
 fn executor_config(cache_capacity: usize) -> ExecutorConfig {
     ExecutorConfig { cache_capacity, owner: format!("bench-{}", std::process::id()), ..ExecutorConfig::default() }
+}
+
+/// The count of `reprise_activity_claims_deferred_total` for `noop` in a scrape.
+fn deferred_claims(metrics: &str) -> u64 {
+    let series = r#"reprise_activity_claims_deferred_total{activity="noop"} "#;
+    metrics.lines().find_map(|line| line.strip_prefix(series)).and_then(|n| n.trim().parse().ok()).unwrap_or(0)
 }
 
 /// Microseconds for people.

@@ -24,6 +24,9 @@ pub(crate) async fn check(config: Option<&Path>) -> anyhow::Result<ExitCode> {
     for (name, policy) in &deployment.upgrade_policies {
         out!("orchestrator {name}: upgrade policy {}", policy.as_str());
     }
+    for (name, (_, limit)) in &deployment.flow {
+        out!("activity {name}: flow limit {limit}");
+    }
     for component in &deployment.components {
         let bytes = std::fs::read(&component.path).with_context(|| {
             format!("{}:{}: cannot read {}", path.display(), component.line, component.path.display())
@@ -47,7 +50,7 @@ pub(crate) async fn check(config: Option<&Path>) -> anyhow::Result<ExitCode> {
         }
     }
     out!(
-        "\nFlags given to `run` or `serve` (--allow-http, --activity-env, --activity-dir, --activity-network) add to these for every component."
+        "\nFlags given to `run` or `serve` (--allow-http, --activity-env, --activity-dir, --activity-network) add to these for every component; --limit replaces an activity's flow limit."
     );
     Ok(ExitCode::SUCCESS)
 }

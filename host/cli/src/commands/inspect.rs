@@ -4,7 +4,7 @@
 use crate::cli::DbArgs;
 use crate::render;
 use reprise_core::{InstanceId, RuntimeStatus};
-use reprise_executor::{ExecutorConfig, StartRequest};
+use reprise_executor::{Clock as _, ExecutorConfig, StartRequest, SystemClock};
 use reprise_store::{HistoryStore, InstanceFilter, InstanceRecord};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -53,10 +53,14 @@ fn find(store: &dyn HistoryStore, id: &str) -> anyhow::Result<InstanceRecord> {
 pub(crate) fn status(id: &str, json: bool, db: &DbArgs) -> anyhow::Result<ExitCode> {
     let store = super::open_store_to_read(db)?;
     let record = find(store.as_ref(), id)?;
+    let tasks = store.pending_tasks(id, SystemClock.now())?;
     if json {
-        crate::out!("{}", serde_json::to_string_pretty(&render::instance_json(&record))?);
+        let mut shown = serde_json::to_value(render::instance_json(&record))?;
+        shown["pending_tasks"] = serde_json::to_value(render::pending_tasks_json(&tasks))?;
+        crate::out!("{}", serde_json::to_string_pretty(&shown)?);
     } else {
-        crate::out!("{}", render::instance(&record).trim_end());
+        let text = render::instance(&record) + &render::pending_tasks(&tasks);
+        crate::out!("{}", text.trim_end());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -14,6 +14,7 @@ pub(crate) use deploy::{Summary, UpgradeCounts};
 use crate::cli::{Command, ConfigCommand, DbArgs, EntityCommand, HostArgs};
 use crate::deployment::{self, Deployment};
 use anyhow::Context as _;
+use reprise_core::flow::FlowLimits;
 use reprise_core::replay::HistoryLimits;
 use reprise_executor::ComponentSummary;
 use reprise_executor::{ExecutorConfig, Host, SystemClock};
@@ -121,12 +122,14 @@ pub(crate) async fn loaded_host(db: &DbArgs, args: &HostArgs, deployment: Option
         ..reprise_executor::UpgradePolicies::default()
     };
     upgrade_policies(args, &mut upgrades)?;
+    let flow = flow_limits(args, deployment)?;
     let config = ExecutorConfig {
         cache_capacity: args.cache_size,
         activity_concurrency: args.activity_concurrency.max(1),
         orchestration_concurrency: args.orchestration_concurrency.max(1),
         grants: flags.clone(),
         upgrades,
+        flow: Arc::new(flow.limits.clone()),
         activity_lease: args.lease,
         instance_lease: args.lease,
         max_payload_bytes: args.limits.max_payload,
@@ -147,18 +150,69 @@ pub(crate) async fn loaded_host(db: &DbArgs, args: &HostArgs, deployment: Option
     // A long-running host reads every page first: a damaged file is refused before it writes.
     let options = StoreOptions { verify: !args.skip_db_check, ..StoreOptions::default() };
     let host = host_with_runtime(db, &options, config, runtime)?;
+    let mut exported = Vec::new();
     if let Some(deployment) = deployment {
         for component in &deployment.components {
             let summary = host.load_component_file_with(&component.path, &component.settings_with(&flags)).await?;
             component.check_exports(&deployment.path, &summary.activities)?;
             report_loaded(&component.path, &summary);
+            exported.extend(summary.activities);
         }
     }
     for path in &args.components {
         let summary = host.load_component_file(path).await?;
         report_loaded(path, &summary);
+        exported.extend(summary.activities);
     }
+    flow.check_exports(&exported)?;
     Ok(host)
+}
+
+/// The flow limits of `run`/`serve`: the deployment file's `[activity.NAME]` tables, each
+/// replaced by a `--limit` for the same name; with where each came from, to name it in errors.
+struct Flow {
+    limits: FlowLimits,
+    /// Per limited name: the file and line of its table, or the flag.
+    origins: Vec<(String, String)>,
+}
+
+fn flow_limits(args: &HostArgs, deployment: Option<&Deployment>) -> anyhow::Result<Flow> {
+    let mut flow = Flow { limits: FlowLimits::default(), origins: Vec::new() };
+    if let Some(deployment) = deployment {
+        for (name, (line, limit)) in &deployment.flow {
+            flow.limits.set(name.clone(), limit.clone());
+            flow.origins.push((name.clone(), format!("{}:{line}: [activity.{name}]", deployment.path.display())));
+        }
+    }
+    for setting in &args.flow_limits {
+        let (name, limit) = crate::flow_flags::parse(setting).map_err(anyhow::Error::msg)?;
+        flow.limits.set(name.clone(), limit);
+        flow.origins.retain(|(n, _)| *n != name);
+        flow.origins.push((name, format!("--limit {setting}")));
+    }
+    for (name, limit) in flow.limits.iter() {
+        eprintln!("flow limit of activity {name}: {limit}");
+    }
+    Ok(flow)
+}
+
+impl Flow {
+    /// An error if a limit names an activity that no loaded component exports (a typo would
+    /// otherwise limit nothing, silently).
+    fn check_exports(&self, exported: &[String]) -> anyhow::Result<()> {
+        match self.origins.iter().find(|(name, _)| !exported.contains(name)) {
+            None => Ok(()),
+            Some((name, origin)) => {
+                let mut known: Vec<&str> = exported.iter().map(String::as_str).collect();
+                known.sort_unstable();
+                known.dedup();
+                anyhow::bail!(
+                    "{origin}: no loaded component exports an activity named '{name}' (they export: {})",
+                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                )
+            }
+        }
+    }
 }
 
 /// Says what a loaded component offers.

@@ -18,6 +18,25 @@ pub(super) struct File {
     /// Settings per orchestrator name.
     #[serde(default, rename = "orchestrator")]
     pub(super) orchestrators: BTreeMap<String, Orchestrator>,
+    /// Settings per activity name, across the host whichever component exports it: its flow
+    /// limits.
+    #[serde(default, rename = "activity")]
+    pub(super) activities: BTreeMap<Spanned<String>, Flow>,
+}
+
+/// `[activity.NAME]`: the activity's flow limits, enforced when tasks are claimed (so across
+/// every host on the database).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct Flow {
+    /// At most this many attempts at once.
+    pub(super) concurrency: Option<Spanned<u32>>,
+    /// At most this many starts per period: "20/s", "100/m", "5/30s".
+    pub(super) rate: Option<Spanned<String>>,
+    /// How many starts may go at once after a quiet spell (the rate's count by default).
+    pub(super) burst: Option<Spanned<u32>>,
+    /// A JSON pointer into the input: the limits apply per value found there.
+    pub(super) key: Option<Spanned<String>>,
 }
 
 /// `[serve]`.

@@ -2,7 +2,8 @@
 //! per component and optionally per activity, what the activities may reach (HTTP grants,
 //! environment, directories, sockets), their limits (memory, CPU, HTTP requests and bytes,
 //! timeouts) and the timeout and retry policy of calls that set none; secrets read from the
-//! host's environment or from files at start; per-orchestrator upgrade policies.
+//! host's environment or from files at start; per-orchestrator upgrade policies; per-activity
+//! flow limits (`[activity.NAME]`: at most so many at once, so many starts per period, per key).
 //!
 //! It owns reading, checking and resolving the file into the executor's
 //! [`ComponentSettings`], and the words of every refusal (each names the file and line). It
@@ -14,6 +15,7 @@ mod resolve;
 
 pub(crate) use resolve::Resolved;
 
+use reprise_core::flow::FlowLimit;
 use reprise_executor::{ComponentSettings, UpgradePolicy};
 use reprise_runtime::ActivityGrants;
 use std::collections::BTreeMap;
@@ -66,6 +68,8 @@ pub(crate) struct Deployment {
     pub(crate) components: Vec<DeployedComponent>,
     /// `[orchestrator.NAME] upgrade-policy`.
     pub(crate) upgrade_policies: BTreeMap<String, UpgradePolicy>,
+    /// `[activity.NAME]`: the line of its table, and its flow limits.
+    pub(crate) flow: BTreeMap<String, (usize, FlowLimit)>,
 }
 
 /// One `[[component]]`, resolved.

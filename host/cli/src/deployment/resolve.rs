@@ -1,10 +1,11 @@
 //! From the file's text to settings: activity tables layered over their component's, values
-//! parsed (grants, sizes, durations, retry policies), secrets read, and every refusal tied to
-//! its line.
+//! parsed (grants, sizes, durations, retry policies, flow limits), secrets read, and every
+//! refusal tied to its line.
 
 use super::file::{self, File, Settings, Value};
 use super::{DeployedComponent, Deployment, DeploymentError};
 use reprise_core::RetryPolicy;
+use reprise_core::flow::{FlowLimit, FlowLimitError, KeyPointer, Rate};
 use reprise_executor::{ActivitySettings, UpgradePolicy};
 use reprise_runtime::http::{GrantHeader, HttpAccess, HttpGrant, HttpGrants, TlsTrust};
 use reprise_runtime::{ActivityGrants, AttemptLimits};
@@ -138,6 +139,10 @@ pub(super) fn resolve(path: &Path, text: &str) -> Result<Deployment, DeploymentE
         let parsed: UpgradePolicy = policy.get_ref().parse().map_err(|e: String| source.invalid(policy.span(), e))?;
         upgrade_policies.insert(name.clone(), parsed);
     }
+    let mut flow = BTreeMap::new();
+    for (name, limits) in &parsed.activities {
+        flow.insert(name.get_ref().clone(), (source.line(name.span()), flow_limit(&source, name, limits)?));
+    }
     let mut components = Vec::new();
     for component in &parsed.components {
         let file = source.relative(component.path.get_ref());
@@ -163,7 +168,30 @@ pub(super) fn resolve(path: &Path, text: &str) -> Result<Deployment, DeploymentE
             by_activity,
         });
     }
-    Ok(Deployment { path: path.to_path_buf(), listen, components, upgrade_policies })
+    Ok(Deployment { path: path.to_path_buf(), listen, components, upgrade_policies, flow })
+}
+
+/// An `[activity.NAME]` table's limits, each refusal on the line of the value it is about.
+fn flow_limit(source: &Source<'_>, name: &Spanned<String>, given: &file::Flow) -> Result<FlowLimit, DeploymentError> {
+    let invalid = |span: Range<usize>, error: FlowLimitError| source.invalid(span, format!("activity {}: {error}", name.get_ref()));
+    let burst = given.burst.as_ref().map(|b| *b.get_ref());
+    let rate = match &given.rate {
+        Some(rate) => Some(Rate::parse(rate.get_ref(), burst).map_err(|e| invalid(rate.span(), e))?),
+        None if given.burst.is_some() => {
+            let span = given.burst.as_ref().map(Spanned::span).unwrap_or_default();
+            return Err(source.invalid(
+                span,
+                format!("activity {}: burst is the size of the rate limit's bucket; give a rate too", name.get_ref()),
+            ));
+        }
+        None => None,
+    };
+    let key = match &given.key {
+        Some(key) => Some(KeyPointer::new(key.get_ref()).map_err(|e| invalid(key.span(), e))?),
+        None => None,
+    };
+    let span = given.concurrency.as_ref().map_or_else(|| name.span(), Spanned::span);
+    FlowLimit::new(given.concurrency.as_ref().map(|c| *c.get_ref()), rate, key).map_err(|e| invalid(span, e))
 }
 
 /// An activity's table over its component's: each key it sets replaces the component's, so an

@@ -128,3 +128,28 @@ fn serve_and_orchestrator_settings_are_read() {
     let listen = error("[serve]\nlisten = \"localhost\"\n");
     assert!(listen.contains(":2:") && listen.contains("127.0.0.1:7071"), "{listen}");
 }
+
+#[test]
+fn activity_tables_give_flow_limits_and_refusals_name_their_line() {
+    let deployment = load(
+        "[activity.charge]\nconcurrency = 3\nrate = \"20/s\"\nburst = 5\nkey = \"/customer_id\"\n\n[activity.gpu]\nconcurrency = 1\n",
+    )
+    .unwrap();
+    let (line, charge) = &deployment.flow["charge"];
+    assert_eq!(*line, 1);
+    assert_eq!(charge.to_string(), "concurrency:3,rate:20/s,burst:5,key:/customer_id");
+    assert_eq!(deployment.flow["gpu"].1.to_string(), "concurrency:1");
+
+    let rate = error("[activity.charge]\nconcurrency = 3\nrate = \"fast\"\n");
+    assert!(rate.contains("reprise.toml:3:") && rate.contains("activity charge") && rate.contains("\"20/s\""), "{rate}");
+    let empty = error("[activity.charge]\nkey = \"/id\"\n");
+    assert!(empty.contains(":1:") && empty.contains("`concurrency` or `rate`"), "{empty}");
+    let zero = error("[activity.charge]\nconcurrency = 0\n");
+    assert!(zero.contains(":2:") && zero.contains("at least 1"), "{zero}");
+    let key = error("[activity.charge]\nconcurrency = 1\nkey = \"customer_id\"\n");
+    assert!(key.contains(":3:") && key.contains("JSON pointer"), "{key}");
+    let burst = error("[activity.charge]\nconcurrency = 1\nburst = 4\n");
+    assert!(burst.contains(":3:") && burst.contains("give a rate too"), "{burst}");
+    let unknown = error("[activity.charge]\nconcurency = 1\n");
+    assert!(unknown.contains("line 2") && unknown.contains("concurency"), "{unknown}");
+}

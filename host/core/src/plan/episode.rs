@@ -11,6 +11,7 @@
 use super::AfterCommit;
 use super::writes::{ActivityTask, ActivityTaskKey, ContinueAsNew, EpisodeCommit, NewActivityTask, NewInstance};
 use crate::failure::error_types;
+use crate::flow::FlowLimits;
 use crate::replay::{EpisodeOutput, Terminal};
 use crate::{
     EntityCaller, EntityId, EntityLockRequest, EntityOperation, Event, Failure, LockHolder, Message, OutgoingMessage,
@@ -74,7 +75,8 @@ pub struct Facts {
     pub locks_held: Vec<EntityId>,
 }
 
-/// Which new activity tasks the commit may claim for this host, to run them at once.
+/// Which new activity tasks the commit may claim for this host, to run them at once, and the
+/// flow limits every new task is enqueued under.
 pub struct Claims<'a> {
     /// Activity slots the executor holds for them: at most this many are claimed.
     pub slots: usize,
@@ -82,6 +84,10 @@ pub struct Claims<'a> {
     pub lease_until: Timestamp,
     /// Whether this host can run an activity (a loaded component exports it).
     pub runs_here: &'a dyn Fn(&str) -> bool,
+    /// The flow limits: each new task is enqueued with its key under them, and a task of a
+    /// limited activity is never claimed by the commit (which would start it past its limits):
+    /// it waits for the dispatcher's claim, which enforces them.
+    pub flow: &'a FlowLimits,
 }
 
 /// What an episode writes and what follows its commit.
@@ -127,7 +133,7 @@ pub fn plan(episode: Episode<'_>, facts: Facts, claims: Claims<'_>) -> EpisodePl
     let Episode { instance, owner, now, output, custom_status, consumed, pin, status: decided } = episode;
     let EpisodeOutput { events, base_len, terminal } = output;
     let ends = terminal.is_some() || decided.as_ref().is_some_and(|(s, _)| s.is_terminal());
-    let mut writes = Writes::new(instance, now);
+    let mut writes = Writes::new(instance, now, claims.flow);
     for event in &events {
         writes.add(event, ends);
     }
@@ -237,14 +243,15 @@ pub fn plan(episode: Episode<'_>, facts: Facts, claims: Claims<'_>) -> EpisodePl
 struct Writes<'a> {
     instance: Instance<'a>,
     now: Timestamp,
+    flow: &'a FlowLimits,
     activities: Vec<NewActivityTask>,
     outgoing: Vec<OutgoingMessage>,
     children: Vec<NewInstance>,
 }
 
 impl<'a> Writes<'a> {
-    fn new(instance: Instance<'a>, now: Timestamp) -> Self {
-        Writes { instance, now, activities: Vec::new(), outgoing: Vec::new(), children: Vec::new() }
+    fn new(instance: Instance<'a>, now: Timestamp, flow: &'a FlowLimits) -> Self {
+        Writes { instance, now, flow, activities: Vec::new(), outgoing: Vec::new(), children: Vec::new() }
     }
 
     fn caller(&self, task_id: u64) -> EntityCaller {
@@ -268,6 +275,7 @@ impl<'a> Writes<'a> {
                 input: input.clone(),
                 options: options.clone(),
                 claimed_until: None,
+                flow_key: self.flow.key_of(name, input),
             }),
             // A timer is a message to the instance itself, delayed until it fires.
             Event::TimerScheduled { task_id, fire_at } => self.outgoing.push(OutgoingMessage {
@@ -404,8 +412,8 @@ fn tell_parent(
 }
 
 /// Claims, in the episode's own commit, the new tasks this host can run at once (their activity
-/// runs here and a slot is held), in the order they were scheduled: each gets a lease, and
-/// starts as soon as the commit is durable. The rest wait for the dispatcher.
+/// runs here, has no flow limit, and a slot is held), in the order they were scheduled: each
+/// gets a lease, and starts as soon as the commit is durable. The rest wait for the dispatcher.
 fn claim(
     instance: Instance<'_>,
     tasks: &mut [NewActivityTask],
@@ -417,7 +425,7 @@ fn claim(
         if claimed.len() == claims.slots {
             break;
         }
-        if !(claims.runs_here)(&task.name) {
+        if !(claims.runs_here)(&task.name) || claims.flow.is_limited(&task.name) {
             continue;
         }
         task.claimed_until = Some(claims.lease_until);

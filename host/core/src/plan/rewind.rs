@@ -20,6 +20,7 @@
 //! the call's result may have been dropped while the instance was failed, and calling again would
 //! apply the operation twice; the section's locks were released when it failed.
 
+use crate::flow::FlowLimits;
 use crate::plan::writes::{InstanceRewind, NewActivityTask, NewInstance};
 use crate::{
     Event, HistoryEvent, InstanceId, Message, OutgoingMessage, ParentRef, Payload, RetryPolicy, RuntimeStatus, TaskId,
@@ -191,6 +192,7 @@ pub fn analyse(instance_id: &str, status: RuntimeStatus, history: &[HistoryEvent
                     input: input.clone(),
                     options: options.clone(),
                     claimed_until: None,
+                    flow_key: None,
                 };
                 scheduled.insert(*task_id, Scheduled::Activity(task));
             }
@@ -331,13 +333,14 @@ pub fn restart_child(parent: &str, execution: u32, child: &ChildTask, now: Times
 
 /// What the rewind of one instance writes: it runs again (with the `Rewind` message its next
 /// episode records), its activities are enqueued again, its timers set again, and the results of
-/// children that completed meanwhile delivered (`delivered`, from [`child_action`]).
+/// children that completed meanwhile delivered (`delivered`, from [`child_action`]). Each
+/// activity gets its key under `flow` again, as its first enqueue did.
 pub fn instance_rewind(
     (instance_id, execution, history_len): (&str, u32, u64),
     reason: &str,
     analysis: Analysis,
     delivered: Vec<OutgoingMessage>,
-    now: Timestamp,
+    (flow, now): (&FlowLimits, Timestamp),
 ) -> InstanceRewind {
     let to_self = |message, visible_at| OutgoingMessage {
         instance_id: instance_id.to_string(),
@@ -345,7 +348,10 @@ pub fn instance_rewind(
         visible_at,
         execution: Some(execution),
     };
-    let Analysis { replay_from, undone, activities, timers, .. } = analysis;
+    let Analysis { replay_from, undone, mut activities, timers, .. } = analysis;
+    for task in &mut activities {
+        task.flow_key = flow.key_of(&task.name, &task.input);
+    }
     // The rewind first: the episode that records it must be the first to run.
     let mut messages = vec![to_self(Message::Rewind { reason: reason.to_string(), replay_from, undone }, now)];
     messages.extend(timers.into_iter().map(|(task_id, fire_at)| to_self(Message::TimerFired { task_id }, fire_at)));

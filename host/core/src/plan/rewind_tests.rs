@@ -2,6 +2,7 @@
 //! orchestrator written against the replayer (a stand-in for guest code).
 
 use super::*;
+use crate::flow::NO_LIMITS;
 use crate::replay::{Advance, Replayer, Terminal, WaitOutcome};
 use crate::{Failure, Message};
 
@@ -81,7 +82,7 @@ fn a_failed_fan_out_undoes_its_failures_and_runs_only_the_failed_branch_again() 
     assert_eq!(analysis.activities.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["b"]);
     assert!(analysis.timers.is_empty() && analysis.children.is_empty());
 
-    let written = instance_rewind(("i", 1, history.len() as u64), "fixed", analysis, Vec::new(), 20);
+    let written = instance_rewind(("i", 1, history.len() as u64), "fixed", analysis, Vec::new(), (&NO_LIMITS, 20));
     assert_eq!(written.expected_history_len, history.len() as u64);
     let rewind = written.messages[0].message.clone();
     assert!(matches!(&rewind, Message::Rewind { reason, .. } if reason == "fixed"));
@@ -111,7 +112,7 @@ fn a_rewind_rewound_again_after_a_second_failure_replays() {
     let mut history = failed(false);
     for _ in 0..2 {
         let analysis = analyse("i", RuntimeStatus::Failed, &history).unwrap();
-        let rewind = instance_rewind(("i", 1, history.len() as u64), "again", analysis, Vec::new(), 20).messages[0]
+        let rewind = instance_rewind(("i", 1, history.len() as u64), "again", analysis, Vec::new(), (&NO_LIMITS, 20)).messages[0]
             .message
             .clone();
         history.extend(episode(&history, vec![rewind], false).0);
@@ -142,7 +143,7 @@ fn a_timer_in_flight_when_the_instance_failed_is_set_again_at_its_fire_time() {
 
     let analysis = analyse("i", RuntimeStatus::Failed, &history).unwrap();
     assert_eq!(analysis.timers, [(2, 5_000)]);
-    let written = instance_rewind(("i", 1, history.len() as u64), "r", analysis, Vec::new(), 20);
+    let written = instance_rewind(("i", 1, history.len() as u64), "r", analysis, Vec::new(), (&NO_LIMITS, 20));
     let timer = &written.messages[1];
     assert_eq!((&timer.message, timer.visible_at), (&Message::TimerFired { task_id: 2 }, 5_000));
 }

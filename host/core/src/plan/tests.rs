@@ -7,6 +7,7 @@ use super::episode::{Claims, Episode, Facts, Instance, Needs, needs, plan};
 use super::lifecycle::{audit, failed_without_guest, lifecycle};
 use super::triage::{Triage, triage};
 use super::*;
+use crate::flow::{FlowLimit, FlowLimits, KeyPointer, NO_LIMITS};
 use crate::replay::{EpisodeOutput, Terminal};
 use crate::{
     ActivityOptions, EntityCaller, EntityId, EntityLockRequest, EntityOperation, Event, HistoryEvent, LockHolder,
@@ -67,7 +68,7 @@ fn everywhere(_: &str) -> bool {
 }
 
 fn claims(slots: usize) -> Claims<'static> {
-    Claims { slots, lease_until: NOW + 500, runs_here: &everywhere }
+    Claims { slots, lease_until: NOW + 500, runs_here: &everywhere, flow: &NO_LIMITS }
 }
 
 fn wakes(after: &[AfterCommit]) -> Vec<(String, u64)> {
@@ -92,7 +93,7 @@ fn a_running_episode_schedules_its_tasks_and_claims_what_it_holds_slots_for() {
         Event::EventSent { instance_id: "other".into(), name: "ping".into(), data: payload("1") },
     ];
     let local = |name: &str| name == "local";
-    let claims = Claims { slots: 1, lease_until: NOW + 500, runs_here: &local };
+    let claims = Claims { slots: 1, lease_until: NOW + 500, runs_here: &local, flow: &NO_LIMITS };
     let planned = plan(subject.episode(numbered(10, events.clone(), None)), Facts::default(), claims);
     let commit = &planned.commit;
     assert_eq!((commit.status, commit.expected_history_len, commit.execution), (RuntimeStatus::Running, 10, 2));
@@ -107,6 +108,43 @@ fn a_running_episode_schedules_its_tasks_and_claims_what_it_holds_slots_for() {
     assert_eq!(wakes(&planned.after), [("i".to_string(), NOW + 60_000), ("other".to_string(), NOW)]);
     assert_eq!(planned.after.last(), Some(&AfterCommit::Park));
     assert!(!planned.after.contains(&AfterCommit::Notify));
+}
+
+#[test]
+fn a_limited_activity_is_never_claimed_by_the_commit_and_each_task_gets_its_key() {
+    let subject = Subject::new();
+    let charge = |task_id, customer: &str| Event::ActivityScheduled {
+        task_id,
+        name: "charge".into(),
+        input: payload(&format!(r#"{{"customer":"{customer}"}}"#)),
+        options: ActivityOptions::default(),
+    };
+    let events = vec![Event::EpisodeStarted { time: NOW }, charge(0, "c-1"), scheduled(1, "log"), charge(2, "c-2")];
+    let mut flow = FlowLimits::default();
+    flow.set("charge", FlowLimit::new(Some(3), None, Some(KeyPointer::new("/customer").unwrap())).unwrap());
+    let claims = Claims { slots: 3, lease_until: NOW + 500, runs_here: &everywhere, flow: &flow };
+    let planned = plan(subject.episode(numbered(0, events, None)), Facts::default(), claims);
+    let tasks: Vec<(u64, Option<u64>, Option<&str>)> = planned
+        .commit
+        .new_activities
+        .iter()
+        .map(|t| (t.task_id, t.claimed_until, t.flow_key.as_deref()))
+        .collect();
+    assert_eq!(
+        tasks,
+        [(0, None, Some(r#""c-1""#)), (1, Some(NOW + 500), None), (2, None, Some(r#""c-2""#))],
+        "slots are free, yet only the unlimited task is claimed"
+    );
+    let run: Vec<u64> = planned
+        .after
+        .iter()
+        .filter_map(|a| match a {
+            AfterCommit::Run(task) => Some(task.key.task_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(run, [1]);
+    assert!(planned.after.contains(&AfterCommit::PollActivities), "the dispatcher claims the limited ones");
 }
 
 #[test]
@@ -471,7 +509,7 @@ proptest! {
         events.extend(commands.clone());
         let output = numbered(base_len, events.clone(), terminal.clone());
         let here = |name: &str| name == "here";
-        let claims = Claims { slots, lease_until: NOW + 1, runs_here: &here };
+        let claims = Claims { slots, lease_until: NOW + 1, runs_here: &here, flow: &NO_LIMITS };
         let planned = plan(subject.episode(output), Facts::default(), claims);
         let commit = &planned.commit;
         prop_assert_eq!(commit.expected_history_len, base_len);

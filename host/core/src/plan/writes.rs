@@ -42,7 +42,12 @@ pub struct NewActivityTask {
     pub options: ActivityOptions,
     /// If set, the task is enqueued already claimed by the committing owner, as its first
     /// attempt, leased until then: the executor runs it at once, without a claim's round trip.
+    /// Never set for a task of a limited activity (see [`crate::flow`]): only a claim counts it
+    /// against its limits.
     pub claimed_until: Option<Timestamp>,
+    /// The key its activity's flow limits apply under ([`crate::flow::FlowLimits::key_of`]),
+    /// fixed when it is enqueued.
+    pub flow_key: Option<String>,
 }
 
 /// Everything one episode writes, in one transaction.

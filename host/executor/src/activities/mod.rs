@@ -11,6 +11,13 @@
 //! Delivery is at-least-once: if this host dies mid-attempt its lease expires and another claim
 //! runs the task again, with the next attempt number.
 //!
+//! Flow limits (`ExecutorConfig::flow`) are the store's to enforce, in the claim: the commit of an
+//! episode never claims a limited task (the planner's rule), so every attempt of one goes through
+//! a claim. A task held back waits in the queue, marked throttled; it is claimed when an attempt
+//! of its activity ends here (the worker polls once the result is recorded), when the rate limit's
+//! next token is due (the claim says when), or at the periodic poll (the attempt ended in another
+//! process).
+//!
 //! It owns the activity slots' use, the attempts and the writes of their results. Whether a
 //! failed attempt is tried again is the planner's (`reprise_core::plan::activity`); which
 //! episode runs and when is the scheduler's; it never runs an episode.
@@ -47,6 +54,17 @@ pub(crate) struct ActivityDispatcher {
     pub(crate) metrics: Arc<Metrics>,
 }
 
+/// What [`ActivityDispatcher::claim`] took.
+#[derive(Default)]
+pub(crate) struct Claimed {
+    /// The tasks, each with its slot.
+    pub(crate) tasks: Vec<(ActivityTask, Permit)>,
+    /// The claim took as many as it had slots for: more may be waiting.
+    pub(crate) full: bool,
+    /// When a rate limit that held tasks back has a token again.
+    pub(crate) next_token_at: Option<Timestamp>,
+}
+
 /// What [`ActivityDispatcher::record`] did.
 pub(crate) enum Recorded {
     /// The result is recorded and the instance's episode begun, at the time given.
@@ -61,26 +79,38 @@ pub(crate) enum Recorded {
 const MAX_RECORD_WAIT: Duration = Duration::from_secs(8);
 
 impl ActivityDispatcher {
-    /// Claims up to as many tasks as slots are free, each with its slot. Returns them, and
-    /// whether the claim took as many as it could (more may be waiting).
-    pub(crate) async fn claim(&self) -> (Vec<(ActivityTask, Permit)>, bool) {
+    /// Claims up to as many tasks as slots are free, each with its slot, within the flow
+    /// limits. Returns them, whether the claim took as many as it could (more may be waiting),
+    /// and when a rate limit that held tasks back has its next token.
+    pub(crate) async fn claim(&self) -> Claimed {
         // The slots first: episodes take slots too, and a claimed task must have one.
         let permits = self.slots.take(self.slots.free());
         let (owner, now, limit) = (self.config.owner.clone(), self.clock.now(), permits.len());
         if limit == 0 {
-            return (Vec::new(), false);
+            return Claimed::default();
         }
         let lease_until = now + self.config.activity_lease.as_millis() as u64;
-        match self.store.call(move |store| store.claim_activities(&owner, now, lease_until, limit)).await {
-            Ok(tasks) => {
-                let full = tasks.len() == limit;
-                (tasks.into_iter().zip(permits).collect(), full)
+        let flow = self.config.flow.clone();
+        match self.store.call(move |store| store.claim_activities(&owner, now, lease_until, limit, &flow)).await {
+            Ok(claim) => {
+                self.metrics.deferred(&claim.deferred);
+                Claimed {
+                    full: claim.tasks.len() == limit,
+                    tasks: claim.tasks.into_iter().zip(permits).collect(),
+                    next_token_at: claim.next_token_at,
+                }
             }
             Err(error) => {
                 tracing::error!("cannot claim activity tasks: {error}");
-                (Vec::new(), false)
+                Claimed::default()
             }
         }
+    }
+
+    /// Whether the end of an attempt of activity `name` may let a throttled task through: its
+    /// activity has a concurrency limit, and the attempt's lease was one of the live ones.
+    pub(crate) fn frees_a_limit(&self, name: &str) -> bool {
+        self.config.flow.of(name).is_some_and(|limit| limit.concurrency.is_some())
     }
 
     /// Runs one attempt of `task`, renewing its lease while it runs, and says what to record:

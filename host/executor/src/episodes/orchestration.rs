@@ -280,8 +280,8 @@ impl EpisodeRunner {
         let registry = &self.registry;
         let runs_here = |name: &str| registry.activity(name).is_some();
         let lease_until = now + self.config.activity_lease.as_millis() as u64;
-        let planned =
-            plan::episode::plan(episode, facts, Claims { slots: permits.len(), lease_until, runs_here: &runs_here });
+        let claims = Claims { slots: permits.len(), lease_until, runs_here: &runs_here, flow: &self.config.flow };
+        let planned = plan::episode::plan(episode, facts, claims);
         permits.truncate(planned.after.iter().filter(|a| matches!(a, AfterCommit::Run(_))).count());
 
         let ended = planned.commit.status;

@@ -55,7 +55,8 @@ impl Host {
                 }
             }
             let key = (record.instance_id.as_str(), record.execution, record.history_len);
-            commit.rewinds.push(rewind::instance_rewind(key, reason, analysis, delivered, now));
+            let flow = (self.engine.config.flow.as_ref(), now);
+            commit.rewinds.push(rewind::instance_rewind(key, reason, analysis, delivered, flow));
         }
 
         let written = commit.clone();

@@ -9,7 +9,10 @@
 
 use super::codec::{At, SUSPENDED_SQL, TERMINAL_STATUSES_SQL, int_to_sql, limit_to_sql, time_to_sql, to_json};
 use super::{inbox, instances};
-use crate::{ActivityResult, ActivityTask, ActivityTaskKey, NewActivityTask, StoreResult};
+use super::flow::{Candidate, Gate};
+use crate::{
+    ActivityResult, ActivityTask, ActivityTaskKey, Claim, FlowLimits, NewActivityTask, PendingTask, StoreResult, TaskState,
+};
 use reprise_core::{ActivityOptions, HttpExchange, Message, Payload, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -31,8 +34,8 @@ pub(super) fn enqueue(
     };
     conn.prepare_cached(
         "INSERT INTO activity_tasks (instance_id, execution, task_id, name, input, options, attempt, \
-             visible_at, created_at, lease_owner, lease_until) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)",
+             visible_at, created_at, lease_owner, lease_until, flow_key) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         instance_id,
@@ -44,7 +47,8 @@ pub(super) fn enqueue(
         attempt,
         now,
         lease_owner,
-        lease_until
+        lease_until,
+        task.flow_key
     ])?;
     Ok(())
 }
@@ -62,8 +66,8 @@ pub(super) fn enqueue_again(
     let options = if task.options.is_default() { None } else { Some(to_json(&task.options)?) };
     conn.prepare_cached(
         "INSERT INTO activity_tasks (instance_id, execution, task_id, name, input, options, attempt, \
-             visible_at, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7) \
+             visible_at, created_at, flow_key) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7, ?8) \
          ON CONFLICT (instance_id, execution, task_id) DO NOTHING",
     )?
     .execute(params![
@@ -73,7 +77,8 @@ pub(super) fn enqueue_again(
         task.name,
         task.input.as_str(),
         options,
-        time_to_sql(now)
+        time_to_sql(now),
+        task.flow_key
     ])?;
     Ok(())
 }
@@ -91,34 +96,73 @@ pub(super) fn drop_unleased(conn: &Connection, instance_id: &str, now: Timestamp
 }
 
 /// Leases up to `limit` claimable tasks to `owner`, oldest first (by first enqueue, so a task
-/// waiting for a retry goes ahead of newer work once it is due). Tasks of a suspended instance
-/// are skipped, and so are tasks of a finished instance or of an execution it left.
+/// waiting for a retry goes ahead of newer work once it is due), within the flow limits. Tasks
+/// of a suspended instance are skipped, and so are tasks of a finished instance or of an
+/// execution it left.
 ///
 /// In the same transaction it first deletes tasks whose lease has run out and whose instance has
 /// finished or moved to another execution: they can only be left over from a worker that held
 /// them when the instance finished and then crashed (a finishing instance deletes the tasks that
 /// nobody holds), and running them again would be wasted side effects. Only expired leases are
 /// read for this, through their own index, so the clean-up does not grow with the queue.
+///
+/// Without limits, one `UPDATE` takes the first `limit` claimable tasks. With limits, the queue
+/// is read in the same order and each task goes through the flow gate (`flow`), which may hold
+/// it back; the read goes on past held-back tasks until `limit` are taken or the claimable queue
+/// ends, so a backlog held back by a limit costs each claim a read of its rows (through the age
+/// index, unsorted), and never holds up the tasks of other activities and keys.
 pub(super) fn claim(
     tx: &Connection,
     owner: &str,
-    now: Timestamp,
-    lease_until: Timestamp,
+    (now, lease_until): (Timestamp, Timestamp),
     limit: usize,
-) -> StoreResult<Vec<ActivityTask>> {
+    limits: &FlowLimits,
+) -> StoreResult<Claim> {
     let now_sql = time_to_sql(now);
     tx.prepare_cached(&stale_tasks_sql())?.execute([now_sql])?;
-
-    // UPDATE ... RETURNING does not promise an order, hence created_at and rowid to sort by.
-    let mut claimed = {
+    if limits.is_empty() {
+        // UPDATE ... RETURNING does not promise an order, hence created_at and rowid to sort by.
         let mut stmt = tx.prepare_cached(&claim_sql())?;
         let args = params![owner, time_to_sql(lease_until), now_sql, limit_to_sql(limit)];
         let rows = stmt.query_map(args, ClaimedRow::read)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()?
-    };
+        let claimed = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+        return Ok(Claim { tasks: decode(claimed, lease_until)?, ..Claim::default() });
+    }
+
+    let mut gate = Gate::new(limits, now);
+    let mut admitted = Vec::new();
+    {
+        let mut candidates = tx.prepare_cached(&candidates_sql())?;
+        let mut rows = candidates.query([now_sql])?;
+        while admitted.len() < limit {
+            let Some(row) = rows.next()? else { break };
+            let task = Candidate {
+                rowid: row.get(0)?,
+                name: row.get(1)?,
+                flow_key: row.get(2)?,
+                throttled: row.get::<_, Option<i64>>(3)?.is_some(),
+            };
+            if gate.admit(tx, &task)? {
+                admitted.push(task.rowid);
+            }
+        }
+    }
+    let mut claimed = Vec::with_capacity(admitted.len());
+    let mut take = tx.prepare_cached(&format!(
+        "UPDATE activity_tasks SET {LEASE_SQL} WHERE rowid = ?3 RETURNING {CLAIMED_COLUMNS_SQL}"
+    ))?;
+    for rowid in admitted {
+        claimed.push(take.query_row(params![owner, time_to_sql(lease_until), rowid], ClaimedRow::read)?);
+    }
+    let (deferred, next_token_at) = (gate.deferred.clone(), gate.next_token_at);
+    gate.write(tx)?;
+    Ok(Claim { tasks: decode(claimed, lease_until)?, deferred, next_token_at })
+}
+
+/// The claimed rows as tasks, in claim order.
+fn decode(mut claimed: Vec<ClaimedRow>, lease_until: Timestamp) -> StoreResult<Vec<ActivityTask>> {
     claimed.sort_by_key(|row| row.order);
-    let tasks = claimed.into_iter().map(|row| row.decode(lease_until)).collect::<StoreResult<Vec<_>>>()?;
-    Ok(tasks)
+    claimed.into_iter().map(|row| row.decode(lease_until)).collect()
 }
 
 /// The clean-up `DELETE` of [`claim`]: `?1` is now. It reads expired leases only, through
@@ -133,23 +177,42 @@ pub(super) fn stale_tasks_sql() -> String {
     )
 }
 
-/// The claiming `UPDATE`: `?1` is the owner, `?2` the lease's end, `?3` now, `?4` the limit.
+/// What a claim sets on a task it takes: `?1` is the owner, `?2` the lease's end. It is no
+/// longer throttled.
+const LEASE_SQL: &str = "lease_owner = ?1, lease_until = ?2, attempt = attempt + 1, throttled_since = NULL";
+
+/// What a claim returns of a task it takes, as [`ClaimedRow::read`] reads it.
+const CLAIMED_COLUMNS_SQL: &str = "created_at, rowid, instance_id, execution, task_id, name, input, options, attempt";
+
+/// The claimable tasks' `columns` in claim order, from `activity_tasks t` joined to
+/// `instances i`, with `now` as the parameter that holds the claim's time.
+fn claimable_sql(columns: &str, now: &str) -> String {
+    format!(
+        "SELECT {columns} FROM activity_tasks t INDEXED BY activity_tasks_by_age \
+         JOIN instances i ON i.instance_id = t.instance_id \
+         WHERE t.visible_at <= {now} AND (t.lease_owner IS NULL OR t.lease_until <= {now}) \
+           AND i.status NOT IN ({SUSPENDED_SQL}, {TERMINAL_STATUSES_SQL}) AND i.execution = t.execution \
+         ORDER BY t.created_at, t.rowid"
+    )
+}
+
+/// The claiming `UPDATE` without limits: `?1` is the owner, `?2` the lease's end, `?3` now,
+/// `?4` the limit.
 ///
 /// The queue is read in age order and the read stops after `limit` claimable tasks. INDEXED BY,
 /// because otherwise SQLite reads every visible task through `activity_tasks_by_visible` and
 /// sorts them all.
 pub(super) fn claim_sql() -> String {
     format!(
-        "UPDATE activity_tasks \
-         SET lease_owner = ?1, lease_until = ?2, attempt = attempt + 1 \
-         WHERE rowid IN ( \
-             SELECT t.rowid FROM activity_tasks t INDEXED BY activity_tasks_by_age \
-             JOIN instances i ON i.instance_id = t.instance_id \
-             WHERE t.visible_at <= ?3 AND (t.lease_owner IS NULL OR t.lease_until <= ?3) \
-               AND i.status NOT IN ({SUSPENDED_SQL}, {TERMINAL_STATUSES_SQL}) AND i.execution = t.execution \
-             ORDER BY t.created_at, t.rowid LIMIT ?4) \
-         RETURNING created_at, rowid, instance_id, execution, task_id, name, input, options, attempt"
+        "UPDATE activity_tasks SET {LEASE_SQL} WHERE rowid IN ({} LIMIT ?4) RETURNING {CLAIMED_COLUMNS_SQL}",
+        claimable_sql("t.rowid", "?3")
     )
+}
+
+/// The claimable tasks with what the flow gate needs, in claim order: `?1` is now. Read row by
+/// row, through the same index as [`claim_sql`].
+pub(super) fn candidates_sql() -> String {
+    claimable_sql("t.rowid, t.name, t.flow_key, t.throttled_since", "?1")
 }
 
 /// A claimed task as `RETURNING` gives it, before its values are checked.
@@ -315,4 +378,45 @@ pub(super) fn next_due_sql() -> String {
          ORDER BY t.visible_at \
          LIMIT 1"
     )
+}
+
+/// The tasks of the instance's current execution, by task id, and where each stands at `now`:
+/// under a live lease it runs; hidden until later it waits for a retry; marked by a claim it is
+/// throttled; else it is queued.
+pub(super) fn pending(conn: &Connection, instance_id: &str, now: Timestamp) -> StoreResult<Vec<PendingTask>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT t.task_id, t.name, t.attempt, t.flow_key, t.visible_at, t.lease_until, t.throttled_since, \
+                t.lease_owner IS NOT NULL AND t.lease_until > ?2 \
+         FROM activity_tasks t JOIN instances i ON i.instance_id = t.instance_id AND i.execution = t.execution \
+         WHERE t.instance_id = ?1 ORDER BY t.task_id",
+    )?;
+    let rows = stmt.query_map(params![instance_id, time_to_sql(now)], |row| {
+        Ok((
+            (row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?, row.get::<_, Option<String>>(3)?),
+            (row.get::<_, i64>(4)?, row.get::<_, Option<i64>>(5)?, row.get::<_, Option<i64>>(6)?, row.get::<_, bool>(7)?),
+        ))
+    })?;
+    let mut tasks = Vec::new();
+    for row in rows {
+        let ((task_id, name, attempts, flow_key), (visible_at, lease_until, throttled_since, running)) = row?;
+        let key = format!("(instance '{instance_id}', task {task_id})");
+        let at = At { table: "activity_tasks", key: &key };
+        let visible_at: Timestamp = at.unsigned("visible_at", visible_at)?;
+        let state = match (running, at.unsigned_opt("lease_until", lease_until)?) {
+            (true, Some(lease_until)) => TaskState::Running { lease_until },
+            _ if visible_at > now => TaskState::Retrying { at: visible_at },
+            _ => match at.unsigned_opt("throttled_since", throttled_since)? {
+                Some(since) => TaskState::Throttled { since },
+                None => TaskState::Queued,
+            },
+        };
+        tasks.push(PendingTask {
+            task_id: at.unsigned("task_id", task_id)?,
+            name,
+            attempts: at.unsigned("attempt", attempts)?,
+            state,
+            flow_key,
+        });
+    }
+    Ok(tasks)
 }

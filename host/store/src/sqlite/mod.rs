@@ -11,6 +11,7 @@
 //! | `inbox` | enqueued messages, which instances have work and when the next becomes due |
 //! | `episodes` | the atomic episode commit (with sub-orchestrations and continue-as-new) and history reads |
 //! | `activities` | the activity queue, its leases and retry waits |
+//! | `flow` | flow control in the claim: live leases per activity and key, token buckets, throttled marks |
 //! | `restarts` | rewinds of failed instances and restarts of finished ones |
 //! | `entities` | entity state rows, entities created by their first operation, and the atomic commit of a batch of operations |
 //! | `components` | the component registry |
@@ -57,6 +58,7 @@ mod counts;
 mod entities;
 mod episodes;
 pub mod failpoints;
+mod flow;
 mod inbox;
 mod instances;
 mod migrations;
@@ -70,9 +72,9 @@ mod writer;
 pub use writer::WriteStats;
 
 use crate::{
-    ActivityResult, ActivityTask, ActivityTaskKey, ComponentRecord, ComponentUpgrade, Done, EntityCommit, EntityFilter,
-    EntityRecord, EpisodeCommit, EpisodeStart, HistoryStore, InboxMessage, InstanceFilter, InstanceRecord,
-    InstanceSnapshot, NewInstance, PurgeFilter, Recorded, RewindCommit, StoreCounts, StoreError, StoreResult,
+    ActivityResult, ActivityTaskKey, Claim, ComponentRecord, ComponentUpgrade, Done, EntityCommit, EntityFilter,
+    EntityRecord, EpisodeCommit, EpisodeStart, FlowLimits, HistoryStore, InboxMessage, InstanceFilter, InstanceRecord,
+    InstanceSnapshot, NewInstance, PendingTask, PurgeFilter, Recorded, RewindCommit, StoreCounts, StoreError, StoreResult,
     Unavailable,
 };
 use reprise_core::{EntityId, EntityOperation, HistoryEvent, HttpExchange, Message, Timestamp};
@@ -371,9 +373,12 @@ impl HistoryStore for SqliteStore {
         now: Timestamp,
         lease_until: Timestamp,
         limit: usize,
-    ) -> StoreResult<Vec<ActivityTask>> {
-        let owner = owner.to_string();
-        self.write(WriteKind::ClaimActivities, move |conn| activities::claim(conn, &owner, now, lease_until, limit))
+        flow: &FlowLimits,
+    ) -> StoreResult<Claim> {
+        let (owner, flow) = (owner.to_string(), flow.clone());
+        self.write(WriteKind::ClaimActivities, move |conn| {
+            activities::claim(conn, &owner, (now, lease_until), limit, &flow)
+        })
     }
 
     fn renew_activity(&self, task: &ActivityTaskKey, owner: &str, lease_until: Timestamp) -> StoreResult<bool> {
@@ -441,6 +446,10 @@ impl HistoryStore for SqliteStore {
 
     fn counts(&self, now: Timestamp) -> StoreResult<StoreCounts> {
         counts::counts(&self.read(), now)
+    }
+
+    fn pending_tasks(&self, instance_id: &str, now: Timestamp) -> StoreResult<Vec<PendingTask>> {
+        activities::pending(&self.read(), instance_id, now)
     }
 
     fn writer_stats(&self) -> Option<WriteStats> {

@@ -1,5 +1,6 @@
 //! Episode commits: what they write, and that a conflict writes nothing.
 
+use crate::NO_LIMITS;
 use super::{Fixture, T0, first_episode, numbered, plain_episode};
 use crate::{ActivityResult, ActivityTaskKey, EpisodeCommit, HistoryStore, StoreError};
 use reprise_core::{Event, Failure, HistoryEvent, Message, OutgoingMessage, Payload, RuntimeStatus};
@@ -61,7 +62,7 @@ fn a_first_episode_writes_everything_at_once() {
     // The lock was released: anyone may take it.
     assert!(store.lock_instance("a", "other", T0 + 11, T0 + 20).unwrap());
 
-    let tasks = store.claim_activities("w", T0 + 10, T0 + 1_000, 10).unwrap();
+    let tasks = store.claim_activities("w", T0 + 10, T0 + 1_000, 10, &NO_LIMITS).unwrap().tasks;
     let ids: Vec<_> = tasks.iter().map(|t| (t.key.task_id, t.key.execution, t.attempt)).collect();
     assert_eq!(ids, [(0, 1, 1), (1, 1, 1)]);
     assert_eq!(tasks[1].input, "{\"task\":1}");
@@ -163,8 +164,8 @@ fn a_terminal_commit_cleans_the_inbox_and_unclaimed_tasks() {
     store.commit_episode(&first_episode(store, "a", "h", T0, &[0, 1, 2])).unwrap();
     // Task 0 is under a live lease, task 1 under one that runs out before the commit, task 2
     // was never claimed.
-    let held = store.claim_activities("w1", T0, T0 + 10_000, 1).unwrap();
-    let lapsed = store.claim_activities("w2", T0, T0 + 50, 1).unwrap();
+    let held = store.claim_activities("w1", T0, T0 + 10_000, 1, &NO_LIMITS).unwrap().tasks;
+    let lapsed = store.claim_activities("w2", T0, T0 + 50, 1, &NO_LIMITS).unwrap().tasks;
     assert_eq!((held[0].key.task_id, lapsed[0].key.task_id), (0, 1));
     // A message due only later is dropped too.
     super::enqueue(
@@ -202,7 +203,7 @@ fn a_terminal_commit_cleans_the_inbox_and_unclaimed_tasks() {
     assert!(store.complete_activity(&key, "w1", &ActivityResult::Completed(Payload::stored("0")), T0 + 200).unwrap());
     let inbox_rows: i64 = fixture.raw().query_row("SELECT count(*) FROM inbox", [], |r| r.get(0)).unwrap();
     assert_eq!(inbox_rows, 0);
-    assert!(store.claim_activities("w3", T0 + 20_000, T0 + 30_000, 10).unwrap().is_empty());
+    assert!(store.claim_activities("w3", T0 + 20_000, T0 + 30_000, 10, &NO_LIMITS).unwrap().tasks.is_empty());
 }
 
 #[test]
@@ -332,7 +333,7 @@ fn a_terminated_commit_is_terminal() {
     let store = &fixture.store;
     fixture.create("a", T0);
     store.commit_episode(&first_episode(store, "a", "h", T0, &[0, 1])).unwrap();
-    store.claim_activities("w", T0, T0 + 10_000, 1).unwrap();
+    store.claim_activities("w", T0, T0 + 10_000, 1, &NO_LIMITS).unwrap();
     store.enqueue_message("a", &Message::Terminate { reason: "stop".into(), cascade: false }, T0 + 5, T0 + 5).unwrap();
     store.enqueue_message("a", &raised("late"), T0 + 9_000, T0 + 5).unwrap();
 

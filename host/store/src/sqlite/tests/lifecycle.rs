@@ -1,6 +1,7 @@
 //! Instance lifecycle: management messages, suspended instances, when work is next due, and
 //! purging finished instances.
 
+use crate::NO_LIMITS;
 use super::{Fixture, T0, first_episode, plain_episode};
 use crate::{ActivityResult, ActivityTaskKey, HistoryStore, PurgeFilter, StoreError};
 use reprise_core::{Failure, Message, OutgoingMessage, Payload, RuntimeStatus};
@@ -91,7 +92,7 @@ fn every_insert_path_sets_the_control_flag() {
         OutgoingMessage { instance_id: "b".into(), message: terminate(), visible_at: T0 + 1, execution: None },
     ];
     store.commit_episode(&commit).unwrap();
-    store.claim_activities("w", T0 + 1, T0 + 100, 1).unwrap();
+    store.claim_activities("w", T0 + 1, T0 + 100, 1, &NO_LIMITS).unwrap();
     let key = ActivityTaskKey { instance_id: "a".into(), execution: 1, task_id: 0 };
     let retry = ActivityResult::Retry { failure: Failure::new("E", "m"), next_attempt_at: T0 + 50 };
     store.complete_activity(&key, "w", &retry, T0 + 2).unwrap();
@@ -171,7 +172,7 @@ fn next_due_is_the_earliest_timer_or_retry_still_to_come() {
     store.commit_episode(&commit).unwrap();
     assert_eq!(store.next_due(T0).unwrap(), Some(T0 + 1_000));
     // Its task fails and waits for a retry that comes first.
-    store.claim_activities("w", T0, T0 + 100, 1).unwrap();
+    store.claim_activities("w", T0, T0 + 100, 1, &NO_LIMITS).unwrap();
     let key = ActivityTaskKey { instance_id: "a".into(), execution: 1, task_id: 0 };
     let retry = ActivityResult::Retry { failure: Failure::new("E", "m"), next_attempt_at: T0 + 400 };
     store.complete_activity(&key, "w", &retry, T0 + 10).unwrap();
@@ -207,7 +208,7 @@ fn purge_deletes_finished_instances_with_everything_they_own() {
     // "done" finishes at T0 + 11 while a worker holds one of its tasks.
     fixture.create("done", T0 + 10);
     store.commit_episode(&first_episode(store, "done", "h", T0 + 10, &[0])).unwrap();
-    store.claim_activities("w", T0 + 10, T0 + 10_000, 1).unwrap();
+    store.claim_activities("w", T0 + 10, T0 + 10_000, 1, &NO_LIMITS).unwrap();
     store.commit_episode(&plain_episode(store, "done", T0 + 11, RuntimeStatus::Completed)).unwrap();
     assert_eq!((fixture.count("history", "done"), fixture.count("activity_tasks", "done")), (5, 1));
     for (id, status) in [
@@ -318,7 +319,7 @@ fn counts_say_what_the_store_holds_at_a_time() {
     // "a" runs with two tasks, one of them claimed by a worker, and a resume due at T0 + 300.
     fixture.create("a", T0 + 10);
     store.commit_episode(&first_episode(store, "a", "h", T0 + 10, &[0, 1])).unwrap();
-    store.claim_activities("w", T0 + 10, T0 + 10_000, 1).unwrap();
+    store.claim_activities("w", T0 + 10, T0 + 10_000, 1, &NO_LIMITS).unwrap();
     super::enqueue(store, "a", 1, &resume(), T0 + 300, T0).unwrap();
     // An entity is an instance too, but not an orchestration.
     let entity = reprise_core::EntityId::new("Counter", "c1").unwrap();

@@ -1,6 +1,7 @@
 //! Sub-orchestrations (children created by an episode, parent links, `children`) and
 //! continue-as-new (an instance restarting as a new execution).
 
+use crate::NO_LIMITS;
 use super::{Fixture, T0, first_episode, new_instance, numbered, parent_ref, plain_episode};
 use crate::sqlite::migrations::{LATEST_VERSION, MIGRATIONS, schema_version};
 use crate::sqlite::{SqliteStore, instances};
@@ -259,8 +260,8 @@ fn continue_as_new_moves_the_instance_to_a_new_execution() {
     store.commit_episode(&first_episode(store, "a", "h", T0, &[0, 1, 2])).unwrap();
     // Task 0 is under a live lease, task 1 under one that runs out before the commit, task 2
     // was never claimed.
-    let held = store.claim_activities("w1", T0, T0 + 10_000, 1).unwrap();
-    let lapsed = store.claim_activities("w2", T0, T0 + 50, 1).unwrap();
+    let held = store.claim_activities("w1", T0, T0 + 10_000, 1, &NO_LIMITS).unwrap().tasks;
+    let lapsed = store.claim_activities("w2", T0, T0 + 50, 1, &NO_LIMITS).unwrap().tasks;
     assert_eq!((held[0].key.task_id, lapsed[0].key.task_id), (0, 1));
     // Waiting in the inbox: an event already due, a result, a timer and an event still to come.
     store.enqueue_message("a", &event("e1"), T0 + 5, T0 + 5).unwrap();
@@ -291,6 +292,7 @@ fn continue_as_new_moves_the_instance_to_a_new_execution() {
         input: Payload::stored("7"),
         options: Default::default(),
         claimed_until: None,
+        flow_key: None,
     }];
     commit.outgoing = vec![OutgoingMessage {
         instance_id: "a".into(),
@@ -345,7 +347,7 @@ fn continue_as_new_moves_the_instance_to_a_new_execution() {
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
     };
     assert_eq!(tasks, [(1, 0)]);
-    assert!(store.claim_activities("w3", T0 + 200, T0 + 300, 10).unwrap().is_empty());
+    assert!(store.claim_activities("w3", T0 + 200, T0 + 300, 10, &NO_LIMITS).unwrap().tasks.is_empty());
     let key = ActivityTaskKey { instance_id: "a".into(), execution: 1, task_id: 0 };
     assert!(store.complete_activity(&key, "w1", &ActivityResult::Completed(Payload::stored("0")), T0 + 200).unwrap());
     assert_eq!(fixture.count("activity_tasks", "a"), 0);
@@ -469,10 +471,11 @@ fn a_continued_instance_is_not_finished() {
         input: Payload::stored("0"),
         options: Default::default(),
         claimed_until: None,
+        flow_key: None,
     }];
     store.commit_episode(&commit).unwrap();
     assert_eq!(store.instance("a").unwrap().unwrap().status, RuntimeStatus::ContinuedAsNew);
-    let tasks = store.claim_activities("w", T0 + 30, T0 + 100, 10).unwrap();
+    let tasks = store.claim_activities("w", T0 + 30, T0 + 100, 10, &NO_LIMITS).unwrap().tasks;
     assert_eq!(tasks.iter().map(|t| (t.key.execution, t.key.task_id)).collect::<Vec<_>>(), [(2, 0)]);
 }
 

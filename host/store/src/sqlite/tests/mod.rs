@@ -6,6 +6,7 @@ mod components;
 mod corrupt;
 mod entities;
 mod episodes;
+mod flow;
 mod hostile;
 mod instances;
 mod lifecycle;
@@ -113,6 +114,7 @@ impl Fixture {
             ("activity_tasks", "instance_id, execution, task_id"),
             ("components", "hash"),
             ("entities", "instance_id"),
+            ("flow_buckets", "name, flow_key"),
         ];
         for (table, key) in tables {
             let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY {key}")).expect("prepare dump");
@@ -164,6 +166,7 @@ fn first_episode(
                 input: Payload::stored(format!("{{\"task\":{task_id}}}")),
                 options: ActivityOptions::default(),
                 claimed_until: None,
+                flow_key: None,
             })
             .collect(),
         outgoing: Vec::new(),

@@ -1,5 +1,6 @@
 //! Rewinds and restarts: each one transaction, refused whole when the instance moved on.
 
+use crate::NO_LIMITS;
 use super::*;
 use crate::{InstanceRewind, RewindCommit, StoreError};
 use reprise_core::{Message, OutgoingMessage};
@@ -27,6 +28,7 @@ fn rewind_of(instance_id: &str, history_len: u64, tasks: &[TaskId]) -> RewindCom
                     input: Payload::stored("{}"),
                     options: ActivityOptions::default(),
                     claimed_until: None,
+                    flow_key: None,
                 })
                 .collect(),
             messages: vec![to_self(rewind, T0 + 10), to_self(Message::TimerFired { task_id: 9 }, T0 + 1_000)],
@@ -53,7 +55,7 @@ fn a_rewind_makes_a_failed_instance_run_again_with_its_work_back_in_flight() {
     assert!(matches!(due.as_slice(), [m] if matches!(m.message, Message::Rewind { .. })));
     assert_eq!(f.store.messages("i", T0 + 1_000).unwrap().len(), 2, "the timer is set at its fire time");
     assert_eq!(f.store.ready_instances("h", T0 + 10, 10).unwrap(), ["i"]);
-    let tasks = f.store.claim_activities("w", T0 + 10, T0 + 60_000, 10).unwrap();
+    let tasks = f.store.claim_activities("w", T0 + 10, T0 + 60_000, 10, &NO_LIMITS).unwrap().tasks;
     assert_eq!(tasks.iter().map(|t| (t.key.task_id, t.attempt, t.created_at)).collect::<Vec<_>>(), [(0, 1, T0 + 10)]);
 }
 
@@ -81,7 +83,7 @@ fn a_task_still_held_by_a_worker_is_kept_by_the_rewind() {
     let f = Fixture::new();
     f.create("i", T0);
     f.store.commit_episode(&first_episode(&f.store, "i", "h", T0, &[0])).unwrap();
-    let held = f.store.claim_activities("w", T0, T0 + 60_000, 10).unwrap();
+    let held = f.store.claim_activities("w", T0, T0 + 60_000, 10, &NO_LIMITS).unwrap().tasks;
     assert_eq!(held.len(), 1);
     f.store.commit_episode(&plain_episode(&f.store, "i", T0 + 1, RuntimeStatus::Failed)).unwrap();
     assert_eq!(f.count("activity_tasks", "i"), 1, "a leased task outlives the failure");
@@ -101,7 +103,7 @@ fn a_restart_replaces_a_finished_instance_by_a_fresh_execution_at_once() {
     let f = Fixture::new();
     f.create("i", T0);
     f.store.commit_episode(&first_episode(&f.store, "i", "h", T0, &[0])).unwrap();
-    let held = f.store.claim_activities("w", T0, T0 + 60_000, 10).unwrap();
+    let held = f.store.claim_activities("w", T0, T0 + 60_000, 10, &NO_LIMITS).unwrap().tasks;
     f.store.commit_episode(&plain_episode(&f.store, "i", T0 + 1, RuntimeStatus::Completed)).unwrap();
 
     let new = NewInstance { created_at: T0 + 5, ..new_instance("i", T0 + 5) };
