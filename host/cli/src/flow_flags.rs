@@ -26,9 +26,8 @@ pub(crate) fn parse(setting: &str) -> Result<(String, FlowLimit), String> {
         let (what, value) = part
             .split_once(':')
             .ok_or_else(|| refuse(format!("`{part}` is not SETTING:VALUE (concurrency, rate, burst or key)")))?;
-        let count = |value: &str| {
-            value.parse::<u32>().map_err(|_| refuse(format!("{what} `{value}` is not a whole number")))
-        };
+        let count =
+            |value: &str| value.parse::<u32>().map_err(|_| refuse(format!("{what} `{value}` is not a whole number")));
         match what {
             "concurrency" => concurrency = Some(count(value)?),
             "rate" => rate = Some(value.to_string()),

@@ -22,9 +22,7 @@ use crate::watchers::Watchers;
 use crate::workers::{self, Engine};
 use reprise_core::{EntityId, EntityOperation, InstanceId, Message, Payload, is_entity_instance};
 use reprise_runtime::Runtime;
-use reprise_store::{
-    EntityFilter, EntityRecord, HistoryStore, InstanceRecord, NewInstance, PendingTask, PurgeFilter,
-};
+use reprise_store::{EntityFilter, EntityRecord, HistoryStore, InstanceRecord, NewInstance, PendingTask, PurgeFilter};
 use std::path::Path;
 
 mod rewind;

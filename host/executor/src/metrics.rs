@@ -60,7 +60,7 @@ pub struct Metrics {
 }
 
 /// The monotonic sources as last read.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 struct Readings {
     cache: Option<CacheCounts>,
     writes: Option<WriteStats>,
@@ -359,7 +359,8 @@ impl Metrics {
             }
             self.timers_pending.set(counts.timers_pending as i64);
             self.activities_pending.set(counts.activity_tasks_pending as i64);
-            for gone in last.throttled.iter().filter(|n| !counts.activity_tasks_throttled.iter().any(|(m, _)| m == *n)) {
+            for gone in last.throttled.iter().filter(|n| !counts.activity_tasks_throttled.iter().any(|(m, _)| m == *n))
+            {
                 self.activities_throttled.with_label_values(&[gone]).set(0);
             }
             for (activity, count) in &counts.activity_tasks_throttled {

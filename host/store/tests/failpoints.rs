@@ -10,8 +10,8 @@
 use reprise_core::{ActivityOptions, Event, HistoryEvent, InstanceId, Message, Payload, RuntimeStatus, Timestamp};
 use reprise_store::failpoints::{AFTER_BEGIN, AFTER_COMMIT, BEFORE_COMMIT};
 use reprise_store::{
-    ActivityResult, ActivityTaskKey, EpisodeCommit, EpisodeStart, HistoryStore, NO_LIMITS, NewActivityTask, NewInstance,
-    SqliteStore, StoreError, StoreResult, Unavailable,
+    ActivityResult, ActivityTaskKey, EpisodeCommit, EpisodeStart, HistoryStore, NO_LIMITS, NewActivityTask,
+    NewInstance, SqliteStore, StoreError, StoreResult, Unavailable,
 };
 use std::sync::mpsc::{Receiver, channel};
 
@@ -217,7 +217,10 @@ fn a_batch_failed_after_commit_is_durable_and_the_same_write_again_is_refused_by
         })
         .collect();
     assert_eq!(results, [0, 1], "each result once");
-    assert!(store.claim_activities("host", u64::MAX - 1, u64::MAX, 10, &NO_LIMITS).unwrap().tasks.is_empty(), "both tasks are done");
+    assert!(
+        store.claim_activities("host", u64::MAX - 1, u64::MAX, 10, &NO_LIMITS).unwrap().tasks.is_empty(),
+        "both tasks are done"
+    );
 }
 
 #[test]

@@ -173,7 +173,9 @@ pub(super) fn resolve(path: &Path, text: &str) -> Result<Deployment, DeploymentE
 
 /// An `[activity.NAME]` table's limits, each refusal on the line of the value it is about.
 fn flow_limit(source: &Source<'_>, name: &Spanned<String>, given: &file::Flow) -> Result<FlowLimit, DeploymentError> {
-    let invalid = |span: Range<usize>, error: FlowLimitError| source.invalid(span, format!("activity {}: {error}", name.get_ref()));
+    let invalid = |span: Range<usize>, error: FlowLimitError| {
+        source.invalid(span, format!("activity {}: {error}", name.get_ref()))
+    };
     let burst = given.burst.as_ref().map(|b| *b.get_ref());
     let rate = match &given.rate {
         Some(rate) => Some(Rate::parse(rate.get_ref(), burst).map_err(|e| invalid(rate.span(), e))?),

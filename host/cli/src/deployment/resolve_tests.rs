@@ -141,7 +141,10 @@ fn activity_tables_give_flow_limits_and_refusals_name_their_line() {
     assert_eq!(deployment.flow["gpu"].1.to_string(), "concurrency:1");
 
     let rate = error("[activity.charge]\nconcurrency = 3\nrate = \"fast\"\n");
-    assert!(rate.contains("reprise.toml:3:") && rate.contains("activity charge") && rate.contains("\"20/s\""), "{rate}");
+    assert!(
+        rate.contains("reprise.toml:3:") && rate.contains("activity charge") && rate.contains("\"20/s\""),
+        "{rate}"
+    );
     let empty = error("[activity.charge]\nkey = \"/id\"\n");
     assert!(empty.contains(":1:") && empty.contains("`concurrency` or `rate`"), "{empty}");
     let zero = error("[activity.charge]\nconcurrency = 0\n");

@@ -112,7 +112,8 @@ fn a_rewind_rewound_again_after_a_second_failure_replays() {
     let mut history = failed(false);
     for _ in 0..2 {
         let analysis = analyse("i", RuntimeStatus::Failed, &history).unwrap();
-        let rewind = instance_rewind(("i", 1, history.len() as u64), "again", analysis, Vec::new(), (&NO_LIMITS, 20)).messages[0]
+        let rewind = instance_rewind(("i", 1, history.len() as u64), "again", analysis, Vec::new(), (&NO_LIMITS, 20))
+            .messages[0]
             .message
             .clone();
         history.extend(episode(&history, vec![rewind], false).0);

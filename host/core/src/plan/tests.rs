@@ -124,12 +124,8 @@ fn a_limited_activity_is_never_claimed_by_the_commit_and_each_task_gets_its_key(
     flow.set("charge", FlowLimit::new(Some(3), None, Some(KeyPointer::new("/customer").unwrap())).unwrap());
     let claims = Claims { slots: 3, lease_until: NOW + 500, runs_here: &everywhere, flow: &flow };
     let planned = plan(subject.episode(numbered(0, events, None)), Facts::default(), claims);
-    let tasks: Vec<(u64, Option<u64>, Option<&str>)> = planned
-        .commit
-        .new_activities
-        .iter()
-        .map(|t| (t.task_id, t.claimed_until, t.flow_key.as_deref()))
-        .collect();
+    let tasks: Vec<(u64, Option<u64>, Option<&str>)> =
+        planned.commit.new_activities.iter().map(|t| (t.task_id, t.claimed_until, t.flow_key.as_deref())).collect();
     assert_eq!(
         tasks,
         [(0, None, Some(r#""c-1""#)), (1, Some(NOW + 500), None), (2, None, Some(r#""c-2""#))],

@@ -8,10 +8,11 @@
 //! policy, stored with the task as its options, is applied by the executor.
 
 use super::codec::{At, SUSPENDED_SQL, TERMINAL_STATUSES_SQL, int_to_sql, limit_to_sql, time_to_sql, to_json};
-use super::{inbox, instances};
 use super::flow::{Candidate, Gate};
+use super::{inbox, instances};
 use crate::{
-    ActivityResult, ActivityTask, ActivityTaskKey, Claim, FlowLimits, NewActivityTask, PendingTask, StoreResult, TaskState,
+    ActivityResult, ActivityTask, ActivityTaskKey, Claim, FlowLimits, NewActivityTask, PendingTask, StoreResult,
+    TaskState,
 };
 use reprise_core::{ActivityOptions, HttpExchange, Message, Payload, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -393,7 +394,12 @@ pub(super) fn pending(conn: &Connection, instance_id: &str, now: Timestamp) -> S
     let rows = stmt.query_map(params![instance_id, time_to_sql(now)], |row| {
         Ok((
             (row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?, row.get::<_, Option<String>>(3)?),
-            (row.get::<_, i64>(4)?, row.get::<_, Option<i64>>(5)?, row.get::<_, Option<i64>>(6)?, row.get::<_, bool>(7)?),
+            (
+                row.get::<_, i64>(4)?,
+                row.get::<_, Option<i64>>(5)?,
+                row.get::<_, Option<i64>>(6)?,
+                row.get::<_, bool>(7)?,
+            ),
         ))
     })?;
     let mut tasks = Vec::new();

@@ -140,13 +140,7 @@ fn bucket_key(key: Option<&str>) -> &str {
 }
 
 /// A group's live leases at `now` and its bucket, as the claim finds them.
-fn read_group(
-    tx: &Connection,
-    name: &str,
-    key: Option<&str>,
-    limit: &FlowLimit,
-    now: Timestamp,
-) -> StoreResult<Group> {
+fn read_group(tx: &Connection, name: &str, key: Option<&str>, limit: &FlowLimit, now: Timestamp) -> StoreResult<Group> {
     let live: i64 = tx
         .prepare_cached(
             "SELECT count(*) FROM activity_tasks INDEXED BY activity_tasks_leased_by_flow \

@@ -74,8 +74,8 @@ pub use writer::WriteStats;
 use crate::{
     ActivityResult, ActivityTaskKey, Claim, ComponentRecord, ComponentUpgrade, Done, EntityCommit, EntityFilter,
     EntityRecord, EpisodeCommit, EpisodeStart, FlowLimits, HistoryStore, InboxMessage, InstanceFilter, InstanceRecord,
-    InstanceSnapshot, NewInstance, PendingTask, PurgeFilter, Recorded, RewindCommit, StoreCounts, StoreError, StoreResult,
-    Unavailable,
+    InstanceSnapshot, NewInstance, PendingTask, PurgeFilter, Recorded, RewindCommit, StoreCounts, StoreError,
+    StoreResult, Unavailable,
 };
 use reprise_core::{EntityId, EntityOperation, HistoryEvent, HttpExchange, Message, Timestamp};
 use rusqlite::{Connection, OpenFlags};

@@ -1,7 +1,7 @@
 //! The activity queue: claims, leases, reclaims and completions.
 
-use crate::NO_LIMITS;
 use super::{Fixture, T0, first_episode, plain_episode};
+use crate::NO_LIMITS;
 use crate::{ActivityResult, ActivityTaskKey, HistoryStore};
 use reprise_core::{ActivityOptions, Failure, HttpExchange, Message, Payload, RetryPolicy, RuntimeStatus};
 
@@ -32,7 +32,10 @@ fn tasks_are_claimed_oldest_first_and_reclaimed_after_their_lease() {
     assert_eq!(task_ids(&first), [(0, 1), (1, 1)]);
     assert!(first.iter().all(|t| t.lease_until == T0 + 100 && t.name == "say"));
     assert_eq!(task_ids(&store.claim_activities("w2", T0, T0 + 100, 10, &NO_LIMITS).unwrap().tasks), [(2, 1)]);
-    assert!(store.claim_activities("w2", T0 + 99, T0 + 200, 10, &NO_LIMITS).unwrap().tasks.is_empty(), "leases are live");
+    assert!(
+        store.claim_activities("w2", T0 + 99, T0 + 200, 10, &NO_LIMITS).unwrap().tasks.is_empty(),
+        "leases are live"
+    );
 
     // w1 crashed: once its leases end, its tasks go out again as the next attempt.
     let again = store.claim_activities("w3", T0 + 100, T0 + 300, 10, &NO_LIMITS).unwrap().tasks;
@@ -198,7 +201,10 @@ fn a_task_whose_instance_finished_is_never_claimed() {
         .raw()
         .execute("UPDATE instances SET status = 'Running', execution = 2 WHERE instance_id = 'a'", [])
         .unwrap();
-    assert!(store.claim_activities("w", T0, T0 + 100, 10, &NO_LIMITS).unwrap().tasks.is_empty(), "nor one of another execution");
+    assert!(
+        store.claim_activities("w", T0, T0 + 100, 10, &NO_LIMITS).unwrap().tasks.is_empty(),
+        "nor one of another execution"
+    );
 }
 
 fn retrying_options() -> ActivityOptions {
@@ -276,7 +282,10 @@ fn a_retry_hides_the_task_until_its_next_attempt_and_records_the_failure() {
     // The task stays, unleased, with its attempt count, hidden until the next attempt is due.
     assert_eq!(task_row(&fixture, 0), Some((as_i64(T0 + 500), 1, None)));
     assert!(!store.renew_activity(&key(0), "w", T0 + 1_000).unwrap(), "the lease was released");
-    assert_eq!(task_ids(&store.claim_activities("w2", T0 + 499, T0 + 600, 10, &NO_LIMITS).unwrap().tasks), [(1, 1), (2, 1)]);
+    assert_eq!(
+        task_ids(&store.claim_activities("w2", T0 + 499, T0 + 600, 10, &NO_LIMITS).unwrap().tasks),
+        [(1, 1), (2, 1)]
+    );
 
     // The instance receives a record of the failed attempt, visible from the completion on.
     assert!(store.messages("a", T0 + 9).unwrap().is_empty());
@@ -353,7 +362,10 @@ fn tasks_of_a_suspended_instance_wait_until_it_resumes() {
     assert!(store.claim_activities("w2", T0 + 100, T0 + 200, 10, &NO_LIMITS).unwrap().tasks.is_empty());
 
     store.commit_episode(&plain_episode(store, "a", T0 + 200, RuntimeStatus::Running)).unwrap();
-    assert_eq!(task_ids(&store.claim_activities("w2", T0 + 200, T0 + 300, 10, &NO_LIMITS).unwrap().tasks), [(1, 1), (2, 1)]);
+    assert_eq!(
+        task_ids(&store.claim_activities("w2", T0 + 200, T0 + 300, 10, &NO_LIMITS).unwrap().tasks),
+        [(1, 1), (2, 1)]
+    );
 }
 
 #[test]

@@ -2,8 +2,8 @@
 //! SQLite cannot read (truncated, garbage in its header or in a page, a damaged log) is refused
 //! at open or reported as damaged where it is met, and never written to.
 
-use crate::NO_LIMITS;
 use super::{Fixture, T0, first_episode};
+use crate::NO_LIMITS;
 use crate::sqlite::{SqliteStore, StoreOptions};
 use crate::{HistoryStore, InstanceFilter, StoreError, StoreResult};
 
@@ -66,7 +66,10 @@ fn a_bad_task_row_is_corrupt() {
     fixture.create("a", T0);
     fixture.store.commit_episode(&first_episode(&fixture.store, "a", "h", T0, &[0])).unwrap();
     fixture.raw().execute("UPDATE activity_tasks SET attempt = 5000000000", []).unwrap();
-    assert_corrupt(fixture.store.claim_activities("w", T0, T0 + 10, 10, &NO_LIMITS), &["activity_tasks.attempt", "task 0"]);
+    assert_corrupt(
+        fixture.store.claim_activities("w", T0, T0 + 10, 10, &NO_LIMITS),
+        &["activity_tasks.attempt", "task 0"],
+    );
 }
 
 #[test]

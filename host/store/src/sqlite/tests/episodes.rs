@@ -1,7 +1,7 @@
 //! Episode commits: what they write, and that a conflict writes nothing.
 
-use crate::NO_LIMITS;
 use super::{Fixture, T0, first_episode, numbered, plain_episode};
+use crate::NO_LIMITS;
 use crate::{ActivityResult, ActivityTaskKey, EpisodeCommit, HistoryStore, StoreError};
 use reprise_core::{Event, Failure, HistoryEvent, Message, OutgoingMessage, Payload, RuntimeStatus};
 

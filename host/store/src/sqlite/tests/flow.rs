@@ -176,7 +176,8 @@ fn held_back_tasks_are_marked_throttled_until_a_claim_takes_them() {
     let store = &fixture.store;
     let claimed = store.claim_activities("w", T0, T0 + LEASE, 10, &limits).unwrap().tasks;
     assert_eq!(ids(&claimed), [("a", 0), ("a", 3)]);
-    let states = |now| -> Vec<TaskState> { store.pending_tasks("a", now).unwrap().into_iter().map(|t| t.state).collect() };
+    let states =
+        |now| -> Vec<TaskState> { store.pending_tasks("a", now).unwrap().into_iter().map(|t| t.state).collect() };
     let running = TaskState::Running { lease_until: T0 + LEASE };
     let throttled = TaskState::Throttled { since: T0 };
     assert_eq!(states(T0), [running, throttled, throttled, running]);

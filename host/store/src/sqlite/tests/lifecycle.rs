@@ -1,8 +1,8 @@
 //! Instance lifecycle: management messages, suspended instances, when work is next due, and
 //! purging finished instances.
 
-use crate::NO_LIMITS;
 use super::{Fixture, T0, first_episode, plain_episode};
+use crate::NO_LIMITS;
 use crate::{ActivityResult, ActivityTaskKey, HistoryStore, PurgeFilter, StoreError};
 use reprise_core::{Failure, Message, OutgoingMessage, Payload, RuntimeStatus};
 

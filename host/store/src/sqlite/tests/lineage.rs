@@ -1,8 +1,8 @@
 //! Sub-orchestrations (children created by an episode, parent links, `children`) and
 //! continue-as-new (an instance restarting as a new execution).
 
-use crate::NO_LIMITS;
 use super::{Fixture, T0, first_episode, new_instance, numbered, parent_ref, plain_episode};
+use crate::NO_LIMITS;
 use crate::sqlite::migrations::{LATEST_VERSION, MIGRATIONS, schema_version};
 use crate::sqlite::{SqliteStore, instances};
 use crate::{

@@ -1,7 +1,7 @@
 //! Opening files: migrations, PRAGMAs, and several stores sharing one file.
 
-use crate::NO_LIMITS;
 use super::{Fixture, T0, first_episode, new_instance};
+use crate::NO_LIMITS;
 use crate::sqlite::migrations::{LATEST_VERSION, MIGRATIONS, schema_version};
 use crate::sqlite::{SqliteStore, activities, inbox};
 use crate::{HistoryStore, StoreError};
@@ -133,7 +133,11 @@ fn a_version_1_file_is_upgraded_with_its_rows_intact() {
     assert_eq!((tasks[0].attempt, tasks[0].created_at), (2, T0));
     assert_eq!(tasks[0].options, ActivityOptions::default(), "NULL options are the default ones");
     let pending = store.pending_tasks("a", T0 + 1).unwrap();
-    assert_eq!((pending[0].flow_key.as_deref(), pending[0].state.as_str()), (None, "Running"), "no key, never throttled");
+    assert_eq!(
+        (pending[0].flow_key.as_deref(), pending[0].state.as_str()),
+        (None, "Running"),
+        "no key, never throttled"
+    );
     // The new columns take new values.
     store.enqueue_message("a", &Message::Terminate { reason: "r".into(), cascade: false }, T0, T0).unwrap();
     assert_eq!(store.ready_instances("h", T0, 10).unwrap(), ["a"]);

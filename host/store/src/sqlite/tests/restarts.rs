@@ -1,7 +1,7 @@
 //! Rewinds and restarts: each one transaction, refused whole when the instance moved on.
 
-use crate::NO_LIMITS;
 use super::*;
+use crate::NO_LIMITS;
 use crate::{InstanceRewind, RewindCommit, StoreError};
 use reprise_core::{Message, OutgoingMessage};
 
