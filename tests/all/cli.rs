@@ -182,6 +182,46 @@ fn start_wait_reports_the_end_or_that_the_instance_goes_on() {
     assert!(String::from_utf8_lossy(&failed.stderr).contains("Failed"), "{}", String::from_utf8_lossy(&failed.stderr));
 }
 
+/// `reprise update` next to a running serve: the answer and exit 0, the validator's refusal and
+/// exit 1, the id and exit 3 when the answer does not come in time.
+#[test]
+fn update_prints_the_answer_the_refusal_or_that_it_waits() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = dir.path().join("reprise.db");
+    let mut child = Command::new(REPRISE)
+        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg(&db)
+        .args(["--component", guests::UPDATES])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start reprise serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let _server = Killed(child);
+    listening_address(stderr);
+
+    ok(&reprise(&["start", "account", "--id", "acct", "--input", r#"{"limit": 100}"#], &db));
+    let answered = reprise(&["update", "acct", "deposit", "--input", "5", "--wait", "60s"], &db);
+    assert_eq!(ok(&answered).trim(), "5");
+
+    let refused = reprise(&["update", "acct", "deposit", "--input", "0"], &db);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{said}");
+    assert!(said.contains("refused update 'deposit'") && said.contains("NotPositive"), "{said}");
+
+    ok(&reprise(&["start", "deaf", "--id", "deaf"], &db));
+    let waiting = reprise(&["update", "deaf", "deposit", "--input", "1", "--id", "u-1", "--wait", "300ms"], &db);
+    let said = String::from_utf8_lossy(&waiting.stderr);
+    assert_eq!(waiting.status.code(), Some(3), "{said}");
+    assert_eq!(String::from_utf8_lossy(&waiting.stdout).trim(), "u-1");
+    assert!(said.contains("--id u-1"), "{said}");
+
+    // An error of the request, as for every command: exit 2.
+    let unknown = reprise(&["update", "nobody", "deposit", "--input", "1"], &db);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no instance with id 'nobody'"));
+}
+
 /// `reprise run` shows while it waits how far the instance got and its custom status; here
 /// standard error is not a terminal, so as plain lines.
 #[test]

@@ -33,6 +33,7 @@ mod sub_orchestrations;
 mod torture;
 mod traces;
 mod traps;
+mod updates;
 mod upgrade;
 mod versioning;
 

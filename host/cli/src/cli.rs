@@ -261,6 +261,35 @@ pub(crate) enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Send an update to a running instance and wait for its orchestrator's answer.
+    ///
+    /// The orchestrator waits for updates by name and answers each one; its answer is printed
+    /// on stdout (exit 0), or its failure on stderr (exit 1). A validator of the instance's
+    /// component may refuse the update before anything is recorded (exit 1, with its reason).
+    /// When the wait is up first, the update's id is printed (exit 3): the update stays queued,
+    /// and sending it again with --id waits for the same one instead of sending another. The
+    /// serve that runs the instance is another process, so this one looks at the database every
+    /// 250 ms.
+    #[command(after_help = "Examples:
+  reprise update order-17 approve --input '{\"by\": \"ana\"}' --db app.db
+  reprise update order-17 approve --input @approval.json --id approval-17 --wait 2m --db app.db")]
+    Update {
+        /// The instance id.
+        id: String,
+        /// The update's name (what the orchestrator waits for).
+        name: String,
+        /// Its input: JSON text, @FILE or - (standard input).
+        #[arg(long, short, default_value = "null", value_name = "JSON")]
+        input: JsonArg,
+        /// The update's id (a new UUID by default): sending it again finds the first one.
+        #[arg(long = "id", value_name = "UPDATE_ID")]
+        update_id: Option<String>,
+        /// How long to wait for the answer (30s, 5m; 0s to return once it is recorded).
+        #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+        wait: std::time::Duration,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// End an instance with status Terminated, whatever it is waiting for (a running
     /// `reprise serve` ends it at its next episode).
     Terminate {

@@ -20,6 +20,7 @@ pub mod plan;
 pub mod replay;
 pub mod retry;
 pub mod status;
+pub mod update;
 
 #[cfg(test)]
 mod decoding_tests;
@@ -39,6 +40,7 @@ pub use message::{Message, OutgoingMessage};
 pub use payload::{Payload, PayloadError, RawJson};
 pub use retry::{ActivityOptions, RetryPolicy};
 pub use status::RuntimeStatus;
+pub use update::{UpdateAnswer, UpdateReply};
 
 /// Milliseconds since the Unix epoch, UTC: the unit of every time the host records.
 pub type Timestamp = u64;

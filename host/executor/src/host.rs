@@ -26,11 +26,13 @@ use reprise_store::{EntityFilter, EntityRecord, HistoryStore, InstanceRecord, Ne
 use std::path::Path;
 
 mod rewind;
+mod updates;
 mod upgrade;
 
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+pub use updates::{UpdateRequest, UpdateState, UpdateStatus};
 pub use upgrade::{InstanceUpgrade, UpgradeOutcome};
 
 /// A request to start an instance.

@@ -57,7 +57,9 @@ pub use bundle::{
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use config::{ExecutorConfig, UpgradePolicies, UpgradePolicy};
 pub use error::ExecutorError;
-pub use host::{Host, InstanceUpgrade, StartRequest, UpgradeOutcome, Workers};
+pub use host::{
+    Host, InstanceUpgrade, StartRequest, UpdateRequest, UpdateState, UpdateStatus, UpgradeOutcome, Workers,
+};
 pub use metrics::Metrics;
 pub use registry::ComponentSummary;
 pub use replay_check::{InstanceCheck, Replay, ReplayChecker, Verdict};

@@ -14,6 +14,7 @@ mod handlers;
 mod metrics;
 mod routes;
 mod shapes;
+mod updates;
 
 pub use error::ApiError;
 pub use routes::router;

@@ -9,6 +9,7 @@ use crate::auth::require_token;
 use crate::console;
 use crate::handlers::{self, AppState};
 use crate::metrics;
+use crate::updates;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
@@ -30,6 +31,8 @@ pub fn router(host: Host, config: ApiConfig) -> Router {
         .route(INSTANCES, get(handlers::list).delete(handlers::purge_many))
         .route(&format!("{INSTANCES}/{{id}}"), get(handlers::status).delete(handlers::purge))
         .route(&format!("{INSTANCES}/{{id}}/raiseEvent/{{event}}"), post(handlers::raise_event))
+        .route(&format!("{INSTANCES}/{{id}}/update/{{name}}"), post(updates::send))
+        .route(&format!("{INSTANCES}/{{id}}/updates/{{update_id}}"), get(updates::status))
         .route(&format!("{INSTANCES}/{{id}}/terminate"), post(handlers::terminate))
         .route(&format!("{INSTANCES}/{{id}}/suspend"), post(handlers::suspend))
         .route(&format!("{INSTANCES}/{{id}}/resume"), post(handlers::resume))

@@ -289,6 +289,10 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// `visible_at`; one whose target does not exist or has finished is silently dropped (an
     /// event sent to a finished instance is lost).
     ///
+    /// Each of `commit.update_replies` completes the record of its update (see
+    /// [`HistoryStore::request_update`]) with the answer, at `commit.now`; an update already
+    /// answered keeps its first answer, and an id with no record is ignored.
+    ///
     /// A commit with a terminal status (`Completed`, `Failed`, `Terminated`) sets `completed_at`
     /// and also deletes the instance's remaining messages (its pending timers among them, even
     /// those this very commit scheduled) and its activity tasks that no worker holds a live
@@ -398,6 +402,23 @@ pub trait HistoryStore: Send + Sync + 'static {
         now: Timestamp,
     ) -> StoreResult<()>;
 
+    /// Sends an update to the instance's current execution, in one transaction: records it and
+    /// enqueues [`Message::UpdateRequested`] for it, visible at `now`. Returns its record and
+    /// whether it was sent now: an update already sent under the same id (a caller's retry) is
+    /// not sent again, and its record (answered or not) is returned instead, unless its name or
+    /// input differ, which is a [`StoreError::Conflict`]. Fails with
+    /// [`StoreError::InstanceNotFound`] if there is no such instance and with
+    /// [`StoreError::Finished`] if it has finished (and the id is not known), writing nothing.
+    fn request_update(
+        &self,
+        instance_id: &str,
+        update: &NewUpdate,
+        now: Timestamp,
+    ) -> StoreResult<(UpdateRecord, bool)>;
+
+    /// One update of an instance, with its answer if it has one.
+    fn update(&self, instance_id: &str, update_id: &str) -> StoreResult<Option<UpdateRecord>>;
+
     /// The earliest time after `now` at which work becomes due: a delayed message (a timer) that
     /// would make its instance ready, or an activity task waiting for its next attempt. `None`
     /// if nothing is scheduled; a worker idle at `now` may sleep until then (new work that
@@ -445,7 +466,7 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// execution (so that nothing of the old one, a late activity result, a timer, can reach the
     /// new one) with status `Pending`, the orchestrator, input and parent link of `new`, no
     /// output, failure, custom status or pinned component, and `created_at` set to
-    /// `new.created_at`; its history (every execution's), its inbox and the activity tasks that
+    /// `new.created_at`; its history (every execution's), its updates, its inbox and the activity tasks that
     /// no worker holds are deleted, and its `Start` message is enqueued. Fails with
     /// [`StoreError::InstanceNotFound`] if it does not exist and with
     /// [`StoreError::NotFinished`] if it has not finished, writing nothing.

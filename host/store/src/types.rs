@@ -1,7 +1,7 @@
 //! The values that go in and out of a [`crate::HistoryStore`].
 
 use reprise_core::{
-    EntityId, Failure, HistoryEvent, LockHolder, Message, ParentRef, Payload, RuntimeStatus, Timestamp,
+    EntityId, Failure, HistoryEvent, LockHolder, Message, ParentRef, Payload, RuntimeStatus, Timestamp, UpdateReply,
 };
 use serde::{Deserialize, Serialize};
 
@@ -199,4 +199,37 @@ pub struct ComponentUpgrade {
     pub owner: Option<String>,
     /// When: the time of the episode the upgrade is recorded in, and of the lease check.
     pub now: Timestamp,
+}
+
+/// An update a client sends to an instance (see [`crate::HistoryStore::request_update`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUpdate {
+    /// Its id, unique within the instance: the caller's (so that a retry finds it) or one the
+    /// host chose.
+    pub update_id: String,
+    /// Its name, which the orchestrator waits for.
+    pub name: String,
+    /// Its JSON input.
+    pub input: Payload,
+}
+
+/// An update as stored: what was asked, and the answer once the orchestrator gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateRecord {
+    /// The instance it was sent to.
+    pub instance_id: String,
+    /// Its id.
+    pub update_id: String,
+    /// The execution it was sent to: one that ends without answering it never will.
+    pub execution: u32,
+    /// Its name.
+    pub name: String,
+    /// Its JSON input.
+    pub input: Payload,
+    /// The orchestrator's answer, once given.
+    pub reply: Option<UpdateReply>,
+    /// When it was sent.
+    pub requested_at: Timestamp,
+    /// When it was answered.
+    pub replied_at: Option<Timestamp>,
 }

@@ -8,6 +8,7 @@ mod inspect;
 mod lifecycle;
 mod run;
 mod serve;
+mod update;
 
 pub(crate) use deploy::{Summary, UpgradeCounts};
 
@@ -33,6 +34,10 @@ pub(crate) async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             inspect::start(orchestrator, input.read()?, id, wait, db).await
         }
         Command::Raise { id, event, data, db } => lifecycle::raise(&id, &event, &data.read()?, &db).await,
+        Command::Update { id, name, input, update_id, wait, db } => {
+            let args = update::UpdateArgs { instance_id: id, name, input: input.read()?, update_id, wait };
+            update::update(args, &db).await
+        }
         Command::Terminate { id, reason, cascade, db } => lifecycle::terminate(&id, &reason, cascade, &db).await,
         Command::Suspend { id, reason, db } => lifecycle::suspend(&id, &reason, &db).await,
         Command::Resume { id, reason, db } => lifecycle::resume(&id, &reason, &db).await,

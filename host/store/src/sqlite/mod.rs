@@ -64,6 +64,7 @@ pub(crate) mod preflight;
 mod restarts;
 #[cfg(test)]
 mod tests;
+mod updates;
 mod upgrades;
 mod writer;
 
@@ -72,8 +73,8 @@ pub use writer::WriteStats;
 use crate::{
     ActivityResult, ActivityTask, ActivityTaskKey, ComponentRecord, ComponentUpgrade, Done, EntityCommit, EntityFilter,
     EntityRecord, EpisodeCommit, EpisodeStart, HistoryStore, InboxMessage, InstanceFilter, InstanceRecord,
-    InstanceSnapshot, NewInstance, PurgeFilter, Recorded, RewindCommit, StoreCounts, StoreError, StoreResult,
-    Unavailable,
+    InstanceSnapshot, NewInstance, NewUpdate, PurgeFilter, Recorded, RewindCommit, StoreCounts, StoreError,
+    StoreResult, Unavailable, UpdateRecord,
 };
 use reprise_core::{EntityId, EntityOperation, HistoryEvent, HttpExchange, Message, Timestamp};
 use rusqlite::{Connection, OpenFlags};
@@ -422,6 +423,20 @@ impl HistoryStore for SqliteStore {
     ) -> StoreResult<()> {
         let (instance_id, message) = (instance_id.to_string(), message.clone());
         self.write(WriteKind::EnqueueMessage, move |conn| inbox::send(conn, &instance_id, &message, visible_at, now))
+    }
+
+    fn request_update(
+        &self,
+        instance_id: &str,
+        update: &NewUpdate,
+        now: Timestamp,
+    ) -> StoreResult<(UpdateRecord, bool)> {
+        let (instance_id, update) = (instance_id.to_string(), update.clone());
+        self.write(WriteKind::RequestUpdate, move |conn| updates::request(conn, &instance_id, &update, now))
+    }
+
+    fn update(&self, instance_id: &str, update_id: &str) -> StoreResult<Option<UpdateRecord>> {
+        updates::get(&self.read(), instance_id, update_id)
     }
 
     fn next_due(&self, now: Timestamp) -> StoreResult<Option<Timestamp>> {

@@ -146,6 +146,7 @@ write_kinds! {
     /// An activity's result, with the episode that consumes it begun in the same write.
     RecordActivity => "record_activity", Redoable;
     EnqueueMessage => "enqueue_message", Durable;
+    RequestUpdate => "request_update", Durable;
     Purge => "purge", Durable;
     Rewind => "rewind", Durable;
     Restart => "restart", Durable;

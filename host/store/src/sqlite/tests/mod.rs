@@ -12,6 +12,7 @@ mod lifecycle;
 mod lineage;
 mod open;
 mod restarts;
+mod updates;
 mod upgrades;
 
 use super::SqliteStore;
@@ -113,6 +114,7 @@ impl Fixture {
             ("activity_tasks", "instance_id, execution, task_id"),
             ("components", "hash"),
             ("entities", "instance_id"),
+            ("updates", "instance_id, update_id"),
         ];
         for (table, key) in tables {
             let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY {key}")).expect("prepare dump");
@@ -169,6 +171,7 @@ fn first_episode(
         outgoing: Vec::new(),
         consumed_messages: messages.iter().map(|m| m.id).collect(),
         new_instances: Vec::new(),
+        update_replies: Vec::new(),
         continue_as_new: None,
         status: RuntimeStatus::Running,
         output: None,
@@ -209,6 +212,7 @@ fn plain_episode(store: &SqliteStore, instance_id: &str, now: Timestamp, status:
         outgoing: Vec::new(),
         consumed_messages: messages.iter().map(|m| m.id).collect(),
         new_instances: Vec::new(),
+        update_replies: Vec::new(),
         continue_as_new: (status == RuntimeStatus::ContinuedAsNew).then(|| ContinueAsNew {
             input: Payload::stored(AGAIN),
             carry: Vec::new(),
