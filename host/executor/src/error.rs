@@ -97,8 +97,8 @@ pub enum ExecutorError {
         instance_id: String,
         /// The update's name.
         name: String,
-        /// The validator's failure.
-        failure: reprise_core::Failure,
+        /// The validator's failure (boxed: every other error stays small).
+        failure: Box<reprise_core::Failure>,
     },
     /// The instance has no update of that id.
     #[error("instance '{instance_id}' has no update with id '{update_id}'")]

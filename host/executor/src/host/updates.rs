@@ -77,7 +77,7 @@ impl Host {
             if !record.status.is_terminal()
                 && let Err(failure) = self.validate(&record, &name, input.as_str()).await?
             {
-                return Err(ExecutorError::UpdateRefused { instance_id, name, failure });
+                return Err(ExecutorError::UpdateRefused { instance_id, name, failure: Box::new(failure) });
             }
         }
         let update = NewUpdate { update_id: update_id.clone(), name, input };
