@@ -142,6 +142,22 @@ fn help_texts_name_what_the_commands_accept() {
     assert!(top.contains("entities"), "{top}");
 }
 
+/// A `reprise serve --listen` on `db` with `components`, killed when dropped; returns once it
+/// listens, which it does once its components are in the database (so that commands run beside
+/// it find the orchestrators).
+fn serve_beside(db: &Path, components: &[&str]) -> Killed {
+    let mut command = Command::new(REPRISE);
+    command.args(["serve", "--listen", "127.0.0.1:0", "--db"]).arg(db);
+    for component in components {
+        command.args(["--component", component]);
+    }
+    let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start reprise serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let server = Killed(child);
+    listening_address(stderr);
+    server
+}
+
 /// `reprise start --wait` beside a running `serve` (another process): the output and exit 0 when
 /// the instance completes in time, its id and exit 3 when it is still running (and it goes on),
 /// the failure and exit 1 when it fails.
@@ -149,18 +165,7 @@ fn help_texts_name_what_the_commands_accept() {
 fn start_wait_reports_the_end_or_that_the_instance_goes_on() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let db = dir.path().join("reprise.db");
-    let mut child = Command::new(REPRISE)
-        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
-        .arg(&db)
-        .args(["--component", guests::RETRY_PATTERN, "--component", guests::CALLBACK_WITH_TIMEOUT])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start reprise serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let _server = Killed(child);
-    // Printed once its components are in the database, so `start` finds the orchestrators.
-    listening_address(stderr);
+    let _server = serve_beside(&db, &[guests::RETRY_PATTERN, guests::CALLBACK_WITH_TIMEOUT]);
 
     let input = r#"{"input": "demo", "fail_times": 0}"#;
     let done = reprise(&["start", "retry_orchestrator", "--input", input, "--wait", "60s"], &db);
@@ -188,17 +193,7 @@ fn start_wait_reports_the_end_or_that_the_instance_goes_on() {
 fn update_prints_the_answer_the_refusal_or_that_it_waits() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let db = dir.path().join("reprise.db");
-    let mut child = Command::new(REPRISE)
-        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
-        .arg(&db)
-        .args(["--component", guests::UPDATES])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start reprise serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let _server = Killed(child);
-    listening_address(stderr);
+    let _server = serve_beside(&db, &[guests::UPDATES]);
 
     ok(&reprise(&["start", "account", "--id", "acct", "--input", r#"{"limit": 100}"#], &db));
     let answered = reprise(&["update", "acct", "deposit", "--input", "5", "--wait", "60s"], &db);
