@@ -19,6 +19,7 @@ pub mod payload;
 pub mod plan;
 pub mod replay;
 pub mod retry;
+pub mod schedule;
 pub mod status;
 
 #[cfg(test)]

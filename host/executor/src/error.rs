@@ -87,6 +87,15 @@ pub enum ExecutorError {
         /// Its status.
         status: reprise_core::RuntimeStatus,
     },
+    /// A schedule's definition is refused.
+    #[error(transparent)]
+    InvalidSchedule(#[from] reprise_core::schedule::ScheduleError),
+    /// Other processes kept writing the schedule while this one tried to (nothing was changed).
+    #[error("schedule '{0}' kept changing while this request tried to write it; try again")]
+    ScheduleBusy(String),
+    /// A backfill's range is refused.
+    #[error("cannot backfill: {0}")]
+    BackfillRange(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

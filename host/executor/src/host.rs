@@ -1,5 +1,5 @@
 //! [`Host`]: the executor's public face. It builds the owners (scheduler, episode runner,
-//! activity dispatcher, registry, watchers) from its settings, loads components, starts and
+//! activity dispatcher, registry, watchers, schedule firer) from its settings, loads components, starts and
 //! manages instances, runs the workers and waits for instances to finish. It decides nothing an
 //! episode does: it writes what a client asks (a start, an event, a lifecycle message) and wakes
 //! the instance it wrote to.
@@ -14,6 +14,7 @@ use crate::in_flight::InFlight;
 use crate::metrics::{self, Metrics};
 use crate::registry::{ComponentSummary, Export, Registry};
 use crate::scheduler::Scheduler;
+use crate::schedules::ScheduleFirer;
 use crate::settings::{ActivitySettings, ComponentSettings};
 use crate::slots::ActivitySlots;
 use crate::store_access::StoreAccess;
@@ -26,6 +27,7 @@ use reprise_store::{EntityFilter, EntityRecord, HistoryStore, InstanceRecord, Ne
 use std::path::Path;
 
 mod rewind;
+mod schedules;
 mod upgrade;
 
 use std::sync::Arc;
@@ -104,8 +106,11 @@ impl Host {
             config: config.clone(),
             metrics: metrics.clone(),
         };
+        let schedules =
+            ScheduleFirer { store: store.clone(), clock: clock.clone(), metrics: metrics.clone(), trigger: Trigger::new() };
         let engine = Engine {
             scheduler: Scheduler::new(config.orchestration_concurrency),
+            schedules,
             config,
             clock,
             store,
@@ -176,12 +181,13 @@ impl Host {
         Ok(instance_id)
     }
 
-    /// Starts the orchestration worker and the activity dispatcher.
+    /// Starts the orchestration worker, the activity dispatcher and the schedule worker.
     pub fn spawn_workers(&self) -> Workers {
         let (shutdown, receiver) = watch::channel(false);
         let handles = vec![
             tokio::spawn(workers::orchestration_worker(self.engine.clone(), receiver.clone())),
-            tokio::spawn(workers::activity_worker(self.engine.clone(), receiver)),
+            tokio::spawn(workers::activity_worker(self.engine.clone(), receiver.clone())),
+            tokio::spawn(workers::schedule_worker(self.engine.clone(), receiver)),
         ];
         Workers { shutdown, handles }
     }
@@ -363,8 +369,9 @@ impl Host {
         self.engine.watchers.any_commit()
     }
 
-    /// Resolves once this process has nothing left to do now: both workers have polled the
-    /// store since the call and started what they found, no episode or activity attempt runs,
+    /// Resolves once this process has nothing left to do now: the workers have polled the
+    /// store since the call and started what they found (the schedule worker has fired the
+    /// slots due on the clock), no episode or activity attempt runs,
     /// and no woken instance waits for a slot. Work due later on the clock (a timer not yet
     /// due) does not count. For absence checks ("this changes nothing") that would otherwise
     /// sleep and hope; it waits forever while the store takes no writes (the workers do not
@@ -372,6 +379,7 @@ impl Host {
     pub async fn settled(&self) {
         let engine = &self.engine;
         loop {
+            engine.schedules.trigger.fresh_poll().await;
             engine.scheduler.trigger.fresh_poll().await;
             engine.activities.trigger.fresh_poll().await;
             if engine.in_flight.count() == 0 && !engine.scheduler.has_queued() {

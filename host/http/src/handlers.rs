@@ -511,7 +511,7 @@ pub(crate) async fn not_found() -> ApiError {
 
 /// The body as text (an empty body is `null`), or why it is refused. The host checks it as a
 /// payload (one JSON document, within its limit), as it does every payload.
-fn json_body(body: Result<Bytes, BytesRejection>, config: &ApiConfig) -> Result<String, ApiError> {
+pub(crate) fn json_body(body: Result<Bytes, BytesRejection>, config: &ApiConfig) -> Result<String, ApiError> {
     let bytes = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge(format!(
@@ -537,7 +537,7 @@ pub(crate) async fn method_not_allowed() -> ApiError {
 
 /// The path's segments, or a `400` in the API's own shape: a segment whose percent-decoding is
 /// not UTF-8 is the caller's mistake, and the rejection axum would answer is plain text.
-fn segments<T>(path: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+pub(crate) fn segments<T>(path: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
     path.map(|Path(segments)| segments).map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
 }
 
@@ -554,7 +554,7 @@ fn timestamp(parameter: &str, text: &str) -> Result<u64, ApiError> {
 }
 
 /// `http://HOST` from the request's `Host` header, for the absolute URLs of the check-status body.
-fn base_url(headers: &HeaderMap) -> String {
+pub(crate) fn base_url(headers: &HeaderMap) -> String {
     let host = headers.get(header::HOST).and_then(|value| value.to_str().ok()).unwrap_or("localhost");
     format!("http://{host}")
 }

@@ -18,6 +18,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_lineage.sql"),
     include_str!("migrations/0004_entities.sql"),
     include_str!("migrations/0005_leases.sql"),
+    include_str!("migrations/0006_schedules.sql"),
 ];
 
 /// The schema version this build writes and the newest it can read.
