@@ -275,16 +275,24 @@ fn schedules_are_created_listed_described_and_deleted_from_the_command_line() {
     assert_eq!(bad_cron.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&bad_cron.stderr);
     assert!(stderr.contains("invalid cron expression '0 */5 * *'") && stderr.contains("6 fields"), "{stderr}");
-    let zone = ["schedule", "create", "bad", "--orchestrator", "chain", "--cron", "0 * * * *", "--timezone", "Mars/Olympus"];
+    let zone =
+        ["schedule", "create", "bad", "--orchestrator", "chain", "--cron", "0 * * * *", "--timezone", "Mars/Olympus"];
     let zone = reprise(&zone, &db);
     assert_eq!(zone.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&zone.stderr);
     assert!(stderr.contains("unknown time zone 'Mars/Olympus'") && stderr.contains("IANA"), "{stderr}");
-    let both = reprise(&["schedule", "create", "bad", "--orchestrator", "chain", "--cron", "* * * * *", "--every", "1m"], &db);
+    let both =
+        reprise(&["schedule", "create", "bad", "--orchestrator", "chain", "--cron", "* * * * *", "--every", "1m"], &db);
     assert_eq!(both.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&both.stderr).contains("cannot be used with"), "{}", String::from_utf8_lossy(&both.stderr));
+    assert!(
+        String::from_utf8_lossy(&both.stderr).contains("cannot be used with"),
+        "{}",
+        String::from_utf8_lossy(&both.stderr)
+    );
     let unknown = reprise(&["schedule", "create", "bad", "--orchestrator", "nope", "--every", "1m"], &db);
-    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no loaded component exports an orchestrator named 'nope'"));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("no loaded component exports an orchestrator named 'nope'")
+    );
 
     ok(&reprise(&["schedule", "delete", "nightly"], &db));
     let gone = reprise(&["schedule", "describe", "nightly"], &db);

@@ -664,7 +664,8 @@ async fn the_console_signs_in_with_the_token_and_serves_its_pages() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schedules_are_managed_under_api_schedules() {
     let api = Api::default(&[guests::CHAIN]).await;
-    let body = r#"{"name": "ticks", "orchestrator": "chain", "input": {"steps": 1}, "every": "1m", "overlap": "allow"}"#;
+    let body =
+        r#"{"name": "ticks", "orchestrator": "chain", "input": {"steps": 1}, "every": "1m", "overlap": "allow"}"#;
     let created = api.call(Method::POST, "/api/schedules", Some(body)).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
     assert_eq!(created.body["trigger"], json!({"everyMs": 60_000}));
@@ -692,7 +693,11 @@ async fn schedules_are_managed_under_api_schedules() {
     assert_eq!(api.call(Method::GET, "/api/schedules/ticks", None).await.body["paused"], true);
     assert_eq!(api.call(Method::POST, "/api/schedules/ticks/resume", None).await.status, StatusCode::NO_CONTENT);
     let future = api
-        .call(Method::POST, "/api/schedules/ticks/backfill", Some(r#"{"from": "2999-01-01T00:00:00Z", "to": "2999-01-02T00:00:00Z"}"#))
+        .call(
+            Method::POST,
+            "/api/schedules/ticks/backfill",
+            Some(r#"{"from": "2999-01-01T00:00:00Z", "to": "2999-01-02T00:00:00Z"}"#),
+        )
         .await;
     assert_eq!(future.status, StatusCode::BAD_REQUEST, "{}", future.text);
     assert_eq!(api.call(Method::DELETE, "/api/schedules/ticks", None).await.status, StatusCode::NO_CONTENT);

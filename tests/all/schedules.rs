@@ -11,7 +11,7 @@ use reprise_core::schedule::{
 use reprise_core::{Payload, RuntimeStatus};
 use reprise_executor::{ExecutorConfig, Host, SystemClock};
 use reprise_runtime::Runtime;
-use reprise_store::{HistoryStore, SqliteStore};
+use reprise_store::SqliteStore;
 use reprise_tests::guests;
 use std::path::Path;
 use std::sync::Arc;
@@ -82,7 +82,8 @@ async fn an_hour_of_slots_fires_once_each_on_a_virtual_clock() {
 /// started and unfinished.
 async fn parked_first_run(overlap: Overlap, schedule: &str) -> Harness {
     let h = Harness::new(1024, &[guests::CHAIN]).await;
-    let spec = ScheduleSpec { catch_up_ms: 10 * MINUTE, ..every_minute("fan_out_then_wait", r#"{"tasks": 0}"#, overlap) };
+    let spec =
+        ScheduleSpec { catch_up_ms: 10 * MINUTE, ..every_minute("fan_out_then_wait", r#"{"tasks": 0}"#, overlap) };
     h.host.create_schedule(&name(schedule), spec, false).await.unwrap();
     at_slot(&h, 1).await;
     assert_eq!(status(&h, &run_id(schedule, 1)), Some(RuntimeStatus::Running), "{overlap}: slot 1 runs and waits");
@@ -192,7 +193,10 @@ async fn two_hosts_on_one_database_fire_each_slot_once() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("reprise.db");
     let (a, b) = (host_on(&db, "host-a").await, host_on(&db, "host-b").await);
-    a.host.create_schedule(&name("shared"), every_minute("chain", r#"{"steps": 1}"#, Overlap::Allow), false).await.unwrap();
+    a.host
+        .create_schedule(&name("shared"), every_minute("chain", r#"{"steps": 1}"#, Overlap::Allow), false)
+        .await
+        .unwrap();
     for k in 1..=30 {
         // Both hosts see the slot at once, each on its own clock.
         a.clock.set(slot(k));

@@ -106,8 +106,12 @@ impl Host {
             config: config.clone(),
             metrics: metrics.clone(),
         };
-        let schedules =
-            ScheduleFirer { store: store.clone(), clock: clock.clone(), metrics: metrics.clone(), trigger: Trigger::new() };
+        let schedules = ScheduleFirer {
+            store: store.clone(),
+            clock: clock.clone(),
+            metrics: metrics.clone(),
+            trigger: Trigger::new(),
+        };
         let engine = Engine {
             scheduler: Scheduler::new(config.orchestration_concurrency),
             schedules,

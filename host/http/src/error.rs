@@ -64,9 +64,7 @@ impl From<ExecutorError> for ApiError {
             ExecutorError::Rewind(_)
             | ExecutorError::RewindRaced { .. }
             | ExecutorError::RestartUnfinished { .. }
-            | ExecutorError::ScheduleBusy(_) => {
-                ApiError::Conflict(error.to_string())
-            }
+            | ExecutorError::ScheduleBusy(_) => ApiError::Conflict(error.to_string()),
             ExecutorError::Store(store) => store.into(),
             other => ApiError::Internal(other.to_string()),
         }

@@ -26,7 +26,9 @@ pub(crate) async fn check(config: Option<&Path>) -> anyhow::Result<ExitCode> {
     }
     for schedule in &deployment.schedules {
         let trigger = match &schedule.spec.trigger {
-            reprise_core::schedule::Trigger::Cron { expression, timezone } => format!("cron \"{expression}\" {timezone}"),
+            reprise_core::schedule::Trigger::Cron { expression, timezone } => {
+                format!("cron \"{expression}\" {timezone}")
+            }
             reprise_core::schedule::Trigger::Every { interval_ms } => format!("every {interval_ms} ms"),
         };
         out!(

@@ -39,7 +39,8 @@ pub(crate) async fn create(args: ScheduleCreateArgs) -> anyhow::Result<ExitCode>
         crate::out!("{}", args.name);
     }
     let next = view.next.first().map_or("never (it has ended)".to_string(), |t| format!("{} ({})", t.local, t.utc));
-    let state = if args.paused { "paused; `reprise schedule resume` starts it" } else { "a running `reprise serve` fires it" };
+    let state =
+        if args.paused { "paused; `reprise schedule resume` starts it" } else { "a running `reprise serve` fires it" };
     eprintln!("created schedule {}: first fire {next}; {state}", args.name);
     Ok(ExitCode::SUCCESS)
 }
@@ -156,7 +157,12 @@ pub(crate) async fn trigger(name: &ScheduleName, db: &DbArgs) -> anyhow::Result<
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) async fn backfill(name: &ScheduleName, from: Timestamp, to: Timestamp, db: &DbArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn backfill(
+    name: &ScheduleName,
+    from: Timestamp,
+    to: Timestamp,
+    db: &DbArgs,
+) -> anyhow::Result<ExitCode> {
     let report = host(db)?.backfill_schedule(name, from, to).await?;
     for id in &report.started {
         crate::out!("{id}");
@@ -185,6 +191,8 @@ fn state(record: &ScheduleRecord) -> &'static str {
 fn trigger_text(trigger: &Trigger) -> String {
     match trigger {
         Trigger::Cron { expression, timezone } => format!("cron \"{expression}\" {timezone}"),
-        Trigger::Every { interval_ms } => format!("every {}", humantime::format_duration(Duration::from_millis(*interval_ms))),
+        Trigger::Every { interval_ms } => {
+            format!("every {}", humantime::format_duration(Duration::from_millis(*interval_ms)))
+        }
     }
 }

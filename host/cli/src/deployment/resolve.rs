@@ -4,8 +4,8 @@
 
 use super::file::{self, File, Settings, Value};
 use super::{DeployedComponent, DeployedSchedule, Deployment, DeploymentError};
-use reprise_core::schedule::{ScheduleName, ScheduleParts};
 use reprise_core::RetryPolicy;
+use reprise_core::schedule::{ScheduleName, ScheduleParts};
 use reprise_executor::{ActivitySettings, UpgradePolicy};
 use reprise_runtime::http::{GrantHeader, HttpAccess, HttpGrant, HttpGrants, TlsTrust};
 use reprise_runtime::{ActivityGrants, AttemptLimits};
@@ -167,7 +167,8 @@ pub(super) fn resolve(path: &Path, text: &str) -> Result<Deployment, DeploymentE
     let mut schedules = Vec::new();
     for (name, schedule) in &parsed.schedules {
         let line = source.line(name.span());
-        let checked = ScheduleName::new(name.get_ref().clone()).map_err(|e| source.invalid(name.span(), e.to_string()))?;
+        let checked =
+            ScheduleName::new(name.get_ref().clone()).map_err(|e| source.invalid(name.span(), e.to_string()))?;
         let input = match &schedule.input {
             None => None,
             Some(text) => {

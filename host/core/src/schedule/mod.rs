@@ -233,7 +233,9 @@ impl ScheduleParts {
             (Some(expression), None) => {
                 Trigger::Cron { expression, timezone: self.timezone.unwrap_or_else(|| "UTC".to_string()) }
             }
-            (None, Some(every)) if self.timezone.is_none() => Trigger::Every { interval_ms: parse_duration_ms(&every)? },
+            (None, Some(every)) if self.timezone.is_none() => {
+                Trigger::Every { interval_ms: parse_duration_ms(&every)? }
+            }
             (None, Some(_)) => return Err(ScheduleError::TimezoneWithInterval),
             _ => return Err(ScheduleError::Trigger),
         };
@@ -315,8 +317,13 @@ pub enum RunOutcome {
 
 impl RunOutcome {
     /// Every outcome.
-    pub const ALL: [RunOutcome; 5] =
-        [RunOutcome::Started, RunOutcome::AlreadyStarted, RunOutcome::Skipped, RunOutcome::Buffered, RunOutcome::Missed];
+    pub const ALL: [RunOutcome; 5] = [
+        RunOutcome::Started,
+        RunOutcome::AlreadyStarted,
+        RunOutcome::Skipped,
+        RunOutcome::Buffered,
+        RunOutcome::Missed,
+    ];
 
     /// The outcome's name (in the store, the metrics and the JSON).
     pub fn as_str(self) -> &'static str {
@@ -360,9 +367,7 @@ pub enum ScheduleError {
     #[error("the cron expression '{0}' never fires: no time matches it")]
     NeverFires(String),
     /// The time zone is not in the IANA database.
-    #[error(
-        "unknown time zone '{0}': give an IANA time zone name such as Europe/Paris, America/New_York or UTC"
-    )]
+    #[error("unknown time zone '{0}': give an IANA time zone name such as Europe/Paris, America/New_York or UTC")]
     Timezone(String),
     /// The interval is shorter than [`MIN_INTERVAL_MS`].
     #[error("the interval {0} ms is too short: a schedule fires at most once a second (give --every 1s or more)")]

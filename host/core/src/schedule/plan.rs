@@ -86,7 +86,10 @@ pub struct Plan {
 impl Plan {
     /// Whether the plan changes nothing.
     pub fn is_empty(&self, progress: &Progress) -> bool {
-        self.actions.is_empty() && self.missed == 0 && self.cursor == progress.cursor && self.buffered == progress.buffered
+        self.actions.is_empty()
+            && self.missed == 0
+            && self.cursor == progress.cursor
+            && self.buffered == progress.buffered
     }
 }
 

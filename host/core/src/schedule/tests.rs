@@ -25,7 +25,10 @@ fn every(interval_ms: u64, overlap: Overlap) -> ScheduleSpec {
 fn six_fields_have_seconds_and_five_fields_fire_at_second_zero() {
     let six = cron("0 */5 * * * *", "UTC").validate().unwrap();
     let start = utc(2026, 12, 7, 10, 3, 17);
-    assert_eq!(six.upcoming(start, 3), [utc(2026, 12, 7, 10, 5, 0), utc(2026, 12, 7, 10, 10, 0), utc(2026, 12, 7, 10, 15, 0)]);
+    assert_eq!(
+        six.upcoming(start, 3),
+        [utc(2026, 12, 7, 10, 5, 0), utc(2026, 12, 7, 10, 10, 0), utc(2026, 12, 7, 10, 15, 0)]
+    );
     let five = cron("*/5 * * * *", "UTC").validate().unwrap();
     assert_eq!(five.upcoming(start, 3), six.upcoming(start, 3));
     let seconds = cron("*/20 * * * * *", "UTC").validate().unwrap();
@@ -122,8 +125,14 @@ fn between_lists_a_half_open_range_and_refuses_a_huge_one() {
 #[test]
 fn instance_ids_name_the_schedule_and_the_slot() {
     let name = ScheduleName::new("nightly-report").unwrap();
-    assert_eq!(slot_instance_id(&name, utc(2026, 12, 7, 10, 5, 0)).unwrap().as_str(), "nightly-report@2026-12-07T10:05:00Z");
-    assert_eq!(slot_instance_id(&name, utc(2026, 12, 7, 10, 5, 0) + 250).unwrap().as_str(), "nightly-report@2026-12-07T10:05:00.250Z");
+    assert_eq!(
+        slot_instance_id(&name, utc(2026, 12, 7, 10, 5, 0)).unwrap().as_str(),
+        "nightly-report@2026-12-07T10:05:00Z"
+    );
+    assert_eq!(
+        slot_instance_id(&name, utc(2026, 12, 7, 10, 5, 0) + 250).unwrap().as_str(),
+        "nightly-report@2026-12-07T10:05:00.250Z"
+    );
     assert_eq!(manual_instance_id(&name, 3).unwrap().as_str(), "nightly-report@manual-3");
     for bad in ["", "a b", "x@y", "über", &"n".repeat(MAX_NAME_LEN + 1)] {
         assert!(ScheduleName::new(bad).is_err(), "{bad:?}");
@@ -267,7 +276,10 @@ fn parts_become_a_spec_or_say_what_is_wrong() {
         ..ScheduleParts::default()
     };
     let spec = parts.clone().spec().unwrap();
-    assert_eq!((spec.overlap, spec.catch_up_ms, spec.start_at), (Overlap::BufferOne, 3_600_000, Some(utc(2026, 12, 7, 10, 0, 0))));
+    assert_eq!(
+        (spec.overlap, spec.catch_up_ms, spec.start_at),
+        (Overlap::BufferOne, 3_600_000, Some(utc(2026, 12, 7, 10, 0, 0)))
+    );
     assert_eq!(spec.input, Payload::null());
     let both = ScheduleParts { every: Some("30s".into()), ..parts.clone() };
     assert_eq!(both.spec().unwrap_err(), ScheduleError::Trigger);

@@ -206,7 +206,14 @@ impl ScheduleFirer {
                 let runs = batch
                     .iter()
                     .map(|slot| {
-                        Ok(start_run(&record, Some(*slot), RunKind::Backfill, slot_instance_id(name, *slot)?, now, None))
+                        Ok(start_run(
+                            &record,
+                            Some(*slot),
+                            RunKind::Backfill,
+                            slot_instance_id(name, *slot)?,
+                            now,
+                            None,
+                        ))
                     })
                     .collect::<Result<Vec<_>, ExecutorError>>()?;
                 let fire = ScheduleFire {
@@ -265,11 +272,8 @@ impl ScheduleFirer {
                 Ok((recorded, statuses))
             })
             .await?;
-        let runs = recorded
-            .into_iter()
-            .zip(statuses)
-            .map(|(run, status)| ScheduledRun::new(run, status, &slots))
-            .collect();
+        let runs =
+            recorded.into_iter().zip(statuses).map(|(run, status)| ScheduledRun::new(run, status, &slots)).collect();
         Ok(ScheduleView { record, next, runs })
     }
 
@@ -362,14 +366,22 @@ fn start_run(
             parent: None,
             if_taken: None,
         }),
-        terminate: terminate.map(|id| (id, Message::Terminate { reason: TERMINATE_REASON.to_string(), cascade: false })),
+        terminate: terminate
+            .map(|id| (id, Message::Terminate { reason: TERMINATE_REASON.to_string(), cascade: false })),
         instance_id: None,
     }
 }
 
 /// A slot that starts nothing.
 fn no_start(slot: Timestamp, outcome: RunOutcome) -> NewScheduleRun {
-    NewScheduleRun { slot: Some(slot), kind: RunKind::Scheduled, outcome, start: None, terminate: None, instance_id: None }
+    NewScheduleRun {
+        slot: Some(slot),
+        kind: RunKind::Scheduled,
+        outcome,
+        start: None,
+        terminate: None,
+        instance_id: None,
+    }
 }
 
 /// The instances the fire created.

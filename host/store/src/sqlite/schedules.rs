@@ -11,9 +11,7 @@
 
 use super::codec::{At, int_to_sql, limit_to_sql, time_to_sql, to_json};
 use super::{inbox, instances};
-use crate::{
-    NewSchedule, SCHEDULE_RUNS_KEPT, ScheduleFire, ScheduleRecord, ScheduleRun, StoreError, StoreResult,
-};
+use crate::{NewSchedule, SCHEDULE_RUNS_KEPT, ScheduleFire, ScheduleRecord, ScheduleRun, StoreError, StoreResult};
 use reprise_core::Timestamp;
 use reprise_core::schedule::{RunOutcome, ScheduleName};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -90,8 +88,10 @@ pub(super) fn delete(conn: &Connection, name: &ScheduleName) -> StoreResult<()> 
 /// Records a fire (see [`crate::HistoryStore::fire_schedule`]).
 pub(super) fn fire(conn: &Connection, fire: &ScheduleFire) -> StoreResult<Vec<RunOutcome>> {
     let name = fire.name.as_str();
-    let version: Option<i64> =
-        conn.prepare_cached("SELECT version FROM schedules WHERE name = ?1")?.query_row([name], |r| r.get(0)).optional()?;
+    let version: Option<i64> = conn
+        .prepare_cached("SELECT version FROM schedules WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))
+        .optional()?;
     match version {
         None => return Err(StoreError::ScheduleNotFound(name.to_string())),
         Some(found) if found != int_to_sql(fire.expected_version)? => {

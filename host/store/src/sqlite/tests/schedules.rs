@@ -52,8 +52,11 @@ fn a_schedule_is_saved_read_listed_replaced_and_deleted() {
     let record = fixture.store.schedule(&name()).unwrap().expect("saved");
     assert_eq!((record.spec, record.cursor, record.paused, record.version), (spec(), T0, false, 0));
     let again = NewSchedule { name: name(), spec: spec(), paused: false, now: T0 };
-    assert!(matches!(fixture.store.save_schedule(&again, false), Err(StoreError::ScheduleExists(n)) if n == "every-minute"));
-    let changed = NewSchedule { spec: ScheduleSpec { overlap: Overlap::Allow, ..spec() }, paused: true, now: T0 + 5, ..again };
+    assert!(
+        matches!(fixture.store.save_schedule(&again, false), Err(StoreError::ScheduleExists(n)) if n == "every-minute")
+    );
+    let changed =
+        NewSchedule { spec: ScheduleSpec { overlap: Overlap::Allow, ..spec() }, paused: true, now: T0 + 5, ..again };
     assert!(!fixture.store.save_schedule(&changed, true).unwrap(), "replaced, not created");
     let record = fixture.store.schedule(&name()).unwrap().unwrap();
     assert_eq!(record.spec.overlap, Overlap::Allow);
@@ -225,8 +228,14 @@ fn pause_and_resume_move_the_cursor_forward_only() {
     fixture.store.set_schedule_paused(&name(), false, Some(T0), T0 + 700_000).unwrap();
     assert_eq!(fixture.store.schedule(&name()).unwrap().unwrap().cursor, T0 + 600_000, "never backwards");
     let missing = ScheduleName::new("nope").unwrap();
-    assert!(matches!(fixture.store.set_schedule_paused(&missing, true, None, T0), Err(StoreError::ScheduleNotFound(_))));
-    assert!(matches!(fixture.store.fire_schedule(&ScheduleFire { name: missing, ..fire_slot(0, T0, "x") }), Err(StoreError::ScheduleNotFound(_))));
+    assert!(matches!(
+        fixture.store.set_schedule_paused(&missing, true, None, T0),
+        Err(StoreError::ScheduleNotFound(_))
+    ));
+    assert!(matches!(
+        fixture.store.fire_schedule(&ScheduleFire { name: missing, ..fire_slot(0, T0, "x") }),
+        Err(StoreError::ScheduleNotFound(_))
+    ));
 }
 
 #[test]
