@@ -408,7 +408,7 @@ pub fn manual_instance_id(name: &ScheduleName, n: u64) -> Result<InstanceId, Sch
 /// `slot` as RFC 3339 UTC, to the second (or the millisecond when it has some).
 pub fn utc_text(slot: Timestamp) -> String {
     let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(slot);
-    if slot % 1000 == 0 {
+    if slot.is_multiple_of(1000) {
         humantime::format_rfc3339_seconds(time).to_string()
     } else {
         humantime::format_rfc3339_millis(time).to_string()
