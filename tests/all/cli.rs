@@ -258,3 +258,118 @@ async fn purging_many_instances_takes_every_batch() {
     let left: serde_json::Value = serde_json::from_str(&ok(&left)).expect("list JSON");
     assert_eq!(left.as_array().map(Vec::len), Some(0), "{left}");
 }
+
+/// The schedule commands: create, list, describe (text and JSON), delete, and the refusals a
+/// user meets first (a bad cron expression, an unknown time zone, both triggers), each saying
+/// what to write instead.
+#[test]
+fn schedules_are_created_listed_described_and_deleted_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("schedules.db");
+    // `run` records the component in the database, so its orchestrators can be scheduled.
+    ok(&reprise(&["run", "chain", "--input", r#"{"steps": 0}"#, "--component", guests::CHAIN], &db));
+    let create = [
+        "schedule",
+        "create",
+        "nightly",
+        "--orchestrator",
+        "chain",
+        "--input",
+        r#"{"steps": 0}"#,
+        "--cron",
+        "0 30 2 * * *",
+        "--timezone",
+        "Europe/Paris",
+        "--overlap",
+        "buffer-one",
+    ];
+    let created = reprise(&create, &db);
+    assert_eq!(ok(&created).trim(), "nightly");
+    assert!(String::from_utf8_lossy(&created.stderr).contains("created schedule nightly: first fire"));
+    ok(&reprise(&["schedule", "create", "ticks", "--orchestrator", "chain", "--every", "30s", "--paused"], &db));
+
+    let list = ok(&reprise(&["schedule", "list"], &db));
+    assert!(list.lines().next().unwrap().starts_with("NAME"), "{list}");
+    assert!(list.contains(r#"cron "0 30 2 * * *" Europe/Paris"#), "{list}");
+    assert!(list.lines().any(|l| l.starts_with("ticks") && l.contains("every 30s") && l.contains("paused")), "{list}");
+
+    let text = ok(&reprise(&["schedule", "describe", "nightly"], &db));
+    assert!(text.contains("overlap       buffer-one"), "{text}");
+    assert!(text.contains("next fires"), "{text}");
+    // Five fire times, each at 02:30 on the Paris wall clock (CET or CEST), with its UTC time.
+    let fires: Vec<&str> = text.lines().filter(|l| l.contains(" 02:30:00 CE")).collect();
+    assert_eq!(fires.len(), 5, "{text}");
+    assert!(fires.iter().all(|l| l.trim_end().ends_with(":30:00Z")), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&reprise(&["schedule", "describe", "nightly", "--json"], &db))).unwrap();
+    assert_eq!(json["trigger"]["timezone"], "Europe/Paris");
+    assert_eq!(json["next"].as_array().map(Vec::len), Some(5));
+    assert_eq!(json["counts"]["fired"], 0);
+
+    let bad_cron = reprise(&["schedule", "create", "bad", "--orchestrator", "chain", "--cron", "0 */5 * *"], &db);
+    assert_eq!(bad_cron.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad_cron.stderr);
+    assert!(stderr.contains("invalid cron expression '0 */5 * *'") && stderr.contains("6 fields"), "{stderr}");
+    let zone =
+        ["schedule", "create", "bad", "--orchestrator", "chain", "--cron", "0 * * * *", "--timezone", "Mars/Olympus"];
+    let zone = reprise(&zone, &db);
+    assert_eq!(zone.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&zone.stderr);
+    assert!(stderr.contains("unknown time zone 'Mars/Olympus'") && stderr.contains("IANA"), "{stderr}");
+    let both =
+        reprise(&["schedule", "create", "bad", "--orchestrator", "chain", "--cron", "* * * * *", "--every", "1m"], &db);
+    assert_eq!(both.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&both.stderr).contains("cannot be used with"),
+        "{}",
+        String::from_utf8_lossy(&both.stderr)
+    );
+    let unknown = reprise(&["schedule", "create", "bad", "--orchestrator", "nope", "--every", "1m"], &db);
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("no loaded component exports an orchestrator named 'nope'")
+    );
+
+    ok(&reprise(&["schedule", "delete", "nightly"], &db));
+    let gone = reprise(&["schedule", "describe", "nightly"], &db);
+    assert_eq!(gone.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("no schedule named 'nightly'"));
+    assert!(!ok(&reprise(&["schedule", "list"], &db)).contains("nightly"));
+}
+
+/// `[schedule.NAME]` in the deployment file: `serve --config` creates the schedule, and a later
+/// start with a changed definition updates it, keeping what it fired.
+#[test]
+fn serve_applies_the_schedules_of_its_deployment_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("deployed.db");
+    let config = dir.path().join("reprise.toml");
+    let serve = |overlap: &str| {
+        let text = format!(
+            "[[component]]\npath = {:?}\n\n[schedule.hourly]\norchestrator = \"chain\"\ninput = '{{\"steps\": 0}}'\ncron = \"0 0 * * * *\"\noverlap = \"{overlap}\"\n",
+            guests::CHAIN
+        );
+        std::fs::write(&config, text).unwrap();
+        let mut child = Command::new(REPRISE)
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .arg("--db")
+            .arg(&db)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start reprise serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let server = Killed(child);
+        // Printed once the deployment is applied.
+        listening_address(stderr);
+        server
+    };
+    let server = serve("skip");
+    let listed = ok(&reprise(&["schedule", "list"], &db));
+    assert!(listed.lines().any(|l| l.starts_with("hourly") && l.contains(r#"cron "0 0 * * * *" UTC"#)), "{listed}");
+    drop(server);
+    let server = serve("allow");
+    let described = ok(&reprise(&["schedule", "describe", "hourly"], &db));
+    assert!(described.contains("overlap       allow"), "{described}");
+    drop(server);
+}

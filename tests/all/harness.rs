@@ -34,6 +34,8 @@ pub struct Options {
     pub upgrades: reprise_executor::UpgradePolicies,
     /// How often the host looks for work other processes made (its own commits wake it).
     pub poll_interval: Duration,
+    /// The name its leases are taken under: hosts that share a database need names of their own.
+    pub owner: String,
 }
 
 impl Options {
@@ -47,6 +49,7 @@ impl Options {
             history_limits: HistoryLimits::default(),
             upgrades: reprise_executor::UpgradePolicies::default(),
             poll_interval: Duration::from_millis(20),
+            owner: format!("test-{}", std::process::id()),
         }
     }
 }
@@ -99,7 +102,7 @@ impl Harness {
             history_limits: options.history_limits,
             upgrades: options.upgrades,
             poll_interval: options.poll_interval,
-            owner: format!("test-{}", std::process::id()),
+            owner: options.owner,
             ..ExecutorConfig::default()
         };
         let host = Host::new(store, runtime, Arc::new(clock.clone()), config);

@@ -712,3 +712,48 @@ async fn updates_are_answered_refused_and_followed_over_http() {
     assert_eq!(not_json.status, StatusCode::BAD_REQUEST, "{}", not_json.body);
     api.harness.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_are_managed_under_api_schedules() {
+    let api = Api::default(&[guests::CHAIN]).await;
+    let body =
+        r#"{"name": "ticks", "orchestrator": "chain", "input": {"steps": 1}, "every": "1m", "overlap": "allow"}"#;
+    let created = api.call(Method::POST, "/api/schedules", Some(body)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    assert_eq!(created.body["trigger"], json!({"everyMs": 60_000}));
+    assert_eq!(created.body["input"], json!({"steps": 1}));
+    assert_eq!(created.body["next"].as_array().map(Vec::len), Some(5));
+    let again = api.call(Method::POST, "/api/schedules", Some(body)).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
+    let bad = r#"{"name": "bad", "orchestrator": "chain", "cron": "0 * * * *", "timezone": "Nowhere/Atlantis"}"#;
+    let bad = api.call(Method::POST, "/api/schedules", Some(bad)).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body["error"].as_str().unwrap().contains("unknown time zone"), "{}", bad.text);
+
+    let list = api.call(Method::GET, "/api/schedules", None).await;
+    assert_eq!(list.body.as_array().map(Vec::len), Some(1), "{}", list.text);
+    let triggered = api.call(Method::POST, "/api/schedules/ticks/trigger", None).await;
+    assert_eq!(triggered.status, StatusCode::ACCEPTED, "{}", triggered.text);
+    assert_eq!(triggered.body["id"], "ticks@manual-1");
+    api.harness.finished("ticks@manual-1").await;
+    let described = api.call(Method::GET, "/api/schedules/ticks", None).await;
+    assert_eq!(described.body["runs"][0]["instanceId"], "ticks@manual-1");
+    assert_eq!(described.body["runs"][0]["status"], "Completed");
+    assert_eq!(described.body["counts"]["fired"], 1);
+
+    assert_eq!(api.call(Method::POST, "/api/schedules/ticks/pause", None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(api.call(Method::GET, "/api/schedules/ticks", None).await.body["paused"], true);
+    assert_eq!(api.call(Method::POST, "/api/schedules/ticks/resume", None).await.status, StatusCode::NO_CONTENT);
+    let future = api
+        .call(
+            Method::POST,
+            "/api/schedules/ticks/backfill",
+            Some(r#"{"from": "2999-01-01T00:00:00Z", "to": "2999-01-02T00:00:00Z"}"#),
+        )
+        .await;
+    assert_eq!(future.status, StatusCode::BAD_REQUEST, "{}", future.text);
+    assert_eq!(api.call(Method::DELETE, "/api/schedules/ticks", None).await.status, StatusCode::NO_CONTENT);
+    let gone = api.call(Method::GET, "/api/schedules/ticks", None).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    assert!(gone.body["error"].as_str().unwrap().contains("no schedule named 'ticks'"));
+}

@@ -24,6 +24,7 @@ mod payloads;
 mod polyglot;
 mod rewind;
 mod sandbox;
+mod schedules;
 mod scheduling;
 mod schemathesis;
 mod sdk_testing_js;

@@ -1,7 +1,8 @@
 //! Core types of Reprise and its pure orchestration state machine.
 //!
 //! This crate owns the vocabulary every other part speaks: instance ids, payloads, failures,
-//! history events, inbox messages, runtime statuses, and the [`replay`] engine that checks an
+//! history events, inbox messages, runtime statuses, schedules with their slots and the planner of
+//! their fires ([`schedule`]), and the [`replay`] engine that checks an
 //! orchestrator's commands against its recorded history and produces new events.
 //!
 //! It must never do I/O: no SQLite, no wasm, no clock, no threads. Everything here is a value in,
@@ -19,6 +20,7 @@ pub mod payload;
 pub mod plan;
 pub mod replay;
 pub mod retry;
+pub mod schedule;
 pub mod status;
 pub mod update;
 

@@ -108,6 +108,15 @@ pub enum ExecutorError {
         /// The update id asked for.
         update_id: String,
     },
+    /// A schedule's definition is refused.
+    #[error(transparent)]
+    InvalidSchedule(#[from] reprise_core::schedule::ScheduleError),
+    /// Other processes kept writing the schedule while this one tried to (nothing was changed).
+    #[error("schedule '{0}' kept changing while this request tried to write it; try again")]
+    ScheduleBusy(String),
+    /// A backfill's range is refused.
+    #[error("cannot backfill: {0}")]
+    BackfillRange(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -64,7 +64,9 @@ impl From<ExecutorError> for ApiError {
             | ExecutorError::InvalidEntityId(_)
             | ExecutorError::NotAnOrchestration(_)
             | ExecutorError::InvalidInstanceId { .. }
-            | ExecutorError::InvalidInput(_) => ApiError::BadRequest(error.to_string()),
+            | ExecutorError::InvalidInput(_)
+            | ExecutorError::InvalidSchedule(_)
+            | ExecutorError::BackfillRange(_) => ApiError::BadRequest(error.to_string()),
             ExecutorError::PayloadTooLarge { .. } => ApiError::PayloadTooLarge(error.to_string()),
             ExecutorError::InstanceNotFound(_) | ExecutorError::UpdateNotFound { .. } => {
                 ApiError::NotFound(error.to_string())
@@ -76,9 +78,10 @@ impl From<ExecutorError> for ApiError {
                 // as every failure's do without --expose-failure-details.
                 failure: crate::shapes::failure_json(&failure, false),
             },
-            ExecutorError::Rewind(_) | ExecutorError::RewindRaced { .. } | ExecutorError::RestartUnfinished { .. } => {
-                ApiError::Conflict(error.to_string())
-            }
+            ExecutorError::Rewind(_)
+            | ExecutorError::RewindRaced { .. }
+            | ExecutorError::RestartUnfinished { .. }
+            | ExecutorError::ScheduleBusy(_) => ApiError::Conflict(error.to_string()),
             ExecutorError::Store(store) => store.into(),
             other => ApiError::Internal(other.to_string()),
         }
@@ -88,10 +91,11 @@ impl From<ExecutorError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::InstanceNotFound(_) => ApiError::NotFound(error.to_string()),
-            StoreError::InstanceExists(_) | StoreError::NotFinished { .. } | StoreError::Conflict { .. } => {
-                ApiError::Conflict(error.to_string())
-            }
+            StoreError::InstanceNotFound(_) | StoreError::ScheduleNotFound(_) => ApiError::NotFound(error.to_string()),
+            StoreError::InstanceExists(_)
+            | StoreError::ScheduleExists(_)
+            | StoreError::NotFinished { .. }
+            | StoreError::Conflict { .. } => ApiError::Conflict(error.to_string()),
             StoreError::Finished { .. } => ApiError::Gone(error.to_string()),
             StoreError::Unavailable { retryable, .. } => {
                 tracing::warn!("HTTP request refused: {error}");

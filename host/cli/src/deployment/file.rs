@@ -18,6 +18,36 @@ pub(super) struct File {
     /// Settings per orchestrator name.
     #[serde(default, rename = "orchestrator")]
     pub(super) orchestrators: BTreeMap<String, Orchestrator>,
+    /// Schedules by name.
+    #[serde(default, rename = "schedule")]
+    pub(super) schedules: BTreeMap<Spanned<String>, Schedule>,
+}
+
+/// `[schedule.NAME]`: the keys of `reprise schedule create`'s flags.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct Schedule {
+    /// The orchestrator each run starts.
+    pub(super) orchestrator: String,
+    /// The input of each run, as JSON text.
+    pub(super) input: Option<Spanned<String>>,
+    /// A cron expression.
+    pub(super) cron: Option<String>,
+    /// An interval instead ("30s").
+    pub(super) every: Option<String>,
+    /// The cron expression's IANA time zone.
+    pub(super) timezone: Option<String>,
+    /// `skip`, `buffer-one`, `allow` or `terminate-previous`.
+    pub(super) overlap: Option<String>,
+    /// How late a slot may still be fired ("1h").
+    pub(super) catch_up: Option<String>,
+    /// No slot before this RFC 3339 time.
+    pub(super) start_at: Option<String>,
+    /// No slot at or after this RFC 3339 time.
+    pub(super) end_at: Option<String>,
+    /// Whether a new schedule is created paused.
+    #[serde(default)]
+    pub(super) paused: bool,
 }
 
 /// `[serve]`.

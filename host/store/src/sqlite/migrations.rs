@@ -18,7 +18,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_lineage.sql"),
     include_str!("migrations/0004_entities.sql"),
     include_str!("migrations/0005_leases.sql"),
-    include_str!("migrations/0008_updates.sql"),
+    include_str!("migrations/0006_updates.sql"),
+    include_str!("migrations/0007_schedules.sql"),
 ];
 
 /// The schema version this build writes and the newest it can read.

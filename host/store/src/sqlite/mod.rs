@@ -14,6 +14,7 @@
 //! | `restarts` | rewinds of failed instances and restarts of finished ones |
 //! | `entities` | entity state rows, entities created by their first operation, and the atomic commit of a batch of operations |
 //! | `components` | the component registry |
+//! | `schedules` | schedule rows, their recorded runs, and the atomic record of a fire with the instances it starts |
 //! | `writer` | the write connection's thread: group commit, one savepoint per request |
 //! | `failpoints` | the writer's fault points, for fault-injection tests (cargo feature `failpoints`) |
 //! | `preflight` | the checks of an existing file before anything is written to it |
@@ -62,6 +63,7 @@ mod instances;
 mod migrations;
 pub(crate) mod preflight;
 mod restarts;
+mod schedules;
 #[cfg(test)]
 mod tests;
 mod updates;
@@ -73,9 +75,10 @@ pub use writer::WriteStats;
 use crate::{
     ActivityResult, ActivityTask, ActivityTaskKey, ComponentRecord, ComponentUpgrade, Done, EntityCommit, EntityFilter,
     EntityRecord, EpisodeCommit, EpisodeStart, HistoryStore, InboxMessage, InstanceFilter, InstanceRecord,
-    InstanceSnapshot, NewInstance, NewUpdate, PurgeFilter, Recorded, RewindCommit, StoreCounts, StoreError,
-    StoreResult, Unavailable, UpdateRecord,
+    InstanceSnapshot, NewInstance, NewSchedule, NewUpdate, PurgeFilter, Recorded, RewindCommit, ScheduleFire,
+    ScheduleRecord, ScheduleRun, StoreCounts, StoreError, StoreResult, Unavailable, UpdateRecord,
 };
+use reprise_core::schedule::{RunOutcome, ScheduleName};
 use reprise_core::{EntityId, EntityOperation, HistoryEvent, HttpExchange, Message, Timestamp};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
@@ -517,6 +520,44 @@ impl HistoryStore for SqliteStore {
     fn commit_entity_batch(&self, commit: &EntityCommit) -> StoreResult<()> {
         let commit = commit.clone();
         self.write(WriteKind::CommitEntityBatch, move |conn| entities::commit(conn, &commit))
+    }
+
+    fn save_schedule(&self, schedule: &NewSchedule, replace: bool) -> StoreResult<bool> {
+        let schedule = schedule.clone();
+        self.write(WriteKind::SaveSchedule, move |conn| schedules::save(conn, &schedule, replace))
+    }
+
+    fn schedule(&self, name: &ScheduleName) -> StoreResult<Option<ScheduleRecord>> {
+        schedules::get(&self.read(), name)
+    }
+
+    fn list_schedules(&self) -> StoreResult<Vec<ScheduleRecord>> {
+        schedules::list(&self.read())
+    }
+
+    fn set_schedule_paused(
+        &self,
+        name: &ScheduleName,
+        paused: bool,
+        cursor: Option<Timestamp>,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let name = name.clone();
+        self.write(WriteKind::SetSchedulePaused, move |conn| schedules::set_paused(conn, &name, paused, cursor, now))
+    }
+
+    fn delete_schedule(&self, name: &ScheduleName) -> StoreResult<()> {
+        let name = name.clone();
+        self.write(WriteKind::DeleteSchedule, move |conn| schedules::delete(conn, &name))
+    }
+
+    fn fire_schedule(&self, fire: &ScheduleFire) -> StoreResult<Vec<RunOutcome>> {
+        let fire = fire.clone();
+        self.write(WriteKind::FireSchedule, move |conn| schedules::fire(conn, &fire))
+    }
+
+    fn schedule_runs(&self, name: &ScheduleName, limit: usize) -> StoreResult<Vec<ScheduleRun>> {
+        schedules::runs(&self.read(), name, limit)
     }
 }
 

@@ -154,6 +154,11 @@ write_kinds! {
     SaveComponent => "save_component", Durable;
     SignalEntity => "signal_entity", Durable;
     CommitEntityBatch => "commit_entity_batch", Durable;
+    SaveSchedule => "save_schedule", Durable;
+    SetSchedulePaused => "set_schedule_paused", Durable;
+    DeleteSchedule => "delete_schedule", Durable;
+    /// A schedule's decision, with the instances it starts.
+    FireSchedule => "fire_schedule", Durable;
 }
 
 #[cfg(test)]

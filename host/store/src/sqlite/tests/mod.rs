@@ -12,6 +12,7 @@ mod lifecycle;
 mod lineage;
 mod open;
 mod restarts;
+mod schedules;
 mod updates;
 mod upgrades;
 

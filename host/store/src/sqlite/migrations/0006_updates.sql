@@ -1,4 +1,4 @@
--- Schema version 8: updates, requests to a running instance that its orchestrator answers.
+-- Schema version 6: updates, requests to a running instance that its orchestrator answers.
 --
 -- One row per update sent to an instance, written with its UpdateRequested message (so a caller's
 -- retry under the same id finds it instead of sending it twice) and completed by the episode that
