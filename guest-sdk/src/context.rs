@@ -11,7 +11,7 @@ use crate::entity::entity_operation_input;
 use crate::host::orchestration;
 use crate::options::millis;
 use crate::task::TaskKind;
-use crate::{ActivityOptions, Awaitable, EntityId, Failure, RetryPolicy, SubOrchestrationOptions, Task};
+use crate::{ActivityOptions, Awaitable, EntityId, Failure, RetryPolicy, SubOrchestrationOptions, Task, Update};
 
 /// What an orchestrator gets from the host, passed to it as `&Context`.
 ///
@@ -381,6 +381,56 @@ impl Context {
     /// ```
     pub fn wait_for_event<T: DeserializeOwned>(&self, name: &str) -> Task<T> {
         Task::scheduled(TaskKind::Event { name: name.to_owned() }, orchestration::wait_for_event(name))
+    }
+
+    /// Starts waiting for an update named `name` and returns its task at once: a client's
+    /// request that expects an answer (`reprise update ID NAME`, or `POST
+    /// .../instances/{id}/update/{name}`). The task completes with the [`Update`], whose input
+    /// is deserialized into `T`; answer it with [`Context::reply_update`]. Updates sent before
+    /// anyone waits are buffered, in order, and each completes one wait, as events do. An
+    /// update the execution never answers (it finishes, or continues as new, first) is
+    /// reported to its caller as unanswered.
+    ///
+    /// ```no_run
+    /// # use reprise_sdk::{Context, Failure};
+    /// # fn f(ctx: &Context) -> Result<u32, Failure> {
+    /// let update = ctx.wait_for_update::<u32>("add").wait()?;
+    /// let total = 40 + update.input;
+    /// ctx.reply_update(&update, Ok(total))?;
+    /// # Ok(total) }
+    /// ```
+    ///
+    /// An input that does not deserialize into `T` fails the wait with
+    /// [`INVALID_INPUT`](Failure::INVALID_INPUT), and that update goes unanswered: wait for
+    /// `Update<serde_json::Value>` to answer malformed inputs yourself, or refuse them before
+    /// they are recorded with a validator (see [`export!`](crate::export!)).
+    pub fn wait_for_update<T: DeserializeOwned>(&self, name: &str) -> Task<Update<T>> {
+        Task::scheduled(TaskKind::Update { name: name.to_owned() }, orchestration::wait_for_update(name))
+    }
+
+    /// Answers an update with an output (serialized to JSON) or a failure. The answer is
+    /// recorded in history and reaches the update's caller once the episode commits. Each
+    /// update is answered once: answering it again ends the execution with a `GuestTrapped`
+    /// failure.
+    ///
+    /// # Errors
+    ///
+    /// A failure of type [`INVALID_OUTPUT`](Failure::INVALID_OUTPUT) if the output cannot be
+    /// serialized to JSON; nothing is answered then.
+    pub fn reply_update<I, O: Serialize>(&self, update: &Update<I>, reply: Result<O, Failure>) -> Result<(), Failure> {
+        match reply {
+            Ok(output) => {
+                let json = serde_json::to_string(&output).map_err(|err| {
+                    Failure::new(
+                        Failure::INVALID_OUTPUT,
+                        format!("the answer to update '{}' could not be serialized to JSON: {err}", update.id),
+                    )
+                })?;
+                orchestration::reply_update(&update.id, Ok(&json));
+            }
+            Err(failure) => orchestration::reply_update(&update.id, Err(&failure.into())),
+        }
+        Ok(())
     }
 
     /// Raises the event `name` with `data` (serialized to JSON) on the instance `instance_id`.

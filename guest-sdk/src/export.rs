@@ -31,7 +31,11 @@ use crate::{ActivityContext, Context, Failure};
 ///     orchestrators: [process_order, transfer_funds as "TransferFunds"],
 ///     activities: [validate_order, charge],
 ///     entities: [Counter { add, get as "Get" }],
+///     validators: [positive_amount as "add"],
 /// }
+/// # fn positive_amount(_: &reprise_sdk::UpdateCheck, amount: i64) -> Result<(), Failure> {
+/// #     if amount > 0 { Ok(()) } else { Err(Failure::new("NotPositive", "add a positive amount")) }
+/// # }
 /// # fn main() {}
 /// ```
 ///
@@ -46,6 +50,13 @@ use crate::{ActivityContext, Context, Failure};
 ///   methods `fn(&mut self, &EntityContext, I) -> Result<O, Failure>` (they may change the state)
 ///   or `fn(&self, &EntityContext, I) -> Result<O, Failure>` (they only read it). Every entity
 ///   type also has a built-in `delete` operation, unless it exports its own.
+///
+/// - A validator is a `fn(&UpdateCheck, I) -> Result<(), Failure>`, listed as `function as
+///   "update name"`: the host asks it about each update of that name before it records the
+///   update, and a failure refuses the update (its caller gets the failure; the instance's
+///   history never shows it). It runs in a fresh instance of the component, not in the
+///   orchestrator's; [`UpdateCheck`](crate::UpdateCheck) gives the orchestrator's name and its
+///   custom status. Updates without a validator are accepted.
 ///
 /// where `I: serde::de::DeserializeOwned` and `O: serde::Serialize`. The macro implements the
 /// component's `orchestrators` and `activities` interfaces: `names` returns the exported names,
@@ -79,7 +90,7 @@ use crate::{ActivityContext, Context, Failure};
 #[macro_export]
 macro_rules! export {
     ($($section:ident : [$($entries:tt)*]),* $(,)?) => {
-        $crate::__export_sections! { [] [] [] $($section [$($entries)*])* }
+        $crate::__export_sections! { [] [] [] [] $($section [$($entries)*])* }
     };
 }
 
@@ -88,42 +99,51 @@ macro_rules! export {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __export_sections {
-    ([$($o:tt)*] [$($a:tt)*] [$($e:tt)*]
+    ([$($o:tt)*] [$($a:tt)*] [$($e:tt)*] [$($v:tt)*]
         orchestrators [$($f:ident $(as $n:literal)?),* $(,)?] $($rest:tt)*) => {
-        $crate::__export_sections! { [$($o)* $(($f $(as $n)?))*] [$($a)*] [$($e)*] $($rest)* }
+        $crate::__export_sections! { [$($o)* $(($f $(as $n)?))*] [$($a)*] [$($e)*] [$($v)*] $($rest)* }
     };
-    ([$($o:tt)*] [$($a:tt)*] [$($e:tt)*]
+    ([$($o:tt)*] [$($a:tt)*] [$($e:tt)*] [$($v:tt)*]
         activities [$($f:ident $(as $n:literal)?),* $(,)?] $($rest:tt)*) => {
-        $crate::__export_sections! { [$($o)*] [$($a)* $(($f $(as $n)?))*] [$($e)*] $($rest)* }
+        $crate::__export_sections! { [$($o)*] [$($a)* $(($f $(as $n)?))*] [$($e)*] [$($v)*] $($rest)* }
     };
-    ([$($o:tt)*] [$($a:tt)*] [$($e:tt)*]
+    ([$($o:tt)*] [$($a:tt)*] [$($e:tt)*] [$($v:tt)*]
         entities [$($t:ident $(as $n:literal)? { $($ops:tt)* }),* $(,)?] $($rest:tt)*) => {
-        $crate::__export_sections! { [$($o)*] [$($a)*] [$($e)* $(($t $(as $n)? { $($ops)* }))*] $($rest)* }
+        $crate::__export_sections! { [$($o)*] [$($a)*] [$($e)* $(($t $(as $n)? { $($ops)* }))*] [$($v)*] $($rest)* }
     };
-    ([$($o:tt)*] [$($a:tt)*] [$($e:tt)*] orchestrators [$($x:tt)*] $($rest:tt)*) => {
+    ([$($o:tt)*] [$($a:tt)*] [$($e:tt)*] [$($v:tt)*]
+        validators [$($f:ident as $n:literal),* $(,)?] $($rest:tt)*) => {
+        $crate::__export_sections! { [$($o)*] [$($a)*] [$($e)*] [$($v)* $(($f as $n))*] $($rest)* }
+    };
+    ([$($o:tt)*] [$($a:tt)*] [$($e:tt)*] [$($v:tt)*] orchestrators [$($x:tt)*] $($rest:tt)*) => {
         ::core::compile_error!(
             "reprise_sdk::export!: expected `orchestrators: [function, function as \"Name\", ...]`"
         );
     };
-    ([$($o:tt)*] [$($a:tt)*] [$($e:tt)*] activities [$($x:tt)*] $($rest:tt)*) => {
+    ([$($o:tt)*] [$($a:tt)*] [$($e:tt)*] [$($v:tt)*] activities [$($x:tt)*] $($rest:tt)*) => {
         ::core::compile_error!(
             "reprise_sdk::export!: expected `activities: [function, function as \"Name\", ...]`"
         );
     };
-    ([$($o:tt)*] [$($a:tt)*] [$($e:tt)*] entities [$($x:tt)*] $($rest:tt)*) => {
+    ([$($o:tt)*] [$($a:tt)*] [$($e:tt)*] [$($v:tt)*] entities [$($x:tt)*] $($rest:tt)*) => {
         ::core::compile_error!(
             "reprise_sdk::export!: expected `entities: [Type { operation, operation as \"name\", ... }, ...]`"
         );
     };
-    ([$($o:tt)*] [$($a:tt)*] [$($e:tt)*] $other:ident [$($x:tt)*] $($rest:tt)*) => {
+    ([$($o:tt)*] [$($a:tt)*] [$($e:tt)*] [$($v:tt)*] validators [$($x:tt)*] $($rest:tt)*) => {
+        ::core::compile_error!(
+            "reprise_sdk::export!: expected `validators: [function as \"update name\", ...]`"
+        );
+    };
+    ([$($o:tt)*] [$($a:tt)*] [$($e:tt)*] [$($v:tt)*] $other:ident [$($x:tt)*] $($rest:tt)*) => {
         ::core::compile_error!(::core::concat!(
             "reprise_sdk::export!: unknown section `",
             ::core::stringify!($other),
-            "`: expected `orchestrators`, `activities` or `entities`"
+            "`: expected `orchestrators`, `activities`, `entities` or `validators`"
         ));
     };
     ([$(($of:ident $(as $on:literal)?))*] [$(($af:ident $(as $an:literal)?))*]
-        [$(($et:ident $(as $en:literal)? { $($eops:tt)* }))*]) => {
+        [$(($et:ident $(as $en:literal)? { $($eops:tt)* }))*] [$(($vf:ident as $vn:literal))*]) => {
         // The bindings' export macro expands to `unsafe extern "C"` functions.
         #[allow(unsafe_code)]
         const _: () = {
@@ -157,6 +177,15 @@ macro_rules! __export_sections {
                 $crate::__export_entity!($et $(as $en)? { $($eops)* }),
             )*];
             const _: () = $crate::__private::assert_unique_operations(ENTITIES);
+            const VALIDATORS: &[$crate::__private::ValidatorEntry] = &[$(
+                $crate::__private::ValidatorEntry {
+                    name: $vn,
+                    run: |check: &$crate::UpdateCheck, input: &str| {
+                        $crate::__private::run_validator($vn, $vf, check, input)
+                    },
+                },
+            )*];
+            const _: () = $crate::__private::assert_unique_validators(VALIDATORS);
 
             struct __RepriseExports;
 
@@ -208,6 +237,18 @@ macro_rules! __export_sections {
                     state: ::core::option::Option<::std::string::String>,
                 ) -> ::core::result::Result<$crate::__private::WireOperationResult, $crate::__private::WireFailure> {
                     $crate::__private::dispatch_entity(ENTITIES, &name, &operation, &input, state.as_deref())
+                }
+            }
+
+            impl $crate::__private::UpdateValidatorsGuest for __RepriseExports {
+                fn validate(
+                    orchestrator: ::std::string::String,
+                    update: ::std::string::String,
+                    input: ::std::string::String,
+                    custom_status: ::core::option::Option<::std::string::String>,
+                ) -> ::core::result::Result<(), $crate::__private::WireFailure> {
+                    $crate::__private::dispatch_validator(VALIDATORS, orchestrator, &update, &input, custom_status)
+                        .map_err(::core::convert::Into::into)
                 }
             }
 
@@ -472,7 +513,7 @@ pub const fn assert_unique_names(table: &[Entry]) {
     }
 }
 
-const fn str_eq(a: &str, b: &str) -> bool {
+pub(crate) const fn str_eq(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     if a.len() != b.len() {
         return false;

@@ -5,7 +5,7 @@
 //! records every decision in an event history, so that after a crash or a restart it replays the
 //! orchestrator from that history and carries on where it stopped. Both kinds of function live in
 //! a WebAssembly component built from a Rust `cdylib` crate with this SDK, for the
-//! `reprise:durable/app` world.
+//! `reprise:durable/app-validated` world (`app` with update validators).
 //!
 //! # A complete component
 //!
@@ -136,6 +136,32 @@
 //! [`Context::wait_for_event`] waits for an event raised on the instance by a client, or by
 //! another orchestrator with [`Context::raise_event`]; the task completes with the event's data.
 //! Both return [`Task`]s like activity calls, so they can be waited on, or raced.
+//!
+//! # Updates
+//!
+//! An update is a client's request that expects an answer (`reprise update ID NAME`, or `POST
+//! .../instances/{id}/update/{name}`): [`Context::wait_for_update`] waits for one, and
+//! [`Context::reply_update`] answers it; the caller waits for the answer. Both are recorded in
+//! history, so the instance replays them. A validator (the `validators` section of [`export!`])
+//! may refuse an update before it is recorded:
+//!
+//! ```no_run
+//! use reprise_sdk::{Context, Failure, UpdateCheck};
+//!
+//! fn approval(ctx: &Context, _: ()) -> Result<String, Failure> {
+//!     ctx.set_custom_status("waiting for approval")?;
+//!     let update = ctx.wait_for_update::<String>("approve").wait()?;
+//!     ctx.reply_update(&update, Ok(format!("approved by {}", update.input)))?;
+//!     Ok(update.input)
+//! }
+//!
+//! fn known_approver(_: &UpdateCheck, by: String) -> Result<(), Failure> {
+//!     if by.is_empty() { Err(Failure::new("NoApprover", "say who approves")) } else { Ok(()) }
+//! }
+//!
+//! reprise_sdk::export! { orchestrators: [approval], validators: [known_approver as "approve"] }
+//! # fn main() {}
+//! ```
 //!
 //! # Entities
 //!
@@ -274,6 +300,7 @@ mod options;
 mod task;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
+mod update;
 
 pub use activity::ActivityContext;
 pub use context::{Context, CriticalSection, Level};
@@ -281,16 +308,17 @@ pub use entity::{EntityContext, EntityId, Operation};
 pub use failure::{Failure, FailureCause};
 pub use options::{ActivityOptions, RetryPolicy, SubOrchestrationOptions};
 pub use task::{Awaitable, Task, TaskKind};
+pub use update::{Update, UpdateCheck};
 
 /// Support code for [`export!`]: not a public API.
 #[doc(hidden)]
 pub mod __private {
-    /// The bindings wit-bindgen generates for the `reprise:durable/app` world.
+    /// The bindings wit-bindgen generates for the `reprise:durable/app-validated` world.
     #[allow(unsafe_code, missing_docs, clippy::all)]
     pub mod bindings {
         wit_bindgen::generate!({
             path: "../wit",
-            world: "app",
+            world: "app-validated",
             pub_export_macro: true,
             default_bindings_module: "reprise_sdk::__private::bindings",
         });
@@ -303,9 +331,11 @@ pub mod __private {
         Entry, Kind, assert_unique_names, assert_unique_operations, dispatch, dispatch_entity, names, run_activity,
         run_orchestrator,
     };
+    pub use crate::update::{ValidatorEntry, assert_unique_validators, dispatch_validator, run_validator};
     pub use bindings::exports::reprise::durable::activities::Guest as ActivitiesGuest;
     pub use bindings::exports::reprise::durable::entities::Guest as EntitiesGuest;
     pub use bindings::exports::reprise::durable::orchestrators::Guest as OrchestratorsGuest;
+    pub use bindings::exports::reprise::durable::update_validators::Guest as UpdateValidatorsGuest;
     pub use bindings::reprise::durable::types::Failure as WireFailure;
     pub use bindings::reprise::durable::types::OperationResult as WireOperationResult;
 }

@@ -59,6 +59,11 @@ pub enum TaskKind {
         /// The event's name.
         name: String,
     },
+    /// A wait for the named update.
+    Update {
+        /// The update's name.
+        name: String,
+    },
     /// The locks of a critical section.
     Lock {
         /// The entities, as `@name@key`, comma-separated.
@@ -81,6 +86,7 @@ impl TaskKind {
             TaskKind::Timer { fire_at } => format!("the completion of the timer firing at {fire_at}"),
             TaskKind::SubOrchestration { name } => format!("the output of sub-orchestration '{name}'"),
             TaskKind::Event { name } => format!("the data of event '{name}'"),
+            TaskKind::Update { name } => format!("the input of update '{name}'"),
             TaskKind::Entity { entity, operation } => format!("the output of operation '{operation}' on {entity}"),
             TaskKind::Lock { entities } => format!("the grant of the locks of [{entities}]"),
         }
@@ -94,6 +100,7 @@ impl fmt::Display for TaskKind {
             TaskKind::Activity { name } => write!(f, "activity '{name}'"),
             TaskKind::Timer { fire_at } => write!(f, "timer firing at {fire_at}"),
             TaskKind::Event { name } => write!(f, "event '{name}'"),
+            TaskKind::Update { name } => write!(f, "update '{name}'"),
             TaskKind::SubOrchestration { name } => write!(f, "sub-orchestration '{name}'"),
             TaskKind::Entity { entity, operation } => write!(f, "operation '{operation}' on {entity}"),
             TaskKind::Lock { entities } => write!(f, "locks of [{entities}]"),

@@ -142,6 +142,22 @@ fn help_texts_name_what_the_commands_accept() {
     assert!(top.contains("entities"), "{top}");
 }
 
+/// A `reprise serve --listen` on `db` with `components`, killed when dropped; returns once it
+/// listens, which it does once its components are in the database (so that commands run beside
+/// it find the orchestrators).
+fn serve_beside(db: &Path, components: &[&str]) -> Killed {
+    let mut command = Command::new(REPRISE);
+    command.args(["serve", "--listen", "127.0.0.1:0", "--db"]).arg(db);
+    for component in components {
+        command.args(["--component", component]);
+    }
+    let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start reprise serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let server = Killed(child);
+    listening_address(stderr);
+    server
+}
+
 /// `reprise start --wait` beside a running `serve` (another process): the output and exit 0 when
 /// the instance completes in time, its id and exit 3 when it is still running (and it goes on),
 /// the failure and exit 1 when it fails.
@@ -149,18 +165,7 @@ fn help_texts_name_what_the_commands_accept() {
 fn start_wait_reports_the_end_or_that_the_instance_goes_on() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let db = dir.path().join("reprise.db");
-    let mut child = Command::new(REPRISE)
-        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
-        .arg(&db)
-        .args(["--component", guests::RETRY_PATTERN, "--component", guests::CALLBACK_WITH_TIMEOUT])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start reprise serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let _server = Killed(child);
-    // Printed once its components are in the database, so `start` finds the orchestrators.
-    listening_address(stderr);
+    let _server = serve_beside(&db, &[guests::RETRY_PATTERN, guests::CALLBACK_WITH_TIMEOUT]);
 
     let input = r#"{"input": "demo", "fail_times": 0}"#;
     let done = reprise(&["start", "retry_orchestrator", "--input", input, "--wait", "60s"], &db);
@@ -180,6 +185,36 @@ fn start_wait_reports_the_end_or_that_the_instance_goes_on() {
     assert_eq!(failed.status.code(), Some(1));
     assert!(failed.stdout.is_empty());
     assert!(String::from_utf8_lossy(&failed.stderr).contains("Failed"), "{}", String::from_utf8_lossy(&failed.stderr));
+}
+
+/// `reprise update` next to a running serve: the answer and exit 0, the validator's refusal and
+/// exit 1, the id and exit 3 when the answer does not come in time.
+#[test]
+fn update_prints_the_answer_the_refusal_or_that_it_waits() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = dir.path().join("reprise.db");
+    let _server = serve_beside(&db, &[guests::UPDATES]);
+
+    ok(&reprise(&["start", "account", "--id", "acct", "--input", r#"{"limit": 100}"#], &db));
+    let answered = reprise(&["update", "acct", "deposit", "--input", "5", "--wait", "60s"], &db);
+    assert_eq!(ok(&answered).trim(), "5");
+
+    let refused = reprise(&["update", "acct", "deposit", "--input", "0"], &db);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{said}");
+    assert!(said.contains("refused update 'deposit'") && said.contains("NotPositive"), "{said}");
+
+    ok(&reprise(&["start", "deaf", "--id", "deaf"], &db));
+    let waiting = reprise(&["update", "deaf", "deposit", "--input", "1", "--id", "u-1", "--wait", "300ms"], &db);
+    let said = String::from_utf8_lossy(&waiting.stderr);
+    assert_eq!(waiting.status.code(), Some(3), "{said}");
+    assert_eq!(String::from_utf8_lossy(&waiting.stdout).trim(), "u-1");
+    assert!(said.contains("--id u-1"), "{said}");
+
+    // An error of the request, as for every command: exit 2.
+    let unknown = reprise(&["update", "nobody", "deposit", "--input", "1"], &db);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no instance with id 'nobody'"));
 }
 
 /// `reprise run` shows while it waits how far the instance got and its custom status; here
@@ -222,4 +257,119 @@ async fn purging_many_instances_takes_every_batch() {
     let left = tokio::task::spawn_blocking(move || reprise(&["list", "--json"], &db)).await.unwrap();
     let left: serde_json::Value = serde_json::from_str(&ok(&left)).expect("list JSON");
     assert_eq!(left.as_array().map(Vec::len), Some(0), "{left}");
+}
+
+/// The schedule commands: create, list, describe (text and JSON), delete, and the refusals a
+/// user meets first (a bad cron expression, an unknown time zone, both triggers), each saying
+/// what to write instead.
+#[test]
+fn schedules_are_created_listed_described_and_deleted_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("schedules.db");
+    // `run` records the component in the database, so its orchestrators can be scheduled.
+    ok(&reprise(&["run", "chain", "--input", r#"{"steps": 0}"#, "--component", guests::CHAIN], &db));
+    let create = [
+        "schedule",
+        "create",
+        "nightly",
+        "--orchestrator",
+        "chain",
+        "--input",
+        r#"{"steps": 0}"#,
+        "--cron",
+        "0 30 2 * * *",
+        "--timezone",
+        "Europe/Paris",
+        "--overlap",
+        "buffer-one",
+    ];
+    let created = reprise(&create, &db);
+    assert_eq!(ok(&created).trim(), "nightly");
+    assert!(String::from_utf8_lossy(&created.stderr).contains("created schedule nightly: first fire"));
+    ok(&reprise(&["schedule", "create", "ticks", "--orchestrator", "chain", "--every", "30s", "--paused"], &db));
+
+    let list = ok(&reprise(&["schedule", "list"], &db));
+    assert!(list.lines().next().unwrap().starts_with("NAME"), "{list}");
+    assert!(list.contains(r#"cron "0 30 2 * * *" Europe/Paris"#), "{list}");
+    assert!(list.lines().any(|l| l.starts_with("ticks") && l.contains("every 30s") && l.contains("paused")), "{list}");
+
+    let text = ok(&reprise(&["schedule", "describe", "nightly"], &db));
+    assert!(text.contains("overlap       buffer-one"), "{text}");
+    assert!(text.contains("next fires"), "{text}");
+    // Five fire times, each at 02:30 on the Paris wall clock (CET or CEST), with its UTC time.
+    let fires: Vec<&str> = text.lines().filter(|l| l.contains(" 02:30:00 CE")).collect();
+    assert_eq!(fires.len(), 5, "{text}");
+    assert!(fires.iter().all(|l| l.trim_end().ends_with(":30:00Z")), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&reprise(&["schedule", "describe", "nightly", "--json"], &db))).unwrap();
+    assert_eq!(json["trigger"]["timezone"], "Europe/Paris");
+    assert_eq!(json["next"].as_array().map(Vec::len), Some(5));
+    assert_eq!(json["counts"]["fired"], 0);
+
+    let bad_cron = reprise(&["schedule", "create", "bad", "--orchestrator", "chain", "--cron", "0 */5 * *"], &db);
+    assert_eq!(bad_cron.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad_cron.stderr);
+    assert!(stderr.contains("invalid cron expression '0 */5 * *'") && stderr.contains("6 fields"), "{stderr}");
+    let zone =
+        ["schedule", "create", "bad", "--orchestrator", "chain", "--cron", "0 * * * *", "--timezone", "Mars/Olympus"];
+    let zone = reprise(&zone, &db);
+    assert_eq!(zone.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&zone.stderr);
+    assert!(stderr.contains("unknown time zone 'Mars/Olympus'") && stderr.contains("IANA"), "{stderr}");
+    let both =
+        reprise(&["schedule", "create", "bad", "--orchestrator", "chain", "--cron", "* * * * *", "--every", "1m"], &db);
+    assert_eq!(both.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&both.stderr).contains("cannot be used with"),
+        "{}",
+        String::from_utf8_lossy(&both.stderr)
+    );
+    let unknown = reprise(&["schedule", "create", "bad", "--orchestrator", "nope", "--every", "1m"], &db);
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("no loaded component exports an orchestrator named 'nope'")
+    );
+
+    ok(&reprise(&["schedule", "delete", "nightly"], &db));
+    let gone = reprise(&["schedule", "describe", "nightly"], &db);
+    assert_eq!(gone.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("no schedule named 'nightly'"));
+    assert!(!ok(&reprise(&["schedule", "list"], &db)).contains("nightly"));
+}
+
+/// `[schedule.NAME]` in the deployment file: `serve --config` creates the schedule, and a later
+/// start with a changed definition updates it, keeping what it fired.
+#[test]
+fn serve_applies_the_schedules_of_its_deployment_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("deployed.db");
+    let config = dir.path().join("reprise.toml");
+    let serve = |overlap: &str| {
+        let text = format!(
+            "[[component]]\npath = {:?}\n\n[schedule.hourly]\norchestrator = \"chain\"\ninput = '{{\"steps\": 0}}'\ncron = \"0 0 * * * *\"\noverlap = \"{overlap}\"\n",
+            guests::CHAIN
+        );
+        std::fs::write(&config, text).unwrap();
+        let mut child = Command::new(REPRISE)
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .arg("--db")
+            .arg(&db)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start reprise serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let server = Killed(child);
+        // Printed once the deployment is applied.
+        listening_address(stderr);
+        server
+    };
+    let server = serve("skip");
+    let listed = ok(&reprise(&["schedule", "list"], &db));
+    assert!(listed.lines().any(|l| l.starts_with("hourly") && l.contains(r#"cron "0 0 * * * *" UTC"#)), "{listed}");
+    drop(server);
+    let server = serve("allow");
+    let described = ok(&reprise(&["schedule", "describe", "hourly"], &db));
+    assert!(described.contains("overlap       allow"), "{described}");
+    drop(server);
 }

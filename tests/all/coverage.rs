@@ -66,6 +66,7 @@ guest_coverage! {
         timeouts_and_polling: scheduling, crash;
         torture: torture;
         transfer_funds: examples, bad_input, crash;
+        updates: updates, cli, http;
         versioned_v1: versioning, deploy, upgrade;
         versioned_v2: versioning, deploy;
         versioned_v3: deploy;

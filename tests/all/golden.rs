@@ -166,6 +166,13 @@ async fn record(scenario: &Scenario) -> Vec<(String, Bundle, Option<Bundle>)> {
             assert!(matches!(upgraded[0].outcome, reprise_executor::UpgradeOutcome::Upgraded { .. }), "{upgraded:?}");
         }
         host.host.raise_event(&id, event, data).await.unwrap();
+        // Delivered before time moves: a timer made due first would be delivered ahead of it
+        // (its message is older), and the history would depend on the machine's speed.
+        let raised = index + 1;
+        host.until_history(&id, |h| {
+            h.iter().filter(|e| matches!(e.event, Event::EventRaised { .. })).count() >= raised
+        })
+        .await;
     }
     let record = host.finished_moving_time(&id).await;
     assert!(record.status.is_terminal(), "{id}: {:?}", record.status);

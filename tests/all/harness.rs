@@ -36,6 +36,8 @@ pub struct Options {
     pub poll_interval: Duration,
     /// The flow limits of activities.
     pub flow: FlowLimits,
+    /// The name its leases are taken under: hosts that share a database need names of their own.
+    pub owner: String,
 }
 
 impl Options {
@@ -50,6 +52,7 @@ impl Options {
             upgrades: reprise_executor::UpgradePolicies::default(),
             poll_interval: Duration::from_millis(20),
             flow: FlowLimits::default(),
+            owner: format!("test-{}", std::process::id()),
         }
     }
 }
@@ -103,7 +106,7 @@ impl Harness {
             upgrades: options.upgrades,
             poll_interval: options.poll_interval,
             flow: Arc::new(options.flow),
-            owner: format!("test-{}", std::process::id()),
+            owner: options.owner,
             ..ExecutorConfig::default()
         };
         let host = Host::new(store, runtime, Arc::new(clock.clone()), config);

@@ -660,3 +660,100 @@ async fn the_console_signs_in_with_the_token_and_serves_its_pages() {
     }
     api.harness.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn updates_are_answered_refused_and_followed_over_http() {
+    // A host that never polls: every answer in time comes from the commit's wake-up.
+    let options = Options { poll_interval: Duration::from_secs(3600), ..Options::cache(64) };
+    let api = Api::on(Harness::with(options, &[guests::UPDATES]).await, ApiConfig::default()).await;
+    api.harness.start("acct", "account", json!({"limit": 100})).await;
+
+    let answered = api.call(Method::POST, &format!("{INSTANCES}/acct/update/deposit?updateId=d1"), Some("5")).await;
+    assert_eq!(answered.status, StatusCode::OK, "{}", answered.body);
+    assert_eq!(answered.body["status"], "Completed");
+    assert_eq!(answered.body["output"], 5);
+    assert_eq!(answered.body["updateId"], "d1");
+    assert_eq!(answered.body["statusQueryGetUri"], format!("{}{INSTANCES}/acct/updates/d1", api.base));
+
+    let failed = api.call(Method::POST, &format!("{INSTANCES}/acct/update/deposit"), Some("13")).await;
+    assert_eq!(failed.status, StatusCode::OK, "{}", failed.body);
+    assert_eq!(failed.body["status"], "Failed");
+    assert_eq!(failed.body["failure"]["errorType"], "Unlucky");
+
+    // Refused by the validator: 422 with its failure, and no record to follow.
+    let refused = api.call(Method::POST, &format!("{INSTANCES}/acct/update/deposit?updateId=d0"), Some("0")).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+    assert_eq!(refused.body["failure"]["errorType"], "NotPositive");
+    assert!(refused.body["error"].as_str().unwrap().contains("nothing was recorded"), "{}", refused.body);
+    let none = api.call(Method::GET, &format!("{INSTANCES}/acct/updates/d0"), None).await;
+    assert_eq!(none.status, StatusCode::NOT_FOUND, "{}", none.body);
+
+    // Not answered in time: 202 with where to follow it; the GET waits for the answer.
+    api.harness.start("deaf", "deaf", json!(null)).await;
+    let pending =
+        api.call(Method::POST, &format!("{INSTANCES}/deaf/update/deposit?updateId=u&wait=0s"), Some("1")).await;
+    assert_eq!(pending.status, StatusCode::ACCEPTED, "{}", pending.body);
+    assert_eq!(pending.body["status"], "Pending");
+    assert_eq!(header(&pending, "location"), Some(format!("{}{INSTANCES}/deaf/updates/u", api.base).as_str()));
+    let follow = format!("{INSTANCES}/deaf/updates/u?wait=60s");
+    let (followed, ()) = tokio::join!(api.call(Method::GET, &follow, None), async {
+        let raised = api.call(Method::POST, &format!("{INSTANCES}/deaf/raiseEvent/stop"), Some("null")).await;
+        assert_eq!(raised.status, StatusCode::ACCEPTED);
+    });
+    assert_eq!(followed.status, StatusCode::OK, "{}", followed.body);
+    assert_eq!(followed.body["status"], "Unanswered");
+
+    // Bad parameters and missing instances.
+    let bad = api.call(Method::POST, &format!("{INSTANCES}/acct/update/deposit?wait=soon"), Some("1")).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    let missing = api.call(Method::POST, &format!("{INSTANCES}/nobody/update/deposit"), Some("1")).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.body);
+    let not_json = api.call(Method::POST, &format!("{INSTANCES}/acct/update/deposit"), Some("{oops")).await;
+    assert_eq!(not_json.status, StatusCode::BAD_REQUEST, "{}", not_json.body);
+    api.harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_are_managed_under_api_schedules() {
+    let api = Api::default(&[guests::CHAIN]).await;
+    let body =
+        r#"{"name": "ticks", "orchestrator": "chain", "input": {"steps": 1}, "every": "1m", "overlap": "allow"}"#;
+    let created = api.call(Method::POST, "/api/schedules", Some(body)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    assert_eq!(created.body["trigger"], json!({"everyMs": 60_000}));
+    assert_eq!(created.body["input"], json!({"steps": 1}));
+    assert_eq!(created.body["next"].as_array().map(Vec::len), Some(5));
+    let again = api.call(Method::POST, "/api/schedules", Some(body)).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
+    let bad = r#"{"name": "bad", "orchestrator": "chain", "cron": "0 * * * *", "timezone": "Nowhere/Atlantis"}"#;
+    let bad = api.call(Method::POST, "/api/schedules", Some(bad)).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body["error"].as_str().unwrap().contains("unknown time zone"), "{}", bad.text);
+
+    let list = api.call(Method::GET, "/api/schedules", None).await;
+    assert_eq!(list.body.as_array().map(Vec::len), Some(1), "{}", list.text);
+    let triggered = api.call(Method::POST, "/api/schedules/ticks/trigger", None).await;
+    assert_eq!(triggered.status, StatusCode::ACCEPTED, "{}", triggered.text);
+    assert_eq!(triggered.body["id"], "ticks@manual-1");
+    api.harness.finished("ticks@manual-1").await;
+    let described = api.call(Method::GET, "/api/schedules/ticks", None).await;
+    assert_eq!(described.body["runs"][0]["instanceId"], "ticks@manual-1");
+    assert_eq!(described.body["runs"][0]["status"], "Completed");
+    assert_eq!(described.body["counts"]["fired"], 1);
+
+    assert_eq!(api.call(Method::POST, "/api/schedules/ticks/pause", None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(api.call(Method::GET, "/api/schedules/ticks", None).await.body["paused"], true);
+    assert_eq!(api.call(Method::POST, "/api/schedules/ticks/resume", None).await.status, StatusCode::NO_CONTENT);
+    let future = api
+        .call(
+            Method::POST,
+            "/api/schedules/ticks/backfill",
+            Some(r#"{"from": "2999-01-01T00:00:00Z", "to": "2999-01-02T00:00:00Z"}"#),
+        )
+        .await;
+    assert_eq!(future.status, StatusCode::BAD_REQUEST, "{}", future.text);
+    assert_eq!(api.call(Method::DELETE, "/api/schedules/ticks", None).await.status, StatusCode::NO_CONTENT);
+    let gone = api.call(Method::GET, "/api/schedules/ticks", None).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    assert!(gone.body["error"].as_str().unwrap().contains("no schedule named 'ticks'"));
+}

@@ -25,6 +25,7 @@ mod payloads;
 mod polyglot;
 mod rewind;
 mod sandbox;
+mod schedules;
 mod scheduling;
 mod schemathesis;
 mod sdk_testing_js;
@@ -34,6 +35,7 @@ mod sub_orchestrations;
 mod torture;
 mod traces;
 mod traps;
+mod updates;
 mod upgrade;
 mod versioning;
 

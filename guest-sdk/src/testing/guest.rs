@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use reprise_core::failure::error_types;
 use reprise_core::replay::{Advance, AllWait, Completion, EpisodeOutput, ReplayError, Replayer, WaitOutcome};
-use reprise_core::{EntityId, Failure as CoreFailure, InstanceId, Payload, Timestamp};
+use reprise_core::{EntityId, Failure as CoreFailure, InstanceId, Payload, Timestamp, UpdateReply};
 
 use super::convert;
 use super::seam::{self, OrchestrationHost};
@@ -364,6 +364,18 @@ impl OrchestrationHost for Session {
 
     fn wait_for_event(&self, name: &str) -> u64 {
         Self::replayed(self.replayer().wait_for_event(name))
+    }
+
+    fn wait_for_update(&self, name: &str) -> u64 {
+        Self::replayed(self.replayer().wait_for_update(name))
+    }
+
+    fn reply_update(&self, update_id: &str, reply: Result<&str, &wire::Failure>) {
+        let reply = match reply {
+            Ok(output) => UpdateReply::Output(self.payload(|| format!("the answer to update '{update_id}'"), output)),
+            Err(failure) => UpdateReply::Failure(convert::failure_to_core(crate::Failure::from(failure.clone()))),
+        };
+        Self::replayed(self.replayer().reply_update(update_id, reply))
     }
 
     fn raise_event(&self, instance_id: &str, name: &str, data: &str) {

@@ -114,6 +114,49 @@ impl Run {
         self
     }
 
+    /// Sends the update `name` with `input` to the instance, runs until it is idle again, and
+    /// returns the orchestrator's answer: `None` if it has not answered (yet; it may once time
+    /// moves, and then [`Run::answer`] has it). The update gets the id `update-N`, N counting
+    /// the updates the instance received. Validators are not run here: they are plain
+    /// functions, tested with [`UpdateCheck::new`](crate::UpdateCheck::new).
+    ///
+    /// # Panics
+    ///
+    /// If `input` does not serialize to JSON.
+    pub fn update<T: Serialize + ?Sized, O: DeserializeOwned>(
+        &mut self,
+        name: &str,
+        input: &T,
+    ) -> Option<Result<O, Failure>> {
+        let input = serde_json::to_string(input).expect("the update's input serializes to JSON");
+        let received = self.history().iter().filter(|e| matches!(e.event, Event::UpdateReceived { .. })).count();
+        let update_id = format!("update-{}", received + 1);
+        self.send(Message::UpdateRequested {
+            update_id: update_id.clone(),
+            name: name.to_string(),
+            input: Payload::stored(input),
+        });
+        self.answer(&update_id)
+    }
+
+    /// The orchestrator's answer to the update `update_id`, if it gave one in the current
+    /// execution, deserialized into `O` (a mismatch is an [`INVALID_OUTPUT`](Failure::INVALID_OUTPUT)
+    /// failure).
+    pub fn answer<O: DeserializeOwned>(&self, update_id: &str) -> Option<Result<O, Failure>> {
+        self.history().iter().find_map(|e| match &e.event {
+            Event::UpdateReplied { update_id: id, reply } if id == update_id => Some(match reply {
+                reprise_core::UpdateReply::Output(output) => serde_json::from_str(output.as_str()).map_err(|err| {
+                    Failure::new(
+                        Failure::INVALID_OUTPUT,
+                        format!("the answer to update '{update_id}' does not fit: {err}"),
+                    )
+                }),
+                reprise_core::UpdateReply::Failure(failure) => Err(convert::failure_from_core(failure.clone())),
+            }),
+            _ => None,
+        })
+    }
+
     /// Moves the virtual clock forward by `duration`, firing every timer and starting every
     /// retry that becomes due on the way, each at its own time. A 30-day timer costs nothing.
     pub fn advance(&mut self, duration: Duration) -> &mut Self {

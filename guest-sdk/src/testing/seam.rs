@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::__private::bindings::reprise::durable::types::{
-    ActivityOptions, Completion, EntityId, LogLevel, SubOrchestrationOptions,
+    ActivityOptions, Completion, EntityId, Failure, LogLevel, SubOrchestrationOptions,
 };
 
 /// Answers an orchestrator's host calls (see `wit/durable.wit`, interface `orchestration`).
@@ -28,6 +28,8 @@ pub(crate) trait OrchestrationHost {
     fn continue_as_new(&self, input: &str, carry_unprocessed_events: bool);
     fn schedule_timer(&self, fire_at: u64) -> u64;
     fn wait_for_event(&self, name: &str) -> u64;
+    fn wait_for_update(&self, name: &str) -> u64;
+    fn reply_update(&self, update_id: &str, reply: Result<&str, &Failure>);
     fn raise_event(&self, instance_id: &str, name: &str, data: &str);
     fn call_entity(&self, entity: &EntityId, operation: &str, input: &str) -> u64;
     fn signal_entity(&self, entity: &EntityId, operation: &str, input: &str);
@@ -164,6 +166,12 @@ pub(crate) mod orchestration {
     }
     pub(crate) fn wait_for_event(name: &str) -> u64 {
         host().wait_for_event(name)
+    }
+    pub(crate) fn wait_for_update(name: &str) -> u64 {
+        host().wait_for_update(name)
+    }
+    pub(crate) fn reply_update(update_id: &str, reply: Result<&str, &Failure>) {
+        host().reply_update(update_id, reply)
     }
     pub(crate) fn raise_event(instance_id: &str, name: &str, data: &str) {
         host().raise_event(instance_id, name, data)

@@ -38,7 +38,8 @@ fn a_locked_transfer_moves_the_money_whatever_the_order_of_answers() {
     let input = serde_json::json!({"from": "a", "to": "b", "amount": 30, "locked": true});
     let found = harness.explore(transfer, &input).check(|run| {
         assert_eq!(run.output::<String>().as_deref(), Ok("transferred"));
-        let balance = |key| run.entity_state::<serde_json::Value>(&EntityId::new("Account", key)).unwrap()["balance"].clone();
+        let balance =
+            |key| run.entity_state::<serde_json::Value>(&EntityId::new("Account", key)).unwrap()["balance"].clone();
         assert_eq!((balance("a"), balance("b")), (serde_json::json!(20), serde_json::json!(30)));
     });
     found.assert_all_pass();

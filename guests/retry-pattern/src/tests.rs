@@ -28,7 +28,8 @@ fn the_host_waits_between_attempts_with_backoff() {
 #[test]
 fn the_last_failure_reaches_the_orchestrator_when_attempts_run_out() {
     let run = {
-        let mut run = harness().start(retry_orchestrator, &Some(serde_json::json!({"fail_times": 9, "max_attempts": 2})));
+        let mut run =
+            harness().start(retry_orchestrator, &Some(serde_json::json!({"fail_times": 9, "max_attempts": 2})));
         run.run_to_completion();
         run
     };

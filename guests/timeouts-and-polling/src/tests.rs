@@ -39,10 +39,11 @@ fn polling_gives_up_at_the_deadline() {
 fn a_race_with_a_timer_ends_either_way() {
     // The real `slow_work` sleeps: a stand-in with the same output keeps the test fast.
     let harness = harness().activity("slow_work", |_: &ActivityContext, _: u64| Ok("done".to_string()));
-    let found = harness.explore(race_with_timer, &serde_json::json!({"work_ms": 5_000, "timeout_ms": 100})).check(|run| {
-        let output: String = run.output().unwrap();
-        assert!(output == "done" || output == "timed out", "{output}");
-    });
+    let found =
+        harness.explore(race_with_timer, &serde_json::json!({"work_ms": 5_000, "timeout_ms": 100})).check(|run| {
+            let output: String = run.output().unwrap();
+            assert!(output == "done" || output == "timed out", "{output}");
+        });
     found.assert_all_pass();
     assert_eq!(found.runs, 3);
 }

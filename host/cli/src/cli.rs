@@ -3,6 +3,7 @@
 use crate::input::JsonArg;
 use clap::{Args, Parser, Subcommand};
 use reprise_core::replay::HistoryLimits;
+use reprise_core::schedule::{Overlap, ScheduleName};
 use reprise_core::{InstanceId, RuntimeStatus};
 use reprise_runtime::RuntimeConfig;
 use std::path::PathBuf;
@@ -28,7 +29,8 @@ use std::path::PathBuf;
   reprise status 3f1c... --db app.db
   reprise history 3f1c... --db app.db
   reprise entity signal Counter myCounter add --input 5 --db app.db
-  reprise entity get Counter myCounter --db app.db")]
+  reprise entity get Counter myCounter --db app.db
+  reprise schedule create nightly --orchestrator cleanup --cron '30 2 * * *' --timezone Europe/Paris")]
 pub(crate) struct Cli {
     /// More log output on stderr (-v: info, -vv: debug). RUST_LOG overrides it.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -272,6 +274,35 @@ pub(crate) enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Send an update to a running instance and wait for its orchestrator's answer.
+    ///
+    /// The orchestrator waits for updates by name and answers each one; its answer is printed
+    /// on stdout (exit 0), or its failure on stderr (exit 1). A validator of the instance's
+    /// component may refuse the update before anything is recorded (exit 1, with its reason).
+    /// When the wait is up first, the update's id is printed (exit 3): the update stays queued,
+    /// and sending it again with --id waits for the same one instead of sending another. The
+    /// serve that runs the instance is another process, so this one looks at the database every
+    /// 250 ms.
+    #[command(after_help = "Examples:
+  reprise update order-17 approve --input '{\"by\": \"ana\"}' --db app.db
+  reprise update order-17 approve --input @approval.json --id approval-17 --wait 2m --db app.db")]
+    Update {
+        /// The instance id.
+        id: String,
+        /// The update's name (what the orchestrator waits for).
+        name: String,
+        /// Its input: JSON text, @FILE or - (standard input).
+        #[arg(long, short, default_value = "null", value_name = "JSON")]
+        input: JsonArg,
+        /// The update's id (a new UUID by default): sending it again finds the first one.
+        #[arg(long = "id", value_name = "UPDATE_ID")]
+        update_id: Option<String>,
+        /// How long to wait for the answer (30s, 5m; 0s to return once it is recorded).
+        #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+        wait: std::time::Duration,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// End an instance with status Terminated, whatever it is waiting for (a running
     /// `reprise serve` ends it at its next episode).
     Terminate {
@@ -474,6 +505,16 @@ pub(crate) enum Command {
     /// and a key; a running `reprise serve` runs its operations one at a time, in order.
     #[command(subcommand)]
     Entity(EntityCommand),
+    /// Start orchestrations on a cron expression or an interval: create, list, describe, pause,
+    /// resume, trigger, backfill and delete schedules.
+    ///
+    /// A running `reprise serve` on the database fires them: each slot starts one instance, with
+    /// the id NAME@SLOT (the slot in UTC, for example nightly@2026-12-07T02:30:00Z), so a slot
+    /// never runs twice, across restarts and across several hosts on one database. A host that
+    /// was down at a slot's time fires it when it comes back, if that is within the schedule's
+    /// catch-up window; older slots are counted as missed.
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
     /// List the components loaded into the database and what they export.
     Components {
         /// Print JSON instead of text.
@@ -604,6 +645,15 @@ pub(crate) enum ConfigCommand {
   burst = 20                              # starts at once after a quiet spell (default: the rate's count)
   key = \"/customer_id\"                    # per value at this JSON pointer of the input
 
+  [schedule.nightly-report]               # created at start, or updated keeping its progress
+  orchestrator = \"report\"
+  input = '{\"scope\": \"daily\"}'          # JSON text
+  cron = \"0 30 2 * * *\"                   # or every = \"30s\"
+  timezone = \"Europe/Paris\"
+  overlap = \"skip\"                        # buffer-one, allow, terminate-previous
+  catch-up = \"1h\"
+  paused = false                          # for a new schedule only
+
 Examples:
   reprise config check
   reprise config check --config deploy/prod.toml")]
@@ -612,6 +662,146 @@ Examples:
         #[arg(long, value_name = "PATH", env = "REPRISE_CONFIG")]
         config: Option<PathBuf>,
     },
+}
+
+/// The `schedule` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ScheduleCommand {
+    /// Create a schedule (exactly one of --cron and --every).
+    ///
+    /// Cron expressions have 6 fields (sec min hour day-of-month month day-of-week) or 5 (no
+    /// seconds), read on the wall clock of --timezone. Across daylight-saving changes, a time
+    /// the clocks skip fires once at the end of the gap (02:30 fires at 03:00), and a time they
+    /// pass twice fires once, at its first pass. --every fires at the multiples of the interval
+    /// since the Unix epoch (30s: at :00 and :30 of every minute).
+    #[command(after_help = "Overlap policies (when a slot comes while the previous run is unfinished):
+  skip                the slot is skipped and counted as skipped (the default)
+  buffer-one          the slot waits and starts when the running one ends; while one waits,
+                      later slots are skipped
+  allow               the slot starts anyway
+  terminate-previous  the running one is terminated, and the slot starts
+
+Examples:
+  reprise schedule create report-5m --orchestrator report --cron '0 */5 * * * *'
+  reprise schedule create nightly --orchestrator cleanup --cron '30 2 * * *' --timezone Europe/Paris
+  reprise schedule create poll --orchestrator poll_feed --every 30s --overlap buffer-one --catch-up 1h")]
+    Create(ScheduleCreateArgs),
+    /// List schedules with their next fire time and counts.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Show a schedule: its definition, its next 5 fire times (in its time zone and in UTC), its
+    /// latest runs with their instances' status, and its counts of fired, skipped and missed
+    /// slots.
+    Describe {
+        /// The schedule's name.
+        name: ScheduleName,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Pause a schedule: it fires nothing until resumed.
+    Pause {
+        /// The schedule's name.
+        name: ScheduleName,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Resume a paused schedule from now. The slots that came while it was paused are not
+    /// fired, not even within the catch-up window (`backfill` runs them if they are wanted).
+    Resume {
+        /// The schedule's name.
+        name: ScheduleName,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Start a run now (instance NAME@manual-N), whatever the overlap policy and even while the
+    /// schedule is paused; prints its id.
+    Trigger {
+        /// The schedule's name.
+        name: ScheduleName,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Start a run for every slot in [--from, --to) that has none, all at once and whatever the
+    /// overlap policy; a slot that ran already is not run again. Prints the ids it started.
+    #[command(after_help = "Examples:
+  reprise schedule backfill nightly --from 2026-12-01T00:00:00Z --to 2026-12-07T00:00:00Z")]
+    Backfill {
+        /// The schedule's name.
+        name: ScheduleName,
+        /// The first time of the range (RFC 3339: 2026-12-01T00:00:00Z or 2026-12-01T01:00:00+01:00).
+        #[arg(long, value_parser = parse_time)]
+        from: reprise_core::Timestamp,
+        /// The end of the range, excluded; not later than now.
+        #[arg(long, value_parser = parse_time)]
+        to: reprise_core::Timestamp,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Delete a schedule and its recorded runs; the instances it started stay.
+    Delete {
+        /// The schedule's name.
+        name: ScheduleName,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+/// What `schedule create` creates.
+#[derive(Debug, Args)]
+pub(crate) struct ScheduleCreateArgs {
+    /// The schedule's name: letters, digits, '-', '_' and '.' (each run's id starts with it).
+    pub(crate) name: ScheduleName,
+    /// The orchestrator each run starts (exported by a component loaded into this database).
+    #[arg(long)]
+    pub(crate) orchestrator: String,
+    /// The input of each run: JSON text (a string must be quoted: '"text"'), @FILE or - (standard
+    /// input).
+    #[arg(long, short, default_value = "null", value_name = "JSON")]
+    pub(crate) input: JsonArg,
+    /// A cron expression: "0 */5 * * * *" (with seconds) or "*/5 * * * *".
+    #[arg(long, value_name = "EXPR", required_unless_present = "every", conflicts_with = "every")]
+    pub(crate) cron: Option<String>,
+    /// A fixed interval instead of a cron expression (30s, 5m, 1h; at least 1s).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub(crate) every: Option<std::time::Duration>,
+    /// The IANA time zone the cron expression is read in (Europe/Paris, America/New_York).
+    #[arg(long, value_name = "ZONE", default_value = "UTC", conflicts_with = "every")]
+    pub(crate) timezone: String,
+    /// What a slot does while the previous run is unfinished: skip, buffer-one, allow or
+    /// terminate-previous (see below).
+    #[arg(long, value_name = "POLICY", default_value = "skip")]
+    pub(crate) overlap: Overlap,
+    /// How late a slot may still be fired (a host that was down at its time); older slots are
+    /// counted as missed.
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = humantime::parse_duration)]
+    pub(crate) catch_up: std::time::Duration,
+    /// No slot before this time (RFC 3339).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub(crate) start_at: Option<reprise_core::Timestamp>,
+    /// No slot at or after this time (RFC 3339).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub(crate) end_at: Option<reprise_core::Timestamp>,
+    /// Create it paused (`reprise schedule resume` starts it).
+    #[arg(long)]
+    pub(crate) paused: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) db: DbArgs,
+}
+
+/// An RFC 3339 time (with `Z` or an offset) as milliseconds since the Unix epoch.
+pub(crate) fn parse_time(text: &str) -> Result<reprise_core::Timestamp, String> {
+    reprise_core::schedule::parse_time(text).map_err(|e| e.to_string())
 }
 
 /// The `entity` subcommands.

@@ -280,6 +280,16 @@ pub(crate) fn timeline(record: &InstanceRecord, events: &[HistoryEvent]) -> Stri
             Event::TimerFired { task_id } => format!("task {task_id}: timer fired"),
             Event::EventWaitStarted { task_id, name } => format!("task {task_id}: waiting for event {name}"),
             Event::EventRaised { name, data } => format!("event {name} received: {}", short(data, 80)),
+            Event::UpdateWaitStarted { task_id, name } => format!("task {task_id}: waiting for update {name}"),
+            Event::UpdateReceived { update_id, name, input } => {
+                format!("update {name} ({update_id}) received: {}", short(input, 80))
+            }
+            Event::UpdateReplied { update_id, reply } => match reply {
+                reprise_core::UpdateReply::Output(output) => {
+                    format!("answered update {update_id} → {}", short(output, 80))
+                }
+                reprise_core::UpdateReply::Failure(f) => format!("answered update {update_id} → {}", one_line(f)),
+            },
             Event::EventSent { instance_id, name, data } => {
                 format!("raised event {name} on {instance_id}: {}", short(data, 80))
             }

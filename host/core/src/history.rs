@@ -5,7 +5,9 @@
 //! orchestrator in that episode (`ExecutionStarted` in the first, completions after), then the
 //! commands the orchestrator issued before it blocked or finished.
 
-use crate::{ActivityOptions, EntityId, Failure, HttpExchange, InstanceId, Payload, RetryPolicy, TaskId, Timestamp};
+use crate::{
+    ActivityOptions, EntityId, Failure, HttpExchange, InstanceId, Payload, RetryPolicy, TaskId, Timestamp, UpdateReply,
+};
 use serde::{Deserialize, Serialize};
 
 /// One recorded event with its position.
@@ -140,6 +142,30 @@ pub enum Event {
         name: String,
         /// Its JSON data.
         data: Payload,
+    },
+    /// The orchestrator started waiting for an update (see [`crate::update`]).
+    UpdateWaitStarted {
+        /// The wait's task handle.
+        task_id: TaskId,
+        /// The update's name.
+        name: String,
+    },
+    /// A client's update was delivered to the instance.
+    UpdateReceived {
+        /// The update's id.
+        update_id: String,
+        /// The update's name.
+        name: String,
+        /// Its JSON input.
+        input: Payload,
+    },
+    /// The orchestrator answered an update; the answer reaches its caller once the episode
+    /// commits.
+    UpdateReplied {
+        /// The update answered.
+        update_id: String,
+        /// The answer.
+        reply: UpdateReply,
     },
     /// The orchestrator raised an event on another instance.
     EventSent {
@@ -301,6 +327,9 @@ impl Event {
             Event::TimerFired { .. } => "TimerFired",
             Event::EventWaitStarted { .. } => "EventWaitStarted",
             Event::EventRaised { .. } => "EventRaised",
+            Event::UpdateWaitStarted { .. } => "UpdateWaitStarted",
+            Event::UpdateReceived { .. } => "UpdateReceived",
+            Event::UpdateReplied { .. } => "UpdateReplied",
             Event::EventSent { .. } => "EventSent",
             Event::EntityCalled { .. } => "EntityCalled",
             Event::EntitySignaled { .. } => "EntitySignaled",
@@ -342,6 +371,8 @@ impl Event {
                 | Event::SubOrchestrationScheduled { .. }
                 | Event::TimerScheduled { .. }
                 | Event::EventWaitStarted { .. }
+                | Event::UpdateWaitStarted { .. }
+                | Event::UpdateReplied { .. }
                 | Event::EventSent { .. }
                 | Event::EntityCalled { .. }
                 | Event::EntitySignaled { .. }

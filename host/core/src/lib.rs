@@ -1,7 +1,8 @@
 //! Core types of Reprise and its pure orchestration state machine.
 //!
 //! This crate owns the vocabulary every other part speaks: instance ids, payloads, failures,
-//! history events, inbox messages, runtime statuses, and the [`replay`] engine that checks an
+//! history events, inbox messages, runtime statuses, schedules with their slots and the planner of
+//! their fires ([`schedule`]), and the [`replay`] engine that checks an
 //! orchestrator's commands against its recorded history and produces new events.
 //!
 //! It must never do I/O: no SQLite, no wasm, no clock, no threads. Everything here is a value in,
@@ -20,7 +21,9 @@ pub mod payload;
 pub mod plan;
 pub mod replay;
 pub mod retry;
+pub mod schedule;
 pub mod status;
+pub mod update;
 
 #[cfg(test)]
 mod decoding_tests;
@@ -40,6 +43,7 @@ pub use message::{Message, OutgoingMessage};
 pub use payload::{Payload, PayloadError, RawJson};
 pub use retry::{ActivityOptions, RetryPolicy};
 pub use status::RuntimeStatus;
+pub use update::{UpdateAnswer, UpdateReply};
 
 /// Milliseconds since the Unix epoch, UTC: the unit of every time the host records.
 pub type Timestamp = u64;

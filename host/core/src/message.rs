@@ -88,6 +88,16 @@ pub enum Message {
         /// Its JSON data.
         data: Payload,
     },
+    /// A client's update for the instance: delivered like an event, answered by the
+    /// orchestrator (see [`crate::update`]).
+    UpdateRequested {
+        /// The update's id, unique within the instance (the caller's, or one the host chose).
+        update_id: String,
+        /// The update's name.
+        name: String,
+        /// Its JSON input.
+        input: Payload,
+    },
     /// An operation for an entity (only entity instances receive these).
     EntityOperation(EntityOperation),
     /// A request to lock the entity for a critical section (only entity instances receive these).

@@ -150,6 +150,20 @@ pub fn event() -> impl Strategy<Value = Event> {
         task_id().prop_map(|task_id| Event::TimerFired { task_id }),
         (task_id(), name()).prop_map(|(task_id, name)| Event::EventWaitStarted { task_id, name }),
         (name(), payload()).prop_map(|(name, data)| Event::EventRaised { name, data }),
+        (task_id(), name()).prop_map(|(task_id, name)| Event::UpdateWaitStarted { task_id, name }),
+        (name(), name(), payload()).prop_map(|(update_id, name, input)| Event::UpdateReceived {
+            update_id,
+            name,
+            input
+        }),
+        (name(), payload()).prop_map(|(update_id, output)| Event::UpdateReplied {
+            update_id,
+            reply: crate::UpdateReply::Output(output)
+        }),
+        (name(), failure()).prop_map(|(update_id, failure)| Event::UpdateReplied {
+            update_id,
+            reply: crate::UpdateReply::Failure(failure)
+        }),
         (name(), name(), payload()).prop_map(|(instance_id, name, data)| Event::EventSent { instance_id, name, data }),
         (task_id(), entity_id(), name(), payload(), any::<bool>()).prop_map(
             |(task_id, entity, operation, input, in_critical_section)| Event::EntityCalled {
@@ -207,6 +221,11 @@ pub fn message() -> impl Strategy<Value = Message> {
         }),
         task_id().prop_map(|task_id| Message::TimerFired { task_id }),
         (name(), payload()).prop_map(|(name, data)| Message::EventRaised { name, data }),
+        (name(), name(), payload()).prop_map(|(update_id, name, input)| Message::UpdateRequested {
+            update_id,
+            name,
+            input
+        }),
         (name(), payload(), prop::option::of(caller()), any::<bool>()).prop_map(
             |(operation, input, caller, in_critical_section)| {
                 Message::EntityOperation(EntityOperation { operation, input, caller, in_critical_section })

@@ -87,6 +87,36 @@ pub enum ExecutorError {
         /// Its status.
         status: reprise_core::RuntimeStatus,
     },
+    /// An update id that breaks the rules.
+    #[error(transparent)]
+    InvalidUpdateId(#[from] reprise_core::update::UpdateIdError),
+    /// The instance's validator refused the update; nothing was recorded.
+    #[error("instance '{instance_id}' refused update '{name}': {failure}")]
+    UpdateRefused {
+        /// The instance.
+        instance_id: String,
+        /// The update's name.
+        name: String,
+        /// The validator's failure (boxed: every other error stays small).
+        failure: Box<reprise_core::Failure>,
+    },
+    /// The instance has no update of that id.
+    #[error("instance '{instance_id}' has no update with id '{update_id}'")]
+    UpdateNotFound {
+        /// The instance.
+        instance_id: String,
+        /// The update id asked for.
+        update_id: String,
+    },
+    /// A schedule's definition is refused.
+    #[error(transparent)]
+    InvalidSchedule(#[from] reprise_core::schedule::ScheduleError),
+    /// Other processes kept writing the schedule while this one tried to (nothing was changed).
+    #[error("schedule '{0}' kept changing while this request tried to write it; try again")]
+    ScheduleBusy(String),
+    /// A backfill's range is refused.
+    #[error("cannot backfill: {0}")]
+    BackfillRange(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -1,5 +1,5 @@
 //! [`Host`]: the executor's public face. It builds the owners (scheduler, episode runner,
-//! activity dispatcher, registry, watchers) from its settings, loads components, starts and
+//! activity dispatcher, registry, watchers, schedule firer) from its settings, loads components, starts and
 //! manages instances, runs the workers and waits for instances to finish. It decides nothing an
 //! episode does: it writes what a client asks (a start, an event, a lifecycle message) and wakes
 //! the instance it wrote to.
@@ -14,6 +14,7 @@ use crate::in_flight::InFlight;
 use crate::metrics::{self, Metrics};
 use crate::registry::{ComponentSummary, Export, Registry};
 use crate::scheduler::Scheduler;
+use crate::schedules::ScheduleFirer;
 use crate::settings::{ActivitySettings, ComponentSettings};
 use crate::slots::ActivitySlots;
 use crate::store_access::StoreAccess;
@@ -26,11 +27,14 @@ use reprise_store::{EntityFilter, EntityRecord, HistoryStore, InstanceRecord, Ne
 use std::path::Path;
 
 mod rewind;
+mod schedules;
+mod updates;
 mod upgrade;
 
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+pub use updates::{UpdateRequest, UpdateState, UpdateStatus};
 pub use upgrade::{InstanceUpgrade, UpgradeOutcome};
 
 /// A request to start an instance.
@@ -105,8 +109,15 @@ impl Host {
             config: config.clone(),
             metrics: metrics.clone(),
         };
+        let schedules = ScheduleFirer {
+            store: store.clone(),
+            clock: clock.clone(),
+            metrics: metrics.clone(),
+            trigger: Trigger::new(),
+        };
         let engine = Engine {
             scheduler: Scheduler::new(config.orchestration_concurrency),
+            schedules,
             config,
             clock,
             store,
@@ -177,12 +188,13 @@ impl Host {
         Ok(instance_id)
     }
 
-    /// Starts the orchestration worker and the activity dispatcher.
+    /// Starts the orchestration worker, the activity dispatcher and the schedule worker.
     pub fn spawn_workers(&self) -> Workers {
         let (shutdown, receiver) = watch::channel(false);
         let handles = vec![
             tokio::spawn(workers::orchestration_worker(self.engine.clone(), receiver.clone())),
-            tokio::spawn(workers::activity_worker(self.engine.clone(), receiver)),
+            tokio::spawn(workers::activity_worker(self.engine.clone(), receiver.clone())),
+            tokio::spawn(workers::schedule_worker(self.engine.clone(), receiver)),
         ];
         Workers { shutdown, handles }
     }
@@ -372,22 +384,28 @@ impl Host {
         self.engine.watchers.any_commit()
     }
 
-    /// Resolves once this process has nothing left to do now: both workers have polled the
-    /// store since the call and started what they found, no episode or activity attempt runs,
-    /// and no woken instance waits for a slot. Work due later on the clock (a timer not yet
+    /// Resolves once this process has nothing left to do now: after the call, each worker
+    /// polled the store (the schedule worker firing the slots due on the clock) while no episode
+    /// or activity attempt ran, found nothing to start, and no woken instance waits for a slot. Work due later on the clock (a timer not yet
     /// due) does not count. For absence checks ("this changes nothing") that would otherwise
     /// sleep and hope; it waits forever while the store takes no writes (the workers do not
     /// poll then) or while an attempt never ends, so bound it with a timeout.
     pub async fn settled(&self) {
         let engine = &self.engine;
         loop {
+            engine.in_flight.none().await;
+            // Settled only after a whole round of polls during which nothing ran: work that
+            // ended during the round may have left more behind it (an episode that schedules a
+            // task it does not run asks the dispatcher for a poll as it ends), after the poll
+            // that would have found it.
+            let started = engine.in_flight.started();
+            engine.schedules.trigger.fresh_poll().await;
             engine.scheduler.trigger.fresh_poll().await;
             engine.activities.trigger.fresh_poll().await;
-            if engine.in_flight.count() == 0 && !engine.scheduler.has_queued() {
+            let quiet = engine.in_flight.count() == 0 && engine.in_flight.started() == started;
+            if quiet && !engine.scheduler.has_queued() {
                 return;
             }
-            // What ends may leave more to do: poll again once it has.
-            engine.in_flight.none().await;
         }
     }
 }

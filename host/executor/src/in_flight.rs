@@ -4,18 +4,20 @@
 //! sleeping; it owns the count and never starts or stops work itself.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use tokio::sync::Notify;
 
 /// See the module docs.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct InFlight(Arc<Counts>);
 
-/// The count, and the waiters for it to reach zero: one atomic per start and per end, so the
-/// hot path pays nothing more; only the end that empties the count wakes anyone.
+/// The count, and the waiters for it to reach zero: two atomics per start and one per end, so
+/// the hot path pays nothing more; only the end that empties the count wakes anyone.
 #[derive(Debug, Default)]
 struct Counts {
     running: AtomicUsize,
+    /// Every start so far: work that began and ended between two looks at `running` shows here.
+    started: AtomicU64,
     idle: Notify,
 }
 
@@ -23,12 +25,18 @@ impl InFlight {
     /// Counts one piece of work until the guard is dropped.
     pub(crate) fn start(&self) -> InFlightGuard {
         self.0.running.fetch_add(1, Ordering::SeqCst);
+        self.0.started.fetch_add(1, Ordering::SeqCst);
         InFlightGuard(self.clone())
     }
 
     /// How many pieces of work run now.
     pub(crate) fn count(&self) -> usize {
         self.0.running.load(Ordering::SeqCst)
+    }
+
+    /// How many pieces of work were started so far, ended or not.
+    pub(crate) fn started(&self) -> u64 {
+        self.0.started.load(Ordering::SeqCst)
     }
 
     /// Resolves once no work runs.
@@ -69,6 +77,7 @@ mod tests {
         let (a, b) = (in_flight.start(), in_flight.start());
         assert_eq!(in_flight.count(), 2);
         drop(a);
+        assert_eq!((in_flight.count(), in_flight.started()), (1, 2), "an ended start stays counted as started");
         let waiting = tokio::spawn({
             let in_flight = in_flight.clone();
             async move { in_flight.none().await }

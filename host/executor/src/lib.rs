@@ -8,9 +8,10 @@
 //! | scheduler | `scheduler` | which instance's episode runs next: the queue of woken instances, the back-off, the episode slots (RAII), the worker's trigger |
 //! | episode runner | `episodes` | one episode from its lock to its commit: triage, the `upgrade-if-compatible` policy, hot and cold path, the cache of parked orchestrators, entity batches, lease renewal |
 //! | activity dispatcher | `activities` | claims, attempts in the sandbox, lease renewal, the writes of results |
-//! | workers | `workers` | the two worker loops, and the routes between the owners (an episode's after-commit actions, an activity's result to its instance's next episode) |
+//! | workers | `workers` | the worker loops (orchestrations, activities, schedules), and the routes between the owners (an episode's after-commit actions, an activity's result to its instance's next episode) |
 //! | registry | `registry` | which loaded component serves which name; the compiled components instances are pinned to |
 //! | watchers | `watchers` | the clients and tools waiting for instances to change |
+//! | schedule firer | `schedules` | the due slots of schedules (planned by [`reprise_core::schedule`], recorded with the runs they start in one store write), manual runs and backfills |
 //! | replay checker | `replay_check` | whether a component takes recorded histories over: replays them on it without delivering or writing anything, and the verdicts (shared, like the registry: the host's upgrades and the episode runner's policy ask it) |
 //!
 //! and leaves that several owners share: the clock (`clock`), the activity slots (`slots`),
@@ -41,6 +42,7 @@ mod metrics;
 mod registry;
 mod replay_check;
 mod scheduler;
+mod schedules;
 mod session;
 mod settings;
 mod slots;
@@ -57,8 +59,11 @@ pub use bundle::{
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use config::{ExecutorConfig, UpgradePolicies, UpgradePolicy};
 pub use error::ExecutorError;
-pub use host::{Host, InstanceUpgrade, StartRequest, UpgradeOutcome, Workers};
+pub use host::{
+    Host, InstanceUpgrade, StartRequest, UpdateRequest, UpdateState, UpdateStatus, UpgradeOutcome, Workers,
+};
 pub use metrics::Metrics;
 pub use registry::ComponentSummary;
 pub use replay_check::{InstanceCheck, Replay, ReplayChecker, Verdict};
+pub use schedules::{Backfilled, FireTime, ScheduleView, ScheduledRun};
 pub use settings::{ActivitySettings, ComponentSettings};

@@ -38,6 +38,7 @@ pub struct Metrics {
     retries: IntCounterVec,
     claims_deferred: IntCounterVec,
     entity_operations: IntCounterVec,
+    schedule_fires: IntCounterVec,
     http_requests: IntCounterVec,
     http_seconds: HistogramVec,
     // Read at each scrape.
@@ -149,6 +150,14 @@ impl Metrics {
                 &["entity"],
             )
             .expect("valid metric"),
+            schedule_fires: IntCounterVec::new(
+                Opts::new(
+                    "reprise_schedule_fires_total",
+                    "Slots and manual runs of schedules, by schedule and outcome (started, already-started, skipped, buffered, missed).",
+                ),
+                &["schedule", "outcome"],
+            )
+            .expect("valid metric"),
             http_requests: IntCounterVec::new(
                 Opts::new("reprise_http_requests_total", "HTTP API requests, by route, method and status code."),
                 &["route", "method", "status"],
@@ -246,6 +255,7 @@ impl Metrics {
             Box::new(self.retries.clone()),
             Box::new(self.claims_deferred.clone()),
             Box::new(self.entity_operations.clone()),
+            Box::new(self.schedule_fires.clone()),
             Box::new(self.http_requests.clone()),
             Box::new(self.http_seconds.clone()),
             Box::new(self.cache_instances.clone()),
@@ -315,6 +325,11 @@ impl Metrics {
     /// Counts `count` operations run on entities named `entity`.
     pub(crate) fn entity_operations(&self, entity: &str, count: usize) {
         self.entity_operations.with_label_values(&[entity]).inc_by(count as u64);
+    }
+
+    /// Counts `count` slots (or manual runs) of `schedule` that ended as `outcome`.
+    pub(crate) fn schedule_fires(&self, schedule: &str, outcome: reprise_core::schedule::RunOutcome, count: u64) {
+        self.schedule_fires.with_label_values(&[schedule, outcome.as_str()]).inc_by(count);
     }
 
     /// Counts an HTTP request to `route` (the router's pattern, not the path) answered with
@@ -394,6 +409,7 @@ mod tests {
         let metrics = Metrics::new();
         metrics.episode("orchestration", EpisodeOutcome::Committed, Duration::from_millis(3));
         metrics.attempt("charge", "retrying", Duration::from_millis(1));
+        metrics.schedule_fires("nightly", reprise_core::schedule::RunOutcome::Skipped, 2);
         let text = metrics.render(reading(1));
         assert!(text.contains("# TYPE reprise_episodes_total counter"), "{text}");
         assert!(text.contains(r#"reprise_episodes_total{kind="orchestration",outcome="committed"} 1"#), "{text}");
@@ -401,6 +417,7 @@ mod tests {
         assert!(text.contains(r#"reprise_activity_attempts_total{activity="charge",outcome="retrying"} 1"#));
         assert!(text.contains(r#"reprise_retries_scheduled_total{kind="activity"} 1"#));
         assert!(text.contains("reprise_cache_instances 2"));
+        assert!(text.contains(r#"reprise_schedule_fires_total{outcome="skipped",schedule="nightly"} 2"#), "{text}");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The two workers and the routes between the owners: the only module that knows all of them.
+//! The workers and the routes between the owners: the only module that knows all of them.
 //!
 //! The orchestration worker takes slots from the scheduler for the instances this process woke
 //! and for those a poll of the store finds ready, and runs each episode on a task of its own
@@ -17,6 +17,11 @@
 //! attempt of an activity with a concurrency limit has the activity worker poll (a throttled
 //! task may go), and a claim that a rate limit held back has it poll when the next token is due.
 //!
+//! The schedule worker has the schedule firer fire the due slots of schedules, and wakes the
+//! instances it started (or sent a termination); it sleeps until the next slot (on the clock), a
+//! nudge (a schedule saved or resumed here) or its periodic poll (other processes' schedules, and
+//! the end of a run that a buffered slot waits for).
+//!
 //! It decides nothing about an episode's contents and holds no state of its own but the
 //! [`Engine`] of owners.
 
@@ -26,6 +31,7 @@ use crate::config::ExecutorConfig;
 use crate::episodes::{EpisodeRunner, Outcome};
 use crate::in_flight::InFlight;
 use crate::scheduler::{EpisodeEnd, EpisodeSlot, Scheduler};
+use crate::schedules::ScheduleFirer;
 use crate::slots::Permit;
 use crate::store_access::StoreAccess;
 use crate::trigger::Trigger;
@@ -45,6 +51,7 @@ pub(crate) struct Engine {
     pub(crate) scheduler: Arc<Scheduler>,
     pub(crate) episodes: EpisodeRunner,
     pub(crate) activities: ActivityDispatcher,
+    pub(crate) schedules: ScheduleFirer,
     pub(crate) watchers: Arc<Watchers>,
     /// The episodes and attempts handed to tasks of their own and not finished.
     pub(crate) in_flight: InFlight,
@@ -118,6 +125,39 @@ pub(crate) async fn activity_worker(engine: Arc<Engine>, mut shutdown: watch::Re
             activities.trigger.polled();
         }
         if !wait(&engine, &activities.trigger, next_poll, &mut shutdown).await {
+            break;
+        }
+    }
+}
+
+/// Runs until `shutdown` turns true.
+pub(crate) async fn schedule_worker(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
+    let schedules = &engine.schedules;
+    let mut next_poll = Instant::now();
+    loop {
+        if let Some(pause) = engine.store.health.paused_for() {
+            // The store takes no writes for now (see `store_health`): fire nothing.
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                _ = shutdown.changed() => break,
+            }
+            continue;
+        }
+        if schedules.trigger.take_poll(engine.clock.now()) || Instant::now() >= next_poll {
+            next_poll = Instant::now() + engine.config.poll_interval;
+            let tick = schedules.tick().await;
+            for instance_id in &tick.wake {
+                engine.scheduler.wake(instance_id);
+            }
+            if let Some(at) = tick.next_due {
+                schedules.trigger.due_at(at);
+            }
+            if tick.more {
+                schedules.trigger.request_poll();
+            }
+            schedules.trigger.polled();
+        }
+        if !wait(&engine, &schedules.trigger, next_poll, &mut shutdown).await {
             break;
         }
     }

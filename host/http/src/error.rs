@@ -30,6 +30,14 @@ pub enum ApiError {
     Conflict(String),
     /// 410: the instance has finished and takes no more management operations.
     Gone(String),
+    /// 422: the instance refused the update (its validator's failure, rendered as in status
+    /// bodies); nothing was recorded.
+    Refused {
+        /// What happened.
+        message: String,
+        /// The failure, as callers see failures.
+        failure: serde_json::Value,
+    },
     /// 413: the body (or payload) is larger than the limit.
     PayloadTooLarge(String),
     /// 503: the store cannot serve the request now; `retry_after` (seconds) if a later try may
@@ -56,12 +64,24 @@ impl From<ExecutorError> for ApiError {
             | ExecutorError::InvalidEntityId(_)
             | ExecutorError::NotAnOrchestration(_)
             | ExecutorError::InvalidInstanceId { .. }
-            | ExecutorError::InvalidInput(_) => ApiError::BadRequest(error.to_string()),
+            | ExecutorError::InvalidInput(_)
+            | ExecutorError::InvalidSchedule(_)
+            | ExecutorError::BackfillRange(_) => ApiError::BadRequest(error.to_string()),
             ExecutorError::PayloadTooLarge { .. } => ApiError::PayloadTooLarge(error.to_string()),
-            ExecutorError::InstanceNotFound(_) => ApiError::NotFound(error.to_string()),
-            ExecutorError::Rewind(_) | ExecutorError::RewindRaced { .. } | ExecutorError::RestartUnfinished { .. } => {
-                ApiError::Conflict(error.to_string())
+            ExecutorError::InstanceNotFound(_) | ExecutorError::UpdateNotFound { .. } => {
+                ApiError::NotFound(error.to_string())
             }
+            ExecutorError::InvalidUpdateId(_) => ApiError::BadRequest(error.to_string()),
+            ExecutorError::UpdateRefused { instance_id, name, failure } => ApiError::Refused {
+                message: format!("instance '{instance_id}' refused update '{name}'; nothing was recorded"),
+                // Its type and message are written for the caller; its details stay hidden,
+                // as every failure's do without --expose-failure-details.
+                failure: crate::shapes::failure_json(&failure, false),
+            },
+            ExecutorError::Rewind(_)
+            | ExecutorError::RewindRaced { .. }
+            | ExecutorError::RestartUnfinished { .. }
+            | ExecutorError::ScheduleBusy(_) => ApiError::Conflict(error.to_string()),
             ExecutorError::Store(store) => store.into(),
             other => ApiError::Internal(other.to_string()),
         }
@@ -71,8 +91,11 @@ impl From<ExecutorError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::InstanceNotFound(_) => ApiError::NotFound(error.to_string()),
-            StoreError::InstanceExists(_) | StoreError::NotFinished { .. } => ApiError::Conflict(error.to_string()),
+            StoreError::InstanceNotFound(_) | StoreError::ScheduleNotFound(_) => ApiError::NotFound(error.to_string()),
+            StoreError::InstanceExists(_)
+            | StoreError::ScheduleExists(_)
+            | StoreError::NotFinished { .. }
+            | StoreError::Conflict { .. } => ApiError::Conflict(error.to_string()),
             StoreError::Finished { .. } => ApiError::Gone(error.to_string()),
             StoreError::Unavailable { retryable, .. } => {
                 tracing::warn!("HTTP request refused: {error}");
@@ -100,6 +123,10 @@ impl IntoResponse for ApiError {
             ApiError::Conflict(message) => (StatusCode::CONFLICT, message),
             ApiError::Gone(message) => (StatusCode::GONE, message),
             ApiError::PayloadTooLarge(message) => (StatusCode::PAYLOAD_TOO_LARGE, message),
+            ApiError::Refused { message, failure } => {
+                let body = Json(json!({ "error": message, "failure": failure }));
+                return (StatusCode::UNPROCESSABLE_ENTITY, body).into_response();
+            }
             ApiError::Unavailable { message, retry_after } => {
                 let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": message }))).into_response();
                 if let Some(seconds) = retry_after {

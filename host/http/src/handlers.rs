@@ -79,7 +79,11 @@ async fn start(
 ) -> Result<Response, ApiError> {
     let query = query.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?.0;
     // Checked before the start, so that a bad parameter starts nothing.
-    let wait = query.wait_for_completion.as_deref().map(|text| wait_time(text, &state.config)).transpose()?;
+    let wait = query
+        .wait_for_completion
+        .as_deref()
+        .map(|text| wait_time("waitForCompletion", text, &state.config))
+        .transpose()?;
     let input = json_body(body, &state.config)?;
     let started = std::time::SystemTime::now();
     let name = orchestrator.clone();
@@ -120,17 +124,18 @@ async fn finished_within(state: &AppState, id: &str, wait: Duration) -> Result<O
     }
 }
 
-/// A `waitForCompletion` value as a duration, or why it is refused.
-fn wait_time(text: &str, config: &ApiConfig) -> Result<Duration, ApiError> {
+/// A wait parameter's value (`parameter` is its name: `waitForCompletion`, `wait`) as a
+/// duration, or why it is refused.
+pub(crate) fn wait_time(parameter: &str, text: &str, config: &ApiConfig) -> Result<Duration, ApiError> {
     let most = humantime::format_duration(config.max_wait);
     let wait = humantime::parse_duration(text).map_err(|error| {
         ApiError::BadRequest(format!(
-            "waitForCompletion must be a duration such as 30s, 500ms or 2m (at most {most}); {text:?}: {error}"
+            "{parameter} must be a duration such as 30s, 500ms or 2m (at most {most}); {text:?}: {error}"
         ))
     })?;
     if wait > config.max_wait {
         return Err(ApiError::BadRequest(format!(
-            "waitForCompletion is at most {most} on this server (--max-wait); wait for {most} and poll the statusQueryGetUri of the 202 after that"
+            "{parameter} is at most {most} on this server (--max-wait); wait for {most} and poll the statusQueryGetUri of the 202 after that"
         )));
     }
     Ok(wait)
@@ -512,7 +517,7 @@ pub(crate) async fn not_found() -> ApiError {
 
 /// The body as text (an empty body is `null`), or why it is refused. The host checks it as a
 /// payload (one JSON document, within its limit), as it does every payload.
-fn json_body(body: Result<Bytes, BytesRejection>, config: &ApiConfig) -> Result<String, ApiError> {
+pub(crate) fn json_body(body: Result<Bytes, BytesRejection>, config: &ApiConfig) -> Result<String, ApiError> {
     let bytes = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge(format!(
@@ -538,7 +543,7 @@ pub(crate) async fn method_not_allowed() -> ApiError {
 
 /// The path's segments, or a `400` in the API's own shape: a segment whose percent-decoding is
 /// not UTF-8 is the caller's mistake, and the rejection axum would answer is plain text.
-fn segments<T>(path: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+pub(crate) fn segments<T>(path: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
     path.map(|Path(segments)| segments).map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
 }
 
@@ -555,11 +560,11 @@ fn timestamp(parameter: &str, text: &str) -> Result<u64, ApiError> {
 }
 
 /// `http://HOST` from the request's `Host` header, for the absolute URLs of the check-status body.
-fn base_url(headers: &HeaderMap) -> String {
+pub(crate) fn base_url(headers: &HeaderMap) -> String {
     let host = headers.get(header::HOST).and_then(|value| value.to_str().ok()).unwrap_or("localhost");
     format!("http://{host}")
 }
 
-fn header_value(text: &str) -> Result<HeaderValue, ApiError> {
+pub(crate) fn header_value(text: &str) -> Result<HeaderValue, ApiError> {
     HeaderValue::from_str(text).map_err(|error| ApiError::Internal(format!("invalid header value {text:?}: {error}")))
 }

@@ -1,7 +1,7 @@
 //! The Durable Functions-compatible HTTP API of `reprise serve --listen`.
 //!
 //! It owns the HTTP surface only: the web console (`console`), routing (`routes`), the JSON shapes Durable Functions clients
-//! expect (`shapes`), the mapping of executor errors to status codes (`error`), the optional
+//! expect (`shapes`), the schedule endpoints and their JSON (`schedules`), the mapping of executor errors to status codes (`error`), the optional
 //! bearer token (`auth`), the Prometheus endpoint (`metrics`) and the OpenAPI document (`openapi.json`, kept beside this crate).
 //! Every durable effect goes through [`reprise_executor::Host`]; this crate never touches the
 //! store's tables, never runs guest code itself, and never returns an internal error's text or a
@@ -13,10 +13,13 @@ mod error;
 mod handlers;
 mod metrics;
 mod routes;
+mod schedules;
 mod shapes;
+mod updates;
 
 pub use error::ApiError;
 pub use routes::router;
+pub use schedules::schedule_json;
 
 use std::future::Future;
 use std::time::Duration;

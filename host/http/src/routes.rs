@@ -2,13 +2,16 @@
 //! body limit).
 //!
 //! It owns the URL layout, which follows Durable Functions' (`/api/orchestrators/...`,
-//! `/runtime/webhooks/durabletask/instances/...`, `/runtime/webhooks/durabletask/entities/...`). It must never hold handler logic.
+//! `/runtime/webhooks/durabletask/instances/...`, `/runtime/webhooks/durabletask/entities/...`),
+//! with Reprise's own schedules under `/api/schedules/...`. It must never hold handler logic.
 
 use crate::ApiConfig;
 use crate::auth::require_token;
 use crate::console;
 use crate::handlers::{self, AppState};
 use crate::metrics;
+use crate::schedules;
+use crate::updates;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
@@ -30,6 +33,8 @@ pub fn router(host: Host, config: ApiConfig) -> Router {
         .route(INSTANCES, get(handlers::list).delete(handlers::purge_many))
         .route(&format!("{INSTANCES}/{{id}}"), get(handlers::status).delete(handlers::purge))
         .route(&format!("{INSTANCES}/{{id}}/raiseEvent/{{event}}"), post(handlers::raise_event))
+        .route(&format!("{INSTANCES}/{{id}}/update/{{name}}"), post(updates::send))
+        .route(&format!("{INSTANCES}/{{id}}/updates/{{update_id}}"), get(updates::status))
         .route(&format!("{INSTANCES}/{{id}}/terminate"), post(handlers::terminate))
         .route(&format!("{INSTANCES}/{{id}}/suspend"), post(handlers::suspend))
         .route(&format!("{INSTANCES}/{{id}}/resume"), post(handlers::resume))
@@ -38,6 +43,12 @@ pub fn router(host: Host, config: ApiConfig) -> Router {
         .route(ENTITIES, get(handlers::list_entities))
         .route(&format!("{ENTITIES}/{{name}}"), get(handlers::list_entities_of))
         .route(&format!("{ENTITIES}/{{name}}/{{key}}"), get(handlers::get_entity).post(handlers::signal_entity))
+        .route("/api/schedules", get(schedules::list).post(schedules::create))
+        .route("/api/schedules/{name}", get(schedules::describe).delete(schedules::delete))
+        .route("/api/schedules/{name}/pause", post(schedules::pause))
+        .route("/api/schedules/{name}/resume", post(schedules::resume))
+        .route("/api/schedules/{name}/trigger", post(schedules::trigger))
+        .route("/api/schedules/{name}/backfill", post(schedules::backfill))
         .route("/openapi.json", get(handlers::openapi))
         .route("/metrics", get(metrics::metrics))
         .route("/", get(console::instances))

@@ -38,6 +38,18 @@ pub(crate) mod entity {
     });
 }
 
+/// Bindings of the `update-validator` world, sharing the `types` interface with the
+/// orchestrator's.
+pub(crate) mod update_validator {
+    #![allow(missing_docs)]
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "update-validator",
+        exports: { default: async },
+        with: { "reprise:durable/types": super::orchestrator::reprise::durable::types },
+    });
+}
+
 use reprise_core::{EntityId, Failure, FailureCause};
 
 pub(crate) type WitEntityId = orchestrator::reprise::durable::types::EntityId;

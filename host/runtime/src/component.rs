@@ -2,6 +2,7 @@
 
 use crate::Runtime;
 use crate::activity::{ActivityGrants, ActivityInvocation, activity_wasi};
+use crate::bindings::update_validator::UpdateValidatorPre;
 use crate::bindings::{activity::ActivityPre, entity::EntityPre, orchestrator::OrchestratorPre};
 use crate::compile_cache::{CompileCache, CompileSource};
 use crate::entity::OperationContext;
@@ -21,6 +22,8 @@ pub(crate) const ORCHESTRATORS_EXPORT: &str = "reprise:durable/orchestrators@0.1
 pub(crate) const ACTIVITIES_EXPORT: &str = "reprise:durable/activities@0.1.0";
 /// The export name of the entities interface.
 pub(crate) const ENTITIES_EXPORT: &str = "reprise:durable/entities@0.1.0";
+/// The export name of the update validators' interface.
+pub(crate) const UPDATE_VALIDATORS_EXPORT: &str = "reprise:durable/update-validators@0.1.0";
 
 /// The content hash that pins instances to a component: hex SHA-256 of its bytes.
 pub fn content_hash(bytes: &[u8]) -> String {
@@ -46,6 +49,15 @@ pub struct LoadedComponent {
     pub(crate) orchestrator_pre: Option<OrchestratorPre<GuestState<OrchestrationSession>>>,
     pub(crate) activity_pre: Option<ActivityPre<GuestState<ActivityInvocation>>>,
     pub(crate) entity_pre: Option<EntityPre<GuestState<OperationContext>>>,
+    pub(crate) update_validator_pre: Option<UpdateValidatorPre<GuestState<Listing>>>,
+}
+
+impl LoadedComponent {
+    /// Whether it validates the updates sent to its orchestrators' instances (it exports
+    /// `update-validators`); one that does not accepts every update.
+    pub fn validates_updates(&self) -> bool {
+        self.update_validator_pre.is_some()
+    }
 }
 
 impl std::fmt::Debug for LoadedComponent {
@@ -73,7 +85,7 @@ impl Runtime {
         let cache = self.compile_cache.clone();
         let name = source_name.clone();
         let key = hash.clone();
-        let (activity_component, orchestrator_component, has_orchestrators, has_entities, compiled) =
+        let (activity_component, orchestrator_component, has_orchestrators, has_entities, has_validators, compiled) =
             tokio::task::spawn_blocking(move || {
                 let not_a_component = |e: wasmtime::Error| LoadError::NotAComponent {
                     source_name: name.clone(),
@@ -89,6 +101,7 @@ impl Runtime {
                 let has_orchestrators = exports.iter().any(|e| e == ORCHESTRATORS_EXPORT);
                 let has_activities = exports.iter().any(|e| e == ACTIVITIES_EXPORT);
                 let has_entities = exports.iter().any(|e| e == ENTITIES_EXPORT);
+                let has_validators = has_orchestrators && exports.iter().any(|e| e == UPDATE_VALIDATORS_EXPORT);
                 if !has_orchestrators && !has_activities && !has_entities {
                     let exports = if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") };
                     return Err(LoadError::WrongWorld { source_name: name.clone(), exports });
@@ -110,6 +123,7 @@ impl Runtime {
                     for_orchestrators,
                     has_orchestrators,
                     has_entities,
+                    has_validators,
                     compiled,
                 ))
             })
@@ -128,12 +142,17 @@ impl Runtime {
             orchestrator_pre: None,
             activity_pre: None,
             entity_pre: None,
+            update_validator_pre: None,
         };
         if let Some(component) = &orchestrator_component
             && has_orchestrators
         {
             loaded.orchestrator_pre = Some(self.linkers.orchestrator(component).map_err(instantiate_error)?);
             loaded.orchestrators = self.list(component, Exports::Orchestrators).await.map_err(instantiate_error)?;
+            if has_validators {
+                loaded.update_validator_pre =
+                    Some(self.linkers.update_validator(component).map_err(instantiate_error)?);
+            }
         }
         if let Some(component) = &orchestrator_component
             && has_entities

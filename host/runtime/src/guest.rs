@@ -38,6 +38,21 @@ pub struct OrchestratorInvocation {
     pub observed: Arc<GuestObserved>,
 }
 
+/// An update to validate (see [`Runtime::validate_update`]).
+#[derive(Debug, Clone, Copy)]
+pub struct UpdateCheck<'a> {
+    /// The orchestrator of the instance it is sent to.
+    pub orchestrator: &'a str,
+    /// The update's name.
+    pub update: &'a str,
+    /// Its JSON input.
+    pub input: &'a str,
+    /// The instance's custom status.
+    pub custom_status: Option<&'a str>,
+    /// The time the validator's clocks read.
+    pub now_ms: u64,
+}
+
 /// How an activity attempt ended, and what it asked of the network.
 #[derive(Debug)]
 pub struct ActivityRun {
@@ -267,6 +282,54 @@ impl Runtime {
             outgoing: effects.outgoing,
             new_instances: effects.new_instances,
         }))
+    }
+
+    /// Asks `component`'s update validators (in a fresh instance, in the deterministic sandbox
+    /// with every host interface trapping) whether the instance accepts an update: `Ok(())`, or
+    /// the failure that refuses it. A component that exports no validators accepts every
+    /// update. A validator that traps, or runs past an episode's CPU budget, refuses it with the
+    /// reason (as a failure of type `GuestTrapped`, or the guest error's own).
+    pub async fn validate_update(
+        &self,
+        component: &LoadedComponent,
+        check: UpdateCheck<'_>,
+    ) -> Result<Result<(), Failure>, GuestError> {
+        let Some(pre) = component.update_validator_pre.as_ref() else {
+            return Ok(Ok(()));
+        };
+        let observed = GuestObserved::new();
+        observed.limit_output(self.config.max_guest_output_bytes);
+        observed.start_episode(check.now_ms, false);
+        let label = format!("{}:{}", check.orchestrator, check.update);
+        let wasi = deterministic_wasi(&label, 0, &observed);
+        let state = GuestState::new(wasi, self.config.max_memory_bytes, ());
+        let budget = self.ticks(self.config.orchestrator_episode_cpu);
+        let store = store(&self.orchestrator_engine, state, Deadline::Call(budget));
+        let run = Run {
+            what: format!("the validator of update '{}' of orchestrator '{}'", check.update, check.orchestrator),
+            memory: self.config.max_memory_bytes,
+            cpu: format!("{:?}", self.config.orchestrator_episode_cpu),
+            timeout: None,
+            observed: &observed,
+        };
+        let (outcome, _) = self
+            .run_guest(
+                component,
+                (Some(pre), "update-validators"),
+                store,
+                run,
+                async |pre, store| pre.instantiate_async(store).await,
+                async |instance, store| {
+                    // Payloads are `String`s in the bindings.
+                    let (input, custom_status) = (check.input.to_string(), check.custom_status.map(str::to_string));
+                    instance
+                        .reprise_durable_update_validators()
+                        .call_validate(store, check.orchestrator, check.update, &input, custom_status.as_ref())
+                        .await
+                },
+            )
+            .await?;
+        Ok(outcome.map_err(Failure::from))
     }
 
     /// Instantiates `component`'s orchestrators in a fresh sandbox and calls their `names`

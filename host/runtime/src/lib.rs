@@ -47,7 +47,7 @@ pub use component::{LoadedComponent, content_hash};
 pub use config::RuntimeConfig;
 pub use entity::{OperationInvocation, OperationOutcome};
 pub use error::{GuestError, LoadError};
-pub use guest::{ActivityRun, OrchestratorInvocation};
+pub use guest::{ActivityRun, OrchestratorInvocation, UpdateCheck};
 pub use observed::GuestObserved;
 pub use orchestration::{Delivery, GuestLog, OrchestrationSession, Yield};
 pub use pool::{InstancePools, MAX_POOL_SLOTS, PoolError};

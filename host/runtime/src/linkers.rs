@@ -18,6 +18,7 @@ use crate::activity::ActivityInvocation;
 use crate::bindings::activity::{Activity, ActivityPre};
 use crate::bindings::entity::{Entity, EntityPre};
 use crate::bindings::orchestrator::{Orchestrator, OrchestratorPre};
+use crate::bindings::update_validator::UpdateValidatorPre;
 use crate::entity::OperationContext;
 use crate::error::{HostEnd, trap};
 use crate::foreign;
@@ -100,6 +101,16 @@ impl Linkers {
         let foreign = [foreign::ORCHESTRATION, foreign::ENTITY_CONTEXT];
         let linker = foreign::linker_for(&self.activity, component, &foreign, "an activity")?;
         ActivityPre::new(linker.instantiate_pre(component)?)
+    }
+
+    /// `component` pre-instantiated for validating updates, on the deterministic engine: every
+    /// host interface traps (a validator only reads its arguments).
+    pub(crate) fn update_validator(
+        &self,
+        component: &Component,
+    ) -> wasmtime::Result<UpdateValidatorPre<GuestState<Listing>>> {
+        let linker = foreign::linker_for(&self.listing_deterministic, component, &foreign::ALL, "an update validator")?;
+        UpdateValidatorPre::new(linker.instantiate_pre(component)?)
     }
 
     /// `component` pre-instantiated for listing its exports (every host interface traps), on

@@ -21,7 +21,7 @@ use crate::bindings::{WitEntityId, WitFailure, checked_entity};
 use crate::error::{HostEnd, trap};
 use crate::observed::GuestObserved;
 use reprise_core::replay::{Advance, AllWait, Completion, EpisodeOutput, Replayer, WaitOutcome};
-use reprise_core::{ActivityOptions, InstanceId, Message, Payload, RetryPolicy, Timestamp};
+use reprise_core::{ActivityOptions, InstanceId, Message, Payload, RetryPolicy, Timestamp, UpdateReply};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
@@ -254,6 +254,18 @@ impl orchestration::Host for OrchestrationSession {
 
     async fn wait_for_event(&mut self, name: String) -> wasmtime::Result<u64> {
         self.replayer().wait_for_event(&name).map_err(replay)
+    }
+
+    async fn wait_for_update(&mut self, name: String) -> wasmtime::Result<u64> {
+        self.replayer().wait_for_update(&name).map_err(replay)
+    }
+
+    async fn reply_update(&mut self, update_id: String, reply: Result<String, WitFailure>) -> wasmtime::Result<()> {
+        let reply = match reply {
+            Ok(output) => UpdateReply::Output(self.payload(|| format!("the answer to update '{update_id}'"), output)?),
+            Err(failure) => UpdateReply::Failure(failure.into()),
+        };
+        self.replayer().reply_update(&update_id, reply).map_err(replay)
     }
 
     async fn raise_event(&mut self, instance_id: String, name: String, data: String) -> wasmtime::Result<()> {

@@ -19,9 +19,11 @@ mod types;
 pub use sqlite::{SqliteStore, StoreOptions, Synchronous, WriteStats, failpoints};
 pub use types::*;
 
+use reprise_core::schedule::{RunOutcome, ScheduleName};
 use reprise_core::{EntityId, EntityOperation, HistoryEvent, HttpExchange, Message, RuntimeStatus, Timestamp};
 
 /// The errors a store reports. Callers match on `InstanceExists`, `InstanceNotFound`,
+/// `ScheduleExists`, `ScheduleNotFound`,
 /// `Finished`, `NotFinished` and `Conflict`, and on `Unavailable` (with its `retryable`) to
 /// back off or answer "try again later"; the rest are faults of the database or its contents.
 ///
@@ -38,6 +40,12 @@ pub enum StoreError {
     /// No instance has that id.
     #[error("no instance with id '{0}'")]
     InstanceNotFound(String),
+    /// `save_schedule` was asked to create a schedule whose name is taken.
+    #[error("a schedule named '{0}' already exists; delete it first, or choose another name")]
+    ScheduleExists(String),
+    /// No schedule has that name.
+    #[error("no schedule named '{0}' (`reprise schedule list` shows them)")]
+    ScheduleNotFound(String),
     /// The instance has finished, so it takes no more messages.
     #[error("instance '{instance_id}' already finished ({status}); it accepts no more messages")]
     Finished {
@@ -289,6 +297,10 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// `visible_at`; one whose target does not exist or has finished is silently dropped (an
     /// event sent to a finished instance is lost).
     ///
+    /// Each of `commit.update_replies` completes the record of its update (see
+    /// [`HistoryStore::request_update`]) with the answer, at `commit.now`; an update already
+    /// answered keeps its first answer, and an id with no record is ignored.
+    ///
     /// A commit with a terminal status (`Completed`, `Failed`, `Terminated`) sets `completed_at`
     /// and also deletes the instance's remaining messages (its pending timers among them, even
     /// those this very commit scheduled) and its activity tasks that no worker holds a live
@@ -409,6 +421,23 @@ pub trait HistoryStore: Send + Sync + 'static {
         now: Timestamp,
     ) -> StoreResult<()>;
 
+    /// Sends an update to the instance's current execution, in one transaction: records it and
+    /// enqueues [`Message::UpdateRequested`] for it, visible at `now`. Returns its record and
+    /// whether it was sent now: an update already sent under the same id (a caller's retry) is
+    /// not sent again, and its record (answered or not) is returned instead, unless its name or
+    /// input differ, which is a [`StoreError::Conflict`]. Fails with
+    /// [`StoreError::InstanceNotFound`] if there is no such instance and with
+    /// [`StoreError::Finished`] if it has finished (and the id is not known), writing nothing.
+    fn request_update(
+        &self,
+        instance_id: &str,
+        update: &NewUpdate,
+        now: Timestamp,
+    ) -> StoreResult<(UpdateRecord, bool)>;
+
+    /// One update of an instance, with its answer if it has one.
+    fn update(&self, instance_id: &str, update_id: &str) -> StoreResult<Option<UpdateRecord>>;
+
     /// The earliest time after `now` at which work becomes due: a delayed message (a timer) that
     /// would make its instance ready, or an activity task waiting for its next attempt. `None`
     /// if nothing is scheduled; a worker idle at `now` may sleep until then (new work that
@@ -462,7 +491,7 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// execution (so that nothing of the old one, a late activity result, a timer, can reach the
     /// new one) with status `Pending`, the orchestrator, input and parent link of `new`, no
     /// output, failure, custom status or pinned component, and `created_at` set to
-    /// `new.created_at`; its history (every execution's), its inbox and the activity tasks that
+    /// `new.created_at`; its history (every execution's), its updates, its inbox and the activity tasks that
     /// no worker holds are deleted, and its `Start` message is enqueued. Fails with
     /// [`StoreError::InstanceNotFound`] if it does not exist and with
     /// [`StoreError::NotFinished`] if it has not finished, writing nothing.
@@ -516,4 +545,51 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// with [`StoreError::Conflict`] (writing nothing) if `commit.owner` does not hold the lock
     /// or a consumed message is gone.
     fn commit_entity_batch(&self, commit: &EntityCommit) -> StoreResult<()>;
+
+    /// Saves a schedule. A new one starts with no run, its cursor at `schedule.now`, and paused
+    /// if `schedule.paused`. With `replace`, a schedule of that name takes the new definition and
+    /// keeps its progress, counts, runs and paused state (and `schedule.paused` is ignored);
+    /// without it, a taken name fails with [`StoreError::ScheduleExists`]. Returns whether the
+    /// schedule was created (rather than replaced).
+    fn save_schedule(&self, schedule: &NewSchedule, replace: bool) -> StoreResult<bool>;
+
+    /// One schedule's row, if it exists.
+    fn schedule(&self, name: &ScheduleName) -> StoreResult<Option<ScheduleRecord>>;
+
+    /// Every schedule, by name.
+    fn list_schedules(&self) -> StoreResult<Vec<ScheduleRecord>>;
+
+    /// Pauses or resumes a schedule at `now`; a resume with `cursor` also moves its cursor
+    /// there (so that the slots that came while it was paused are never fired). Fails with
+    /// [`StoreError::ScheduleNotFound`] if there is no such schedule.
+    fn set_schedule_paused(
+        &self,
+        name: &ScheduleName,
+        paused: bool,
+        cursor: Option<Timestamp>,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+
+    /// Deletes a schedule and its recorded runs (the instances they started are left alone).
+    /// Fails with [`StoreError::ScheduleNotFound`] if there is no such schedule.
+    fn delete_schedule(&self, name: &ScheduleName) -> StoreResult<()>;
+
+    /// Records a decision about a schedule in one transaction: the schedule's version must still
+    /// be `fire.expected_version` (or it fails with [`StoreError::Conflict`], writing nothing:
+    /// another process decided first), and it must exist ([`StoreError::ScheduleNotFound`]).
+    /// Then, for each run in order: its `terminate` message is sent (dropped if the instance is
+    /// gone or finished); its `start` instance is created as by
+    /// [`HistoryStore::create_instance`], and the run is `Started`, or `AlreadyStarted` if the id
+    /// is taken (so a slot never runs twice, whoever tries); the run is recorded, and the
+    /// instance it names becomes the schedule's latest run. Finally the schedule's cursor,
+    /// buffered slot and manual count are set, `fired` counts the `Started` runs, `skipped` the
+    /// `Skipped` ones, `missed` grows by `fire.missed`, its version is bumped, and only its
+    /// newest [`SCHEDULE_RUNS_KEPT`] runs are kept. Returns the outcome of each run, in order.
+    fn fire_schedule(&self, fire: &ScheduleFire) -> StoreResult<Vec<RunOutcome>>;
+
+    /// A schedule's newest `limit` recorded runs, newest first.
+    fn schedule_runs(&self, name: &ScheduleName, limit: usize) -> StoreResult<Vec<ScheduleRun>>;
 }
+
+/// How many recorded runs the store keeps per schedule (the counts cover every run).
+pub const SCHEDULE_RUNS_KEPT: usize = 200;

@@ -1,7 +1,8 @@
 //! The values that go in and out of a [`crate::HistoryStore`].
 
+use reprise_core::schedule::{RunKind, RunOutcome, ScheduleName, ScheduleSpec};
 use reprise_core::{
-    EntityId, Failure, HistoryEvent, LockHolder, Message, ParentRef, Payload, RuntimeStatus, Timestamp,
+    EntityId, Failure, HistoryEvent, LockHolder, Message, ParentRef, Payload, RuntimeStatus, Timestamp, UpdateReply,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -268,5 +269,140 @@ pub struct ComponentUpgrade {
     /// for an operator, who needs the instance not to be locked by a live lease.
     pub owner: Option<String>,
     /// When: the time of the episode the upgrade is recorded in, and of the lease check.
+    pub now: Timestamp,
+}
+
+/// An update a client sends to an instance (see [`crate::HistoryStore::request_update`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUpdate {
+    /// Its id, unique within the instance: the caller's (so that a retry finds it) or one the
+    /// host chose.
+    pub update_id: String,
+    /// Its name, which the orchestrator waits for.
+    pub name: String,
+    /// Its JSON input.
+    pub input: Payload,
+}
+
+/// An update as stored: what was asked, and the answer once the orchestrator gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateRecord {
+    /// The instance it was sent to.
+    pub instance_id: String,
+    /// Its id.
+    pub update_id: String,
+    /// The execution it was sent to: one that ends without answering it never will.
+    pub execution: u32,
+    /// Its name.
+    pub name: String,
+    /// Its JSON input.
+    pub input: Payload,
+    /// The orchestrator's answer, once given.
+    pub reply: Option<UpdateReply>,
+    /// When it was sent.
+    pub requested_at: Timestamp,
+    /// When it was answered.
+    pub replied_at: Option<Timestamp>,
+}
+
+/// A schedule to save: its definition, and whether it starts paused.
+#[derive(Debug, Clone)]
+pub struct NewSchedule {
+    /// Its name.
+    pub name: ScheduleName,
+    /// What it runs, and when.
+    pub spec: ScheduleSpec,
+    /// Whether it is created paused (a schedule saved over an existing one keeps its own state).
+    pub paused: bool,
+    /// When it is saved: a new schedule's first slot is after this time (or at its `start_at`).
+    pub now: Timestamp,
+}
+
+/// A schedule's row: its definition and its progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleRecord {
+    /// Its name.
+    pub name: ScheduleName,
+    /// What it runs, and when.
+    pub spec: ScheduleSpec,
+    /// Whether it is paused: it fires nothing until resumed.
+    pub paused: bool,
+    /// Every slot at or before this time has been handled (see `reprise_core::schedule::plan`).
+    pub cursor: Timestamp,
+    /// The slot waiting for the previous run to end (`buffer-one`).
+    pub buffered: Option<Timestamp>,
+    /// The id of its latest run: the previous run of its next slot.
+    pub last_instance: Option<String>,
+    /// Runs it started (slots, manual runs and backfills).
+    pub fired: u64,
+    /// Slots skipped because the previous run was unfinished.
+    pub skipped: u64,
+    /// Slots older than the catch-up window when a host could fire them.
+    pub missed: u64,
+    /// Manual runs so far: the next one is `NAME@manual-{manual + 1}`.
+    pub manual: u64,
+    /// Bumped by every write of the row: what [`ScheduleFire::expected_version`] is checked
+    /// against.
+    pub version: u64,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When its row last changed.
+    pub updated_at: Timestamp,
+}
+
+/// One recorded slot or manual run of a schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleRun {
+    /// The slot (`None` for a manual run).
+    pub slot: Option<Timestamp>,
+    /// Who asked for it.
+    pub kind: RunKind,
+    /// What became of it.
+    pub outcome: RunOutcome,
+    /// The instance that runs it (for a started, already started or buffered slot).
+    pub instance_id: Option<String>,
+    /// When it was recorded.
+    pub at: Timestamp,
+}
+
+/// One slot (or manual run) of a [`ScheduleFire`].
+#[derive(Debug, Clone)]
+pub struct NewScheduleRun {
+    /// The slot (`None` for a manual run).
+    pub slot: Option<Timestamp>,
+    /// Who asked for it.
+    pub kind: RunKind,
+    /// What becomes of it. A run given with `start` is recorded as `Started`, or as
+    /// `AlreadyStarted` if its instance id is taken.
+    pub outcome: RunOutcome,
+    /// The instance to create.
+    pub start: Option<NewInstance>,
+    /// A message to send first (the previous run's termination), as
+    /// [`HistoryStore::enqueue_message`](crate::HistoryStore::enqueue_message) does; one whose
+    /// instance is gone or finished is dropped.
+    pub terminate: Option<(String, Message)>,
+    /// The instance id to record for a run that starts nothing (a buffered slot's future id).
+    pub instance_id: Option<String>,
+}
+
+/// What one decision about a schedule writes, in one transaction: its runs (the instances they
+/// start), its new progress and counts.
+#[derive(Debug, Clone)]
+pub struct ScheduleFire {
+    /// The schedule.
+    pub name: ScheduleName,
+    /// The row's version the decision was made on.
+    pub expected_version: u64,
+    /// The new cursor.
+    pub cursor: Timestamp,
+    /// The slot waiting afterwards.
+    pub buffered: Option<Timestamp>,
+    /// The manual runs counted afterwards.
+    pub manual: u64,
+    /// Slots missed, to add to the count (the runs recorded as `Missed` are not counted again).
+    pub missed: u64,
+    /// The runs, oldest first.
+    pub runs: Vec<NewScheduleRun>,
+    /// When it is written.
     pub now: Timestamp,
 }

@@ -75,6 +75,7 @@ fn first_episode(store: &SqliteStore, id: &str, tasks: u64) -> EpisodeCommit {
         outgoing: Vec::new(),
         consumed_messages: messages.iter().map(|m| m.id).collect(),
         new_instances: Vec::new(),
+        update_replies: Vec::new(),
         continue_as_new: None,
         status: RuntimeStatus::Running,
         output: None,

@@ -27,6 +27,22 @@ pub(crate) async fn check(config: Option<&Path>) -> anyhow::Result<ExitCode> {
     for (name, (_, limit)) in &deployment.flow {
         out!("activity {name}: flow limit {limit}");
     }
+    for schedule in &deployment.schedules {
+        let trigger = match &schedule.spec.trigger {
+            reprise_core::schedule::Trigger::Cron { expression, timezone } => {
+                format!("cron \"{expression}\" {timezone}")
+            }
+            reprise_core::schedule::Trigger::Every { interval_ms } => format!("every {interval_ms} ms"),
+        };
+        out!(
+            "schedule {}: {} runs {}, overlap {}{}",
+            schedule.name,
+            trigger,
+            schedule.spec.orchestrator,
+            schedule.spec.overlap,
+            if schedule.paused { ", created paused" } else { "" }
+        );
+    }
     for component in &deployment.components {
         let bytes = std::fs::read(&component.path).with_context(|| {
             format!("{}:{}: cannot read {}", path.display(), component.line, component.path.display())

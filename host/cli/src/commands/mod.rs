@@ -7,11 +7,13 @@ mod entity;
 mod inspect;
 mod lifecycle;
 mod run;
+mod schedule;
 mod serve;
+mod update;
 
 pub(crate) use deploy::{Summary, UpgradeCounts};
 
-use crate::cli::{Command, ConfigCommand, DbArgs, EntityCommand, HostArgs};
+use crate::cli::{Command, ConfigCommand, DbArgs, EntityCommand, HostArgs, ScheduleCommand};
 use crate::deployment::{self, Deployment};
 use anyhow::Context as _;
 use reprise_core::flow::FlowLimits;
@@ -34,6 +36,10 @@ pub(crate) async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             inspect::start(orchestrator, input.read()?, id, wait, db).await
         }
         Command::Raise { id, event, data, db } => lifecycle::raise(&id, &event, &data.read()?, &db).await,
+        Command::Update { id, name, input, update_id, wait, db } => {
+            let args = update::UpdateArgs { instance_id: id, name, input: input.read()?, update_id, wait };
+            update::update(args, &db).await
+        }
         Command::Terminate { id, reason, cascade, db } => lifecycle::terminate(&id, &reason, cascade, &db).await,
         Command::Suspend { id, reason, db } => lifecycle::suspend(&id, &reason, &db).await,
         Command::Resume { id, reason, db } => lifecycle::resume(&id, &reason, &db).await,
@@ -56,6 +62,16 @@ pub(crate) async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Entity(EntityCommand::List { name, key_prefix, all, limit, json, db }) => {
             entity::list(name, key_prefix, all, limit, json, &db)
         }
+        Command::Schedule(command) => match command {
+            ScheduleCommand::Create(args) => schedule::create(args).await,
+            ScheduleCommand::List { json, db } => schedule::list(json, &db).await,
+            ScheduleCommand::Describe { name, json, db } => schedule::describe(&name, json, &db).await,
+            ScheduleCommand::Pause { name, db } => schedule::pause(&name, &db).await,
+            ScheduleCommand::Resume { name, db } => schedule::resume(&name, &db).await,
+            ScheduleCommand::Trigger { name, db } => schedule::trigger(&name, &db).await,
+            ScheduleCommand::Backfill { name, from, to, db } => schedule::backfill(&name, from, to, &db).await,
+            ScheduleCommand::Delete { name, db } => schedule::delete(&name, &db).await,
+        },
     }
 }
 
@@ -165,6 +181,9 @@ pub(crate) async fn loaded_host(db: &DbArgs, args: &HostArgs, deployment: Option
         exported.extend(summary.activities);
     }
     flow.check_exports(&exported)?;
+    if let Some(deployment) = deployment {
+        apply_schedules(&host, deployment).await?;
+    }
     Ok(host)
 }
 
@@ -213,6 +232,19 @@ impl Flow {
             }
         }
     }
+}
+
+/// Creates the deployment file's schedules, or gives those that exist their definition from the
+/// file (keeping their progress and paused state), once the components are loaded.
+async fn apply_schedules(host: &Host, deployment: &Deployment) -> anyhow::Result<()> {
+    for schedule in &deployment.schedules {
+        let created = host
+            .apply_schedule(&schedule.name, schedule.spec.clone(), schedule.paused)
+            .await
+            .with_context(|| format!("{}:{}: schedule {}", deployment.path.display(), schedule.line, schedule.name))?;
+        eprintln!("schedule {}: {}", schedule.name, if created { "created" } else { "definition updated" });
+    }
+    Ok(())
 }
 
 /// Says what a loaded component offers.

@@ -22,6 +22,9 @@ pub(super) struct File {
     /// limits.
     #[serde(default, rename = "activity")]
     pub(super) activities: BTreeMap<Spanned<String>, Flow>,
+    /// Schedules by name.
+    #[serde(default, rename = "schedule")]
+    pub(super) schedules: BTreeMap<Spanned<String>, Schedule>,
 }
 
 /// `[activity.NAME]`: the activity's flow limits, enforced when tasks are claimed (so across
@@ -37,6 +40,33 @@ pub(super) struct Flow {
     pub(super) burst: Option<Spanned<u32>>,
     /// A JSON pointer into the input: the limits apply per value found there.
     pub(super) key: Option<Spanned<String>>,
+}
+
+/// `[schedule.NAME]`: the keys of `reprise schedule create`'s flags.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct Schedule {
+    /// The orchestrator each run starts.
+    pub(super) orchestrator: String,
+    /// The input of each run, as JSON text.
+    pub(super) input: Option<Spanned<String>>,
+    /// A cron expression.
+    pub(super) cron: Option<String>,
+    /// An interval instead ("30s").
+    pub(super) every: Option<String>,
+    /// The cron expression's IANA time zone.
+    pub(super) timezone: Option<String>,
+    /// `skip`, `buffer-one`, `allow` or `terminate-previous`.
+    pub(super) overlap: Option<String>,
+    /// How late a slot may still be fired ("1h").
+    pub(super) catch_up: Option<String>,
+    /// No slot before this RFC 3339 time.
+    pub(super) start_at: Option<String>,
+    /// No slot at or after this RFC 3339 time.
+    pub(super) end_at: Option<String>,
+    /// Whether a new schedule is created paused.
+    #[serde(default)]
+    pub(super) paused: bool,
 }
 
 /// `[serve]`.

@@ -3,7 +3,8 @@
 //! environment, directories, sockets), their limits (memory, CPU, HTTP requests and bytes,
 //! timeouts) and the timeout and retry policy of calls that set none; secrets read from the
 //! host's environment or from files at start; per-orchestrator upgrade policies; per-activity
-//! flow limits (`[activity.NAME]`: at most so many at once, so many starts per period, per key).
+//! flow limits (`[activity.NAME]`: at most so many at once, so many starts per period, per key);
+//! schedules (`[schedule.NAME]`, created or updated at every start, keeping their progress).
 //!
 //! It owns reading, checking and resolving the file into the executor's
 //! [`ComponentSettings`], and the words of every refusal (each names the file and line). It
@@ -16,6 +17,7 @@ mod resolve;
 pub(crate) use resolve::Resolved;
 
 use reprise_core::flow::FlowLimit;
+use reprise_core::schedule::{ScheduleName, ScheduleSpec};
 use reprise_executor::{ComponentSettings, UpgradePolicy};
 use reprise_runtime::ActivityGrants;
 use std::collections::BTreeMap;
@@ -70,6 +72,21 @@ pub(crate) struct Deployment {
     pub(crate) upgrade_policies: BTreeMap<String, UpgradePolicy>,
     /// `[activity.NAME]`: the line of its table, and its flow limits.
     pub(crate) flow: BTreeMap<String, (usize, FlowLimit)>,
+    /// `[schedule.NAME]`, by name.
+    pub(crate) schedules: Vec<DeployedSchedule>,
+}
+
+/// One `[schedule.NAME]`, checked (its orchestrator is checked once components are loaded).
+#[derive(Debug)]
+pub(crate) struct DeployedSchedule {
+    /// Its name.
+    pub(crate) name: ScheduleName,
+    /// Its definition.
+    pub(crate) spec: ScheduleSpec,
+    /// Whether it is created paused (an existing schedule keeps its state).
+    pub(crate) paused: bool,
+    /// The line of its table.
+    pub(crate) line: usize,
 }
 
 /// One `[[component]]`, resolved.

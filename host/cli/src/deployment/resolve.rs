@@ -3,9 +3,10 @@
 //! refusal tied to its line.
 
 use super::file::{self, File, Settings, Value};
-use super::{DeployedComponent, Deployment, DeploymentError};
+use super::{DeployedComponent, DeployedSchedule, Deployment, DeploymentError};
 use reprise_core::RetryPolicy;
 use reprise_core::flow::{FlowLimit, FlowLimitError, KeyPointer, Rate};
+use reprise_core::schedule::{ScheduleName, ScheduleParts};
 use reprise_executor::{ActivitySettings, UpgradePolicy};
 use reprise_runtime::http::{GrantHeader, HttpAccess, HttpGrant, HttpGrants, TlsTrust};
 use reprise_runtime::{ActivityGrants, AttemptLimits};
@@ -168,7 +169,38 @@ pub(super) fn resolve(path: &Path, text: &str) -> Result<Deployment, DeploymentE
             by_activity,
         });
     }
-    Ok(Deployment { path: path.to_path_buf(), listen, components, upgrade_policies, flow })
+    let mut schedules = Vec::new();
+    for (name, schedule) in &parsed.schedules {
+        let line = source.line(name.span());
+        let checked =
+            ScheduleName::new(name.get_ref().clone()).map_err(|e| source.invalid(name.span(), e.to_string()))?;
+        let input = match &schedule.input {
+            None => None,
+            Some(text) => {
+                serde_json::from_str::<serde::de::IgnoredAny>(text.get_ref()).map_err(|e| {
+                    source.invalid(
+                        text.span(),
+                        format!("input is not JSON text ({e}); a string must be quoted inside: input = '\"text\"'"),
+                    )
+                })?;
+                Some(reprise_core::Payload::stored(text.get_ref().clone()))
+            }
+        };
+        let parts = ScheduleParts {
+            orchestrator: schedule.orchestrator.clone(),
+            input,
+            cron: schedule.cron.clone(),
+            every: schedule.every.clone(),
+            timezone: schedule.timezone.clone(),
+            overlap: schedule.overlap.clone(),
+            catch_up: schedule.catch_up.clone(),
+            start_at: schedule.start_at.clone(),
+            end_at: schedule.end_at.clone(),
+        };
+        let spec = parts.spec().map_err(|e| source.invalid(name.span(), format!("schedule {checked}: {e}")))?;
+        schedules.push(DeployedSchedule { name: checked, spec, paused: schedule.paused, line });
+    }
+    Ok(Deployment { path: path.to_path_buf(), listen, components, upgrade_policies, flow, schedules })
 }
 
 /// An `[activity.NAME]` table's limits, each refusal on the line of the value it is about.

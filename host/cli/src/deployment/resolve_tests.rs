@@ -156,3 +156,42 @@ fn activity_tables_give_flow_limits_and_refusals_name_their_line() {
     let unknown = error("[activity.charge]\nconcurency = 1\n");
     assert!(unknown.contains("line 2") && unknown.contains("concurency"), "{unknown}");
 }
+
+#[test]
+fn schedules_are_read_checked_and_refused_with_their_line() {
+    let deployment = load(
+        r#"
+[schedule.nightly]
+orchestrator = "cleanup"
+input = '{"scope": "daily"}'
+cron = "30 2 * * *"
+timezone = "Europe/Paris"
+overlap = "buffer-one"
+catch-up = "1h"
+
+[schedule.poll]
+orchestrator = "poll_feed"
+every = "30s"
+paused = true
+"#,
+    )
+    .unwrap();
+    let [nightly, poll] = &deployment.schedules[..] else { panic!("two schedules: {:?}", deployment.schedules) };
+    assert_eq!((nightly.name.as_str(), nightly.line), ("nightly", 2));
+    assert_eq!(nightly.spec.overlap, reprise_core::schedule::Overlap::BufferOne);
+    assert_eq!(nightly.spec.catch_up_ms, 3_600_000);
+    assert_eq!(nightly.spec.input.as_str(), r#"{"scope": "daily"}"#);
+    assert!(poll.paused);
+    assert_eq!(poll.spec.trigger, reprise_core::schedule::Trigger::Every { interval_ms: 30_000 });
+
+    let zone = error("[schedule.x]\norchestrator = \"o\"\ncron = \"* * * * *\"\ntimezone = \"Moon/Base\"\n");
+    assert!(zone.contains("reprise.toml:1: schedule x: unknown time zone 'Moon/Base'"), "{zone}");
+    let both = error("[schedule.x]\norchestrator = \"o\"\ncron = \"* * * * *\"\nevery = \"1m\"\n");
+    assert!(both.contains("exactly one of a cron expression"), "{both}");
+    let input = error("[schedule.x]\norchestrator = \"o\"\nevery = \"1m\"\ninput = \"not json\"\n");
+    assert!(input.contains("reprise.toml:4: input is not JSON text"), "{input}");
+    let name = error("[schedule.\"a b\"]\norchestrator = \"o\"\nevery = \"1m\"\n");
+    assert!(name.contains("invalid schedule name 'a b'"), "{name}");
+    let unknown = error("[schedule.x]\norchestrator = \"o\"\nevery = \"1m\"\nwhen = \"now\"\n");
+    assert!(unknown.contains("unknown field `when`"), "{unknown}");
+}

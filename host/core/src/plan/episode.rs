@@ -15,7 +15,7 @@ use crate::flow::FlowLimits;
 use crate::replay::{EpisodeOutput, Terminal};
 use crate::{
     EntityCaller, EntityId, EntityLockRequest, EntityOperation, Event, Failure, LockHolder, Message, OutgoingMessage,
-    ParentRef, Payload, RuntimeStatus, Timestamp,
+    ParentRef, Payload, RuntimeStatus, Timestamp, UpdateAnswer,
 };
 
 /// The instance whose episode is committed, as the episode found it.
@@ -213,8 +213,9 @@ pub fn plan(episode: Episode<'_>, facts: Facts, claims: Claims<'_>) -> EpisodePl
     if running {
         after.push(AfterCommit::Park);
     }
-    if status.is_terminal() {
-        // Clients wait for an orchestration to finish, not for its steps.
+    if status.is_terminal() || continue_as_new.is_some() || !writes.answers.is_empty() {
+        // Clients wait for an orchestration to finish, or for an update's answer (which an
+        // execution that ends, or continues as new, will never give), not for its other steps.
         after.push(AfterCommit::Notify);
     }
 
@@ -228,6 +229,7 @@ pub fn plan(episode: Episode<'_>, facts: Facts, claims: Claims<'_>) -> EpisodePl
         outgoing: writes.outgoing,
         consumed_messages: consumed,
         new_instances: writes.children,
+        update_replies: writes.answers,
         continue_as_new,
         status,
         output: result,
@@ -247,11 +249,20 @@ struct Writes<'a> {
     activities: Vec<NewActivityTask>,
     outgoing: Vec<OutgoingMessage>,
     children: Vec<NewInstance>,
+    answers: Vec<UpdateAnswer>,
 }
 
 impl<'a> Writes<'a> {
     fn new(instance: Instance<'a>, now: Timestamp, flow: &'a FlowLimits) -> Self {
-        Writes { instance, now, flow, activities: Vec::new(), outgoing: Vec::new(), children: Vec::new() }
+        Writes {
+            instance,
+            now,
+            flow,
+            activities: Vec::new(),
+            outgoing: Vec::new(),
+            children: Vec::new(),
+            answers: Vec::new(),
+        }
     }
 
     fn caller(&self, task_id: u64) -> EntityCaller {
@@ -309,6 +320,11 @@ impl<'a> Writes<'a> {
                     parent: Some(parent),
                     if_taken: Some(if_taken),
                 });
+            }
+            // An answer is kept whatever the episode does next: its caller waits for it even if
+            // the instance ends in the same episode.
+            Event::UpdateReplied { update_id, reply } => {
+                self.answers.push(UpdateAnswer { update_id: update_id.clone(), reply: reply.clone() })
             }
             Event::EventSent { instance_id, name, data } => {
                 self.send(instance_id.clone(), Message::EventRaised { name: name.clone(), data: data.clone() })

@@ -213,7 +213,9 @@ pub fn analyse(instance_id: &str, status: RuntimeStatus, history: &[HistoryEvent
                 let entity = entity.to_string();
                 scheduled.insert(*task_id, Scheduled::Entity { entity, operation: operation.clone() });
             }
-            Event::EventWaitStarted { task_id, .. } | Event::EntityLockRequested { task_id, .. } => {
+            Event::EventWaitStarted { task_id, .. }
+            | Event::UpdateWaitStarted { task_id, .. }
+            | Event::EntityLockRequested { task_id, .. } => {
                 scheduled.insert(*task_id, Scheduled::Other);
             }
             other => {

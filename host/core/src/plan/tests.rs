@@ -250,7 +250,11 @@ fn a_failed_child_with_attempts_left_runs_again_and_its_parent_gets_the_record()
         Message::SubOrchestrationRetrying { task_id: 9, attempt: 2, next_attempt_at, .. } if *next_attempt_at == NOW + 200
     ));
     assert!(wakes(&planned.after).contains(&("i".to_string(), NOW + 200)), "woken for its next attempt");
-    assert!(!planned.after.contains(&AfterCommit::Notify), "it has not finished");
+    assert!(
+        planned.after.contains(&AfterCommit::Notify),
+        "its execution ends, and with it the updates it did not answer, though the instance goes on"
+    );
+    assert!(!commit.status.is_terminal());
 
     let last = child_of(Some(policy), 3);
     let planned = plan(last.episode(failing()), Facts { parent_awaits: true, ..Facts::default() }, claims(0));
@@ -526,8 +530,10 @@ proptest! {
         }
         let running = terminal.is_none();
         prop_assert_eq!(planned.after.contains(&AfterCommit::Park), running);
-        let finished = matches!(terminal, Some(Terminal::Completed(_) | Terminal::Failed(_)));
-        prop_assert_eq!(planned.after.contains(&AfterCommit::Notify), finished);
+        // Waiters hear of an execution's end: finished, or continued as new (which ends the
+        // updates it did not answer).
+        let ended = matches!(terminal, Some(Terminal::Completed(_) | Terminal::Failed(_) | Terminal::ContinuedAsNew { .. }));
+        prop_assert_eq!(planned.after.contains(&AfterCommit::Notify), ended);
         prop_assert_eq!(commit.continue_as_new.is_some(), matches!(terminal, Some(Terminal::ContinuedAsNew { .. })));
     }
 
@@ -579,4 +585,24 @@ proptest! {
             prop_assert_eq!(runs, 0);
         }
     }
+}
+
+#[test]
+fn an_episode_that_answers_updates_keeps_the_answers_and_wakes_their_callers() {
+    let subject = Subject::new();
+    let reply = crate::UpdateReply::Output(payload("12"));
+    let events = vec![
+        Event::EpisodeStarted { time: NOW },
+        Event::UpdateReceived { update_id: "u1".into(), name: "deposit".into(), input: payload("5") },
+        Event::UpdateReplied { update_id: "u1".into(), reply: reply.clone() },
+    ];
+    let planned = plan(subject.episode(numbered(4, events, None)), Facts::default(), claims(0));
+    assert_eq!(planned.commit.update_replies, [crate::UpdateAnswer { update_id: "u1".into(), reply }]);
+    assert!(planned.after.contains(&AfterCommit::Notify), "the caller waits for the answer: {:?}", planned.after);
+
+    // Without answers, a running episode wakes no waiter.
+    let quiet = vec![Event::EpisodeStarted { time: NOW }, scheduled(0, "a")];
+    let planned = plan(subject.episode(numbered(4, quiet, None)), Facts::default(), claims(0));
+    assert!(planned.commit.update_replies.is_empty());
+    assert!(!planned.after.contains(&AfterCommit::Notify));
 }

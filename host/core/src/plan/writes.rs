@@ -5,7 +5,7 @@
 
 use crate::{
     ActivityOptions, EntityId, Failure, HistoryEvent, InstanceId, LockHolder, Message, OutgoingMessage, ParentRef,
-    Payload, RuntimeStatus, TaskId, Timestamp,
+    Payload, RuntimeStatus, TaskId, Timestamp, UpdateAnswer,
 };
 
 /// A new instance to create.
@@ -76,6 +76,8 @@ pub struct EpisodeCommit {
     /// created and does not fail the commit: its [`NewInstance::if_taken`] message is sent
     /// instead.
     pub new_instances: Vec<NewInstance>,
+    /// The answers the episode gave to updates, kept where their callers find them.
+    pub update_replies: Vec<UpdateAnswer>,
     /// Restart the instance as a new execution after this episode (overrides `status`, `output`
     /// and `failure`); see [`ContinueAsNew`].
     pub continue_as_new: Option<ContinueAsNew>,

@@ -28,6 +28,16 @@ pub enum Command {
         /// The event's name.
         name: String,
     },
+    /// Started waiting for an update.
+    WaitForUpdate {
+        /// The update's name.
+        name: String,
+    },
+    /// Answered an update.
+    ReplyUpdate {
+        /// The update's id.
+        update_id: String,
+    },
     /// Raised an event on another instance.
     RaiseEvent {
         /// The target instance.
@@ -72,6 +82,8 @@ impl fmt::Display for Command {
             Command::ContinueAsNew => f.write_str("continue as new"),
             Command::ScheduleTimer { .. } => f.write_str("schedule a timer"),
             Command::WaitForEvent { name } => write!(f, "wait for event '{name}'"),
+            Command::WaitForUpdate { name } => write!(f, "wait for update '{name}'"),
+            Command::ReplyUpdate { update_id } => write!(f, "answer update '{update_id}'"),
             Command::RaiseEvent { instance_id, name } => write!(f, "raise event '{name}' on instance '{instance_id}'"),
             Command::CallEntity { entity, operation } => write!(f, "call operation '{operation}' on entity {entity}"),
             Command::SignalEntity { entity, operation } => {
@@ -102,6 +114,8 @@ pub fn describe_recorded(event: &Event) -> String {
         }
         Event::ExecutionContinuedAsNew { .. } => "continue as new".to_string(),
         Event::EventWaitStarted { task_id, name } => format!("wait for event '{name}' (task {task_id})"),
+        Event::UpdateWaitStarted { task_id, name } => format!("wait for update '{name}' (task {task_id})"),
+        Event::UpdateReplied { update_id, .. } => format!("answer update '{update_id}'"),
         Event::EventSent { instance_id, name, .. } => format!("raise event '{name}' on instance '{instance_id}'"),
         Event::EntityCalled { task_id, entity, operation, .. } => {
             format!("call operation '{operation}' on entity {entity} (task {task_id})")

@@ -42,6 +42,9 @@ pub enum ReplayError {
     /// The command would take the history past one of its limits.
     #[error("{0}")]
     LimitExceeded(super::LimitExceeded),
+    /// The orchestrator answered an update it never received, or one it already answered.
+    #[error("the orchestrator answered update '{0}', which it has not received or has already answered")]
+    UnknownUpdate(String),
     /// A host call arrived after the orchestrator had already finished.
     #[error("the orchestrator already finished")]
     AlreadyFinished,

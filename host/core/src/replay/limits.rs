@@ -48,6 +48,17 @@ pub fn event_size(event: &Event) -> u64 {
         Event::ExecutionContinuedAsNew { input } => text(input),
         Event::EventWaitStarted { name, .. } => text(name),
         Event::EventRaised { name, data } => text(name) + text(data),
+        Event::UpdateWaitStarted { name, .. } => text(name),
+        Event::UpdateReceived { update_id, name, input } => text(update_id) + text(name) + text(input),
+        Event::UpdateReplied { update_id, reply } => {
+            text(update_id)
+                + match reply {
+                    crate::UpdateReply::Output(output) => text(output),
+                    crate::UpdateReply::Failure(failure) => {
+                        text(&failure.message) + failure.details.as_deref().map_or(0, text)
+                    }
+                }
+        }
         Event::EventSent { instance_id, name, data } => text(instance_id) + text(name) + text(data),
         Event::EntityCalled { entity, operation, input, .. } | Event::EntitySignaled { entity, operation, input } => {
             text(&entity.name) + text(&entity.key) + text(operation) + text(input)

@@ -3,9 +3,10 @@
 use super::command::{END_OF_HISTORY, describe_recorded};
 use super::{Command, HistoryLimits, LimitExceeded, ReplayError, event_size};
 use crate::failure::error_types;
+use crate::update::DeliveredUpdate;
 use crate::{
     ActivityOptions, EntityId, Event, Failure, HistoryEvent, InstanceId, Message, Payload, RetryPolicy, TaskId,
-    Timestamp,
+    Timestamp, UpdateReply,
 };
 use std::collections::{HashMap, VecDeque};
 
@@ -159,6 +160,12 @@ pub struct Replayer {
     arrivals: u64,
     /// The event each completed event wait received: (arrival number, event name, data).
     event_results: HashMap<TaskId, (u64, String, Payload)>,
+    /// Update waits not yet satisfied, oldest first: (task, update name).
+    update_waits: VecDeque<(TaskId, String)>,
+    /// Updates delivered before anyone waited for them, per name, oldest first: (id, input).
+    buffered_updates: HashMap<String, VecDeque<(String, Payload)>>,
+    /// Updates delivered in this execution, by id, and whether they have been answered.
+    updates: HashMap<String, bool>,
     /// Tasks whose outcome a wait has returned to the orchestrator.
     observed: std::collections::HashSet<TaskId>,
     results: HashMap<TaskId, Delivered>,
@@ -229,6 +236,9 @@ impl Replayer {
             buffered_events: HashMap::new(),
             arrivals: 0,
             event_results: HashMap::new(),
+            update_waits: VecDeque::new(),
+            buffered_updates: HashMap::new(),
+            updates: HashMap::new(),
             observed: std::collections::HashSet::new(),
             results: HashMap::new(),
             deliveries: 0,
@@ -469,6 +479,10 @@ impl Replayer {
                 matches!(self.pending_task(task_id), Some(TaskKind::Timer(_))).then_some(Event::TimerFired { task_id })
             }
             Message::EventRaised { name, data } => Some(Event::EventRaised { name, data }),
+            // Callers' retries are refused by the store; this guards against a duplicate anyway.
+            Message::UpdateRequested { update_id, name, input } => {
+                (!self.updates.contains_key(&update_id)).then_some(Event::UpdateReceived { update_id, name, input })
+            }
             Message::EntityCompleted { task_id, output } => {
                 matches!(self.pending_task(task_id), Some(TaskKind::Entity { .. } | TaskKind::EntityLock))
                     .then_some(Event::EntityCompleted { task_id, output })
@@ -536,6 +550,21 @@ impl Replayer {
                     None => {
                         self.buffered_events.entry(name.clone()).or_default().push_back((self.arrivals, data.clone()))
                     }
+                }
+            }
+            Event::UpdateReceived { update_id, name, input } => {
+                self.updates.insert(update_id.clone(), false);
+                match self.update_waits.iter().position(|(_, wanted)| wanted == name) {
+                    Some(index) => {
+                        let (task_id, _) = self.update_waits.remove(index).expect("position is in range");
+                        let delivered = DeliveredUpdate { id: update_id, input }.to_payload();
+                        self.record_result(task_id, Ok(delivered))?;
+                    }
+                    None => self
+                        .buffered_updates
+                        .entry(name.clone())
+                        .or_default()
+                        .push_back((update_id.clone(), input.clone())),
                 }
             }
             // Audit and lifecycle records: nothing for the orchestrator to see.
@@ -771,6 +800,40 @@ impl Replayer {
             None => self.event_waits.push_back((task_id, name.to_string())),
         }
         Ok(task_id)
+    }
+
+    /// The orchestrator starts waiting for an update named `name`; returns the wait's handle,
+    /// which completes with [`DeliveredUpdate::to_payload`]. Like event waits: updates that
+    /// arrived before anyone waited are buffered, in order, and each completes one wait.
+    pub fn wait_for_update(&mut self, name: &str) -> Result<TaskId, ReplayError> {
+        let task_id = self.scheduled.len() as TaskId;
+        self.command(
+            || Command::WaitForUpdate { name: name.to_string() },
+            Event::UpdateWaitStarted { task_id, name: name.to_string() },
+        )?;
+        self.scheduled.push(TaskKind::Event);
+        match self.buffered_updates.get_mut(name).and_then(VecDeque::pop_front) {
+            Some((update_id, input)) => {
+                let delivered = DeliveredUpdate { id: &update_id, input: &input }.to_payload();
+                self.record_result(task_id, Ok(delivered))?
+            }
+            None => self.update_waits.push_back((task_id, name.to_string())),
+        }
+        Ok(task_id)
+    }
+
+    /// The orchestrator answers an update it received. Each update is answered once; an unknown
+    /// id, or a second answer, is refused (and ends the execution, as an unknown task does).
+    pub fn reply_update(&mut self, update_id: &str, reply: UpdateReply) -> Result<(), ReplayError> {
+        self.ensure_running()?;
+        match self.updates.get_mut(update_id) {
+            Some(answered @ false) => *answered = true,
+            _ => return Err(ReplayError::UnknownUpdate(update_id.to_string())),
+        }
+        self.command(
+            || Command::ReplyUpdate { update_id: update_id.to_string() },
+            Event::UpdateReplied { update_id: update_id.to_string(), reply },
+        )
     }
 
     /// The orchestrator raises an event on another instance.
@@ -1033,6 +1096,7 @@ pub(super) fn is_delivery(event: &Event) -> bool {
             | Event::SubOrchestrationRetrying { .. }
             | Event::TimerFired { .. }
             | Event::EventRaised { .. }
+            | Event::UpdateReceived { .. }
             | Event::EntityCompleted { .. }
             | Event::EntityFailed { .. }
             | Event::ExecutionSuspended { .. }
@@ -1063,6 +1127,13 @@ fn same_command(new: &Event, recorded: &Event) -> bool {
             Event::EventWaitStarted { task_id, name },
             Event::EventWaitStarted { task_id: recorded_task, name: recorded_name },
         ) => task_id == recorded_task && name == recorded_name,
+        (
+            Event::UpdateWaitStarted { task_id, name },
+            Event::UpdateWaitStarted { task_id: recorded_task, name: recorded_name },
+        ) => task_id == recorded_task && name == recorded_name,
+        (Event::UpdateReplied { update_id, .. }, Event::UpdateReplied { update_id: recorded_id, .. }) => {
+            update_id == recorded_id
+        }
         (
             Event::EventSent { instance_id, name, .. },
             Event::EventSent { instance_id: recorded_instance, name: recorded_name, .. },

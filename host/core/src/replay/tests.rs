@@ -827,3 +827,60 @@ fn a_component_upgrade_in_history_is_a_delivery_the_orchestrator_never_sees() {
     cold.deliver(60, vec![ok(0)]);
     assert_eq!(script.run(&mut cold).unwrap(), Run::Done);
 }
+
+#[test]
+fn updates_are_buffered_delivered_answered_once_and_replayed() {
+    let requested = |id: &str, input: &str| Message::UpdateRequested {
+        update_id: id.into(),
+        name: "deposit".into(),
+        input: Payload::stored(input),
+    };
+    let mut hot = Replayer::new("i", 1, "c", vec![]).unwrap();
+    // One before any wait (buffered), and a duplicate of it (dropped).
+    hot.deliver(1, vec![start(), requested("u1", "5"), requested("u1", "5")]);
+    hot.advance().unwrap();
+    let first = hot.wait_for_update("deposit").unwrap();
+    let delivered = |r: &mut Replayer, task| match r.wait_any(&[task]).unwrap() {
+        WaitOutcome::Ready(done) => Some(done.outcome.unwrap()),
+        WaitOutcome::Pending => None,
+    };
+    assert_eq!(delivered(&mut hot, first), Some(Payload::stored("{\"id\":\"u1\",\"input\":5}")));
+    hot.reply_update("u1", crate::UpdateReply::Output(Payload::stored("5"))).unwrap();
+    assert_eq!(
+        hot.reply_update("u1", crate::UpdateReply::Output(Payload::stored("6"))),
+        Err(ReplayError::UnknownUpdate("u1".into())),
+        "an update is answered once"
+    );
+    let second = hot.wait_for_update("deposit").unwrap();
+    assert_eq!(delivered(&mut hot, second), None);
+    hot.advance().unwrap();
+    hot.deliver(2, vec![requested("u2", "7")]);
+    hot.advance().unwrap();
+    assert!(delivered(&mut hot, second).is_some());
+    assert_eq!(
+        hot.reply_update("never-sent", crate::UpdateReply::Output(Payload::null())),
+        Err(ReplayError::UnknownUpdate("never-sent".into()))
+    );
+    let history = hot.take_output().events;
+    let received: Vec<&Event> = history.iter().map(|e| &e.event).filter(|e| e.kind() == "UpdateReceived").collect();
+    assert_eq!(received.len(), 2, "the duplicate request is not recorded: {received:?}");
+
+    // Replay gives the same updates to the same waits, and checks the recorded answer.
+    let mut cold = Replayer::new("i", 1, "c", history.clone()).unwrap();
+    cold.advance().unwrap();
+    let first = cold.wait_for_update("deposit").unwrap();
+    assert!(delivered(&mut cold, first).is_some());
+    cold.reply_update("u1", crate::UpdateReply::Output(Payload::stored("5"))).unwrap();
+    let second = cold.wait_for_update("deposit").unwrap();
+    cold.advance().unwrap();
+    assert_eq!(delivered(&mut cold, second), Some(Payload::stored("{\"id\":\"u2\",\"input\":7}")));
+    assert!(cold.take_output().events.is_empty(), "replay records nothing new");
+
+    // Code that answers another update than the history recorded diverges.
+    let mut changed = Replayer::new("i", 1, "c", history).unwrap();
+    changed.advance().unwrap();
+    let first = changed.wait_for_update("deposit").unwrap();
+    assert!(delivered(&mut changed, first).is_some());
+    let wait = changed.wait_for_update("deposit");
+    assert!(matches!(wait, Err(ReplayError::Nondeterminism { .. })), "{wait:?}");
+}

@@ -101,6 +101,7 @@ impl Lanes {
 pub(crate) fn read(events: &[HistoryEvent], until: Timestamp) -> Timeline {
     let mut lanes = Lanes::default();
     let mut waits_by_name: HashMap<String, VecDeque<usize>> = HashMap::new();
+    let mut update_waits: HashMap<String, VecDeque<usize>> = HashMap::new();
     let mut episodes = Vec::new();
     let mut now: Option<Timestamp> = None;
     for event in events {
@@ -123,6 +124,10 @@ pub(crate) fn read(events: &[HistoryEvent], until: Timestamp) -> Timeline {
             Event::EventWaitStarted { task_id, name } => {
                 let index = lanes.add((*task_id, "event"), format!("event {name}"), None, t);
                 waits_by_name.entry(name.clone()).or_default().push_back(index);
+            }
+            Event::UpdateWaitStarted { task_id, name } => {
+                let index = lanes.add((*task_id, "update"), format!("update {name}"), None, t);
+                update_waits.entry(name.clone()).or_default().push_back(index);
             }
             Event::EntityCalled { task_id, entity, operation, .. } => {
                 lanes.add((*task_id, "entity"), format!("{entity} {operation}"), None, t);
@@ -149,6 +154,11 @@ pub(crate) fn read(events: &[HistoryEvent], until: Timestamp) -> Timeline {
             | Event::EntityFailed { task_id, .. } => lanes.close_task(*task_id, t, Bar::Failed),
             Event::EventRaised { name, .. } => {
                 if let Some(index) = waits_by_name.get_mut(name).and_then(VecDeque::pop_front) {
+                    lanes.close(index, t, Bar::Completed);
+                }
+            }
+            Event::UpdateReceived { name, .. } => {
+                if let Some(index) = update_waits.get_mut(name).and_then(VecDeque::pop_front) {
                     lanes.close(index, t, Bar::Completed);
                 }
             }

@@ -9,7 +9,7 @@
 //! contains: it persists what the executor computed.
 
 use super::codec::{At, int_to_sql, time_to_sql, to_json};
-use super::{activities, inbox, instances};
+use super::{activities, inbox, instances, updates};
 use crate::{ContinueAsNew, EpisodeCommit, EpisodeStart, StoreError, StoreResult};
 use reprise_core::{Event, HistoryEvent, Message, Payload, RuntimeStatus, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -73,6 +73,7 @@ pub(super) fn commit(tx: &Connection, commit: &EpisodeCommit) -> StoreResult<()>
             );
         }
     }
+    updates::answer(tx, &commit.instance_id, &commit.update_replies, commit.now)?;
     for &id in &commit.consumed_messages {
         if !inbox::consume(tx, &commit.instance_id, id)? {
             return Err(conflict(commit, format!("consumed message {id} is no longer in its inbox")));

@@ -18,9 +18,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_lineage.sql"),
     include_str!("migrations/0004_entities.sql"),
     include_str!("migrations/0005_leases.sql"),
-    // 0006 (schedules) is another branch's; this one is independent of it, and is applied after
-    // it once both are in.
-    include_str!("migrations/0007_flow_control.sql"),
+    include_str!("migrations/0006_updates.sql"),
+    include_str!("migrations/0007_schedules.sql"),
+    include_str!("migrations/0008_flow_control.sql"),
 ];
 
 /// The schema version this build writes and the newest it can read.

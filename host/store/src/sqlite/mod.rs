@@ -15,6 +15,7 @@
 //! | `restarts` | rewinds of failed instances and restarts of finished ones |
 //! | `entities` | entity state rows, entities created by their first operation, and the atomic commit of a batch of operations |
 //! | `components` | the component registry |
+//! | `schedules` | schedule rows, their recorded runs, and the atomic record of a fire with the instances it starts |
 //! | `writer` | the write connection's thread: group commit, one savepoint per request |
 //! | `failpoints` | the writer's fault points, for fault-injection tests (cargo feature `failpoints`) |
 //! | `preflight` | the checks of an existing file before anything is written to it |
@@ -64,19 +65,23 @@ mod instances;
 mod migrations;
 pub(crate) mod preflight;
 mod restarts;
+mod schedules;
 #[cfg(test)]
 mod tests;
+mod updates;
 mod upgrades;
 mod writer;
 
 pub use writer::WriteStats;
 
 use crate::{
-    ActivityResult, ActivityTaskKey, Claim, ComponentRecord, ComponentUpgrade, Done, EntityCommit, EntityFilter,
-    EntityRecord, EpisodeCommit, EpisodeStart, FlowLimits, HistoryStore, InboxMessage, InstanceFilter, InstanceRecord,
-    InstanceSnapshot, NewInstance, PendingTask, PurgeFilter, Recorded, RewindCommit, StoreCounts, StoreError,
-    StoreResult, Unavailable,
+    ActivityResult, ActivityTask, ActivityTaskKey, Claim, ComponentRecord, ComponentUpgrade, Done, EntityCommit,
+    EntityFilter, EntityRecord, EpisodeCommit, EpisodeStart, FlowLimits, HistoryStore, InboxMessage, InstanceFilter,
+    InstanceRecord, InstanceSnapshot, NewInstance, NewSchedule, NewUpdate, PendingTask, PurgeFilter, Recorded,
+    RewindCommit, ScheduleFire, ScheduleRecord, ScheduleRun, StoreCounts, StoreError, StoreResult, Unavailable,
+    UpdateRecord,
 };
+use reprise_core::schedule::{RunOutcome, ScheduleName};
 use reprise_core::{EntityId, EntityOperation, HistoryEvent, HttpExchange, Message, Timestamp};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
@@ -429,6 +434,20 @@ impl HistoryStore for SqliteStore {
         self.write(WriteKind::EnqueueMessage, move |conn| inbox::send(conn, &instance_id, &message, visible_at, now))
     }
 
+    fn request_update(
+        &self,
+        instance_id: &str,
+        update: &NewUpdate,
+        now: Timestamp,
+    ) -> StoreResult<(UpdateRecord, bool)> {
+        let (instance_id, update) = (instance_id.to_string(), update.clone());
+        self.write(WriteKind::RequestUpdate, move |conn| updates::request(conn, &instance_id, &update, now))
+    }
+
+    fn update(&self, instance_id: &str, update_id: &str) -> StoreResult<Option<UpdateRecord>> {
+        updates::get(&self.read(), instance_id, update_id)
+    }
+
     fn next_due(&self, now: Timestamp) -> StoreResult<Option<Timestamp>> {
         let conn = self.read();
         // One read transaction, so that both queries see the same state.
@@ -511,6 +530,44 @@ impl HistoryStore for SqliteStore {
     fn commit_entity_batch(&self, commit: &EntityCommit) -> StoreResult<()> {
         let commit = commit.clone();
         self.write(WriteKind::CommitEntityBatch, move |conn| entities::commit(conn, &commit))
+    }
+
+    fn save_schedule(&self, schedule: &NewSchedule, replace: bool) -> StoreResult<bool> {
+        let schedule = schedule.clone();
+        self.write(WriteKind::SaveSchedule, move |conn| schedules::save(conn, &schedule, replace))
+    }
+
+    fn schedule(&self, name: &ScheduleName) -> StoreResult<Option<ScheduleRecord>> {
+        schedules::get(&self.read(), name)
+    }
+
+    fn list_schedules(&self) -> StoreResult<Vec<ScheduleRecord>> {
+        schedules::list(&self.read())
+    }
+
+    fn set_schedule_paused(
+        &self,
+        name: &ScheduleName,
+        paused: bool,
+        cursor: Option<Timestamp>,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let name = name.clone();
+        self.write(WriteKind::SetSchedulePaused, move |conn| schedules::set_paused(conn, &name, paused, cursor, now))
+    }
+
+    fn delete_schedule(&self, name: &ScheduleName) -> StoreResult<()> {
+        let name = name.clone();
+        self.write(WriteKind::DeleteSchedule, move |conn| schedules::delete(conn, &name))
+    }
+
+    fn fire_schedule(&self, fire: &ScheduleFire) -> StoreResult<Vec<RunOutcome>> {
+        let fire = fire.clone();
+        self.write(WriteKind::FireSchedule, move |conn| schedules::fire(conn, &fire))
+    }
+
+    fn schedule_runs(&self, name: &ScheduleName, limit: usize) -> StoreResult<Vec<ScheduleRun>> {
+        schedules::runs(&self.read(), name, limit)
     }
 }
 

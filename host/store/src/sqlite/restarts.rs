@@ -101,6 +101,8 @@ pub(super) fn restart(tx: &Connection, new: &NewInstance, now: Timestamp) -> Sto
     let key = format!("instance '{id}'");
     let execution: u32 = At { table: "instances", key: &key }.unsigned("execution", execution)?;
     tx.prepare_cached("DELETE FROM history WHERE instance_id = ?1")?.execute([id])?;
+    // Update ids are unique within an instance's life: the new one starts with none used.
+    tx.prepare_cached("DELETE FROM updates WHERE instance_id = ?1")?.execute([id])?;
     inbox::clear(tx, id)?;
     activities::drop_unleased(tx, id, now)?;
     let start = Message::Start { name: new.name.clone(), input: new.input.clone() };

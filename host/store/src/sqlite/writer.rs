@@ -146,6 +146,7 @@ write_kinds! {
     /// An activity's result, with the episode that consumes it begun in the same write.
     RecordActivity => "record_activity", Redoable;
     EnqueueMessage => "enqueue_message", Durable;
+    RequestUpdate => "request_update", Durable;
     Purge => "purge", Durable;
     Rewind => "rewind", Durable;
     Restart => "restart", Durable;
@@ -153,6 +154,11 @@ write_kinds! {
     SaveComponent => "save_component", Durable;
     SignalEntity => "signal_entity", Durable;
     CommitEntityBatch => "commit_entity_batch", Durable;
+    SaveSchedule => "save_schedule", Durable;
+    SetSchedulePaused => "set_schedule_paused", Durable;
+    DeleteSchedule => "delete_schedule", Durable;
+    /// A schedule's decision, with the instances it starts.
+    FireSchedule => "fire_schedule", Durable;
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@ fn next_episode(fixture: &Fixture, owner: &str, now: u64, status: RuntimeStatus)
         outgoing: Vec::new(),
         consumed_messages: messages.iter().map(|m| m.id).collect(),
         new_instances: Vec::new(),
+        update_replies: Vec::new(),
         continue_as_new: None,
         status,
         output: (status == RuntimeStatus::Completed).then(|| Payload::stored("\"done\"")),

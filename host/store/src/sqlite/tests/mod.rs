@@ -13,6 +13,8 @@ mod lifecycle;
 mod lineage;
 mod open;
 mod restarts;
+mod schedules;
+mod updates;
 mod upgrades;
 
 use super::SqliteStore;
@@ -115,6 +117,7 @@ impl Fixture {
             ("components", "hash"),
             ("entities", "instance_id"),
             ("flow_buckets", "name, flow_key"),
+            ("updates", "instance_id, update_id"),
         ];
         for (table, key) in tables {
             let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY {key}")).expect("prepare dump");
@@ -172,6 +175,7 @@ fn first_episode(
         outgoing: Vec::new(),
         consumed_messages: messages.iter().map(|m| m.id).collect(),
         new_instances: Vec::new(),
+        update_replies: Vec::new(),
         continue_as_new: None,
         status: RuntimeStatus::Running,
         output: None,
@@ -212,6 +216,7 @@ fn plain_episode(store: &SqliteStore, instance_id: &str, now: Timestamp, status:
         outgoing: Vec::new(),
         consumed_messages: messages.iter().map(|m| m.id).collect(),
         new_instances: Vec::new(),
+        update_replies: Vec::new(),
         continue_as_new: (status == RuntimeStatus::ContinuedAsNew).then(|| ContinueAsNew {
             input: Payload::stored(AGAIN),
             carry: Vec::new(),

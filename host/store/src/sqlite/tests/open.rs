@@ -119,8 +119,7 @@ fn a_version_1_file_is_upgraded_with_its_rows_intact() {
 
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(schema_version(&store.read()).unwrap(), LATEST_VERSION);
-    // 0001 to 0005, and 0007_flow_control (0006 is on another branch until they merge).
-    assert_eq!(LATEST_VERSION, 6);
+    assert_eq!(LATEST_VERSION, 8);
     let control: i64 = store.read().query_row("SELECT control FROM inbox", [], |r| r.get(0)).unwrap();
     assert_eq!(control, 0);
     assert_eq!(

@@ -1,4 +1,4 @@
--- Schema version 7 (after 0006): flow control of activities, per activity name and key.
+-- Schema version 8: flow control of activities, per activity name and key.
 --
 -- Rows written by earlier versions need no backfill: their tasks were enqueued without a key
 -- (NULL: the activity's one "no key" group) and were never held back by a limit (NULL), and no
