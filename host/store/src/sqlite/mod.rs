@@ -75,11 +75,10 @@ mod writer;
 pub use writer::WriteStats;
 
 use crate::{
-    ActivityResult, ActivityTask, ActivityTaskKey, Claim, ComponentRecord, ComponentUpgrade, Done, EntityCommit,
-    EntityFilter, EntityRecord, EpisodeCommit, EpisodeStart, FlowLimits, HistoryStore, InboxMessage, InstanceFilter,
-    InstanceRecord, InstanceSnapshot, NewInstance, NewSchedule, NewUpdate, PendingTask, PurgeFilter, Recorded,
-    RewindCommit, ScheduleFire, ScheduleRecord, ScheduleRun, StoreCounts, StoreError, StoreResult, Unavailable,
-    UpdateRecord,
+    ActivityResult, ActivityTaskKey, Claim, ComponentRecord, ComponentUpgrade, Done, EntityCommit, EntityFilter,
+    EntityRecord, EpisodeCommit, EpisodeStart, FlowLimits, HistoryStore, InboxMessage, InstanceFilter, InstanceRecord,
+    InstanceSnapshot, NewInstance, NewSchedule, NewUpdate, PendingTask, PurgeFilter, Recorded, RewindCommit,
+    ScheduleFire, ScheduleRecord, ScheduleRun, StoreCounts, StoreError, StoreResult, Unavailable, UpdateRecord,
 };
 use reprise_core::schedule::{RunOutcome, ScheduleName};
 use reprise_core::{EntityId, EntityOperation, HistoryEvent, HttpExchange, Message, Timestamp};
