@@ -373,3 +373,31 @@ fn serve_applies_the_schedules_of_its_deployment_file() {
     assert!(described.contains("overlap       allow"), "{described}");
     drop(server);
 }
+
+#[test]
+fn flow_limits_from_flags_are_checked_against_the_loaded_components() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("flow.db");
+    let run = |limit: &[&str]| {
+        let mut args = vec!["run", "entity_error_handling", "--input", "\"c1\"", "--component", guests::ENTITIES];
+        args.extend_from_slice(limit);
+        reprise(&args, &db)
+    };
+    let limited = run(&["--entity-limit", "Counter=concurrency:1,rate:100/s"]);
+    ok(&limited);
+    let stderr = String::from_utf8_lossy(&limited.stderr);
+    assert!(stderr.contains("flow limit of entity Counter: concurrency:1,rate:100/s,burst:100"), "{stderr}");
+
+    let refused = |limit: &[&str], expected: &str| {
+        let output = run(limit);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success() && stderr.contains(expected), "{limit:?}: {stderr}");
+    };
+    refused(
+        &["--entity-limit", "Nobody=concurrency:1"],
+        "--entity-limit Nobody=concurrency:1: no loaded component exports an entity named 'Nobody' (they export: ",
+    );
+    refused(&["--entity-limit", "Counter=concurrency:1,key:/id"], "its limits apply to the entity name as a whole");
+    refused(&["--limit", "Counter=concurrency:1"], "no loaded component exports an activity named 'Counter'");
+    refused(&["--entity-limit", "Counter=rate:fast"], "write it as \"20/s\"");
+}

@@ -2,9 +2,11 @@
 //! attempt enters and leaves, and the tests replay the log to count how many were inside at once
 //! (from the activity's side, so a bypass of the claim would show). Nothing here waits on real
 //! time: a test holds an attempt open with a gate file, and a rate limit's wait passes on the
-//! manual clock.
+//! manual clock. Entity limits are held by the host's scheduler: the last test drives one on
+//! the manual clock, and watches what runs through the entities' operation counts.
 
 use crate::harness::{BOTH_PATHS, Harness, Options, output};
+use reprise_core::entity::EntityId;
 use reprise_core::flow::{FlowLimit, FlowLimits, KeyPointer, Rate};
 use reprise_runtime::ActivityGrants;
 use reprise_store::{PendingTask, TaskState};
@@ -151,5 +153,51 @@ async fn a_rate_limited_activity_waits_throttled_for_its_next_token_on_the_clock
     until_tasks(&h, "ticks", |t| states(t) == ["Throttled"]).await;
     h.clock.advance(3_600_000);
     assert_eq!(output(&h.finished("ticks").await), json!({ "held": 0, "ticked": 3 }));
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entity_rate_limit_runs_one_batch_per_token_in_the_order_they_came() {
+    let mut entity_flow = FlowLimits::default();
+    entity_flow.set("Counter", FlowLimit::new(None, Some(Rate::parse("1/h", Some(1)).unwrap()), None).unwrap());
+    let options = Options { entity_flow, ..Options::cache(1024) };
+    let h = Harness::with(options, &[guests::ENTITIES]).await;
+    let counter = |key: &str| EntityId::new("Counter", key).unwrap();
+    for key in ["a", "b", "c"] {
+        h.host.signal_entity(&counter(key), "add", "1").await.unwrap();
+    }
+    // Another entity name is not held up by Counter's limit.
+    h.host.signal_entity(&EntityId::new("Account", "other").unwrap(), "deposit", "5").await.unwrap();
+    h.settled().await;
+    let ran = |key: &'static str| {
+        let h = &h;
+        async move { h.host.entity(&counter(key)).await.unwrap().map_or(0, |record| record.operations) }
+    };
+    assert_eq!((ran("a").await, ran("b").await, ran("c").await), (1, 0, 0), "one token: one batch");
+    let throttled = |key: &'static str| {
+        let h = &h;
+        async move { h.host.entity_throttled(&h.host.entity(&counter(key)).await.unwrap().expect("it exists")) }
+    };
+    assert_eq!((throttled("a").await, throttled("b").await, throttled("c").await), (false, true, true));
+    let account = h.host.entity(&EntityId::new("Account", "other").unwrap()).await.unwrap();
+    assert_eq!(account.map(|r| r.operations), Some(1), "Account has no limit");
+    let metrics = h.host.render_metrics().await;
+    // b and c wait; so may a, woken twice (by its signal and by a poll that found the signal
+    // first): that wake finds nothing to do when its turn comes, and gives its token back.
+    let held = ["2", "3"]
+        .iter()
+        .any(|n| metrics.contains(&format!(r#"reprise_entity_batches_throttled{{entity="Counter"}} {n}"#)));
+    assert!(held, "{metrics}");
+
+    // The next token is an hour away on the clock: b, which came before c, runs then.
+    h.clock.advance(3_600_000);
+    let b = tokio::time::timeout(Duration::from_secs(60), h.host.wait_entity_idle(&counter("b"))).await;
+    assert_eq!(b.expect("b ran within a minute").unwrap().map(|r| r.operations), Some(1));
+    h.settled().await;
+    assert_eq!(ran("c").await, 0, "c waits for the token after");
+    h.clock.advance(3_600_000);
+    let c = tokio::time::timeout(Duration::from_secs(60), h.host.wait_entity_idle(&counter("c"))).await;
+    assert_eq!(c.expect("c ran within a minute").unwrap().map(|r| r.operations), Some(1));
+    assert!(!throttled("c").await);
     h.stop().await;
 }

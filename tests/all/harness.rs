@@ -36,6 +36,8 @@ pub struct Options {
     pub poll_interval: Duration,
     /// The flow limits of activities.
     pub flow: FlowLimits,
+    /// The flow limits of entities, by entity name.
+    pub entity_flow: FlowLimits,
     /// The name its leases are taken under: hosts that share a database need names of their own.
     pub owner: String,
 }
@@ -52,6 +54,7 @@ impl Options {
             upgrades: reprise_executor::UpgradePolicies::default(),
             poll_interval: Duration::from_millis(20),
             flow: FlowLimits::default(),
+            entity_flow: FlowLimits::default(),
             owner: format!("test-{}", std::process::id()),
         }
     }
@@ -106,6 +109,7 @@ impl Harness {
             upgrades: options.upgrades,
             poll_interval: options.poll_interval,
             flow: Arc::new(options.flow),
+            entity_flow: Arc::new(options.entity_flow),
             owner: options.owner,
             ..ExecutorConfig::default()
         };

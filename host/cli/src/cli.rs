@@ -126,6 +126,15 @@ pub(crate) struct HostArgs {
     /// metrics. Replaces the deployment file's `[activity.NAME]` for that name.
     #[arg(long = "limit", value_name = "NAME=LIMITS")]
     pub(crate) flow_limits: Vec<String>,
+    /// Flow control of one entity name (repeatable), as NAME=SETTING,... with `concurrency:N`
+    /// (at most N entities of that name run a batch of operations at once), `rate:N/PERIOD` and
+    /// `burst:N` (at most N batches start per period), as for `--limit`, without a key (an entity
+    /// already runs one batch at a time). Example: `--entity-limit Gpu=concurrency:1`. Held in
+    /// this process's scheduler: each host enforces it on its own. Entities held back keep their
+    /// operations queued, in order, shown as `throttled` in the HTTP entity listing and in the
+    /// metrics. Replaces the deployment file's `[entity.NAME]` for that name.
+    #[arg(long = "entity-limit", value_name = "NAME=LIMITS")]
+    pub(crate) entity_limits: Vec<String>,
     /// Send OpenTelemetry traces (OTLP over HTTP, JSON) to the collector at URL
     /// (http://127.0.0.1:4318; the path /v1/traces is added): one trace per instance execution,
     /// a span per episode and per activity attempt. Off by default.
@@ -644,6 +653,9 @@ pub(crate) enum ConfigCommand {
   rate = \"20/s\"                           # at most 20 starts per second (also /m, /h, /30s)
   burst = 20                              # starts at once after a quiet spell (default: the rate's count)
   key = \"/customer_id\"                    # per value at this JSON pointer of the input
+
+  [entity.Gpu]                            # one entity name: the same keys, without key
+  concurrency = 1                         # one Gpu entity runs a batch at a time, in this host
 
   [schedule.nightly-report]               # created at start, or updated keeping its progress
   orchestrator = \"report\"

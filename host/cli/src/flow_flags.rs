@@ -1,4 +1,5 @@
-//! The `--limit` flag of `run` and `serve`: one activity's flow limits, written
+//! The `--limit` and `--entity-limit` flags of `run` and `serve`: one activity's (or entity
+//! name's) flow limits, written
 //! `NAME=concurrency:N,rate:N/PERIOD,burst:N,key:/POINTER` (any of the settings, `concurrency` or
 //! `rate` among them). It owns the flag's syntax and the words of its refusals; the limits and
 //! their checks are `reprise_core::flow`'s. It never reads the deployment file (whose
@@ -7,8 +8,8 @@
 use reprise_core::flow::{FlowLimit, KeyPointer, Rate};
 
 /// Reads one `--limit` setting into the activity's name and its limits.
-pub(crate) fn parse(setting: &str) -> Result<(String, FlowLimit), String> {
-    let refuse = |why: String| format!("--limit {setting}: {why}");
+pub(crate) fn parse(flag: &str, setting: &str) -> Result<(String, FlowLimit), String> {
+    let refuse = |why: String| format!("{flag} {setting}: {why}");
     let (name, settings) = setting
         .split_once('=')
         .filter(|(name, _)| !name.is_empty())
@@ -53,20 +54,20 @@ mod tests {
 
     #[test]
     fn a_limit_reads_its_settings_in_any_order_and_a_key_takes_the_rest() {
-        let (name, limit) = parse("charge=rate:20/s,concurrency:3,key:/customer,id").unwrap();
+        let (name, limit) = parse("--limit", "charge=rate:20/s,concurrency:3,key:/customer,id").unwrap();
         assert_eq!(name, "charge");
         assert_eq!(limit.concurrency, Some(3));
         let rate = limit.rate.unwrap();
         assert_eq!((rate.starts, rate.per, rate.burst), (20, Duration::from_secs(1), 20));
         assert_eq!(limit.key.unwrap().as_str(), "/customer,id");
-        let (_, limit) = parse("gpu=concurrency:1").unwrap();
+        let (_, limit) = parse("--limit", "gpu=concurrency:1").unwrap();
         assert_eq!((limit.concurrency, limit.rate, limit.key), (Some(1), None, None));
-        assert_eq!(parse("mail=rate:5/30s,burst:1").unwrap().1.rate.unwrap().burst, 1);
+        assert_eq!(parse("--limit", "mail=rate:5/30s,burst:1").unwrap().1.rate.unwrap().burst, 1);
     }
 
     #[test]
     fn refusals_say_what_to_write() {
-        let error = |setting: &str| parse(setting).unwrap_err();
+        let error = |setting: &str| parse("--limit", setting).unwrap_err();
         assert!(error("charge").contains("NAME=concurrency:N"), "{}", error("charge"));
         assert!(error("=concurrency:3").contains("NAME="));
         assert!(error("charge=concurrency:three").contains("not a whole number"));

@@ -199,6 +199,11 @@ impl Rate {
         ((self.per.as_micros() / u128::from(self.starts.max(1))) as u64).max(1)
     }
 
+    /// Puts back the token a [`Rate::take`] took, for a start that ran nothing.
+    pub fn give_back(&self, bucket: Bucket) -> Bucket {
+        Bucket { full_at_us: bucket.full_at_us.saturating_sub(self.interval_us()) }
+    }
+
     /// Takes one token at `now` from a bucket whose state is `full_at` (see [`Bucket`]): the
     /// bucket's new state if a token was there, or else the first time (in milliseconds, rounded
     /// up) at which one will be.

@@ -47,6 +47,10 @@ pub struct ExecutorConfig {
     /// key): the store's claim enforces them across every process on the database, each process
     /// with the limits it was given.
     pub flow: Arc<FlowLimits>,
+    /// The flow limits of entities, by entity name (at most so many batches at once, so many
+    /// batch starts per second; keys are not used): enforced by this process's scheduler, so
+    /// per process, not across the processes on one database.
+    pub entity_flow: Arc<FlowLimits>,
 }
 
 impl Default for ExecutorConfig {
@@ -66,6 +70,7 @@ impl Default for ExecutorConfig {
             history_limits: HistoryLimits::default(),
             upgrades: UpgradePolicies::default(),
             flow: Arc::new(FlowLimits::default()),
+            entity_flow: Arc::new(FlowLimits::default()),
         }
     }
 }

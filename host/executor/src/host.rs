@@ -116,7 +116,7 @@ impl Host {
             trigger: Trigger::new(),
         };
         let engine = Engine {
-            scheduler: Scheduler::new(config.orchestration_concurrency),
+            scheduler: Scheduler::new(config.orchestration_concurrency, config.entity_flow.clone()),
             schedules,
             config,
             clock,
@@ -298,6 +298,12 @@ impl Host {
         Ok(self.engine.store.call(move |store| store.entity(&entity)).await?)
     }
 
+    /// Whether the entity's next batch waits for its name's flow limit in this host
+    /// ([`ExecutorConfig::entity_flow`]): it has operations queued, and the scheduler holds it.
+    pub fn entity_throttled(&self, record: &EntityRecord) -> bool {
+        record.queued > 0 && self.engine.scheduler.is_throttled(&record.entity.instance_id())
+    }
+
     /// The entities matching `filter`, by name then key.
     pub async fn entities(&self, filter: EntityFilter) -> Result<Vec<EntityRecord>, ExecutorError> {
         Ok(self.engine.store.call(move |store| store.list_entities(&filter)).await?)
@@ -363,6 +369,7 @@ impl Host {
             cache: cache.counts(),
             writes: self.engine.store.store.writer_stats(),
             store: counts,
+            entities: self.engine.scheduler.entity_throttles(),
         };
         self.engine.metrics.render(reading)
     }

@@ -55,6 +55,8 @@ pub struct Metrics {
     timers_pending: IntGauge,
     activities_pending: IntGauge,
     activities_throttled: IntGaugeVec,
+    entities_throttled: IntGaugeVec,
+    entity_batches_deferred: IntCounterVec,
     /// The readings of the monotonic sources at the last scrape, so that each scrape adds what
     /// moved since (a Prometheus counter only goes up by increments).
     last: Mutex<Readings>,
@@ -67,6 +69,8 @@ struct Readings {
     writes: Option<WriteStats>,
     /// The activities with throttled tasks at the last scrape (set to 0 once they have none).
     throttled: Vec<String>,
+    /// Entity batches held back so far, by entity name, at the last scrape.
+    entity_deferred: std::collections::BTreeMap<String, u64>,
 }
 
 /// How an episode ended, for `reprise_episodes_total`'s `outcome` label.
@@ -224,6 +228,22 @@ impl Metrics {
                 &["activity"],
             )
             .expect("valid metric"),
+            entities_throttled: IntGaugeVec::new(
+                Opts::new(
+                    "reprise_entity_batches_throttled",
+                    "Entities whose next batch waits because their entity name is at its flow limit in this host, by entity name.",
+                ),
+                &["entity"],
+            )
+            .expect("valid metric"),
+            entity_batches_deferred: IntCounterVec::new(
+                Opts::new(
+                    "reprise_entity_batches_deferred_total",
+                    "Entity batches this host held back for their entity name's flow limit, by entity name.",
+                ),
+                &["entity"],
+            )
+            .expect("valid metric"),
             registry,
             last: Mutex::new(Readings::default()),
         };
@@ -271,6 +291,8 @@ impl Metrics {
             Box::new(self.timers_pending.clone()),
             Box::new(self.activities_pending.clone()),
             Box::new(self.activities_throttled.clone()),
+            Box::new(self.entities_throttled.clone()),
+            Box::new(self.entity_batches_deferred.clone()),
         ];
         for collector in collectors {
             // Names are unique by construction; a clash is a bug caught by the tests.
@@ -383,6 +405,13 @@ impl Metrics {
             }
             last.throttled = counts.activity_tasks_throttled.iter().map(|(name, _)| name.clone()).collect();
         }
+        for throttle in &now.entities {
+            self.entities_throttled.with_label_values(&[&throttle.name]).set(throttle.held as i64);
+            let before = last.entity_deferred.insert(throttle.name.clone(), throttle.deferred).unwrap_or(0);
+            self.entity_batches_deferred
+                .with_label_values(&[&throttle.name])
+                .inc_by(throttle.deferred.saturating_sub(before));
+        }
     }
 }
 
@@ -394,6 +423,8 @@ pub(crate) struct Now {
     pub(crate) writes: Option<WriteStats>,
     /// The store's counts, if they could be read.
     pub(crate) store: Option<StoreCounts>,
+    /// The flow limits' figures of each limited entity name (all of them, at zero too).
+    pub(crate) entities: Vec<crate::scheduler::EntityThrottle>,
 }
 
 #[cfg(test)]
@@ -401,7 +432,13 @@ mod tests {
     use super::*;
 
     fn reading(hits: u64) -> Now {
-        Now { cache_len: 2, cache: CacheCounts { hits, misses: 1, evictions: 0 }, writes: None, store: None }
+        Now {
+            cache_len: 2,
+            cache: CacheCounts { hits, misses: 1, evictions: 0 },
+            writes: None,
+            store: None,
+            entities: Vec::new(),
+        }
     }
 
     #[test]
@@ -435,6 +472,18 @@ mod tests {
         assert!(text.contains(r#"reprise_activity_claims_deferred_total{activity="charge"} 4"#), "{text}");
         let text = metrics.render(with(vec![("charge".into(), 1)]));
         assert!(text.contains(r#"reprise_activity_tasks_throttled{activity="email"} 0"#), "{text}");
+    }
+
+    #[test]
+    fn entity_throttles_show_as_a_gauge_and_a_counter_that_only_goes_up() {
+        let metrics = Metrics::new();
+        let gpu = |held, deferred| crate::scheduler::EntityThrottle { name: "Gpu".into(), held, deferred };
+        let text = metrics.render(Now { entities: vec![gpu(3, 5)], ..reading(0) });
+        assert!(text.contains(r#"reprise_entity_batches_throttled{entity="Gpu"} 3"#), "{text}");
+        assert!(text.contains(r#"reprise_entity_batches_deferred_total{entity="Gpu"} 5"#), "{text}");
+        let text = metrics.render(Now { entities: vec![gpu(0, 6)], ..reading(0) });
+        assert!(text.contains(r#"reprise_entity_batches_throttled{entity="Gpu"} 0"#), "{text}");
+        assert!(text.contains(r#"reprise_entity_batches_deferred_total{entity="Gpu"} 6"#), "{text}");
     }
 
     #[test]

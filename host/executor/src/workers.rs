@@ -76,7 +76,7 @@ pub(crate) async fn orchestration_worker(engine: Arc<Engine>, mut shutdown: watc
             }
             continue;
         }
-        for slot in scheduler.take_woken() {
+        for slot in scheduler.take_woken(engine.clock.now()) {
             spawn_counted(&engine, run_episode(engine.clone(), slot, None));
         }
 
@@ -196,7 +196,7 @@ async fn poll(engine: &Arc<Engine>, free: usize) -> bool {
                     if started == free {
                         break;
                     }
-                    if let Some(slot) = engine.scheduler.slot_for_ready(&id) {
+                    if let Some(slot) = engine.scheduler.slot_for_ready(&id, now) {
                         spawn_counted(engine, run_episode(engine.clone(), slot, None));
                         started += 1;
                     }
@@ -238,7 +238,7 @@ pub(crate) async fn run_episode(engine: Arc<Engine>, mut slot: EpisodeSlot, begu
         None => match engine.episodes.begin(slot.instance_id()).await {
             Ok(Some(begun)) => begun,
             Ok(None) => {
-                slot.ended(EpisodeEnd::Done);
+                slot.ended(EpisodeEnd::Nothing);
                 return;
             }
             Err(error) => {
@@ -294,7 +294,7 @@ async fn run_task(engine: Arc<Engine>, task: ActivityTask, permit: Permit) {
     activities.trigger.nudge();
 
     let key = task.key;
-    let slot = engine.scheduler.slot_for(&key.instance_id);
+    let slot = engine.scheduler.slot_for(&key.instance_id, engine.clock.now());
     let recorded = activities.record(&key, &result, slot.is_some()).await;
     if let Some(at) = retry_at {
         activities.trigger.due_at(at);

@@ -502,7 +502,8 @@ async fn entity_listing(
         limit: Some(query.top.unwrap_or(100)),
     };
     let records = state.host.entities(filter).await?;
-    Ok(Json(records.iter().map(EntityStatus::from_record).collect()))
+    let host = &state.host;
+    Ok(Json(records.iter().map(|r| EntityStatus::from_record(r, host.entity_throttled(r))).collect()))
 }
 
 /// `GET /openapi.json`: the API's OpenAPI document, kept in the repository beside this crate.

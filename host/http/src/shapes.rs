@@ -281,6 +281,8 @@ pub(crate) struct EntityStatus {
     state: Option<RawJson>,
     operations: u64,
     queued: u64,
+    /// Whether its next batch waits for its entity name's flow limit in this server.
+    throttled: bool,
 }
 
 /// An entity's address in JSON.
@@ -292,13 +294,14 @@ pub(crate) struct EntityAddress {
 
 impl EntityStatus {
     /// The listing entry of `record`, its state embedded as a JSON value.
-    pub(crate) fn from_record(record: &EntityRecord) -> Self {
+    pub(crate) fn from_record(record: &EntityRecord, throttled: bool) -> Self {
         EntityStatus {
             entity_id: EntityAddress { name: record.entity.name.clone(), key: record.entity.key.clone() },
             last_operation_time: iso8601(record.updated_at),
             state: record.state.as_ref().map(Payload::json),
             operations: record.operations,
             queued: record.queued,
+            throttled,
         }
     }
 }

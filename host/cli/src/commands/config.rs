@@ -27,6 +27,9 @@ pub(crate) async fn check(config: Option<&Path>) -> anyhow::Result<ExitCode> {
     for (name, (_, limit)) in &deployment.flow {
         out!("activity {name}: flow limit {limit}");
     }
+    for (name, (_, limit)) in &deployment.entity_flow {
+        out!("entity {name}: flow limit {limit} (in each host)");
+    }
     for schedule in &deployment.schedules {
         let trigger = match &schedule.spec.trigger {
             reprise_core::schedule::Trigger::Cron { expression, timezone } => {

@@ -16,13 +16,14 @@ pub(crate) use deploy::{Summary, UpgradeCounts};
 use crate::cli::{Command, ConfigCommand, DbArgs, EntityCommand, HostArgs, ScheduleCommand};
 use crate::deployment::{self, Deployment};
 use anyhow::Context as _;
-use reprise_core::flow::FlowLimits;
+use reprise_core::flow::{FlowLimit, FlowLimits};
 use reprise_core::replay::HistoryLimits;
 use reprise_executor::ComponentSummary;
 use reprise_executor::{ExecutorConfig, Host, SystemClock};
 use reprise_runtime::http::{HttpAccess, HttpGrant, HttpGrants};
 use reprise_runtime::{ActivityGrants, CompileSource, Runtime, RuntimeConfig};
 use reprise_store::{SqliteStore, StoreError, StoreOptions, Unavailable};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -138,7 +139,8 @@ pub(crate) async fn loaded_host(db: &DbArgs, args: &HostArgs, deployment: Option
         ..reprise_executor::UpgradePolicies::default()
     };
     upgrade_policies(args, &mut upgrades)?;
-    let flow = flow_limits(args, deployment)?;
+    let flow = Flow::activities(args, deployment)?;
+    let entity_flow = Flow::entities(args, deployment)?;
     let config = ExecutorConfig {
         cache_capacity: args.cache_size,
         activity_concurrency: args.activity_concurrency.max(1),
@@ -146,6 +148,7 @@ pub(crate) async fn loaded_host(db: &DbArgs, args: &HostArgs, deployment: Option
         grants: flags.clone(),
         upgrades,
         flow: Arc::new(flow.limits.clone()),
+        entity_flow: Arc::new(entity_flow.limits.clone()),
         activity_lease: args.lease,
         instance_lease: args.lease,
         max_payload_bytes: args.limits.max_payload,
@@ -166,58 +169,83 @@ pub(crate) async fn loaded_host(db: &DbArgs, args: &HostArgs, deployment: Option
     // A long-running host reads every page first: a damaged file is refused before it writes.
     let options = StoreOptions { verify: !args.skip_db_check, ..StoreOptions::default() };
     let host = host_with_runtime(db, &options, config, runtime)?;
-    let mut exported = Vec::new();
+    let (mut activities, mut entities) = (Vec::new(), Vec::new());
     if let Some(deployment) = deployment {
         for component in &deployment.components {
             let summary = host.load_component_file_with(&component.path, &component.settings_with(&flags)).await?;
             component.check_exports(&deployment.path, &summary.activities)?;
             report_loaded(&component.path, &summary);
-            exported.extend(summary.activities);
+            activities.extend(summary.activities);
+            entities.extend(summary.entities);
         }
     }
     for path in &args.components {
         let summary = host.load_component_file(path).await?;
         report_loaded(path, &summary);
-        exported.extend(summary.activities);
+        activities.extend(summary.activities);
+        entities.extend(summary.entities);
     }
-    flow.check_exports(&exported)?;
+    flow.check_exports(&activities)?;
+    entity_flow.check_exports(&entities)?;
     if let Some(deployment) = deployment {
         apply_schedules(&host, deployment).await?;
     }
     Ok(host)
 }
 
-/// The flow limits of `run`/`serve`: the deployment file's `[activity.NAME]` tables, each
-/// replaced by a `--limit` for the same name; with where each came from, to name it in errors.
+/// The flow limits of `run`/`serve`, of activities or of entities: the deployment file's
+/// `[activity.NAME]` (or `[entity.NAME]`) tables, each replaced by a `--limit` (or
+/// `--entity-limit`) for the same name; with where each came from, to name it in errors.
 struct Flow {
+    /// "activity" or "entity".
+    kind: &'static str,
     limits: FlowLimits,
     /// Per limited name: the file and line of its table, or the flag.
     origins: Vec<(String, String)>,
 }
 
-fn flow_limits(args: &HostArgs, deployment: Option<&Deployment>) -> anyhow::Result<Flow> {
-    let mut flow = Flow { limits: FlowLimits::default(), origins: Vec::new() };
-    if let Some(deployment) = deployment {
-        for (name, (line, limit)) in &deployment.flow {
-            flow.limits.set(name.clone(), limit.clone());
-            flow.origins.push((name.clone(), format!("{}:{line}: [activity.{name}]", deployment.path.display())));
-        }
-    }
-    for setting in &args.flow_limits {
-        let (name, limit) = crate::flow_flags::parse(setting).map_err(anyhow::Error::msg)?;
-        flow.limits.set(name.clone(), limit);
-        flow.origins.retain(|(n, _)| *n != name);
-        flow.origins.push((name, format!("--limit {setting}")));
-    }
-    for (name, limit) in flow.limits.iter() {
-        eprintln!("flow limit of activity {name}: {limit}");
-    }
-    Ok(flow)
-}
-
 impl Flow {
-    /// An error if a limit names an activity that no loaded component exports (a typo would
-    /// otherwise limit nothing, silently).
+    fn activities(args: &HostArgs, deployment: Option<&Deployment>) -> anyhow::Result<Flow> {
+        Flow::read("activity", deployment.map(|d| (d, &d.flow)), "--limit", &args.flow_limits)
+    }
+
+    fn entities(args: &HostArgs, deployment: Option<&Deployment>) -> anyhow::Result<Flow> {
+        Flow::read("entity", deployment.map(|d| (d, &d.entity_flow)), "--entity-limit", &args.entity_limits)
+    }
+
+    fn read(
+        kind: &'static str,
+        tables: Option<(&Deployment, &BTreeMap<String, (usize, FlowLimit)>)>,
+        flag: &str,
+        settings: &[String],
+    ) -> anyhow::Result<Flow> {
+        let mut flow = Flow { kind, limits: FlowLimits::default(), origins: Vec::new() };
+        if let Some((deployment, tables)) = tables {
+            for (name, (line, limit)) in tables {
+                flow.limits.set(name.clone(), limit.clone());
+                flow.origins.push((name.clone(), format!("{}:{line}: [{kind}.{name}]", deployment.path.display())));
+            }
+        }
+        for setting in settings {
+            let (name, limit) = crate::flow_flags::parse(flag, setting).map_err(anyhow::Error::msg)?;
+            if kind == "entity" && limit.key.is_some() {
+                anyhow::bail!(
+                    "{flag} {setting}: an entity already runs one batch at a time per key; its limits apply to \
+                     the entity name as a whole, without a key"
+                );
+            }
+            flow.limits.set(name.clone(), limit);
+            flow.origins.retain(|(n, _)| *n != name);
+            flow.origins.push((name, format!("{flag} {setting}")));
+        }
+        for (name, limit) in flow.limits.iter() {
+            eprintln!("flow limit of {kind} {name}: {limit}");
+        }
+        Ok(flow)
+    }
+
+    /// An error if a limit names an activity (or entity) that no loaded component exports (a
+    /// typo would otherwise limit nothing, silently).
     fn check_exports(&self, exported: &[String]) -> anyhow::Result<()> {
         match self.origins.iter().find(|(name, _)| !exported.contains(name)) {
             None => Ok(()),
@@ -226,7 +254,8 @@ impl Flow {
                 known.sort_unstable();
                 known.dedup();
                 anyhow::bail!(
-                    "{origin}: no loaded component exports an activity named '{name}' (they export: {})",
+                    "{origin}: no loaded component exports an {} named '{name}' (they export: {})",
+                    self.kind,
                     if known.is_empty() { "none".to_string() } else { known.join(", ") }
                 )
             }

@@ -22,13 +22,17 @@ pub(super) struct File {
     /// limits.
     #[serde(default, rename = "activity")]
     pub(super) activities: BTreeMap<Spanned<String>, Flow>,
+    /// Settings per entity name: its flow limits (the same keys, without `key`).
+    #[serde(default, rename = "entity")]
+    pub(super) entities: BTreeMap<Spanned<String>, Flow>,
     /// Schedules by name.
     #[serde(default, rename = "schedule")]
     pub(super) schedules: BTreeMap<Spanned<String>, Schedule>,
 }
 
 /// `[activity.NAME]`: the activity's flow limits, enforced when tasks are claimed (so across
-/// every host on the database).
+/// every host on the database); `[entity.NAME]`: the entity name's, enforced by each host's
+/// scheduler.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(super) struct Flow {

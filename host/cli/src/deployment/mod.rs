@@ -3,7 +3,8 @@
 //! environment, directories, sockets), their limits (memory, CPU, HTTP requests and bytes,
 //! timeouts) and the timeout and retry policy of calls that set none; secrets read from the
 //! host's environment or from files at start; per-orchestrator upgrade policies; per-activity
-//! flow limits (`[activity.NAME]`: at most so many at once, so many starts per period, per key);
+//! flow limits (`[activity.NAME]`: at most so many at once, so many starts per period, per key;
+//! `[entity.NAME]`: at most so many batches at once, so many batch starts per period);
 //! schedules (`[schedule.NAME]`, created or updated at every start, keeping their progress).
 //!
 //! It owns reading, checking and resolving the file into the executor's
@@ -72,6 +73,8 @@ pub(crate) struct Deployment {
     pub(crate) upgrade_policies: BTreeMap<String, UpgradePolicy>,
     /// `[activity.NAME]`: the line of its table, and its flow limits.
     pub(crate) flow: BTreeMap<String, (usize, FlowLimit)>,
+    /// `[entity.NAME]`: the line of its table, and its flow limits (without a key).
+    pub(crate) entity_flow: BTreeMap<String, (usize, FlowLimit)>,
     /// `[schedule.NAME]`, by name.
     pub(crate) schedules: Vec<DeployedSchedule>,
 }

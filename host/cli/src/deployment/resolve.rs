@@ -142,7 +142,22 @@ pub(super) fn resolve(path: &Path, text: &str) -> Result<Deployment, DeploymentE
     }
     let mut flow = BTreeMap::new();
     for (name, limits) in &parsed.activities {
-        flow.insert(name.get_ref().clone(), (source.line(name.span()), flow_limit(&source, name, limits)?));
+        flow.insert(name.get_ref().clone(), (source.line(name.span()), flow_limit(&source, "activity", name, limits)?));
+    }
+    let mut entity_flow = BTreeMap::new();
+    for (name, limits) in &parsed.entities {
+        if let Some(key) = &limits.key {
+            return Err(source.invalid(
+                key.span(),
+                format!(
+                    "entity {}: an entity already runs one batch at a time per key; its limits apply to the \
+                     entity name as a whole, without a key",
+                    name.get_ref()
+                ),
+            ));
+        }
+        let limit = flow_limit(&source, "entity", name, limits)?;
+        entity_flow.insert(name.get_ref().clone(), (source.line(name.span()), limit));
     }
     let mut components = Vec::new();
     for component in &parsed.components {
@@ -200,14 +215,19 @@ pub(super) fn resolve(path: &Path, text: &str) -> Result<Deployment, DeploymentE
         let spec = parts.spec().map_err(|e| source.invalid(name.span(), format!("schedule {checked}: {e}")))?;
         schedules.push(DeployedSchedule { name: checked, spec, paused: schedule.paused, line });
     }
-    Ok(Deployment { path: path.to_path_buf(), listen, components, upgrade_policies, flow, schedules })
+    Ok(Deployment { path: path.to_path_buf(), listen, components, upgrade_policies, flow, entity_flow, schedules })
 }
 
-/// An `[activity.NAME]` table's limits, each refusal on the line of the value it is about.
-fn flow_limit(source: &Source<'_>, name: &Spanned<String>, given: &file::Flow) -> Result<FlowLimit, DeploymentError> {
-    let invalid = |span: Range<usize>, error: FlowLimitError| {
-        source.invalid(span, format!("activity {}: {error}", name.get_ref()))
-    };
+/// An `[activity.NAME]` or `[entity.NAME]` table's limits (`kind` says which), each refusal
+/// on the line of the value it is about.
+fn flow_limit(
+    source: &Source<'_>,
+    kind: &str,
+    name: &Spanned<String>,
+    given: &file::Flow,
+) -> Result<FlowLimit, DeploymentError> {
+    let invalid =
+        |span: Range<usize>, error: FlowLimitError| source.invalid(span, format!("{kind} {}: {error}", name.get_ref()));
     let burst = given.burst.as_ref().map(|b| *b.get_ref());
     let rate = match &given.rate {
         Some(rate) => Some(Rate::parse(rate.get_ref(), burst).map_err(|e| invalid(rate.span(), e))?),
@@ -215,7 +235,7 @@ fn flow_limit(source: &Source<'_>, name: &Spanned<String>, given: &file::Flow) -
             let span = given.burst.as_ref().map(Spanned::span).unwrap_or_default();
             return Err(source.invalid(
                 span,
-                format!("activity {}: burst is the size of the rate limit's bucket; give a rate too", name.get_ref()),
+                format!("{kind} {}: burst is the size of the rate limit's bucket; give a rate too", name.get_ref()),
             ));
         }
         None => None,

@@ -158,6 +158,18 @@ fn activity_tables_give_flow_limits_and_refusals_name_their_line() {
 }
 
 #[test]
+fn entity_tables_give_flow_limits_without_a_key() {
+    let deployment = load("[entity.Gpu]\nconcurrency = 1\nrate = \"2/s\"\n").unwrap();
+    let (line, gpu) = &deployment.entity_flow["Gpu"];
+    assert_eq!((*line, gpu.to_string().as_str()), (1, "concurrency:1,rate:2/s,burst:2"));
+    assert!(deployment.flow.is_empty(), "an entity's limits are not an activity's");
+    let key = error("[entity.Gpu]\nconcurrency = 1\nkey = \"/id\"\n");
+    assert!(key.contains(":3:") && key.contains("without a key"), "{key}");
+    let zero = error("[entity.Gpu]\nconcurrency = 0\n");
+    assert!(zero.contains(":2:") && zero.contains("entity Gpu") && zero.contains("at least 1"), "{zero}");
+}
+
+#[test]
 fn schedules_are_read_checked_and_refused_with_their_line() {
     let deployment = load(
         r#"
