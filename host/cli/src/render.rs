@@ -63,6 +63,16 @@ pub(crate) struct InstanceJson<'a> {
     created_at: String,
     updated_at: String,
     completed_at: Option<String>,
+    /// Its activity tasks still in the queue, where `status --json` shows them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pending_tasks: Option<Vec<PendingTaskJson<'a>>>,
+}
+
+impl<'a> InstanceJson<'a> {
+    /// The instance with its pending tasks.
+    pub(crate) fn with_tasks(self, tasks: &'a [PendingTask]) -> Self {
+        InstanceJson { pending_tasks: Some(pending_tasks_json(tasks)), ..self }
+    }
 }
 
 /// An instance as JSON.
@@ -82,6 +92,7 @@ pub(crate) fn instance_json(record: &InstanceRecord) -> InstanceJson<'_> {
         created_at: time(record.created_at),
         updated_at: time(record.updated_at),
         completed_at: record.completed_at.map(time),
+        pending_tasks: None,
     }
 }
 

@@ -55,8 +55,8 @@ pub(crate) fn status(id: &str, json: bool, db: &DbArgs) -> anyhow::Result<ExitCo
     let record = find(store.as_ref(), id)?;
     let tasks = store.pending_tasks(id, SystemClock.now())?;
     if json {
-        let mut shown = serde_json::to_value(render::instance_json(&record))?;
-        shown["pending_tasks"] = serde_json::to_value(render::pending_tasks_json(&tasks))?;
+        // Serialized as it is, never through a `Value`: payloads keep their numbers as written.
+        let shown = render::instance_json(&record).with_tasks(&tasks);
         crate::out!("{}", serde_json::to_string_pretty(&shown)?);
     } else {
         let text = render::instance(&record) + &render::pending_tasks(&tasks);

@@ -16,14 +16,13 @@ pub(crate) use deploy::{Summary, UpgradeCounts};
 use crate::cli::{Command, ConfigCommand, DbArgs, EntityCommand, HostArgs, ScheduleCommand};
 use crate::deployment::{self, Deployment};
 use anyhow::Context as _;
-use reprise_core::flow::{FlowLimit, FlowLimits};
+use reprise_core::flow::FlowLimits;
 use reprise_core::replay::HistoryLimits;
 use reprise_executor::ComponentSummary;
 use reprise_executor::{ExecutorConfig, Host, SystemClock};
 use reprise_runtime::http::{HttpAccess, HttpGrant, HttpGrants};
 use reprise_runtime::{ActivityGrants, CompileSource, Runtime, RuntimeConfig};
 use reprise_store::{SqliteStore, StoreError, StoreOptions, Unavailable};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -215,7 +214,7 @@ impl Flow {
 
     fn read(
         kind: &'static str,
-        tables: Option<(&Deployment, &BTreeMap<String, (usize, FlowLimit)>)>,
+        tables: Option<(&Deployment, &deployment::FlowTables)>,
         flag: &str,
         settings: &[String],
     ) -> anyhow::Result<Flow> {

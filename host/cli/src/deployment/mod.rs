@@ -72,12 +72,15 @@ pub(crate) struct Deployment {
     /// `[orchestrator.NAME] upgrade-policy`.
     pub(crate) upgrade_policies: BTreeMap<String, UpgradePolicy>,
     /// `[activity.NAME]`: the line of its table, and its flow limits.
-    pub(crate) flow: BTreeMap<String, (usize, FlowLimit)>,
+    pub(crate) flow: FlowTables,
     /// `[entity.NAME]`: the line of its table, and its flow limits (without a key).
-    pub(crate) entity_flow: BTreeMap<String, (usize, FlowLimit)>,
+    pub(crate) entity_flow: FlowTables,
     /// `[schedule.NAME]`, by name.
     pub(crate) schedules: Vec<DeployedSchedule>,
 }
+
+/// Flow limits by name (of activities or entities), each with the line of its table.
+pub(crate) type FlowTables = BTreeMap<String, (usize, FlowLimit)>;
 
 /// One `[schedule.NAME]`, checked (its orchestrator is checked once components are loaded).
 #[derive(Debug)]
