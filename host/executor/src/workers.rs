@@ -67,14 +67,11 @@ pub(crate) async fn orchestration_worker(engine: Arc<Engine>, mut shutdown: watc
     let mut backlog = false;
     loop {
         engine.episodes.cache.evict_idle();
-        if let Some(pause) = engine.store.health.paused_for() {
-            // The store takes no writes for now (see `store_health`): woken instances stay
-            // queued, and the poll waits too.
-            tokio::select! {
-                () = tokio::time::sleep(pause) => {}
-                _ = shutdown.changed() => break,
-            }
-            continue;
+        // While the store takes no writes, woken instances stay queued, and the poll waits too.
+        match sit_out_pause(&engine, &mut shutdown).await {
+            Some(true) => continue,
+            Some(false) => break,
+            None => {}
         }
         for slot in scheduler.take_woken(engine.clock.now()) {
             spawn_counted(&engine, run_episode(engine.clone(), slot, None));
@@ -98,13 +95,11 @@ pub(crate) async fn activity_worker(engine: Arc<Engine>, mut shutdown: watch::Re
     let activities = &engine.activities;
     let mut next_poll = Instant::now();
     loop {
-        if let Some(pause) = engine.store.health.paused_for() {
-            // The store takes no writes for now (see `store_health`): claim nothing.
-            tokio::select! {
-                () = tokio::time::sleep(pause) => {}
-                _ = shutdown.changed() => break,
-            }
-            continue;
+        // While the store takes no writes, claim nothing.
+        match sit_out_pause(&engine, &mut shutdown).await {
+            Some(true) => continue,
+            Some(false) => break,
+            None => {}
         }
         let free = activities.slots.free();
         if free > 0 && (activities.trigger.take_poll(engine.clock.now()) || Instant::now() >= next_poll) {
@@ -135,13 +130,11 @@ pub(crate) async fn schedule_worker(engine: Arc<Engine>, mut shutdown: watch::Re
     let schedules = &engine.schedules;
     let mut next_poll = Instant::now();
     loop {
-        if let Some(pause) = engine.store.health.paused_for() {
-            // The store takes no writes for now (see `store_health`): fire nothing.
-            tokio::select! {
-                () = tokio::time::sleep(pause) => {}
-                _ = shutdown.changed() => break,
-            }
-            continue;
+        // While the store takes no writes, fire nothing.
+        match sit_out_pause(&engine, &mut shutdown).await {
+            Some(true) => continue,
+            Some(false) => break,
+            None => {}
         }
         if schedules.trigger.take_poll(engine.clock.now()) || Instant::now() >= next_poll {
             next_poll = Instant::now() + engine.config.poll_interval;
@@ -160,6 +153,16 @@ pub(crate) async fn schedule_worker(engine: Arc<Engine>, mut shutdown: watch::Re
         if !wait(&engine, &schedules.trigger, next_poll, &mut shutdown).await {
             break;
         }
+    }
+}
+
+/// While the store takes no writes for now (see `store_health`), sleeps for the pause and
+/// returns whether to go on (false if the host shuts down meanwhile); `None` if it takes writes.
+async fn sit_out_pause(engine: &Engine, shutdown: &mut watch::Receiver<bool>) -> Option<bool> {
+    let pause = engine.store.health.paused_for()?;
+    tokio::select! {
+        () = tokio::time::sleep(pause) => Some(true),
+        _ = shutdown.changed() => Some(false),
     }
 }
 
