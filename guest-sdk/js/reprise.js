@@ -8,9 +8,10 @@
 //     orchestrator("hello", (ctx, name) => ctx.callActivity("greet", name));
 //     activity("greet", (ctx, name) => `Hello, ${name}!`);
 //
-//     export const { orchestrators, activities, entities } = exports;
+//     export const { orchestrators, activities, entities, updateValidators } = exports;
 //
-// The component is built by componentize-js against the world `app` of wit/durable.wit.
+// The component is built by componentize-js against the world `app-validated` of
+// wit/durable.wit (`app` with the update validators).
 // Inputs and outputs are JSON documents. This module owns the JavaScript idioms only: every
 // durable decision goes through the host's `orchestration` interface (answered from history on
 // replay), and it never reads a real clock or a real random source. Blocking calls
@@ -237,6 +238,39 @@ export class Task {
   }
 }
 
+/** An update the orchestrator received (`waitForUpdate`): answer it once with `ctx.replyUpdate`. */
+export class Update {
+  constructor(id, name, input) {
+    /** The update's id, unique within the instance: what the answer is given to. */
+    this.id = id;
+    /** The update's name. */
+    this.name = name;
+    /** Its input (the parsed JSON). */
+    this.input = input;
+  }
+}
+
+/** The Task of `waitForUpdate`: `result()` returns the Update. */
+export class UpdateTask extends Task {
+  constructor(id, name) {
+    super(id, `update '${name}'`);
+    /** The name of the update waited for. */
+    this.name = name;
+  }
+
+  _complete(outcome) {
+    super._complete(outcome);
+    if (this._failure !== undefined) return;
+    const delivered = this._output;
+    if (delivered === null || typeof delivered !== "object" || typeof delivered.id !== "string" || !("input" in delivered)) {
+      this._output = PENDING;
+      this._failure = new TaskFailedError(ErrorTypes.PROTOCOL_ERROR, `the host delivered ${JSON.stringify(delivered)} for ${this.kind}, not {id, input}`);
+      return;
+    }
+    this._output = new Update(delivered.id, this.name, delivered.input);
+  }
+}
+
 const LOG_LEVELS = { debug: "debug", info: "info", warn: "warn", error: "error" };
 
 /**
@@ -357,6 +391,41 @@ export class OrchestrationContext {
   /** A Task that completes with the data of the next event `name` raised on this instance. */
   waitForExternalEvent(name) {
     return new Task(orchestration.waitForEvent(name), `event '${name}'`);
+  }
+
+  /**
+   * A Task that completes with the next update `name` sent to this instance (`reprise update ID
+   * NAME`, `POST .../instances/{id}/update/{name}`), as an Update. Updates sent before anyone
+   * waits are buffered, oldest first, and each completes one wait. Answer each with
+   * `replyUpdate`; one the execution never answers (it finishes, or continues as new, first) is
+   * reported to its caller as `Unanswered`.
+   */
+  waitForUpdate(name) {
+    return new UpdateTask(orchestration.waitForUpdate(name), name);
+  }
+
+  /**
+   * Answers `update` (an Update, or its id) with `output`, or, with `{ failure }` (any thrown
+   * value, turned into a failure as a throwing activity's is), with a failure: the caller
+   * receives it once this episode commits, and the orchestration goes on either way. Each
+   * update is answered once: a second answer, or one to an update not received, ends the
+   * execution with `GuestTrapped`. An output without a JSON form throws `InvalidOutput` and
+   * answers nothing.
+   */
+  replyUpdate(update, output = null, { failure } = {}) {
+    const id = update instanceof Update ? update.id : update;
+    if (failure !== undefined) {
+      orchestration.replyUpdate(id, { tag: "err", val: Failure.from(failure).toWire() });
+      return;
+    }
+    let json;
+    try {
+      json = JSON.stringify(output === undefined ? null : output);
+    } catch (error) {
+      throw new Failure(ErrorTypes.INVALID_OUTPUT, `the answer to update '${id}' could not be encoded to JSON: ${error.message}`);
+    }
+    if (json === undefined) throw new Failure(ErrorTypes.INVALID_OUTPUT, `the answer to update '${id}' (a ${typeof output}) has no JSON form`);
+    orchestration.replyUpdate(id, { tag: "ok", val: json });
   }
 
   /** Raises the event `name` on another instance, once this episode commits. */
@@ -538,7 +607,7 @@ export class EntityContext {
   }
 }
 
-const registered = { orchestrator: new Map(), activity: new Map(), entity: new Map() };
+const registered = { orchestrator: new Map(), activity: new Map(), entity: new Map(), validator: new Map() };
 
 function register(kind, name, fn) {
   if (typeof name !== "string" || typeof fn !== "function") {
@@ -568,6 +637,52 @@ export function activity(name, fn) {
  */
 export function entity(name, fn) {
   register("entity", name, fn);
+}
+
+/**
+ * Registers `fn(check, input)` as the validator of the updates named `update`. The host calls it
+ * before it records such an update, in a fresh instance of the component (the deterministic
+ * sandbox of entities): throwing refuses the update, and the caller receives the failure (a
+ * Failure keeps its type; another error is named after its class); returning nothing accepts it.
+ * `check` is `{ orchestrator, customStatus }`: the orchestrator's name and its custom status
+ * (parsed), not its variables. Updates without a validator are accepted.
+ */
+export function updateValidator(update, fn) {
+  if (typeof update !== "string" || typeof fn !== "function") {
+    throw new TypeError("updateValidator(update, function) needs the update's name and a function");
+  }
+  if (registered.validator.has(update)) throw new Error(`two validators check the update '${update}': an update has at most one`);
+  registered.validator.set(update, fn);
+}
+
+/** Runs the validator of `update`, if there is one; throws the refusal as the WIT record. */
+function validate(orchestrator, update, payload, customStatus) {
+  try {
+    const fn = registered.validator.get(update);
+    if (fn === undefined) return;
+    let input;
+    let status;
+    try {
+      input = JSON.parse(payload);
+    } catch (error) {
+      throw new Failure(ErrorTypes.INVALID_INPUT, `the input of update '${update}' is not JSON: ${error.message}`);
+    }
+    try {
+      status = customStatus === undefined || customStatus === null ? undefined : JSON.parse(customStatus);
+    } catch (error) {
+      throw new Failure(ErrorTypes.INVALID_STATE, `the instance's custom status is not JSON: ${error.message}`);
+    }
+    const verdict = fn(Object.freeze({ orchestrator, customStatus: status }), input);
+    // `return false` reads like a refusal: refuse rather than accept by mistake.
+    if (verdict !== undefined) {
+      throw new Failure(
+        ErrorTypes.INVALID_OUTPUT,
+        `the validator of update '${update}' returned ${JSON.stringify(verdict) ?? String(verdict)}: a validator refuses by throwing a Failure and accepts by returning nothing`,
+      );
+    }
+  } catch (error) {
+    throw Failure.from(error).toWire();
+  }
 }
 
 function runEntity(name, operation, payload, stored) {
@@ -671,10 +786,13 @@ export function runAs(kind, name, fn, payload) {
 }
 
 /**
- * The component's exports: `export const { orchestrators, activities, entities } = exports;` in
- * the guest's main module.
+ * The component's exports: `export const { orchestrators, activities, entities,
+ * updateValidators } = exports;` in the guest's main module.
  */
 export const exports = Object.freeze({
+  updateValidators: {
+    validate: (orchestrator, update, input, customStatus) => validate(orchestrator, update, input, customStatus),
+  },
   entities: {
     names: () => [...registered.entity.keys()],
     run: (name, operation, input, state) => runEntity(name, operation, input, state),

@@ -45,6 +45,9 @@
 //   (and gives up after `{ maxJumps }` of them, 100000 by default). A 30-day timer costs nothing.
 // - Events: `run.raiseEvent(name, data)` delivers one to the orchestration (`{ instanceId }`: to
 //   a sub-orchestration of the run), then runs until idle.
+// - Updates: `await run.update(name, input)` sends one to the orchestration (ids `update-1`,
+//   `update-2`... in the order sent), runs until idle and resolves to the answer `{id, answered,
+//   output, failure}`; `run.answer(id)` reads it later. Validators do not run here: call them.
 // - Sub-orchestrations: the child runs in the same simulated host, by `harness.orchestrator(name,
 //   fn)` or the guest's registered orchestrator of that name, with the host's child ids (and its
 //   rules of ids: a refused one traps the parent, a taken one fails the task with
@@ -246,6 +249,12 @@ class OrchestrationBinding {
   }
   waitForEvent(name) {
     return this.call(() => BigInt(this.replayer.waitForEvent(name)));
+  }
+  waitForUpdate(name) {
+    return this.call(() => BigInt(this.replayer.waitForUpdate(name)));
+  }
+  replyUpdate(updateId, reply) {
+    return this.call(() => this.replayer.replyUpdate(updateId, reply.tag === "ok" ? { output: reply.val } : { failure: fromWire(reply.val) }));
   }
   raiseEvent(instanceId, name, data) {
     return this.call(() => this.replayer.raiseEvent(instanceId, name, data));
@@ -550,6 +559,32 @@ export class Run {
     return this;
   }
 
+  /**
+   * Sends the update `name` with `input` to the orchestration at the current time, runs until
+   * idle, and resolves to what the orchestrator answered: `{id, answered, output, failure}`
+   * (`answered` false if it has not yet; it may once time moves, and `run.answer(id)` then has
+   * it). Its id is `update-N`, N counting the updates the current execution received.
+   * Validators do not run here: they are plain functions, tested by calling them.
+   */
+  async update(name, input = null) {
+    if (this._root.ended) throw new Error(`the update '${name}' was sent after the orchestration ended (${this._root.status})`);
+    const sent = [...this._root.history, ...this._root.inbox].filter((e) => e.type === "UpdateReceived" || e.type === "UpdateRequested");
+    const id = `update-${sent.length + 1}`;
+    this._root.inbox.push({ type: "UpdateRequested", update_id: id, name, input: payload(input, `the input of update '${name}'`) });
+    await this._runUntilIdle();
+    return this.answer(id);
+  }
+
+  /** The orchestrator's answer to the update `id` so far: `{id, answered, output, failure}`. */
+  answer(id) {
+    const replied = this._root.history.find((e) => e.type === "UpdateReplied" && e.update_id === id);
+    if (replied === undefined) return { id, answered: false, output: undefined, failure: undefined };
+    const { reply } = replied;
+    return "output" in reply
+      ? { id, answered: true, output: parse(reply.output), failure: undefined }
+      : { id, answered: true, output: undefined, failure: reply.failure };
+  }
+
   /** Moves the clock `ms` forward, running what falls due (timers, retries) at its own time. */
   async advance(ms) {
     // Whole ms, as the host's clock: a fraction would reach the orchestrator's currentTime.
@@ -592,6 +627,8 @@ export class Run {
     const events = (names) => `the event(s) ${names.map((n) => `'${n}'`).join(", ")}`;
     const root = this._pendingEventWaits(this._root);
     if (root.length > 0) return `${events(root)}: raise them with run.raiseEvent`;
+    const updates = this._pendingUpdateWaits(this._root);
+    if (updates.length > 0) return `the update(s) ${updates.map((n) => `'${n}'`).join(", ")}: send them with run.update`;
     const children = [...this._instances.values()].filter((i) => i !== this._root && !i.ended && i.history.length > 0);
     const waiting = children.map((child) => ({ child, names: this._pendingEventWaits(child) })).filter((w) => w.names.length > 0);
     const which = (child) => `sub-orchestration '${child.name}' (instance ${child.id})`;
@@ -607,6 +644,12 @@ export class Run {
   _pendingEventWaits(instance) {
     const { replayer } = runEpisode({ ...this._episodeOf(instance), messages: undefined, logs: [] });
     return [...new Set(replayer.eventWaits.map((wait) => wait.name))];
+  }
+
+  /** The names of the updates `instance` waits for. */
+  _pendingUpdateWaits(instance) {
+    const { replayer } = runEpisode({ ...this._episodeOf(instance), messages: undefined, logs: [] });
+    return [...new Set(replayer.updateWaits.map((wait) => wait.name))];
   }
 
   _episodeOf(instance) {

@@ -84,6 +84,7 @@ for (const scenario of scenarios) {
   test(`${scenario.id}: the harness decides as the host did`, async () => {
     const run = await new Harness().instanceId(scenario.id).startTime(scenario.started_at).start(scenario.orchestrator, scenario.input);
     if (scenario.then === "approve") await run.raiseEvent(scenario.event.name, scenario.event.data);
+    if (scenario.then === "deposits") for (const { name, input } of scenario.updates) assert.ok((await run.update(name, input)).answered, name);
     // Finishes at once but for "move-time", which skips to each retry and timer, as the host's clock was moved.
     await run.runToCompletion();
     assert.equal(run.status, scenario.status);

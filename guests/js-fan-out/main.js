@@ -25,10 +25,20 @@
 //   output `{"approved": <the event's "by">}`, or `{"approved": false}` on timeout.
 // - `js_parent`: runs `js_first_or_timeout` on its input as a sub-orchestration (under the
 //   host's child id); output `{"child": <its output>}`.
-// (The last three are the scenarios of the harness's agreement with the host that have
-// retries, events, moving time and a sub-orchestration: host-agreement.mjs.)
+// - `js_account`: the Rust guest `updates`' `account` in JavaScript. Input `{"limit": n}`;
+//   publishes the custom status `{"balance": b, "open": true}` and takes `deposit` updates (a
+//   positive integer) one at a time, each answered with the new balance after the activity
+//   `js_audit` (input `{"amount", "balance"}`, output `"audited <amount>"`) has run; a deposit of
+//   13 is answered with the failure `Unlucky` and the instance goes on. `close` (any input) is
+//   answered with the balance and ends the instance with `{"balance", "deposits"}`, as does the
+//   balance reaching the limit. The validator of `deposit` refuses an amount that is not a
+//   positive integer (`NotPositive`) and any deposit once the custom status says the account is
+//   closed (`Closed`).
+// (js_retrying, js_approval, js_parent and js_account are the scenarios of the harness's
+// agreement with the host that have retries, events, moving time, a sub-orchestration and
+// updates: host-agreement.mjs.)
 
-import { EntityId, Failure, RetryPolicy, activity, exports, orchestrator } from "../../guest-sdk/js/reprise.js";
+import { EntityId, Failure, RetryPolicy, activity, exports, orchestrator, updateValidator } from "../../guest-sdk/js/reprise.js";
 
 orchestrator("js_fan_out", (ctx, { items }) => {
   ctx.setCustomStatus(`fanning out ${items} items`);
@@ -131,4 +141,40 @@ orchestrator("js_approval", (ctx, { timeoutMs }) => {
 
 orchestrator("js_parent", (ctx, item) => ({ child: ctx.callSubOrchestrator("js_first_or_timeout", item) }));
 
-export const { orchestrators, activities, entities } = exports;
+orchestrator("js_account", (ctx, { limit }) => {
+  let balance = 0;
+  let deposits = 0;
+  ctx.setCustomStatus({ balance, open: true });
+  // One wait per name at a time; the one that loses the race stays pending for the next update.
+  let deposit = ctx.waitForUpdate("deposit");
+  const close = ctx.waitForUpdate("close");
+  for (;;) {
+    if (ctx.taskAny([deposit, close]) === close) {
+      ctx.replyUpdate(close.result(), balance);
+      ctx.setCustomStatus({ balance, open: false });
+      return { balance, deposits };
+    }
+    const update = deposit.result();
+    deposit = ctx.waitForUpdate("deposit");
+    if (update.input === 13) {
+      ctx.replyUpdate(update, null, { failure: new Failure("Unlucky", "13 is not taken here") });
+      continue;
+    }
+    ctx.callActivity("js_audit", { amount: update.input, balance });
+    balance += update.input;
+    deposits += 1;
+    ctx.replyUpdate(update, balance);
+    const open = balance < limit;
+    ctx.setCustomStatus({ balance, open });
+    if (!open) return { balance, deposits };
+  }
+});
+
+activity("js_audit", (ctx, { amount }) => `audited ${amount}`);
+
+updateValidator("deposit", ({ customStatus }, amount) => {
+  if (!Number.isSafeInteger(amount) || amount <= 0) throw new Failure("NotPositive", `deposit a positive whole amount, not ${JSON.stringify(amount)}`);
+  if (customStatus !== undefined && customStatus.open === false) throw new Failure("Closed", "the account takes no more deposits");
+});
+
+export const { orchestrators, activities, entities, updateValidators } = exports;

@@ -9,7 +9,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Failure } from "../../guest-sdk/js/reprise.js";
 import { Harness, UnsupportedError, replay } from "../../guest-sdk/js/testing.js";
-import "./main.js";
+import { updateValidators } from "./main.js";
 
 test("js_fan_out aggregates every item, the rejected ones as failures", async () => {
   // No mock: the guest's own js_process_item runs, as on the host.
@@ -106,4 +106,46 @@ test("js_parent runs js_first_or_timeout as its child, under the host's child id
   const run = await new Harness().instanceId("p").start("js_parent", 2);
   assert.deepEqual(run.output, { child: { winner: "activity", value: 20 } });
   assert.equal(run.instance("p:1:0").status, "Completed");
+});
+
+test("js_account answers each deposit with the balance after its audit, and 13 with a failure", async () => {
+  const run = await new Harness().start("js_account", { limit: 100 });
+  assert.deepEqual(run.customStatus, { balance: 0, open: true });
+  assert.deepEqual(await run.update("deposit", 5), { id: "update-1", answered: true, output: 5, failure: undefined });
+  assert.equal((await run.update("deposit", 7)).output, 12);
+  const unlucky = await run.update("deposit", 13);
+  assert.equal(unlucky.failure.error_type, "Unlucky");
+  assert.equal(run.status, "Running");
+  assert.equal((await run.update("close", null)).output, 12);
+  assert.equal(run.status, "Completed");
+  assert.deepEqual(run.output, { balance: 12, deposits: 2 });
+  assert.deepEqual(run.activityCalls[0].input, { amount: 5, balance: 0 });
+  assert.deepEqual(
+    run.history.filter((e) => e.type === "UpdateReplied").map((e) => e.update_id),
+    ["update-1", "update-2", "update-3", "update-4"],
+  );
+  // What the harness recorded replays through the host's rules.
+  assert.deepEqual(replay(run.history, "js_account").commands, run.commands);
+});
+
+test("js_account closes once the balance reaches the limit", async () => {
+  const run = await new Harness().start("js_account", { limit: 10 });
+  await run.update("deposit", 4);
+  assert.equal((await run.update("deposit", 6)).output, 10);
+  assert.deepEqual(run.output, { balance: 10, deposits: 2 });
+  assert.deepEqual(run.customStatus, { balance: 10, open: false });
+});
+
+test("the deposit validator refuses amounts that are not positive integers, and deposits to a closed account", () => {
+  const refusal = (amount, status) => {
+    try {
+      updateValidators.validate("js_account", "deposit", JSON.stringify(amount), status === undefined ? undefined : JSON.stringify(status));
+      return undefined;
+    } catch (failure) {
+      return failure.errorType;
+    }
+  };
+  assert.equal(refusal(5, { balance: 0, open: true }), undefined);
+  for (const amount of [0, -3, 2.5, "ten", true, null]) assert.equal(refusal(amount), "NotPositive", JSON.stringify(amount));
+  assert.equal(refusal(1, { balance: 100, open: false }), "Closed");
 });

@@ -25,4 +25,4 @@ activity("fetch", async (ctx, { method = "GET", url, headers = {}, body } = {}) 
 
 orchestrator("call", (ctx, { activity: name, input = null }) => ctx.callActivity(name, input));
 
-export const { orchestrators, activities, entities } = exports;
+export const { orchestrators, activities, entities, updateValidators } = exports;

@@ -11,7 +11,7 @@ the request through ``wasi:http`` if one of the activity's grants allows it.
 """
 
 from reprise import Failure, OrchestrationContext, activity, http, orchestrator
-from reprise import Activities, Entities, Orchestrators  # noqa: F401  (the component's exports)
+from reprise import Activities, Entities, Orchestrators, UpdateValidators  # noqa: F401  (the component's exports)
 
 
 @activity(name="fetch")

@@ -27,6 +27,16 @@
   ``InvalidOperation`` and changes nothing), ``get()``, ``reset()``.
 - ``py_entities``: input a key. Signals ``add(5)``, calls ``add(-1)`` (caught), calls ``add(2)``
   and ``get``; output ``{"caught", "cause", "after_add", "value"}``.
+- ``py_account``: the Rust guest ``updates``' ``account`` in Python. Input ``{"limit": n}``;
+  publishes the custom status ``{"balance": b, "open": true}`` and takes ``deposit`` updates
+  (a positive integer) one at a time, each answered with the new balance after the activity
+  ``py_audit`` (input ``{"amount", "balance"}``, output ``"audited <amount>"``) has run, so in a
+  later episode than the one the update arrived in; a deposit of 13 is answered with the failure
+  ``Unlucky`` and the instance goes on. ``close`` (any input) is answered with the balance and
+  ends the instance with ``{"balance", "deposits"}``, as does the balance reaching the limit.
+  The validator of ``deposit`` refuses an amount that is not a positive integer
+  (``NotPositive``) and any deposit once the custom status says the account is closed
+  (``Closed``).
 """
 
 import random
@@ -41,10 +51,13 @@ from reprise import (
     OrchestrationContext,
     RetryPolicy,
     TaskFailedError,
+    UpdateCheck,
+    activity,
     entity,
     orchestrator,
+    update_validator,
 )
-from reprise import Activities, Entities, Orchestrators  # noqa: F401  (the component's exports)
+from reprise import Activities, Entities, Orchestrators, UpdateValidators  # noqa: F401  (the component's exports)
 
 
 @orchestrator
@@ -177,3 +190,43 @@ def py_entities(ctx: OrchestrationContext, key):
     with ctx.lock([counter]):
         value = ctx.call_entity(counter, "get")
     return {"caught": caught, "cause": cause, "after_add": after_add, "value": value}
+
+
+@orchestrator
+def py_account(ctx: OrchestrationContext, account):
+    balance, deposits = 0, 0
+    ctx.set_custom_status({"balance": balance, "open": True})
+    # One wait per name at a time; the one that loses the race stays pending for the next update.
+    deposit, close = ctx.wait_for_update("deposit"), ctx.wait_for_update("close")
+    while True:
+        if ctx.task_any([deposit, close]) is close:
+            ctx.reply_update(close.result(), balance)
+            ctx.set_custom_status({"balance": balance, "open": False})
+            return {"balance": balance, "deposits": deposits}
+        update = deposit.result()
+        deposit = ctx.wait_for_update("deposit")
+        if update.input == 13:
+            ctx.reply_update(update, failure=Failure("Unlucky", "13 is not taken here"))
+            continue
+        ctx.call_activity("py_audit", {"amount": update.input, "balance": balance})
+        balance += update.input
+        deposits += 1
+        ctx.reply_update(update, balance)
+        is_open = balance < account["limit"]
+        ctx.set_custom_status({"balance": balance, "open": is_open})
+        if not is_open:
+            return {"balance": balance, "deposits": deposits}
+
+
+@activity
+def py_audit(ctx, entry):
+    return f"audited {entry['amount']}"
+
+
+@update_validator("deposit")
+def positive_open_deposit(check: UpdateCheck, amount):
+    # bool is an int in Python: True is not a deposit.
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise Failure("NotPositive", f"deposit a positive whole amount, not {amount!r}")
+    if check.custom_status is not None and not check.custom_status.get("open", True):
+        raise Failure("Closed", "the account takes no more deposits")

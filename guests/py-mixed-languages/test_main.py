@@ -7,11 +7,11 @@ replaced by Python stand-ins that behave as those guests do.
 import unittest
 from datetime import timedelta
 
-from reprise import EntityId, Failure, OrchestrationContext
+from reprise import EntityId, Failure, OrchestrationContext, UpdateCheck
 from reprise.testing import DEFAULT_START_MS, Harness
 
 from main import mixed_languages, py_approval, py_backoff, py_counter, py_determinism_probe, py_entities
-from main import py_word_counts
+from main import positive_open_deposit, py_account, py_audit, py_word_counts
 
 
 def child_double(ctx: OrchestrationContext, item):
@@ -142,6 +142,48 @@ class Entities(unittest.TestCase):
              "call operation 'get' on entity @PyCounter@py", "release the locks of its critical section",
              "complete the orchestration"],
         )  # fmt: skip
+
+
+class Updates(unittest.TestCase):
+    def account(self, limit=100):
+        return Harness().activity("py_audit", py_audit).start(py_account, {"limit": limit})
+
+    def test_each_deposit_is_answered_with_the_balance_after_its_audit(self):
+        run = self.account()
+        self.assertEqual(run.custom_status, {"balance": 0, "open": True})
+        self.assertEqual(run.update("deposit", 5).output, 5)
+        self.assertEqual(run.update("deposit", 7).output, 12)
+        unlucky = run.update("deposit", 13)
+        self.assertTrue(unlucky.answered)
+        self.assertEqual(unlucky.failure.error_type, "Unlucky")
+        with self.assertRaises(Failure):
+            unlucky.output
+        self.assertEqual(run.status, "Running", "a refused deposit does not end the account")
+        self.assertEqual(run.update("close", None).output, 12)
+        self.assertEqual(run.status, "Completed")
+        self.assertEqual(run.output, {"balance": 12, "deposits": 2})
+        self.assertEqual(run.activity_calls[0], ("py_audit", {"amount": 5, "balance": 0}, 1))
+        replied = [e["update_id"] for e in run.history if e["type"] == "UpdateReplied"]
+        self.assertEqual(replied, ["update-1", "update-2", "update-3", "update-4"])
+        self.assertIn("answer update 'update-3'", run.commands)
+
+    def test_reaching_the_limit_closes_the_account(self):
+        run = self.account(limit=10)
+        self.assertEqual(run.update("deposit", 4).output, 4)
+        self.assertEqual(run.update("deposit", 6).output, 10)
+        self.assertEqual(run.output, {"balance": 10, "deposits": 2})
+        self.assertEqual(run.custom_status, {"balance": 10, "open": False})
+
+    def test_the_validator_refuses_what_is_not_a_positive_amount_or_comes_after_closing(self):
+        check = UpdateCheck("py_account", {"balance": 0, "open": True})
+        self.assertIsNone(positive_open_deposit(check, 5))
+        for amount in (0, -3, 2.5, "ten", True):
+            with self.subTest(amount=amount), self.assertRaises(Failure) as refused:
+                positive_open_deposit(check, amount)
+            self.assertEqual(refused.exception.error_type, "NotPositive")
+        with self.assertRaises(Failure) as closed:
+            positive_open_deposit(UpdateCheck("py_account", {"balance": 100, "open": False}), 1)
+        self.assertEqual(closed.exception.error_type, "Closed")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ account, then credits the destination; if the credit fails, the orchestrator ref
 """
 
 from reprise import Failure, OrchestrationContext, TaskFailedError, activity, orchestrator
-from reprise import Activities, Entities, Orchestrators  # noqa: F401  (the component's exports)
+from reprise import Activities, Entities, Orchestrators, UpdateValidators  # noqa: F401  (the component's exports)
 
 
 @orchestrator(name="TransferFunds")

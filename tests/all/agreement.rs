@@ -5,10 +5,12 @@
 use crate::harness::{Harness, T0};
 use reprise_core::replay::Command;
 use reprise_core::{Event, HistoryEvent, Timestamp};
+use reprise_executor::{UpdateRequest, UpdateState};
 use reprise_store::InstanceRecord;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Command as Process;
+use std::time::Duration;
 
 const REPRISE: &str = env!("CARGO_BIN_EXE_reprise-under-test");
 
@@ -21,6 +23,8 @@ pub enum Then {
     Approve,
     /// Time passes until it finishes: the clock moves to each retry and timer it waits on.
     MoveTime,
+    /// The updates of [`deposits`] are sent one at a time, each once the last is answered.
+    Deposits,
 }
 
 impl Then {
@@ -30,6 +34,7 @@ impl Then {
             Then::Finish => "finish",
             Then::Approve => "approve",
             Then::MoveTime => "move-time",
+            Then::Deposits => "deposits",
         }
     }
 }
@@ -37,6 +42,17 @@ impl Then {
 /// The event [`Then::Approve`] raises: its name and data.
 pub fn approval() -> (&'static str, Value) {
     ("Approval", json!({"by": "alice"}))
+}
+
+/// The updates [`Then::Deposits`] sends, in order: name and input. The harnesses number the
+/// updates they send `update-1`, `update-2`...: the host is given the same ids.
+pub fn deposits() -> Value {
+    json!([
+        {"name": "deposit", "input": 5},
+        {"name": "deposit", "input": 13},
+        {"name": "deposit", "input": 7},
+        {"name": "close", "input": null},
+    ])
 }
 
 /// Moves the started instance `id` on as `then` says, until it finishes.
@@ -52,6 +68,22 @@ pub async fn drive(host: &Harness, id: &str, then: Then) -> InstanceRecord {
             host.finished(id).await
         }
         Then::MoveTime => host.finished_moving_time(id).await,
+        Then::Deposits => {
+            // Sent once it waits, as the harnesses send them after its first episode.
+            host.until_history(id, |h| h.iter().any(|e| matches!(e.event, Event::UpdateWaitStarted { .. }))).await;
+            for (n, update) in deposits().as_array().expect("a list").iter().enumerate() {
+                let request = UpdateRequest {
+                    instance_id: id.to_string(),
+                    name: update["name"].as_str().expect("a name").to_string(),
+                    input: update["input"].to_string(),
+                    update_id: Some(format!("update-{}", n + 1)),
+                    wait: Duration::from_secs(60),
+                };
+                let status = host.host.update(request).await.expect("send the update");
+                assert_eq!(status.state, UpdateState::Answered, "{id}: {update} was not answered: {status:?}");
+            }
+            host.finished(id).await
+        }
     }
 }
 
@@ -93,6 +125,8 @@ pub fn command_words(event: &Event) -> Option<String> {
         Event::ExecutionContinuedAsNew { .. } => Command::ContinueAsNew,
         Event::TimerScheduled { fire_at, .. } => Command::ScheduleTimer { fire_at: *fire_at },
         Event::EventWaitStarted { name, .. } => Command::WaitForEvent { name: name.clone() },
+        Event::UpdateWaitStarted { name, .. } => Command::WaitForUpdate { name: name.clone() },
+        Event::UpdateReplied { update_id, .. } => Command::ReplyUpdate { update_id: update_id.clone() },
         Event::EventSent { instance_id, name, .. } => {
             Command::RaiseEvent { instance_id: instance_id.clone(), name: name.clone() }
         }
@@ -106,7 +140,27 @@ pub fn command_words(event: &Event) -> Option<String> {
         Event::EntitiesUnlocked { .. } => Command::UnlockEntities,
         Event::ExecutionCompleted { .. } => Command::Complete,
         Event::ExecutionFailed { .. } => Command::Fail,
-        _ => return None,
+        // Named one by one, not `_`: a new kind of event must be placed on one side or the other.
+        Event::EpisodeStarted { .. }
+        | Event::ExecutionStarted { .. }
+        | Event::ActivityRetrying { .. }
+        | Event::HttpRequestsMade { .. }
+        | Event::SubOrchestrationCompleted { .. }
+        | Event::SubOrchestrationFailed { .. }
+        | Event::SubOrchestrationRetrying { .. }
+        | Event::TimerFired { .. }
+        | Event::EventRaised { .. }
+        | Event::UpdateReceived { .. }
+        | Event::EntityCompleted { .. }
+        | Event::EntityFailed { .. }
+        | Event::ExecutionSuspended { .. }
+        | Event::ExecutionResumed { .. }
+        | Event::ExecutionRewound { .. }
+        | Event::ComponentUpgraded { .. }
+        | Event::VersionMarked { .. }
+        | Event::ExecutionTerminated { .. }
+        | Event::ActivityCompleted { .. }
+        | Event::ActivityFailed { .. } => return None,
     };
     Some(command.to_string())
 }

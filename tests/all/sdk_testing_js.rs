@@ -6,7 +6,7 @@
 //! Node.js is required, as it is for building the JavaScript guests: without it these tests
 //! fail and say what to install, they are never skipped.
 
-use crate::agreement::{Then, approval, children, command_words, drive, started_at, write_cli_history};
+use crate::agreement::{Then, approval, children, command_words, deposits, drive, started_at, write_cli_history};
 use crate::harness::{BOTH_PATHS, Harness, Options, T0};
 use reprise_core::HistoryEvent;
 use reprise_executor::{Bundle, BundleConfig, ExecutorConfig};
@@ -115,6 +115,7 @@ fn scenarios() -> Vec<Scenario> {
         scenario("approval-yes", "js_approval", json!({"timeoutMs": 60_000}), Then::Approve, true),
         scenario("countdown", "js_countdown", json!({"n": 3}), Then::Finish, true),
         scenario("parent", "js_parent", json!(2), Then::Finish, true),
+        scenario("account", "js_account", json!({"limit": 100}), Then::Deposits, true),
     ]
 }
 
@@ -164,6 +165,7 @@ async fn run_on_host(cache: usize, dir: &Path) {
             "input": input,
             "then": then.name(),
             "event": {"name": event_name, "data": event_data},
+            "updates": deposits(),
             "whole": whole,
             "started_at": started_at,
             "status": record.status.to_string(),

@@ -13,7 +13,7 @@
 //! --workspace` runs every Python harness test. A missing Python fails these tests with what to
 //! install; they never skip.
 
-use crate::agreement::{Then, children, command_words, drive, started_at, write_cli_history};
+use crate::agreement::{Then, children, command_words, deposits, drive, started_at, write_cli_history};
 use crate::harness::{Harness, Options};
 use reprise_core::HistoryEvent;
 use reprise_store::InstanceRecord;
@@ -111,6 +111,7 @@ fn scenarios() -> Vec<(&'static str, &'static str, Value, Then)> {
         ("approval-yes", "py_approval", json!({"value": 4}), Then::Approve),
         ("approval-timeout", "py_approval", json!({"value": 5}), Then::MoveTime),
         ("py-entities", "py_entities", json!("py"), Then::Finish),
+        ("py-account", "py_account", json!({"limit": 100}), Then::Deposits),
         // Waits of 1000, 1200, 1440, 1728 ms (1.2 cubed is where libm's pow and Rust's powi
         // part), then the 2 s maximum.
         (
@@ -158,6 +159,7 @@ fn manifest_entry(
         "orchestrator": orchestrator,
         "input": input,
         "then": then.name(),
+        "updates": deposits(),
         "status": record.status.to_string(),
         "output": output,
         "failure": failure,
@@ -228,7 +230,17 @@ async fn the_python_harness_agrees_with_the_host() {
     let statuses: Vec<&str> = manifest.iter().map(|m| m["status"].as_str().expect("a status")).collect();
     assert_eq!(
         statuses,
-        ["Completed", "Completed", "Failed", "Completed", "Completed", "Completed", "Completed", "Completed"],
+        [
+            "Completed",
+            "Completed",
+            "Failed",
+            "Completed",
+            "Completed",
+            "Completed",
+            "Completed",
+            "Completed",
+            "Completed"
+        ],
         "{manifest:#?}"
     );
     write_cli_histories(&db, &manifest, &dir);

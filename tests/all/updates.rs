@@ -1,6 +1,7 @@
 //! Updates end to end (`guests/updates`): a client's request that the orchestrator answers,
 //! on both paths, across a restart of the host, refused by the validator before anything is
-//! recorded, sent twice under one id, left unanswered, and not answered in time.
+//! recorded, sent twice under one id, left unanswered, and not answered in time; and the same
+//! account written with the Python and JavaScript SDKs (`py_account`, `js_account`).
 
 use crate::harness::{BOTH_PATHS, Harness, Options, output};
 use reprise_core::{Event, RuntimeStatus, UpdateReply};
@@ -177,4 +178,51 @@ async fn an_update_the_instance_never_answers_is_reported_so_and_a_short_wait_re
     let status = h.host.update_status("deaf", "ignored", Duration::from_secs(60)).await.unwrap();
     assert_eq!(status.state, UpdateState::Unanswered { status: RuntimeStatus::Completed });
     h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_and_javascript_orchestrators_answer_updates_and_their_validators_refuse() {
+    for (orchestrator, component) in
+        [("py_account", guests::PY_MIXED_LANGUAGES.path()), ("js_account", guests::JS_FAN_OUT.path())]
+    {
+        for cache in BOTH_PATHS {
+            let h = Harness::new(cache, &[component]).await;
+            let id = format!("{orchestrator}-{cache}");
+            h.start(&id, orchestrator, json!({"limit": 20})).await;
+            assert_eq!(answer(&update(&h, &id, "deposit", json!(5), None).await), json!(5), "{orchestrator}");
+            let unlucky = update(&h, &id, "deposit", json!(13), None).await;
+            match unlucky.record.reply {
+                Some(UpdateReply::Failure(failure)) => assert_eq!(failure.error_type, "Unlucky", "{orchestrator}"),
+                other => panic!("{orchestrator}: 13 must be answered with a failure, got {other:?}"),
+            }
+            let before = h.history(&id).await.len();
+            for (input, error_type) in
+                [(json!(0), "NotPositive"), (json!(2.5), "NotPositive"), (json!("{"), "NotPositive")]
+            {
+                let request = UpdateRequest {
+                    instance_id: id.clone(),
+                    name: "deposit".into(),
+                    input: input.to_string(),
+                    update_id: None,
+                    wait: Duration::from_secs(60),
+                };
+                match h.host.update(request).await {
+                    Err(ExecutorError::UpdateRefused { failure, .. }) => {
+                        assert_eq!(failure.error_type, error_type, "{orchestrator}: {input}")
+                    }
+                    other => panic!("{orchestrator}: {input} must be refused, got {other:?}"),
+                }
+            }
+            h.settled().await;
+            assert_eq!(h.history(&id).await.len(), before, "{orchestrator}: a refused update leaves no trace");
+            // Reaching the limit closes the account: the answer comes with the end.
+            assert_eq!(answer(&update(&h, &id, "deposit", json!(15), None).await), json!(20), "{orchestrator}");
+            let record = h.finished(&id).await;
+            assert_eq!(output(&record), json!({"balance": 20, "deposits": 2}), "{orchestrator}");
+            let history = h.history(&id).await;
+            let replied = history.iter().filter(|e| matches!(e.event, Event::UpdateReplied { .. })).count();
+            assert_eq!(replied, 3, "{orchestrator}: every update recorded is answered once");
+            h.stop().await;
+        }
+    }
 }

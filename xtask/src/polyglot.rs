@@ -41,12 +41,14 @@ pub const ZIGLANG_VERSION: &str = "0.17.0";
 /// The oldest Node.js that runs componentize-js.
 pub const NODE_MIN_MAJOR: u32 = 18;
 
-/// The WIT world the JavaScript guests target: their SDK exports orchestrators, activities and
-/// entities (any list may be empty). componentize-js brings its own `wasi:http` for `fetch`.
-pub const WORLD: &str = "app";
+/// The WIT world the JavaScript guests target: their SDK exports orchestrators, activities,
+/// entities and update validators (any list may be empty). componentize-js brings its own
+/// `wasi:http` for `fetch`.
+pub const WORLD: &str = "app-validated";
 
-/// The WIT world the Python guests target: `app` and `wasi:http/outgoing-handler`, which
-/// componentize-py generates the bindings of `reprise.http` from only if the world imports it.
+/// The WIT world the Python guests target: `app-validated` and `wasi:http/outgoing-handler`,
+/// which componentize-py generates the bindings of `reprise.http` from only if the world imports
+/// it.
 pub const PY_WORLD: &str = "app-http";
 
 /// The WIT world the C guests target: they export activities.

@@ -72,6 +72,10 @@ export function describeCommand(event) {
       return "schedule a timer";
     case "EventWaitStarted":
       return `wait for event '${event.name}'`;
+    case "UpdateWaitStarted":
+      return `wait for update '${event.name}'`;
+    case "UpdateReplied":
+      return `answer update '${event.update_id}'`;
     case "EventSent":
       return `raise event '${event.name}' on instance '${event.instance_id}'`;
     case "ExecutionCompleted":
@@ -96,6 +100,10 @@ function describeRecorded(event) {
       return "continue as new";
     case "EventWaitStarted":
       return `wait for event '${event.name}' (task ${event.task_id})`;
+    case "UpdateWaitStarted":
+      return `wait for update '${event.name}' (task ${event.task_id})`;
+    case "UpdateReplied":
+      return `answer update '${event.update_id}'`;
     case "EventSent":
       return `raise event '${event.name}' on instance '${event.instance_id}'`;
     case "EntityCalled":
@@ -131,6 +139,7 @@ const DELIVERIES = new Set([
   "SubOrchestrationRetrying",
   "TimerFired",
   "EventRaised",
+  "UpdateReceived",
   "EntityCompleted",
   "EntityFailed",
   "ExecutionSuspended",
@@ -139,6 +148,11 @@ const DELIVERIES = new Set([
   "ComponentUpgraded",
 ]);
 
+/** What a wait for an update completes with (`DeliveredUpdate::to_payload`): its id and input. */
+function deliveredUpdate(id, input) {
+  return `{"id":${JSON.stringify(id)},"input":${input}}`;
+}
+
 /** `same_command`: kinds, task ids and names must match; inputs, times and data may change. */
 function sameCommand(issued, recorded) {
   if (issued.type !== recorded.type) return false;
@@ -146,7 +160,10 @@ function sameCommand(issued, recorded) {
     case "ActivityScheduled":
     case "SubOrchestrationScheduled":
     case "EventWaitStarted":
+    case "UpdateWaitStarted":
       return issued.task_id === recorded.task_id && issued.name === recorded.name;
+    case "UpdateReplied":
+      return issued.update_id === recorded.update_id;
     case "TimerScheduled":
       return issued.task_id === recorded.task_id;
     case "EventSent":
@@ -198,6 +215,11 @@ export class Replayer {
     this.bufferedEvents = new Map();
     this.arrivals = 0;
     this.eventResults = new Map();
+    this.updateWaits = [];
+    /** Updates delivered before anyone waited, per name: `[{id, input}]`, oldest first. */
+    this.bufferedUpdates = new Map();
+    /** The updates delivered in this execution, by id: whether each has been answered. */
+    this.updates = new Map();
     this.observed = new Set();
     this.results = new Map();
     this.deliveries = 0;
@@ -291,6 +313,11 @@ export class Replayer {
         return pending()?.kind === "timer" ? { type: "TimerFired", task_id: taskId } : undefined;
       case "EventRaised":
         return { type: "EventRaised", name: message.name, data: message.data };
+      case "UpdateRequested":
+        // An id the execution already received is the same update sent again: recorded once.
+        return this.updates.has(message.update_id)
+          ? undefined
+          : { type: "UpdateReceived", update_id: message.update_id, name: message.name, input: message.input };
       default:
         throw new Error(`the test harness cannot deliver a ${message.type} message`);
     }
@@ -325,6 +352,18 @@ export class Replayer {
         const queue = this.bufferedEvents.get(event.name) ?? [];
         queue.push({ arrival: this.arrivals, data: event.data });
         this.bufferedEvents.set(event.name, queue);
+        return;
+      }
+      case "UpdateReceived": {
+        this.updates.set(event.update_id, false);
+        const index = this.updateWaits.findIndex((wait) => wait.name === event.name);
+        if (index >= 0) {
+          const [{ taskId }] = this.updateWaits.splice(index, 1);
+          return this.recordResult(taskId, { ok: deliveredUpdate(event.update_id, event.input) });
+        }
+        const queue = this.bufferedUpdates.get(event.name) ?? [];
+        queue.push({ id: event.update_id, input: event.input });
+        this.bufferedUpdates.set(event.name, queue);
         return;
       }
       case "ActivityRetrying":
@@ -414,6 +453,29 @@ export class Replayer {
       this.eventWaits.push({ taskId, name });
     }
     return taskId;
+  }
+
+  waitForUpdate(name) {
+    const taskId = this.scheduled.length;
+    this.command({ type: "UpdateWaitStarted", task_id: taskId, name });
+    this.scheduled.push({ kind: "update", name });
+    const buffered = this.bufferedUpdates.get(name)?.shift();
+    if (buffered !== undefined) this.recordResult(taskId, { ok: deliveredUpdate(buffered.id, buffered.input) });
+    else this.updateWaits.push({ taskId, name });
+    return taskId;
+  }
+
+  /** `reply_update`: `reply` is `{output}` (JSON text) or `{failure}`, in the host's shape. */
+  replyUpdate(updateId, reply) {
+    this.ensureRunning();
+    if (this.updates.get(updateId) !== false) {
+      throw new ReplayError(
+        "UnknownUpdate",
+        `the orchestrator answered update '${updateId}', which it has not received or has already answered`,
+      );
+    }
+    this.updates.set(updateId, true);
+    this.command({ type: "UpdateReplied", update_id: updateId, reply });
   }
 
   raiseEvent(instanceId, name, data) {

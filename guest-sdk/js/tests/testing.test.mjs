@@ -7,7 +7,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { EntityId, Failure, RetryPolicy } from "../reprise.js";
+import { EntityId, Failure, RetryPolicy, exports as sdkExports, updateValidator } from "../reprise.js";
 import { DEFAULT_START_TIME, Harness, ReplayError, UnsupportedError, replay } from "../testing.js";
 import { delayAfter, powi, uuidV5 } from "../testing/host-rules.js";
 import * as orchestration from "../testing/interfaces/orchestration.js";
@@ -577,4 +577,142 @@ test("runToCompletion says what the run waits for, a child's event included, and
     forever.runToCompletion({ maxJumps: 10 }),
     /^Error: the orchestration \(Running\) did not finish after 10 timers and retries: if it loops on timers or retries for good, test a stretch of it with run.advance\(ms\); if it is meant to take longer, raise runToCompletion\(\{ maxJumps \}\) \(100000 by default\)$/,
   );
+});
+
+/** Answers two `approve` updates (the first with its input upper-cased, the second with a failure). */
+function approvals(ctx) {
+  const first = ctx.waitForUpdate("approve").result();
+  ctx.replyUpdate(first, first.input.toUpperCase());
+  const second = ctx.waitForUpdate("approve").result();
+  ctx.replyUpdate(second.id, null, { failure: new RangeError("one approval is enough") });
+  return [first.input, second.input, first.id, second.id, first.name];
+}
+
+test("updates are answered and recorded as the host records them", async () => {
+  const run = await new Harness().start(approvals);
+  assert.deepEqual(await run.update("approve", "alice"), { id: "update-1", answered: true, output: "ALICE", failure: undefined });
+  const second = await run.update("approve", "bob");
+  assert.equal(second.failure.error_type, "RangeError");
+  assert.equal(second.failure.message, "one approval is enough");
+  assert.deepEqual(run.output, ["alice", "bob", "update-1", "update-2", "approve"]);
+  assert.deepEqual(run.commands, [
+    "wait for update 'approve'",
+    "answer update 'update-1'",
+    "wait for update 'approve'",
+    "answer update 'update-2'",
+    "complete the orchestration",
+  ]);
+  const received = run.history.find((e) => e.type === "UpdateReceived");
+  assert.deepEqual(received, { seq: 4, type: "UpdateReceived", update_id: "update-1", name: "approve", input: '"alice"' });
+  const replies = run.history.filter((e) => e.type === "UpdateReplied").map((e) => e.reply);
+  assert.deepEqual(replies[0], { output: '"ALICE"' });
+  assert.equal(replies[1].failure.error_type, "RangeError");
+  assert.deepEqual(replay(run.history, approvals).commands, run.commands);
+});
+
+test("an update sent before the wait is buffered and answered once the orchestrator gets to it", async () => {
+  const late = (ctx) => {
+    ctx.createTimer(60_000).result();
+    const update = ctx.waitForUpdate("approve").result();
+    ctx.replyUpdate(update, "late");
+    return update.input;
+  };
+  const run = await new Harness().start(late);
+  const early = await run.update("approve", "carol");
+  assert.equal(early.answered, false);
+  await run.advance(60_000);
+  assert.equal(run.answer("update-1").output, "late");
+  assert.equal(run.output, "carol");
+});
+
+test("an update wait that loses a race stays pending for the next update", async () => {
+  const race = (ctx) => {
+    const update = ctx.waitForUpdate("approve");
+    if (ctx.taskAny([update, ctx.createTimer(10)]) !== update) {
+      ctx.replyUpdate(update.result(), "after the timer");
+      return "timer";
+    }
+    return "update";
+  };
+  const run = await new Harness().start(race);
+  await run.advance(10);
+  assert.equal(run.status, "Running");
+  assert.equal((await run.update("approve", 1)).output, "after the timer");
+  assert.equal(run.output, "timer");
+});
+
+test("answering an update twice, or one never received, traps the guest", async () => {
+  const twice = (ctx) => {
+    const update = ctx.waitForUpdate("approve").result();
+    ctx.replyUpdate(update, 1);
+    ctx.replyUpdate(update, 2);
+  };
+  const run = await new Harness().start(twice);
+  await run.update("approve");
+  assert.equal(run.status, "Failed");
+  assert.equal(run.failure.error_type, "GuestTrapped");
+  assert.match(run.failure.message, /answered update 'update-1', which it has not received or has already answered/);
+  const unknown = await new Harness().start((ctx) => ctx.replyUpdate("never-sent", 1));
+  assert.equal(unknown.failure.error_type, "GuestTrapped");
+});
+
+test("an update the execution never answers stays unanswered, and one after the end is an error of the test", async () => {
+  const run = await new Harness().start((ctx) => ctx.waitForExternalEvent("stop").result());
+  assert.equal((await run.update("approve", 1)).answered, false);
+  await run.raiseEvent("stop", "done");
+  assert.equal(run.output, "done");
+  assert.equal(run.answer("update-1").answered, false);
+  await assert.rejects(run.update("approve", 2), /sent after the orchestration ended/);
+});
+
+test("an answer without a JSON form answers nothing and throws InvalidOutput", async () => {
+  const run = await new Harness().start((ctx) => {
+    const update = ctx.waitForUpdate("approve").result();
+    try {
+      ctx.replyUpdate(update, () => 1);
+    } catch (failure) {
+      ctx.replyUpdate(update, failure.errorType);
+    }
+  });
+  assert.equal((await run.update("approve", 1)).output, "InvalidOutput");
+});
+
+test("a changed update wait is the host's nondeterminism", async () => {
+  const run = await new Harness().start(approvals);
+  await run.update("approve", "alice");
+  assert.throws(
+    () => replay(run.history, (ctx) => ctx.waitForUpdate("accept").result()),
+    (error) => error instanceof ReplayError && error.message.includes("[wait for update 'approve' (task 0)], but on replay it did [wait for update 'accept']"),
+  );
+});
+
+test("a run that waits only for an update says to send it", async () => {
+  const run = await new Harness().start((ctx) => ctx.waitForUpdate("approve").result());
+  await assert.rejects(run.runToCompletion(), /the update\(s\) 'approve': send them with run.update/);
+});
+
+test("update validators accept by returning and refuse by throwing, as the host calls them", () => {
+  updateValidator("sdk-test-amount", ({ orchestrator, customStatus }, amount) => {
+    if (!(amount > 0)) throw new Failure("NotPositive", `${amount} is not positive`);
+    if (customStatus?.closed) throw new Failure("Closed", `${orchestrator} is closed`);
+  });
+  updateValidator("sdk-test-returns", (check, value) => value);
+  const refusal = (update, input, status) => {
+    try {
+      sdkExports.updateValidators.validate("acct", update, input, status);
+      return undefined;
+    } catch (failure) {
+      return [failure.errorType, failure.message];
+    }
+  };
+  assert.equal(refusal("sdk-test-amount", "5"), undefined);
+  assert.deepEqual(refusal("sdk-test-amount", "0"), ["NotPositive", "0 is not positive"]);
+  assert.deepEqual(refusal("sdk-test-amount", "5", '{"closed":true}'), ["Closed", "acct is closed"]);
+  assert.equal(refusal("sdk-test-unchecked", "not even json"), undefined, "an update without a validator is accepted");
+  assert.equal(refusal("sdk-test-amount", "{")[0], "InvalidInput");
+  assert.equal(refusal("sdk-test-amount", "1", "{")[0], "InvalidState");
+  const [type, message] = refusal("sdk-test-returns", "false");
+  assert.equal(type, "InvalidOutput");
+  assert.match(message, /refuses by throwing/);
+  assert.throws(() => updateValidator("sdk-test-amount", () => {}), /at most one/);
 });

@@ -1,11 +1,11 @@
 """Reprise's guest SDK for Python: durable orchestrators, activities and entities as plain
 functions.
 
-A guest module registers its functions with the ``@orchestrator``, ``@activity`` and ``@entity``
-decorators and re-exports the three classes the component model calls::
+A guest module registers its functions with the ``@orchestrator``, ``@activity``, ``@entity``
+and ``@update_validator`` decorators and re-exports the four classes the component model calls::
 
     from reprise import OrchestrationContext, TaskFailedError, orchestrator, activity
-    from reprise import Orchestrators, Activities, Entities  # the component's exports
+    from reprise import Orchestrators, Activities, Entities, UpdateValidators  # the component's exports
 
     @orchestrator
     def hello(ctx: OrchestrationContext, name):
@@ -17,7 +17,8 @@ decorators and re-exports the three classes the component model calls::
 
 Inputs and outputs are JSON documents, decoded to and encoded from Python values with the
 standard ``json`` module. The component is built by ``componentize-py`` against the world
-``app-http`` of ``wit/durable.wit`` (``app`` with ``wasi:http/outgoing-handler``); the bindings
+``app-http`` of ``wit/durable.wit`` (``app`` with the update validators and
+``wasi:http/outgoing-handler``); the bindings
 (the ``wit_world`` package) are generated at build time. Activities make HTTP requests with
 ``reprise.http`` (``from reprise import http``; ``http.get(url).json()``).
 
@@ -26,10 +27,20 @@ must record by itself (every durable decision goes through the host's ``orchestr
 interface), and it never reads a real clock or a real random source.
 """
 
-from .context import ActivityContext, CriticalSection, OrchestrationContext, Task
+from .context import ActivityContext, CriticalSection, OrchestrationContext, Task, Update, UpdateTask
 from .entity import EntityContext, EntityId
 from .errors import Failure, FailureCause, TaskFailedError
-from .exports import Activities, Entities, Orchestrators, activity, entity, orchestrator
+from .exports import (
+    Activities,
+    Entities,
+    Orchestrators,
+    UpdateCheck,
+    UpdateValidators,
+    activity,
+    entity,
+    orchestrator,
+    update_validator,
+)
 from .options import RetryPolicy
 
 __all__ = [
@@ -46,7 +57,12 @@ __all__ = [
     "RetryPolicy",
     "Task",
     "TaskFailedError",
+    "Update",
+    "UpdateCheck",
+    "UpdateTask",
+    "UpdateValidators",
     "activity",
     "entity",
     "orchestrator",
+    "update_validator",
 ]

@@ -4,9 +4,10 @@ machine that checks an orchestrator's commands against it and records new ones.
 This follows ``host/core/src/replay/replayer.rs`` (and ``command.rs`` for the words of its
 errors) rule for rule: tasks are numbered from 0 in scheduling order; a command is compared with
 the recorded one by kind, task and name (never by input, timer time or event data); a wait is
-answered by the first-delivered completion; events raised before a wait are buffered, oldest
-first. It is a model of those rules, not a second engine: it has no store, no limits and no
-rewinds, and what it cannot reproduce it refuses with a :class:`ReplayError`.
+answered by the first-delivered completion; events and updates sent before a wait are
+buffered, oldest first; each update is answered once. It is a model of those rules, not a
+second engine: it has no store, no limits and no rewinds, and what it cannot reproduce it
+refuses with a :class:`ReplayError`.
 
 Events are dicts in the host's serde shape (``{"type": "ActivityScheduled", "task_id": 0, ...}``)
 with payloads as JSON text and times as milliseconds, as inside an export bundle;
@@ -54,6 +55,7 @@ DELIVERIES = frozenset(
         "SubOrchestrationRetrying",
         "TimerFired",
         "EventRaised",
+        "UpdateReceived",
         "EntityCompleted",
         "EntityFailed",
         "ExecutionSuspended",
@@ -126,6 +128,10 @@ def describe_command(event: Dict[str, Any]) -> Optional[str]:
         return "schedule a timer"
     if kind == "EventWaitStarted":
         return f"wait for event '{event['name']}'"
+    if kind == "UpdateWaitStarted":
+        return f"wait for update '{event['name']}'"
+    if kind == "UpdateReplied":
+        return f"answer update '{event['update_id']}'"
     if kind == "EventSent":
         return f"raise event '{event['name']}' on instance '{event['instance_id']}'"
     if kind == "EntityCalled":
@@ -169,6 +175,8 @@ def _same_command(new: Dict[str, Any], recorded: Dict[str, Any]) -> bool:
         "ExecutionContinuedAsNew": (),
         "TimerScheduled": ("task_id",),
         "EventWaitStarted": ("task_id", "name"),
+        "UpdateWaitStarted": ("task_id", "name"),
+        "UpdateReplied": ("update_id",),
         "EventSent": ("instance_id", "name"),
         "EntityCalled": ("task_id", "entity", "operation"),
         "EntitySignaled": ("entity", "operation"),
@@ -178,6 +186,12 @@ def _same_command(new: Dict[str, Any], recorded: Dict[str, Any]) -> bool:
         "ExecutionFailed": (),
     }.get(kind)
     return keys is not None and all(new.get(key) == recorded.get(key) for key in keys)
+
+
+def delivered_update(update_id: str, payload: str) -> str:
+    """What a wait for an update completes with (``DeliveredUpdate::to_payload``): ``{"id",
+    "input"}``, the input embedded as it was sent."""
+    return f'{{"id":{json.dumps(update_id, ensure_ascii=False)},"input":{payload}}}'
 
 
 def _entity_key(entity: Dict[str, str]) -> Tuple[str, str]:
@@ -224,6 +238,11 @@ class Replayer:
         self._scheduled: List[Tuple[str, Any]] = []
         self._event_waits: Deque[Tuple[int, str]] = deque()
         self._buffered: Dict[str, Deque[str]] = {}
+        self._update_waits: Deque[Tuple[int, str]] = deque()
+        # Updates delivered before anyone waited, per name: (id, input), oldest first.
+        self._buffered_updates: Dict[str, Deque[Tuple[str, str]]] = {}
+        # The updates delivered in this execution, by id: whether each has been answered.
+        self._updates: Dict[str, bool] = {}
         self._results: Dict[int, Tuple[int, Tuple[str, Any]]] = {}
         self._deliveries = 0
         self._guids = 0
@@ -290,6 +309,16 @@ class Replayer:
                     break
             else:
                 self._buffered.setdefault(name, deque()).append(event["data"])
+        elif kind == "UpdateReceived":
+            update_id, name = event["update_id"], event["name"]
+            self._updates[update_id] = False
+            for index, (task_id, wanted) in enumerate(self._update_waits):
+                if wanted == name:
+                    del self._update_waits[index]
+                    self._record_result(task_id, ("ok", delivered_update(update_id, event["input"])))
+                    break
+            else:
+                self._buffered_updates.setdefault(name, deque()).append((update_id, event["input"]))
         elif kind not in DELIVERIES:
             raise ReplayError(f"corrupt history: {kind} is not a delivery")
 
@@ -405,6 +434,32 @@ class Replayer:
             self._event_waits.append((task_id, name))
         return task_id
 
+    def wait_for_update(self, name: str) -> int:
+        """``wait-for-update``: the next task handle, for the next update ``name``; completed at
+        once by the oldest such update delivered before anyone waited for it."""
+        task_id = len(self._scheduled)
+        self._command(f"wait for update '{name}'", {"type": "UpdateWaitStarted", "task_id": task_id, "name": name})
+        self._scheduled.append(("update", name))
+        buffered = self._buffered_updates.get(name)
+        if buffered:
+            update_id, payload = buffered.popleft()
+            self._record_result(task_id, ("ok", delivered_update(update_id, payload)))
+        else:
+            self._update_waits.append((task_id, name))
+        return task_id
+
+    def reply_update(self, update_id: str, reply: Dict[str, Any]) -> None:
+        """``reply-update``: records the answer ``reply`` (``{"output": text}`` or ``{"failure":
+        {...}}``) to an update received in this execution and not answered yet."""
+        self._ensure_running()
+        if self._updates.get(update_id) is not False:
+            raise ReplayError(
+                f"the orchestrator answered update '{update_id}', which it has not received or has already answered"
+            )
+        self._updates[update_id] = True
+        event = {"type": "UpdateReplied", "update_id": update_id, "reply": reply}
+        self._command(f"answer update '{update_id}'", event)
+
     def raise_event(self, instance_id: str, name: str, payload: str) -> None:
         """``raise-event``: records an event ``name`` with ``payload`` for ``instance_id``."""
         event = {"type": "EventSent", "instance_id": instance_id, "name": name, "data": payload}
@@ -508,8 +563,8 @@ class Replayer:
         for task_id, (kind, what) in enumerate(self._scheduled):
             if task_id in self._results:
                 continue
-            if kind == "event":
-                words.append(f"event '{what}'")
+            if kind in ("event", "update"):
+                words.append(f"{kind} '{what}'")
             elif kind == "timer":
                 words.append(f"a timer firing at {what}")
             elif kind == "sub-orchestration":

@@ -1,5 +1,6 @@
-"""The orchestration context: durable tasks (activities, timers, events, sub-orchestrations),
-waiting on them, and the deterministic replacements for the clock, UUIDs and logging.
+"""The orchestration context: durable tasks (activities, timers, events, updates,
+sub-orchestrations), waiting on them, and the deterministic replacements for the clock, UUIDs
+and logging.
 
 Every method here reaches the outside world only through the host's ``orchestration``
 interface, whose answers come from the instance's history on replay: that is what makes an
@@ -11,7 +12,7 @@ stops it and replays it later, without the Python code noticing.
 from __future__ import annotations
 
 # The host's interfaces and types: the bindings inside a component (see `_host`).
-from ._host import Err, activity_context, orchestration, types
+from ._host import Err, Ok, activity_context, orchestration, types
 
 import json
 from datetime import datetime, timedelta, timezone
@@ -85,6 +86,46 @@ class Task:
     def __repr__(self) -> str:
         state = "failed" if self.is_failed else "completed" if self.is_completed else "pending"
         return f"Task({self.id}, {self.kind}, {state})"
+
+
+class Update:
+    """An update the orchestrator received (``wait_for_update``): a client's request that
+    expects an answer. Answer it once with ``OrchestrationContext.reply_update``."""
+
+    __slots__ = ("id", "name", "input")
+
+    def __init__(self, update_id: str, name: str, input: Any) -> None:
+        #: The update's id, unique within the instance: what the answer is given to.
+        self.id = update_id
+        #: The update's name.
+        self.name = name
+        #: Its input (the decoded JSON).
+        self.input = input
+
+    def __repr__(self) -> str:
+        return f"Update({self.id!r}, {self.name!r}, {self.input!r})"
+
+
+class UpdateTask(Task):
+    """The task of ``wait_for_update``: ``result()`` returns the :class:`Update`."""
+
+    def __init__(self, task_id: int, name: str) -> None:
+        super().__init__(task_id, f"update '{name}'")
+        #: The name of the update waited for.
+        self.name = name
+
+    def _complete(self, outcome) -> None:
+        super()._complete(outcome)
+        if self._failure is not None:
+            return
+        delivered = self._output
+        if not isinstance(delivered, dict) or not isinstance(delivered.get("id"), str) or "input" not in delivered:
+            self._output = _PENDING
+            self._failure = TaskFailedError(
+                Failure.PROTOCOL_ERROR, f"the host delivered {delivered!r} for {self.kind}, not {{id, input}}"
+            )
+            return
+        self._output = Update(delivered["id"], self.name, delivered["input"])
 
 
 class OrchestrationContext:
@@ -271,6 +312,41 @@ class OrchestrationContext:
         """Raises the event ``name`` with ``data`` on another instance, once this episode commits."""
 
         orchestration.raise_event(instance_id, name, _encode(data, f"the data of event '{name}'"))
+
+    # ----------------------------------------------------------------------------------------
+    # Updates
+
+    def wait_for_update(self, name: str) -> UpdateTask:
+        """A task that completes with the next update ``name`` sent to this instance (``reprise
+        update ID NAME``, ``POST .../instances/{id}/update/{name}``), as an :class:`Update`.
+        Updates sent before anyone waits are buffered, oldest first, and each completes one
+        wait. Answer each with :meth:`reply_update`; one the execution never answers (it
+        finishes, or continues as new, first) is reported to its caller as ``Unanswered``."""
+
+        return UpdateTask(orchestration.wait_for_update(name), name)
+
+    def reply_update(
+        self, update: Union[Update, str], output: Any = None, *, failure: Optional[BaseException] = None
+    ) -> None:
+        """Answers ``update`` (an :class:`Update`, or its id) with ``output``, or with ``failure``
+        (any exception, turned into a failure as a raising activity's is): the caller receives
+        it once this episode commits, and the orchestration goes on either way. Each update is
+        answered once: a second answer, or one to an update not received, ends the execution
+        with ``GuestTrapped``. An output that is not JSON raises ``InvalidOutput`` and answers
+        nothing."""
+        update_id = update.id if isinstance(update, Update) else update
+        if failure is not None:
+            if not isinstance(failure, BaseException):
+                raise TypeError(f"reply_update's failure must be an exception (a Failure), not {failure!r}")
+            orchestration.reply_update(update_id, Err(Failure.from_exception(failure).to_wire()))
+            return
+        try:
+            text = json.dumps(output)
+        except (TypeError, ValueError) as err:
+            raise Failure(
+                Failure.INVALID_OUTPUT, f"the answer to update '{update_id}' could not be encoded to JSON: {err}"
+            ) from None
+        orchestration.reply_update(update_id, Ok(text))
 
     # ----------------------------------------------------------------------------------------
     # Entities

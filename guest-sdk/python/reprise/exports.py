@@ -1,6 +1,6 @@
-"""The registry of a guest's orchestrators, activities and entities, and the three classes the
-component exports (``Orchestrators``, ``Activities`` and ``Entities``, the WIT interfaces of the
-same names).
+"""The registry of a guest's orchestrators, activities, entities and update validators, and the
+four classes the component exports (``Orchestrators``, ``Activities``, ``Entities`` and
+``UpdateValidators``, the WIT interfaces of the same names).
 
 This module owns the boundary: JSON in and out, exceptions turned into WIT failures, and the
 re-seeding of Python's ``random`` from the host's virtual random source at the start of every
@@ -25,6 +25,7 @@ from .errors import Failure
 _ORCHESTRATORS: Dict[str, Callable[[OrchestrationContext, Any], Any]] = {}
 _ACTIVITIES: Dict[str, Callable[[ActivityContext, Any], Any]] = {}
 _ENTITIES: Dict[str, Callable[[EntityContext], Any]] = {}
+_VALIDATORS: Dict[str, Callable[["UpdateCheck", Any], None]] = {}
 
 
 def _register(table: Dict[str, Callable], kind: str, function: Optional[Callable], name: Optional[str]):
@@ -61,6 +62,42 @@ def entity(function: Optional[Callable] = None, *, name: Optional[str] = None):
     if isinstance(function, str):
         return _register(_ENTITIES, "entity", None, function)
     return _register(_ENTITIES, "entity", function, name)
+
+
+def update_validator(update: str):
+    """Registers ``f(check, input)`` as the validator of the updates named ``update``:
+    ``@update_validator("deposit")``. The host calls it before it records such an update, in a
+    fresh instance of the component (the deterministic sandbox of entities): raising refuses
+    the update, and the caller receives the failure (a ``Failure`` keeps its type; any other
+    exception is named after its class); returning ``None`` accepts it. ``check`` is an
+    :class:`UpdateCheck`: the orchestrator's name and its custom status, not its variables.
+    Updates without a validator are accepted."""
+    if not isinstance(update, str):
+        raise TypeError("@update_validator needs the update's name: @update_validator(\"deposit\")")
+
+    def add(f: Callable) -> Callable:
+        if update in _VALIDATORS:
+            raise ValueError(f"two validators check the update {update!r}: an update has at most one")
+        _VALIDATORS[update] = f
+        return f
+
+    return add
+
+
+class UpdateCheck:
+    """What a validator knows of the instance an update is sent to: what the orchestrator
+    published, never its memory."""
+
+    __slots__ = ("orchestrator", "custom_status")
+
+    def __init__(self, orchestrator: str, custom_status: Any = None) -> None:
+        #: The name of the instance's orchestrator.
+        self.orchestrator = orchestrator
+        #: The instance's custom status (the decoded JSON), or ``None`` if it has none.
+        self.custom_status = custom_status
+
+    def __repr__(self) -> str:
+        return f"UpdateCheck({self.orchestrator!r}, {self.custom_status!r})"
 
 
 def _find(table: Dict[str, Callable], kind: str, name: str) -> Callable:
@@ -136,6 +173,42 @@ class Entities:
         """Runs one operation on an entity's state."""
         random.seed(os.urandom(32))
         return _run_entity(_ENTITIES, name, operation, input, state)
+
+
+class UpdateValidators:
+    """The component's export ``reprise:durable/update-validators``."""
+
+    def validate(self, orchestrator: str, update: str, input: str, custom_status: Optional[str]) -> None:
+        """Checks one update before the host records it: returns to accept it, raises the
+        refusal's failure otherwise."""
+        random.seed(os.urandom(32))
+        _validate(_VALIDATORS, orchestrator, update, input, custom_status)
+
+
+def _validate(
+    table: Dict[str, Callable], orchestrator: str, update: str, input: str, custom_status: Optional[str]
+) -> None:
+    """Runs the validator of ``update`` in ``table``, if there is one."""
+    try:
+        function = table.get(update)
+        if function is None:
+            return
+        value = _decode(input, Failure.INVALID_INPUT, f"the input of update '{update}' is not JSON")
+        status = (
+            None
+            if custom_status is None
+            else _decode(custom_status, Failure.INVALID_STATE, "the instance's custom status is not JSON")
+        )
+        verdict = function(UpdateCheck(orchestrator, status), value)
+        if verdict is not None:
+            # `return False` reads like a refusal: refuse rather than accept by mistake.
+            raise Failure(
+                Failure.INVALID_OUTPUT,
+                f"the validator of update '{update}' returned {verdict!r}: a validator refuses by raising a "
+                "Failure and accepts by returning None",
+            )
+    except Exception as error:  # every refusal goes back to the host as a record
+        raise Err(Failure.from_exception(error).to_wire()) from None
 
 
 def _run_entity(

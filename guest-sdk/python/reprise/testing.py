@@ -31,6 +31,10 @@ The simulated world:
   clock reaches it. A call's ``timeout`` is recorded but never fires (a mock takes no time): give
   ``Failure("TimedOut", ...)`` as an outcome to test a timeout.
 - Timers fire when the clock reaches them (``Run.advance``, ``Run.run_to_completion``).
+- Updates are sent with ``Run.update(name, input)`` at the current time, as the host delivers
+  them (``UpdateReceived``, ids ``update-1``, ``update-2``... in the order sent); it returns an
+  :class:`UpdateAnswer` (answered or not yet). Validators do not run here: they are plain
+  functions, tested by calling them with an ``UpdateCheck``.
 - Sub-orchestrations run the orchestrator given with ``Harness.orchestrator(name, fn)`` as a
   child instance on the same clock (its id is ``<parent>:1:<task>`` unless the call names one);
   a failed child reaches the parent as ``SubOrchestrationFailed``, and a child whose id is taken
@@ -90,6 +94,7 @@ __all__ = [
     "Replayed",
     "Run",
     "Unsupported",
+    "UpdateAnswer",
     "replay",
 ]
 
@@ -108,6 +113,41 @@ COMPONENT = "reprise.testing"
 class HarnessError(Exception):
     """A test asked for something the simulated world cannot give: an activity nobody mocked, a
     run to completion that waits for an event never raised, an event for a finished run."""
+
+
+class UpdateAnswer:
+    """What :meth:`Run.update` (or :meth:`Run.answer`) found: whether the orchestrator has
+    answered the update ``id`` in the current execution, and how."""
+
+    def __init__(self, update_id: str, reply: Optional[Dict[str, Any]]) -> None:
+        #: The update's id (``update-N``).
+        self.id = update_id
+        self._reply = reply
+
+    @property
+    def answered(self) -> bool:
+        """True once the orchestrator has answered (with an output or a failure)."""
+        return self._reply is not None
+
+    @property
+    def output(self) -> Any:
+        """The answer's output (decoded JSON). Raises :class:`HarnessError` if the update is not
+        answered yet, and the answer's failure if it was answered with one."""
+        if self._reply is None:
+            raise HarnessError(f"the update '{self.id}' has not been answered (yet): check `answered` first")
+        if "failure" in self._reply:
+            raise _failure_object(self._reply["failure"])
+        return json.loads(self._reply["output"])
+
+    @property
+    def failure(self) -> Optional[Failure]:
+        """The failure the update was answered with, or ``None``."""
+        if self._reply is None or "failure" not in self._reply:
+            return None
+        return _failure_object(self._reply["failure"])
+
+    def __repr__(self) -> str:
+        return f"UpdateAnswer({self.id!r}, {self._reply!r})"
 
 
 class _Blocked(BaseException):
@@ -322,6 +362,13 @@ class _Orchestration:
 
     def wait_for_event(self, name: str) -> int:
         return self._call(lambda: self.replayer.wait_for_event(name))
+
+    def wait_for_update(self, name: str) -> int:
+        return self._call(lambda: self.replayer.wait_for_update(name))
+
+    def reply_update(self, update_id: str, reply: Any) -> None:
+        shaped = {"failure": _failure_json(reply.value)} if isinstance(reply, Err) else {"output": reply.value}
+        self._call(lambda: self.replayer.reply_update(update_id, shaped))
 
     def raise_event(self, instance_id: str, name: str, payload: str) -> None:
         self._call(lambda: self.replayer.raise_event(instance_id, name, payload))
@@ -550,6 +597,28 @@ class Run:
         self._settle()
         return self
 
+    def update(self, name: str, input: Any = None) -> UpdateAnswer:
+        """Sends the update ``name`` with ``input`` at the current time, runs until idle, and
+        returns what the orchestrator answered (``answered`` is False if it has not yet: it may
+        once time moves, and :meth:`answer` then has it). Its id is ``update-N``, N counting the
+        updates this execution received."""
+        if self._main.terminal is not None:
+            raise HarnessError(f"the update '{name}' was sent after the orchestration ended ({self.status})")
+        try:
+            payload = json.dumps(input)
+        except (TypeError, ValueError) as err:
+            raise HarnessError(f"the input of update '{name}' is not JSON: {err}") from None
+        received = [e for e in self._main.history + self._main.pending if e["type"] == "UpdateReceived"]
+        update_id = f"update-{len(received) + 1}"
+        self._main.pending.append({"type": "UpdateReceived", "update_id": update_id, "name": name, "input": payload})
+        self._settle()
+        return self.answer(update_id)
+
+    def answer(self, update_id: str) -> UpdateAnswer:
+        """The orchestrator's answer to the update ``update_id`` so far."""
+        replies = [e["reply"] for e in self._main.history if e["type"] == "UpdateReplied" and e["update_id"] == update_id]
+        return UpdateAnswer(update_id, replies[0] if replies else None)
+
     def advance(self, duration: Duration) -> "Run":
         """Moves the clock forward by ``duration`` (a ``timedelta`` or seconds), firing each
         timer and retry that falls due at its own time and running until idle after each."""
@@ -571,7 +640,7 @@ class Run:
                 waiting = ", ".join(self._main.waiting) or "nothing it scheduled"
                 raise HarnessError(
                     f"the orchestrator waits for {waiting}, which nothing will deliver: raise the event "
-                    "(run.raise_event) or give what it waits for"
+                    "(run.raise_event), send the update (run.update) or give what it waits for"
                 )
             self.now = max(self.now, min(self._due)[0])
             self._settle()

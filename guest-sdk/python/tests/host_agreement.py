@@ -67,6 +67,8 @@ def _world(orchestrator: str):
         return MIXED.py_approval, harness
     if orchestrator == "py_entities":
         return MIXED.py_entities, Harness().entity("PyCounter", MIXED.py_counter)
+    if orchestrator == "py_account":
+        return MIXED.py_account, Harness().activity("py_audit", MIXED.py_audit)
     if orchestrator == "py_backoff":
         return MIXED.py_backoff, Harness().activity("flaky_activity", flaky_activity)
     raise AssertionError(f"no harness world for {orchestrator}")
@@ -103,7 +105,7 @@ class HostAgreement(unittest.TestCase):
         self.assertIsNotNone(directory, "run by tests/all/sdk_testing_python.rs, which sets REPRISE_AGREEMENT_DIR")
         directory = Path(directory)
         manifest = json.loads((directory / "manifest.json").read_text())
-        self.assertEqual(len(manifest), 8)
+        self.assertEqual(len(manifest), 9)
         for scenario in manifest:
             with self.subTest(scenario["id"]):
                 fn, harness = _world(scenario["orchestrator"])
@@ -122,6 +124,9 @@ class HostAgreement(unittest.TestCase):
                 run = harness.start(fn, scenario["input"])
                 if scenario["then"] == "approve":
                     run.raise_event("Approval", {"by": "alice"})
+                elif scenario["then"] == "deposits":
+                    for update in scenario["updates"]:
+                        self.assertTrue(run.update(update["name"], update["input"]).answered, update)
                 elif scenario["then"] == "move-time":
                     run.run_to_completion()
                 self.assertEqual(comparable(run.history), comparable(printed), "the whole history")

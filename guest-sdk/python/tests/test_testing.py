@@ -13,7 +13,9 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from reprise import EntityId, Failure, OrchestrationContext, RetryPolicy, TaskFailedError
+from reprise import EntityId, Failure, OrchestrationContext, RetryPolicy, TaskFailedError, Update
+from reprise import UpdateCheck, UpdateValidators, update_validator
+from reprise._offline import Err
 from reprise.testing import DEFAULT_EPISODE_LIMIT, DEFAULT_START_MS, Harness, HarnessError, LockViolationError
 from reprise.testing import NondeterminismError, Unsupported, next_attempt, replay
 from reprise._replay import load_history
@@ -418,6 +420,181 @@ class TimersAndEvents(unittest.TestCase):
         run = greeter().start(chain, [])
         with self.assertRaisesRegex(HarnessError, "after the orchestration ended"):
             run.raise_event("Late")
+
+
+def approvals(ctx: OrchestrationContext, _input):
+    """Answers two `approve` updates (the first with its input upper-cased, the second with a
+    failure), then returns who approved."""
+    first = ctx.wait_for_update("approve").result()
+    ctx.reply_update(first, first.input.upper())
+    second = ctx.wait_for_update("approve").result()
+    ctx.reply_update(second.id, failure=ValueError("one approval is enough"))
+    return [first.input, second.input, first.id, second.id]
+
+
+class Updates(unittest.TestCase):
+    def test_updates_are_answered_and_recorded_as_the_host_records_them(self):
+        run = Harness().start(approvals)
+        first = run.update("approve", "alice")
+        self.assertTrue(first.answered)
+        self.assertEqual((first.id, first.output, first.failure), ("update-1", "ALICE", None))
+        second = run.update("approve", "bob")
+        self.assertEqual(second.failure.error_type, "ValueError")
+        self.assertEqual(second.failure.message, "one approval is enough")
+        self.assertEqual(run.output, ["alice", "bob", "update-1", "update-2"])
+        self.assertEqual(
+            run.commands,
+            ["wait for update 'approve'", "answer update 'update-1'", "wait for update 'approve'",
+             "answer update 'update-2'", "complete the orchestration"],
+        )  # fmt: skip
+        received = [e for e in run.history if e["type"] == "UpdateReceived"]
+        self.assertEqual(received[0], {"seq": 4, "type": "UpdateReceived", "update_id": "update-1", "name": "approve",
+                                       "input": "alice"})  # fmt: skip
+        replied = [e for e in run.history if e["type"] == "UpdateReplied"]
+        self.assertEqual(replied[0]["reply"], {"output": '"ALICE"'})
+        self.assertEqual(replied[1]["reply"]["failure"]["error_type"], "ValueError")
+        # The run's history replays through the host's rules.
+        self.assertEqual(replay(run.history, approvals).commands, run.commands)
+
+    def test_an_update_sent_before_the_wait_is_buffered(self):
+        def late(ctx: OrchestrationContext, _input):
+            ctx.create_timer(60).result()
+            update = ctx.wait_for_update("approve").result()
+            ctx.reply_update(update, "late")
+            return update.input
+
+        run = Harness().start(late)
+        early = run.update("approve", "carol")
+        self.assertFalse(early.answered, "the orchestrator waits on its timer")
+        with self.assertRaises(HarnessError):
+            early.output
+        run.advance(60)
+        self.assertEqual(run.answer("update-1").output, "late")
+        self.assertEqual(run.output, "carol")
+
+    def test_an_update_wait_loses_a_race_and_stays_pending_for_the_next(self):
+        def race(ctx: OrchestrationContext, _input):
+            update = ctx.wait_for_update("approve")
+            if ctx.task_any([update, ctx.create_timer(10)]) is not update:
+                got = update.result()
+                ctx.reply_update(got, "after the timer")
+                return "timer"
+            return "update"
+
+        run = Harness().start(race)
+        run.advance(10)
+        self.assertEqual(run.status, "Running")
+        self.assertEqual(run.update("approve", 1).output, "after the timer")
+        self.assertEqual(run.output, "timer")
+
+    def test_answering_twice_or_an_unknown_update_traps_the_guest(self):
+        def twice(ctx: OrchestrationContext, _input):
+            update = ctx.wait_for_update("approve").result()
+            ctx.reply_update(update, 1)
+            ctx.reply_update(update, 2)
+
+        run = Harness().start(twice)
+        run.update("approve", None)
+        self.assertEqual(run.status, "Failed")
+        self.assertEqual(run.failure.error_type, "GuestTrapped")
+        self.assertIn("answered update 'update-1', which it has not received or has already answered",
+                      run.failure.message)  # fmt: skip
+
+        def unknown(ctx: OrchestrationContext, _input):
+            ctx.reply_update("never-sent", 1)
+
+        run = Harness().start(unknown)
+        self.assertEqual(run.failure.error_type, "GuestTrapped")
+
+    def test_an_update_the_execution_never_answers_stays_unanswered(self):
+        def deaf(ctx: OrchestrationContext, _input):
+            return ctx.wait_for_external_event("stop").result()
+
+        run = Harness().start(deaf)
+        self.assertFalse(run.update("approve", 1).answered)
+        run.raise_event("stop", "done")
+        self.assertEqual(run.output, "done")
+        self.assertFalse(run.answer("update-1").answered)
+        with self.assertRaises(HarnessError):
+            run.update("approve", 2)
+
+    def test_an_answer_that_is_not_json_answers_nothing_and_raises_invalid_output(self):
+        def bad(ctx: OrchestrationContext, _input):
+            update = ctx.wait_for_update("approve").result()
+            try:
+                ctx.reply_update(update, object())
+            except Failure as failure:
+                ctx.reply_update(update, failure.error_type)
+
+        run = Harness().start(bad)
+        self.assertEqual(run.update("approve", 1).output, "InvalidOutput")
+
+    def test_a_changed_update_wait_is_a_nondeterminism(self):
+        run = Harness().start(approvals)
+        run.update("approve", "alice")
+
+        def renamed(ctx: OrchestrationContext, _input):
+            ctx.wait_for_update("accept").result()
+
+        with self.assertRaises(NondeterminismError) as diverged:
+            replay(run.history, renamed)
+        self.assertIn("[wait for update 'approve' (task 0)], but on replay it did [wait for update 'accept']",
+                      str(diverged.exception))  # fmt: skip
+
+    def test_the_delivered_update_is_an_update_object(self):
+        def show(ctx: OrchestrationContext, _input):
+            update = ctx.wait_for_update("approve").result()
+            self.assertIsInstance(update, Update)
+            ctx.reply_update(update, {"id": update.id, "name": update.name, "input": update.input})
+
+        run = Harness().start(show)
+        self.assertEqual(run.update("approve", {"n": 1.5}).output, {"id": "update-1", "name": "approve", "input": {"n": 1.5}})
+
+
+class Validators(unittest.TestCase):
+    """The ``UpdateValidators`` export as the host calls it: JSON text in, ``Err`` out."""
+
+    @classmethod
+    def setUpClass(cls):
+        @update_validator("sdk-test-amount")
+        def amount(check: UpdateCheck, value):
+            if value <= 0:
+                raise Failure("NotPositive", f"{value} is not positive")
+            if check.custom_status == {"closed": True}:
+                raise Failure("Closed", f"{check.orchestrator} is closed")
+
+        @update_validator("sdk-test-boolean")
+        def boolean(check: UpdateCheck, value):
+            return value
+
+    def refusal(self, update, payload, status=None):
+        try:
+            UpdateValidators().validate("acct", update, payload, status)
+        except Err as refused:
+            return refused.value.error_type, refused.value.message
+        return None
+
+    def test_a_validator_accepts_by_returning_and_refuses_by_raising(self):
+        self.assertIsNone(self.refusal("sdk-test-amount", "5"))
+        self.assertEqual(self.refusal("sdk-test-amount", "0"), ("NotPositive", "0 is not positive"))
+        self.assertEqual(self.refusal("sdk-test-amount", "5", '{"closed": true}'), ("Closed", "acct is closed"))
+
+    def test_an_update_without_a_validator_is_accepted(self):
+        self.assertIsNone(self.refusal("sdk-test-unchecked", "not even json"))
+
+    def test_bad_input_and_a_raising_validator_refuse_with_a_failure_not_a_crash(self):
+        self.assertEqual(self.refusal("sdk-test-amount", "{")[0], "InvalidInput")
+        self.assertEqual(self.refusal("sdk-test-amount", '"ten"')[0], "TypeError")
+        self.assertEqual(self.refusal("sdk-test-amount", "1", "{")[0], "InvalidState")
+
+    def test_a_validator_that_returns_a_value_refuses(self):
+        error_type, message = self.refusal("sdk-test-boolean", "false")
+        self.assertEqual(error_type, "InvalidOutput")
+        self.assertIn("refuses by raising", message)
+
+    def test_one_update_has_one_validator(self):
+        with self.assertRaises(ValueError):
+            update_validator("sdk-test-amount")(lambda check, value: None)
 
 
 class Determinism(unittest.TestCase):

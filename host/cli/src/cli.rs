@@ -127,9 +127,10 @@ pub(crate) struct HostArgs {
     #[arg(long = "limit", value_name = "NAME=LIMITS")]
     pub(crate) flow_limits: Vec<String>,
     /// Flow control of one entity name (repeatable), as NAME=SETTING,... with `concurrency:N`
-    /// (at most N entities of that name run a batch of operations at once), `rate:N/PERIOD` and
-    /// `burst:N` (at most N batches start per period), as for `--limit`, without a key (an entity
-    /// already runs one batch at a time). Example: `--entity-limit Gpu=concurrency:1`. Held in
+    /// (at most N entities of that name run a batch of operations at once), `rate:N/PERIOD` (at
+    /// most N batches start per period) and `burst:N` (batches that may start at once after a
+    /// quiet spell), as for `--limit`, without a key (an entity already runs one batch at a
+    /// time). Example: `--entity-limit Gpu=concurrency:1`. Held in
     /// this process's scheduler: each host enforces it on its own. Entities held back keep their
     /// operations queued, in order, shown as `throttled` in the HTTP entity listing and in the
     /// metrics. Replaces the deployment file's `[entity.NAME]` for that name.

@@ -32,6 +32,10 @@ export const continueAsNew = (input, carry) => host().continueAsNew(input, carry
 export const scheduleTimer = (fireAt) => host().scheduleTimer(fireAt);
 /** `wait-for-event`: waits for the external event `name`; returns its task id. */
 export const waitForEvent = (name) => host().waitForEvent(name);
+/** `wait-for-update`: waits for the update `name`; returns its task id. */
+export const waitForUpdate = (name) => host().waitForUpdate(name);
+/** `reply-update`: answers update `updateId` with `{tag: "ok", val: JSON text}` or `{tag: "err", val: failure}`. */
+export const replyUpdate = (updateId, reply) => host().replyUpdate(updateId, reply);
 /** `raise-event`: raises event `name` with JSON `data` on instance `instance`. */
 export const raiseEvent = (instance, name, data) => host().raiseEvent(instance, name, data);
 /** `call-entity`: refused by the harness, which runs no entity (an UnsupportedError). */
