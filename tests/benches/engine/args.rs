@@ -50,14 +50,25 @@ pub(crate) struct Args {
     pub(crate) workloads: Vec<Workload>,
     pub(crate) json: bool,
     pub(crate) synchronous: Synchronous,
+    /// A saved output of an earlier `--json` run to compare with.
+    pub(crate) compare: Option<std::path::PathBuf>,
+    /// Count instructions per step under callgrind rather than time the workloads.
+    pub(crate) instructions: bool,
+    /// How the host is built (set by `--instructions` for its children).
+    pub(crate) setup: crate::workloads::Setup,
 }
 
 /// What runs when no workload is named: every target of the performance issue.
 pub(crate) const DEFAULT: &str = "chain 1000 coldchain 1000 fanout 100 fanout 1000 fanout 10000 concurrent 1000 3 replay 51200 \
                                   instantiate park 10000";
 
+/// What `--instructions` measures when no workload is named: the performance issue's figures.
+pub(crate) const INSTRUCTIONS_DEFAULT: &str = "chain 200 concurrent 200 3";
+
 pub(crate) const USAGE: &str = "usage: cargo bench -p reprise-tests --bench engine -- [--json] \
-    [--synchronous full|normal] [WORKLOAD...]\n\
+    [--synchronous full|normal] [--compare FILE] [--instructions] [WORKLOAD...]\n\
+    --compare FILE: this run's figures beside those of FILE, a saved output of a run with --json\n\
+    --instructions: instructions per step under valgrind --tool=callgrind (chain, coldchain, fanout, concurrent)\n\
     workloads: chain N | coldchain N | fanout N | concurrent M K | replay E | instantiate | park N | entities N \
     | flow N R\n\
     (default: chain 1000 coldchain 1000 fanout 100 fanout 1000 fanout 10000 concurrent 1000 3 replay 51200 instantiate park 10000)";
@@ -69,6 +80,9 @@ impl Args {
         let mut words = Vec::new();
         let mut json = false;
         let mut synchronous = Synchronous::Full;
+        let mut compare = None;
+        let mut instructions = false;
+        let mut setup = crate::workloads::Setup::default();
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
@@ -81,13 +95,25 @@ impl Args {
                         other => bail!("--synchronous takes full or normal, not {other:?}\n{USAGE}"),
                     }
                 }
+                "--compare" => match args.next() {
+                    Some(file) => compare = Some(file.into()),
+                    None => bail!("--compare needs a file: the saved output of a run with --json\n{USAGE}"),
+                },
+                "--instructions" => instructions = true,
+                // The children of `--instructions`: not for people.
+                "--callgrind-child" => setup.callgrind = true,
+                "--compile-cache" => match args.next() {
+                    Some(dir) => setup.compile_cache = Some(dir.into()),
+                    None => bail!("--compile-cache needs a directory\n{USAGE}"),
+                },
                 "-h" | "--help" => bail!("{USAGE}"),
                 flag if flag.starts_with('-') => bail!("unknown flag {flag}\n{USAGE}"),
                 _ => words.push(arg),
             }
         }
         if words.is_empty() {
-            words = DEFAULT.split_whitespace().map(str::to_string).collect();
+            let default = if instructions { INSTRUCTIONS_DEFAULT } else { DEFAULT };
+            words = default.split_whitespace().map(str::to_string).collect();
         }
         let mut workloads = Vec::new();
         let mut words = words.into_iter();
@@ -118,6 +144,6 @@ impl Args {
                 other => bail!("unknown workload {other:?}\n{USAGE}"),
             });
         }
-        Ok(Args { workloads, json, synchronous })
+        Ok(Args { workloads, json, synchronous, compare, instructions, setup })
     }
 }

@@ -6,7 +6,13 @@
 //! ```text
 //! cargo bench -p reprise-tests --bench engine                      # every workload
 //! cargo bench -p reprise-tests --bench engine -- chain 1000 --json # one, with a JSON line
+//! cargo bench -p reprise-tests --bench engine -- --json > before.txt
+//! cargo bench -p reprise-tests --bench engine -- --compare before.txt  # beside an earlier run
+//! cargo bench -p reprise-tests --bench engine -- --instructions         # per step, under callgrind
 //! ```
+//!
+//! It first measures the disk's limit, a 4 KiB write + fsync on the databases' file system
+//! ([`fsync`]), and gives each workload's figures as a multiple of it too.
 //!
 //! Workloads (see [`args`]): `chain N` (per-step latency, commits and CPU per step; `coldchain N`
 //! the same with the instance cache off), `fanout N`
@@ -23,6 +29,9 @@
 //! deleted at the end.
 
 mod args;
+mod compare;
+mod fsync;
+mod instructions;
 mod measure;
 mod workloads;
 
@@ -41,10 +50,15 @@ fn base_dir() -> PathBuf {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = args::Args::parse(std::env::args().skip(1))?;
+    if args.instructions {
+        return instructions::run(&args.workloads, args.synchronous, args.json);
+    }
     let base = base_dir();
     std::fs::create_dir_all(&base).with_context(|| format!("create {}", base.display()))?;
     let dir = tempfile::Builder::new().prefix("reprise-bench-").tempdir_in(&base)?;
     let cores = std::thread::available_parallelism().map(|n| n.get().to_string()).unwrap_or_else(|_| "?".into());
+    let previous = args.compare.as_deref().map(compare::Previous::load).transpose()?;
+    let fsync = fsync::measure(dir.path())?;
     let profile = if cfg!(debug_assertions) { "dev (host crates unoptimized: not representative)" } else { "release" };
     println!("Reprise engine benchmark");
     println!("  profile: {profile}; {cores} cores; tokio multi-thread runtime");
@@ -54,12 +68,24 @@ async fn main() -> anyhow::Result<()> {
         dir.path().display()
     );
     println!("  guest:   {} (no-op activities)", reprise_tests::guests::CHAIN);
+    println!(
+        "  disk:    4 KiB write + fsync p50 {:.1} us, p99 {:.1} us ({} samples, same file system): the least a durable \
+         commit costs",
+        measure::us(fsync.p50),
+        measure::us(fsync.p99),
+        fsync.samples
+    );
     println!();
-    let bench = workloads::Bench::new(dir.path().to_path_buf(), args.synchronous);
+    let bench = workloads::Bench::new(dir.path().to_path_buf(), args.synchronous, fsync, args.setup.clone());
     let progress = Progress::new(args.workloads.len());
     for (n, workload) in args.workloads.iter().enumerate() {
         progress.starting(n, workload);
-        let report = bench.run(*workload).await.with_context(|| format!("workload {workload:?}"))?;
+        let mut report = bench.run(*workload).await.with_context(|| format!("workload {workload:?}"))?;
+        let label = workload.to_string();
+        report.json["label"] = serde_json::json!(label);
+        if let Some(previous) = &previous {
+            report.lines.extend(previous.compare(&label, &report.json));
+        }
         progress.print(|| {
             for line in &report.lines {
                 println!("{line}");

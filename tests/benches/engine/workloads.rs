@@ -2,6 +2,7 @@
 //! returns its figures as text lines and one JSON object.
 
 use crate::args::Workload;
+use crate::fsync::Fsync;
 use crate::measure::{self, human, mib, percentile, us};
 use anyhow::{Context as _, bail};
 use reprise_core::EntityId;
@@ -36,6 +37,23 @@ pub(crate) struct Bench {
     dir: PathBuf,
     synchronous: Synchronous,
     databases: AtomicUsize,
+    /// What a 4 KiB write + fsync cost on this file system, measured first.
+    fsync: Fsync,
+    /// How instances are allocated, and where compiled components are kept.
+    setup: Setup,
+}
+
+/// What the host under measurement is built with, besides the workload.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Setup {
+    /// Run under callgrind, as a child of `--instructions`: instances on demand rather than
+    /// from the pooling allocator (whose reservation of terabytes of address space valgrind
+    /// cannot make), and no CPU clock (rustix's vDSO lookup faults under valgrind; the CPU
+    /// figures read 0).
+    pub(crate) callgrind: bool,
+    /// The compile cache to use (a fresh one in the bench's directory by default): the
+    /// instruction counts share one between runs, so that none of them compiles.
+    pub(crate) compile_cache: Option<PathBuf>,
 }
 
 /// A host with its workers running, and the store under it (for its commit counter).
@@ -104,8 +122,32 @@ fn commits_text(stats: WriteStats) -> String {
 }
 
 impl Bench {
-    pub(crate) fn new(dir: PathBuf, synchronous: Synchronous) -> Self {
-        Bench { dir, synchronous, databases: AtomicUsize::new(0) }
+    pub(crate) fn new(dir: PathBuf, synchronous: Synchronous, fsync: Fsync, setup: Setup) -> Self {
+        Bench { dir, synchronous, databases: AtomicUsize::new(0), fsync, setup }
+    }
+
+    /// The process's CPU time so far (zero under callgrind, see [`Setup::callgrind`]).
+    fn cpu_time(&self) -> Duration {
+        if self.setup.callgrind { Duration::ZERO } else { measure::cpu_time() }
+    }
+
+    /// How a run of `elapsed` with `stats` compares with the disk's limit: its durable commits
+    /// each cost at least one fsync (under FULL), so `commits x fsync p50` is the least the run
+    /// could take on this disk. The line for people, and the ratio (`None` under NORMAL, where
+    /// commits do not fsync).
+    fn fsync_floor(&self, stats: WriteStats, elapsed: Duration) -> (String, Option<f64>) {
+        if self.synchronous != Synchronous::Full {
+            return ("  fsync floor: none (synchronous=normal: commits do not fsync)".into(), None);
+        }
+        let floor = self.fsync.p50 * stats.durable_commits as u32;
+        let ratio = elapsed.as_secs_f64() / floor.as_secs_f64().max(1e-9);
+        let line = format!(
+            "  fsync floor: {} durable commits x {} (the fsync p50) = {}; the run took {ratio:.1}x that",
+            stats.durable_commits,
+            human_us(self.fsync.p50),
+            human(floor)
+        );
+        (line, Some(ratio))
     }
 
     /// A new database file's path.
@@ -115,7 +157,8 @@ impl Bench {
     }
 
     fn runtime_config(&self) -> RuntimeConfig {
-        RuntimeConfig { compile_cache: Some(self.dir.join("compile-cache")), ..RuntimeConfig::default() }
+        let cache = self.setup.compile_cache.clone().unwrap_or_else(|| self.dir.join("compile-cache"));
+        RuntimeConfig { compile_cache: Some(cache), ..RuntimeConfig::default() }
     }
 
     /// The fields every JSON line carries.
@@ -125,6 +168,7 @@ impl Bench {
         map.insert("workload".into(), json!(workload));
         map.insert("profile".into(), json!(if cfg!(debug_assertions) { "dev" } else { "release" }));
         map.insert("sqlite".into(), json!({ "journal_mode": "wal", "synchronous": self.synchronous.as_str() }));
+        map.insert("fsync_p50_us".into(), json!(us(self.fsync.p50)));
         map.insert("rss_bytes".into(), json!(rss.now));
         map.insert("peak_rss_bytes".into(), json!(rss.peak));
         map
@@ -139,7 +183,7 @@ impl Bench {
     async fn open(&self, db: &Path, config: ExecutorConfig) -> anyhow::Result<BenchHost> {
         let options = StoreOptions { synchronous: self.synchronous, ..StoreOptions::default() };
         let store = Arc::new(SqliteStore::open_with(db, &options).with_context(|| format!("open {}", db.display()))?);
-        let pools = Some(config.instance_pools());
+        let pools = (!self.setup.callgrind).then(|| config.instance_pools());
         let runtime = Arc::new(Runtime::new(RuntimeConfig { pools, ..self.runtime_config() })?);
         let host = Host::new(store.clone(), runtime, Arc::new(SystemClock), config);
         host.load_component_file(Path::new(CHAIN)).await.context("load the chain component")?;
@@ -218,7 +262,7 @@ impl Bench {
     async fn entities(&self, operations: usize) -> anyhow::Result<Report> {
         let bench = self.fresh("entities", executor_config(HOT_CACHE)).await?;
         let counter = EntityId::new("Counter", "bench")?;
-        let (stats, cpu) = (bench.store.write_stats(), measure::cpu_time());
+        let (stats, cpu) = (bench.store.write_stats(), self.cpu_time());
         let started = Instant::now();
         let mut signals = tokio::task::JoinSet::new();
         for _ in 0..operations {
@@ -234,7 +278,7 @@ impl Bench {
             .context("the entity did not run every operation in time")??
             .context("the entity is gone")?;
         let applied = started.elapsed();
-        let (stats, cpu) = (delta(stats, bench.store.write_stats()), measure::cpu_time() - cpu);
+        let (stats, cpu) = (delta(stats, bench.store.write_stats()), self.cpu_time() - cpu);
         if record.state.as_deref() != Some(&format!(r#"{{"value":{operations}}}"#))
             || record.operations as usize != operations
         {
@@ -245,6 +289,7 @@ impl Bench {
         bench.stop().await;
         let per_call = run.elapsed / calls as u32;
         let per_op = applied / operations as u32;
+        let (floor, floor_ratio) = self.fsync_floor(stats, applied);
         let lines = vec![
             format!(
                 "entities {operations}: {operations} signals acknowledged in {} and applied in {} ({:.0} operations/s, {} \
@@ -255,11 +300,13 @@ impl Bench {
                 human_us(per_op)
             ),
             format!("  {}; host CPU {} per operation", commits_text(stats), human_us(cpu / operations as u32)),
+            floor,
             format!("  {calls} sequential calls from one orchestration: {} per call (round trip)", human_us(per_call)),
             self.rss_line(),
         ];
         let mut json = self.common("entities");
         json.extend([
+            ("fsync_floor_ratio".into(), json!(floor_ratio)),
             ("operations".into(), json!(operations)),
             ("acknowledged_ms".into(), json!(acknowledged.as_secs_f64() * 1e3)),
             ("applied_ms".into(), json!(applied.as_secs_f64() * 1e3)),
@@ -275,9 +322,9 @@ impl Bench {
     async fn chain(&self, steps: usize, cold: bool) -> anyhow::Result<Report> {
         let (name, cache) = if cold { ("coldchain", 0) } else { ("chain", HOT_CACHE) };
         let bench = self.fresh(name, executor_config(cache)).await?;
-        let (stats, cpu) = (bench.store.write_stats(), measure::cpu_time());
+        let (stats, cpu) = (bench.store.write_stats(), self.cpu_time());
         let run = bench.chain(steps).await?;
-        let (stats, cpu) = (delta(stats, bench.store.write_stats()), measure::cpu_time() - cpu);
+        let (stats, cpu) = (delta(stats, bench.store.write_stats()), self.cpu_time() - cpu);
         bench.stop().await;
         let times = run.episode_times();
         let mut intervals: Vec<u64> = times.windows(2).map(|w| w[1].saturating_sub(w[0])).collect();
@@ -287,9 +334,11 @@ impl Bench {
         let per_step = run.elapsed / steps as u32;
         let cpu_per_step = cpu / steps as u32;
         let commits_per_step = stats.durable_commits as f64 / steps as f64;
+        let (floor, floor_ratio) = self.fsync_floor(stats, run.elapsed);
+        let over_fsync = per_step.as_secs_f64() / self.fsync.p50.as_secs_f64().max(1e-9);
         let lines = vec![
             format!(
-                "{name} {steps}: {} per step (mean), total {}, cache {cache}",
+                "{name} {steps}: {} per step (mean, {over_fsync:.1}x the fsync p50), total {}, cache {cache}",
                 human_us(per_step),
                 human(run.elapsed)
             ),
@@ -300,11 +349,14 @@ impl Bench {
                 human_us(cpu_per_step)
             ),
             writer_text(stats, run.elapsed),
+            floor,
             self.rss_line(),
         ];
         let mut json = self.common(name);
         json.extend([
             ("steps".into(), json!(steps)),
+            ("per_step_over_fsync_p50".into(), json!(over_fsync)),
+            ("fsync_floor_ratio".into(), json!(floor_ratio)),
             ("cache".into(), json!(cache)),
             ("total_ms".into(), json!(run.elapsed.as_secs_f64() * 1e3)),
             ("per_step_mean_us".into(), json!(us(per_step))),
@@ -322,13 +374,14 @@ impl Bench {
 
     async fn fan_out(&self, tasks: usize) -> anyhow::Result<Report> {
         let bench = self.fresh("fanout", executor_config(HOT_CACHE)).await?;
-        let (stats, cpu) = (bench.store.write_stats(), measure::cpu_time());
+        let (stats, cpu) = (bench.store.write_stats(), self.cpu_time());
         let run = bench.fan_out(tasks).await?;
-        let (stats, cpu) = (delta(stats, bench.store.write_stats()), measure::cpu_time() - cpu);
+        let (stats, cpu) = (delta(stats, bench.store.write_stats()), self.cpu_time() - cpu);
         bench.stop().await;
         let rate = tasks as f64 / run.elapsed.as_secs_f64();
         let per_activity = run.elapsed / tasks as u32;
         let episodes = run.episode_times().len();
+        let (floor, floor_ratio) = self.fsync_floor(stats, run.elapsed);
         let lines = vec![
             format!(
                 "fanout {tasks}: total {}, {rate:.0} activities/s, {} per activity",
@@ -341,10 +394,12 @@ impl Bench {
                 human_us(cpu / tasks as u32)
             ),
             writer_text(stats, run.elapsed),
+            floor,
             self.rss_line(),
         ];
         let mut json = self.common("fanout");
         json.extend([
+            ("fsync_floor_ratio".into(), json!(floor_ratio)),
             ("activities".into(), json!(tasks)),
             ("total_ms".into(), json!(run.elapsed.as_secs_f64() * 1e3)),
             ("activities_per_s".into(), json!(rate.round())),
@@ -362,7 +417,7 @@ impl Bench {
     async fn concurrent(&self, instances: usize, steps: usize) -> anyhow::Result<Report> {
         let config = executor_config(HOT_CACHE.max(instances + 16));
         let bench = self.fresh("concurrent", config.clone()).await?;
-        let (stats, cpu) = (bench.store.write_stats(), measure::cpu_time());
+        let (stats, cpu) = (bench.store.write_stats(), self.cpu_time());
         let started = Instant::now();
         let input = json!({ "steps": steps, "delay_ms": 0 }).to_string();
         let ids = bench.start_all("chain", &input, instances).await?;
@@ -375,10 +430,11 @@ impl Bench {
             }
         }
         let elapsed = started.elapsed();
-        let (stats, cpu) = (delta(stats, bench.store.write_stats()), measure::cpu_time() - cpu);
+        let (stats, cpu) = (delta(stats, bench.store.write_stats()), self.cpu_time() - cpu);
         bench.stop().await;
         let total_steps = instances * steps;
         let rate = total_steps as f64 / elapsed.as_secs_f64();
+        let (floor, floor_ratio) = self.fsync_floor(stats, elapsed);
         let lines = vec![
             format!("concurrent {instances} x {steps}: {rate:.0} steps/s ({total_steps} steps in {})", human(elapsed)),
             format!(
@@ -392,10 +448,12 @@ impl Bench {
                 config.activity_concurrency
             ),
             writer_text(stats, elapsed),
+            floor,
             self.rss_line(),
         ];
         let mut json = self.common("concurrent");
         json.extend([
+            ("fsync_floor_ratio".into(), json!(floor_ratio)),
             ("instances".into(), json!(instances)),
             ("steps_each".into(), json!(steps)),
             ("total_ms".into(), json!(elapsed.as_secs_f64() * 1e3)),
