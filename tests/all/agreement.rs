@@ -119,48 +119,5 @@ pub fn write_cli_history(db: &Path, id: &str, file: &Path) {
 /// that records no decision of the orchestrator: what the SDK harnesses' commands must say,
 /// written by the host's code rather than a port of it.
 pub fn command_words(event: &Event) -> Option<String> {
-    let command = match event {
-        Event::ActivityScheduled { name, .. } => Command::ScheduleActivity { name: name.clone() },
-        Event::SubOrchestrationScheduled { name, .. } => Command::ScheduleSubOrchestration { name: name.clone() },
-        Event::ExecutionContinuedAsNew { .. } => Command::ContinueAsNew,
-        Event::TimerScheduled { fire_at, .. } => Command::ScheduleTimer { fire_at: *fire_at },
-        Event::EventWaitStarted { name, .. } => Command::WaitForEvent { name: name.clone() },
-        Event::UpdateWaitStarted { name, .. } => Command::WaitForUpdate { name: name.clone() },
-        Event::UpdateReplied { update_id, .. } => Command::ReplyUpdate { update_id: update_id.clone() },
-        Event::EventSent { instance_id, name, .. } => {
-            Command::RaiseEvent { instance_id: instance_id.clone(), name: name.clone() }
-        }
-        Event::EntityCalled { entity, operation, .. } => {
-            Command::CallEntity { entity: entity.clone(), operation: operation.clone() }
-        }
-        Event::EntitySignaled { entity, operation, .. } => {
-            Command::SignalEntity { entity: entity.clone(), operation: operation.clone() }
-        }
-        Event::EntityLockRequested { entities, .. } => Command::LockEntities { entities: entities.clone() },
-        Event::EntitiesUnlocked { .. } => Command::UnlockEntities,
-        Event::ExecutionCompleted { .. } => Command::Complete,
-        Event::ExecutionFailed { .. } => Command::Fail,
-        // Named one by one, not `_`: a new kind of event must be placed on one side or the other.
-        Event::EpisodeStarted { .. }
-        | Event::ExecutionStarted { .. }
-        | Event::ActivityRetrying { .. }
-        | Event::HttpRequestsMade { .. }
-        | Event::SubOrchestrationCompleted { .. }
-        | Event::SubOrchestrationFailed { .. }
-        | Event::SubOrchestrationRetrying { .. }
-        | Event::TimerFired { .. }
-        | Event::EventRaised { .. }
-        | Event::UpdateReceived { .. }
-        | Event::EntityCompleted { .. }
-        | Event::EntityFailed { .. }
-        | Event::ExecutionSuspended { .. }
-        | Event::ExecutionResumed { .. }
-        | Event::ExecutionRewound { .. }
-        | Event::ComponentUpgraded { .. }
-        | Event::VersionMarked { .. }
-        | Event::ExecutionTerminated { .. }
-        | Event::ActivityCompleted { .. }
-        | Event::ActivityFailed { .. } => return None,
-    };
-    Some(command.to_string())
+    Command::recorded_in(event).map(|command| command.to_string())
 }

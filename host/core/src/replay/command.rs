@@ -101,6 +101,57 @@ impl fmt::Display for Command {
     }
 }
 
+impl Command {
+    /// The command a recorded event is the record of, or `None` for an event that records none
+    /// (a delivery, the start of an episode, a version chosen, a termination): what tools that
+    /// compare histories (the SDK harnesses' agreement with the host) list as its decisions.
+    pub fn recorded_in(event: &Event) -> Option<Command> {
+        Some(match event {
+            Event::ActivityScheduled { name, .. } => Command::ScheduleActivity { name: name.clone() },
+            Event::SubOrchestrationScheduled { name, .. } => Command::ScheduleSubOrchestration { name: name.clone() },
+            Event::ExecutionContinuedAsNew { .. } => Command::ContinueAsNew,
+            Event::TimerScheduled { fire_at, .. } => Command::ScheduleTimer { fire_at: *fire_at },
+            Event::EventWaitStarted { name, .. } => Command::WaitForEvent { name: name.clone() },
+            Event::UpdateWaitStarted { name, .. } => Command::WaitForUpdate { name: name.clone() },
+            Event::UpdateReplied { update_id, .. } => Command::ReplyUpdate { update_id: update_id.clone() },
+            Event::EventSent { instance_id, name, .. } => {
+                Command::RaiseEvent { instance_id: instance_id.clone(), name: name.clone() }
+            }
+            Event::EntityCalled { entity, operation, .. } => {
+                Command::CallEntity { entity: entity.clone(), operation: operation.clone() }
+            }
+            Event::EntitySignaled { entity, operation, .. } => {
+                Command::SignalEntity { entity: entity.clone(), operation: operation.clone() }
+            }
+            Event::EntityLockRequested { entities, .. } => Command::LockEntities { entities: entities.clone() },
+            Event::EntitiesUnlocked { .. } => Command::UnlockEntities,
+            Event::ExecutionCompleted { .. } => Command::Complete,
+            Event::ExecutionFailed { .. } => Command::Fail,
+            // Named one by one: a new kind of event must be placed on one side or the other.
+            Event::EpisodeStarted { .. }
+            | Event::ExecutionStarted { .. }
+            | Event::ActivityRetrying { .. }
+            | Event::HttpRequestsMade { .. }
+            | Event::SubOrchestrationCompleted { .. }
+            | Event::SubOrchestrationFailed { .. }
+            | Event::SubOrchestrationRetrying { .. }
+            | Event::TimerFired { .. }
+            | Event::EventRaised { .. }
+            | Event::UpdateReceived { .. }
+            | Event::EntityCompleted { .. }
+            | Event::EntityFailed { .. }
+            | Event::ExecutionSuspended { .. }
+            | Event::ExecutionResumed { .. }
+            | Event::ExecutionRewound { .. }
+            | Event::ComponentUpgraded { .. }
+            | Event::VersionMarked { .. }
+            | Event::ExecutionTerminated { .. }
+            | Event::ActivityCompleted { .. }
+            | Event::ActivityFailed { .. } => return None,
+        })
+    }
+}
+
 /// Describes a recorded event the way [`Command`] describes a new one, so that a nondeterminism
 /// error reads as "recorded X, issued Y".
 pub fn describe_recorded(event: &Event) -> String {
@@ -136,3 +187,20 @@ pub fn describe_recorded(event: &Event) -> String {
 
 /// Describes the end of recorded history: the recorded run blocked there.
 pub(crate) const END_OF_HISTORY: &str = "wait for a task that had not completed (end of recorded history)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recorded_command_reads_as_the_new_one_and_a_delivery_is_none() {
+        let wait = Event::UpdateWaitStarted { task_id: 2, name: "approve".into() };
+        assert_eq!(Command::recorded_in(&wait).map(|c| c.to_string()).as_deref(), Some("wait for update 'approve'"));
+        assert_eq!(describe_recorded(&wait), "wait for update 'approve' (task 2)");
+        assert_eq!(Command::recorded_in(&Event::TimerFired { task_id: 0 }), None);
+        assert_eq!(
+            Command::recorded_in(&Event::ExecutionCompleted { output: crate::Payload::null() }),
+            Some(Command::Complete)
+        );
+    }
+}
