@@ -8,7 +8,8 @@
 use crate::browser::Browser;
 use crate::harness::{Harness, T0};
 use fantoccini::{Client, Locator};
-use reprise_core::{Event, RuntimeStatus};
+use reprise_core::schedule::{Overlap, ScheduleName, ScheduleSpec, Trigger};
+use reprise_core::{Event, Payload, RuntimeStatus};
 use reprise_http::ApiConfig;
 use reprise_tests::guests;
 use serde_json::{Value, json};
@@ -249,6 +250,67 @@ async fn raising_an_event_from_the_page_completes_the_waiting_instance() {
 
     client.refresh().await.expect("reload the page");
     wait_text(client, "#status", "Completed").await;
+    console.close().await;
+}
+
+/// Clicks `button` of the row of the schedule `name` and accepts the confirmation it asks for.
+async fn click_schedule_button(client: &Client, name: &str, action: &str) {
+    let css = format!(r#"tr[data-schedule="{name}"] button[data-schedule-action="{action}"]"#);
+    let button = client.wait().at_most(WAIT).for_element(Locator::Css(&css)).await.expect("the button");
+    button.click().await.expect("click the button");
+    until("the page asks for confirmation", async || client.get_alert_text().await.map_err(|e| e.to_string())).await;
+    client.accept_alert().await.expect("accept the confirmation");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_schedules_page_shows_next_fires_and_pauses_and_runs_a_schedule_from_its_buttons() {
+    let console = Console::new(&[guests::CHAIN]).await;
+    let host = &console.harness.host;
+    let nightly = ScheduleName::new("nightly").unwrap();
+    let cron = Trigger::Cron { expression: "0 0 3 * * *".into(), timezone: "Europe/Paris".into() };
+    let spec = |trigger| ScheduleSpec {
+        orchestrator: "chain".into(),
+        input: Payload::stored(r#"{"steps": 1}"#),
+        trigger,
+        overlap: Overlap::Skip,
+        catch_up_ms: 60_000,
+        start_at: None,
+        end_at: None,
+    };
+    host.create_schedule(&nightly, spec(cron), false).await.unwrap();
+    host.create_schedule(&ScheduleName::new("ticks").unwrap(), spec(Trigger::Every { interval_ms: 60_000 }), true)
+        .await
+        .unwrap();
+
+    console.open("/schedules").await;
+    let client = console.client();
+    wait_count(client, "table#schedules tr[data-schedule]", 2).await;
+    wait_text(client, r#"tr[data-schedule="nightly"] td.state"#, "Active").await;
+    wait_text(client, r#"tr[data-schedule="ticks"] td.state"#, "Paused").await;
+    // Five fire times, on the schedule's clock: 03:00 in Paris, winter time at the harness's T0.
+    wait_count(client, r#"tr[data-schedule="nightly"] td.next li"#, 5).await;
+    let first = text(client, r#"tr[data-schedule="nightly"] td.next li"#).await.unwrap();
+    assert!(first.contains("03:00:00") && first.contains("CET"), "the first fire time: {first:?}");
+
+    click_schedule_button(client, "nightly", "pause").await;
+    until("the schedule is paused", async || match host.schedule_record(&nightly).await {
+        Ok(record) if record.paused => Ok(()),
+        other => Err(format!("{other:?}")),
+    })
+    .await;
+    // The page reloads once the API has answered, and shows it paused, with Resume.
+    wait_text(client, r#"tr[data-schedule="nightly"] td.state"#, "Paused").await;
+    wait_count(client, r#"tr[data-schedule="nightly"] button[data-schedule-action="resume"]"#, 1).await;
+
+    click_schedule_button(client, "nightly", "trigger").await;
+    let run = "nightly@manual-1";
+    until("the manual run is started", async || match host.store().instance(run) {
+        Ok(Some(_)) => Ok(()),
+        other => Err(format!("{other:?}")),
+    })
+    .await;
+    wait_text(client, r#"tr[data-schedule="nightly"] td.runs li a"#, run).await;
+    assert_eq!(console.harness.finished(run).await.status, RuntimeStatus::Completed);
     console.close().await;
 }
 

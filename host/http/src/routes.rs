@@ -53,6 +53,7 @@ pub fn router(host: Host, config: ApiConfig) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/", get(console::instances))
         .route("/instances/{id}", get(console::instance))
+        .route("/schedules", get(console::schedules))
         .route("/entities", get(console::entities))
         .route("/components", get(console::components))
         .route("/login", get(console::login_form).post(console::login))

@@ -4,7 +4,8 @@
 //! alone.
 //!
 //! It owns the pages: the instance list (`/`), an instance with its timeline
-//! (`/instances/{id}`), the entities (`/entities`), the components (`/components`) and the sign-in
+//! (`/instances/{id}`), the schedules (`/schedules`), the entities (`/entities`), the components
+//! (`/components`) and the sign-in
 //! (`/login`, when the server has a token). It reads only: every action a page offers is a call
 //! of the JSON API from the browser, so the console can do nothing the API cannot, and shows
 //! details only where the API would ([`crate::ApiConfig::expose_failure_details`]).
@@ -163,6 +164,15 @@ pub(crate) async fn entities(
     let filter = EntityFilter { name: name.clone(), include_stateless: true, ..EntityFilter::default() };
     let records = state.host.entities(filter).await?;
     Ok(Html(pages::entities(&records, name.as_deref().unwrap_or_default()).into_string()).into_response())
+}
+
+/// `GET /schedules`: every schedule with its next fire times and latest runs.
+pub(crate) async fn schedules(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let mut views = Vec::new();
+    for record in state.host.schedules().await? {
+        views.push(state.host.describe_schedule(&record.name).await?);
+    }
+    Ok(Html(pages::schedules(&views).into_string()).into_response())
 }
 
 /// `GET /components`: the loaded components, what they export and the unfinished instances

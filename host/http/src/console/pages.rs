@@ -4,7 +4,9 @@
 
 use super::timeline::{Timeline, duration};
 use maud::{DOCTYPE, Markup, html};
+use reprise_core::schedule::Trigger;
 use reprise_core::{Failure, HistoryEvent, Payload, RuntimeStatus, Timestamp};
+use reprise_executor::ScheduleView;
 use reprise_store::{ComponentRecord, EntityRecord, InstanceRecord};
 use std::collections::HashMap;
 
@@ -32,7 +34,7 @@ fn layout(title: &str, current: &str, body: Markup) -> Markup {
                 header.top {
                     a.brand href="/" { "Reprise" }
                     nav {
-                        @for (href, label) in [("/", "Instances"), ("/entities", "Entities"), ("/components", "Components")] {
+                        @for (href, label) in [("/", "Instances"), ("/schedules", "Schedules"), ("/entities", "Entities"), ("/components", "Components")] {
                             a href=(href) aria-current=[(label == current).then_some("page")] { (label) }
                         }
                         a href="/metrics" { "Metrics" }
@@ -320,6 +322,68 @@ pub(crate) fn entities(records: &[EntityRecord], name: &str) -> Markup {
                         }
                     }
                     @if records.is_empty() { tr.empty { td colspan="6" { "No entity yet: the first operation signalled to one creates it." } } }
+                }
+            }
+        },
+    )
+}
+
+/// `/schedules`: each schedule, its next fire times and latest runs, and the buttons that pause,
+/// resume or run it now through the API.
+pub(crate) fn schedules(views: &[ScheduleView]) -> Markup {
+    layout(
+        "Schedules",
+        "Schedules",
+        html! {
+            h1 { "Schedules" }
+            p.summary { (views.len()) " schedule" @if views.len() != 1 { "s" } "; times in UTC, and on each schedule's own clock" }
+            section.schedule-actions data-api="/api/schedules" {
+                pre #action-result aria-live="polite" {}
+            }
+            table #schedules {
+                thead { tr { th { "Schedule" } th { "Runs" } th { "When" } th { "State" } th { "Next fires" } th { "Latest runs" } th { "Fired / skipped / missed" } th {} } }
+                tbody {
+                    @for view in views {
+                        @let r = &view.record;
+                        tr data-schedule=(r.name.as_str()) {
+                            td { (r.name.as_str()) }
+                            td { (r.spec.orchestrator) br; code { (short(&r.spec.input, 60)) } }
+                            td {
+                                @match &r.spec.trigger {
+                                    Trigger::Cron { expression, timezone } => { code { (expression) } " " (timezone) }
+                                    Trigger::Every { interval_ms } => { "every " (humantime::format_duration(std::time::Duration::from_millis(*interval_ms))) }
+                                }
+                                br; small { "overlap " (r.spec.overlap.as_str()) }
+                            }
+                            td.state { @if r.paused { "Paused" } @else if view.next.is_empty() { "Ended" } @else { "Active" } }
+                            td.next {
+                                ul { @for fire in &view.next { li title=(fire.utc) { (fire.local) } } }
+                            }
+                            td.runs {
+                                ul {
+                                    @for run in view.runs.iter().take(5) {
+                                        li {
+                                            (run.kind.as_str()) " " (run.outcome.as_str())
+                                            @if let Some(slot) = &run.slot { " " small { (slot.utc) } }
+                                            @if let Some(id) = &run.instance_id { " " a href=(instance_href(id)) { (id) } }
+                                            @if let Some(status) = run.status { " " (status_badge(status)) }
+                                        }
+                                    }
+                                    @if view.runs.is_empty() { li.empty { "none yet" } }
+                                }
+                            }
+                            td { (r.fired) " / " (r.skipped) " / " (r.missed) }
+                            td.buttons {
+                                @if r.paused {
+                                    button type="button" data-schedule-action="resume" { "Resume" }
+                                } @else {
+                                    button type="button" data-schedule-action="pause" { "Pause" }
+                                }
+                                button type="button" data-schedule-action="trigger" { "Run now" }
+                            }
+                        }
+                    }
+                    @if views.is_empty() { tr.empty { td colspan="8" { "No schedule yet: `reprise schedule create NAME --orchestrator O --cron ...` makes one." } } }
                 }
             }
         },

@@ -1,5 +1,5 @@
 // The console's one script: the list refreshes itself, the timeline zooms, and the instance
-// page's actions call the JSON API (after a confirmation) and show its answer. Everything
+// page's and the schedules' actions call the JSON API (after a confirmation) and show its answer. Everything
 // else is plain HTML, so a page reads fine without it.
 "use strict";
 
@@ -93,8 +93,35 @@ function actions() {
   }
 }
 
+// The schedules' buttons: each asks first, then calls the API, shows its answer, and reloads
+// the page once the API has done it, so that the row shows the schedule as it is now.
+function scheduleActions() {
+  const section = document.querySelector("section.schedule-actions");
+  if (!section) return;
+  const result = section.querySelector("#action-result");
+  for (const button of document.querySelectorAll("button[data-schedule-action]")) {
+    button.addEventListener("click", async () => {
+      const name = button.closest("tr").dataset.schedule;
+      const action = button.dataset.scheduleAction;
+      if (!confirm(`${button.textContent} the schedule '${name}'?`)) return;
+      result.textContent = "…";
+      try {
+        const response = await fetch(`${section.dataset.api}/${encodeURIComponent(name)}/${action}`, { method: "POST" });
+        const text = await response.text();
+        result.dataset.status = String(response.status);
+        result.textContent = `${response.status} ${response.statusText}${text ? "\n" + text : ""}`;
+        if (response.ok) setTimeout(() => location.reload(), 500);
+      } catch (error) {
+        result.dataset.status = "0";
+        result.textContent = `the request did not get an answer: ${error}`;
+      }
+    });
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   refreshList();
   zoomTimeline();
   actions();
+  scheduleActions();
 });
