@@ -136,6 +136,40 @@ async fn keys_are_limited_each_on_its_own_and_waiting_work_shows_as_throttled() 
     h.stop().await;
 }
 
+/// `reprise_worker_wakeups_total{worker="activities"}` in the host's metrics.
+async fn activity_worker_wakeups(h: &Harness) -> u64 {
+    let metrics = h.host.render_metrics().await;
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with(r#"reprise_worker_wakeups_total{worker="activities"}"#))
+        .unwrap_or_else(|| panic!("no activity worker wake-ups in the metrics: {metrics}"));
+    line.rsplit(' ').next().and_then(|n| n.parse().ok()).expect("a count")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_activity_worker_sleeps_while_every_slot_is_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let grants =
+        ActivityGrants { dirs: vec![(dir.path().to_path_buf(), "/log".into(), false)], ..ActivityGrants::default() };
+    // One slot, and a poll every 5 ms: a worker that woke for its periodic poll (or a past due
+    // time) while the slot is taken would wake some 60 times in the 300 ms below, or spin.
+    let options =
+        Options { grants, activity_concurrency: 1, poll_interval: Duration::from_millis(5), ..Options::cache(1024) };
+    let h = Harness::with(options, &[guests::FLOW_CONTROL]).await;
+    let mut held = holds(2, None, 0);
+    held[0]["gate"] = json!("open");
+    h.start("held", "fan_out", json!({ "holds": held })).await;
+    until_tasks(&h, "held", |t| states(t) == ["Running", "Queued"]).await;
+    let before = activity_worker_wakeups(&h).await;
+    // Real time must pass for a spin to show: this is the span observed, not a condition.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let woke = activity_worker_wakeups(&h).await - before;
+    assert!(woke <= 5, "the activity worker woke {woke} times in 300 ms with its only slot taken");
+    std::fs::write(dir.path().join("open"), b"").unwrap();
+    assert_eq!(output(&h.finished("held").await), json!({ "held": 2, "ticked": 0 }));
+    h.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_limited_activity_waits_throttled_for_its_next_token_on_the_clock() {
     let dir = tempfile::tempdir().unwrap();

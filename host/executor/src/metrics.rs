@@ -38,6 +38,7 @@ pub struct Metrics {
     retries: IntCounterVec,
     claims_deferred: IntCounterVec,
     entity_operations: IntCounterVec,
+    worker_wakeups: IntCounterVec,
     schedule_fires: IntCounterVec,
     http_requests: IntCounterVec,
     http_seconds: HistogramVec,
@@ -244,6 +245,14 @@ impl Metrics {
                 &["entity"],
             )
             .expect("valid metric"),
+            worker_wakeups: IntCounterVec::new(
+                Opts::new(
+                    "reprise_worker_wakeups_total",
+                    "Times each of this host's workers (orchestrations, activities, schedules) woke from its wait, for work, a due time or its periodic poll.",
+                ),
+                &["worker"],
+            )
+            .expect("valid metric"),
             registry,
             last: Mutex::new(Readings::default()),
         };
@@ -261,6 +270,9 @@ impl Metrics {
         for kind in ["activity", "sub_orchestration"] {
             metrics.retries.with_label_values(&[kind]);
         }
+        for worker in ["orchestrations", "activities", "schedules"] {
+            metrics.worker_wakeups.with_label_values(&[worker]);
+        }
         metrics
     }
 
@@ -275,6 +287,7 @@ impl Metrics {
             Box::new(self.retries.clone()),
             Box::new(self.claims_deferred.clone()),
             Box::new(self.entity_operations.clone()),
+            Box::new(self.worker_wakeups.clone()),
             Box::new(self.schedule_fires.clone()),
             Box::new(self.http_requests.clone()),
             Box::new(self.http_seconds.clone()),
@@ -342,6 +355,11 @@ impl Metrics {
         for (activity, count) in by_activity {
             self.claims_deferred.with_label_values(&[activity]).inc_by(*count);
         }
+    }
+
+    /// Counts a wake-up of the worker `worker`.
+    pub(crate) fn worker_woke(&self, worker: &str) {
+        self.worker_wakeups.with_label_values(&[worker]).inc();
     }
 
     /// Counts `count` operations run on entities named `entity`.

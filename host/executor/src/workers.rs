@@ -84,7 +84,7 @@ pub(crate) async fn orchestration_worker(engine: Arc<Engine>, mut shutdown: watc
             backlog = poll(&engine, free).await;
             scheduler.trigger.polled();
         }
-        if !wait(&engine, &scheduler.trigger, next_poll, &mut shutdown).await {
+        if !wait(&engine, "orchestrations", &scheduler.trigger, next_poll, &mut shutdown).await {
             break;
         }
     }
@@ -119,7 +119,17 @@ pub(crate) async fn activity_worker(engine: Arc<Engine>, mut shutdown: watch::Re
             learn_next_due(&engine, &activities.trigger).await;
             activities.trigger.polled();
         }
-        if !wait(&engine, &activities.trigger, next_poll, &mut shutdown).await {
+        if activities.slots.free() == 0 {
+            // Every slot is taken: neither a due time nor the periodic poll could start anything
+            // (both are only looked at with a slot free), and the end of an attempt nudges this
+            // worker. Waiting on them, once past, would wake it at once, again and again: a spin
+            // for as long as the attempts run.
+            if !wait_for_nudge(&engine, "activities", &activities.trigger, &mut shutdown).await {
+                break;
+            }
+            continue;
+        }
+        if !wait(&engine, "activities", &activities.trigger, next_poll, &mut shutdown).await {
             break;
         }
     }
@@ -150,7 +160,7 @@ pub(crate) async fn schedule_worker(engine: Arc<Engine>, mut shutdown: watch::Re
             }
             schedules.trigger.polled();
         }
-        if !wait(&engine, &schedules.trigger, next_poll, &mut shutdown).await {
+        if !wait(&engine, "schedules", &schedules.trigger, next_poll, &mut shutdown).await {
             break;
         }
     }
@@ -167,20 +177,44 @@ async fn sit_out_pause(engine: &Engine, shutdown: &mut watch::Receiver<bool>) ->
 }
 
 /// Sleeps until the next nudge of `trigger`, the due time it knows of (on the clock), or the
-/// next periodic poll; false if the host shuts down.
-async fn wait(engine: &Engine, trigger: &Trigger, next_poll: Instant, shutdown: &mut watch::Receiver<bool>) -> bool {
+/// next periodic poll; false if the host shuts down. Each wake-up of `worker` is counted
+/// (`reprise_worker_wakeups_total`): a worker that wakes far more often than it has work spins.
+async fn wait(
+    engine: &Engine,
+    worker: &str,
+    trigger: &Trigger,
+    next_poll: Instant,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
     let due = async {
         match trigger.due() {
             Some(at) => engine.clock.sleep_until(at).await,
             None => std::future::pending().await,
         }
     };
-    tokio::select! {
+    let woke = tokio::select! {
         () = trigger.notified() => true,
         () = due => true,
         () = tokio::time::sleep_until(next_poll.into()) => true,
         _ = shutdown.changed() => false,
-    }
+    };
+    engine.metrics.worker_woke(worker);
+    woke
+}
+
+/// Sleeps until the next nudge of `trigger` only; false if the host shuts down.
+async fn wait_for_nudge(
+    engine: &Engine,
+    worker: &str,
+    trigger: &Trigger,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    let woke = tokio::select! {
+        () = trigger.notified() => true,
+        _ = shutdown.changed() => false,
+    };
+    engine.metrics.worker_woke(worker);
+    woke
 }
 
 /// Asks the store for ready instances (up to `free` of them are started) and for the next time
