@@ -124,7 +124,7 @@ pub(crate) async fn activity_worker(engine: Arc<Engine>, mut shutdown: watch::Re
             // (both are only looked at with a slot free), and the end of an attempt nudges this
             // worker. Waiting on them, once past, would wake it at once, again and again: a spin
             // for as long as the attempts run.
-            if !wait_for_nudge(&engine, "activities", &activities.trigger, &mut shutdown).await {
+            if !wait_for_slot(&engine, &activities.trigger, &mut shutdown).await {
                 break;
             }
             continue;
@@ -202,18 +202,16 @@ async fn wait(
     woke
 }
 
-/// Sleeps until the next nudge of `trigger` only; false if the host shuts down.
-async fn wait_for_nudge(
-    engine: &Engine,
-    worker: &str,
-    trigger: &Trigger,
-    shutdown: &mut watch::Receiver<bool>,
-) -> bool {
+/// With every activity slot taken: sleeps until the next nudge of `trigger` (the end of an
+/// attempt) or one poll interval from now, for the slots freed without a nudge (an episode gives
+/// back the permits its commit did not use, or its commit fails); false if the host shuts down.
+async fn wait_for_slot(engine: &Engine, trigger: &Trigger, shutdown: &mut watch::Receiver<bool>) -> bool {
     let woke = tokio::select! {
         () = trigger.notified() => true,
+        () = tokio::time::sleep(engine.config.poll_interval) => true,
         _ = shutdown.changed() => false,
     };
-    engine.metrics.worker_woke(worker);
+    engine.metrics.worker_woke("activities");
     woke
 }
 
