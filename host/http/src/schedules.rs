@@ -48,11 +48,7 @@ pub(crate) struct BackfillRange {
 
 /// `GET /api/schedules`: every schedule, by name.
 pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<Vec<Value>>, ApiError> {
-    let mut all = Vec::new();
-    for record in state.host.schedules().await? {
-        all.push(schedule_json(&state.host.describe_schedule(&record.name).await?));
-    }
-    Ok(Json(all))
+    Ok(Json(state.host.describe_schedules().await?.iter().map(schedule_json).collect()))
 }
 
 /// `POST /api/schedules`: creates a schedule; `201` with it.

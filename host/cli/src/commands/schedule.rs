@@ -46,11 +46,7 @@ pub(crate) async fn create(args: ScheduleCreateArgs) -> anyhow::Result<ExitCode>
 }
 
 pub(crate) async fn list(json: bool, db: &DbArgs) -> anyhow::Result<ExitCode> {
-    let host = host(db)?;
-    let mut views = Vec::new();
-    for record in host.schedules().await? {
-        views.push(host.describe_schedule(&record.name).await?);
-    }
+    let views = host(db)?.describe_schedules().await?;
     if json {
         let all: Vec<Value> = views.iter().map(reprise_http::schedule_json).collect();
         crate::out!("{}", serde_json::to_string_pretty(&all)?);

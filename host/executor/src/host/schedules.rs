@@ -77,6 +77,15 @@ impl Host {
             .ok_or_else(|| reprise_store::StoreError::ScheduleNotFound(name.to_string()).into())
     }
 
+    /// Every schedule, by name, each with its next fire times and its latest runs.
+    pub async fn describe_schedules(&self) -> Result<Vec<ScheduleView>, ExecutorError> {
+        let mut views = Vec::new();
+        for record in self.schedules().await? {
+            views.push(self.describe_schedule(&record.name).await?);
+        }
+        Ok(views)
+    }
+
     /// A schedule with its next fire times and its latest runs.
     pub async fn describe_schedule(&self, name: &ScheduleName) -> Result<ScheduleView, ExecutorError> {
         self.engine.schedules.view(name, VIEW_RUNS).await

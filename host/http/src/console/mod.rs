@@ -168,10 +168,7 @@ pub(crate) async fn entities(
 
 /// `GET /schedules`: every schedule with its next fire times and latest runs.
 pub(crate) async fn schedules(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let mut views = Vec::new();
-    for record in state.host.schedules().await? {
-        views.push(state.host.describe_schedule(&record.name).await?);
-    }
+    let views = state.host.describe_schedules().await?;
     Ok(Html(pages::schedules(&views).into_string()).into_response())
 }
 
